@@ -1,0 +1,18 @@
+"""lavacut: event data in, SLAYER training with the RCS regulariser, NetX export,
+a Lava cutoff monitor that halts inference when the decision is confident, and
+measurement of the timesteps, accuracy, wall-clock and synaptic operations saved.
+
+The package folders follow the pipeline:
+``data`` (events in) -> ``train`` -> ``export`` -> ``runtime`` (run on Lava)
+-> ``measure``; ``cli`` is the command-line entry point.
+"""
+import sys
+
+if sys.version_info[:2] != (3, 10):  # pragma: no cover - checked at import
+    raise ImportError(
+        "lavacut needs Python 3.10 (lava-nc 0.10.0 and lava-dl 0.6.0 declare "
+        f"<3.11 and fail to import on newer versions); this is Python "
+        f"{sys.version.split()[0]} at {sys.executable}."
+    )
+
+__version__ = "0.1.0"

@@ -1,0 +1,135 @@
+"""The ``lavacut`` command: one entry point, one subcommand per pipeline stage.
+
+Every subcommand that runs an experiment takes ``--config FILE.toml`` (see
+sims/) and ``--set key.sub=value`` overrides: one way to configure a run.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from lavacut.util import LavacutError
+
+
+def _add_config_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", "-c", metavar="FILE.toml", help="experiment config (e.g. sims/embedded_dense.toml)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config value, e.g. --set train.epochs=3 (repeatable)")
+
+
+def _config(args):
+    from lavacut.config import load_config
+    return load_config(args.config, args.overrides)
+
+
+# ----------------------------------------------------------------------------- data
+def cmd_data(args) -> int:
+    from lavacut.data.sources import dataset_names, open_dataset
+
+    if args.list:
+        from lavacut.data.tonic_sets import DATASETS
+        print("embedded      34x34x2, 10 classes: scikit-learn digits recorded by the saccade DVS emulator "
+              "(built offline, cached)")
+        for name, spec in DATASETS.items():
+            w, h, p = spec.sensor_size
+            print(f"{name:<13} {w}x{h}x{p}, {spec.n_classes} classes: {spec.description} "
+                  f"(tonic.datasets.{spec.tonic_class_name}, read from data.root)")
+        return 0
+    cfg = _config(args)
+    if cfg.data.dataset == "embedded":
+        from lavacut.data.embedded import summary
+        tr = open_dataset(cfg.data, "train")
+        te = open_dataset(cfg.data, "test")
+        s = summary(tr, te)
+        _print_summary(s)
+        if args.json:
+            from lavacut.util import atomic_write_json
+            atomic_write_json(args.json, s)
+            print(f"summary written to {args.json}")
+    else:
+        ds = open_dataset(cfg.data, args.split)
+        print(f"{cfg.data.dataset} {args.split}: {len(ds)} samples, sensor {tuple(ds.sensor_size)}")
+    if args.plot:
+        from lavacut.data.framing import frame_events
+        from lavacut.data.show import plot_sample
+        ds = open_dataset(cfg.data, args.split)
+        ev, label = ds[args.index]
+        fr = frame_events(ev, ds.sensor_size, cfg.framing.to_framing(), source=f"sample {args.index}")
+        plot_sample(fr.astype(float), label, args.plot, title=f"{cfg.data.dataset} {args.split}[{args.index}]",
+                    bin_ms=cfg.framing.bin_us / 1000)
+        print(f"sample {args.index} ({len(ev)} events, label {label}) drawn to {args.plot}")
+    return 0
+
+
+def _print_summary(s: dict) -> None:
+    print(f"data set     {s['name']}")
+    print(f"sensor       {s['sensor_size'][0]}x{s['sensor_size'][1]}, {s['sensor_size'][2]} polarities")
+    print(f"samples      {s['n_samples']} (train {s['n_train']}, test {s['n_test']}, stratified, seed {s['seed']})")
+    print(f"class balance train {s['class_balance_train']}")
+    print(f"              test  {s['class_balance_test']}")
+    e = s["events_per_sample"]
+    print(f"events/sample mean {e['mean']:.0f}, min {e['min']}, max {e['max']}; ON fraction {s['on_fraction']:.3f}; "
+          f"duration {s['duration_ms']['mean']:.0f} ms")
+    print(f"cache        {s['cache']}")
+
+
+# ----------------------------------------------------------------------------- demo
+def cmd_demo(args) -> int:
+    """The main job on the embedded default (README's first command)."""
+    from lavacut.data.embedded import summary
+    from lavacut.data.sources import open_dataset
+
+    cfg = _config(args)
+    print("== 1. events in: the embedded data set (built on first use, then cached)")
+    tr, te = open_dataset(cfg.data, "train"), open_dataset(cfg.data, "test")
+    _print_summary(summary(tr, te))
+    return 0
+
+
+# ----------------------------------------------------------------------------- main
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lavacut",
+        description="Train event-driven SNNs with lava-dl SLAYER, export them to NetX, and stop inference "
+                    "early on Lava (CPU simulation or Loihi 2) with a calibrated cutoff monitor.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("data", help="list data sets, build the embedded one and print its summary, draw a sample",
+                       description="Without options: build (or load from cache) the configured data set and print "
+                                   "its size, split, class balance and event statistics.")
+    _add_config_args(p)
+    p.add_argument("--list", action="store_true", help="list the data sets lavacut reads")
+    p.add_argument("--split", default="test", choices=["train", "test"], help="split for --plot")
+    p.add_argument("--index", type=int, default=0, help="sample index for --plot")
+    p.add_argument("--plot", metavar="PATH.png|PATH.gif", help="draw one sample's frames to a PNG strip or GIF")
+    p.add_argument("--json", metavar="PATH", help="also write the summary as JSON")
+    p.set_defaults(func=cmd_data)
+
+    p = sub.add_parser("demo", help="the main job on the embedded default, end to end",
+                       description="Build the embedded data set if needed and run the pipeline on it.")
+    _add_config_args(p)
+    p.set_defaults(func=cmd_demo)
+
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except LavacutError as exc:
+        print(f"lavacut {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"lavacut {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

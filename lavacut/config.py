@@ -1,0 +1,270 @@
+"""One configuration object for every run.
+
+``RunConfig`` holds one section per pipeline stage. It loads from a TOML file
+(the experiment files in ``sims/``), and ``key.sub=value`` overrides from the
+command line apply on top (values in TOML syntax: ``train.epochs=3``,
+``net.hidden=[128]``, ``data.root="'/data'"``; a bare word is a string).
+Unknown keys and values of the wrong type are errors that name the key.
+"""
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+from lavacut.util import LavacutError
+
+
+class ConfigError(LavacutError, ValueError):
+    """A config key that does not exist or a value of the wrong type."""
+
+
+@dataclass
+class DataConfig:
+    #: "embedded" or a tonic data set name (see ``lavacut data --list``)
+    dataset: str = "embedded"
+    #: folder holding real data sets as tonic lays them out (not used by "embedded")
+    root: Optional[str] = None
+    #: seed of the embedded data set (emulator noise, split)
+    seed: int = 0
+    #: allow tonic to download a missing data set
+    download: bool = False
+
+
+@dataclass
+class FramingSection:
+    bin_us: int = 10_000
+    T: int = 30
+    downsample: float = 1.0
+    denoise_us: int = 0
+
+    def to_framing(self):
+        from lavacut.data.framing import FramingConfig
+        return FramingConfig(**asdict(self))
+
+
+@dataclass
+class NetConfig:
+    #: "dense" or "conv"
+    kind: str = "dense"
+    #: hidden layer sizes (dense) or channels per strided conv (conv)
+    hidden: list = field(default_factory=lambda: [256])
+    #: conv only: kernel and stride per conv layer, and the dense size after flatten
+    kernels: list = field(default_factory=lambda: [5, 3])
+    strides: list = field(default_factory=lambda: [2, 2])
+    conv_dense: int = 128
+    #: CUBA neuron parameters (lava-dl units: decays in 1/4096, threshold in weight units)
+    threshold: float = 1.25
+    current_decay: float = 0.25
+    voltage_decay: float = 0.03
+    tau_grad: float = 0.03
+    scale_grad: float = 3.0
+    dropout: float = 0.05
+
+
+@dataclass
+class LossConfig:
+    #: "spike_rate" (SLAYER's SpikeRate) or "tet" (per-step CE on the running count)
+    name: str = "spike_rate"
+    true_rate: float = 0.2
+    false_rate: float = 0.03
+    tet_lambda: float = 1e-3
+    tet_temperature: float = 1.0
+
+
+@dataclass
+class RCSConfig:
+    enabled: bool = False
+    alpha: float = 0.002
+    window_frac: float = 0.3
+
+
+@dataclass
+class OptimConfig:
+    name: str = "adam"
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 20
+    batch_size: int = 32
+    seed: int = 0
+    #: "auto" (CUDA when present), "cpu" or "cuda"
+    device: str = "auto"
+    #: fraction of the training split held out for per-epoch validation
+    val_fraction: float = 0.1
+    #: stop after this many samples per epoch (0 = all); for quick runs
+    max_train_samples: int = 0
+    num_threads: int = 0
+
+
+@dataclass
+class CutoffConfig:
+    #: stop rule used by default: topk, confidence, entropy, conformal, fixed
+    policy: str = "topk"
+    eps: float = 0.02
+    #: dropout on spiking layers during the calibration pass (the reference's 0.3)
+    calib_dropout: float = 0.3
+    calib_split: str = "train"
+
+
+@dataclass
+class RunSection:
+    mode: str = "halt"
+    backend: str = "cpu"
+    split: str = "test"
+    samples: int = 0
+
+
+@dataclass
+class RunConfig:
+    name: str = "run"
+    data: DataConfig = field(default_factory=DataConfig)
+    framing: FramingSection = field(default_factory=FramingSection)
+    net: NetConfig = field(default_factory=NetConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    rcs: RCSConfig = field(default_factory=RCSConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    cutoff: CutoffConfig = field(default_factory=CutoffConfig)
+    run: RunSection = field(default_factory=RunSection)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], source: str = "config") -> "RunConfig":
+        return _build(cls, d, source)
+
+    def with_overrides(self, overrides: list[str]) -> "RunConfig":
+        d = self.to_dict()
+        for item in overrides or []:
+            key, value = _parse_override(item)
+            node = d
+            parts = key.split(".")
+            for p in parts[:-1]:
+                if p not in node or not isinstance(node[p], dict):
+                    raise ConfigError(f"override {item!r}: no config section {p!r} "
+                                      f"(sections: {', '.join(k for k, v in d.items() if isinstance(v, dict))})")
+                node = node[p]
+            if parts[-1] not in node:
+                raise ConfigError(f"override {item!r}: no key {parts[-1]!r} in "
+                                  f"{'.'.join(parts[:-1]) or 'config'} (keys: {', '.join(node)})")
+            node[parts[-1]] = value
+        return RunConfig.from_dict(d, source="command-line overrides")
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> RunConfig:
+    """Load a TOML config (defaults when ``path`` is None) and apply overrides."""
+    import tomli
+
+    cfg = RunConfig()
+    if path is not None:
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(f"config file {p} does not exist or is not a file")
+        try:
+            d = tomli.loads(p.read_text())
+        except tomli.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {p}: not valid TOML ({exc})") from None
+        cfg = RunConfig.from_dict(d, source=str(p))
+    return cfg.with_overrides(overrides or [])
+
+
+def _parse_override(item: str) -> tuple[str, Any]:
+    import tomli
+
+    if "=" not in item:
+        raise ConfigError(f"override {item!r} is not of the form key.sub=value")
+    key, raw = item.split("=", 1)
+    key, raw = key.strip(), raw.strip()
+    try:
+        value = tomli.loads(f"v = {raw}")["v"]
+    except tomli.TOMLDecodeError:
+        value = raw  # a bare word is a string
+    return key, value
+
+
+def _build(cls, d: Any, source: str, prefix: str = ""):
+    where = f"{source}: [{prefix.rstrip('.')}]" if prefix else source
+    if not isinstance(d, dict):
+        raise ConfigError(f"{where}: expected a table of keys, got {type(d).__name__}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(d) - names
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}; "
+                          f"valid keys: {', '.join(sorted(names))}")
+    kwargs = {}
+    for f in dataclasses.fields(cls):
+        if f.name not in d:
+            continue
+        kwargs[f.name] = _coerce(hints[f.name], d[f.name], source, prefix + f.name)
+    return cls(**kwargs)
+
+
+
+def _coerce(tp, value, source: str, key: str):
+    origin = typing.get_origin(tp)
+    if dataclasses.is_dataclass(tp):
+        return _build(tp, value, source, key + ".")
+    if origin is typing.Union:
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if value is None:
+            return None
+        return _coerce(args[0], value, source, key)
+    where = f"{source}: {key}"
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where} must be true or false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where} must be an integer, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{where} must be a number, got {value!r}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where} must be a string, got {value!r}")
+        return value
+    if tp is list or origin is list:
+        if not isinstance(value, list):
+            raise ConfigError(f"{where} must be a list, got {value!r}")
+        return value
+    return value
+
+
+def dump_toml(cfg: RunConfig) -> str:
+    """Write a config as TOML (round-trips through :func:`load_config`)."""
+    lines = []
+    d = cfg.to_dict()
+    top = {k: v for k, v in d.items() if not isinstance(v, dict)}
+    for k, v in top.items():
+        lines.append(f"{k} = {_toml_value(v)}")
+    for sec, vals in d.items():
+        if isinstance(vals, dict):
+            lines.append(f"\n[{sec}]")
+            for k, v in vals.items():
+                if v is not None:
+                    lines.append(f"{k} = {_toml_value(v)}")
+    return "\n".join(lines) + "\n"
+
+
+def _toml_value(v) -> str:
+    import json
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    if isinstance(v, str):
+        return json.dumps(v)
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    raise TypeError(f"cannot write {type(v).__name__} to TOML")

@@ -1,0 +1,162 @@
+"""Framing for SLAYER: events -> binary spike tensors ``(C, H, W, T)``.
+
+Framing goes through tonic transforms (``Downsample``, ``Denoise``,
+``ToFrame``), frames start at t = 0 and every sample gets exactly ``T`` bins of
+``bin_us`` (events at or after ``T * bin_us`` are dropped; shorter recordings
+end in empty frames). A bin holding at least one event of a pixel and polarity
+is a spike (1), because the Lava network input takes binary spikes.
+
+Framed splits are cached on disk (bit-packed, SHA-256 checked), so an epoch
+never re-bins events.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from lavacut.data.events import validate_events
+from lavacut.util import LavacutError, atomic_path, atomic_write_json, cache_dir, sha256_file
+
+
+@dataclass(frozen=True)
+class FramingConfig:
+    """How events become frames. ``bin_us`` x ``T`` is the window framed."""
+
+    bin_us: int = 10_000
+    T: int = 30
+    #: spatial factor for tonic.transforms.Downsample (1 = none)
+    downsample: float = 1.0
+    #: tonic.transforms.Denoise filter time in us (0 = none)
+    denoise_us: int = 0
+
+    def __post_init__(self):
+        if self.bin_us <= 0 or self.T <= 0:
+            raise LavacutError(f"framing: bin_us and T must be positive, got bin_us={self.bin_us}, T={self.T}")
+        if not 0 < self.downsample <= 1:
+            raise LavacutError(f"framing: downsample must be in (0, 1], got {self.downsample}")
+
+    def framed_sensor(self, sensor_size: Sequence[int]) -> tuple[int, int, int]:
+        """(W, H, P) after downsampling."""
+        w, h, p = sensor_size
+        return (int(w * self.downsample), int(h * self.downsample), int(p))
+
+    def input_shape(self, sensor_size: Sequence[int]) -> tuple[int, int, int]:
+        """The network input (C, H, W) for a sensor (W, H, P)."""
+        w, h, p = self.framed_sensor(sensor_size)
+        return (p, h, w)
+
+
+def frame_events(events: np.ndarray, sensor_size: Sequence[int], cfg: FramingConfig,
+                 source: str = "sample") -> np.ndarray:
+    """One sample's events -> bool frames ``(C, H, W, T)``."""
+    import tonic.transforms as tt
+
+    validate_events(events, tuple(sensor_size), source=source)
+    sensor = tuple(int(s) for s in sensor_size)
+    if cfg.denoise_us > 0:
+        events = tt.Denoise(filter_time=cfg.denoise_us)(events)
+    if cfg.downsample != 1.0:
+        events = tt.Downsample(spatial_factor=cfg.downsample)(events)
+        sensor = cfg.framed_sensor(sensor)
+    events = events[events["t"] < cfg.T * cfg.bin_us]
+    c, h, w = sensor[2], sensor[1], sensor[0]
+    if len(events) == 0:  # tonic's empty-sample shape is (T, P, W, H); build ours
+        return np.zeros((c, h, w, cfg.T), dtype=bool)
+    frames = tt.ToFrame(sensor_size=sensor, time_window=cfg.bin_us, start_time=0,
+                        end_time=cfg.T * cfg.bin_us)(events)  # (T', P, H, W)
+    out = np.zeros((cfg.T, c, h, w), dtype=bool)
+    n = min(cfg.T, frames.shape[0])
+    out[:n] = frames[:n] > 0
+    return np.ascontiguousarray(np.moveaxis(out, 0, -1))
+
+
+@dataclass
+class FramedSplit:
+    """A whole split framed: ``frames`` bool ``(N, C, H, W, T)``, ``labels`` (N,)."""
+
+    frames: np.ndarray
+    labels: np.ndarray
+    sensor_size: tuple[int, int, int]
+    framing: FramingConfig
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def torch_dataset(self):
+        """A torch Dataset of float32 ``(C, H, W, T)`` tensors and int64 labels."""
+        import torch
+
+        frames, labels = self.frames, self.labels
+
+        class _Framed(torch.utils.data.Dataset):
+            def __len__(self):
+                return len(labels)
+
+            def __getitem__(self, i):
+                return torch.from_numpy(frames[i].astype(np.float32)), int(labels[i])
+
+        return _Framed()
+
+
+def frame_dataset(dataset, cfg: FramingConfig, progress: bool = True, name: str = "dataset") -> FramedSplit:
+    """Frame every sample of a tonic-style data set (no caching)."""
+    from tqdm import tqdm
+
+    sensor = tuple(dataset.sensor_size)
+    c, h, w = cfg.input_shape(sensor)
+    frames = np.zeros((len(dataset), c, h, w, cfg.T), dtype=bool)
+    labels = np.zeros(len(dataset), dtype=np.int64)
+    for i in tqdm(range(len(dataset)), desc=f"framing {name}", unit="sample", disable=not progress, leave=False):
+        ev, lab = dataset[i]
+        frames[i] = frame_events(ev, sensor, cfg, source=f"{name} sample {i}")
+        labels[i] = int(lab)
+    return FramedSplit(frames, labels, sensor, cfg)
+
+
+def framed_cache_key(dataset_id: str, split: str, cfg: FramingConfig) -> str:
+    blob = json.dumps({"dataset": dataset_id, "split": split, "framing": asdict(cfg), "v": 1}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+def load_framed(dataset, dataset_id: str, split: str, cfg: FramingConfig, progress: bool = True,
+                root: Path | None = None) -> FramedSplit:
+    """Frame a split once and cache it (bit-packed .npz with a checksum)."""
+    root = Path(root) if root else cache_dir()
+    key = framed_cache_key(dataset_id, split, cfg)
+    path = root / f"framed_{dataset_id.replace('/', '_')}_{split}_{key}.npz"
+    meta = path.with_suffix(".json")
+    if path.exists() and meta.exists():
+        try:
+            m = json.loads(meta.read_text())
+            if m["sha256"] == sha256_file(path):
+                with np.load(path, allow_pickle=False) as z:
+                    shape = tuple(int(s) for s in z["shape"])
+                    bits = np.unpackbits(z["bits"], count=int(np.prod(shape))).reshape(shape).astype(bool)
+                    return FramedSplit(bits, z["labels"], tuple(m["sensor_size"]), cfg)
+        except Exception:
+            pass  # unreadable cache: frame again
+    fs = frame_dataset(dataset, cfg, progress=progress, name=f"{dataset_id} {split}")
+    with atomic_path(path, suffix=".npz") as tmp:
+        with open(tmp, "wb") as f:
+            np.savez(f, bits=np.packbits(fs.frames.reshape(-1)), shape=np.array(fs.frames.shape),
+                     labels=fs.labels)
+    atomic_write_json(meta, {"sha256": sha256_file(path), "sensor_size": list(fs.sensor_size),
+                             "framing": asdict(cfg), "dataset": dataset_id, "split": split})
+    return fs
+
+
+def pad_collate(batch):
+    """Collate ``(frames (C, H, W, T_i), label)`` pairs of unequal length by
+    zero-padding at the end of time to the longest: returns ``(N, C, H, W, T)``
+    float32 and int64 labels."""
+    import torch
+
+    t_max = max(x.shape[-1] for x, _ in batch)
+    xs = [torch.nn.functional.pad(torch.as_tensor(x, dtype=torch.float32), (0, t_max - x.shape[-1]))
+          for x, _ in batch]
+    return torch.stack(xs), torch.as_tensor([int(y) for _, y in batch], dtype=torch.int64)

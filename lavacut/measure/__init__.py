@@ -1,0 +1,1 @@
+"""Stage 5, measure: stop rules, calibration, evaluation reports and plots."""

@@ -1,0 +1,233 @@
+"""Stop rules (termination policies) over accumulated output spike counts.
+
+One implementation serves both engines: the torch engine applies these
+functions to SLAYER's output counts, and the Lava ``CutoffMonitor`` calls the
+very same :meth:`StopRule.stops` on the counts it accumulates, so a decision in
+Lava equals the decision in torch by construction (tested sample by sample).
+
+Conventions (../shared/METHOD.md):
+
+- ``counts`` is ``Y(t)``, the running SUM of output spikes, shape ``(K,)``,
+  integers; ``t`` is the 1-based output timestep (frames seen by the output
+  layer, not Lava's global time step).
+- prediction ``argmax Y(t)``; ties go to the lowest class index; an all-zero
+  ``Y`` means "no decision yet" and :func:`predict` returns -1 for it.
+- the cutoff step is the first ``t`` at which the rule fires, or ``T``.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+NO_DECISION = -1
+
+
+def predict(counts: np.ndarray) -> int:
+    """argmax of counts, lowest index on ties, -1 when all are zero."""
+    counts = np.asarray(counts)
+    if not counts.any():
+        return NO_DECISION
+    return int(np.argmax(counts))
+
+
+def softmax(counts: np.ndarray, temperature: float) -> np.ndarray:
+    """Softmax of counts / temperature along the last axis (float64, stable)."""
+    z = np.asarray(counts, dtype=np.float64) / float(temperature)
+    z = z - z.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def top2_gap(counts: np.ndarray) -> np.ndarray:
+    """top1 - top2 of the counts along the last axis (the Top-K gap, k = 2)."""
+    part = np.sort(np.asarray(counts), axis=-1)
+    return part[..., -1] - part[..., -2]
+
+
+@dataclass
+class StopRule:
+    """A rule deciding, from ``Y(t)`` and ``t``, whether to stop now.
+
+    Subclasses implement :meth:`fires` vectorised over leading axes; the scalar
+    :meth:`stops` the Lava monitor calls is the same function on one sample.
+    """
+
+    name: ClassVar[str] = "abstract"
+
+    def fires(self, counts: np.ndarray, t: np.ndarray | int) -> np.ndarray:
+        raise NotImplementedError
+
+    def stops(self, counts: np.ndarray, t: int) -> bool:
+        return bool(self.fires(np.asarray(counts)[None, :], np.asarray([t]))[0])
+
+    def params(self) -> dict[str, Any]:
+        d = {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in asdict(self).items()}
+        return {"policy": self.name, **d}
+
+    def check_horizon(self, T: int) -> None:
+        """Raise if the rule's per-step parameters do not cover ``T`` steps."""
+
+
+@dataclass
+class FixedT(StopRule):
+    """No early stop: run ``t_stop`` steps (default: all ``T``). The baseline,
+    and with ``t_stop < T`` a static truncation."""
+
+    name: ClassVar[str] = "fixed"
+    t_stop: int | None = None
+
+    def fires(self, counts, t):
+        t = np.asarray(t)
+        if self.t_stop is None:
+            return np.zeros(t.shape, dtype=bool)
+        return t >= self.t_stop
+
+
+@dataclass
+class TopKGap(StopRule):
+    """The paper's rule: stop at the first t with top1(Y) - top2(Y) > beta(t).
+
+    ``beta`` is a per-step vector of length T (index t-1)."""
+
+    name: ClassVar[str] = "topk"
+    beta: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    eps: float | None = None  # the tolerance it was calibrated for (informational)
+
+    def __post_init__(self):
+        self.beta = np.asarray(self.beta, dtype=np.float64)
+        if self.beta.ndim != 1 or self.beta.size == 0:
+            raise ValueError(f"topk: beta must be a non-empty 1-D per-step vector, got shape {self.beta.shape}")
+        if not np.all(np.isfinite(self.beta)):
+            raise ValueError("topk: beta contains NaN or infinite values")
+
+    def check_horizon(self, T: int) -> None:
+        if len(self.beta) != T:
+            raise ValueError(f"topk: beta has {len(self.beta)} entries but the network runs T={T} steps; "
+                             f"beta must hold one threshold per timestep")
+
+    def fires(self, counts, t):
+        t = np.asarray(t)
+        idx = np.clip(t - 1, 0, len(self.beta) - 1)
+        return top2_gap(counts) > self.beta[idx]
+
+
+@dataclass
+class Confidence(StopRule):
+    """SEENN-I: stop when max softmax(Y / temperature) > 1 - eps."""
+
+    name: ClassVar[str] = "confidence"
+    eps: float = 0.05
+    temperature: float = 1.0
+
+    def fires(self, counts, t):
+        return softmax(counts, self.temperature).max(axis=-1) > 1.0 - self.eps
+
+
+@dataclass
+class Entropy(StopRule):
+    """DT-SNN: stop when the normalised entropy of softmax(Y / temperature)
+    falls below ``threshold`` (0 = certain, 1 = uniform)."""
+
+    name: ClassVar[str] = "entropy"
+    threshold: float = 0.1
+    temperature: float = 1.0
+
+    def fires(self, counts, t):
+        p = softmax(counts, self.temperature)
+        k = p.shape[-1]
+        h = -(p * np.log(np.clip(p, 1e-300, None))).sum(axis=-1) / math.log(k)
+        return h < self.threshold
+
+
+@dataclass
+class Conformal(StopRule):
+    """SpikeCP: per-step nonconformity thresholds q(t); stop when the
+    prediction set {k : -log(softmax(Y/temperature)_k + 1e-5) < q(t)} has at
+    most one element."""
+
+    name: ClassVar[str] = "conformal"
+    q: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    alpha: float | None = None
+    temperature: float = 1.0
+
+    def __post_init__(self):
+        self.q = np.asarray(self.q, dtype=np.float64)
+        if self.q.ndim != 1 or self.q.size == 0:
+            raise ValueError(f"conformal: q must be a non-empty 1-D per-step vector, got shape {self.q.shape}")
+
+    def check_horizon(self, T: int) -> None:
+        if len(self.q) != T:
+            raise ValueError(f"conformal: q has {len(self.q)} entries but the network runs T={T} steps")
+
+    def fires(self, counts, t):
+        t = np.asarray(t)
+        idx = np.clip(t - 1, 0, len(self.q) - 1)
+        s = -np.log(softmax(counts, self.temperature) + 1e-5)
+        set_size = (s < self.q[idx][..., None]).sum(axis=-1)
+        return set_size <= 1
+
+
+RULES: dict[str, type[StopRule]] = {r.name: r for r in (FixedT, TopKGap, Confidence, Entropy, Conformal)}
+
+
+def rule_from_params(params: dict[str, Any]) -> StopRule:
+    """Rebuild a rule from :meth:`StopRule.params` (as stored in an export's
+    metadata or a report). Unknown policy names or fields raise ValueError."""
+    params = dict(params)
+    name = params.pop("policy", None)
+    if name not in RULES:
+        raise ValueError(f"unknown stop policy {name!r}; known: {', '.join(RULES)}")
+    cls = RULES[name]
+    fields = set(cls.__dataclass_fields__)
+    unknown = set(params) - fields
+    if unknown:
+        raise ValueError(f"policy {name!r} has no parameter(s) {', '.join(sorted(unknown))}; "
+                         f"it takes {', '.join(sorted(fields)) or 'none'}")
+    return cls(**params)
+
+
+def cumulative_counts(spikes: np.ndarray) -> np.ndarray:
+    """Y(t) from output spikes ``(N, K, T)`` -> ``(N, K, T)`` running sums."""
+    return np.cumsum(np.asarray(spikes, dtype=np.int64), axis=-1)
+
+
+def cutoff(rule: StopRule, spikes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Apply a rule to output spikes ``(N, K, T)``.
+
+    Returns ``(t_c, pred)``: the 1-based cutoff step per sample (T when the
+    rule never fires) and the prediction ``argmax Y(t_c)`` (-1: no spikes yet).
+    """
+    Y = cumulative_counts(spikes)
+    N, K, T = Y.shape
+    rule.check_horizon(T)
+    steps = np.arange(1, T + 1)
+    Yt = np.moveaxis(Y, -1, 1)                      # (N, T, K)
+    fired = rule.fires(Yt, np.broadcast_to(steps, (N, T)))  # (N, T)
+    fired[:, -1] = True
+    t_c = fired.argmax(axis=1) + 1
+    Yc = Yt[np.arange(N), t_c - 1]                   # (N, K)
+    pred = np.where(Yc.any(axis=1), Yc.argmax(axis=1), NO_DECISION)
+    return t_c.astype(np.int64), pred.astype(np.int64)
+
+
+def per_step_predictions(spikes: np.ndarray) -> np.ndarray:
+    """argmax Y(t) for every step: ``(N, K, T) -> (N, T)``, -1 where Y(t) = 0."""
+    Y = cumulative_counts(spikes)
+    pred = Y.argmax(axis=1)
+    return np.where(Y.any(axis=1), pred, NO_DECISION)
+
+
+def optimal_cutoff_steps(spikes: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """The oracle OCT per sample (METHOD.md): the smallest t such that the
+    prediction equals the label at every step t..T; T when yhat(T) is wrong."""
+    pred = per_step_predictions(spikes)             # (N, T)
+    N, T = pred.shape
+    wrong = pred != np.asarray(labels)[:, None]
+    # last wrong step (1-based), 0 if never wrong
+    any_wrong = wrong.any(axis=1)
+    last_wrong = np.where(any_wrong, T - np.argmax(wrong[:, ::-1], axis=1), 0)
+    oct_ = np.minimum(last_wrong + 1, T)
+    return np.where(wrong[:, -1], T, oct_).astype(np.int64)

@@ -1,0 +1,48 @@
+"""Shared test setup.
+
+- Caches (embedded data set, framed tensors) go to a fresh temporary folder
+  per session, so every CI run builds them from scratch.
+- Fixtures from outside the project are read from ../shared/fixtures.
+- No __init__.py in tests/: lava-dl installs a top-level package named
+  ``tests`` that must not shadow (or be shadowed by) ours.
+"""
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+_CACHE = tempfile.mkdtemp(prefix="lavacut-test-cache-")
+os.environ["LAVACUT_CACHE"] = _CACHE
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_FIXTURES = REPO.parent / "shared" / "fixtures"
+
+
+def pytest_sessionfinish(session, exitstatus):
+    shutil.rmtree(_CACHE, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def shared_fixtures() -> Path:
+    if not SHARED_FIXTURES.is_dir():
+        pytest.fail(f"shared fixtures not found at {SHARED_FIXTURES} (expected ../shared/fixtures beside the repo)")
+    return SHARED_FIXTURES
+
+
+@pytest.fixture(scope="session")
+def nmnist_sample(shared_fixtures) -> Path:
+    return shared_fixtures / "nmnist_sample.bin"
+
+
+@pytest.fixture(scope="session")
+def embedded_train():
+    from lavacut.data.embedded import EmbeddedDigits
+    return EmbeddedDigits("train", progress=False)
+
+
+@pytest.fixture(scope="session")
+def embedded_test():
+    from lavacut.data.embedded import EmbeddedDigits
+    return EmbeddedDigits("test", progress=False)
