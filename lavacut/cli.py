@@ -75,6 +75,40 @@ def _print_summary(s: dict) -> None:
     print(f"cache        {s['cache']}")
 
 
+# ----------------------------------------------------------------------------- train
+def cmd_train(args) -> int:
+    from lavacut.train.trainer import train
+
+    cfg = _config(args)
+    run_dir = Path(args.out or Path("runs") / cfg.name)
+    print(f"training {cfg.name}: {cfg.net.kind} net on {cfg.data.dataset}, loss {cfg.loss.name}, "
+          f"RCS {'on (alpha ' + str(cfg.rcs.alpha) + ')' if cfg.rcs.enabled else 'off'}, "
+          f"{cfg.train.epochs} epochs -> {run_dir}")
+    r = train(cfg, run_dir, resume=args.resume)
+    print(f"best validation accuracy {r.best_val_acc:.4f}; test accuracy at full T {r.test_acc:.4f}; "
+          f"{r.train_seconds:.0f} s")
+    print(f"checkpoints: {r.best_checkpoint} (best), {r.last_checkpoint} (last); "
+          f"curve: {run_dir / 'training_curve.png'}")
+    return 0
+
+
+# ----------------------------------------------------------------------------- export / inspect
+def cmd_export(args) -> int:
+    from lavacut.export.exporter import export_checkpoint
+
+    path, meta = export_checkpoint(args.checkpoint, args.output, args.name)
+    print(f"exported {args.checkpoint} -> {path} (test accuracy at full T, SLAYER: "
+          f"{meta['accuracy']['test_full_T_slayer']:.4f})")
+    return 0
+
+
+def cmd_inspect(args) -> int:
+    from lavacut.export.inspect import format_inspection
+
+    print(format_inspection(args.file))
+    return 0
+
+
 # ----------------------------------------------------------------------------- demo
 def cmd_demo(args) -> int:
     """The main job on the embedded default (README's first command)."""
@@ -106,6 +140,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plot", metavar="PATH.png|PATH.gif", help="draw one sample's frames to a PNG strip or GIF")
     p.add_argument("--json", metavar="PATH", help="also write the summary as JSON")
     p.set_defaults(func=cmd_data)
+
+    p = sub.add_parser("train", help="train a SLAYER network (task loss + optional RCS regulariser)",
+                       description="Train per a config (sims/*.toml) with --set overrides. Writes best.pt and "
+                                   "last.pt (atomic), metrics.json and training_curve.png to --out "
+                                   "(default runs/<name>). --resume continues from last.pt.")
+    _add_config_args(p)
+    p.add_argument("--out", metavar="DIR", help="run folder (default runs/<config name>)")
+    p.add_argument("--resume", action="store_true", help="continue from DIR/last.pt after an interruption")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("export", help="export a checkpoint to a NetX HDF5 file with lavacut metadata",
+                       description="Writes netx_exports/<name>.net (atomically): a NetX file stock "
+                                   "lava.lib.dl.netx.hdf5.Network loads, plus a 'lavacut' metadata group.")
+    p.add_argument("checkpoint", help="a checkpoint written by 'lavacut train' (best.pt / last.pt)")
+    p.add_argument("-o", "--output", metavar="PATH.net", help="output file (default netx_exports/<name>.net)")
+    p.add_argument("--name", help="export name (default: the config name)")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("inspect", help="print a NetX file's layers, metadata and Loihi 2 resource estimate",
+                       description="Works on any NetX file; layer types netx cannot load are listed as "
+                                   "unsupported.")
+    p.add_argument("file", help="a .net file")
+    p.set_defaults(func=cmd_inspect)
 
     p = sub.add_parser("demo", help="the main job on the embedded default, end to end",
                        description="Build the embedded data set if needed and run the pipeline on it.")

@@ -47,21 +47,31 @@ class FramingSection:
 
 @dataclass
 class NetConfig:
-    #: "dense" or "conv"
+    """The network; mirrors :class:`lavacut.train.networks.NetSpec` (input
+    shape and class count come from the data set and framing)."""
+
+    #: "dense" or "conv" (strided convolutions, then dense layers)
     kind: str = "dense"
-    #: hidden layer sizes (dense) or channels per strided conv (conv)
+    #: dense hidden layer sizes (after the convolutions for "conv")
     hidden: list = field(default_factory=lambda: [256])
-    #: conv only: kernel and stride per conv layer, and the dense size after flatten
-    kernels: list = field(default_factory=lambda: [5, 3])
-    strides: list = field(default_factory=lambda: [2, 2])
-    conv_dense: int = 128
-    #: CUBA neuron parameters (lava-dl units: decays in 1/4096, threshold in weight units)
+    conv_channels: list = field(default_factory=list)
+    conv_kernels: list = field(default_factory=list)
+    conv_strides: list = field(default_factory=list)
+    conv_paddings: list = field(default_factory=list)
+    #: CUBA neuron: threshold a multiple of 1/64; decays as fractions per step
     threshold: float = 1.25
     current_decay: float = 0.25
     voltage_decay: float = 0.03
     tau_grad: float = 0.03
     scale_grad: float = 3.0
     dropout: float = 0.05
+    weight_norm: bool = True
+    weight_scale: float = 1.0
+    learn_decay: bool = False
+
+    def to_spec(self, input_shape, n_classes: int, name: str = ""):
+        from lavacut.train.networks import NetSpec
+        return NetSpec(input_shape=tuple(input_shape), n_classes=int(n_classes), name=name, **asdict(self))
 
 
 @dataclass

@@ -1,0 +1,148 @@
+"""``lavacut export CHECKPOINT``: a trained checkpoint -> netx_exports/<name>.net."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from lavacut.util import LavacutError
+
+
+def net_from_checkpoint(state: dict):
+    """Rebuild the SLAYER network a checkpoint holds (eval mode, CPU)."""
+    from lavacut.train.networks import NetSpec, build_network
+
+    spec = NetSpec.from_dict(dict(state["spec"]))
+    net = build_network(spec)
+    try:
+        net.load_state_dict(state["model"])
+    except RuntimeError as exc:
+        raise LavacutError(f"checkpoint weights do not fit its own spec: {str(exc).splitlines()[0]}") from None
+    net.eval()
+    return net
+
+
+def export_checkpoint(checkpoint: str | Path, out: str | Path | None = None, name: str | None = None,
+                      progress: bool = True) -> tuple[Path, dict]:
+    """Export a checkpoint with its metadata (test accuracy at full T measured
+    now with SLAYER on the test split). Returns (path, meta)."""
+    from lavacut.config import RunConfig
+    from lavacut.data.sources import load_split
+    from lavacut.export.netx_file import write_export
+    from lavacut.train.checkpoint import load_checkpoint
+    from lavacut.train.trainer import accuracy_from_spikes, infer_spikes
+
+    state = load_checkpoint(checkpoint)
+    cfg = RunConfig.from_dict(dict(state["config"]), source=f"{checkpoint} (stored config)")
+    net = net_from_checkpoint(state)
+    name = name or cfg.name
+    out = Path(out) if out else Path("netx_exports") / f"{name}.net"
+    test = load_split(cfg, "test", progress=progress)
+    test_acc = accuracy_from_spikes(infer_spikes(net, test.frames, progress=progress, desc="test accuracy"),
+                                    test.labels)
+    from lavacut.data.sources import open_dataset
+    classes = list(getattr(open_dataset(cfg.data, "test", progress=False), "classes", []) or [])
+    meta = {
+        "name": name,
+        "dataset": cfg.data.dataset,
+        "data_seed": cfg.data.seed,
+        "sensor_size": list(test.sensor_size),
+        "input_shape": list(net.spec.input_shape),
+        "framing": {k: getattr(cfg.framing, k) for k in ("bin_us", "T", "downsample", "denoise_us")},
+        "classes": [str(c) for c in classes] or [str(i) for i in range(net.spec.n_classes)],
+        "n_classes": net.spec.n_classes,
+        "latency_steps": net.latency,
+        "spec": net.spec.to_dict(),
+        "train_config": cfg.to_dict(),
+        "accuracy": {"test_full_T_slayer": test_acc, "best_val": float(state.get("best_val_acc", float("nan"))),
+                     "n_test": int(len(test))},
+        "checkpoint_epoch": int(state["epoch"]),
+    }
+    write_export(net, out, meta)
+    return out, meta
+
+
+def spec_from_layers(path: str | Path):
+    """Derive a NetSpec from a NetX file's layers (for files lavacut did not
+    write): a chain of cuba conv layers, optional flatten, cuba dense layers,
+    all with the same neuron parameters. Raises naming the layer otherwise."""
+    from lavacut.export.inspect import inspect_layers
+    from lavacut.train.networks import P_SCALE, W_SCALE, NetSpec
+
+    layers = inspect_layers(path)
+    convs, dense, neuron, input_shape = [], [], None, None
+    import h5py
+    with h5py.File(path, "r") as f:
+        for L in layers:
+            g = f["layer"][L.index]
+            if L.type == "input":
+                input_shape = L.shape
+                continue
+            if L.type == "flatten":
+                continue
+            if L.type not in ("conv", "dense"):
+                raise LavacutError(f"{path}: layer {L.index} has type {L.type!r}, which lavacut cannot rebuild "
+                                   f"in SLAYER (cuba dense/conv chains only)")
+            n = (int(L.neuron.get("vThMant", -1)), int(L.neuron.get("iDecay", -1)), int(L.neuron.get("vDecay", -1)))
+            if L.neuron.get("type", "CUBA") not in ("CUBA", "LOIHI") or (neuron and n != neuron):
+                raise LavacutError(f"{path}: layer {L.index} has neuron {L.neuron}; lavacut rebuilds networks "
+                                   f"whose CUBA layers share one set of parameters")
+            neuron = n
+            if "delay" in g:
+                raise LavacutError(f"{path}: layer {L.index} has axonal delays, which lavacut does not rebuild")
+            if L.type == "conv":
+                if dense:
+                    raise LavacutError(f"{path}: layer {L.index}: conv after dense is not supported")
+                k = np.atleast_1d(g["kernelSize"][()])
+                s = np.atleast_1d(g["stride"][()])
+                p = np.atleast_1d(g["padding"][()])
+                if len(set(k)) > 1 or len(set(s)) > 1 or len(set(p)) > 1 or int(np.atleast_1d(g["groups"][()])[0]) != 1:
+                    raise LavacutError(f"{path}: layer {L.index}: only square kernels/strides/paddings, groups=1")
+                convs.append((int(g["outChannels"][()]), int(k[0]), int(s[0]), int(p[0])))
+                if input_shape is None:
+                    raise LavacutError(f"{path}: conv network without an input layer giving the frame shape")
+            else:
+                dense.append(int(L.shape[0]))
+                if input_shape is None and not convs:
+                    input_shape = (int(g["inFeatures"][()]), 1, 1)
+    if neuron is None or not dense:
+        raise LavacutError(f"{path}: no dense output layer found")
+    vth, idecay, vdecay = neuron
+    return NetSpec(kind="conv" if convs else "dense", input_shape=tuple(int(v) for v in input_shape),
+                   n_classes=dense[-1], hidden=tuple(dense[:-1]),
+                   conv_channels=tuple(c[0] for c in convs), conv_kernels=tuple(c[1] for c in convs),
+                   conv_strides=tuple(c[2] for c in convs), conv_paddings=tuple(c[3] for c in convs),
+                   threshold=vth / W_SCALE, current_decay=idecay / P_SCALE, voltage_decay=vdecay / P_SCALE,
+                   weight_norm=False, dropout=0.0, name=Path(path).stem)
+
+
+def net_from_export(path: str | Path):
+    """Rebuild the SLAYER network of a NetX file (eval mode): the spec from
+    lavacut's metadata when present, else derived from the layers; weights
+    are the file's integers / 64, which SLAYER's 8-bit quantisation maps back
+    to the same integers, so the rebuilt net computes what Lava computes."""
+    import torch
+
+    from lavacut.export.netx_file import read_metadata
+    from lavacut.train.networks import W_SCALE, NetSpec, build_network
+
+    meta = read_metadata(path)
+    spec = NetSpec.from_dict(dict(meta["spec"])) if meta and "spec" in meta else spec_from_layers(path)
+    spec = spec.replace(weight_norm=False)
+    net = build_network(spec)
+    import h5py
+    with h5py.File(path, "r") as f:
+        keys = sorted((k for k in f["layer"].keys() if k.isdigit()), key=int)
+        weights = [np.asarray(f["layer"][k]["weight"][()]) for k in keys if "weight" in f["layer"][k]]
+    blocks = net.spiking_blocks
+    if len(weights) != len(blocks):
+        raise LavacutError(f"{path}: {len(weights)} weighted layers but the spec has {len(blocks)} spiking layers")
+    with torch.no_grad():
+        for i, (b, w) in enumerate(zip(blocks, weights)):
+            target = b.synapse.weight
+            if int(np.prod(w.shape)) != target.numel():
+                raise LavacutError(f"{path}: layer {i + 1} weight has shape {w.shape}, the network expects "
+                                   f"{tuple(target.shape)}")
+            target.copy_(torch.from_numpy(w.astype(np.float32) / W_SCALE).reshape(target.shape))
+    net.eval()
+    return net, meta

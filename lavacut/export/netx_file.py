@@ -1,0 +1,191 @@
+"""NetX HDF5 files with lavacut metadata.
+
+A lavacut export is a stock NetX network file (a ``layer`` group that
+``lava.lib.dl.netx.hdf5.Network`` loads unchanged) plus a top-level
+``lavacut`` group that stock NetX never reads:
+
+- attribute ``meta``: JSON with ``format``, ``name``, ``sensor_size`` (W, H, P),
+  ``input_shape`` (C, H, W), ``framing`` (bin_us, T, ...), ``classes``,
+  ``dataset``, ``train_config``, ``accuracy`` (test, full T, SLAYER),
+  ``versions``, ``spec`` (NetSpec) and ``content_sha256`` (hash of the
+  ``layer`` group: weights and neuron parameters);
+- subgroup ``cutoff``: one subgroup per calibrated stop rule
+  (``topk``, ``confidence``, ...), each with attribute ``params`` (JSON of
+  :meth:`lavacut.measure.policies.StopRule.params`, arrays included) and
+  attribute ``default`` on the ``cutoff`` group naming the rule
+  ``lavacut run`` uses without flags.
+
+Every write goes to a temporary file that replaces the target only when
+complete (NetX keeps its file open while a Network lives, so files are never
+rewritten in place).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lavacut.util import LavacutError, atomic_path, versions
+
+META_GROUP = "lavacut"
+FORMAT = 1
+
+
+class NetxFileError(LavacutError, ValueError):
+    """A .net file that is not HDF5, not NetX, or has bad lavacut metadata."""
+
+
+def _open(path: str | Path, mode: str = "r"):
+    import h5py
+
+    path = Path(path)
+    if not path.is_file():
+        raise NetxFileError(f"{path}: no such file")
+    try:
+        return h5py.File(path, mode)
+    except OSError as exc:
+        raise NetxFileError(f"{path}: not an HDF5 file ({str(exc).splitlines()[0]})") from None
+
+
+def content_hash(f) -> str:
+    """SHA-256 over every dataset of the ``layer`` group (names, dtypes, shapes, bytes)."""
+    h = hashlib.sha256()
+
+    def visit(name, obj):
+        import h5py
+        if isinstance(obj, h5py.Dataset):
+            data = obj[()]
+            arr = np.asarray(data)
+            h.update(name.encode())
+            h.update(str(arr.dtype).encode() + str(arr.shape).encode())
+            h.update(arr.tobytes())
+
+    if "layer" not in f:
+        raise NetxFileError(f"{f.filename}: no 'layer' group: not a NetX network file")
+    f["layer"].visititems(visit)
+    return h.hexdigest()
+
+
+def check_weights(f) -> None:
+    """Weights must be finite and fit Loihi's signed 8-bit mantissa range
+    used by SLAYER's export ([-256, 254] at even steps, i.e. int after netx's
+    cast); names the layer at fault."""
+    for key in sorted(f["layer"].keys(), key=lambda k: int(k) if k.isdigit() else k):
+        g = f["layer"][key]
+        for wname in ("weight", "weight_rec"):
+            if wname in g and hasattr(g[wname], "shape"):
+                w = np.asarray(g[wname][()], dtype=np.float64)
+                if not np.all(np.isfinite(w)):
+                    raise NetxFileError(f"{f.filename}: layer {key} {wname} contains NaN or infinite values")
+                if w.size and (w.min() < -256 or w.max() > 255):
+                    raise NetxFileError(f"{f.filename}: layer {key} {wname} has values in "
+                                        f"[{w.min():g}, {w.max():g}], outside the 8-bit weight range [-256, 255]")
+
+
+def write_export(net, path: str | Path, meta: dict[str, Any], cutoff: dict[str, dict] | None = None,
+                 default_policy: str | None = None) -> Path:
+    """Export a SLAYER net (see :func:`lavacut.train.networks.export_hdf5`)
+    with lavacut metadata, atomically."""
+    import h5py
+
+    from lavacut.train.networks import export_hdf5
+
+    path = Path(path)
+    with atomic_path(path, suffix=".net") as tmp:
+        export_hdf5(net, tmp)
+        with h5py.File(tmp, "a") as f:
+            check_weights(f)
+            full = {"format": FORMAT, **meta, "versions": versions(), "content_sha256": content_hash(f)}
+            g = f.create_group(META_GROUP)
+            g.attrs["meta"] = json.dumps(full, default=_json_default)
+            _write_cutoff(g, cutoff or {}, default_policy)
+    return path
+
+
+def _json_default(o):
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, (np.integer, np.floating)):
+        return o.item()
+    raise TypeError(type(o).__name__)
+
+
+def _write_cutoff(g, cutoff: dict[str, dict], default_policy: str | None) -> None:
+    if "cutoff" in g:
+        del g["cutoff"]
+    c = g.create_group("cutoff")
+    for name, params in cutoff.items():
+        sub = c.create_group(name)
+        sub.attrs["params"] = json.dumps(params, default=_json_default)
+    if default_policy:
+        if default_policy not in cutoff:
+            raise NetxFileError(f"default policy {default_policy!r} has no calibration in this export")
+        c.attrs["default"] = default_policy
+
+
+def read_metadata(path: str | Path) -> dict[str, Any] | None:
+    """The ``meta`` dict of a lavacut export, with ``cutoff`` (dict name ->
+    params) and ``default_policy`` added; None for a NetX file lavacut did not
+    write. Bad metadata raises :class:`NetxFileError` naming the field."""
+    with _open(path) as f:
+        if "layer" not in f:
+            raise NetxFileError(f"{path}: no 'layer' group: not a NetX network file")
+        if META_GROUP not in f:
+            return None
+        g = f[META_GROUP]
+        try:
+            meta = json.loads(g.attrs["meta"])
+        except (KeyError, json.JSONDecodeError) as exc:
+            raise NetxFileError(f"{path}: lavacut/meta is missing or not JSON ({exc})") from None
+        cutoff, default = {}, None
+        if "cutoff" in g:
+            for name in g["cutoff"]:
+                try:
+                    cutoff[name] = json.loads(g["cutoff"][name].attrs["params"])
+                except (KeyError, json.JSONDecodeError) as exc:
+                    raise NetxFileError(f"{path}: lavacut/cutoff/{name}/params is missing or not JSON") from None
+            default = g["cutoff"].attrs.get("default")
+        meta["cutoff"] = cutoff
+        meta["default_policy"] = default
+    _check_cutoff(path, meta)
+    return meta
+
+
+def _check_cutoff(path, meta: dict) -> None:
+    from lavacut.measure.policies import rule_from_params
+
+    T = int(meta.get("framing", {}).get("T", 0))
+    for name, params in meta["cutoff"].items():
+        try:
+            rule = rule_from_params(params)
+            if T:
+                rule.check_horizon(T)
+        except ValueError as exc:
+            raise NetxFileError(f"{path}: lavacut/cutoff/{name}: {exc}") from None
+
+
+def write_calibration(path: str | Path, cutoff: dict[str, dict], default_policy: str | None = None,
+                      extra_meta: dict[str, Any] | None = None) -> None:
+    """Store calibrated stop rules in an export (copy, modify, replace)."""
+    import h5py
+
+    path = Path(path)
+    meta = read_metadata(path)
+    if meta is None:
+        raise NetxFileError(f"{path}: not a lavacut export (no lavacut group); export a checkpoint with "
+                            f"'lavacut export' first")
+    with atomic_path(path, suffix=".net") as tmp:
+        shutil.copyfile(path, tmp)
+        with h5py.File(tmp, "a") as f:
+            g = f[META_GROUP]
+            merged = {**meta["cutoff"], **cutoff}
+            if extra_meta:
+                m = json.loads(g.attrs["meta"])
+                m.update(extra_meta)
+                g.attrs["meta"] = json.dumps(m, default=_json_default)
+            _write_cutoff(g, merged, default_policy or meta.get("default_policy"))
+    read_metadata(path)  # validates what was written

@@ -1,0 +1,89 @@
+"""Synaptic operations, neuron updates and a Loihi energy estimate, counted
+from the actual spikes up to each sample's cutoff step.
+
+Definitions (NeuroBench's effective synaptic operations): a synaptic
+operation is one nonzero input spike delivered along one outgoing synapse, so
+a layer costs sum over steps and inputs of ``spike x fan_out``; fan-out is
+the number of synapses leaving that input (dense: the output size; conv: the
+output positions whose kernel window covers it times the output channels).
+Neuron updates: every neuron of every spiking layer updates once per step
+(Loihi updates all compartments each step).
+
+Energy: per-operation energies of Loihi from Davies et al., "Loihi: A
+Neuromorphic Manycore Processor with On-Chip Learning", IEEE Micro 38(1),
+2018, Table 2: 23.6 pJ per synaptic spike operation, 52 pJ per (inactive)
+neuron update and 81 pJ per active (spiking) neuron update. Intel has not
+published the same per-operation table for Loihi 2, so this is a Loihi-class
+estimate, labelled as such in reports, not a Loihi 2 measurement.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+E_SYNOP_PJ = 23.6
+E_NEURON_UPDATE_PJ = 52.0
+E_NEURON_SPIKE_PJ = 81.0
+ENERGY_SOURCE = ("Davies et al., IEEE Micro 38(1) 2018, Table 2 (Loihi): 23.6 pJ/synaptic op, "
+                 "52 pJ/neuron update, 81 pJ/spiking neuron update; Loihi 2 per-op energies are unpublished")
+
+
+def fan_out(spec) -> list[np.ndarray]:
+    """Fan-out of every input of every spiking layer, flattened C-order
+    ((C, H, W) for the frame and conv outputs)."""
+    import torch
+
+    out = []
+    shape = tuple(spec.input_shape)
+    if spec.kind == "conv":
+        for (co, h, w), k, s, p in zip(spec.conv_output_shapes(), spec.conv_kernels, spec.conv_strides,
+                                       spec.conv_paddings):
+            ci, hi, wi = shape
+            cover = torch.nn.functional.conv_transpose2d(torch.ones(1, 1, h, w), torch.ones(1, 1, k, k),
+                                                         stride=s, padding=p)
+            cov = cover[0, 0, :hi, :wi].numpy()
+            if cov.shape != (hi, wi):  # conv_transpose may come out short by the stride remainder
+                full = np.zeros((hi, wi))
+                full[:cov.shape[0], :cov.shape[1]] = cov
+                cov = full
+            out.append(np.broadcast_to(cov * co, (ci, hi, wi)).reshape(-1).copy())
+            shape = (co, h, w)
+    n_in = int(np.prod(shape))
+    for size in list(spec.hidden) + [spec.n_classes]:
+        out.append(np.full(n_in, float(size)))
+        n_in = size
+    return out
+
+
+@dataclass
+class OpCounts:
+    synops: np.ndarray          # (N,) synaptic operations up to t_c
+    neuron_updates: np.ndarray  # (N,)
+    spikes: np.ndarray          # (N,) spikes of spiking layers up to t_c
+    energy_uj: np.ndarray       # (N,) Loihi-class estimate, microjoules
+
+
+def count_ops(spec, layer_inputs: list[np.ndarray], layer_spikes_total_neurons: list[int],
+              spiking_outputs: list[np.ndarray], t_c: np.ndarray) -> OpCounts:
+    """Count operations up to step ``t_c`` (1-based, per sample).
+
+    layer_inputs: per spiking layer, its input spikes ``(N, n_in, T)`` (the
+    frame for the first layer, the previous layer's spikes after).
+    spiking_outputs: per spiking layer, its spikes ``(N, n, T)``.
+    """
+    fo = fan_out(spec)
+    N = len(t_c)
+    T = layer_inputs[0].shape[-1]
+    upto = (np.arange(1, T + 1)[None, :] <= np.asarray(t_c)[:, None])  # (N, T)
+    syn = np.zeros(N)
+    for x, f in zip(layer_inputs, fo):
+        per_input = (x * upto[:, None, :]).sum(axis=-1)              # (N, n_in)
+        syn += per_input @ f
+    n_spk = np.zeros(N)
+    for s in spiking_outputs:
+        n_spk += (s * upto[:, None, :]).sum(axis=(1, 2))
+    n_neurons = sum(layer_spikes_total_neurons)
+    updates = n_neurons * np.asarray(t_c, dtype=np.float64)
+    energy_pj = syn * E_SYNOP_PJ + (updates - n_spk) * E_NEURON_UPDATE_PJ + n_spk * E_NEURON_SPIKE_PJ
+    return OpCounts(syn, updates, n_spk, energy_pj * 1e-6)

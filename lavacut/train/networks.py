@@ -1,0 +1,504 @@
+"""SLAYER CUBA networks that NetX loads back and Lava runs bit-exactly.
+
+A network is described by a :class:`NetSpec` and built by :func:`build_network`
+from lava-dl SLAYER blocks only (``slayer.block.cuba.Dense``, ``Conv``,
+``Flatten``): no pooling (NetX cannot load it; strided convolutions instead),
+no axonal delays (slow DelayDense in Lava), no norm/bias. Weights go through
+SLAYER's default 8-bit quantisation (``neuron.quantize_8bit`` as the synapse
+``pre_hook_fx``: even integers in [-256, 254] at scale 64, straight-through
+gradient), so the exported integers are exactly the weights the forward pass
+used.
+
+Time alignment (verified spike for spike, see ``tests/test_networks.py``):
+every block keeps SLAYER's default ``delay_shift=True`` (one step of delay per
+layer, which is what each Dense/Conv synapse costs in Lava), so the SLAYER
+output ``out[..., k]`` equals the spikes a ``lava.proc.io.sink.RingBuffer``
+records from ``netx.hdf5.Network.out`` at Lava time step ``k + 1`` when the
+input frame ``x[..., k]`` is played by ``lava.proc.io.source.RingBuffer`` at
+time step ``k + 1``: zero shift, in Lava ``fixed_pt``. Consequently the output
+at step ``k`` depends only on input frames ``< k - L + 1`` for an ``L``-layer
+network (``SlayerNet.latency == L``): the first ``L`` output steps are always
+silent, in SLAYER and in Lava alike.
+
+Layout conventions: SLAYER input is ``(N, C, H, W, T)`` (dense nets flatten it
+C-order to ``(N, C*H*W, T)``); a NetX dense input port is that flat vector, a
+NetX conv input port is ``(W, H, C)``; :func:`to_lava_input` converts.
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import os
+import warnings
+from dataclasses import dataclass
+from typing import Any, NamedTuple, Sequence
+
+import numpy as np
+import torch
+
+from lavacut.util import LavacutError, atomic_path
+
+# every use of this module builds or exports a SLAYER net: import lava-dl here
+from lava.lib.dl import slayer
+from lava.lib.dl.slayer.block.base import step_delay
+
+__all__ = [
+    "NetSpec", "SlayerNet", "HiddenRecord", "build_network", "export_hdf5",
+    "read_spec_from_hdf5", "to_lava_input", "default_dense_spec",
+    "default_conv_spec", "nmnist_dense_spec", "nmnist_conv_spec",
+    "dvs_gesture_spec", "SPEC_PRESETS", "get_spec",
+]
+
+#: SLAYER CUBA fixed-point scales (lava/lib/dl/slayer/neuron/cuba.py).
+W_SCALE = 1 << 6      # threshold and weight mantissa scale
+P_SCALE = 1 << 12     # decay scale
+
+HDF5_SPEC_ATTR = "lavacut_netspec"
+
+
+class HiddenRecord(NamedTuple):
+    """One hidden spiking layer's record for the RCS regulariser.
+
+    ``spikes`` and ``voltage`` are ``(N, n, T)`` (conv layers flattened
+    C-order); ``threshold`` is the layer's (quantised) threshold, a float.
+
+    ``voltage`` is SLAYER's CUBA voltage state (``neuron.dynamics`` returns
+    current then voltage; this is the voltage), AFTER the reset of this step:
+    ``v_post(t) = v(t) * (1 - s(t))`` where ``v(t)`` is the pre-reset voltage
+    the spike is computed from (``s = v >= threshold``, SLAYER's
+    ``threshold_eps`` making it Loihi's ``v > vth``). ``v_post`` is the state
+    the neuron carries into the next step, i.e. what Lava's LIF ``v`` Var holds
+    after the step (divided by 2**12), and what METHOD.md calls the
+    "post-reset potential". The graph is kept: gradients flow into ``v``
+    directly and through the spike's surrogate derivative.
+    """
+
+    spikes: torch.Tensor
+    voltage: torch.Tensor
+    threshold: float
+
+
+# --------------------------------------------------------------------------
+# spec
+# --------------------------------------------------------------------------
+
+@dataclass
+class NetSpec:
+    """A network description, JSON-serialisable (:meth:`to_dict`).
+
+    kind
+        ``"dense"``: input flattened, ``hidden`` dense CUBA layers, then a
+        dense CUBA output layer of ``n_classes`` neurons.
+        ``"conv"``: strided CUBA convolutions (``conv_channels`` /
+        ``conv_kernels`` / ``conv_strides`` / ``conv_paddings``, one entry per
+        conv layer), flatten, ``hidden`` dense layers, dense output layer.
+    input_shape
+        ``(C, H, W)`` of one frame.
+    threshold, current_decay, voltage_decay
+        CUBA parameters shared by all layers, in SLAYER units: the threshold
+        must be a multiple of 1/64 (exported as ``vThMant = threshold * 64``);
+        decays are fractions per step, exported as ``round(decay * 4096)``.
+    tau_grad, scale_grad
+        SLAYER surrogate-gradient parameters.
+    dropout
+        Neuron dropout probability on hidden spiking layers (SLAYER's
+        ``neuron.Dropout``, constant over time); only active in train mode.
+    weight_norm
+        torch weight normalisation on synapses (as in lava-dl's tutorials).
+    weight_scale
+        Multiplier on SLAYER's default (kaiming-uniform) weight init.
+    learn_decay
+        Learn the decays (SLAYER ``requires_grad``); they stay quantised.
+    """
+
+    kind: str = "dense"
+    input_shape: tuple[int, int, int] = (2, 34, 34)
+    n_classes: int = 10
+    hidden: tuple[int, ...] = (256,)
+    conv_channels: tuple[int, ...] = ()
+    conv_kernels: tuple[int, ...] = ()
+    conv_strides: tuple[int, ...] = ()
+    conv_paddings: tuple[int, ...] = ()
+    threshold: float = 1.25
+    current_decay: float = 0.25
+    voltage_decay: float = 0.03
+    tau_grad: float = 0.03
+    scale_grad: float = 3.0
+    dropout: float = 0.05
+    weight_norm: bool = True
+    weight_scale: float = 1.0
+    learn_decay: bool = False
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        for f in ("input_shape", "hidden", "conv_channels", "conv_kernels",
+                  "conv_strides", "conv_paddings"):
+            setattr(self, f, tuple(int(v) for v in getattr(self, f)))
+        self.validate()
+
+    # -- checks -----------------------------------------------------------
+    def validate(self) -> None:
+        """Raise :class:`LavacutError` if the spec cannot be built or would
+        not export exactly."""
+        err = []
+        if self.kind not in ("dense", "conv"):
+            err.append(f"kind must be 'dense' or 'conv', got {self.kind!r}")
+        if len(self.input_shape) != 3 or min(self.input_shape) < 1:
+            err.append(f"input_shape must be (C, H, W) of positive ints, got {self.input_shape}")
+        if self.n_classes < 2:
+            err.append(f"n_classes must be >= 2, got {self.n_classes}")
+        if any(h < 1 for h in self.hidden):
+            err.append(f"hidden sizes must be positive, got {self.hidden}")
+        nconv = len(self.conv_channels)
+        if self.kind == "conv":
+            if nconv == 0:
+                err.append("a conv spec needs at least one conv layer (conv_channels)")
+            for f in ("conv_kernels", "conv_strides", "conv_paddings"):
+                if len(getattr(self, f)) != nconv:
+                    err.append(f"{f} has {len(getattr(self, f))} entries, conv_channels {nconv}")
+        elif nconv:
+            err.append("a dense spec must not list conv layers")
+        mant = self.threshold * W_SCALE
+        if self.threshold <= 0 or abs(mant - round(mant)) > 1e-9:
+            err.append(f"threshold must be a positive multiple of 1/{W_SCALE} (exported as "
+                       f"vThMant = threshold*{W_SCALE}, SLAYER truncates otherwise); got "
+                       f"{self.threshold}, nearest {round(mant) / W_SCALE}")
+        elif mant >= 1 << 17:
+            err.append(f"threshold*{W_SCALE} must fit Loihi's 17-bit vThMant, got {mant}")
+        for nm in ("current_decay", "voltage_decay"):
+            d = getattr(self, nm)
+            if not 0.0 <= d <= 1.0:
+                err.append(f"{nm} must be in [0, 1], got {d}")
+        # NetX maps iDecay to LIF du = iDecay - 1 (Lava adds 1 back): iDecay 0
+        # would give du = -1 in an unsigned 12-bit Var.
+        if round(self.current_decay * P_SCALE) < 1:
+            err.append(f"current_decay must be >= 1/{P_SCALE} (NetX stores du = iDecay - 1), "
+                       f"got {self.current_decay}")
+        if not 0.0 <= self.dropout < 1.0:
+            err.append(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.tau_grad <= 0 or self.scale_grad <= 0 or self.weight_scale <= 0:
+            err.append("tau_grad, scale_grad and weight_scale must be positive")
+        if not err and self.kind == "conv":
+            try:
+                self.conv_output_shapes()
+            except LavacutError as e:
+                err.append(str(e))
+        if err:
+            raise LavacutError("invalid NetSpec" + (f" {self.name!r}" if self.name else "")
+                               + ":\n  " + "\n  ".join(err))
+
+    # -- derived ----------------------------------------------------------
+    def conv_output_shapes(self) -> list[tuple[int, int, int]]:
+        """(C, H, W) after each conv layer."""
+        c, h, w = self.input_shape
+        out = []
+        for i, (co, k, s, p) in enumerate(zip(self.conv_channels, self.conv_kernels,
+                                              self.conv_strides, self.conv_paddings)):
+            h = (h + 2 * p - k) // s + 1
+            w = (w + 2 * p - k) // s + 1
+            if h < 1 or w < 1:
+                raise LavacutError(f"conv layer {i} (k={k}, s={s}, p={p}) leaves no output "
+                                   f"for input {self.input_shape}")
+            c = co
+            out.append((c, h, w))
+        return out
+
+    def layer_sizes(self) -> list[int]:
+        """Neurons per spiking layer, input to output (output = n_classes)."""
+        sizes = [int(np.prod(s)) for s in self.conv_output_shapes()] if self.kind == "conv" else []
+        return sizes + list(self.hidden) + [self.n_classes]
+
+    @property
+    def n_inputs(self) -> int:
+        return int(np.prod(self.input_shape))
+
+    def neuron_params(self) -> dict[str, Any]:
+        """SLAYER ``cuba.Neuron`` keyword arguments (dropout is applied by
+        :class:`SlayerNet` itself, so it is never passed to the neuron)."""
+        return {
+            "threshold": self.threshold,
+            "current_decay": self.current_decay,
+            "voltage_decay": self.voltage_decay,
+            "tau_grad": self.tau_grad,
+            "scale_grad": self.scale_grad,
+            "requires_grad": self.learn_decay,
+            "shared_param": True,
+            "persistent_state": False,
+        }
+
+    # -- (de)serialisation --------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "NetSpec":
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - names
+        if unknown:
+            raise LavacutError(f"unknown NetSpec field(s): {', '.join(sorted(unknown))}")
+        return cls(**d)
+
+    def replace(self, **changes: Any) -> "NetSpec":
+        return dataclasses.replace(self, **changes)
+
+
+# --------------------------------------------------------------------------
+# presets
+# --------------------------------------------------------------------------
+
+def default_dense_spec() -> NetSpec:
+    """Embedded data set (2x34x34 frames, T about 30, 10 classes):
+    2312 -> 256 -> 10 CUBA dense."""
+    return NetSpec(kind="dense", input_shape=(2, 34, 34), n_classes=10, hidden=(256,),
+                   name="embedded-dense")
+
+
+def default_conv_spec() -> NetSpec:
+    """Embedded data set, small strided conv net:
+    2x34x34 -conv5/2-> 16x17x17 -conv3/2-> 32x9x9 -> flatten -> 128 -> 10."""
+    return NetSpec(kind="conv", input_shape=(2, 34, 34), n_classes=10,
+                   conv_channels=(16, 32), conv_kernels=(5, 3), conv_strides=(2, 2),
+                   conv_paddings=(2, 1), hidden=(128,), name="embedded-conv")
+
+
+def nmnist_dense_spec() -> NetSpec:
+    """N-MNIST (2x34x34): 2312 -> 512 -> 512 -> 10, lava-dl's NMNIST tutorial
+    shape without its axonal delays."""
+    return NetSpec(kind="dense", input_shape=(2, 34, 34), n_classes=10, hidden=(512, 512),
+                   name="nmnist-dense")
+
+
+def nmnist_conv_spec() -> NetSpec:
+    """N-MNIST (2x34x34): conv5/2 x32 -> conv3/2 x64 -> 256 -> 10."""
+    return NetSpec(kind="conv", input_shape=(2, 34, 34), n_classes=10,
+                   conv_channels=(32, 64), conv_kernels=(5, 3), conv_strides=(2, 2),
+                   conv_paddings=(2, 1), hidden=(256,), name="nmnist-conv")
+
+
+def dvs_gesture_spec() -> NetSpec:
+    """DVS128 Gesture downsampled to 2x32x32, 11 classes:
+    conv5/2 x16 -> 16x16, conv3/2 x32 -> 8x8, conv3/2 x64 -> 4x4, 256 -> 11."""
+    return NetSpec(kind="conv", input_shape=(2, 32, 32), n_classes=11,
+                   conv_channels=(16, 32, 64), conv_kernels=(5, 3, 3),
+                   conv_strides=(2, 2, 2), conv_paddings=(2, 1, 1), hidden=(256,),
+                   name="dvsgesture-conv")
+
+
+SPEC_PRESETS = {
+    "embedded-dense": default_dense_spec,
+    "embedded-conv": default_conv_spec,
+    "nmnist-dense": nmnist_dense_spec,
+    "nmnist-conv": nmnist_conv_spec,
+    "dvsgesture-conv": dvs_gesture_spec,
+}
+
+
+def get_spec(name: str) -> NetSpec:
+    """A preset by name (see :data:`SPEC_PRESETS`)."""
+    try:
+        return SPEC_PRESETS[name]()
+    except KeyError:
+        raise LavacutError(f"unknown network preset {name!r}; known: "
+                           f"{', '.join(SPEC_PRESETS)}") from None
+
+
+# --------------------------------------------------------------------------
+# the network
+# --------------------------------------------------------------------------
+
+class SlayerNet(torch.nn.Module):
+    """A stack of SLAYER CUBA blocks built from a :class:`NetSpec`.
+
+    ``blocks`` holds the SLAYER blocks in export order (``cuba.Conv``...,
+    ``cuba.Flatten``, ``cuba.Dense``...); the last block is the spiking output
+    layer with one neuron per class.
+    """
+
+    def __init__(self, spec: NetSpec) -> None:
+        super().__init__()
+        spec.validate()
+        with warnings.catch_warnings():
+            # SLAYER's synapses use torch.nn.utils.weight_norm, which torch 2.3
+            # deprecates on every call; the export path depends on it (SLAYER's
+            # export calls remove_weight_norm), so keep it and stay quiet.
+            warnings.filterwarnings("ignore", message=".*weight_norm is deprecated.*")
+            self._build(spec)
+
+    def _build(self, spec: NetSpec) -> None:
+        self.spec = copy.deepcopy(spec)
+        npar = spec.neuron_params()
+        blocks: list[torch.nn.Module] = []
+        drops: list[torch.nn.Module] = []
+
+        def drop() -> torch.nn.Module:
+            if spec.dropout > 0:
+                return slayer.neuron.Dropout(p=spec.dropout)
+            return torch.nn.Identity()
+
+        n_in = spec.n_inputs
+        if spec.kind == "conv":
+            c_in = spec.input_shape[0]
+            for co, k, s, p in zip(spec.conv_channels, spec.conv_kernels,
+                                   spec.conv_strides, spec.conv_paddings):
+                blocks.append(slayer.block.cuba.Conv(
+                    npar, c_in, co, k, stride=s, padding=p,
+                    weight_scale=spec.weight_scale, weight_norm=spec.weight_norm))
+                drops.append(drop())
+                c_in = co
+            blocks.append(slayer.block.cuba.Flatten())
+            drops.append(torch.nn.Identity())
+            n_in = int(np.prod(spec.conv_output_shapes()[-1]))
+        for h in spec.hidden:
+            blocks.append(slayer.block.cuba.Dense(
+                npar, n_in, h, weight_scale=spec.weight_scale, weight_norm=spec.weight_norm))
+            drops.append(drop())
+            n_in = h
+        blocks.append(slayer.block.cuba.Dense(
+            npar, n_in, spec.n_classes, weight_scale=spec.weight_scale,
+            weight_norm=spec.weight_norm))
+        drops.append(torch.nn.Identity())
+        self.blocks = torch.nn.ModuleList(blocks)
+        self.drops = torch.nn.ModuleList(drops)
+
+    @property
+    def spiking_blocks(self) -> list[torch.nn.Module]:
+        return [b for b in self.blocks if hasattr(b, "neuron")]
+
+    @property
+    def latency(self) -> int:
+        """Steps of delay from input to output: one per spiking layer."""
+        return len(self.spiking_blocks)
+
+    @property
+    def thresholds(self) -> list[float]:
+        """Quantised threshold of each spiking layer (SLAYER units)."""
+        return [float(b.neuron.threshold) for b in self.spiking_blocks]
+
+    def _prepare_input(self, x: torch.Tensor) -> torch.Tensor:
+        c, h, w = self.spec.input_shape
+        if x.dim() == 5:
+            if tuple(x.shape[1:4]) != (c, h, w):
+                raise LavacutError(f"input frames are {tuple(x.shape[1:4])}, the network "
+                                   f"expects (C, H, W) = {(c, h, w)}")
+            return x.reshape(x.shape[0], -1, x.shape[-1]) if self.spec.kind == "dense" else x
+        if x.dim() == 3 and self.spec.kind == "dense" and x.shape[1] == c * h * w:
+            return x
+        raise LavacutError(f"expected input (N, C, H, W, T) with (C, H, W) = {(c, h, w)}, "
+                           f"got shape {tuple(x.shape)}")
+
+    def forward(self, x: torch.Tensor, record: bool = True
+                ) -> tuple[torch.Tensor, list[HiddenRecord]]:
+        """``x`` (N, C, H, W, T) binary spikes (dense nets also take
+        (N, C*H*W, T)). Returns ``(out_spikes (N, K, T), hidden_records)``;
+        ``hidden_records`` has one :class:`HiddenRecord` per spiking layer
+        except the output layer (empty if ``record`` is False).
+
+        Each spiking block runs SLAYER's own pieces in the order of
+        ``AbstractDense.forward``: ``synapse`` -> ``neuron.dynamics`` (current,
+        voltage) -> ``neuron.spike(voltage)`` -> dropout -> ``step_delay``, so
+        the output equals ``block.forward`` (tested) while the voltage is kept.
+        """
+        x = self._prepare_input(x)
+        records: list[HiddenRecord] = []
+        last = len(self.blocks) - 1
+        for i, (block, drop) in enumerate(zip(self.blocks, self.drops)):
+            if not hasattr(block, "neuron"):       # Flatten
+                x = block(x)
+                continue
+            z = block.synapse(x)
+            _, voltage = block.neuron.dynamics(z)  # pre-reset voltage
+            spikes = block.neuron.spike(voltage)   # neuron built without dropout
+            if record and i != last:
+                n = spikes.shape[0]
+                s_flat = spikes.reshape(n, -1, spikes.shape[-1])
+                v_post = (voltage * (1.0 - spikes)).reshape(n, -1, spikes.shape[-1])
+                records.append(HiddenRecord(s_flat, v_post, float(block.neuron.threshold)))
+            x = drop(spikes)
+            if block.delay_shift:
+                x = step_delay(block, x)
+        return x, records
+
+
+def build_network(spec: NetSpec) -> SlayerNet:
+    """Build the SLAYER network a spec describes (random init)."""
+    return SlayerNet(spec)
+
+
+# --------------------------------------------------------------------------
+# export
+# --------------------------------------------------------------------------
+
+def _write_input_group(group, shape: Sequence[int]) -> None:
+    # the same datasets slayer's AbstractInput.export_hdf5 writes for an input
+    # block without neuron: NetX only takes the input shape from it.
+    group.create_dataset("type", (1,), "S10", ["input".encode("ascii")])
+    group.create_dataset("shape", data=np.array(shape))
+
+
+def export_hdf5(net: SlayerNet, path: str | os.PathLike) -> None:
+    """Write ``net`` as a NetX network file (a ``layer`` group with one
+    subgroup per block, each written by that block's own ``export_hdf5``),
+    atomically (temporary file, then ``os.replace``).
+
+    ``layer/0`` is an input group holding only the frame shape (C, H, W)
+    (NetX needs it to size the first convolution; for dense nets it is
+    informational). NetX builds no process for it, so ``netx.Network.layers``
+    are the spiking blocks only, in order. The spec is stored as JSON in the
+    root attribute ``lavacut_netspec``.
+
+    ``net`` itself is not modified: a copy is built from ``net.spec``, loaded
+    with ``net.state_dict()``, run once (SLAYER needs the neuron shapes) and
+    exported (SLAYER's export removes weight normalisation from the block it
+    exports).
+    """
+    import h5py
+
+    spec = net.spec
+    fresh = build_network(spec)
+    fresh.load_state_dict(net.state_dict())
+    fresh.eval()
+    with torch.no_grad():
+        fresh(torch.zeros(1, *spec.input_shape, 2), record=False)
+    for b in fresh.spiking_blocks:
+        idecay = int(b.neuron.cx_current_decay)
+        if idecay < 1:
+            raise LavacutError(f"cannot export: a layer's current decay quantises to iDecay="
+                               f"{idecay}; NetX needs >= 1 (it stores du = iDecay - 1)")
+    with atomic_path(path, suffix=".net") as tmp:
+        with h5py.File(tmp, "w") as f:
+            f.attrs[HDF5_SPEC_ATTR] = json.dumps(spec.to_dict())
+            layer = f.create_group("layer")
+            _write_input_group(layer.create_group("0"), spec.input_shape)
+            for i, block in enumerate(fresh.blocks, start=1):
+                block.export_hdf5(layer.create_group(str(i)))
+
+
+def read_spec_from_hdf5(path: str | os.PathLike) -> NetSpec | None:
+    """The :class:`NetSpec` stored by :func:`export_hdf5`, or None if absent."""
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        raw = f.attrs.get(HDF5_SPEC_ATTR)
+    if raw is None:
+        return None
+    if isinstance(raw, bytes):
+        raw = raw.decode("utf-8")
+    return NetSpec.from_dict(json.loads(raw))
+
+
+def to_lava_input(spec: NetSpec, x: np.ndarray | torch.Tensor) -> np.ndarray:
+    """One sample ``(C, H, W, T)`` in SLAYER layout -> the array a
+    ``lava.proc.io.source.RingBuffer`` feeding ``netx.Network.inp`` needs:
+    ``(C*H*W, T)`` C-order for dense nets, ``(W, H, C, T)`` for conv nets."""
+    if isinstance(x, torch.Tensor):
+        x = x.detach().cpu().numpy()
+    x = np.asarray(x)
+    c, h, w = spec.input_shape
+    if x.shape[:3] != (c, h, w) or x.ndim != 4:
+        raise LavacutError(f"expected one sample (C, H, W, T) with (C, H, W) = {(c, h, w)}, "
+                           f"got {x.shape}")
+    if spec.kind == "dense":
+        return np.ascontiguousarray(x.reshape(c * h * w, x.shape[-1]))
+    return np.ascontiguousarray(x.transpose(2, 1, 0, 3))

@@ -1,0 +1,223 @@
+"""``lavacut train``: SLAYER training with a task loss plus the RCS regulariser.
+
+Input: a :class:`lavacut.config.RunConfig`. Output: a run folder with
+``last.pt`` and ``best.pt`` checkpoints (atomic, best on the validation
+split held out from the training split; the test split is only reported),
+``metrics.json`` and ``training_curve.png``.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from lavacut.util import LavacutError, atomic_write_json, seed_everything, versions
+
+
+class NaNLossError(LavacutError):
+    """Training diverged; the last good checkpoint is kept."""
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    best_checkpoint: Path
+    last_checkpoint: Path
+    best_val_acc: float
+    test_acc: float
+    epochs: int
+    train_seconds: float
+
+
+def pick_device(name: str):
+    import torch
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise LavacutError("train.device is 'cuda' but no CUDA device is available")
+    return torch.device(name)
+
+
+def stratified_holdout(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+    """Boolean mask of a seeded stratified hold-out (per class round(f * n))."""
+    rng = np.random.default_rng(seed + 104729)
+    mask = np.zeros(len(labels), dtype=bool)
+    if fraction <= 0:
+        return mask
+    for c in np.unique(labels):
+        idx = np.flatnonzero(labels == c)
+        mask[rng.permutation(idx)[:max(1, int(round(fraction * len(idx))))]] = True
+    return mask
+
+
+def build_from_config(cfg, input_shape, n_classes):
+    from lavacut.train.networks import build_network
+    spec = cfg.net.to_spec(input_shape, n_classes, name=cfg.name)
+    return build_network(spec)
+
+
+def infer_spikes(net, frames: np.ndarray, batch_size: int = 64, device=None, progress: bool = False,
+                 desc: str = "inference") -> np.ndarray:
+    """SLAYER forward in eval mode: frames ``(N, C, H, W, T)`` -> output
+    spikes ``(N, K, T)`` uint8."""
+    import torch
+    from tqdm import tqdm
+
+    device = device or torch.device("cpu")
+    net.eval()
+    outs = []
+    with torch.no_grad():
+        for lo in tqdm(range(0, len(frames), batch_size), desc=desc, unit="batch", disable=not progress,
+                       leave=False):
+            x = torch.from_numpy(frames[lo:lo + batch_size].astype(np.float32)).to(device)
+            out, _ = net(x, record=False)
+            outs.append(out.cpu().numpy().astype(np.uint8))
+    return np.concatenate(outs) if outs else np.zeros((0,), np.uint8)
+
+
+def accuracy_from_spikes(spikes: np.ndarray, labels: np.ndarray) -> float:
+    counts = spikes.sum(axis=-1)
+    pred = np.where(counts.any(axis=1), counts.argmax(axis=1), -1)
+    return float((pred == labels).mean()) if len(labels) else float("nan")
+
+
+def train(cfg, run_dir: str | Path, resume: bool = False, progress: bool = True) -> TrainResult:
+    """Train per ``cfg``; with ``resume`` continue from ``run_dir/last.pt``."""
+    import torch
+    from tqdm import tqdm
+
+    from lavacut.data.sources import load_split
+    from lavacut.train.checkpoint import check_same_architecture, load_checkpoint, save_checkpoint
+    from lavacut.train.losses import make_task_loss, predict
+    from lavacut.train.rcs import rcs_loss
+
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    seed_everything(cfg.train.seed)
+    if cfg.train.num_threads:
+        torch.set_num_threads(cfg.train.num_threads)
+    device = pick_device(cfg.train.device)
+
+    train_split = load_split(cfg, "train", progress=progress)
+    test_split = load_split(cfg, "test", progress=progress)
+    input_shape = cfg.framing.to_framing().input_shape(train_split.sensor_size)
+    n_classes = int(max(train_split.labels.max(), test_split.labels.max()) + 1)
+    net = build_from_config(cfg, input_shape, n_classes).to(device)
+    spec = net.spec
+
+    val_mask = stratified_holdout(train_split.labels, cfg.train.val_fraction, cfg.train.seed)
+    x_tr, y_tr = train_split.frames[~val_mask], train_split.labels[~val_mask]
+    x_val, y_val = train_split.frames[val_mask], train_split.labels[val_mask]
+    if cfg.train.max_train_samples:
+        x_tr, y_tr = x_tr[:cfg.train.max_train_samples], y_tr[:cfg.train.max_train_samples]
+
+    loss_params = {"spike_rate": dict(true_rate=cfg.loss.true_rate, false_rate=cfg.loss.false_rate),
+                   "tet": dict(lam=cfg.loss.tet_lambda, temperature=cfg.loss.tet_temperature)}
+    task_loss = make_task_loss(cfg.loss.name, **loss_params.get(cfg.loss.name, {}))
+    if cfg.optim.name != "adam":
+        raise LavacutError(f"optim.name {cfg.optim.name!r} is not supported (adam)")
+    opt = torch.optim.Adam(net.parameters(), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
+
+    last_path, best_path = run_dir / "last.pt", run_dir / "best.pt"
+    start_epoch, history, best_val = 0, [], -1.0
+    if resume:
+        state = load_checkpoint(last_path)
+        check_same_architecture(state, spec, last_path)
+        net.load_state_dict(state["model"])
+        opt.load_state_dict(state["optim"])
+        start_epoch, history, best_val = int(state["epoch"]), list(state["history"]), float(state["best_val_acc"])
+        torch.set_rng_state(state["torch_rng"])
+
+    def state_dict(epoch):
+        return {"model": net.state_dict(), "optim": opt.state_dict(), "epoch": epoch, "spec": spec.to_dict(),
+                "config": cfg.to_dict(), "history": history, "best_val_acc": best_val,
+                "torch_rng": torch.get_rng_state(), "versions": versions(),
+                "sensor_size": list(train_split.sensor_size)}
+
+    t0 = time.time()
+    bs = cfg.train.batch_size
+    for epoch in range(start_epoch + 1, cfg.train.epochs + 1):
+        net.train()
+        # the order depends on (seed, epoch) only, so a resumed run replays it
+        order = np.random.default_rng([cfg.train.seed, epoch]).permutation(len(y_tr))
+        tot_loss, tot_rcs, correct, seen = 0.0, 0.0, 0, 0
+        bar = tqdm(range(0, len(order), bs), desc=f"epoch {epoch}/{cfg.train.epochs}", unit="batch",
+                   disable=not progress, leave=False)
+        for lo in bar:
+            idx = order[lo:lo + bs]
+            x = torch.from_numpy(x_tr[idx].astype(np.float32)).to(device)
+            y = torch.from_numpy(y_tr[idx]).to(device)
+            out, records = net(x, record=cfg.rcs.enabled)
+            loss = task_loss(out, y)
+            reg = torch.zeros((), device=device)
+            if cfg.rcs.enabled and records:
+                reg = rcs_loss(records, out, y, window_frac=cfg.rcs.window_frac)
+                loss = loss + cfg.rcs.alpha * reg
+            if not torch.isfinite(loss):
+                raise NaNLossError(
+                    f"loss became {loss.item()} at epoch {epoch}, batch {lo // bs}; training stopped. "
+                    f"The last good checkpoint is {last_path if last_path.exists() else 'not written yet'}; "
+                    f"try a lower optim.lr (now {cfg.optim.lr}) or rcs.alpha (now {cfg.rcs.alpha}).")
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            with torch.no_grad():
+                correct += int((predict(out) == y).sum())
+            seen += len(idx)
+            tot_loss += float(loss) * len(idx)
+            tot_rcs += float(reg) * len(idx)
+            bar.set_postfix(loss=f"{tot_loss / seen:.4f}", acc=f"{correct / seen:.3f}")
+        val_acc = accuracy_from_spikes(infer_spikes(net, x_val, device=device), y_val) if len(y_val) else float("nan")
+        history.append({"epoch": epoch, "loss": tot_loss / max(seen, 1), "rcs": tot_rcs / max(seen, 1),
+                        "train_acc": correct / max(seen, 1), "val_acc": val_acc,
+                        "seconds": time.time() - t0})
+        improved = not math.isnan(val_acc) and val_acc > best_val
+        if improved:
+            best_val = val_acc
+        save_checkpoint(last_path, state_dict(epoch))
+        if improved or not best_path.exists():
+            save_checkpoint(best_path, state_dict(epoch))
+        if progress:
+            print(f"epoch {epoch:3d}  loss {history[-1]['loss']:.4f}  train acc {history[-1]['train_acc']:.3f}  "
+                  f"val acc {val_acc:.3f}{'  *best' if improved else ''}", flush=True)
+    train_seconds = time.time() - t0
+
+    best = load_checkpoint(best_path)
+    net.load_state_dict(best["model"])
+    test_acc = accuracy_from_spikes(infer_spikes(net, test_split.frames, device=device), test_split.labels)
+    metrics = {"name": cfg.name, "best_val_acc": best_val, "test_acc_full_T": test_acc,
+               "best_epoch": int(best["epoch"]), "epochs": cfg.train.epochs,
+               "train_seconds_this_session": train_seconds, "history": history,
+               "n_train": int(len(y_tr)), "n_val": int(len(y_val)), "n_test": int(len(test_split)),
+               "device": str(device), "config": cfg.to_dict(), "versions": versions()}
+    atomic_write_json(run_dir / "metrics.json", metrics)
+    plot_training_curve(history, run_dir / "training_curve.png", title=cfg.name)
+    return TrainResult(run_dir, best_path, last_path, best_val, test_acc, len(history), train_seconds)
+
+
+def plot_training_curve(history: list[dict], path: Path, title: str = "") -> Path:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from lavacut.util import atomic_path
+
+    ep = [h["epoch"] for h in history]
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.2))
+    a1.plot(ep, [h["loss"] for h in history], "o-", label="train loss (task + alpha RCS)")
+    if any(h.get("rcs") for h in history):
+        a1.plot(ep, [h["rcs"] for h in history], "s--", label="RCS term")
+    a1.set_xlabel("epoch"); a1.set_title("loss"); a1.legend(fontsize=7)
+    a2.plot(ep, [h["train_acc"] for h in history], "o-", label="train")
+    a2.plot(ep, [h["val_acc"] for h in history], "s-", label="validation")
+    a2.set_xlabel("epoch"); a2.set_ylabel("accuracy at full T"); a2.set_ylim(0, 1.01); a2.legend(fontsize=7)
+    a2.grid(alpha=0.3)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=100, format="png")
+    plt.close(fig)
+    return path
