@@ -109,6 +109,58 @@ def cmd_inspect(args) -> int:
     return 0
 
 
+# ----------------------------------------------------------------------------- calibrate / evaluate
+def _policy_params(items: list[str]) -> dict:
+    """--param name=value (TOML values: numbers, lists) -> dict."""
+    from lavacut.config import _parse_override
+    return dict(_parse_override(i) for i in items or [])
+
+
+def cmd_calibrate(args) -> int:
+    from lavacut.measure.calibrate_export import calibrate_export
+
+    cfg = _config(args) if (args.config or args.overrides) else None
+    summary = calibrate_export(args.file, eps=args.eps, alpha=args.alpha, default_policy=args.default,
+                               split=args.split, cfg=cfg, risk_delta=args.risk_delta,
+                               risk_confidence=args.risk_confidence)
+    for line in summary:
+        print(line)
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from lavacut.measure.evaluate import evaluate_export, write_outputs
+
+    cfg = _config(args) if (args.config or args.overrides) else None
+    rep, t_c, pred, labels = evaluate_export(args.file, engine=args.engine, split=args.split,
+                                             samples=args.samples, policy=args.policy,
+                                             params=_policy_params(args.param), cfg=cfg, backend=args.backend,
+                                             mode=args.mode)
+    written = write_outputs(rep, args.report, t_c, pred, labels)
+    print_termination_summary(rep)
+    print("report: " + ", ".join(str(p) for p in written))
+    return 0
+
+
+def print_termination_summary(rep: dict) -> None:
+    print(f"{rep['n_samples']} samples, T={rep['T']}, policy {rep['policy']} ({rep.get('engine', 'lava')} engine)")
+    print(f"accuracy  full T {100 * rep['accuracy_full']:.2f} %   with cutoff {100 * rep['accuracy_cutoff']:.2f} %   "
+          f"(drop {100 * (rep['accuracy_full'] - rep['accuracy_cutoff']):.2f} pp)")
+    line = f"timesteps mean {rep['mean_t_cutoff']:.2f} of {rep['T']}  ->  {rep['timestep_ratio']:.2f}x fewer"
+    if "mean_oct" in rep:
+        line += (f";  oracle mean OCT {rep['mean_oct']:.2f};  best static T'={rep['static_truncation']['T_prime']} "
+                 f"({rep['ratio_vs_static_truncation']:.2f}x vs T')")
+    print(line)
+    if rep.get("wall_s_cutoff"):
+        print(f"wall-clock full {rep['wall_s_full']:.2f} s, with cutoff {rep['wall_s_cutoff']:.2f} s  ->  "
+              f"{rep['wall_ratio']:.2f}x faster ({rep.get('backend')})")
+    ops = rep.get("operations")
+    if ops:
+        print(f"synaptic ops/sample {ops['synops_full_mean']:.3g} -> {ops['synops_cutoff_mean']:.3g} "
+              f"({ops['synops_ratio']:.2f}x); energy estimate {ops['energy_uj_full_mean']:.2f} -> "
+              f"{ops['energy_uj_cutoff_mean']:.2f} uJ/sample")
+
+
 # ----------------------------------------------------------------------------- demo
 def cmd_demo(args) -> int:
     """The main job on the embedded default (README's first command)."""
@@ -163,6 +215,40 @@ def build_parser() -> argparse.ArgumentParser:
                                    "unsupported.")
     p.add_argument("file", help="a .net file")
     p.set_defaults(func=cmd_inspect)
+
+    p = sub.add_parser("calibrate", help="calibrate the stop rules on the training split and store them "
+                                         "in the export",
+                       description="Top-K per-step beta(t) for tolerance --eps (METHOD.md), softmax temperature, "
+                                   "confidence/entropy thresholds, SpikeCP thresholds for --alpha, and optionally a "
+                                   "risk-controlled Top-K choice (--risk-delta). Never uses the test split.")
+    _add_config_args(p)
+    p.add_argument("file", help="a lavacut .net export")
+    p.add_argument("--eps", type=float, default=0.02, help="Top-K tolerance eps (default 0.02)")
+    p.add_argument("--alpha", type=float, default=0.05, help="SpikeCP miscoverage alpha (default 0.05)")
+    p.add_argument("--default", default="topk", help="rule 'lavacut run' uses without --policy (default topk)")
+    p.add_argument("--split", default="train", choices=["train"], help="calibration split (train)")
+    p.add_argument("--risk-delta", type=float, default=None, metavar="D",
+                   help="also pick the most aggressive Top-K eps whose accuracy drop is <= D with "
+                        "--risk-confidence (Learn-then-Test)")
+    p.add_argument("--risk-confidence", type=float, default=0.9)
+    p.set_defaults(func=cmd_calibrate)
+
+    p = sub.add_parser("evaluate", help="measure termination on a split: accuracy, timesteps, oracle, static "
+                                        "truncation, sweeps, synops, energy (JSON + CSV + PNG)")
+    _add_config_args(p)
+    p.add_argument("file", help="a NetX .net file")
+    p.add_argument("--engine", choices=["torch", "lava"], default="torch",
+                   help="torch: batched SLAYER (fast); lava: the Lava runtime with the cutoff monitor")
+    p.add_argument("--split", default="test", choices=["train", "test"])
+    p.add_argument("--samples", type=int, default=0, help="first N samples (0 = all)")
+    p.add_argument("--policy", choices=["topk", "confidence", "entropy", "conformal", "fixed"],
+                   help="stop rule (default: the export's calibrated default, else fixed T)")
+    p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                   help="stop-rule parameter, e.g. --param eps=0.05 (repeatable)")
+    p.add_argument("--backend", choices=["cpu", "loihi2"], default="cpu")
+    p.add_argument("--mode", choices=["halt", "stream"], default="halt")
+    p.add_argument("--report", default="reports/evaluate.json", help="JSON report path (CSV/PNG beside it)")
+    p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("demo", help="the main job on the embedded default, end to end",
                        description="Build the embedded data set if needed and run the pipeline on it.")
