@@ -107,3 +107,15 @@ def cache_dir() -> Path:
     p = Path(root)
     p.mkdir(parents=True, exist_ok=True)
     return p
+
+
+def import_slayer():
+    """Import lava-dl's SLAYER once, without the banners it prints (an
+    optional Prophesee toolbox, no CUDA runtime): irrelevant here, and they
+    would pollute reports and piped output."""
+    import io
+
+    if "lava.lib.dl.slayer" not in sys.modules:
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            import lava.lib.dl.slayer  # noqa: F401
+    return sys.modules["lava.lib.dl.slayer"]

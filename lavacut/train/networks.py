@@ -9,16 +9,29 @@ SLAYER's default 8-bit quantisation (``neuron.quantize_8bit`` as the synapse
 gradient), so the exported integers are exactly the weights the forward pass
 used.
 
-Time alignment (verified spike for spike, see ``tests/test_networks.py``):
-every block keeps SLAYER's default ``delay_shift=True`` (one step of delay per
-layer, which is what each Dense/Conv synapse costs in Lava), so the SLAYER
-output ``out[..., k]`` equals the spikes a ``lava.proc.io.sink.RingBuffer``
-records from ``netx.hdf5.Network.out`` at Lava time step ``k + 1`` when the
-input frame ``x[..., k]`` is played by ``lava.proc.io.source.RingBuffer`` at
-time step ``k + 1``: zero shift, in Lava ``fixed_pt``. Consequently the output
-at step ``k`` depends only on input frames ``< k - L + 1`` for an ``L``-layer
-network (``SlayerNet.latency == L``): the first ``L`` output steps are always
-silent, in SLAYER and in Lava alike.
+Time alignment, measured spike for spike (and voltage for voltage) against
+Lava ``fixed_pt`` (``Loihi2SimCfg(select_tag='fixed_pt')``), with input frame
+``x[..., k]`` played by ``lava.proc.io.source.RingBuffer`` at Lava time step
+``k + 1`` and outputs recorded by ``lava.proc.io.sink.RingBuffer`` (index
+``k`` = time step ``k + 1``):
+
+- output: SLAYER ``out[..., k]`` == Lava ``net.out`` at index ``k``: ZERO
+  shift. Every block keeps SLAYER's default ``delay_shift=True``, which models
+  the one-step delay each Dense/Conv synapse costs in Lava.
+- every spiking layer (hidden or output): Lava ``layers[l].out`` at index
+  ``k + 1`` == SLAYER's neuron spikes at ``k`` (the :class:`HiddenRecord`
+  spikes, before ``step_delay``), and Lava's LIF ``v`` Var after step ``k + 2``
+  == ``4096 * HiddenRecord.voltage[..., k]``: ONE step later.
+- so the output at index ``k`` depends on input frames ``<= k - L`` for an
+  ``L``-layer network (``SlayerNet.latency == L``); the first ``L`` output
+  steps are always silent, in SLAYER and in Lava alike (and a trained net
+  needs a few more steps to charge each layer).
+
+Exactness holds for binary input spikes (NetX casts unary input spikes to
+bool) and while the integer states stay in Loihi's ranges: Lava's current
+``u`` is 24-bit and WRAPS, ``v`` saturates, SLAYER does neither
+(:func:`fixed_point_ranges` measures the headroom; trained default nets use
+under 1/200 of it).
 
 Layout conventions: SLAYER input is ``(N, C, H, W, T)`` (dense nets flatten it
 C-order to ``(N, C*H*W, T)``); a NetX dense input port is that flat vector, a
@@ -37,17 +50,18 @@ from typing import Any, NamedTuple, Sequence
 import numpy as np
 import torch
 
-from lavacut.util import LavacutError, atomic_path
+from lavacut.util import LavacutError, atomic_path, import_slayer
 
 # every use of this module builds or exports a SLAYER net: import lava-dl here
-from lava.lib.dl import slayer
-from lava.lib.dl.slayer.block.base import step_delay
+slayer = import_slayer()  # silences lava-dl's import-time banner
+from lava.lib.dl.slayer.block.base import step_delay  # noqa: E402
 
 __all__ = [
     "NetSpec", "SlayerNet", "HiddenRecord", "build_network", "export_hdf5",
     "read_spec_from_hdf5", "to_lava_input", "default_dense_spec",
     "default_conv_spec", "nmnist_dense_spec", "nmnist_conv_spec",
-    "dvs_gesture_spec", "SPEC_PRESETS", "get_spec",
+    "dvs_gesture_spec", "SPEC_PRESETS", "get_spec", "fixed_point_ranges",
+    "FIXED_POINT_LIMITS",
 ]
 
 #: SLAYER CUBA fixed-point scales (lava/lib/dl/slayer/neuron/cuba.py).
@@ -426,6 +440,41 @@ def build_network(spec: NetSpec) -> SlayerNet:
     return SlayerNet(spec)
 
 
+#: Loihi / Lava fixed_pt limits: u and v are 24-bit (u WRAPS, v saturates in
+#: Lava's PyLifModelBitAcc; SLAYER does neither), a_in is typed int16.
+FIXED_POINT_LIMITS = {"current": (1 << 23) - 1, "voltage": (1 << 23) - 1, "input": (1 << 15) - 1}
+
+
+@torch.no_grad()
+def fixed_point_ranges(net: SlayerNet, x: torch.Tensor) -> list[dict[str, int]]:
+    """Largest magnitudes, per spiking layer, of the synaptic input (Lava
+    ``a_in``, weight units), the current ``u`` and the pre-reset voltage
+    ``v`` (Lava integer units, i.e. SLAYER value * 4096) over the batch ``x``
+    (eval mode). Bit-exactness with Lava holds only while every value stays
+    within :data:`FIXED_POINT_LIMITS` (``u`` beyond 2**23 wraps in Lava).
+    """
+    was_training = net.training
+    net.eval()
+    try:
+        x = net._prepare_input(x)
+        out = []
+        for block in net.blocks:
+            if not hasattr(block, "neuron"):
+                x = block(x)
+                continue
+            z = block.synapse(x)
+            current, voltage = block.neuron.dynamics(z)
+            spikes = block.neuron.spike(voltage)
+            s = block.neuron.s_scale
+            out.append({"input": int(round(float(z.abs().max()) * W_SCALE)),
+                        "current": int(round(float(current.abs().max()) * s)),
+                        "voltage": int(round(float(voltage.abs().max()) * s))})
+            x = step_delay(block, spikes) if block.delay_shift else spikes
+        return out
+    finally:
+        net.train(was_training)
+
+
 # --------------------------------------------------------------------------
 # export
 # --------------------------------------------------------------------------
@@ -491,7 +540,8 @@ def read_spec_from_hdf5(path: str | os.PathLike) -> NetSpec | None:
 def to_lava_input(spec: NetSpec, x: np.ndarray | torch.Tensor) -> np.ndarray:
     """One sample ``(C, H, W, T)`` in SLAYER layout -> the array a
     ``lava.proc.io.source.RingBuffer`` feeding ``netx.Network.inp`` needs:
-    ``(C*H*W, T)`` C-order for dense nets, ``(W, H, C, T)`` for conv nets."""
+    ``(C*H*W, T)`` C-order for dense nets, ``(W, H, C, T)`` for conv nets.
+    Raises :class:`LavacutError` unless the sample is binary (0/1)."""
     if isinstance(x, torch.Tensor):
         x = x.detach().cpu().numpy()
     x = np.asarray(x)
@@ -499,6 +549,9 @@ def to_lava_input(spec: NetSpec, x: np.ndarray | torch.Tensor) -> np.ndarray:
     if x.shape[:3] != (c, h, w) or x.ndim != 4:
         raise LavacutError(f"expected one sample (C, H, W, T) with (C, H, W) = {(c, h, w)}, "
                            f"got {x.shape}")
+    if not np.isin(x, (0, 1)).all():
+        raise LavacutError("Lava input must be binary spikes (0/1): NetX blocks take unary "
+                           "spikes and cast them to bool, SLAYER would weight graded values")
     if spec.kind == "dense":
         return np.ascontiguousarray(x.reshape(c * h * w, x.shape[-1]))
     return np.ascontiguousarray(x.transpose(2, 1, 0, 3))
