@@ -56,7 +56,7 @@ def cmd_data(args) -> int:
         from lavacut.data.show import plot_sample
         ds = open_dataset(cfg.data, args.split)
         ev, label = ds[args.index]
-        fr = frame_events(ev, ds.sensor_size, cfg.framing.to_framing(), source=f"sample {args.index}")
+        fr = frame_events(ev, ds.sensor_size, cfg.framing, source=f"sample {args.index}")
         plot_sample(fr.astype(float), label, args.plot, title=f"{cfg.data.dataset} {args.split}[{args.index}]",
                     bin_ms=cfg.framing.bin_us / 1000)
         print(f"sample {args.index} ({len(ev)} events, label {label}) drawn to {args.plot}")

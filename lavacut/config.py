@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
+from lavacut.data.framing import FramingConfig
 from lavacut.util import LavacutError
 
 
@@ -31,18 +32,6 @@ class DataConfig:
     seed: int = 0
     #: allow tonic to download a missing data set
     download: bool = False
-
-
-@dataclass
-class FramingSection:
-    bin_us: int = 10_000
-    T: int = 30
-    downsample: float = 1.0
-    denoise_us: int = 0
-
-    def to_framing(self):
-        from lavacut.data.framing import FramingConfig
-        return FramingConfig(**asdict(self))
 
 
 @dataclass
@@ -134,7 +123,7 @@ class RunSection:
 class RunConfig:
     name: str = "run"
     data: DataConfig = field(default_factory=DataConfig)
-    framing: FramingSection = field(default_factory=FramingSection)
+    framing: FramingConfig = field(default_factory=FramingConfig)
     net: NetConfig = field(default_factory=NetConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     rcs: RCSConfig = field(default_factory=RCSConfig)

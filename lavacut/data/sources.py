@@ -50,4 +50,4 @@ def load_split(cfg, split: str, progress: bool = True):
     :class:`lavacut.data.framing.FramedSplit` with frames ``(N, C, H, W, T)``."""
     from lavacut.data.framing import load_framed
     ds = open_dataset(cfg.data, split, progress=progress)
-    return load_framed(ds, dataset_id(cfg.data), split, cfg.framing.to_framing(), progress=progress)
+    return load_framed(ds, dataset_id(cfg.data), split, cfg.framing, progress=progress)

@@ -76,7 +76,8 @@ def spec_from_layers(path: str | Path):
         for L in layers:
             g = f["layer"][L.index]
             if L.type == "input":
-                input_shape = L.shape
+                # (C, H, W) as SLAYER writes it; a dense net's input may be 1-D (n,)
+                input_shape = L.shape if len(L.shape) == 3 else (int(np.prod(L.shape)), 1, 1)
                 continue
             if L.type == "flatten":
                 continue
@@ -133,16 +134,27 @@ def net_from_export(path: str | Path):
     import h5py
     with h5py.File(path, "r") as f:
         keys = sorted((k for k in f["layer"].keys() if k.isdigit()), key=int)
-        weights = [np.asarray(f["layer"][k]["weight"][()]) for k in keys if "weight" in f["layer"][k]]
+        weighted = [f["layer"][k] for k in keys if "weight" in f["layer"][k]]
+        weights = [np.asarray(g["weight"][()]) for g in weighted]
+        # the decays the file's neurons use (trained ones differ from the spec's
+        # when learn_decay was on); SLAYER quantises its decay parameters to
+        # these integers in the forward pass
+        decays = [(int(np.asarray(g["neuron"]["iDecay"][()]).reshape(-1)[0]),
+                   int(np.asarray(g["neuron"]["vDecay"][()]).reshape(-1)[0]))
+                  if "neuron" in g and "iDecay" in g["neuron"] and "vDecay" in g["neuron"] else None
+                  for g in weighted]
     blocks = net.spiking_blocks
     if len(weights) != len(blocks):
         raise LavacutError(f"{path}: {len(weights)} weighted layers but the spec has {len(blocks)} spiking layers")
     with torch.no_grad():
-        for i, (b, w) in enumerate(zip(blocks, weights)):
+        for i, (b, w, d) in enumerate(zip(blocks, weights, decays)):
             target = b.synapse.weight
             if int(np.prod(w.shape)) != target.numel():
                 raise LavacutError(f"{path}: layer {i + 1} weight has shape {w.shape}, the network expects "
                                    f"{tuple(target.shape)}")
             target.copy_(torch.from_numpy(w.astype(np.float32) / W_SCALE).reshape(target.shape))
+            if d is not None:
+                b.neuron.current_decay.fill_(d[0])
+                b.neuron.voltage_decay.fill_(d[1])
     net.eval()
     return net, meta

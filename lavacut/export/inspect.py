@@ -62,7 +62,7 @@ def inspect_layers(path: str | Path) -> list[LayerInfo]:
         if "layer" not in f:
             raise NetxFileError(f"{path}: no 'layer' group: not a NetX network file")
         keys = sorted(f["layer"].keys(), key=lambda k: (not k.isdigit(), int(k) if k.isdigit() else k))
-        prev_neurons = None
+        prev_shape = None
         out = []
         for k in keys:
             g = f["layer"][k]
@@ -85,16 +85,42 @@ def inspect_layers(path: str | Path) -> list[LayerInfo]:
                 info.weight_bits = signed_bits(wi)
                 info.weight_memory_bits = info.weights_stored * info.weight_bits
                 if t == "conv" and len(shape) == 3:
-                    # every output neuron connects to its kernel window (in_ch/groups x kh x kw)
-                    per = int(np.prod(w.shape[1:]))
-                    info.synapses = int(np.prod(shape)) * per
+                    info.synapses = _conv_synapses(g, w, shape, prev_shape)
                 else:
                     info.synapses = info.weights_stored
             if "delay" in g:
                 d = np.asarray(g["delay"][()])
                 info.delays = f"axonal, max {int(d.max())}" if d.size else "none"
             out.append(info)
+            prev_shape = shape
         return out
+
+
+def _taps_in_range(n_out: int, n_in: int, k: int, s: int, p: int, d: int) -> np.ndarray:
+    """Per kernel tap j (0..k-1): how many of the n_out output positions put
+    it on a real input (0 <= o*s - p + j*d < n_in), i.e. not on padding."""
+    o = np.arange(n_out)[:, None] * s - p + np.arange(k)[None, :] * d
+    return ((o >= 0) & (o < n_in)).sum(axis=0)
+
+
+def _conv_synapses(g, w: np.ndarray, shape: tuple, prev_shape: tuple | None) -> int:
+    """Synaptic connections of a conv layer: every nonzero kernel weight times
+    the output positions where its tap lands on a real input (padding taps
+    are not synapses); the same definition as dense layers (nonzero weights)
+    and as :func:`lavacut.measure.synops.fan_out`. Falls back to full kernel
+    windows when the input size is unknown."""
+    def pair(name, default):
+        v = np.atleast_1d(g[name][()]) if name in g else np.array([default])
+        return (int(v[0]), int(v[-1]))
+
+    kh, kw = w.shape[-2], w.shape[-1]
+    nz = (w.reshape(w.shape[0], -1, kh, kw) != 0)
+    if prev_shape is None or len(prev_shape) != 3:
+        return int(nz.sum()) * int(np.prod(shape[1:]))
+    (sy, sx), (py, px), (dy, dx) = pair("stride", 1), pair("padding", 0), pair("dilation", 1)
+    vy = _taps_in_range(shape[1], prev_shape[1], kh, sy, py, dy)
+    vx = _taps_in_range(shape[2], prev_shape[2], kw, sx, px, dx)
+    return int((nz * vy[None, None, :, None] * vx[None, None, None, :]).sum())
 
 
 def format_inspection(path: str | Path) -> str:

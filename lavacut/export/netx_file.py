@@ -96,7 +96,12 @@ def write_export(net, path: str | Path, meta: dict[str, Any], cutoff: dict[str, 
 
     path = Path(path)
     with atomic_path(path, suffix=".net") as tmp:
-        export_hdf5(net, tmp)
+        raw = tmp.with_name(tmp.name + ".raw")
+        try:
+            export_hdf5(net, raw)
+            _repack_compressed(raw, tmp)
+        finally:
+            raw.unlink(missing_ok=True)
         with h5py.File(tmp, "a") as f:
             check_weights(f)
             full = {"format": FORMAT, **meta, "versions": versions(), "content_sha256": content_hash(f)}
@@ -104,6 +109,32 @@ def write_export(net, path: str | Path, meta: dict[str, Any], cutoff: dict[str, 
             g.attrs["meta"] = json.dumps(full, default=_json_default)
             _write_cutoff(g, cutoff or {}, default_policy)
     return path
+
+
+def _repack_compressed(src: Path, dst: Path) -> None:
+    """Copy an HDF5 file, storing large datasets gzip-compressed (same dtype
+    and values; NetX reads them transparently). Trained weights take a few
+    integer levels, so files shrink many-fold. (Rewriting in place would not
+    shrink: HDF5 does not reclaim deleted space.)"""
+    import h5py
+
+    with h5py.File(src, "r") as fi, h5py.File(dst, "w") as fo:
+        for k, v in fi.attrs.items():
+            fo.attrs[k] = v
+
+        def visit(name, obj):
+            if isinstance(obj, h5py.Group):
+                g = fo.require_group(name)
+                for k, v in obj.attrs.items():
+                    g.attrs[k] = v
+            else:
+                big = obj.shape and obj.size >= 256
+                d = fo.create_dataset(name, data=obj[()], **(dict(compression="gzip", compression_opts=9,
+                                                                  shuffle=True) if big else {}))
+                for k, v in obj.attrs.items():
+                    d.attrs[k] = v
+
+        fi.visititems(visit)
 
 
 def _json_default(o):
@@ -141,6 +172,8 @@ def read_metadata(path: str | Path) -> dict[str, Any] | None:
             meta = json.loads(g.attrs["meta"])
         except (KeyError, json.JSONDecodeError) as exc:
             raise NetxFileError(f"{path}: lavacut/meta is missing or not JSON ({exc})") from None
+        if not isinstance(meta, dict):
+            raise NetxFileError(f"{path}: lavacut/meta is not a JSON object (got {type(meta).__name__})")
         cutoff, default = {}, None
         if "cutoff" in g:
             for name in g["cutoff"]:
@@ -158,13 +191,26 @@ def read_metadata(path: str | Path) -> dict[str, Any] | None:
 def _check_cutoff(path, meta: dict) -> None:
     from lavacut.measure.policies import rule_from_params
 
-    T = int(meta.get("framing", {}).get("T", 0))
+    framing = meta.get("framing", {})
+    if not isinstance(framing, dict):
+        raise NetxFileError(f"{path}: lavacut/meta framing must be an object, got {framing!r}")
+    T = framing.get("T", 0)
+    if "T" in framing and (isinstance(T, bool) or not isinstance(T, int) or T < 1):
+        raise NetxFileError(f"{path}: lavacut/meta framing.T must be a positive integer, got {T!r}")
+    sensor = meta.get("sensor_size")
+    if sensor is not None and not (isinstance(sensor, list) and len(sensor) == 3
+                                   and all(isinstance(v, int) and v > 0 for v in sensor)):
+        raise NetxFileError(f"{path}: lavacut/meta sensor_size must be [W, H, P] positive integers, got {sensor!r}")
+    default = meta.get("default_policy")
+    if default is not None and default not in meta["cutoff"]:
+        raise NetxFileError(f"{path}: lavacut/cutoff default policy {default!r} has no calibration "
+                            f"(calibrated: {sorted(meta['cutoff'])})")
     for name, params in meta["cutoff"].items():
         try:
             rule = rule_from_params(params)
             if T:
                 rule.check_horizon(T)
-        except ValueError as exc:
+        except (ValueError, TypeError) as exc:
             raise NetxFileError(f"{path}: lavacut/cutoff/{name}: {exc}") from None
 
 
@@ -188,4 +234,4 @@ def write_calibration(path: str | Path, cutoff: dict[str, dict], default_policy:
                 m.update(extra_meta)
                 g.attrs["meta"] = json.dumps(m, default=_json_default)
             _write_cutoff(g, merged, default_policy or meta.get("default_policy"))
-    read_metadata(path)  # validates what was written
+        read_metadata(tmp)  # validate what was written BEFORE it replaces the export

@@ -66,12 +66,15 @@ def calibrate_conformal(spikes: np.ndarray, labels: np.ndarray, alpha: float, te
     """SpikeCP: per step t, q(t) = the ceil((1 - alpha)(n + 1))-th smallest
     nonconformity score s = -log(softmax(Y(t)/temperature)_y + 1e-5) over the
     n calibration samples (+inf when that rank exceeds n)."""
+    if not 0.0 < alpha < 1.0:
+        raise ValueError(f"conformal: alpha must be in (0, 1), got {alpha}")
     Y = np.moveaxis(cumulative_counts(spikes), 1, -1)       # (N, T, K)
     N, T, K = Y.shape
-    p = softmax(Y, temperature)[np.arange(N), :, labels] if False else \
-        softmax(Y, temperature)[np.arange(N)[:, None], np.arange(T)[None, :], np.asarray(labels)[:, None]]
+    p = softmax(Y, temperature)[np.arange(N)[:, None], np.arange(T)[None, :], np.asarray(labels)[:, None]]
     s = -np.log(p + 1e-5)                                    # (N, T)
-    rank = math.ceil((1 - alpha) * (N + 1))
+    # (1 - alpha)(n + 1) is often an integer computed in floating point, e.g.
+    # (1 - 0.7) * 10 = 3.0000000000000004: do not let rounding bump the rank
+    rank = math.ceil((1 - alpha) * (N + 1) - 1e-9)
     q = np.full(T, np.inf) if rank > N else np.sort(s, axis=0)[rank - 1]
     return Conformal(q=np.where(np.isfinite(q), q, 1e9), alpha=float(alpha), temperature=float(temperature))
 

@@ -33,16 +33,31 @@ def calibrate_export(path: str | Path, eps: float = 0.02, alpha: float = 0.05, d
     lines = [f"calibrated on {len(data)} {split} samples of {cfg.data.dataset} "
              f"(dropout {cfg.cutoff.calib_dropout} on spiking layers during the pass)"]
     if risk_delta is not None:
-        eps_grid = [0.0, 0.005, 0.01, 0.02, 0.03, 0.05, 0.07, 0.1, 0.15, 0.2]
-        cands = [FixedT()] + [calibrate_topk(sp, data.labels, e) for e in eps_grid]
-        rc = risk_controlled(sp, data.labels, cands, risk_delta, risk_confidence)
-        if rc.index > 0:
-            rules["topk_risk"] = rc.rule
-            lines.append(f"risk-controlled Top-K: eps {rc.rule.eps} (accuracy drop <= {risk_delta} with "
-                         f"confidence {risk_confidence}; p-value {rc.p_values[rc.index]:.3g})")
+        from lavacut.train.trainer import infer_spikes, stratified_holdout
+
+        # Learn-then-Test's guarantee needs candidates fixed before the data that
+        # tests them, and test data exchangeable with deployment: fit the
+        # candidate thresholds on the training samples, test them in eval mode
+        # (no dropout) on the trainer's validation hold-out (never trained on)
+        hold = stratified_holdout(data.labels, cfg.train.val_fraction, cfg.train.seed)
+        if not hold.any():
+            lines.append("risk-controlled Top-K: skipped (train.val_fraction is 0: no held-out samples the "
+                         "network was not trained on)")
         else:
-            lines.append(f"risk-controlled Top-K: no eps passes drop <= {risk_delta} at confidence "
-                         f"{risk_confidence} on {len(data)} samples; keeping fixed T")
+            eps_grid = [0.0, 0.005, 0.01, 0.02, 0.03, 0.05, 0.07, 0.1, 0.15, 0.2]
+            fit_sp, fit_y = sp[~hold], data.labels[~hold]
+            cands = [FixedT()] + [calibrate_topk(fit_sp, fit_y, e) for e in eps_grid]
+            test_sp = infer_spikes(net, data.frames[hold])
+            rc = risk_controlled(test_sp, data.labels[hold], cands, risk_delta, risk_confidence)
+            n_hold = int(hold.sum())
+            if rc.index > 0:
+                rules["topk_risk"] = rc.rule
+                lines.append(f"risk-controlled Top-K: eps {rc.rule.eps} (accuracy drop <= {risk_delta} with "
+                             f"confidence {risk_confidence}; p-value {rc.p_values[rc.index]:.3g}; tested on "
+                             f"{n_hold} held-out validation samples)")
+            else:
+                lines.append(f"risk-controlled Top-K: no eps passes drop <= {risk_delta} at confidence "
+                             f"{risk_confidence} on {n_hold} held-out validation samples; keeping fixed T")
     params = {name: r.params() for name, r in rules.items()}
     if default_policy not in params:
         raise LavacutError(f"--default {default_policy!r} is not among the calibrated rules {sorted(params)}")

@@ -294,8 +294,16 @@ def evaluate_export(path: str | Path, engine: str = "torch", split: str = "test"
 
     if split not in ("train", "test"):
         raise LavacutError(f"unknown split {split!r} (train or test)")
+    if engine == "lava":
+        # Lava calls multiprocessing.set_start_method('fork') when first imported,
+        # which fails once the context is fixed -- and tqdm's first progress bar
+        # (data loading, SLAYER pass below) fixes it by creating an mp lock
+        import lava.magma.core.process.process  # noqa: F401
     net, meta = net_from_export(path)
     cfg = data_config_for(meta, cfg)
+    if with_sweeps and cfg.cutoff.calib_split != "train":
+        raise LavacutError(f"cutoff.calib_split is {cfg.cutoff.calib_split!r}: the sweeps calibrate their "
+                           f"thresholds on the training split only (never on the test split)")
     data = load_split(cfg, split, progress=progress)
     check_input_matches(net, data, path)
     frames, labels = data.frames, data.labels

@@ -46,7 +46,8 @@ def check_same_architecture(state: dict[str, Any], spec, path: str | Path = "che
     saved = dict(state["spec"])
     want = spec.to_dict()
     arch_keys = ("kind", "input_shape", "n_classes", "hidden", "conv_channels", "conv_kernels",
-                 "conv_strides", "conv_paddings")
+                 "conv_strides", "conv_paddings", "threshold", "current_decay", "voltage_decay",
+                 "weight_norm")
     diff = [f"{k}: checkpoint {saved.get(k)!r} vs config {want.get(k)!r}"
             for k in arch_keys if list(_aslist(saved.get(k))) != list(_aslist(want.get(k)))]
     if diff:

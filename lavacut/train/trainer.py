@@ -103,7 +103,7 @@ def train(cfg, run_dir: str | Path, resume: bool = False, progress: bool = True)
 
     train_split = load_split(cfg, "train", progress=progress)
     test_split = load_split(cfg, "test", progress=progress)
-    input_shape = cfg.framing.to_framing().input_shape(train_split.sensor_size)
+    input_shape = cfg.framing.input_shape(train_split.sensor_size)
     n_classes = int(max(train_split.labels.max(), test_split.labels.max()) + 1)
     net = build_from_config(cfg, input_shape, n_classes).to(device)
     spec = net.spec
@@ -126,8 +126,18 @@ def train(cfg, run_dir: str | Path, resume: bool = False, progress: bool = True)
     if resume:
         state = load_checkpoint(last_path)
         check_same_architecture(state, spec, last_path)
-        net.load_state_dict(state["model"])
+        try:
+            net.load_state_dict(state["model"])
+        except RuntimeError as exc:
+            raise LavacutError(f"checkpoint {last_path} does not fit the configured network: "
+                               f"{str(exc).splitlines()[0]}") from None
         opt.load_state_dict(state["optim"])
+        # the optimiser state (moments, step counts) continues, but the
+        # hyper-parameters are the config's: Adam.load_state_dict would
+        # otherwise silently keep the checkpoint's lr / weight_decay
+        for group in opt.param_groups:
+            group["lr"] = cfg.optim.lr
+            group["weight_decay"] = cfg.optim.weight_decay
         start_epoch, history, best_val = int(state["epoch"]), list(state["history"]), float(state["best_val_acc"])
         torch.set_rng_state(state["torch_rng"])
 
@@ -164,6 +174,15 @@ def train(cfg, run_dir: str | Path, resume: bool = False, progress: bool = True)
             opt.zero_grad()
             loss.backward()
             opt.step()
+            # spiking outputs hide diverged weights (NaN voltages never cross the
+            # threshold, so the loss stays finite): check the parameters too
+            bad = [n for n, p in net.named_parameters() if not torch.isfinite(p).all()]
+            if bad:
+                raise NaNLossError(
+                    f"parameters became non-finite ({', '.join(bad)}) after the optimiser step at epoch "
+                    f"{epoch}, batch {lo // bs}; training stopped. The last good checkpoint is "
+                    f"{last_path if last_path.exists() else 'not written yet'}; "
+                    f"try a lower optim.lr (now {cfg.optim.lr}) or rcs.alpha (now {cfg.rcs.alpha}).")
             with torch.no_grad():
                 correct += int((predict(out) == y).sum())
             seen += len(idx)

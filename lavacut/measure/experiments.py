@@ -1,0 +1,130 @@
+"""``lavacut experiments``: regenerate every recorded experiment in sims/.
+
+For each embedded-data-set config (dense and conv, with and without RCS):
+train (unless a checkpoint exists in runs/), export to netx_exports/,
+calibrate on the training split, evaluate every stop rule on the test split
+with the torch engine and the calibrated Top-K rule with the Lava engine,
+then write sims/results/<name>/*.json|csv|png and the table
+sims/results/README.md.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from lavacut.util import atomic_path, atomic_write_text
+
+EXPERIMENTS = ["embedded_dense", "embedded_dense_rcs", "embedded_conv", "embedded_conv_rcs"]
+POLICIES = ["topk", "confidence", "entropy", "conformal", "fixed"]
+
+
+def run_experiments(names: list[str] | None = None, sims: Path = Path("sims"), retrain: bool = False,
+                    lava_samples: int = 0, log=print) -> Path:
+    from lavacut.config import load_config
+    from lavacut.export.exporter import export_checkpoint
+    from lavacut.measure.calibrate_export import calibrate_export
+    from lavacut.measure.evaluate import evaluate_export, write_outputs
+    from lavacut.train.trainer import train
+
+    names = names or EXPERIMENTS
+    results = sims / "results"
+    for name in names:
+        cfg = load_config(sims / f"{name}.toml")
+        run_dir = Path("runs") / name
+        export = Path("netx_exports") / f"{name}.net"
+        if retrain or not (run_dir / "best.pt").exists():
+            log(f"== {name}: training")
+            train(cfg, run_dir)
+        if retrain or not export.exists():
+            log(f"== {name}: export -> {export}")
+            export_checkpoint(run_dir / "best.pt", export, name)
+        log(f"== {name}: calibrate (eps {cfg.cutoff.eps})")
+        calibrate_export(export, eps=cfg.cutoff.eps, default_policy=cfg.cutoff.policy)
+        out = results / name
+        for policy in POLICIES:
+            rep, t_c, pred, labels = evaluate_export(export, engine="torch", policy=policy,
+                                                     with_sweeps=(policy == "topk"))
+            write_outputs(rep, out / f"torch_{policy}.json", t_c, pred, labels)
+            log(f"   {policy:<10} acc {100 * rep['accuracy_full']:.2f} -> {100 * rep['accuracy_cutoff']:.2f} %, "
+                f"t {rep['mean_t_cutoff']:.2f}/{rep['T']} ({rep['timestep_ratio']:.2f}x)")
+        rep, t_c, pred, labels = evaluate_export(export, engine="lava", policy=cfg.cutoff.policy,
+                                                 samples=lava_samples, with_sweeps=False)
+        write_outputs(rep, out / f"lava_{cfg.cutoff.policy}.json", t_c, pred, labels)
+        log(f"   lava {cfg.cutoff.policy}: engines agree {rep.get('engines_agree')}, wall ratio "
+            f"{rep['wall_ratio']:.2f} vs timestep ratio {rep['timestep_ratio']:.2f}")
+    table = results_table(results, EXPERIMENTS)
+    atomic_write_text(results / "README.md", table)
+    plot_rcs_comparison(results)
+    return results / "README.md"
+
+
+def _load(p: Path) -> dict | None:
+    return json.loads(p.read_text()) if p.exists() else None
+
+
+def results_table(results: Path, names: list[str]) -> str:
+    lines = ["# Recorded results (embedded data set, test split)", "",
+             "Regenerate with `lavacut experiments` (see sims/*.toml). Accuracy in %, t = mean timesteps "
+             "per sample (T = 30), ratio = T / t; T' = best static truncation at the same accuracy drop; "
+             "OCT = oracle mean cutoff. Torch engine = SLAYER; Lava = CPU simulation (Loihi2SimCfg fixed_pt) "
+             "with the CutoffMonitor.", "",
+             "| network | policy | acc full | acc cutoff | drop pp | t | ratio vs T | T' | ratio vs T' | OCT "
+             "| synops ratio | energy uJ full -> cut |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for name in names:
+        for policy in POLICIES:
+            r = _load(results / name / f"torch_{policy}.json")
+            if not r:
+                continue
+            ops = r["operations"]
+            lines.append(f"| {name} | {policy} | {100 * r['accuracy_full']:.2f} | {100 * r['accuracy_cutoff']:.2f} "
+                         f"| {r['accuracy_drop_pp']:.2f} | {r['mean_t_cutoff']:.2f} | {r['timestep_ratio']:.2f} "
+                         f"| {r['static_truncation']['T_prime']} | {r['ratio_vs_static_truncation']:.2f} "
+                         f"| {r['mean_oct']:.2f} | {ops['synops_ratio']:.2f} "
+                         f"| {ops['energy_uj_full_mean']:.2f} -> {ops['energy_uj_cutoff_mean']:.2f} |")
+    lines += ["", "## Lava runtime (CPU simulation, halt mode)", "",
+              "| network | policy | samples | engines agree | acc cutoff | t | timestep ratio | wall s full | "
+              "wall s cutoff | wall ratio |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for name in names:
+        for p in sorted((results / name).glob("lava_*.json")) if (results / name).exists() else []:
+            r = _load(p)
+            lines.append(f"| {name} | {r['policy']} | {r['n_samples']} | {r.get('engines_agree')} "
+                         f"| {100 * r['accuracy_cutoff']:.2f} | {r['mean_t_cutoff']:.2f} | {r['timestep_ratio']:.2f} "
+                         f"| {r['wall_s_full']:.1f} | {r['wall_s_cutoff']:.1f} | {r['wall_ratio']:.2f} |")
+    lines += ["", "Plots: `<network>/torch_topk_tradeoff.png` (accuracy vs timesteps for every rule and the "
+              "fixed-T curve), `<network>/*_tcutoff.png` (distribution of t_c), `rcs_comparison.png`.", ""]
+    return "\n".join(lines)
+
+
+def plot_rcs_comparison(results: Path) -> Path | None:
+    """Top-K accuracy-vs-timesteps curves with and without RCS, both nets."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    any_ = False
+    for name, style in (("embedded_dense", "o-"), ("embedded_dense_rcs", "o--"), ("embedded_conv", "s-"),
+                        ("embedded_conv_rcs", "s--")):
+        r = _load(results / name / "torch_topk.json")
+        if not r or "sweeps" not in r:
+            continue
+        pts = r["sweeps"]["topk"]
+        drop = [100 * (r["accuracy_full"] - p["accuracy"]) for p in pts]
+        ax.plot([p["mean_t"] for p in pts], drop, style, label=name, ms=4)
+        any_ = True
+    if not any_:
+        plt.close(fig)
+        return None
+    ax.set_xlabel("mean timesteps per sample (Top-K, eps sweep)")
+    ax.set_ylabel("accuracy drop vs full T (pp)")
+    ax.axhline(0.3, color="gray", ls=":", lw=1, label="0.3 pp")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    ax.set_title("RCS vs no RCS: timesteps at equal accuracy drop", fontsize=9)
+    p = results / "rcs_comparison.png"
+    with atomic_path(p, suffix=".png") as tmp:
+        fig.tight_layout()
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
+    return p

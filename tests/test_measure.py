@@ -1,0 +1,700 @@
+"""Measure stage: stop rules, calibration (Top-K per METHOD.md, temperature,
+SpikeCP, risk control), static truncation, report summaries and synaptic
+operation counts on hand-made spikes; slow: ``lavacut calibrate`` then
+``lavacut evaluate --engine torch`` on a real quick export.
+
+Hand-made spikes are ``(N, K, T)`` 0/1 arrays; :func:`_from_counts` builds
+them from running counts Y(t) written out by hand.
+"""
+import csv
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lavacut.measure.calibrate import (calibrate_conformal, calibrate_temperature, calibrate_topk,
+                                       risk_controlled)
+from lavacut.measure.policies import (NO_DECISION, Conformal, Confidence, Entropy, FixedT, TopKGap,
+                                      cumulative_counts, cutoff, optimal_cutoff_steps, per_step_predictions,
+                                      predict, rule_from_params, softmax, top2_gap)
+from lavacut.train.networks import NetSpec, build_network, export_hdf5  # imports SLAYER (seconds, once)
+from lavacut.util import LavacutError
+
+REPO = Path(__file__).resolve().parents[1]
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def _from_counts(Y) -> np.ndarray:
+    """Spikes (N, K, T) whose running sum is ``Y`` (N, K, T); Y must grow by
+    0 or 1 per step."""
+    Y = np.asarray(Y, dtype=np.int64)
+    s = np.diff(Y, axis=-1, prepend=0)
+    assert set(np.unique(s)) <= {0, 1}, "counts must grow by 0 or 1 per step"
+    return s.astype(np.uint8)
+
+
+def _stop_loop(rule, spikes):
+    """Reference cutoff through the scalar stops() the Lava monitor calls."""
+    N, K, T = spikes.shape
+    Y = np.cumsum(spikes.astype(np.int64), axis=-1)
+    t_c = np.full(N, T)
+    for n in range(N):
+        for t in range(1, T + 1):
+            if rule.stops(Y[n, :, t - 1], t):
+                t_c[n] = t
+                break
+    pred = np.array([predict(Y[n, :, t_c[n] - 1]) for n in range(N)])
+    return t_c, pred
+
+
+def _random_spikes(N=40, K=4, T=12, seed=0, p_label=0.5, p_other=0.15):
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, K, N)
+    sp = (rng.random((N, K, T)) < p_other).astype(np.uint8)
+    sp[np.arange(N), labels] = (rng.random((N, T)) < p_label).astype(np.uint8)
+    return sp, labels
+
+
+# ---------------------------------------------------------------- policies: predictions
+
+def test_predict_ties_lowest_index_and_all_zero_no_decision():
+    assert predict([0, 3, 3, 1]) == 1
+    assert predict([2, 2, 2]) == 0
+    assert predict([0, 0, 0]) == NO_DECISION == -1
+    Y = np.array([[[0, 1, 1], [0, 1, 2]],      # t1 no spikes, t2 tie -> 0, t3 class 1
+                  [[0, 0, 0], [0, 0, 0]]])     # never spikes
+    sp = _from_counts(Y)
+    assert per_step_predictions(sp).tolist() == [[-1, 0, 1], [-1, -1, -1]]
+    # a cutoff at a step with no spikes yet predicts -1
+    t_c, pred = cutoff(FixedT(t_stop=1), sp)
+    assert t_c.tolist() == [1, 1] and pred.tolist() == [-1, -1]
+    t_c, pred = cutoff(FixedT(), sp)
+    assert t_c.tolist() == [3, 3] and pred.tolist() == [1, -1]
+
+
+def test_topk_fires_at_first_step_with_gap_strictly_above_beta():
+    # K = 3, T = 5; gaps g(t) = 1, 1, 2, 2, 2
+    Y = [[[1, 2, 3, 3, 3], [0, 1, 1, 1, 1], [0, 0, 0, 0, 0]]]
+    sp = _from_counts(Y)
+    assert top2_gap(np.moveaxis(cumulative_counts(sp), 1, -1))[0].tolist() == [1, 1, 2, 2, 2]
+    cases = [([1, 0.5, 2, 1.5, 0], 2),   # t1: 1 > 1 no (strict), t2: 1 > 0.5 yes
+             ([1, 1, 2, 1.5, 0], 4),     # t3: 2 > 2 no, t4: 2 > 1.5 yes
+             ([0.99, 0, 0, 0, 0], 1),
+             ([5, 5, 5, 5, 5], 5)]       # never fires -> T
+    for beta, want in cases:
+        rule = TopKGap(beta=beta)
+        t_c, pred = cutoff(rule, sp)
+        assert t_c.tolist() == [want], beta
+        assert pred.tolist() == [0]
+        assert [rule.stops(np.asarray(Y)[0, :, t - 1], t) for t in range(1, 6)] == \
+            [g > b for g, b in zip([1, 1, 2, 2, 2], beta)]
+
+
+@pytest.mark.parametrize("rule", [
+    FixedT(), FixedT(t_stop=4),
+    TopKGap(beta=np.linspace(3, 0, 12)), TopKGap(beta=np.full(12, 1.0)),
+    Confidence(eps=0.2, temperature=1.5), Entropy(threshold=0.5, temperature=2.0),
+    Conformal(q=np.linspace(1.0, 3.0, 12), temperature=1.0),
+], ids=lambda r: r.name)
+def test_cutoff_agrees_with_scalar_stops(rule):
+    sp, _ = _random_spikes(N=30, K=4, T=12, seed=3)
+    t_c, pred = cutoff(rule, sp)
+    t_ref, pred_ref = _stop_loop(rule, sp)
+    assert t_c.tolist() == t_ref.tolist()
+    assert pred.tolist() == pred_ref.tolist()
+    assert t_c.min() >= 1 and t_c.max() <= 12
+
+
+def test_confidence_entropy_conformal_definitions():
+    counts = np.array([4, 1, 0])
+    p = softmax(counts, 2.0)
+    assert p.sum() == pytest.approx(1.0)
+    assert p[0] == pytest.approx(math.exp(2) / (math.exp(2) + math.exp(0.5) + 1))
+    assert Confidence(eps=1 - p[0] + 1e-9, temperature=2.0).stops(counts, 1)
+    assert not Confidence(eps=1 - p[0] - 1e-9, temperature=2.0).stops(counts, 1)
+    h = -(p * np.log(p)).sum() / math.log(3)
+    assert Entropy(threshold=h + 1e-9, temperature=2.0).stops(counts, 1)
+    assert not Entropy(threshold=h - 1e-9, temperature=2.0).stops(counts, 1)
+    s = -np.log(p + 1e-5)   # s[0] < s[1] < s[2]
+    # set {k : s_k < q}: q just above s[0] -> one element -> stop; above s[1] -> two -> go on
+    assert Conformal(q=[s[0] + 1e-9, s[1] + 1e-9], temperature=2.0).stops(counts, 1)
+    assert not Conformal(q=[s[0] + 1e-9, s[1] + 1e-9], temperature=2.0).stops(counts, 2)
+
+
+def test_optimal_cutoff_steps_hand_made():
+    # K = 2, T = 5, per-step predictions written beside each case
+    Y = np.array([
+        [[0, 0, 1, 2, 3], [0, 1, 1, 1, 1]],   # -1, 1, 0(tie), 0, 0   label 0 -> OCT 3
+        [[1, 2, 3, 4, 5], [0, 0, 0, 0, 0]],   # 0 throughout          label 0 -> OCT 1
+        [[1, 1, 1, 2, 3], [0, 1, 2, 2, 2]],   # 0, 0, 1, 0(tie), 0    label 0 -> OCT 4
+        [[1, 1, 1, 1, 1], [0, 1, 2, 3, 4]],   # 0, 0, 1, 1, 1         label 0 -> wrong at T -> OCT T = 5
+        [[1, 1, 1, 1, 1], [0, 1, 2, 3, 4]],   # same spikes           label 1 -> OCT 3
+        [[0, 0, 0, 0, 0], [0, 0, 0, 0, 0]],   # never spikes          label 0 -> wrong at T -> 5
+    ])
+    labels = np.array([0, 0, 0, 0, 1, 0])
+    sp = _from_counts(Y)
+    assert per_step_predictions(sp)[2].tolist() == [0, 0, 1, 0, 0]
+    assert optimal_cutoff_steps(sp, labels).tolist() == [3, 1, 4, 5, 3, 5]
+
+
+def test_rule_from_params_round_trip_and_errors():
+    for rule in (FixedT(t_stop=3), TopKGap(beta=[1.0, 2.0], eps=0.02), Confidence(eps=0.1, temperature=2.0),
+                 Entropy(threshold=0.3), Conformal(q=[1.0, 2.0], alpha=0.1, temperature=3.0)):
+        params = json.loads(json.dumps(rule.params()))   # as stored in an export
+        back = rule_from_params(params)
+        assert type(back) is type(rule) and back.params() == rule.params()
+    with pytest.raises(ValueError, match="unknown stop policy 'early'"):
+        rule_from_params({"policy": "early"})
+    with pytest.raises(ValueError, match="unknown stop policy None"):
+        rule_from_params({"beta": [1.0]})
+    with pytest.raises(ValueError, match="no parameter.*threshold"):
+        rule_from_params({"policy": "topk", "beta": [1.0], "threshold": 2})
+    with pytest.raises(ValueError, match="beta"):
+        rule_from_params({"policy": "topk", "beta": []})
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        rule_from_params({"policy": "topk", "beta": [1.0, float("nan")]})
+    with pytest.raises(ValueError, match="beta has 2 entries.*T=30"):
+        TopKGap(beta=[1.0, 2.0]).check_horizon(30)
+    with pytest.raises(ValueError, match="q has 2 entries"):
+        cutoff(Conformal(q=[1.0, 2.0]), np.zeros((1, 2, 3), np.uint8))
+
+
+# ---------------------------------------------------------------- calibrate_topk (METHOD.md)
+
+def _reference_topk(spikes, labels, eps):
+    """METHOD.md's calibration written as plain loops over n, t and m."""
+    N, K, T = spikes.shape
+    Y = np.zeros((N, K, T), dtype=np.int64)
+    for n in range(N):
+        for k in range(K):
+            acc = 0
+            for t in range(T):
+                acc += int(spikes[n, k, t])
+                Y[n, k, t] = acc
+    g = [[0] * T for _ in range(N)]
+    pred = [[-1] * T for _ in range(N)]
+    for n in range(N):
+        for t in range(T):
+            col = [int(Y[n, k, t]) for k in range(K)]
+            srt = sorted(col)
+            g[n][t] = srt[-1] - srt[-2]
+            if max(col) > 0:
+                pred[n][t] = col.index(max(col))          # lowest index on ties
+    octs = []
+    for n in range(N):
+        if pred[n][T - 1] != labels[n]:
+            octs.append(T)
+            continue
+        t0 = T                                            # 1-based
+        while t0 > 1 and pred[n][t0 - 2] == labels[n]:
+            t0 -= 1
+        octs.append(t0)
+    G = max(max(row) for row in g)
+    beta = []
+    for t in range(T):
+        for m in range(100):
+            b = m * G / 100
+            if m == 99:
+                beta.append(b)
+                break
+            den = sum(1 for n in range(N) if g[n][t] > b)
+            if den == 0:
+                continue                                   # empty denominator: not satisfied
+            num = sum(1 for n in range(N) if g[n][t] > b and octs[n] <= t + 1)
+            if num / den >= 1 - eps:
+                beta.append(b)
+                break
+    return np.array(beta), np.array(octs)
+
+
+def test_calibrate_topk_hand_computed_example():
+    # K = 3, T = 4, label 0 for all; G = 4 (sample 0 at t = 4)
+    Y = np.array([
+        [[1, 2, 3, 4], [0, 0, 0, 0], [0, 0, 0, 0]],   # right from t=1: OCT 1, gaps 1 2 3 4
+        [[0, 1, 2, 3], [1, 1, 1, 1], [0, 0, 0, 0]],   # preds 1, 0(tie), 0, 0: OCT 2, gaps 1 0 1 2
+        [[0, 0, 0, 1], [1, 2, 3, 3], [0, 0, 0, 0]],   # preds 1, 1, 1, 1: wrong at T, OCT 4, gaps 1 2 3 2
+        [[0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0]],   # silent: wrong, OCT 4, gaps 0
+    ])
+    labels = np.array([0, 0, 0, 0])
+    sp = _from_counts(Y)
+    assert optimal_cutoff_steps(sp, labels).tolist() == [1, 2, 4, 4]
+    rule = calibrate_topk(sp, labels, eps=0.0)
+    # by hand, beta_m = m * 4 / 100:
+    # t=1: gaps (1, 1, 1, 0), c = (1, 0, 0, 0): C = 1/3 for every beta < 1, den = 0 above -> m = 99
+    # t=2: gaps (2, 0, 2, 0), c = (1, 1, 0, 0): beta < 2 -> C = 1/2; beyond: empty -> m = 99
+    # t=3: gaps (3, 1, 3, 0), c = (1, 1, 0, 0): C = 2/3 (beta<1), 1/2 (beta<3) -> m = 99
+    # t=4: gaps (4, 2, 2, 0), c = (1, 1, 1, 1): C = 1 at m = 0
+    assert rule.beta.tolist() == pytest.approx([3.96, 3.96, 3.96, 0.0])
+    ref, _ = _reference_topk(sp, labels, 0.0)
+    assert rule.beta.tolist() == pytest.approx(ref.tolist())
+    # with eps = 0.5 the t=2 column is satisfied at m = 0 (C = 1/2 >= 1/2)
+    rule = calibrate_topk(sp, labels, eps=0.5)
+    assert rule.beta.tolist() == pytest.approx([3.96, 0.0, 0.0, 0.0])
+    # t=3 with eps = 0.4: C(m=0) = 2/3 >= 0.6 -> beta 0; t=1: 1/3 < 0.6 -> 99
+    rule = calibrate_topk(sp, labels, eps=0.4)
+    assert rule.beta.tolist() == pytest.approx([3.96, 3.96, 0.0, 0.0])
+    assert rule.eps == 0.4
+    assert rule.params()["policy"] == "topk" and len(rule.params()["beta"]) == 4
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("eps", [0.0, 0.05, 0.2])
+def test_calibrate_topk_matches_reference_loop(seed, eps):
+    sp, labels = _random_spikes(N=25, K=4, T=8, seed=seed)
+    rule = calibrate_topk(sp, labels, eps)
+    ref, octs = _reference_topk(sp, labels, eps)
+    assert optimal_cutoff_steps(sp, labels).tolist() == octs.tolist()
+    np.testing.assert_allclose(rule.beta, ref, rtol=0, atol=1e-12)
+    rule.check_horizon(8)
+
+
+def test_calibrate_topk_all_gaps_zero_gives_zero_thresholds():
+    sp = np.zeros((3, 2, 4), np.uint8)
+    rule = calibrate_topk(sp, np.array([0, 1, 0]), 0.02)
+    assert rule.beta.tolist() == [0.0] * 4   # G = 0: every candidate is 0, m = 99 -> 0
+
+
+# ---------------------------------------------------------------- temperature, conformal
+
+def test_calibrate_temperature_picks_the_nll_minimiser():
+    # K = 2, every sample has Y(T) = (4, 0); 80 % are labelled 0. NLL(T) is
+    # minimised where sigmoid(4 / T) = 0.8, i.e. T* = 4 / ln 4
+    sp = np.zeros((10, 2, 5), np.uint8)
+    sp[:, 0, 1:] = 1
+    labels = np.array([0] * 8 + [1] * 2)
+    t_star = 4 / math.log(4)
+    grid = np.logspace(-1, 2, 61)
+    got = calibrate_temperature(sp, labels)
+    # log sigmoid(z) = -log1p(exp(-z)), log(1 - sigmoid(z)) = -z - log1p(exp(-z))
+    nll = [0.8 * math.log1p(math.exp(-4 / T)) + 0.2 * (4 / T + math.log1p(math.exp(-4 / T))) for T in grid]
+    assert got == pytest.approx(grid[int(np.argmin(nll))])
+    assert abs(math.log10(got) - math.log10(t_star)) <= 0.05 / 2 + 1e-9   # nearest grid point
+    assert calibrate_temperature(sp, labels, grid=np.array([0.5, t_star, 10.0])) == pytest.approx(t_star)
+
+
+def test_calibrate_conformal_rank_is_ceil_of_1_minus_alpha_times_n_plus_1():
+    rng = np.random.default_rng(5)
+    N, K, T = 9, 3, 4
+    sp = (rng.random((N, K, T)) < 0.4).astype(np.uint8)
+    labels = rng.integers(0, K, N)
+    Y = np.moveaxis(cumulative_counts(sp), 1, -1)
+    p = softmax(Y, 1.5)
+    s = -np.log(p[np.arange(N)[:, None], np.arange(T)[None, :], labels[:, None]] + 1e-5)  # (N, T)
+    srt = np.sort(s, axis=0)
+    # alpha = 0.7, n = 9: ceil(0.3 * 10) = 3 (in floating point (1 - 0.7) * 10 = 3.0000000000000004)
+    for alpha, rank in [(0.7, 3), (0.5, 5), (0.2, 8), (0.1, 9), (0.35, 7)]:
+        rule = calibrate_conformal(sp, labels, alpha, 1.5)
+        np.testing.assert_allclose(rule.q, srt[rank - 1], rtol=0, atol=1e-12, err_msg=f"alpha {alpha}")
+        assert rule.alpha == alpha and rule.temperature == 1.5
+    # rank ceil(0.95 * 10) = 10 > n = 9: no finite threshold -> every class is in the set, never stops
+    rule = calibrate_conformal(sp, labels, 0.05, 1.5)
+    assert np.all(rule.q >= 1e9)
+    t_c, _ = cutoff(rule, sp)
+    assert t_c.tolist() == [T] * N
+    with pytest.raises(ValueError, match="alpha"):
+        calibrate_conformal(sp, labels, 1.0, 1.5)
+
+
+# ---------------------------------------------------------------- risk control
+
+def _settling_spikes(W, T, right_at_T):
+    """K = 2, label 0: class 1 leads until step W (a spike at t=1), class 0
+    spikes from step W on (tie at W -> class 0). Samples not ``right_at_T``
+    have class 1 spiking every step (wrong throughout, never a flip)."""
+    N = len(W)
+    sp = np.zeros((N, 2, T), np.uint8)
+    for n, w in enumerate(W):
+        if not right_at_T[n]:
+            sp[n, 1, :] = 1
+            continue
+        if w > 1:
+            sp[n, 1, 0] = 1
+        sp[n, 0, w - 1:] = 1
+    return sp
+
+
+def test_risk_controlled_guarantee_on_a_known_model():
+    """Candidates FixedT(t_stop=j): a sample flips iff its settling step W > j,
+    so the true flip rate of each candidate is P(W > j), known exactly."""
+    from lavacut.measure.calibrate import binomial_sf_pvalue
+
+    T, n, delta, conf, reps = 8, 300, 0.10, 0.9, 200
+    # P(W = w), w = 1..8: P(W > j) for j = 8..1 is 0, 0, .02, .05, .12, .30, .60, .80
+    pw = np.array([0.20, 0.20, 0.30, 0.18, 0.07, 0.03, 0.02, 0.0])
+    t_stops = [T, 7, 6, 5, 4, 3, 2, 1]
+    true_flip = {j: float(pw[j:].sum() * 0.95) for j in t_stops}   # 95 % right at T
+    cands = [FixedT()] + [FixedT(t_stop=j) for j in t_stops[1:]]
+    true_rates = [0.0] + [true_flip[j] for j in t_stops[1:]]
+    assert true_rates == sorted(true_rates)   # least to most aggressive
+    safe = [i for i, r in enumerate(true_rates) if r <= delta]
+    assert max(safe) == 3 and true_rates[4] > delta   # 0.0475 ok, 0.114 not
+    rng = np.random.default_rng(2024)
+    chosen, ok = [], 0
+    for _ in range(reps):
+        W = rng.choice(np.arange(1, T + 1), size=n, p=pw)
+        right = rng.random(n) < 0.95
+        sp = _settling_spikes(W, T, right)
+        labels = np.zeros(n, dtype=np.int64)
+        res = risk_controlled(sp, labels, cands, delta, conf)
+        chosen.append(res.index)
+        ok += true_rates[res.index] <= delta
+        # the p-values are the exact binomial ones for the observed flips
+        flips = int(np.sum(right & (W > 5)))
+        assert res.p_values[3] == pytest.approx(binomial_sf_pvalue(flips, n, delta))
+        assert res.rule is cands[res.index]
+    chosen = np.array(chosen)
+    assert ok / reps >= conf                         # the guarantee, with room to spare here
+    assert np.mean(chosen == max(safe)) >= 0.5       # not trivially index 0: finds the best safe rule
+    assert np.all(chosen >= 1)
+
+
+def test_risk_controlled_fixed_sequence_stops_at_first_non_rejection():
+    # 40 samples, all right at T; candidate 1 flips 12 (30 %), candidate 2 flips 0
+    T = 4
+    sp = np.zeros((40, 2, T), np.uint8)
+    sp[:, 0, :] = 1
+    sp[:12, 1, 0] = 1            # for 12 samples class 1 spikes at t=1 and class 0 starts at t=2:
+    sp[:12, 0, 0] = 0            # t=1 predicts 1 (wrong), t=2 ties (1, 1) -> 0 (right)
+    labels = np.zeros(40, dtype=np.int64)
+    cands = [FixedT(), FixedT(t_stop=1), FixedT(t_stop=2)]
+    res = risk_controlled(sp, labels, cands, delta=0.1, confidence=0.9)
+    assert res.empirical_drop.tolist() == pytest.approx([0.0, 0.3, 0.0])
+    assert res.mean_steps.tolist() == pytest.approx([4.0, 1.0, 2.0])
+    assert res.p_values[0] == pytest.approx(0.9 ** 40)           # P[Bin(40, .1) <= 0]
+    # candidate 1 is not rejected, so candidate 2 (safe) is never reached
+    assert res.p_values[1] > 0.1 and res.p_values[2] < 0.1
+    assert res.index == 0
+    # too few samples to reject anything: index 0
+    res = risk_controlled(sp[12:20], labels[12:20], cands[::2], delta=0.1, confidence=0.9)
+    assert res.index == 0 and res.p_values[0] == pytest.approx(0.9 ** 8)
+
+
+# ---------------------------------------------------------------- evaluate: static truncation, summary
+
+def _pred_sequence_spikes():
+    """4 samples, K = 2, T = 4, labels 0; per-step predictions:
+    s0: 0 0 0 0, s1: 1 0 0 0, s2: 1 1 0 0, s3: 1 1 1 1 (wrong)."""
+    Y = np.array([
+        [[1, 2, 3, 4], [0, 0, 0, 0]],
+        [[0, 1, 2, 3], [1, 1, 1, 1]],
+        [[0, 0, 1, 2], [1, 1, 1, 1]],
+        [[0, 0, 0, 0], [1, 2, 3, 4]],
+    ])
+    return _from_counts(Y), np.zeros(4, dtype=np.int64)
+
+
+def test_static_truncation_hand_made():
+    from lavacut.measure.evaluate import static_truncation
+
+    sp, labels = _pred_sequence_spikes()
+    # accuracy of fixed T' = 1..4: .25, .5, .75, .75
+    st = static_truncation(sp, labels, 0.0)
+    assert [c["accuracy"] for c in st["curve"]] == [0.25, 0.5, 0.75, 0.75]
+    assert st["T_prime"] == 3 and st["accuracy_T_prime"] == 0.75
+    assert static_truncation(sp, labels, 0.25)["T_prime"] == 2
+    assert static_truncation(sp, labels, 0.5)["T_prime"] == 1
+    assert static_truncation(sp, labels, 0.2)["T_prime"] == 3
+
+
+def test_summarise_keys_and_values():
+    from lavacut.measure.evaluate import summarise
+
+    sp, labels = _pred_sequence_spikes()
+    rule = FixedT(t_stop=2)
+    rep = summarise(rule, sp, labels)
+    for key in ("n_samples", "T", "policy", "policy_params", "accuracy_full", "accuracy_cutoff",
+                "mean_t_cutoff", "timestep_ratio", "mean_oct", "static_truncation",
+                "ratio_vs_static_truncation", "t_cutoff_histogram", "fixed_T_curve"):
+        assert key in rep, key
+    assert rep["n_samples"] == 4 and rep["T"] == 4
+    assert rep["policy"] == "fixed" and rep["policy_params"] == {"policy": "fixed", "t_stop": 2}
+    assert rep["accuracy_full"] == 0.75 and rep["accuracy_cutoff"] == 0.5
+    assert rep["accuracy_drop_pp"] == pytest.approx(25.0)
+    assert rep["mean_t_cutoff"] == 2.0 and rep["timestep_ratio"] == 2.0
+    assert rep["t_cutoff_histogram"] == [0, 4, 0, 0]
+    assert rep["mean_oct"] == pytest.approx((1 + 2 + 3 + 4) / 4)   # s3 wrong at T -> OCT = T
+    assert rep["static_truncation"]["T_prime"] == 2                # within the same 0.25 drop
+    assert rep["ratio_vs_static_truncation"] == 1.0
+    json.dumps(rep)   # a report is plain JSON
+    # decisions given by another engine are used as given
+    rep2 = summarise(rule, sp, labels, t_c=np.array([4, 4, 4, 4]), pred=np.array([0, 0, 0, 1]))
+    assert rep2["accuracy_cutoff"] == 0.75 and rep2["mean_t_cutoff"] == 4.0
+
+
+def test_resolve_rule_defaults_and_errors():
+    from lavacut.measure.evaluate import resolve_rule
+
+    assert isinstance(resolve_rule(None, None, None, 30), FixedT)
+    meta = {"default_policy": "topk", "cutoff": {"topk": TopKGap(beta=np.arange(5.0), eps=0.02).params()}}
+    r = resolve_rule(meta, None, None, 5)
+    assert isinstance(r, TopKGap) and r.beta.tolist() == [0, 1, 2, 3, 4]
+    with pytest.raises(LavacutError, match="beta has 5 entries"):
+        resolve_rule(meta, None, None, 6)
+    with pytest.raises(LavacutError, match="calibrate"):
+        resolve_rule(None, "topk", None, 5)
+    assert resolve_rule(meta, "confidence", {"eps": 0.1}, 5).eps == 0.1
+
+
+# ---------------------------------------------------------------- synaptic operations
+
+def test_count_ops_tiny_dense_by_hand():
+    from lavacut.measure.synops import count_ops, fan_out
+
+    spec = NetSpec(kind="dense", input_shape=(1, 1, 3), n_classes=2, hidden=(2,))
+    fo = fan_out(spec)
+    assert [f.tolist() for f in fo] == [[2, 2, 2], [2, 2]]
+    x = np.array([[[1, 1, 0], [0, 1, 1], [0, 0, 1]]])      # (1, 3 inputs, T=3)
+    h = np.array([[[0, 1, 1], [1, 0, 0]]])                 # (1, 2 hidden, 3)
+    o = np.array([[[0, 0, 1], [0, 1, 0]]])                 # (1, 2 out, 3)
+    ops = count_ops(spec, [x, h], [2, 2], [h, o], np.array([2]))
+    # steps 1..2: input spikes 1+1+1 = 3 (x fan-out 2) + hidden spikes 1+1 = 2 (x 2) -> 10
+    assert ops.synops.tolist() == [10.0]
+    assert ops.neuron_updates.tolist() == [8.0]             # 4 neurons x 2 steps
+    assert ops.spikes.tolist() == [3.0]                     # hidden 2 + output 1
+    assert ops.energy_uj[0] == pytest.approx((10 * 23.6 + 5 * 52.0 + 3 * 81.0) * 1e-6)
+    full = count_ops(spec, [x, h], [2, 2], [h, o], np.array([3]))
+    assert full.synops.tolist() == [(5 * 2) + (3 * 2)]
+
+
+def _brute_fan_out(in_shape, co, k, s, p):
+    ci, hi, wi = in_shape
+    ho, wo = (hi + 2 * p - k) // s + 1, (wi + 2 * p - k) // s + 1
+    fan = np.zeros((ci, hi, wi))
+    for oy in range(ho):
+        for ox in range(wo):
+            for ky in range(k):
+                for kx in range(k):
+                    iy, ix = oy * s - p + ky, ox * s - p + kx
+                    if 0 <= iy < hi and 0 <= ix < wi:
+                        fan[:, iy, ix] += co   # every output channel, every input channel
+    return fan.reshape(-1), (co, ho, wo)
+
+
+def test_fan_out_conv_sums_to_the_synaptic_connections():
+    from lavacut.measure.synops import fan_out
+
+    # layer 1: 8x8 with k3 s2 p0 leaves the last row/column uncovered; layer 2 is padded
+    spec = NetSpec(kind="conv", input_shape=(2, 8, 8), n_classes=3, hidden=(5,), conv_channels=(3, 4),
+                   conv_kernels=(3, 3), conv_strides=(2, 1), conv_paddings=(0, 1))
+    fo = fan_out(spec)
+    f1, shp1 = _brute_fan_out((2, 8, 8), 3, 3, 2, 0)
+    f2, shp2 = _brute_fan_out(shp1, 4, 3, 1, 1)
+    assert shp1 == (3, 3, 3) and shp2 == (4, 3, 3)
+    np.testing.assert_array_equal(fo[0], f1)
+    np.testing.assert_array_equal(fo[1], f2)
+    assert fo[0].reshape(2, 8, 8)[:, 7, :].sum() == 0          # never inside a window
+    # total connections, counted from the output side: per output neuron, in_ch x valid taps
+    assert fo[0].sum() == 3 * 2 * (3 * 3) * 9                 # no padding: every tap valid
+    assert fo[1].sum() == 4 * 3 * sum(len([1 for d in (-1, 0, 1) if 0 <= y + d < 3]) *
+                                      len([1 for d in (-1, 0, 1) if 0 <= x + d < 3])
+                                      for y in range(3) for x in range(3))
+    assert fo[2].tolist() == [5.0] * 36 and fo[3].tolist() == [3.0] * 5
+
+
+def test_fan_out_matches_inspect_synapses_on_an_exported_conv_net(tmp_path):
+    """Two independent counts of the same connections: synops.fan_out from the
+    spec and inspect's per-layer synapses from the file (all weights nonzero)."""
+    import torch
+
+    from lavacut.export.inspect import inspect_layers
+    from lavacut.measure.synops import fan_out
+
+    spec = NetSpec(kind="conv", input_shape=(2, 9, 9), n_classes=3, hidden=(4,), conv_channels=(3, 4),
+                   conv_kernels=(3, 3), conv_strides=(2, 1), conv_paddings=(1, 1), weight_norm=False)
+    net = build_network(spec)
+    with torch.no_grad():
+        for b in net.spiking_blocks:
+            b.synapse.weight.fill_(2 / 64)
+    export_hdf5(net, tmp_path / "c.net")
+    syn = [L.synapses for L in inspect_layers(tmp_path / "c.net") if L.type in ("conv", "dense")]
+    assert syn == [int(f.sum()) for f in fan_out(spec)]
+
+
+# ---------------------------------------------------------------- calibration refuses the test split
+
+def test_calibrate_export_refuses_the_test_split(tmp_path):
+    from lavacut.measure.calibrate_export import calibrate_export
+
+    with pytest.raises(LavacutError, match="test split is not allowed"):
+        calibrate_export(tmp_path / "whatever.net", split="test", progress=False)
+
+
+def test_cli_calibrate_offers_only_the_train_split(capsys):
+    from lavacut.cli import build_parser
+
+    with pytest.raises(SystemExit) as exc:
+        build_parser().parse_args(["calibrate", "x.net", "--split", "test"])
+    assert exc.value.code == 2
+    assert "invalid choice: 'test'" in capsys.readouterr().err
+
+
+def test_evaluate_sweeps_refuse_calibrating_on_test(tmp_path):
+    import torch
+
+    from lavacut.config import RunConfig
+    from lavacut.export.netx_file import write_export
+    from lavacut.measure.evaluate import evaluate_export
+
+    spec = NetSpec(kind="dense", input_shape=(2, 34, 34), n_classes=10, hidden=(4,))
+    torch.manual_seed(0)
+    write_export(build_network(spec), tmp_path / "t.net", {"name": "t", "spec": spec.to_dict()})
+    cfg = RunConfig().with_overrides(["cutoff.calib_split=test"])
+    with pytest.raises(LavacutError, match="calib_split is 'test'.*never on the test split"):
+        evaluate_export(tmp_path / "t.net", cfg=cfg, progress=False)
+
+
+# ---------------------------------------------------------------- slow: the real pipeline
+
+def _cli(*args, cwd=REPO):
+    r = subprocess.run([sys.executable, "-m", "lavacut.cli", *map(str, args)], cwd=cwd, capture_output=True,
+                       text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    if r.returncode != 0:
+        raise AssertionError(f"lavacut {args[0]} failed ({r.returncode}):\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}")
+    return r
+
+
+def _quick_export(tmp_path_factory) -> Path:
+    """The session's quick run (sims/quick.toml, 2 epochs, through the CLI)
+    exported once; shared by test_train / test_export / test_measure through
+    the session's base temp folder (the same helper is in each file, since
+    conftest.py belongs to everyone)."""
+    base = tmp_path_factory.getbasetemp()
+    run = base / "quick-run"
+    if not (run / "metrics.json").is_file():
+        r = _cli("train", "-c", REPO / "sims" / "quick.toml", "--set", "train.epochs=2", "--out", run)
+        (base / "quick-run.log").write_text(r.stdout + r.stderr)
+    net = base / "quick-export" / "quick.net"
+    if not net.is_file():
+        r = _cli("export", run / "best.pt", "-o", net)
+        (base / "quick-export.log").write_text(r.stdout + r.stderr)
+    return net
+
+
+@pytest.fixture(scope="module")
+def calibrated(tmp_path_factory):
+    """A copy of the quick export calibrated with ``lavacut calibrate``
+    (recording which splits the calibration loads)."""
+    src = _quick_export(tmp_path_factory)
+    d = tmp_path_factory.mktemp("calibrated")
+    path = d / "quick.net"
+    shutil.copyfile(src, path)
+    r = _cli("calibrate", path, "--eps", "0.02", "--risk-delta", "0.05")
+    return path, r.stdout
+
+
+@pytest.mark.slow
+def test_calibrate_stores_rules_in_the_export(calibrated):
+    from lavacut.export.netx_file import read_metadata
+
+    path, out = calibrated
+    meta = read_metadata(path)
+    assert meta["default_policy"] == "topk"
+    assert {"topk", "confidence", "entropy", "conformal"} <= set(meta["cutoff"])
+    T = meta["framing"]["T"]
+    assert len(meta["cutoff"]["topk"]["beta"]) == T == 30
+    assert len(meta["cutoff"]["conformal"]["q"]) == T
+    assert meta["cutoff"]["topk"]["eps"] == 0.02
+    assert meta["calibration"]["split"] == "train" and meta["calibration"]["n_samples"] == 1438
+    assert "calibrated on 1438 train samples of embedded" in out
+    # the risk-controlled choice is tested on the trainer's validation hold-out (never trained on)
+    assert "risk-controlled Top-K" in out and "143 held-out validation samples" in out
+    if "topk_risk" in meta["cutoff"]:
+        assert len(meta["cutoff"]["topk_risk"]["beta"]) == T
+    # the stored temperature is the NLL minimiser on the calibration pass
+    assert meta["cutoff"]["confidence"]["temperature"] == meta["cutoff"]["conformal"]["temperature"] > 0
+
+
+@pytest.mark.slow
+def test_calibration_loads_only_the_training_split(tmp_path_factory, monkeypatch):
+    import lavacut.data.sources as sources
+    from lavacut.export.netx_file import read_metadata
+    from lavacut.measure.calibrate_export import calibrate_export
+
+    path = tmp_path_factory.mktemp("calib-spy") / "q.net"
+    shutil.copyfile(_quick_export(tmp_path_factory), path)
+    seen = []
+    real = sources.load_split
+
+    def spy(cfg, split, progress=True):
+        seen.append(split)
+        return real(cfg, split, progress=progress)
+
+    monkeypatch.setattr(sources, "load_split", spy)
+    lines = calibrate_export(path, eps=0.05, progress=False)
+    assert seen == ["train"]
+    assert read_metadata(path)["cutoff"]["topk"]["eps"] == 0.05
+    assert any("stored in" in line for line in lines)
+
+
+@pytest.mark.slow
+def test_evaluate_uses_the_stored_calibration_and_writes_the_report(calibrated, tmp_path):
+    from lavacut.export.netx_file import read_metadata
+
+    path, _ = calibrated
+    meta = read_metadata(path)
+    report = tmp_path / "rep" / "quick.json"
+    r = _cli("evaluate", path, "--engine", "torch", "--report", report)
+    assert "policy topk (torch engine)" in r.stdout
+    rep = json.loads(report.read_text())
+    for key in ("n_samples", "T", "policy", "policy_params", "accuracy_full", "accuracy_cutoff",
+                "mean_t_cutoff", "timestep_ratio", "wall_s_full", "wall_s_cutoff", "wall_ratio", "backend",
+                "versions"):
+        assert key in rep, key
+    assert rep["engine"] == "torch" and rep["backend"] == "torch-cpu" and rep["split"] == "test"
+    assert rep["n_samples"] == 359 and rep["T"] == 30
+    # the stored calibration, used without flags
+    assert rep["policy"] == "topk"
+    assert rep["policy_params"]["beta"] == pytest.approx(meta["cutoff"]["topk"]["beta"])
+    assert rep["content_sha256"] == meta["content_sha256"]
+    # the same SLAYER net on the same test split as at export time
+    assert rep["accuracy_full"] == pytest.approx(meta["accuracy"]["test_full_T_slayer"])
+    assert rep["accuracy_full"] > 0.3
+    assert 1 <= rep["mean_t_cutoff"] <= 30 and rep["timestep_ratio"] == pytest.approx(30 / rep["mean_t_cutoff"])
+    assert rep["mean_oct"] <= 30 and rep["static_truncation"]["T_prime"] <= 30
+    assert rep["sweep_calibration"]["split"] == "train"
+    assert set(rep["sweeps"]) == {"topk", "confidence", "entropy", "conformal", "fixed"}
+    assert rep["operations"]["synops_full_mean"] >= rep["operations"]["synops_cutoff_mean"] > 0
+    assert rep["versions"]["lava-dl"] == "0.6.0"
+    # per-sample CSV agrees with the report
+    with open(report.with_suffix(".samples.csv")) as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 359
+    t_c = np.array([int(row["t_cutoff"]) for row in rows])
+    assert t_c.mean() == pytest.approx(rep["mean_t_cutoff"])
+    acc = np.mean([row["pred_cutoff"] == row["label"] for row in rows])
+    assert acc == pytest.approx(rep["accuracy_cutoff"])
+    for png in ("quick_tradeoff.png", "quick_tcutoff.png"):
+        assert (report.parent / png).read_bytes()[:8] == PNG_MAGIC
+
+
+@pytest.mark.slow
+def test_evaluate_explicit_policy_overrides_the_stored_default(calibrated, tmp_path):
+    from lavacut.measure.evaluate import evaluate_export
+
+    path, _ = calibrated
+    rep, t_c, pred, labels = evaluate_export(path, policy="fixed", params={"t_stop": 12}, samples=50,
+                                             progress=False, with_sweeps=False)
+    assert rep["policy"] == "fixed" and rep["n_samples"] == 50
+    assert t_c.tolist() == [12] * 50 and rep["mean_t_cutoff"] == 12
+    assert rep["accuracy_cutoff"] == pytest.approx(rep["fixed_T_curve"][11]["accuracy"])
+
+
+@pytest.mark.slow
+def test_evaluate_and_calibrate_refuse_frames_of_another_shape(calibrated):
+    from lavacut.config import RunConfig
+    from lavacut.measure.calibrate_export import calibrate_export
+    from lavacut.measure.evaluate import evaluate_export
+
+    path, _ = calibrated
+    cfg = RunConfig().with_overrides(["framing.downsample=0.5"])
+    with pytest.raises(LavacutError, match=r"\(C, H, W\) = \(2, 34, 34\) but the data set frames are "
+                                           r"\(2, 17, 17\)"):
+        evaluate_export(path, cfg=cfg, progress=False)
+    with pytest.raises(LavacutError, match=r"\(2, 17, 17\)"):
+        calibrate_export(path, cfg=cfg, progress=False)
