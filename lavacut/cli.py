@@ -161,6 +161,34 @@ def print_termination_summary(rep: dict) -> None:
               f"{ops['energy_uj_cutoff_mean']:.2f} uJ/sample")
 
 
+# ----------------------------------------------------------------------------- run
+def cmd_run(args) -> int:
+    from lavacut.runtime.run_export import run_export
+    from lavacut.util import atomic_write_json
+
+    cfg = _config(args) if (args.config or args.overrides) else None
+    table = 0 < args.samples <= 30
+
+    def on_sample(i, t_c, pred):
+        if table:
+            print(f"  sample {i:4d}  t_c {t_c:3d}  pred {pred:3d}", flush=True)
+
+    if table:
+        print("per sample (cutoff run):")
+    rep, full, cut = run_export(args.file, split=args.split, samples=args.samples, mode=args.mode,
+                                policy=args.policy, params=_policy_params(args.param), cfg=cfg,
+                                backend=args.backend, progress=not table, on_sample=on_sample)
+    if table and args.mode == "stream":
+        for i, (t, p, y) in enumerate(zip(cut.t_c, cut.pred, cut.labels)):
+            print(f"  sample {i:4d}  t_c {int(t):3d}  pred {int(p):3d}  label {int(y)}")
+    atomic_write_json(args.report, rep)
+    print_termination_summary(rep)
+    if rep.get("note"):
+        print(rep["note"])
+    print(f"report: {args.report}")
+    return 0
+
+
 # ----------------------------------------------------------------------------- demo
 def cmd_demo(args) -> int:
     """The main job on the embedded default (README's first command)."""
@@ -249,6 +277,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mode", choices=["halt", "stream"], default="halt")
     p.add_argument("--report", default="reports/evaluate.json", help="JSON report path (CSV/PNG beside it)")
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("run", help="run a NetX file in Lava with the cutoff monitor (full T vs cutoff)",
+                       description="One compiled graph per split: sample source -> NetX network -> CutoffMonitor. "
+                                   "halt: the monitor pauses the runtime at each decision; stream: samples "
+                                   "switch on the graph with no host round trip. Uses the export's calibrated "
+                                   "stop rule unless --policy is given; a NetX file without lavacut metadata "
+                                   "needs --config (data set, framing) and --policy parameters, or runs fixed T.")
+    _add_config_args(p)
+    p.add_argument("file", help="a NetX .net file")
+    p.add_argument("--split", default="test", choices=["train", "test"])
+    p.add_argument("--samples", type=int, default=0, help="first N samples (0 = all); <= 30 prints a table")
+    p.add_argument("--mode", choices=["halt", "stream"], default="halt")
+    p.add_argument("--policy", choices=["topk", "confidence", "entropy", "conformal", "fixed"])
+    p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                   help="stop-rule parameter, e.g. --param eps=0.05 (repeatable)")
+    p.add_argument("--backend", choices=["cpu", "loihi2"], default="cpu",
+                   help="cpu: Loihi2SimCfg fixed_pt; loihi2: Loihi2HwCfg (needs lava-loihi; untested on a chip)")
+    p.add_argument("--report", default="reports/run.json", help="JSON report path")
+    p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("demo", help="the main job on the embedded default, end to end",
                        description="Build the embedded data set if needed and run the pipeline on it.")

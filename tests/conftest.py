@@ -13,6 +13,11 @@ from pathlib import Path
 
 import pytest
 
+# Lava fixes the 'fork' start method when first imported and fails if a
+# progress bar (tqdm makes a multiprocessing lock) fixed one before:
+# lavacut.runtime prepares that once for the whole session.
+import lavacut.runtime  # noqa: E402,F401
+
 _CACHE = tempfile.mkdtemp(prefix="lavacut-test-cache-")
 os.environ["LAVACUT_CACHE"] = _CACHE
 

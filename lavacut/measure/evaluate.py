@@ -295,10 +295,7 @@ def evaluate_export(path: str | Path, engine: str = "torch", split: str = "test"
     if split not in ("train", "test"):
         raise LavacutError(f"unknown split {split!r} (train or test)")
     if engine == "lava":
-        # Lava calls multiprocessing.set_start_method('fork') when first imported,
-        # which fails once the context is fixed -- and tqdm's first progress bar
-        # (data loading, SLAYER pass below) fixes it by creating an mp lock
-        import lava.magma.core.process.process  # noqa: F401
+        import lavacut.runtime  # noqa: F401  (lets Lava fix 'fork' although tqdm made an mp lock)
     net, meta = net_from_export(path)
     cfg = data_config_for(meta, cfg)
     if with_sweeps and cfg.cutoff.calib_split != "train":
@@ -322,18 +319,18 @@ def evaluate_export(path: str | Path, engine: str = "torch", split: str = "test"
         wall_full = torch_wall
         wall_cut = None
     elif engine == "lava":
-        from lavacut.runtime.runner import run_split
+        from lavacut.runtime.run_export import lava_report, run_full_and_cutoff
 
-        res_cut = run_split(path, frames, labels, rule, mode=mode, backend=backend, progress=progress)
-        res_full = run_split(path, frames, labels, FixedT(), mode=mode, backend=backend, progress=progress)
+        res_full, res_cut = run_full_and_cutoff(path, frames, labels, rule, mode=mode, backend=backend,
+                                                progress=progress)
         t_c, pred = np.asarray(res_cut.t_c), np.asarray(res_cut.pred)
-        wall_full, wall_cut = float(res_full.wall_s), float(res_cut.wall_s)
-        agree = bool(np.array_equal(t_c, t_c_ref) and np.array_equal(pred, pred_ref))
-        lava_info = {"engines_agree": agree, "lava_steps_cutoff": int(res_cut.lava_steps),
-                     "lava_steps_full": int(res_full.lava_steps), "compile_s": float(res_cut.compile_s),
-                     "mode": mode,
-                     "full_T_matches_slayer": bool(np.array_equal(np.asarray(res_full.pred),
-                                                                  per_step_predictions(spikes)[:, -1]))}
+        lr = lava_report(res_full, res_cut, T)
+        wall_full, wall_cut = lr["wall_s_full"], lr["wall_s_cutoff"]
+        lava_info = {k: v for k, v in lr.items() if k.startswith(("lava_steps", "compile", "init", "wall_ms",
+                                                                  "mode", "latency"))}
+        lava_info["engines_agree"] = bool(np.array_equal(t_c, t_c_ref) and np.array_equal(pred, pred_ref))
+        lava_info["full_T_matches_slayer"] = bool(np.array_equal(np.asarray(res_full.pred),
+                                                                 per_step_predictions(spikes)[:, -1]))
     else:
         raise LavacutError(f"unknown engine {engine!r} (torch or lava)")
 

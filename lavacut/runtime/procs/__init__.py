@@ -1,0 +1,16 @@
+"""lavacut's Lava Processes and their ProcessModels (and nothing else).
+
+Lava re-executes every module in this folder at each compile while it looks
+for ProcessModels (lava/magma/compiler/compiler_graphs.py, _find_proc_models),
+so the modules here must have no import-time side effects, import only numpy
+and lava core at module level, and stay few:
+
+- :mod:`.source`  -- ``SampleSource``: plays N packed samples frame by frame,
+  jumps to the next sample when the monitor says so.
+- :mod:`.monitor` -- ``CutoffMonitor``: counts output spikes, applies a
+  :class:`lavacut.measure.policies.StopRule`, logs decisions, resets the
+  network state on the graph through RefPorts, and (halt mode) pauses the
+  runtime at each decision.
+
+Graph building lives in :mod:`lavacut.runtime.graph`, never here.
+"""

@@ -1,0 +1,235 @@
+"""CutoffMonitor: the on-graph stop rule, sample switch and state reset.
+
+Step arithmetic (read from lava-nc 0.10.0 models; tested in
+tests/test_runtime.py). Lava steps s are global and 1-based; sample j's first
+frame is played at step S_j (S_0 = 1).
+
+* Source (procs/source.py) at step s plays frame s - S_j + 1.
+* Every synapse (Dense, DelayDense, Conv) sends in run_spk of step s the
+  a_buff it computed at step s - 1, then receives its input of step s: one
+  step of delay per synapse. A LIF integrates at step s what its synapse sent
+  at s and emits spikes at s. So frame f of sample j reaches the neuron of
+  layer l at step S_j + f - 1 + l, and the output layer (l = D, D = number of
+  synapse layers, the latency) at S_j + D + f - 1. Output timestep t of the
+  sample is therefore Lava step S_j + D + t - 1; the monitor keeps a local
+  counter k = s - S_j + 1 and uses t = k - D, ignoring k <= D.
+* The decision (rule fires, or t = T) is taken in run_spk of step
+  tau_j = S_j + D + t_c - 1. post_guard() is then true and, in run_post_mgmt
+  of the same step tau_j (after every process finished run_spk of tau_j), the
+  monitor writes zeros through RefPorts into u and v of every LIF and into
+  a_buff / a_buf of every synapse, logs the decision, zeroes its own counts
+  and counter, and in halt mode sets _req_pause (a pause requested in
+  run_spk would skip this post-management phase: the runtime handles pause
+  requests before it would enter it).
+* At step tau_j + 1 the monitor first sends switch = 1, the source receives
+  it and plays frame 1 of sample j + 1: S_{j+1} = tau_j + 1 = S_j + D + t_c.
+
+Why one synchronous reset at tau_j and not netx's stagger: the whole dynamic
+state of the network at a step boundary is {u, v of each LIF; a_buff of each
+synapse} (weights are constant, and every port sends and receives exactly one
+message per step, so no message is pending between steps). After the reset at
+tau_j that state, the source counter and the monitor are exactly those of a
+freshly built graph before its step 1, so step S_{j+1} + i - 1 computes what
+step i of a fresh graph computes, bit for bit. The per-layer window is met
+for every layer at once: what sample j still has in flight at tau_j (frames
+t_c + 1 .. t_c + D, in a_buffs and in layers 1..D-1) only feeds output steps
+after t_c, which the decision discards, so layer l may be zeroed as early as
+tau_j; and sample j+1's first activity reaches synapse l at tau_j + l and
+neuron l at tau_j + l + 1, so tau_j is also before it. netx staggers its
+periodic reset by layer (reset_offset + 1 + layer index, neurons only)
+because it lets the previous sample's tail run to the output; doing that here
+would zero neuron l at tau_j + l, which is only exact without biases (a fresh
+graph integrates a bias for l steps before input arrives) and without
+DelayDense synapses (their a_buff holds old activity for up to 62 future
+steps). The synchronous reset is exact in both cases, costs one RefPort burst
+per sample, and loses no steps (the next sample cannot start before tau_j + 1
+in either scheme).
+"""
+import numpy as np
+
+from lava.magma.core.decorator import implements, requires
+from lava.magma.core.model.py.model import PyLoihiProcessModel
+from lava.magma.core.model.py.ports import PyInPort, PyOutPort, PyRefPort
+from lava.magma.core.model.py.type import LavaPyType
+from lava.magma.core.process.ports.ports import InPort, OutPort, RefPort
+from lava.magma.core.process.process import AbstractProcess
+from lava.magma.core.process.variable import Var
+from lava.magma.core.resources import CPU
+from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
+
+#: Upper bound on the number of state Vars the monitor can reset (3 per
+#: layer: u, v, a_buff). A ProcessModel needs a LavaPyType per port name, so
+#: the names reset_00 .. reset_95 are declared once; unused ones stay
+#: unconnected (their write is a no-op).
+MAX_RESET_PORTS = 96
+
+
+def _reset_port_name(i: int) -> str:
+    return f"reset_{i:02d}"
+
+
+class CutoffMonitor(AbstractProcess):
+    """Counts output spikes, applies a stop rule, switches samples on the graph.
+
+    Parameters
+    ----------
+    num_classes : int
+        K, the size of the output layer (the ``s_in`` port).
+    num_samples : int
+        N; after N decisions the monitor idles (the source then plays zeros).
+    latency : int
+        D, Lava steps from a sample's first frame to its first output step
+        (one per synapse layer).
+    horizon : int
+        T; the decision is forced at output step T.
+    rule_params : dict
+        ``StopRule.params()``; rebuilt with ``rule_from_params`` in the
+        model, so the monitor runs the same ``StopRule.stops`` code as
+        ``policies.cutoff``.
+    halt : bool
+        True: request a pause after every decision (halt mode). False
+        (stream mode): run on and pause only after the last sample.
+    reset_vars : list of Var
+        state Vars zeroed at every decision (u, v, a_buff of every layer).
+    """
+
+    def __init__(self, *, num_classes: int, num_samples: int, latency: int,
+                 horizon: int, rule_params: dict, halt: bool,
+                 reset_vars=(), name: str = None):
+        reset_vars = list(reset_vars)
+        if len(reset_vars) > MAX_RESET_PORTS:
+            raise ValueError(f"{len(reset_vars)} state Vars to reset; the monitor "
+                             f"supports at most {MAX_RESET_PORTS}")
+        K, N = int(num_classes), int(num_samples)
+        super().__init__(num_classes=K, num_samples=N, latency=int(latency),
+                         horizon=int(horizon), rule_params=dict(rule_params),
+                         halt=bool(halt), num_resets=len(reset_vars), name=name)
+        self.s_in = InPort(shape=(K,))
+        self.switch_out = OutPort(shape=(1,))
+        # Small Vars the host reads (Var.get moves element by element).
+        self.n_done = Var(shape=(1,), init=0)
+        self.last_tc = Var(shape=(1,), init=0)
+        self.last_pred = Var(shape=(1,), init=0)
+        self.last_step = Var(shape=(1,), init=0)   # Lava time_step of the last decision
+        # Decision log, read once at the end of a run.
+        self.log_tc = Var(shape=(N,), init=0)
+        self.log_pred = Var(shape=(N,), init=0)
+        self.log_counts = Var(shape=(N, K), init=0)
+        for i in range(MAX_RESET_PORTS):
+            if i < len(reset_vars):
+                port = RefPort(reset_vars[i].shape)
+                setattr(self, _reset_port_name(i), port)
+                port.connect_var(reset_vars[i])
+            else:
+                setattr(self, _reset_port_name(i), RefPort((1,)))
+
+
+@implements(proc=CutoffMonitor, protocol=LoihiProtocol)
+@requires(CPU)
+class PyCutoffMonitorModel(PyLoihiProcessModel):
+    s_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int32, precision=24)
+    switch_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32)
+    n_done: np.ndarray = LavaPyType(np.ndarray, np.int32)
+    last_tc: np.ndarray = LavaPyType(np.ndarray, np.int32)
+    last_pred: np.ndarray = LavaPyType(np.ndarray, np.int32)
+    last_step: np.ndarray = LavaPyType(np.ndarray, np.int32)
+    log_tc: np.ndarray = LavaPyType(np.ndarray, np.int32)
+    log_pred: np.ndarray = LavaPyType(np.ndarray, np.int32)
+    log_counts: np.ndarray = LavaPyType(np.ndarray, np.int32)
+
+    def __init__(self, proc_params):
+        super().__init__(proc_params)
+        # Imported here, in the runtime's process, not at module level: Lava
+        # re-executes this module at every compile.
+        from lavacut.measure.policies import predict, rule_from_params
+
+        self._predict = predict
+        self._rule = rule_from_params(proc_params["rule_params"])
+        self._K = int(proc_params["num_classes"])
+        self._N = int(proc_params["num_samples"])
+        self._D = int(proc_params["latency"])
+        self._T = int(proc_params["horizon"])
+        self._halt = bool(proc_params["halt"])
+        self._num_resets = int(proc_params["num_resets"])
+        self._resets = None  # the builder sets the ports after __init__
+        self._counts = np.zeros(self._K, dtype=np.int64)
+        self._k = 0            # Lava steps since the current sample's frame 1
+        self._switch = np.zeros(1, dtype=np.int32)
+        self._decided = False
+        self._tc = 0
+
+    def run_spk(self):
+        # Send first (the decision of the previous step), receive after: the
+        # source waits for this message before it plays its frame.
+        self.switch_out.send(self._switch)
+        self._switch = np.zeros(1, dtype=np.int32)
+        spikes = self.s_in.recv()
+        if int(self.n_done[0]) >= self._N:
+            return
+        self._k += 1
+        t = self._k - self._D
+        if t < 1:
+            return
+        self._counts += spikes.astype(np.int64)
+        if t >= self._T or self._rule.stops(self._counts, t):
+            self._decided = True
+            self._tc = t
+
+    def post_guard(self):
+        return self._decided
+
+    def run_post_mgmt(self):
+        n = int(self.n_done[0])
+        pred = self._predict(self._counts)
+        self.log_tc[n] = self._tc
+        self.log_pred[n] = pred
+        self.log_counts[n, :] = self._counts
+        self.last_tc[0] = self._tc
+        self.last_pred[0] = pred
+        self.last_step[0] = self.time_step
+        self.n_done[0] = n + 1
+        if self._resets is None:
+            self._resets = [getattr(self, _reset_port_name(i))
+                            for i in range(self._num_resets)]
+        _write_zeros_and_sync(self._resets)
+        self._counts[:] = 0
+        self._k = 0
+        self._decided = False
+        self._switch = np.ones(1, dtype=np.int32)
+        if self._halt or n + 1 >= self._N:
+            self._req_pause = True
+
+
+def _write_zeros_and_sync(ports) -> None:
+    """Write zeros through every RefPort, then make sure every write has been
+    applied before this management phase ends.
+
+    PyRefPort.wait() is a read() (GET request + reply); calling it port by
+    port costs one inter-process round trip per Var. Here all GET requests
+    go out first and the replies are collected after, so the round trips to
+    the different processes overlap. A VarPort serves requests in order, so
+    the reply to the GET proves the preceding SET was applied. (Without the
+    sync, a write could be applied after the next step's command: the
+    receiving side of a channel is fed by a thread, not in send order.)"""
+    from lava.magma.core.model.py.ports import VarPortCmd
+
+    for port in ports:
+        port.write(np.zeros(port._shape, dtype=np.int32))
+    pending = []
+    for port in ports:
+        send, recv = port._csp_send_port, port._csp_recv_port
+        if send is None or recv is None:
+            continue
+        header = getattr(port, "get_header", None)
+        if header is None:
+            header = port.get_header = np.ones(send.shape) * VarPortCmd.GET
+        send.send(header)
+        pending.append(recv)
+    for recv in pending:
+        recv.recv()
+
+
+for _i in range(MAX_RESET_PORTS):
+    setattr(PyCutoffMonitorModel, _reset_port_name(_i),
+            LavaPyType(PyRefPort.VEC_DENSE, np.int32))
+del _i
