@@ -189,16 +189,48 @@ def cmd_run(args) -> int:
     return 0
 
 
+# ----------------------------------------------------------------------------- experiments
+def cmd_experiments(args) -> int:
+    from lavacut.measure.experiments import run_experiments
+
+    table = run_experiments(args.only or None, retrain=args.retrain, lava_samples=args.lava_samples)
+    print(f"results table: {table}")
+    return 0
+
+
 # ----------------------------------------------------------------------------- demo
 def cmd_demo(args) -> int:
-    """The main job on the embedded default (README's first command)."""
+    """The main job on the embedded default (README's first command): data,
+    the shipped export, the Lava CPU simulation with the cutoff monitor on a
+    test subset, and the termination summary."""
     from lavacut.data.embedded import summary
     from lavacut.data.sources import open_dataset
+    from lavacut.measure.evaluate import plot_report
+    from lavacut.runtime.run_export import run_export
+    from lavacut.util import atomic_write_json
 
     cfg = _config(args)
     print("== 1. events in: the embedded data set (built on first use, then cached)")
     tr, te = open_dataset(cfg.data, "train"), open_dataset(cfg.data, "test")
     _print_summary(summary(tr, te))
+    export = Path(args.export)
+    if not export.is_file():
+        raise LavacutError(f"{export} is missing: it ships with the project (regenerate it with "
+                           f"'lavacut experiments --only embedded_dense')")
+    print(f"\n== 2. the shipped export {export}")
+    from lavacut.export.netx_file import read_metadata
+    meta = read_metadata(export)
+    print(f"   {meta['name']}: trained on {meta['dataset']}, test accuracy at full T (SLAYER) "
+          f"{100 * meta['accuracy']['test_full_T_slayer']:.2f} %, calibrated policy {meta.get('default_policy')}")
+    print(f"\n== 3. Lava CPU simulation (Loihi2SimCfg fixed_pt) with the CutoffMonitor, {args.samples} test "
+          f"samples, {args.mode} mode: full T, then with the cutoff")
+    rep, full, cut = run_export(export, split="test", samples=args.samples, mode=args.mode, cfg=None)
+    out = Path(args.report)
+    atomic_write_json(out, rep)
+    plots = plot_report(rep, out.with_suffix(""))
+    print("\n== 4. termination summary")
+    print_termination_summary(rep)
+    print(f"report: {out}; plots: {', '.join(str(p) for p in plots)}")
     return 0
 
 
@@ -297,9 +329,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--report", default="reports/run.json", help="JSON report path")
     p.set_defaults(func=cmd_run)
 
+    p = sub.add_parser("experiments", help="regenerate the recorded experiments in sims/results/",
+                       description="For sims/embedded_{dense,conv}[_rcs].toml: train (unless runs/<name>/best.pt "
+                                   "exists or --retrain), export to netx_exports/, calibrate, evaluate every stop "
+                                   "rule (torch engine) and the calibrated Top-K in Lava; write sims/results/.")
+    p.add_argument("--only", action="append", metavar="NAME", help="run only this experiment (repeatable)")
+    p.add_argument("--retrain", action="store_true", help="train again even if a checkpoint exists")
+    p.add_argument("--lava-samples", type=int, default=0, help="test samples for the Lava runs (0 = all)")
+    p.set_defaults(func=cmd_experiments)
+
     p = sub.add_parser("demo", help="the main job on the embedded default, end to end",
-                       description="Build the embedded data set if needed and run the pipeline on it.")
+                       description="Build the embedded data set if needed, take the shipped export from "
+                                   "netx_exports/, run the Lava CPU simulation with the cutoff monitor on a test "
+                                   "subset (full T and with cutoff) and print the termination summary.")
     _add_config_args(p)
+    p.add_argument("--export", default="netx_exports/embedded_dense.net", help="the NetX export to run")
+    p.add_argument("--samples", type=int, default=300, help="test samples (default 300)")
+    p.add_argument("--mode", choices=["halt", "stream"], default="halt")
+    p.add_argument("--report", default="reports/demo.json", help="JSON report path (plots beside it)")
     p.set_defaults(func=cmd_demo)
 
     return parser

@@ -125,6 +125,9 @@ def test_confidence_entropy_conformal_definitions():
     # set {k : s_k < q}: q just above s[0] -> one element -> stop; above s[1] -> two -> go on
     assert Conformal(q=[s[0] + 1e-9, s[1] + 1e-9], temperature=2.0).stops(counts, 1)
     assert not Conformal(q=[s[0] + 1e-9, s[1] + 1e-9], temperature=2.0).stops(counts, 2)
+    # ties: no spikes yet -> all scores equal q -> the whole set, no stop
+    uniform = -np.log(1 / 3 + 1e-5)
+    assert not Conformal(q=[uniform], temperature=2.0).stops(np.zeros(3, int), 1)
 
 
 def test_optimal_cutoff_steps_hand_made():

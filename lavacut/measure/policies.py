@@ -145,8 +145,14 @@ class Entropy(StopRule):
 @dataclass
 class Conformal(StopRule):
     """SpikeCP: per-step nonconformity thresholds q(t); stop when the
-    prediction set {k : -log(softmax(Y/temperature)_k + 1e-5) < q(t)} has at
-    most one element."""
+    prediction set {k : -log(softmax(Y/temperature)_k + 1e-5) <= q(t)} has at
+    most one element.
+
+    METHOD.md writes the set with ``<``; we use split conformal prediction's
+    usual ``<=``. The difference is ties: with no output spikes yet every
+    class has the same score, the calibrated q(t) of an early step equals it,
+    and the strict set would be empty and stop every sample at step 1 with
+    no decision (seen: 0 % accuracy at t = 1 on the embedded set)."""
 
     name: ClassVar[str] = "conformal"
     q: np.ndarray = field(default_factory=lambda: np.zeros(0))
@@ -166,7 +172,7 @@ class Conformal(StopRule):
         t = np.asarray(t)
         idx = np.clip(t - 1, 0, len(self.q) - 1)
         s = -np.log(softmax(counts, self.temperature) + 1e-5)
-        set_size = (s < self.q[idx][..., None]).sum(axis=-1)
+        set_size = (s <= self.q[idx][..., None]).sum(axis=-1)
         return set_size <= 1
 
 
