@@ -10,6 +10,7 @@ sims/results/README.md.
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 from lavacut.util import atomic_path, atomic_write_text
@@ -38,9 +39,14 @@ def run_experiments(names: list[str] | None = None, sims: Path = Path("sims"), r
         if retrain or not export.exists():
             log(f"== {name}: export -> {export}")
             export_checkpoint(run_dir / "best.pt", export, name)
+        out = results / name
+        out.mkdir(parents=True, exist_ok=True)
+        for f in ("metrics.json", "training_curve.png"):  # accuracy and training time, recorded with the config
+            if (run_dir / f).exists():
+                with atomic_path(out / f"training_{f.replace('training_', '')}") as tmp:
+                    shutil.copyfile(run_dir / f, tmp)
         log(f"== {name}: calibrate (eps {cfg.cutoff.eps})")
         calibrate_export(export, eps=cfg.cutoff.eps, default_policy=cfg.cutoff.policy)
-        out = results / name
         for policy in POLICIES:
             rep, t_c, pred, labels = evaluate_export(export, engine="torch", policy=policy,
                                                      with_sweeps=(policy == "topk"))
@@ -82,6 +88,15 @@ def results_table(results: Path, names: list[str]) -> str:
                          f"| {r['static_truncation']['T_prime']} | {r['ratio_vs_static_truncation']:.2f} "
                          f"| {r['mean_oct']:.2f} | {ops['synops_ratio']:.2f} "
                          f"| {ops['energy_uj_full_mean']:.2f} -> {ops['energy_uj_cutoff_mean']:.2f} |")
+    lines += ["", "## Training (full T, test split; time on this 2-core machine)", "",
+              "| network | loss | RCS | epochs | test acc | best val acc | train s |", "|---|---|---|---|---|---|---|"]
+    for name in names:
+        m = _load(results / name / "training_metrics.json")
+        if m:
+            c = m["config"]
+            lines.append(f"| {name} | {c['loss']['name']} | {'alpha ' + str(c['rcs']['alpha']) if c['rcs']['enabled'] else 'off'} "
+                         f"| {m['epochs']} | {100 * m['test_acc_full_T']:.2f} | {100 * m['best_val_acc']:.2f} "
+                         f"| {m['train_seconds_this_session']:.0f} |")
     lines += ["", "## Lava runtime (CPU simulation, halt mode)", "",
               "| network | policy | samples | engines agree | acc cutoff | t | timestep ratio | wall s full | "
               "wall s cutoff | wall ratio |", "|---|---|---|---|---|---|---|---|---|---|"]

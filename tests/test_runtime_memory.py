@@ -1,0 +1,83 @@
+"""A 1,000-sample stream run keeps resident memory growth under 5 %.
+
+Resident memory of the whole process tree (this process and Lava's children)
+is sampled from /proc while the run goes on; growth is measured from the
+first sample taken after the runtime is up to the last one before it ends.
+"""
+import os
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+EXPORT = REPO / "netx_exports" / "embedded_dense.net"
+
+
+def _tree_rss_kib(root: int) -> int:
+    """Sum of VmRSS over ``root`` and all its descendants."""
+    children: dict[int, list[int]] = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(d))
+    total, todo = 0, [root]
+    while todo:
+        pid = todo.pop()
+        todo += children.get(pid, [])
+        try:
+            with open(f"/proc/{pid}/status") as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1])
+        except OSError:
+            pass
+    return total
+
+
+@pytest.mark.slow
+def test_thousand_sample_stream_run_memory_growth_under_5_percent():
+    from lavacut.data.sources import load_split
+    from lavacut.export.netx_file import read_metadata
+    from lavacut.measure.evaluate import data_config_for, resolve_rule
+    from lavacut.runtime.runner import run_split
+
+    assert EXPORT.is_file(), f"the shipped export {EXPORT} is missing"
+    meta = read_metadata(EXPORT)
+    cfg = data_config_for(meta)
+    train = load_split(cfg, "train", progress=False)
+    frames, labels = train.frames[:1000], train.labels[:1000]
+    rule = resolve_rule(meta, None, None, frames.shape[-1])
+
+    samples: list[tuple[float, int]] = []
+    stop = threading.Event()
+
+    def poll():
+        me = os.getpid()
+        while not stop.is_set():
+            samples.append((time.perf_counter(), _tree_rss_kib(me)))
+            time.sleep(0.25)
+
+    th = threading.Thread(target=poll, daemon=True)
+    th.start()
+    try:
+        res = run_split(EXPORT, frames, labels, rule, mode="stream", progress=False)
+    finally:
+        stop.set()
+        th.join()
+    assert len(res.t_c) == 1000
+    # the steady part of the run: after the Lava children are up (the tree
+    # has grown past this process alone) until the end
+    base = samples[0][1]
+    running = [r for _, r in samples if r > base * 1.5]
+    assert len(running) >= 8, f"too few memory samples during the run: {samples}"
+    early, late = running[len(running) // 10], running[-1]
+    growth = (late - early) / early
+    assert growth < 0.05, f"resident memory grew {100 * growth:.1f} % ({early} -> {late} KiB)"
