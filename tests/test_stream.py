@@ -158,3 +158,18 @@ def test_bad_arguments(dataset):
     no_sensor.sensor_size = None
     with pytest.raises(StreamError, match="sensor_size"):
         make_stream(no_sensor)
+
+
+def test_framing_the_stream_equals_framing_each_sample(embedded_test):
+    """The Lava stream mode frames the continuous stream segment by segment:
+    with fixed T x bin segments this is exactly the per-sample framing."""
+    from lavacut.data.framing import FramingConfig, frame_events, frame_stream
+
+    cfg = FramingConfig(bin_us=10_000, T=30)
+    stream = make_stream(embedded_test, range(12), segment_us=cfg.T * cfg.bin_us, gap_us=0)
+    fs = frame_stream(stream, cfg)
+    assert fs.frames.shape == (12, 2, 34, 34, 30)
+    for i in range(12):
+        ev, label = embedded_test[i]
+        assert np.array_equal(fs.frames[i], frame_events(ev, embedded_test.sensor_size, cfg))
+        assert fs.labels[i] == label

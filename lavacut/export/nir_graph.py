@@ -664,8 +664,9 @@ def _compose_run(ops: list[dict], neuron: str) -> dict:
     if len(out_shape) != 1:
         raise NirError(f"neuron node {neuron!r} has shape {out_shape}: lavacut layers are (C, H, W) "
                        f"convolutions or 1-D dense layers")
-    if len(ops) == 1 and ops[0]["kind"] == "dense":
-        w = ops[0]["w"]
+    core = [o for o in ops if o["kind"] != "flatten"]
+    if len(core) == 1 and core[0]["kind"] == "dense" and ops[-1] is core[0]:
+        w = core[0]["w"]                             # flatten (C order) then one matrix
     else:                                            # exact Jacobian of the linear run
         n_in = int(np.prod(in_shape))
         cols = []
@@ -1006,7 +1007,8 @@ def from_nir(graph_or_path, *, dt: float | None = None, threshold: float | None 
             "quantisation": q,
             **({"kernel": L["kernel"], "stride": L["stride"], "padding": L["padding"]} if L["kind"] == "conv" else {}),
         })
-        if len(L["nodes"]) > 1 or _tname(nodes[L["nodes"][0]]) in ("SumPool2d", "AvgPool2d"):
+        core = [n for n in L["nodes"] if _tname(nodes[n]) != "Flatten"]
+        if len(core) > 1 or _tname(nodes[core[0]]) in ("SumPool2d", "AvgPool2d"):
             report.notes.append(f"{'+'.join(L['nodes'])} merged into one "
                                 f"{'convolution' if L['kind'] == 'conv' else 'dense synapse'} before "
                                 f"{L['neuron']!r}")

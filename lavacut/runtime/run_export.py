@@ -84,7 +84,19 @@ def run_export(path: str | Path, split: str = "test", samples: int = 0, mode: st
 
     meta = read_metadata(path)
     cfg = data_config_for(meta, cfg)
-    data = load_split(cfg, split, progress=progress)
+    if mode == "stream":
+        # the split as one continuous event stream (segments of T bins laid
+        # end to end); the monitor moves the graph from segment to segment
+        from lavacut.data.framing import frame_stream
+        from lavacut.data.sources import open_dataset
+        from lavacut.data.stream import make_stream
+
+        ds = open_dataset(cfg.data, split, progress=progress)
+        n = min(samples or len(ds), len(ds))
+        stream = make_stream(ds, range(n), segment_us=cfg.framing.T * cfg.framing.bin_us)
+        data = frame_stream(stream, cfg.framing, progress=progress)
+    else:
+        data = load_split(cfg, split, progress=progress)
     frames, labels = data.frames, data.labels
     if samples:
         frames, labels = frames[:samples], labels[:samples]
