@@ -378,6 +378,10 @@ def test_each_rule_matches_reference_cutoff(dense, dense_single, name):
     res = run_split(dense.path, dense.x[sel], np.zeros(len(sel), int), rule,
                     mode="stream", progress=False)
     _check_against_single(res, dense_single[sel], rule)
+    # and, sample by sample, the same rule applied in torch to SLAYER's output counts
+    tc_torch, pred_torch = cutoff(rule, dense.ref[sel])
+    np.testing.assert_array_equal(res.t_c, tc_torch)
+    np.testing.assert_array_equal(res.pred, pred_torch)
     if name == "fixed":
         assert (res.t_c == T).all()
     elif name == "fixed_t7":
