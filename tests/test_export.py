@@ -15,6 +15,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+from lavacut_testing import quick_export as _quick_export, run_cli as _cli
 import torch
 
 from lavacut.export.exporter import net_from_checkpoint, net_from_export, spec_from_layers
@@ -396,29 +397,6 @@ def test_write_export_refuses_a_net_whose_weights_do_not_fit(tmp_path):
 
 # ------------------------------------------------------------------ slow: the quick run's export
 
-def _cli(*args, cwd=REPO):
-    r = subprocess.run([sys.executable, "-m", "lavacut.cli", *map(str, args)], cwd=cwd, capture_output=True,
-                       text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    if r.returncode != 0:
-        raise AssertionError(f"lavacut {args[0]} failed ({r.returncode}):\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}")
-    return r
-
-
-def _quick_export(tmp_path_factory) -> Path:
-    """The session's quick run (sims/quick.toml, 2 epochs, through the CLI)
-    exported once through the CLI; shared by test_train / test_export /
-    test_measure through the session's base temp folder (the same helper is
-    in each file, since conftest.py belongs to everyone)."""
-    base = tmp_path_factory.getbasetemp()
-    run = base / "quick-run"
-    if not (run / "metrics.json").is_file():
-        r = _cli("train", "-c", REPO / "sims" / "quick.toml", "--set", "train.epochs=2", "--out", run)
-        (base / "quick-run.log").write_text(r.stdout + r.stderr)
-    net = base / "quick-export" / "quick.net"
-    if not net.is_file():
-        r = _cli("export", run / "best.pt", "-o", net)
-        (base / "quick-export.log").write_text(r.stdout + r.stderr)
-    return net
 
 
 @pytest.fixture(scope="module")

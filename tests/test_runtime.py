@@ -16,6 +16,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from lavacut_testing import descendants as _descendants, shm_mapped_by_others as _shm_mapped_by_others
 
 from lavacut.measure import policies
 from lavacut.measure.policies import (Confidence, Conformal, Entropy, FixedT,
@@ -394,41 +395,6 @@ def test_each_rule_matches_reference_cutoff(dense, dense_single, name):
 # process hygiene
 # --------------------------------------------------------------------------
 
-def _descendants() -> set[int]:
-    """Descendant pids of this process (zombies included), from /proc."""
-    children: dict[int, list[int]] = {}
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open(f"/proc/{d}/stat") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        ppid = int(stat[stat.rindex(")") + 2:].split()[1])
-        children.setdefault(ppid, []).append(int(d))
-    out, todo = set(), [os.getpid()]
-    while todo:
-        for c in children.get(todo.pop(), []):
-            if c not in out:
-                out.add(c)
-                todo.append(c)
-    return out
-
-
-def _shm_mapped_by_others() -> set[str]:
-    names = set()
-    for d in os.listdir("/proc"):
-        if not d.isdigit() or int(d) == os.getpid():
-            continue
-        try:
-            with open(f"/proc/{d}/maps") as f:
-                for line in f:
-                    if "/dev/shm/" in line:
-                        names.add(line.rsplit("/dev/shm/", 1)[1].split()[0])
-        except OSError:
-            continue
-    return names
 
 
 class _Hygiene:

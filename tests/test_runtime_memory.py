@@ -11,35 +11,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from lavacut_testing import tree_rss_kib
 
 REPO = Path(__file__).resolve().parents[1]
 EXPORT = REPO / "netx_exports" / "embedded_dense.net"
 
-
-def _tree_rss_kib(root: int) -> int:
-    """Sum of VmRSS over ``root`` and all its descendants."""
-    children: dict[int, list[int]] = {}
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open(f"/proc/{d}/stat") as f:
-                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
-        children.setdefault(ppid, []).append(int(d))
-    total, todo = 0, [root]
-    while todo:
-        pid = todo.pop()
-        todo += children.get(pid, [])
-        try:
-            with open(f"/proc/{pid}/status") as f:
-                for line in f:
-                    if line.startswith("VmRSS:"):
-                        total += int(line.split()[1])
-        except OSError:
-            pass
-    return total
 
 
 @pytest.mark.slow
@@ -62,7 +38,7 @@ def test_thousand_sample_stream_run_memory_growth_under_5_percent():
     def poll():
         me = os.getpid()
         while not stop.is_set():
-            samples.append((time.perf_counter(), _tree_rss_kib(me)))
+            samples.append((time.perf_counter(), tree_rss_kib(me)))
             time.sleep(0.25)
 
     th = threading.Thread(target=poll, daemon=True)

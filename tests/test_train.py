@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from lavacut_testing import quick_run as _quick_run, run_cli as _cli
 import torch
 
 from lavacut.train.checkpoint import check_same_architecture, load_checkpoint, save_checkpoint
@@ -28,25 +29,6 @@ QUICK = REPO / "sims" / "quick.toml"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
-def _cli(*args, cwd=REPO, check=True):
-    r = subprocess.run([sys.executable, "-m", "lavacut.cli", *map(str, args)], cwd=cwd, capture_output=True,
-                       text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    if check and r.returncode != 0:
-        raise AssertionError(f"lavacut {args[0]} failed ({r.returncode}):\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}")
-    return r
-
-
-def _quick_run(tmp_path_factory) -> Path:
-    """The session's quick run: sims/quick.toml, 2 epochs, through the CLI,
-    made once and shared with test_export / test_measure through the
-    session's base temp folder (the same helper is in each file, since
-    conftest.py belongs to everyone)."""
-    base = tmp_path_factory.getbasetemp()
-    run = base / "quick-run"
-    if not (run / "metrics.json").is_file():
-        r = _cli("train", "-c", QUICK, "--set", "train.epochs=2", "--out", run)
-        (base / "quick-run.log").write_text(r.stdout + r.stderr)
-    return run
 
 
 @pytest.fixture(scope="module")

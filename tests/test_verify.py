@@ -12,6 +12,7 @@ import os
 
 import numpy as np
 import pytest
+from lavacut_testing import descendants as _descendants, shm_mapped_by_others as _shm_mapped_by_others
 
 from lavacut.util import LavacutError
 
@@ -197,39 +198,6 @@ def test_broken_export_is_detected(tmp_path, test_frames):
     assert any("no fixed-point overflow" in n for n in r.notes)
 
 
-def _descendants() -> set[int]:
-    children: dict[int, list[int]] = {}
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open(f"/proc/{d}/stat") as f:
-                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
-        children.setdefault(ppid, []).append(int(d))
-    out, todo = set(), [os.getpid()]
-    while todo:
-        for c in children.get(todo.pop(), []):
-            if c not in out:
-                out.add(c)
-                todo.append(c)
-    return out
-
-
-def _shm_mapped_by_others() -> set[str]:
-    names = set()
-    for d in os.listdir("/proc"):
-        if not d.isdigit() or int(d) == os.getpid():
-            continue
-        try:
-            with open(f"/proc/{d}/maps") as f:
-                for line in f:
-                    if "/dev/shm/" in line:
-                        names.add(line.rsplit("/dev/shm/", 1)[1].split()[0])
-        except OSError:
-            continue
-    return names
 
 
 @pytest.mark.slow

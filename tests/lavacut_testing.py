@@ -1,0 +1,101 @@
+"""Helpers shared by the test files (a plain module, not a package: lava-dl
+installs a top-level package named ``tests``). pytest puts this folder on
+sys.path, so test files ``from lavacut_testing import ...``."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+QUICK = REPO / "sims" / "quick.toml"
+
+
+def run_cli(*args, cwd=REPO, check=True, env=None, timeout=None):
+    """``python -m lavacut.cli ARGS`` in a subprocess; with ``check`` a
+    non-zero exit fails with the end of its output."""
+    r = subprocess.run([sys.executable, "-m", "lavacut.cli", *map(str, args)], cwd=cwd, capture_output=True,
+                       text=True, env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}, timeout=timeout)
+    if check and r.returncode != 0:
+        raise AssertionError(f"lavacut {args[0]} failed ({r.returncode}):\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}")
+    return r
+
+
+def quick_run(tmp_path_factory) -> Path:
+    """The session's quick training run (sims/quick.toml, 2 epochs, through
+    the CLI), made once in the session's base temp folder."""
+    base = tmp_path_factory.getbasetemp()
+    run = base / "quick-run"
+    if not (run / "metrics.json").is_file():
+        r = run_cli("train", "-c", QUICK, "--set", "train.epochs=2", "--out", run)
+        (base / "quick-run.log").write_text(r.stdout + r.stderr)
+    return run
+
+
+def quick_export(tmp_path_factory) -> Path:
+    """The quick run exported once through the CLI."""
+    base = tmp_path_factory.getbasetemp()
+    run = quick_run(tmp_path_factory)
+    net = base / "quick-export" / "quick.net"
+    if not net.is_file():
+        r = run_cli("export", run / "best.pt", "-o", net)
+        (base / "quick-export.log").write_text(r.stdout + r.stderr)
+    return net
+
+
+def _parents() -> dict[int, list[int]]:
+    children: dict[int, list[int]] = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(d))
+    return children
+
+
+def descendants(root: int | None = None) -> set[int]:
+    """Descendant pids of ``root`` (default: this process), zombies included."""
+    children = _parents()
+    out, todo = set(), [root or os.getpid()]
+    while todo:
+        for c in children.get(todo.pop(), []):
+            if c not in out:
+                out.add(c)
+                todo.append(c)
+    return out
+
+
+def shm_mapped_by_others() -> set[str]:
+    """/dev/shm names mapped by other live processes (not leaks of ours)."""
+    names = set()
+    for d in os.listdir("/proc"):
+        if not d.isdigit() or int(d) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{d}/maps") as f:
+                for line in f:
+                    if "/dev/shm/" in line:
+                        names.add(line.rsplit("/dev/shm/", 1)[1].split()[0])
+        except OSError:
+            continue
+    return names
+
+
+def tree_rss_kib(root: int | None = None) -> int:
+    """Sum of VmRSS over ``root`` (default: this process) and its descendants."""
+    root = root or os.getpid()
+    total = 0
+    for pid in {root} | descendants(root):
+        try:
+            with open(f"/proc/{pid}/status") as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1])
+        except OSError:
+            pass
+    return total
