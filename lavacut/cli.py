@@ -94,11 +94,36 @@ def cmd_train(args) -> int:
 
 # ----------------------------------------------------------------------------- export / inspect
 def cmd_export(args) -> int:
+    if args.format == "nir":
+        from lavacut.export.nir_graph import DEFAULT_DT, write_nir
+
+        src = Path(args.checkpoint)
+        out = Path(args.output) if args.output else Path("netx_exports") / f"{args.name or src.stem}.nir"
+        dt = DEFAULT_DT if args.dt is None else ("bin" if args.dt == "bin" else float(args.dt))
+        path, graph = write_nir(src, out, dt=dt)
+        print(f"exported {src} -> {path} (NIR graph: {len(graph.nodes)} nodes; read back with nir.read, "
+              f"type-checked)")
+        return 0
     from lavacut.export.exporter import export_checkpoint
 
     path, meta = export_checkpoint(args.checkpoint, args.output, args.name)
     print(f"exported {args.checkpoint} -> {path} (test accuracy at full T, SLAYER: "
           f"{meta['accuracy']['test_full_T_slayer']:.4f})")
+    return 0
+
+
+def cmd_import(args) -> int:
+    from lavacut.config import load_config
+    from lavacut.export.nir_graph import format_import_report, import_nir
+
+    cfg = load_config(args.config, args.overrides) if args.config else None
+    dt = None if args.dt is None else ("bin" if args.dt == "bin" else float(args.dt))
+    path, meta = import_nir(args.file, args.output, dt=dt, threshold=args.threshold,
+                            input_shape=tuple(args.input_shape) if args.input_shape else None, cfg=cfg,
+                            overrides=None if args.config else args.overrides, name=args.name,
+                            evaluate=not args.no_evaluate, progress=True)
+    print(format_import_report(meta))
+    print(f"NetX export: {path}")
     return 0
 
 
@@ -275,13 +300,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue from DIR/last.pt after an interruption")
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("export", help="export a checkpoint to a NetX HDF5 file with lavacut metadata",
-                       description="Writes netx_exports/<name>.net (atomically): a NetX file stock "
-                                   "lava.lib.dl.netx.hdf5.Network loads, plus a 'lavacut' metadata group.")
-    p.add_argument("checkpoint", help="a checkpoint written by 'lavacut train' (best.pt / last.pt)")
-    p.add_argument("-o", "--output", metavar="PATH.net", help="output file (default netx_exports/<name>.net)")
+    p = sub.add_parser("export", help="export a checkpoint to NetX HDF5 (default) or a NIR graph",
+                       description="netx: writes netx_exports/<name>.net (atomically), a NetX file stock "
+                                   "lava.lib.dl.netx.hdf5.Network loads, plus a 'lavacut' metadata group. "
+                                   "nir: writes a NIR graph (CubaLIF/Affine/Conv2d/Flatten) from a checkpoint "
+                                   "or a lavacut .net, with the cutoff calibration in its metadata.")
+    p.add_argument("checkpoint", metavar="SOURCE",
+                   help="a checkpoint written by 'lavacut train' (best.pt), or a lavacut .net for --format nir")
+    p.add_argument("--format", choices=["netx", "nir"], default="netx")
+    p.add_argument("-o", "--output", metavar="PATH", help="output file (default netx_exports/<name>.net|.nir)")
     p.add_argument("--name", help="export name (default: the config name)")
+    p.add_argument("--dt", help="NIR only: seconds per time step (default 1e-4, snnTorch's convention) or 'bin' "
+                                "(the framing bin)")
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("import", help="convert a NIR graph (snnTorch, Norse, ...) into a SLAYER net and a NetX export",
+                       description="CubaLIF, LIF, IF, Affine/Linear, Conv2d, Flatten, SumPool2d/AvgPool2d "
+                                   "(folded into convolutions). Unsupported nodes, parameters CUBA cannot hold and "
+                                   "shapes that do not chain are errors naming the node. Bind the data set it "
+                                   "runs on with --config/--set (e.g. --set data.dataset=embedded).")
+    _add_config_args(p)
+    p.add_argument("file", help="a .nir file")
+    p.add_argument("-o", "--output", metavar="PATH.net", help="NetX output (default netx_exports/<name>.net)")
+    p.add_argument("--name", help="network name (default: the file stem)")
+    p.add_argument("--dt", help="seconds per time step (default: from the graph's metadata or its taus)")
+    p.add_argument("--threshold", type=float, help="shared CUBA threshold (default: chosen losslessly if possible)")
+    p.add_argument("--input-shape", type=int, nargs=3, metavar=("C", "H", "W"), help="frame shape if the graph has none")
+    p.add_argument("--no-evaluate", action="store_true", help="skip measuring test accuracy after import")
+    p.set_defaults(func=cmd_import)
 
     p = sub.add_parser("verify", help="check that Lava fixed_pt reproduces SLAYER's output spikes exactly",
                        description="Runs N samples through the Lava CPU simulation (one compiled graph, state "

@@ -18,13 +18,15 @@ One lavacut/SLAYER CUBA layer (``lava.lib.dl.slayer.neuron.cuba``), bit for bit
 what Lava's ``PyLifModelBitAcc`` (Loihi) computes, with integer states
 ``U, V`` (value * 4096), ``iDecay, vDecay`` in 0..4096 and ``vThMant``:
 
-    X[t] = 4096 * sum_j w_j s_j[t - 1]      (w_j = k_j / 32, k_j in [-128, 127]:
-                                             8-bit weights; one step of synaptic delay)
+    X[t] = 4096 * sum_j w_j s_j[t]          (w_j = k_j / 32, k_j in [-128, 127]:
+                                             8-bit weights)
     U[t] = rtz(U[t-1] * (4096 - iDecay) / 4096) + X[t]
     V[t] = rtz(V[t-1] * (4096 - vDecay) / 4096) + U[t]
     s[t] = V[t] > 64 * vThMant ;  V[t] = 0 where s[t]
 
-(rtz: round toward zero). In real units ``du = iDecay/4096``,
+(rtz: round toward zero), and every layer's output spikes reach the next
+layer (or the network output) one step later (SLAYER's ``delay_shift``, the
+Loihi synapse delay). In real units ``du = iDecay/4096``,
 ``dv = vDecay/4096``, ``vth = vThMant/64``, u = U/4096, v = V/4096:
 ``u[t] = (1-du) u[t-1] + x[t]``, ``v[t] = (1-dv) v[t-1] + u[t]``, spike when
 ``v > vth``, reset to 0.
@@ -103,13 +105,16 @@ the graph has no time constants (IF only), else an error asking for dt:
   8-bit grid with the graph's own (shared) threshold, that one (lossless);
   else the largest threshold for which every layer's folded weights fit
   ``[-256, 254] / 64`` (so the layer with the largest weights uses the full
-  8-bit range); or the ``threshold`` argument. The weights are then
+  8-bit range), at most 256 (headroom below Lava's 24-bit voltage); or the
+  ``threshold`` argument. :func:`import_nir` records the integer state
+  ranges on test samples and notes when they exceed Loihi's. The weights are then
   quantised by SLAYER's quantiser (round to 2/64, clamp); the report gives
   per layer the relative RMS error, weights rounded to zero and clipped;
 - ``Linear`` / ``Affine`` (bias must be zero: a constant input to ``u`` has
   no exact CUBA/NetX form, NetX's bias is added to ``v``), ``Conv2d``
   (groups and dilation are expanded into a plain kernel; no bias),
-  ``Flatten``, ``SumPool2d`` and ``AvgPool2d``: every run of these between
+  ``Flatten``, ``SumPool2d`` and ``AvgPool2d`` (divisor kH*kW, padding
+  counted, torch's default): every run of these between
   two neuron nodes is composed into ONE synapse (NetX cannot load pooling):
   a run ending in a 1-D neuron layer becomes one dense matrix (its exact
   Jacobian), a run ending in a (C, H, W) layer one convolution: a pooling
@@ -146,7 +151,7 @@ from lavacut.util import LavacutError, atomic_path
 
 __all__ = [
     "DEFAULT_DT", "NirError", "to_nir", "write_nir", "read_nir", "lavacut_metadata",
-    "from_nir", "import_nir", "reference_simulate", "SUPPORTED_NODES",
+    "from_nir", "import_nir", "format_import_report", "reference_simulate", "SUPPORTED_NODES",
 ]
 
 #: Default NIR time step (s): the one snnTorch's NIR export/import hard-code.
@@ -159,6 +164,9 @@ NO_LEAK_TAU_STEPS = float(1 << 24)
 W_SCALE = 64        # weight / threshold scale (weights step 2/64, threshold 1/64)
 P_SCALE = 4096      # decay scale
 W_MIN, W_MAX = -256, 254   # SLAYER's 8-bit weight range, in 1/64
+#: automatic thresholds stay <= 256 (vThMant 2**14): Lava's voltage saturates
+#: at 2**23 / 4096 = 2048, leaving 8x headroom above the threshold.
+MAX_AUTO_THRESHOLD_MANT = 1 << 14
 
 LINEAR_NODES = ("Linear", "Affine", "Conv2d", "Flatten", "SumPool2d", "AvgPool2d")
 NEURON_NODES = ("CubaLIF", "LIF", "IF")
@@ -185,7 +193,7 @@ class NirError(LavacutError, ValueError):
 # small helpers
 # ============================================================================
 
-def _arr(x, name: str = "") -> np.ndarray:
+def _arr(x) -> np.ndarray:
     if x is None:
         return None
     if hasattr(x, "detach"):          # torch tensors (snnTorch puts some in graphs it builds)
@@ -389,15 +397,22 @@ def _load_source(source: str | Path):
     return net, _meta_from_checkpoint(state, net)
 
 
-def write_nir(source_path: str | Path, out_path: str | Path, dt: float = DEFAULT_DT):
+def write_nir(source_path: str | Path, out_path: str | Path, dt: float | str = DEFAULT_DT):
     """``lavacut export SOURCE --format nir -o OUT.nir``: SOURCE is a
     checkpoint or a NetX export; writes OUT atomically with ``nir.write``,
     reads it back with ``nir.read`` (NIR's type checks on) and returns
-    ``(out_path, graph)``."""
+    ``(out_path, graph)``. ``dt``: seconds per step, or ``"bin"`` for the
+    framing bin of the source's metadata (physical time constants)."""
     import nir
 
     net, meta = _load_source(source_path)
     meta = dict(meta or {})
+    if isinstance(dt, str):
+        bin_us = (meta.get("framing") or {}).get("bin_us")
+        if dt != "bin" or not bin_us:
+            raise NirError(f"dt must be a number of seconds or 'bin' (needs the source's framing metadata), "
+                           f"got {dt!r}")
+        dt = float(bin_us) * 1e-6
     meta.setdefault("name", Path(source_path).stem)
     meta["nir_source"] = str(source_path)
     graph = to_nir(net, meta, dt=dt)
@@ -642,7 +657,7 @@ def _compose_run(ops: list[dict], neuron: str) -> dict:
     """One synapse for the run of linear ops before neuron node ``neuron``."""
     import torch
 
-    if not ops:
+    if not any(o["kind"] != "flatten" for o in ops):
         raise NirError(f"neuron node {neuron!r} has no weighted layer (Linear, Affine, Conv2d, pooling) "
                        f"before it: every lavacut layer is synapse -> CUBA neurons")
     in_shape, out_shape = tuple(ops[0]["in"]), tuple(ops[-1]["out"])
@@ -782,12 +797,12 @@ def _resolve_dt(graph, dt: float | None) -> tuple[float, str]:
             pairs = [(node.tau, node.r)]
         for tau, k in pairs:
             has_tau = True
-            tau, k = _arr(tau).reshape(-1), _arr(k).reshape(-1)
-            if tau.size != k.size and min(tau.size, k.size) != 1:
-                continue
-            ok = np.isfinite(tau) & np.isfinite(k * np.ones_like(tau)) & (k * np.ones_like(tau) != 1) & (k != 0)
-            vals = (tau / k)[ok] if k.size == tau.size else (tau / k[0])[ok]
-            cands += [float(v) for v in vals if v > 0]
+            try:
+                tau, k = np.broadcast_arrays(_arr(tau).reshape(-1), _arr(k).reshape(-1))
+            except ValueError:
+                continue          # mismatched shapes: reported by the node checks
+            ok = np.isfinite(tau) & np.isfinite(k) & (k != 1) & (k != 0) & (tau > 0)
+            cands += [float(v) for v in (tau[ok] / k[ok]) if v > 0]
     if not has_tau:
         return 1.0, "no time constants in the graph (IF only): dt = 1"
     if cands:
@@ -848,6 +863,17 @@ class ImportReport:
         return "\n".join(lines)
 
 
+def format_import_report(meta: dict) -> str:
+    """Human-readable summary of ``meta["nir_import"]`` (for the CLI)."""
+    rep = dict(meta["nir_import"])
+    names = {f.name for f in ImportReport.__dataclass_fields__.values()}
+    text = ImportReport(**{k: v for k, v in rep.items() if k in names}).format()
+    acc = (meta.get("accuracy") or {}).get("test_full_T_slayer")
+    if acc is not None:
+        text += f"\n  test accuracy at full T (SLAYER): {acc:.4f} on {meta['accuracy'].get('n_test', '?')} samples"
+    return text
+
+
 def _on_grid(x: np.ndarray, step: float, tol: float = 1e-6) -> bool:
     y = x / step
     return bool(np.all(np.abs(y - np.rint(y)) <= tol * np.maximum(1.0, np.abs(y))))
@@ -862,26 +888,27 @@ def _choose_threshold(layers: list[dict], threshold: float | None) -> tuple[floa
         if threshold <= 0 or abs(m - round(m)) > 1e-9 or round(m) >= (1 << 17):
             raise NirError(f"threshold must be a positive multiple of 1/{W_SCALE} below 2048, got {threshold}")
         return float(threshold), "given"
-    # lossless: the graph's own shared threshold puts the weights on the 8-bit grid
-    ths = {round(float(t), 12) for L in layers for t in np.unique(L["vth"])}
-    gains_one = all(np.allclose(L["gain_rows"], 1.0, rtol=1e-9, atol=0) for L in layers)
-    if len(ths) == 1 and gains_one:
-        th = ths.pop()
+    # lossless: one of the graph's own thresholds puts every folded weight on the 8-bit grid
+    ths = sorted({round(float(t), 12) for L in layers for t in np.unique(L["vth"])})
+    for th in ths[:16]:
         m = th * W_SCALE
-        if abs(m - round(m)) <= 1e-9 and 1 <= round(m) < (1 << 17):
-            th = round(m) / W_SCALE
-            ok = all(_on_grid(L["wn"] * th, 2 / W_SCALE) and
-                     (not L["wn"].size or (L["wn"].min() * th >= W_MIN / W_SCALE - 1e-9 and
-                                           L["wn"].max() * th <= W_MAX / W_SCALE + 1e-9)) for L in layers)
-            if ok:
-                return th, "the graph's own threshold: weights exactly on the 8-bit grid"
+        if abs(m - round(m)) > 1e-9 or not 1 <= round(m) < (1 << 17):
+            continue
+        th = round(m) / W_SCALE
+        if all(_on_grid(L["wn"] * th, 2 / W_SCALE) and
+               (not L["wn"].size or (L["wn"].min() * th >= W_MIN / W_SCALE - 1e-9 and
+                                     L["wn"].max() * th <= W_MAX / W_SCALE + 1e-9)) for L in layers):
+            return th, "the graph's own threshold: weights exactly on the 8-bit grid"
     if wmax == 0:
         return 1.0, "all weights are zero"
     mant = int(math.floor(W_MAX / wmax * (1 + 1e-12)))
     if mant < 1:
         raise NirError(f"weights are too large relative to the thresholds (max |w| / v_threshold = {wmax:.4g}): "
                        f"even threshold 1/64 puts them beyond the 8-bit range")
-    mant = min(mant, (1 << 17) - 1)
+    if mant > MAX_AUTO_THRESHOLD_MANT:
+        return (MAX_AUTO_THRESHOLD_MANT / W_SCALE,
+                f"capped at {MAX_AUTO_THRESHOLD_MANT / W_SCALE:g} (voltage headroom below Loihi's 24-bit state): the "
+                f"weights use {MAX_AUTO_THRESHOLD_MANT / mant:.0%} of the 8-bit range")
     return mant / W_SCALE, "largest threshold on the 1/64 grid that keeps every layer's weights in the 8-bit range"
 
 
@@ -951,10 +978,8 @@ def from_nir(graph_or_path, *, dt: float | None = None, threshold: float | None 
                     raise NirError(f"node {nm!r} ({t}): threshold / r / w_in vary over positions within a "
                                    f"channel; a convolution shares its kernel, so they can only vary per channel")
                 syn["wn"] = w * c[:, 0][:, None, None, None]
-                syn["gain_rows"] = par["gain"].reshape(shape[0], -1)[:, 0]
             else:
                 syn["wn"] = w * scale.reshape(-1)[:, None]
-                syn["gain_rows"] = par["gain"].reshape(-1)
             syn["vth"] = par["vth"]
             layers.append(syn)
             pending = []
@@ -1090,6 +1115,8 @@ def from_nir(graph_or_path, *, dt: float | None = None, threshold: float | None 
 
     # ---- metadata
     keep = bool(lc_meta) and report.lossless
+    gmd = graph.metadata if isinstance(getattr(graph, "metadata", None), dict) else {}
+    producer = "lavacut" if lc_meta else str(gmd.get("producer", "unknown"))
     meta: dict[str, Any] = {
         "name": str(net_name),
         "dataset": base.data.dataset if bound else None,
@@ -1101,9 +1128,7 @@ def from_nir(graph_or_path, *, dt: float | None = None, threshold: float | None 
         "latency_steps": net.latency,
         "spec": spec.to_dict(),
         "accuracy": dict((lc_meta or {}).get("accuracy") or {}) if keep else {},
-        "source": {"format": "nir", "file": str(path) if path else None,
-                   "producer": "lavacut" if lc_meta else str((graph.metadata or {}).get("producer", "unknown"))
-                   if isinstance(getattr(graph, "metadata", None), dict) else "unknown"},
+        "source": {"format": "nir", "file": str(path) if path else None, "producer": producer},
         "nir_import": asdict(report),
     }
     if any(L["iDecay"] != layers[0]["iDecay"] or L["vDecay"] != layers[0]["vDecay"] for L in layers):
@@ -1154,13 +1179,34 @@ def import_nir(path: str | Path, out_net_path: str | Path | None = None, *, dt: 
         from lavacut.train.trainer import accuracy_from_spikes, infer_spikes
 
         rc = RunConfig.from_dict(meta["train_config"], source="import")
-        test = load_split(rc, "test", progress=progress)
-        acc = accuracy_from_spikes(infer_spikes(net, test.frames, progress=progress, desc="test accuracy"),
-                                   test.labels)
-        meta["accuracy"] = {**meta.get("accuracy", {}), "test_full_T_slayer": acc, "n_test": int(len(test))}
+        try:
+            test = load_split(rc, "test", progress=progress)
+        except LavacutError as exc:
+            meta["nir_import"]["notes"].append(f"test accuracy not measured: {exc}")
+        else:
+            acc = accuracy_from_spikes(infer_spikes(net, test.frames, progress=progress, desc="test accuracy"),
+                                       test.labels)
+            meta["accuracy"] = {**meta.get("accuracy", {}), "test_full_T_slayer": acc, "n_test": int(len(test))}
+            _check_fixed_point(net, test.frames[:64], meta)
     out = Path(out_net_path) if out_net_path else Path("netx_exports") / f"{meta['name']}.net"
     write_export(net, out, meta, cutoff=cutoff or None, default_policy=default_policy if cutoff else None)
     return out, meta
+
+
+def _check_fixed_point(net, frames, meta) -> None:
+    """Record the integer state ranges on a few samples; note when Lava's
+    fixed-point limits would be exceeded (then Lava no longer matches SLAYER)."""
+    import torch
+
+    from lavacut.train.networks import FIXED_POINT_LIMITS, fixed_point_ranges
+
+    ranges = fixed_point_ranges(net, torch.as_tensor(np.asarray(frames), dtype=torch.float32))
+    meta["nir_import"]["fixed_point_ranges"] = ranges
+    worst = max(r[k] / FIXED_POINT_LIMITS[k] for r in ranges for k in FIXED_POINT_LIMITS)
+    if worst > 1:
+        meta["nir_import"]["notes"].append(
+            f"integer states exceed Loihi's ranges on test samples ({worst:.1f}x the limit): Lava will not "
+            f"reproduce SLAYER exactly; import with a smaller threshold")
 
 
 # ============================================================================
