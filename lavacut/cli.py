@@ -282,7 +282,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("data", help="list data sets, build the embedded one and print its summary, draw a sample",
                        description="Without options: build (or load from cache) the configured data set and print "
-                                   "its size, split, class balance and event statistics.")
+                                   "its size, split, class balance and event statistics. Data sets (data.dataset): "
+                                   "embedded (default, offline: scikit-learn digits through the saccade DVS "
+                                   "emulator), nmnist, dvsgesture, cifar10dvs, ncaltech101 (read from data.root "
+                                   "in tonic's layout; --list says more).")
     _add_config_args(p)
     p.add_argument("--list", action="store_true", help="list the data sets lavacut reads")
     p.add_argument("--split", default="test", choices=["train", "test"], help="split for --plot")

@@ -171,3 +171,16 @@ def test_cli_unknown_data_set_and_root_that_is_a_file(tmp_path):
     f.write_text("x")
     r = _cli("data", "--set", "data.dataset=nmnist", "--set", f"data.root='{f}'")
     assert r.returncode == 2 and str(f) in r.stderr
+
+
+def test_framing_by_bin_count_uses_each_recordings_duration():
+    ev = make_events([1, 2, 3, 4], [0, 0, 0, 0], [1_000, 2_000, 3_000, 4_000], [1, 1, 1, 1])
+    fr = frame_events(ev, (34, 34, 2), FramingConfig(T=4, slicing="bins"))
+    assert fr.shape == (2, 34, 34, 4)
+    # spread over the recording's own 3 ms, one event per bin (tonic's
+    # n_time_bins leaves the very last event out of the last bin)
+    assert fr.sum(axis=(0, 1, 2))[:3].tolist() == [1, 1, 1]
+    # the same events by time window put everything in the first 10 ms bin
+    assert frame_events(ev, (34, 34, 2), FramingConfig(T=4))[..., 1:].sum() == 0
+    with pytest.raises(Exception, match="slicing"):
+        FramingConfig(slicing="events")

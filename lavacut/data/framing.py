@@ -25,10 +25,19 @@ from lavacut.util import LavacutError, atomic_path, atomic_write_json, cache_dir
 
 @dataclass(frozen=True)
 class FramingConfig:
-    """How events become frames. ``bin_us`` x ``T`` is the window framed."""
+    """How events become frames.
+
+    ``slicing = "time"``: T bins of ``bin_us`` from t = 0 (every recording is
+    cut to the same window, so bins mean the same time in every sample: what
+    a real-time cutoff needs). ``slicing = "bins"``: tonic's ``n_time_bins``,
+    each recording's own duration split into T equal bins (``bin_us`` then
+    only sizes stream segments).
+    """
 
     bin_us: int = 10_000
     T: int = 30
+    #: "time" (fixed bin width from t = 0) or "bins" (T bins over each recording)
+    slicing: str = "time"
     #: spatial factor for tonic.transforms.Downsample (1 = none)
     downsample: float = 1.0
     #: tonic.transforms.Denoise filter time in us (0 = none)
@@ -37,6 +46,8 @@ class FramingConfig:
     def __post_init__(self):
         if self.bin_us <= 0 or self.T <= 0:
             raise LavacutError(f"framing: bin_us and T must be positive, got bin_us={self.bin_us}, T={self.T}")
+        if self.slicing not in ("time", "bins"):
+            raise LavacutError(f"framing: slicing must be 'time' or 'bins', got {self.slicing!r}")
         if not 0 < self.downsample <= 1:
             raise LavacutError(f"framing: downsample must be in (0, 1], got {self.downsample}")
 
@@ -63,12 +74,17 @@ def frame_events(events: np.ndarray, sensor_size: Sequence[int], cfg: FramingCon
     if cfg.downsample != 1.0:
         events = tt.Downsample(spatial_factor=cfg.downsample)(events)
         sensor = cfg.framed_sensor(sensor)
-    events = events[events["t"] < cfg.T * cfg.bin_us]
+    if cfg.slicing == "time":
+        events = events[events["t"] < cfg.T * cfg.bin_us]
     c, h, w = sensor[2], sensor[1], sensor[0]
     if len(events) == 0:  # tonic's empty-sample shape is (T, P, W, H); build ours
         return np.zeros((c, h, w, cfg.T), dtype=bool)
-    frames = tt.ToFrame(sensor_size=sensor, time_window=cfg.bin_us, start_time=0,
-                        end_time=cfg.T * cfg.bin_us)(events)  # (T', P, H, W)
+    if cfg.slicing == "time":
+        to_frame = tt.ToFrame(sensor_size=sensor, time_window=cfg.bin_us, start_time=0,
+                              end_time=cfg.T * cfg.bin_us)
+    else:
+        to_frame = tt.ToFrame(sensor_size=sensor, n_time_bins=cfg.T)
+    frames = to_frame(events)  # (T', P, H, W)
     out = np.zeros((cfg.T, c, h, w), dtype=bool)
     n = min(cfg.T, frames.shape[0])
     out[:n] = frames[:n] > 0

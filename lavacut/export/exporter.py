@@ -48,7 +48,7 @@ def export_checkpoint(checkpoint: str | Path, out: str | Path | None = None, nam
         "data_seed": cfg.data.seed,
         "sensor_size": list(test.sensor_size),
         "input_shape": list(net.spec.input_shape),
-        "framing": {k: getattr(cfg.framing, k) for k in ("bin_us", "T", "downsample", "denoise_us")},
+        "framing": {k: getattr(cfg.framing, k) for k in ("bin_us", "T", "slicing", "downsample", "denoise_us")},
         "classes": [str(c) for c in classes] or [str(i) for i in range(net.spec.n_classes)],
         "n_classes": net.spec.n_classes,
         "latency_steps": net.latency,
