@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from lavacut.data.framing import FramingConfig
+from lavacut.train.spec import NetConfig
 from lavacut.util import LavacutError
 
 
@@ -32,35 +33,6 @@ class DataConfig:
     seed: int = 0
     #: allow tonic to download a missing data set
     download: bool = False
-
-
-@dataclass
-class NetConfig:
-    """The network; mirrors :class:`lavacut.train.networks.NetSpec` (input
-    shape and class count come from the data set and framing)."""
-
-    #: "dense" or "conv" (strided convolutions, then dense layers)
-    kind: str = "dense"
-    #: dense hidden layer sizes (after the convolutions for "conv")
-    hidden: list = field(default_factory=lambda: [256])
-    conv_channels: list = field(default_factory=list)
-    conv_kernels: list = field(default_factory=list)
-    conv_strides: list = field(default_factory=list)
-    conv_paddings: list = field(default_factory=list)
-    #: CUBA neuron: threshold a multiple of 1/64; decays as fractions per step
-    threshold: float = 1.25
-    current_decay: float = 0.25
-    voltage_decay: float = 0.03
-    tau_grad: float = 0.03
-    scale_grad: float = 3.0
-    dropout: float = 0.05
-    weight_norm: bool = True
-    weight_scale: float = 1.0
-    learn_decay: bool = False
-
-    def to_spec(self, input_shape, n_classes: int, name: str = ""):
-        from lavacut.train.networks import NetSpec
-        return NetSpec(input_shape=tuple(input_shape), n_classes=int(n_classes), name=name, **asdict(self))
 
 
 @dataclass
@@ -233,6 +205,10 @@ def _coerce(tp, value, source: str, key: str):
         if not isinstance(value, str):
             raise ConfigError(f"{where} must be a string, got {value!r}")
         return value
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where} must be a list, got {value!r}")
+        return tuple(value)
     if tp is list or origin is list:
         if not isinstance(value, list):
             raise ConfigError(f"{where} must be a list, got {value!r}")

@@ -141,7 +141,7 @@ def test_config_errors_name_the_key(tmp_path):
     with pytest.raises(ConfigError, match=r"bad.toml: \[net\]: unknown key\(s\) kinds"):
         load_config(bad)
     cfg = load_config(None, ["net.hidden=[64, 32]", "data.dataset=nmnist"])
-    assert cfg.net.hidden == [64, 32] and cfg.data.dataset == "nmnist"
+    assert cfg.net.hidden == (64, 32) and cfg.data.dataset == "nmnist"
 
 
 def _cli(*args, env=None):

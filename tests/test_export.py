@@ -448,7 +448,7 @@ def test_export_metadata(quick_export):
                 "content_sha256", "spec", "input_shape", "latency_steps"):
         assert key in meta, key
     assert meta["sensor_size"] == [34, 34, 2] and meta["input_shape"] == [2, 34, 34]
-    assert meta["framing"] == {"bin_us": 10000, "T": 30, "downsample": 1.0, "denoise_us": 0}
+    assert meta["framing"] == {"bin_us": 10000, "T": 30, "slicing": "time", "downsample": 1.0, "denoise_us": 0}
     assert meta["classes"] == [str(d) for d in range(10)] and meta["dataset"] == "embedded"
     assert meta["train_config"]["name"] == "quick" and meta["train_config"]["net"]["hidden"] == [64]
     assert meta["spec"]["hidden"] == [64] and meta["latency_steps"] == 2

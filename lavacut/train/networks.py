@@ -50,6 +50,7 @@ from typing import Any, NamedTuple, Sequence
 import numpy as np
 import torch
 
+from lavacut.train.spec import P_SCALE, W_SCALE, NetConfig
 from lavacut.util import LavacutError, atomic_path, import_slayer
 
 # every use of this module builds or exports a SLAYER net: import lava-dl here
@@ -64,9 +65,6 @@ __all__ = [
     "FIXED_POINT_LIMITS",
 ]
 
-#: SLAYER CUBA fixed-point scales (lava/lib/dl/slayer/neuron/cuba.py).
-W_SCALE = 1 << 6      # threshold and weight mantissa scale
-P_SCALE = 1 << 12     # decay scale
 
 HDF5_SPEC_ATTR = "lavacut_netspec"
 
@@ -98,51 +96,20 @@ class HiddenRecord(NamedTuple):
 # --------------------------------------------------------------------------
 
 @dataclass
-class NetSpec:
-    """A network description, JSON-serialisable (:meth:`to_dict`).
+class NetSpec(NetConfig):
+    """A buildable network: the hyperparameters of :class:`NetConfig` plus
+    what the data set fixes. JSON-serialisable (:meth:`to_dict`).
 
-    kind
-        ``"dense"``: input flattened, ``hidden`` dense CUBA layers, then a
-        dense CUBA output layer of ``n_classes`` neurons.
-        ``"conv"``: strided CUBA convolutions (``conv_channels`` /
-        ``conv_kernels`` / ``conv_strides`` / ``conv_paddings``, one entry per
-        conv layer), flatten, ``hidden`` dense layers, dense output layer.
     input_shape
         ``(C, H, W)`` of one frame.
-    threshold, current_decay, voltage_decay
-        CUBA parameters shared by all layers, in SLAYER units: the threshold
-        must be a multiple of 1/64 (exported as ``vThMant = threshold * 64``);
-        decays are fractions per step, exported as ``round(decay * 4096)``.
-    tau_grad, scale_grad
-        SLAYER surrogate-gradient parameters.
-    dropout
-        Neuron dropout probability on hidden spiking layers (SLAYER's
-        ``neuron.Dropout``, constant over time); only active in train mode.
-    weight_norm
-        torch weight normalisation on synapses (as in lava-dl's tutorials).
-    weight_scale
-        Multiplier on SLAYER's default (kaiming-uniform) weight init.
-    learn_decay
-        Learn the decays (SLAYER ``requires_grad``); they stay quantised.
+    n_classes
+        Output neurons (one per class).
+    name
+        A label carried into exports.
     """
 
-    kind: str = "dense"
     input_shape: tuple[int, int, int] = (2, 34, 34)
     n_classes: int = 10
-    hidden: tuple[int, ...] = (256,)
-    conv_channels: tuple[int, ...] = ()
-    conv_kernels: tuple[int, ...] = ()
-    conv_strides: tuple[int, ...] = ()
-    conv_paddings: tuple[int, ...] = ()
-    threshold: float = 1.25
-    current_decay: float = 0.25
-    voltage_decay: float = 0.03
-    tau_grad: float = 0.03
-    scale_grad: float = 3.0
-    dropout: float = 0.05
-    weight_norm: bool = True
-    weight_scale: float = 1.0
-    learn_decay: bool = False
     name: str = ""
 
     def __post_init__(self) -> None:
