@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lavacut.util import atomic_path
+from lavacut.util import atomic_path, save_figure
 
 
 def _rgb(frame_chw: np.ndarray) -> np.ndarray:
@@ -52,7 +52,4 @@ def plot_sample(frames: np.ndarray, label, path: str | Path, title: str = "", bi
             ax.imshow(_rgb(frames[..., t]), interpolation="nearest")
             ax.set_title(f"t={t + 1}" + (f" ({(t + 1) * bin_ms:g} ms)" if bin_ms else ""), fontsize=6)
     fig.suptitle(f"{title} label {label} (ON red, OFF blue)", fontsize=9)
-    with atomic_path(path, suffix=".png") as tmp:
-        fig.savefig(tmp, dpi=100, format="png")
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=100)

@@ -23,7 +23,7 @@ import numpy as np
 
 from lavacut.measure.policies import (Conformal, Confidence, Entropy, FixedT, StopRule, TopKGap, cutoff,
                                       optimal_cutoff_steps, per_step_predictions)
-from lavacut.util import atomic_path, atomic_write_json, versions
+from lavacut.util import atomic_path, atomic_write_json, save_figure, versions
 
 TOPK_EPS_SWEEP = [0.0, 0.01, 0.02, 0.03, 0.04, 0.05, 0.06, 0.07, 0.08, 0.09]
 CONF_EPS_SWEEP = [0.5, 0.3, 0.2, 0.1, 0.05, 0.02, 0.01, 0.005, 0.001]
@@ -207,12 +207,7 @@ def plot_report(report: dict[str, Any], stem: Path) -> list[Path]:
         ax.legend(fontsize=7)
         ax.set_title(f"accuracy vs timesteps ({report.get('engine', '')} engine, {report['n_samples']} samples)",
                      fontsize=9)
-        p = stem.with_name(stem.name + "_tradeoff.png")
-        with atomic_path(p, suffix=".png") as tmp:
-            fig.tight_layout()
-            fig.savefig(tmp, dpi=110, format="png")
-        plt.close(fig)
-        out.append(p)
+        out.append(save_figure(fig, stem.with_name(stem.name + "_tradeoff.png")))
     fig, ax = plt.subplots(figsize=(6, 3))
     hist = report["t_cutoff_histogram"]
     ax.bar(np.arange(1, len(hist) + 1), hist, color="tab:blue")
@@ -223,12 +218,7 @@ def plot_report(report: dict[str, Any], stem: Path) -> list[Path]:
     ax.set_ylabel("samples")
     ax.legend(fontsize=7)
     ax.set_title(f"{report['policy']}: {report['timestep_ratio']:.2f}x fewer timesteps than T={T}", fontsize=9)
-    p = stem.with_name(stem.name + "_tcutoff.png")
-    with atomic_path(p, suffix=".png") as tmp:
-        fig.tight_layout()
-        fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
-    out.append(p)
+    out.append(save_figure(fig, stem.with_name(stem.name + "_tcutoff.png")))
     return out
 
 

@@ -13,7 +13,7 @@ import json
 import shutil
 from pathlib import Path
 
-from lavacut.util import atomic_path, atomic_write_text
+from lavacut.util import atomic_path, atomic_write_text, save_figure
 
 EXPERIMENTS = ["embedded_dense", "embedded_dense_rcs", "embedded_conv", "embedded_conv_rcs"]
 POLICIES = ["topk", "confidence", "entropy", "conformal", "fixed"]
@@ -137,9 +137,4 @@ def plot_rcs_comparison(results: Path) -> Path | None:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     ax.set_title("RCS vs no RCS: timesteps at equal accuracy drop", fontsize=9)
-    p = results / "rcs_comparison.png"
-    with atomic_path(p, suffix=".png") as tmp:
-        fig.tight_layout()
-        fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
-    return p
+    return save_figure(fig, results / "rcs_comparison.png")

@@ -149,6 +149,25 @@ class SplitGraph:
     adapters: list = field(default_factory=list)
 
 
+def connect_around(net, src_port, dst_port, loihi2: bool) -> list:
+    """Wire host port -> network -> host port. On Loihi 2 the host processes
+    sit across the chip boundary behind embedded-io spike adapters (the
+    pattern of lava-dl's netx tutorials; lava-loihi only); returns them."""
+    if not loihi2:
+        src_port.connect(net.inp)
+        net.out.connect(dst_port)
+        return []
+    from lava.proc import embedded_io as eio  # lava-loihi only
+
+    in_adapter = eio.spike.PyToNxAdapter(shape=net.inp.shape)
+    out_adapter = eio.spike.NxToPyAdapter(shape=net.out.shape)
+    src_port.connect(in_adapter.inp)
+    in_adapter.out.connect(net.inp)
+    net.out.connect(out_adapter.inp)
+    out_adapter.out.connect(dst_port)
+    return [in_adapter, out_adapter]
+
+
 def build_split_graph(net_path, frames, rule, *, halt: bool, horizon: int | None = None,
                       loihi2: bool = False, frame_aligned: bool = False) -> SplitGraph:
     """Source -> network -> monitor for all samples of ``frames``.
@@ -201,20 +220,7 @@ def build_split_graph(net_path, frames, rule, *, halt: bool, horizon: int | None
     monitor = CutoffMonitor(num_classes=out_shape[0], num_samples=N, latency=offset,
                             horizon=T, rule_params=rule.params(), halt=halt,
                             reset_vars=svars)
-    adapters = []
-    if loihi2:
-        from lava.proc import embedded_io as eio  # lava-loihi only
-
-        in_adapter = eio.spike.PyToNxAdapter(shape=in_shape)
-        out_adapter = eio.spike.NxToPyAdapter(shape=out_shape)
-        source.s_out.connect(in_adapter.inp)
-        in_adapter.out.connect(net.inp)
-        net.out.connect(out_adapter.inp)
-        out_adapter.out.connect(monitor.s_in)
-        adapters = [in_adapter, out_adapter]
-    else:
-        source.s_out.connect(net.inp)
-        net.out.connect(monitor.s_in)
+    adapters = connect_around(net, source.s_out, monitor.s_in, loihi2)
     monitor.switch_out.connect(source.switch_in)
     return SplitGraph(net=net, source=source, monitor=monitor, latency=D, offset=offset, horizon=T,
                       num_samples=N, num_classes=out_shape[0], in_shape=in_shape,

@@ -466,7 +466,7 @@ def run_single(net_path, frames_one_sample, T: int | None = None, backend: str =
     from lava.proc.io.sink import RingBuffer as Sink
     from lava.proc.io.source import RingBuffer as Source
 
-    from lavacut.runtime.graph import (_lava_frame_layout, load_network,
+    from lavacut.runtime.graph import (_lava_frame_layout, connect_around, load_network,
                                        network_latency, state_vars)
 
     run_cfg = make_run_cfg(backend)
@@ -489,18 +489,7 @@ def run_single(net_path, frames_one_sample, T: int | None = None, backend: str =
     data[..., :T] = np.moveaxis(lay[:T].astype(np.int32).reshape((T,) + in_shape), 0, -1)
     src = Source(data=data)
     sink = Sink(shape=out_shape, buffer=T + D)
-    if backend == "loihi2":
-        from lava.proc import embedded_io as eio
-
-        a_in = eio.spike.PyToNxAdapter(shape=in_shape)
-        a_out = eio.spike.NxToPyAdapter(shape=out_shape)
-        src.s_out.connect(a_in.inp)
-        a_in.out.connect(net.inp)
-        net.out.connect(a_out.inp)
-        a_out.out.connect(sink.a_in)
-    else:
-        src.s_out.connect(net.inp)
-        net.out.connect(sink.a_in)
+    connect_around(net, src.s_out, sink.a_in, backend == "loihi2")
     with LavaSession(sink, run_cfg) as session:
         session.run_steps(T + D)
         out = np.asarray(sink.data.get())

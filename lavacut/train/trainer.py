@@ -222,7 +222,7 @@ def plot_training_curve(history: list[dict], path: Path, title: str = "") -> Pat
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from lavacut.util import atomic_path
+    from lavacut.util import save_figure
 
     ep = [h["epoch"] for h in history]
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.2))
@@ -235,8 +235,4 @@ def plot_training_curve(history: list[dict], path: Path, title: str = "") -> Pat
     a2.set_xlabel("epoch"); a2.set_ylabel("accuracy at full T"); a2.set_ylim(0, 1.01); a2.legend(fontsize=7)
     a2.grid(alpha=0.3)
     fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    with atomic_path(path, suffix=".png") as tmp:
-        fig.savefig(tmp, dpi=100, format="png")
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=100)
