@@ -10,7 +10,16 @@ import json
 import sys
 from pathlib import Path
 
-from lavacut.util import LavacutError
+from lavacut.config import load_config, parse_override
+from lavacut.util import LavacutError, atomic_write_json
+
+
+def _add_input_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--input", metavar="PATH",
+                   help="your own data instead of a data set split: frames (.npy (N, *input, T) or one sample "
+                        "(*input, T); .npz with frames, labels, classes) or event recordings (a file, or a folder "
+                        "with one subfolder per class: tonic .npy, N-MNIST .bin, .aedat4, Prophesee .dat); "
+                        "framing from [framing] / --set framing.*, sensor from the files or --set data.sensor")
 
 
 def _add_config_args(p: argparse.ArgumentParser) -> None:
@@ -20,46 +29,37 @@ def _add_config_args(p: argparse.ArgumentParser) -> None:
 
 
 def _config(args):
-    from lavacut.config import load_config
     return load_config(args.config, args.overrides)
+
+
+def _request(args, samples=None):
+    """The RunRequest of a command that runs an export."""
+    from lavacut.pipelines.run import RunRequest
+
+    return RunRequest(path=args.file, config_path=args.config, overrides=tuple(args.overrides),
+                      user_input=getattr(args, "input", None), split=getattr(args, "split", None),
+                      samples=getattr(args, "samples", None) if samples is None else samples)
 
 
 # ----------------------------------------------------------------------------- data
 def cmd_data(args) -> int:
-    from lavacut.data.sources import dataset_names, open_dataset
+    from lavacut.pipelines.stages import data_summary, dataset_lines, draw_sample
 
     if args.list:
-        from lavacut.data.tonic_sets import DATASETS
-        print("embedded      34x34x2, 10 classes: scikit-learn digits recorded by the saccade DVS emulator "
-              "(built offline, cached)")
-        for name, spec in DATASETS.items():
-            w, h, p = spec.sensor_size
-            print(f"{name:<13} {w}x{h}x{p}, {spec.n_classes} classes: {spec.description} "
-                  f"(tonic.datasets.{spec.tonic_class_name}, read from data.root)")
+        print("\n".join(dataset_lines()))
         return 0
     cfg = _config(args)
-    if cfg.data.dataset == "embedded":
-        from lavacut.data.embedded import summary
-        tr = open_dataset(cfg.data, "train")
-        te = open_dataset(cfg.data, "test")
-        s = summary(tr, te)
+    s = data_summary(cfg, args.split)
+    if "n_train" in s:
         _print_summary(s)
-        if args.json:
-            from lavacut.util import atomic_write_json
-            atomic_write_json(args.json, s)
-            print(f"summary written to {args.json}")
     else:
-        ds = open_dataset(cfg.data, args.split)
-        print(f"{cfg.data.dataset} {args.split}: {len(ds)} samples, sensor {tuple(ds.sensor_size)}")
+        print(f"{s['name']} {s['split']}: {s['n_samples']} samples, sensor {tuple(s['sensor_size'])}")
+    if args.json:
+        atomic_write_json(args.json, s)
+        print(f"summary written to {args.json}")
     if args.plot:
-        from lavacut.data.framing import frame_events
-        from lavacut.data.show import plot_sample
-        ds = open_dataset(cfg.data, args.split)
-        ev, label = ds[args.index]
-        fr = frame_events(ev, ds.sensor_size, cfg.framing, source=f"sample {args.index}")
-        plot_sample(fr.astype(float), label, args.plot, title=f"{cfg.data.dataset} {args.split}[{args.index}]",
-                    bin_ms=cfg.framing.bin_us / 1000)
-        print(f"sample {args.index} ({len(ev)} events, label {label}) drawn to {args.plot}")
+        n_events, label = draw_sample(cfg, args.split, args.index, args.plot)
+        print(f"sample {args.index} ({n_events} events, label {label}) drawn to {args.plot}")
     return 0
 
 
@@ -77,7 +77,7 @@ def _print_summary(s: dict) -> None:
 
 # ----------------------------------------------------------------------------- train
 def cmd_train(args) -> int:
-    from lavacut.train.trainer import train
+    from lavacut.pipelines.stages import train
 
     cfg = _config(args)
     run_dir = Path(args.out or Path("runs") / cfg.name)
@@ -92,19 +92,22 @@ def cmd_train(args) -> int:
     return 0
 
 
-# ----------------------------------------------------------------------------- export / inspect
+# ----------------------------------------------------------------------------- export / import / inspect
+def _dt(value):
+    return None if value is None else ("bin" if value == "bin" else float(value))
+
+
 def cmd_export(args) -> int:
     if args.format == "nir":
-        from lavacut.export.nir_graph import DEFAULT_DT, write_nir
+        from lavacut.export.nir import DEFAULT_DT, write_nir
 
         src = Path(args.checkpoint)
         out = Path(args.output) if args.output else Path("netx_exports") / f"{args.name or src.stem}.nir"
-        dt = DEFAULT_DT if args.dt is None else ("bin" if args.dt == "bin" else float(args.dt))
-        path, graph = write_nir(src, out, dt=dt)
+        path, graph = write_nir(src, out, dt=_dt(args.dt) or DEFAULT_DT)
         print(f"exported {src} -> {path} (NIR graph: {len(graph.nodes)} nodes; read back with nir.read, "
               f"type-checked)")
         return 0
-    from lavacut.export.exporter import export_checkpoint
+    from lavacut.pipelines.stages import export_checkpoint
 
     path, meta = export_checkpoint(args.checkpoint, args.output, args.name)
     print(f"exported {args.checkpoint} -> {path} (test accuracy at full T, SLAYER: "
@@ -113,12 +116,10 @@ def cmd_export(args) -> int:
 
 
 def cmd_import(args) -> int:
-    from lavacut.config import load_config
-    from lavacut.export.nir_graph import format_import_report, import_nir
+    from lavacut.export.nir import format_import_report, import_nir
 
     cfg = load_config(args.config, args.overrides) if args.config else None
-    dt = None if args.dt is None else ("bin" if args.dt == "bin" else float(args.dt))
-    path, meta = import_nir(args.file, args.output, dt=dt, threshold=args.threshold,
+    path, meta = import_nir(args.file, args.output, dt=_dt(args.dt), threshold=args.threshold,
                             input_shape=tuple(args.input_shape) if args.input_shape else None, cfg=cfg,
                             overrides=None if args.config else args.overrides, name=args.name,
                             evaluate=not args.no_evaluate, progress=True)
@@ -127,142 +128,106 @@ def cmd_import(args) -> int:
     return 0
 
 
-def cmd_verify(args) -> int:
-    from lavacut.export.verify import verify_export
-
-    cfg = _config(args) if (args.config or args.overrides) else None
-    res = verify_export(args.file, samples=args.samples, split=args.split, cfg=cfg, backend=args.backend)
-    print(res.format())
-    if args.report:
-        from lavacut.util import atomic_write_json
-        atomic_write_json(args.report, res.summary())
-        print(f"report: {args.report}")
-    return 0 if res.n_identical == res.n_samples else 1
-
-
 def cmd_inspect(args) -> int:
-    from lavacut.export.inspect import format_inspection
+    from lavacut.pipelines.stages import format_inspection
 
     print(format_inspection(args.file))
     return 0
 
 
-# ----------------------------------------------------------------------------- calibrate / evaluate
+# ----------------------------------------------------------------------------- verify / calibrate / evaluate / run
+def cmd_verify(args) -> int:
+    from lavacut.pipelines.verify import verify_export
+
+    res = verify_export(_request(args), backend=args.backend)
+    print(res.format())
+    if args.report:
+        atomic_write_json(args.report, res.summary())
+        print(f"report: {args.report}")
+    return 0 if res.n_identical == res.n_samples else 1
+
+
 def _policy_params(items: list[str]) -> dict:
     """--param name=value (TOML values: numbers, lists) -> dict."""
-    from lavacut.config import _parse_override
-    return dict(_parse_override(i) for i in items or [])
+    return dict(parse_override(i) for i in items or [])
 
 
 def cmd_calibrate(args) -> int:
-    from lavacut.measure.calibrate_export import calibrate_export
+    from lavacut.pipelines.calibrate import calibrate_export
 
-    cfg = _config(args) if (args.config or args.overrides) else None
-    summary = calibrate_export(args.file, eps=args.eps, alpha=args.alpha, default_policy=args.default,
-                               split=args.split, cfg=cfg, risk_delta=args.risk_delta,
+    summary = calibrate_export(_request(args, samples=0), eps=args.eps, alpha=args.alpha,
+                               default_policy=args.default, risk_delta=args.risk_delta,
                                risk_confidence=args.risk_confidence)
-    for line in summary:
-        print(line)
+    print("\n".join(summary))
     return 0
 
 
 def cmd_evaluate(args) -> int:
-    from lavacut.measure.evaluate import evaluate_export, write_outputs
+    from lavacut.pipelines.evaluate import evaluate_export
+    from lavacut.pipelines.reports import print_termination_summary, write_report
 
-    cfg = _config(args) if (args.config or args.overrides) else None
-    rep, t_c, pred, labels = evaluate_export(args.file, engine=args.engine, split=args.split,
-                                             samples=args.samples, policy=args.policy,
-                                             params=_policy_params(args.param), cfg=cfg, backend=args.backend,
-                                             mode=args.mode)
-    written = write_outputs(rep, args.report, t_c, pred, labels)
+    rep = evaluate_export(_request(args), engine=args.engine, policy=args.policy,
+                          params=_policy_params(args.param), backend=args.backend, mode=args.mode)
+    written = write_report(rep, args.report)
     print_termination_summary(rep)
     print("report: " + ", ".join(str(p) for p in written))
     return 0
 
 
-def print_termination_summary(rep: dict) -> None:
-    print(f"{rep['n_samples']} samples, T={rep['T']}, policy {rep['policy']} ({rep.get('engine', 'lava')} engine)")
-    print(f"accuracy  full T {100 * rep['accuracy_full']:.2f} %   with cutoff {100 * rep['accuracy_cutoff']:.2f} %   "
-          f"(drop {100 * (rep['accuracy_full'] - rep['accuracy_cutoff']):.2f} pp)")
-    line = f"timesteps mean {rep['mean_t_cutoff']:.2f} of {rep['T']}  ->  {rep['timestep_ratio']:.2f}x fewer"
-    if "mean_oct" in rep:
-        line += (f";  oracle mean OCT {rep['mean_oct']:.2f};  best static T'={rep['static_truncation']['T_prime']} "
-                 f"({rep['ratio_vs_static_truncation']:.2f}x vs T')")
-    print(line)
-    if rep.get("wall_s_cutoff"):
-        print(f"wall-clock full {rep['wall_s_full']:.2f} s, with cutoff {rep['wall_s_cutoff']:.2f} s  ->  "
-              f"{rep['wall_ratio']:.2f}x faster ({rep.get('backend')})")
-    ops = rep.get("operations")
-    if ops:
-        print(f"synaptic ops/sample {ops['synops_full_mean']:.3g} -> {ops['synops_cutoff_mean']:.3g} "
-              f"({ops['synops_ratio']:.2f}x); energy estimate {ops['energy_uj_full_mean']:.2f} -> "
-              f"{ops['energy_uj_cutoff_mean']:.2f} uJ/sample")
-
-
-# ----------------------------------------------------------------------------- run
 def cmd_run(args) -> int:
-    from lavacut.runtime.run_export import run_export
-    from lavacut.util import atomic_write_json
+    from lavacut.pipelines.reports import print_termination_summary, write_report
+    from lavacut.pipelines.run import run_export
 
-    cfg = _config(args) if (args.config or args.overrides) else None
-    table = 0 < args.samples <= 30
+    table = args.samples is not None and 0 < args.samples <= 30
 
     def on_sample(i, t_c, pred):
         if table:
             print(f"  sample {i:4d}  t_c {t_c:3d}  pred {pred:3d}", flush=True)
 
-    if table:
-        print("per sample (cutoff run):")
-    rep, full, cut = run_export(args.file, split=args.split, samples=args.samples, mode=args.mode,
-                                policy=args.policy, params=_policy_params(args.param), cfg=cfg,
-                                backend=args.backend, progress=not table, on_sample=on_sample)
-    if table and args.mode == "stream":
-        for i, (t, p, y) in enumerate(zip(cut.t_c, cut.pred, cut.labels)):
-            print(f"  sample {i:4d}  t_c {int(t):3d}  pred {int(p):3d}  label {int(y)}")
-    atomic_write_json(args.report, rep)
+    rep, full, cut = run_export(_request(args), mode=args.mode, policy=args.policy,
+                                params=_policy_params(args.param), backend=args.backend, progress=not table,
+                                on_sample=on_sample)
+    if table and rep["mode"] == "stream":
+        for r in rep["per_sample"]:
+            print(f"  sample {r['index']:4d}  t_c {r['t_c']:3d}  pred {r['pred']:3d}  label {r['label']}")
+    written = write_report(rep, args.report, plots=False)
     print_termination_summary(rep)
     if rep.get("note"):
         print(rep["note"])
-    print(f"report: {args.report}")
+    print("report: " + ", ".join(str(p) for p in written))
     return 0
 
 
-# ----------------------------------------------------------------------------- experiments
+# ----------------------------------------------------------------------------- experiments / demo
 def cmd_experiments(args) -> int:
-    from lavacut.measure.experiments import run_experiments
+    from lavacut.pipelines.experiments import run_experiments
 
     table = run_experiments(args.only or None, retrain=args.retrain, lava_samples=args.lava_samples)
     print(f"results table: {table}")
     return 0
 
 
-# ----------------------------------------------------------------------------- demo
 def cmd_demo(args) -> int:
     """The main job on the embedded default (README's first command): data,
     the shipped export, the Lava CPU simulation with the cutoff monitor on a
     test subset, and the termination summary."""
-    from lavacut.data.embedded import summary
-    from lavacut.data.sources import open_dataset
-    from lavacut.measure.evaluate import plot_report
-    from lavacut.runtime.run_export import run_export
-    from lavacut.util import atomic_write_json
+    from lavacut.pipelines.reports import plot_report, print_termination_summary
+    from lavacut.pipelines.run import RunRequest, describe_export, run_export
+    from lavacut.pipelines.stages import data_summary
 
     cfg = _config(args)
     print("== 1. events in: the embedded data set (built on first use, then cached)")
-    tr, te = open_dataset(cfg.data, "train"), open_dataset(cfg.data, "test")
-    _print_summary(summary(tr, te))
+    _print_summary(data_summary(cfg, "test"))
     export = Path(args.export)
     if not export.is_file():
         raise LavacutError(f"{export} is missing: it ships with the project (regenerate it with "
                            f"'lavacut experiments --only embedded_dense')")
     print(f"\n== 2. the shipped export {export}")
-    from lavacut.export.netx_file import read_metadata
-    meta = read_metadata(export)
-    print(f"   {meta['name']}: trained on {meta['dataset']}, test accuracy at full T (SLAYER) "
-          f"{100 * meta['accuracy']['test_full_T_slayer']:.2f} %, calibrated policy {meta.get('default_policy')}")
+    print("   " + describe_export(export))
     print(f"\n== 3. Lava CPU simulation (Loihi2SimCfg fixed_pt) with the CutoffMonitor, {args.samples} test "
           f"samples, {args.mode} mode: full T, then with the cutoff")
-    rep, full, cut = run_export(export, split="test", samples=args.samples, mode=args.mode, cfg=None)
+    rep, full, cut = run_export(RunRequest(export, split="test", samples=args.samples), mode=args.mode,
+                                backend="cpu")
     out = Path(args.report)
     atomic_write_json(out, rep)
     plots = plot_report(rep, out.with_suffix(""))
@@ -338,9 +303,10 @@ def build_parser() -> argparse.ArgumentParser:
                                    "from the same file; reports per sample whether the output spike trains are "
                                    "identical and where they first differ. Exit status 1 on any mismatch.")
     _add_config_args(p)
+    _add_input_arg(p)
     p.add_argument("file", help="a NetX .net file")
-    p.add_argument("--samples", type=int, default=200)
-    p.add_argument("--split", default="test", choices=["train", "test"])
+    p.add_argument("--samples", type=int, default=None, help="first N samples (default 200)")
+    p.add_argument("--split", default=None, choices=["train", "test"], help="data set split (default [run] split)")
     p.add_argument("--backend", choices=["cpu", "loihi2"], default="cpu")
     p.add_argument("--report", metavar="PATH", help="also write the summary as JSON")
     p.set_defaults(func=cmd_verify)
@@ -357,11 +323,12 @@ def build_parser() -> argparse.ArgumentParser:
                                    "confidence/entropy thresholds, SpikeCP thresholds for --alpha, and optionally a "
                                    "risk-controlled Top-K choice (--risk-delta). Never uses the test split.")
     _add_config_args(p)
-    p.add_argument("file", help="a lavacut .net export")
+    _add_input_arg(p)
+    p.add_argument("file", help="a NetX .net file (the calibration is stored in it)")
     p.add_argument("--eps", type=float, default=0.02, help="Top-K tolerance eps (default 0.02)")
     p.add_argument("--alpha", type=float, default=0.05, help="SpikeCP miscoverage alpha (default 0.05)")
     p.add_argument("--default", default="topk", help="rule 'lavacut run' uses without --policy (default topk)")
-    p.add_argument("--split", default="train", choices=["train"], help="calibration split (train)")
+    p.add_argument("--split", default="train", choices=["train"], help="calibration split (train; never test)")
     p.add_argument("--risk-delta", type=float, default=None, metavar="D",
                    help="also pick the most aggressive Top-K eps whose accuracy drop is <= D with "
                         "--risk-confidence (Learn-then-Test)")
@@ -371,17 +338,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate", help="measure termination on a split: accuracy, timesteps, oracle, static "
                                         "truncation, sweeps, synops, energy (JSON + CSV + PNG)")
     _add_config_args(p)
+    _add_input_arg(p)
     p.add_argument("file", help="a NetX .net file")
     p.add_argument("--engine", choices=["torch", "lava"], default="torch",
                    help="torch: batched SLAYER (fast); lava: the Lava runtime with the cutoff monitor")
-    p.add_argument("--split", default="test", choices=["train", "test"])
-    p.add_argument("--samples", type=int, default=0, help="first N samples (0 = all)")
+    p.add_argument("--split", default=None, choices=["train", "test"], help="default: [run] split (test)")
+    p.add_argument("--samples", type=int, default=None, help="first N samples (0 = all; default [run] samples)")
     p.add_argument("--policy", choices=["topk", "confidence", "entropy", "conformal", "fixed"],
                    help="stop rule (default: the export's calibrated default, else fixed T)")
     p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                    help="stop-rule parameter, e.g. --param eps=0.05 (repeatable)")
-    p.add_argument("--backend", choices=["cpu", "loihi2"], default="cpu")
-    p.add_argument("--mode", choices=["halt", "stream"], default="halt")
+    p.add_argument("--backend", choices=["cpu", "loihi2"], default=None, help="default: [run] backend (cpu)")
+    p.add_argument("--mode", choices=["halt", "stream"], default=None, help="default: [run] mode (halt)")
     p.add_argument("--report", default="reports/evaluate.json", help="JSON report path (CSV/PNG beside it)")
     p.set_defaults(func=cmd_evaluate)
 
@@ -392,16 +360,19 @@ def build_parser() -> argparse.ArgumentParser:
                                    "stop rule unless --policy is given; a NetX file without lavacut metadata "
                                    "needs --config (data set, framing) and --policy parameters, or runs fixed T.")
     _add_config_args(p)
+    _add_input_arg(p)
     p.add_argument("file", help="a NetX .net file")
-    p.add_argument("--split", default="test", choices=["train", "test"])
-    p.add_argument("--samples", type=int, default=0, help="first N samples (0 = all); <= 30 prints a table")
-    p.add_argument("--mode", choices=["halt", "stream"], default="halt")
+    p.add_argument("--split", default=None, choices=["train", "test"], help="default: [run] split (test)")
+    p.add_argument("--samples", type=int, default=None,
+                   help="first N samples (0 = all; default [run] samples); <= 30 prints a table")
+    p.add_argument("--mode", choices=["halt", "stream"], default=None, help="default: [run] mode (halt)")
     p.add_argument("--policy", choices=["topk", "confidence", "entropy", "conformal", "fixed"])
     p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                    help="stop-rule parameter, e.g. --param eps=0.05 (repeatable)")
-    p.add_argument("--backend", choices=["cpu", "loihi2"], default="cpu",
-                   help="cpu: Loihi2SimCfg fixed_pt; loihi2: Loihi2HwCfg (needs lava-loihi; untested on a chip)")
-    p.add_argument("--report", default="reports/run.json", help="JSON report path")
+    p.add_argument("--backend", choices=["cpu", "loihi2"], default=None,
+                   help="cpu: Loihi2SimCfg fixed_pt; loihi2: Loihi2HwCfg (needs lava-loihi; untested on a chip); "
+                        "default: [run] backend")
+    p.add_argument("--report", default="reports/run.json", help="JSON report path (per-sample CSV beside it)")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("experiments", help="regenerate the recorded experiments in sims/results/",

@@ -33,6 +33,9 @@ class DataConfig:
     seed: int = 0
     #: allow tonic to download a missing data set
     download: bool = False
+    #: sensor size [W, H, P] for a user's event recordings when the files don't
+    #: tell; [W, P] or [W, 1, P] for 1-D sensors
+    sensor: Optional[list[int]] = None
 
 
 @dataclass
@@ -114,7 +117,7 @@ class RunConfig:
     def with_overrides(self, overrides: list[str]) -> "RunConfig":
         d = self.to_dict()
         for item in overrides or []:
-            key, value = _parse_override(item)
+            key, value = parse_override(item)
             node = d
             parts = key.split(".")
             for p in parts[:-1]:
@@ -146,7 +149,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     return cfg.with_overrides(overrides or [])
 
 
-def _parse_override(item: str) -> tuple[str, Any]:
+def parse_override(item: str) -> tuple[str, Any]:
     import tomli
 
     if "=" not in item:

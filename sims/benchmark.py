@@ -25,24 +25,20 @@ from pathlib import Path
 
 import numpy as np
 
-import lavacut.runtime  # noqa: F401  (Lava's 'fork' start method before any progress bar)
+from lavacut.cutoff.rules import FixedT
+from lavacut.pipelines.run import RunRequest, open_run, run_split
+from lavacut.util import atomic_write_json, versions
 
 
 def bench_export(path: Path, samples: int) -> dict:
     import torch
 
-    from lavacut.data.sources import load_split
-    from lavacut.export.exporter import net_from_export
-    from lavacut.measure.evaluate import data_config_for, resolve_rule
-    from lavacut.measure.policies import FixedT
-    from lavacut.runtime.runner import run_split
-
-    net, meta = net_from_export(path)
-    cfg = data_config_for(meta)
-    test = load_split(cfg, "test", progress=False)
-    frames, labels = test.frames[:samples], test.labels[:samples]
+    export, cfg, split, _ = open_run(RunRequest(path, split="test"))
+    net = export.slayer_net()
+    test = export.frames(cfg, split, samples, progress=False)
+    frames, labels = test.frames, test.labels
     N, T = len(labels), frames.shape[-1]
-    rule = resolve_rule(meta, None, None, T)
+    rule = export.rule(None, None, T)
     out: dict = {"export": str(path), "n_samples": N, "T": T, "policy": rule.name}
 
     for mode in ("halt", "stream"):
@@ -86,8 +82,6 @@ def bench_export(path: Path, samples: int) -> dict:
 
 
 def main(argv=None) -> int:
-    from lavacut.util import atomic_write_json, versions
-
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--samples", type=int, default=200)
     ap.add_argument("--exports", nargs="*", default=["netx_exports/embedded_dense.net",

@@ -22,7 +22,7 @@ from lavacut.export.exporter import net_from_checkpoint, net_from_export, spec_f
 from lavacut.export.inspect import format_inspection, inspect_layers, signed_bits
 from lavacut.export.netx_file import (META_GROUP, NetxFileError, check_weights, content_hash, read_metadata,
                                       write_calibration, write_export)
-from lavacut.measure.policies import TopKGap
+from lavacut.cutoff.rules import TopKGap
 from lavacut.train.networks import NetSpec, build_network
 from lavacut.util import LavacutError
 

@@ -19,13 +19,14 @@ import numpy as np
 import pytest
 from lavacut_testing import quick_export as _quick_export, run_cli as _cli
 
-from lavacut.measure.calibrate import (calibrate_conformal, calibrate_temperature, calibrate_topk,
+from lavacut.cutoff.calibrate import (calibrate_conformal, calibrate_temperature, calibrate_topk,
                                        risk_controlled)
-from lavacut.measure.policies import (NO_DECISION, Conformal, Confidence, Entropy, FixedT, TopKGap,
+from lavacut.cutoff.rules import (NO_DECISION, Conformal, Confidence, Entropy, FixedT, TopKGap,
                                       cumulative_counts, cutoff, optimal_cutoff_steps, per_step_predictions,
                                       predict, rule_from_params, softmax, top2_gap)
 from lavacut.train.networks import NetSpec, build_network, export_hdf5  # imports SLAYER (seconds, once)
 from lavacut.util import LavacutError
+from lavacut.pipelines.run import RunRequest
 
 REPO = Path(__file__).resolve().parents[1]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -326,7 +327,7 @@ def _settling_spikes(W, T, right_at_T):
 def test_risk_controlled_guarantee_on_a_known_model():
     """Candidates FixedT(t_stop=j): a sample flips iff its settling step W > j,
     so the true flip rate of each candidate is P(W > j), known exactly."""
-    from lavacut.measure.calibrate import binomial_sf_pvalue
+    from lavacut.cutoff.calibrate import binomial_sf_pvalue
 
     T, n, delta, conf, reps = 8, 300, 0.10, 0.9, 200
     # P(W = w), w = 1..8: P(W > j) for j = 8..1 is 0, 0, .02, .05, .12, .30, .60, .80
@@ -394,7 +395,7 @@ def _pred_sequence_spikes():
 
 
 def test_static_truncation_hand_made():
-    from lavacut.measure.evaluate import static_truncation
+    from lavacut.cutoff.metrics import static_truncation
 
     sp, labels = _pred_sequence_spikes()
     # accuracy of fixed T' = 1..4: .25, .5, .75, .75
@@ -407,7 +408,7 @@ def test_static_truncation_hand_made():
 
 
 def test_summarise_keys_and_values():
-    from lavacut.measure.evaluate import summarise
+    from lavacut.cutoff.metrics import summarise
 
     sp, labels = _pred_sequence_spikes()
     rule = FixedT(t_stop=2)
@@ -431,24 +432,32 @@ def test_summarise_keys_and_values():
     assert rep2["accuracy_cutoff"] == 0.75 and rep2["mean_t_cutoff"] == 4.0
 
 
-def test_resolve_rule_defaults_and_errors():
-    from lavacut.measure.evaluate import resolve_rule
+def test_export_rule_defaults_and_errors(tmp_path):
+    from lavacut.export.artifact import Export
 
-    assert isinstance(resolve_rule(None, None, None, 30), FixedT)
-    meta = {"default_policy": "topk", "cutoff": {"topk": TopKGap(beta=np.arange(5.0), eps=0.02).params()}}
-    r = resolve_rule(meta, None, None, 5)
+    def export(meta):
+        return Export(path=tmp_path / "x.net", meta=meta, layers=[])
+
+    assert isinstance(export(None).rule(None, None, 30), FixedT)
+    meta = {"default_policy": "topk", "cutoff": {"topk": TopKGap(beta=np.arange(5.0), eps=0.02).params(),
+                                                 "confidence": {"policy": "confidence", "eps": 0.02,
+                                                                "temperature": 3.0}}}
+    r = export(meta).rule(None, None, 5)
     assert isinstance(r, TopKGap) and r.beta.tolist() == [0, 1, 2, 3, 4]
     with pytest.raises(LavacutError, match="beta has 5 entries"):
-        resolve_rule(meta, None, None, 6)
+        export(meta).rule(None, None, 6)
     with pytest.raises(LavacutError, match="calibrate"):
-        resolve_rule(None, "topk", None, 5)
-    assert resolve_rule(meta, "confidence", {"eps": 0.1}, 5).eps == 0.1
+        export(None).rule("topk", None, 5)
+    # a given parameter overrides the stored one; the others stay calibrated
+    c = export(meta).rule("confidence", {"eps": 0.1}, 5)
+    assert c.eps == 0.1 and c.temperature == 3.0
 
 
 # ---------------------------------------------------------------- synaptic operations
 
 def test_count_ops_tiny_dense_by_hand():
-    from lavacut.measure.synops import count_ops, fan_out
+    from lavacut.cutoff.synops import count_ops
+    from lavacut.train.networks import fan_out
 
     spec = NetSpec(kind="dense", input_shape=(1, 1, 3), n_classes=2, hidden=(2,))
     fo = fan_out(spec)
@@ -456,13 +465,13 @@ def test_count_ops_tiny_dense_by_hand():
     x = np.array([[[1, 1, 0], [0, 1, 1], [0, 0, 1]]])      # (1, 3 inputs, T=3)
     h = np.array([[[0, 1, 1], [1, 0, 0]]])                 # (1, 2 hidden, 3)
     o = np.array([[[0, 0, 1], [0, 1, 0]]])                 # (1, 2 out, 3)
-    ops = count_ops(spec, [x, h], [2, 2], [h, o], np.array([2]))
+    ops = count_ops(fan_out(spec), [x, h], [2, 2], [h, o], np.array([2]))
     # steps 1..2: input spikes 1+1+1 = 3 (x fan-out 2) + hidden spikes 1+1 = 2 (x 2) -> 10
     assert ops.synops.tolist() == [10.0]
     assert ops.neuron_updates.tolist() == [8.0]             # 4 neurons x 2 steps
     assert ops.spikes.tolist() == [3.0]                     # hidden 2 + output 1
     assert ops.energy_uj[0] == pytest.approx((10 * 23.6 + 5 * 52.0 + 3 * 81.0) * 1e-6)
-    full = count_ops(spec, [x, h], [2, 2], [h, o], np.array([3]))
+    full = count_ops(fan_out(spec), [x, h], [2, 2], [h, o], np.array([3]))
     assert full.synops.tolist() == [(5 * 2) + (3 * 2)]
 
 
@@ -481,7 +490,7 @@ def _brute_fan_out(in_shape, co, k, s, p):
 
 
 def test_fan_out_conv_sums_to_the_synaptic_connections():
-    from lavacut.measure.synops import fan_out
+    from lavacut.train.networks import fan_out
 
     # layer 1: 8x8 with k3 s2 p0 leaves the last row/column uncovered; layer 2 is padded
     spec = NetSpec(kind="conv", input_shape=(2, 8, 8), n_classes=3, hidden=(5,), conv_channels=(3, 4),
@@ -507,7 +516,7 @@ def test_fan_out_matches_inspect_synapses_on_an_exported_conv_net(tmp_path):
     import torch
 
     from lavacut.export.inspect import inspect_layers
-    from lavacut.measure.synops import fan_out
+    from lavacut.train.networks import fan_out
 
     spec = NetSpec(kind="conv", input_shape=(2, 9, 9), n_classes=3, hidden=(4,), conv_channels=(3, 4),
                    conv_kernels=(3, 3), conv_strides=(2, 1), conv_paddings=(1, 1), weight_norm=False)
@@ -523,10 +532,10 @@ def test_fan_out_matches_inspect_synapses_on_an_exported_conv_net(tmp_path):
 # ---------------------------------------------------------------- calibration refuses the test split
 
 def test_calibrate_export_refuses_the_test_split(tmp_path):
-    from lavacut.measure.calibrate_export import calibrate_export
+    from lavacut.pipelines.calibrate import calibrate_export
 
     with pytest.raises(LavacutError, match="test split is not allowed"):
-        calibrate_export(tmp_path / "whatever.net", split="test", progress=False)
+        calibrate_export(RunRequest(tmp_path / "whatever.net", split="test"), progress=False)
 
 
 def test_cli_calibrate_offers_only_the_train_split(capsys):
@@ -543,14 +552,14 @@ def test_evaluate_sweeps_refuse_calibrating_on_test(tmp_path):
 
     from lavacut.config import RunConfig
     from lavacut.export.netx_file import write_export
-    from lavacut.measure.evaluate import evaluate_export
+    from lavacut.pipelines.evaluate import evaluate_export
 
     spec = NetSpec(kind="dense", input_shape=(2, 34, 34), n_classes=10, hidden=(4,))
     torch.manual_seed(0)
     write_export(build_network(spec), tmp_path / "t.net", {"name": "t", "spec": spec.to_dict()})
-    cfg = RunConfig().with_overrides(["cutoff.calib_split=test"])
     with pytest.raises(LavacutError, match="calib_split is 'test'.*never on the test split"):
-        evaluate_export(tmp_path / "t.net", cfg=cfg, progress=False)
+        evaluate_export(RunRequest(tmp_path / "t.net", overrides=("data.dataset=embedded",
+                                                                  "cutoff.calib_split=test")), progress=False)
 
 
 # ---------------------------------------------------------------- slow: the real pipeline
@@ -593,21 +602,21 @@ def test_calibrate_stores_rules_in_the_export(calibrated):
 
 @pytest.mark.slow
 def test_calibration_loads_only_the_training_split(tmp_path_factory, monkeypatch):
-    import lavacut.data.sources as sources
+    import lavacut.export.artifact as artifact
     from lavacut.export.netx_file import read_metadata
-    from lavacut.measure.calibrate_export import calibrate_export
+    from lavacut.pipelines.calibrate import calibrate_export
 
     path = tmp_path_factory.mktemp("calib-spy") / "q.net"
     shutil.copyfile(_quick_export(tmp_path_factory), path)
     seen = []
-    real = sources.load_split
+    real = artifact.load_split
 
     def spy(cfg, split, progress=True):
         seen.append(split)
         return real(cfg, split, progress=progress)
 
-    monkeypatch.setattr(sources, "load_split", spy)
-    lines = calibrate_export(path, eps=0.05, progress=False)
+    monkeypatch.setattr(artifact, "load_split", spy)
+    lines = calibrate_export(RunRequest(path), eps=0.05, progress=False)
     assert seen == ["train"]
     assert read_metadata(path)["cutoff"]["topk"]["eps"] == 0.05
     assert any("stored in" in line for line in lines)
@@ -646,9 +655,10 @@ def test_evaluate_uses_the_stored_calibration_and_writes_the_report(calibrated, 
     with open(report.with_suffix(".samples.csv")) as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 359
-    t_c = np.array([int(row["t_cutoff"]) for row in rows])
+    t_c = np.array([int(row["t_c"]) for row in rows])
     assert t_c.mean() == pytest.approx(rep["mean_t_cutoff"])
-    acc = np.mean([row["pred_cutoff"] == row["label"] for row in rows])
+    assert [int(row["t_c"]) for row in rows] == [r["t_c"] for r in rep["per_sample"]]
+    acc = np.mean([row["pred"] == row["label"] for row in rows])
     assert acc == pytest.approx(rep["accuracy_cutoff"])
     for png in ("quick_tradeoff.png", "quick_tcutoff.png"):
         assert (report.parent / png).read_bytes()[:8] == PNG_MAGIC
@@ -656,26 +666,26 @@ def test_evaluate_uses_the_stored_calibration_and_writes_the_report(calibrated, 
 
 @pytest.mark.slow
 def test_evaluate_explicit_policy_overrides_the_stored_default(calibrated, tmp_path):
-    from lavacut.measure.evaluate import evaluate_export
+    from lavacut.pipelines.evaluate import evaluate_export
 
     path, _ = calibrated
-    rep, t_c, pred, labels = evaluate_export(path, policy="fixed", params={"t_stop": 12}, samples=50,
-                                             progress=False, with_sweeps=False)
+    rep = evaluate_export(RunRequest(path, samples=50), policy="fixed", params={"t_stop": 12}, progress=False,
+                          with_sweeps=False)
     assert rep["policy"] == "fixed" and rep["n_samples"] == 50
-    assert t_c.tolist() == [12] * 50 and rep["mean_t_cutoff"] == 12
+    assert [r["t_c"] for r in rep["per_sample"]] == [12] * 50 and rep["mean_t_cutoff"] == 12
     assert rep["accuracy_cutoff"] == pytest.approx(rep["fixed_T_curve"][11]["accuracy"])
 
 
 @pytest.mark.slow
 def test_evaluate_and_calibrate_refuse_frames_of_another_shape(calibrated):
     from lavacut.config import RunConfig
-    from lavacut.measure.calibrate_export import calibrate_export
-    from lavacut.measure.evaluate import evaluate_export
+    from lavacut.pipelines.calibrate import calibrate_export
+    from lavacut.pipelines.evaluate import evaluate_export
 
     path, _ = calibrated
-    cfg = RunConfig().with_overrides(["framing.downsample=0.5"])
-    with pytest.raises(LavacutError, match=r"\(C, H, W\) = \(2, 34, 34\) but the data set frames are "
-                                           r"\(2, 17, 17\)"):
-        evaluate_export(path, cfg=cfg, progress=False)
+    req = RunRequest(path, overrides=("framing.downsample=0.5",))
+    with pytest.raises(LavacutError, match=r"frames of shape \(2, 17, 17\) per step do not match the network "
+                                           r"input \(2, 34, 34\)"):
+        evaluate_export(req, progress=False)
     with pytest.raises(LavacutError, match=r"\(2, 17, 17\)"):
-        calibrate_export(path, cfg=cfg, progress=False)
+        calibrate_export(req, progress=False)

@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 from lavacut_testing import descendants as _descendants, shm_mapped_by_others as _shm_mapped_by_others
 
-from lavacut.measure import policies
-from lavacut.measure.policies import (Confidence, Conformal, Entropy, FixedT,
+from lavacut.cutoff import rules as policies
+from lavacut.cutoff.rules import (Confidence, Conformal, Entropy, FixedT,
                                       TopKGap, cutoff)
 from lavacut.util import LavacutError
 

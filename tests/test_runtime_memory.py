@@ -20,17 +20,14 @@ EXPORT = REPO / "netx_exports" / "embedded_dense.net"
 
 @pytest.mark.slow
 def test_thousand_sample_stream_run_memory_growth_under_5_percent():
-    from lavacut.data.sources import load_split
-    from lavacut.export.netx_file import read_metadata
-    from lavacut.measure.evaluate import data_config_for, resolve_rule
+    from lavacut.export.artifact import Export
     from lavacut.runtime.runner import run_split
 
     assert EXPORT.is_file(), f"the shipped export {EXPORT} is missing"
-    meta = read_metadata(EXPORT)
-    cfg = data_config_for(meta)
-    train = load_split(cfg, "train", progress=False)
-    frames, labels = train.frames[:1000], train.labels[:1000]
-    rule = resolve_rule(meta, None, None, frames.shape[-1])
+    export = Export.open(EXPORT)
+    train = export.frames(export.config(), "train", 1000, progress=False)
+    frames, labels = train.frames, train.labels
+    rule = export.rule(None, None, frames.shape[-1])
 
     samples: list[tuple[float, int]] = []
     stop = threading.Event()

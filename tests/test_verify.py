@@ -1,4 +1,4 @@
-"""Tests of lavacut.export.verify: Lava fixed_pt vs SLAYER, spike for spike.
+"""Tests of lavacut.pipelines.verify: Lava fixed_pt vs SLAYER, spike for spike.
 
 Small random lavacut nets (dense and strided conv, weights scaled up so that
 every layer spikes) exported with lavacut's own write_export, frames from the
@@ -15,6 +15,7 @@ import pytest
 from lavacut_testing import descendants as _descendants, shm_mapped_by_others as _shm_mapped_by_others
 
 from lavacut.util import LavacutError
+from lavacut.pipelines.run import RunRequest
 
 N_VERIFY = 30
 
@@ -59,15 +60,15 @@ def test_frames():
 @pytest.fixture(scope="module")
 def verified(nets):
     """verify_export on both nets (one Lava graph each)."""
-    from lavacut.export.verify import verify_export
+    from lavacut.pipelines.verify import verify_export
 
-    return {k: verify_export(p, N_VERIFY, progress=False) for k, (p, _) in nets.items()}
+    return {k: verify_export(RunRequest(p, samples=N_VERIFY), progress=False) for k, (p, _) in nets.items()}
 
 
 # ---------------------------------------------------------------- pure helpers
 
 def test_compare_spikes_first_difference():
-    from lavacut.export.verify import compare_spikes
+    from lavacut.pipelines.verify import compare_spikes
 
     a = np.zeros((3, 4, 6), np.uint8)
     b = a.copy()
@@ -85,36 +86,36 @@ def test_compare_spikes_first_difference():
 
 
 def test_samples_must_be_positive(nets):
-    from lavacut.export.verify import verify_export
+    from lavacut.pipelines.verify import verify_export
 
     for bad in (0, -3):
-        with pytest.raises(LavacutError, match="samples must be a positive integer"):
-            verify_export(nets["dense"][0], bad, progress=False)
+        with pytest.raises(LavacutError, match="--samples must be a positive integer"):
+            verify_export(RunRequest(nets["dense"][0], samples=bad), progress=False)
 
 
 def test_not_a_netx_file_raises(tmp_path):
     from lavacut.export.netx_file import NetxFileError
-    from lavacut.export.verify import verify_export
+    from lavacut.pipelines.verify import verify_export
 
     p = tmp_path / "x.net"
     p.write_text("not hdf5")
     with pytest.raises(NetxFileError, match="not an HDF5 file"):
-        verify_export(p, 3, progress=False)
+        verify_export(RunRequest(p, samples=3), progress=False)
 
 
 def test_input_shape_mismatch_names_both_shapes(tmp_path):
-    from lavacut.export.verify import verify_export
+    from lavacut.pipelines.verify import verify_export
 
     path, _ = _export(tmp_path, "small", dict(kind="dense", input_shape=(2, 17, 17), hidden=(8,)))
-    with pytest.raises(LavacutError, match=r"input shape mismatch.*\(C, H, W\) = \(2, 17, 17\).*"
-                                           r"frames are \(2, 34, 34\)"):
-        verify_export(path, 3, progress=False)
+    with pytest.raises(LavacutError, match=r"frames of shape \(2, 34, 34\) per step do not match the network "
+                                           r"input \(2, 17, 17\)"):
+        verify_export(RunRequest(path, samples=3), progress=False)
 
 
 def test_explain_exactness_flags_odd_weights(tmp_path, nets):
     import h5py
 
-    from lavacut.export.verify import explain_exactness
+    from lavacut.export.exactness import explain_exactness
 
     assert explain_exactness(nets["dense"][0]) == []
     path, _ = _export(tmp_path, "odd", DENSE)
@@ -167,18 +168,18 @@ def test_broken_export_is_detected(tmp_path, test_frames):
     only that output neuron can differ."""
     import h5py
 
-    from lavacut.export.verify import verify_export
-    from lavacut.measure.evaluate import slayer_layer_spikes
+    from lavacut.pipelines.verify import verify_export
+    from lavacut.train.inference import forward
 
     path, net = _export(tmp_path, "broken", DENSE, seed=1)
-    out, hidden = slayer_layer_spikes(net, test_frames.frames[:N_VERIFY])
+    out, hidden = forward(net, test_frames.frames[:N_VERIFY], record=True)
     k = int(np.argmax(out.sum(axis=(0, 2))))            # most active output neuron
     i = int(np.argmax(hidden[0].sum(axis=(0, 2))))      # most active hidden neuron
     with h5py.File(path, "r+") as f:
         w = f["layer/2/weight"]                          # (10, 32): output layer
         old = float(w[k, i])
         w[k, i] = -256.0 if old > 0 else 254.0
-    r = verify_export(path, N_VERIFY, progress=False, reference_net=net)
+    r = verify_export(RunRequest(path, samples=N_VERIFY), progress=False, reference_net=net)
     assert r.reference.startswith("reference_net")
     bad = r.mismatches
     assert bad and r.n_identical < N_VERIFY and r.agreement_rate < 1.0
@@ -204,10 +205,10 @@ def test_broken_export_is_detected(tmp_path, test_frames):
 def test_no_processes_or_shared_memory_left(verified, nets):
     """After a verify run (``verified`` ran first, so Python's shared-memory
     resource tracker, which lives as long as this process, already exists)."""
-    from lavacut.export.verify import verify_export
+    from lavacut.pipelines.verify import verify_export
 
     procs, shm, kids = _descendants(), set(os.listdir("/dev/shm")), set(multiprocessing.active_children())
-    r = verify_export(nets["dense"][0], 4, progress=False)
+    r = verify_export(RunRequest(nets["dense"][0], samples=4), progress=False)
     assert r.n_identical == 4
     assert set(multiprocessing.active_children()) - kids == set()
     assert _descendants() - procs == set()

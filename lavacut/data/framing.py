@@ -93,15 +93,19 @@ def frame_events(events: np.ndarray, sensor_size: Sequence[int], cfg: FramingCon
 
 @dataclass
 class FramedSplit:
-    """A whole split framed: ``frames`` bool ``(N, C, H, W, T)``, ``labels`` (N,)."""
+    """A whole split framed: ``frames`` bool ``(N, C, H, W, T)``, ``labels`` (N,)
+    or None (unlabelled); ``classes`` names the labels when known, ``source``
+    says where the samples came from."""
 
     frames: np.ndarray
-    labels: np.ndarray
+    labels: np.ndarray | None
     sensor_size: tuple[int, int, int]
     framing: FramingConfig
+    classes: list[str] | None = None
+    source: str = ""
 
     def __len__(self) -> int:
-        return len(self.labels)
+        return len(self.frames)
 
     def torch_dataset(self):
         """A torch Dataset of float32 ``(C, H, W, T)`` tensors and int64 labels."""

@@ -107,7 +107,7 @@ def _conv_synapses(g, w: np.ndarray, shape: tuple, prev_shape: tuple | None) -> 
     """Synaptic connections of a conv layer: every nonzero kernel weight times
     the output positions where its tap lands on a real input (padding taps
     are not synapses); the same definition as dense layers (nonzero weights)
-    and as :func:`lavacut.measure.synops.fan_out`. Falls back to full kernel
+    and as :func:`lavacut.cutoff.synops.fan_out`. Falls back to full kernel
     windows when the input size is unknown."""
     def pair(name, default):
         v = np.atleast_1d(g[name][()]) if name in g else np.array([default])

@@ -11,7 +11,7 @@ A lavacut export is a stock NetX network file (a ``layer`` group that
   ``layer`` group: weights and neuron parameters);
 - subgroup ``cutoff``: one subgroup per calibrated stop rule
   (``topk``, ``confidence``, ...), each with attribute ``params`` (JSON of
-  :meth:`lavacut.measure.policies.StopRule.params`, arrays included) and
+  :meth:`lavacut.cutoff.rules.StopRule.params`, arrays included) and
   attribute ``default`` on the ``cutoff`` group naming the rule
   ``lavacut run`` uses without flags.
 
@@ -189,7 +189,7 @@ def read_metadata(path: str | Path) -> dict[str, Any] | None:
 
 
 def _check_cutoff(path, meta: dict) -> None:
-    from lavacut.measure.policies import rule_from_params
+    from lavacut.cutoff.rules import rule_from_params
 
     framing = meta.get("framing", {})
     if not isinstance(framing, dict):

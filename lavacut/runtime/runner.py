@@ -305,7 +305,7 @@ class RunResult:
     t_c: np.ndarray                 # (N,) 1-based output step of the decision
     pred: np.ndarray                # (N,) argmax Y(t_c), -1 if no spike yet
     counts: np.ndarray              # (N, K) Y(t_c)
-    labels: np.ndarray              # (N,)
+    labels: np.ndarray | None       # (N,), None for unlabelled input
     wall_s: float                   # running time of all samples
     wall_s_per_sample: list | None  # halt mode: per-sample run + host read
     lava_steps: int                 # Lava steps to the last decision = sum(t_c + offset)
@@ -324,8 +324,10 @@ class RunResult:
         return int(len(self.t_c))
 
     @property
-    def accuracy(self) -> float:
-        return float(np.mean(self.pred == self.labels)) if len(self.labels) else float("nan")
+    def accuracy(self) -> float | None:
+        if self.labels is None or not len(self.labels):
+            return None
+        return float(np.mean(self.pred == self.labels))
 
     @property
     def mean_tc(self) -> float:
@@ -365,8 +367,8 @@ def run_split(net_path, frames, labels, rule, mode: str = "halt", backend: str =
     frames : (N, C, H, W, T) or (N, C*H*W, T) binary frames (bool or 0/1),
         features in C, H, W order; transposed to netx's (W, H, C) for conv
         inputs (see :mod:`lavacut.runtime.graph`).
-    labels : (N,) integer labels (only stored, for ``accuracy``).
-    rule : a :class:`lavacut.measure.policies.StopRule`; ``FixedT()`` gives the
+    labels : (N,) integer labels or None (only stored, for ``accuracy``).
+    rule : a :class:`lavacut.cutoff.rules.StopRule`; ``FixedT()`` gives the
         full-T baseline run.
     mode : "halt" (pause at each decision; per-sample wall times) or
         "stream" (one pause at the end).
@@ -387,8 +389,8 @@ def run_split(net_path, frames, labels, rule, mode: str = "halt", backend: str =
         raise LavacutError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     run_cfg = make_run_cfg(backend)     # raises early when loihi2 is missing
     frames = np.asarray(frames)
-    labels = np.asarray(labels).reshape(-1)
-    if len(labels) != frames.shape[0]:
+    labels = None if labels is None else np.asarray(labels).reshape(-1)
+    if labels is not None and len(labels) != frames.shape[0]:
         raise LavacutError(f"{frames.shape[0]} samples but {len(labels)} labels")
     if frames.shape[0] == 0:
         raise LavacutError("no samples to run")

@@ -39,13 +39,11 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
+from lavacut.cutoff.rules import NO_DECISION
 from lavacut.util import LavacutError
 
 __all__ = ["SpikeRateLoss", "SpikeMaxLoss", "TETLoss", "make_task_loss", "predict",
            "accumulated_output", "TASK_LOSSES", "NO_DECISION"]
-
-#: prediction for a sample whose output never spiked (METHOD.md: "no decision")
-NO_DECISION = -1
 
 
 def _check(out_spikes: torch.Tensor, labels: torch.Tensor) -> None:
@@ -67,7 +65,7 @@ def predict(out_spikes: torch.Tensor, no_decision: int | None = NO_DECISION) -> 
     ``argmax_k sum_t out_spikes[n, k, t]``; ties go to the LOWEST class index
     (``torch.argmax`` returns the first maximum). A sample whose output never
     spiked gets ``no_decision`` (default -1, METHOD.md's "no decision yet",
-    the same convention as :func:`lavacut.measure.policies.predict`; it never
+    the same convention as :func:`lavacut.cutoff.rules.predict`; it never
     equals a label, so it counts as wrong). Pass ``no_decision=None`` for the
     plain argmax (class 0 for an all-zero count).
     """

@@ -3,11 +3,12 @@
 A network is described by a :class:`NetSpec` and built by :func:`build_network`
 from lava-dl SLAYER blocks only (``slayer.block.cuba.Dense``, ``Conv``,
 ``Flatten``): no pooling (NetX cannot load it; strided convolutions instead),
-no axonal delays (slow DelayDense in Lava), no norm/bias. Weights go through
+no axonal delays (slow DelayDense in Lava), no norm. Weights go through
 SLAYER's default 8-bit quantisation (``neuron.quantize_8bit`` as the synapse
 ``pre_hook_fx``: even integers in [-256, 254] at scale 64, straight-through
 gradient), so the exported integers are exactly the weights the forward pass
-used.
+used. An optional constant voltage bias per layer (:attr:`NetSpec.layer_bias`,
+used by NIR imports) is Loihi's ``bias_mant`` at ``bias_exp`` 6.
 
 Time alignment, measured spike for spike (and voltage for voltage) against
 Lava ``fixed_pt`` (``Loihi2SimCfg(select_tag='fixed_pt')``), with input frame
@@ -56,6 +57,8 @@ from lavacut.util import LavacutError, atomic_path, import_slayer
 # every use of this module builds or exports a SLAYER net: import lava-dl here
 slayer = import_slayer()  # silences lava-dl's import-time banner
 from lava.lib.dl.slayer.block.base import step_delay  # noqa: E402
+from lava.lib.dl.slayer.neuron.dynamics import leaky_integrator as _leaky_integrator  # noqa: E402
+from lava.lib.dl.slayer.utils import quantize as _quantize  # noqa: E402
 
 __all__ = [
     "NetSpec", "SlayerNet", "HiddenRecord", "build_network", "export_hdf5",
@@ -67,6 +70,8 @@ __all__ = [
 
 
 HDF5_SPEC_ATTR = "lavacut_netspec"
+#: Lava's bias_mant is a signed 13-bit integer: [-4096, 4095].
+BIAS_MANT_LIMIT = 1 << 12
 
 
 class HiddenRecord(NamedTuple):
@@ -103,19 +108,28 @@ class NetSpec(NetConfig):
     input_shape
         ``(C, H, W)`` of one frame.
     n_classes
-        Output neurons (one per class).
+        Output neurons (one per class; 1 = a single output neuron, no class
+        decision).
     name
         A label carried into exports.
+    layer_bias
+        Empty (no bias), or one entry per spiking layer: empty, or the
+        constant added to that layer's voltage every step (Lava LIF
+        ``v = decay(v) + u + bias``), one value per output channel of a conv
+        layer / per neuron of a dense layer, in SLAYER units: multiples of
+        1/64 (NetX ``bias`` = ``bias_mant`` at ``bias_exp`` 6, 13-bit signed).
     """
 
     input_shape: tuple[int, int, int] = (2, 34, 34)
     n_classes: int = 10
     name: str = ""
+    layer_bias: tuple = ()
 
     def __post_init__(self) -> None:
         for f in ("input_shape", "hidden", "conv_channels", "conv_kernels",
                   "conv_strides", "conv_paddings"):
             setattr(self, f, tuple(int(v) for v in getattr(self, f)))
+        self.layer_bias = tuple(tuple(float(v) for v in b) for b in self.layer_bias)
         self.validate()
 
     # -- checks -----------------------------------------------------------
@@ -127,8 +141,8 @@ class NetSpec(NetConfig):
             err.append(f"kind must be 'dense' or 'conv', got {self.kind!r}")
         if len(self.input_shape) != 3 or min(self.input_shape) < 1:
             err.append(f"input_shape must be (C, H, W) of positive ints, got {self.input_shape}")
-        if self.n_classes < 2:
-            err.append(f"n_classes must be >= 2, got {self.n_classes}")
+        if self.n_classes < 1:
+            err.append(f"n_classes must be >= 1, got {self.n_classes}")
         if any(h < 1 for h in self.hidden):
             err.append(f"hidden sizes must be positive, got {self.hidden}")
         nconv = len(self.conv_channels)
@@ -165,9 +179,27 @@ class NetSpec(NetConfig):
                 self.conv_output_shapes()
             except LavacutError as e:
                 err.append(str(e))
+        if not err and self.layer_bias:
+            err += self._bias_errors()
         if err:
             raise LavacutError("invalid NetSpec" + (f" {self.name!r}" if self.name else "")
                                + ":\n  " + "\n  ".join(err))
+
+    def _bias_errors(self) -> list[str]:
+        sizes = list(self.conv_channels) + list(self.hidden) + [self.n_classes]
+        if len(self.layer_bias) != len(sizes):
+            return [f"layer_bias has {len(self.layer_bias)} entries, the network {len(sizes)} spiking layers"]
+        err = []
+        for i, (b, n) in enumerate(zip(self.layer_bias, sizes)):
+            m = np.asarray(b, dtype=np.float64) * W_SCALE
+            if len(b) not in (0, n):
+                err.append(f"layer_bias[{i}] has {len(b)} values, the layer {n} "
+                           f"{'channels' if i < len(self.conv_channels) else 'neurons'}")
+            elif len(b) and (np.any(np.abs(m - np.rint(m)) > 1e-9) or m.min() < -BIAS_MANT_LIMIT
+                             or m.max() > BIAS_MANT_LIMIT - 1):
+                err.append(f"layer_bias[{i}] must be multiples of 1/{W_SCALE} in "
+                           f"[{-BIAS_MANT_LIMIT}, {BIAS_MANT_LIMIT - 1}]/{W_SCALE} (Loihi's 13-bit bias_mant)")
+        return err
 
     # -- derived ----------------------------------------------------------
     def conv_output_shapes(self) -> list[tuple[int, int, int]]:
@@ -342,6 +374,30 @@ class SlayerNet(torch.nn.Module):
         drops.append(torch.nn.Identity())
         self.blocks = torch.nn.ModuleList(blocks)
         self.drops = torch.nn.ModuleList(drops)
+        # per-block voltage bias (not in the state dict: it lives in the spec)
+        self._bias_names: list[str | None] = [None] * len(blocks)
+        spiking = [i for i, b in enumerate(blocks) if hasattr(b, "neuron")]
+        for j, b in enumerate(spec.layer_bias):
+            if b:
+                extra = (1, 1) if j < len(spec.conv_channels) else ()   # (C, H, W, T) or (n, T)
+                name = f"layer_bias_{j}"
+                self.register_buffer(name, torch.tensor(b, dtype=torch.float32).reshape(-1, *extra, 1),
+                                     persistent=False)
+                self._bias_names[spiking[j]] = name
+
+    def _dynamics(self, i: int, block: torch.nn.Module, z: torch.Tensor):
+        """(current, pre-reset voltage) of block ``i``: SLAYER's CUBA
+        dynamics, plus the layer's voltage bias if it has one (SLAYER's
+        cuba.Neuron has none: the voltage is integrated again with the bias
+        added to the current, as Lava's LIF adds it to ``v``)."""
+        current, voltage = block.neuron.dynamics(z)
+        if self._bias_names[i] is None:
+            return current, voltage
+        n = block.neuron
+        voltage = _leaky_integrator.dynamics(current + getattr(self, self._bias_names[i]),
+                                             _quantize(n.voltage_decay), n.voltage_state.contiguous(),
+                                             n.s_scale, n.threshold + n.threshold_eps)
+        return current, voltage
 
     @property
     def spiking_blocks(self) -> list[torch.nn.Module]:
@@ -389,7 +445,7 @@ class SlayerNet(torch.nn.Module):
                 x = block(x)
                 continue
             z = block.synapse(x)
-            _, voltage = block.neuron.dynamics(z)  # pre-reset voltage
+            _, voltage = self._dynamics(i, block, z)  # pre-reset voltage
             spikes = block.neuron.spike(voltage)   # neuron built without dropout
             if record and i != last:
                 n = spikes.shape[0]
@@ -425,12 +481,12 @@ def fixed_point_ranges(net: SlayerNet, x: torch.Tensor) -> list[dict[str, int]]:
     try:
         x = net._prepare_input(x)
         out = []
-        for block in net.blocks:
+        for i, block in enumerate(net.blocks):
             if not hasattr(block, "neuron"):
                 x = block(x)
                 continue
             z = block.synapse(x)
-            current, voltage = block.neuron.dynamics(z)
+            current, voltage = net._dynamics(i, block, z)
             spikes = block.neuron.spike(voltage)
             s = block.neuron.s_scale
             out.append({"input": int(round(float(z.abs().max()) * W_SCALE)),
@@ -462,7 +518,8 @@ def export_hdf5(net: SlayerNet, path: str | os.PathLike) -> None:
     (NetX needs it to size the first convolution; for dense nets it is
     informational). NetX builds no process for it, so ``netx.Network.layers``
     are the spiking blocks only, in order. The spec is stored as JSON in the
-    root attribute ``lavacut_netspec``.
+    root attribute ``lavacut_netspec``. A layer with a bias gets a ``bias``
+    dataset (integer ``bias_mant``; NetX loads it with ``bias_exp`` 6).
 
     ``net`` itself is not modified: a copy is built from ``net.spec``, loaded
     with ``net.state_dict()``, run once (SLAYER needs the neuron shapes) and
@@ -487,8 +544,13 @@ def export_hdf5(net: SlayerNet, path: str | os.PathLike) -> None:
             f.attrs[HDF5_SPEC_ATTR] = json.dumps(spec.to_dict())
             layer = f.create_group("layer")
             _write_input_group(layer.create_group("0"), spec.input_shape)
+            spiking = iter(spec.layer_bias or ())
             for i, block in enumerate(fresh.blocks, start=1):
-                block.export_hdf5(layer.create_group(str(i)))
+                g = layer.create_group(str(i))
+                block.export_hdf5(g)
+                bias = next(spiking, ()) if hasattr(block, "neuron") else ()
+                if bias:      # NetX: bias -> LIF bias_mant (bias_exp 6), per neuron or per channel
+                    g.create_dataset("bias", data=np.rint(np.asarray(bias) * W_SCALE).astype(np.int32))
 
 
 def read_spec_from_hdf5(path: str | os.PathLike) -> NetSpec | None:
@@ -522,3 +584,28 @@ def to_lava_input(spec: NetSpec, x: np.ndarray | torch.Tensor) -> np.ndarray:
     if spec.kind == "dense":
         return np.ascontiguousarray(x.reshape(c * h * w, x.shape[-1]))
     return np.ascontiguousarray(x.transpose(2, 1, 0, 3))
+
+
+def fan_out(spec) -> list[np.ndarray]:
+    """Fan-out of every input of every spiking layer, flattened C-order
+    ((C, H, W) for the frame and conv outputs)."""
+    out = []
+    shape = tuple(spec.input_shape)
+    if spec.kind == "conv":
+        for (co, h, w), k, s, p in zip(spec.conv_output_shapes(), spec.conv_kernels, spec.conv_strides,
+                                       spec.conv_paddings):
+            ci, hi, wi = shape
+            cover = torch.nn.functional.conv_transpose2d(torch.ones(1, 1, h, w), torch.ones(1, 1, k, k),
+                                                         stride=s, padding=p)
+            cov = cover[0, 0, :hi, :wi].numpy()
+            if cov.shape != (hi, wi):  # conv_transpose may come out short by the stride remainder
+                full = np.zeros((hi, wi))
+                full[:cov.shape[0], :cov.shape[1]] = cov
+                cov = full
+            out.append(np.broadcast_to(cov * co, (ci, hi, wi)).reshape(-1).copy())
+            shape = (co, h, w)
+    n_in = int(np.prod(shape))
+    for size in list(spec.hidden) + [spec.n_classes]:
+        out.append(np.full(n_in, float(size)))
+        n_in = size
+    return out

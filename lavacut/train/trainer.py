@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lavacut.train.inference import accuracy_from_spikes, forward
 from lavacut.util import LavacutError, atomic_write_json, seed_everything, versions
 
 
@@ -57,31 +58,6 @@ def build_from_config(cfg, input_shape, n_classes):
     from lavacut.train.networks import build_network
     spec = cfg.net.to_spec(input_shape, n_classes, name=cfg.name)
     return build_network(spec)
-
-
-def infer_spikes(net, frames: np.ndarray, batch_size: int = 64, device=None, progress: bool = False,
-                 desc: str = "inference") -> np.ndarray:
-    """SLAYER forward in eval mode: frames ``(N, C, H, W, T)`` -> output
-    spikes ``(N, K, T)`` uint8."""
-    import torch
-    from tqdm import tqdm
-
-    device = device or torch.device("cpu")
-    net.eval()
-    outs = []
-    with torch.no_grad():
-        for lo in tqdm(range(0, len(frames), batch_size), desc=desc, unit="batch", disable=not progress,
-                       leave=False):
-            x = torch.from_numpy(frames[lo:lo + batch_size].astype(np.float32)).to(device)
-            out, _ = net(x, record=False)
-            outs.append(out.cpu().numpy().astype(np.uint8))
-    return np.concatenate(outs) if outs else np.zeros((0,), np.uint8)
-
-
-def accuracy_from_spikes(spikes: np.ndarray, labels: np.ndarray) -> float:
-    counts = spikes.sum(axis=-1)
-    pred = np.where(counts.any(axis=1), counts.argmax(axis=1), -1)
-    return float((pred == labels).mean()) if len(labels) else float("nan")
 
 
 def train(cfg, run_dir: str | Path, resume: bool = False, progress: bool = True) -> TrainResult:
@@ -189,7 +165,7 @@ def train(cfg, run_dir: str | Path, resume: bool = False, progress: bool = True)
             tot_loss += float(loss) * len(idx)
             tot_rcs += float(reg) * len(idx)
             bar.set_postfix(loss=f"{tot_loss / seen:.4f}", acc=f"{correct / seen:.3f}")
-        val_acc = accuracy_from_spikes(infer_spikes(net, x_val, device=device), y_val) if len(y_val) else float("nan")
+        val_acc = accuracy_from_spikes(forward(net, x_val, device=device), y_val) if len(y_val) else float("nan")
         history.append({"epoch": epoch, "loss": tot_loss / max(seen, 1), "rcs": tot_rcs / max(seen, 1),
                         "train_acc": correct / max(seen, 1), "val_acc": val_acc,
                         "seconds": time.time() - t0})
@@ -206,7 +182,7 @@ def train(cfg, run_dir: str | Path, resume: bool = False, progress: bool = True)
 
     best = load_checkpoint(best_path)
     net.load_state_dict(best["model"])
-    test_acc = accuracy_from_spikes(infer_spikes(net, test_split.frames, device=device), test_split.labels)
+    test_acc = accuracy_from_spikes(forward(net, test_split.frames, device=device), test_split.labels)
     metrics = {"name": cfg.name, "best_val_acc": best_val, "test_acc_full_T": test_acc,
                "best_epoch": int(best["epoch"]), "epochs": cfg.train.epochs,
                "train_seconds_this_session": train_seconds, "history": history,

@@ -8,7 +8,7 @@ and lava core at module level, and stay few:
 - :mod:`.source`  -- ``SampleSource``: plays N packed samples frame by frame,
   jumps to the next sample when the monitor says so.
 - :mod:`.monitor` -- ``CutoffMonitor``: counts output spikes, applies a
-  :class:`lavacut.measure.policies.StopRule`, logs decisions, resets the
+  :class:`lavacut.cutoff.rules.StopRule`, logs decisions, resets the
   network state on the graph through RefPorts, and (halt mode) pauses the
   runtime at each decision.
 

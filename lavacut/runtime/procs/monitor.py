@@ -141,7 +141,7 @@ class PyCutoffMonitorModel(PyLoihiProcessModel):
         super().__init__(proc_params)
         # Imported here, in the runtime's process, not at module level: Lava
         # re-executes this module at every compile.
-        from lavacut.measure.policies import predict, rule_from_params
+        from lavacut.cutoff.rules import predict, rule_from_params
 
         self._predict = predict
         self._rule = rule_from_params(proc_params["rule_params"])

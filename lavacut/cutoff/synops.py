@@ -29,33 +29,6 @@ ENERGY_SOURCE = ("Davies et al., IEEE Micro 38(1) 2018, Table 2 (Loihi): 23.6 pJ
                  "52 pJ/neuron update, 81 pJ/spiking neuron update; Loihi 2 per-op energies are unpublished")
 
 
-def fan_out(spec) -> list[np.ndarray]:
-    """Fan-out of every input of every spiking layer, flattened C-order
-    ((C, H, W) for the frame and conv outputs)."""
-    import torch
-
-    out = []
-    shape = tuple(spec.input_shape)
-    if spec.kind == "conv":
-        for (co, h, w), k, s, p in zip(spec.conv_output_shapes(), spec.conv_kernels, spec.conv_strides,
-                                       spec.conv_paddings):
-            ci, hi, wi = shape
-            cover = torch.nn.functional.conv_transpose2d(torch.ones(1, 1, h, w), torch.ones(1, 1, k, k),
-                                                         stride=s, padding=p)
-            cov = cover[0, 0, :hi, :wi].numpy()
-            if cov.shape != (hi, wi):  # conv_transpose may come out short by the stride remainder
-                full = np.zeros((hi, wi))
-                full[:cov.shape[0], :cov.shape[1]] = cov
-                cov = full
-            out.append(np.broadcast_to(cov * co, (ci, hi, wi)).reshape(-1).copy())
-            shape = (co, h, w)
-    n_in = int(np.prod(shape))
-    for size in list(spec.hidden) + [spec.n_classes]:
-        out.append(np.full(n_in, float(size)))
-        n_in = size
-    return out
-
-
 @dataclass
 class OpCounts:
     synops: np.ndarray          # (N,) synaptic operations up to t_c
@@ -64,15 +37,17 @@ class OpCounts:
     energy_uj: np.ndarray       # (N,) Loihi-class estimate, microjoules
 
 
-def count_ops(spec, layer_inputs: list[np.ndarray], layer_spikes_total_neurons: list[int],
+def count_ops(fan_outs: list[np.ndarray], layer_inputs: list[np.ndarray], layer_spikes_total_neurons: list[int],
               spiking_outputs: list[np.ndarray], t_c: np.ndarray) -> OpCounts:
     """Count operations up to step ``t_c`` (1-based, per sample).
 
+    fan_outs: per spiking layer, the fan-out of each of its inputs (flattened
+    like the inputs; see :func:`lavacut.train.networks.fan_out`).
     layer_inputs: per spiking layer, its input spikes ``(N, n_in, T)`` (the
     frame for the first layer, the previous layer's spikes after).
     spiking_outputs: per spiking layer, its spikes ``(N, n, T)``.
     """
-    fo = fan_out(spec)
+    fo = fan_outs
     N = len(t_c)
     T = layer_inputs[0].shape[-1]
     upto = (np.arange(1, T + 1)[None, :] <= np.asarray(t_c)[:, None])  # (N, T)

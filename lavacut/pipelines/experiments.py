@@ -13,6 +13,13 @@ import json
 import shutil
 from pathlib import Path
 
+from lavacut.config import load_config
+from lavacut.export.exporter import export_checkpoint
+from lavacut.pipelines.calibrate import calibrate_export
+from lavacut.pipelines.evaluate import evaluate_export
+from lavacut.pipelines.reports import write_report
+from lavacut.pipelines.run import RunRequest
+from lavacut.train.trainer import train
 from lavacut.util import atomic_path, atomic_write_text, save_figure
 
 EXPERIMENTS = ["embedded_dense", "embedded_dense_rcs", "embedded_conv", "embedded_conv_rcs"]
@@ -21,12 +28,6 @@ POLICIES = ["topk", "confidence", "entropy", "conformal", "fixed"]
 
 def run_experiments(names: list[str] | None = None, sims: Path = Path("sims"), retrain: bool = False,
                     lava_samples: int = 0, log=print) -> Path:
-    from lavacut.config import load_config
-    from lavacut.export.exporter import export_checkpoint
-    from lavacut.measure.calibrate_export import calibrate_export
-    from lavacut.measure.evaluate import evaluate_export, write_outputs
-    from lavacut.train.trainer import train
-
     names = names or EXPERIMENTS
     results = sims / "results"
     for name in names:
@@ -46,16 +47,16 @@ def run_experiments(names: list[str] | None = None, sims: Path = Path("sims"), r
                 with atomic_path(out / f"training_{f.replace('training_', '')}") as tmp:
                     shutil.copyfile(run_dir / f, tmp)
         log(f"== {name}: calibrate (eps {cfg.cutoff.eps})")
-        calibrate_export(export, eps=cfg.cutoff.eps, default_policy=cfg.cutoff.policy)
+        calibrate_export(RunRequest(export), eps=cfg.cutoff.eps, default_policy=cfg.cutoff.policy)
         for policy in POLICIES:
-            rep, t_c, pred, labels = evaluate_export(export, engine="torch", policy=policy,
-                                                     with_sweeps=(policy == "topk"))
-            write_outputs(rep, out / f"torch_{policy}.json", t_c, pred, labels)
+            rep = evaluate_export(RunRequest(export, split="test", samples=0), engine="torch", policy=policy,
+                                  with_sweeps=(policy == "topk"))
+            write_report(rep, out / f"torch_{policy}.json")
             log(f"   {policy:<10} acc {100 * rep['accuracy_full']:.2f} -> {100 * rep['accuracy_cutoff']:.2f} %, "
                 f"t {rep['mean_t_cutoff']:.2f}/{rep['T']} ({rep['timestep_ratio']:.2f}x)")
-        rep, t_c, pred, labels = evaluate_export(export, engine="lava", policy=cfg.cutoff.policy,
-                                                 samples=lava_samples, with_sweeps=False)
-        write_outputs(rep, out / f"lava_{cfg.cutoff.policy}.json", t_c, pred, labels)
+        rep = evaluate_export(RunRequest(export, split="test", samples=lava_samples), engine="lava",
+                              policy=cfg.cutoff.policy, mode="halt", backend="cpu", with_sweeps=False)
+        write_report(rep, out / f"lava_{cfg.cutoff.policy}.json")
         log(f"   lava {cfg.cutoff.policy}: engines agree {rep.get('engines_agree')}, wall ratio "
             f"{rep['wall_ratio']:.2f} vs timestep ratio {rep['timestep_ratio']:.2f}")
     table = results_table(results, EXPERIMENTS)

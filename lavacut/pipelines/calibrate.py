@@ -2,39 +2,36 @@
 an export's data set and store the parameters in the export (atomically)."""
 from __future__ import annotations
 
-from pathlib import Path
-
-import numpy as np
-
+from lavacut.cutoff.calibrate import calibrate_all, calibrate_topk, risk_controlled
+from lavacut.cutoff.rules import FixedT
+from lavacut.export.netx_file import write_calibration
+from lavacut.pipelines.run import RunRequest, open_run
+from lavacut.train.inference import forward
+from lavacut.train.trainer import stratified_holdout
 from lavacut.util import LavacutError
 
 
-def calibrate_export(path: str | Path, eps: float = 0.02, alpha: float = 0.05, default_policy: str = "topk",
-                     split: str = "train", cfg=None, risk_delta: float | None = None,
-                     risk_confidence: float = 0.9, progress: bool = True) -> list[str]:
-    from lavacut.data.sources import load_split
-    from lavacut.export.exporter import net_from_export
-    from lavacut.export.netx_file import write_calibration
-    from lavacut.measure.calibrate import calibrate_all, calibrate_topk, risk_controlled
-    from lavacut.measure.evaluate import calibration_spikes, check_input_matches, data_config_for
-    from lavacut.measure.policies import FixedT
-
+def calibrate_export(req: RunRequest, eps: float = 0.02, alpha: float = 0.05, default_policy: str = "topk",
+                     risk_delta: float | None = None, risk_confidence: float = 0.9,
+                     progress: bool = True) -> list[str]:
+    """Calibrate every stop rule on the training split (or the user's
+    labelled ``--input``) and store them in the export. Returns the lines
+    to print."""
+    split = req.split or "train"
     if split == "test":
         raise LavacutError("calibration on the test split is not allowed (it would leak test labels)")
-    net, meta = net_from_export(path)
-    if meta is None:
-        raise LavacutError(f"{path} has no lavacut metadata to store a calibration in; re-export it with "
-                           f"'lavacut export' (or 'lavacut import' for NIR graphs)")
-    cfg = data_config_for(meta, cfg)
-    data = load_split(cfg, split, progress=progress)
-    check_input_matches(net, data, path)
-    sp = calibration_spikes(net, data.frames, cfg.cutoff.calib_dropout, seed=cfg.train.seed, progress=progress)
+    export, cfg, _, _ = open_run(RunRequest(**{**vars(req), "split": split, "samples": 0}))
+    net = export.slayer_net()
+    data = export.frames(cfg, split, 0, user_input=req.user_input, progress=progress)
+    if data.labels is None:
+        raise LavacutError(f"{data.source}: calibration needs labels (one subfolder per class, or 'labels' in "
+                           f"the .npz)")
+    sp = forward(net, data.frames, dropout=cfg.cutoff.calib_dropout, seed=cfg.train.seed, progress=progress,
+                 desc="calibration pass")
     rules = calibrate_all(sp, data.labels, eps=eps, alpha=alpha)
-    lines = [f"calibrated on {len(data)} {split} samples of {cfg.data.dataset} "
+    lines = [f"calibrated on {len(data)} samples of {data.source} "
              f"(dropout {cfg.cutoff.calib_dropout} on spiking layers during the pass)"]
     if risk_delta is not None:
-        from lavacut.train.trainer import infer_spikes, stratified_holdout
-
         # Learn-then-Test's guarantee needs candidates fixed before the data that
         # tests them, and test data exchangeable with deployment: fit the
         # candidate thresholds on the training samples, test them in eval mode
@@ -47,7 +44,7 @@ def calibrate_export(path: str | Path, eps: float = 0.02, alpha: float = 0.05, d
             eps_grid = [0.0, 0.005, 0.01, 0.02, 0.03, 0.05, 0.07, 0.1, 0.15, 0.2]
             fit_sp, fit_y = sp[~hold], data.labels[~hold]
             cands = [FixedT()] + [calibrate_topk(fit_sp, fit_y, e) for e in eps_grid]
-            test_sp = infer_spikes(net, data.frames[hold])
+            test_sp = forward(net, data.frames[hold])
             rc = risk_controlled(test_sp, data.labels[hold], cands, risk_delta, risk_confidence)
             n_hold = int(hold.sum())
             if rc.index > 0:
@@ -61,13 +58,13 @@ def calibrate_export(path: str | Path, eps: float = 0.02, alpha: float = 0.05, d
     params = {name: r.params() for name, r in rules.items()}
     if default_policy not in params:
         raise LavacutError(f"--default {default_policy!r} is not among the calibrated rules {sorted(params)}")
-    write_calibration(path, params, default_policy=default_policy,
-                      extra_meta={"calibration": {"split": split, "n_samples": int(len(data)), "eps": eps,
+    write_calibration(export.path, params, default_policy=default_policy,
+                      extra_meta={"calibration": {"split": split if req.user_input is None else str(req.user_input), "n_samples": int(len(data)), "eps": eps,
                                                   "alpha": alpha, "dropout": cfg.cutoff.calib_dropout}})
     for name, r in rules.items():
         p = r.params()
         brief = ", ".join(f"{k}={'[' + str(len(v)) + ' per-step values]' if isinstance(v, list) else v}"
                           for k, v in p.items() if k != "policy")
         lines.append(f"  {name}: {brief}")
-    lines.append(f"stored in {path} (default policy: {default_policy})")
+    lines.append(f"stored in {export.path} (default policy: {default_policy})")
     return lines

@@ -2,7 +2,7 @@
 
 All functions take output spikes ``(N, K, T)`` of the calibration samples
 (SLAYER forward, optionally with dropout, see :func:`calibration_spikes`) and
-labels, and return the parameters of a :mod:`lavacut.measure.policies` rule.
+labels, and return the parameters of a :mod:`lavacut.cutoff.rules` rule.
 
 - :func:`calibrate_topk`: the paper's per-step beta(t) (METHOD.md, exactly).
 - :func:`calibrate_temperature`: softmax temperature on counts by NLL.
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lavacut.measure.policies import (Conformal, Confidence, Entropy, StopRule, TopKGap, cumulative_counts,
+from lavacut.cutoff.rules import (Conformal, Confidence, Entropy, StopRule, TopKGap, cumulative_counts,
                                       cutoff, optimal_cutoff_steps, per_step_predictions, softmax, top2_gap)
 
 

@@ -1,0 +1,184 @@
+"""One exported network as an object: the NetX file, its lavacut metadata,
+the data configuration it runs on, its input-shape check and its stop rule.
+
+Every pipeline (run, evaluate, calibrate, verify, the benchmark) opens a file
+through :meth:`Export.open` and takes its frames from :meth:`Export.frames`,
+so there is one input-shape check and one way to resolve a stop rule.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lavacut.config import RunConfig, load_config
+from lavacut.cutoff.rules import FixedT, StopRule, rule_from_params
+from lavacut.data.framing import FramedSplit
+from lavacut.data.sources import load_split, open_dataset
+from lavacut.export.inspect import LayerInfo, inspect_layers
+from lavacut.export.netx_file import read_metadata
+from lavacut.util import LavacutError
+
+SPLITS = ("train", "test")
+
+
+class InputShapeError(LavacutError, ValueError):
+    """Frames whose per-step shape is not the network's input."""
+
+
+@dataclass
+class Export:
+    """A NetX file opened for running: ``meta`` is None for a file lavacut
+    did not write; ``layers`` are read from the file itself."""
+
+    path: Path
+    meta: dict[str, Any] | None
+    layers: list[LayerInfo]
+
+    @classmethod
+    def open(cls, path: str | Path) -> "Export":
+        path = Path(path)
+        if path.is_dir():
+            raise LavacutError(f"{path} is a folder; give a NetX .net file")
+        meta = read_metadata(path)      # validates the file and its metadata
+        return cls(path=path, meta=meta, layers=inspect_layers(path))
+
+    # ------------------------------------------------------------------ what the file says
+    @property
+    def name(self) -> str:
+        return (self.meta or {}).get("name") or self.path.stem
+
+    @property
+    def dataset(self) -> str | None:
+        """The data set the network was trained or bound on (None: unknown)."""
+        return (self.meta or {}).get("dataset")
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """Per-step input: (C, H, W), or (F,) for a dense first layer of a
+        file that does not say how its features are arranged."""
+        if self.meta and self.meta.get("input_shape"):
+            return tuple(int(s) for s in self.meta["input_shape"])
+        for L in self.layers:
+            if L.type == "input" and L.shape:
+                return tuple(L.shape)
+            if L.type in ("dense", "dense_rec", "dense_comp") and L.weight_shape:
+                return (int(L.weight_shape[-1]),)
+            if L.type == "conv":
+                raise LavacutError(f"{self.path}: convolutional first layer without an input layer giving the "
+                                   f"frame shape")
+        raise LavacutError(f"{self.path}: cannot tell the network's input shape from its layers")
+
+    @property
+    def classes(self) -> list[str] | None:
+        return (self.meta or {}).get("classes")
+
+    # ------------------------------------------------------------------ configuration
+    def config(self, config_path: str | Path | None = None, overrides: list[str] | None = None) -> RunConfig:
+        """The run configuration: ``config_path`` if given, else the export's
+        stored training config, else the defaults; ``overrides`` on top."""
+        if config_path is not None:
+            return load_config(config_path, overrides)
+        stored = (self.meta or {}).get("train_config")
+        base = (RunConfig.from_dict(dict(stored), source=f"{self.path} (stored train_config)")
+                if stored else RunConfig())
+        return base.with_overrides(overrides or [])
+
+    def has_data_binding(self, config_path, overrides) -> bool:
+        """Whether a data set is known for this file: from its metadata or
+        from the user's config / data.* overrides."""
+        return bool(config_path or (self.meta or {}).get("train_config")
+                    or any(o.strip().startswith("data.") for o in overrides or []))
+
+    # ------------------------------------------------------------------ frames
+    def check_frames(self, frames: np.ndarray, source: str) -> np.ndarray:
+        """Frames ``(N, *input_shape, T)``; a flat input also takes
+        ``(N, C, H, W, T)`` with C*H*W features (flattened in C, H, W order).
+        Returns the frames in the network's layout."""
+        want = self.input_shape
+        got = tuple(frames.shape[1:-1])
+        if got == want:
+            return frames
+        if len(want) == 1 and int(np.prod(got)) == want[0]:
+            return frames.reshape(frames.shape[0], want[0], frames.shape[-1])
+        raise InputShapeError(f"{source}: frames of shape {got} per step do not match the network input "
+                              f"{want} of {self.path} (frames array {tuple(frames.shape)} = (N, ..., T)); use "
+                              f"matching data, framing or --input")
+
+    def frames(self, cfg: RunConfig, split: str = "test", samples: int = 0, user_input: str | Path | None = None,
+               stream: bool = False, progress: bool = True) -> FramedSplit:
+        """The frames to run: the user's files (``user_input``) or the
+        configured data set's ``split``, first ``samples`` only (0 = all),
+        checked against the network input."""
+        if isinstance(samples, bool) or not isinstance(samples, (int, np.integer)) or samples < 0:
+            raise LavacutError(f"--samples must be 0 (all) or a positive number, got {samples!r}")
+        if user_input is not None:
+            from lavacut.data.user_input import load_user_input
+
+            sensor = tuple(cfg.data.sensor) if cfg.data.sensor else None
+            data = load_user_input(user_input, cfg.framing, input_shape=self.input_shape, sensor=sensor,
+                                   progress=progress)
+            source = str(user_input)
+        else:
+            if split not in SPLITS:
+                raise LavacutError(f"unknown split {split!r} (train or test)")
+            source = f"data set {cfg.data.dataset} ({split})"
+            if stream:
+                data = self._stream_split(cfg, split, samples, progress)
+            else:
+                data = load_split(cfg, split, progress=progress)
+        frames, labels = data.frames, data.labels
+        if samples:
+            frames = frames[:samples]
+            labels = None if labels is None else labels[:samples]
+        if frames.shape[-1] < 1:
+            raise LavacutError(f"{source}: framing produced no timesteps")
+        frames = self.check_frames(frames, source)
+        return FramedSplit(frames=frames, labels=labels, sensor_size=data.sensor_size, framing=data.framing,
+                           classes=getattr(data, "classes", None) or self.classes, source=source)
+
+    @staticmethod
+    def _stream_split(cfg: RunConfig, split: str, samples: int, progress: bool) -> FramedSplit:
+        """The split as one continuous event stream (segments of T bins laid
+        end to end), framed segment by segment."""
+        from lavacut.data.framing import frame_stream
+        from lavacut.data.stream import make_stream
+
+        ds = open_dataset(cfg.data, split, progress=progress)
+        n = min(samples or len(ds), len(ds))
+        stream = make_stream(ds, range(n), segment_us=cfg.framing.T * cfg.framing.bin_us)
+        return frame_stream(stream, cfg.framing, progress=progress)
+
+    # ------------------------------------------------------------------ stop rule
+    def rule(self, policy: str | None, params: dict | None, T: int) -> StopRule:
+        """The stop rule to run: ``policy`` with ``params`` (missing ones from
+        the export's calibration), else the export's calibrated default, else
+        fixed T."""
+        meta = self.meta or {}
+        params = dict(params or {})
+        if policy is None:
+            policy = meta.get("default_policy")
+        if policy is None:
+            return FixedT()
+        stored = dict(meta.get("cutoff", {}).get(policy, {}))
+        stored.pop("policy", None)
+        params = {**stored, **params}
+        if policy in ("topk", "conformal") and not params:
+            raise LavacutError(f"policy {policy!r} needs calibrated per-step thresholds: run 'lavacut calibrate' "
+                               f"on {self.path}, or give them (--param beta=[...])")
+        try:
+            rule = rule_from_params({"policy": policy, **params})
+            rule.check_horizon(T)
+        except (ValueError, TypeError) as exc:
+            raise LavacutError(f"policy {policy!r}: {exc}") from None
+        return rule
+
+    # ------------------------------------------------------------------ SLAYER
+    def slayer_net(self):
+        """The SLAYER network that computes what Lava runs (eval mode)."""
+        from lavacut.export.exporter import net_from_export
+
+        net, _ = net_from_export(self.path)
+        return net

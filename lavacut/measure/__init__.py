@@ -1,1 +1,0 @@
-"""Stage 5, measure: stop rules, calibration, evaluation reports and plots."""

@@ -1,0 +1,117 @@
+"""``lavacut evaluate``: termination measured on a split or the user's files:
+accuracy, timesteps, oracle, static truncation, sweeps, synaptic operations
+and energy, per class and per sample.
+
+The report has the keys of ``lavacut run`` plus the analysis; ``engine``
+says whether SLAYER (torch) or the Lava runtime took the decisions.
+Timesteps are the network output's local steps 1..T (an L-layer network's
+first L output steps are silent, in SLAYER and in Lava alike).
+"""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+
+from lavacut.cutoff.calibrate import calibrate_temperature
+from lavacut.cutoff.metrics import counts_at, per_class, per_sample, summarise, sweeps
+from lavacut.cutoff.rules import cutoff, per_step_predictions
+from lavacut.cutoff.synops import ENERGY_SOURCE, count_ops
+from lavacut.data.sources import load_split
+from lavacut.pipelines.run import RunRequest, lava_report, open_run, report_header, run_full_and_cutoff
+from lavacut.train.inference import forward
+from lavacut.util import LavacutError, versions
+
+ENGINES = ("torch", "lava")
+
+
+def evaluate_export(req: RunRequest, engine: str = "torch", policy: str | None = None, params: dict | None = None,
+                    backend: str | None = None, mode: str | None = None, progress: bool = True,
+                    with_sweeps: bool = True) -> dict[str, Any]:
+    """Evaluate a NetX file; returns the report."""
+    if engine not in ENGINES:
+        raise LavacutError(f"unknown engine {engine!r} ({' or '.join(ENGINES)})")
+    export, cfg, split, samples = open_run(req)
+    if with_sweeps and cfg.cutoff.calib_split != "train":
+        raise LavacutError(f"cutoff.calib_split is {cfg.cutoff.calib_split!r}: the sweeps calibrate their "
+                           f"thresholds on the training split only (never on the test split)")
+    backend, mode = backend or cfg.run.backend, mode or cfg.run.mode
+    net = export.slayer_net()
+    data = export.frames(cfg, split, samples, user_input=req.user_input, progress=progress)
+    frames, labels = data.frames, data.labels
+    T = frames.shape[-1]
+    rule = export.rule(policy, params, T)
+
+    t0 = time.perf_counter()
+    spikes, hidden = forward(net, frames, record=True, progress=progress, desc=f"SLAYER {split}")
+    torch_wall = time.perf_counter() - t0
+    t_c_ref, pred_ref = cutoff(rule, spikes)
+    report: dict[str, Any] = report_header(export, data, split, cfg, engine)
+    if engine == "torch":
+        t_c, pred = t_c_ref, pred_ref
+        report.update(summarise(rule, spikes, labels, t_c, pred))
+        report["per_sample"] = per_sample(t_c, pred, counts_at(spikes, t_c), per_step_predictions(spikes)[:, -1],
+                                          counts_at(spikes, np.full(len(t_c), T)), labels)
+        report.update({"wall_s_full": torch_wall, "wall_s_cutoff": None, "wall_ratio": None,
+                       "backend": "torch-cpu",
+                       "wall_note": "torch engine: SLAYER runs all T steps in one batched pass, so the wall-clock "
+                                    "with cutoff is not measured; use --engine lava"})
+    else:
+        full, cut = run_full_and_cutoff(export.path, frames, labels, rule, mode=mode, backend=backend,
+                                        progress=progress)
+        t_c, pred = np.asarray(cut.t_c), np.asarray(cut.pred)
+        report.update(summarise(rule, spikes, labels, t_c, pred))
+        lr = lava_report(full, cut, rule, T)
+        report.update({k: v for k, v in lr.items() if k.startswith(("lava_steps", "compile", "init", "wall",
+                                                                    "mode", "latency", "backend", "per_sample"))})
+        report["engines_agree"] = bool(np.array_equal(t_c, t_c_ref) and np.array_equal(pred, pred_ref))
+        report["full_T_matches_slayer"] = bool(np.array_equal(np.asarray(full.pred),
+                                                              per_step_predictions(spikes)[:, -1]))
+    report["operations"] = _operations(net, frames, hidden, spikes, t_c)
+    classes = data.classes or [str(k) for k in range(spikes.shape[1])]
+    report["per_class"] = per_class(labels, per_step_predictions(spikes)[:, -1], pred, t_c, classes)
+    if with_sweeps and labels is not None and req.user_input is None:
+        report.update(_sweeps(net, cfg, spikes, labels, progress))
+    report["versions"] = versions()
+    report["seed"] = cfg.train.seed
+    report["config"] = cfg.to_dict()
+    return report
+
+
+def _operations(net, frames: np.ndarray, hidden: list[np.ndarray], spikes: np.ndarray,
+                t_c: np.ndarray) -> dict[str, Any]:
+    """Operations up to the cutoff vs full T, from the actual spikes."""
+    from lavacut.train.networks import fan_out  # torch
+
+    T = spikes.shape[-1]
+    layer_inputs = [frames.reshape(len(frames), -1, T)] + hidden
+    outputs = hidden + [spikes]
+    n_neurons = [h.shape[1] for h in hidden] + [spikes.shape[1]]
+    fo = fan_out(net.spec)
+    cut = count_ops(fo, layer_inputs, n_neurons, outputs, t_c)
+    full = count_ops(fo, layer_inputs, n_neurons, outputs, np.full(len(t_c), T))
+    return {
+        "synops_full_mean": float(full.synops.mean()), "synops_cutoff_mean": float(cut.synops.mean()),
+        "synops_ratio": float(full.synops.mean() / max(cut.synops.mean(), 1e-12)),
+        "neuron_updates_full_mean": float(full.neuron_updates.mean()),
+        "neuron_updates_cutoff_mean": float(cut.neuron_updates.mean()),
+        "energy_uj_full_mean": float(full.energy_uj.mean()),
+        "energy_uj_cutoff_mean": float(cut.energy_uj.mean()),
+        "energy_ratio": float(full.energy_uj.mean() / max(cut.energy_uj.mean(), 1e-12)),
+        "energy_source": ENERGY_SOURCE,
+        "definition": "synaptic op = nonzero input spike x fan-out (NeuroBench effective SynOps), "
+                      "counted over steps 1..t_c; neuron update = every neuron every step",
+    }
+
+
+def _sweeps(net, cfg, spikes: np.ndarray, labels: np.ndarray, progress: bool) -> dict[str, Any]:
+    """Every rule over its parameter sweep, thresholds calibrated on the
+    calibration split (never the test split)."""
+    calib = load_split(cfg, cfg.cutoff.calib_split, progress=progress)
+    calib_sp = forward(net, calib.frames, dropout=cfg.cutoff.calib_dropout, seed=cfg.train.seed,
+                       progress=progress, desc="calibration pass")
+    temp = calibrate_temperature(calib_sp, calib.labels)
+    return {"sweeps": sweeps(calib_sp, calib.labels, spikes, labels, temp),
+            "sweep_calibration": {"split": cfg.cutoff.calib_split, "dropout": cfg.cutoff.calib_dropout,
+                                  "temperature": temp}}

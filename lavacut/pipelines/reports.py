@@ -1,0 +1,98 @@
+"""Report outputs: the JSON report, the per-sample CSV beside it, the plots,
+and the termination summary printed on the terminal."""
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lavacut.util import atomic_path, atomic_write_json, save_figure
+
+PER_SAMPLE_COLUMNS = ["index", "label", "t_c", "pred", "pred_full", "counts", "counts_full"]
+
+
+def write_report(report: dict[str, Any], path: str | Path, plots: bool = True) -> list[Path]:
+    """The JSON report at ``path``; its ``per_sample`` records as a CSV beside
+    it (``.samples.csv``; counts as space-separated class counts) and the
+    PNG plots."""
+    path = Path(path)
+    atomic_write_json(path, report)
+    written = [path]
+    if report.get("per_sample") is not None:
+        csv_path = path.with_suffix(".samples.csv")
+        with atomic_path(csv_path, suffix=".csv") as tmp:
+            with open(tmp, "w", newline="") as f:
+                w = csv.writer(f)
+                w.writerow(PER_SAMPLE_COLUMNS)
+                for r in report["per_sample"]:
+                    w.writerow(["" if r[k] is None else (" ".join(map(str, r[k])) if isinstance(r[k], list)
+                                                         else r[k]) for k in PER_SAMPLE_COLUMNS])
+        written.append(csv_path)
+    if plots:
+        written += plot_report(report, path.with_suffix(""))
+    return written
+
+
+def plot_report(report: dict[str, Any], stem: Path) -> list[Path]:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out = []
+    T = report["T"]
+    if report.get("sweeps"):
+        fig, ax = plt.subplots(figsize=(6, 4))
+        styles = {"fixed": "k-", "topk": "o-", "confidence": "s-", "entropy": "^-", "conformal": "d-"}
+        for name, pts in report["sweeps"].items():
+            ax.plot([p["mean_t"] for p in pts], [100 * p["accuracy"] for p in pts], styles.get(name, "o-"),
+                    label="fixed T'" if name == "fixed" else name, ms=4)
+        if report["accuracy_full"] is not None:
+            ax.axhline(100 * report["accuracy_full"], color="gray", ls=":", lw=1, label=f"full T={T}")
+            ax.scatter([report["mean_t_cutoff"]], [100 * report["accuracy_cutoff"]], s=120, facecolors="none",
+                       edgecolors="red", label=f"{report['policy']} (reported)", zorder=5)
+        ax.set_xlabel("mean timesteps per sample")
+        ax.set_ylabel("accuracy (%)")
+        lo = min(100 * p["accuracy"] for pts in report["sweeps"].values() for p in pts if p["mean_t"] > T * 0.25)
+        ax.set_ylim(max(0, lo - 5), 100.5)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+        ax.set_title(f"accuracy vs timesteps ({report.get('engine', '')} engine, {report['n_samples']} samples)",
+                     fontsize=9)
+        out.append(save_figure(fig, stem.with_name(stem.name + "_tradeoff.png")))
+    fig, ax = plt.subplots(figsize=(6, 3))
+    hist = report["t_cutoff_histogram"]
+    ax.bar(np.arange(1, len(hist) + 1), hist, color="tab:blue")
+    ax.axvline(report["mean_t_cutoff"], color="red", ls="--", label=f"mean t_c {report['mean_t_cutoff']:.1f}")
+    if "mean_oct" in report:
+        ax.axvline(report["mean_oct"], color="green", ls=":", label=f"mean OCT (oracle) {report['mean_oct']:.1f}")
+    ax.set_xlabel("cutoff step t_c")
+    ax.set_ylabel("samples")
+    ax.legend(fontsize=7)
+    ax.set_title(f"{report['policy']}: {report['timestep_ratio']:.2f}x fewer timesteps than T={T}", fontsize=9)
+    out.append(save_figure(fig, stem.with_name(stem.name + "_tcutoff.png")))
+    return out
+
+
+def print_termination_summary(rep: dict) -> None:
+    """The few lines a person reads after a run."""
+    print(f"{rep['n_samples']} samples, T={rep['T']}, policy {rep['policy']} ({rep.get('engine', 'lava')} engine)")
+    if rep["accuracy_full"] is None:
+        print("accuracy  not measured (unlabelled input); decisions per sample in the report")
+    else:
+        print(f"accuracy  full T {100 * rep['accuracy_full']:.2f} %   with cutoff {100 * rep['accuracy_cutoff']:.2f} %"
+              f"   (drop {100 * (rep['accuracy_full'] - rep['accuracy_cutoff']):.2f} pp)")
+    line = f"timesteps mean {rep['mean_t_cutoff']:.2f} of {rep['T']}  ->  {rep['timestep_ratio']:.2f}x fewer"
+    if "mean_oct" in rep:
+        line += (f";  oracle mean OCT {rep['mean_oct']:.2f};  best static T'={rep['static_truncation']['T_prime']} "
+                 f"({rep['ratio_vs_static_truncation']:.2f}x vs T')")
+    print(line)
+    if rep.get("wall_s_cutoff"):
+        print(f"wall-clock full {rep['wall_s_full']:.2f} s, with cutoff {rep['wall_s_cutoff']:.2f} s  ->  "
+              f"{rep['wall_ratio']:.2f}x faster ({rep.get('backend')})")
+    ops = rep.get("operations")
+    if ops:
+        print(f"synaptic ops/sample {ops['synops_full_mean']:.3g} -> {ops['synops_cutoff_mean']:.3g} "
+              f"({ops['synops_ratio']:.2f}x); energy estimate {ops['energy_uj_full_mean']:.2f} -> "
+              f"{ops['energy_uj_cutoff_mean']:.2f} uJ/sample")

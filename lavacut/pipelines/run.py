@@ -1,0 +1,125 @@
+"""``lavacut run``: a NetX file on a data set split or on the user's own files
+in Lava, with and without the cutoff, and the report ``run`` and ``evaluate
+--engine lava`` write.
+
+Report keys: n_samples, T, policy, policy_params, accuracy_full,
+accuracy_cutoff (None without labels), mean_t_cutoff, timestep_ratio,
+wall_s_full, wall_s_cutoff, wall_ratio, backend, mode, versions, per_sample,
+plus Lava step counts, compile time and per-sample wall-clock statistics.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from lavacut.config import RunConfig
+from lavacut.cutoff.metrics import per_sample, termination_summary
+from lavacut.cutoff.rules import FixedT, StopRule
+from lavacut.data.framing import FramedSplit
+from lavacut.export.artifact import Export
+from lavacut.runtime.runner import run_split
+from lavacut.util import LavacutError, versions
+
+
+@dataclass
+class RunRequest:
+    """What to run, as the command line gives it: the file, the config
+    (``--config`` / ``--set``) and the input (a split or ``--input``)."""
+
+    path: str | Path
+    config_path: str | Path | None = None
+    overrides: tuple[str, ...] = ()
+    user_input: str | Path | None = None
+    split: str | None = None
+    samples: int | None = None
+
+
+def open_run(req: RunRequest) -> tuple[Export, RunConfig, str, int]:
+    """Open the export and resolve the config, split and sample count (the
+    command line over ``[run]`` over the defaults). An export with no data
+    set bound (a foreign NetX file, an unbound NIR import) needs
+    ``--input`` or ``--config``: it never silently takes the embedded set."""
+    export = Export.open(req.path)
+    cfg = export.config(req.config_path, list(req.overrides))
+    if req.user_input is None and not export.has_data_binding(req.config_path, req.overrides):
+        raise LavacutError(f"{req.path}: data set unknown (no lavacut data configuration in the file); give "
+                           f"--input FILE|FOLDER with your own frames or recordings, or --config with the data "
+                           f"set and framing it was trained on")
+    split = req.split or cfg.run.split
+    samples = cfg.run.samples if req.samples is None else req.samples
+    return export, cfg, split, samples
+
+
+def describe_export(path: str | Path) -> str:
+    """One line on what an export is."""
+    export = Export.open(path)
+    meta = export.meta or {}
+    acc = (meta.get("accuracy") or {}).get("test_full_T_slayer")
+    return (f"{export.name}: data set {export.dataset or 'unknown'}, input {export.input_shape}, "
+            + (f"test accuracy at full T (SLAYER) {100 * acc:.2f} %, " if acc is not None else "")
+            + f"calibrated policy {meta.get('default_policy')}")
+
+
+def run_full_and_cutoff(path, frames, labels, rule: StopRule, mode: str = "halt", backend: str = "cpu",
+                        progress: bool = True, on_sample: Callable | None = None):
+    """The same frames twice through one compiled graph each: full T
+    (``FixedT``, the baseline, timed the same way) and with ``rule``."""
+    full = run_split(path, frames, labels, FixedT(), mode=mode, backend=backend, progress=progress)
+    cut = run_split(path, frames, labels, rule, mode=mode, backend=backend, progress=progress,
+                    on_sample=on_sample if mode == "halt" else None)
+    return full, cut
+
+
+def lava_report(full, cut, rule: StopRule, T: int) -> dict[str, Any]:
+    """The report of the two Lava runs (decisions, per-sample records, timings)."""
+    out = termination_summary(rule, T, cut.t_c, cut.pred, full.pred, cut.labels)
+    out["per_sample"] = per_sample(cut.t_c, cut.pred, cut.counts, full.pred, full.counts, cut.labels)
+    out.update({
+        "wall_s_full": float(full.wall_s), "wall_s_cutoff": float(cut.wall_s),
+        "wall_ratio": float(full.wall_s / cut.wall_s) if cut.wall_s > 0 else None,
+        "backend": cut.backend, "mode": cut.mode,
+        "lava_steps_full": int(full.lava_steps), "lava_steps_cutoff": int(cut.lava_steps),
+        "latency_steps": int(cut.latency), "compile_s": float(cut.compile_s), "init_s": float(cut.init_s),
+    })
+    if cut.wall_s_per_sample:
+        out["wall_ms_per_sample"] = {"cutoff_median": 1e3 * float(np.median(cut.wall_s_per_sample)),
+                                     "full_median": 1e3 * float(np.median(full.wall_s_per_sample))}
+    out["wall_ratio_over_timestep_ratio"] = (out["wall_ratio"] / out["timestep_ratio"]
+                                             if out["wall_ratio"] else None)
+    return out
+
+
+def report_header(export: Export, data: FramedSplit, split: str, cfg: RunConfig, engine: str) -> dict[str, Any]:
+    """The keys every report starts with: what ran on what."""
+    return {"engine": engine, "export": str(export.path), "input": data.source, "split": split,
+            "dataset": export.dataset or "unknown", "content_sha256": (export.meta or {}).get("content_sha256"),
+            "calibrated": bool(export.meta and export.meta.get("cutoff")),
+            "classes": data.classes}
+
+
+def run_export(req: RunRequest, mode: str | None = None, policy: str | None = None, params: dict | None = None,
+               backend: str | None = None, progress: bool = True, on_sample: Callable | None = None):
+    """Run a NetX file in Lava, full T and with the cutoff. Returns
+    (report, full, cut) with the two :class:`~lavacut.runtime.runner.RunResult`."""
+    export, cfg, split, samples = open_run(req)
+    mode = mode or cfg.run.mode
+    backend = backend or cfg.run.backend
+    data = export.frames(cfg, split, samples, user_input=req.user_input, stream=(mode == "stream"),
+                         progress=progress)
+    T = data.frames.shape[-1]
+    rule = export.rule(policy, params, T)
+    full, cut = run_full_and_cutoff(export.path, data.frames, data.labels, rule, mode=mode, backend=backend,
+                                    progress=progress, on_sample=on_sample)
+    report = {**report_header(export, data, split, cfg, "lava"), **lava_report(full, cut, rule, T),
+              "versions": versions(), "config": cfg.to_dict()}
+    notes = []
+    if rule.name == "fixed" and policy is None:
+        notes.append("no calibration in this file and no --policy: ran fixed T (no cutoff)")
+    if data.labels is None:
+        notes.append("unlabelled input: accuracy fields are null; the decisions are in per_sample")
+    if notes:
+        report["note"] = "; ".join(notes)
+    return report, full, cut

@@ -1,0 +1,67 @@
+"""Output spikes of many samples from one compiled Lava graph, each sample
+computing exactly what it would alone in a fresh graph (the monitor resets
+the network state on the graph between samples)."""
+from __future__ import annotations
+
+import sys
+import time
+
+import numpy as np
+
+from lavacut.cutoff.rules import FixedT
+from lavacut.runtime.graph import build_split_graph
+from lavacut.runtime.runner import LavaSession, make_run_cfg
+from lavacut.util import LavacutError
+
+
+def lava_output(path, frames: np.ndarray, backend: str = "cpu", progress: bool = False
+                ) -> tuple[np.ndarray, dict[str, float]]:
+    """All samples of ``frames`` (N, C, H, W, T) through ONE Lava graph for
+    their full T steps; returns the output spikes (N, K, T) uint8
+    (SLAYER-aligned: [:, :, t - 1] is local Lava step t) and timings.
+
+    Step arithmetic: with ``FixedT`` sample j is played at Lava steps
+    j*T + 1 .. (j+1)*T and the monitor pauses at step N*T; the sink writes
+    step s into column (s - 1) % (N*T), so sample j's local step t is column
+    j*T + t - 1."""
+    from lava.proc.io.sink import RingBuffer as Sink
+
+    timings: dict[str, float] = {}
+    run_cfg = make_run_cfg(backend)              # raises early when loihi2 is missing
+    t0 = time.perf_counter()
+    g = build_split_graph(path, frames, FixedT(), halt=False, loihi2=(backend == "loihi2"))
+    N, T, K = g.num_samples, g.horizon, g.num_classes
+    if g.offset != 0:
+        raise LavacutError(f"internal: expected SLAYER-aligned timesteps (offset 0), got offset {g.offset}")
+    sink = Sink(shape=(K,), buffer=N * T)
+    if g.adapters:          # loihi2: record on the host side of the output adapter
+        g.adapters[-1].out.connect(sink.a_in)
+    else:
+        g.net.out.connect(sink.a_in)
+    timings["build_s"] = time.perf_counter() - t0
+    mon = g.monitor
+    with LavaSession(mon, run_cfg) as session:
+        timings["compile_s"], timings["init_s"] = session.compile_s, session.init_s
+        t0 = time.perf_counter()
+        session.run_until_pause()                # the monitor pauses after sample N, at step N*T
+        timings["run_s"] = time.perf_counter() - t0
+        if progress:
+            print(f"lavacut verify: {N} samples, {N * T} Lava steps in {timings['run_s']:.2f} s",
+                  file=sys.stderr)
+        t0 = time.perf_counter()
+        n_done = int(np.asarray(mon.n_done.get()).reshape(-1)[0])
+        last_step = int(np.asarray(mon.last_step.get()).reshape(-1)[0])
+        data = np.asarray(sink.data.get())       # (K, N*T), element by element
+        timings["readout_s"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+    timings["stop_s"] = time.perf_counter() - t0
+    if n_done != N or last_step != N * T:
+        raise LavacutError(f"step bookkeeping broken: the monitor made {n_done} of {N} decisions, the last "
+                           f"at Lava step {last_step}, expected step N*T = {N * T}")
+    if data.shape != (K, N * T):
+        raise LavacutError(f"internal: sink returned shape {data.shape}, expected {(K, N * T)}")
+    if data.size and not np.isin(data, (0, 1)).all():
+        raise LavacutError("the Lava output is not binary (graded spikes); verify compares binary spikes")
+    # column j*T + t - 1 is sample j, local step t
+    out = data.reshape(K, N, T).transpose(1, 0, 2).astype(np.uint8)
+    return np.ascontiguousarray(out), timings
