@@ -217,32 +217,3 @@ def _coerce(tp, value, source: str, key: str):
             raise ConfigError(f"{where} must be a list, got {value!r}")
         return value
     return value
-
-
-def dump_toml(cfg: RunConfig) -> str:
-    """Write a config as TOML (round-trips through :func:`load_config`)."""
-    lines = []
-    d = cfg.to_dict()
-    top = {k: v for k, v in d.items() if not isinstance(v, dict)}
-    for k, v in top.items():
-        lines.append(f"{k} = {_toml_value(v)}")
-    for sec, vals in d.items():
-        if isinstance(vals, dict):
-            lines.append(f"\n[{sec}]")
-            for k, v in vals.items():
-                if v is not None:
-                    lines.append(f"{k} = {_toml_value(v)}")
-    return "\n".join(lines) + "\n"
-
-
-def _toml_value(v) -> str:
-    import json
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, (int, float)):
-        return repr(v)
-    if isinstance(v, str):
-        return json.dumps(v)
-    if isinstance(v, (list, tuple)):
-        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
-    raise TypeError(f"cannot write {type(v).__name__} to TOML")

@@ -17,6 +17,7 @@ import numpy as np
 
 from lavacut.data.emulator import EmulatorConfig, emulate
 from lavacut.data.events import EVENT_DTYPE
+from lavacut.data.splits import stratified_mask
 from lavacut.util import LavacutError, atomic_path, atomic_write_json, cache_dir, sha256_file
 
 log = logging.getLogger(__name__)
@@ -55,17 +56,6 @@ class EmbeddedArrays:
         return self.events[self.offsets[i]:self.offsets[i + 1]]
 
 
-def _stratified_split(labels: np.ndarray, test_fraction: float, seed: int) -> np.ndarray:
-    """Boolean is_test per sample: per class, a seeded round(fraction * n) go to test."""
-    rng = np.random.default_rng(seed + 7919)
-    is_test = np.zeros(len(labels), dtype=bool)
-    for c in np.unique(labels):
-        idx = np.flatnonzero(labels == c)
-        k = int(round(test_fraction * len(idx)))
-        is_test[rng.permutation(idx)[:k]] = True
-    return is_test
-
-
 def build_arrays(cfg: EmbeddedBuildConfig, progress: bool = True) -> EmbeddedArrays:
     """Record all 1,797 digits (about 10 s on 2 cores)."""
     from sklearn.datasets import load_digits
@@ -87,7 +77,7 @@ def build_arrays(cfg: EmbeddedBuildConfig, progress: bool = True) -> EmbeddedArr
     offsets = np.zeros(len(events) + 1, dtype=np.int64)
     offsets[1:] = np.cumsum([len(e) for e in events])
     return EmbeddedArrays(np.concatenate(events), offsets, labels,
-                          _stratified_split(labels, cfg.test_fraction, cfg.seed), cfg)
+                          stratified_mask(labels, cfg.test_fraction, cfg.seed + 7919), cfg)
 
 
 def cache_paths(cfg: EmbeddedBuildConfig, root: Path | None = None) -> tuple[Path, Path]:

@@ -107,21 +107,6 @@ class FramedSplit:
     def __len__(self) -> int:
         return len(self.frames)
 
-    def torch_dataset(self):
-        """A torch Dataset of float32 ``(C, H, W, T)`` tensors and int64 labels."""
-        import torch
-
-        frames, labels = self.frames, self.labels
-
-        class _Framed(torch.utils.data.Dataset):
-            def __len__(self):
-                return len(labels)
-
-            def __getitem__(self, i):
-                return torch.from_numpy(frames[i].astype(np.float32)), int(labels[i])
-
-        return _Framed()
-
 
 def frame_dataset(dataset, cfg: FramingConfig, progress: bool = True, name: str = "dataset") -> FramedSplit:
     """Frame every sample of a tonic-style data set (no caching)."""

@@ -30,7 +30,7 @@ def export_checkpoint(checkpoint: str | Path, out: str | Path | None = None, nam
     from lavacut.data.sources import load_split
     from lavacut.export.netx_file import write_export
     from lavacut.train.checkpoint import load_checkpoint
-    from lavacut.train.trainer import accuracy_from_spikes, infer_spikes
+    from lavacut.train.inference import accuracy_from_spikes, forward
 
     state = load_checkpoint(checkpoint)
     cfg = RunConfig.from_dict(dict(state["config"]), source=f"{checkpoint} (stored config)")
@@ -38,7 +38,7 @@ def export_checkpoint(checkpoint: str | Path, out: str | Path | None = None, nam
     name = name or cfg.name
     out = Path(out) if out else Path("netx_exports") / f"{name}.net"
     test = load_split(cfg, "test", progress=progress)
-    test_acc = accuracy_from_spikes(infer_spikes(net, test.frames, progress=progress, desc="test accuracy"),
+    test_acc = accuracy_from_spikes(forward(net, test.frames, progress=progress, desc="test accuracy"),
                                     test.labels)
     from lavacut.data.sources import open_dataset
     classes = list(getattr(open_dataset(cfg.data, "test", progress=False), "classes", []) or [])

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from lavacut.util import LavacutError, atomic_path, versions
+from lavacut.util import LavacutError, atomic_path, json_default, versions
 
 META_GROUP = "lavacut"
 FORMAT = 1
@@ -106,7 +106,7 @@ def write_export(net, path: str | Path, meta: dict[str, Any], cutoff: dict[str, 
             check_weights(f)
             full = {"format": FORMAT, **meta, "versions": versions(), "content_sha256": content_hash(f)}
             g = f.create_group(META_GROUP)
-            g.attrs["meta"] = json.dumps(full, default=_json_default)
+            g.attrs["meta"] = json.dumps(full, default=json_default)
             _write_cutoff(g, cutoff or {}, default_policy)
     return path
 
@@ -137,21 +137,13 @@ def _repack_compressed(src: Path, dst: Path) -> None:
         fi.visititems(visit)
 
 
-def _json_default(o):
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, (np.integer, np.floating)):
-        return o.item()
-    raise TypeError(type(o).__name__)
-
-
 def _write_cutoff(g, cutoff: dict[str, dict], default_policy: str | None) -> None:
     if "cutoff" in g:
         del g["cutoff"]
     c = g.create_group("cutoff")
     for name, params in cutoff.items():
         sub = c.create_group(name)
-        sub.attrs["params"] = json.dumps(params, default=_json_default)
+        sub.attrs["params"] = json.dumps(params, default=json_default)
     if default_policy:
         if default_policy not in cutoff:
             raise NetxFileError(f"default policy {default_policy!r} has no calibration in this export")
@@ -232,6 +224,6 @@ def write_calibration(path: str | Path, cutoff: dict[str, dict], default_policy:
             if extra_meta:
                 m = json.loads(g.attrs["meta"])
                 m.update(extra_meta)
-                g.attrs["meta"] = json.dumps(m, default=_json_default)
+                g.attrs["meta"] = json.dumps(m, default=json_default)
             _write_cutoff(g, merged, default_policy or meta.get("default_policy"))
         read_metadata(tmp)  # validate what was written BEFORE it replaces the export

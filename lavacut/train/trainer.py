@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lavacut.data.splits import stratified_mask
 from lavacut.train.inference import accuracy_from_spikes, forward
 from lavacut.util import LavacutError, atomic_write_json, seed_everything, versions
 
@@ -43,15 +44,10 @@ def pick_device(name: str):
 
 
 def stratified_holdout(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
-    """Boolean mask of a seeded stratified hold-out (per class round(f * n))."""
-    rng = np.random.default_rng(seed + 104729)
-    mask = np.zeros(len(labels), dtype=bool)
+    """Boolean mask of a seeded stratified hold-out (per class at least one)."""
     if fraction <= 0:
-        return mask
-    for c in np.unique(labels):
-        idx = np.flatnonzero(labels == c)
-        mask[rng.permutation(idx)[:max(1, int(round(fraction * len(idx))))]] = True
-    return mask
+        return np.zeros(len(labels), dtype=bool)
+    return stratified_mask(labels, fraction, seed + 104729, min_per_class=1)
 
 
 def build_from_config(cfg, input_shape, n_classes):

@@ -1,0 +1,19 @@
+"""Seeded stratified selection, shared by the embedded train/test split and
+the trainer's validation hold-out."""
+from __future__ import annotations
+
+import numpy as np
+
+
+def stratified_mask(labels: np.ndarray, fraction: float, seed: int, min_per_class: int = 0) -> np.ndarray:
+    """Boolean mask choosing, per class, a seeded max(min_per_class,
+    round(fraction * n)) of its samples (classes in sorted order, one
+    generator for all)."""
+    labels = np.asarray(labels)
+    rng = np.random.default_rng(seed)
+    mask = np.zeros(len(labels), dtype=bool)
+    for c in np.unique(labels):
+        idx = np.flatnonzero(labels == c)
+        k = max(min_per_class, int(round(fraction * len(idx))))
+        mask[rng.permutation(idx)[:k]] = True
+    return mask
