@@ -591,7 +591,7 @@ def test_calibrate_stores_rules_in_the_export(calibrated):
     assert len(meta["cutoff"]["conformal"]["q"]) == T
     assert meta["cutoff"]["topk"]["eps"] == 0.02
     assert meta["calibration"]["split"] == "train" and meta["calibration"]["n_samples"] == 1438
-    assert "calibrated on 1438 train samples of embedded" in out
+    assert "calibrated on 1438 samples of data set embedded (train)" in out
     # the risk-controlled choice is tested on the trainer's validation hold-out (never trained on)
     assert "risk-controlled Top-K" in out and "143 held-out validation samples" in out
     if "topk_risk" in meta["cutoff"]:

@@ -32,7 +32,7 @@ def test_run_foreign_netx_file_needs_config_and_policy(tmp_path):
     path = tmp_path / "foreign.net"
     export_hdf5(net, path)                                    # plain NetX: no lavacut group
     r = run_cli("run", path, "--samples", "4", "--report", tmp_path / "x.json", check=False)
-    assert r.returncode == 2 and "no lavacut metadata" in r.stderr and "--config" in r.stderr
+    assert r.returncode == 2 and "data set unknown" in r.stderr and "--config" in r.stderr and "--input" in r.stderr
     report = tmp_path / "fixed.json"
     r = run_cli("run", path, "-c", REPO / "sims" / "quick.toml", "--samples", "4", "--report", report)
     rep = json.loads(report.read_text())

@@ -6,15 +6,18 @@ returns a tonic-style data set (``sensor_size``, ``classes``, ``__getitem__``
 """
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
+from lavacut.data.embedded import EmbeddedBuildConfig, EmbeddedDigits
+from lavacut.data.framing import load_framed
+from lavacut.data.tonic_sets import DATASETS, load_tonic_dataset
 from lavacut.util import LavacutError
 
 EMBEDDED = "embedded"
 
 
 def dataset_names() -> list[str]:
-    from lavacut.data.tonic_sets import DATASETS
     return [EMBEDDED, *DATASETS]
 
 
@@ -23,9 +26,7 @@ def open_dataset(data_cfg, split: str, transform=None, progress: bool = True):
     (a :class:`lavacut.config.DataConfig`)."""
     name = data_cfg.dataset
     if name == EMBEDDED:
-        from lavacut.data.embedded import EmbeddedDigits
         return EmbeddedDigits(split, transform=transform, seed=data_cfg.seed, progress=progress)
-    from lavacut.data.tonic_sets import DATASETS, load_tonic_dataset
     if name not in DATASETS:
         raise LavacutError(f"unknown data set {name!r}; known: {', '.join(dataset_names())}")
     if not data_cfg.root:
@@ -38,16 +39,13 @@ def open_dataset(data_cfg, split: str, transform=None, progress: bool = True):
 def dataset_id(data_cfg) -> str:
     """A stable identifier for caches: name plus what changes the samples."""
     if data_cfg.dataset == EMBEDDED:
-        from lavacut.data.embedded import EmbeddedBuildConfig
         return f"embedded-{EmbeddedBuildConfig(seed=data_cfg.seed).key()}"
     root = str(Path(data_cfg.root).resolve()) if data_cfg.root else "-"
-    import hashlib
     return f"{data_cfg.dataset}-{hashlib.sha256(root.encode()).hexdigest()[:8]}"
 
 
 def load_split(cfg, split: str, progress: bool = True):
     """The framed ``split`` of the configured data set (cached): a
     :class:`lavacut.data.framing.FramedSplit` with frames ``(N, C, H, W, T)``."""
-    from lavacut.data.framing import load_framed
     ds = open_dataset(cfg.data, split, progress=progress)
     return load_framed(ds, dataset_id(cfg.data), split, cfg.framing, progress=progress)

@@ -15,8 +15,11 @@ import numpy as np
 
 from lavacut.config import RunConfig, load_config
 from lavacut.cutoff.rules import FixedT, StopRule, rule_from_params
-from lavacut.data.framing import FramedSplit
+from lavacut.data.framing import FramedSplit, frame_stream
 from lavacut.data.sources import load_split, open_dataset
+from lavacut.data.stream import make_stream
+from lavacut.data.user_input import load_user_input
+from lavacut.export.exporter import net_from_export
 from lavacut.export.inspect import LayerInfo, inspect_layers
 from lavacut.export.netx_file import read_metadata
 from lavacut.util import LavacutError
@@ -115,8 +118,6 @@ class Export:
         if isinstance(samples, bool) or not isinstance(samples, (int, np.integer)) or samples < 0:
             raise LavacutError(f"--samples must be 0 (all) or a positive number, got {samples!r}")
         if user_input is not None:
-            from lavacut.data.user_input import load_user_input
-
             sensor = tuple(cfg.data.sensor) if cfg.data.sensor else None
             data = load_user_input(user_input, cfg.framing, input_shape=self.input_shape, sensor=sensor,
                                    progress=progress)
@@ -143,9 +144,6 @@ class Export:
     def _stream_split(cfg: RunConfig, split: str, samples: int, progress: bool) -> FramedSplit:
         """The split as one continuous event stream (segments of T bins laid
         end to end), framed segment by segment."""
-        from lavacut.data.framing import frame_stream
-        from lavacut.data.stream import make_stream
-
         ds = open_dataset(cfg.data, split, progress=progress)
         n = min(samples or len(ds), len(ds))
         stream = make_stream(ds, range(n), segment_us=cfg.framing.T * cfg.framing.bin_us)
@@ -178,7 +176,5 @@ class Export:
     # ------------------------------------------------------------------ SLAYER
     def slayer_net(self):
         """The SLAYER network that computes what Lava runs (eval mode)."""
-        from lavacut.export.exporter import net_from_export
-
         net, _ = net_from_export(self.path)
         return net

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from lavacut.export.exporter import net_from_export
 from lavacut.export.inspect import inspect_layers
 
 
@@ -58,11 +59,9 @@ def explain_exactness(path, frames: np.ndarray | None = None, net=None) -> list[
     if frames is not None and len(frames):
         import torch
 
-        from lavacut.train.networks import FIXED_POINT_LIMITS, fixed_point_ranges
+        from lavacut.train.networks import FIXED_POINT_LIMITS, fixed_point_ranges  # torch
 
         if net is None:
-            from lavacut.export.exporter import net_from_export
-
             net, _ = net_from_export(path)
         try:
             ranges = fixed_point_ranges(net, torch.from_numpy(np.asarray(frames, dtype=np.float32)))

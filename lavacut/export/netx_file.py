@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from lavacut.cutoff.rules import rule_from_params
 from lavacut.util import LavacutError, atomic_path, json_default, versions
 
 META_GROUP = "lavacut"
@@ -92,7 +93,7 @@ def write_export(net, path: str | Path, meta: dict[str, Any], cutoff: dict[str, 
     with lavacut metadata, atomically."""
     import h5py
 
-    from lavacut.train.networks import export_hdf5
+    from lavacut.train.networks import export_hdf5  # torch
 
     path = Path(path)
     with atomic_path(path, suffix=".net") as tmp:
@@ -181,8 +182,6 @@ def read_metadata(path: str | Path) -> dict[str, Any] | None:
 
 
 def _check_cutoff(path, meta: dict) -> None:
-    from lavacut.cutoff.rules import rule_from_params
-
     framing = meta.get("framing", {})
     if not isinstance(framing, dict):
         raise NetxFileError(f"{path}: lavacut/meta framing must be an object, got {framing!r}")

@@ -55,10 +55,3 @@ class NetConfig:
     weight_norm: bool = True
     weight_scale: float = 1.0
     learn_decay: bool = False
-
-    def to_spec(self, input_shape, n_classes: int, name: str = ""):
-        """The buildable :class:`~lavacut.train.networks.NetSpec` for a data set."""
-        from lavacut.train.networks import NetSpec
-
-        hp = {k: v for k, v in asdict(self).items()}
-        return NetSpec(input_shape=tuple(input_shape), n_classes=int(n_classes), name=name, **hp)

@@ -7,6 +7,7 @@ split held out from the training split; the test split is only reported),
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from dataclasses import dataclass
@@ -16,7 +17,8 @@ import numpy as np
 
 from lavacut.data.splits import stratified_mask
 from lavacut.train.inference import accuracy_from_spikes, forward
-from lavacut.util import LavacutError, atomic_write_json, seed_everything, versions
+from lavacut.data.sources import load_split
+from lavacut.util import LavacutError, atomic_write_json, save_figure, seed_everything, versions
 
 
 class NaNLossError(LavacutError):
@@ -51,8 +53,11 @@ def stratified_holdout(labels: np.ndarray, fraction: float, seed: int) -> np.nda
 
 
 def build_from_config(cfg, input_shape, n_classes):
-    from lavacut.train.networks import build_network
-    spec = cfg.net.to_spec(input_shape, n_classes, name=cfg.name)
+    """The network the config's [net] section describes, for a data set."""
+    from lavacut.train.networks import NetSpec, build_network  # torch
+
+    spec = NetSpec(input_shape=tuple(input_shape), n_classes=int(n_classes), name=cfg.name,
+                   **dataclasses.asdict(cfg.net))
     return build_network(spec)
 
 
@@ -61,10 +66,9 @@ def train(cfg, run_dir: str | Path, resume: bool = False, progress: bool = True)
     import torch
     from tqdm import tqdm
 
-    from lavacut.data.sources import load_split
-    from lavacut.train.checkpoint import check_same_architecture, load_checkpoint, save_checkpoint
-    from lavacut.train.losses import make_task_loss, predict
-    from lavacut.train.rcs import rcs_loss
+    from lavacut.train.checkpoint import check_same_architecture, load_checkpoint, save_checkpoint  # torch
+    from lavacut.train.losses import make_task_loss, predict  # torch
+    from lavacut.train.rcs import rcs_loss  # torch
 
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -194,7 +198,6 @@ def plot_training_curve(history: list[dict], path: Path, title: str = "") -> Pat
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from lavacut.util import save_figure
 
     ep = [h["epoch"] for h in history]
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.2))
