@@ -88,7 +88,8 @@ def _operations(net, frames: np.ndarray, hidden: list[np.ndarray], spikes: np.nd
     layer_inputs = [frames.reshape(len(frames), -1, T)] + hidden
     outputs = hidden + [spikes]
     n_neurons = [h.shape[1] for h in hidden] + [spikes.shape[1]]
-    fo = fan_out(net.spec)
+    # lavacut's own nets: from the spec; a rebuilt foreign file carries its own
+    fo = net.fan_outs if hasattr(net, "fan_outs") else fan_out(net.spec)
     cut = count_ops(fo, layer_inputs, n_neurons, outputs, t_c)
     full = count_ops(fo, layer_inputs, n_neurons, outputs, np.full(len(t_c), T))
     return {
