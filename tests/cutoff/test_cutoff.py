@@ -1,35 +1,23 @@
-"""Measure stage: stop rules, calibration (Top-K per METHOD.md, temperature,
-SpikeCP, risk control), static truncation, report summaries and synaptic
-operation counts on hand-made spikes; slow: ``lavacut calibrate`` then
-``lavacut evaluate --engine torch`` on a real quick export.
+"""The cutoff core on hand-made spikes: stop rules, calibration (Top-K per
+METHOD.md, temperature, SpikeCP, risk control), static truncation, report
+summaries and synaptic-operation counts.
 
 Hand-made spikes are ``(N, K, T)`` 0/1 arrays; :func:`_from_counts` builds
 them from running counts Y(t) written out by hand.
 """
-import csv
 import json
 import math
-import os
-import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
-from lavacut_testing import quick_export as _quick_export, run_cli as _cli
 
 from lavacut.cutoff.calibrate import (calibrate_conformal, calibrate_temperature, calibrate_topk,
-                                       risk_controlled)
+                                      risk_controlled)
 from lavacut.cutoff.rules import (NO_DECISION, Conformal, Confidence, Entropy, FixedT, TopKGap,
-                                      cumulative_counts, cutoff, optimal_cutoff_steps, per_step_predictions,
-                                      predict, rule_from_params, softmax, top2_gap)
-from lavacut.train.networks import NetSpec, build_network, export_hdf5  # imports SLAYER (seconds, once)
+                                  cumulative_counts, cutoff, optimal_cutoff_steps, per_step_predictions,
+                                  predict, rule_from_params, softmax, top2_gap)
+from lavacut.cutoff.synops import count_ops
 from lavacut.util import LavacutError
-from lavacut.pipelines.run import RunRequest
-
-REPO = Path(__file__).resolve().parents[1]
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 def _from_counts(Y) -> np.ndarray:
@@ -432,260 +420,18 @@ def test_summarise_keys_and_values():
     assert rep2["accuracy_cutoff"] == 0.75 and rep2["mean_t_cutoff"] == 4.0
 
 
-def test_export_rule_defaults_and_errors(tmp_path):
-    from lavacut.export.artifact import Export
-
-    def export(meta):
-        return Export(path=tmp_path / "x.net", meta=meta, layers=[])
-
-    assert isinstance(export(None).rule(None, None, 30), FixedT)
-    meta = {"default_policy": "topk", "cutoff": {"topk": TopKGap(beta=np.arange(5.0), eps=0.02).params(),
-                                                 "confidence": {"policy": "confidence", "eps": 0.02,
-                                                                "temperature": 3.0}}}
-    r = export(meta).rule(None, None, 5)
-    assert isinstance(r, TopKGap) and r.beta.tolist() == [0, 1, 2, 3, 4]
-    with pytest.raises(LavacutError, match="beta has 5 entries"):
-        export(meta).rule(None, None, 6)
-    with pytest.raises(LavacutError, match="calibrate"):
-        export(None).rule("topk", None, 5)
-    # a given parameter overrides the stored one; the others stay calibrated
-    c = export(meta).rule("confidence", {"eps": 0.1}, 5)
-    assert c.eps == 0.1 and c.temperature == 3.0
-
-
 # ---------------------------------------------------------------- synaptic operations
 
 def test_count_ops_tiny_dense_by_hand():
-    from lavacut.cutoff.synops import count_ops
-    from lavacut.train.networks import fan_out
-
-    spec = NetSpec(kind="dense", input_shape=(1, 1, 3), n_classes=2, hidden=(2,))
-    fo = fan_out(spec)
-    assert [f.tolist() for f in fo] == [[2, 2, 2], [2, 2]]
+    fo = [np.full(3, 2.0), np.full(2, 2.0)]                  # dense 3 -> 2 -> 2
     x = np.array([[[1, 1, 0], [0, 1, 1], [0, 0, 1]]])      # (1, 3 inputs, T=3)
     h = np.array([[[0, 1, 1], [1, 0, 0]]])                 # (1, 2 hidden, 3)
     o = np.array([[[0, 0, 1], [0, 1, 0]]])                 # (1, 2 out, 3)
-    ops = count_ops(fan_out(spec), [x, h], [2, 2], [h, o], np.array([2]))
+    ops = count_ops(fo, [x, h], [2, 2], [h, o], np.array([2]))
     # steps 1..2: input spikes 1+1+1 = 3 (x fan-out 2) + hidden spikes 1+1 = 2 (x 2) -> 10
     assert ops.synops.tolist() == [10.0]
     assert ops.neuron_updates.tolist() == [8.0]             # 4 neurons x 2 steps
     assert ops.spikes.tolist() == [3.0]                     # hidden 2 + output 1
     assert ops.energy_uj[0] == pytest.approx((10 * 23.6 + 5 * 52.0 + 3 * 81.0) * 1e-6)
-    full = count_ops(fan_out(spec), [x, h], [2, 2], [h, o], np.array([3]))
+    full = count_ops(fo, [x, h], [2, 2], [h, o], np.array([3]))
     assert full.synops.tolist() == [(5 * 2) + (3 * 2)]
-
-
-def _brute_fan_out(in_shape, co, k, s, p):
-    ci, hi, wi = in_shape
-    ho, wo = (hi + 2 * p - k) // s + 1, (wi + 2 * p - k) // s + 1
-    fan = np.zeros((ci, hi, wi))
-    for oy in range(ho):
-        for ox in range(wo):
-            for ky in range(k):
-                for kx in range(k):
-                    iy, ix = oy * s - p + ky, ox * s - p + kx
-                    if 0 <= iy < hi and 0 <= ix < wi:
-                        fan[:, iy, ix] += co   # every output channel, every input channel
-    return fan.reshape(-1), (co, ho, wo)
-
-
-def test_fan_out_conv_sums_to_the_synaptic_connections():
-    from lavacut.train.networks import fan_out
-
-    # layer 1: 8x8 with k3 s2 p0 leaves the last row/column uncovered; layer 2 is padded
-    spec = NetSpec(kind="conv", input_shape=(2, 8, 8), n_classes=3, hidden=(5,), conv_channels=(3, 4),
-                   conv_kernels=(3, 3), conv_strides=(2, 1), conv_paddings=(0, 1))
-    fo = fan_out(spec)
-    f1, shp1 = _brute_fan_out((2, 8, 8), 3, 3, 2, 0)
-    f2, shp2 = _brute_fan_out(shp1, 4, 3, 1, 1)
-    assert shp1 == (3, 3, 3) and shp2 == (4, 3, 3)
-    np.testing.assert_array_equal(fo[0], f1)
-    np.testing.assert_array_equal(fo[1], f2)
-    assert fo[0].reshape(2, 8, 8)[:, 7, :].sum() == 0          # never inside a window
-    # total connections, counted from the output side: per output neuron, in_ch x valid taps
-    assert fo[0].sum() == 3 * 2 * (3 * 3) * 9                 # no padding: every tap valid
-    assert fo[1].sum() == 4 * 3 * sum(len([1 for d in (-1, 0, 1) if 0 <= y + d < 3]) *
-                                      len([1 for d in (-1, 0, 1) if 0 <= x + d < 3])
-                                      for y in range(3) for x in range(3))
-    assert fo[2].tolist() == [5.0] * 36 and fo[3].tolist() == [3.0] * 5
-
-
-def test_fan_out_matches_inspect_synapses_on_an_exported_conv_net(tmp_path):
-    """Two independent counts of the same connections: synops.fan_out from the
-    spec and inspect's per-layer synapses from the file (all weights nonzero)."""
-    import torch
-
-    from lavacut.export.inspect import inspect_layers
-    from lavacut.train.networks import fan_out
-
-    spec = NetSpec(kind="conv", input_shape=(2, 9, 9), n_classes=3, hidden=(4,), conv_channels=(3, 4),
-                   conv_kernels=(3, 3), conv_strides=(2, 1), conv_paddings=(1, 1), weight_norm=False)
-    net = build_network(spec)
-    with torch.no_grad():
-        for b in net.spiking_blocks:
-            b.synapse.weight.fill_(2 / 64)
-    export_hdf5(net, tmp_path / "c.net")
-    syn = [L.synapses for L in inspect_layers(tmp_path / "c.net") if L.type in ("conv", "dense")]
-    assert syn == [int(f.sum()) for f in fan_out(spec)]
-
-
-# ---------------------------------------------------------------- calibration refuses the test split
-
-def test_calibrate_export_refuses_the_test_split(tmp_path):
-    from lavacut.pipelines.calibrate import calibrate_export
-
-    with pytest.raises(LavacutError, match="test split is not allowed"):
-        calibrate_export(RunRequest(tmp_path / "whatever.net", split="test"), progress=False)
-
-
-def test_cli_calibrate_offers_only_the_train_split(capsys):
-    from lavacut.cli import build_parser
-
-    with pytest.raises(SystemExit) as exc:
-        build_parser().parse_args(["calibrate", "x.net", "--split", "test"])
-    assert exc.value.code == 2
-    assert "invalid choice: 'test'" in capsys.readouterr().err
-
-
-def test_evaluate_sweeps_refuse_calibrating_on_test(tmp_path):
-    import torch
-
-    from lavacut.config import RunConfig
-    from lavacut.export.netx_file import write_export
-    from lavacut.pipelines.evaluate import evaluate_export
-
-    spec = NetSpec(kind="dense", input_shape=(2, 34, 34), n_classes=10, hidden=(4,))
-    torch.manual_seed(0)
-    write_export(build_network(spec), tmp_path / "t.net", {"name": "t", "spec": spec.to_dict()})
-    with pytest.raises(LavacutError, match="calib_split is 'test'.*never on the test split"):
-        evaluate_export(RunRequest(tmp_path / "t.net", overrides=("data.dataset=embedded",
-                                                                  "cutoff.calib_split=test")), progress=False)
-
-
-# ---------------------------------------------------------------- slow: the real pipeline
-
-
-
-@pytest.fixture(scope="module")
-def calibrated(tmp_path_factory):
-    """A copy of the quick export calibrated with ``lavacut calibrate``
-    (recording which splits the calibration loads)."""
-    src = _quick_export(tmp_path_factory)
-    d = tmp_path_factory.mktemp("calibrated")
-    path = d / "quick.net"
-    shutil.copyfile(src, path)
-    r = _cli("calibrate", path, "--eps", "0.02", "--risk-delta", "0.05")
-    return path, r.stdout
-
-
-@pytest.mark.slow
-def test_calibrate_stores_rules_in_the_export(calibrated):
-    from lavacut.export.netx_file import read_metadata
-
-    path, out = calibrated
-    meta = read_metadata(path)
-    assert meta["default_policy"] == "topk"
-    assert {"topk", "confidence", "entropy", "conformal"} <= set(meta["cutoff"])
-    T = meta["framing"]["T"]
-    assert len(meta["cutoff"]["topk"]["beta"]) == T == 30
-    assert len(meta["cutoff"]["conformal"]["q"]) == T
-    assert meta["cutoff"]["topk"]["eps"] == 0.02
-    assert meta["calibration"]["split"] == "train" and meta["calibration"]["n_samples"] == 1438
-    assert "calibrated on 1438 samples of data set embedded (train)" in out
-    # the risk-controlled choice is tested on the trainer's validation hold-out (never trained on)
-    assert "risk-controlled Top-K" in out and "143 held-out validation samples" in out
-    if "topk_risk" in meta["cutoff"]:
-        assert len(meta["cutoff"]["topk_risk"]["beta"]) == T
-    # the stored temperature is the NLL minimiser on the calibration pass
-    assert meta["cutoff"]["confidence"]["temperature"] == meta["cutoff"]["conformal"]["temperature"] > 0
-
-
-@pytest.mark.slow
-def test_calibration_loads_only_the_training_split(tmp_path_factory, monkeypatch):
-    import lavacut.export.artifact as artifact
-    from lavacut.export.netx_file import read_metadata
-    from lavacut.pipelines.calibrate import calibrate_export
-
-    path = tmp_path_factory.mktemp("calib-spy") / "q.net"
-    shutil.copyfile(_quick_export(tmp_path_factory), path)
-    seen = []
-    real = artifact.load_split
-
-    def spy(cfg, split, progress=True):
-        seen.append(split)
-        return real(cfg, split, progress=progress)
-
-    monkeypatch.setattr(artifact, "load_split", spy)
-    lines = calibrate_export(RunRequest(path), eps=0.05, progress=False)
-    assert seen == ["train"]
-    assert read_metadata(path)["cutoff"]["topk"]["eps"] == 0.05
-    assert any("stored in" in line for line in lines)
-
-
-@pytest.mark.slow
-def test_evaluate_uses_the_stored_calibration_and_writes_the_report(calibrated, tmp_path):
-    from lavacut.export.netx_file import read_metadata
-
-    path, _ = calibrated
-    meta = read_metadata(path)
-    report = tmp_path / "rep" / "quick.json"
-    r = _cli("evaluate", path, "--engine", "torch", "--report", report)
-    assert "policy topk (torch engine)" in r.stdout
-    rep = json.loads(report.read_text())
-    for key in ("n_samples", "T", "policy", "policy_params", "accuracy_full", "accuracy_cutoff",
-                "mean_t_cutoff", "timestep_ratio", "wall_s_full", "wall_s_cutoff", "wall_ratio", "backend",
-                "versions"):
-        assert key in rep, key
-    assert rep["engine"] == "torch" and rep["backend"] == "torch-cpu" and rep["split"] == "test"
-    assert rep["n_samples"] == 359 and rep["T"] == 30
-    # the stored calibration, used without flags
-    assert rep["policy"] == "topk"
-    assert rep["policy_params"]["beta"] == pytest.approx(meta["cutoff"]["topk"]["beta"])
-    assert rep["content_sha256"] == meta["content_sha256"]
-    # the same SLAYER net on the same test split as at export time
-    assert rep["accuracy_full"] == pytest.approx(meta["accuracy"]["test_full_T_slayer"])
-    assert rep["accuracy_full"] > 0.3
-    assert 1 <= rep["mean_t_cutoff"] <= 30 and rep["timestep_ratio"] == pytest.approx(30 / rep["mean_t_cutoff"])
-    assert rep["mean_oct"] <= 30 and rep["static_truncation"]["T_prime"] <= 30
-    assert rep["sweep_calibration"]["split"] == "train"
-    assert set(rep["sweeps"]) == {"topk", "confidence", "entropy", "conformal", "fixed"}
-    assert rep["operations"]["synops_full_mean"] >= rep["operations"]["synops_cutoff_mean"] > 0
-    assert rep["versions"]["lava-dl"] == "0.6.0"
-    # per-sample CSV agrees with the report
-    with open(report.with_suffix(".samples.csv")) as f:
-        rows = list(csv.DictReader(f))
-    assert len(rows) == 359
-    t_c = np.array([int(row["t_c"]) for row in rows])
-    assert t_c.mean() == pytest.approx(rep["mean_t_cutoff"])
-    assert [int(row["t_c"]) for row in rows] == [r["t_c"] for r in rep["per_sample"]]
-    acc = np.mean([row["pred"] == row["label"] for row in rows])
-    assert acc == pytest.approx(rep["accuracy_cutoff"])
-    for png in ("quick_tradeoff.png", "quick_tcutoff.png"):
-        assert (report.parent / png).read_bytes()[:8] == PNG_MAGIC
-
-
-@pytest.mark.slow
-def test_evaluate_explicit_policy_overrides_the_stored_default(calibrated, tmp_path):
-    from lavacut.pipelines.evaluate import evaluate_export
-
-    path, _ = calibrated
-    rep = evaluate_export(RunRequest(path, samples=50), policy="fixed", params={"t_stop": 12}, progress=False,
-                          with_sweeps=False)
-    assert rep["policy"] == "fixed" and rep["n_samples"] == 50
-    assert [r["t_c"] for r in rep["per_sample"]] == [12] * 50 and rep["mean_t_cutoff"] == 12
-    assert rep["accuracy_cutoff"] == pytest.approx(rep["fixed_T_curve"][11]["accuracy"])
-
-
-@pytest.mark.slow
-def test_evaluate_and_calibrate_refuse_frames_of_another_shape(calibrated):
-    from lavacut.config import RunConfig
-    from lavacut.pipelines.calibrate import calibrate_export
-    from lavacut.pipelines.evaluate import evaluate_export
-
-    path, _ = calibrated
-    req = RunRequest(path, overrides=("framing.downsample=0.5",))
-    with pytest.raises(LavacutError, match=r"frames of shape \(2, 17, 17\) per step do not match the network "
-                                           r"input \(2, 34, 34\)"):
-        evaluate_export(req, progress=False)
-    with pytest.raises(LavacutError, match=r"\(2, 17, 17\)"):
-        calibrate_export(req, progress=False)

@@ -20,7 +20,7 @@ from lavacut.util import LavacutError
 
 #: The real N-MNIST recording shared by the project (never copied into the repo).
 FIXTURE = Path(os.environ.get("LAVACUT_SHARED_FIXTURES",
-                              Path(__file__).resolve().parents[2] / "shared" / "fixtures")
+                              Path(__file__).resolve().parents[3] / "shared" / "fixtures")
                ) / "nmnist_sample.bin"
 
 

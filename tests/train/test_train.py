@@ -25,7 +25,7 @@ from lavacut.train.inference import accuracy_from_spikes
 from lavacut.train.trainer import NaNLossError, stratified_holdout, train
 from lavacut.util import LavacutError
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 QUICK = REPO / "sims" / "quick.toml"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

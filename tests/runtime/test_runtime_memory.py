@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from lavacut_testing import tree_rss_kib
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 EXPORT = REPO / "netx_exports" / "embedded_dense.net"
 
 
