@@ -6,7 +6,6 @@ sims/) and ``--set key.sub=value`` overrides: one way to configure a run.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 

@@ -18,7 +18,6 @@ Figures, per export (netx_exports/embedded_dense.net, embedded_conv.net):
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path

@@ -5,7 +5,7 @@ fixes (input shape, class count) and builds the SLAYER network.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 #: SLAYER CUBA fixed-point scales (lava/lib/dl/slayer/neuron/cuba.py).
 W_SCALE = 1 << 6      # threshold and weight mantissa scale

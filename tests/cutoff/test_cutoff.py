@@ -17,7 +17,6 @@ from lavacut.cutoff.rules import (NO_DECISION, Conformal, Confidence, Entropy, F
                                   cumulative_counts, cutoff, optimal_cutoff_steps, per_step_predictions,
                                   predict, rule_from_params, softmax, top2_gap)
 from lavacut.cutoff.synops import count_ops
-from lavacut.util import LavacutError
 
 
 def _from_counts(Y) -> np.ndarray:

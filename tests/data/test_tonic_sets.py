@@ -13,7 +13,7 @@ import pytest
 from lavacut.data.events import EVENT_DTYPE, EventError
 from lavacut.data.stream import make_stream
 from lavacut.data.tonic_sets import (DATASETS, DataRootError, DatasetFilesMissing,
-                                     EventFileError, MissingReaderError, StratifiedSplit,
+                                     EventFileError, StratifiedSplit,
                                      UnknownDatasetError, load_tonic_dataset,
                                      read_nmnist_file)
 from lavacut.util import LavacutError
@@ -191,16 +191,6 @@ def test_ncaltech101_stratified_split(tmp_path):
 
     stream = make_stream(train, segment_us=1000)                  # plays through the view
     assert len(stream) == 13 and stream.boundaries_us[-1] == 13_000
-
-
-def test_cifar10dvs_needs_aedat(tmp_path):
-    import importlib.util
-
-    if importlib.util.find_spec("aedat") is not None:
-        pytest.skip("aedat is installed; the missing-reader error cannot occur")
-    write(tmp_path / "CIFAR10DVS" / "cat" / "cat_0.aedat4", b"not read")
-    with pytest.raises(MissingReaderError, match="aedat"):
-        load_tonic_dataset("cifar10dvs", tmp_path)
 
 
 # ------------------------------------------------------------------ bad input

@@ -37,7 +37,6 @@ def test_cli_calibrate_offers_only_the_train_split(capsys):
 def test_evaluate_sweeps_refuse_calibrating_on_test(tmp_path):
     import torch
 
-    from lavacut.config import RunConfig
     from lavacut.export.netx_file import write_export
     from lavacut.pipelines.evaluate import evaluate_export
 
@@ -165,7 +164,6 @@ def test_evaluate_explicit_policy_overrides_the_stored_default(calibrated, tmp_p
 
 @pytest.mark.slow
 def test_evaluate_and_calibrate_refuse_frames_of_another_shape(calibrated):
-    from lavacut.config import RunConfig
     from lavacut.pipelines.calibrate import calibrate_export
     from lavacut.pipelines.evaluate import evaluate_export
 

@@ -7,11 +7,8 @@ the 2-epoch quick run (also used by test_export / test_measure) and a 1-epoch
 run that the resume and NaN tests continue from (on copies).
 """
 import json
-import os
 import pathlib
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
