@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from lavacut.data.embedded import EmbeddedBuildConfig, EmbeddedDigits
+from lavacut.data.embedded import CLASSES, SENSOR_SIZE, EmbeddedBuildConfig, EmbeddedDigits
 from lavacut.data.framing import load_framed
 from lavacut.data.tonic_sets import DATASETS, load_tonic_dataset
 from lavacut.util import LavacutError
@@ -49,3 +49,18 @@ def load_split(cfg, split: str, progress: bool = True):
     :class:`lavacut.data.framing.FramedSplit` with frames ``(N, C, H, W, T)``."""
     ds = open_dataset(cfg.data, split, progress=progress)
     return load_framed(ds, dataset_id(cfg.data), split, cfg.framing, progress=progress)
+
+
+def dataset_sensor_size(name: str | None) -> tuple[int, int, int] | None:
+    """The sensor (W, H, P) of a named data set; None for an unknown name."""
+    if name == EMBEDDED:
+        return tuple(SENSOR_SIZE)
+    spec = DATASETS.get(name) if name else None
+    return tuple(spec.sensor_size) if spec else None
+
+
+def dataset_classes(name: str | None, n: int) -> list[str]:
+    """Class names of a named data set with ``n`` classes; "0".."n-1" otherwise."""
+    if name == EMBEDDED and len(CLASSES) == n:
+        return [str(c) for c in CLASSES]
+    return [str(i) for i in range(n)]

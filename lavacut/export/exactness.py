@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from lavacut.export.exporter import net_from_export
+from lavacut.fixed_point import FIXED_POINT_LIMITS, W_MAX, W_MIN
 from lavacut.export.inspect import inspect_layers
 
 
@@ -48,10 +49,10 @@ def explain_exactness(path, frames: np.ndarray | None = None, net=None) -> list[
                         notes.append(f"layer {L.index} {key}: NaN/inf weights")
                         continue
                     wi = np.trunc(w)
-                    bad = (w != wi) | (wi % 2 != 0) | (wi < -256) | (wi > 254)
+                    bad = (w != wi) | (wi % 2 != 0) | (wi < W_MIN) | (wi > W_MAX)
                     if bad.any():
                         notes.append(f"layer {L.index} {key}: {int(bad.sum())} weights are not even integers in "
-                                     f"[-256, 254] (e.g. {w[bad].reshape(-1)[0]:g}); netx casts to int, the "
+                                     f"[{W_MIN}, {W_MAX}] (e.g. {w[bad].reshape(-1)[0]:g}); netx casts to int, the "
                                      f"SLAYER rebuild rounds to even integers: they compute differently")
             bits = L.neuron.get("messageBits", 0)
             if isinstance(bits, (int, float, np.integer)) and bits > 0:
@@ -59,7 +60,7 @@ def explain_exactness(path, frames: np.ndarray | None = None, net=None) -> list[
     if frames is not None and len(frames):
         import torch
 
-        from lavacut.train.networks import FIXED_POINT_LIMITS, fixed_point_ranges  # torch
+        from lavacut.train.networks import fixed_point_ranges  # torch
 
         if net is None:
             net, _ = net_from_export(path)

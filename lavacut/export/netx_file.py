@@ -182,7 +182,7 @@ def read_metadata(path: str | Path) -> dict[str, Any] | None:
 
 
 def _check_cutoff(path, meta: dict) -> None:
-    framing = meta.get("framing", {})
+    framing = meta.get("framing") or {}
     if not isinstance(framing, dict):
         raise NetxFileError(f"{path}: lavacut/meta framing must be an object, got {framing!r}")
     T = framing.get("T", 0)

@@ -51,7 +51,8 @@ from typing import Any, NamedTuple, Sequence
 import numpy as np
 import torch
 
-from lavacut.train.spec import P_SCALE, W_SCALE, NetConfig
+from lavacut.fixed_point import BIAS_MANT_LIMIT, FIXED_POINT_LIMITS, P_SCALE, W_SCALE
+from lavacut.train.spec import NetConfig
 from lavacut.util import LavacutError, atomic_path, import_slayer
 
 # every use of this module builds or exports a SLAYER net: import lava-dl here
@@ -70,8 +71,6 @@ __all__ = [
 
 
 HDF5_SPEC_ATTR = "lavacut_netspec"
-#: Lava's bias_mant is a signed 13-bit integer: [-4096, 4095].
-BIAS_MANT_LIMIT = 1 << 12
 
 
 class HiddenRecord(NamedTuple):
@@ -436,8 +435,12 @@ class SlayerNet(torch.nn.Module):
         ``AbstractDense.forward``: ``synapse`` -> ``neuron.dynamics`` (current,
         voltage) -> ``neuron.spike(voltage)`` -> dropout -> ``step_delay``, so
         the output equals ``block.forward`` (tested) while the voltage is kept.
+
+        A network with a bias runs one leading zero frame whose output is
+        dropped: Lava's first step, where every layer integrates its bias
+        before any input reaches it (:meth:`_warm_up`).
         """
-        x = self._prepare_input(x)
+        x, w = self._warm_up(self._prepare_input(x))
         records: list[HiddenRecord] = []
         last = len(self.blocks) - 1
         for i, (block, drop) in enumerate(zip(self.blocks, self.drops)):
@@ -449,13 +452,22 @@ class SlayerNet(torch.nn.Module):
             spikes = block.neuron.spike(voltage)   # neuron built without dropout
             if record and i != last:
                 n = spikes.shape[0]
-                s_flat = spikes.reshape(n, -1, spikes.shape[-1])
-                v_post = (voltage * (1.0 - spikes)).reshape(n, -1, spikes.shape[-1])
+                s_flat = spikes.reshape(n, -1, spikes.shape[-1])[..., w:]
+                v_post = (voltage * (1.0 - spikes)).reshape(n, -1, spikes.shape[-1])[..., w:]
                 records.append(HiddenRecord(s_flat, v_post, float(block.neuron.threshold)))
             x = drop(spikes)
             if block.delay_shift:
                 x = step_delay(block, x)
-        return x, records
+        return x[..., w:], records
+
+    def _warm_up(self, x: torch.Tensor) -> tuple[torch.Tensor, int]:
+        """``(x, w)``: with a layer bias, ``x`` with one zero frame in front
+        and ``w = 1`` steps to drop from the outputs. In Lava every layer
+        runs one step (step 1) before SLAYER's step 0 reaches it; without
+        bias that step leaves the state at 0, with bias it integrates it."""
+        if not any(self.spec.layer_bias):
+            return x, 0
+        return torch.cat([torch.zeros_like(x[..., :1]), x], dim=-1), 1
 
 
 def build_network(spec: NetSpec) -> SlayerNet:
@@ -465,7 +477,6 @@ def build_network(spec: NetSpec) -> SlayerNet:
 
 #: Loihi / Lava fixed_pt limits: u and v are 24-bit (u WRAPS, v saturates in
 #: Lava's PyLifModelBitAcc; SLAYER does neither), a_in is typed int16.
-FIXED_POINT_LIMITS = {"current": (1 << 23) - 1, "voltage": (1 << 23) - 1, "input": (1 << 15) - 1}
 
 
 @torch.no_grad()
@@ -479,7 +490,7 @@ def fixed_point_ranges(net: SlayerNet, x: torch.Tensor) -> list[dict[str, int]]:
     was_training = net.training
     net.eval()
     try:
-        x = net._prepare_input(x)
+        x, _ = net._warm_up(net._prepare_input(x))
         out = []
         for i, block in enumerate(net.blocks):
             if not hasattr(block, "neuron"):

@@ -7,9 +7,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-#: SLAYER CUBA fixed-point scales (lava/lib/dl/slayer/neuron/cuba.py).
-W_SCALE = 1 << 6      # threshold and weight mantissa scale
-P_SCALE = 1 << 12     # decay scale
 
 
 @dataclass

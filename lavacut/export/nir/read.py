@@ -1,0 +1,408 @@
+"""NIR -> lavacut: a NIR chain graph as a SLAYER network and a NetX export
+that ``lavacut calibrate / evaluate / run`` use like a native one.
+
+Imported: Input, Output, Linear, Affine, Conv2d, Flatten, SumPool2d,
+AvgPool2d (:mod:`.ops`), CubaLIF, LIF, IF (:mod:`.neurons`). Refused, with an
+error naming the node: other node types, branches and recurrence, shapes
+that do not chain, parameters CUBA cannot hold exactly (see :mod:`.neurons`).
+
+Data binding: the data set and framing come from ``cfg`` / ``overrides``
+(CLI ``--config`` / ``--set``), else from the lavacut metadata of a graph
+lavacut wrote, else none: the export's ``dataset``, ``framing``,
+``sensor_size``, ``data_seed``, ``train_config`` and ``accuracy`` are null.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from lavacut.export.nir.neurons import choose_threshold, neuron_params, normalised_bias, quantise, resolve_dt
+from lavacut.export.nir.ops import (LINEAR_NODES, NEURON_NODES, NirError, chain, compose_run, linear_op, shape_of,
+                                    tname)
+from lavacut.export.nir.write import lavacut_metadata
+from lavacut.fixed_point import FIXED_POINT_LIMITS, P_SCALE, W_SCALE
+from lavacut.config import RunConfig
+from lavacut.cutoff.rules import rule_from_params
+from lavacut.data.sources import dataset_classes, dataset_sensor_size, load_split
+from lavacut.export.netx_file import write_export
+from lavacut.train.inference import accuracy_from_spikes, forward
+from lavacut.util import LavacutError
+
+ONE_OUTPUT_DECISION = "none (one output neuron: fixed T)"
+
+
+def read_nir(path: str | Path):
+    """``nir.read`` without NIR's own type inference (lavacut checks shapes
+    itself and names the node at fault); clear error for unreadable files."""
+    import nir
+
+    path = Path(path)
+    if not path.is_file():
+        raise NirError(f"{path}: no such file")
+    try:
+        return nir.read(path, type_check=False)
+    except Exception as exc:  # h5py / nir raise many types for bad files
+        raise NirError(f"{path}: not a NIR graph nir {getattr(nir, 'version', '')} can read "
+                       f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})") from None
+
+
+@dataclass
+class ImportReport:
+    """What :func:`from_nir` did (stored as ``meta["nir_import"]``)."""
+
+    dt: float
+    dt_source: str
+    threshold: float
+    threshold_choice: str
+    lossless: bool
+    layers: list = field(default_factory=list)
+    notes: list = field(default_factory=list)
+
+    def format(self) -> str:
+        lines = [f"dt = {self.dt:g} s ({self.dt_source}); threshold {self.threshold:g} ({self.threshold_choice}); "
+                 f"{'lossless' if self.lossless else 'quantised (lossy)'}"]
+        for L in self.layers:
+            q = L["quantisation"]
+            b = L.get("bias_mant")
+            lines.append(f"  {L['kind']:<5} {'+'.join(L['nodes'])} -> {L['neuron']} ({L['neuron_type']}) "
+                         f"{tuple(L['shape'])}: iDecay {L['iDecay']} vDecay {L['vDecay']}"
+                         + (f", bias_mant {min(b)}..{max(b)}" if b else "")
+                         + f", weight rel. RMS error {q['rel_rms_error']:.2e}, {q['zeroed']} rounded to 0, "
+                           f"{q['clipped']} clipped")
+        lines += [f"  note: {n}" for n in self.notes]
+        return "\n".join(lines)
+
+
+def format_import_report(meta: dict) -> str:
+    """Human-readable summary of an import's metadata (for the CLI)."""
+    rep = dict(meta["nir_import"])
+    names = {f.name for f in ImportReport.__dataclass_fields__.values()}
+    text = ImportReport(**{k: v for k, v in rep.items() if k in names}).format()
+    fr = meta.get("framing")
+    if meta.get("dataset"):
+        text += (f"\n  data set: {meta['dataset']} (T = {fr['T']}, bin {fr['bin_us']} us)" if fr else
+                 f"\n  data set: {meta['dataset']}")
+    else:
+        text += ("\n  data set: unknown (not bound: no accuracy measured; give --config or --set "
+                 "data.dataset=... to import, or --input / --config to run it)")
+    if meta.get("decision"):
+        text += f"\n  decision: {meta['decision']}: no class decision, no cutoff"
+    acc = (meta.get("accuracy") or {}).get("test_full_T_slayer")
+    if acc is not None:
+        text += f"\n  test accuracy at full T (SLAYER): {acc:.4f} on {meta['accuracy'].get('n_test', '?')} samples"
+    return text
+
+
+def _input_shape(node, name, input_shape):
+    shape = shape_of(node.input_type, "input") or shape_of(getattr(node, "output_type", None), "output")
+    if (not shape or min(shape) < 1) and input_shape is not None:
+        shape = tuple(int(v) for v in input_shape)
+    if not shape or min(shape) < 1:
+        raise NirError(f"Input node {name!r} has no usable shape ({shape}); give the frame shape "
+                       f"(--input-shape C H W)")
+    return shape
+
+
+def _layers(graph, order, shape, dt) -> list[dict]:
+    """Walk the chain: one dict per neuron layer (synapse, decays, folded weights/bias)."""
+    nodes = graph.nodes
+    pending: list[dict] = []
+    layers: list[dict] = []
+    for nm in order[1:]:
+        node = nodes[nm]
+        t = tname(node)
+        if t in LINEAR_NODES:
+            op = linear_op(nm, node, shape)
+            if op["kind"] != "flatten" or op["out"] != shape:
+                pending.append(op)
+            shape = tuple(op["out"])
+        elif t in NEURON_NODES:
+            syn = compose_run(pending, nm)
+            par = neuron_params(nm, node, shape, dt)
+            syn.update(neuron=nm, neuron_type=t, shape=shape, **{k: par[k] for k in ("du", "dv", "iDecay", "vDecay")})
+            scale = par["gain"] / par["vth"]                  # fold gain and threshold into the weights
+            bn = normalised_bias(nm, par, syn)
+            if syn["kind"] == "conv":
+                c = scale.reshape(shape[0], -1)
+                if not np.allclose(c, c[:, :1], rtol=1e-9, atol=0):
+                    raise NirError(f"node {nm!r} ({t}): threshold / r / w_in vary over positions within a "
+                                   f"channel; a convolution shares its kernel, so they can only vary per channel")
+                syn["wn"] = syn["w"] * c[:, 0][:, None, None, None]
+                if bn is not None:
+                    bc = bn.reshape(shape[0], -1)
+                    if not np.allclose(bc, bc[:, :1], rtol=1e-9, atol=1e-12):
+                        raise NirError(f"node {nm!r} ({t}): its constant input (v_leak, or biases through padding "
+                                       f"or pooling) varies over positions within a channel; lavacut conv layers "
+                                       f"hold one bias per channel")
+                    bn = bc[:, 0]
+            else:
+                syn["wn"] = syn["w"] * scale.reshape(-1)[:, None]
+            syn["bn"] = None if bn is None else bn.reshape(-1)
+            syn["vth"] = par["vth"]
+            layers.append(syn)
+            pending = []
+        else:  # Output
+            if pending:
+                raise NirError(f"node(s) {[o['name'] for o in pending]} come after the last neuron node: lavacut "
+                               f"networks end with a spiking layer")
+            otype = shape_of(node.output_type, "output") or shape_of(node.input_type, "input")
+            if otype is not None and int(np.prod(otype)) != int(np.prod(shape)):
+                raise NirError(f"Output node {nm!r} declares shape {otype} but the node before it outputs {shape}")
+    if not layers:
+        raise NirError("the graph has no neuron layer")
+    if layers[-1]["kind"] != "dense":
+        raise NirError(f"the last neuron node {layers[-1]['neuron']!r} has shape {tuple(layers[-1]['shape'])}: "
+                       f"lavacut's output layer is dense (one neuron per class); add Flatten + Linear + neurons")
+    return layers
+
+
+def _binding(cfg, overrides, lc_meta):
+    """(RunConfig or None, explicit?)."""
+
+    if cfg is not None or overrides:
+        base = cfg if cfg is not None else RunConfig()
+        return (base.with_overrides(list(overrides)) if overrides else base), True
+    if lc_meta and isinstance(lc_meta.get("train_config"), dict):
+        return RunConfig.from_dict(dict(lc_meta["train_config"]), source="NIR graph metadata (train_config)"), False
+    return None, False
+
+
+def from_nir(graph_or_path, *, dt: float | str | None = None, threshold: float | None = None,
+             input_shape: Sequence[int] | None = None, cfg=None, overrides: Sequence[str] | None = None,
+             name: str | None = None):
+    """Convert a NIR graph (a ``nir.NIRGraph`` or a ``.nir`` file) into a
+    lavacut SLAYER network (eval mode) and its export metadata.
+
+    ``dt``: the producer's time step in seconds, or ``"bin"`` (the bound
+    framing bin); default: graph metadata, else inferred. ``threshold``:
+    force the shared CUBA threshold. ``input_shape``: (C, H, W) for a graph
+    with a flat (or no) input shape. ``cfg`` / ``overrides`` bind the data set
+    (module docstring). Returns ``(net, meta)``; ``meta["nir_import"]`` is the
+    :class:`ImportReport`; ``meta`` has ``cutoff`` / ``default_policy`` when a
+    lavacut graph with a calibration imports losslessly.
+    """
+    import torch
+
+    from lavacut.train.networks import NetSpec, build_network  # torch
+
+    path = None
+    if isinstance(graph_or_path, (str, Path)):
+        path = Path(graph_or_path)
+        graph = read_nir(path)
+    else:
+        graph = graph_or_path
+    if not hasattr(graph, "nodes") or not hasattr(graph, "edges"):
+        raise NirError(f"expected a nir.NIRGraph or a .nir file, got {type(graph_or_path).__name__}")
+    lc_meta = lavacut_metadata(graph)
+    order = chain(graph)
+    base, explicit = _binding(cfg, overrides, lc_meta)
+    if dt == "bin":
+        if base is None:
+            raise NirError("--dt bin means the framing bin of the data set the network is bound to; bind one "
+                           "(--config / --set data.dataset=...) or give dt in seconds")
+        dt = base.framing.bin_us * 1e-6
+    dt, dt_source = resolve_dt(graph, dt)
+    graph_in_shape = _input_shape(graph.nodes[order[0]], order[0], input_shape)
+    layers = _layers(graph, order, graph_in_shape, dt)
+    last = layers[-1]
+    n_classes = int(last["shape"][0])
+
+    # ---- threshold and quantisation
+    theta, th_choice = choose_threshold(layers, threshold)
+    report = ImportReport(dt=dt, dt_source=dt_source, threshold=theta, threshold_choice=th_choice, lossless=True)
+    for L in layers:
+        L["wq"], q = quantise(L["wn"], theta)
+        L["bias"] = None if L["bn"] is None else tuple(float(v) for v in np.rint(L["bn"] * theta * W_SCALE) / W_SCALE)
+        exact_w = q["max_abs_error"] <= 1e-6 * max(1.0, q["max_abs_weight"])
+        exact_d = abs(L["du"] * P_SCALE - L["iDecay"]) < 1e-3 and abs(L["dv"] * P_SCALE - L["vDecay"]) < 1e-3
+        report.lossless &= bool(exact_w and exact_d)
+        report.layers.append({
+            "kind": L["kind"], "nodes": L["nodes"], "neuron": L["neuron"], "neuron_type": L["neuron_type"],
+            "shape": list(L["shape"]), "du": L["du"], "dv": L["dv"], "iDecay": L["iDecay"], "vDecay": L["vDecay"],
+            "decay_rel_error": {"current": abs(L["iDecay"] / P_SCALE - L["du"]) / L["du"] if L["du"] else 0.0,
+                                "voltage": abs(L["vDecay"] / P_SCALE - L["dv"]) / L["dv"] if L["dv"] else 0.0},
+            "quantisation": q,
+            **({"bias_mant": [int(round(b * W_SCALE)) for b in L["bias"]]} if L["bias"] else {}),
+            **({"kernel": L["kernel"], "stride": L["stride"], "padding": L["padding"]} if L["kind"] == "conv" else {}),
+        })
+        core = [n for n in L["nodes"] if tname(graph.nodes[n]) != "Flatten"]
+        if len(core) > 1 or tname(graph.nodes[core[0]]) in ("SumPool2d", "AvgPool2d"):
+            report.notes.append(f"{'+'.join(L['nodes'])} merged into one "
+                                f"{'convolution' if L['kind'] == 'conv' else 'dense synapse'} before {L['neuron']!r}")
+    ths = {round(float(t), 9) for L in layers for t in np.unique(L["vth"])}
+    if len(ths) > 1 or ths != {theta}:
+        report.notes.append(f"v_threshold {sorted(ths)[:4]}{'...' if len(ths) > 4 else ''} folded into the incoming "
+                            f"weights: every layer uses threshold {theta:g}")
+    if any(L["neuron_type"] != "CubaLIF" for L in layers):
+        report.notes.append("LIF / IF layers run as CUBA with current decay 4096/4096 (current = this step's input)")
+    if any(L["bias"] for L in layers):
+        report.notes.append("v_leak / Affine / Conv2d biases run as Loihi voltage biases (exact values); layer l "
+                            "integrates its bias for l steps before its first input (Loihi's synapse pipeline): "
+                            "the network equals the graph simulated with one-step synapses")
+    else:
+        report.notes.append(f"the SLAYER/Lava network delays each synapse by one step: its output at step t is the "
+                            f"source simulator's at t - {len(layers)}")
+
+    # ---- the data set the network is bound to
+    sensor = dataset_sensor_size(base.data.dataset) if base is not None else None
+    want = tuple(base.framing.input_shape(sensor)) if sensor else None
+    n_in = int(np.prod(graph_in_shape))
+    if input_shape is not None:
+        shp = tuple(int(v) for v in input_shape)
+        if len(shp) != 3 or int(np.prod(shp)) != n_in:
+            raise NirError(f"input_shape {shp} must be (C, H, W) with C*H*W = {n_in} (the graph's input "
+                           f"{graph_in_shape})")
+        if layers[0]["kind"] == "conv" and shp != tuple(graph_in_shape):
+            raise NirError(f"input_shape {shp}: the first layer is a convolution on {tuple(graph_in_shape)}")
+    elif len(graph_in_shape) == 3:
+        shp = tuple(graph_in_shape)
+    elif want is not None and int(np.prod(want)) == n_in:
+        shp = want
+        report.notes.append(f"flat graph input of {n_in} read as the data set's (C, H, W) = {want} in C order")
+    else:
+        shp = (n_in, 1, 1)
+    bound = want is not None and shp == want
+    if base is not None and not bound:
+        msg = (f"the network input (C, H, W) = {shp} does not match data set {base.data.dataset!r} framed as "
+               f"{want}" if want else f"data set {base.data.dataset!r} is unknown to lavacut")
+        if explicit:
+            raise NirError(msg + "; choose a matching data set / framing (e.g. data.dataset=..., "
+                                 "framing.downsample=...) or input_shape")
+        report.notes.append(msg + ": the export is not bound to a data set")
+    if not bound:
+        base = None
+
+    # ---- the SLAYER network
+    convs = [L for L in layers if L["kind"] == "conv"]
+    dense = [L for L in layers if L["kind"] == "dense"]
+    net_name = name or (lc_meta or {}).get("name") or (path.stem if path else "nir-import")
+    has_bias = any(L["bias"] for L in layers)
+    try:
+        spec = NetSpec(kind="conv" if convs else "dense", input_shape=shp, n_classes=n_classes,
+                       hidden=tuple(int(L["shape"][0]) for L in dense[:-1]),
+                       conv_channels=tuple(int(L["shape"][0]) for L in convs),
+                       conv_kernels=tuple(L["kernel"] for L in convs),
+                       conv_strides=tuple(L["stride"] for L in convs),
+                       conv_paddings=tuple(L["padding"] for L in convs),
+                       threshold=theta, current_decay=layers[0]["iDecay"] / P_SCALE,
+                       voltage_decay=layers[0]["vDecay"] / P_SCALE, dropout=0.0, weight_norm=False,
+                       name=str(net_name), layer_bias=tuple(L["bias"] or () for L in layers) if has_bias else ())
+    except LavacutError as exc:
+        raise NirError(f"the converted network is not a valid lavacut NetSpec: {exc}") from None
+    if convs and spec.conv_output_shapes()[-1] != tuple(convs[-1]["shape"]):
+        raise NirError(f"convolution shapes do not chain: NetSpec gives {spec.conv_output_shapes()}, the graph "
+                       f"{[tuple(L['shape']) for L in convs]}")
+    net = build_network(spec)
+    with torch.no_grad():
+        for b, L in zip(net.spiking_blocks, layers):
+            target = b.synapse.weight
+            if L["wq"].size != target.numel():
+                raise NirError(f"node {L['neuron']!r}: weight has {L['wq'].size} entries, the SLAYER layer "
+                               f"{tuple(target.shape)}")
+            target.copy_(torch.from_numpy(L["wq"].astype(np.float32)).reshape(target.shape))
+            b.neuron.current_decay.fill_(float(L["iDecay"]))
+            b.neuron.voltage_decay.fill_(float(L["vDecay"]))
+    net.eval()
+    return net, _metadata(graph, path, lc_meta, net, spec, layers, report, base, sensor)
+
+
+def _metadata(graph, path, lc_meta, net, spec, layers, report, base, sensor) -> dict[str, Any]:
+    """The export metadata: lavacut's exporter's keys (null where unknown) plus the import's."""
+    n_classes = spec.n_classes
+    keep = bool(lc_meta) and report.lossless
+    gmd = graph.metadata if isinstance(getattr(graph, "metadata", None), dict) else {}
+    dataset = base.data.dataset if base is not None else None
+    meta: dict[str, Any] = {
+        "name": spec.name,
+        "dataset": dataset,
+        "data_seed": base.data.seed if base is not None else None,
+        "sensor_size": list(sensor) if base is not None else None,
+        "input_shape": list(spec.input_shape),
+        "framing": ({k: getattr(base.framing, k) for k in ("bin_us", "T", "slicing", "downsample", "denoise_us")}
+                    if base is not None else None),
+        "classes": ((lc_meta or {}).get("classes") if keep else None) or dataset_classes(dataset, n_classes),
+        "n_classes": n_classes,
+        "latency_steps": net.latency,
+        "spec": spec.to_dict(),
+        "train_config": base.to_dict() if base is not None else None,
+        "accuracy": (dict((lc_meta or {}).get("accuracy") or {}) if keep else {}) if base is not None else None,
+        "source": {"format": "nir", "file": str(path) if path else None,
+                   "producer": "lavacut" if lc_meta else str(gmd.get("producer", "unknown"))},
+    }
+    if n_classes == 1:
+        meta["decision"] = ONE_OUTPUT_DECISION
+        report.notes.append("one output neuron: the network runs with fixed T (no class decision, no cutoff)")
+    if base is None:
+        report.notes.append("no data set bound: dataset, framing and train_config are null and no accuracy is "
+                            "measured")
+    if any(L["iDecay"] != layers[0]["iDecay"] or L["vDecay"] != layers[0]["vDecay"] for L in layers):
+        meta["layer_decays"] = [[L["iDecay"], L["vDecay"]] for L in layers]
+    if keep and lc_meta.get("cutoff") and base is not None and n_classes > 1:
+        good = {}
+        for nm, params in lc_meta["cutoff"].items():
+            try:
+                rule_from_params(params).check_horizon(base.framing.T)
+                good[nm] = params
+            except (ValueError, TypeError):
+                report.notes.append(f"cutoff calibration {nm!r} dropped: it does not fit T = {base.framing.T}")
+        if good:
+            meta["cutoff"] = good
+            dp = lc_meta.get("default_policy")
+            meta["default_policy"] = dp if dp in good else None
+            report.notes.append(f"cutoff calibration kept ({', '.join(sorted(good))}): the import is lossless")
+    elif lc_meta and lc_meta.get("cutoff"):
+        report.notes.append("the graph's cutoff calibration was dropped (the import is not lossless or not bound "
+                            "to its data set): recalibrate with 'lavacut calibrate'")
+    report.notes = list(dict.fromkeys(report.notes))
+    meta["nir_import"] = asdict(report)
+    return meta
+
+
+def import_nir(path: str | Path, out_net_path: str | Path | None = None, *, dt: float | str | None = None,
+               threshold: float | None = None, input_shape: Sequence[int] | None = None, cfg=None,
+               overrides: Sequence[str] | None = None, name: str | None = None, evaluate: bool = True,
+               progress: bool = False):
+    """``lavacut import FILE.nir``: :func:`from_nir`, then a NetX export
+    (``netx_exports/<name>.net`` by default) written by
+    :func:`lavacut.export.netx_file.write_export`. With ``evaluate`` and a
+    bound data set, the test accuracy at full T (SLAYER) is measured as for
+    native exports. Returns ``(path, meta)``."""
+
+    net, meta = from_nir(path, dt=dt, threshold=threshold, input_shape=input_shape, cfg=cfg,
+                         overrides=overrides, name=name)
+    cutoff = meta.pop("cutoff", None)
+    default_policy = meta.pop("default_policy", None)
+    if evaluate and meta["train_config"] and meta["n_classes"] > 1:
+
+        rc = RunConfig.from_dict(meta["train_config"], source="import")
+        try:
+            test = load_split(rc, "test", progress=progress)
+        except LavacutError as exc:
+            meta["nir_import"]["notes"].append(f"test accuracy not measured: {exc}")
+        else:
+            acc = accuracy_from_spikes(forward(net, test.frames, progress=progress, desc="test accuracy"),
+                                       test.labels)
+            meta["accuracy"] = {**(meta["accuracy"] or {}), "test_full_T_slayer": acc, "n_test": int(len(test))}
+            _check_fixed_point(net, test.frames[:64], meta)
+    out = Path(out_net_path) if out_net_path else Path("netx_exports") / f"{meta['name']}.net"
+    write_export(net, out, meta, cutoff=cutoff or None, default_policy=default_policy if cutoff else None)
+    return out, meta
+
+
+def _check_fixed_point(net, frames, meta) -> None:
+    """Record the integer state ranges on a few samples; note when Lava's
+    fixed-point limits would be exceeded (then Lava no longer matches SLAYER)."""
+    import torch
+
+    from lavacut.train.networks import fixed_point_ranges  # torch
+
+    ranges = fixed_point_ranges(net, torch.as_tensor(np.asarray(frames), dtype=torch.float32))
+    meta["nir_import"]["fixed_point_ranges"] = ranges
+    worst = max(r[k] / FIXED_POINT_LIMITS[k] for r in ranges for k in FIXED_POINT_LIMITS)
+    if worst > 1:
+        meta["nir_import"]["notes"].append(
+            f"integer states exceed Loihi's ranges on test samples ({worst:.1f}x the limit): Lava will not "
+            f"reproduce SLAYER exactly; import with a smaller threshold")
