@@ -210,7 +210,7 @@ def cmd_demo(args) -> int:
     """The main job on the embedded default (README's first command): data,
     the shipped export, the Lava CPU simulation with the cutoff monitor on a
     test subset, and the termination summary."""
-    from lavacut.pipelines.reports import plot_report, print_termination_summary
+    from lavacut.pipelines.reports import print_termination_summary, write_report
     from lavacut.pipelines.run import RunRequest, describe_export, run_export
     from lavacut.pipelines.stages import data_summary
 
@@ -227,12 +227,10 @@ def cmd_demo(args) -> int:
           f"samples, {args.mode} mode: full T, then with the cutoff")
     rep, full, cut = run_export(RunRequest(export, split="test", samples=args.samples), mode=args.mode,
                                 backend="cpu")
-    out = Path(args.report)
-    atomic_write_json(out, rep)
-    plots = plot_report(rep, out.with_suffix(""))
+    written = write_report(rep, args.report)
     print("\n== 4. termination summary")
     print_termination_summary(rep)
-    print(f"report: {out}; plots: {', '.join(str(p) for p in plots)}")
+    print("report: " + ", ".join(str(p) for p in written))
     return 0
 
 

@@ -51,12 +51,12 @@ def run_experiments(names: list[str] | None = None, sims: Path = Path("sims"), r
         for policy in POLICIES:
             rep = evaluate_export(RunRequest(export, split="test", samples=0), engine="torch", policy=policy,
                                   with_sweeps=(policy == "topk"))
-            write_report(rep, out / f"torch_{policy}.json")
+            write_report(rep, out / f"torch_{policy}.json", per_sample_in_json=False)
             log(f"   {policy:<10} acc {100 * rep['accuracy_full']:.2f} -> {100 * rep['accuracy_cutoff']:.2f} %, "
                 f"t {rep['mean_t_cutoff']:.2f}/{rep['T']} ({rep['timestep_ratio']:.2f}x)")
         rep = evaluate_export(RunRequest(export, split="test", samples=lava_samples), engine="lava",
                               policy=cfg.cutoff.policy, mode="halt", backend="cpu", with_sweeps=False)
-        write_report(rep, out / f"lava_{cfg.cutoff.policy}.json")
+        write_report(rep, out / f"lava_{cfg.cutoff.policy}.json", per_sample_in_json=False)
         log(f"   lava {cfg.cutoff.policy}: engines agree {rep.get('engines_agree')}, wall ratio "
             f"{rep['wall_ratio']:.2f} vs timestep ratio {rep['timestep_ratio']:.2f}")
     table = results_table(results, EXPERIMENTS)

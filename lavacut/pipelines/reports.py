@@ -3,22 +3,34 @@ and the termination summary printed on the terminal."""
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from lavacut.util import atomic_path, atomic_write_json, save_figure
+from lavacut.util import atomic_path, atomic_write_text, json_default, save_figure
 
 PER_SAMPLE_COLUMNS = ["index", "label", "t_c", "pred", "pred_full", "counts", "counts_full"]
 
 
-def write_report(report: dict[str, Any], path: str | Path, plots: bool = True) -> list[Path]:
-    """The JSON report at ``path``; its ``per_sample`` records as a CSV beside
-    it (``.samples.csv``; counts as space-separated class counts) and the
-    PNG plots."""
+def report_json(report: dict[str, Any], per_sample: bool = True) -> str:
+    """The report as indented JSON, one line per ``per_sample`` record."""
+    body = {k: v for k, v in report.items() if k != "per_sample"}
+    text = json.dumps(body, indent=2, default=json_default)
+    if per_sample and report.get("per_sample") is not None:
+        rows = ",\n    ".join(json.dumps(r, default=json_default) for r in report["per_sample"])
+        text = text[:-2] + ',\n  "per_sample": [\n    ' + rows + "\n  ]\n}"
+    return text + "\n"
+
+
+def write_report(report: dict[str, Any], path: str | Path, plots: bool = True,
+                 per_sample_in_json: bool = True) -> list[Path]:
+    """The JSON report at ``path``; its ``per_sample`` records also as a CSV
+    beside it (``.samples.csv``; counts as space-separated class counts) and
+    the PNG plots."""
     path = Path(path)
-    atomic_write_json(path, report)
+    atomic_write_text(path, report_json(report, per_sample_in_json))
     written = [path]
     if report.get("per_sample") is not None:
         csv_path = path.with_suffix(".samples.csv")
