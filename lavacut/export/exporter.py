@@ -5,6 +5,9 @@ from pathlib import Path
 
 import numpy as np
 
+from lavacut.export.inspect import inspect_layers
+from lavacut.export.netx_file import read_metadata
+from lavacut.fixed_point import W_MAX, W_MIN
 from lavacut.util import LavacutError
 
 
@@ -65,17 +68,24 @@ def export_checkpoint(checkpoint: str | Path, out: str | Path | None = None, nam
 def spec_from_layers(path: str | Path):
     """Derive a NetSpec from a NetX file's layers (for files lavacut did not
     write): a chain of cuba conv layers, optional flatten, cuba dense layers,
-    all with the same neuron parameters. Raises naming the layer otherwise."""
-    from lavacut.export.inspect import inspect_layers
+    all with the same neuron parameters, no input neurons, biases, delays or
+    dilation, and weights SLAYER's 8-bit quantisation keeps (even integers in
+    [W_MIN, W_MAX]). Raises naming the layer otherwise (then
+    :func:`net_from_export` rebuilds the file with
+    :mod:`lavacut.export.rebuild`)."""
+    import h5py
+
     from lavacut.train.networks import P_SCALE, W_SCALE, NetSpec
 
     layers = inspect_layers(path)
     convs, dense, neuron, input_shape = [], [], None, None
-    import h5py
     with h5py.File(path, "r") as f:
         for L in layers:
             g = f["layer"][L.index]
             if L.type == "input":
+                if L.neuron:
+                    raise LavacutError(f"{path}: layer {L.index} is an input layer with neurons, which a NetSpec "
+                                       f"cannot express")
                 # (C, H, W) as SLAYER writes it; a dense net's input may be 1-D (n,)
                 input_shape = L.shape if len(L.shape) == 3 else (int(np.prod(L.shape)), 1, 1)
                 continue
@@ -85,25 +95,33 @@ def spec_from_layers(path: str | Path):
                 raise LavacutError(f"{path}: layer {L.index} has type {L.type!r}, which lavacut cannot rebuild "
                                    f"in SLAYER (cuba dense/conv chains only)")
             n = (int(L.neuron.get("vThMant", -1)), int(L.neuron.get("iDecay", -1)), int(L.neuron.get("vDecay", -1)))
-            if L.neuron.get("type", "CUBA") not in ("CUBA", "LOIHI") or (neuron and n != neuron):
+            if L.neuron.get("type", "CUBA") not in ("CUBA", "LOIHI") or (neuron and n != neuron) or L.run_issue:
                 raise LavacutError(f"{path}: layer {L.index} has neuron {L.neuron}; lavacut rebuilds networks "
                                    f"whose CUBA layers share one set of parameters")
             neuron = n
-            if "delay" in g:
-                raise LavacutError(f"{path}: layer {L.index} has axonal delays, which lavacut does not rebuild")
+            for key, what in (("delay", "axonal delays"), ("bias", "a bias")):
+                if key in g:
+                    raise LavacutError(f"{path}: layer {L.index} has {what}, which a NetSpec does not express")
+            w = np.asarray(g["weight"][()], dtype=np.float64)
+            if w.size and (np.any(w % 2) or w.min() < W_MIN or w.max() > W_MAX):
+                raise LavacutError(f"{path}: layer {L.index} has weights that are not even integers in "
+                                   f"[{W_MIN}, {W_MAX}] (SLAYER's 8-bit quantisation would change them)")
             if L.type == "conv":
                 if dense:
                     raise LavacutError(f"{path}: layer {L.index}: conv after dense is not supported")
                 k = np.atleast_1d(g["kernelSize"][()])
                 s = np.atleast_1d(g["stride"][()])
                 p = np.atleast_1d(g["padding"][()])
-                if len(set(k)) > 1 or len(set(s)) > 1 or len(set(p)) > 1 or int(np.atleast_1d(g["groups"][()])[0]) != 1:
-                    raise LavacutError(f"{path}: layer {L.index}: only square kernels/strides/paddings, groups=1")
+                dil = np.atleast_1d(g["dilation"][()]) if "dilation" in g else np.ones(1)
+                if len(set(k)) > 1 or len(set(s)) > 1 or len(set(p)) > 1 or int(np.atleast_1d(g["groups"][()])[0]) != 1 \
+                        or np.any(dil != 1):
+                    raise LavacutError(f"{path}: layer {L.index}: only square kernels/strides/paddings, groups=1, "
+                                       f"no dilation")
                 convs.append((int(g["outChannels"][()]), int(k[0]), int(s[0]), int(p[0])))
                 if input_shape is None:
                     raise LavacutError(f"{path}: conv network without an input layer giving the frame shape")
             else:
-                dense.append(int(L.shape[0]))
+                dense.append(int(np.prod(L.shape)))
                 if input_shape is None and not convs:
                     input_shape = (int(g["inFeatures"][()]), 1, 1)
     if neuron is None or not dense:
@@ -119,16 +137,28 @@ def spec_from_layers(path: str | Path):
 
 def net_from_export(path: str | Path):
     """Rebuild the SLAYER network of a NetX file (eval mode): the spec from
-    lavacut's metadata when present, else derived from the layers; weights
+    lavacut's metadata when present, else derived from the layers (weights
     are the file's integers / 64, which SLAYER's 8-bit quantisation maps back
-    to the same integers, so the rebuilt net computes what Lava computes."""
+    to the same integers, so the rebuilt net computes what Lava computes);
+    a file no NetSpec expresses (input neurons, per-layer neurons, biases,
+    delays, average readout, conv outputs, odd weights, ...) is rebuilt by
+    :func:`lavacut.export.rebuild.rebuild_netx` (a module with ``fan_outs``
+    and ``readout_groups``, no ``spec``). Returns (net, lavacut metadata or
+    None)."""
     import torch
 
-    from lavacut.export.netx_file import read_metadata
     from lavacut.train.networks import W_SCALE, NetSpec, build_network
 
     meta = read_metadata(path)
-    spec = NetSpec.from_dict(dict(meta["spec"])) if meta and "spec" in meta else spec_from_layers(path)
+    if meta and "spec" in meta:
+        spec = NetSpec.from_dict(dict(meta["spec"]))
+    else:
+        try:
+            spec = spec_from_layers(path)
+        except LavacutError:
+            from lavacut.export.rebuild import rebuild_netx  # torch
+
+            return rebuild_netx(path), meta
     spec = spec.replace(weight_norm=False)
     net = build_network(spec)
     import h5py

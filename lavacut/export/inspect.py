@@ -2,8 +2,13 @@
 
 Works on any NetX file: lavacut metadata is shown when present (and its
 absence said), layer types NetX cannot load are listed as unsupported.
-Loihi 2 resource estimates per layer: neurons, synaptic connections, weights
-stored and weight memory (stored weights x weight bits).
+Per layer: the neuron type with its real threshold and decays (SLAYER
+units: threshold = vThMant / 64, decays = iDecay / 4096 and vDecay / 4096),
+Loihi 2 resource estimates (neurons, synaptic connections, weights stored,
+weight memory = stored weights x weight bits), and what ``lavacut run``
+(``LayerInfo.run_issue``) and ``lavacut verify`` (``LayerInfo.verify_issue``)
+cannot handle in it, and why (:func:`mark_support`, the one place those
+rules live; the runtime and the SLAYER rebuild refuse through it).
 """
 from __future__ import annotations
 
@@ -13,12 +18,30 @@ from pathlib import Path
 
 import numpy as np
 
-from lavacut.export.netx_file import META_GROUP, NetxFileError, _open, read_metadata
+from lavacut.export.netx_file import NetxFileError, _open, read_metadata
+from lavacut.fixed_point import FIXED_POINT_LIMITS, P_SCALE, W_SCALE
+from lavacut.util import LavacutError
 
 #: layer types lava-dl 0.6.0's netx.hdf5.Network builds
 NETX_SUPPORTED = {"input", "dense", "dense_rec", "dense_comp", "conv", "flatten"}
 #: types it knows but raises NotImplementedError for
 NETX_UNSUPPORTED = {"pool", "convT", "unpool", "average", "concat"}
+#: neuron types netx runs as Lava's CUBA LIF (LOIHI's theta/tauRho/scaleRho are ignored by netx)
+LIF_TYPES = ("CUBA", "LOIHI")
+#: Lava's v saturates at 2**23 - 1 and a neuron spikes when v > vThMant << 6
+V_MAX = FIXED_POINT_LIMITS["voltage"]
+MAX_DELAY = 62
+
+SUPPORTED = ("lavacut runs CUBA (or LOIHI, which netx runs as CUBA) LIF neurons with binary spikes in an input "
+             "layer (first), dense layers (with or without axonal delays), conv layers and flatten, with an "
+             "average readout allowed as the last layer")
+
+_NEURON_WHY = {
+    "SDNN": "sigma-delta neurons send graded messages and keep sigma/activation state between steps",
+    "RF": "resonate-and-fire neurons have a complex (real, imaginary) state and netx wires them as complex dense",
+    "ADRF": "adaptive resonate-and-fire neurons add an adaptive threshold state (which netx also drops)",
+    "ALIF": "adaptive LIF neurons keep an adaptive threshold state (netx cannot load them)",
+}
 
 
 @dataclass
@@ -26,7 +49,7 @@ class LayerInfo:
     index: str
     type: str
     shape: tuple
-    supported: bool
+    supported: bool                     # stock netx loads this layer type
     neuron: dict = field(default_factory=dict)
     weight_shape: tuple | None = None
     weight_bits: int | None = None
@@ -36,6 +59,14 @@ class LayerInfo:
     weights_stored: int = 0
     weight_memory_bits: int = 0
     note: str = ""
+    neuron_type: str = ""               # "" when the layer has no neuron group
+    threshold: float | None = None      # vThMant / 64 (SLAYER units)
+    current_decay: float | None = None  # iDecay / 4096
+    voltage_decay: float | None = None  # vDecay / 4096
+    transform: tuple | None = None      # input layer with neurons: (weight, bias) mantissas netx reads
+    role: str = ""                      # what lavacut makes of it (input neurons, readout, ...)
+    run_issue: str = ""                 # why 'lavacut run' cannot handle it ("" = it can)
+    verify_issue: str = ""              # why 'lavacut verify' cannot rebuild it in SLAYER ("" = it can)
 
 
 def _val(ds):
@@ -76,8 +107,12 @@ def inspect_layers(path: str | Path) -> list[LayerInfo]:
                 info.note = "unknown layer type"
             if "neuron" in g:
                 info.neuron = {n: _val(g["neuron"][n]) for n in g["neuron"]}
-            info.neurons = int(np.prod(shape)) if shape and t not in ("input", "flatten") else 0
-            if "weight" in g and hasattr(g["weight"], "shape"):
+                _neuron_fields(info)
+            spiking = t not in ("input", "flatten") or bool(info.neuron)     # input layers may have neurons
+            info.neurons = int(np.prod(shape)) if shape and spiking else 0
+            if t == "input" and info.neuron:
+                info.transform = tuple(_scalar(g, name, default) for name, default in (("weight", 64), ("bias", 0)))
+            elif "weight" in g and hasattr(g["weight"], "shape"):
                 w = np.asarray(g["weight"][()])
                 info.weight_shape = tuple(w.shape)
                 info.weights_stored = int(np.count_nonzero(w))
@@ -93,7 +128,159 @@ def inspect_layers(path: str | Path) -> list[LayerInfo]:
                 info.delays = f"axonal, max {int(d.max())}" if d.size else "none"
             out.append(info)
             prev_shape = shape
+        mark_support(out, f["layer"])
         return out
+
+
+def _scalar(g, name: str, default: int):
+    """An input layer's transform entry as netx reads it (int(...)); None
+    when it is not a single value."""
+    if name not in g:
+        return default
+    v = np.asarray(g[name][()])
+    return int(v.reshape(-1)[0]) if v.size == 1 else None
+
+
+def _neuron_fields(info: LayerInfo) -> None:
+    n = info.neuron
+    info.neuron_type = str(n.get("type", "?"))
+    for attr, key, scale in (("threshold", "vThMant", W_SCALE), ("current_decay", "iDecay", P_SCALE),
+                             ("voltage_decay", "vDecay", P_SCALE)):
+        v = n.get(key)
+        if isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool):
+            setattr(info, attr, float(v) / scale)
+
+
+def _neuron_issue(L: LayerInfo) -> str:
+    """Why this layer's neurons cannot be run with the cutoff ("" = they can)."""
+    if not L.neuron:
+        return ("no neuron parameters: netx makes it a non-leaky integrator with threshold 2**17, which Lava's "
+                "24-bit voltage never exceeds (a voltage readout such as SLAYER's Affine block): it never spikes, "
+                "and the cutoff counts output spikes")
+    t = L.neuron_type
+    if t not in LIF_TYPES:
+        why = next((v for k, v in _NEURON_WHY.items() if t.startswith(k)), "an unknown neuron model")
+        return (f"neuron type {t}: {why}; the cutoff resets CUBA LIF state (u, v) and counts binary spikes only, "
+                f"so it cannot restart this layer exactly between samples")
+    bits = L.neuron.get("messageBits", 0)
+    if bool(L.neuron.get("gradedSpike", False)) or (isinstance(bits, (int, float)) and bits > 0):
+        return "graded spikes (gradedSpike / messageBits): the monitor and the SLAYER rebuild count binary spikes"
+    vth = L.neuron.get("vThMant")
+    if not isinstance(vth, (int, float)) or vth < 0:
+        return f"vThMant is {vth!r}, not a non-negative number"
+    if int(vth) << 6 >= V_MAX:
+        return (f"vThMant {int(vth)}: vThMant << 6 = {int(vth) << 6} is not below Lava's largest voltage {V_MAX}, "
+                f"so the layer never spikes (a voltage readout); the cutoff counts output spikes")
+    for key in ("iDecay", "vDecay"):
+        d = L.neuron.get(key)
+        if not isinstance(d, (int, float)) or not 0 <= d <= P_SCALE:
+            return f"{key} is {d!r}, outside 0..{P_SCALE}"
+    return ""
+
+
+def _delay_issue(L: LayerInfo, g) -> str:
+    d = np.asarray(g["delay"][()], dtype=np.float64)
+    n = int(np.prod(L.shape))
+    w = (n, int(np.prod(L.weight_shape or (0,))) // max(n, 1))      # netx reshapes weights to (out, in)
+    if d.size and (not np.all(np.isfinite(d)) or d.min() < 0):
+        return "negative or non-finite axonal delays"
+    if d.ndim > 2 or (d.ndim == 2 and tuple(d.shape) != w) or (d.ndim == 1 and d.size not in w):
+        return f"delay shape {d.shape} fits neither the outputs nor the inputs of weight {w}"
+    return ""
+
+
+def _bias_issue(L: LayerInfo, g) -> str:
+    if "bias" not in g:
+        return ""
+    b = np.asarray(g["bias"][()])
+    if L.type == "conv":      # netx: one value per output channel ((C,) of the (C, H, W) layer)
+        return "" if b.ndim == 1 and b.size == L.shape[0] else "a conv bias that is not one value per channel"
+    n = int(np.prod(L.shape))
+    return "" if b.size in (1, n) else f"a bias of {b.size} values for {n} neurons"
+
+
+def _layer_issue(L: LayerInfo, g, prev: LayerInfo | None, flat: bool, have_shape: bool) -> str:
+    """Why ``lavacut run`` cannot handle spiking layer ``L`` ("" = it can);
+    ``prev``: the previous spiking layer, ``flat``: a flatten layer since."""
+    issue = _neuron_issue(L) or _bias_issue(L, g)
+    if issue:
+        return issue
+    if L.type == "conv":
+        if "delay" in g:
+            return "axonal delays on a conv layer: netx 0.6.0 ignores them, so Lava would not compute them"
+        if prev is None and not have_shape:
+            return "a conv first layer without an input layer giving the frame shape"
+        if prev is not None and (flat or len(prev.shape) != 3 or prev.type not in ("conv", "input")):
+            return f"conv after the flat layer {prev.index} ({prev.type})"
+        return ""
+    if "weight" not in g:
+        return "complex weights (RF neurons)" if "weight/real" in g else "no weight dataset"
+    if "delay" in g:
+        issue = _delay_issue(L, g)
+    if not issue and prev is not None and not flat and prev.type not in ("dense", "dense_rec") \
+            and len(prev.shape) > 1:
+        issue = (f"dense after the {prev.type} layer {prev.index} of shape {prev.shape} without a flatten layer "
+                 f"(netx cannot connect them)")
+    return issue
+
+
+def mark_support(layers: list[LayerInfo], group=None) -> None:
+    """Fill ``run_issue``, ``verify_issue`` and ``role`` of every layer
+    (``group``: the file's ``layer`` h5 group, for delays and biases)."""
+    prev, flat, have_shape = None, False, False     # previous spiking layer, flatten since, frame shape known
+    for p, L in enumerate(layers):
+        g = group[L.index] if group is not None else {}
+        issue, verify = "", ""
+        if L.type == "input":
+            have_shape = bool(L.shape)
+            if p != 0:
+                issue = "an input layer after other layers"
+            elif L.neuron:
+                issue = _neuron_issue(L)
+                if not issue and None in (L.transform or (None,)):
+                    issue = "an input weight/bias with more than one value (netx reads one value each)"
+                if not issue:
+                    L.role = (f"input neurons: the source drives their current with frame x {L.transform[0]} + "
+                              f"{L.transform[1]} (the layer's weight and bias mantissas)")
+                prev = L
+        elif L.type == "flatten":
+            flat = True
+        elif L.type in ("dense", "dense_rec", "conv"):
+            issue = _layer_issue(L, g, prev, flat, have_shape)
+            if L.type == "dense_rec":
+                verify = "recurrent layer: lavacut's SLAYER rebuild does not cover recurrent blocks"
+            prev, flat = L, False
+        elif L.type == "average":
+            K = int(np.prod(L.shape)) if L.shape else 0
+            n = int(np.prod(prev.shape)) if prev is not None else 0
+            if L is not layers[-1]:
+                issue = "an average layer that is not the last layer (lavacut only drops it as the readout)"
+            elif prev is None or K < 1 or n % K:
+                issue = f"an average readout of {K} groups over {n} neurons (needs a layer of K x G neurons)"
+            else:
+                G = n // K
+                L.role = (f"readout: class k = sum of the spikes of neurons k*{G} .. k*{G}+{G - 1} of layer "
+                          f"{prev.index} (SLAYER Average groups, C-order flattened); Lava runs without it")
+        elif L.type == "dense_comp":
+            issue = "a complex dense layer (RF neurons)"
+        else:
+            issue = L.note or "unknown layer type"
+        L.run_issue = issue
+        L.verify_issue = issue or verify
+    if layers and prev is None:
+        layers[-1].run_issue = layers[-1].run_issue or "the file has no spiking layer"
+        layers[-1].verify_issue = layers[-1].verify_issue or layers[-1].run_issue
+
+
+def require_support(path, layers: list[LayerInfo], what: str = "run") -> None:
+    """Raise :class:`LavacutError` naming the first layer ``what`` ("run" or
+    "verify") cannot handle, its neuron type and what is supported."""
+    for L in layers:
+        issue = L.run_issue if what == "run" else L.verify_issue
+        if issue:
+            neuron = f", neuron {L.neuron_type}" if L.neuron_type else ""
+            raise LavacutError(f"{path}: layer {L.index} has type {L.type!r}{neuron}: {issue}. 'lavacut {what}' "
+                               f"cannot handle it; {SUPPORTED}")
 
 
 def _taps_in_range(n_out: int, n_in: int, k: int, s: int, p: int, d: int) -> np.ndarray:
@@ -113,7 +300,7 @@ def _conv_synapses(g, w: np.ndarray, shape: tuple, prev_shape: tuple | None) -> 
         v = np.atleast_1d(g[name][()]) if name in g else np.array([default])
         return (int(v[0]), int(v[-1]))
 
-    kh, kw = w.shape[-2], w.shape[-1]
+    kh, kw = w.shape[2], w.shape[3]
     nz = (w.reshape(w.shape[0], -1, kh, kw) != 0)
     if prev_shape is None or len(prev_shape) != 3:
         return int(nz.sum()) * int(np.prod(shape[1:]))
@@ -123,25 +310,49 @@ def _conv_synapses(g, w: np.ndarray, shape: tuple, prev_shape: tuple | None) -> 
     return int((nz * vy[None, None, :, None] * vx[None, None, None, :]).sum())
 
 
+def _num(v, scale: int, digits: int) -> str:
+    return "" if v is None else f"{v:.{digits}g} [{int(round(v * scale))}]"
+
+
 def format_inspection(path: str | Path) -> str:
     layers = inspect_layers(path)
     meta = read_metadata(path)
     lines = [f"{path}"]
-    lines.append(f"{'layer':<6}{'type':<11}{'shape':<16}{'vth':>6}{'iDecay':>8}{'vDecay':>8}"
-                 f"{'weights':>16}{'bits':>6}{'neurons':>9}{'synapses':>11}{'wmem KiB':>10}  delays")
+    lines.append(f"{'layer':<6}{'type':<11}{'shape':<16}{'neuron':<8}{'weights':>18}{'bits':>6}{'neurons':>9}"
+                 f"{'synapses':>11}{'wmem KiB':>10}  delays")
     tot_n = tot_s = tot_m = 0
     for L in layers:
-        n = L.neuron
-        lines.append(f"{L.index:<6}{L.type:<11}{str(L.shape):<16}{str(n.get('vThMant', '')):>6}"
-                     f"{str(n.get('iDecay', '')):>8}{str(n.get('vDecay', '')):>8}"
-                     f"{str(L.weight_shape or ''):>16}{str(L.weight_bits or ''):>6}{L.neurons:>9}"
-                     f"{L.synapses:>11}{L.weight_memory_bits / 8192:>10.1f}  {L.delays}"
-                     + (f"  UNSUPPORTED: {L.note}" if L.note else ""))
+        lines.append(f"{L.index:<6}{L.type:<11}{str(L.shape):<16}{L.neuron_type:<8}{str(L.weight_shape or ''):>18}"
+                     f"{str(L.weight_bits or ''):>6}{L.neurons:>9}{L.synapses:>11}{L.weight_memory_bits / 8192:>10.1f}"
+                     f"  {L.delays}" + (f"  UNSUPPORTED: {L.note}" if L.note else ""))
         tot_n += L.neurons
         tot_s += L.synapses
         tot_m += L.weight_memory_bits
     lines.append(f"total: {tot_n} neurons, {tot_s} synaptic connections, {tot_m / 8192:.1f} KiB weight memory "
                  f"(stored nonzero weights x weight bits; Loihi 2 estimate, before compiler packing)")
+    with_neuron = [L for L in layers if L.neuron]
+    if with_neuron:
+        lines.append("neurons (SLAYER units: threshold = vThMant/64, decays = iDecay/4096, vDecay/4096; "
+                     "file mantissas in brackets):")
+        lines.append(f"  {'layer':<6}{'neuron':<8}{'threshold':>16}{'current decay':>18}{'voltage decay':>18}")
+        for L in with_neuron:
+            lines.append(f"  {L.index:<6}{L.neuron_type:<8}{_num(L.threshold, W_SCALE, 6):>16}"
+                         f"{_num(L.current_decay, P_SCALE, 4):>18}{_num(L.voltage_decay, P_SCALE, 4):>18}")
+    if any(L.neuron_type == "LOIHI" for L in layers):
+        lines.append("  LOIHI neurons: netx runs them as CUBA LIF (theta, tauRho, scaleRho are ignored)")
+    lines.append("lavacut run / verify, per layer:")
+    first: dict[str, str] = {}          # reason -> first layer giving it (said once)
+    for L in layers:
+        marks = []
+        for what, issue in (("run", L.run_issue), ("verify", L.verify_issue)):
+            if what == "verify" and issue == L.run_issue:
+                continue
+            text = "ok" if not issue else (f"CANNOT: as layer {first[issue]}" if issue in first
+                                           else f"CANNOT: {issue}")
+            first.setdefault(issue, L.index)
+            marks.append(f"{what}{' and verify' if what == 'run' and issue == L.verify_issue and issue else ''}: "
+                         f"{text}")
+        lines.append(f"  {L.index:<6}{L.type:<11}" + "; ".join(marks) + (f"  ({L.role})" if L.role else ""))
     bad = [L for L in layers if not L.supported]
     if bad:
         lines.append("unsupported by netx: " + ", ".join(f"layer {L.index} ({L.type})" for L in bad)
@@ -150,25 +361,30 @@ def format_inspection(path: str | Path) -> str:
         lines.append("lavacut metadata: none (not written by lavacut; 'lavacut run' needs --policy "
                      "parameters or runs fixed T)")
     else:
-        fr = meta.get("framing", {})
-        lines.append(f"lavacut metadata (format {meta.get('format')}): name {meta.get('name')}, data set "
-                     f"{meta.get('dataset')}, sensor {meta.get('sensor_size')}, input {meta.get('input_shape')}, "
-                     f"framing bin {fr.get('bin_us')} us x T {fr.get('T')}")
-        lines.append(f"  classes {meta.get('classes')}")
-        acc = meta.get("accuracy", {})
-        if acc:
-            lines.append("  accuracy " + ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}"
-                                                  for k, v in acc.items()))
-        v = meta.get("versions", {})
-        lines.append(f"  versions lavacut {v.get('lavacut')}, lava-nc {v.get('lava-nc')}, lava-dl {v.get('lava-dl')}, "
-                     f"torch {v.get('torch')}")
-        lines.append(f"  content sha256 {meta.get('content_sha256')}")
-        if meta["cutoff"]:
-            for name, p in meta["cutoff"].items():
-                brief = {k: (f"[{len(v)} values, {min(v):.3g}..{max(v):.3g}]" if isinstance(v, list) and v else v)
-                         for k, v in p.items() if k != "policy"}
-                star = " (default)" if name == meta.get("default_policy") else ""
-                lines.append(f"  cutoff {name}{star}: {brief}")
-        else:
-            lines.append("  cutoff: not calibrated yet ('lavacut calibrate')")
+        lines += _meta_lines(meta)
     return "\n".join(lines)
+
+
+def _meta_lines(meta: dict) -> list[str]:
+    fr = meta.get("framing", {})
+    lines = [f"lavacut metadata (format {meta.get('format')}): name {meta.get('name')}, data set "
+             f"{meta.get('dataset')}, sensor {meta.get('sensor_size')}, input {meta.get('input_shape')}, "
+             f"framing bin {fr.get('bin_us')} us x T {fr.get('T')}",
+             f"  classes {meta.get('classes')}"]
+    acc = meta.get("accuracy", {})
+    if acc:
+        lines.append("  accuracy " + ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}"
+                                              for k, v in acc.items()))
+    v = meta.get("versions", {})
+    lines.append(f"  versions lavacut {v.get('lavacut')}, lava-nc {v.get('lava-nc')}, lava-dl {v.get('lava-dl')}, "
+                 f"torch {v.get('torch')}")
+    lines.append(f"  content sha256 {meta.get('content_sha256')}")
+    if meta["cutoff"]:
+        for name, p in meta["cutoff"].items():
+            brief = {k: (f"[{len(v)} values, {min(v):.3g}..{max(v):.3g}]" if isinstance(v, list) and v else v)
+                     for k, v in p.items() if k != "policy"}
+            star = " (default)" if name == meta.get("default_policy") else ""
+            lines.append(f"  cutoff {name}{star}: {brief}")
+    else:
+        lines.append("  cutoff: not calibrated yet ('lavacut calibrate')")
+    return lines

@@ -14,6 +14,24 @@ Input layout (what netx expects, read in lava/lib/dl/netx/hdf5.py):
 
 Frames are given as ``(N, C, H, W, T)`` or ``(N, C*H*W, T)`` (features in
 C, H, W order), binary (bool or 0/1 integers).
+
+Layouts of files lavacut did not write (:func:`net_layout`, rules in
+:func:`lavacut.export.inspect.mark_support`):
+
+- an input layer WITH neurons (netx ``Input`` block): its ``inp`` port is
+  wired to nothing, so the source drives the neurons' ``a_in`` directly with
+  ``frame * weight + bias`` (the layer's ``weight``/``bias`` mantissas, the
+  transform netx reads into ``Input.transform`` but never applies; SLAYER's
+  Input block computes ``neuron(x * weight + bias)``). No synapse: it adds
+  no step of latency; its u, v are reset like every other state Var.
+- an ``average`` readout as the last layer (netx: NotImplementedError): the
+  network is loaded without it (netx's ``num_layers``) and the monitor counts
+  class k as the SUM of the spikes of neurons ``k*G .. (k+1)*G - 1`` of the
+  last spiking layer, C-order flattened (SLAYER's Average reshapes
+  ``(N, n, T)`` to ``(N, K, G, T)``).
+- a conv (or other non-flat) output layer: netx's port is ``(W, H, C)``; its
+  neurons are flattened in SLAYER's C, H, W order (output
+  ``k = c*H*W + h*W + w``) for the monitor's counts and the recorded spikes.
 """
 from __future__ import annotations
 
@@ -22,23 +40,116 @@ from typing import Any
 
 import numpy as np
 
-from lavacut.util import LavacutError
+from lavacut.export.inspect import inspect_layers, require_support
+from lavacut.util import LavacutError, import_slayer
 
 
-def load_network(net_path):
-    """The stock netx loader (imports lava-dl lazily)."""
-    from lavacut.util import import_slayer
-
+def load_network(net_path, num_layers: int | None = None):
+    """The stock netx loader (imports lava-dl lazily); ``num_layers``: build
+    only the file's first layers (netx's own argument)."""
     import_slayer()  # netx imports slayer: without its import-time banners
     from lava.lib.dl import netx
 
     try:
-        return netx.hdf5.Network(net_config=str(net_path))
+        return netx.hdf5.Network(net_config=str(net_path), num_layers=num_layers)
     except (OSError, KeyError) as e:
         raise LavacutError(f"cannot load NetX network {net_path}: {e}") from e
     except NotImplementedError as e:
         raise LavacutError(f"{net_path} contains a layer netx cannot load ({e}); "
                            f"use dense/conv cuba layers only") from e
+    except Exception as e:  # noqa: BLE001 - netx raises anything on a file it cannot wire
+        raise LavacutError(f"netx cannot build {net_path}: {type(e).__name__}: {e}") from e
+
+
+@dataclass
+class NetLayout:
+    """What lavacut makes of a NetX file's layers (see :func:`net_layout`)."""
+
+    num_layers: int | None          # netx num_layers (the layers before an average readout); None: all
+    input_transform: tuple | None   # (weight, bias) the source applies for an input layer with neurons
+    out_shape: tuple                # last spiking layer in SLAYER order: (n,) or (C, H, W)
+    groups: int                     # K of an average readout; 0: none (output neuron k is class k)
+    note: str                       # how the outputs become classes ("" for a plain 1-D output layer)
+
+    @property
+    def out_size(self) -> int:
+        return int(np.prod(self.out_shape))
+
+    @property
+    def num_classes(self) -> int:
+        return self.groups or self.out_size
+
+    def classes_of(self, lava_shape: tuple) -> np.ndarray | None:
+        """Class of each neuron of netx's output port, in the C order of its
+        (Lava) shape; None when neuron i is class i."""
+        if not self.groups and len(lava_shape) <= 1:
+            return None
+        slayer_class = np.arange(self.out_size) // (self.out_size // self.groups) if self.groups \
+            else np.arange(self.out_size)
+        return slayer_class[lava_to_slayer(lava_shape)]
+
+
+def net_layout(net_path) -> NetLayout:
+    """The layout of a file lavacut runs; raises :class:`LavacutError` naming
+    the first layer it cannot run (neuron type, why, what is supported),
+    before any Lava process exists."""
+    layers = inspect_layers(net_path)
+    require_support(net_path, layers, "run")
+    spiking = [L for L in layers if L.type in ("dense", "dense_rec", "conv") or (L.type == "input" and L.neuron)]
+    last = spiking[-1]
+    out_shape = last.shape if last.type in ("conv", "input") and len(last.shape) > 1 else (int(np.prod(last.shape)),)
+    first = layers[0]
+    transform = first.transform if first.type == "input" and first.neuron else None
+    notes, groups, num_layers = [], 0, None
+    if len(out_shape) > 1:
+        C, H, W = (tuple(out_shape) + (1, 1))[:3]
+        notes.append(f"output layer {last.index} ({last.type}, (C, H, W) = {tuple(out_shape)}) flattened to "
+                     f"{int(np.prod(out_shape))} outputs in C, H, W order (output k = c*{H * W} + h*{W} + w; "
+                     f"netx's (W, H, C) port transposed)")
+    if layers[-1].type == "average":
+        groups, num_layers = int(np.prod(layers[-1].shape)), len(layers) - 1
+        G = int(np.prod(out_shape)) // groups
+        notes.append(f"average readout (layer {layers[-1].index}): class k counts the spikes of outputs "
+                     f"k*{G} .. k*{G}+{G - 1} of layer {last.index} (their sum; SLAYER averages the group), "
+                     f"{groups} classes")
+    return NetLayout(num_layers=num_layers, input_transform=transform, out_shape=tuple(out_shape), groups=groups,
+                     note="; ".join(notes))
+
+
+def lava_to_slayer(lava_shape: tuple) -> np.ndarray:
+    """For each neuron of a netx port of shape ``lava_shape`` (C order), its
+    index in SLAYER's C-order flattening of the reversed shape (netx shapes
+    are SLAYER's reversed: (W, H, C) for (C, H, W))."""
+    n = int(np.prod(lava_shape))
+    rev = tuple(reversed(range(len(lava_shape))))
+    return np.arange(n).reshape(tuple(lava_shape)[::-1]).transpose(rev).reshape(-1)
+
+
+def to_slayer_order(data: np.ndarray, lava_shape: tuple) -> np.ndarray:
+    """Recorded output ``(*lava_shape, S)`` -> ``(n, S)`` in SLAYER's flat
+    order (see :func:`lava_to_slayer`)."""
+    n = int(np.prod(lava_shape))
+    flat = np.asarray(data).reshape(n, -1)
+    out = np.empty_like(flat)
+    out[lava_to_slayer(lava_shape)] = flat
+    return out
+
+
+def open_network(net_path, loihi2: bool = False):
+    """(net, layout, input port): the netx network of a file checked by
+    :func:`net_layout`, loaded without an average readout; the input port is
+    the input neurons' ``a_in`` for an input layer with neurons."""
+    layout = net_layout(net_path)
+    if loihi2 and layout.input_transform is not None:
+        raise LavacutError(f"{net_path}: an input layer with neurons needs graded input (frame x weight + bias); "
+                           f"the embedded-io spike adapters of backend 'loihi2' carry binary spikes")
+    net = load_network(net_path, layout.num_layers)
+    out_shape = tuple(int(s) for s in net.out.shape)
+    if int(np.prod(out_shape)) != layout.out_size:
+        raise LavacutError(f"{net_path}: netx's output port has shape {out_shape}, the file's last spiking layer "
+                           f"{layout.out_shape}")
+    port = net.in_layer.neuron.a_in if layout.input_transform is not None else net.inp
+    return net, layout, port
 
 
 def _synapses(block) -> list:
@@ -54,12 +165,12 @@ def network_latency(net) -> int:
     same step, so D = number of synapse layers on the path (a recurrent
     synapse is not on the feed-forward path)."""
     d = 0
-    for block in net.layers:
+    for i, block in enumerate(net.layers):
         if getattr(block, "synapse", None) is None:
-            raise LavacutError(
-                f"layer {block.block} has no synapse (a netx Input block); lavacut "
-                f"needs the first layer to be a cuba Dense or Conv taking binary "
-                f"spikes (export without an input-neuron layer)")
+            if i == 0:      # an Input block: the source drives its neurons' a_in, no synapse delay
+                continue
+            raise LavacutError(f"layer {i} ({block.block}) has no synapse; only the first layer (an input "
+                               f"layer with neurons) may have none")
         d += 1
     return d
 
@@ -147,22 +258,27 @@ class SplitGraph:
     in_shape: tuple
     state_vars: list = field(default_factory=list)
     adapters: list = field(default_factory=list)
+    out_shape: tuple = ()       # netx's output port (Lava order, e.g. (W, H, C) for a conv output)
+    output_note: str = ""       # how outputs become classes: flattened conv output, average readout ("" = plain)
+    layout: NetLayout | None = None
 
 
-def connect_around(net, src_port, dst_port, loihi2: bool) -> list:
-    """Wire host port -> network -> host port. On Loihi 2 the host processes
-    sit across the chip boundary behind embedded-io spike adapters (the
-    pattern of lava-dl's netx tutorials; lava-loihi only); returns them."""
+def connect_around(net, src_port, dst_port, loihi2: bool, inp=None) -> list:
+    """Wire host port -> network -> host port (``inp``: the network's input
+    port, default ``net.inp``). On Loihi 2 the host processes sit across the
+    chip boundary behind embedded-io spike adapters (the pattern of lava-dl's
+    netx tutorials; lava-loihi only); returns them."""
+    inp = net.inp if inp is None else inp
     if not loihi2:
-        src_port.connect(net.inp)
+        src_port.connect(inp)
         net.out.connect(dst_port)
         return []
     from lava.proc import embedded_io as eio  # lava-loihi only
 
-    in_adapter = eio.spike.PyToNxAdapter(shape=net.inp.shape)
+    in_adapter = eio.spike.PyToNxAdapter(shape=inp.shape)
     out_adapter = eio.spike.NxToPyAdapter(shape=net.out.shape)
     src_port.connect(in_adapter.inp)
-    in_adapter.out.connect(net.inp)
+    in_adapter.out.connect(inp)
     net.out.connect(out_adapter.inp)
     out_adapter.out.connect(dst_port)
     return [in_adapter, out_adapter]
@@ -181,6 +297,10 @@ def build_split_graph(net_path, frames, rule, *, halt: bool, horizon: int | None
     (t = local step - D), runs T + D steps per sample, and matches SLAYER
     blocks built with ``delay_shift=False``.
 
+    The monitor counts ``layout.num_classes`` classes: the output neurons
+    (C, H, W-flattened for a conv output) or the group sums of an average
+    readout; ``output_note`` says which.
+
     ``loihi2=True`` puts embedded-io spike adapters (lava.proc.embedded_io,
     part of lava-loihi) between the host-side source/monitor and the network,
     the way lava-dl's netx tutorials do.
@@ -188,12 +308,9 @@ def build_split_graph(net_path, frames, rule, *, halt: bool, horizon: int | None
     from lavacut.runtime.procs.monitor import CutoffMonitor
     from lavacut.runtime.procs.source import SampleSource
 
-    net = load_network(net_path)
-    in_shape = tuple(int(s) for s in net.inp.shape)
+    net, layout, inp = open_network(net_path, loihi2)     # refuses unsupported layers first
+    in_shape = tuple(int(s) for s in inp.shape)
     out_shape = tuple(int(s) for s in net.out.shape)
-    if len(out_shape) != 1:
-        raise LavacutError(f"the output layer must be a 1-D layer of K neurons; "
-                           f"netx reports shape {out_shape}")
     if getattr(net, "output_message_bits", 0):
         raise LavacutError("the output layer sends graded spikes; the monitor counts "
                            "binary spikes")
@@ -216,12 +333,14 @@ def build_split_graph(net_path, frames, rule, *, halt: bool, horizon: int | None
     except ValueError as e:
         raise LavacutError(str(e)) from e
 
-    source = SampleSource(packed=packed, shape=in_shape)
-    monitor = CutoffMonitor(num_classes=out_shape[0], num_samples=N, latency=offset,
-                            horizon=T, rule_params=rule.params(), halt=halt,
-                            reset_vars=svars)
-    adapters = connect_around(net, source.s_out, monitor.s_in, loihi2)
+    weight, bias = layout.input_transform or (1, 0)
+    source = SampleSource(packed=packed, shape=in_shape, weight=weight, bias=bias)
+    K = layout.num_classes
+    monitor = CutoffMonitor(num_classes=K, num_samples=N, latency=offset, horizon=T,
+                            rule_params=rule.params(), halt=halt, reset_vars=svars,
+                            in_shape=out_shape, classes=layout.classes_of(out_shape))
+    adapters = connect_around(net, source.s_out, monitor.s_in, loihi2, inp=inp)
     monitor.switch_out.connect(source.switch_in)
     return SplitGraph(net=net, source=source, monitor=monitor, latency=D, offset=offset, horizon=T,
-                      num_samples=N, num_classes=out_shape[0], in_shape=in_shape,
-                      state_vars=svars, adapters=adapters)
+                      num_samples=N, num_classes=K, in_shape=in_shape, state_vars=svars, adapters=adapters,
+                      out_shape=out_shape, output_note=layout.note, layout=layout)

@@ -9,7 +9,7 @@ import time
 import numpy as np
 
 from lavacut.cutoff.rules import FixedT
-from lavacut.runtime.graph import build_split_graph
+from lavacut.runtime.graph import build_split_graph, to_slayer_order
 from lavacut.runtime.runner import LavaSession, make_run_cfg
 from lavacut.util import LavacutError
 
@@ -17,8 +17,12 @@ from lavacut.util import LavacutError
 def lava_output(path, frames: np.ndarray, backend: str = "cpu", progress: bool = False
                 ) -> tuple[np.ndarray, dict[str, float]]:
     """All samples of ``frames`` (N, C, H, W, T) through ONE Lava graph for
-    their full T steps; returns the output spikes (N, K, T) uint8
-    (SLAYER-aligned: [:, :, t - 1] is local Lava step t) and timings.
+    their full T steps; returns the network's output spikes (N, n, T) uint8
+    (SLAYER-aligned: [:, :, t - 1] is local Lava step t) and timings. The n
+    outputs are in SLAYER's flat order (C, H, W for a conv output); for an
+    average readout they are the last spiking layer's neurons, whose group
+    sums the monitor counts (``timings`` holds no layout: see
+    :func:`lavacut.runtime.graph.net_layout`).
 
     Step arithmetic: with ``FixedT`` sample j is played at Lava steps
     j*T + 1 .. (j+1)*T and the monitor pauses at step N*T; the sink writes
@@ -30,10 +34,10 @@ def lava_output(path, frames: np.ndarray, backend: str = "cpu", progress: bool =
     run_cfg = make_run_cfg(backend)              # raises early when loihi2 is missing
     t0 = time.perf_counter()
     g = build_split_graph(path, frames, FixedT(), halt=False, loihi2=(backend == "loihi2"))
-    N, T, K = g.num_samples, g.horizon, g.num_classes
+    N, T, K = g.num_samples, g.horizon, int(np.prod(g.out_shape))
     if g.offset != 0:
         raise LavacutError(f"internal: expected SLAYER-aligned timesteps (offset 0), got offset {g.offset}")
-    sink = Sink(shape=(K,), buffer=N * T)
+    sink = Sink(shape=g.out_shape, buffer=N * T)
     if g.adapters:          # loihi2: record on the host side of the output adapter
         g.adapters[-1].out.connect(sink.a_in)
     else:
@@ -51,7 +55,7 @@ def lava_output(path, frames: np.ndarray, backend: str = "cpu", progress: bool =
         t0 = time.perf_counter()
         n_done = int(np.asarray(mon.n_done.get()).reshape(-1)[0])
         last_step = int(np.asarray(mon.last_step.get()).reshape(-1)[0])
-        data = np.asarray(sink.data.get())       # (K, N*T), element by element
+        data = to_slayer_order(np.asarray(sink.data.get()), g.out_shape)   # (K, N*T), element by element
         timings["readout_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
     timings["stop_s"] = time.perf_counter() - t0

@@ -12,7 +12,8 @@ Public API
   the same way.
 - :func:`run_single` -- one sample alone in a fresh graph for its full T
   steps (stock io.source/io.sink RingBuffers, none of lavacut's processes),
-  output spikes (K, T) with the network latency removed: column t - 1 is the
+  output spikes (n, T) (SLAYER's flat order; an average readout's n neurons,
+  not its K groups) with the network latency removed: column t - 1 is the
   output of output timestep t, i.e. what SLAYER's forward returns for the
   same input when its blocks run with ``delay_shift=False``. (SLAYER's default
   ``delay_shift=True`` delays each block by one step: its output at step t is
@@ -53,6 +54,8 @@ from typing import Any, Callable
 
 import numpy as np
 
+from lavacut.runtime.graph import (_lava_frame_layout, build_split_graph, connect_around, network_latency,
+                                   open_network, state_vars, to_slayer_order)
 from lavacut.util import LavacutError
 
 MODES = ("halt", "stream")
@@ -318,6 +321,7 @@ class RunResult:
     init_s: float = 0.0
     readout_s: float = 0.0
     rule: dict = field(default_factory=dict)
+    output_layout: str = ""         # how outputs became the K classes counted ("" = plain 1-D output layer)
 
     @property
     def num_samples(self) -> int:
@@ -362,8 +366,8 @@ def run_split(net_path, frames, labels, rule, mode: str = "halt", backend: str =
 
     Parameters
     ----------
-    net_path : NetX .net / .h5 file (first layer cuba Dense or Conv on binary
-        spikes, output layer K spiking CUBA neurons).
+    net_path : NetX .net / .h5 file of CUBA layers (layouts, refusals:
+        :mod:`lavacut.runtime.graph`; ``RunResult.output_layout``).
     frames : (N, C, H, W, T) or (N, C*H*W, T) binary frames (bool or 0/1),
         features in C, H, W order; transposed to netx's (W, H, C) for conv
         inputs (see :mod:`lavacut.runtime.graph`).
@@ -381,8 +385,6 @@ def run_split(net_path, frames, labels, rule, mode: str = "halt", backend: str =
         :func:`lavacut.runtime.graph.build_split_graph`); default False:
         SLAYER's timesteps, t_c Lava steps per sample.
     """
-    from lavacut.runtime.graph import build_split_graph
-
     if mode not in MODES:
         raise LavacutError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
     if backend not in BACKENDS:
@@ -443,7 +445,7 @@ def run_split(net_path, frames, labels, rule, mode: str = "halt", backend: str =
                      lava_steps=lava_steps, latency=g.latency, offset=g.offset,
                      horizon=g.horizon, backend=backend, mode=mode,
                      compile_s=session.compile_s, init_s=session.init_s,
-                     readout_s=readout, rule=rule.params())
+                     readout_s=readout, rule=rule.params(), output_layout=g.output_note)
 
 
 def _progress(total: int, enabled: bool):
@@ -461,23 +463,19 @@ def run_single(net_path, frames_one_sample, T: int | None = None, backend: str =
     """One sample alone in a fresh graph for its full T steps.
 
     ``frames_one_sample``: (C, H, W, T) or (C*H*W, T) binary. Returns the
-    output spikes (K, T) int64 recorded with stock io RingBuffers: by default
-    column t - 1 is Lava step t, identical to SLAYER's forward (zero shift).
-    With ``frame_aligned`` it runs T + D steps (zeros after frame T) and drops
-    the first D (latency removed), matching SLAYER with delay_shift=False."""
+    output spikes (n, T) int64 (stock io RingBuffers; order and average
+    readouts: module doc): by default column t - 1 is Lava step t, identical
+    to SLAYER's forward (zero shift). With ``frame_aligned`` it runs T + D
+    steps (zero frames after frame T) and drops the first D (latency
+    removed), matching SLAYER with delay_shift=False."""
     from lava.proc.io.sink import RingBuffer as Sink
     from lava.proc.io.source import RingBuffer as Source
 
-    from lavacut.runtime.graph import (_lava_frame_layout, connect_around, load_network,
-                                       network_latency, state_vars)
-
     run_cfg = make_run_cfg(backend)
     x = np.asarray(frames_one_sample)[None]
-    net = load_network(net_path)
-    in_shape = tuple(int(s) for s in net.inp.shape)
+    net, layout, inp = open_network(net_path, backend == "loihi2")
+    in_shape = tuple(int(s) for s in inp.shape)
     out_shape = tuple(int(s) for s in net.out.shape)
-    if len(out_shape) != 1:
-        raise LavacutError(f"the output layer must be 1-D, netx reports {out_shape}")
     D = network_latency(net) if frame_aligned else 0
     state_vars(net)  # same supported-layer checks as run_split
     lay = _lava_frame_layout(x, in_shape)[0]                     # (T, F)
@@ -487,12 +485,13 @@ def run_single(net_path, frames_one_sample, T: int | None = None, backend: str =
         raise LavacutError(f"T={T} outside 1..{lay.shape[0]} frames")
     if lay.size and (lay.min() < 0 or lay.max() > 1):
         raise LavacutError("frames must be binary spikes (0/1)")
-    data = np.zeros(in_shape + (T + D,), dtype=np.int32)
-    data[..., :T] = np.moveaxis(lay[:T].astype(np.int32).reshape((T,) + in_shape), 0, -1)
+    w, b = layout.input_transform or (1, 0)     # input neurons: frame * weight + bias, as SampleSource
+    data = np.full(in_shape + (T + D,), b, dtype=np.int32)
+    data[..., :T] = np.moveaxis(lay[:T].astype(np.int32).reshape((T,) + in_shape), 0, -1) * w + b
     src = Source(data=data)
     sink = Sink(shape=out_shape, buffer=T + D)
-    connect_around(net, src.s_out, sink.a_in, backend == "loihi2")
+    connect_around(net, src.s_out, sink.a_in, backend == "loihi2", inp=inp)
     with LavaSession(sink, run_cfg) as session:
         session.run_steps(T + D)
-        out = np.asarray(sink.data.get())
+        out = to_slayer_order(np.asarray(sink.data.get()), out_shape)
     return out[:, D:D + T].astype(np.int64)

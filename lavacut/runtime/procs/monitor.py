@@ -13,6 +13,10 @@ frame is played at step S_j (S_0 = 1).
   synapse layers, the latency) at S_j + D + f - 1. Output timestep t of the
   sample is therefore Lava step S_j + D + t - 1; the monitor keeps a local
   counter k = s - S_j + 1 and uses t = k - D, ignoring k <= D.
+* An input layer with neurons has no synapse: the source drives its a_in
+  directly, so it integrates frame f at step S_j + f - 1 and adds nothing to
+  D; its u, v are reset with the rest (sample j + 1 reaches it at tau_j + 1,
+  after the reset).
 * The decision (rule fires, or t = T) is taken in run_spk of step
   tau_j = S_j + D + t_c - 1. post_guard() is then true and, in run_post_mgmt
   of the same step tau_j (after every process finished run_spk of tau_j), the
@@ -74,7 +78,13 @@ class CutoffMonitor(AbstractProcess):
     Parameters
     ----------
     num_classes : int
-        K, the size of the output layer (the ``s_in`` port).
+        K, the number of classes counted.
+    in_shape : tuple of int, optional
+        shape of the network's output port (``s_in``); default ``(K,)``.
+    classes : int array, optional
+        class of each output neuron (C order of ``in_shape``): class k
+        counts the SUM of its neurons' spikes (an average readout's groups,
+        a conv output flattened in SLAYER order). None: neuron k is class k.
     num_samples : int
         N; after N decisions the monitor idles (the source then plays zeros).
     latency : int
@@ -95,16 +105,23 @@ class CutoffMonitor(AbstractProcess):
 
     def __init__(self, *, num_classes: int, num_samples: int, latency: int,
                  horizon: int, rule_params: dict, halt: bool,
-                 reset_vars=(), name: str = None):
+                 reset_vars=(), in_shape: tuple = None, classes=None, name: str = None):
         reset_vars = list(reset_vars)
         if len(reset_vars) > MAX_RESET_PORTS:
             raise ValueError(f"{len(reset_vars)} state Vars to reset; the monitor "
                              f"supports at most {MAX_RESET_PORTS}")
         K, N = int(num_classes), int(num_samples)
+        in_shape = (K,) if in_shape is None else tuple(int(s) for s in in_shape)
+        if classes is not None:
+            classes = np.asarray(classes, dtype=np.int64).reshape(-1)
+            if classes.size != int(np.prod(in_shape)) or classes.min() < 0 or classes.max() >= K:
+                raise ValueError(f"classes must give one class in 0..{K - 1} per neuron of {in_shape}")
+        elif int(np.prod(in_shape)) != K:
+            raise ValueError(f"an output port of shape {in_shape} needs classes for K = {K}")
         super().__init__(num_classes=K, num_samples=N, latency=int(latency),
                          horizon=int(horizon), rule_params=dict(rule_params),
-                         halt=bool(halt), num_resets=len(reset_vars), name=name)
-        self.s_in = InPort(shape=(K,))
+                         halt=bool(halt), num_resets=len(reset_vars), classes=classes, name=name)
+        self.s_in = InPort(shape=in_shape)
         self.switch_out = OutPort(shape=(1,))
         # Small Vars the host reads (Var.get moves element by element).
         self.n_done = Var(shape=(1,), init=0)
@@ -151,6 +168,7 @@ class PyCutoffMonitorModel(PyLoihiProcessModel):
         self._T = int(proc_params["horizon"])
         self._halt = bool(proc_params["halt"])
         self._num_resets = int(proc_params["num_resets"])
+        self._classes = proc_params["classes"]     # None: output neuron k is class k
         self._resets = None  # the builder sets the ports after __init__
         self._counts = np.zeros(self._K, dtype=np.int64)
         self._k = 0            # Lava steps since the current sample's frame 1
@@ -170,7 +188,11 @@ class PyCutoffMonitorModel(PyLoihiProcessModel):
         t = self._k - self._D
         if t < 1:
             return
-        self._counts += spikes.astype(np.int64)
+        if self._classes is None:
+            self._counts += spikes.astype(np.int64)
+        else:
+            self._counts += np.bincount(self._classes, weights=spikes.reshape(-1),
+                                        minlength=self._K).astype(np.int64)
         if t >= self._T or self._rule.stops(self._counts, t):
             self._decided = True
             self._tc = t

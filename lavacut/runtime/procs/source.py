@@ -17,6 +17,11 @@ sends the frame:
 
 After the last sample (and after frame T of a sample that is still running)
 it sends zeros.
+
+With ``weight``/``bias`` (an input layer with neurons, whose ``a_in`` the
+source drives) it sends ``frame * weight + bias`` instead, and ``bias``
+where it would send zeros: the transform of a zero frame, as a fresh graph
+fed zero frames would see.
 """
 import numpy as np
 
@@ -42,9 +47,13 @@ class SampleSource(AbstractProcess):
     shape : tuple of int
         shape of one frame as the network's input port expects it (Lava
         order, e.g. (F,) for a dense input or (W, H, C) for a conv input).
+    weight, bias : int
+        each frame is sent as ``frame * weight + bias`` (default 1, 0: the
+        binary frame itself).
     """
 
-    def __init__(self, *, packed: np.ndarray, shape: tuple, name: str = None):
+    def __init__(self, *, packed: np.ndarray, shape: tuple, weight: int = 1, bias: int = 0,
+                 name: str = None):
         packed = np.ascontiguousarray(packed, dtype=np.uint8)
         if packed.ndim != 3:
             raise ValueError(f"packed must be (N, T, bytes), got {packed.shape}")
@@ -53,7 +62,7 @@ class SampleSource(AbstractProcess):
         if packed.shape[2] != (n_features + 7) // 8:
             raise ValueError(f"packed has {packed.shape[2]} bytes per frame, "
                              f"shape {shape} needs {(n_features + 7) // 8}")
-        super().__init__(packed=packed, shape=shape, name=name)
+        super().__init__(packed=packed, shape=shape, weight=int(weight), bias=int(bias), name=name)
         self.s_out = OutPort(shape=shape)
         self.switch_in = InPort(shape=(1,))
         # Observable state (read by the host only for diagnostics).
@@ -75,7 +84,9 @@ class PySampleSourceModel(PyLoihiProcessModel):
         self._shape = tuple(proc_params["shape"])
         self._n_features = int(np.prod(self._shape))
         self._num_samples, self._horizon = self._packed.shape[:2]
-        self._zeros = np.zeros(self._shape, dtype=np.int32)
+        self._weight = int(proc_params["weight"])
+        self._bias = int(proc_params["bias"])
+        self._idle = np.full(self._shape, self._bias, dtype=np.int32)   # a zero frame, transformed
 
     def run_spk(self):
         if self.switch_in.recv()[0]:
@@ -84,8 +95,11 @@ class PySampleSourceModel(PyLoihiProcessModel):
         n, k = int(self.sample[0]), int(self.frame[0])
         if n < self._num_samples and k < self._horizon:
             bits = np.unpackbits(self._packed[n, k], count=self._n_features)
-            self.s_out.send(bits.reshape(self._shape).astype(np.int32))
+            x = bits.reshape(self._shape).astype(np.int32)
+            if self._weight != 1 or self._bias:
+                x = x * self._weight + self._bias
+            self.s_out.send(x)
         else:
-            self.s_out.send(self._zeros)
+            self.s_out.send(self._idle)
         if k <= self._horizon:  # saturate: no overflow on endless zeros
             self.frame[0] = k + 1

@@ -1,0 +1,309 @@
+"""A SLAYER network rebuilt from any NetX file lavacut runs, computing what
+Lava fixed_pt computes, spike for spike (``lavacut verify`` on files lavacut
+did not write; :func:`lavacut.export.exporter.net_from_export` uses it when
+:func:`~lavacut.export.exporter.spec_from_layers` cannot express a file).
+
+Built from lava-dl SLAYER blocks (``slayer.block.cuba.Input``, ``Dense``,
+``Conv``, ``Flatten``), one per file layer, each with the layer's own
+threshold (vThMant / 64) and decays (iDecay / 4096, vDecay / 4096), and run
+on Lava's schedule rather than SLAYER's ``delay_shift``:
+
+- every synapse layer sends at step t what it received at t - 1 (one
+  ``slayer.axon.delay`` step on its input), an input layer with neurons has
+  no synapse (``z = x * weight + bias``, the transform lavacut's source
+  applies), and the output is not shifted: ``out[..., t]`` is Lava's
+  ``net.out`` at local step t + 1 (zero shift), also with biases (a layer
+  integrates its bias from step 1, before any input reaches it);
+- weights are the integers Lava ends up using (netx's
+  ``optimize_weight_bits``, then Lava's clip/truncate/exponent) divided by
+  64, quantised with step 1/64 (SLAYER's default ``quantize_8bit`` rounds to
+  EVEN multiples and would move odd integers); conv weights are the file's
+  integers (netx passes them unchanged);
+- a neuron bias (``bias`` dataset, integer mantissa at exponent 6) is added
+  to the voltage input, as Lava's LIF adds it to v;
+- axonal delays (``delay`` datasets, clipped to 0..62 like netx) delay the
+  synaptic input per post neuron (per input, or per synapse) by d more
+  steps, as Lava's DelayDense does;
+- an ``average`` readout is not applied: the output is the last spiking
+  layer's spikes (what Lava's ``net.out`` sends and ``lavacut verify``
+  compares); :attr:`NetxRebuild.readout_groups` and :func:`group_sums` give
+  the K class counts the Lava monitor uses.
+
+Not exact where Lava's fixed point leaves SLAYER's range: u wraps at 24
+bits, v saturates, a_in is int16 (SLAYER does neither).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from lavacut.export.inspect import MAX_DELAY, LayerInfo, inspect_layers, require_support
+from lavacut.fixed_point import W_SCALE
+from lavacut.train.networks import HiddenRecord
+from lavacut.util import LavacutError, import_slayer
+
+slayer = import_slayer()
+from lava.lib.dl.netx.utils import optimize_weight_bits  # noqa: E402
+from lava.lib.dl.slayer.axon import delay as _delay  # noqa: E402
+from lava.lib.dl.slayer.neuron.dynamics import leaky_integrator as _leaky_integrator  # noqa: E402
+from lava.lib.dl.slayer.utils import quantize as _quantize  # noqa: E402
+from lava.utils.weightutils import clip_weights, determine_sign_mode, truncate_weights  # noqa: E402
+
+
+def q64(weight: torch.Tensor, descale: bool = False) -> torch.Tensor:
+    """SLAYER's weight quantiser at Lava's integer step (1/64): the blocks'
+    ``pre_hook_fx``."""
+    w = _quantize(weight, step=1 / W_SCALE)
+    return w * W_SCALE if descale else w
+
+
+def lava_dense_weights(w: np.ndarray, where: str) -> np.ndarray:
+    """The integer weights Lava's Dense/DelayDense models use for netx's
+    file weights ``w`` (out, in): netx casts to int and shifts by
+    optimize_weight_bits, the model clips and truncates to num_weight_bits
+    and right-shifts each sum by the weight exponent (exact only when every
+    weight is a multiple of it)."""
+    w = np.asarray(w).astype(int)
+    if not w.any():
+        return w
+    opt, num_bits, exp, _ = optimize_weight_bits(w)
+    mode = determine_sign_mode(opt)
+    eff = truncate_weights(clip_weights(opt, mode, num_bits=8), mode, int(num_bits)).astype(np.int64)
+    if exp >= 0:
+        return eff << exp
+    if np.any(eff % (1 << -exp)):
+        raise LavacutError(f"{where}: Lava's weight exponent {exp} floors each weighted sum; SLAYER cannot "
+                           f"reproduce that exactly")
+    return eff >> -exp
+
+
+def group_sums(spikes: np.ndarray, groups: int) -> np.ndarray:
+    """(N, n, T) spikes of the last spiking layer -> (N, K, T) per-step sums
+    of the K contiguous groups an average readout averages (the counts the
+    Lava monitor uses); ``groups`` 0 returns the spikes."""
+    if not groups:
+        return spikes
+    N, n, T = spikes.shape
+    return spikes.reshape(N, groups, n // groups, T).sum(axis=2)
+
+
+class NetxRebuild(torch.nn.Module):
+    """SLAYER blocks of a NetX file run on Lava's schedule (module doc).
+
+    ``forward(x)``: x ``(N, C, H, W, T)`` or ``(N, F, T)`` -> output spikes
+    ``(N, n, T)`` (C, H, W-flattened); ``forward(x, record=True)`` also
+    returns one :class:`~lavacut.train.networks.HiddenRecord` per spiking
+    layer but the last (the input neurons included). Attributes:
+    ``blocks``/``drops`` (one per file layer, as SlayerNet), ``fan_outs``
+    (per spiking layer, the fan-out of each of its inputs, flattened; input
+    neurons have fan-out 1 per frame input), ``latency`` (synapse layers),
+    ``readout_groups`` (K of an average readout, else 0), ``input_shape``.
+    """
+
+    def __init__(self, path: str | Path):
+        super().__init__()
+        import h5py
+
+        self.path = str(path)
+        layers = inspect_layers(path)
+        require_support(path, layers, "verify")
+        self.blocks, self.drops = torch.nn.ModuleList(), torch.nn.ModuleList()
+        self._kinds: list[str] = []           # input / flatten / dense / conv, per block
+        self._delays: list[tuple | None] = []  # per block: (mode, int array) or None
+        self.readout_groups, self.input_shape, self.fan_outs = 0, None, []
+        with h5py.File(path, "r") as f, torch.no_grad():
+            for L in layers:
+                g = f["layer"][L.index]
+                if L.type == "average":
+                    self.readout_groups = int(np.prod(L.shape))
+                    continue
+                if L.type == "input":
+                    self.input_shape = tuple(L.shape) or None
+                    if not L.neuron:
+                        continue
+                self._add(L, g)
+        if self.input_shape is None:          # no input layer: the first (dense) layer's inputs
+            first = next(L for L in layers if L.weight_shape)
+            self.input_shape = (int(np.prod(first.weight_shape)) // int(np.prod(first.shape)),)
+        self.latency = sum(k in ("dense", "conv") for k in self._kinds)
+        self._check_shapes(layers)
+        self.eval()
+
+    # ------------------------------------------------------------------ building
+    def _add(self, L: LayerInfo, g) -> None:
+        npar = {"threshold": L.threshold, "current_decay": L.current_decay, "voltage_decay": L.voltage_decay,
+                "tau_grad": 1, "scale_grad": 1, "requires_grad": False, "shared_param": True,
+                "persistent_state": False}
+        where = f"{self.path}: layer {L.index}"
+        bias = None
+        if L.type == "flatten":
+            block, kind = slayer.block.cuba.Flatten(), "flatten"
+        elif L.type == "input":
+            w, b = L.transform
+            block = slayer.block.cuba.Input(npar, weight=w / W_SCALE, bias=b / W_SCALE, delay_shift=False)
+            block.pre_hook_fx, kind = q64, "input"
+        elif L.type == "dense":
+            n_out = int(np.prod(L.shape))
+            w = lava_dense_weights(np.asarray(g["weight"][()]).reshape(n_out, -1), where)
+            block = slayer.block.cuba.Dense(npar, w.shape[1], n_out, pre_hook_fx=q64, delay_shift=False)
+            block.synapse.weight.copy_(torch.from_numpy(w / W_SCALE).reshape(block.synapse.weight.shape))
+            kind = "dense"
+        else:
+            def pair(name, default):
+                v = np.atleast_1d(g[name][()]) if name in g else np.array([default])
+                return (int(v[0]), int(v[-1]))
+
+            w = np.asarray(g["weight"][()]).astype(int)
+            w = w.reshape(w.shape[:4] + (1,))                    # (out, in / groups, kH, kW, 1)
+            groups = int(np.asarray(g["groups"][()]).reshape(-1)[0]) if "groups" in g else 1
+            block = slayer.block.cuba.Conv(npar, w.shape[1] * groups, w.shape[0], pair("kernelSize", 1),
+                                           stride=pair("stride", 1), padding=pair("padding", 0),
+                                           dilation=pair("dilation", 1), groups=groups, pre_hook_fx=q64,
+                                           delay_shift=False)
+            if tuple(block.synapse.weight.shape) != w.shape:
+                raise LavacutError(f"{where}: conv weight {w.shape} does not fit the layer's synapse "
+                                   f"{tuple(block.synapse.weight.shape)}")
+            block.synapse.weight.copy_(torch.from_numpy(w / W_SCALE))
+            kind = "conv"
+        if "bias" in g and kind in ("dense", "conv"):    # netx: int(bias) -> bias_mant at bias_exp 6
+            b = np.asarray(g["bias"][()]).astype(int).reshape(-1) / W_SCALE
+            bias = torch.tensor(b, dtype=torch.float32).reshape((-1, 1, 1, 1) if kind == "conv" else (-1, 1))
+        self._delays.append(self._read_delay(g, L) if kind == "dense" and "delay" in g else None)
+        self.register_buffer(f"bias_{len(self.blocks)}", bias, persistent=False)
+        self.blocks.append(block)
+        self.drops.append(torch.nn.Identity())
+        self._kinds.append(kind)
+
+    @staticmethod
+    def _read_delay(g, L: LayerInfo) -> tuple:
+        """(mode, delays) as netx reads them: clipped to 0..62 when any is
+        larger, cast to int; one per output ('post'), per input ('pre') or per
+        synapse ('syn')."""
+        d = np.asarray(g["delay"][()], dtype=np.float64)
+        if d.size and d.max() > MAX_DELAY:
+            d = np.clip(d, 0, MAX_DELAY)
+        d = d.astype(int)
+        n_out = int(np.prod(L.shape))
+        n_in = int(np.prod(L.weight_shape)) // n_out
+        if d.ndim == 0:
+            return "post", np.full(n_out, int(d))
+        if d.ndim == 1:
+            return ("post", d) if d.size == n_out else ("pre", d)
+        return "syn", d.reshape(n_out, n_in)
+
+    def _check_shapes(self, layers: list[LayerInfo]) -> None:
+        """One forward to size the neurons; each spiking layer's size must
+        be the file's (a wrong conv geometry would otherwise go unnoticed)."""
+        x = torch.zeros((1,) + tuple(self.input_shape) + (1,))
+        _, rec = self.forward(x, record=True, _all=True)
+        files = [L for L in layers if L.type in ("dense", "conv") or (L.type == "input" and L.neuron)]
+        for L, r in zip(files, rec):
+            if r.spikes.shape[1] != int(np.prod(L.shape)):
+                raise LavacutError(f"{self.path}: layer {L.index} ({L.type}) has {int(np.prod(L.shape))} neurons "
+                                   f"in the file, its rebuild {r.spikes.shape[1]}")
+        self.fan_outs = self._fan_outs()
+
+    def _fan_outs(self) -> list[np.ndarray]:
+        out, shape = [], tuple(self.input_shape)
+        for kind, block in zip(self._kinds, self.blocks):
+            if kind == "flatten":
+                continue
+            n_in = int(np.prod(shape))
+            if kind == "input":
+                out.append(np.ones(n_in))
+            elif kind == "dense":
+                out.append(np.full(n_in, float(block.synapse.out_channels)))
+            else:
+                s = block.synapse
+                ci, hi, wi = shape if len(shape) == 3 else (shape[0], 1, 1)
+                co, ho, wo = tuple(block.neuron.shape)
+                cover = torch.nn.functional.conv_transpose2d(
+                    torch.ones(1, 1, ho, wo), torch.ones(1, 1, s.kernel_size[0], s.kernel_size[1]),
+                    stride=s.stride[:2], padding=s.padding[:2], dilation=s.dilation[:2])[0, 0].numpy()
+                cov = np.zeros((hi, wi))
+                h, w = min(hi, cover.shape[0]), min(wi, cover.shape[1])
+                cov[:h, :w] = cover[:h, :w]
+                out.append(np.broadcast_to(cov * (co // s.groups), (ci, hi, wi)).reshape(-1).copy())
+            shape = tuple(block.neuron.shape)
+        return out
+
+    # ------------------------------------------------------------------ running
+    def _prepare_input(self, x: torch.Tensor) -> torch.Tensor:
+        want = tuple(self.input_shape)
+        if x.dim() < 3 or int(np.prod(x.shape[1:-1])) != int(np.prod(want)):
+            raise LavacutError(f"expected input (N, {', '.join(map(str, want))}, T) or (N, "
+                               f"{int(np.prod(want))}, T), got shape {tuple(x.shape)}")
+        return x.reshape((x.shape[0],) + want + (x.shape[-1],))
+
+    def _synaptic(self, i: int, block, s: torch.Tensor) -> torch.Tensor:
+        """Synaptic input of block i at each step from the previous layer's
+        spikes s: Lava's one-step synapse delay, then the axonal delays."""
+        s = _delay(s, 1)
+        if self._kinds[i] == "dense":
+            s = s.reshape(s.shape[0], -1, s.shape[-1])
+        mode, d = self._delays[i] or (None, None)
+        if mode == "pre":
+            s = _shift_groups(s, d)
+        if mode != "syn":
+            z = block.synapse(s)
+            return _shift_groups(z, d) if mode == "post" else z
+        w = block.synapse.pre_hook_fx(block.synapse.weight).reshape(d.shape)
+        z = 0
+        for k in np.unique(d):
+            z = z + torch.einsum("oi,nit->not", w * torch.from_numpy(d == k).to(w.dtype), _delay(s, int(k)))
+        return z
+
+    def _dynamics(self, i: int, block, z: torch.Tensor):
+        """(current, pre-reset voltage): SLAYER's CUBA dynamics, the bias
+        added to the voltage input as Lava's LIF adds it to v."""
+        current, voltage = block.neuron.dynamics(z)
+        bias = getattr(self, f"bias_{i}")
+        if bias is None:
+            return current, voltage
+        n = block.neuron
+        voltage = _leaky_integrator.dynamics(current + bias, _quantize(n.voltage_decay), n.voltage_state.contiguous(),
+                                             n.s_scale, n.threshold + n.threshold_eps)
+        return current, voltage
+
+    def forward(self, x: torch.Tensor, record: bool = False, _all: bool = False):
+        s = self._prepare_input(x)
+        N, T = s.shape[0], s.shape[-1]
+        records: list[HiddenRecord] = []
+        last = max(i for i, k in enumerate(self._kinds) if k != "flatten")
+        for i, (kind, block) in enumerate(zip(self._kinds, self.blocks)):
+            if kind == "flatten":
+                s = block(s)
+                continue
+            if kind == "input":
+                z = block.pre_hook_fx(s) * block.pre_hook_fx(block.weight) + block.pre_hook_fx(block.bias)
+            else:
+                z = self._synaptic(i, block, s)
+            _, voltage = self._dynamics(i, block, z)
+            spikes = block.neuron.spike(voltage)
+            if record and (i != last or _all):
+                v_post = (voltage * (1.0 - spikes)).reshape(N, -1, T)
+                records.append(HiddenRecord(spikes.reshape(N, -1, T), v_post, float(block.neuron.threshold)))
+            s = self.drops[i](spikes)
+        out = s.reshape(N, -1, T)
+        return (out, records) if record else out
+
+
+def _shift_groups(x: torch.Tensor, d: np.ndarray) -> torch.Tensor:
+    """Delay channel j of x (N, n, T) by d[j] steps (SLAYER's axon delay,
+    one call per distinct delay)."""
+    out = torch.zeros_like(x)
+    for k in np.unique(d):
+        idx = torch.from_numpy(np.flatnonzero(d == k))
+        out[:, idx] = _delay(x[:, idx], int(k))
+    return out
+
+
+def rebuild_netx(path: str | Path) -> NetxRebuild:
+    """The SLAYER rebuild of a NetX file, eval mode (raises
+    :class:`LavacutError` naming a layer it cannot rebuild)."""
+    return NetxRebuild(path).eval()
+
+
+__all__ = ["NetxRebuild", "rebuild_netx", "group_sums", "lava_dense_weights", "q64"]
