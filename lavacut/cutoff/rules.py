@@ -200,6 +200,16 @@ def cumulative_counts(spikes: np.ndarray) -> np.ndarray:
     return np.cumsum(np.asarray(spikes, dtype=np.int64), axis=-1)
 
 
+def group_sums(spikes: np.ndarray, groups: int) -> np.ndarray:
+    """(N, n, T) spikes of the last spiking layer -> (N, K, T) per-step sums
+    of the K contiguous groups an average readout averages (the counts the
+    Lava monitor uses); ``groups`` 0 returns the spikes."""
+    if not groups:
+        return spikes
+    N, n, T = spikes.shape
+    return spikes.reshape(N, groups, n // groups, T).sum(axis=2)
+
+
 def cutoff(rule: StopRule, spikes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Apply a rule to output spikes ``(N, K, T)``.
 

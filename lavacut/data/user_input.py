@@ -153,6 +153,10 @@ def _split_from_frames(arr, labels, classes, framing: FramingConfig, shape, path
     return FramedSplit(frames, labels, sensor, framing, classes=class_list, source=str(path))
 
 
+def _squeezed(shape) -> tuple[int, ...]:
+    return tuple(int(d) for d in shape if d != 1)
+
+
 def _frames_array(arr: np.ndarray, shape, src: str) -> np.ndarray:
     """Validate a frame array and return it bool ``(N, *dims, T)``."""
     if arr.dtype.kind not in "biuf":
@@ -174,6 +178,11 @@ def _frames_array(arr: np.ndarray, shape, src: str) -> np.ndarray:
             arr = arr.reshape(1, f, arr.shape[-1])  # C, H, W order, as SLAYER flattens
         elif k == 1 and nd == 5 and int(np.prod(arr.shape[1:4])) == f:
             arr = arr.reshape(arr.shape[0], f, arr.shape[-1])
+        elif _squeezed(arr.shape[1:-1]) == _squeezed(shape) and nd >= 3:
+            # (N, 64, T) for an input of (1, 1, 64): the same features, no ambiguity
+            arr = arr.reshape(arr.shape[0], *shape, arr.shape[-1])
+        elif _squeezed(arr.shape[:-1]) == _squeezed(shape) and nd >= 2:
+            arr = arr.reshape(1, *shape, arr.shape[-1])
         else:
             raise InputShapeError(f"{src}: frames {arr.shape} do not match the network input "
                                   f"{shape} + (T,) (one sample {(*shape, 'T')}, or N samples "

@@ -1,19 +1,17 @@
-"""Why Lava fixed_pt and the SLAYER rebuild of a NetX file could differ.
-
-Known (lava-nc 0.10.0, lava-dl 0.6.0, eval mode): cuba Dense and strided
-cuba Conv layers are bit exact at zero shift. Lava's current u is 24-bit and
-wraps (v saturates, a_in is int16) where SLAYER does neither; netx casts
-weights to int while the SLAYER rebuild rounds weight/64 to even integers in
-[-256, 254]; graded spikes are not supported; train mode (dropout) is
-stochastic.
+"""Why Lava fixed_pt and the SLAYER rebuild of a NetX file could differ:
+the layers ``lavacut verify`` cannot rebuild (see ``LayerInfo.verify_issue``),
+weights an edited lavacut export's spec rebuild would round, and the
+fixed-point headroom (:data:`lavacut.fixed_point.FIXED_POINT_LIMITS`) used
+by the samples that differed.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from lavacut.export.exporter import net_from_export
-from lavacut.fixed_point import FIXED_POINT_LIMITS, W_MAX, W_MIN
 from lavacut.export.inspect import inspect_layers
+from lavacut.export.netx_file import read_metadata
+from lavacut.fixed_point import FIXED_POINT_LIMITS, W_MAX, W_MIN
 
 
 def explain_exactness(path, frames: np.ndarray | None = None, net=None) -> list[str]:
@@ -24,25 +22,17 @@ def explain_exactness(path, frames: np.ndarray | None = None, net=None) -> list[
     import h5py
 
     notes: list[str] = []
-    layers = inspect_layers(path)
+    # lavacut's own exports are rebuilt from their spec, whose 8-bit
+    # quantiser rounds weights to even mantissas: an edited file differs
+    via_spec = bool((read_metadata(path) or {}).get("spec"))
     with h5py.File(path, "r") as f:
-        for L in layers:
-            if L.type in ("input", "flatten"):
-                if L.type == "input" and L.neuron:
-                    notes.append(f"layer {L.index}: input layer with a neuron: lavacut's runtime refuses it "
-                                 f"(no synapse); SLAYER rebuild not supported")
+        for L in inspect_layers(path):
+            issue = L.verify_issue or L.run_issue
+            if issue:
+                notes.append(f"layer {L.index} ({L.type}): {issue}")
                 continue
-            if not L.supported:
-                notes.append(f"layer {L.index} ({L.type}): {L.note}")
-                continue
-            kind = L.neuron.get("type", "?")
-            if L.type in ("dense", "conv") and kind in ("CUBA", "LOIHI") and L.delays == "none":
-                pass  # known exact
-            else:
-                notes.append(f"layer {L.index} ({L.type}, neuron {kind}, delays {L.delays}): not among the "
-                             f"layer types known to be bit exact (cuba dense / strided cuba conv)")
             g = f["layer"][L.index]
-            for key in ("weight", "weight_rec"):
+            for key in ("weight", "weight_rec") if via_spec else ():
                 if key in g and hasattr(g[key], "shape"):
                     w = np.asarray(g[key][()], dtype=np.float64)
                     if not np.all(np.isfinite(w)):
@@ -53,10 +43,8 @@ def explain_exactness(path, frames: np.ndarray | None = None, net=None) -> list[
                     if bad.any():
                         notes.append(f"layer {L.index} {key}: {int(bad.sum())} weights are not even integers in "
                                      f"[{W_MIN}, {W_MAX}] (e.g. {w[bad].reshape(-1)[0]:g}); netx casts to int, the "
-                                     f"SLAYER rebuild rounds to even integers: they compute differently")
-            bits = L.neuron.get("messageBits", 0)
-            if isinstance(bits, (int, float, np.integer)) and bits > 0:
-                notes.append(f"layer {L.index}: neuron messageBits = {bits} (graded spikes): not supported")
+                                     f"SLAYER rebuild from the stored spec rounds to even integers: they compute "
+                                     f"differently")
     if frames is not None and len(frames):
         import torch
 

@@ -206,18 +206,25 @@ def _check_cutoff(path, meta: dict) -> None:
 
 
 def write_calibration(path: str | Path, cutoff: dict[str, dict], default_policy: str | None = None,
-                      extra_meta: dict[str, Any] | None = None) -> None:
-    """Store calibrated stop rules in an export (copy, modify, replace)."""
+                      extra_meta: dict[str, Any] | None = None, base_meta: dict[str, Any] | None = None) -> None:
+    """Store calibrated stop rules in an export (copy, modify, replace). A
+    NetX file lavacut did not write gets a ``lavacut`` group with
+    ``base_meta`` (netx ignores the group; the layers stay untouched)."""
     import h5py
 
     path = Path(path)
     meta = read_metadata(path)
-    if meta is None:
+    if meta is None and base_meta is None:
         raise NetxFileError(f"{path}: not a lavacut export (no lavacut group); export a checkpoint with "
                             f"'lavacut export' first")
     with atomic_path(path, suffix=".net") as tmp:
         shutil.copyfile(path, tmp)
         with h5py.File(tmp, "a") as f:
+            if meta is None:
+                g = f.create_group(META_GROUP)
+                g.attrs["meta"] = json.dumps({"format": FORMAT, **base_meta, "versions": versions(),
+                                              "content_sha256": content_hash(f)}, default=json_default)
+                meta = {"cutoff": {}, "default_policy": None}
             g = f[META_GROUP]
             merged = {**meta["cutoff"], **cutoff}
             if extra_meta:

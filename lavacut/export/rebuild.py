@@ -26,7 +26,7 @@ on Lava's schedule rather than SLAYER's ``delay_shift``:
   steps, as Lava's DelayDense does;
 - an ``average`` readout is not applied: the output is the last spiking
   layer's spikes (what Lava's ``net.out`` sends and ``lavacut verify``
-  compares); :attr:`NetxRebuild.readout_groups` and :func:`group_sums` give
+  compares); :attr:`NetxRebuild.readout_groups` and :func:`lavacut.cutoff.rules.group_sums` give
   the K class counts the Lava monitor uses.
 
 Not exact where Lava's fixed point leaves SLAYER's range: u wraps at 24
@@ -77,16 +77,6 @@ def lava_dense_weights(w: np.ndarray, where: str) -> np.ndarray:
         raise LavacutError(f"{where}: Lava's weight exponent {exp} floors each weighted sum; SLAYER cannot "
                            f"reproduce that exactly")
     return eff >> -exp
-
-
-def group_sums(spikes: np.ndarray, groups: int) -> np.ndarray:
-    """(N, n, T) spikes of the last spiking layer -> (N, K, T) per-step sums
-    of the K contiguous groups an average readout averages (the counts the
-    Lava monitor uses); ``groups`` 0 returns the spikes."""
-    if not groups:
-        return spikes
-    N, n, T = spikes.shape
-    return spikes.reshape(N, groups, n // groups, T).sum(axis=2)
 
 
 class NetxRebuild(torch.nn.Module):
@@ -306,4 +296,4 @@ def rebuild_netx(path: str | Path) -> NetxRebuild:
     return NetxRebuild(path).eval()
 
 
-__all__ = ["NetxRebuild", "rebuild_netx", "group_sums", "lava_dense_weights", "q64"]
+__all__ = ["NetxRebuild", "rebuild_netx", "lava_dense_weights", "q64"]

@@ -2,6 +2,8 @@
 an export's data set and store the parameters in the export (atomically)."""
 from __future__ import annotations
 
+import dataclasses
+
 from lavacut.cutoff.calibrate import calibrate_all, calibrate_topk, risk_controlled
 from lavacut.cutoff.rules import FixedT
 from lavacut.export.netx_file import write_calibration
@@ -58,7 +60,12 @@ def calibrate_export(req: RunRequest, eps: float = 0.02, alpha: float = 0.05, de
     params = {name: r.params() for name, r in rules.items()}
     if default_policy not in params:
         raise LavacutError(f"--default {default_policy!r} is not among the calibrated rules {sorted(params)}")
-    write_calibration(export.path, params, default_policy=default_policy,
+    # a foreign NetX file gets lavacut metadata: what it runs on, if known
+    base = {"name": export.name, "dataset": None if req.user_input else cfg.data.dataset,
+            "input_shape": list(export.input_shape), "classes": data.classes,
+            "n_classes": int(sp.shape[1]), "framing": dataclasses.asdict(data.framing), "sensor_size": None,
+            "train_config": None if req.user_input else cfg.to_dict()}
+    write_calibration(export.path, params, default_policy=default_policy, base_meta=base,
                       extra_meta={"calibration": {"split": split if req.user_input is None else str(req.user_input), "n_samples": int(len(data)), "eps": eps,
                                                   "alpha": alpha, "dropout": cfg.cutoff.calib_dropout}})
     for name, r in rules.items():

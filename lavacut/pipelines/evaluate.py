@@ -64,7 +64,8 @@ def evaluate_export(req: RunRequest, engine: str = "torch", policy: str | None =
         report.update(summarise(rule, spikes, labels, t_c, pred))
         lr = lava_report(full, cut, rule, T)
         report.update({k: v for k, v in lr.items() if k.startswith(("lava_steps", "compile", "init", "wall",
-                                                                    "mode", "latency", "backend", "per_sample"))})
+                                                                    "mode", "latency", "backend", "per_sample",
+                                                                    "output_layout"))})
         report["engines_agree"] = bool(np.array_equal(t_c, t_c_ref) and np.array_equal(pred, pred_ref))
         report["full_T_matches_slayer"] = bool(np.array_equal(np.asarray(full.pred),
                                                               per_step_predictions(spikes)[:, -1]))

@@ -100,6 +100,8 @@ def print_termination_summary(rep: dict) -> None:
         line += (f";  oracle mean OCT {rep['mean_oct']:.2f};  best static T'={rep['static_truncation']['T_prime']} "
                  f"({rep['ratio_vs_static_truncation']:.2f}x vs T')")
     print(line)
+    if rep.get("output_layout", "").startswith(("output layer", "average readout")):
+        print(f"output    {rep['output_layout']}")
     if rep.get("wall_s_cutoff"):
         print(f"wall-clock full {rep['wall_s_full']:.2f} s, with cutoff {rep['wall_s_cutoff']:.2f} s  ->  "
               f"{rep['wall_ratio']:.2f}x faster ({rep.get('backend')})")

@@ -83,6 +83,7 @@ def lava_report(full, cut, rule: StopRule, T: int) -> dict[str, Any]:
         "backend": cut.backend, "mode": cut.mode,
         "lava_steps_full": int(full.lava_steps), "lava_steps_cutoff": int(cut.lava_steps),
         "latency_steps": int(cut.latency), "compile_s": float(cut.compile_s), "init_s": float(cut.init_s),
+        "output_layout": cut.output_layout or "1-D output layer: one neuron per class",
     })
     if cut.wall_s_per_sample:
         out["wall_ms_per_sample"] = {"cutoff_median": 1e3 * float(np.median(cut.wall_s_per_sample)),

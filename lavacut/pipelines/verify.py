@@ -153,7 +153,7 @@ def verify_export(req: RunRequest, backend: str = "cpu", progress: bool = True,
     frames, labels = data.frames, data.labels
 
     t0 = time.perf_counter()
-    slayer_out = forward(net, frames, progress=progress)
+    slayer_out = forward(net, frames, progress=progress, readout=False)   # what net.out sends
     slayer_wall = rebuild_s + time.perf_counter() - t0
 
     t0 = time.perf_counter()

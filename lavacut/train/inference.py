@@ -10,7 +10,7 @@ import sys
 import numpy as np
 
 from lavacut.cutoff.metrics import accuracy
-from lavacut.cutoff.rules import per_step_predictions
+from lavacut.cutoff.rules import group_sums, per_step_predictions
 from lavacut.util import LavacutError
 
 
@@ -43,13 +43,16 @@ def _takes_record(net) -> bool:
 
 
 def forward(net, frames: np.ndarray, *, batch_size: int = 64, record: bool = False, dropout: float = 0.0,
-            seed: int = 0, device=None, progress: bool = False, desc: str = "SLAYER"):
+            seed: int = 0, device=None, progress: bool = False, desc: str = "SLAYER", readout: bool = True):
     """Run ``net`` over ``frames`` in batches without gradients.
 
     Eval mode unless ``dropout`` > 0 (then :func:`calibration_dropout`, seeded
     by ``seed``); the net's own train/eval mode is restored afterwards.
     Returns the output spikes ``(N, K, T)`` uint8, and with ``record`` also
     the list of every hidden spiking layer's spikes ``(N, n_l, T)`` uint8.
+    A net with an average readout (``readout_groups``) returns its K group
+    sums per step, what the Lava monitor counts, unless ``readout`` is False
+    (then the last spiking layer's spikes, what Lava's ``net.out`` sends).
     """
     import torch
     from tqdm import tqdm
@@ -88,6 +91,8 @@ def forward(net, frames: np.ndarray, *, batch_size: int = 64, record: bool = Fal
             raise LavacutError("the SLAYER net produced non-binary output (graded spikes); lavacut counts "
                                "binary spikes only")
         out = out.astype(np.uint8)
+        if readout and getattr(net, "readout_groups", 0):
+            out = group_sums(out, net.readout_groups)
     if not record:
         return out
     layers = [np.concatenate([b[i] for b in hidden]) for i in range(len(hidden[0]))] if hidden else []

@@ -181,7 +181,7 @@ def _sdnn_files(d):
 
 
 def _group_sums(spikes, K):
-    from lavacut.export.rebuild import group_sums
+    from lavacut.cutoff.rules import group_sums
 
     return group_sums(spikes, K) if spikes.shape[1] != K else spikes
 

@@ -26,7 +26,7 @@ from lavacut.cutoff.rules import TopKGap
 from lavacut.train.networks import NetSpec, build_network
 from lavacut.util import LavacutError
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 T_TINY = 8
 
 
