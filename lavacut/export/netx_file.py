@@ -89,11 +89,11 @@ def check_weights(f) -> None:
 
 def write_export(net, path: str | Path, meta: dict[str, Any], cutoff: dict[str, dict] | None = None,
                  default_policy: str | None = None) -> Path:
-    """Export a SLAYER net (see :func:`lavacut.train.networks.export_hdf5`)
+    """Export a SLAYER net (see :func:`lavacut.export.slayer_hdf5.export_hdf5`)
     with lavacut metadata, atomically."""
     import h5py
 
-    from lavacut.train.networks import export_hdf5  # torch
+    from lavacut.export.slayer_hdf5 import export_hdf5  # torch
 
     path = Path(path)
     with atomic_path(path, suffix=".net") as tmp:

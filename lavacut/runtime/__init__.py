@@ -6,10 +6,12 @@
 - :mod:`lavacut.runtime.graph` -- builds source -> NetX network -> monitor for
   a split, binds the monitor's RefPorts to every state Var (u, v, a_buff) and
   documents the input layout netx expects.
+- :mod:`lavacut.runtime.session` -- ``LavaSession`` (one runtime, always
+  stopped: success, exception, Ctrl-C) and the run config per backend.
 - :mod:`lavacut.runtime.runner` -- ``run_split`` (one compile per split, halt
-  or stream mode, cpu or loihi2 backend), ``run_single`` (one sample alone in
-  a fresh graph, SLAYER-aligned), ``RunResult`` and ``LavaSession`` (the
-  runtime is always stopped: success, exception, Ctrl-C).
+  or stream mode), ``run_single`` (one sample alone in a fresh graph) and
+  ``RunResult``; :mod:`lavacut.runtime.record` -- output spikes of many
+  samples from one graph (for verify).
 
 The step arithmetic of the on-graph sample switch and reset is explained in
 :mod:`lavacut.runtime.procs.monitor`.

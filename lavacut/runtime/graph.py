@@ -200,7 +200,7 @@ def state_vars(net) -> list:
     return out
 
 
-def _lava_frame_layout(frames: np.ndarray, in_shape: tuple) -> np.ndarray:
+def lava_frame_layout(frames: np.ndarray, in_shape: tuple) -> np.ndarray:
     """(N, ..., T) user frames -> (N, T, F) in the C order of netx's input
     shape ``in_shape``."""
     frames = np.asarray(frames)
@@ -225,7 +225,7 @@ def _lava_frame_layout(frames: np.ndarray, in_shape: tuple) -> np.ndarray:
 def pack_frames(frames: np.ndarray, in_shape: tuple) -> np.ndarray:
     """Binary frames -> ``np.packbits`` array (N, T, ceil(F/8)) in netx
     layout, checked to be 0/1."""
-    x = _lava_frame_layout(frames, in_shape)
+    x = lava_frame_layout(frames, in_shape)
     if x.dtype != bool:
         if not np.issubdtype(x.dtype, np.number):
             raise LavacutError(f"frames must be numeric or bool, got {x.dtype}")

@@ -10,7 +10,7 @@ import numpy as np
 
 from lavacut.cutoff.rules import FixedT
 from lavacut.runtime.graph import build_split_graph, to_slayer_order
-from lavacut.runtime.runner import LavaSession, make_run_cfg
+from lavacut.runtime.session import LavaSession, make_run_cfg
 from lavacut.util import LavacutError
 
 

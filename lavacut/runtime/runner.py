@@ -1,300 +1,34 @@
-"""Host-side runner: compile a split once, run it sample after sample in Lava,
-collect the cutoff decisions, and always release the runtime.
+"""Host-side runner: compile a split once, run it sample after sample in Lava
+and collect the cutoff decisions.
 
-Public API
-----------
-- :func:`run_split` -- all samples of a split through one compiled graph
-  (SampleSource -> NetX network -> CutoffMonitor), in ``"halt"`` mode (the
-  monitor pauses the runtime at every decision, the host reads three scalars
-  and resumes) or ``"stream"`` mode (no pause until the last sample; the
-  decisions are logged on the graph and read once at the end). With
-  ``rule=FixedT()`` every sample runs its full T steps: the baseline, measured
-  the same way.
-- :func:`run_single` -- one sample alone in a fresh graph for its full T
-  steps (stock io.source/io.sink RingBuffers, none of lavacut's processes),
-  output spikes (n, T) (SLAYER's flat order; an average readout's n neurons,
-  not its K groups) with the network latency removed: column t - 1 is the
-  output of output timestep t, i.e. what SLAYER's forward returns for the
-  same input when its blocks run with ``delay_shift=False``. (SLAYER's default
-  ``delay_shift=True`` delays each block by one step: its output at step t is
-  this array's column t - 1 - D.) The reference for the isolation tests and
-  for a verify command.
-- :class:`LavaSession` -- context manager owning one Lava runtime: compile,
-  start (children ignore SIGINT), run-until-pause, and a shutdown that works
-  after success, exceptions (including a crashed ProcessModel, after which
-  Lava's own ``stop()`` would block forever) and Ctrl-C.
+- :func:`run_split` -- all samples through one compiled graph (SampleSource
+  -> NetX network -> CutoffMonitor), in ``"halt"`` mode (the monitor pauses
+  the runtime at every decision, the host reads three scalars and resumes)
+  or ``"stream"`` mode (decisions logged on the graph, read once at the end).
+  ``rule=FixedT()`` runs every sample its full T steps: the baseline.
+- :func:`run_single` -- one sample alone in a fresh graph (stock io
+  RingBuffers, none of lavacut's processes): the reference for the
+  isolation tests.
 
-Timing conventions (``RunResult``): ``compile_s`` is Lava's compile, ``init_s``
-building the runtime (forking one OS process per Lava process), ``wall_s``
-the running time of all samples including the per-sample host round trips
-in halt mode but excluding compile, init and the final read of the decision
-log (``readout_s``; Var.get moves one element per message).
-
-Backends: ``"cpu"`` is Loihi2SimCfg(select_tag="fixed_pt") (netx has models
-for fixed_pt only). ``"loihi2"`` builds the same graph with the source and
-monitor on the host side of embedded-io spike adapters
-(lava.proc.embedded_io.spike.PyToNxAdapter / NxToPyAdapter, the pattern of
-lava-dl's netx tutorials) and Loihi2HwCfg. THE LOIHI 2 PATH IS UNTESTED ON
-HARDWARE: it needs lava-loihi (Intel INRC, not public) and a Loihi 2 system;
-whether RefPort writes from a host Python process into NeuroCore state (the
-on-graph reset) and model-requested pauses (_req_pause) are honoured by the
-hardware runtime is unknown (closed code). Without lava-loihi it raises
-LavacutError naming what is missing.
+Timing (``RunResult``): ``compile_s`` Lava's compile, ``init_s`` forking the
+runtime, ``wall_s`` all samples including halt mode's host round trips but
+not the final read of the decision log (``readout_s``).
 """
 from __future__ import annotations
 
-import contextlib
-import importlib.util
-import signal
 import sys
-import threading
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
 import numpy as np
 
-from lavacut.runtime.graph import (_lava_frame_layout, build_split_graph, connect_around, network_latency,
+from lavacut.runtime.graph import (lava_frame_layout, build_split_graph, connect_around, network_latency,
                                    open_network, state_vars, to_slayer_order)
+from lavacut.runtime.session import BACKENDS, LavaSession, make_run_cfg
 from lavacut.util import LavacutError
 
 MODES = ("halt", "stream")
-BACKENDS = ("cpu", "loihi2")
-
-
-# --------------------------------------------------------------------------
-# Runtime lifetime
-# --------------------------------------------------------------------------
-
-def _actor_finished(actor) -> bool:
-    if getattr(actor, "_is_done", False):
-        return True
-    try:
-        return not actor.is_alive()
-    except ValueError:  # closed
-        return True
-
-
-def shutdown_runtime(runtime, timeout: float = 20.0) -> list[str]:
-    """Stop a Lava runtime whatever its state; returns problems met (empty
-    when the ordinary ``stop()`` worked).
-
-    Lava's ``Runtime.stop()`` talks to the runtime service and waits for its
-    answer: after a ProcessModel raised, the service has exited and stop()
-    would block forever (seen). So: when every actor is alive, run stop()
-    in a helper thread with a timeout; then, in every case, join what is left,
-    terminate (then kill) actors that did not exit, shut the shared-memory
-    manager down, and mark the runtime stopped (its __del__ would call stop()
-    again)."""
-    problems: list[str] = []
-    if runtime is None:
-        return problems
-    mi = getattr(runtime, "_messaging_infrastructure", None)
-    actors = list(getattr(mi, "actors", None) or [])
-    started = bool(getattr(runtime, "_is_started", False))
-    if started and actors and not any(_actor_finished(a) for a in actors):
-        err: list[BaseException] = []
-
-        def _stop():
-            try:
-                runtime.stop()
-            except BaseException as e:  # noqa: BLE001 - reported below
-                err.append(e)
-
-        th = threading.Thread(target=_stop, name="lavacut-stop", daemon=True)
-        th.start()
-        th.join(timeout)
-        if th.is_alive():
-            problems.append(f"Runtime.stop() did not return within {timeout:.0f} s")
-        elif err:
-            problems.append(f"Runtime.stop() raised {type(err[0]).__name__}: {err[0]}")
-    elif started:
-        problems.append("a Lava process had already exited; skipped Runtime.stop()")
-    # Whatever happened above, leave no process and no shared memory behind.
-    import multiprocessing as mp
-
-    for a in actors:
-        if not _actor_finished(a):
-            with contextlib.suppress(Exception):
-                mp.Process.join(a, 2.0)          # SystemProcess.join takes no timeout
-        if not _actor_finished(a):
-            problems.append(f"terminated Lava process {a.name} (pid {a.pid})")
-            with contextlib.suppress(Exception):
-                a.terminate()
-                mp.Process.join(a, 2.0)
-        if not _actor_finished(a):
-            with contextlib.suppress(Exception):
-                a.kill()
-                mp.Process.join(a, 2.0)
-        with contextlib.suppress(Exception):
-            a.join()                             # closes it, collects its exception
-    smm = getattr(mi, "smm", None) if mi is not None else None
-    if smm is not None:
-        with contextlib.suppress(Exception):
-            smm.shutdown()
-    wd = getattr(runtime, "_watchdog_manager", None)
-    if wd is not None:
-        with contextlib.suppress(Exception):
-            wd.stop()
-    runtime._is_started = False
-    runtime._is_running = False
-    return problems
-
-
-class LavaSession:
-    """Own one Lava runtime for the graph containing ``proc``.
-
-    >>> with LavaSession(proc, run_cfg) as s:   # compiles and starts
-    ...     s.run_until_pause()
-    ...     value = proc.some_var.get()
-
-    - children are forked with a SIGINT handler that does nothing but note
-      it, so a Ctrl-C in a terminal (sent to the whole process group) does
-      not kill them (dead children make Lava's stop() block forever); the
-      host then stops them in order;
-    - while the session is open, SIGINT raises KeyboardInterrupt in the host
-      (also when the previous handler was something else); on exit the
-      runtime is shut down with SIGINT ignored, the previous handler is
-      restored, and the exception propagates.
-    """
-
-    def __init__(self, proc, run_cfg, stop_timeout: float = 20.0):
-        self.proc = proc
-        self.run_cfg = run_cfg
-        self.stop_timeout = stop_timeout
-        self.compile_s = 0.0
-        self.init_s = 0.0
-        self.problems: list[str] = []
-        self._old_handler = None
-
-    @property
-    def runtime(self):
-        return self.proc.runtime
-
-    def __enter__(self) -> "LavaSession":
-        main = threading.current_thread() is threading.main_thread()
-        if main:
-            self._old_handler = signal.getsignal(signal.SIGINT)
-        try:
-            t0 = time.perf_counter()
-            exe = self.proc.compile(self.run_cfg)
-            self.compile_s = time.perf_counter() - t0
-            t0 = time.perf_counter()
-            deferred: list[int] = []
-            if main:
-                # The forked Lava processes inherit this handler: a Ctrl-C sent
-                # to the whole process group only appends to a list there, so
-                # they stay alive for the host's orderly stop. In the host it
-                # defers a Ctrl-C during the fork to just after it.
-                signal.signal(signal.SIGINT, lambda signum, frame: deferred.append(signum))
-            try:
-                self.proc.create_runtime(executable=exe)
-            finally:
-                if main:
-                    signal.signal(signal.SIGINT, _raise_keyboard_interrupt)
-            self.init_s = time.perf_counter() - t0
-            if deferred:
-                raise KeyboardInterrupt
-        except BaseException:
-            self._close()
-            raise
-        return self
-
-    def run_until_pause(self) -> None:
-        """Run (RunContinuous) until a ProcessModel requests a pause.
-
-        A pause requested on the last step of a RunSteps breaks Lava 0.10's
-        runtime ("Got Wrong Response for Pause"); RunContinuous has no last
-        step, so the monitor's pause is the only way this returns."""
-        from lava.magma.core.run_conditions import RunContinuous
-
-        with self._lava_errors():
-            self.proc.run(RunContinuous())
-            self.proc.wait()
-
-    def run_steps(self, n: int) -> None:
-        """Blocking RunSteps(n); only for graphs in which nothing pauses."""
-        from lava.magma.core.run_conditions import RunSteps
-
-        with self._lava_errors():
-            self.proc.run(RunSteps(num_steps=int(n), blocking=True))
-
-    @contextlib.contextmanager
-    def _lava_errors(self):
-        """Lava reports a crashed ProcessModel as RuntimeError("1 Exception(s)
-        occurred. See output above") and logs the traceback at INFO level
-        only; re-raise it with the tracebacks of the failed processes."""
-        try:
-            yield
-        except RuntimeError as e:
-            mi = getattr(self.proc.runtime, "_messaging_infrastructure", None)
-            tbs = []
-            for a in list(getattr(mi, "actors", None) or []):
-                with contextlib.suppress(Exception):
-                    exc = a.exception
-                    if exc:
-                        tbs.append(str(exc[1] if isinstance(exc, tuple) else exc))
-            if tbs:
-                raise LavacutError("a Lava process failed:\n" + "\n".join(tbs)) from e
-            raise
-
-    def _close(self) -> None:
-        main = threading.current_thread() is threading.main_thread()
-        if main:
-            signal.signal(signal.SIGINT, signal.SIG_IGN)   # no second Ctrl-C mid-cleanup
-        try:
-            self.problems += shutdown_runtime(self.proc.runtime, self.stop_timeout)
-        finally:
-            if main:
-                signal.signal(signal.SIGINT, self._old_handler
-                              if self._old_handler is not None else signal.default_int_handler)
-
-    def __exit__(self, exc_type, exc, tb) -> bool:
-        self._close()
-        if self.problems and exc_type is None:
-            print("lavacut: runtime shutdown: " + "; ".join(self.problems), file=sys.stderr)
-        return False
-
-
-def _raise_keyboard_interrupt(signum, frame):
-    raise KeyboardInterrupt
-
-
-# --------------------------------------------------------------------------
-# Backends
-# --------------------------------------------------------------------------
-
-def require_loihi2() -> None:
-    """Raise LavacutError unless the Loihi 2 stack is importable."""
-    from lava.utils import loihi
-
-    missing = []
-    if not loihi.is_installed():
-        missing.append("lava-loihi (lava.utils.loihi.is_installed() is False: module "
-                       "lava.utils.loihi2_profiler not found)")
-    if importlib.util.find_spec("lava.proc.embedded_io") is None:
-        missing.append("lava.proc.embedded_io (the PyToNxAdapter/NxToPyAdapter spike "
-                       "adapters shipped with lava-loihi)")
-    if missing:
-        raise LavacutError(
-            "backend 'loihi2' is not available: missing " + "; ".join(missing) + ". "
-            "lava-loihi is Intel's closed extension (INRC members) and also needs the "
-            "Loihi 2 compiler and a Loihi 2 system reachable through SLURM or an "
-            "ethernet host (lava.utils.loihi.use_slurm_host / use_ethernet_host). "
-            "Use backend='cpu' (Loihi2SimCfg, fixed_pt) here.")
-
-
-def make_run_cfg(backend: str):
-    if backend == "cpu":
-        from lava.magma.core.run_configs import Loihi2SimCfg
-
-        return Loihi2SimCfg(select_tag="fixed_pt")
-    if backend == "loihi2":
-        require_loihi2()
-        from lava.magma.core.run_configs import Loihi2HwCfg
-
-        return Loihi2HwCfg()
-    raise LavacutError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
 
 
 # --------------------------------------------------------------------------
@@ -478,7 +212,7 @@ def run_single(net_path, frames_one_sample, T: int | None = None, backend: str =
     out_shape = tuple(int(s) for s in net.out.shape)
     D = network_latency(net) if frame_aligned else 0
     state_vars(net)  # same supported-layer checks as run_split
-    lay = _lava_frame_layout(x, in_shape)[0]                     # (T, F)
+    lay = lava_frame_layout(x, in_shape)[0]                     # (T, F)
     if T is None:
         T = lay.shape[0]
     if not 1 <= T <= lay.shape[0]:

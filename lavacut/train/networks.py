@@ -34,26 +34,24 @@ bool) and while the integer states stay in Loihi's ranges: Lava's current
 (:func:`fixed_point_ranges` measures the headroom; trained default nets use
 under 1/200 of it).
 
-Layout conventions: SLAYER input is ``(N, C, H, W, T)`` (dense nets flatten it
-C-order to ``(N, C*H*W, T)``); a NetX dense input port is that flat vector, a
-NetX conv input port is ``(W, H, C)``; :func:`to_lava_input` converts.
+Layout: SLAYER input is ``(N, C, H, W, T)`` (dense nets flatten it C-order to
+``(N, C*H*W, T)``); :func:`lavacut.runtime.graph.lava_frame_layout` gives
+netx's order.
 """
 from __future__ import annotations
 
 import copy
 import dataclasses
-import json
-import os
 import warnings
 from dataclasses import dataclass
-from typing import Any, NamedTuple, Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
 
-from lavacut.fixed_point import BIAS_MANT_LIMIT, FIXED_POINT_LIMITS, P_SCALE, W_SCALE
+from lavacut.fixed_point import BIAS_MANT_LIMIT, P_SCALE, W_SCALE
 from lavacut.train.spec import NetConfig
-from lavacut.util import LavacutError, atomic_path, import_slayer
+from lavacut.util import LavacutError, import_slayer
 
 # every use of this module builds or exports a SLAYER net: import lava-dl here
 slayer = import_slayer()  # silences lava-dl's import-time banner
@@ -61,16 +59,9 @@ from lava.lib.dl.slayer.block.base import step_delay  # noqa: E402
 from lava.lib.dl.slayer.neuron.dynamics import leaky_integrator as _leaky_integrator  # noqa: E402
 from lava.lib.dl.slayer.utils import quantize as _quantize  # noqa: E402
 
-__all__ = [
-    "NetSpec", "SlayerNet", "HiddenRecord", "build_network", "export_hdf5",
-    "read_spec_from_hdf5", "to_lava_input", "default_dense_spec",
-    "default_conv_spec", "nmnist_dense_spec", "nmnist_conv_spec",
-    "dvs_gesture_spec", "SPEC_PRESETS", "get_spec", "fixed_point_ranges",
-    "FIXED_POINT_LIMITS",
-]
+__all__ = ["NetSpec", "SlayerNet", "HiddenRecord", "build_network", "fixed_point_ranges", "fan_out"]
 
 
-HDF5_SPEC_ATTR = "lavacut_netspec"
 
 
 class HiddenRecord(NamedTuple):
@@ -257,66 +248,6 @@ class NetSpec(NetConfig):
 
 
 # --------------------------------------------------------------------------
-# presets
-# --------------------------------------------------------------------------
-
-def default_dense_spec() -> NetSpec:
-    """Embedded data set (2x34x34 frames, T about 30, 10 classes):
-    2312 -> 256 -> 10 CUBA dense."""
-    return NetSpec(kind="dense", input_shape=(2, 34, 34), n_classes=10, hidden=(256,),
-                   name="embedded-dense")
-
-
-def default_conv_spec() -> NetSpec:
-    """Embedded data set, small strided conv net:
-    2x34x34 -conv5/2-> 16x17x17 -conv3/2-> 32x9x9 -> flatten -> 128 -> 10."""
-    return NetSpec(kind="conv", input_shape=(2, 34, 34), n_classes=10,
-                   conv_channels=(16, 32), conv_kernels=(5, 3), conv_strides=(2, 2),
-                   conv_paddings=(2, 1), hidden=(128,), name="embedded-conv")
-
-
-def nmnist_dense_spec() -> NetSpec:
-    """N-MNIST (2x34x34): 2312 -> 512 -> 512 -> 10, lava-dl's NMNIST tutorial
-    shape without its axonal delays."""
-    return NetSpec(kind="dense", input_shape=(2, 34, 34), n_classes=10, hidden=(512, 512),
-                   name="nmnist-dense")
-
-
-def nmnist_conv_spec() -> NetSpec:
-    """N-MNIST (2x34x34): conv5/2 x32 -> conv3/2 x64 -> 256 -> 10."""
-    return NetSpec(kind="conv", input_shape=(2, 34, 34), n_classes=10,
-                   conv_channels=(32, 64), conv_kernels=(5, 3), conv_strides=(2, 2),
-                   conv_paddings=(2, 1), hidden=(256,), name="nmnist-conv")
-
-
-def dvs_gesture_spec() -> NetSpec:
-    """DVS128 Gesture downsampled to 2x32x32, 11 classes:
-    conv5/2 x16 -> 16x16, conv3/2 x32 -> 8x8, conv3/2 x64 -> 4x4, 256 -> 11."""
-    return NetSpec(kind="conv", input_shape=(2, 32, 32), n_classes=11,
-                   conv_channels=(16, 32, 64), conv_kernels=(5, 3, 3),
-                   conv_strides=(2, 2, 2), conv_paddings=(2, 1, 1), hidden=(256,),
-                   name="dvsgesture-conv")
-
-
-SPEC_PRESETS = {
-    "embedded-dense": default_dense_spec,
-    "embedded-conv": default_conv_spec,
-    "nmnist-dense": nmnist_dense_spec,
-    "nmnist-conv": nmnist_conv_spec,
-    "dvsgesture-conv": dvs_gesture_spec,
-}
-
-
-def get_spec(name: str) -> NetSpec:
-    """A preset by name (see :data:`SPEC_PRESETS`)."""
-    try:
-        return SPEC_PRESETS[name]()
-    except KeyError:
-        raise LavacutError(f"unknown network preset {name!r}; known: "
-                           f"{', '.join(SPEC_PRESETS)}") from None
-
-
-# --------------------------------------------------------------------------
 # the network
 # --------------------------------------------------------------------------
 
@@ -407,11 +338,6 @@ class SlayerNet(torch.nn.Module):
         """Steps of delay from input to output: one per spiking layer."""
         return len(self.spiking_blocks)
 
-    @property
-    def thresholds(self) -> list[float]:
-        """Quantised threshold of each spiking layer (SLAYER units)."""
-        return [float(b.neuron.threshold) for b in self.spiking_blocks]
-
     def _prepare_input(self, x: torch.Tensor) -> torch.Tensor:
         c, h, w = self.spec.input_shape
         if x.dim() == 5:
@@ -485,7 +411,7 @@ def fixed_point_ranges(net: SlayerNet, x: torch.Tensor) -> list[dict[str, int]]:
     ``a_in``, weight units), the current ``u`` and the pre-reset voltage
     ``v`` (Lava integer units, i.e. SLAYER value * 4096) over the batch ``x``
     (eval mode). Bit-exactness with Lava holds only while every value stays
-    within :data:`FIXED_POINT_LIMITS` (``u`` beyond 2**23 wraps in Lava).
+    within :data:`lavacut.fixed_point.FIXED_POINT_LIMITS` (``u`` beyond 2**23 wraps in Lava).
     """
     was_training = net.training
     net.eval()
@@ -507,94 +433,6 @@ def fixed_point_ranges(net: SlayerNet, x: torch.Tensor) -> list[dict[str, int]]:
         return out
     finally:
         net.train(was_training)
-
-
-# --------------------------------------------------------------------------
-# export
-# --------------------------------------------------------------------------
-
-def _write_input_group(group, shape: Sequence[int]) -> None:
-    # the same datasets slayer's AbstractInput.export_hdf5 writes for an input
-    # block without neuron: NetX only takes the input shape from it.
-    group.create_dataset("type", (1,), "S10", ["input".encode("ascii")])
-    group.create_dataset("shape", data=np.array(shape))
-
-
-def export_hdf5(net: SlayerNet, path: str | os.PathLike) -> None:
-    """Write ``net`` as a NetX network file (a ``layer`` group with one
-    subgroup per block, each written by that block's own ``export_hdf5``),
-    atomically (temporary file, then ``os.replace``).
-
-    ``layer/0`` is an input group holding only the frame shape (C, H, W)
-    (NetX needs it to size the first convolution; for dense nets it is
-    informational). NetX builds no process for it, so ``netx.Network.layers``
-    are the spiking blocks only, in order. The spec is stored as JSON in the
-    root attribute ``lavacut_netspec``. A layer with a bias gets a ``bias``
-    dataset (integer ``bias_mant``; NetX loads it with ``bias_exp`` 6).
-
-    ``net`` itself is not modified: a copy is built from ``net.spec``, loaded
-    with ``net.state_dict()``, run once (SLAYER needs the neuron shapes) and
-    exported (SLAYER's export removes weight normalisation from the block it
-    exports).
-    """
-    import h5py
-
-    spec = net.spec
-    fresh = build_network(spec)
-    fresh.load_state_dict(net.state_dict())
-    fresh.eval()
-    with torch.no_grad():
-        fresh(torch.zeros(1, *spec.input_shape, 2), record=False)
-    for b in fresh.spiking_blocks:
-        idecay = int(b.neuron.cx_current_decay)
-        if idecay < 1:
-            raise LavacutError(f"cannot export: a layer's current decay quantises to iDecay="
-                               f"{idecay}; NetX needs >= 1 (it stores du = iDecay - 1)")
-    with atomic_path(path, suffix=".net") as tmp:
-        with h5py.File(tmp, "w") as f:
-            f.attrs[HDF5_SPEC_ATTR] = json.dumps(spec.to_dict())
-            layer = f.create_group("layer")
-            _write_input_group(layer.create_group("0"), spec.input_shape)
-            spiking = iter(spec.layer_bias or ())
-            for i, block in enumerate(fresh.blocks, start=1):
-                g = layer.create_group(str(i))
-                block.export_hdf5(g)
-                bias = next(spiking, ()) if hasattr(block, "neuron") else ()
-                if bias:      # NetX: bias -> LIF bias_mant (bias_exp 6), per neuron or per channel
-                    g.create_dataset("bias", data=np.rint(np.asarray(bias) * W_SCALE).astype(np.int32))
-
-
-def read_spec_from_hdf5(path: str | os.PathLike) -> NetSpec | None:
-    """The :class:`NetSpec` stored by :func:`export_hdf5`, or None if absent."""
-    import h5py
-
-    with h5py.File(path, "r") as f:
-        raw = f.attrs.get(HDF5_SPEC_ATTR)
-    if raw is None:
-        return None
-    if isinstance(raw, bytes):
-        raw = raw.decode("utf-8")
-    return NetSpec.from_dict(json.loads(raw))
-
-
-def to_lava_input(spec: NetSpec, x: np.ndarray | torch.Tensor) -> np.ndarray:
-    """One sample ``(C, H, W, T)`` in SLAYER layout -> the array a
-    ``lava.proc.io.source.RingBuffer`` feeding ``netx.Network.inp`` needs:
-    ``(C*H*W, T)`` C-order for dense nets, ``(W, H, C, T)`` for conv nets.
-    Raises :class:`LavacutError` unless the sample is binary (0/1)."""
-    if isinstance(x, torch.Tensor):
-        x = x.detach().cpu().numpy()
-    x = np.asarray(x)
-    c, h, w = spec.input_shape
-    if x.shape[:3] != (c, h, w) or x.ndim != 4:
-        raise LavacutError(f"expected one sample (C, H, W, T) with (C, H, W) = {(c, h, w)}, "
-                           f"got {x.shape}")
-    if not np.isin(x, (0, 1)).all():
-        raise LavacutError("Lava input must be binary spikes (0/1): NetX blocks take unary "
-                           "spikes and cast them to bool, SLAYER would weight graded values")
-    if spec.kind == "dense":
-        return np.ascontiguousarray(x.reshape(c * h * w, x.shape[-1]))
-    return np.ascontiguousarray(x.transpose(2, 1, 0, 3))
 
 
 def fan_out(spec) -> list[np.ndarray]:

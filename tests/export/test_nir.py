@@ -112,7 +112,8 @@ def _load_export(path):
     import h5py
     import torch
 
-    from lavacut.train.networks import build_network, read_spec_from_hdf5
+    from lavacut.export.slayer_hdf5 import read_spec_from_hdf5
+    from lavacut.train.networks import build_network
 
     net = build_network(read_spec_from_hdf5(path))
     with h5py.File(path, "r") as f, torch.no_grad():

@@ -3,7 +3,8 @@ spikes times fan-out), against brute force and against inspect's synapse
 count of the exported file."""
 import numpy as np
 
-from lavacut.train.networks import NetSpec, build_network, export_hdf5, fan_out
+from lavacut.export.slayer_hdf5 import export_hdf5
+from lavacut.train.networks import NetSpec, build_network, fan_out
 
 
 def _brute_fan_out(in_shape, co, k, s, p):

@@ -5,12 +5,26 @@ import numpy as np
 import pytest
 import torch
 
-from lavacut.train.networks import (NetSpec, SPEC_PRESETS, build_network, default_conv_spec,
-                                    default_dense_spec, export_hdf5, get_spec,
-                                    read_spec_from_hdf5, to_lava_input)
+from lavacut.export.slayer_hdf5 import export_hdf5, read_spec_from_hdf5
+from lavacut.runtime.graph import lava_frame_layout
+from lavacut.train.networks import NetSpec, build_network
 from lavacut.util import LavacutError
 
-SPECS = {"dense": default_dense_spec, "conv": default_conv_spec}
+def _dense_spec() -> NetSpec:
+    return NetSpec(kind="dense", input_shape=(2, 34, 34), n_classes=10, hidden=(256,))
+
+
+def _conv_spec() -> NetSpec:
+    return NetSpec(kind="conv", input_shape=(2, 34, 34), n_classes=10, conv_channels=(16, 32),
+                   conv_kernels=(5, 3), conv_strides=(2, 2), conv_paddings=(2, 1), hidden=(128,))
+
+
+def _gesture_spec() -> NetSpec:
+    return NetSpec(kind="conv", input_shape=(2, 32, 32), n_classes=11, conv_channels=(16, 32, 64),
+                   conv_kernels=(5, 3, 3), conv_strides=(2, 2, 2), conv_paddings=(2, 1, 1), hidden=(256,))
+
+
+SPECS = {"dense": _dense_spec, "conv": _conv_spec}
 
 
 def _scaled_net(spec, scale, seed=0):
@@ -47,7 +61,7 @@ def test_forward_shapes_and_records(kind):
 
 
 def test_dense_accepts_flat_input_and_rejects_wrong_shape():
-    spec = default_dense_spec()
+    spec = _dense_spec()
     net = build_network(spec).eval()
     x = _input(spec, 2, 6)
     with torch.no_grad():
@@ -79,7 +93,7 @@ def test_forward_equals_slayer_block_forward(kind):
 
 
 def test_records_are_pre_delay_and_gradients_reach_weights():
-    spec = default_dense_spec()
+    spec = _dense_spec()
     net = _scaled_net(spec, 4.0)
     net.train()
     x = _input(spec, 2, 15, density=0.2)
@@ -100,13 +114,9 @@ def test_spec_validation_and_roundtrip():
     with pytest.raises(LavacutError):
         NetSpec(kind="conv", conv_channels=(4,), conv_kernels=(3,), conv_strides=(1,),
                 conv_paddings=(0,), input_shape=(2, 2, 2))
-    for name in SPEC_PRESETS:
-        spec = get_spec(name)
+    for spec in (_dense_spec(), _conv_spec(), _gesture_spec()):
         assert NetSpec.from_dict(spec.to_dict()) == spec
-    with pytest.raises(LavacutError):
-        get_spec("nope")
-    gesture = get_spec("dvsgesture-conv")
-    net = build_network(gesture)
+    net = build_network(_gesture_spec())
     out, rec = net(torch.zeros(1, 2, 32, 32, 4))
     assert out.shape == (1, 11, 4) and len(rec) == 4
 
@@ -145,23 +155,6 @@ def test_export_structure_and_net_unchanged(kind, tmp_path):
     export_hdf5(net, path)
 
 
-def test_to_lava_input_layouts():
-    x = (np.arange(2 * 3 * 4 * 5).reshape(2, 3, 4, 5) % 3 == 0).astype(np.float32)
-    d = NetSpec(input_shape=(2, 3, 4))
-    assert to_lava_input(d, x).shape == (24, 5)
-    assert np.array_equal(to_lava_input(d, x), x.reshape(24, 5))
-    c = NetSpec(kind="conv", input_shape=(2, 3, 4), conv_channels=(2,), conv_kernels=(1,),
-                conv_strides=(1,), conv_paddings=(0,))
-    y = to_lava_input(c, x)
-    assert y.shape == (4, 3, 2, 5)
-    assert all(y[wi, hi, ci, t] == x[ci, hi, wi, t]
-               for wi in range(4) for hi in range(3) for ci in range(2) for t in range(5))
-    with pytest.raises(LavacutError):
-        to_lava_input(d, x[0])
-    with pytest.raises(LavacutError, match="binary"):
-        to_lava_input(d, x * 2)
-
-
 # ------------------------------------------------------------------ slow
 
 
@@ -175,7 +168,9 @@ def _run_lava(path, spec, x_sample, T):
     from lava.proc.io.source import RingBuffer as Source
 
     net = netx.hdf5.Network(net_config=str(path))
-    src = Source(data=to_lava_input(spec, x_sample))
+    in_shape = tuple(int(d) for d in net.inp.shape)
+    src = Source(data=np.moveaxis(lava_frame_layout(np.asarray(x_sample)[None], in_shape)[0], 0, -1)
+                 .reshape(in_shape + (np.asarray(x_sample).shape[-1],)))
     out_sink = Sink(shape=net.out.shape, buffer=T)
     hid_sink = Sink(shape=net.layers[0].out.shape, buffer=T)
     src.s_out.connect(net.inp)
@@ -216,8 +211,9 @@ def test_lava_fixed_pt_bit_exact(kind, tmp_path):
 
 
 def test_fixed_point_ranges_within_limits():
-    from lavacut.train.networks import FIXED_POINT_LIMITS, fixed_point_ranges
-    spec = default_dense_spec()
+    from lavacut.fixed_point import FIXED_POINT_LIMITS
+    from lavacut.train.networks import fixed_point_ranges
+    spec = _dense_spec()
     net = _scaled_net(spec, 4.0)
     net.train()
     r = fixed_point_ranges(net, _input(spec, 2, 10, density=0.2))
