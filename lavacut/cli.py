@@ -2,6 +2,8 @@
 
 Every subcommand that runs an experiment takes ``--config FILE.toml`` (see
 sims/) and ``--set key.sub=value`` overrides: one way to configure a run.
+Each command imports its pipeline when it runs: they pull in torch and Lava,
+which ``lavacut --help`` should not wait for.
 """
 from __future__ import annotations
 

@@ -6,14 +6,17 @@ from pathlib import Path
 import numpy as np
 
 from lavacut.export.inspect import inspect_layers
-from lavacut.export.netx_file import read_metadata
-from lavacut.fixed_point import W_MAX, W_MIN
+from lavacut.config import RunConfig
+from lavacut.data.sources import load_split, open_dataset
+from lavacut.export.netx_file import read_metadata, write_export
+from lavacut.fixed_point import P_SCALE, W_MAX, W_MIN, W_SCALE
+from lavacut.train.inference import accuracy_from_spikes, forward
 from lavacut.util import LavacutError
 
 
 def net_from_checkpoint(state: dict):
     """Rebuild the SLAYER network a checkpoint holds (eval mode, CPU)."""
-    from lavacut.train.networks import NetSpec, build_network
+    from lavacut.train.networks import NetSpec, build_network  # torch
 
     spec = NetSpec.from_dict(dict(state["spec"]))
     net = build_network(spec)
@@ -29,11 +32,7 @@ def export_checkpoint(checkpoint: str | Path, out: str | Path | None = None, nam
                       progress: bool = True) -> tuple[Path, dict]:
     """Export a checkpoint with its metadata (test accuracy at full T measured
     now with SLAYER on the test split). Returns (path, meta)."""
-    from lavacut.config import RunConfig
-    from lavacut.data.sources import load_split
-    from lavacut.export.netx_file import write_export
-    from lavacut.train.checkpoint import load_checkpoint
-    from lavacut.train.inference import accuracy_from_spikes, forward
+    from lavacut.train.checkpoint import load_checkpoint  # torch
 
     state = load_checkpoint(checkpoint)
     cfg = RunConfig.from_dict(dict(state["config"]), source=f"{checkpoint} (stored config)")
@@ -43,7 +42,6 @@ def export_checkpoint(checkpoint: str | Path, out: str | Path | None = None, nam
     test = load_split(cfg, "test", progress=progress)
     test_acc = accuracy_from_spikes(forward(net, test.frames, progress=progress, desc="test accuracy"),
                                     test.labels)
-    from lavacut.data.sources import open_dataset
     classes = list(getattr(open_dataset(cfg.data, "test", progress=False), "classes", []) or [])
     meta = {
         "name": name,
@@ -75,7 +73,7 @@ def spec_from_layers(path: str | Path):
     :mod:`lavacut.export.rebuild`)."""
     import h5py
 
-    from lavacut.train.networks import P_SCALE, W_SCALE, NetSpec
+    from lavacut.train.networks import NetSpec  # torch
 
     layers = inspect_layers(path)
     convs, dense, neuron, input_shape = [], [], None, None
@@ -147,7 +145,7 @@ def net_from_export(path: str | Path):
     None)."""
     import torch
 
-    from lavacut.train.networks import W_SCALE, NetSpec, build_network
+    from lavacut.train.networks import NetSpec, build_network  # torch
 
     meta = read_metadata(path)
     if meta and "spec" in meta:

@@ -20,6 +20,8 @@ The step arithmetic of the on-graph sample switch and reset is explained in
 import multiprocessing as _mp
 import sys as _sys
 
+from lavacut.util import LavacutError
+
 _LAVA_MP = "lava.magma.runtime.message_infrastructure.multiprocessing"
 
 
@@ -36,7 +38,6 @@ def _prepare_multiprocessing() -> None:
     fixed = ctx._actual_context
     if fixed is not None:
         if fixed.get_start_method() != "fork":
-            from lavacut.util import LavacutError
             raise LavacutError(f"the multiprocessing start method is already '{fixed.get_start_method()}'; "
                                f"Lava needs 'fork' (import lavacut.runtime before setting another)")
         ctx._actual_context = None

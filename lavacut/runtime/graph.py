@@ -305,8 +305,8 @@ def build_split_graph(net_path, frames, rule, *, halt: bool, horizon: int | None
     part of lava-loihi) between the host-side source/monitor and the network,
     the way lava-dl's netx tutorials do.
     """
-    from lavacut.runtime.procs.monitor import CutoffMonitor
-    from lavacut.runtime.procs.source import SampleSource
+    from lavacut.runtime.procs.monitor import CutoffMonitor  # Lava
+    from lavacut.runtime.procs.source import SampleSource  # Lava
 
     net, layout, inp = open_network(net_path, loihi2)     # refuses unsupported layers first
     in_shape = tuple(int(s) for s in inp.shape)

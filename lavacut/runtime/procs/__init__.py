@@ -2,8 +2,8 @@
 
 Lava re-executes every module in this folder at each compile while it looks
 for ProcessModels (lava/magma/compiler/compiler_graphs.py, _find_proc_models),
-so the modules here must have no import-time side effects, import only numpy
-and lava core at module level, and stay few:
+so the modules here must have no import-time side effects, import only numpy,
+lava core and the numpy-only cutoff core at module level, and stay few:
 
 - :mod:`.source`  -- ``SampleSource``: plays N packed samples frame by frame,
   jumps to the next sample when the monitor says so.

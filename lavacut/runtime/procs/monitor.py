@@ -61,6 +61,8 @@ from lava.magma.core.process.variable import Var
 from lava.magma.core.resources import CPU
 from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 
+from lavacut.cutoff.rules import predict, rule_from_params
+
 #: Upper bound on the number of state Vars the monitor can reset (3 per
 #: layer: u, v, a_buff). A ProcessModel needs a LavaPyType per port name, so
 #: the names reset_00 .. reset_95 are declared once; unused ones stay
@@ -156,10 +158,6 @@ class PyCutoffMonitorModel(PyLoihiProcessModel):
 
     def __init__(self, proc_params):
         super().__init__(proc_params)
-        # Imported here, in the runtime's process, not at module level: Lava
-        # re-executes this module at every compile.
-        from lavacut.cutoff.rules import predict, rule_from_params
-
         self._predict = predict
         self._rule = rule_from_params(proc_params["rule_params"])
         self._K = int(proc_params["num_classes"])
