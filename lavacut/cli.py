@@ -23,6 +23,21 @@ def _add_input_arg(p: argparse.ArgumentParser) -> None:
                         "framing from [framing] / --set framing.*, sensor from the files or --set data.sensor")
 
 
+def _add_run_args(p: argparse.ArgumentParser) -> None:
+    """What to run and how: the options of ``run`` and ``evaluate``."""
+    p.add_argument("--split", default=None, choices=["train", "test"], help="default: [run] split (test)")
+    p.add_argument("--samples", type=int, default=None,
+                   help="first N samples (0 = all; default [run] samples); run prints a table for <= 30")
+    p.add_argument("--policy", choices=["topk", "confidence", "entropy", "conformal", "fixed"],
+                   help="stop rule (default: the export's calibrated default, else fixed T)")
+    p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                   help="stop-rule parameter, e.g. --param eps=0.05 (repeatable; the others stay calibrated)")
+    p.add_argument("--mode", choices=["halt", "stream"], default=None, help="default: [run] mode (halt)")
+    p.add_argument("--backend", choices=["cpu", "loihi2"], default=None,
+                   help="cpu: Loihi2SimCfg fixed_pt; loihi2: Loihi2HwCfg (needs lava-loihi; untested on a chip); "
+                        "default: [run] backend")
+
+
 def _add_config_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", "-c", metavar="FILE.toml", help="experiment config (e.g. sims/embedded_dense.toml)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -341,14 +356,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", help="a NetX .net file")
     p.add_argument("--engine", choices=["torch", "lava"], default="torch",
                    help="torch: batched SLAYER (fast); lava: the Lava runtime with the cutoff monitor")
-    p.add_argument("--split", default=None, choices=["train", "test"], help="default: [run] split (test)")
-    p.add_argument("--samples", type=int, default=None, help="first N samples (0 = all; default [run] samples)")
-    p.add_argument("--policy", choices=["topk", "confidence", "entropy", "conformal", "fixed"],
-                   help="stop rule (default: the export's calibrated default, else fixed T)")
-    p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
-                   help="stop-rule parameter, e.g. --param eps=0.05 (repeatable)")
-    p.add_argument("--backend", choices=["cpu", "loihi2"], default=None, help="default: [run] backend (cpu)")
-    p.add_argument("--mode", choices=["halt", "stream"], default=None, help="default: [run] mode (halt)")
+    _add_run_args(p)
     p.add_argument("--report", default="reports/evaluate.json", help="JSON report path (CSV/PNG beside it)")
     p.set_defaults(func=cmd_evaluate)
 
@@ -356,21 +364,13 @@ def build_parser() -> argparse.ArgumentParser:
                        description="One compiled graph per split: sample source -> NetX network -> CutoffMonitor. "
                                    "halt: the monitor pauses the runtime at each decision; stream: samples "
                                    "switch on the graph with no host round trip. Uses the export's calibrated "
-                                   "stop rule unless --policy is given; a NetX file without lavacut metadata "
-                                   "needs --config (data set, framing) and --policy parameters, or runs fixed T.")
+                                   "stop rule unless --policy is given; a NetX file without a data set bound "
+                                   "needs --input (your own data) or --config (data set, framing), and runs "
+                                   "fixed T unless calibrated or given --policy parameters.")
     _add_config_args(p)
     _add_input_arg(p)
     p.add_argument("file", help="a NetX .net file")
-    p.add_argument("--split", default=None, choices=["train", "test"], help="default: [run] split (test)")
-    p.add_argument("--samples", type=int, default=None,
-                   help="first N samples (0 = all; default [run] samples); <= 30 prints a table")
-    p.add_argument("--mode", choices=["halt", "stream"], default=None, help="default: [run] mode (halt)")
-    p.add_argument("--policy", choices=["topk", "confidence", "entropy", "conformal", "fixed"])
-    p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
-                   help="stop-rule parameter, e.g. --param eps=0.05 (repeatable)")
-    p.add_argument("--backend", choices=["cpu", "loihi2"], default=None,
-                   help="cpu: Loihi2SimCfg fixed_pt; loihi2: Loihi2HwCfg (needs lava-loihi; untested on a chip); "
-                        "default: [run] backend")
+    _add_run_args(p)
     p.add_argument("--report", default="reports/run.json", help="JSON report path (per-sample CSV beside it)")
     p.set_defaults(func=cmd_run)
 
