@@ -105,11 +105,13 @@ def read_event_file(path: str | Path) -> Recording:
         return Recording(path, events, None, one_d)
     if ext == ".bin":
         try:
-            events = read_nmnist_file(path)
+            events = read_nmnist_file(path, sensor_size=None)
         except EventError as e:  # already names the file; make it a UserInputError
             raise RecordingError(str(e)) from e
         _check_events(events, str(path))
-        return Recording(path, events, NMNIST_SENSOR)
+        # the same 5-byte ATIS records hold N-Caltech101's larger recordings
+        fits = not len(events) or (events["x"].max() < NMNIST_SENSOR[0] and events["y"].max() < NMNIST_SENSOR[1])
+        return Recording(path, events, NMNIST_SENSOR if fits else None)
     if ext == ".aedat4":
         return _read_aedat4(path)
     return _read_dat(path)

@@ -423,8 +423,9 @@ def _stratified_indices(paths: Sequence[Any], targets: Sequence[Any], split: str
 
 
 # ----------------------------------------------------------- N-MNIST reading
-def read_nmnist_file(path: str | Path) -> np.ndarray:
-    """Read one N-MNIST ``.bin`` recording with tonic's reader, validated.
+def read_nmnist_file(path: str | Path, sensor_size: tuple[int, int, int] | None = NMNIST_SENSOR) -> np.ndarray:
+    """Read one N-MNIST ``.bin`` recording with tonic's reader, validated
+    (``sensor_size`` None: any ATIS sensor, as N-Caltech101's files).
 
     The file holds 5-byte records (x, y, polarity bit + 23-bit timestamp in
     microseconds); tonic drops the timestamp-overflow records and adds their
@@ -447,4 +448,6 @@ def read_nmnist_file(path: str | Path) -> np.ndarray:
             f"{NMNIST_RECORD_BYTES}-byte event record ({size // NMNIST_RECORD_BYTES} whole "
             f"records and {size % NMNIST_RECORD_BYTES} stray bytes)")
     events = read_mnist_file(str(path), dtype=EVENT_DTYPE)
-    return validate_events(events, NMNIST_SENSOR, source=str(path))
+    if sensor_size is None and len(events):
+        sensor_size = (int(events["x"].max()) + 1, int(events["y"].max()) + 1, 2)
+    return validate_events(events, sensor_size or NMNIST_SENSOR, source=str(path))

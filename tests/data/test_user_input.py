@@ -409,3 +409,15 @@ def test_data_config_sensor_and_framed_split_defaults():
     assert load_config().data.sensor is None
     fs = FramedSplit(np.zeros((3, 1, 1, 1, 2), bool), None, (1, 1, 1), FC)
     assert len(fs) == 3 and fs.classes is None and fs.source == ""
+
+
+def test_atis_bin_larger_than_nmnist_is_not_forced_to_34x34(tmp_path):
+    """N-Caltech101 stores its (up to 240x180) recordings in N-MNIST's .bin
+    records: the sensor comes from the events or data.sensor, not 34x34."""
+    ev = events(n=800, w=200, h=150, seed=3)
+    write_nmnist(tmp_path / "caltech" / "a.bin", ev)
+    split = load_user_input(tmp_path / "caltech", FC, progress=False)
+    assert split.sensor_size == (200, 150, 2)
+    assert np.array_equal(split.frames[0], framed(ev, (200, 150, 2)))
+    split = load_user_input(tmp_path / "caltech", FC, sensor=(240, 180, 2), progress=False)
+    assert split.sensor_size == (240, 180, 2) and split.frames.shape[1:4] == (2, 180, 240)
