@@ -366,16 +366,16 @@ def format_inspection(path: str | Path) -> str:
 
 
 def _meta_lines(meta: dict) -> list[str]:
-    fr = meta.get("framing", {})
+    fr = meta.get("framing") or {}
     lines = [f"lavacut metadata (format {meta.get('format')}): name {meta.get('name')}, data set "
-             f"{meta.get('dataset')}, sensor {meta.get('sensor_size')}, input {meta.get('input_shape')}, "
-             f"framing bin {fr.get('bin_us')} us x T {fr.get('T')}",
+             f"{meta.get('dataset') or 'unknown'}, sensor {meta.get('sensor_size')}, input {meta.get('input_shape')}, "
+             (f"framing bin {fr.get('bin_us')} us x T {fr.get('T')}" if fr else "framing unknown"),
              f"  classes {meta.get('classes')}"]
-    acc = meta.get("accuracy", {})
+    acc = meta.get("accuracy") or {}
     if acc:
         lines.append("  accuracy " + ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}"
                                               for k, v in acc.items()))
-    v = meta.get("versions", {})
+    v = meta.get("versions") or {}
     lines.append(f"  versions lavacut {v.get('lavacut')}, lava-nc {v.get('lava-nc')}, lava-dl {v.get('lava-dl')}, "
                  f"torch {v.get('torch')}")
     lines.append(f"  content sha256 {meta.get('content_sha256')}")

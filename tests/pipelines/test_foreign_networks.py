@@ -91,6 +91,7 @@ def test_unbound_nir_import_needs_input(tmp_path):
     out = tmp_path / "g.net"
     r = run_cli("import", tmp_path / "g.nir", "-o", out, "--dt", "1e-4")
     assert "data set: unknown" in r.stdout
+    assert "data set unknown" in run_cli("inspect", out).stdout
     r = run_cli("run", out, "--report", tmp_path / "r.json", check=False)
     assert r.returncode == 2 and "data set unknown" in r.stderr and "--input" in r.stderr
     frames = (rng.random((4, 6, 12)) < 0.5).astype(np.uint8)
