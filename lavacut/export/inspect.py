@@ -369,7 +369,7 @@ def _meta_lines(meta: dict) -> list[str]:
     fr = meta.get("framing") or {}
     lines = [f"lavacut metadata (format {meta.get('format')}): name {meta.get('name')}, data set "
              f"{meta.get('dataset') or 'unknown'}, sensor {meta.get('sensor_size')}, input {meta.get('input_shape')}, "
-             (f"framing bin {fr.get('bin_us')} us x T {fr.get('T')}" if fr else "framing unknown"),
+             + (f"framing bin {fr.get('bin_us')} us x T {fr.get('T')}" if fr else "framing unknown"),
              f"  classes {meta.get('classes')}"]
     acc = meta.get("accuracy") or {}
     if acc:
