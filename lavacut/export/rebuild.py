@@ -24,10 +24,10 @@ on Lava's schedule rather than SLAYER's ``delay_shift``:
 - axonal delays (``delay`` datasets, clipped to 0..62 like netx) delay the
   synaptic input per post neuron (per input, or per synapse) by d more
   steps, as Lava's DelayDense does;
-- an ``average`` readout is not applied: the output is the last spiking
-  layer's spikes (what Lava's ``net.out`` sends and ``lavacut verify``
-  compares); :attr:`NetxRebuild.readout_groups` and :func:`lavacut.cutoff.rules.group_sums` give
-  the K class counts the Lava monitor uses.
+- an ``average`` readout is not applied here: the output is the last
+  spiking layer's spikes, what Lava's ``net.out`` sends;
+  :attr:`NetxRebuild.readout_groups` gives the grouping (see
+  :mod:`lavacut.runtime.graph`).
 
 Not exact where Lava's fixed point leaves SLAYER's range: u wraps at 24
 bits, v saturates, a_in is int16 (SLAYER does neither).

@@ -3,40 +3,19 @@
 A network is described by a :class:`NetSpec` and built by :func:`build_network`
 from lava-dl SLAYER blocks only (``slayer.block.cuba.Dense``, ``Conv``,
 ``Flatten``): no pooling (NetX cannot load it; strided convolutions instead),
-no axonal delays (slow DelayDense in Lava), no norm. Weights go through
-SLAYER's default 8-bit quantisation (``neuron.quantize_8bit`` as the synapse
-``pre_hook_fx``: even integers in [-256, 254] at scale 64, straight-through
-gradient), so the exported integers are exactly the weights the forward pass
-used. An optional constant voltage bias per layer (:attr:`NetSpec.layer_bias`,
-used by NIR imports) is Loihi's ``bias_mant`` at ``bias_exp`` 6.
+no axonal delays, no norm. Weights go through SLAYER's 8-bit quantisation
+(even mantissas in [W_MIN, W_MAX] at scale W_SCALE, :mod:`lavacut.fixed_point`;
+straight-through gradient), so the exported integers are the weights the
+forward pass used. An optional constant voltage bias per layer
+(:attr:`NetSpec.layer_bias`, used by NIR imports) is Loihi's ``bias_mant``.
 
-Time alignment, measured spike for spike (and voltage for voltage) against
-Lava ``fixed_pt`` (``Loihi2SimCfg(select_tag='fixed_pt')``), with input frame
-``x[..., k]`` played by ``lava.proc.io.source.RingBuffer`` at Lava time step
-``k + 1`` and outputs recorded by ``lava.proc.io.sink.RingBuffer`` (index
-``k`` = time step ``k + 1``):
-
-- output: SLAYER ``out[..., k]`` == Lava ``net.out`` at index ``k``: ZERO
-  shift. Every block keeps SLAYER's default ``delay_shift=True``, which models
-  the one-step delay each Dense/Conv synapse costs in Lava.
-- every spiking layer (hidden or output): Lava ``layers[l].out`` at index
-  ``k + 1`` == SLAYER's neuron spikes at ``k`` (the :class:`HiddenRecord`
-  spikes, before ``step_delay``), and Lava's LIF ``v`` Var after step ``k + 2``
-  == ``4096 * HiddenRecord.voltage[..., k]``: ONE step later.
-- so the output at index ``k`` depends on input frames ``<= k - L`` for an
-  ``L``-layer network (``SlayerNet.latency == L``); the first ``L`` output
-  steps are always silent, in SLAYER and in Lava alike (and a trained net
-  needs a few more steps to charge each layer).
-
-Exactness holds for binary input spikes (NetX casts unary input spikes to
-bool) and while the integer states stay in Loihi's ranges: Lava's current
-``u`` is 24-bit and WRAPS, ``v`` saturates, SLAYER does neither
-(:func:`fixed_point_ranges` measures the headroom; trained default nets use
-under 1/200 of it).
-
-Layout: SLAYER input is ``(N, C, H, W, T)`` (dense nets flatten it C-order to
-``(N, C*H*W, T)``); :func:`lavacut.runtime.graph.lava_frame_layout` gives
-netx's order.
+Time alignment, measured spike for spike against Lava ``fixed_pt``: SLAYER
+``out[..., k]`` is Lava ``net.out`` at step ``k + 1`` (zero shift: SLAYER's
+default ``delay_shift=True`` models each synapse's one-step delay), so an
+``L``-layer network's first ``L`` output steps are silent in both
+(``SlayerNet.latency``). Exactness holds for binary input and while the
+integer states stay in Loihi's ranges (:func:`fixed_point_ranges` measures
+the headroom).
 """
 from __future__ import annotations
 
