@@ -47,6 +47,19 @@ def top2_gap(counts: np.ndarray) -> np.ndarray:
     return part[..., -1] - part[..., -2]
 
 
+def _number(rule: str, name: str, value, lo: float, hi: float, lo_open: bool = True,
+            hi_open: bool = False) -> float:
+    """A finite real parameter within its range, else ValueError naming both."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
+            or not math.isfinite(float(value)):
+        raise ValueError(f"{rule}: {name} must be a number, got {value!r}")
+    v = float(value)
+    if (v <= lo if lo_open else v < lo) or (v >= hi if hi_open else v > hi):
+        raise ValueError(f"{rule}: {name} must be in {'(' if lo_open else '['}{lo:g}, "
+                         f"{'inf' if math.isinf(hi) else f'{hi:g}'}{')' if hi_open else ']'}, got {value!r}")
+    return v
+
+
 @dataclass
 class StopRule:
     """A rule deciding, from ``Y(t)`` and ``t``, whether to stop now.
@@ -79,6 +92,15 @@ class FixedT(StopRule):
     name: ClassVar[str] = "fixed"
     t_stop: int | None = None
 
+    def __post_init__(self):
+        if self.t_stop is not None and (isinstance(self.t_stop, bool) or not isinstance(self.t_stop, (int, np.integer))
+                                        or self.t_stop < 1):
+            raise ValueError(f"fixed: t_stop must be a positive whole number of steps, got {self.t_stop!r}")
+
+    def check_horizon(self, T: int) -> None:
+        if self.t_stop is not None and self.t_stop > T:
+            raise ValueError(f"fixed: t_stop={self.t_stop} exceeds the T={T} steps the network runs")
+
     def fires(self, counts, t):
         t = np.asarray(t)
         if self.t_stop is None:
@@ -97,7 +119,10 @@ class TopKGap(StopRule):
     eps: float | None = None  # the tolerance it was calibrated for (informational)
 
     def __post_init__(self):
-        self.beta = np.asarray(self.beta, dtype=np.float64)
+        try:
+            self.beta = np.asarray(self.beta, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ValueError(f"topk: beta must be a per-step list of numbers, got {self.beta!r}") from None
         if self.beta.ndim != 1 or self.beta.size == 0:
             raise ValueError(f"topk: beta must be a non-empty 1-D per-step vector, got shape {self.beta.shape}")
         if not np.all(np.isfinite(self.beta)):
@@ -122,6 +147,10 @@ class Confidence(StopRule):
     eps: float = 0.05
     temperature: float = 1.0
 
+    def __post_init__(self):
+        self.eps = _number("confidence", "eps", self.eps, 0.0, 1.0, hi_open=True)
+        self.temperature = _number("confidence", "temperature", self.temperature, 0.0, math.inf)
+
     def fires(self, counts, t):
         return softmax(counts, self.temperature).max(axis=-1) > 1.0 - self.eps
 
@@ -134,6 +163,10 @@ class Entropy(StopRule):
     name: ClassVar[str] = "entropy"
     threshold: float = 0.1
     temperature: float = 1.0
+
+    def __post_init__(self):
+        self.threshold = _number("entropy", "threshold", self.threshold, 0.0, 1.0)
+        self.temperature = _number("entropy", "temperature", self.temperature, 0.0, math.inf)
 
     def fires(self, counts, t):
         p = softmax(counts, self.temperature)
@@ -160,7 +193,13 @@ class Conformal(StopRule):
     temperature: float = 1.0
 
     def __post_init__(self):
-        self.q = np.asarray(self.q, dtype=np.float64)
+        self.temperature = _number("conformal", "temperature", self.temperature, 0.0, math.inf)
+        try:
+            self.q = np.asarray(self.q, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ValueError(f"conformal: q must be a per-step list of numbers, got {self.q!r}") from None
+        if np.isnan(self.q).any():
+            raise ValueError("conformal: q contains NaN")
         if self.q.ndim != 1 or self.q.size == 0:
             raise ValueError(f"conformal: q must be a non-empty 1-D per-step vector, got shape {self.q.shape}")
 

@@ -434,3 +434,17 @@ def test_count_ops_tiny_dense_by_hand():
     assert ops.energy_uj[0] == pytest.approx((10 * 23.6 + 5 * 52.0 + 3 * 81.0) * 1e-6)
     full = count_ops(fo, [x, h], [2, 2], [h, o], np.array([3]))
     assert full.synops.tolist() == [(5 * 2) + (3 * 2)]
+
+
+@pytest.mark.parametrize("params, message", [
+    ({"policy": "confidence", "eps": "abc"}, r"eps must be a number, got 'abc'"),
+    ({"policy": "confidence", "eps": -1}, r"eps must be in \(0, 1\)"),
+    ({"policy": "confidence", "eps": 0.1, "temperature": 0}, r"temperature must be in \(0, inf\]"),
+    ({"policy": "entropy", "threshold": 1.5}, r"threshold must be in \(0, 1\]"),
+    ({"policy": "fixed", "t_stop": 0}, r"t_stop must be a positive whole number"),
+    ({"policy": "topk", "beta": ["a", "b"]}, r"beta must be a per-step list of numbers"),
+    ({"policy": "conformal", "q": [float("nan")]}, r"q contains NaN"),
+])
+def test_rule_parameters_are_typed_and_range_checked(params, message):
+    with pytest.raises(ValueError, match=message):
+        rule_from_params(params)
