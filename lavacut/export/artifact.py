@@ -18,17 +18,13 @@ from lavacut.cutoff.rules import FixedT, StopRule, rule_from_params
 from lavacut.data.framing import FramedSplit, frame_stream
 from lavacut.data.sources import load_split, open_dataset
 from lavacut.data.stream import make_stream
-from lavacut.data.user_input import load_user_input
+from lavacut.data.user_input import InputShapeError, load_user_input
 from lavacut.export.exporter import net_from_export
 from lavacut.export.inspect import LayerInfo, inspect_layers
 from lavacut.export.netx_file import read_metadata
 from lavacut.util import LavacutError
 
 SPLITS = ("train", "test")
-
-
-class InputShapeError(LavacutError, ValueError):
-    """Frames whose per-step shape is not the network's input."""
 
 
 @dataclass
