@@ -158,6 +158,14 @@ class Export:
             return FixedT()
         stored = dict(meta.get("cutoff", {}).get(policy, {}))
         stored.pop("policy", None)
+        # per-step thresholds hold their calibration target: a new target
+        # without new thresholds would silently run the old ones
+        for target, thresholds, flag in (("eps", "beta", "--eps"), ("alpha", "q", "--alpha")):
+            if (target in params and thresholds not in params and thresholds in stored
+                    and params[target] != stored.get(target)):
+                raise LavacutError(f"policy {policy!r}: its per-step {thresholds} is calibrated for {target}="
+                                   f"{stored.get(target)}; for {target}={params[target]} run 'lavacut calibrate "
+                                   f"{self.path} {flag} {params[target]}' (or give --param {thresholds}=[...])")
         params = {**stored, **params}
         if policy in ("topk", "conformal") and not params:
             raise LavacutError(f"policy {policy!r} needs calibrated per-step thresholds: run 'lavacut calibrate' "
