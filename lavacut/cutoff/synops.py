@@ -29,6 +29,23 @@ ENERGY_SOURCE = ("Davies et al., IEEE Micro 38(1) 2018, Table 2 (Loihi): 23.6 pJ
                  "52 pJ/neuron update, 81 pJ/spiking neuron update; Loihi 2 per-op energies are unpublished")
 
 
+def _cover(n_in: int, n_out: int, k: int, s: int, p: int, d: int) -> np.ndarray:
+    """Along one axis: how many (output position, kernel tap) pairs land on
+    each input position (padding taps land nowhere)."""
+    idx = (np.arange(n_out)[:, None] * s - p + np.arange(k)[None, :] * d).reshape(-1)
+    return np.bincount(idx[(idx >= 0) & (idx < n_in)], minlength=n_in).astype(np.float64)
+
+
+def conv_fan_out(in_shape, out_shape, kernel, stride, padding, dilation=(1, 1), groups: int = 1) -> np.ndarray:
+    """Fan-out of every input ``(C, H, W)`` of a conv layer with output
+    ``(C', H', W')``, flattened C-order: the output positions whose window
+    covers it times the output channels of its group."""
+    (ci, hi, wi), (co, ho, wo) = in_shape, out_shape
+    cov = np.outer(_cover(hi, ho, kernel[0], stride[0], padding[0], dilation[0]),
+                   _cover(wi, wo, kernel[1], stride[1], padding[1], dilation[1]))
+    return np.broadcast_to(cov * (co // groups), (ci, hi, wi)).reshape(-1).copy()
+
+
 @dataclass
 class OpCounts:
     synops: np.ndarray          # (N,) synaptic operations up to t_c

@@ -290,21 +290,24 @@ def _taps_in_range(n_out: int, n_in: int, k: int, s: int, p: int, d: int) -> np.
     return ((o >= 0) & (o < n_in)).sum(axis=0)
 
 
+def conv_pair(g, name: str, default: int) -> tuple[int, int]:
+    """A conv attribute of a NetX layer group as (y, x); ``default`` when absent."""
+    v = np.atleast_1d(g[name][()]) if name in g else np.array([default])
+    return (int(v[0]), int(v[-1]))
+
+
 def _conv_synapses(g, w: np.ndarray, shape: tuple, prev_shape: tuple | None) -> int:
     """Synaptic connections of a conv layer: every nonzero kernel weight times
     the output positions where its tap lands on a real input (padding taps
     are not synapses); the same definition as dense layers (nonzero weights)
-    and as :func:`lavacut.cutoff.synops.fan_out`. Falls back to full kernel
-    windows when the input size is unknown."""
-    def pair(name, default):
-        v = np.atleast_1d(g[name][()]) if name in g else np.array([default])
-        return (int(v[0]), int(v[-1]))
-
+    and as :func:`lavacut.cutoff.synops.conv_fan_out`. Falls back to full
+    kernel windows when the input size is unknown."""
     kh, kw = w.shape[2], w.shape[3]
     nz = (w.reshape(w.shape[0], -1, kh, kw) != 0)
     if prev_shape is None or len(prev_shape) != 3:
         return int(nz.sum()) * int(np.prod(shape[1:]))
-    (sy, sx), (py, px), (dy, dx) = pair("stride", 1), pair("padding", 0), pair("dilation", 1)
+    (sy, sx), (py, px), (dy, dx) = (conv_pair(g, "stride", 1), conv_pair(g, "padding", 0),
+                                   conv_pair(g, "dilation", 1))
     vy = _taps_in_range(shape[1], prev_shape[1], kh, sy, py, dy)
     vx = _taps_in_range(shape[2], prev_shape[2], kw, sx, px, dx)
     return int((nz * vy[None, None, :, None] * vx[None, None, None, :]).sum())

@@ -39,7 +39,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lavacut.export.inspect import MAX_DELAY, LayerInfo, inspect_layers, require_support
+from lavacut.cutoff.synops import conv_fan_out
+from lavacut.export.inspect import MAX_DELAY, conv_pair, LayerInfo, inspect_layers, require_support
 from lavacut.fixed_point import W_SCALE
 from lavacut.train.networks import HiddenRecord
 from lavacut.util import LavacutError, import_slayer
@@ -141,16 +142,12 @@ class NetxRebuild(torch.nn.Module):
             block.synapse.weight.copy_(torch.from_numpy(w / W_SCALE).reshape(block.synapse.weight.shape))
             kind = "dense"
         else:
-            def pair(name, default):
-                v = np.atleast_1d(g[name][()]) if name in g else np.array([default])
-                return (int(v[0]), int(v[-1]))
-
             w = np.asarray(g["weight"][()]).astype(int)
             w = w.reshape(w.shape[:4] + (1,))                    # (out, in / groups, kH, kW, 1)
             groups = int(np.asarray(g["groups"][()]).reshape(-1)[0]) if "groups" in g else 1
-            block = slayer.block.cuba.Conv(npar, w.shape[1] * groups, w.shape[0], pair("kernelSize", 1),
-                                           stride=pair("stride", 1), padding=pair("padding", 0),
-                                           dilation=pair("dilation", 1), groups=groups, pre_hook_fx=q64,
+            block = slayer.block.cuba.Conv(npar, w.shape[1] * groups, w.shape[0], conv_pair(g, "kernelSize", 1),
+                                           stride=conv_pair(g, "stride", 1), padding=conv_pair(g, "padding", 0),
+                                           dilation=conv_pair(g, "dilation", 1), groups=groups, pre_hook_fx=q64,
                                            delay_shift=False)
             if tuple(block.synapse.weight.shape) != w.shape:
                 raise LavacutError(f"{where}: conv weight {w.shape} does not fit the layer's synapse "
@@ -207,15 +204,8 @@ class NetxRebuild(torch.nn.Module):
                 out.append(np.full(n_in, float(block.synapse.out_channels)))
             else:
                 s = block.synapse
-                ci, hi, wi = shape if len(shape) == 3 else (shape[0], 1, 1)
-                co, ho, wo = tuple(block.neuron.shape)
-                cover = torch.nn.functional.conv_transpose2d(
-                    torch.ones(1, 1, ho, wo), torch.ones(1, 1, s.kernel_size[0], s.kernel_size[1]),
-                    stride=s.stride[:2], padding=s.padding[:2], dilation=s.dilation[:2])[0, 0].numpy()
-                cov = np.zeros((hi, wi))
-                h, w = min(hi, cover.shape[0]), min(wi, cover.shape[1])
-                cov[:h, :w] = cover[:h, :w]
-                out.append(np.broadcast_to(cov * (co // s.groups), (ci, hi, wi)).reshape(-1).copy())
+                out.append(conv_fan_out(shape if len(shape) == 3 else (shape[0], 1, 1), tuple(block.neuron.shape),
+                                        s.kernel_size[:2], s.stride[:2], s.padding[:2], s.dilation[:2], s.groups))
             shape = tuple(block.neuron.shape)
         return out
 

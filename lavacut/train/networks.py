@@ -28,6 +28,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 
+from lavacut.cutoff.synops import conv_fan_out
 from lavacut.fixed_point import BIAS_MANT_LIMIT, P_SCALE, W_SCALE
 from lavacut.train.spec import NetConfig
 from lavacut.util import LavacutError, import_slayer
@@ -422,15 +423,7 @@ def fan_out(spec) -> list[np.ndarray]:
     if spec.kind == "conv":
         for (co, h, w), k, s, p in zip(spec.conv_output_shapes(), spec.conv_kernels, spec.conv_strides,
                                        spec.conv_paddings):
-            ci, hi, wi = shape
-            cover = torch.nn.functional.conv_transpose2d(torch.ones(1, 1, h, w), torch.ones(1, 1, k, k),
-                                                         stride=s, padding=p)
-            cov = cover[0, 0, :hi, :wi].numpy()
-            if cov.shape != (hi, wi):  # conv_transpose may come out short by the stride remainder
-                full = np.zeros((hi, wi))
-                full[:cov.shape[0], :cov.shape[1]] = cov
-                cov = full
-            out.append(np.broadcast_to(cov * co, (ci, hi, wi)).reshape(-1).copy())
+            out.append(conv_fan_out(shape, (co, h, w), (k, k), (s, s), (p, p)))
             shape = (co, h, w)
     n_in = int(np.prod(shape))
     for size in list(spec.hidden) + [spec.n_classes]:

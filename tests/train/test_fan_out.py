@@ -46,8 +46,19 @@ def test_fan_out_conv_sums_to_the_synaptic_connections():
     assert fo[2].tolist() == [5.0] * 36 and fo[3].tolist() == [3.0] * 5
 
 
+def test_fan_out_of_the_shipped_conv_front_end_covers_the_last_row():
+    """34x34 with k5 s2 p2 (the shipped conv net): the last input row and
+    column are inside windows. A transposed-convolution count comes out one
+    row short here (33x33) and used to give them fan-out 0."""
+    spec = NetSpec(kind="conv", input_shape=(2, 34, 34), n_classes=10, hidden=(8,), conv_channels=(4,),
+                   conv_kernels=(5,), conv_strides=(2,), conv_paddings=(2,))
+    f1, shp1 = _brute_fan_out((2, 34, 34), 4, 5, 2, 2)
+    np.testing.assert_array_equal(fan_out(spec)[0], f1)
+    assert f1.reshape(2, 34, 34)[:, 33, :].min() > 0
+
+
 def test_fan_out_matches_inspect_synapses_on_an_exported_conv_net(tmp_path):
-    """Two independent counts of the same connections: synops.fan_out from the
+    """Two independent counts of the same connections: train.networks.fan_out from the
     spec and inspect's per-layer synapses from the file (all weights nonzero)."""
     import torch
 
