@@ -22,7 +22,7 @@ def calibrate_export(req: RunRequest, eps: float = 0.02, alpha: float = 0.05, de
     split = req.split or "train"
     if split == "test":
         raise LavacutError("calibration on the test split is not allowed (it would leak test labels)")
-    export, cfg, _, _ = open_run(RunRequest(**{**vars(req), "split": split, "samples": 0}))
+    export, cfg, _, _ = open_run(dataclasses.replace(req, split=split, samples=0))
     net = export.slayer_net()
     data = export.frames(cfg, split, 0, user_input=req.user_input, progress=progress)
     if data.labels is None:

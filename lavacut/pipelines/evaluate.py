@@ -16,7 +16,7 @@ import numpy as np
 
 from lavacut.cutoff.calibrate import calibrate_temperature
 from lavacut.cutoff.metrics import counts_at, per_class, per_sample, summarise, sweeps
-from lavacut.cutoff.rules import cutoff, per_step_predictions
+from lavacut.cutoff.rules import cutoff, group_sums, per_step_predictions
 from lavacut.cutoff.synops import ENERGY_SOURCE, count_ops
 from lavacut.data.sources import load_split
 from lavacut.pipelines.run import RunRequest, lava_report, open_run, report_header, run_full_and_cutoff
@@ -44,7 +44,10 @@ def evaluate_export(req: RunRequest, engine: str = "torch", policy: str | None =
     rule = export.rule(policy, params, T)
 
     t0 = time.perf_counter()
-    spikes, hidden = forward(net, frames, record=True, progress=progress, desc=f"SLAYER {split}")
+    # the output layer's own spikes for the operation counts; the class
+    # counts (group sums of an average readout) for the decisions
+    raw, hidden = forward(net, frames, record=True, readout=False, progress=progress, desc=f"SLAYER {split}")
+    spikes = group_sums(raw, getattr(net, "readout_groups", 0))
     torch_wall = time.perf_counter() - t0
     t_c_ref, pred_ref = cutoff(rule, spikes)
     report: dict[str, Any] = report_header(export, data, split, cfg, engine)
@@ -69,7 +72,7 @@ def evaluate_export(req: RunRequest, engine: str = "torch", policy: str | None =
         report["engines_agree"] = bool(np.array_equal(t_c, t_c_ref) and np.array_equal(pred, pred_ref))
         report["full_T_matches_slayer"] = bool(np.array_equal(np.asarray(full.pred),
                                                               per_step_predictions(spikes)[:, -1]))
-    report["operations"] = _operations(net, frames, hidden, spikes, t_c)
+    report["operations"] = _operations(net, frames, hidden, raw, t_c)
     classes = data.classes or [str(k) for k in range(spikes.shape[1])]
     report["per_class"] = per_class(labels, per_step_predictions(spikes)[:, -1], pred, t_c, classes)
     if with_sweeps and labels is not None and req.user_input is None:

@@ -8,6 +8,7 @@ trains (K x T per sample) are compared exactly. When they differ,
 """
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -140,7 +141,7 @@ def verify_export(req: RunRequest, backend: str = "cpu", progress: bool = True,
         raise LavacutError(f"--samples must be a positive integer, got {samples!r}")
     if backend not in ("cpu", "loihi2"):
         raise LavacutError(f"unknown backend {backend!r}; choose cpu or loihi2")
-    export, cfg, split, _ = open_run(RunRequest(**{**vars(req), "samples": samples}))
+    export, cfg, split, _ = open_run(dataclasses.replace(req, samples=samples))
     t0 = time.perf_counter()
     net = reference_net if reference_net is not None else export.slayer_net()
     reference = (f"reference_net ({type(reference_net).__name__})" if reference_net is not None

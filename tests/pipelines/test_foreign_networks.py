@@ -47,7 +47,11 @@ def test_average_readout_network_evaluates_with_both_engines_agreeing(tmp_path):
     sums = group_sums(raw, net.readout_groups).sum(axis=-1)
     for rep in (torch_rep, lava_rep):
         assert [r["counts_full"] for r in rep["per_sample"]] == sums.tolist()
-    assert torch_rep["operations"]["synops_full_mean"] >= torch_rep["operations"]["synops_cutoff_mean"]
+    ops = torch_rep["operations"]
+    assert ops["synops_full_mean"] >= ops["synops_cutoff_mean"]
+    # every spiking neuron updates every step: the 242 readout neurons, not the 11 classes
+    n_neurons = sum(L.neurons for L in export.layers if L.type in ("dense", "conv"))
+    assert 242 < n_neurons and ops["neuron_updates_full_mean"] == n_neurons * frames.shape[-1]
 
 
 @pytest.mark.slow
