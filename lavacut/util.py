@@ -17,6 +17,35 @@ class LavacutError(Exception):
     """An error a user can act on; the CLI prints it without a traceback."""
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where Ctrl-C would raise KeyboardInterrupt, so that
+    every cleanup written for Ctrl-C (Lava runtimes, atomic writes) runs."""
+
+
+def first_line(exc: BaseException) -> str:
+    """An exception's first message line (its type name when it has none)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def check_output_path(path: str | os.PathLike, what: str = "output") -> bool:
+    """Check, before any expensive work, that ``path`` can be written: not a
+    folder, and its nearest existing parent folder is a writable folder.
+    Returns True when a file is already there (it will be replaced). Raises
+    :class:`LavacutError` naming the path otherwise."""
+    path = Path(path)
+    if path.is_dir():
+        raise LavacutError(f"{what} {path} is a folder; give a file name")
+    parent = next((d for d in [path.parent, *path.parent.parents] if d.exists()), Path("."))
+    if not parent.is_dir():
+        raise LavacutError(f"{what} {path}: {parent} is a file, not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise LavacutError(f"{what} {path}: no permission to write in {parent}")
+    if path.exists() and not os.access(path, os.W_OK) and not os.access(path.parent, os.W_OK):
+        raise LavacutError(f"{what} {path}: the file exists and cannot be replaced (no write permission)")
+    return path.exists()
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` only if

@@ -28,6 +28,13 @@ def make_events(x, y, t, p) -> np.ndarray:
     return ev
 
 
+def sample_source(dataset, index: int, name: str = "sample") -> str:
+    """How errors name sample ``index`` of a data set: its file when the data
+    set knows it (``source_of``), else "<name> <index>"."""
+    source_of = getattr(dataset, "source_of", None)
+    return source_of(index) if source_of is not None else f"{name} {index}"
+
+
 def validate_events(events: np.ndarray, sensor_size: tuple[int, int, int],
                     source: str = "events", allow_empty: bool = False) -> np.ndarray:
     """Check an event array against a sensor and return it unchanged.

@@ -19,7 +19,7 @@ from typing import Sequence
 
 import numpy as np
 
-from lavacut.data.events import validate_events
+from lavacut.data.events import sample_source, validate_events
 from lavacut.util import LavacutError, atomic_path, atomic_write_json, cache_dir, sha256_file
 
 
@@ -118,7 +118,7 @@ def frame_dataset(dataset, cfg: FramingConfig, progress: bool = True, name: str 
     labels = np.zeros(len(dataset), dtype=np.int64)
     for i in tqdm(range(len(dataset)), desc=f"framing {name}", unit="sample", disable=not progress, leave=False):
         ev, lab = dataset[i]
-        frames[i] = frame_events(ev, sensor, cfg, source=f"{name} sample {i}")
+        frames[i] = frame_events(ev, sensor, cfg, source=sample_source(dataset, i, f"{name} sample"))
         labels[i] = int(lab)
     return FramedSplit(frames, labels, sensor, cfg)
 

@@ -15,7 +15,7 @@ from typing import Any, Iterable, Protocol
 
 import numpy as np
 
-from lavacut.data.events import EVENT_DTYPE, EventError, make_events, validate_events
+from lavacut.data.events import EVENT_DTYPE, EventError, make_events, sample_source, validate_events
 from lavacut.util import LavacutError
 
 
@@ -122,7 +122,7 @@ def make_stream(dataset: SampleDataset, indices: Iterable[int] | None = None,
     boundaries = [0]
     for index in chosen:
         events, label = dataset[index]
-        events = _sample_events(events, sensor_size, index, segment_us)
+        events = _sample_events(events, sensor_size, sample_source(dataset, index), segment_us)
         if segment_us is not None:
             events = events[events["t"] < segment_us]
             content_us = segment_us
@@ -143,11 +143,11 @@ def make_stream(dataset: SampleDataset, indices: Iterable[int] | None = None,
     )
 
 
-def _sample_events(events: np.ndarray, sensor_size: tuple[int, int, int], index: int,
+def _sample_events(events: np.ndarray, sensor_size: tuple[int, int, int], source: str,
                    segment_us: int | None) -> np.ndarray:
-    """Validate one sample and return a fresh :data:`EVENT_DTYPE` copy of it
-    (tonic classes differ in field order and widths)."""
-    source = f"sample {index}"
+    """Validate one sample (``source`` names it in errors) and return a fresh
+    :data:`EVENT_DTYPE` copy of it (tonic classes differ in field order and
+    widths)."""
     if segment_us is None and isinstance(events, np.ndarray) and len(events) == 0:
         raise EventError(f"{source}: sample has no events, so its duration is unknown; "
                          f"pass segment_us to give every segment a fixed length")

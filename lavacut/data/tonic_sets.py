@@ -32,7 +32,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from lavacut.data.events import EVENT_DTYPE, EventError, validate_events
-from lavacut.util import LavacutError
+from lavacut.util import LavacutError, first_line
 
 #: Seed and held-out fraction of the stratified split made for data sets
 #: without an official train/test split (CIFAR10-DVS, N-Caltech101).
@@ -253,9 +253,49 @@ def load_tonic_dataset(name: str, root: str | Path, split: str = "train",
         raise _missing_error(spec, layout, root, folder_split)
     if spec.has_split:
         _order_by_path(dataset)
-        return dataset
-    return StratifiedSplit(dataset, split=split, sensor_size=spec.sensor_size,
-                           transform=transform)
+        return CheckedFiles(dataset, spec)
+    return CheckedFiles(StratifiedSplit(dataset, split=split, sensor_size=spec.sensor_size,
+                                        transform=transform), spec)
+
+
+class CheckedFiles:
+    """A tonic data set whose every read is checked and blamed on its file:
+    an empty or truncated recording, or any failure of tonic's reader, raises
+    :class:`EventFileError` naming the file (tonic would raise a bare
+    ValueError or IndexError). ``source_of(i)`` is sample i's file; every
+    other attribute is the wrapped data set's."""
+
+    def __init__(self, dataset, spec: DatasetSpec):
+        self.dataset = dataset
+        self.spec = spec
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getattr__(self, name: str):
+        return getattr(self.__dict__["dataset"], name)
+
+    def source_of(self, index: int) -> str:
+        ds = self.dataset
+        if isinstance(ds, StratifiedSplit):
+            return str(ds.base.data[ds.indices[index]])
+        return str(ds.data[index])
+
+    def __getitem__(self, index: int) -> tuple[np.ndarray, int]:
+        path = Path(self.source_of(index))
+        if path.is_file():
+            if path.stat().st_size == 0:
+                raise EventFileError(f"{path}: empty file (0 bytes), not a {self.spec.name} recording")
+            if path.suffix == ".bin":
+                check_atis_size(path)
+        try:
+            return self.dataset[index]
+        except LavacutError:
+            raise
+        except Exception as exc:     # noqa: BLE001 - tonic's readers raise anything on a damaged file
+            raise EventFileError(f"{path}: tonic's {self.spec.tonic_class_name} reader failed on it "
+                                 f"({type(exc).__name__}: {first_line(exc)}); "
+                                 f"the file is damaged or not a {self.spec.name} recording") from None
 
 
 def _check_root(root: str | Path) -> Path:
@@ -298,7 +338,7 @@ def _missing_error(spec: DatasetSpec, layout: _Layout, root: Path,
                      f"{spec.tonic_class_name}/; try {root.parent}.")
     lines.append(f"tonic expects this layout under the data root {root}:")
     lines.extend("  " + line for line in spec.expected_layout.splitlines())
-    lines.append("To fetch it, pass download=True (CLI: --download); tonic then downloads "
+    lines.append("To fetch it, pass download=True (CLI: --set data.download=true); tonic then downloads "
                  "and unpacks it there.")
     return DatasetFilesMissing("\n".join(lines))
 
@@ -423,6 +463,16 @@ def _stratified_indices(paths: Sequence[Any], targets: Sequence[Any], split: str
 
 
 # ----------------------------------------------------------- N-MNIST reading
+def check_atis_size(path: Path) -> None:
+    """An ATIS ``.bin`` recording (N-MNIST, N-Caltech101) is whole 5-byte records."""
+    size = path.stat().st_size
+    if size % NMNIST_RECORD_BYTES:
+        raise EventFileError(
+            f"{path}: truncated recording: {size} bytes is not a multiple of the "
+            f"{NMNIST_RECORD_BYTES}-byte ATIS event record ({size // NMNIST_RECORD_BYTES} whole "
+            f"records and {size % NMNIST_RECORD_BYTES} stray bytes)")
+
+
 def read_nmnist_file(path: str | Path, sensor_size: tuple[int, int, int] | None = NMNIST_SENSOR) -> np.ndarray:
     """Read one N-MNIST ``.bin`` recording with tonic's reader, validated
     (``sensor_size`` None: any ATIS sensor, as N-Caltech101's files).
@@ -439,14 +489,9 @@ def read_nmnist_file(path: str | Path, sensor_size: tuple[int, int, int] | None 
     path = Path(path)
     if not path.is_file():
         raise EventFileError(f"{path}: no such N-MNIST recording file")
-    size = path.stat().st_size
-    if size == 0:
+    if path.stat().st_size == 0:
         raise EventFileError(f"{path}: empty file (0 bytes), not an N-MNIST recording")
-    if size % NMNIST_RECORD_BYTES:
-        raise EventFileError(
-            f"{path}: truncated N-MNIST recording: {size} bytes is not a multiple of the "
-            f"{NMNIST_RECORD_BYTES}-byte event record ({size // NMNIST_RECORD_BYTES} whole "
-            f"records and {size % NMNIST_RECORD_BYTES} stray bytes)")
+    check_atis_size(path)
     events = read_mnist_file(str(path), dtype=EVENT_DTYPE)
     if sensor_size is None and len(events):
         sensor_size = (int(events["x"].max()) + 1, int(events["y"].max()) + 1, 2)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -11,7 +12,7 @@ from lavacut.data.sources import load_split, open_dataset
 from lavacut.export.netx_file import read_metadata, write_export
 from lavacut.fixed_point import P_SCALE, W_MAX, W_MIN, W_SCALE
 from lavacut.train.inference import accuracy_from_spikes, forward
-from lavacut.util import LavacutError
+from lavacut.util import LavacutError, check_output_path, first_line
 
 
 def net_from_checkpoint(state: dict):
@@ -23,22 +24,28 @@ def net_from_checkpoint(state: dict):
     try:
         net.load_state_dict(state["model"])
     except RuntimeError as exc:
-        raise LavacutError(f"checkpoint weights do not fit its own spec: {str(exc).splitlines()[0]}") from None
+        raise LavacutError(f"checkpoint weights do not fit its own spec: {first_line(exc)}") from None
     net.eval()
     return net
 
 
 def export_checkpoint(checkpoint: str | Path, out: str | Path | None = None, name: str | None = None,
-                      progress: bool = True) -> tuple[Path, dict]:
+                      progress: bool = True, notice: Callable[[str], None] = print) -> tuple[Path, dict]:
     """Export a checkpoint with its metadata (test accuracy at full T measured
-    now with SLAYER on the test split). Returns (path, meta)."""
+    now with SLAYER on the test split). Returns (path, meta). The output
+    path is checked before the measuring starts; ``notice`` hears that an
+    existing file will be replaced."""
     from lavacut.train.checkpoint import load_checkpoint  # torch
 
+    if out is not None:
+        check_output_path(out, "export")
     state = load_checkpoint(checkpoint)
     cfg = RunConfig.from_dict(dict(state["config"]), source=f"{checkpoint} (stored config)")
     net = net_from_checkpoint(state)
     name = name or cfg.name
     out = Path(out) if out else Path("netx_exports") / f"{name}.net"
+    if check_output_path(out, "export"):
+        notice(f"{out} exists: it is replaced when the new export is complete (until then it stays as it is)")
     test = load_split(cfg, "test", progress=progress)
     test_acc = accuracy_from_spikes(forward(net, test.frames, progress=progress, desc="test accuracy"),
                                     test.labels)
@@ -133,7 +140,7 @@ def spec_from_layers(path: str | Path):
                    weight_norm=False, dropout=0.0, name=Path(path).stem)
 
 
-def net_from_export(path: str | Path):
+def net_from_export(path: str | Path, check_hash: bool = True):
     """Rebuild the SLAYER network of a NetX file (eval mode): the spec from
     lavacut's metadata when present, else derived from the layers (weights
     are the file's integers / 64, which SLAYER's 8-bit quantisation maps back
@@ -147,7 +154,7 @@ def net_from_export(path: str | Path):
 
     from lavacut.train.networks import NetSpec, build_network  # torch
 
-    meta = read_metadata(path)
+    meta = read_metadata(path, check_hash=check_hash)
     if meta and "spec" in meta:
         spec = NetSpec.from_dict(dict(meta["spec"]))
     else:

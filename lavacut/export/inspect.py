@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lavacut.export.netx_file import NetxFileError, _open, read_metadata
+from lavacut.export.netx_file import MODIFIED_HINT, NetxFileError, _open, layer_problems, modified_after_export, read_metadata
 from lavacut.fixed_point import FIXED_POINT_LIMITS, P_SCALE, W_SCALE
 from lavacut.util import LavacutError
 
@@ -166,7 +166,7 @@ def _neuron_issue(L: LayerInfo) -> str:
     if bool(L.neuron.get("gradedSpike", False)) or (isinstance(bits, (int, float)) and bits > 0):
         return "graded spikes (gradedSpike / messageBits): the monitor and the SLAYER rebuild count binary spikes"
     vth = L.neuron.get("vThMant")
-    if not isinstance(vth, (int, float)) or vth < 0:
+    if not isinstance(vth, (int, float)) or not math.isfinite(vth) or vth < 0:
         return f"vThMant is {vth!r}, not a non-negative number"
     if int(vth) << 6 >= V_MAX:
         return (f"vThMant {int(vth)}: vThMant << 6 = {int(vth) << 6} is not below Lava's largest voltage {V_MAX}, "
@@ -314,12 +314,28 @@ def _conv_synapses(g, w: np.ndarray, shape: tuple, prev_shape: tuple | None) -> 
 
 
 def _num(v, scale: int, digits: int) -> str:
-    return "" if v is None else f"{v:.{digits}g} [{int(round(v * scale))}]"
+    if v is None:
+        return ""
+    return f"{v:.{digits}g} [{int(round(v * scale))}]" if math.isfinite(v) else str(v)
+
+
+def file_problems(path: str | Path) -> list[str]:
+    """What stops the file from running (non-finite or out-of-range numbers,
+    layers changed after lavacut exported them); [] when nothing does."""
+    with _open(path) as f:
+        problems = layer_problems(f)
+        meta = read_metadata(path, check_layers=False, check_hash=False)
+        if meta is not None and modified_after_export(f, meta):
+            problems.append(f"the layers were modified after export (they no longer match the stored "
+                            f"content_sha256); {MODIFIED_HINT}")
+    return problems
 
 
 def format_inspection(path: str | Path) -> str:
+    """The report of ``lavacut inspect``; a file with :func:`file_problems`
+    ends with them, one per line."""
     layers = inspect_layers(path)
-    meta = read_metadata(path)
+    meta = read_metadata(path, check_layers=False, check_hash=False)
     lines = [f"{path}"]
     lines.append(f"{'layer':<6}{'type':<11}{'shape':<16}{'neuron':<8}{'weights':>18}{'bits':>6}{'neurons':>9}"
                  f"{'synapses':>11}{'wmem KiB':>10}  delays")
@@ -365,6 +381,7 @@ def format_inspection(path: str | Path) -> str:
                      "parameters or runs fixed T)")
     else:
         lines += _meta_lines(meta)
+    lines += [f"PROBLEM: {p}" for p in file_problems(path)]
     return "\n".join(lines)
 
 

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from lavacut.cutoff.rules import rule_from_params
-from lavacut.util import LavacutError, atomic_path, json_default, versions
+from lavacut.util import LavacutError, atomic_path, first_line, json_default, versions
 
 META_GROUP = "lavacut"
 FORMAT = 1
@@ -49,7 +49,7 @@ def _open(path: str | Path, mode: str = "r"):
     try:
         return h5py.File(path, mode)
     except OSError as exc:
-        raise NetxFileError(f"{path}: not an HDF5 file ({str(exc).splitlines()[0]})") from None
+        raise NetxFileError(f"{path}: not an HDF5 file ({first_line(exc)})") from None
 
 
 def content_hash(f) -> str:
@@ -71,20 +71,73 @@ def content_hash(f) -> str:
     return h.hexdigest()
 
 
-def check_weights(f) -> None:
-    """Weights must be finite and fit Loihi's signed 8-bit mantissa range
-    used by SLAYER's export ([-256, 254] at even steps, i.e. int after netx's
-    cast); names the layer at fault."""
-    for key in sorted(f["layer"].keys(), key=lambda k: int(k) if k.isdigit() else k):
+def _layer_keys(f) -> list[str]:
+    return sorted(f["layer"].keys(), key=lambda k: (not k.isdigit(), int(k) if k.isdigit() else k))
+
+
+def layer_problems(f) -> list[str]:
+    """Why the numbers in a NetX file's ``layer`` group cannot be run
+    ("" list = they can): NaN or infinite weights, biases, delays or neuron
+    parameters; weights outside Loihi's signed 8-bit mantissa range
+    ([-256, 255] after netx's int cast); decays outside 0..4096; negative
+    thresholds. Each names the layer and field."""
+    import h5py
+
+    out = []
+    for key in _layer_keys(f):
         g = f["layer"][key]
-        for wname in ("weight", "weight_rec"):
-            if wname in g and hasattr(g[wname], "shape"):
-                w = np.asarray(g[wname][()], dtype=np.float64)
-                if not np.all(np.isfinite(w)):
-                    raise NetxFileError(f"{f.filename}: layer {key} {wname} contains NaN or infinite values")
-                if w.size and (w.min() < -256 or w.max() > 255):
-                    raise NetxFileError(f"{f.filename}: layer {key} {wname} has values in "
-                                        f"[{w.min():g}, {w.max():g}], outside the 8-bit weight range [-256, 255]")
+        if not isinstance(g, h5py.Group):
+            continue
+        for name in ("weight", "weight_rec", "bias", "delay"):
+            if name not in g or not isinstance(g[name], h5py.Dataset):
+                continue
+            try:
+                v = np.asarray(g[name][()], dtype=np.float64)
+            except (TypeError, ValueError):
+                out.append(f"layer {key} {name} is not numeric (dtype {g[name].dtype})")
+                continue
+            if not np.all(np.isfinite(v)):
+                out.append(f"layer {key} {name} contains NaN or infinite values")
+            elif name.startswith("weight") and v.size and (v.min() < -256 or v.max() > 255):
+                out.append(f"layer {key} {name} has values in [{v.min():g}, {v.max():g}], outside the "
+                           f"8-bit weight mantissa range [-256, 255]")
+            elif name == "delay" and v.size and v.min() < 0:
+                out.append(f"layer {key} delay has negative values (min {v.min():g})")
+        if "neuron" in g and isinstance(g["neuron"], h5py.Group):
+            for name in ("vThMant", "iDecay", "vDecay", "refDelay"):
+                if name not in g["neuron"]:
+                    continue
+                try:
+                    v = np.asarray(g["neuron"][name][()], dtype=np.float64)
+                except (TypeError, ValueError):
+                    out.append(f"layer {key} neuron {name} is not numeric")
+                    continue
+                if not np.all(np.isfinite(v)):
+                    out.append(f"layer {key} neuron {name} is NaN or infinite")
+                elif name in ("iDecay", "vDecay") and (v.min() < 0 or v.max() > 4096):
+                    out.append(f"layer {key} neuron {name} is {v.min():g}..{v.max():g}, outside 0..4096")
+                elif name == "vThMant" and v.min() < 0:
+                    out.append(f"layer {key} neuron vThMant is negative ({v.min():g})")
+    return out
+
+
+def check_weights(f) -> None:
+    """Raise :class:`NetxFileError` naming the first bad layer field (see
+    :func:`layer_problems`)."""
+    problems = layer_problems(f)
+    if problems:
+        raise NetxFileError(f"{f.filename}: " + "; ".join(problems))
+
+
+def modified_after_export(f, meta: dict) -> bool:
+    """True when the layers no longer hash to the ``content_sha256`` lavacut
+    stored when it wrote the file (weights or neurons edited since)."""
+    stored = meta.get("content_sha256")
+    return bool(stored) and stored != content_hash(f)
+
+
+MODIFIED_HINT = ("re-export it from its checkpoint ('lavacut export'), or, if the layers were changed on purpose, "
+                 "recalibrate it for the new layers with 'lavacut calibrate FILE --accept-modified'")
 
 
 def write_export(net, path: str | Path, meta: dict[str, Any], cutoff: dict[str, dict] | None = None,
@@ -151,13 +204,20 @@ def _write_cutoff(g, cutoff: dict[str, dict], default_policy: str | None) -> Non
         c.attrs["default"] = default_policy
 
 
-def read_metadata(path: str | Path) -> dict[str, Any] | None:
+def read_metadata(path: str | Path, check_layers: bool = True, check_hash: bool = True) -> dict[str, Any] | None:
     """The ``meta`` dict of a lavacut export, with ``cutoff`` (dict name ->
     params) and ``default_policy`` added; None for a NetX file lavacut did not
-    write. Bad metadata raises :class:`NetxFileError` naming the field."""
+    write. Bad metadata raises :class:`NetxFileError` naming the field; so do
+    layers that cannot be run (``check_layers``, see :func:`layer_problems`)
+    and, for lavacut's own files, layers changed after export
+    (``check_hash``)."""
     with _open(path) as f:
         if "layer" not in f:
             raise NetxFileError(f"{path}: no 'layer' group: not a NetX network file")
+        if check_layers:
+            problems = layer_problems(f)
+            if problems:
+                raise NetxFileError(f"{path}: " + "; ".join(problems) + " (the file cannot be run; re-export it)")
         if META_GROUP not in f:
             return None
         g = f[META_GROUP]
@@ -167,6 +227,10 @@ def read_metadata(path: str | Path) -> dict[str, Any] | None:
             raise NetxFileError(f"{path}: lavacut/meta is missing or not JSON ({exc})") from None
         if not isinstance(meta, dict):
             raise NetxFileError(f"{path}: lavacut/meta is not a JSON object (got {type(meta).__name__})")
+        if check_hash and modified_after_export(f, meta):
+            raise NetxFileError(f"{path}: the file was modified after export (its layers no longer match the "
+                                f"content_sha256 stored by lavacut, so its calibration and accuracy no longer "
+                                f"apply); {MODIFIED_HINT}")
         cutoff, default = {}, None
         if "cutoff" in g:
             for name in g["cutoff"]:
@@ -206,14 +270,18 @@ def _check_cutoff(path, meta: dict) -> None:
 
 
 def write_calibration(path: str | Path, cutoff: dict[str, dict], default_policy: str | None = None,
-                      extra_meta: dict[str, Any] | None = None, base_meta: dict[str, Any] | None = None) -> None:
+                      extra_meta: dict[str, Any] | None = None, base_meta: dict[str, Any] | None = None,
+                      accept_modified: bool = False) -> None:
     """Store calibrated stop rules in an export (copy, modify, replace). A
     NetX file lavacut did not write gets a ``lavacut`` group with
-    ``base_meta`` (netx ignores the group; the layers stay untouched)."""
+    ``base_meta`` (netx ignores the group; the layers stay untouched).
+    ``accept_modified``: the layers were edited after export on purpose;
+    store their new hash, drop the old calibrations and the export-time
+    accuracy (they were measured on the old layers)."""
     import h5py
 
     path = Path(path)
-    meta = read_metadata(path)
+    meta = read_metadata(path, check_hash=not accept_modified)
     if meta is None and base_meta is None:
         raise NetxFileError(f"{path}: not a lavacut export (no lavacut group); export a checkpoint with "
                             f"'lavacut export' first")
@@ -226,10 +294,15 @@ def write_calibration(path: str | Path, cutoff: dict[str, dict], default_policy:
                                               "content_sha256": content_hash(f)}, default=json_default)
                 meta = {"cutoff": {}, "default_policy": None}
             g = f[META_GROUP]
-            merged = {**meta["cutoff"], **cutoff}
-            if extra_meta:
+            stale = accept_modified and modified_after_export(f, meta)
+            merged = {**({} if stale else meta["cutoff"]), **cutoff}
+            if extra_meta or stale:
                 m = json.loads(g.attrs["meta"])
-                m.update(extra_meta)
+                m.update(extra_meta or {})
+                if stale:
+                    m["modified_after_export"] = {"previous_content_sha256": m.get("content_sha256"),
+                                                  "export_accuracy": m.pop("accuracy", None)}
+                    m["content_sha256"] = content_hash(f)
                 g.attrs["meta"] = json.dumps(m, default=json_default)
             _write_cutoff(g, merged, default_policy or meta.get("default_policy"))
         read_metadata(tmp)  # validate what was written BEFORE it replaces the export

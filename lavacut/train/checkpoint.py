@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from lavacut.util import LavacutError, atomic_path
+from lavacut.util import LavacutError, atomic_path, first_line
 
 CHECKPOINT_FORMAT = 1
 
@@ -30,12 +30,14 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
 
     path = Path(path)
     if not path.is_file():
-        raise LavacutError(f"checkpoint {path} does not exist")
+        raise LavacutError(f"checkpoint {path} does not exist" + (" (it is a folder)" if path.is_dir() else ""))
+    if path.stat().st_size == 0:
+        raise LavacutError(f"checkpoint {path} is an empty file (0 bytes), not a lavacut checkpoint")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
         raise LavacutError(f"checkpoint {path} cannot be read as a lavacut checkpoint "
-                           f"(torch.load with weights_only=True failed: {str(exc).splitlines()[0]})") from None
+                           f"(torch.load with weights_only=True failed: {first_line(exc)})") from None
     if not isinstance(state, dict) or "model" not in state or "spec" not in state:
         raise LavacutError(f"checkpoint {path} is not a lavacut checkpoint (no model/spec entries)")
     return state

@@ -18,7 +18,7 @@ import numpy as np
 from lavacut.data.splits import stratified_mask
 from lavacut.train.inference import accuracy_from_spikes, forward
 from lavacut.data.sources import load_split
-from lavacut.util import LavacutError, atomic_write_json, save_figure, seed_everything, versions
+from lavacut.util import LavacutError, atomic_write_json, first_line, save_figure, seed_everything, versions
 
 
 class NaNLossError(LavacutError):
@@ -106,7 +106,7 @@ def train(cfg, run_dir: str | Path, resume: bool = False, progress: bool = True)
             net.load_state_dict(state["model"])
         except RuntimeError as exc:
             raise LavacutError(f"checkpoint {last_path} does not fit the configured network: "
-                               f"{str(exc).splitlines()[0]}") from None
+                               f"{first_line(exc)}") from None
         opt.load_state_dict(state["optim"])
         # the optimiser state (moments, step counts) continues, but the
         # hyper-parameters are the config's: Adam.load_state_dict would

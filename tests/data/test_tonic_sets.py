@@ -122,8 +122,9 @@ def test_nmnist_fake_tree_read_by_tonic(tmp_path, fixture_bytes):
     write(root / "NMNIST" / "Test" / "5" / "00003.bin", fixture_bytes)
 
     train = load_tonic_dataset("nmnist", root)
-    assert type(train) is tonic.datasets.NMNIST
-    assert not {"_check_exists", "download"} & set(vars(train))   # shadowing removed
+    assert type(train.dataset) is tonic.datasets.NMNIST
+    assert not {"_check_exists", "download"} & set(vars(train.dataset))   # shadowing removed
+    assert train.source_of(1).endswith("00002.bin")
     assert len(train) == 2 and train.targets == [3, 7]
     events, label = train[0]
     assert label == 3
@@ -138,6 +139,26 @@ def test_nmnist_fake_tree_read_by_tonic(tmp_path, fixture_bytes):
     events, label = test[0]
     assert label == 5 and len(events) == 10
     assert not any(root.glob("NMNIST/*.zip"))                     # nothing fetched
+
+
+@pytest.mark.parametrize("content, expected", [
+    (lambda b: b[:-2], "truncated recording: 21623 bytes"),
+    (lambda b: b"", "empty file (0 bytes)"),
+    (lambda b: nmnist_bytes([40], [1], [5], [1]), "outside the sensor"),
+])
+def test_nmnist_tree_bad_file_named(tmp_path, fixture_bytes, content, expected):
+    """A damaged recording in a tonic tree is blamed on its file, whatever
+    tonic's own reader would raise."""
+    from lavacut.config import FramingConfig
+    from lavacut.data.framing import frame_dataset
+
+    root = tmp_path / "data"
+    write(root / "NMNIST" / "Train" / "3" / "00001.bin", fixture_bytes)
+    bad = write(root / "NMNIST" / "Train" / "4" / "00002.bin", content(fixture_bytes))
+    ds = load_tonic_dataset("nmnist", root)
+    with pytest.raises(EventError) as err:
+        frame_dataset(ds, FramingConfig(), progress=False)
+    assert str(bad) in str(err.value) and expected in str(err.value)
 
 
 def test_dvsgesture_fake_tree_read_by_tonic(tmp_path):
@@ -174,7 +195,7 @@ def test_ncaltech101_stratified_split(tmp_path):
     make_ncaltech_tree(tmp_path, {"ant": 5, "airplanes": 10, "brain": 1})
     train = load_tonic_dataset("ncaltech101", tmp_path, split="train")
     test = load_tonic_dataset("ncaltech101", tmp_path, split="test")
-    assert isinstance(train, StratifiedSplit) and isinstance(test, StratifiedSplit)
+    assert isinstance(train.dataset, StratifiedSplit) and isinstance(test.dataset, StratifiedSplit)
     assert train.sensor_size == (240, 180, 2)
     assert train.classes == ["airplanes", "ant", "brain"]         # sorted folder names
     # 20 % of each class held out (at least 1 when a class has 2+ samples)

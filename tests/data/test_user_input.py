@@ -349,7 +349,7 @@ def test_bad_event_files(tmp_path):
     cases["empty.bin"] = "empty file"
     write_nmnist(tmp_path / "trunc.bin", ev)
     (tmp_path / "trunc.bin").write_bytes((tmp_path / "trunc.bin").read_bytes()[:-2])
-    cases["trunc.bin"] = "truncated N-MNIST recording"
+    cases["trunc.bin"] = "truncated recording"
     write_dat(tmp_path / "trunc.dat", ev, 34, 34)
     (tmp_path / "trunc.dat").write_bytes((tmp_path / "trunc.dat").read_bytes()[:-3])
     cases["trunc.dat"] = "not a multiple of the 8-byte record"

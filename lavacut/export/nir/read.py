@@ -29,7 +29,7 @@ from lavacut.cutoff.rules import rule_from_params
 from lavacut.data.sources import dataset_classes, dataset_sensor_size, load_split
 from lavacut.export.netx_file import write_export
 from lavacut.train.inference import accuracy_from_spikes, forward
-from lavacut.util import LavacutError
+from lavacut.util import LavacutError, first_line
 
 ONE_OUTPUT_DECISION = "none (one output neuron: fixed T)"
 
@@ -46,7 +46,7 @@ def read_nir(path: str | Path):
         return nir.read(path, type_check=False)
     except Exception as exc:  # h5py / nir raise many types for bad files
         raise NirError(f"{path}: not a NIR graph nir {getattr(nir, 'version', '')} can read "
-                       f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})") from None
+                       f"({type(exc).__name__}: {first_line(exc)})") from None
 
 
 @dataclass

@@ -18,7 +18,7 @@ from lavacut.fixed_point import P_SCALE, W_SCALE
 from lavacut.config import RunConfig
 from lavacut.data.sources import dataset_classes, dataset_sensor_size
 from lavacut.export.exporter import net_from_checkpoint, net_from_export
-from lavacut.util import LavacutError, atomic_path, json_default
+from lavacut.util import LavacutError, atomic_path, check_output_path, json_default
 
 #: graph.metadata key holding lavacut's metadata as JSON.
 META_KEY = "lavacut"
@@ -199,6 +199,8 @@ def write_nir(source_path: str | Path, out_path: str | Path, dt: float | str = D
     seconds per step, or ``"bin"`` for the source's framing bin."""
     import nir
 
+    if check_output_path(out_path, "NIR output"):
+        print(f"{out_path} exists: it is replaced when the new graph is complete")
     net, meta = _load_source(source_path)
     meta = dict(meta or {})
     if isinstance(dt, str):
