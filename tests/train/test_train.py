@@ -290,3 +290,41 @@ def test_frames_of_another_shape_are_refused(one_epoch_run):
     assert small.frames.shape[1:4] == (2, 17, 17)
     with pytest.raises(LavacutError, match=r"input frames are \(2, 17, 17\)"):
         net(torch.from_numpy(small.frames[:2].astype(np.float32)))
+
+
+@pytest.mark.slow
+def test_terminated_train_says_how_to_resume(tmp_path):
+    """SIGTERM after the first checkpoint: exit 143 and a one-line message
+    with the command that continues the run (it names --resume)."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    run = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "lavacut.cli", "train", "-c", str(QUICK), "--set",
+                             "train.epochs=40", "--out", str(run)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        deadline = time.time() + 600
+        while time.time() < deadline and proc.poll() is None and not (run / "last.pt").is_file():
+            time.sleep(0.5)
+        assert proc.poll() is None, proc.communicate()
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 128 + signal.SIGTERM, err[-2000:]
+    last = err.strip().splitlines()[-1]
+    assert "terminated (SIGTERM)" in last and "--resume" in last and str(run / "last.pt") in last, last
+    assert "Traceback" not in err
+    load_checkpoint(run / "last.pt")              # the checkpoint it points to is whole
+
+
+def test_failed_train_leaves_no_run_folder(tmp_path, capsys):
+    """A train that fails before its first checkpoint removes the folders it made."""
+    out = tmp_path / "runs" / "r"
+    rc, _ = _main(["train", "-c", QUICK, "--set", "data.dataset=nmnist", "--set", f"data.root={tmp_path}/none",
+                   "--out", out], capsys)
+    assert rc == 2 and not (tmp_path / "runs").exists()
