@@ -11,10 +11,17 @@ Neuron updates: every neuron of every spiking layer updates once per step
 
 Energy: per-operation energies of Loihi from Davies et al., "Loihi: A
 Neuromorphic Manycore Processor with On-Chip Learning", IEEE Micro 38(1),
-2018, Table 2: 23.6 pJ per synaptic spike operation, 52 pJ per (inactive)
-neuron update and 81 pJ per active (spiking) neuron update. Intel has not
-published the same per-operation table for Loihi 2, so this is a Loihi-class
-estimate, labelled as such in reports, not a Loihi 2 measurement.
+2018, Table 2: 23.6 pJ per synaptic spike operation (the table's minimum),
+52 pJ per (inactive) neuron update and 81 pJ per active (spiking) neuron
+update; spike routing (1.7 pJ within a tile, 3.0-4.2 pJ per mesh hop, same
+table) is not counted. Intel has not published a per-operation table for
+Loihi 2, so ``energy_uj`` is a Loihi-class estimate, labelled as such, and
+:data:`ENERGY_FIGURES` gives Loihi 2 as a RANGE: from Loihi's figures (the
+assumption that Loihi 2 costs no more per operation than Loihi) down to a
+quarter of them (an assumption: Loihi 2 is built in Intel 4, two process
+nodes after Loihi's 14 nm, and a 2-4x lower switching energy per operation
+is the usual gain over such a step; not an Intel figure). Nothing here is a
+Loihi 2 measurement.
 """
 from __future__ import annotations
 
@@ -26,7 +33,24 @@ E_SYNOP_PJ = 23.6
 E_NEURON_UPDATE_PJ = 52.0
 E_NEURON_SPIKE_PJ = 81.0
 ENERGY_SOURCE = ("Davies et al., IEEE Micro 38(1) 2018, Table 2 (Loihi): 23.6 pJ/synaptic op, "
-                 "52 pJ/neuron update, 81 pJ/spiking neuron update; Loihi 2 per-op energies are unpublished")
+                 "52 pJ/neuron update, 81 pJ/spiking neuron update (spike routing not counted); Loihi 2 per-op "
+                 "energies are unpublished: the Loihi 2 range is 0.25-1x these figures (an assumption, "
+                 "see ENERGY_FIGURES)")
+#: Loihi 2 per-op energies as a fraction of Loihi's: (low, high), an assumption (module docstring)
+LOIHI2_SCALE = (0.25, 1.0)
+#: every per-operation figure the estimate uses, with its source; Loihi 2 as ranges
+ENERGY_FIGURES = {
+    "loihi": {"synop_pj": E_SYNOP_PJ, "neuron_update_pj": E_NEURON_UPDATE_PJ, "neuron_spike_pj": E_NEURON_SPIKE_PJ,
+              "published": True,
+              "source": "Davies et al., 'Loihi: A Neuromorphic Manycore Processor with On-Chip Learning', "
+                        "IEEE Micro 38(1), 2018, Table 2"},
+    "loihi2": {"synop_pj": [E_SYNOP_PJ * LOIHI2_SCALE[0], E_SYNOP_PJ * LOIHI2_SCALE[1]],
+               "neuron_update_pj": [E_NEURON_UPDATE_PJ * LOIHI2_SCALE[0], E_NEURON_UPDATE_PJ * LOIHI2_SCALE[1]],
+               "neuron_spike_pj": [E_NEURON_SPIKE_PJ * LOIHI2_SCALE[0], E_NEURON_SPIKE_PJ * LOIHI2_SCALE[1]],
+               "published": False,
+               "source": "unpublished by Intel; range assumed: high = Loihi's figures (no worse per operation), "
+                         "low = a quarter of them (Intel 4 vs 14 nm process, a usual 2-4x switching-energy gain)"},
+}
 
 
 def _cover(n_in: int, n_out: int, k: int, s: int, p: int, d: int) -> np.ndarray:
@@ -52,6 +76,7 @@ class OpCounts:
     neuron_updates: np.ndarray  # (N,)
     spikes: np.ndarray          # (N,) spikes of spiking layers up to t_c
     energy_uj: np.ndarray       # (N,) Loihi-class estimate, microjoules
+    energy_uj_loihi2: tuple[np.ndarray, np.ndarray] | None = None   # (low, high) (N,) each: the Loihi 2 range
 
 
 def count_ops(fan_outs: list[np.ndarray], layer_inputs: list[np.ndarray], layer_spikes_total_neurons: list[int],
@@ -78,4 +103,5 @@ def count_ops(fan_outs: list[np.ndarray], layer_inputs: list[np.ndarray], layer_
     n_neurons = sum(layer_spikes_total_neurons)
     updates = n_neurons * np.asarray(t_c, dtype=np.float64)
     energy_pj = syn * E_SYNOP_PJ + (updates - n_spk) * E_NEURON_UPDATE_PJ + n_spk * E_NEURON_SPIKE_PJ
-    return OpCounts(syn, updates, n_spk, energy_pj * 1e-6)
+    return OpCounts(syn, updates, n_spk, energy_pj * 1e-6,
+                    (energy_pj * 1e-6 * LOIHI2_SCALE[0], energy_pj * 1e-6 * LOIHI2_SCALE[1]))

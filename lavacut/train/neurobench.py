@@ -1,0 +1,343 @@
+"""NeuroBench's own metrics on lavacut's SLAYER networks, at full T and at
+the cutoff.
+
+The metrics are the ``neurobench`` package's classes (2.3.0), run through
+its ``Benchmark`` on a ``TorchModel``: static ``Footprint`` and
+``ConnectionSparsity``; workload ``ActivationSparsity``,
+``SynapticOperations`` (``Effective_ACs`` for binary spikes,
+``Effective_MACs``, ``Dense``) and ``ClassificationAccuracy``. The report
+keeps NeuroBench's names.
+
+What NeuroBench can and cannot see in a SLAYER net (the adapter):
+
+- SLAYER's synapses (``slayer.synapse.Dense`` / ``Conv``) subclass
+  ``torch.nn.Conv3d``, one of NeuroBench's connection layers, and lavacut's
+  nets call them as modules: NeuroBench's ``LayerHook`` sees every synaptic
+  input directly, and ``ConnectionSparsity`` counts their zero weights.
+- SLAYER's CUBA neurons are not among NeuroBench's activation modules
+  (torch activations, snnTorch neurons), and lavacut's nets run them through
+  ``neuron.dynamics`` / ``neuron.spike`` rather than ``forward``, so no
+  forward hook fires. :class:`SpikeTap` (an identity module registered with
+  ``add_activation_module``) receives each spiking layer's spikes, so
+  NeuroBench's ``NeuronHook`` and ``ActivationSparsity`` count them
+  unchanged.
+
+At the cutoff each sample's input is truncated at its cutoff step t_c
+(SLAYER is causal, so the first t_c steps equal those of the full run) and
+samples with the same t_c are batched together.
+
+Cross-check with lavacut's counter (:func:`lavacut.cutoff.synops.count_ops`,
+the report's ``operations``): both count "one nonzero input spike delivered
+along one synapse", but lavacut's fan-out counts every synapse of the layer
+shape, zero weights included, and counts a layer's input spikes at the step
+they are emitted, while NeuroBench counts only nonzero weights and sees each
+synapse's input after the synaptic delays (SLAYER's one-step
+``delay_shift``; in a rebuilt NetX file Lava's one-step delay and axonal
+delays), so spikes delayed past the window are not counted. The cross-check
+recomputes lavacut's count with nonzero-weight fan-outs and the delayed
+inputs (:func:`seen_inputs`; it must agree within 1 %) and states the two
+explained terms.
+"""
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import numpy as np
+
+from lavacut.cutoff.rules import group_sums, per_step_predictions
+from lavacut.cutoff.synops import count_ops
+
+METRICS_STATIC = ("Footprint", "ConnectionSparsity")
+METRICS_WORKLOAD = ("ActivationSparsity", "SynapticOperations", "ClassificationAccuracy")
+TOLERANCE = 0.01
+
+
+def _torch():
+    import torch
+
+    return torch
+
+
+class _Tap:
+    """Built lazily (torch is imported only when the metrics run)."""
+    cls = None
+
+
+def spike_tap_class():
+    """:class:`SpikeTap`: an identity ``torch.nn.Module`` whose forward hook
+    NeuroBench's ``NeuronHook`` uses to see a SLAYER layer's spikes."""
+    if _Tap.cls is None:
+        torch = _torch()
+
+        class SpikeTap(torch.nn.Module):
+            """Identity: passes one spiking layer's spikes to NeuroBench's hooks."""
+
+            def forward(self, x):
+                return x
+        _Tap.cls = SpikeTap
+    return _Tap.cls
+
+
+def _spiking_count(net) -> int:
+    return sum(1 for b in net.blocks if hasattr(b, "neuron"))
+
+
+def adapter_net(net):
+    """A ``torch.nn.Module`` running ``net`` (a lavacut SLAYER net whose
+    ``forward(x, record=True)`` returns ``(out, hidden_records)``) and
+    passing every spiking layer's spikes through a :class:`SpikeTap`."""
+    torch = _torch()
+    Tap = spike_tap_class()
+
+    class NeurobenchAdapter(torch.nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.net = inner
+            self.taps = torch.nn.ModuleList(Tap() for _ in range(_spiking_count(inner)))
+
+        def forward(self, x):
+            out, records = self.net(x, record=True)
+            spikes = [r.spikes for r in records] + [out]
+            if len(spikes) != len(self.taps):
+                raise RuntimeError(f"{len(spikes)} spiking outputs for {len(self.taps)} taps")
+            for tap, s in zip(self.taps, spikes):
+                tap(s)
+            return out
+    return NeurobenchAdapter(net)
+
+
+def nonzero_fan_outs(net, input_shape) -> list[np.ndarray | None]:
+    """Per synapse module (in block order): how many nonzero weights leave
+    each of its inputs, flattened C-order; the gradient of the summed output
+    of the synapse with binarised weights (NeuroBench's ``make_binary_copy``)
+    with respect to a one-step input. None for a synapse the net's forward
+    never calls as a module (NeuroBench cannot see it either)."""
+    torch = _torch()
+    from neurobench.metrics.utils.layers.binary_copy import make_binary_copy
+
+    syn = [b.synapse for b in net.blocks if hasattr(b, "synapse")]
+    shapes: dict[int, tuple] = {}
+
+    def hook(i):
+        def record(module, inp):          # returns None: the input is left alone
+            shapes.setdefault(i, tuple(inp[0].shape[1:-1]))
+        return record
+    handles = [s.register_forward_pre_hook(hook(i)) for i, s in enumerate(syn)]
+    try:
+        with torch.no_grad():
+            net.eval()
+            net(torch.zeros((1, *input_shape, 1)), record=False)
+    finally:
+        for h in handles:
+            h.remove()
+    out: list[np.ndarray | None] = []
+    for i, s in enumerate(syn):
+        if i not in shapes:
+            out.append(None)
+            continue
+        b = make_binary_copy(s)
+        x = torch.ones((1, *shapes[i], 1), requires_grad=True)
+        b(x).sum().backward()
+        out.append(x.grad.detach().reshape(-1).numpy().astype(np.float64))
+    return out
+
+
+def _shift(x: np.ndarray, d) -> np.ndarray:
+    """Delay (N, n, T) spikes by d steps (an int, or one per input), dropping
+    what moves past T."""
+    d = np.broadcast_to(np.asarray(d, dtype=int), (x.shape[1],))
+    y = np.zeros_like(x)
+    T = x.shape[-1]
+    for k in np.unique(d):
+        if k < T:
+            idx = np.flatnonzero(d == k)
+            y[:, idx, k:] = x[:, idx, :T - k]
+    return y
+
+
+def seen_inputs(net, layer_inputs: list[np.ndarray]) -> tuple[list[np.ndarray | None], dict[str, str]]:
+    """What each synapse of ``net`` receives, from lavacut's per-layer
+    inputs (the frame, then each spiking layer's spikes at emission), and
+    notes on the delays applied. lavacut's SLAYER nets: SLAYER's
+    ``delay_shift`` delays every layer's spikes one step into the next
+    synapse. A rebuilt NetX file (:class:`lavacut.export.rebuild.NetxRebuild`):
+    Lava's one-step synapse delay before every layer, then axonal delays per
+    input ('pre'); per-synapse delays ('syn') are computed outside the
+    synapse module, where NeuroBench's hooks do not see them (None)."""
+    notes: dict[str, str] = {}
+    if hasattr(net, "_delays") and hasattr(net, "_kinds"):
+        mods = [d for k, d in zip(net._kinds, net._delays) if k in ("dense", "conv")]
+        out: list[np.ndarray | None] = []
+        for j, (x, md) in enumerate(zip(layer_inputs, mods)):
+            mode, d = md or (None, None)
+            y = _shift(x, 1)
+            if mode == "pre":
+                y = _shift(y, d)
+                notes[f"synapse {j}"] = "axonal delays per input: spikes delayed past T are not delivered"
+            elif mode == "syn":
+                y = None
+                notes[f"synapse {j}"] = ("per-synapse delays: computed outside the synapse module, so "
+                                         "NeuroBench's hooks do not see this layer's synaptic operations")
+            out.append(y)
+        notes["schedule"] = "rebuilt NetX file: Lava's one-step synapse delay before every layer"
+        return out, notes
+    shift = all(getattr(b, "delay_shift", False) for b in net.blocks if hasattr(b, "synapse"))
+    if shift:
+        notes["schedule"] = "SLAYER delay_shift: each layer's spikes reach the next synapse one step later"
+    return [layer_inputs[0]] + [_shift(x, 1) if shift else x for x in layer_inputs[1:]], notes
+
+
+def _reset_states(net) -> None:
+    """SLAYER neurons keep the last batch's state in ``*_state`` buffers of
+    shape (batch, neurons), which NeuroBench's Footprint would count: put
+    them back to their initial (1,) before each run."""
+    torch = _torch()
+    for m in net.modules():
+        for name, buf in list(m.named_buffers(recurse=False)):
+            if name.endswith("_state"):
+                setattr(m, name, torch.zeros(1, dtype=buf.dtype, device=buf.device))
+
+
+def _benchmark(model_net, loader, with_labels: bool, groups: int):
+    from neurobench.benchmarks import Benchmark
+    from neurobench.metrics.static import ConnectionSparsity, Footprint
+    from neurobench.metrics.workload import ActivationSparsity, ClassificationAccuracy, SynapticOperations
+    from neurobench.models import TorchModel
+
+    torch = _torch()
+    model = TorchModel(model_net)
+    model.add_activation_module(spike_tap_class())
+
+    def post(out):
+        y = group_sums(out.detach().cpu().numpy().astype(np.int64), groups)
+        return torch.from_numpy(per_step_predictions(y)[:, -1].astype(np.int64))
+
+    workload = [ActivationSparsity, SynapticOperations] + ([ClassificationAccuracy] if with_labels else [])
+    return Benchmark(model, loader, [], [post], [[Footprint, ConnectionSparsity], workload])
+
+
+def _loader(frames, labels, t_c, batch_size: int):
+    """Samples truncated at their t_c (None: full T), batched by equal length."""
+    torch = _torch()
+    from torch.utils.data import DataLoader, Dataset
+
+    T = frames.shape[-1]
+    steps = np.full(len(frames), T) if t_c is None else np.asarray(t_c, dtype=int)
+
+    class Truncated(Dataset):
+        def __len__(self):
+            return len(frames)
+
+        def __getitem__(self, i):
+            x = torch.from_numpy(np.asarray(frames[i, ..., :steps[i]], dtype=np.float32))
+            return x, torch.tensor(int(labels[i]) if labels is not None else 0)
+
+    batches = []
+    for t in np.unique(steps):
+        idx = np.flatnonzero(steps == t)
+        batches += [idx[i:i + batch_size].tolist() for i in range(0, len(idx), batch_size)]
+    return DataLoader(Truncated(), batch_sampler=batches)
+
+
+def _clean(results: dict) -> dict[str, Any]:
+    out = {}
+    for k, v in results.items():
+        if isinstance(v, dict):
+            out[k] = {kk: float(vv) for kk, vv in v.items()}
+        else:
+            out[k] = float(v)
+    return out
+
+
+def cross_check(nb_acs: float, lavacut_synops: float, fo_nonzero: list[np.ndarray], layer_inputs: list[np.ndarray],
+                seen: list[np.ndarray | None], n_neurons: list[int], outputs: list[np.ndarray],
+                t_c: np.ndarray) -> dict:
+    """NeuroBench's Effective_ACs (mean per sample) against lavacut's synops,
+    with the difference split into its explained terms: synapses with zero
+    weights (lavacut counts them, NeuroBench does not) and the synaptic
+    delays (NeuroBench sees each synapse's input after them: ``seen``)."""
+    fo = [f if f is not None else np.zeros(x.shape[1]) for f, x in zip(fo_nonzero, layer_inputs)]
+    nz = count_ops(fo, layer_inputs, n_neurons, outputs, t_c).synops.mean()
+    seen = [x if x is not None else np.zeros_like(li) for x, li in zip(seen, layer_inputs)]
+    nz_seen = count_ops(fo, seen, n_neurons, outputs, t_c).synops.mean()
+    rel = abs(nb_acs - nz_seen) / max(nz_seen, 1e-12)
+    return {
+        "neurobench_Effective_ACs": float(nb_acs),
+        "lavacut_synops": float(lavacut_synops),
+        "relative_difference": float(abs(nb_acs - lavacut_synops) / max(lavacut_synops, 1e-12)),
+        "explained": {
+            "zero_weight_synapses": float(lavacut_synops - nz),
+            "synaptic_delays": float(nz - nz_seen),
+            "lavacut_recounted": float(nz_seen),
+        },
+        "recounted_relative_difference": float(rel),
+        "within_1pct": bool(rel <= TOLERANCE),
+        "note": "lavacut counts every synapse of the layer shape (zero weights too) at the step the spike is "
+                "emitted; NeuroBench counts nonzero weights only and sees each synapse's input after the "
+                "synaptic delays (spikes delayed past the last step, or past t_c, are not delivered). "
+                "lavacut_recounted = lavacut's counter with nonzero-weight fan-outs and delayed inputs; it must "
+                "match NeuroBench within 1 %.",
+    }
+
+
+def neurobench_metrics(net, frames: np.ndarray, labels: np.ndarray | None, t_c: np.ndarray, *,
+                       layer_inputs: list[np.ndarray] | None = None, outputs: list[np.ndarray] | None = None,
+                       lavacut_synops: dict | None = None, readout_groups: int = 0,
+                       batch_size: int = 64) -> dict[str, Any]:
+    """NeuroBench metrics of ``net`` on ``frames`` at full T and at the
+    per-sample cutoff steps ``t_c`` (1-based). With ``layer_inputs`` /
+    ``outputs`` (lavacut's per-layer spikes, as for :func:`count_ops`) and
+    ``lavacut_synops`` ({"full": mean, "cutoff": mean}) also the
+    cross-check against lavacut's counter."""
+    import neurobench
+
+    torch = _torch()
+    report: dict[str, Any] = {
+        "package": f"neurobench {getattr(neurobench, '__version__', '?')}",
+        "adapter": "SLAYER synapses are torch Conv3d subclasses: NeuroBench hooks them directly. SLAYER neurons "
+                   "run through neuron.dynamics/spike (no forward hook, not a NeuroBench activation module): "
+                   "each spiking layer's spikes pass through an identity SpikeTap module registered with "
+                   "add_activation_module, which NeuroBench's NeuronHook records.",
+        "cutoff_method": "each sample's input truncated at its cutoff step t_c (SLAYER is causal), samples of "
+                         "equal t_c batched together; workload metrics averaged per sample as NeuroBench does",
+        "footprint": "Footprint: bytes of the torch model's parameters and buffers (float32 weights and "
+                     "decays, SLAYER's neuron state buffers at their initial size); the NetX/Loihi 2 weights are "
+                     "8-bit mantissas ('lavacut check' for their memory)",
+        "missing": {},
+    }
+    if labels is None:
+        report["missing"]["ClassificationAccuracy"] = "the input has no labels"
+    model_net = adapter_net(copy.deepcopy(net))       # hooks and state resets never touch the caller's net
+    bench = _benchmark(model_net, _loader(frames, labels, None, batch_size), labels is not None, readout_groups)
+    try:
+        with torch.no_grad():
+            _reset_states(model_net)
+            report["full_T"] = _clean(bench.run(quiet=True))
+            _reset_states(model_net)
+            report["cutoff"] = _clean(bench.run(quiet=True, dataloader=_loader(frames, labels, t_c, batch_size)))
+    finally:
+        bench.workload_metric_manager.cleanup_hooks(bench.model)
+    report["cutoff"]["mean_cutoff_step"] = float(np.mean(t_c))
+    if layer_inputs is not None and outputs is not None and lavacut_synops is not None:
+        fo = nonzero_fan_outs(model_net.net, frames.shape[1:-1])
+        li = [x.reshape(len(x), -1, x.shape[-1]) for x in layer_inputs]
+        if len(fo) != len(li):
+            report["missing"]["cross_check"] = (f"{len(fo)} synapse modules for {len(li)} lavacut layer inputs "
+                                                f"(an input layer with neurons has no synapse module)")
+        else:
+            seen, notes = seen_inputs(net, li)
+            n_neurons = [o.shape[1] for o in outputs]
+            T = frames.shape[-1]
+            report["cross_check"] = {
+                "full_T": cross_check(report["full_T"]["SynapticOperations"]["Effective_ACs"], lavacut_synops["full"],
+                                      fo, li, seen, n_neurons, outputs, np.full(len(frames), T)),
+                "cutoff": cross_check(report["cutoff"]["SynapticOperations"]["Effective_ACs"],
+                                      lavacut_synops["cutoff"], fo, li, seen, n_neurons, outputs, np.asarray(t_c)),
+                "delays": notes,
+            }
+            unseen = [k for k, v in notes.items() if "do not see" in v]
+            if unseen:
+                report["missing"]["SynapticOperations"] = (f"partial: {', '.join(unseen)} computed outside a "
+                                                           f"torch synapse module (per-synapse delays)")
+    return report
