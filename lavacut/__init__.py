@@ -15,4 +15,6 @@ if sys.version_info[:2] != (3, 10):  # pragma: no cover - checked at import
         f"{sys.version.split()[0]} at {sys.executable}."
     )
 
+# the one place the version is written: pyproject.toml reads it (dynamic version), reports and
+# `lavacut --version` print it; CHANGELOG.md says what each version changed
 __version__ = "0.1.0"

@@ -8,11 +8,16 @@ which ``lavacut --help`` should not wait for.
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import shlex
+import shutil
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from lavacut.config import load_config, parse_override
-from lavacut.util import LavacutError, atomic_write_json
+from lavacut.util import LavacutError, Terminated, atomic_write_json, check_output_path, first_line
 
 
 def _add_input_arg(p: argparse.ArgumentParser) -> None:
@@ -21,6 +26,22 @@ def _add_input_arg(p: argparse.ArgumentParser) -> None:
                         "(*input, T); .npz with frames, labels, classes) or event recordings (a file, or a folder "
                         "with one subfolder per class: tonic .npy, N-MNIST .bin, .aedat4, Prophesee .dat); "
                         "framing from [framing] / --set framing.*, sensor from the files or --set data.sensor")
+
+
+def _probability(lo_closed: bool, hi_closed: bool):
+    """An argparse type: a number in the unit interval with the given ends."""
+    text = f"{'[' if lo_closed else '('}0, 1{']' if hi_closed else ')'}"
+
+    def parse(raw: str) -> float:
+        try:
+            v = float(raw)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a number in {text}, got {raw!r}") from None
+        if not ((0 <= v if lo_closed else 0 < v) and (v <= 1 if hi_closed else v < 1)):
+            raise argparse.ArgumentTypeError(f"must be in {text}, got {raw}")
+        return v
+
+    return parse
 
 
 def _add_run_args(p: argparse.ArgumentParser) -> None:
@@ -36,6 +57,17 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backend", choices=["cpu", "loihi2"], default=None,
                    help="cpu: Loihi2SimCfg fixed_pt; loihi2: Loihi2HwCfg (needs lava-loihi; untested on a chip); "
                         "default: [run] backend")
+    _add_models_arg(p)
+    p.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="shard the split over N worker processes, each with its own compiled Lava graph; same "
+                        "decisions, merged in order (default: [run] workers, 1)")
+
+
+def _add_models_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--models", choices=["fast", "fast-procs", "stock"], default=None,
+                   help="Lava ProcessModels on cpu: fast (the network as one fused Lava process, else fast-procs), "
+                        "fast-procs (lavacut's vectorised models for netx's processes), stock (Lava's own); all "
+                        "spike-exact; default: [run] models (fast)")
 
 
 def _add_config_args(p: argparse.ArgumentParser) -> None:
@@ -51,8 +83,12 @@ def _config(args):
 def _request(args, samples=None):
     """The RunRequest of a command that runs an export."""
     from lavacut.pipelines.run import RunRequest
+    from lavacut.shipped import resolve_export
 
-    return RunRequest(path=args.file, config_path=args.config, overrides=tuple(args.overrides),
+    # a path, or the name of a shipped export (embedded_dense) from any folder; calibrate writes into the
+    # file, which is refused for the installed package's copy
+    return RunRequest(path=resolve_export(args.file, writable=args.command == "calibrate"),
+                      config_path=args.config, overrides=tuple(args.overrides),
                       user_input=getattr(args, "input", None), split=getattr(args, "split", None),
                       samples=getattr(args, "samples", None) if samples is None else samples)
 
@@ -64,6 +100,9 @@ def cmd_data(args) -> int:
     if args.list:
         print("\n".join(dataset_lines()))
         return 0
+    for path, what in ((args.json, "--json"), (args.plot, "--plot")):
+        if path:
+            check_output_path(path, what)
     cfg = _config(args)
     s = data_summary(cfg, args.split)
     if "n_train" in s:
@@ -97,10 +136,24 @@ def cmd_train(args) -> int:
 
     cfg = _config(args)
     run_dir = Path(args.out or Path("runs") / cfg.name)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise LavacutError(f"--out {run_dir} is a file; give a folder for the run")
+    check_output_path(run_dir / "last.pt", "--out")
     print(f"training {cfg.name}: {cfg.net.kind} net on {cfg.data.dataset}, loss {cfg.loss.name}, "
           f"RCS {'on (alpha ' + str(cfg.rcs.alpha) + ')' if cfg.rcs.enabled else 'off'}, "
           f"{cfg.train.epochs} epochs -> {run_dir}")
-    r = train(cfg, run_dir, resume=args.resume)
+    # the outermost folder this run creates: removed again if training fails before a checkpoint
+    created = next((d for d in reversed([run_dir, *run_dir.parents]) if not d.exists()), None)
+    try:
+        r = train(cfg, run_dir, resume=args.resume)
+    except BaseException:
+        if (run_dir / "last.pt").is_file():
+            argv = [a for a in sys.argv[1:] if a not in ("--resume", "--debug")]
+            args.interrupt_hint = (f"; {run_dir / 'last.pt'} holds the last finished epoch: continue with "
+                                   f"'lavacut {shlex.join(argv)} --resume'")
+        elif created is not None and created.is_dir():
+            shutil.rmtree(created, ignore_errors=True)   # nothing to resume from: leave no empty run folder
+        raise
     print(f"best validation accuracy {r.best_val_acc:.4f}; test accuracy at full T {r.test_acc:.4f}; "
           f"{r.train_seconds:.0f} s")
     print(f"checkpoints: {r.best_checkpoint} (best), {r.last_checkpoint} (last); "
@@ -128,7 +181,22 @@ def cmd_export(args) -> int:
     path, meta = export_checkpoint(args.checkpoint, args.output, args.name)
     print(f"exported {args.checkpoint} -> {path} (test accuracy at full T, SLAYER: "
           f"{meta['accuracy']['test_full_T_slayer']:.4f})")
+    from lavacut.pipelines.check import export_warnings
+
+    for line in export_warnings(path):          # the Loihi 2 design-rule check, as warnings
+        print(line, file=sys.stderr if line.startswith("warning") else sys.stdout)
     return 0
+
+
+def cmd_check(args) -> int:
+    from lavacut.pipelines.check import check_export
+
+    _check_report(args)
+    rep, written = check_export(args.file, target=args.target, report=args.report)
+    print(rep.format())
+    if written:
+        print(f"report: {written[0]}; core map: {written[1]}")
+    return 0 if rep.ok else 1
 
 
 def cmd_import(args) -> int:
@@ -145,22 +213,32 @@ def cmd_import(args) -> int:
 
 
 def cmd_inspect(args) -> int:
-    from lavacut.pipelines.stages import format_inspection
+    from lavacut.pipelines.stages import file_problems, format_inspection
+    from lavacut.shipped import resolve_export
+
+    args.file = str(resolve_export(args.file))   # a path, or a shipped export's name
 
     print(format_inspection(args.file))
-    return 0
+    return 1 if file_problems(args.file) else 0
 
 
 # ----------------------------------------------------------------------------- verify / calibrate / evaluate / run
 def cmd_verify(args) -> int:
     from lavacut.pipelines.verify import verify_export
 
-    res = verify_export(_request(args), backend=args.backend)
+    _check_report(args)
+    res = verify_export(_request(args), backend=args.backend, models=args.models)
     print(res.format())
     if args.report:
         atomic_write_json(args.report, res.summary())
         print(f"report: {args.report}")
     return 0 if res.n_identical == res.n_samples else 1
+
+
+def _check_report(args) -> None:
+    """The report path is checked before any work starts (not after minutes of it)."""
+    if getattr(args, "report", None):
+        check_output_path(args.report, "--report")
 
 
 def _policy_params(items: list[str]) -> dict:
@@ -171,7 +249,8 @@ def _policy_params(items: list[str]) -> dict:
 def cmd_calibrate(args) -> int:
     from lavacut.pipelines.calibrate import calibrate_export
 
-    summary = calibrate_export(_request(args, samples=0), eps=args.eps, alpha=args.alpha,
+    req = dataclasses.replace(_request(args, samples=0), accept_modified=args.accept_modified)
+    summary = calibrate_export(req, eps=args.eps, alpha=args.alpha,
                                default_policy=args.default, risk_delta=args.risk_delta,
                                risk_confidence=args.risk_confidence)
     print("\n".join(summary))
@@ -182,6 +261,10 @@ def cmd_evaluate(args) -> int:
     from lavacut.pipelines.evaluate import evaluate_export
     from lavacut.pipelines.reports import print_termination_summary, write_report
 
+    _check_report(args)
+    for key in ("models", "workers"):       # evaluate reads them from [run]
+        if getattr(args, key, None) is not None:
+            args.overrides = list(args.overrides) + [f"run.{key}={getattr(args, key)}"]
     rep = evaluate_export(_request(args), engine=args.engine, policy=args.policy,
                           params=_policy_params(args.param), backend=args.backend, mode=args.mode)
     written = write_report(rep, args.report)
@@ -194,6 +277,7 @@ def cmd_run(args) -> int:
     from lavacut.pipelines.reports import print_termination_summary, write_report
     from lavacut.pipelines.run import run_export
 
+    _check_report(args)
     table = args.samples is not None and 0 < args.samples <= 30
 
     def on_sample(i, t_c, pred):
@@ -202,7 +286,7 @@ def cmd_run(args) -> int:
 
     rep, full, cut = run_export(_request(args), mode=args.mode, policy=args.policy,
                                 params=_policy_params(args.param), backend=args.backend, progress=not table,
-                                on_sample=on_sample)
+                                on_sample=on_sample if table else None, models=args.models, workers=args.workers)
     if table and rep["mode"] == "stream":
         for r in rep["per_sample"]:
             print(f"  sample {r['index']:4d}  t_c {r['t_c']:3d}  pred {r['pred']:3d}  label {r['label']}")
@@ -231,10 +315,13 @@ def cmd_demo(args) -> int:
     from lavacut.pipelines.run import RunRequest, describe_export, run_export
     from lavacut.pipelines.stages import data_summary
 
+    _check_report(args)
     cfg = _config(args)
     print("== 1. events in: the embedded data set (built on first use, then cached)")
     _print_summary(data_summary(cfg, "test"))
-    export = Path(args.export)
+    from lavacut.shipped import resolve_export
+
+    export = resolve_export(args.export)   # the clone's netx_exports/, else the installed package's copy
     if not export.is_file():
         raise LavacutError(f"{export} is missing: it ships with the project (regenerate it with "
                            f"'lavacut experiments --only embedded_dense')")
@@ -252,11 +339,39 @@ def cmd_demo(args) -> int:
 
 
 # ----------------------------------------------------------------------------- main
+def version_text() -> str:
+    """What ``lavacut --version`` prints: lavacut (and where it runs from),
+    lava-nc, lava-dl, torch and Python."""
+    import lavacut
+    from lavacut.util import versions
+
+    v = versions()
+    return "\n".join([f"lavacut {lavacut.__version__} ({Path(lavacut.__file__).parent})",
+                      *(f"{dist} {v[dist]}" for dist in ("lava-nc", "lava-dl", "torch")),
+                      f"Python {v['python']} ({sys.executable})"])
+
+
+class _VersionAction(argparse.Action):
+    """--version, computed only when asked (it reads package metadata)."""
+
+    def __init__(self, option_strings, dest, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(version_text())
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lavacut",
         description="Train event-driven SNNs with lava-dl SLAYER, export them to NetX, and stop inference "
-                    "early on Lava (CPU simulation or Loihi 2) with a calibrated cutoff monitor.")
+                    "early on Lava (CPU simulation or Loihi 2) with a calibrated cutoff monitor.",
+        epilog=EXIT_CODES)
+    parser.add_argument("--debug", action="store_true",
+                        help="show the traceback of an error (accepted anywhere on the command line)")
+    parser.add_argument("--version", action=_VersionAction,
+                        help="print the versions of lavacut, lava-nc, lava-dl, torch and Python, and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("data", help="list data sets, build the embedded one and print its summary, draw a sample",
@@ -322,6 +437,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--samples", type=int, default=None, help="first N samples (default 200)")
     p.add_argument("--split", default=None, choices=["train", "test"], help="data set split (default [run] split)")
     p.add_argument("--backend", choices=["cpu", "loihi2"], default="cpu")
+    _add_models_arg(p)
     p.add_argument("--report", metavar="PATH", help="also write the summary as JSON")
     p.set_defaults(func=cmd_verify)
 
@@ -331,6 +447,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", help="a .net file")
     p.set_defaults(func=cmd_inspect)
 
+    p = sub.add_parser("check", help="Loihi 2 design-rule check and core map of a NetX file (exit 1 on a violation)",
+                       description="Weight precision and exponent, threshold/decay/bias ranges, delays <= 62, "
+                                   "neurons, synaptic memory and axons per core, fan-in, cores and chips, from "
+                                   "Intel's public Loihi 2 figures and the lava/lava-dl sources; unpublished "
+                                   "figures are assumptions listed in the report. Violations are errors (exit 1), "
+                                   "uses >= 90 % of a limit are warnings.")
+    p.add_argument("file", help="a NetX .net file")
+    p.add_argument("--target", choices=["loihi2"], default="loihi2")
+    p.add_argument("--report", metavar="PATH", help="write the JSON report (cores, layers, assumptions) and the "
+                                                   "core-map PNG beside it")
+    p.set_defaults(func=cmd_check)
+
     p = sub.add_parser("calibrate", help="calibrate the stop rules on the training split and store them "
                                          "in the export",
                        description="Top-K per-step beta(t) for tolerance --eps (METHOD.md), softmax temperature, "
@@ -339,14 +467,17 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_args(p)
     _add_input_arg(p)
     p.add_argument("file", help="a NetX .net file (the calibration is stored in it)")
-    p.add_argument("--eps", type=float, default=0.02, help="Top-K tolerance eps (default 0.02)")
-    p.add_argument("--alpha", type=float, default=0.05, help="SpikeCP miscoverage alpha (default 0.05)")
+    p.add_argument("--eps", type=_probability(True, False), default=0.02, help="Top-K tolerance eps (default 0.02)")
+    p.add_argument("--alpha", type=_probability(False, False), default=0.05, help="SpikeCP miscoverage alpha (default 0.05)")
     p.add_argument("--default", default="topk", help="rule 'lavacut run' uses without --policy (default topk)")
     p.add_argument("--split", default="train", choices=["train"], help="calibration split (train; never test)")
-    p.add_argument("--risk-delta", type=float, default=None, metavar="D",
+    p.add_argument("--risk-delta", type=_probability(True, False), default=None, metavar="D",
                    help="also pick the most aggressive Top-K eps whose accuracy drop is <= D with "
                         "--risk-confidence (Learn-then-Test)")
-    p.add_argument("--risk-confidence", type=float, default=0.9)
+    p.add_argument("--risk-confidence", type=_probability(False, False), default=0.9)
+    p.add_argument("--accept-modified", action="store_true",
+                   help="the file's layers were changed after export on purpose: recalibrate for them (the old "
+                        "calibrations and export-time accuracy are dropped, the new layer hash is stored)")
     p.set_defaults(func=cmd_calibrate)
 
     p = sub.add_parser("evaluate", help="measure termination on a split: accuracy, timesteps, oracle, static "
@@ -388,8 +519,9 @@ def build_parser() -> argparse.ArgumentParser:
                                    "netx_exports/, run the Lava CPU simulation with the cutoff monitor on a test "
                                    "subset (full T and with cutoff) and print the termination summary.")
     _add_config_args(p)
-    p.add_argument("--export", default="netx_exports/embedded_dense.net", help="the NetX export to run")
-    p.add_argument("--samples", type=int, default=300, help="test samples (default 300)")
+    p.add_argument("--export", default="embedded_dense",
+                   help="a shipped export's name (default embedded_dense) or a NetX file")
+    p.add_argument("--samples", type=int, default=300, help="first N test samples (default 300)")
     p.add_argument("--mode", choices=["halt", "stream"], default="halt")
     p.add_argument("--report", default="reports/demo.json", help="JSON report path (plots beside it)")
     p.set_defaults(func=cmd_demo)
@@ -397,20 +529,66 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: exit codes (also in ``lavacut --help``)
+EXIT_OK, EXIT_CHECK_FAILED, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
+EXIT_CODES = ("exit codes: 0 ok; 1 a check failed (verify, inspect, check); 2 bad usage or input (one line naming "
+              "the file, field or option); 3 an internal error (a bug: rerun with --debug for the traceback); "
+              "130 Ctrl-C; 143 SIGTERM. Every Lava runtime is stopped before lavacut exits.")
+
+
+def _on_sigterm(signum, frame):
+    raise Terminated(signum)
+
+
+def _os_error_message(exc: OSError) -> str:
+    what = exc.strerror or str(exc)
+    where = " -> ".join(str(p) for p in (exc.filename, exc.filename2) if p)
+    return f"{where}: {what}" if where else what
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv       # accepted anywhere on the line, before or after the command
+    argv = [a for a in argv if a != "--debug"]
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(argv)  # bad usage: argparse prints it and exits 2
     if not getattr(args, "func", None):
         parser.print_help()
-        return 2
+        return EXIT_BAD_INPUT
+    where = f"lavacut {args.command}"
+    # SIGTERM (a job manager, `timeout`) unwinds like Ctrl-C: every Lava
+    # runtime and temporary file is cleaned up on the way out
+    old_term = signal.signal(signal.SIGTERM, _on_sigterm) \
+        if threading.current_thread() is threading.main_thread() else None
     try:
         return int(args.func(args) or 0)
     except LavacutError as exc:
-        print(f"lavacut {args.command}: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"lavacut {args.command}: interrupted", file=sys.stderr)
+        if debug:
+            raise
+        print(f"{where}: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt as exc:
+        hint = getattr(args, "interrupt_hint", "")
+        if isinstance(exc, Terminated):
+            print(f"{where}: terminated (SIGTERM){hint}", file=sys.stderr)
+            return 128 + signal.SIGTERM
+        print(f"{where}: interrupted{hint}", file=sys.stderr)
         return 130
+    except OSError as exc:          # a path the user gave: missing, a folder, no permission, disk full
+        if debug:
+            raise
+        print(f"{where}: error: {_os_error_message(exc)}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except Exception as exc:        # noqa: BLE001 - the last line of defence: one line, no traceback
+        if debug:
+            raise
+        print(f"{where}: internal error: {type(exc).__name__}: {first_line(exc)} "
+              f"(this is a bug in lavacut or a library it uses; rerun with --debug for the traceback and "
+              f"report it)", file=sys.stderr)
+        return EXIT_INTERNAL
+    finally:
+        if old_term is not None:
+            signal.signal(signal.SIGTERM, old_term)
 
 
 if __name__ == "__main__":

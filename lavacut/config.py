@@ -90,6 +90,10 @@ class CutoffConfig:
 class RunSection:
     mode: str = "halt"
     backend: str = "cpu"
+    #: Lava ProcessModels on cpu: "fast" (one fused process where possible), "fast-procs", "stock" (Lava's own)
+    models: str = "fast"
+    #: worker processes a split is sharded over (each its own compiled graph; same decisions)
+    workers: int = 1
     split: str = "test"
     samples: int = 0
 
@@ -182,6 +186,45 @@ def _build(cls, d: Any, source: str, prefix: str = ""):
 
 
 
+#: the valid range of each numeric or named setting, checked when a config is
+#: read (a file or --set), so a bad value stops the run before any work
+_LIMITS: dict[str, tuple[Any, str]] = {
+    "train.epochs": (lambda v: v >= 1, "at least 1"),
+    "train.batch_size": (lambda v: v >= 1, "at least 1"),
+    "train.val_fraction": (lambda v: 0 <= v < 1, "in [0, 1)"),
+    "train.max_train_samples": (lambda v: v >= 0, "0 (all) or more"),
+    "train.num_threads": (lambda v: v >= 0, "0 (torch's default) or more"),
+    "train.seed": (lambda v: v >= 0, "0 or more"),
+    "train.device": (lambda v: v in ("auto", "cpu", "cuda"), "auto, cpu or cuda"),
+    "data.seed": (lambda v: v >= 0, "0 or more"),
+    "optim.lr": (lambda v: v > 0, "positive"),
+    "optim.weight_decay": (lambda v: v >= 0, "0 or more"),
+    "loss.name": (lambda v: v in ("spike_rate", "tet"), "spike_rate or tet"),
+    "loss.true_rate": (lambda v: 0 <= v <= 1, "in [0, 1]"),
+    "loss.false_rate": (lambda v: 0 <= v <= 1, "in [0, 1]"),
+    "loss.tet_lambda": (lambda v: v >= 0, "0 or more"),
+    "loss.tet_temperature": (lambda v: v > 0, "positive"),
+    "rcs.alpha": (lambda v: v >= 0, "0 or more"),
+    "rcs.window_frac": (lambda v: 0 < v <= 1, "in (0, 1]"),
+    "cutoff.policy": (lambda v: v in ("topk", "confidence", "entropy", "conformal", "fixed"),
+                      "topk, confidence, entropy, conformal or fixed"),
+    "cutoff.eps": (lambda v: 0 <= v < 1, "in [0, 1)"),
+    "cutoff.calib_dropout": (lambda v: 0 <= v < 1, "in [0, 1)"),
+    "run.mode": (lambda v: v in ("halt", "stream"), "halt or stream"),
+    "run.backend": (lambda v: v in ("cpu", "loihi2"), "cpu or loihi2"),
+    "run.split": (lambda v: v in ("train", "test"), "train or test"),
+    "run.samples": (lambda v: v >= 0, "0 (all) or more"),
+    "run.workers": (lambda v: v >= 1, "at least 1"),
+}
+
+
+def _check_limit(key: str, value, where: str):
+    ok, valid = _LIMITS.get(key, (None, ""))
+    if ok is not None and not ok(value):
+        raise ConfigError(f"{where} must be {valid}, got {value!r}")
+    return value
+
+
 def _coerce(tp, value, source: str, key: str):
     origin = typing.get_origin(tp)
     if dataclasses.is_dataclass(tp):
@@ -199,15 +242,15 @@ def _coerce(tp, value, source: str, key: str):
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ConfigError(f"{where} must be an integer, got {value!r}")
-        return value
+        return _check_limit(key, value, where)
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{where} must be a number, got {value!r}")
-        return float(value)
+        return _check_limit(key, float(value), where)
     if tp is str:
         if not isinstance(value, str):
             raise ConfigError(f"{where} must be a string, got {value!r}")
-        return value
+        return _check_limit(key, value, where)
     if origin is tuple:
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"{where} must be a list, got {value!r}")

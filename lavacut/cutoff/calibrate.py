@@ -6,7 +6,10 @@ labels, and return the parameters of a :mod:`lavacut.cutoff.rules` rule.
 
 - :func:`calibrate_topk`: the paper's per-step beta(t) (METHOD.md, exactly).
 - :func:`calibrate_temperature`: softmax temperature on counts by NLL.
-- :func:`calibrate_conformal`: SpikeCP per-step score quantiles.
+- :func:`calibrate_conformal`: SpikeCP per-step score quantiles with the
+  Bonferroni correction over the decision steps (a coverage guarantee at the
+  stopping step); :func:`calibrate_conformal_split` calibrates them on a
+  hold-out the network was not trained on.
 - :func:`risk_controlled`: beyond the paper, a Learn-then-Test selection with
   a finite-sample guarantee on the accuracy drop (see its docstring).
 """
@@ -17,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from lavacut.cutoff.binomial import binom_cdf
 from lavacut.cutoff.rules import (Conformal, Confidence, Entropy, StopRule, TopKGap, cumulative_counts,
                                       cutoff, optimal_cutoff_steps, per_step_predictions, softmax, top2_gap)
 
@@ -62,33 +66,143 @@ def calibrate_temperature(spikes: np.ndarray, labels: np.ndarray,
     return best_t
 
 
-def calibrate_conformal(spikes: np.ndarray, labels: np.ndarray, alpha: float, temperature: float) -> Conformal:
-    """SpikeCP: per step t, q(t) = the ceil((1 - alpha)(n + 1))-th smallest
-    nonconformity score s = -log(softmax(Y(t)/temperature)_y + 1e-5) over the
-    n calibration samples (+inf when that rank exceeds n)."""
+CORRECTIONS = ("bonferroni", "none")
+
+
+def conformal_checkpoints(T: int, checkpoints: int | list[int] | None) -> list[int]:
+    """The decision steps C (1-based, sorted, always containing T, where the
+    rule is forced to stop): ``None`` = every step 1..T; an int m = m steps
+    evenly spaced ending at T (round(j T / m), j = 1..m); a list = those
+    steps plus T."""
+    if checkpoints is None:
+        return list(range(1, T + 1))
+    if isinstance(checkpoints, (int, np.integer)) and not isinstance(checkpoints, bool):
+        m = int(checkpoints)
+        if not 1 <= m <= T:
+            raise ValueError(f"conformal: the number of checkpoints must be in 1..T={T}, got {m}")
+        return sorted({int(round(j * T / m)) for j in range(1, m + 1)} | {T})
+    steps = sorted({int(c) for c in checkpoints} | {T})
+    if steps[0] < 1 or steps[-1] > T:
+        raise ValueError(f"conformal: checkpoints must be steps in 1..T={T}, got {checkpoints!r}")
+    return steps
+
+
+def conformal_rank(n: int, alpha: float, n_checkpoints: int = 1) -> int:
+    """ceil((1 - alpha / |C|)(n + 1)): the rank (1-based) of the calibration
+    score taken as the threshold; > n means no finite threshold exists (the
+    set must hold every class). (1 - alpha)(n + 1) is often an integer
+    computed in floating point, e.g. (1 - 0.7) * 10 = 3.0000000000000004: do
+    not let rounding bump the rank."""
+    return math.ceil((1 - alpha / n_checkpoints) * (n + 1) - 1e-9)
+
+
+def calibrate_conformal(spikes: np.ndarray, labels: np.ndarray, alpha: float, temperature: float,
+                        checkpoints: int | list[int] | None = None, correction: str = "bonferroni") -> Conformal:
+    """SpikeCP with its correction over the decision steps.
+
+    Scores s_n(t) = -log(softmax(Y_n(t)/temperature)_{y_n} + 1e-5) of the n
+    calibration samples; decision steps C from :func:`conformal_checkpoints`
+    (T is always one). With ``correction="bonferroni"`` (the default, as
+    SpikeCP and METHOD.md specify) q(t) is the ceil((1 - alpha/|C|)(n + 1))-th
+    smallest s_n(t) at every step t (+inf, stored as 1e9, when that rank
+    exceeds n), which gives P(y in Gamma(t_c)) >= 1 - alpha at the stopping
+    step for a test sample exchangeable with the calibration samples (proof
+    in :class:`~lavacut.cutoff.rules.Conformal`). ``correction="none"`` takes
+    the ceil((1 - alpha)(n + 1))-th at every step: the uncorrected rule,
+    which spends the risk once per checkpoint and has no guarantee (kept to
+    measure what the correction buys).
+
+    Fewer checkpoints mean a milder correction (larger alpha/|C|) but fewer
+    chances to stop: the trade-off is exposed through ``checkpoints``. Also
+    note that a finite threshold needs alpha/|C| >= 1/(n + 1).
+    """
     if not 0.0 < alpha < 1.0:
         raise ValueError(f"conformal: alpha must be in (0, 1), got {alpha}")
+    if correction not in CORRECTIONS:
+        raise ValueError(f"conformal: correction must be one of {CORRECTIONS}, got {correction!r}")
     Y = np.moveaxis(cumulative_counts(spikes), 1, -1)       # (N, T, K)
     N, T, K = Y.shape
+    steps = conformal_checkpoints(T, checkpoints)
     p = softmax(Y, temperature)[np.arange(N)[:, None], np.arange(T)[None, :], np.asarray(labels)[:, None]]
     s = -np.log(p + 1e-5)                                    # (N, T)
-    # (1 - alpha)(n + 1) is often an integer computed in floating point, e.g.
-    # (1 - 0.7) * 10 = 3.0000000000000004: do not let rounding bump the rank
-    rank = math.ceil((1 - alpha) * (N + 1) - 1e-9)
+    rank = conformal_rank(N, alpha, len(steps) if correction == "bonferroni" else 1)
     q = np.full(T, np.inf) if rank > N else np.sort(s, axis=0)[rank - 1]
-    return Conformal(q=np.where(np.isfinite(q), q, 1e9), alpha=float(alpha), temperature=float(temperature))
+    return Conformal(q=np.where(np.isfinite(q), q, 1e9), alpha=float(alpha), temperature=float(temperature),
+                     checkpoints=None if checkpoints is None and correction == "none" else steps,
+                     correction=correction, n_calibration=int(N))
+
+
+def select_checkpoints(fit_spikes: np.ndarray, fit_labels: np.ndarray, alpha: float, temperature: float,
+                       n_calibration: int) -> list[int]:
+    """Choose the decision steps C on data that is NOT the conformal
+    calibration set (so the guarantee is untouched): among m evenly spaced
+    steps ending at T (:func:`conformal_checkpoints`), m = 1 .. the largest
+    with a finite threshold for ``n_calibration`` samples (alpha/m >= 1/(n+1)),
+    the one whose Bonferroni-calibrated rule stops earliest on average on
+    the fit data (ties: fewer checkpoints)."""
+    T = fit_spikes.shape[-1]
+    m_max = max(1, min(T, int(math.floor(alpha * (n_calibration + 1) + 1e-9))))
+    best, best_steps, seen = None, math.inf, set()
+    for m in range(1, m_max + 1):
+        steps = conformal_checkpoints(T, m)
+        if tuple(steps) in seen:
+            continue
+        seen.add(tuple(steps))
+        rule = calibrate_conformal(fit_spikes, fit_labels, alpha, temperature, checkpoints=steps)
+        mean_t = float(cutoff(rule, fit_spikes)[0].mean())
+        if mean_t < best_steps - 1e-12:
+            best, best_steps = steps, mean_t
+    return best
+
+
+def calibrate_conformal_split(fit_spikes: np.ndarray, fit_labels: np.ndarray, cal_spikes: np.ndarray,
+                              cal_labels: np.ndarray, alpha: float, temperature: float,
+                              checkpoints: int | list[int] | None | str = "auto") -> Conformal:
+    """SpikeCP as deployed by ``lavacut calibrate``: the thresholds q(t) from
+    ``cal_spikes`` (samples the network was not trained on, run as in
+    deployment: the guarantee's exchangeability), the decision steps C
+    chosen beforehand on ``fit_spikes`` (``"auto"``: :func:`select_checkpoints`)
+    or given."""
+    if isinstance(checkpoints, str):
+        if checkpoints != "auto":
+            raise ValueError(f"conformal: checkpoints must be 'auto', a count or a list of steps, got {checkpoints!r}")
+        checkpoints = select_checkpoints(fit_spikes, fit_labels, alpha, temperature, len(cal_labels))
+    return calibrate_conformal(cal_spikes, cal_labels, alpha, temperature, checkpoints=checkpoints)
 
 
 def calibrate_all(spikes: np.ndarray, labels: np.ndarray, eps: float = 0.02, alpha: float = 0.05,
-                  entropy_threshold: float | None = None) -> dict[str, StopRule]:
-    """Every rule with parameters calibrated on one calibration set."""
-    temp = calibrate_temperature(spikes, labels)
+                  entropy_threshold: float | None = None, holdout: np.ndarray | None = None,
+                  holdout_spikes: np.ndarray | None = None,
+                  checkpoints: int | list[int] | None | str = "auto") -> dict[str, StopRule]:
+    """Every rule with parameters calibrated on one calibration set.
+
+    With ``holdout`` (a boolean mask over the samples: ones the network was
+    not trained on) and ``holdout_spikes`` (their output spikes run as in
+    deployment, eval mode), the conformal thresholds come from the hold-out
+    alone, the temperature and the conformal decision steps from the other
+    samples, so SpikeCP's guarantee holds; Top-K is calibrated on every
+    sample as METHOD.md says. Without them everything is calibrated on
+    ``spikes`` (the conformal guarantee then assumes those samples are
+    exchangeable with the test data, which a training split is not).
+    ``checkpoints``: the conformal decision steps (``"auto"``, a count, a
+    list, or None for every step; see :func:`calibrate_conformal_split`)."""
+    labels = np.asarray(labels)
+    split = holdout is not None and holdout_spikes is not None and bool(np.any(holdout))
+    fit_sp, fit_y = (spikes[~holdout], labels[~holdout]) if split else (spikes, labels)
+    temp = calibrate_temperature(fit_sp, fit_y)
+    if split:
+        conformal = calibrate_conformal_split(fit_sp, fit_y, holdout_spikes, labels[holdout], alpha, temp,
+                                              checkpoints=checkpoints)
+    elif isinstance(checkpoints, str):
+        conformal = calibrate_conformal_split(spikes, labels, spikes, labels, alpha, temp, checkpoints)
+    else:
+        conformal = calibrate_conformal(spikes, labels, alpha, temp, checkpoints=checkpoints)
     return {
         "topk": calibrate_topk(spikes, labels, eps),
         "confidence": Confidence(eps=eps, temperature=temp),
         "entropy": Entropy(threshold=entropy_threshold if entropy_threshold is not None else 0.1,
                            temperature=temp),
-        "conformal": calibrate_conformal(spikes, labels, alpha, temp),
+        "conformal": conformal,
     }
 
 
@@ -107,8 +221,7 @@ class RiskControlResult:
 def binomial_sf_pvalue(k: int, n: int, p: float) -> float:
     """P[Bin(n, p) <= k]: the exact p-value for H0: rate >= p when k of n
     events were observed (small k is evidence against H0)."""
-    from scipy.stats import binom
-    return float(binom.cdf(k, n, p))
+    return binom_cdf(k, n, p)
 
 
 def risk_controlled(spikes: np.ndarray, labels: np.ndarray, candidates: list[StopRule], delta: float,

@@ -69,6 +69,9 @@ class StopRule:
     """
 
     name: ClassVar[str] = "abstract"
+    #: optional fields left out of :meth:`params` while None (files written
+    #: before they existed read the same, and older readers still read topk)
+    optional: ClassVar[tuple[str, ...]] = ()
 
     def fires(self, counts: np.ndarray, t: np.ndarray | int) -> np.ndarray:
         raise NotImplementedError
@@ -77,7 +80,8 @@ class StopRule:
         return bool(self.fires(np.asarray(counts)[None, :], np.asarray([t]))[0])
 
     def params(self) -> dict[str, Any]:
-        d = {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in asdict(self).items()}
+        d = {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in asdict(self).items()
+             if not (k in self.optional and v is None)}
         return {"policy": self.name, **d}
 
     def check_horizon(self, T: int) -> None:
@@ -115,8 +119,13 @@ class TopKGap(StopRule):
     ``beta`` is a per-step vector of length T (index t-1)."""
 
     name: ClassVar[str] = "topk"
+    optional: ClassVar[tuple[str, ...]] = ("delta", "confidence")
     beta: np.ndarray = field(default_factory=lambda: np.zeros(0))
     eps: float | None = None  # the tolerance it was calibrated for (informational)
+    # a risk-controlled choice (``lavacut calibrate --risk-delta``): accuracy
+    # drop <= delta with this confidence (informational: the report checks it)
+    delta: float | None = None
+    confidence: float | None = None
 
     def __post_init__(self):
         try:
@@ -127,6 +136,10 @@ class TopKGap(StopRule):
             raise ValueError(f"topk: beta must be a non-empty 1-D per-step vector, got shape {self.beta.shape}")
         if not np.all(np.isfinite(self.beta)):
             raise ValueError("topk: beta contains NaN or infinite values")
+        if self.delta is not None:
+            self.delta = _number("topk", "delta", self.delta, 0.0, 1.0, hi_open=True)
+        if self.confidence is not None:
+            self.confidence = _number("topk", "confidence", self.confidence, 0.0, 1.0, hi_open=True)
 
     def check_horizon(self, T: int) -> None:
         if len(self.beta) != T:
@@ -177,9 +190,35 @@ class Entropy(StopRule):
 
 @dataclass
 class Conformal(StopRule):
-    """SpikeCP: per-step nonconformity thresholds q(t); stop when the
-    prediction set {k : -log(softmax(Y/temperature)_k + 1e-5) <= q(t)} has at
-    most one element.
+    """SpikeCP (Chen et al., arXiv 2305.11322) with its Bonferroni correction
+    over the decision steps.
+
+    Prediction set at step t: Gamma(t) = {k : s_k(t) <= q(t)}, with the
+    nonconformity score s_k(t) = -log(softmax(Y(t)/temperature)_k + 1e-5).
+    The rule stops at the first *checkpoint* t in C (1-based decision steps;
+    ``None`` = every step) where |Gamma(t)| <= 1; at T (always a checkpoint)
+    it stops regardless. The decision is argmax Y(t_c), which is the element
+    of a singleton set (the score falls as the count rises).
+
+    **Guarantee** (when ``q`` comes from :func:`lavacut.cutoff.calibrate.
+    calibrate_conformal` with ``correction="bonferroni"``): q(t) is the
+    ceil((1 - alpha/|C|)(n + 1))-th smallest true-class score of n
+    calibration samples at step t, so for a test sample exchangeable with
+    them P(y in Gamma(t)) >= 1 - alpha/|C| at every t in C, and by the union
+    bound P(y in Gamma(t) for every t in C) >= 1 - alpha. The stopping step
+    lies in C, hence
+
+        P(y in Gamma(t_c)) >= 1 - alpha
+
+    over the draw of the calibration set and the test sample, whatever the
+    stopping rule does with the sets. It is a marginal guarantee on the
+    *set*; the accuracy at the cutoff equals the coverage except where the
+    rule is forced to stop at T with a set of two or more classes (or stops
+    on an empty set), so it can be lower. It needs calibration data
+    exchangeable with deployment data: samples the network was not trained
+    on, run as in deployment (no dropout). ``correction="none"`` (q at level
+    1 - alpha at every step, the rule before issue 15) has no guarantee: the
+    risk is spent once per checkpoint.
 
     METHOD.md writes the set with ``<``; we use split conformal prediction's
     usual ``<=``. The difference is ties: with no output spikes yet every
@@ -188,9 +227,13 @@ class Conformal(StopRule):
     no decision (seen: 0 % accuracy at t = 1 on the embedded set)."""
 
     name: ClassVar[str] = "conformal"
+    optional: ClassVar[tuple[str, ...]] = ("checkpoints", "correction", "n_calibration")
     q: np.ndarray = field(default_factory=lambda: np.zeros(0))
     alpha: float | None = None
     temperature: float = 1.0
+    checkpoints: list[int] | None = None   # decision steps C (1-based); None: every step
+    correction: str | None = None          # how q was calibrated: "bonferroni" or "none" (informational)
+    n_calibration: int | None = None       # n, the calibration samples q was computed from (informational)
 
     def __post_init__(self):
         self.temperature = _number("conformal", "temperature", self.temperature, 0.0, math.inf)
@@ -202,17 +245,33 @@ class Conformal(StopRule):
             raise ValueError("conformal: q contains NaN")
         if self.q.ndim != 1 or self.q.size == 0:
             raise ValueError(f"conformal: q must be a non-empty 1-D per-step vector, got shape {self.q.shape}")
+        if self.checkpoints is not None:
+            c = self.checkpoints
+            if (isinstance(c, (str, bytes)) or not hasattr(c, "__len__") or len(c) == 0
+                    or any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1 for v in c)):
+                raise ValueError(f"conformal: checkpoints must be a non-empty list of 1-based steps, got {c!r}")
+            self.checkpoints = sorted({int(v) for v in c})
+        if self.correction not in (None, "bonferroni", "none"):
+            raise ValueError(f"conformal: correction must be 'bonferroni' or 'none', got {self.correction!r}")
 
     def check_horizon(self, T: int) -> None:
         if len(self.q) != T:
             raise ValueError(f"conformal: q has {len(self.q)} entries but the network runs T={T} steps")
+        if self.checkpoints is not None and self.checkpoints[-1] > T:
+            raise ValueError(f"conformal: checkpoint {self.checkpoints[-1]} exceeds the T={T} steps the network runs")
 
-    def fires(self, counts, t):
+    def prediction_set(self, counts, t) -> np.ndarray:
+        """Gamma(t) as a boolean mask over the classes (last axis of counts)."""
         t = np.asarray(t)
         idx = np.clip(t - 1, 0, len(self.q) - 1)
         s = -np.log(softmax(counts, self.temperature) + 1e-5)
-        set_size = (s <= self.q[idx][..., None]).sum(axis=-1)
-        return set_size <= 1
+        return s <= self.q[idx][..., None]
+
+    def fires(self, counts, t):
+        small = self.prediction_set(counts, t).sum(axis=-1) <= 1
+        if self.checkpoints is None:
+            return small
+        return small & np.isin(np.asarray(t), self.checkpoints)
 
 
 RULES: dict[str, type[StopRule]] = {r.name: r for r in (FixedT, TopKGap, Confidence, Entropy, Conformal)}

@@ -37,11 +37,13 @@ class Export:
     layers: list[LayerInfo]
 
     @classmethod
-    def open(cls, path: str | Path) -> "Export":
+    def open(cls, path: str | Path, accept_modified: bool = False) -> "Export":
+        """Open and validate a NetX file; ``accept_modified`` admits layers
+        changed after lavacut exported them (for recalibration)."""
         path = Path(path)
         if path.is_dir():
             raise LavacutError(f"{path} is a folder; give a NetX .net file")
-        meta = read_metadata(path)      # validates the file and its metadata
+        meta = read_metadata(path, check_hash=not accept_modified)  # validates the file and its metadata
         return cls(path=path, meta=meta, layers=inspect_layers(path))
 
     # ------------------------------------------------------------------ what the file says
@@ -166,6 +168,12 @@ class Export:
                 raise LavacutError(f"policy {policy!r}: its per-step {thresholds} is calibrated for {target}="
                                    f"{stored.get(target)}; for {target}={params[target]} run 'lavacut calibrate "
                                    f"{self.path} {flag} {params[target]}' (or give --param {thresholds}=[...])")
+        # SpikeCP's q(t) are corrected for its decision steps (alpha / |C|)
+        if ("checkpoints" in params and "q" not in params and "q" in stored
+                and params["checkpoints"] != stored.get("checkpoints")):
+            raise LavacutError(f"policy {policy!r}: its q is calibrated (Bonferroni) for the decision steps "
+                               f"{stored.get('checkpoints')}; other steps need thresholds calibrated for them "
+                               f"(--param q=[...]), else the coverage guarantee does not hold")
         params = {**stored, **params}
         if policy in ("topk", "conformal") and not params:
             raise LavacutError(f"policy {policy!r} needs calibrated per-step thresholds: run 'lavacut calibrate' "
@@ -174,11 +182,13 @@ class Export:
             rule = rule_from_params({"policy": policy, **params})
             rule.check_horizon(T)
         except (ValueError, TypeError) as exc:
-            raise LavacutError(f"policy {policy!r}: {exc}") from None
+            msg = str(exc)       # the rules' messages mostly name the policy already
+            raise LavacutError(msg if msg.startswith((policy, f"policy {policy!r}")) else
+                               f"policy {policy!r}: {msg}") from None
         return rule
 
     # ------------------------------------------------------------------ SLAYER
     def slayer_net(self):
         """The SLAYER network that computes what Lava runs (eval mode)."""
-        net, _ = net_from_export(self.path)
+        net, _ = net_from_export(self.path, validated=True)     # checked when opened
         return net

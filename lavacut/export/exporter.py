@@ -140,7 +140,7 @@ def spec_from_layers(path: str | Path):
                    weight_norm=False, dropout=0.0, name=Path(path).stem)
 
 
-def net_from_export(path: str | Path, check_hash: bool = True):
+def net_from_export(path: str | Path, validated: bool = False):
     """Rebuild the SLAYER network of a NetX file (eval mode): the spec from
     lavacut's metadata when present, else derived from the layers (weights
     are the file's integers / 64, which SLAYER's 8-bit quantisation maps back
@@ -148,13 +148,14 @@ def net_from_export(path: str | Path, check_hash: bool = True):
     a file no NetSpec expresses (input neurons, per-layer neurons, biases,
     delays, average readout, conv outputs, odd weights, ...) is rebuilt by
     :func:`lavacut.export.rebuild.rebuild_netx` (a module with ``fan_outs``
-    and ``readout_groups``, no ``spec``). Returns (net, lavacut metadata or
+    and ``readout_groups``, no ``spec``). ``validated``: the file was checked
+    already (:meth:`Export.open`). Returns (net, lavacut metadata or
     None)."""
     import torch
 
     from lavacut.train.networks import NetSpec, build_network  # torch
 
-    meta = read_metadata(path, check_hash=check_hash)
+    meta = read_metadata(path, check_layers=not validated, check_hash=not validated)
     if meta and "spec" in meta:
         spec = NetSpec.from_dict(dict(meta["spec"]))
     else:

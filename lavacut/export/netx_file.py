@@ -236,7 +236,7 @@ def read_metadata(path: str | Path, check_layers: bool = True, check_hash: bool 
             for name in g["cutoff"]:
                 try:
                     cutoff[name] = json.loads(g["cutoff"][name].attrs["params"])
-                except (KeyError, json.JSONDecodeError) as exc:
+                except (KeyError, json.JSONDecodeError):
                     raise NetxFileError(f"{path}: lavacut/cutoff/{name}/params is missing or not JSON") from None
             default = g["cutoff"].attrs.get("default")
         meta["cutoff"] = cutoff

@@ -30,15 +30,30 @@ def calibrate_export(req: RunRequest, eps: float = 0.02, alpha: float = 0.05, de
                            f"the .npz)")
     sp = forward(net, data.frames, dropout=cfg.cutoff.calib_dropout, seed=cfg.train.seed, progress=progress,
                  desc="calibration pass")
-    rules = calibrate_all(sp, data.labels, eps=eps, alpha=alpha)
+    # SpikeCP's guarantee needs calibration samples exchangeable with the
+    # test data: the trainer's validation hold-out (never trained on), run in
+    # eval mode (no dropout); the other samples fit the temperature and the
+    # decision steps
+    hold = stratified_holdout(data.labels, cfg.train.val_fraction, cfg.train.seed)
+    hold_sp = forward(net, data.frames[hold]) if hold.any() else None
+    rules = calibrate_all(sp, data.labels, eps=eps, alpha=alpha, holdout=hold if hold.any() else None,
+                          holdout_spikes=hold_sp)
     lines = [f"calibrated on {len(data)} samples of {data.source} "
              f"(dropout {cfg.cutoff.calib_dropout} on spiking layers during the pass)"]
+    cp = rules["conformal"]
+    if hold.any():
+        lines.append(f"conformal: thresholds from {int(hold.sum())} held-out validation samples (eval mode), "
+                     f"Bonferroni over {len(cp.checkpoints)} decision steps {cp.checkpoints}: "
+                     f"P(true class in the set at the cutoff) >= {1 - alpha:g}")
+    else:
+        lines.append("conformal: no held-out samples (train.val_fraction is 0): thresholds from the calibration "
+                     "pass itself, so the coverage guarantee does not hold (training samples are not "
+                     "exchangeable with test data)")
     if risk_delta is not None:
         # Learn-then-Test's guarantee needs candidates fixed before the data that
         # tests them, and test data exchangeable with deployment: fit the
         # candidate thresholds on the training samples, test them in eval mode
         # (no dropout) on the trainer's validation hold-out (never trained on)
-        hold = stratified_holdout(data.labels, cfg.train.val_fraction, cfg.train.seed)
         if not hold.any():
             lines.append("risk-controlled Top-K: skipped (train.val_fraction is 0: no held-out samples the "
                          "network was not trained on)")
@@ -46,11 +61,12 @@ def calibrate_export(req: RunRequest, eps: float = 0.02, alpha: float = 0.05, de
             eps_grid = [0.0, 0.005, 0.01, 0.02, 0.03, 0.05, 0.07, 0.1, 0.15, 0.2]
             fit_sp, fit_y = sp[~hold], data.labels[~hold]
             cands = [FixedT()] + [calibrate_topk(fit_sp, fit_y, e) for e in eps_grid]
-            test_sp = forward(net, data.frames[hold])
+            test_sp = hold_sp
             rc = risk_controlled(test_sp, data.labels[hold], cands, risk_delta, risk_confidence)
             n_hold = int(hold.sum())
             if rc.index > 0:
-                rules["topk_risk"] = rc.rule
+                rules["topk_risk"] = dataclasses.replace(rc.rule, delta=float(risk_delta),
+                                                         confidence=float(risk_confidence))
                 lines.append(f"risk-controlled Top-K: eps {rc.rule.eps} (accuracy drop <= {risk_delta} with "
                              f"confidence {risk_confidence}; p-value {rc.p_values[rc.index]:.3g}; tested on "
                              f"{n_hold} held-out validation samples)")
@@ -66,12 +82,15 @@ def calibrate_export(req: RunRequest, eps: float = 0.02, alpha: float = 0.05, de
             "n_classes": int(sp.shape[1]), "framing": dataclasses.asdict(data.framing), "sensor_size": None,
             "train_config": None if req.user_input else cfg.to_dict()}
     write_calibration(export.path, params, default_policy=default_policy, base_meta=base,
+                      accept_modified=req.accept_modified,
                       extra_meta={"calibration": {"split": split if req.user_input is None else str(req.user_input), "n_samples": int(len(data)), "eps": eps,
-                                                  "alpha": alpha, "dropout": cfg.cutoff.calib_dropout}})
+                                                  "alpha": alpha, "dropout": cfg.cutoff.calib_dropout,
+                                                  "conformal_split": "validation hold-out, eval mode" if hold.any()
+                                                  else split, "n_conformal": cp.n_calibration}})
     for name, r in rules.items():
         p = r.params()
-        brief = ", ".join(f"{k}={'[' + str(len(v)) + ' per-step values]' if isinstance(v, list) else v}"
-                          for k, v in p.items() if k != "policy")
+        brief = ", ".join(f"{k}={'[' + str(len(v)) + ' per-step values]' if isinstance(v, list) and k != 'checkpoints' else v}"
+                          for k, v in p.items() if k != "policy" and v is not None)
         lines.append(f"  {name}: {brief}")
     lines.append(f"stored in {export.path} (default policy: {default_policy})")
     return lines

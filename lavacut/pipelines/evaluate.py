@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 
 from lavacut.cutoff.calibrate import calibrate_temperature
-from lavacut.cutoff.metrics import counts_at, per_class, per_sample, summarise, sweeps
-from lavacut.cutoff.rules import cutoff, group_sums, per_step_predictions
-from lavacut.cutoff.synops import ENERGY_SOURCE, count_ops
+from lavacut.cutoff.metrics import counts_at, guarantees, per_class, per_sample, summarise, sweeps
+from lavacut.cutoff.rules import cutoff, group_sums, per_step_predictions, rule_from_params
+from lavacut.cutoff.synops import ENERGY_FIGURES, ENERGY_SOURCE, count_ops
 from lavacut.data.sources import load_split
 from lavacut.pipelines.run import RunRequest, lava_report, open_run, report_header, run_full_and_cutoff
 from lavacut.train.inference import forward
@@ -28,8 +28,9 @@ ENGINES = ("torch", "lava")
 
 def evaluate_export(req: RunRequest, engine: str = "torch", policy: str | None = None, params: dict | None = None,
                     backend: str | None = None, mode: str | None = None, progress: bool = True,
-                    with_sweeps: bool = True) -> dict[str, Any]:
-    """Evaluate a NetX file; returns the report."""
+                    with_sweeps: bool = True, neurobench: bool = True) -> dict[str, Any]:
+    """Evaluate a NetX file; returns the report (``neurobench``: also
+    NeuroBench's metrics under the ``neurobench`` key)."""
     if engine not in ENGINES:
         raise LavacutError(f"unknown engine {engine!r} ({' or '.join(ENGINES)})")
     export, cfg, split, samples = open_run(req)
@@ -62,17 +63,20 @@ def evaluate_export(req: RunRequest, engine: str = "torch", policy: str | None =
                                     "with cutoff is not measured; use --engine lava"})
     else:
         full, cut = run_full_and_cutoff(export.path, frames, labels, rule, mode=mode, backend=backend,
-                                        progress=progress)
+                                        progress=progress, models=cfg.run.models, workers=cfg.run.workers)
         t_c, pred = np.asarray(cut.t_c), np.asarray(cut.pred)
         report.update(summarise(rule, spikes, labels, t_c, pred))
         lr = lava_report(full, cut, rule, T)
         report.update({k: v for k, v in lr.items() if k.startswith(("lava_steps", "compile", "init", "wall",
                                                                     "mode", "latency", "backend", "per_sample",
-                                                                    "output_layout"))})
+                                                                    "output_layout", "models", "workers"))})
         report["engines_agree"] = bool(np.array_equal(t_c, t_c_ref) and np.array_equal(pred, pred_ref))
         report["full_T_matches_slayer"] = bool(np.array_equal(np.asarray(full.pred),
                                                               per_step_predictions(spikes)[:, -1]))
     report["operations"] = _operations(net, frames, hidden, raw, t_c)
+    if neurobench:
+        report["neurobench"] = _neurobench(net, frames, labels, hidden, raw, t_c, report["operations"])
+    report["guarantees"] = _guarantees(export, rule, spikes, labels, T)
     classes = data.classes or [str(k) for k in range(spikes.shape[1])]
     report["per_class"] = per_class(labels, per_step_predictions(spikes)[:, -1], pred, t_c, classes)
     if with_sweeps and labels is not None and req.user_input is None:
@@ -81,6 +85,40 @@ def evaluate_export(req: RunRequest, engine: str = "torch", policy: str | None =
     report["seed"] = cfg.train.seed
     report["config"] = cfg.to_dict()
     return report
+
+
+def _guarantees(export, rule, spikes: np.ndarray, labels, T: int):
+    """Target vs achieved (with Clopper-Pearson intervals) on this split for
+    every calibrated rule stored in the export that has a target, and for
+    the evaluated rule if it is not one of them; None without labels."""
+    if labels is None:
+        return None
+    rules = {}
+    for name, params in ((export.meta or {}).get("cutoff") or {}).items():
+        try:
+            r = rule_from_params(params)
+            r.check_horizon(T)
+        except (ValueError, TypeError):
+            continue
+        rules[name] = r
+    if all(r.params() != rule.params() for r in rules.values()):
+        rules[f"{rule.name} (evaluated)"] = rule
+    return guarantees(rules, spikes, labels)
+
+
+def _neurobench(net, frames: np.ndarray, labels, hidden: list[np.ndarray], spikes: np.ndarray, t_c: np.ndarray,
+                ops: dict[str, Any]) -> dict[str, Any]:
+    """NeuroBench's own metrics at full T and at the cutoff, cross-checked
+    against ``ops`` (lavacut's counter); a failure is recorded, not raised."""
+    try:
+        from lavacut.train.neurobench import neurobench_metrics
+
+        inputs = [frames.reshape(len(frames), -1, spikes.shape[-1])] + hidden      # as _operations counts them
+        return neurobench_metrics(net, frames, labels, t_c, layer_inputs=inputs, outputs=hidden + [spikes],
+                                  readout_groups=getattr(net, "readout_groups", 0),
+                                  lavacut_synops={"full": ops["synops_full_mean"], "cutoff": ops["synops_cutoff_mean"]})
+    except Exception as exc:      # noqa: BLE001 - the rest of the report stands without these metrics
+        return {"error": f"NeuroBench metrics not computed: {type(exc).__name__}: {exc}"}
 
 
 def _operations(net, frames: np.ndarray, hidden: list[np.ndarray], spikes: np.ndarray,
@@ -105,7 +143,11 @@ def _operations(net, frames: np.ndarray, hidden: list[np.ndarray], spikes: np.nd
         "energy_uj_cutoff_mean": float(cut.energy_uj.mean()),
         "energy_ratio": float(full.energy_uj.mean() / max(cut.energy_uj.mean(), 1e-12)),
         "energy_source": ENERGY_SOURCE,
-        "definition": "synaptic op = nonzero input spike x fan-out (NeuroBench effective SynOps), "
+        "energy_uj_loihi2_range_full_mean": [float(e.mean()) for e in full.energy_uj_loihi2],
+        "energy_uj_loihi2_range_cutoff_mean": [float(e.mean()) for e in cut.energy_uj_loihi2],
+        "energy_figures": ENERGY_FIGURES,
+        "definition": "synaptic op = nonzero input spike x fan-out, the fan-out of the layer shape (zero weights "
+                      "included; NeuroBench's Effective_ACs count nonzero weights only, see neurobench.cross_check), "
                       "counted over steps 1..t_c; neuron update = every neuron every step",
     }
 
@@ -116,7 +158,11 @@ def _sweeps(net, cfg, spikes: np.ndarray, labels: np.ndarray, progress: bool) ->
     calib = load_split(cfg, cfg.cutoff.calib_split, progress=progress)
     calib_sp = forward(net, calib.frames, dropout=cfg.cutoff.calib_dropout, seed=cfg.train.seed,
                        progress=progress, desc="calibration pass")
-    temp = calibrate_temperature(calib_sp, calib.labels)
-    return {"sweeps": sweeps(calib_sp, calib.labels, spikes, labels, temp),
+    # as 'lavacut calibrate': conformal thresholds on the validation hold-out in eval mode
+    from lavacut.train.trainer import stratified_holdout
+    hold = stratified_holdout(calib.labels, cfg.train.val_fraction, cfg.train.seed)
+    hold_sp = forward(net, calib.frames[hold]) if hold.any() else None
+    temp = calibrate_temperature(calib_sp[~hold], calib.labels[~hold])
+    return {"sweeps": sweeps(calib_sp, calib.labels, spikes, labels, temp, holdout=hold, holdout_spikes=hold_sp),
             "sweep_calibration": {"split": cfg.cutoff.calib_split, "dropout": cfg.cutoff.calib_dropout,
-                                  "temperature": temp}}
+                                  "temperature": temp, "conformal_holdout": int(hold.sum())}}

@@ -19,6 +19,7 @@ from lavacut.pipelines.calibrate import calibrate_export
 from lavacut.pipelines.evaluate import evaluate_export
 from lavacut.pipelines.reports import write_report
 from lavacut.pipelines.run import RunRequest
+from lavacut.shipped import shipped_dir
 from lavacut.train.trainer import train
 from lavacut.util import atomic_path, atomic_write_text, save_figure
 
@@ -26,14 +27,20 @@ EXPERIMENTS = ["embedded_dense", "embedded_dense_rcs", "embedded_conv", "embedde
 POLICIES = ["topk", "confidence", "entropy", "conformal", "fixed"]
 
 
-def run_experiments(names: list[str] | None = None, sims: Path = Path("sims"), retrain: bool = False,
-                    lava_samples: int = 0, log=print) -> Path:
+def run_experiments(names: list[str] | None = None, sims: Path | None = None, retrain: bool = False,
+                    lava_samples: int = 0, log=print, workdir: Path = Path(".")) -> Path:
+    """The recipes are ``sims/NAME.toml`` (the shipped ones unless ``sims``
+    is given: lavacut.shipped); everything is written under ``workdir`` (the
+    working folder): ``runs/NAME``, ``netx_exports/NAME.net`` and
+    ``sims/results/``, as in the repository."""
     names = names or EXPERIMENTS
-    results = sims / "results"
+    recipes = Path(sims) if sims is not None else shipped_dir("sims")
+    workdir = Path(workdir)
+    results = workdir / "sims" / "results"
     for name in names:
-        cfg = load_config(sims / f"{name}.toml")
-        run_dir = Path("runs") / name
-        export = Path("netx_exports") / f"{name}.net"
+        cfg = load_config(recipes / f"{name}.toml")
+        run_dir = workdir / "runs" / name
+        export = workdir / "netx_exports" / f"{name}.net"
         if retrain or not (run_dir / "best.pt").exists():
             log(f"== {name}: training")
             train(cfg, run_dir)
@@ -50,12 +57,13 @@ def run_experiments(names: list[str] | None = None, sims: Path = Path("sims"), r
         calibrate_export(RunRequest(export), eps=cfg.cutoff.eps, default_policy=cfg.cutoff.policy)
         for policy in POLICIES:
             rep = evaluate_export(RunRequest(export, split="test", samples=0), engine="torch", policy=policy,
-                                  with_sweeps=(policy == "topk"))
+                                  with_sweeps=(policy == "topk"), neurobench=(policy == "topk"))
             write_report(rep, out / f"torch_{policy}.json", per_sample_in_json=False)
             log(f"   {policy:<10} acc {100 * rep['accuracy_full']:.2f} -> {100 * rep['accuracy_cutoff']:.2f} %, "
                 f"t {rep['mean_t_cutoff']:.2f}/{rep['T']} ({rep['timestep_ratio']:.2f}x)")
         rep = evaluate_export(RunRequest(export, split="test", samples=lava_samples), engine="lava",
-                              policy=cfg.cutoff.policy, mode="halt", backend="cpu", with_sweeps=False)
+                              policy=cfg.cutoff.policy, mode="halt", backend="cpu", with_sweeps=False,
+                              neurobench=False)
         write_report(rep, out / f"lava_{cfg.cutoff.policy}.json", per_sample_in_json=False)
         log(f"   lava {cfg.cutoff.policy}: engines agree {rep.get('engines_agree')}, wall ratio "
             f"{rep['wall_ratio']:.2f} vs timestep ratio {rep['timestep_ratio']:.2f}")

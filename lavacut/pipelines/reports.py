@@ -47,6 +47,19 @@ def write_report(report: dict[str, Any], path: str | Path, plots: bool = True,
     return written
 
 
+def guarantee_line(g: dict[str, Any]) -> str:
+    """One line per calibrated rule: target, achieved with its interval, met or not."""
+    a, t = g["achieved"], g["target"]
+    lo, hi = a["ci"]
+    if "max" in t:
+        want = f"flips <= {100 * t['max']:.1f}% (conf {t.get('confidence')})"
+    else:
+        want = f"{'coverage' if g['policy'] == 'conformal' else 'settled'} >= {100 * t['min']:.1f}%"
+    rate = "n/a" if a["rate"] is None else f"{100 * a['rate']:.1f}%"
+    return (f"{g['rule']}: {want}: {rate} [{100 * lo:.1f}, {100 * hi:.1f}] "
+            f"{'met' if g['met'] else 'NOT met'}; acc {100 * g['accuracy_cutoff']:.1f}% at t {g['mean_t_cutoff']:.1f}")
+
+
 def plot_report(report: dict[str, Any], stem: Path) -> list[Path]:
     import matplotlib
     matplotlib.use("Agg")
@@ -55,7 +68,13 @@ def plot_report(report: dict[str, Any], stem: Path) -> list[Path]:
     out = []
     T = report["T"]
     if report.get("sweeps"):
-        fig, ax = plt.subplots(figsize=(6, 4))
+        gl = report.get("guarantees") or []
+        if gl:   # a text panel under the plot: each calibrated rule's target vs achieved
+            fig, (ax, tax) = plt.subplots(2, 1, figsize=(6.4, 4.4 + 0.16 * len(gl)),
+                                          gridspec_kw={"height_ratios": [4, 0.35 + 0.16 * len(gl)]})
+            tax.axis("off")
+        else:
+            fig, ax = plt.subplots(figsize=(6, 4))
         styles = {"fixed": "k-", "topk": "o-", "confidence": "s-", "entropy": "^-", "conformal": "d-"}
         for name, pts in report["sweeps"].items():
             ax.plot([p["mean_t"] for p in pts], [100 * p["accuracy"] for p in pts], styles.get(name, "o-"),
@@ -64,6 +83,14 @@ def plot_report(report: dict[str, Any], stem: Path) -> list[Path]:
             ax.axhline(100 * report["accuracy_full"], color="gray", ls=":", lw=1, label=f"full T={T}")
             ax.scatter([report["mean_t_cutoff"]], [100 * report["accuracy_cutoff"]], s=120, facecolors="none",
                        edgecolors="red", label=f"{report['policy']} (reported)", zorder=5)
+        for i, g in enumerate(gl):
+            ax.scatter([g["mean_t_cutoff"]], [100 * g["accuracy_cutoff"]], marker="*", s=110, zorder=6,
+                       color=f"C{(i + 5) % 10}", edgecolors="k", linewidths=0.5, label=f"{g['rule']} (calibrated)")
+        if gl:
+            lvl = gl[0]["achieved"]["level"]
+            tax.text(0.0, 1.0, f"target vs achieved on this split ({100 * lvl:g} % Clopper-Pearson interval)\n"
+                     + "\n".join(guarantee_line(g) for g in gl), transform=tax.transAxes, ha="left", va="top",
+                     fontsize=6.5, family="monospace")
         ax.set_xlabel("mean timesteps per sample")
         ax.set_ylabel("accuracy (%)")
         lo = min(100 * p["accuracy"] for pts in report["sweeps"].values() for p in pts if p["mean_t"] > T * 0.25)

@@ -2,7 +2,8 @@
 in Lava, with and without the cutoff, and the report ``run`` and ``evaluate
 --engine lava`` write.
 
-Report keys: n_samples, T, policy, policy_params, accuracy_full,
+Report keys (all documented in docs/reports.md, the report schema): n_samples,
+T, policy, policy_params, accuracy_full,
 accuracy_cutoff (None without labels), mean_t_cutoff, timestep_ratio,
 wall_s_full, wall_s_cutoff, wall_ratio, backend, mode, versions, per_sample,
 plus Lava step counts, compile time and per-sample wall-clock statistics.
@@ -35,6 +36,8 @@ class RunRequest:
     user_input: str | Path | None = None
     split: str | None = None
     samples: int | None = None
+    #: admit a lavacut export whose layers were changed after export (calibrate only)
+    accept_modified: bool = False
 
 
 def open_run(req: RunRequest) -> tuple[Export, RunConfig, str, int]:
@@ -42,7 +45,7 @@ def open_run(req: RunRequest) -> tuple[Export, RunConfig, str, int]:
     command line over ``[run]`` over the defaults). An export with no data
     set bound (a foreign NetX file, an unbound NIR import) needs
     ``--input`` or ``--config``: it never silently takes the embedded set."""
-    export = Export.open(req.path)
+    export = Export.open(req.path, accept_modified=req.accept_modified)
     cfg = export.config(req.config_path, list(req.overrides))
     if req.user_input is None and not export.has_data_binding(req.config_path, req.overrides):
         raise LavacutError(f"{req.path}: data set unknown (no lavacut data configuration in the file); give "
@@ -64,12 +67,15 @@ def describe_export(path: str | Path) -> str:
 
 
 def run_full_and_cutoff(path, frames, labels, rule: StopRule, mode: str = "halt", backend: str = "cpu",
-                        progress: bool = True, on_sample: Callable | None = None):
+                        progress: bool = True, on_sample: Callable | None = None, models: str = "fast",
+                        workers: int = 1):
     """The same frames twice through one compiled graph each: full T
-    (``FixedT``, the baseline, timed the same way) and with ``rule``."""
-    full = run_split(path, frames, labels, FixedT(), mode=mode, backend=backend, progress=progress)
+    (``FixedT``, the baseline, timed the same way) and with ``rule``.
+    ``models``, ``workers``: see :func:`lavacut.runtime.runner.run_split`."""
+    full = run_split(path, frames, labels, FixedT(), mode=mode, backend=backend, progress=progress,
+                     models=models, workers=workers)
     cut = run_split(path, frames, labels, rule, mode=mode, backend=backend, progress=progress,
-                    on_sample=on_sample if mode == "halt" else None)
+                    on_sample=on_sample if mode == "halt" else None, models=models, workers=workers)
     return full, cut
 
 
@@ -80,7 +86,7 @@ def lava_report(full, cut, rule: StopRule, T: int) -> dict[str, Any]:
     out.update({
         "wall_s_full": float(full.wall_s), "wall_s_cutoff": float(cut.wall_s),
         "wall_ratio": float(full.wall_s / cut.wall_s) if cut.wall_s > 0 else None,
-        "backend": cut.backend, "mode": cut.mode,
+        "backend": cut.backend, "mode": cut.mode, "models": cut.models, "workers": cut.workers,
         "lava_steps_full": int(full.lava_steps), "lava_steps_cutoff": int(cut.lava_steps),
         "latency_steps": int(cut.latency), "compile_s": float(cut.compile_s), "init_s": float(cut.init_s),
         "output_layout": cut.output_layout or "1-D output layer: one neuron per class",
@@ -93,27 +99,45 @@ def lava_report(full, cut, rule: StopRule, T: int) -> dict[str, Any]:
     return out
 
 
+#: version of the JSON report layout documented in docs/reports.md: raised
+#: when a documented key is renamed, removed or changes meaning
+REPORT_SCHEMA_VERSION = 1
+
+
+def report_stamp() -> dict[str, Any]:
+    """The first keys of every JSON report (run, evaluate, verify): the
+    documented layout it follows and the lavacut that wrote it."""
+    from lavacut import __version__
+
+    return {"schema_version": REPORT_SCHEMA_VERSION, "lavacut_version": __version__}
+
+
 def report_header(export: Export, data: FramedSplit, split: str, cfg: RunConfig, engine: str) -> dict[str, Any]:
     """The keys every report starts with: what ran on what."""
-    return {"engine": engine, "export": str(export.path), "input": data.source, "split": split,
+    return {**report_stamp(), "engine": engine, "export": str(export.path), "input": data.source, "split": split,
             "dataset": export.dataset or "unknown", "content_sha256": (export.meta or {}).get("content_sha256"),
             "calibrated": bool(export.meta and export.meta.get("cutoff")),
             "classes": data.classes}
 
 
 def run_export(req: RunRequest, mode: str | None = None, policy: str | None = None, params: dict | None = None,
-               backend: str | None = None, progress: bool = True, on_sample: Callable | None = None):
+               backend: str | None = None, progress: bool = True, on_sample: Callable | None = None,
+               models: str | None = None, workers: int | None = None):
     """Run a NetX file in Lava, full T and with the cutoff. Returns
     (report, full, cut) with the two :class:`~lavacut.runtime.runner.RunResult`."""
     export, cfg, split, samples = open_run(req)
     mode = mode or cfg.run.mode
     backend = backend or cfg.run.backend
+    models = models or cfg.run.models
+    workers = int(workers or cfg.run.workers)
+    if workers > 1 and on_sample is not None:
+        workers = 1             # a per-decision callback needs the decisions in one process
     data = export.frames(cfg, split, samples, user_input=req.user_input, stream=(mode == "stream"),
                          progress=progress)
     T = data.frames.shape[-1]
     rule = export.rule(policy, params, T)
     full, cut = run_full_and_cutoff(export.path, data.frames, data.labels, rule, mode=mode, backend=backend,
-                                    progress=progress, on_sample=on_sample)
+                                    progress=progress, on_sample=on_sample, models=models, workers=workers)
     report = {**report_header(export, data, split, cfg, "lava"), **lava_report(full, cut, rule, T),
               "versions": versions(), "config": cfg.to_dict()}
     notes = []

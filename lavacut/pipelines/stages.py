@@ -7,16 +7,17 @@ from typing import Any
 
 from lavacut.config import RunConfig
 from lavacut.data.embedded import summary as embedded_summary
+from lavacut.data.events import sample_source
 from lavacut.data.framing import frame_events
 from lavacut.data.show import plot_sample
 from lavacut.data.sources import EMBEDDED, open_dataset
 from lavacut.data.tonic_sets import DATASETS
 from lavacut.export.exporter import export_checkpoint
-from lavacut.export.inspect import format_inspection
+from lavacut.export.inspect import file_problems, format_inspection
 from lavacut.train.trainer import train
 from lavacut.util import LavacutError
 
-__all__ = ["dataset_lines", "data_summary", "draw_sample", "train", "export_checkpoint", "format_inspection"]
+__all__ = ["dataset_lines", "data_summary", "draw_sample", "train", "export_checkpoint", "format_inspection", "file_problems"]
 
 
 def dataset_lines() -> list[str]:
@@ -44,7 +45,7 @@ def draw_sample(cfg: RunConfig, split: str, index: int, path: str | Path) -> tup
     if not 0 <= index < len(ds):
         raise LavacutError(f"--index {index} outside 0..{len(ds) - 1} of the {split} split")
     ev, label = ds[index]
-    fr = frame_events(ev, ds.sensor_size, cfg.framing, source=f"sample {index}")
+    fr = frame_events(ev, ds.sensor_size, cfg.framing, source=sample_source(ds, index))
     plot_sample(fr.astype(float), label, path, title=f"{cfg.data.dataset} {split}[{index}]",
                 bin_ms=cfg.framing.bin_us / 1000)
     return len(ev), label

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from lavacut.export.exactness import explain_exactness
-from lavacut.pipelines.run import RunRequest, open_run
+from lavacut.pipelines.run import RunRequest, open_run, report_stamp
 from lavacut.runtime.record import lava_output
 from lavacut.train.inference import forward
 from lavacut.util import LavacutError
@@ -69,7 +69,7 @@ class VerifyResult:
 
     def summary(self) -> dict[str, Any]:
         """JSON-friendly figures (no per-sample list, no arrays)."""
-        return {"path": self.path, "split": self.split, "n_samples": self.n_samples,
+        return {**report_stamp(), "path": self.path, "split": self.split, "n_samples": self.n_samples,
                 "n_identical": self.n_identical, "agreement_rate": self.agreement_rate,
                 "horizon": self.horizon, "num_classes": self.num_classes, "backend": self.backend,
                 "reference": self.reference, "lava_wall_s": self.lava_wall_s,
@@ -131,11 +131,13 @@ def compare_spikes(lava_out: np.ndarray, slayer_out: np.ndarray, labels=None) ->
 
 
 def verify_export(req: RunRequest, backend: str = "cpu", progress: bool = True,
-                  reference_net=None) -> VerifyResult:
+                  reference_net=None, models: str | None = None) -> VerifyResult:
     """Run the first ``req.samples`` samples (of ``req.split`` or the user's
     ``--input``) through Lava and SLAYER and compare their output spike
     trains exactly. ``reference_net``: compare against this SLAYER net (e.g.
-    the trained net before export) instead of the rebuild from the file."""
+    the trained net before export) instead of the rebuild from the file.
+    ``models``: the Lava ProcessModels (default [run] models; see
+    :func:`lavacut.runtime.session.make_run_cfg`)."""
     samples = 200 if req.samples is None else req.samples
     if isinstance(samples, bool) or not isinstance(samples, (int, np.integer)) or samples <= 0:
         raise LavacutError(f"--samples must be a positive integer, got {samples!r}")
@@ -158,7 +160,8 @@ def verify_export(req: RunRequest, backend: str = "cpu", progress: bool = True,
     slayer_wall = rebuild_s + time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    lava_out, timings = lava_output(export.path, frames, backend=backend, progress=progress)
+    lava_out, timings = lava_output(export.path, frames, backend=backend, progress=progress,
+                                    models=models or cfg.run.models)
     lava_wall = time.perf_counter() - t0
     if slayer_out.shape != lava_out.shape:
         raise LavacutError(f"output shapes differ: Lava {lava_out.shape}, SLAYER {slayer_out.shape} (N, K, T)")

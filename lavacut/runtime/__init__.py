@@ -7,7 +7,9 @@
   a split, binds the monitor's RefPorts to every state Var (u, v, a_buff) and
   documents the input layout netx expects.
 - :mod:`lavacut.runtime.session` -- ``LavaSession`` (one runtime, always
-  stopped: success, exception, Ctrl-C) and the run config per backend.
+  stopped: success, exception, Ctrl-C) and the run config per backend and
+  ProcessModel set (``models``: fast / fast-procs / stock).
+- :mod:`lavacut.runtime.workers` -- a split sharded over worker processes.
 - :mod:`lavacut.runtime.runner` -- ``run_split`` (one compile per split, halt
   or stream mode), ``run_single`` (one sample alone in a fresh graph) and
   ``RunResult``; :mod:`lavacut.runtime.record` -- output spikes of many

@@ -1,6 +1,9 @@
 """Building the Lava graph for one split: SampleSource -> NetX network ->
 CutoffMonitor, with the monitor's switch message back to the source and its
-RefPorts bound to every state Var of the network.
+RefPorts bound to every state Var of the network; or (``fused=True``, the
+default ``models="fast"``) SampleSource -> FusedNetwork -> CutoffMonitor,
+the network as one process built from the parameters of netx's processes
+(:func:`fused_layers`) and reset by the switch message on its ``reset_in``.
 
 Input layout (what netx expects, read in lava/lib/dl/netx/hdf5.py):
 
@@ -200,6 +203,67 @@ def state_vars(net) -> list:
     return out
 
 
+def _syn_params(syn) -> dict:
+    pp = syn.proc_params
+    out = {k: pp.get(k) if hasattr(pp, "get") else pp[k] for k in ("weight_exp", "num_weight_bits", "sign_mode")}
+    return {k: v for k, v in out.items() if v is not None}
+
+
+def _init(var):
+    return np.asarray(var.init)
+
+
+def fused_layers(net) -> list[dict] | None:
+    """The layer list of a :class:`lavacut.runtime.procs.fused.FusedNetwork`
+    for a netx network, read from the Processes netx built (Var inits, proc
+    params); None when a layer is of a kind the fused process does not run
+    (sparse synapses, neurons other than CUBA LIF): then the per-process
+    models run it."""
+    from lava.proc.conv.process import Conv
+    from lava.proc.dense.process import DelayDense, Dense
+    from lava.proc.lif.process import LIF
+
+    layers, prev_shape = [], None
+    for i, block in enumerate(net.layers):
+        neuron = block.neuron
+        if type(neuron) is not LIF:
+            return None
+        lif = {"du": int(_init(neuron.du).reshape(-1)[0]), "dv": int(_init(neuron.dv).reshape(-1)[0]),
+               "vth": int(_init(neuron.vth).reshape(-1)[0]), "bias_mant": _init(neuron.bias_mant),
+               "bias_exp": _init(neuron.bias_exp), "shape": tuple(int(s) for s in neuron.s_out.shape)}
+        syn = getattr(block, "synapse", None)
+        spec: dict = {"lif": lif, "rec": None}
+        if syn is None:
+            if i != 0:
+                return None
+            spec.update(kind="input", in_shape=lif["shape"])
+        else:
+            in_shape = tuple(int(s) for s in syn.s_in.shape)
+            spec["in_shape"] = in_shape
+            spec["graded"] = bool(int(_init(syn.num_message_bits).reshape(-1)[0]) > 0)
+            spec["flatten"] = prev_shape is not None and len(prev_shape) == 3 and len(in_shape) == 1
+            if type(syn) is DelayDense:
+                spec.update(kind="delay", weights=_init(syn.weights), delays=_init(syn.delays),
+                            proc_params=_syn_params(syn), n_cols=int(syn.a_buff.shape[-1]))
+            elif type(syn) is Dense:
+                spec.update(kind="dense", weights=_init(syn.weights), proc_params=_syn_params(syn))
+            elif type(syn) is Conv:
+                spec.update(kind="conv", weight=_init(syn.weight), input_shape=tuple(syn.proc_params["input_shape"]),
+                            stride=_init(syn.stride), padding=_init(syn.padding), dilation=_init(syn.dilation),
+                            groups=int(_init(syn.groups).reshape(-1)[0]))
+            else:
+                return None
+        rec = getattr(block, "synapse_rec", None)
+        if rec is not None:
+            if type(rec) is not Dense:
+                return None
+            spec["rec"] = {"weights": _init(rec.weights), "proc_params": _syn_params(rec),
+                           "graded": bool(int(_init(rec.num_message_bits).reshape(-1)[0]) > 0)}
+        layers.append(spec)
+        prev_shape = lif["shape"]
+    return layers
+
+
 def lava_frame_layout(frames: np.ndarray, in_shape: tuple) -> np.ndarray:
     """(N, ..., T) user frames -> (N, T, F) in the C order of netx's input
     shape ``in_shape``."""
@@ -261,6 +325,8 @@ class SplitGraph:
     out_shape: tuple = ()       # netx's output port (Lava order, e.g. (W, H, C) for a conv output)
     output_note: str = ""       # how outputs become classes: flattened conv output, average readout ("" = plain)
     layout: NetLayout | None = None
+    out_port: Any = None        # the port carrying the network's output spikes (netx's net.out or the fused s_out)
+    fused: Any = None           # the FusedNetwork process (models="fast" on cpu), else None
 
 
 def connect_around(net, src_port, dst_port, loihi2: bool, inp=None) -> list:
@@ -285,7 +351,8 @@ def connect_around(net, src_port, dst_port, loihi2: bool, inp=None) -> list:
 
 
 def build_split_graph(net_path, frames, rule, *, halt: bool, horizon: int | None = None,
-                      loihi2: bool = False, frame_aligned: bool = False) -> SplitGraph:
+                      loihi2: bool = False, frame_aligned: bool = False, fused: bool = False,
+                      progress_every: int = 0) -> SplitGraph:
     """Source -> network -> monitor for all samples of ``frames``.
 
     Timesteps: by default the monitor's output step t is the sample's local
@@ -304,6 +371,15 @@ def build_split_graph(net_path, frames, rule, *, halt: bool, horizon: int | None
     ``loihi2=True`` puts embedded-io spike adapters (lava.proc.embedded_io,
     part of lava-loihi) between the host-side source/monitor and the network,
     the way lava-dl's netx tutorials do.
+
+    ``fused=True`` (CPU only) replaces netx's process graph by ONE
+    :class:`lavacut.runtime.procs.fused.FusedNetwork` process built from the
+    same parameters, reset through its ``reset_in`` port by the monitor's
+    switch message (no RefPorts, no management phase); when a layer is of a
+    kind it does not run, netx's graph is used (``SplitGraph.fused`` None).
+
+    ``progress_every``: stream mode pauses after every that many decisions
+    so the host can show progress (0: never).
     """
     from lavacut.runtime.procs.monitor import CutoffMonitor  # Lava
     from lavacut.runtime.procs.source import SampleSource  # Lava
@@ -336,11 +412,27 @@ def build_split_graph(net_path, frames, rule, *, halt: bool, horizon: int | None
     weight, bias = layout.input_transform or (1, 0)
     source = SampleSource(packed=packed, shape=in_shape, weight=weight, bias=bias)
     K = layout.num_classes
+    fused_proc = None
+    if fused and not loihi2:
+        specs = fused_layers(net)
+        if specs is not None:
+            from lavacut.runtime.procs.fused import FusedNetwork  # Lava
+
+            fused_proc = FusedNetwork(layers=specs, in_shape=in_shape, out_shape=out_shape)
     monitor = CutoffMonitor(num_classes=K, num_samples=N, latency=offset, horizon=T,
-                            rule_params=rule.params(), halt=halt, reset_vars=svars,
-                            in_shape=out_shape, classes=layout.classes_of(out_shape))
-    adapters = connect_around(net, source.s_out, monitor.s_in, loihi2, inp=inp)
+                            rule_params=rule.params(), halt=halt, reset_vars=[] if fused_proc else svars,
+                            in_shape=out_shape, classes=layout.classes_of(out_shape),
+                            progress_every=progress_every)
+    if fused_proc is not None:
+        source.s_out.connect(fused_proc.s_in)
+        fused_proc.s_out.connect(monitor.s_in)
+        monitor.switch_out.connect(fused_proc.reset_in)
+        adapters, out_port = [], fused_proc.s_out
+    else:
+        adapters = connect_around(net, source.s_out, monitor.s_in, loihi2, inp=inp)
+        out_port = adapters[-1].out if adapters else net.out
     monitor.switch_out.connect(source.switch_in)
     return SplitGraph(net=net, source=source, monitor=monitor, latency=D, offset=offset, horizon=T,
                       num_samples=N, num_classes=K, in_shape=in_shape, state_vars=svars, adapters=adapters,
-                      out_shape=out_shape, output_note=layout.note, layout=layout)
+                      out_shape=out_shape, output_note=layout.note, layout=layout, out_port=out_port,
+                      fused=fused_proc)

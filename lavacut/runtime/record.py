@@ -14,15 +14,18 @@ from lavacut.runtime.session import LavaSession, make_run_cfg
 from lavacut.util import LavacutError
 
 
-def lava_output(path, frames: np.ndarray, backend: str = "cpu", progress: bool = False
-                ) -> tuple[np.ndarray, dict[str, float]]:
+def lava_output(path, frames: np.ndarray, backend: str = "cpu", progress: bool = False, models: str = "fast",
+                info: dict | None = None) -> tuple[np.ndarray, dict[str, float]]:
     """All samples of ``frames`` (N, C, H, W, T) through ONE Lava graph for
     their full T steps; returns the network's output spikes (N, n, T) uint8
     (SLAYER-aligned: [:, :, t - 1] is local Lava step t) and timings. The n
     outputs are in SLAYER's flat order (C, H, W for a conv output); for an
     average readout they are the last spiking layer's neurons, whose group
     sums the monitor counts (``timings`` holds no layout: see
-    :func:`lavacut.runtime.graph.net_layout`).
+    :func:`lavacut.runtime.graph.net_layout`). ``models``: ``"fast"`` or
+    ``"stock"`` ProcessModels (:func:`lavacut.runtime.session.make_run_cfg`);
+    ``info`` (a dict) receives ``fused``: whether the network ran as one
+    fused process.
 
     Step arithmetic: with ``FixedT`` sample j is played at Lava steps
     j*T + 1 .. (j+1)*T and the monitor pauses at step N*T; the sink writes
@@ -31,18 +34,18 @@ def lava_output(path, frames: np.ndarray, backend: str = "cpu", progress: bool =
     from lava.proc.io.sink import RingBuffer as Sink
 
     timings: dict[str, float] = {}
-    run_cfg = make_run_cfg(backend)              # raises early when loihi2 is missing
+    run_cfg = make_run_cfg(backend, models)              # raises early when loihi2 is missing
     t0 = time.perf_counter()
-    g = build_split_graph(path, frames, FixedT(), halt=False, loihi2=(backend == "loihi2"))
+    g = build_split_graph(path, frames, FixedT(), halt=False, loihi2=(backend == "loihi2"),
+                          fused=(models == "fast"))
     N, T, K = g.num_samples, g.horizon, int(np.prod(g.out_shape))
     if g.offset != 0:
         raise LavacutError(f"internal: expected SLAYER-aligned timesteps (offset 0), got offset {g.offset}")
     sink = Sink(shape=g.out_shape, buffer=N * T)
-    if g.adapters:          # loihi2: record on the host side of the output adapter
-        g.adapters[-1].out.connect(sink.a_in)
-    else:
-        g.net.out.connect(sink.a_in)
+    g.out_port.connect(sink.a_in)       # loihi2: the host side of the output adapter
     timings["build_s"] = time.perf_counter() - t0
+    if info is not None:
+        info["fused"] = g.fused is not None
     mon = g.monitor
     with LavaSession(mon, run_cfg) as session:
         timings["compile_s"], timings["init_s"] = session.compile_s, session.init_s

@@ -3,9 +3,14 @@ and collect the cutoff decisions.
 
 - :func:`run_split` -- all samples through one compiled graph (SampleSource
   -> NetX network -> CutoffMonitor), in ``"halt"`` mode (the monitor pauses
-  the runtime at every decision, the host reads three scalars and resumes)
-  or ``"stream"`` mode (decisions logged on the graph, read once at the end).
-  ``rule=FixedT()`` runs every sample its full T steps: the baseline.
+  the runtime at every decision, the host reads one packed 4-element Var and
+  resumes) or ``"stream"`` mode (decisions logged on the graph, read once at
+  the end; with ``progress`` the monitor also pauses every ~5 % of the split
+  so a progress bar shows the samples decided -- not one round trip per
+  sample). ``rule=FixedT()`` runs every sample its full T steps: the baseline.
+  ``models="fast"`` (default) runs the network as one fused Lava process
+  (:mod:`lavacut.runtime.procs.fused`) reset by the switch message;
+  ``workers=N`` shards the split (:mod:`lavacut.runtime.workers`).
 - :func:`run_single` -- one sample alone in a fresh graph (stock io
   RingBuffers, none of lavacut's processes): the reference for the
   isolation tests.
@@ -18,70 +23,18 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import asdict, dataclass, field
-from typing import Any, Callable
+from typing import Callable
 
 import numpy as np
 
 from lavacut.runtime.graph import (lava_frame_layout, build_split_graph, connect_around, network_latency,
                                    open_network, state_vars, to_slayer_order)
+from lavacut.runtime.result import RunResult, progress_bar
 from lavacut.runtime.session import BACKENDS, LavaSession, make_run_cfg
+from lavacut.runtime.workers import run_sharded
 from lavacut.util import LavacutError
 
 MODES = ("halt", "stream")
-
-
-# --------------------------------------------------------------------------
-# Results
-# --------------------------------------------------------------------------
-
-@dataclass
-class RunResult:
-    """Decisions and timings of one split run in Lava."""
-
-    t_c: np.ndarray                 # (N,) 1-based output step of the decision
-    pred: np.ndarray                # (N,) argmax Y(t_c), -1 if no spike yet
-    counts: np.ndarray              # (N, K) Y(t_c)
-    labels: np.ndarray | None       # (N,), None for unlabelled input
-    wall_s: float                   # running time of all samples
-    wall_s_per_sample: list | None  # halt mode: per-sample run + host read
-    lava_steps: int                 # Lava steps to the last decision = sum(t_c + offset)
-    latency: int                    # D, synapse layers between input and output
-    offset: int                     # steps per sample before output step 1 (D if frame-aligned, else 0)
-    horizon: int                    # T
-    backend: str
-    mode: str
-    compile_s: float
-    init_s: float = 0.0
-    readout_s: float = 0.0
-    rule: dict = field(default_factory=dict)
-    output_layout: str = ""         # how outputs became the K classes counted ("" = plain 1-D output layer)
-
-    @property
-    def num_samples(self) -> int:
-        return int(len(self.t_c))
-
-    @property
-    def accuracy(self) -> float | None:
-        if self.labels is None or not len(self.labels):
-            return None
-        return float(np.mean(self.pred == self.labels))
-
-    @property
-    def mean_tc(self) -> float:
-        return float(np.mean(self.t_c)) if len(self.t_c) else float("nan")
-
-    @property
-    def step_s(self) -> float:
-        """Wall-clock per Lava step (including the per-sample switch cost)."""
-        return self.wall_s / max(self.lava_steps, 1)
-
-    def summary(self) -> dict[str, Any]:
-        d = {k: v for k, v in asdict(self).items()
-             if k not in ("t_c", "pred", "counts", "labels", "wall_s_per_sample")}
-        d.update(num_samples=self.num_samples, accuracy=self.accuracy,
-                 mean_tc=self.mean_tc, step_s=self.step_s)
-        return d
 
 
 # --------------------------------------------------------------------------
@@ -95,7 +48,7 @@ def _get_int(var) -> int:
 def run_split(net_path, frames, labels, rule, mode: str = "halt", backend: str = "cpu",
               T: int | None = None, progress: bool = True,
               on_sample: Callable[[int, int, int], None] | None = None,
-              frame_aligned: bool = False) -> RunResult:
+              frame_aligned: bool = False, models: str = "fast", workers: int = 1) -> RunResult:
     """Run every sample of a split through one compiled Lava graph.
 
     Parameters
@@ -118,34 +71,53 @@ def run_split(net_path, frames, labels, rule, mode: str = "halt", backend: str =
     frame_aligned : count output steps from the response to frame 1 (see
         :func:`lavacut.runtime.graph.build_split_graph`); default False:
         SLAYER's timesteps, t_c Lava steps per sample.
+    models : "fast" (the default: the network as one fused Lava process,
+        reset by the monitor's switch message; netx's graph with the fast
+        models where a layer is of a kind it does not run), "fast-procs"
+        (netx's graph with lavacut's fast per-process models) or "stock"
+        (Lava's fixed_pt models); all spike-exact. See
+        :func:`lavacut.runtime.session.make_run_cfg`.
+    workers : shard the split over this many worker processes, each with its
+        own compiled graph (:mod:`lavacut.runtime.workers`); results merged in
+        sample order, decisions identical to one graph.
     """
     if mode not in MODES:
         raise LavacutError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
     if backend not in BACKENDS:
         raise LavacutError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
-    run_cfg = make_run_cfg(backend)     # raises early when loihi2 is missing
+    run_cfg = make_run_cfg(backend, models)     # raises early when loihi2 is missing
     frames = np.asarray(frames)
     labels = None if labels is None else np.asarray(labels).reshape(-1)
     if labels is not None and len(labels) != frames.shape[0]:
         raise LavacutError(f"{frames.shape[0]} samples but {len(labels)} labels")
     if frames.shape[0] == 0:
         raise LavacutError("no samples to run")
+    if int(workers) < 1:
+        raise LavacutError(f"workers must be >= 1, got {workers}")
+    if int(workers) > 1 and frames.shape[0] > 1:
+        if on_sample is not None:
+            raise LavacutError("on_sample (a per-decision callback) needs workers=1")
+        return run_sharded(run_split, net_path, frames, labels, rule, workers=int(workers), progress=progress,
+                           mode=mode, backend=backend, T=T, frame_aligned=frame_aligned, models=models)
+    N = frames.shape[0]
+    # stream mode: a pause every ~5 % of the split for the progress bar (not per sample)
+    every = max(1, -(-N // 20)) if (progress and mode == "stream") else 0
     g = build_split_graph(net_path, frames, rule, halt=(mode == "halt"), horizon=T,
-                          loihi2=(backend == "loihi2"), frame_aligned=frame_aligned)
+                          loihi2=(backend == "loihi2"), frame_aligned=frame_aligned,
+                          fused=(models == "fast"), progress_every=every)
     mon, N = g.monitor, g.num_samples
     per_sample: list[float] | None = [] if mode == "halt" else None
 
     with LavaSession(mon, run_cfg) as session:
         t_start = time.perf_counter()
         if mode == "halt":
-            bar = _progress(N, progress)
+            bar = progress_bar(N, progress)
             try:
                 for j in range(N):
                     t0 = time.perf_counter()
                     session.run_until_pause()
-                    n_done = _get_int(mon.n_done)
-                    tc, pred = _get_int(mon.last_tc), _get_int(mon.last_pred)
-                    per_sample.append(time.perf_counter() - t0)
+                    n_done, tc, pred, _ = (int(v) for v in np.asarray(mon.last_packed.get()).reshape(-1))
+                    per_sample.append(time.perf_counter() - t0)     # one packed read per decision
                     if n_done != j + 1:
                         raise LavacutError(f"monitor paused after {n_done} decisions, "
                                            f"expected {j + 1} (unexpected pause)")
@@ -153,6 +125,21 @@ def run_split(net_path, frames, labels, rule, mode: str = "halt", backend: str =
                         on_sample(j, tc, pred)
                     if bar is not None:
                         bar.update(1)
+            finally:
+                if bar is not None:
+                    bar.close()
+        elif every:
+            bar = progress_bar(N, progress)
+            try:
+                done = 0
+                while done < N:
+                    session.run_until_pause()
+                    n_done = _get_int(mon.n_done)
+                    if n_done <= done:
+                        raise LavacutError(f"monitor paused after {n_done} decisions without progress")
+                    if bar is not None:
+                        bar.update(n_done - done)
+                    done = n_done
             finally:
                 if bar is not None:
                     bar.close()
@@ -174,7 +161,7 @@ def run_split(net_path, frames, labels, rule, mode: str = "halt", backend: str =
     if progress and mode == "stream":
         print(f"lavacut: {N} samples, {int(np.sum(t_c + g.offset))} Lava steps in "
               f"{wall:.2f} s (stream)", file=sys.stderr)
-    return RunResult(t_c=t_c, pred=pred, counts=counts, labels=labels, wall_s=wall,
+    return RunResult(t_c=t_c, pred=pred, counts=counts, labels=labels, wall_s=wall, models=models,
                      wall_s_per_sample=per_sample,
                      lava_steps=lava_steps, latency=g.latency, offset=g.offset,
                      horizon=g.horizon, backend=backend, mode=mode,
@@ -182,18 +169,8 @@ def run_split(net_path, frames, labels, rule, mode: str = "halt", backend: str =
                      readout_s=readout, rule=rule.params(), output_layout=g.output_note)
 
 
-def _progress(total: int, enabled: bool):
-    if not enabled:
-        return None
-    try:
-        from tqdm import tqdm
-    except ImportError:  # pragma: no cover
-        return None
-    return tqdm(total=total, unit="sample", desc="lava", file=sys.stderr, leave=False)
-
-
 def run_single(net_path, frames_one_sample, T: int | None = None, backend: str = "cpu",
-               frame_aligned: bool = False) -> np.ndarray:
+               frame_aligned: bool = False, models: str = "stock") -> np.ndarray:
     """One sample alone in a fresh graph for its full T steps.
 
     ``frames_one_sample``: (C, H, W, T) or (C*H*W, T) binary. Returns the
@@ -201,11 +178,12 @@ def run_single(net_path, frames_one_sample, T: int | None = None, backend: str =
     readouts: module doc): by default column t - 1 is Lava step t, identical
     to SLAYER's forward (zero shift). With ``frame_aligned`` it runs T + D
     steps (zero frames after frame T) and drops the first D (latency
-    removed), matching SLAYER with delay_shift=False."""
+    removed), matching SLAYER with delay_shift=False. ``models`` defaults to
+    Lava's stock ProcessModels: this is the reference."""
     from lava.proc.io.sink import RingBuffer as Sink
     from lava.proc.io.source import RingBuffer as Source
 
-    run_cfg = make_run_cfg(backend)
+    run_cfg = make_run_cfg(backend, models)
     x = np.asarray(frames_one_sample)[None]
     net, layout, inp = open_network(net_path, backend == "loihi2")
     in_shape = tuple(int(s) for s in inp.shape)

@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 
-from lavacut.util import LavacutError
+from lavacut.util import LavacutError, Terminated
 
 BACKENDS = ("cpu", "loihi2")
 
@@ -107,13 +107,14 @@ class LavaSession:
     ...     s.run_until_pause()
     ...     value = proc.some_var.get()
 
-    - children are forked with a SIGINT handler that does nothing but note
-      it, so a Ctrl-C in a terminal (sent to the whole process group) does
-      not kill them (dead children make Lava's stop() block forever); the
-      host then stops them in order;
-    - while the session is open, SIGINT raises KeyboardInterrupt in the host
+    - children are forked with SIGINT and SIGTERM handlers that do nothing
+      but note them, so a Ctrl-C in a terminal or a SIGTERM to the whole
+      process group does not kill them (dead children make Lava's stop()
+      block forever); the host then stops them in order;
+    - while the session is open, SIGINT raises KeyboardInterrupt and SIGTERM
+      :class:`lavacut.util.Terminated` (a KeyboardInterrupt) in the host
       (also when the previous handler was something else); on exit the
-      runtime is shut down with SIGINT ignored, the previous handler is
+      runtime is shut down with both ignored, the previous handlers are
       restored, and the exception propagates.
     """
 
@@ -124,7 +125,7 @@ class LavaSession:
         self.compile_s = 0.0
         self.init_s = 0.0
         self.problems: list[str] = []
-        self._old_handler = None
+        self._old_handlers: dict = {}
 
     @property
     def runtime(self):
@@ -133,7 +134,7 @@ class LavaSession:
     def __enter__(self) -> "LavaSession":
         main = threading.current_thread() is threading.main_thread()
         if main:
-            self._old_handler = signal.getsignal(signal.SIGINT)
+            self._old_handlers = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}
         try:
             t0 = time.perf_counter()
             exe = self.proc.compile(self.run_cfg)
@@ -145,15 +146,17 @@ class LavaSession:
                 # to the whole process group only appends to a list there, so
                 # they stay alive for the host's orderly stop. In the host it
                 # defers a Ctrl-C during the fork to just after it.
-                signal.signal(signal.SIGINT, lambda signum, frame: deferred.append(signum))
+                for sig in STOP_SIGNALS:
+                    signal.signal(sig, lambda signum, frame: deferred.append(signum))
             try:
                 self.proc.create_runtime(executable=exe)
             finally:
                 if main:
-                    signal.signal(signal.SIGINT, _raise_keyboard_interrupt)
+                    for sig in STOP_SIGNALS:
+                        signal.signal(sig, _raise_keyboard_interrupt)
             self.init_s = time.perf_counter() - t0
             if deferred:
-                raise KeyboardInterrupt
+                _raise_keyboard_interrupt(deferred[0], None)
         except BaseException:
             self._close()
             raise
@@ -200,13 +203,16 @@ class LavaSession:
     def _close(self) -> None:
         main = threading.current_thread() is threading.main_thread()
         if main:
-            signal.signal(signal.SIGINT, signal.SIG_IGN)   # no second Ctrl-C mid-cleanup
+            for sig in STOP_SIGNALS:
+                signal.signal(sig, signal.SIG_IGN)   # no second Ctrl-C / SIGTERM mid-cleanup
         try:
             self.problems += shutdown_runtime(self.proc.runtime, self.stop_timeout)
         finally:
             if main:
-                signal.signal(signal.SIGINT, self._old_handler
-                              if self._old_handler is not None else signal.default_int_handler)
+                for sig in STOP_SIGNALS:
+                    old = self._old_handlers.get(sig)
+                    signal.signal(sig, old if old is not None else
+                                  (signal.default_int_handler if sig == signal.SIGINT else signal.SIG_DFL))
 
     def __exit__(self, exc_type, exc, tb) -> bool:
         self._close()
@@ -215,8 +221,12 @@ class LavaSession:
         return False
 
 
+#: the signals that stop a session in order (Ctrl-C, and SIGTERM from a job manager)
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
 def _raise_keyboard_interrupt(signum, frame):
-    raise KeyboardInterrupt
+    raise Terminated(signum) if signum == signal.SIGTERM else KeyboardInterrupt
 
 
 # --------------------------------------------------------------------------
@@ -243,14 +253,42 @@ def require_loihi2() -> None:
             "Use backend='cpu' (Loihi2SimCfg, fixed_pt) here.")
 
 
-def make_run_cfg(backend: str):
+#: "fast": the network as ONE fused Lava process where its layers allow it
+#: (lavacut.runtime.procs.fused), else netx's graph with the fast models;
+#: "fast-procs": netx's graph with the fast per-process models; "stock":
+#: netx's graph with Lava's own fixed_pt models. All spike-exact.
+MODELS = ("fast", "fast-procs", "stock")
+
+
+def fast_model_map() -> dict:
+    """{Lava Process class: lavacut's fast bit-exact ProcessModel} for the
+    processes netx builds (Dense, DelayDense, Conv, LIF at fixed_pt; see
+    :mod:`lavacut.runtime.procs.fast_models`)."""
+    from lava.proc.conv.process import Conv
+    from lava.proc.dense.process import DelayDense, Dense
+    from lava.proc.lif.process import LIF
+
+    from lavacut.runtime.procs.fast_models import (FastConvModel, FastDelayDenseModel, FastDenseModel,
+                                                   FastLifModel)
+
+    return {Dense: FastDenseModel, DelayDense: FastDelayDenseModel, Conv: FastConvModel, LIF: FastLifModel}
+
+
+def make_run_cfg(backend: str, models: str = "fast"):
+    """The run config of a backend. ``models`` (see :data:`MODELS`):
+    ``"fast"`` / ``"fast-procs"`` select lavacut's vectorised ProcessModels
+    (spike-exact with the stock ones; CPU only), ``"stock"`` Lava's own
+    fixed_pt models."""
+    if models not in MODELS:
+        raise LavacutError(f"unknown models {models!r}; choose one of {', '.join(MODELS)}")
     if backend == "cpu":
         from lava.magma.core.run_configs import Loihi2SimCfg
 
-        return Loihi2SimCfg(select_tag="fixed_pt")
+        exceptions = fast_model_map() if models != "stock" else None
+        return Loihi2SimCfg(select_tag="fixed_pt", exception_proc_model_map=exceptions)
     if backend == "loihi2":
         require_loihi2()
         from lava.magma.core.run_configs import Loihi2HwCfg
 
-        return Loihi2HwCfg()
+        return Loihi2HwCfg()    # the network runs on NeuroCores: ``models`` only concerns the CPU simulation
     raise LavacutError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")

@@ -90,6 +90,7 @@ def test_topk_fires_at_first_step_with_gap_strictly_above_beta():
     TopKGap(beta=np.linspace(3, 0, 12)), TopKGap(beta=np.full(12, 1.0)),
     Confidence(eps=0.2, temperature=1.5), Entropy(threshold=0.5, temperature=2.0),
     Conformal(q=np.linspace(1.0, 3.0, 12), temperature=1.0),
+    Conformal(q=np.linspace(1.0, 3.0, 12), temperature=1.0, checkpoints=[3, 6, 9, 12], correction="bonferroni"),
 ], ids=lambda r: r.name)
 def test_cutoff_agrees_with_scalar_stops(rule):
     sp, _ = _random_spikes(N=30, K=4, T=12, seed=3)
@@ -137,7 +138,10 @@ def test_optimal_cutoff_steps_hand_made():
 
 def test_rule_from_params_round_trip_and_errors():
     for rule in (FixedT(t_stop=3), TopKGap(beta=[1.0, 2.0], eps=0.02), Confidence(eps=0.1, temperature=2.0),
-                 Entropy(threshold=0.3), Conformal(q=[1.0, 2.0], alpha=0.1, temperature=3.0)):
+                 Entropy(threshold=0.3), Conformal(q=[1.0, 2.0], alpha=0.1, temperature=3.0),
+                 TopKGap(beta=[1.0, 2.0], eps=0.05, delta=0.03, confidence=0.9),
+                 Conformal(q=[1.0, 2.0], alpha=0.1, temperature=3.0, checkpoints=[2], correction="bonferroni",
+                           n_calibration=50)):
         params = json.loads(json.dumps(rule.params()))   # as stored in an export
         back = rule_from_params(params)
         assert type(back) is type(rule) and back.params() == rule.params()
@@ -280,12 +284,13 @@ def test_calibrate_conformal_rank_is_ceil_of_1_minus_alpha_times_n_plus_1():
     s = -np.log(p[np.arange(N)[:, None], np.arange(T)[None, :], labels[:, None]] + 1e-5)  # (N, T)
     srt = np.sort(s, axis=0)
     # alpha = 0.7, n = 9: ceil(0.3 * 10) = 3 (in floating point (1 - 0.7) * 10 = 3.0000000000000004)
+    # the uncorrected per-step quantile (correction="none"; the Bonferroni one is in test_conformal_guarantee.py)
     for alpha, rank in [(0.7, 3), (0.5, 5), (0.2, 8), (0.1, 9), (0.35, 7)]:
-        rule = calibrate_conformal(sp, labels, alpha, 1.5)
+        rule = calibrate_conformal(sp, labels, alpha, 1.5, correction="none")
         np.testing.assert_allclose(rule.q, srt[rank - 1], rtol=0, atol=1e-12, err_msg=f"alpha {alpha}")
         assert rule.alpha == alpha and rule.temperature == 1.5
     # rank ceil(0.95 * 10) = 10 > n = 9: no finite threshold -> every class is in the set, never stops
-    rule = calibrate_conformal(sp, labels, 0.05, 1.5)
+    rule = calibrate_conformal(sp, labels, 0.05, 1.5, correction="none")
     assert np.all(rule.q >= 1e9)
     t_c, _ = cutoff(rule, sp)
     assert t_c.tolist() == [T] * N

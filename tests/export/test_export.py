@@ -258,7 +258,7 @@ def test_check_weights_names_the_layer(tmp_path):
     with h5py.File(big, "a") as f:
         f["layer/1/weight"][0, 0] = 300
         with pytest.raises(NetxFileError, match=r"layer 1 weight has values in \[.*, 300\], outside the 8-bit "
-                                                r"weight range"):
+                                                r"weight mantissa range"):
             check_weights(f)
 
 

@@ -29,7 +29,7 @@ from lavacut.cutoff.rules import rule_from_params
 from lavacut.data.sources import dataset_classes, dataset_sensor_size, load_split
 from lavacut.export.netx_file import write_export
 from lavacut.train.inference import accuracy_from_spikes, forward
-from lavacut.util import LavacutError, first_line
+from lavacut.util import LavacutError, check_output_path, first_line
 
 ONE_OUTPUT_DECISION = "none (one output neuron: fixed T)"
 
@@ -371,6 +371,8 @@ def import_nir(path: str | Path, out_net_path: str | Path | None = None, *, dt: 
     bound data set, the test accuracy at full T (SLAYER) is measured as for
     native exports. Returns ``(path, meta)``."""
 
+    if out_net_path is not None:
+        check_output_path(out_net_path, "import output")
     net, meta = from_nir(path, dt=dt, threshold=threshold, input_shape=input_shape, cfg=cfg,
                          overrides=overrides, name=name)
     cutoff = meta.pop("cutoff", None)

@@ -48,6 +48,15 @@ DelayDense synapses (their a_buff holds old activity for up to 62 future
 steps). The synchronous reset is exact in both cases, costs one RefPort burst
 per sample, and loses no steps (the next sample cannot start before tau_j + 1
 in either scheme).
+
+With the fused network (lavacut.runtime.procs.fused, ``reset_vars`` empty)
+the same reset travels on the switch message: the monitor logs the decision
+in run_spk of tau_j (no management phase; in halt mode it requests the pause
+there), sends switch = 1 at tau_j + 1, and the fused network, which receives
+it before computing step tau_j + 1, zeroes u, v and every synapse buffer
+first. Nothing changes the network state between the end of tau_j and that
+point, so the state it computes step tau_j + 1 from is the one the RefPort
+reset leaves: the same bits, without RefPorts or a read-back.
 """
 import numpy as np
 
@@ -103,11 +112,18 @@ class CutoffMonitor(AbstractProcess):
         (stream mode): run on and pause only after the last sample.
     reset_vars : list of Var
         state Vars zeroed at every decision (u, v, a_buff of every layer).
+        Empty when the network resets itself on the switch message (the
+        fused network's ``reset_in``): then the decision is logged in the
+        spiking phase of the decision step and no management phase runs.
+    progress_every : int
+        stream mode: also pause after every that many decisions, so the host
+        can read ``n_done`` for a progress bar (0: never).
     """
 
     def __init__(self, *, num_classes: int, num_samples: int, latency: int,
                  horizon: int, rule_params: dict, halt: bool,
-                 reset_vars=(), in_shape: tuple = None, classes=None, name: str = None):
+                 reset_vars=(), in_shape: tuple = None, classes=None, progress_every: int = 0,
+                 name: str = None):
         reset_vars = list(reset_vars)
         if len(reset_vars) > MAX_RESET_PORTS:
             raise ValueError(f"{len(reset_vars)} state Vars to reset; the monitor "
@@ -122,7 +138,8 @@ class CutoffMonitor(AbstractProcess):
             raise ValueError(f"an output port of shape {in_shape} needs classes for K = {K}")
         super().__init__(num_classes=K, num_samples=N, latency=int(latency),
                          horizon=int(horizon), rule_params=dict(rule_params),
-                         halt=bool(halt), num_resets=len(reset_vars), classes=classes, name=name)
+                         halt=bool(halt), num_resets=len(reset_vars), classes=classes,
+                         progress_every=max(int(progress_every), 0), name=name)
         self.s_in = InPort(shape=in_shape)
         self.switch_out = OutPort(shape=(1,))
         # Small Vars the host reads (Var.get moves element by element).
@@ -130,6 +147,8 @@ class CutoffMonitor(AbstractProcess):
         self.last_tc = Var(shape=(1,), init=0)
         self.last_pred = Var(shape=(1,), init=0)
         self.last_step = Var(shape=(1,), init=0)   # Lava time_step of the last decision
+        # the same four, packed for ONE host read per decision: n_done, t_c, pred, step
+        self.last_packed = Var(shape=(4,), init=0)
         # Decision log, read once at the end of a run.
         self.log_tc = Var(shape=(N,), init=0)
         self.log_pred = Var(shape=(N,), init=0)
@@ -152,6 +171,7 @@ class PyCutoffMonitorModel(PyLoihiProcessModel):
     last_tc: np.ndarray = LavaPyType(np.ndarray, np.int32)
     last_pred: np.ndarray = LavaPyType(np.ndarray, np.int32)
     last_step: np.ndarray = LavaPyType(np.ndarray, np.int32)
+    last_packed: np.ndarray = LavaPyType(np.ndarray, np.int32)
     log_tc: np.ndarray = LavaPyType(np.ndarray, np.int32)
     log_pred: np.ndarray = LavaPyType(np.ndarray, np.int32)
     log_counts: np.ndarray = LavaPyType(np.ndarray, np.int32)
@@ -167,6 +187,7 @@ class PyCutoffMonitorModel(PyLoihiProcessModel):
         self._halt = bool(proc_params["halt"])
         self._num_resets = int(proc_params["num_resets"])
         self._classes = proc_params["classes"]     # None: output neuron k is class k
+        self._every = int(proc_params.get("progress_every", 0) or 0)
         self._resets = None  # the builder sets the ports after __init__
         self._counts = np.zeros(self._K, dtype=np.int64)
         self._k = 0            # Lava steps since the current sample's frame 1
@@ -192,13 +213,19 @@ class PyCutoffMonitorModel(PyLoihiProcessModel):
             self._counts += np.bincount(self._classes, weights=spikes.reshape(-1),
                                         minlength=self._K).astype(np.int64)
         if t >= self._T or self._rule.stops(self._counts, t):
-            self._decided = True
             self._tc = t
+            if self._num_resets:
+                self._decided = True        # log, reset and switch in run_post_mgmt of this step
+            else:
+                self._decide()              # the network resets itself on the switch message
 
     def post_guard(self):
         return self._decided
 
     def run_post_mgmt(self):
+        self._decide()
+
+    def _decide(self):
         n = int(self.n_done[0])
         pred = self._predict(self._counts)
         self.log_tc[n] = self._tc
@@ -208,15 +235,17 @@ class PyCutoffMonitorModel(PyLoihiProcessModel):
         self.last_pred[0] = pred
         self.last_step[0] = self.time_step
         self.n_done[0] = n + 1
+        self.last_packed[:] = (n + 1, self._tc, pred, self.time_step)
         if self._resets is None:
             self._resets = [getattr(self, _reset_port_name(i))
                             for i in range(self._num_resets)]
-        _write_zeros_and_sync(self._resets)
+        if self._resets:
+            _write_zeros_and_sync(self._resets)
         self._counts[:] = 0
         self._k = 0
         self._decided = False
         self._switch = np.ones(1, dtype=np.int32)
-        if self._halt or n + 1 >= self._N:
+        if self._halt or n + 1 >= self._N or (self._every and (n + 1) % self._every == 0):
             self._req_pause = True
 
 

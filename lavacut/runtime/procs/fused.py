@@ -1,0 +1,143 @@
+"""FusedNetwork: a whole netx CUBA network as ONE Lava process (one OS
+process instead of two per layer), with the sample reset carried by a port.
+
+The layer parameters are those of the Processes netx built (read on the host
+by :func:`lavacut.runtime.graph.fused_layers`: Var inits and proc params of
+each synapse and LIF), and each layer runs the kernels of
+:mod:`.fast_models` -- the same code as the per-process fast models, which
+are bit-exact with Lava's stock fixed_pt models. Within one Lava step the
+model reproduces the step of the process graph netx builds:
+
+    for each layer l (in order):
+        a = a_buff_l                      # the synapse sends what it computed at the previous step
+        a_buff_l = synapse_l(x_l)         # ... and integrates this step's input x_l
+        x_{l+1} = lif_l(a (+ recurrent a_rec_l))
+        a_rec_l = recurrent synapse of the spikes (if any)
+    send x_{L}
+
+An input layer with neurons has no synapse (the source drives its a_in). A
+dense layer after a 3-D layer reads the spikes transposed to (C, H, W) and
+flattened, as netx's flatten connection does. Synapse outputs are cast to
+int32 as the int32 ports of the process graph carry them.
+
+``reset_in``: the monitor's switch message. A 1 received at step s zeroes
+every state (u, v, synapse buffers) BEFORE step s is computed -- the state a
+RefPort reset in the monitor's post-management phase of step s - 1 leaves,
+without a management phase or a RefPort round trip.
+
+No host traffic: the model has no Vars the host needs to read.
+"""
+import numpy as np
+
+from lava.magma.core.decorator import implements, requires, tag
+from lava.magma.core.model.py.model import PyLoihiProcessModel
+from lava.magma.core.model.py.ports import PyInPort, PyOutPort
+from lava.magma.core.model.py.type import LavaPyType
+from lava.magma.core.process.ports.ports import InPort, OutPort
+from lava.magma.core.process.process import AbstractProcess
+from lava.magma.core.resources import CPU
+from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
+
+
+class FusedNetwork(AbstractProcess):
+    """Parameters
+    ----------
+    layers : list of dict
+        per layer, in order: ``kind`` ("input", "dense", "delay", "conv"),
+        ``lif`` (du, dv, vth, bias_mant, bias_exp, shape), ``in_shape``
+        (synapse input shape), the synapse parameters of its kind, and
+        ``rec`` (a recurrent dense synapse) or None. See
+        :func:`lavacut.runtime.graph.fused_layers`.
+    in_shape, out_shape : tuple
+        the network's input and output port shapes (netx order).
+    """
+
+    def __init__(self, *, layers: list, in_shape: tuple, out_shape: tuple, name: str = None):
+        in_shape, out_shape = tuple(int(s) for s in in_shape), tuple(int(s) for s in out_shape)
+        super().__init__(layers=list(layers), in_shape=in_shape, out_shape=out_shape, name=name)
+        self.s_in = InPort(shape=in_shape)
+        self.reset_in = InPort(shape=(1,))
+        self.s_out = OutPort(shape=out_shape)
+
+
+@implements(proc=FusedNetwork, protocol=LoihiProtocol)
+@requires(CPU)
+@tag("fixed_pt")
+class PyFusedNetworkModel(PyLoihiProcessModel):
+    s_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int32, precision=24)
+    reset_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int32)
+    s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32)
+
+    def __init__(self, proc_params):
+        super().__init__(proc_params)
+        self._specs = proc_params["layers"]
+        self._layers = None
+
+    def _build(self):
+        from lavacut.runtime.procs.fast_models import ConvKernel, DelayDenseKernel, DenseKernel, LifKernel
+
+        layers = []
+        for sp in self._specs:
+            L = dict(kind=sp["kind"], in_shape=tuple(sp["in_shape"]), flatten=bool(sp.get("flatten", False)))
+            lif = sp["lif"]
+            L["lif"] = LifKernel(lif["du"], lif["dv"], lif["vth"], lif["bias_mant"], lif["bias_exp"])
+            L["shape"] = tuple(lif["shape"])
+            L["u"] = np.zeros(L["shape"], dtype=np.int32)
+            L["v"] = np.zeros(L["shape"], dtype=np.int32)
+            graded = bool(sp.get("graded", False))
+            if sp["kind"] == "dense":
+                L["syn"] = DenseKernel(sp["weights"], sp["proc_params"], graded)
+                L["buf"] = np.zeros(L["shape"], dtype=np.int64)
+            elif sp["kind"] == "delay":
+                L["syn"] = DelayDenseKernel(sp["weights"], sp["delays"], sp["proc_params"], sp["n_cols"], graded)
+                L["buf"] = np.zeros(L["shape"] + (int(sp["n_cols"]),), dtype=np.int32)
+            elif sp["kind"] == "conv":
+                L["syn"] = ConvKernel(sp["input_shape"], sp["weight"], sp["stride"], sp["padding"],
+                                      sp["dilation"], sp["groups"], graded)
+                L["buf"] = np.zeros(L["shape"], dtype=np.int32)
+            elif sp["kind"] != "input":
+                raise ValueError(f"FusedNetwork: unknown layer kind {sp['kind']!r}")
+            rec = sp.get("rec")
+            if rec is not None:
+                L["rec"] = DenseKernel(rec["weights"], rec["proc_params"], False)
+                L["rec_buf"] = np.zeros(L["shape"], dtype=np.int64)
+            layers.append(L)
+        self._layers = layers
+
+    def _reset(self):
+        for L in self._layers:
+            L["u"][:] = 0
+            L["v"][:] = 0
+            if "buf" in L:
+                L["buf"][...] = 0
+            if "rec_buf" in L:
+                L["rec_buf"][...] = 0
+
+    def run_spk(self):
+        if self._layers is None:
+            self._build()
+        if self.reset_in.recv()[0]:
+            self._reset()
+        x = self.s_in.recv()
+        for L in self._layers:
+            kind = L["kind"]
+            if kind == "input":
+                a = x                                           # the source drives a_in: no synapse
+            else:
+                if L["flatten"]:
+                    x = np.transpose(x, (2, 1, 0))              # netx: out.transpose([2, 1, 0]).flatten()
+                x = np.reshape(x, L["in_shape"])
+                if kind == "delay":
+                    a = L["buf"][:, 0].astype(np.int32)
+                    L["buf"] = L["syn"](L["buf"], x)
+                else:
+                    a = np.asarray(L["buf"]).astype(np.int32)
+                    L["buf"] = L["syn"](x)
+            if "rec" in L:
+                a = a.astype(np.int32) + L["rec_buf"].astype(np.int32)
+            a = np.reshape(a, L["shape"]).astype(np.int32, copy=False)
+            s = L["lif"](L["u"], L["v"], a)
+            if "rec" in L:
+                L["rec_buf"] = L["rec"](s.reshape(-1))
+            x = s
+        self.s_out.send(x)

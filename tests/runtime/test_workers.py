@@ -1,0 +1,114 @@
+"""``workers=N``: a split sharded over worker processes gives the decisions of
+one graph, merged in order; a failing worker or a Ctrl-C in the host leaves
+no process and no shared memory behind. No Lava Process is defined here."""
+from __future__ import annotations
+
+import os
+import signal
+import threading
+
+import numpy as np
+import pytest
+from lavacut_testing import descendants, shm_mapped_by_others
+
+from lavacut.cutoff.rules import FixedT, TopKGap
+from lavacut.util import LavacutError
+
+
+def test_shards_cover_in_order():
+    from lavacut.runtime.workers import shards
+
+    for n, w in [(1, 3), (5, 2), (7, 3), (4, 4), (10, 1)]:
+        parts = shards(n, w)
+        assert np.array_equal(np.concatenate(parts), np.arange(n))
+        assert all(len(p) for p in parts) and len(parts) == min(n, w)
+
+
+@pytest.fixture(scope="module")
+def net(tmp_path_factory):
+    from test_layouts import _frames, _layouts
+
+    build, shape, _, _ = _layouts()["delays"]          # biases and delays: leftover state would show
+    path = build(tmp_path_factory.mktemp("workers") / "delays.net")
+    frames = np.concatenate([_frames(shape, seed=s) for s in range(3)])   # 18 samples
+    return path, frames
+
+
+class _Clean:
+    def __init__(self):
+        self.procs, self.shm = descendants(), set(os.listdir("/dev/shm"))
+        self.handler = signal.getsignal(signal.SIGINT)
+
+    def check(self):
+        assert not descendants() - self.procs, "processes left behind"
+        assert not (set(os.listdir("/dev/shm")) - self.shm) - shm_mapped_by_others(), "/dev/shm left behind"
+        assert signal.getsignal(signal.SIGINT) is self.handler
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["halt", "stream"])
+def test_workers_same_decisions_as_one_graph(net, mode):
+    from lavacut.runtime.runner import run_split
+
+    path, frames = net
+    labels = np.arange(len(frames)) % 4
+    rule = TopKGap(beta=np.zeros(16))
+    one = run_split(path, frames, labels, rule, mode=mode, progress=False)
+    three = run_split(path, frames, labels, rule, mode=mode, progress=False, workers=3)
+    assert three.workers == 3 and one.workers == 1
+    for key in ("t_c", "pred", "counts", "labels"):
+        assert np.array_equal(getattr(one, key), getattr(three, key)), key
+    assert one.lava_steps == three.lava_steps
+    assert len(set(one.t_c.tolist())) > 1
+    if mode == "halt":
+        assert len(three.wall_s_per_sample) == len(frames)
+
+
+@pytest.mark.slow
+def test_failing_worker_leaves_nothing(net, monkeypatch):
+    from lavacut.runtime import workers
+
+    path, frames = net
+    run_one = workers._worker
+
+    def sabotage(conn, net_path, fr, labels, rule, kwargs):
+        if fr.shape[0] and np.array_equal(fr, frames[len(frames) // 2:]):   # the second shard fails mid-run
+            from lavacut.runtime.runner import run_split
+
+            def boom(j, t_c, pred):
+                if j == 2:
+                    raise RuntimeError("injected worker failure")
+            try:
+                run_split(net_path, fr, labels, rule, mode="halt", progress=False, on_sample=boom)
+            except BaseException as e:  # noqa: BLE001
+                conn.send(("error", f"{type(e).__name__}: {e}"))
+            conn.close()
+            return
+        run_one(conn, net_path, fr, labels, rule, kwargs)
+
+    monkeypatch.setattr(workers, "_worker", sabotage)
+    from lavacut.runtime.runner import run_split
+
+    run_split(path, frames[:2], None, FixedT(), mode="stream", progress=False)   # warm the resource tracker
+    clean = _Clean()
+    with pytest.raises(LavacutError, match="injected worker failure"):
+        run_split(path, frames, None, FixedT(), mode="stream", progress=False, workers=2)
+    clean.check()
+
+
+@pytest.mark.slow
+def test_ctrl_c_in_host_stops_every_worker(net):
+    from lavacut.runtime.runner import run_split
+
+    path, frames = net
+    many = np.concatenate([frames] * 20)                  # long enough to be interrupted mid-run
+    run_split(path, frames[:2], None, FixedT(), mode="stream", progress=False)
+    clean = _Clean()
+    timer = threading.Timer(4.0, lambda: os.kill(os.getpid(), signal.SIGINT))
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run_split(path, many, None, FixedT(), mode="stream", progress=False, workers=2)
+    finally:
+        timer.cancel()
+    clean.check()
