@@ -266,7 +266,8 @@ def cmd_evaluate(args) -> int:
         if getattr(args, key, None) is not None:
             args.overrides = list(args.overrides) + [f"run.{key}={getattr(args, key)}"]
     rep = evaluate_export(_request(args), engine=args.engine, policy=args.policy,
-                          params=_policy_params(args.param), backend=args.backend, mode=args.mode)
+                          params=_policy_params(args.param), backend=args.backend, mode=args.mode,
+                          neurobench=not args.no_neurobench)
     written = write_report(rep, args.report)
     print_termination_summary(rep)
     print("report: " + ", ".join(str(p) for p in written))
@@ -489,6 +490,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="torch: batched SLAYER (fast); lava: the Lava runtime with the cutoff monitor")
     _add_run_args(p)
     p.add_argument("--report", default="reports/evaluate.json", help="JSON report path (CSV/PNG beside it)")
+    p.add_argument("--no-neurobench", action="store_true",
+                   help="skip NeuroBench's metrics (the 'neurobench' key; they need two more SLAYER passes)")
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("run", help="run a NetX file in Lava with the cutoff monitor (full T vs cutoff)",
@@ -530,7 +533,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 #: exit codes (also in ``lavacut --help``)
-EXIT_OK, EXIT_CHECK_FAILED, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
+EXIT_BAD_INPUT, EXIT_INTERNAL = 2, 3     # (0 ok, 1 a check failed: the commands return those)
 EXIT_CODES = ("exit codes: 0 ok; 1 a check failed (verify, inspect, check); 2 bad usage or input (one line naming "
               "the file, field or option); 3 an internal error (a bug: rerun with --debug for the traceback); "
               "130 Ctrl-C; 143 SIGTERM. Every Lava runtime is stopped before lavacut exits.")

@@ -243,7 +243,6 @@ def risk_controlled(spikes: np.ndarray, labels: np.ndarray, candidates: list[Sto
     aggressive (index 0, normally fixed T) is returned.
     """
     labels = np.asarray(labels)
-    T = spikes.shape[-1]
     pred_T = per_step_predictions(spikes)[:, -1]
     right_T = pred_T == labels
     n = len(labels)
