@@ -70,6 +70,11 @@ def _add_models_arg(p: argparse.ArgumentParser) -> None:
                         "spike-exact; default: [run] models (fast)")
 
 
+def _add_accept_modified(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument("--accept-modified", action="store_true",
+                   help=f"the file's layers were changed after export on purpose: {what}")
+
+
 def _add_config_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", "-c", metavar="FILE.toml", help="experiment config (e.g. sims/embedded_dense.toml)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -227,7 +232,8 @@ def cmd_verify(args) -> int:
     from lavacut.pipelines.verify import verify_export
 
     _check_report(args)
-    res = verify_export(_request(args), backend=args.backend, models=args.models)
+    req = dataclasses.replace(_request(args), accept_modified=args.accept_modified)
+    res = verify_export(req, backend=args.backend, models=args.models)
     print(res.format())
     if args.report:
         atomic_write_json(args.report, res.summary())
@@ -440,6 +446,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", choices=["cpu", "loihi2"], default="cpu")
     _add_models_arg(p)
     p.add_argument("--report", metavar="PATH", help="also write the summary as JSON")
+    _add_accept_modified(p, "verify them (the reference is rebuilt from the file as it is now)")
     p.set_defaults(func=cmd_verify)
 
     p = sub.add_parser("inspect", help="print a NetX file's layers, metadata and Loihi 2 resource estimate",
@@ -476,9 +483,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also pick the most aggressive Top-K eps whose accuracy drop is <= D with "
                         "--risk-confidence (Learn-then-Test)")
     p.add_argument("--risk-confidence", type=_probability(False, False), default=0.9)
-    p.add_argument("--accept-modified", action="store_true",
-                   help="the file's layers were changed after export on purpose: recalibrate for them (the old "
-                        "calibrations and export-time accuracy are dropped, the new layer hash is stored)")
+    _add_accept_modified(p, "recalibrate for them (the old calibrations and export-time accuracy are dropped, "
+                            "the new layer hash is stored)")
     p.set_defaults(func=cmd_calibrate)
 
     p = sub.add_parser("evaluate", help="measure termination on a split: accuracy, timesteps, oracle, static "

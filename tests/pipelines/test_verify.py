@@ -179,7 +179,11 @@ def test_broken_export_is_detected(tmp_path, test_frames):
         w = f["layer/2/weight"]                          # (10, 32): output layer
         old = float(w[k, i])
         w[k, i] = -256.0 if old > 0 else 254.0
-    r = verify_export(RunRequest(path, samples=N_VERIFY), progress=False, reference_net=net)
+    # the stored content hash catches the change before anything runs ...
+    with pytest.raises(LavacutError, match="modified after export"):
+        verify_export(RunRequest(path, samples=N_VERIFY), progress=False, reference_net=net)
+    # ... and verify, told the change was on purpose, finds it spike by spike
+    r = verify_export(RunRequest(path, samples=N_VERIFY, accept_modified=True), progress=False, reference_net=net)
     assert r.reference.startswith("reference_net")
     bad = r.mismatches
     assert bad and r.n_identical < N_VERIFY and r.agreement_rate < 1.0

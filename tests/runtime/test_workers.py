@@ -71,7 +71,7 @@ def test_failing_worker_leaves_nothing(net, monkeypatch):
     path, frames = net
     run_one = workers._worker
 
-    def sabotage(conn, net_path, fr, labels, rule, kwargs):
+    def sabotage(conn, run_split_fn, net_path, fr, labels, rule, kwargs):
         if fr.shape[0] and np.array_equal(fr, frames[len(frames) // 2:]):   # the second shard fails mid-run
             from lavacut.runtime.runner import run_split
 
@@ -84,7 +84,7 @@ def test_failing_worker_leaves_nothing(net, monkeypatch):
                 conn.send(("error", f"{type(e).__name__}: {e}"))
             conn.close()
             return
-        run_one(conn, net_path, fr, labels, rule, kwargs)
+        run_one(conn, run_split_fn, net_path, fr, labels, rule, kwargs)
 
     monkeypatch.setattr(workers, "_worker", sabotage)
     from lavacut.runtime.runner import run_split
@@ -101,7 +101,9 @@ def test_ctrl_c_in_host_stops_every_worker(net):
     from lavacut.runtime.runner import run_split
 
     path, frames = net
-    many = np.concatenate([frames] * 20)                  # long enough to be interrupted mid-run
+    # long enough to be interrupted mid-run even with the fused models on an idle machine
+    # (18 x 200 samples of 30 steps: about a minute over two workers)
+    many = np.concatenate([frames] * 200)
     run_split(path, frames[:2], None, FixedT(), mode="stream", progress=False)
     clean = _Clean()
     timer = threading.Timer(4.0, lambda: os.kill(os.getpid(), signal.SIGINT))
