@@ -225,6 +225,26 @@ class LavaSession:
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
+@contextlib.contextmanager
+def stop_signals_raise():
+    """While the block runs, Ctrl-C and SIGTERM raise in the host, as inside a
+    :class:`LavaSession`, also when the process inherited them ignored (a
+    background job of a non-interactive shell); the handlers are restored
+    after. For hosts that wait on Lava processes they do not own a session of
+    (the sharded workers)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, _raise_keyboard_interrupt)
+    try:
+        yield
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
+
+
 def _raise_keyboard_interrupt(signum, frame):
     raise Terminated(signum) if signum == signal.SIGTERM else KeyboardInterrupt
 

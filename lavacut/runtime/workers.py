@@ -31,6 +31,7 @@ import traceback
 import numpy as np
 
 from lavacut.runtime.result import RunResult, progress_bar
+from lavacut.runtime.session import stop_signals_raise
 from lavacut.util import LavacutError
 
 
@@ -79,25 +80,27 @@ def run_sharded(run_split, net_path, frames, labels, rule, *, workers: int, prog
         if progress:
             bar = progress_bar(frames.shape[0], True)
         try:
-            pending = dict(enumerate(conns))
-            while pending:
-                ready = mp.connection.wait(list(pending.values()))
-                for i, c in list(pending.items()):
-                    if c not in ready:
-                        continue
-                    try:
-                        status, payload = c.recv()
-                    except EOFError:
-                        status, payload = "error", f"worker {i} exited without a result (exit code " \
-                                                   f"{procs[i].exitcode})"
-                    del pending[i]
-                    if status == "interrupted":
-                        raise KeyboardInterrupt
-                    if status != "ok":
-                        raise LavacutError(f"worker {i} (samples {parts[i][0]}..{parts[i][-1]}) failed: {payload}")
-                    results[i] = payload
-                    if bar is not None:
-                        bar.update(len(parts[i]))
+            with stop_signals_raise():     # Ctrl-C / SIGTERM reach the host even if inherited ignored
+                pending = dict(enumerate(conns))
+                while pending:
+                    ready = mp.connection.wait(list(pending.values()))
+                    for i, c in list(pending.items()):
+                        if c not in ready:
+                            continue
+                        try:
+                            status, payload = c.recv()
+                        except EOFError:
+                            status, payload = "error", f"worker {i} exited without a result (exit code " \
+                                                       f"{procs[i].exitcode})"
+                        del pending[i]
+                        if status == "interrupted":
+                            raise KeyboardInterrupt
+                        if status != "ok":
+                            raise LavacutError(f"worker {i} (samples {parts[i][0]}..{parts[i][-1]}) failed: "
+                                               f"{payload}")
+                        results[i] = payload
+                        if bar is not None:
+                            bar.update(len(parts[i]))
         finally:
             if bar is not None:
                 bar.close()
