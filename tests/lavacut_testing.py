@@ -99,3 +99,24 @@ def tree_rss_kib(root: int | None = None) -> int:
         except OSError:
             pass
     return total
+
+
+def write_netx(path, layers) -> Path:
+    """A NetX file (no lavacut group) with the given layer groups: dicts of
+    dataset name -> value; 'neuron' is a dict too, 'type' a string."""
+    import h5py
+
+    with h5py.File(path, "w") as f:
+        lg = f.create_group("layer")
+        for i, spec in enumerate(layers):
+            g = lg.create_group(str(i))
+            for k, v in spec.items():
+                if k == "neuron":
+                    n = g.create_group("neuron")
+                    for nk, nv in v.items():
+                        n.create_dataset(nk, data=nv)
+                elif k == "type":
+                    g.create_dataset("type", (1,), "S10", [v.encode("ascii")])
+                else:
+                    g.create_dataset(k, data=v)
+    return Path(path)

@@ -15,7 +15,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-from lavacut_testing import quick_export as _quick_export, run_cli as _cli
+from lavacut_testing import quick_export as _quick_export, run_cli as _cli, write_netx
 import torch
 
 from lavacut.export.exporter import net_from_checkpoint, net_from_export, spec_from_layers
@@ -66,23 +66,6 @@ def _inputs(spec, N=4, T=T_TINY, seed=1, density=0.5):
     return (torch.rand(N, *spec.input_shape, T, generator=g) < density).float()
 
 
-def _foreign_netx(path, layers):
-    """A NetX file (no lavacut group) with the given layer groups:
-    dicts of dataset name -> value; 'neuron' is a dict too."""
-    with h5py.File(path, "w") as f:
-        lg = f.create_group("layer")
-        for i, spec in enumerate(layers):
-            g = lg.create_group(str(i))
-            for k, v in spec.items():
-                if k == "neuron":
-                    n = g.create_group("neuron")
-                    for nk, nv in v.items():
-                        n.create_dataset(nk, data=nv)
-                elif k == "type":
-                    g.create_dataset("type", (1,), "S10", [v.encode("ascii")])
-                else:
-                    g.create_dataset(k, data=v)
-    return path
 
 
 CUBA = {"type": b"CUBA", "iDecay": 1024, "vDecay": 123, "vThMant": 80, "refDelay": 1, "gradedSpike": False}
@@ -292,7 +275,7 @@ def test_inspect_a_lavacut_export(tmp_path, capsys):
 
 def test_inspect_a_foreign_netx_file(tmp_path, capsys):
     w = np.array([[2, -4, 0, 6], [0, 0, 8, -2]], dtype=np.float32)
-    path = _foreign_netx(tmp_path / "foreign.net", [
+    path = write_netx(tmp_path / "foreign.net", [
         {"type": "input", "shape": np.array([4])},
         {"type": "dense", "shape": np.array([2]), "inFeatures": 4, "outFeatures": 2, "weight": w, "neuron": CUBA},
     ])
@@ -313,7 +296,7 @@ def test_inspect_a_foreign_netx_file(tmp_path, capsys):
 
 
 def test_inspect_lists_a_pool_layer_as_unsupported(tmp_path, capsys):
-    path = _foreign_netx(tmp_path / "pool.net", [
+    path = write_netx(tmp_path / "pool.net", [
         {"type": "input", "shape": np.array([2, 8, 8])},
         {"type": "pool", "shape": np.array([2, 4, 4]), "kernelSize": np.array([2, 2]),
          "stride": np.array([2, 2]), "padding": np.array([0, 0]), "weight": np.ones((2, 2), np.float32)},

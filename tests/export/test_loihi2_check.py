@@ -5,7 +5,6 @@ caught with its rule named; the shipped exports pass with a core map."""
 import json
 from pathlib import Path
 
-import h5py
 import numpy as np
 import pytest
 
@@ -13,6 +12,7 @@ from lavacut.cli import main
 from lavacut.export import loihi2
 from lavacut.export.loihi2 import check_loihi2, netx_weight_format
 from lavacut.pipelines.check import check_export, export_warnings, write_report
+from lavacut_testing import write_netx
 
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED = sorted((REPO / "netx_exports").glob("*.net"))
@@ -20,25 +20,10 @@ CUBA = {"type": b"CUBA", "iDecay": 1024, "vDecay": 123, "vThMant": 80, "refDelay
 
 
 def _net(path, layers):
-    """A NetX file: an input layer then ``layers``, each a dict of datasets
-    ('neuron' a dict too, default CUBA for layers with weights)."""
-    with h5py.File(path, "w") as f:
-        lg = f.create_group("layer")
-        for i, spec in enumerate(layers):
-            g = lg.create_group(str(i))
-            spec = dict(spec)
-            if "weight" in spec and "neuron" not in spec:
-                spec["neuron"] = CUBA
-            for k, v in spec.items():
-                if k == "neuron":
-                    n = g.create_group("neuron")
-                    for nk, nv in v.items():
-                        n.create_dataset(nk, data=nv)
-                elif k == "type":
-                    g.create_dataset("type", (1,), "S10", [v.encode("ascii")])
-                else:
-                    g.create_dataset(k, data=v)
-    return path
+    """A NetX file: ``layers``, each a dict of datasets ('neuron' a dict too,
+    default CUBA for layers with weights)."""
+    return write_netx(path, [{**spec, "neuron": CUBA} if "weight" in spec and "neuron" not in spec else spec
+                             for spec in layers])
 
 
 def _inp(*shape):
