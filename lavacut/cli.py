@@ -44,6 +44,22 @@ def _probability(lo_closed: bool, hi_closed: bool):
     return parse
 
 
+def _at_least_zero(kind):
+    """An argparse type: a finite number (``kind`` int or float) >= 0."""
+    what = "an integer" if kind is int else "a number"
+
+    def parse(raw: str):
+        try:
+            v = kind(raw)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be {what} >= 0, got {raw!r}") from None
+        if not v >= 0 or v == float("inf"):
+            raise argparse.ArgumentTypeError(f"must be {what} >= 0, got {raw}")
+        return v
+
+    return parse
+
+
 def _add_run_args(p: argparse.ArgumentParser) -> None:
     """What to run and how: the options of ``run`` and ``evaluate``."""
     p.add_argument("--split", default=None, choices=["train", "test"], help="default: [run] split (test)")
@@ -305,12 +321,21 @@ def cmd_run(args) -> int:
     return 0
 
 
-# ----------------------------------------------------------------------------- experiments / demo
+# ----------------------------------------------------------------------------- experiments / rcs-sweep / demo
 def cmd_experiments(args) -> int:
     from lavacut.pipelines.experiments import run_experiments
 
     table = run_experiments(args.only or None, retrain=args.retrain, lava_samples=args.lava_samples)
     print(f"results table: {table}")
+    return 0
+
+
+def cmd_rcs_sweep(args) -> int:
+    from lavacut.pipelines.rcs_sweep import run_rcs_sweep
+
+    path = run_rcs_sweep(args.only or None, alphas=args.alphas, seeds=args.seeds, drop_pp=args.drop_pp,
+                         overrides=args.overrides)
+    print(f"results: {path}, {path.with_suffix('.png')}, {path.with_suffix('.md')}")
     return 0
 
 
@@ -522,6 +547,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--retrain", action="store_true", help="train again even if a checkpoint exists")
     p.add_argument("--lava-samples", type=int, default=0, help="test samples for the Lava runs (0 = all)")
     p.set_defaults(func=cmd_experiments)
+
+    p = sub.add_parser("rcs-sweep", help="measure RCS over alphas and seeds: timesteps at equal accuracy drop",
+                       description="For each network (sims/NAME.toml), RCS alpha (0 = RCS off) and training seed "
+                                   "(train.seed; the data split stays): train into "
+                                   "runs/rcs_sweep/NAME/a<ALPHA>_s<SEED> "
+                                   "(a finished run is reused, an interrupted one resumed), export, calibrate on the "
+                                   "training split, evaluate Top-K on the test split (torch engine, eps sweep). "
+                                   "Compares the mean timesteps at <= --drop-pp accuracy drop with and without RCS "
+                                   "over the seeds; writes sims/results/rcs_sweep.{json,png,md}.")
+    p.add_argument("--only", nargs="+", action="extend", metavar="NAME",
+                   help="networks (recipe names in sims/; default embedded_dense embedded_conv)")
+    p.add_argument("--alphas", nargs="+", type=_at_least_zero(float), metavar="A",
+                   help="RCS weights, must include 0 (RCS off, the baseline; default 0 0.001 0.002 0.005)")
+    p.add_argument("--seeds", nargs="+", type=_at_least_zero(int), metavar="S",
+                   help="training seeds per point (default 0 1 2; at least 2 to measure the spread)")
+    p.add_argument("--drop-pp", type=_at_least_zero(float), default=0.3, metavar="PP",
+                   help="accuracy drop (percentage points vs full T) the timesteps are compared at (default 0.3)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config value of every run, e.g. --set train.epochs=3 (repeatable; not "
+                        "rcs.enabled, rcs.alpha or train.seed: the sweep sets those)")
+    p.set_defaults(func=cmd_rcs_sweep)
 
     p = sub.add_parser("demo", help="the main job on the embedded default, end to end",
                        description="Build the embedded data set if needed, take the shipped export from "

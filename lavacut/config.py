@@ -60,6 +60,9 @@ class OptimConfig:
     name: str = "adam"
     lr: float = 1e-3
     weight_decay: float = 0.0
+    #: "constant", or "cosine": lr * (1 + cos(pi * (epoch - 1) / epochs)) / 2
+    #: per epoch (a function of the epoch alone, so --resume continues it)
+    schedule: str = "constant"
 
 
 @dataclass
@@ -74,6 +77,10 @@ class TrainConfig:
     #: stop after this many samples per epoch (0 = all); for quick runs
     max_train_samples: int = 0
     num_threads: int = 0
+    #: translate every training sample by a random whole number of pixels in
+    #: [-shift_px, shift_px] (x and y drawn separately; events pushed off the
+    #: sensor are dropped); 0 = no augmentation
+    shift_px: int = 0
 
 
 @dataclass
@@ -199,6 +206,8 @@ _LIMITS: dict[str, tuple[Any, str]] = {
     "data.seed": (lambda v: v >= 0, "0 or more"),
     "optim.lr": (lambda v: v > 0, "positive"),
     "optim.weight_decay": (lambda v: v >= 0, "0 or more"),
+    "optim.schedule": (lambda v: v in ("constant", "cosine"), "constant or cosine"),
+    "train.shift_px": (lambda v: v >= 0, "0 (none) or more"),
     "loss.name": (lambda v: v in ("spike_rate", "tet"), "spike_rate or tet"),
     "loss.true_rate": (lambda v: 0 <= v <= 1, "in [0, 1]"),
     "loss.false_rate": (lambda v: 0 <= v <= 1, "in [0, 1]"),

@@ -13,7 +13,7 @@ import json
 import shutil
 from pathlib import Path
 
-from lavacut.config import load_config
+from lavacut.config import RunConfig, load_config
 from lavacut.export.exporter import export_checkpoint
 from lavacut.pipelines.calibrate import calibrate_export
 from lavacut.pipelines.evaluate import evaluate_export
@@ -41,20 +41,13 @@ def run_experiments(names: list[str] | None = None, sims: Path | None = None, re
         cfg = load_config(recipes / f"{name}.toml")
         run_dir = workdir / "runs" / name
         export = workdir / "netx_exports" / f"{name}.net"
-        if retrain or not (run_dir / "best.pt").exists():
-            log(f"== {name}: training")
-            train(cfg, run_dir)
-        if retrain or not export.exists():
-            log(f"== {name}: export -> {export}")
-            export_checkpoint(run_dir / "best.pt", export, name)
+        train_export_calibrate(cfg, run_dir, export, name, retrain=retrain, log=log)
         out = results / name
         out.mkdir(parents=True, exist_ok=True)
         for f in ("metrics.json", "training_curve.png"):  # accuracy and training time, recorded with the config
             if (run_dir / f).exists():
                 with atomic_path(out / f"training_{f.replace('training_', '')}") as tmp:
                     shutil.copyfile(run_dir / f, tmp)
-        log(f"== {name}: calibrate (eps {cfg.cutoff.eps})")
-        calibrate_export(RunRequest(export), eps=cfg.cutoff.eps, default_policy=cfg.cutoff.policy)
         for policy in POLICIES:
             rep = evaluate_export(RunRequest(export, split="test", samples=0), engine="torch", policy=policy,
                                   with_sweeps=(policy == "topk"), neurobench=(policy == "topk"))
@@ -71,6 +64,31 @@ def run_experiments(names: list[str] | None = None, sims: Path | None = None, re
     atomic_write_text(results / "README.md", table)
     plot_rcs_comparison(results)
     return results / "README.md"
+
+
+def train_export_calibrate(cfg: RunConfig, run_dir: Path, export: Path, name: str, retrain: bool = False,
+                           log=print, progress: bool = True) -> bool:
+    """One recipe's network, ready to evaluate: train ``cfg`` into
+    ``run_dir`` (unless its training finished there: ``best.pt`` and
+    ``metrics.json``; an interrupted one, ``last.pt`` without
+    ``metrics.json``, is resumed), export ``best.pt`` to ``export`` (unless
+    that exists and nothing was trained now) and calibrate its stop rules on
+    the training split (``cutoff.eps``, default ``cutoff.policy``). Returns
+    whether the export was (re)written."""
+    run_dir, export = Path(run_dir), Path(export)
+    finished = (run_dir / "best.pt").exists() and (run_dir / "metrics.json").exists()
+    trained = retrain or not finished
+    if trained:
+        resume = not retrain and (run_dir / "last.pt").exists()
+        log(f"== {name}: {'resuming the interrupted training' if resume else 'training'}")
+        train(cfg, run_dir, resume=resume, progress=progress)
+    exported = trained or not export.exists()
+    if exported:
+        log(f"== {name}: export -> {export}")
+        export_checkpoint(run_dir / "best.pt", export, name, progress=progress)
+    log(f"== {name}: calibrate (eps {cfg.cutoff.eps})")
+    calibrate_export(RunRequest(export), eps=cfg.cutoff.eps, default_policy=cfg.cutoff.policy, progress=progress)
+    return exported
 
 
 def _load(p: Path) -> dict | None:

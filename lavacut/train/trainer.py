@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lavacut.data.augment import RandomTranslate
 from lavacut.data.splits import stratified_mask
 from lavacut.train.inference import accuracy_from_spikes, forward
 from lavacut.data.sources import load_split
@@ -59,6 +60,13 @@ def build_from_config(cfg, input_shape, n_classes):
     spec = NetSpec(input_shape=tuple(input_shape), n_classes=int(n_classes), name=cfg.name,
                    **dataclasses.asdict(cfg.net))
     return build_network(spec)
+
+
+def epoch_lr(cfg, epoch: int) -> float:
+    """The learning rate of a 1-based epoch under ``optim.schedule``."""
+    if cfg.optim.schedule == "cosine":
+        return cfg.optim.lr * 0.5 * (1.0 + math.cos(math.pi * (epoch - 1) / cfg.train.epochs))
+    return cfg.optim.lr
 
 
 def train(cfg, run_dir: str | Path, resume: bool = False, progress: bool = True) -> TrainResult:
@@ -125,16 +133,21 @@ def train(cfg, run_dir: str | Path, resume: bool = False, progress: bool = True)
 
     t0 = time.time()
     bs = cfg.train.batch_size
+    augment = RandomTranslate(cfg.train.shift_px)
     for epoch in range(start_epoch + 1, cfg.train.epochs + 1):
         net.train()
         # the order depends on (seed, epoch) only, so a resumed run replays it
-        order = np.random.default_rng([cfg.train.seed, epoch]).permutation(len(y_tr))
+        rng = np.random.default_rng([cfg.train.seed, epoch])
+        order = rng.permutation(len(y_tr))
+        shifts = augment.draw(rng, len(order))
+        for group in opt.param_groups:
+            group["lr"] = epoch_lr(cfg, epoch)
         tot_loss, tot_rcs, correct, seen = 0.0, 0.0, 0, 0
         bar = tqdm(range(0, len(order), bs), desc=f"epoch {epoch}/{cfg.train.epochs}", unit="batch",
                    disable=not progress, leave=False)
         for lo in bar:
             idx = order[lo:lo + bs]
-            x = torch.from_numpy(x_tr[idx].astype(np.float32)).to(device)
+            x = torch.from_numpy(augment(x_tr[idx], shifts[lo:lo + bs]).astype(np.float32)).to(device)
             y = torch.from_numpy(y_tr[idx]).to(device)
             out, records = net(x, record=cfg.rcs.enabled)
             loss = task_loss(out, y)

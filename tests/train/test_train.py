@@ -19,7 +19,7 @@ import torch
 from lavacut.train.checkpoint import check_same_architecture, load_checkpoint, save_checkpoint
 from lavacut.train.networks import NetSpec
 from lavacut.train.inference import accuracy_from_spikes
-from lavacut.train.trainer import NaNLossError, stratified_holdout, train
+from lavacut.train.trainer import NaNLossError, epoch_lr, stratified_holdout, train
 from lavacut.util import LavacutError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -54,6 +54,19 @@ def _quick_cfg(*overrides):
 
 
 # ------------------------------------------------------------------ fast: helpers and checkpoints
+
+def test_epoch_lr_schedules():
+    const = _quick_cfg("optim.lr=0.01", "train.epochs=4")
+    assert [epoch_lr(const, e) for e in (1, 2, 3, 4)] == [0.01] * 4
+    cos = _quick_cfg("optim.lr=0.01", "train.epochs=4", "optim.schedule=cosine")
+    got = [epoch_lr(cos, e) for e in (1, 2, 3, 4)]
+    assert got[0] == 0.01 and got == sorted(got, reverse=True)
+    assert got[2] == pytest.approx(0.005) and got[3] == pytest.approx(0.01 * (1 - 0.5 ** 0.5) / 2)
+    with pytest.raises(LavacutError, match="optim.schedule"):
+        _quick_cfg("optim.schedule=step")
+    with pytest.raises(LavacutError, match="train.shift_px"):
+        _quick_cfg("train.shift_px=-1")
+
 
 def test_accuracy_from_spikes_ties_and_silence():
     sp = np.zeros((4, 3, 5), np.uint8)
@@ -233,6 +246,24 @@ def test_resume_equals_an_uninterrupted_run(quick_run, one_epoch_run, tmp_path):
         assert {k: v for k, v in h_got.items() if k != "seconds"} == \
             {k: v for k, v in h_want.items() if k != "seconds"}
     assert got["best_val_acc"] == want["best_val_acc"]
+
+
+@pytest.mark.slow
+def test_resume_with_cosine_schedule_and_shifts(tmp_path):
+    """The schedule and the random shifts are functions of (seed, epoch), so
+    an interrupted augmented run resumes to the same weights."""
+    sets = ("--set", "optim.schedule=cosine", "--set", "train.shift_px=2", "--set", "train.max_train_samples=160")
+    whole, part = tmp_path / "whole", tmp_path / "part"
+    _cli("train", "-c", QUICK, *sets, "--set", "train.epochs=2", "--out", whole)
+    _cli("train", "-c", QUICK, *sets, "--set", "train.epochs=1", "--out", part)
+    _cli("train", "-c", QUICK, *sets, "--set", "train.epochs=2", "--resume", "--out", part)
+    got, want = load_checkpoint(part / "last.pt"), load_checkpoint(whole / "last.pt")
+    for k in want["model"]:
+        assert torch.equal(got["model"][k], want["model"][k]), k
+    plain = tmp_path / "plain"
+    _cli("train", "-c", QUICK, "--set", "train.max_train_samples=160", "--set", "train.epochs=2", "--out", plain)
+    other = load_checkpoint(plain / "last.pt")
+    assert any(not torch.equal(other["model"][k], want["model"][k]) for k in want["model"])
 
 
 @pytest.mark.slow
