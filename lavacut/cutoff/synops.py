@@ -1,11 +1,22 @@
 """Synaptic operations, neuron updates and a Loihi energy estimate, counted
 from the actual spikes up to each sample's cutoff step.
 
-Definitions (NeuroBench's effective synaptic operations): a synaptic
-operation is one nonzero input spike delivered along one outgoing synapse, so
-a layer costs sum over steps and inputs of ``spike x fan_out``; fan-out is
-the number of synapses leaving that input (dense: the output size; conv: the
-output positions whose kernel window covers it times the output channels).
+Definitions (NeuroBench's effective synaptic operations, Effective_ACs): a
+synaptic operation is one input spike delivered along one synapse whose
+weight is nonzero, so a layer costs sum over steps and inputs of
+``spike x fan_out``, where the fan-out of an input is the number of NONZERO
+weights leaving it, in the weights the exported file holds (the quantised
+weights SLAYER computes with): dense, the nonzero entries of the input's
+column of the (out, in) matrix (:func:`dense_fan_out`); conv, the (output
+position, output channel) pairs whose kernel tap on the input has a nonzero
+weight, padding taps landing nowhere (:func:`conv_fan_out`). A zero weight
+costs no synaptic operation: Loihi's compiler stores synapses sparsely, and
+NeuroBench counts nonzero weights only. The spikes counted are those each
+layer receives up to the cutoff step, a hidden layer's spikes at the step
+they are emitted; NeuroBench sees each synapse's input after the one-step
+synaptic delay, so it leaves out the hidden spikes emitted at the last step
+counted, the one remaining difference (:mod:`lavacut.train.neurobench`
+recounts it and checks the two agree).
 Neuron updates: every neuron of every spiking layer updates once per step
 (Loihi updates all compartments each step).
 
@@ -53,21 +64,46 @@ ENERGY_FIGURES = {
 }
 
 
-def _cover(n_in: int, n_out: int, k: int, s: int, p: int, d: int) -> np.ndarray:
-    """Along one axis: how many (output position, kernel tap) pairs land on
-    each input position (padding taps land nowhere)."""
-    idx = (np.arange(n_out)[:, None] * s - p + np.arange(k)[None, :] * d).reshape(-1)
-    return np.bincount(idx[(idx >= 0) & (idx < n_in)], minlength=n_in).astype(np.float64)
+def _taps(n_in: int, n_out: int, k: int, s: int, p: int, d: int) -> np.ndarray:
+    """Along one axis, ``(k, n_in)``: how many output positions put kernel
+    tap ``j`` on input position ``i`` (0 or 1; padding taps land nowhere)."""
+    pos = np.arange(n_out)[:, None] * s - p + np.arange(k)[None, :] * d      # (n_out, k)
+    out = np.zeros((k, n_in))
+    for j in range(k):
+        idx = pos[:, j]
+        out[j] = np.bincount(idx[(idx >= 0) & (idx < n_in)], minlength=n_in)
+    return out
 
 
-def conv_fan_out(in_shape, out_shape, kernel, stride, padding, dilation=(1, 1), groups: int = 1) -> np.ndarray:
-    """Fan-out of every input ``(C, H, W)`` of a conv layer with output
-    ``(C', H', W')``, flattened C-order: the output positions whose window
-    covers it times the output channels of its group."""
-    (ci, hi, wi), (co, ho, wo) = in_shape, out_shape
-    cov = np.outer(_cover(hi, ho, kernel[0], stride[0], padding[0], dilation[0]),
-                   _cover(wi, wo, kernel[1], stride[1], padding[1], dilation[1]))
-    return np.broadcast_to(cov * (co // groups), (ci, hi, wi)).reshape(-1).copy()
+def dense_fan_out(weight) -> np.ndarray:
+    """Nonzero fan-out of every input of a dense layer: the number of
+    nonzero weights in its column of ``weight`` ``(out, in)`` (trailing unit
+    dimensions, as SLAYER's ``(out, in, 1, 1, 1)``, are dropped)."""
+    w = np.asarray(weight)
+    return np.count_nonzero(w.reshape(w.shape[0], -1), axis=0).astype(np.float64)
+
+
+def conv_fan_out(weight, in_shape, out_shape, stride, padding, dilation=(1, 1), groups: int = 1) -> np.ndarray:
+    """Nonzero fan-out of every input ``(C, H, W)`` of a conv layer with
+    output ``(C', H', W')``, flattened C-order: over the output channels of
+    the input's group and the output positions, the kernel taps with a
+    nonzero weight that land on it. ``weight`` is ``(C', C / groups, kH,
+    kW)`` (a trailing unit dimension, as SLAYER's, is dropped); ``stride``,
+    ``padding``, ``dilation`` are (y, x) pairs."""
+    w = np.asarray(weight)
+    if w.ndim > 4:
+        w = w.reshape(w.shape[:4])
+    (ci, hi, wi), (co, ho, wo) = tuple(in_shape), tuple(out_shape)
+    if w.ndim != 4 or w.shape[0] != co or w.shape[1] * groups != ci or co % groups:
+        raise ValueError(f"conv weight {np.asarray(weight).shape} (groups {groups}) does not fit input "
+                         f"{tuple(in_shape)} -> output {tuple(out_shape)}")
+    kh, kw = w.shape[2], w.shape[3]
+    # per input channel c (group c // (C/groups), local index c % (C/groups)) and tap: how many of its
+    # group's output channels have a nonzero weight there
+    m = (w != 0).reshape(groups, co // groups, w.shape[1], kh, kw).sum(axis=1).reshape(ci, kh, kw)
+    ty = _taps(hi, ho, kh, stride[0], padding[0], dilation[0])
+    tx = _taps(wi, wo, kw, stride[1], padding[1], dilation[1])
+    return np.einsum("ckl,ky,lx->cyx", m.astype(np.float64), ty, tx).reshape(-1)
 
 
 @dataclass
@@ -83,8 +119,9 @@ def count_ops(fan_outs: list[np.ndarray], layer_inputs: list[np.ndarray], layer_
               spiking_outputs: list[np.ndarray], t_c: np.ndarray) -> OpCounts:
     """Count operations up to step ``t_c`` (1-based, per sample).
 
-    fan_outs: per spiking layer, the fan-out of each of its inputs (flattened
-    like the inputs; see :func:`lavacut.train.networks.fan_out`).
+    fan_outs: per spiking layer, the nonzero fan-out of each of its inputs
+    (flattened like the inputs; see :func:`dense_fan_out`,
+    :func:`conv_fan_out` and :func:`lavacut.train.networks.nonzero_fan_outs`).
     layer_inputs: per spiking layer, its input spikes ``(N, n_in, T)`` (the
     frame for the first layer, the previous layer's spikes after).
     spiking_outputs: per spiking layer, its spikes ``(N, n, T)``.

@@ -39,10 +39,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lavacut.cutoff.synops import conv_fan_out
 from lavacut.export.inspect import MAX_DELAY, conv_pair, LayerInfo, inspect_layers, require_support
 from lavacut.fixed_point import W_SCALE
-from lavacut.train.networks import HiddenRecord
+from lavacut.train.networks import HiddenRecord, nonzero_fan_outs
 from lavacut.util import LavacutError, import_slayer
 
 slayer = import_slayer()
@@ -88,8 +87,9 @@ class NetxRebuild(torch.nn.Module):
     returns one :class:`~lavacut.train.networks.HiddenRecord` per spiking
     layer but the last (the input neurons included). Attributes:
     ``blocks``/``drops`` (one per file layer, as SlayerNet), ``fan_outs``
-    (per spiking layer, the fan-out of each of its inputs, flattened; input
-    neurons have fan-out 1 per frame input), ``latency`` (synapse layers),
+    (per spiking layer, the number of nonzero weights leaving each of its
+    inputs, flattened; input neurons have fan-out 1 per frame input),
+    ``latency`` (synapse layers),
     ``readout_groups`` (K of an average readout, else 0), ``input_shape``.
     """
 
@@ -193,21 +193,9 @@ class NetxRebuild(torch.nn.Module):
         self.fan_outs = self._fan_outs()
 
     def _fan_outs(self) -> list[np.ndarray]:
-        out, shape = [], tuple(self.input_shape)
-        for kind, block in zip(self._kinds, self.blocks):
-            if kind == "flatten":
-                continue
-            n_in = int(np.prod(shape))
-            if kind == "input":
-                out.append(np.ones(n_in))
-            elif kind == "dense":
-                out.append(np.full(n_in, float(block.synapse.out_channels)))
-            else:
-                s = block.synapse
-                out.append(conv_fan_out(shape if len(shape) == 3 else (shape[0], 1, 1), tuple(block.neuron.shape),
-                                        s.kernel_size[:2], s.stride[:2], s.padding[:2], s.dilation[:2], s.groups))
-            shape = tuple(block.neuron.shape)
-        return out
+        """Nonzero fan-outs of the weights Lava computes with
+        (:func:`lavacut.train.networks.nonzero_fan_outs`)."""
+        return nonzero_fan_outs(self)
 
     # ------------------------------------------------------------------ running
     def _prepare_input(self, x: torch.Tensor) -> torch.Tensor:

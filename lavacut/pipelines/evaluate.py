@@ -124,14 +124,14 @@ def _neurobench(net, frames: np.ndarray, labels, hidden: list[np.ndarray], spike
 def _operations(net, frames: np.ndarray, hidden: list[np.ndarray], spikes: np.ndarray,
                 t_c: np.ndarray) -> dict[str, Any]:
     """Operations up to the cutoff vs full T, from the actual spikes."""
-    from lavacut.train.networks import fan_out  # torch
+    from lavacut.train.networks import nonzero_fan_outs  # torch
 
     T = spikes.shape[-1]
     layer_inputs = [frames.reshape(len(frames), -1, T)] + hidden
     outputs = hidden + [spikes]
     n_neurons = [h.shape[1] for h in hidden] + [spikes.shape[1]]
-    # lavacut's own nets: from the spec; a rebuilt foreign file carries its own
-    fo = net.fan_outs if hasattr(net, "fan_outs") else fan_out(net.spec)
+    # per input, the nonzero weights leaving it: lavacut's nets and rebuilt foreign files alike
+    fo = nonzero_fan_outs(net)
     cut = count_ops(fo, layer_inputs, n_neurons, outputs, t_c)
     full = count_ops(fo, layer_inputs, n_neurons, outputs, np.full(len(t_c), T))
     return {
@@ -146,9 +146,12 @@ def _operations(net, frames: np.ndarray, hidden: list[np.ndarray], spikes: np.nd
         "energy_uj_loihi2_range_full_mean": [float(e.mean()) for e in full.energy_uj_loihi2],
         "energy_uj_loihi2_range_cutoff_mean": [float(e.mean()) for e in cut.energy_uj_loihi2],
         "energy_figures": ENERGY_FIGURES,
-        "definition": "synaptic op = nonzero input spike x fan-out, the fan-out of the layer shape (zero weights "
-                      "included; NeuroBench's Effective_ACs count nonzero weights only, see neurobench.cross_check), "
-                      "counted over steps 1..t_c; neuron update = every neuron every step",
+        "definition": "synaptic op = one input spike delivered along one synapse with a nonzero (quantised, "
+                      "exported) weight: input spikes x nonzero fan-out (zero weights cost nothing, as in Loihi's "
+                      "sparse synapse storage and NeuroBench's Effective_ACs), counting over steps 1..t_c the "
+                      "spikes each layer receives: the frame, then each hidden layer's spikes at the step they "
+                      "are emitted (NeuroBench sees those after the one-step synaptic delay, the one difference: "
+                      "see neurobench.cross_check); neuron update = every neuron every step",
     }
 
 

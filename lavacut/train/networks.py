@@ -28,7 +28,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 
-from lavacut.cutoff.synops import conv_fan_out
+from lavacut.cutoff.synops import conv_fan_out, dense_fan_out
 from lavacut.fixed_point import BIAS_MANT_LIMIT, P_SCALE, W_SCALE
 from lavacut.train.spec import NetConfig
 from lavacut.util import LavacutError, import_slayer
@@ -39,7 +39,8 @@ from lava.lib.dl.slayer.block.base import step_delay  # noqa: E402
 from lava.lib.dl.slayer.neuron.dynamics import leaky_integrator as _leaky_integrator  # noqa: E402
 from lava.lib.dl.slayer.utils import quantize as _quantize  # noqa: E402
 
-__all__ = ["NetSpec", "SlayerNet", "HiddenRecord", "build_network", "fixed_point_ranges", "fan_out"]
+__all__ = ["NetSpec", "SlayerNet", "HiddenRecord", "build_network", "fixed_point_ranges", "synapse_weight",
+           "nonzero_fan_outs"]
 
 
 
@@ -415,18 +416,71 @@ def fixed_point_ranges(net: SlayerNet, x: torch.Tensor) -> list[dict[str, int]]:
         net.train(was_training)
 
 
-def fan_out(spec) -> list[np.ndarray]:
-    """Fan-out of every input of every spiking layer, flattened C-order
-    ((C, H, W) for the frame and conv outputs)."""
-    out = []
-    shape = tuple(spec.input_shape)
-    if spec.kind == "conv":
-        for (co, h, w), k, s, p in zip(spec.conv_output_shapes(), spec.conv_kernels, spec.conv_strides,
-                                       spec.conv_paddings):
-            out.append(conv_fan_out(shape, (co, h, w), (k, k), (s, s), (p, p)))
-            shape = (co, h, w)
-    n_in = int(np.prod(shape))
-    for size in list(spec.hidden) + [spec.n_classes]:
-        out.append(np.full(n_in, float(size)))
-        n_in = size
+def synapse_weight(synapse: torch.nn.Module) -> np.ndarray:
+    """The weights a SLAYER synapse computes with, as a numpy array of the
+    synapse's weight shape: weight normalisation applied (computed from
+    ``weight_g``/``weight_v``, never a stale ``weight``), then the synapse's
+    ``pre_hook_fx`` (SLAYER's 8-bit quantisation for lavacut's nets, the
+    1/64 step of a rebuilt NetX file). These are the weights the export
+    writes (SLAYER's ``export_hdf5`` writes ``pre_hook_fx(weight)`` x 64)
+    and, for a net loaded from a file, the file's integers / 64."""
+    from torch.nn.utils.weight_norm import WeightNorm
+
+    with torch.no_grad():
+        w = synapse.weight
+        for hook in synapse._forward_pre_hooks.values():
+            if isinstance(hook, WeightNorm):
+                w = hook.compute_weight(synapse)
+        fx = getattr(synapse, "pre_hook_fx", None)
+        if fx is not None:
+            w = fx(w)
+        return w.detach().cpu().numpy()
+
+
+def _conv_out_shape(syn, shape: tuple) -> tuple[int, int, int]:
+    (_, h, w), o = shape, []
+    for n, k, s, p, d in zip((h, w), syn.kernel_size[:2], syn.stride[:2], syn.padding[:2], syn.dilation[:2]):
+        o.append((n + 2 * p - d * (k - 1) - 1) // s + 1)
+    return (int(syn.out_channels), o[0], o[1])
+
+
+def nonzero_fan_outs(net) -> list[np.ndarray]:
+    """Per spiking layer, in order: for each of its inputs (flattened C-order,
+    (C, H, W) for the frame and conv outputs, as :func:`count_ops
+    <lavacut.cutoff.synops.count_ops>` takes them) the number of nonzero
+    weights leaving it (:func:`lavacut.cutoff.synops.dense_fan_out` /
+    :func:`~lavacut.cutoff.synops.conv_fan_out` of :func:`synapse_weight`).
+
+    ``net``: a :class:`SlayerNet` (input shape from its spec) or a
+    :class:`lavacut.export.rebuild.NetxRebuild` (its ``input_shape``); an
+    input block with neurons (rebuilt files) has one synapse per input,
+    counted when its weight is nonzero. Computed from the current weights,
+    so call it again after they change."""
+    from lava.lib.dl.slayer.synapse import Conv as ConvSynapse
+
+    shape = tuple(net.spec.input_shape) if hasattr(net, "spec") else tuple(net.input_shape)
+    out: list[np.ndarray] = []
+    for block in net.blocks:
+        n_in = int(np.prod(shape))
+        syn = getattr(block, "synapse", None)
+        if syn is None:
+            if not hasattr(block, "neuron"):                      # Flatten
+                shape = (n_in,)
+                continue
+            w = getattr(block, "weight", None)                     # input neurons: x * weight + bias
+            nz = 1.0 if w is None else float(np.all(np.asarray(block.pre_hook_fx(w.detach())) != 0))
+            out.append(np.full(n_in, nz))
+            continue
+        w = synapse_weight(syn)
+        if isinstance(syn, ConvSynapse):
+            s3 = shape if len(shape) == 3 else (shape[0], 1, 1)
+            o = _conv_out_shape(syn, s3)
+            out.append(conv_fan_out(w, s3, o, syn.stride[:2], syn.padding[:2], syn.dilation[:2], syn.groups))
+            shape = o
+        else:
+            w = w.reshape(w.shape[0], -1)
+            if w.shape[1] != n_in:
+                raise LavacutError(f"a dense synapse takes {w.shape[1]} inputs, its input layer has {n_in}")
+            out.append(dense_fan_out(w))
+            shape = (w.shape[0],)
     return out

@@ -174,3 +174,78 @@ def test_evaluate_and_calibrate_refuse_frames_of_another_shape(calibrated):
         evaluate_export(req, progress=False)
     with pytest.raises(LavacutError, match=r"\(2, 17, 17\)"):
         calibrate_export(req, progress=False)
+
+
+# ---------------------------------------------------------------- synaptic operations, recounted by hand
+
+def _file_fan_outs(path):
+    """Per weighted layer of a NetX file, the nonzero weights leaving each
+    input, counted from the file's weights with plain loops over output
+    positions and kernel taps (conv) or columns (dense)."""
+    import h5py
+
+    out, shape = [], None
+    with h5py.File(path, "r") as f:
+        for k in sorted((k for k in f["layer"] if k.isdigit()), key=int):
+            g = f["layer"][k]
+            kind = g["type"][()][0].decode()
+            if kind == "input":
+                shape = tuple(int(v) for v in g["shape"][()])
+            elif kind == "dense":
+                w = np.asarray(g["weight"][()])
+                out.append((w != 0).sum(axis=0).astype(float))
+            elif kind == "conv":
+                w = np.asarray(g["weight"][()])
+                (ci, hi, wi), (co, ho, wo) = shape, tuple(int(v) for v in g["shape"][()])
+                (sy, sx), (py, px) = g["stride"][()], g["padding"][()]
+                assert int(np.asarray(g["groups"][()])) == 1 and tuple(g["dilation"][()]) == (1, 1)
+                fan = np.zeros((ci, hi, wi))
+                for oy in range(ho):
+                    for ox in range(wo):
+                        for ky in range(w.shape[2]):
+                            for kx in range(w.shape[3]):
+                                iy, ix = oy * sy - py + ky, ox * sx - px + kx
+                                if 0 <= iy < hi and 0 <= ix < wi:
+                                    fan[:, iy, ix] += (w[:, :, ky, kx] != 0).sum(axis=0)
+                out.append(fan.reshape(-1))
+                shape = (co, ho, wo)
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["embedded_dense", "embedded_conv"])
+def test_evaluate_synops_are_the_nonzero_weights_recounted_by_hand(name):
+    """The report's synaptic operations: every spike each layer receives up
+    to t_c (the frame, then the previous layer's spikes) times the nonzero
+    weights of the exported file leaving that input."""
+    from pathlib import Path
+
+    from lavacut.cutoff.synops import E_NEURON_SPIKE_PJ, E_NEURON_UPDATE_PJ, E_SYNOP_PJ
+    from lavacut.pipelines.evaluate import evaluate_export
+    from lavacut.pipelines.run import open_run
+    from lavacut.train.inference import forward
+
+    path = Path(__file__).resolve().parents[2] / "netx_exports" / f"{name}.net"
+    req = RunRequest(path, split="test", samples=12)
+    rep = evaluate_export(req, progress=False, with_sweeps=False, neurobench=False)
+    export, cfg, split, samples = open_run(req)
+    frames = export.frames(cfg, split, samples, progress=False).frames
+    out, hidden = forward(export.slayer_net(), frames, record=True, readout=False)
+    t_c = np.array([r["t_c"] for r in rep["per_sample"]])
+    T = frames.shape[-1]
+    fans = _file_fan_outs(path)
+    inputs = [frames.reshape(len(frames), -1, T)] + hidden
+    assert [len(f) for f in fans] == [x.shape[1] for x in inputs]
+    syn = {"full": [], "cutoff": []}
+    for i, tc in enumerate(t_c):
+        for part, upto in (("full", T), ("cutoff", tc)):
+            syn[part].append(sum(float(x[i, :, :upto].sum(axis=-1) @ f) for x, f in zip(inputs, fans)))
+    ops = rep["operations"]
+    assert ops["synops_full_mean"] == pytest.approx(np.mean(syn["full"]), rel=1e-12)
+    assert ops["synops_cutoff_mean"] == pytest.approx(np.mean(syn["cutoff"]), rel=1e-12)
+    # the energy's synaptic term is these operations
+    spikes = [np.mean([s[i, :, :tc].sum() for i, tc in enumerate(t_c)]) for s in hidden + [out]]
+    n = sum(s.shape[1] for s in hidden + [out])
+    e = (np.mean(syn["cutoff"]) * E_SYNOP_PJ + (n * t_c.mean() - sum(spikes)) * E_NEURON_UPDATE_PJ
+         + sum(spikes) * E_NEURON_SPIKE_PJ) * 1e-6
+    assert ops["energy_uj_cutoff_mean"] == pytest.approx(e, rel=1e-9)

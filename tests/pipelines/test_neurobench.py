@@ -46,7 +46,7 @@ def test_relay_net_spikes_as_worked_out():
 def test_neurobench_metrics_match_hand_computed_values():
     from lavacut.cutoff.synops import count_ops
     from lavacut.train.inference import forward
-    from lavacut.train.networks import fan_out
+    from lavacut.train.networks import nonzero_fan_outs
     from lavacut.train.neurobench import neurobench_metrics
 
     net, x = _relay_net(), _frames()
@@ -54,10 +54,13 @@ def test_neurobench_metrics_match_hand_computed_values():
     t_c = np.array([3, 5])
     out, hidden = forward(net, x, record=True)
     inputs, outputs = [x.reshape(2, 3, 5)] + hidden, hidden + [out]
-    fo = fan_out(net.spec)
+    fo = nonzero_fan_outs(net)
+    assert [f.tolist() for f in fo] == [[1, 1, 1], [1, 1]]  # one nonzero weight leaves each input
     ops = {"full": count_ops(fo, inputs, [2, 2], outputs, np.array([5, 5])).synops.mean(),
            "cutoff": count_ops(fo, inputs, [2, 2], outputs, t_c).synops.mean()}
-    assert (ops["full"], ops["cutoff"]) == (15.0, 13.0)     # lavacut: every synapse of the shape (fan-out 2)
+    # full: A 5 input + 4 hidden spikes, B 3 + 3; cutoff: A to step 3 4 + 3 (h1's spike at step 3
+    # counted at emission), B 6
+    assert (ops["full"], ops["cutoff"]) == (7.5, 6.5)
 
     r = neurobench_metrics(net, x, labels, t_c, layer_inputs=inputs, outputs=outputs, lavacut_synops=ops)
     full, cut = r["full_T"], r["cutoff"]
@@ -83,14 +86,17 @@ def test_neurobench_metrics_match_hand_computed_values():
     assert r["missing"] == {}
 
     cf, cc = r["cross_check"]["full_T"], r["cross_check"]["cutoff"]
-    assert cf["within_1pct"] and cc["within_1pct"]
-    assert cf["explained"] == {"zero_weight_synapses": 7.5, "synaptic_delays": 0.0,
-                               "lavacut_recounted": 7.5}
-    # cutoff: lavacut 13 = 6.5 nonzero-weight ops + 6.5 on zero weights; A's h1
-    # spike at step 3 (t_c) is counted by lavacut, delivered after the cut
-    assert cc["explained"] == {"zero_weight_synapses": 6.5, "synaptic_delays": 0.5,
-                               "lavacut_recounted": 6.0}
-    assert cc["relative_difference"] == pytest.approx(1 - 6.0 / 13.0)
+    assert r["cross_check"]["fan_outs_match_neurobench"]
+    # full T: no spike is delayed past T, so lavacut and NeuroBench agree exactly
+    assert cf["lavacut_synops"] == cf["neurobench_Effective_ACs"] == 7.5
+    assert cf["relative_difference"] == 0.0 and cf["agree_within_1pct"] and cf["within_1pct"]
+    assert cf["explained"] == {"synaptic_delays": 0.0, "not_seen_by_neurobench": 0.0, "lavacut_recounted": 7.5}
+    # cutoff: the only difference is A's h1 spike at step 3 (t_c), counted by lavacut at emission and
+    # delivered after the cut; the recount on the delayed inputs equals NeuroBench's
+    assert cc["explained"] == {"synaptic_delays": 0.5, "not_seen_by_neurobench": 0.0, "lavacut_recounted": 6.0}
+    assert cc["lavacut_synops"] - cc["explained"]["synaptic_delays"] == cc["neurobench_Effective_ACs"]
+    assert cc["recounted_relative_difference"] == 0.0 and cc["within_1pct"]
+    assert cc["relative_difference"] == pytest.approx(0.5 / 6.5) and not cc["agree_within_1pct"]
 
 
 def test_without_labels_accuracy_is_missing():
@@ -115,9 +121,15 @@ def test_evaluate_reports_neurobench(tmp_path):
     for part in ("full_T", "cutoff"):
         assert {"Footprint", "ConnectionSparsity", "ActivationSparsity", "SynapticOperations",
                 "ClassificationAccuracy"} <= set(nb[part])
-        assert nb["cross_check"][part]["within_1pct"]
+        cc = nb["cross_check"][part]
+        assert cc["within_1pct"] and cc["explained"]["not_seen_by_neurobench"] == 0.0
         key = "synops_full_mean" if part == "full_T" else "synops_cutoff_mean"
-        assert nb["cross_check"][part]["lavacut_synops"] == rep["operations"][key]
+        assert cc["lavacut_synops"] == rep["operations"][key]
+        # both count nonzero weights: what is left is the one-step synaptic delay
+        assert cc["lavacut_synops"] - cc["explained"]["synaptic_delays"] == pytest.approx(
+            cc["neurobench_Effective_ACs"], rel=0.01)
+    assert nb["cross_check"]["fan_outs_match_neurobench"]
+    assert nb["cross_check"]["full_T"]["agree_within_1pct"]
     assert nb["cutoff"]["ClassificationAccuracy"] == pytest.approx(rep["accuracy_cutoff"], abs=1e-6)
     ops = rep["operations"]
     lo, hi = ops["energy_uj_loihi2_range_cutoff_mean"]
