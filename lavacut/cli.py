@@ -44,6 +44,11 @@ def _probability(lo_closed: bool, hi_closed: bool):
     return parse
 
 
+def _eps_or_auto(raw: str):
+    """An argparse type for --eps: a number in [0, 1), or ``auto``."""
+    return "auto" if raw == "auto" else _probability(True, False)(raw)
+
+
 def _at_least_zero(kind):
     """An argparse type: a finite number (``kind`` int or float) >= 0."""
     what = "an integer" if kind is int else "a number"
@@ -274,7 +279,7 @@ def cmd_calibrate(args) -> int:
     req = dataclasses.replace(_request(args, samples=0), accept_modified=args.accept_modified)
     summary = calibrate_export(req, eps=args.eps, alpha=args.alpha,
                                default_policy=args.default, risk_delta=args.risk_delta,
-                               risk_confidence=args.risk_confidence)
+                               risk_confidence=args.risk_confidence, max_drop_pp=args.max_drop_pp)
     print("\n".join(summary))
     return 0
 
@@ -500,7 +505,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_args(p)
     _add_input_arg(p)
     p.add_argument("file", help="a NetX .net file (the calibration is stored in it)")
-    p.add_argument("--eps", type=_probability(True, False), default=0.02, help="Top-K tolerance eps (default 0.02)")
+    p.add_argument("--eps", type=_eps_or_auto, default=0.02,
+                   help="Top-K tolerance eps (default 0.02), or 'auto': the eps of 0.00..0.09 with the fewest mean "
+                        "timesteps whose accuracy drop on the trainer's validation hold-out is <= --max-drop-pp")
+    p.add_argument("--max-drop-pp", type=_at_least_zero(float), default=0.3, metavar="PP",
+                   help="accuracy-drop budget of --eps auto, percentage points (default 0.3)")
     p.add_argument("--alpha", type=_probability(False, False), default=0.05, help="SpikeCP miscoverage alpha (default 0.05)")
     p.add_argument("--default", default="topk", help="rule 'lavacut run' uses without --policy (default topk)")
     p.add_argument("--split", default="train", choices=["train"], help="calibration split (train; never test)")

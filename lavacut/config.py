@@ -88,6 +88,11 @@ class CutoffConfig:
     #: stop rule used by default: topk, confidence, entropy, conformal, fixed
     policy: str = "topk"
     eps: float = 0.02
+    #: choose Top-K's eps on the trainer's validation hold-out instead: the
+    #: eps of EPS_GRID with the fewest mean timesteps whose accuracy drop
+    #: there is <= max_drop_pp (lavacut.cutoff.calibrate.choose_topk_eps)
+    choose_eps: bool = False
+    max_drop_pp: float = 0.3
     #: dropout on spiking layers during the calibration pass (the reference's 0.3)
     calib_dropout: float = 0.3
     calib_split: str = "train"
@@ -218,6 +223,7 @@ _LIMITS: dict[str, tuple[Any, str]] = {
     "cutoff.policy": (lambda v: v in ("topk", "confidence", "entropy", "conformal", "fixed"),
                       "topk, confidence, entropy, conformal or fixed"),
     "cutoff.eps": (lambda v: 0 <= v < 1, "in [0, 1)"),
+    "cutoff.max_drop_pp": (lambda v: 0 <= v <= 100, "in [0, 100]"),
     "cutoff.calib_dropout": (lambda v: 0 <= v < 1, "in [0, 1)"),
     "run.mode": (lambda v: v in ("halt", "stream"), "halt or stream"),
     "run.backend": (lambda v: v in ("cpu", "loihi2"), "cpu or loihi2"),

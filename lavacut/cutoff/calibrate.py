@@ -10,6 +10,8 @@ labels, and return the parameters of a :mod:`lavacut.cutoff.rules` rule.
   Bonferroni correction over the decision steps (a coverage guarantee at the
   stopping step); :func:`calibrate_conformal_split` calibrates them on a
   hold-out the network was not trained on.
+- :func:`choose_topk_eps`: Top-K's eps chosen on held-out samples for an
+  accuracy-drop budget.
 - :func:`risk_controlled`: beyond the paper, a Learn-then-Test selection with
   a finite-sample guarantee on the accuracy drop (see its docstring).
 """
@@ -204,6 +206,50 @@ def calibrate_all(spikes: np.ndarray, labels: np.ndarray, eps: float = 0.02, alp
                            temperature=temp),
         "conformal": conformal,
     }
+
+
+#: the tolerances the reference sweeps (METHOD.md: eps = 0.00..0.09)
+EPS_GRID = tuple(round(0.01 * i, 2) for i in range(10))
+
+
+@dataclass
+class EpsChoice:
+    eps: float
+    max_drop_pp: float
+    n_holdout: int
+    #: per candidate eps: accuracy drop on the hold-out (pp) and mean timesteps
+    table: list[dict]
+
+
+def choose_topk_eps(fit_spikes: np.ndarray, fit_labels: np.ndarray, hold_spikes: np.ndarray,
+                    hold_labels: np.ndarray, max_drop_pp: float = 0.3,
+                    grid: tuple[float, ...] = EPS_GRID) -> EpsChoice:
+    """Top-K's tolerance for an accuracy-drop budget, chosen on samples the
+    network was not trained on: for each eps of ``grid``, beta(t) is
+    calibrated on the fit samples and run on the hold-out; the choice is the
+    eps with the fewest mean timesteps whose hold-out accuracy drop against
+    full T is <= ``max_drop_pp`` (in whole samples: floor(max_drop_pp / 100 *
+    n); ties go to the smaller eps). If no eps keeps within the budget, the
+    one with the smallest drop (``within_budget`` False in its row). An
+    empirical selection, not a guarantee: for a bound on the drop use
+    :func:`risk_controlled`."""
+    hold_labels = np.asarray(hold_labels)
+    n = len(hold_labels)
+    right_T = int(np.sum(per_step_predictions(hold_spikes)[:, -1] == hold_labels))
+    allowed = math.floor(max_drop_pp / 100.0 * n + 1e-9)
+    table, best = [], None
+    for eps in sorted(set(grid) | {0.0}):
+        t_c, pred = cutoff(calibrate_topk(fit_spikes, fit_labels, eps), hold_spikes)
+        lost = right_T - int(np.sum(pred == hold_labels))
+        row = {"eps": float(eps), "drop_pp": 100.0 * lost / max(n, 1), "mean_t": float(t_c.mean()),
+               "within_budget": lost <= allowed}
+        row["_lost"] = lost
+        table.append(row)
+    ok = [r for r in table if r["within_budget"]]
+    best = min(ok, key=lambda r: r["mean_t"]) if ok else min(table, key=lambda r: (r["_lost"], r["mean_t"]))
+    for r in table:
+        del r["_lost"]
+    return EpsChoice(eps=best["eps"], max_drop_pp=float(max_drop_pp), n_holdout=n, table=table)
 
 
 # --------------------------------------------------------------------------- risk control

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from lavacut.cutoff.calibrate import calibrate_all, calibrate_topk, risk_controlled
+from lavacut.cutoff.calibrate import EPS_GRID, calibrate_all, calibrate_topk, choose_topk_eps, risk_controlled
 from lavacut.cutoff.rules import FixedT
 from lavacut.export.netx_file import write_calibration
 from lavacut.pipelines.run import RunRequest, open_run
@@ -13,12 +13,14 @@ from lavacut.train.trainer import stratified_holdout
 from lavacut.util import LavacutError
 
 
-def calibrate_export(req: RunRequest, eps: float = 0.02, alpha: float = 0.05, default_policy: str = "topk",
-                     risk_delta: float | None = None, risk_confidence: float = 0.9,
+def calibrate_export(req: RunRequest, eps: float | str = 0.02, alpha: float = 0.05, default_policy: str = "topk",
+                     risk_delta: float | None = None, risk_confidence: float = 0.9, max_drop_pp: float = 0.3,
                      progress: bool = True) -> list[str]:
     """Calibrate every stop rule on the training split (or the user's
-    labelled ``--input``) and store them in the export. Returns the lines
-    to print."""
+    labelled ``--input``) and store them in the export. ``eps="auto"``:
+    Top-K's eps is chosen on the trainer's validation hold-out for an
+    accuracy drop <= ``max_drop_pp`` (:func:`choose_topk_eps`). Returns the
+    lines to print."""
     split = req.split or "train"
     if split == "test":
         raise LavacutError("calibration on the test split is not allowed (it would leak test labels)")
@@ -36,10 +38,25 @@ def calibrate_export(req: RunRequest, eps: float = 0.02, alpha: float = 0.05, de
     # decision steps
     hold = stratified_holdout(data.labels, cfg.train.val_fraction, cfg.train.seed)
     hold_sp = forward(net, data.frames[hold]) if hold.any() else None
+    choice = None
+    if eps == "auto":
+        if not hold.any():
+            raise LavacutError("--eps auto chooses eps on the trainer's validation hold-out, and "
+                               "train.val_fraction is 0: give a number")
+        # beta(t) fitted with the calibration pass's dropout on the other
+        # samples, tested as deployed (eval mode) on the hold-out
+        choice = choose_topk_eps(sp[~hold], data.labels[~hold], hold_sp, data.labels[hold], max_drop_pp)
+        eps = choice.eps
     rules = calibrate_all(sp, data.labels, eps=eps, alpha=alpha, holdout=hold if hold.any() else None,
                           holdout_spikes=hold_sp)
     lines = [f"calibrated on {len(data)} samples of {data.source} "
              f"(dropout {cfg.cutoff.calib_dropout} on spiking layers during the pass)"]
+    if choice is not None:
+        rows = ", ".join(f"{r['eps']:g}: {r['drop_pp']:.2f} pp/{r['mean_t']:.1f}" for r in choice.table)
+        lines.append(f"topk: eps {eps:g} chosen on {choice.n_holdout} held-out validation samples (fewest mean "
+                     f"timesteps at an accuracy drop <= {max_drop_pp:g} pp"
+                     f"{'' if any(r['within_budget'] for r in choice.table) else '; none met it: smallest drop'}"
+                     f"; eps: drop/steps {rows})")
     cp = rules["conformal"]
     if hold.any():
         lines.append(f"conformal: thresholds from {int(hold.sum())} held-out validation samples (eval mode), "
@@ -84,6 +101,7 @@ def calibrate_export(req: RunRequest, eps: float = 0.02, alpha: float = 0.05, de
     write_calibration(export.path, params, default_policy=default_policy, base_meta=base,
                       accept_modified=req.accept_modified,
                       extra_meta={"calibration": {"split": split if req.user_input is None else str(req.user_input), "n_samples": int(len(data)), "eps": eps,
+                                                  "eps_choice": None if choice is None else dataclasses.asdict(choice),
                                                   "alpha": alpha, "dropout": cfg.cutoff.calib_dropout,
                                                   "conformal_split": "validation hold-out, eval mode" if hold.any()
                                                   else split, "n_conformal": cp.n_calibration}})

@@ -86,8 +86,12 @@ def train_export_calibrate(cfg: RunConfig, run_dir: Path, export: Path, name: st
     if exported:
         log(f"== {name}: export -> {export}")
         export_checkpoint(run_dir / "best.pt", export, name, progress=progress)
-    log(f"== {name}: calibrate (eps {cfg.cutoff.eps})")
-    calibrate_export(RunRequest(export), eps=cfg.cutoff.eps, default_policy=cfg.cutoff.policy, progress=progress)
+    eps = "auto" if cfg.cutoff.choose_eps else cfg.cutoff.eps
+    log(f"== {name}: calibrate (eps {eps})")
+    for line in calibrate_export(RunRequest(export), eps=eps, default_policy=cfg.cutoff.policy,
+                                 max_drop_pp=cfg.cutoff.max_drop_pp, progress=progress):
+        if line.startswith("topk: eps"):
+            log(f"   {line}")
     return exported
 
 

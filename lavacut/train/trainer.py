@@ -182,7 +182,9 @@ def train(cfg, run_dir: str | Path, resume: bool = False, progress: bool = True)
         history.append({"epoch": epoch, "loss": tot_loss / max(seen, 1), "rcs": tot_rcs / max(seen, 1),
                         "train_acc": correct / max(seen, 1), "val_acc": val_acc,
                         "seconds": time.time() - t0})
-        improved = not math.isnan(val_acc) and val_acc > best_val
+        # ties go to the later epoch: it has trained longer (and, under a
+        # cosine schedule, at a lower learning rate)
+        improved = not math.isnan(val_acc) and val_acc >= best_val
         if improved:
             best_val = val_acc
         save_checkpoint(last_path, state_dict(epoch))

@@ -11,7 +11,7 @@ import math
 import numpy as np
 import pytest
 
-from lavacut.cutoff.calibrate import (calibrate_conformal, calibrate_temperature, calibrate_topk,
+from lavacut.cutoff.calibrate import (EPS_GRID, choose_topk_eps, calibrate_conformal, calibrate_temperature, calibrate_topk,
                                       risk_controlled)
 from lavacut.cutoff.rules import (NO_DECISION, Conformal, Confidence, Entropy, FixedT, TopKGap,
                                   cumulative_counts, cutoff, optimal_cutoff_steps, per_step_predictions,
@@ -314,6 +314,31 @@ def _settling_spikes(W, T, right_at_T):
             sp[n, 1, 0] = 1
         sp[n, 0, w - 1:] = 1
     return sp
+
+
+@pytest.mark.parametrize("budget", [0.0, 0.3, 5.0, 100.0])
+def test_choose_topk_eps_is_the_fastest_within_the_budget(budget):
+    fit, fit_y = _random_spikes(N=300, T=20, seed=1, p_label=0.35, p_other=0.2)
+    hold, hold_y = _random_spikes(N=120, T=20, seed=2, p_label=0.35, p_other=0.2)
+    ch = choose_topk_eps(fit, fit_y, hold, hold_y, max_drop_pp=budget)
+    right_T = (per_step_predictions(hold)[:, -1] == hold_y).sum()
+    allowed = math.floor(budget / 100 * len(hold_y) + 1e-9)
+    rows = {}
+    for eps in EPS_GRID:                                  # recomputed independently
+        t_c, pred = cutoff(calibrate_topk(fit, fit_y, eps), hold)
+        rows[eps] = (right_T - (pred == hold_y).sum(), t_c.mean())
+    assert [r["eps"] for r in ch.table] == list(EPS_GRID) and ch.n_holdout == 120
+    for r in ch.table:
+        lost, mean_t = rows[r["eps"]]
+        assert r["mean_t"] == pytest.approx(mean_t) and r["drop_pp"] == pytest.approx(100 * lost / 120)
+        assert r["within_budget"] == (lost <= allowed)
+    ok = [e for e in EPS_GRID if rows[e][0] <= allowed]
+    if ok:
+        assert ch.eps == min(ok, key=lambda e: (rows[e][1], e))
+    else:
+        assert ch.eps == min(EPS_GRID, key=lambda e: (rows[e][0], rows[e][1], e))
+    if budget == 100.0:                                   # everything is allowed: the fastest eps
+        assert rows[ch.eps][1] == min(v[1] for v in rows.values())
 
 
 def test_risk_controlled_guarantee_on_a_known_model():

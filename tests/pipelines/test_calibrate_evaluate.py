@@ -87,6 +87,28 @@ def test_calibrate_stores_rules_in_the_export(calibrated):
 
 
 @pytest.mark.slow
+def test_calibrate_eps_auto_chooses_on_the_validation_hold_out(tmp_path_factory):
+    from lavacut.export.netx_file import read_metadata
+
+    d = tmp_path_factory.mktemp("eps-auto")
+    path = d / "quick.net"
+    shutil.copyfile(_quick_export(tmp_path_factory), path)
+    r = _cli("calibrate", path, "--eps", "auto", "--max-drop-pp", "1")
+    meta = read_metadata(path)
+    choice = meta["calibration"]["eps_choice"]
+    assert choice["n_holdout"] == 143 and choice["max_drop_pp"] == 1.0
+    ok = [row for row in choice["table"] if row["within_budget"]]
+    assert all(row["within_budget"] == (row["drop_pp"] <= 1.0) for row in choice["table"])
+    want = min(ok, key=lambda row: row["mean_t"])["eps"] if ok else None
+    assert meta["cutoff"]["topk"]["eps"] == meta["calibration"]["eps"] == choice["eps"]
+    if want is not None:
+        assert choice["eps"] == want
+    assert f"topk: eps {choice['eps']:g} chosen on 143 held-out validation samples" in r.stdout
+    bad = _cli("calibrate", path, "--eps", "sometimes", check=False)
+    assert bad.returncode == 2 and "--eps" in bad.stderr
+
+
+@pytest.mark.slow
 def test_calibration_loads_only_the_training_split(tmp_path_factory, monkeypatch):
     import lavacut.export.artifact as artifact
     from lavacut.export.netx_file import read_metadata
