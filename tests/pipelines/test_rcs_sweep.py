@@ -145,7 +145,7 @@ def test_train_export_calibrate_trains_resumes_or_reuses(tmp_path, monkeypatch, 
     monkeypatch.setattr(ex, "train", lambda cfg, run_dir, resume=False, progress=True:
                         calls.append("resume" if resume else "train"))
     monkeypatch.setattr(ex, "export_checkpoint", lambda *a, **k: calls.append("export"))
-    monkeypatch.setattr(ex, "calibrate_export", lambda *a, **k: calls.append("calibrate"))
+    monkeypatch.setattr(ex, "calibrate_export", lambda *a, **k: calls.append("calibrate") or [])
     for f in files:
         (tmp_path / f).write_text("x")
     from lavacut.config import RunConfig
