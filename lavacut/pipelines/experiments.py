@@ -114,7 +114,8 @@ def results_table(results: Path, names: list[str]) -> str:
             if not r:
                 continue
             ops = r["operations"]
-            lines.append(f"| {name} | {policy} | {100 * r['accuracy_full']:.2f} | {100 * r['accuracy_cutoff']:.2f} "
+            label = f"topk (eps {r['policy_params']['eps']:g})" if policy == "topk" else policy
+            lines.append(f"| {name} | {label} | {100 * r['accuracy_full']:.2f} | {100 * r['accuracy_cutoff']:.2f} "
                          f"| {r['accuracy_drop_pp']:.2f} | {r['mean_t_cutoff']:.2f} | {r['timestep_ratio']:.2f} "
                          f"| {r['static_truncation']['T_prime']} | {r['ratio_vs_static_truncation']:.2f} "
                          f"| {r['mean_oct']:.2f} | {ops['synops_ratio']:.2f} "
@@ -137,6 +138,9 @@ def results_table(results: Path, names: list[str]) -> str:
             lines.append(f"| {name} | {r['policy']} | {r['n_samples']} | {r.get('engines_agree')} "
                          f"| {100 * r['accuracy_cutoff']:.2f} | {r['mean_t_cutoff']:.2f} | {r['timestep_ratio']:.2f} "
                          f"| {r['wall_s_full']:.1f} | {r['wall_s_cutoff']:.1f} | {r['wall_ratio']:.2f} |")
+    if (results / "rcs_sweep.md").exists():
+        lines += ["", "RCS against no RCS over alphas and training seeds: [rcs_sweep.md](rcs_sweep.md) "
+                  "(`lavacut rcs-sweep`)."]
     lines += ["", "Plots: `<network>/torch_topk_tradeoff.png` (accuracy vs timesteps for every rule and the "
               "fixed-T curve), `<network>/*_tcutoff.png` (distribution of t_c), `rcs_comparison.png`.", ""]
     return "\n".join(lines)
