@@ -552,7 +552,8 @@ def build_parser() -> argparse.ArgumentParser:
                        description="For sims/embedded_{dense,conv}[_rcs].toml: train (unless runs/<name>/best.pt "
                                    "exists or --retrain), export to netx_exports/, calibrate, evaluate every stop "
                                    "rule (torch engine) and the calibrated Top-K in Lava; write sims/results/.")
-    p.add_argument("--only", action="append", metavar="NAME", help="run only this experiment (repeatable)")
+    p.add_argument("--only", nargs="+", action="extend", metavar="NAME",
+                   help="run only these experiments (repeatable: --only A B or --only A --only B)")
     p.add_argument("--retrain", action="store_true", help="train again even if a checkpoint exists")
     p.add_argument("--lava-samples", type=int, default=0, help="test samples for the Lava runs (0 = all)")
     p.set_defaults(func=cmd_experiments)
