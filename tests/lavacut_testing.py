@@ -120,3 +120,32 @@ def write_netx(path, layers) -> Path:
                 else:
                     g.create_dataset(k, data=v)
     return Path(path)
+
+
+def brute_conv_fan_out(w, in_shape, stride, padding, dilation=1, groups=1):
+    """The reference nonzero fan-out of a conv layer: every (output channel,
+    output position, kernel tap) with a nonzero weight, added to the input
+    it lands on. ``w`` (C_out, C_in/groups, kH, kW); stride, padding and
+    dilation ints or (y, x). Returns (fan-out flattened C-order, output
+    shape (C_out, H_out, W_out))."""
+    import numpy as np
+
+    def pair(v):
+        return (v, v) if np.isscalar(v) else tuple(v)
+
+    (sy, sx), (py, px), (dy, dx) = pair(stride), pair(padding), pair(dilation)
+    co, cig, kh, kw = w.shape
+    ci, hi, wi = in_shape
+    ho, wo = (hi + 2 * py - dy * (kh - 1) - 1) // sy + 1, (wi + 2 * px - dx * (kw - 1) - 1) // sx + 1
+    fan = np.zeros((ci, hi, wi))
+    for o in range(co):
+        g = o // (co // groups)
+        for cl in range(cig):
+            for oy in range(ho):
+                for ox in range(wo):
+                    for ky in range(kh):
+                        for kx in range(kw):
+                            iy, ix = oy * sy - py + ky * dy, ox * sx - px + kx * dx
+                            if 0 <= iy < hi and 0 <= ix < wi and w[o, cl, ky, kx] != 0:
+                                fan[g * cig + cl, iy, ix] += 1
+    return fan.reshape(-1), (co, ho, wo)

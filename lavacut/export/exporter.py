@@ -147,7 +147,7 @@ def net_from_export(path: str | Path, validated: bool = False):
     to the same integers, so the rebuilt net computes what Lava computes);
     a file no NetSpec expresses (input neurons, per-layer neurons, biases,
     delays, average readout, conv outputs, odd weights, ...) is rebuilt by
-    :func:`lavacut.export.rebuild.rebuild_netx` (a module with ``fan_outs``
+    :func:`lavacut.export.rebuild.rebuild_netx` (a module with an ``input_shape``
     and ``readout_groups``, no ``spec``). ``validated``: the file was checked
     already (:meth:`Export.open`). Returns (net, lavacut metadata or
     None)."""

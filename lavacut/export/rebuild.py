@@ -41,7 +41,7 @@ import torch
 
 from lavacut.export.inspect import MAX_DELAY, conv_pair, LayerInfo, inspect_layers, require_support
 from lavacut.fixed_point import W_SCALE
-from lavacut.train.networks import HiddenRecord, nonzero_fan_outs
+from lavacut.train.networks import HiddenRecord
 from lavacut.util import LavacutError, import_slayer
 
 slayer = import_slayer()
@@ -86,10 +86,9 @@ class NetxRebuild(torch.nn.Module):
     ``(N, n, T)`` (C, H, W-flattened); ``forward(x, record=True)`` also
     returns one :class:`~lavacut.train.networks.HiddenRecord` per spiking
     layer but the last (the input neurons included). Attributes:
-    ``blocks``/``drops`` (one per file layer, as SlayerNet), ``fan_outs``
-    (per spiking layer, the number of nonzero weights leaving each of its
-    inputs, flattened; input neurons have fan-out 1 per frame input),
-    ``latency`` (synapse layers),
+    ``blocks``/``drops`` (one per file layer, as SlayerNet; its synaptic-op
+    fan-outs come from :func:`lavacut.train.networks.nonzero_fan_outs`, as a
+    SlayerNet's do), ``latency`` (synapse layers),
     ``readout_groups`` (K of an average readout, else 0), ``input_shape``.
     """
 
@@ -103,7 +102,7 @@ class NetxRebuild(torch.nn.Module):
         self.blocks, self.drops = torch.nn.ModuleList(), torch.nn.ModuleList()
         self._kinds: list[str] = []           # input / flatten / dense / conv, per block
         self._delays: list[tuple | None] = []  # per block: (mode, int array) or None
-        self.readout_groups, self.input_shape, self.fan_outs = 0, None, []
+        self.readout_groups, self.input_shape = 0, None
         with h5py.File(path, "r") as f, torch.no_grad():
             for L in layers:
                 g = f["layer"][L.index]
@@ -190,12 +189,6 @@ class NetxRebuild(torch.nn.Module):
             if r.spikes.shape[1] != int(np.prod(L.shape)):
                 raise LavacutError(f"{self.path}: layer {L.index} ({L.type}) has {int(np.prod(L.shape))} neurons "
                                    f"in the file, its rebuild {r.spikes.shape[1]}")
-        self.fan_outs = self._fan_outs()
-
-    def _fan_outs(self) -> list[np.ndarray]:
-        """Nonzero fan-outs of the weights Lava computes with
-        (:func:`lavacut.train.networks.nonzero_fan_outs`)."""
-        return nonzero_fan_outs(self)
 
     # ------------------------------------------------------------------ running
     def _prepare_input(self, x: torch.Tensor) -> torch.Tensor:

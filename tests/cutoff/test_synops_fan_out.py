@@ -3,30 +3,9 @@ against brute force: dense columns, and conv layers with stride, padding,
 dilation and groups, with some weights zero."""
 import numpy as np
 import pytest
+from lavacut_testing import brute_conv_fan_out
 
 from lavacut.cutoff.synops import conv_fan_out, count_ops, dense_fan_out
-
-
-def brute_conv_fan_out(w, in_shape, stride, padding, dilation=(1, 1), groups=1):
-    """Every (output channel, output position, kernel tap) with a nonzero
-    weight, added to the input it lands on."""
-    co, cig, kh, kw = w.shape
-    ci, hi, wi = in_shape
-    ho = (hi + 2 * padding[0] - dilation[0] * (kh - 1) - 1) // stride[0] + 1
-    wo = (wi + 2 * padding[1] - dilation[1] * (kw - 1) - 1) // stride[1] + 1
-    fan = np.zeros(in_shape)
-    for o in range(co):
-        g = o // (co // groups)
-        for cl in range(cig):
-            for oy in range(ho):
-                for ox in range(wo):
-                    for ky in range(kh):
-                        for kx in range(kw):
-                            y = oy * stride[0] - padding[0] + ky * dilation[0]
-                            x = ox * stride[1] - padding[1] + kx * dilation[1]
-                            if 0 <= y < hi and 0 <= x < wi and w[o, cl, ky, kx] != 0:
-                                fan[g * cig + cl, y, x] += 1
-    return fan.reshape(-1), (co, ho, wo)
 
 
 def _sparse(rng, shape, p_zero):

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from lavacut_testing import descendants, run_cli, shm_mapped_by_others
+from lavacut_testing import brute_conv_fan_out, descendants, run_cli, shm_mapped_by_others
 
 from lavacut.cutoff.rules import FixedT, TopKGap, cutoff
 from lavacut.util import LavacutError
@@ -229,38 +229,30 @@ def test_sdnn_and_readouts_refused_before_any_lava_process(tmp_path, files):
 
 
 def test_rebuild_structure_and_fan_outs(files):
-    """net_from_export rebuilds what a NetSpec cannot express; fan_outs
-    counts every synapse with a nonzero weight in the file (conv: brute
-    force over kernel taps)."""
+    """net_from_export rebuilds what a NetSpec cannot express; its nonzero
+    fan-outs count every synapse with a nonzero weight in the file (conv:
+    brute force over kernel taps)."""
     import h5py
 
     from lavacut.export.exporter import net_from_export
     from lavacut.export.rebuild import NetxRebuild
+    from lavacut.train.networks import nonzero_fan_outs
 
     for name in ("input_conv", "average", "conv_out", "delays", "per_layer"):
         net, meta = net_from_export(files[name][0])
         assert isinstance(net, NetxRebuild) and meta is None, name
     net, _ = net_from_export(files["input_conv"][0])
     assert net.latency == 2 and net.readout_groups == 0 and net.input_shape == (2, 4, 5)
-    assert [len(f) for f in net.fan_outs] == [40, 40, 60]
-    np.testing.assert_array_equal(net.fan_outs[0], 1)
+    fan_outs = nonzero_fan_outs(net)
+    assert [len(f) for f in fan_outs] == [40, 40, 60]
+    np.testing.assert_array_equal(fan_outs[0], 1)
     with h5py.File(files["input_conv"][0], "r") as f:
         wc = np.asarray(f["layer/1/weight"][()]).reshape(3, 2, 3, 3)
         wd = np.asarray(f["layer/3/weight"][()]).reshape(4, 60)
     assert (wc == 0).any() and (wd == 0).any()            # the 8-bit quantisation zeroed some weights
-    np.testing.assert_array_equal(net.fan_outs[2], (wd != 0).sum(axis=0))
+    np.testing.assert_array_equal(fan_outs[2], (wd != 0).sum(axis=0))
     # conv 3x3, stride 1, padding 1 on 4x5 -> 3 channels: nonzero taps in range per input
-    fan = np.zeros((2, 4, 5))
-    for co in range(3):
-        for oy in range(4):
-            for ox in range(5):
-                for ci in range(2):
-                    for ky in range(3):
-                        for kx in range(3):
-                            y, x = oy - 1 + ky, ox - 1 + kx
-                            if 0 <= y < 4 and 0 <= x < 5 and wc[co, ci, ky, kx] != 0:
-                                fan[ci, y, x] += 1
-    np.testing.assert_array_equal(net.fan_outs[1], fan.reshape(-1))
+    np.testing.assert_array_equal(fan_outs[1], brute_conv_fan_out(wc, (2, 4, 5), 1, 1)[0])
     assert net_from_export(files["average"][0])[0].readout_groups == 4
 
 

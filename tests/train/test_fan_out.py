@@ -8,33 +8,10 @@ import numpy as np
 import pytest
 import torch
 
+from lavacut_testing import brute_conv_fan_out
+
 from lavacut.export.slayer_hdf5 import export_hdf5
 from lavacut.train.networks import NetSpec, build_network, nonzero_fan_outs, synapse_weight
-
-
-def _pair(v):
-    return (v, v) if np.isscalar(v) else tuple(v)
-
-
-def _brute_conv(w, in_shape, s, p, d=1, groups=1):
-    """Every (output channel, output position, kernel tap) with a nonzero
-    weight, added to the input it lands on; s, p, d ints or (y, x)."""
-    (sy, sx), (py, px), (dy, dx) = _pair(s), _pair(p), _pair(d)
-    co, cig, kh, kw = w.shape
-    ci, hi, wi = in_shape
-    ho, wo = (hi + 2 * py - dy * (kh - 1) - 1) // sy + 1, (wi + 2 * px - dx * (kw - 1) - 1) // sx + 1
-    fan = np.zeros((ci, hi, wi))
-    for o in range(co):
-        g = o // (co // groups)
-        for cl in range(cig):
-            for oy in range(ho):
-                for ox in range(wo):
-                    for ky in range(kh):
-                        for kx in range(kw):
-                            iy, ix = oy * sy - py + ky * dy, ox * sx - px + kx * dx
-                            if 0 <= iy < hi and 0 <= ix < wi and w[o, cl, ky, kx] != 0:
-                                fan[g * cig + cl, iy, ix] += 1
-    return fan.reshape(-1), (co, ho, wo)
 
 
 def _sparse_net(spec, seed=0, p=0.5):
@@ -109,8 +86,8 @@ def test_conv_nonzero_fan_outs_match_brute_force_and_the_export(tmp_path):
     fo = nonzero_fan_outs(net)
     export_hdf5(net, tmp_path / "c.net")
     w1, w2, w3, w4 = _file_weights(tmp_path / "c.net")
-    f1, shp1 = _brute_conv(w1.reshape(3, 2, 3, 3), (2, 8, 8), 2, 0)
-    f2, shp2 = _brute_conv(w2.reshape(4, 3, 3, 3), shp1, 1, 1)
+    f1, shp1 = brute_conv_fan_out(w1.reshape(3, 2, 3, 3), (2, 8, 8), 2, 0)
+    f2, shp2 = brute_conv_fan_out(w2.reshape(4, 3, 3, 3), shp1, 1, 1)
     assert shp1 == (3, 3, 3) and shp2 == (4, 3, 3)
     np.testing.assert_array_equal(fo[0], f1)
     np.testing.assert_array_equal(fo[1], f2)
@@ -150,7 +127,7 @@ def test_grouped_dilated_conv_blocks():
         conv.synapse.weight.mul_((torch.rand(conv.synapse.weight.shape) > 0.5).float())
     w = synapse_weight(conv.synapse)[..., 0]
     assert (w == 0).any() and w.shape == (6, 2, 3, 2)
-    fan, (co, ho, wo) = _brute_conv(w, (4, 9, 7), (2, 1), (1, 2), (2, 1), groups=2)
+    fan, (co, ho, wo) = brute_conv_fan_out(w, (4, 9, 7), (2, 1), (1, 2), (2, 1), groups=2)
     dense = cuba.Dense(npar, co * ho * wo, 3, weight_scale=3)
     holder = types.SimpleNamespace(blocks=[conv, cuba.Flatten(), dense], input_shape=(4, 9, 7))
     fo = nonzero_fan_outs(holder)
