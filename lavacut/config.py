@@ -81,6 +81,10 @@ class TrainConfig:
     #: [-shift_px, shift_px] (x and y drawn separately; events pushed off the
     #: sensor are dropped); 0 = no augmentation
     shift_px: int = 0
+    #: the epoch best.pt keeps (and the export gets): "best" validation
+    #: accuracy (ties to the later epoch), or "last", the end of the
+    #: schedule, when the hold-out is too small to rank epochs
+    keep: str = "best"
 
 
 @dataclass
@@ -213,6 +217,7 @@ _LIMITS: dict[str, tuple[Any, str]] = {
     "optim.weight_decay": (lambda v: v >= 0, "0 or more"),
     "optim.schedule": (lambda v: v in ("constant", "cosine"), "constant or cosine"),
     "train.shift_px": (lambda v: v >= 0, "0 (none) or more"),
+    "train.keep": (lambda v: v in ("best", "last"), "best or last"),
     "loss.name": (lambda v: v in ("spike_rate", "tet"), "spike_rate or tet"),
     "loss.true_rate": (lambda v: 0 <= v <= 1, "in [0, 1]"),
     "loss.false_rate": (lambda v: 0 <= v <= 1, "in [0, 1]"),

@@ -1,8 +1,10 @@
 """``lavacut train``: SLAYER training with a task loss plus the RCS regulariser.
 
 Input: a :class:`lavacut.config.RunConfig`. Output: a run folder with
-``last.pt`` and ``best.pt`` checkpoints (atomic, best on the validation
-split held out from the training split; the test split is only reported),
+``last.pt`` and ``best.pt`` checkpoints (atomic; ``best.pt`` is the epoch
+kept for export: the best on the validation split held out from the
+training split, or the last with ``train.keep = "last"``; the test split is
+only reported),
 ``metrics.json`` and ``training_curve.png``.
 """
 from __future__ import annotations
@@ -188,7 +190,7 @@ def train(cfg, run_dir: str | Path, resume: bool = False, progress: bool = True)
         if improved:
             best_val = val_acc
         save_checkpoint(last_path, state_dict(epoch))
-        if improved or not best_path.exists():
+        if improved or not best_path.exists() or cfg.train.keep == "last":
             save_checkpoint(best_path, state_dict(epoch))
         if progress:
             print(f"epoch {epoch:3d}  loss {history[-1]['loss']:.4f}  train acc {history[-1]['train_acc']:.3f}  "

@@ -267,6 +267,25 @@ def test_resume_with_cosine_schedule_and_shifts(tmp_path):
 
 
 @pytest.mark.slow
+def test_keep_last_exports_the_end_of_the_schedule(tmp_path):
+    """train.keep = "last": best.pt (what experiments and export take) is the
+    last epoch, whatever the validation accuracy said."""
+    run = tmp_path / "last"
+    _cli("train", "-c", QUICK, "--set", "train.max_train_samples=160", "--set", "train.epochs=3",
+         "--set", "train.keep=last", "--out", run)
+    best, last = load_checkpoint(run / "best.pt"), load_checkpoint(run / "last.pt")
+    assert best["epoch"] == last["epoch"] == 3
+    for k in last["model"]:
+        assert torch.equal(best["model"][k], last["model"][k]), k
+    m = json.loads((run / "metrics.json").read_text())
+    assert m["best_epoch"] == 3 and m["config"]["train"]["keep"] == "last"
+    # the validation figures are still recorded, the best of them included
+    assert m["best_val_acc"] == max(h["val_acc"] for h in m["history"])
+    with pytest.raises(LavacutError, match="train.keep"):
+        _quick_cfg("train.keep=worst")
+
+
+@pytest.mark.slow
 def test_nan_in_a_resumed_epoch_keeps_the_last_good_checkpoint(one_epoch_run, tmp_path):
     run = _copy_run(one_epoch_run, tmp_path / "diverge")
     before = {n: (run / n).read_bytes() for n in ("last.pt", "best.pt")}
