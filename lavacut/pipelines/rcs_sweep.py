@@ -118,6 +118,17 @@ def _plain(cfg: RunConfig) -> dict[str, Any]:
     return json.loads(json.dumps(cfg.to_dict(), default=json_default))
 
 
+def _with_defaults(stored: dict, source: Path) -> dict[str, Any]:
+    """A stored configuration with the keys added to lavacut since it was
+    written at their defaults (which reproduce the behaviour before they
+    existed); as stored if it no longer reads (e.g. a key lavacut no longer
+    has, which the comparison then names)."""
+    try:
+        return _plain(RunConfig.from_dict(stored, source=str(source)))
+    except LavacutError:
+        return stored
+
+
 def _config_diff(a: dict, b: dict, prefix: str = "") -> list[str]:
     keys = []
     for k in sorted(set(a) | set(b)):
@@ -143,7 +154,7 @@ def check_existing_runs(run_dirs: dict[tuple[str, float, int], Path],
                                            default=json_default))
         else:
             continue
-        diff = _config_diff(stored, _plain(cfgs[key]))
+        diff = _config_diff(_with_defaults(stored, run_dir), _plain(cfgs[key]))
         if diff:
             raise LavacutError(f"{run_dir} was trained with another configuration ({', '.join(diff)} "
                                f"differ); remove the folder or run the sweep in another working folder")
@@ -386,7 +397,7 @@ def _run_one(cfg: RunConfig, run_dir: Path, label: str, progress: bool, log) -> 
     if (cache.is_file() and export.is_file() and (run_dir / "metrics.json").is_file()
             and cache.stat().st_mtime >= export.stat().st_mtime):
         stored = json.loads(cache.read_text())
-        if stored.get("config") == _plain(cfg):
+        if _with_defaults(stored.get("config") or {}, cache) == _plain(cfg):
             log(f"== {label}: evaluation reused ({cache})")
             return stored["extract"]
     train_export_calibrate(cfg, run_dir, export, label, log=log, progress=progress)

@@ -170,6 +170,18 @@ def test_a_run_folder_of_another_configuration_is_refused(tmp_path):
     with pytest.raises(LavacutError, match=r"a0.002_s1 was trained with another configuration \(rcs.alpha, "
                                            r"train.epochs differ\)"):
         check_existing_runs({key: run}, {key: load_config(None, sweep_overrides(0.005, 1) + ["train.epochs=2"])})
+    # a run trained before a setting existed (train.keep) counts it at its default ...
+    older = cfg.to_dict()
+    del older["train"]["keep"]
+    atomic_write_json(run / "metrics.json", {"config": older})
+    check_existing_runs({key: run}, {key: cfg})
+    with pytest.raises(LavacutError, match=r"another configuration \(train.keep differ\)"):
+        check_existing_runs({key: run}, {key: load_config(None, sweep_overrides(0.002, 1) + ["train.keep=last"])})
+    # ... and a setting lavacut no longer has is named
+    older["train"]["patience"] = 3
+    atomic_write_json(run / "metrics.json", {"config": older})
+    with pytest.raises(LavacutError, match=r"another configuration \(train.keep, train.patience differ\)"):
+        check_existing_runs({key: run}, {key: cfg})
 
 
 # ----------------------------------------------------------------------------- the command line
