@@ -376,7 +376,8 @@ def run_rcs_sweep(names: list[str] | None = None, alphas: list[float] | None = N
                           f"the run's own full-T accuracy; T (no cutoff) when no eps meets it. ratio_at_drop = "
                           f"T / t_at_drop; static_t_at_drop: the smallest fixed T' within the same drop; the "
                           f"shipped eps figures (accuracy_cutoff, mean_t_cutoff, T_prime, "
-                          f"ratio_vs_static_truncation, mean_oct) are those of the run's calibrated eps (cutoff.eps, or chosen when cutoff.choose_eps). Spreads are over "
+                          f"ratio_vs_static_truncation, mean_oct) are those of the run's calibrated eps "
+                          f"(cutoff.eps, or chosen when cutoff.choose_eps). Spreads are over "
                           f"training seeds (train.seed; the data split, data.seed, is fixed)."),
            "verdict_rule": VERDICT_RULE,
            **summary,
