@@ -9,6 +9,8 @@ Unknown keys and values of the wrong type are errors that name the key.
 from __future__ import annotations
 
 import dataclasses
+import math
+import os
 import typing
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -16,7 +18,7 @@ from typing import Any, Optional
 
 from lavacut.data.framing import FramingConfig
 from lavacut.train.spec import NetConfig
-from lavacut.util import LavacutError
+from lavacut.util import LavacutError, check_name
 
 
 class ConfigError(LavacutError, ValueError):
@@ -162,7 +164,10 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         if not p.is_file():
             raise ConfigError(f"config file {p} does not exist or is not a file")
         try:
-            d = tomli.loads(p.read_text())
+            d = tomli.loads(p.read_text(encoding="utf-8"))
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"config file {p}: not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset "
+                              f"{exc.start}); TOML files are UTF-8") from None
         except tomli.TOMLDecodeError as exc:
             raise ConfigError(f"config file {p}: not valid TOML ({exc})") from None
         cfg = RunConfig.from_dict(d, source=str(p))
@@ -202,6 +207,12 @@ def _build(cls, d: Any, source: str, prefix: str = ""):
 
 
 
+def max_workers() -> int:
+    """The most worker processes a run may shard over: the CPU cores here
+    (more only slows every worker down)."""
+    return os.cpu_count() or 1
+
+
 #: the valid range of each numeric or named setting, checked when a config is
 #: read (a file or --set), so a bad value stops the run before any work
 _LIMITS: dict[str, tuple[Any, str]] = {
@@ -234,12 +245,29 @@ _LIMITS: dict[str, tuple[Any, str]] = {
     "run.backend": (lambda v: v in ("cpu", "loihi2"), "cpu or loihi2"),
     "run.split": (lambda v: v in ("train", "test"), "train or test"),
     "run.samples": (lambda v: v >= 0, "0 (all) or more"),
-    "run.workers": (lambda v: v >= 1, "at least 1"),
+    "run.workers": (lambda v: 1 <= v <= max_workers(), f"in 1..{max_workers()} (the CPU cores here)"),
+    "framing.denoise_us": (lambda v: v >= 0, "0 (none) or more"),
+    "net.kind": (lambda v: v in ("dense", "conv"), "dense or conv"),
+    "net.threshold": (lambda v: v > 0, "positive"),
+    "net.current_decay": (lambda v: 0 <= v <= 1, "in [0, 1]"),
+    "net.voltage_decay": (lambda v: 0 <= v <= 1, "in [0, 1]"),
+    "net.tau_grad": (lambda v: v > 0, "positive"),
+    "net.scale_grad": (lambda v: v > 0, "positive"),
+    "net.dropout": (lambda v: 0 <= v < 1, "in [0, 1)"),
+    "net.weight_scale": (lambda v: v > 0, "positive"),
+    # list elements: "KEY[]"
+    "net.hidden[]": (lambda v: v >= 1, "at least 1"),
+    "net.conv_channels[]": (lambda v: v >= 1, "at least 1"),
+    "net.conv_kernels[]": (lambda v: v >= 1, "at least 1"),
+    "net.conv_strides[]": (lambda v: v >= 1, "at least 1"),
+    "net.conv_paddings[]": (lambda v: v >= 0, "0 or more"),
+    "data.sensor[]": (lambda v: v >= 1, "at least 1"),
 }
 
 
+
 def _check_limit(key: str, value, where: str):
-    ok, valid = _LIMITS.get(key, (None, ""))
+    ok, valid = _LIMITS.get(key.split("[")[0] + "[]" if key.endswith("]") else key, (None, ""))
     if ok is not None and not ok(value):
         raise ConfigError(f"{where} must be {valid}, got {value!r}")
     return value
@@ -264,19 +292,23 @@ def _coerce(tp, value, source: str, key: str):
             raise ConfigError(f"{where} must be an integer, got {value!r}")
         return _check_limit(key, value, where)
     if tp is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{where} must be a number, got {value!r}")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ConfigError(f"{where} must be a finite number, got {value!r}")
         return _check_limit(key, float(value), where)
     if tp is str:
         if not isinstance(value, str):
             raise ConfigError(f"{where} must be a string, got {value!r}")
+        if key == "name":       # it names the run folder runs/<name> and the export netx_exports/<name>.net
+            try:
+                check_name(value, where)
+            except LavacutError as exc:
+                raise ConfigError(str(exc)) from None
         return _check_limit(key, value, where)
-    if origin is tuple:
-        if not isinstance(value, (list, tuple)):
+    if tp is list or origin in (list, tuple):
+        if not isinstance(value, (list, tuple)) or (tp is list and isinstance(value, tuple)):
             raise ConfigError(f"{where} must be a list, got {value!r}")
-        return tuple(value)
-    if tp is list or origin is list:
-        if not isinstance(value, list):
-            raise ConfigError(f"{where} must be a list, got {value!r}")
-        return value
+        elem = (typing.get_args(tp) or (None,))[0]
+        if elem in (int, float, str, bool):     # each element typed and in range, as a value would be
+            value = [_coerce(elem, v, source, f"{key}[{i}]") for i, v in enumerate(value)]
+        return tuple(value) if origin is tuple else list(value)
     return value

@@ -20,6 +20,10 @@ from lavacut.util import LavacutError
 KINDS = {"netx_exports": "*.net", "sims": "*.toml"}
 #: where a wheel carries them, inside the lavacut package
 PACKAGE_DATA = "_shipped"
+#: the exports the project ships (netx_exports/NAME.net, regenerated from
+#: sims/NAME.toml by ``lavacut experiments``, in this order): read-only for
+#: every user command, in a clone as in the installed package
+SHIPPED_EXPORTS = ("embedded_dense", "embedded_dense_rcs", "embedded_conv", "embedded_conv_rcs")
 
 
 def checkout_root() -> Path | None:
@@ -63,6 +67,30 @@ def is_package_data(path: str | Path) -> bool:
     return True
 
 
+def is_shipped_export(path: str | Path) -> bool:
+    """Whether ``path`` (symlinks followed) is a shipped export: the
+    installed package's copy, or a clone's ``netx_exports/NAME.net`` of
+    :data:`SHIPPED_EXPORTS`."""
+    if is_package_data(path):
+        return True
+    root = checkout_root()
+    if root is None:
+        return False
+    resolved = Path(path).resolve()
+    return resolved.parent == (root / "netx_exports").resolve() and resolved.suffix == ".net" \
+        and resolved.stem in SHIPPED_EXPORTS
+
+
+def check_not_shipped(path: str | Path, what: str, command: str = "lavacut calibrate") -> None:
+    """Refuse a user command's write into a shipped export (its outputs are
+    checked with this before any work); ``lavacut experiments`` and
+    ``rcs-sweep`` regenerate them through the pipelines, not through here."""
+    if is_shipped_export(path):
+        where = "inside the installed lavacut package" if is_package_data(path) else "of this clone"
+        raise LavacutError(f"{what} {path} is a shipped export {where}, which commands do not write to; copy "
+                           f"it first (cp {Path(path).resolve()} my.net && {command} my.net)")
+
+
 def shipped_names(kind: str = "netx_exports") -> list[str]:
     """The names (file stems) of the shipped ``kind`` files."""
     return sorted(p.stem for p in shipped_dir(kind).glob(KINDS[kind]))
@@ -85,7 +113,7 @@ def resolve_export(arg: str | Path, writable: bool = False) -> Path:
     ``netx_exports/embedded_dense.net`` as the README writes it, from any
     folder). Anything else is returned unchanged, for the caller to report
     as missing. ``writable``: the command writes into the file (calibrate),
-    which is refused for the installed package's copy."""
+    which is refused for a shipped export (:func:`check_not_shipped`)."""
     path = Path(arg)
     if path.is_file():
         found = path
@@ -100,7 +128,6 @@ def resolve_export(arg: str | Path, writable: bool = False) -> Path:
                 return path     # a .net path that does not exist: the caller names it
             raise LavacutError(f"{arg}: no such file here ({Path.cwd()}), nor a shipped export of that name "
                                f"(shipped: {', '.join(shipped_names())})") from None
-    if writable and is_package_data(found):
-        raise LavacutError(f"{found} is the shipped copy inside the installed lavacut package, which commands "
-                           f"do not write to; copy it first (cp {found} ./{found.name}) and give the copy")
+    if writable:
+        check_not_shipped(found, "FILE")
     return found

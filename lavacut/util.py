@@ -7,8 +7,11 @@ import json
 import os
 import platform
 import random
+import re
+import stat
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -28,14 +31,54 @@ def first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
+#: the longest file name (bytes) most file systems take (ext4, xfs, btrfs, tmpfs: 255)
+NAME_MAX = 255
+
+
+def _file_kind(mode: int) -> str:
+    """What a non-regular file is, for messages."""
+    for test, kind in ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
+                       (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device")):
+        if test(mode):
+            return kind
+    return "not a regular file"
+
+
+def check_input_file(path: str | os.PathLike, what: str = "input", folder: bool = False) -> Path:
+    """Check, before anything opens it, that ``path`` is a regular file (or,
+    with ``folder``, a folder): a FIFO, socket or device would hang or be
+    read forever. A missing path is left for the caller to name."""
+    path = Path(path)
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return path
+    if stat.S_ISREG(mode) or (folder and stat.S_ISDIR(mode)):
+        return path
+    want = "a regular file or a folder" if folder else "a regular file"
+    raise LavacutError(f"{what} {path} is {_file_kind(mode)}, not {want}")
+
+
 def check_output_path(path: str | os.PathLike, what: str = "output") -> bool:
-    """Check, before any expensive work, that ``path`` can be written: not a
-    folder, and its nearest existing parent folder is a writable folder.
+    """Check, before any expensive work, that ``path`` can be written: a
+    regular file or a new path (never a folder, device, FIFO or socket: the
+    atomic rename would replace the node), a name the file system takes,
+    and its nearest existing parent folder is a writable folder.
     Returns True when a file is already there (it will be replaced). Raises
     :class:`LavacutError` naming the path otherwise."""
     path = Path(path)
     if path.is_dir():
         raise LavacutError(f"{what} {path} is a folder; give a file name")
+    with contextlib.suppress(OSError):
+        mode = os.stat(path).st_mode
+        if not stat.S_ISREG(mode):
+            raise LavacutError(f"{what} {path} is {_file_kind(mode)}; lavacut writes only to a regular file "
+                               f"or a new path")
+    if len(path.name.encode("utf-8", "surrogateescape")) > NAME_MAX:
+        raise LavacutError(f"{what} {path.name[:40]}...: the file name is "
+                           f"{len(path.name.encode('utf-8', 'surrogateescape'))} bytes, longer than the "
+                           f"{NAME_MAX} a file system takes")
     parent = next((d for d in [path.parent, *path.parent.parents] if d.exists()), Path("."))
     if not parent.is_dir():
         raise LavacutError(f"{what} {path}: {parent} is a file, not a folder")
@@ -46,14 +89,110 @@ def check_output_path(path: str | os.PathLike, what: str = "output") -> bool:
     return path.exists()
 
 
+def _same_file(a: Path, b: Path) -> bool:
+    if a.resolve() == b.resolve():
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def check_outputs(outputs, inputs) -> None:
+    """Check every output path before any work: writable
+    (:func:`check_output_path`), and none of them is one of the inputs
+    (compared resolved, symlinks followed, and by inode): an output never
+    replaces an input. ``outputs``, ``inputs``: (path, what) pairs, e.g.
+    ``("r.json", "--report")``, ``("x.net", "FILE")``; None paths skipped."""
+    inputs = [(Path(p), w) for p, w in inputs if p is not None]
+    for out, what in outputs:
+        if out is None:
+            continue
+        out = Path(out)
+        check_output_path(out, what)
+        for inp, in_what in inputs:
+            if _same_file(out, inp):
+                raise LavacutError(f"{what} {out} is the {in_what} {inp}: an output never replaces an input; "
+                                   f"give another path")
+
+
+def check_name(name: str, what: str, limit: int = 200) -> str:
+    """A name that becomes a file name (``--name``, a config's ``name``):
+    one path component that stays in its folder (no separators, not ``.``
+    or ``..``, not empty), short enough for the file system with the
+    suffixes lavacut adds."""
+    if not isinstance(name, str) or not name.strip():
+        raise LavacutError(f"{what} must not be empty")
+    if "/" in name or "\\" in name or name in (".", "..") or "\0" in name:
+        raise LavacutError(f"{what} {name!r} must be a plain name (no '/', '\\', '..'): it becomes a file "
+                           f"name in its folder")
+    if len(name.encode("utf-8", "surrogateescape")) > limit:
+        raise LavacutError(f"{what} is {len(name.encode('utf-8', 'surrogateescape'))} bytes long; at most "
+                           f"{limit} (it becomes a file name)")
+    return name
+
+
+#: an atomic write's temp file: ``.<name, shortened>.<writer pid>.<random><suffix>``
+_TMP_NAME_BYTES = 100
+
+
+def _tmp_prefix(name: str) -> str:
+    short = name.encode("utf-8", "surrogateescape")[:_TMP_NAME_BYTES].decode("utf-8", "ignore")
+    return f".{short}."
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True         # someone else's process: alive
+    return True
+
+
+def remove_stale_temps(path: Path, max_age_s: float = 60.0) -> list[Path]:
+    """Remove the temp files an interrupted atomic write of ``path`` left
+    (a kill -9): those whose writer pid is gone, and those of the older
+    unnamed-pid form older than ``max_age_s``. A live writer's are kept."""
+    prefix = _tmp_prefix(path.name)
+    removed = []
+    try:
+        entries = list(os.scandir(path.parent))
+    except OSError:
+        return removed
+    now = time.time()
+    for e in entries:
+        if not e.name.startswith(prefix) or not e.is_file(follow_symlinks=False):
+            continue
+        rest = e.name[len(prefix):]
+        # mkstemp's 8 random characters and a suffix (.tmp, .net, ...): another target's
+        # name that happens to start with this prefix does not match
+        m = re.fullmatch(r"(?:(\d+)\.)?[a-z0-9_]{8}(?:\.[A-Za-z0-9]{1,8})?", rest)
+        if m is None:
+            continue
+        try:
+            pid = int(m.group(1)) if m.group(1) else None
+            stale = (pid != os.getpid() and not _pid_alive(pid)) if pid is not None else \
+                now - e.stat(follow_symlinks=False).st_mtime > max_age_s
+            if stale:
+                os.unlink(e.path)
+                removed.append(Path(e.path))
+        except OSError:
+            continue
+    return removed
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` only if
-    the block finishes. An interrupted write never leaves a half-written file.
+    the block finishes. An interrupted write never leaves a half-written file
+    (a killed one's temp file is removed by the next write of ``path``).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix or ".tmp",
+    remove_stale_temps(path)
+    fd, tmp = tempfile.mkstemp(prefix=f"{_tmp_prefix(path.name)}{os.getpid()}.", suffix=suffix or ".tmp",
                                dir=path.parent)
     os.close(fd)
     tmp = Path(tmp)

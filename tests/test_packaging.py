@@ -35,7 +35,8 @@ def test_clone_reads_the_top_level_folders(tmp_path, monkeypatch):
     assert set(EXPERIMENTS) <= set(shipped_names("sims"))
     for arg in ("embedded_dense", "embedded_dense.net", "netx_exports/embedded_dense.net", dense):
         assert resolve_export(arg) == dense
-    assert resolve_export("embedded_dense", writable=True) == dense      # the clone's own file may be written
+    with pytest.raises(LavacutError, match="shipped export of this clone.*copy it first"):
+        resolve_export("embedded_dense", writable=True)                 # shipped: read-only in a clone too
     assert not is_package_data(dense)
     # a file in the working folder wins over a shipped export of the same name
     (tmp_path / "embedded_dense.net").write_bytes(b"mine")

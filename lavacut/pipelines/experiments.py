@@ -19,11 +19,11 @@ from lavacut.pipelines.calibrate import calibrate_export
 from lavacut.pipelines.evaluate import evaluate_export
 from lavacut.pipelines.reports import write_report
 from lavacut.pipelines.run import RunRequest
-from lavacut.shipped import shipped_dir
+from lavacut.shipped import SHIPPED_EXPORTS, shipped_dir
 from lavacut.train.trainer import train
 from lavacut.util import atomic_path, atomic_write_text, save_figure
 
-EXPERIMENTS = ["embedded_dense", "embedded_dense_rcs", "embedded_conv", "embedded_conv_rcs"]
+EXPERIMENTS = list(SHIPPED_EXPORTS)    # each regenerates its shipped export
 POLICIES = ["topk", "confidence", "entropy", "conformal", "fixed"]
 
 
