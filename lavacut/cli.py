@@ -16,8 +16,9 @@ import sys
 import threading
 from pathlib import Path
 
-from lavacut.config import load_config, parse_override
-from lavacut.util import LavacutError, Terminated, atomic_write_json, check_output_path, first_line
+from lavacut.config import load_config, max_workers, parse_override
+from lavacut.util import (LavacutError, Terminated, atomic_write_json, check_input_file, check_name, check_outputs,
+                          first_line)
 
 
 def _add_input_arg(p: argparse.ArgumentParser) -> None:
@@ -65,6 +66,33 @@ def _at_least_zero(kind):
     return parse
 
 
+def _workers(raw: str) -> int:
+    """An argparse type for --workers: 1 .. the CPU cores here."""
+    try:
+        v = int(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer in 1..{max_workers()}, got {raw!r}") from None
+    if not 1 <= v <= max_workers():
+        raise argparse.ArgumentTypeError(f"must be in 1..{max_workers()} (the CPU cores here), got {v}")
+    return v
+
+
+def _positive_number(raw: str) -> float:
+    """An argparse type: a finite number > 0."""
+    try:
+        v = float(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number > 0, got {raw!r}") from None
+    if not 0 < v < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {raw}")
+    return v
+
+
+def _dt_arg(raw: str):
+    """An argparse type for --dt: seconds per step (> 0), or ``bin``."""
+    return "bin" if raw == "bin" else _positive_number(raw)
+
+
 def _add_run_args(p: argparse.ArgumentParser) -> None:
     """What to run and how: the options of ``run`` and ``evaluate``."""
     p.add_argument("--split", default=None, choices=["train", "test"], help="default: [run] split (test)")
@@ -79,7 +107,7 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
                    help="cpu: Loihi2SimCfg fixed_pt; loihi2: Loihi2HwCfg (needs lava-loihi; untested on a chip); "
                         "default: [run] backend")
     _add_models_arg(p)
-    p.add_argument("--workers", type=int, default=None, metavar="N",
+    p.add_argument("--workers", type=_workers, default=None, metavar="N",
                    help="shard the split over N worker processes, each with its own compiled Lava graph; same "
                         "decisions, merged in order (default: [run] workers, 1)")
 
@@ -106,14 +134,42 @@ def _config(args):
     return load_config(args.config, args.overrides)
 
 
-def _request(args, samples=None):
-    """The RunRequest of a command that runs an export."""
+def _check_io(args, outputs=(), inputs=()) -> None:
+    """Before any work: the inputs are regular files (``--input`` also a
+    folder), every output is writable and none of them is an input (an
+    output never replaces an input), and no output is a shipped export.
+    ``outputs``, ``inputs``: (path, option) pairs; --config and --input are
+    added here."""
+    from lavacut.shipped import check_not_shipped
+
+    if getattr(args, "input", None) is not None:
+        check_input_file(args.input, "--input", folder=True)
+        if getattr(args, "split", None) is not None and args.command != "calibrate":
+            raise LavacutError(f"--split {args.split} picks a split of the export's data set; --input "
+                               f"{args.input} is your own data: give one of them")
+    inputs = [(getattr(args, "config", None), "--config"), (getattr(args, "input", None), "--input"), *inputs]
+    for path, what in inputs:
+        if path is not None and what != "--input":
+            check_input_file(path, what)
+    check_outputs(outputs, inputs)
+    for path, what in outputs:
+        if path is not None:
+            check_not_shipped(path, what, hint="give another path")
+
+
+def _request(args, samples=None, outputs=()):
+    """The RunRequest of a command that runs an export, its inputs and
+    ``outputs`` checked first (:func:`_check_io`)."""
     from lavacut.pipelines.run import RunRequest
     from lavacut.shipped import resolve_export
 
     # a path, or the name of a shipped export (embedded_dense) from any folder; calibrate writes into the
-    # file, which is refused for the installed package's copy
-    return RunRequest(path=resolve_export(args.file, writable=args.command == "calibrate"),
+    # file, which is refused for a shipped export
+    path = check_input_file(resolve_export(args.file, writable=args.command == "calibrate"), "FILE")
+    if args.command == "calibrate":
+        outputs = [(path, "FILE")]              # it writes into FILE: FILE is its output
+    _check_io(args, outputs, [] if args.command == "calibrate" else [(path, "FILE")])
+    return RunRequest(path=path,
                       config_path=args.config, overrides=tuple(args.overrides),
                       user_input=getattr(args, "input", None), split=getattr(args, "split", None),
                       samples=getattr(args, "samples", None) if samples is None else samples)
@@ -126,9 +182,9 @@ def cmd_data(args) -> int:
     if args.list:
         print("\n".join(dataset_lines()))
         return 0
-    for path, what in ((args.json, "--json"), (args.plot, "--plot")):
-        if path:
-            check_output_path(path, what)
+    if args.plot and Path(args.plot).suffix.lower() not in (".png", ".gif"):
+        raise LavacutError(f"--plot {args.plot}: give a .png (a strip of frames) or a .gif (an animation)")
+    _check_io(args, [(args.json, "--json"), (args.plot, "--plot")])
     cfg = _config(args)
     s = data_summary(cfg, args.split)
     if "n_train" in s:
@@ -164,7 +220,7 @@ def cmd_train(args) -> int:
     run_dir = Path(args.out or Path("runs") / cfg.name)
     if run_dir.exists() and not run_dir.is_dir():
         raise LavacutError(f"--out {run_dir} is a file; give a folder for the run")
-    check_output_path(run_dir / "last.pt", "--out")
+    _check_io(args, [(run_dir / f, "--out") for f in ("best.pt", "last.pt", "metrics.json", "training_curve.png")])
     print(f"training {cfg.name}: {cfg.net.kind} net on {cfg.data.dataset}, loss {cfg.loss.name}, "
           f"RCS {'on (alpha ' + str(cfg.rcs.alpha) + ')' if cfg.rcs.enabled else 'off'}, "
           f"{cfg.train.epochs} epochs -> {run_dir}")
@@ -188,23 +244,26 @@ def cmd_train(args) -> int:
 
 
 # ----------------------------------------------------------------------------- export / import / inspect
-def _dt(value):
-    return None if value is None else ("bin" if value == "bin" else float(value))
-
-
 def cmd_export(args) -> int:
+    from lavacut.shipped import resolve_export
+
+    if args.name is not None:
+        check_name(args.name, "--name")
     if args.format == "nir":
         from lavacut.export.nir import DEFAULT_DT, write_nir
 
-        src = Path(args.checkpoint)
+        src = resolve_export(args.checkpoint)     # a path, or a shipped export's name
         out = Path(args.output) if args.output else Path("netx_exports") / f"{args.name or src.stem}.nir"
-        path, graph = write_nir(src, out, dt=_dt(args.dt) or DEFAULT_DT)
+        _check_io(args, [(out, "-o" if args.output else "the NIR output")], [(src, "SOURCE")])
+        path, graph = write_nir(src, out, dt=args.dt or DEFAULT_DT)
         print(f"exported {src} -> {path} (NIR graph: {len(graph.nodes)} nodes; read back with nir.read, "
               f"type-checked)")
         return 0
     from lavacut.pipelines.stages import export_checkpoint
 
-    path, meta = export_checkpoint(args.checkpoint, args.output, args.name)
+    _check_io(args, [(args.output, "-o")], [(args.checkpoint, "SOURCE")])
+    path, meta = export_checkpoint(args.checkpoint, args.output, args.name, check_out=lambda out: _check_io(
+        args, [(out, "-o" if args.output else "the export")], [(args.checkpoint, "SOURCE")]))
     print(f"exported {args.checkpoint} -> {path} (test accuracy at full T, SLAYER: "
           f"{meta['accuracy']['test_full_T_slayer']:.4f})")
     from lavacut.pipelines.check import export_warnings
@@ -217,7 +276,12 @@ def cmd_export(args) -> int:
 def cmd_check(args) -> int:
     from lavacut.pipelines.check import check_export
 
-    _check_report(args)
+    from lavacut.shipped import resolve_export
+
+    args.file = resolve_export(args.file)       # a path, or a shipped export's name
+    report = Path(args.report) if args.report else None
+    _check_io(args, [(report, "--report"), (report and report.with_suffix(".png"), "--report's core map")],
+              [(args.file, "FILE")])
     rep, written = check_export(args.file, target=args.target, report=args.report)
     print(rep.format())
     if written:
@@ -228,11 +292,15 @@ def cmd_check(args) -> int:
 def cmd_import(args) -> int:
     from lavacut.export.nir import format_import_report, import_nir
 
+    if args.name is not None:
+        check_name(args.name, "--name")
+    _check_io(args, [(args.output, "-o")], [(args.file, "FILE")])
     cfg = load_config(args.config, args.overrides) if args.config else None
-    path, meta = import_nir(args.file, args.output, dt=_dt(args.dt), threshold=args.threshold,
+    path, meta = import_nir(args.file, args.output, dt=args.dt, threshold=args.threshold,
                             input_shape=tuple(args.input_shape) if args.input_shape else None, cfg=cfg,
                             overrides=None if args.config else args.overrides, name=args.name,
-                            evaluate=not args.no_evaluate, progress=True)
+                            evaluate=not args.no_evaluate, progress=True, check_out=lambda out: _check_io(
+                                args, [(out, "-o" if args.output else "the NetX output")], [(args.file, "FILE")]))
     print(format_import_report(meta))
     print(f"NetX export: {path}")
     return 0
@@ -243,6 +311,7 @@ def cmd_inspect(args) -> int:
     from lavacut.shipped import resolve_export
 
     args.file = str(resolve_export(args.file))   # a path, or a shipped export's name
+    check_input_file(args.file, "FILE")
 
     print(format_inspection(args.file))
     return 1 if file_problems(args.file) else 0
@@ -252,20 +321,13 @@ def cmd_inspect(args) -> int:
 def cmd_verify(args) -> int:
     from lavacut.pipelines.verify import verify_export
 
-    _check_report(args)
-    req = dataclasses.replace(_request(args), accept_modified=args.accept_modified)
+    req = dataclasses.replace(_request(args, outputs=[(args.report, "--report")]), accept_modified=args.accept_modified)
     res = verify_export(req, backend=args.backend, models=args.models)
     print(res.format())
     if args.report:
         atomic_write_json(args.report, res.summary())
         print(f"report: {args.report}")
     return 0 if res.n_identical == res.n_samples else 1
-
-
-def _check_report(args) -> None:
-    """The report path is checked before any work starts (not after minutes of it)."""
-    if getattr(args, "report", None):
-        check_output_path(args.report, "--report")
 
 
 def _policy_params(items: list[str]) -> dict:
@@ -288,11 +350,13 @@ def cmd_evaluate(args) -> int:
     from lavacut.pipelines.evaluate import evaluate_export
     from lavacut.pipelines.reports import print_termination_summary, write_report
 
-    _check_report(args)
     for key in ("models", "workers"):       # evaluate reads them from [run]
         if getattr(args, key, None) is not None:
             args.overrides = list(args.overrides) + [f"run.{key}={getattr(args, key)}"]
-    rep = evaluate_export(_request(args), engine=args.engine, policy=args.policy,
+    from lavacut.pipelines.reports import report_paths
+
+    rep = evaluate_export(_request(args, outputs=[(p, "--report") for p in report_paths(args.report)]),
+                          engine=args.engine, policy=args.policy,
                           params=_policy_params(args.param), backend=args.backend, mode=args.mode,
                           neurobench=not args.no_neurobench)
     written = write_report(rep, args.report)
@@ -305,14 +369,16 @@ def cmd_run(args) -> int:
     from lavacut.pipelines.reports import print_termination_summary, write_report
     from lavacut.pipelines.run import run_export
 
-    _check_report(args)
+    from lavacut.pipelines.reports import report_paths
+
+    req = _request(args, outputs=[(p, "--report") for p in report_paths(args.report, plots=False)])
     table = args.samples is not None and 0 < args.samples <= 30
 
     def on_sample(i, t_c, pred):
         if table:
             print(f"  sample {i:4d}  t_c {t_c:3d}  pred {pred:3d}", flush=True)
 
-    rep, full, cut = run_export(_request(args), mode=args.mode, policy=args.policy,
+    rep, full, cut = run_export(req, mode=args.mode, policy=args.policy,
                                 params=_policy_params(args.param), backend=args.backend, progress=not table,
                                 on_sample=on_sample if table else None, models=args.models, workers=args.workers)
     if table and rep["mode"] == "stream":
@@ -352,13 +418,14 @@ def cmd_demo(args) -> int:
     from lavacut.pipelines.run import RunRequest, describe_export, run_export
     from lavacut.pipelines.stages import data_summary
 
-    _check_report(args)
-    cfg = _config(args)
-    print("== 1. events in: the embedded data set (built on first use, then cached)")
-    _print_summary(data_summary(cfg, "test"))
+    from lavacut.pipelines.reports import report_paths
     from lavacut.shipped import resolve_export
 
     export = resolve_export(args.export)   # the clone's netx_exports/, else the installed package's copy
+    _check_io(args, [(p, "--report") for p in report_paths(args.report)], [(export, "--export")])
+    cfg = _config(args)
+    print("== 1. events in: the embedded data set (built on first use, then cached)")
+    _print_summary(data_summary(cfg, "test"))
     if not export.is_file():
         raise LavacutError(f"{export} is missing: it ships with the project (regenerate it with "
                            f"'lavacut experiments --only embedded_dense')")
@@ -444,7 +511,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=["netx", "nir"], default="netx")
     p.add_argument("-o", "--output", metavar="PATH", help="output file (default netx_exports/<name>.net|.nir)")
     p.add_argument("--name", help="export name (default: the config name)")
-    p.add_argument("--dt", help="NIR only: seconds per time step (default 1e-4, snnTorch's convention) or 'bin' "
+    p.add_argument("--dt", type=_dt_arg, help="NIR only: seconds per time step (default 1e-4, snnTorch's convention) or 'bin' "
                                 "(the framing bin)")
     p.set_defaults(func=cmd_export)
 
@@ -457,8 +524,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", help="a .nir file")
     p.add_argument("-o", "--output", metavar="PATH.net", help="NetX output (default netx_exports/<name>.net)")
     p.add_argument("--name", help="network name (default: the file stem)")
-    p.add_argument("--dt", help="seconds per time step (default: from the graph's metadata or its taus)")
-    p.add_argument("--threshold", type=float, help="shared CUBA threshold (default: chosen losslessly if possible)")
+    p.add_argument("--dt", type=_positive_number,
+                   help="seconds per time step (default: from the graph's metadata or its taus)")
+    p.add_argument("--threshold", type=_positive_number, help="shared CUBA threshold (default: chosen losslessly if possible)")
     p.add_argument("--input-shape", type=int, nargs=3, metavar=("C", "H", "W"), help="frame shape if the graph has none")
     p.add_argument("--no-evaluate", action="store_true", help="skip measuring test accuracy after import")
     p.set_defaults(func=cmd_import)
@@ -555,7 +623,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--only", nargs="+", action="extend", metavar="NAME",
                    help="run only these experiments (repeatable: --only A B or --only A --only B)")
     p.add_argument("--retrain", action="store_true", help="train again even if a checkpoint exists")
-    p.add_argument("--lava-samples", type=int, default=0, help="test samples for the Lava runs (0 = all)")
+    p.add_argument("--lava-samples", type=_at_least_zero(int), default=0, help="test samples for the Lava runs (0 = all)")
     p.set_defaults(func=cmd_experiments)
 
     p = sub.add_parser("rcs-sweep", help="measure RCS over alphas and seeds: timesteps at equal accuracy drop",

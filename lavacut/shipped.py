@@ -81,14 +81,17 @@ def is_shipped_export(path: str | Path) -> bool:
         and resolved.stem in SHIPPED_EXPORTS
 
 
-def check_not_shipped(path: str | Path, what: str, command: str = "lavacut calibrate") -> None:
-    """Refuse a user command's write into a shipped export (its outputs are
+def check_not_shipped(path: str | Path, what: str, hint: str | None = None) -> None:
+    """Refuse a user command's write into a shipped export (outputs are
     checked with this before any work); ``lavacut experiments`` and
-    ``rcs-sweep`` regenerate them through the pipelines, not through here."""
+    ``rcs-sweep`` regenerate them through the pipelines, not through here.
+    ``hint``: what to do instead (default: copy it, then calibrate the copy)."""
     if is_shipped_export(path):
         where = "inside the installed lavacut package" if is_package_data(path) else "of this clone"
-        raise LavacutError(f"{what} {path} is a shipped export {where}, which commands do not write to; copy "
-                           f"it first (cp {Path(path).resolve()} my.net && {command} my.net)")
+        copy = f"cp {Path(path).resolve()} my.net"
+        raise LavacutError(f"{what} {path} is a shipped export {where}, which commands do not write to; "
+                           + (f"{hint} (or copy it first: {copy})" if hint else
+                              f"copy it first ({copy} && lavacut calibrate my.net)"))
 
 
 def shipped_names(kind: str = "netx_exports") -> list[str]:

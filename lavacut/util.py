@@ -67,6 +67,8 @@ def check_output_path(path: str | os.PathLike, what: str = "output") -> bool:
     and its nearest existing parent folder is a writable folder.
     Returns True when a file is already there (it will be replaced). Raises
     :class:`LavacutError` naming the path otherwise."""
+    if str(path) == "-":
+        raise LavacutError(f"{what} -: lavacut writes its outputs to files, not to stdout; give a file path")
     path = Path(path)
     if path.is_dir():
         raise LavacutError(f"{what} {path} is a folder; give a file name")

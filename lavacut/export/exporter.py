@@ -30,11 +30,13 @@ def net_from_checkpoint(state: dict):
 
 
 def export_checkpoint(checkpoint: str | Path, out: str | Path | None = None, name: str | None = None,
-                      progress: bool = True, notice: Callable[[str], None] = print) -> tuple[Path, dict]:
+                      progress: bool = True, notice: Callable[[str], None] = print,
+                      check_out: Callable[[Path], None] | None = None) -> tuple[Path, dict]:
     """Export a checkpoint with its metadata (test accuracy at full T measured
     now with SLAYER on the test split). Returns (path, meta). The output
-    path is checked before the measuring starts; ``notice`` hears that an
-    existing file will be replaced."""
+    path is checked before the measuring starts (also by ``check_out``, the
+    command's own checks, once the default name is known); ``notice`` hears
+    that an existing file will be replaced."""
     from lavacut.train.checkpoint import load_checkpoint  # torch
 
     if out is not None:
@@ -44,6 +46,8 @@ def export_checkpoint(checkpoint: str | Path, out: str | Path | None = None, nam
     net = net_from_checkpoint(state)
     name = name or cfg.name
     out = Path(out) if out else Path("netx_exports") / f"{name}.net"
+    if check_out is not None:
+        check_out(out)
     if check_output_path(out, "export"):
         notice(f"{out} exists: it is replaced when the new export is complete (until then it stays as it is)")
     test = load_split(cfg, "test", progress=progress)

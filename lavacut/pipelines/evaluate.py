@@ -51,7 +51,7 @@ def evaluate_export(req: RunRequest, engine: str = "torch", policy: str | None =
     spikes = group_sums(raw, getattr(net, "readout_groups", 0))
     torch_wall = time.perf_counter() - t0
     t_c_ref, pred_ref = cutoff(rule, spikes)
-    report: dict[str, Any] = report_header(export, data, split, cfg, engine)
+    report: dict[str, Any] = report_header(export, data, split, cfg, engine, req.user_input)
     if engine == "torch":
         t_c, pred = t_c_ref, pred_ref
         report.update(summarise(rule, spikes, labels, t_c, pred))

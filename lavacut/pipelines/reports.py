@@ -24,6 +24,15 @@ def report_json(report: dict[str, Any], per_sample: bool = True) -> str:
     return text + "\n"
 
 
+def report_paths(path: str | Path, plots: bool = True) -> list[Path]:
+    """Every file :func:`write_report` may write for ``path`` (the JSON, the
+    CSV and the plots beside it), for checking them all before any work."""
+    path = Path(path)
+    stem = path.with_suffix("")
+    return [path, path.with_suffix(".samples.csv")] + \
+        ([stem.with_name(stem.name + "_tradeoff.png"), stem.with_name(stem.name + "_tcutoff.png")] if plots else [])
+
+
 def write_report(report: dict[str, Any], path: str | Path, plots: bool = True,
                  per_sample_in_json: bool = True) -> list[Path]:
     """The JSON report at ``path``; its ``per_sample`` records also as a CSV

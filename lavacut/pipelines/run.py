@@ -112,10 +112,13 @@ def report_stamp() -> dict[str, Any]:
     return {"schema_version": REPORT_SCHEMA_VERSION, "lavacut_version": __version__}
 
 
-def report_header(export: Export, data: FramedSplit, split: str, cfg: RunConfig, engine: str) -> dict[str, Any]:
-    """The keys every report starts with: what ran on what."""
-    return {**report_stamp(), "engine": engine, "export": str(export.path), "input": data.source, "split": split,
-            "dataset": export.dataset or "unknown", "content_sha256": (export.meta or {}).get("content_sha256"),
+def report_header(export: Export, data: FramedSplit, split: str, cfg: RunConfig, engine: str,
+                  user_input: str | Path | None = None) -> dict[str, Any]:
+    """The keys every report starts with: what ran on what (``user_input``:
+    the ``--input`` it ran on instead of a split of the export's data set)."""
+    return {**report_stamp(), "engine": engine, "export": str(export.path), "input": data.source,
+            "split": split if user_input is None else str(user_input),
+            "dataset": (export.dataset or "unknown") if user_input is None else "user input", "content_sha256": (export.meta or {}).get("content_sha256"),
             "calibrated": bool(export.meta and export.meta.get("cutoff")),
             "classes": data.classes}
 
@@ -138,7 +141,7 @@ def run_export(req: RunRequest, mode: str | None = None, policy: str | None = No
     rule = export.rule(policy, params, T)
     full, cut = run_full_and_cutoff(export.path, data.frames, data.labels, rule, mode=mode, backend=backend,
                                     progress=progress, on_sample=on_sample, models=models, workers=workers)
-    report = {**report_header(export, data, split, cfg, "lava"), **lava_report(full, cut, rule, T),
+    report = {**report_header(export, data, split, cfg, "lava", req.user_input), **lava_report(full, cut, rule, T),
               "versions": versions(), "config": cfg.to_dict()}
     notes = []
     if rule.name == "fixed" and policy is None:

@@ -29,7 +29,7 @@ from lavacut.cutoff.rules import rule_from_params
 from lavacut.data.sources import dataset_classes, dataset_sensor_size, load_split
 from lavacut.export.netx_file import write_export
 from lavacut.train.inference import accuracy_from_spikes, forward
-from lavacut.util import LavacutError, check_output_path, first_line
+from lavacut.util import LavacutError, check_name, check_output_path, first_line
 
 ONE_OUTPUT_DECISION = "none (one output neuron: fixed T)"
 
@@ -364,12 +364,13 @@ def _metadata(graph, path, lc_meta, net, spec, layers, report, base, sensor) -> 
 def import_nir(path: str | Path, out_net_path: str | Path | None = None, *, dt: float | str | None = None,
                threshold: float | None = None, input_shape: Sequence[int] | None = None, cfg=None,
                overrides: Sequence[str] | None = None, name: str | None = None, evaluate: bool = True,
-               progress: bool = False):
+               progress: bool = False, check_out=None):
     """``lavacut import FILE.nir``: :func:`from_nir`, then a NetX export
     (``netx_exports/<name>.net`` by default) written by
     :func:`lavacut.export.netx_file.write_export`. With ``evaluate`` and a
     bound data set, the test accuracy at full T (SLAYER) is measured as for
-    native exports. Returns ``(path, meta)``."""
+    native exports. ``check_out``: the command's checks of the output path,
+    called before the accuracy pass. Returns ``(path, meta)``."""
 
     if out_net_path is not None:
         check_output_path(out_net_path, "import output")
@@ -377,6 +378,11 @@ def import_nir(path: str | Path, out_net_path: str | Path | None = None, *, dt: 
                          overrides=overrides, name=name)
     cutoff = meta.pop("cutoff", None)
     default_policy = meta.pop("default_policy", None)
+    if out_net_path is None:        # the graph's own name becomes a file name
+        check_name(meta["name"], f"{path}: the graph's name (give -o or --name)")
+    out = Path(out_net_path) if out_net_path else Path("netx_exports") / f"{meta['name']}.net"
+    if check_out is not None:
+        check_out(out)
     if evaluate and meta["train_config"] and meta["n_classes"] > 1:
 
         rc = RunConfig.from_dict(meta["train_config"], source="import")
@@ -389,7 +395,6 @@ def import_nir(path: str | Path, out_net_path: str | Path | None = None, *, dt: 
                                        test.labels)
             meta["accuracy"] = {**(meta["accuracy"] or {}), "test_full_T_slayer": acc, "n_test": int(len(test))}
             _check_fixed_point(net, test.frames[:64], meta)
-    out = Path(out_net_path) if out_net_path else Path("netx_exports") / f"{meta['name']}.net"
     write_export(net, out, meta, cutoff=cutoff or None, default_policy=default_policy if cutoff else None)
     return out, meta
 
