@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import shlex
 import shutil
 import signal
@@ -673,6 +674,24 @@ def _on_sigterm(signum, frame):
     raise Terminated(signum)
 
 
+def _unraisable(hook):
+    """A sys.unraisablehook: a signal handled while Python runs a callback
+    whose exceptions it cannot raise (a weakref callback, a __del__: the
+    garbage collector of torch's or tqdm's objects) would be printed and
+    swallowed, and the command would go on to write its output and exit 0.
+    Deliver the signal again a moment later instead (from a thread: not
+    inside this hook), where it is raised in the command."""
+    def on_unraisable(info):
+        if isinstance(info.exc_value, KeyboardInterrupt):
+            signum = signal.SIGTERM if isinstance(info.exc_value, Terminated) else signal.SIGINT
+            timer = threading.Timer(0.01, os.kill, (os.getpid(), signum))
+            timer.daemon = True
+            timer.start()
+            return
+        hook(info)
+    return on_unraisable
+
+
 def _os_error_message(exc: OSError) -> str:
     what = exc.strerror or str(exc)
     where = " -> ".join(str(p) for p in (exc.filename, exc.filename2) if p)
@@ -693,6 +712,7 @@ def main(argv: list[str] | None = None) -> int:
     # runtime and temporary file is cleaned up on the way out
     old_term = signal.signal(signal.SIGTERM, _on_sigterm) \
         if threading.current_thread() is threading.main_thread() else None
+    old_unraisable, sys.unraisablehook = sys.unraisablehook, _unraisable(sys.unraisablehook)
     try:
         return int(args.func(args) or 0)
     except LavacutError as exc:
@@ -720,6 +740,7 @@ def main(argv: list[str] | None = None) -> int:
               f"report it)", file=sys.stderr)
         return EXIT_INTERNAL
     finally:
+        sys.unraisablehook = old_unraisable
         if old_term is not None:
             signal.signal(signal.SIGTERM, old_term)
 

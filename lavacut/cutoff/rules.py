@@ -16,6 +16,7 @@ Conventions (../shared/METHOD.md):
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar
@@ -285,7 +286,7 @@ def rule_from_params(params: dict[str, Any]) -> StopRule:
     if name not in RULES:
         raise ValueError(f"unknown stop policy {name!r}; known: {', '.join(RULES)}")
     cls = RULES[name]
-    fields = set(cls.__dataclass_fields__)
+    fields = {f.name for f in dataclasses.fields(cls)}     # not the ClassVars (name, optional)
     unknown = set(params) - fields
     if unknown:
         raise ValueError(f"policy {name!r} has no parameter(s) {', '.join(sorted(unknown))}; "
