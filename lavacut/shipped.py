@@ -118,7 +118,7 @@ def resolve_export(arg: str | Path, writable: bool = False) -> Path:
     as missing. ``writable``: the command writes into the file (calibrate),
     which is refused for a shipped export (:func:`check_not_shipped`)."""
     path = Path(arg)
-    if path.is_file():
+    if path.exists() and not path.is_dir():     # a file (or a FIFO, a device: the caller refuses those)
         found = path
     else:
         shipped_form = len(path.parts) == 1 or (len(path.parts) == 2 and path.parts[0] == "netx_exports")

@@ -70,6 +70,10 @@ def check_output_path(path: str | os.PathLike, what: str = "output") -> bool:
     if str(path) == "-":
         raise LavacutError(f"{what} -: lavacut writes its outputs to files, not to stdout; give a file path")
     path = Path(path)
+    if len(path.name.encode("utf-8", "surrogateescape")) > NAME_MAX:
+        raise LavacutError(f"{what} {path.name[:40]}...: the file name is "
+                           f"{len(path.name.encode('utf-8', 'surrogateescape'))} bytes, longer than the "
+                           f"{NAME_MAX} a file system takes")
     if path.is_dir():
         raise LavacutError(f"{what} {path} is a folder; give a file name")
     with contextlib.suppress(OSError):
@@ -77,10 +81,6 @@ def check_output_path(path: str | os.PathLike, what: str = "output") -> bool:
         if not stat.S_ISREG(mode):
             raise LavacutError(f"{what} {path} is {_file_kind(mode)}; lavacut writes only to a regular file "
                                f"or a new path")
-    if len(path.name.encode("utf-8", "surrogateescape")) > NAME_MAX:
-        raise LavacutError(f"{what} {path.name[:40]}...: the file name is "
-                           f"{len(path.name.encode('utf-8', 'surrogateescape'))} bytes, longer than the "
-                           f"{NAME_MAX} a file system takes")
     parent = next((d for d in [path.parent, *path.parent.parents] if d.exists()), Path("."))
     if not parent.is_dir():
         raise LavacutError(f"{what} {path}: {parent} is a file, not a folder")
