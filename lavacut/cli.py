@@ -136,8 +136,8 @@ def _config(args):
 
 
 def _check_io(args, outputs=(), inputs=()) -> None:
-    """Before any work: the inputs are regular files (``--input`` also a
-    folder), every output is writable and none of them is an input (an
+    """Before any work: no input is a FIFO, socket or device (a folder is
+    named by the command that reads it), every output is writable and none of them is an input (an
     output never replaces an input), and no output is a shipped export.
     ``outputs``, ``inputs``: (path, option) pairs; --config and --input are
     added here."""
@@ -151,7 +151,7 @@ def _check_io(args, outputs=(), inputs=()) -> None:
     inputs = [(getattr(args, "config", None), "--config"), (getattr(args, "input", None), "--input"), *inputs]
     for path, what in inputs:
         if path is not None and what != "--input":
-            check_input_file(path, what)
+            check_input_file(path, what, folder=True)   # a folder: the command's own message names it
     check_outputs(outputs, inputs)
     for path, what in outputs:
         if path is not None:
@@ -166,7 +166,7 @@ def _request(args, samples=None, outputs=()):
 
     # a path, or the name of a shipped export (embedded_dense) from any folder; calibrate writes into the
     # file, which is refused for a shipped export
-    path = check_input_file(resolve_export(args.file, writable=args.command == "calibrate"), "FILE")
+    path = check_input_file(resolve_export(args.file, writable=args.command == "calibrate"), "FILE", folder=True)
     if args.command == "calibrate":
         outputs = [(path, "FILE")]              # it writes into FILE: FILE is its output
     _check_io(args, outputs, [] if args.command == "calibrate" else [(path, "FILE")])
@@ -312,7 +312,7 @@ def cmd_inspect(args) -> int:
     from lavacut.shipped import resolve_export
 
     args.file = str(resolve_export(args.file))   # a path, or a shipped export's name
-    check_input_file(args.file, "FILE")
+    check_input_file(args.file, "FILE", folder=True)    # a folder: format_inspection names it
 
     print(format_inspection(args.file))
     return 1 if file_problems(args.file) else 0

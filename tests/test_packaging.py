@@ -25,6 +25,7 @@ DEMO_SAMPLES = "12"
 # ----------------------------------------------------------------------------- shipped resources in the clone
 def test_clone_reads_the_top_level_folders(tmp_path, monkeypatch):
     from lavacut.shipped import checkout_root, is_package_data, resolve_export, shipped_dir, shipped_names
+    from lavacut.util import LavacutError
 
     monkeypatch.chdir(tmp_path)                          # any folder: the clone's files all the same
     assert checkout_root() == REPO
@@ -43,7 +44,6 @@ def test_clone_reads_the_top_level_folders(tmp_path, monkeypatch):
     assert resolve_export("embedded_dense.net") == Path("embedded_dense.net")
     # a missing .net path is left for the command to name; an unknown bare name says what is shipped
     assert resolve_export("elsewhere/missing.net") == Path("elsewhere/missing.net")
-    from lavacut.util import LavacutError
     with pytest.raises(LavacutError, match=r"no_such_net: no such file here .*shipped: .*embedded_dense"):
         resolve_export("no_such_net")
 
