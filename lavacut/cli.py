@@ -137,8 +137,9 @@ def _config(args):
 
 def _check_io(args, outputs=(), inputs=()) -> None:
     """Before any work: no input is a FIFO, socket or device (a folder is
-    named by the command that reads it), every output is writable and none of them is an input (an
-    output never replaces an input), and no output is a shipped export.
+    named by the command that reads it), every output is writable and none
+    of them is an input (an output never replaces an input), and no output
+    is a shipped export.
     ``outputs``, ``inputs``: (path, option) pairs; --config and --input are
     added here."""
     from lavacut.shipped import check_not_shipped
@@ -276,7 +277,6 @@ def cmd_export(args) -> int:
 
 def cmd_check(args) -> int:
     from lavacut.pipelines.check import check_export
-
     from lavacut.shipped import resolve_export
 
     args.file = resolve_export(args.file)       # a path, or a shipped export's name
@@ -322,7 +322,8 @@ def cmd_inspect(args) -> int:
 def cmd_verify(args) -> int:
     from lavacut.pipelines.verify import verify_export
 
-    req = dataclasses.replace(_request(args, outputs=[(args.report, "--report")]), accept_modified=args.accept_modified)
+    req = dataclasses.replace(_request(args, outputs=[(args.report, "--report")]),
+                              accept_modified=args.accept_modified)
     res = verify_export(req, backend=args.backend, models=args.models)
     print(res.format())
     if args.report:
@@ -349,13 +350,11 @@ def cmd_calibrate(args) -> int:
 
 def cmd_evaluate(args) -> int:
     from lavacut.pipelines.evaluate import evaluate_export
-    from lavacut.pipelines.reports import print_termination_summary, write_report
+    from lavacut.pipelines.reports import print_termination_summary, report_paths, write_report
 
     for key in ("models", "workers"):       # evaluate reads them from [run]
         if getattr(args, key, None) is not None:
             args.overrides = list(args.overrides) + [f"run.{key}={getattr(args, key)}"]
-    from lavacut.pipelines.reports import report_paths
-
     rep = evaluate_export(_request(args, outputs=[(p, "--report") for p in report_paths(args.report)]),
                           engine=args.engine, policy=args.policy,
                           params=_policy_params(args.param), backend=args.backend, mode=args.mode,
@@ -367,10 +366,8 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from lavacut.pipelines.reports import print_termination_summary, write_report
+    from lavacut.pipelines.reports import print_termination_summary, report_paths, write_report
     from lavacut.pipelines.run import run_export
-
-    from lavacut.pipelines.reports import report_paths
 
     req = _request(args, outputs=[(p, "--report") for p in report_paths(args.report, plots=False)])
     table = args.samples is not None and 0 < args.samples <= 30
@@ -415,11 +412,9 @@ def cmd_demo(args) -> int:
     """The main job on the embedded default (README's first command): data,
     the shipped export, the Lava CPU simulation with the cutoff monitor on a
     test subset, and the termination summary."""
-    from lavacut.pipelines.reports import print_termination_summary, write_report
+    from lavacut.pipelines.reports import print_termination_summary, report_paths, write_report
     from lavacut.pipelines.run import RunRequest, describe_export, run_export
     from lavacut.pipelines.stages import data_summary
-
-    from lavacut.pipelines.reports import report_paths
     from lavacut.shipped import resolve_export
 
     export = resolve_export(args.export)   # the clone's netx_exports/, else the installed package's copy
@@ -512,8 +507,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=["netx", "nir"], default="netx")
     p.add_argument("-o", "--output", metavar="PATH", help="output file (default netx_exports/<name>.net|.nir)")
     p.add_argument("--name", help="export name (default: the config name)")
-    p.add_argument("--dt", type=_dt_arg, help="NIR only: seconds per time step (default 1e-4, snnTorch's convention) or 'bin' "
-                                "(the framing bin)")
+    p.add_argument("--dt", type=_dt_arg, help="NIR only: seconds per time step (> 0; default 1e-4, snnTorch's "
+                                              "convention) or 'bin' (the framing bin)")
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("import", help="convert a NIR graph (snnTorch, Norse, ...) into a SLAYER net and a NetX export",

@@ -118,7 +118,8 @@ def report_header(export: Export, data: FramedSplit, split: str, cfg: RunConfig,
     the ``--input`` it ran on instead of a split of the export's data set)."""
     return {**report_stamp(), "engine": engine, "export": str(export.path), "input": data.source,
             "split": split if user_input is None else str(user_input),
-            "dataset": (export.dataset or "unknown") if user_input is None else "user input", "content_sha256": (export.meta or {}).get("content_sha256"),
+            "dataset": (export.dataset or "unknown") if user_input is None else "user input",
+            "content_sha256": (export.meta or {}).get("content_sha256"),
             "calibrated": bool(export.meta and export.meta.get("cutoff")),
             "classes": data.classes}
 
