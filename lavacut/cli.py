@@ -522,7 +522,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", help="network name (default: the file stem)")
     p.add_argument("--dt", type=_positive_number,
                    help="seconds per time step (default: from the graph's metadata or its taus)")
-    p.add_argument("--threshold", type=_positive_number, help="shared CUBA threshold (default: chosen losslessly if possible)")
+    p.add_argument("--threshold", type=_positive_number,
+                   help="shared CUBA threshold (default: chosen losslessly if possible)")
     p.add_argument("--input-shape", type=int, nargs=3, metavar=("C", "H", "W"), help="frame shape if the graph has none")
     p.add_argument("--no-evaluate", action="store_true", help="skip measuring test accuracy after import")
     p.set_defaults(func=cmd_import)
@@ -619,7 +620,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--only", nargs="+", action="extend", metavar="NAME",
                    help="run only these experiments (repeatable: --only A B or --only A --only B)")
     p.add_argument("--retrain", action="store_true", help="train again even if a checkpoint exists")
-    p.add_argument("--lava-samples", type=_at_least_zero(int), default=0, help="test samples for the Lava runs (0 = all)")
+    p.add_argument("--lava-samples", type=_at_least_zero(int), default=0,
+                   help="test samples for the Lava runs (0 = all)")
     p.set_defaults(func=cmd_experiments)
 
     p = sub.add_parser("rcs-sweep", help="measure RCS over alphas and seeds: timesteps at equal accuracy drop",
