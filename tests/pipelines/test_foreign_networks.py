@@ -102,4 +102,5 @@ def test_unbound_nir_import_needs_input(tmp_path):
     np.save(tmp_path / "x.npy", frames)
     run_cli("run", out, "--input", tmp_path / "x.npy", "--report", tmp_path / "r.json")
     rep = json.loads((tmp_path / "r.json").read_text())
-    assert rep["dataset"] == "unknown" and rep["accuracy_full"] is None and rep["n_samples"] == 4
+    assert rep["dataset"] == "user input" and rep["split"] == str(tmp_path / "x.npy")
+    assert rep["accuracy_full"] is None and rep["n_samples"] == 4
