@@ -71,9 +71,9 @@ def check_output_path(path: str | os.PathLike, what: str = "output") -> bool:
         raise LavacutError(f"{what} -: lavacut writes its outputs to files, not to stdout; give a file path")
     path = Path(path)
     if len(path.name.encode("utf-8", "surrogateescape")) > NAME_MAX:
-        raise LavacutError(f"{what} {path.name[:40]}...: the file name is "
+        raise LavacutError(f"{what}: the file name {path.name[:20]}...{path.name[-20:]} is "
                            f"{len(path.name.encode('utf-8', 'surrogateescape'))} bytes, longer than the "
-                           f"{NAME_MAX} a file system takes")
+                           f"{NAME_MAX} a file system takes; give a shorter name")
     if path.is_dir():
         raise LavacutError(f"{what} {path} is a folder; give a file name")
     with contextlib.suppress(OSError):
