@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -317,3 +318,22 @@ sys.exit(cli.main(["inspect", "x.net"]))
     r = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
     assert r.returncode == code, r.stderr
     assert not (tmp_path / "out.txt").exists() and "Exception ignored" not in r.stderr, r.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig,code", [("SIGTERM", 143), ("SIGINT", 130)])
+def test_import_interrupted_in_its_accuracy_pass_writes_nothing(files, tmp_path, sig, code):
+    """`lavacut import` stopped during the accuracy pass: the exit code of
+    the other commands and no NetX file."""
+    out = tmp_path / "imp.net"
+    p = subprocess.Popen([sys.executable, "-m", "lavacut.cli", "import", files / "g.nir", "-o", out],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path)
+    os.set_blocking(p.stderr.fileno(), False)
+    seen, t0 = b"", time.time()
+    while b"test accuracy" not in seen and p.poll() is None and time.time() - t0 < 600:
+        seen += p.stderr.read() or b""
+        time.sleep(0.05)
+    p.send_signal(getattr(signal, sig))
+    _, err = p.communicate(timeout=120)
+    assert p.returncode == code, (seen + err).decode()[-2000:]
+    assert not out.exists() and not list(tmp_path.glob(".imp.net.*")), list(tmp_path.iterdir())
