@@ -36,6 +36,10 @@ class DataConfig:
     #: sensor size [W, H, P] for a user's event recordings when the files don't
     #: tell; [W, P] or [W, 1, P] for 1-D sensors
     sensor: Optional[list[int]] = None
+    #: class folder -> class (index or the network's class name) for a
+    #: user's folders whose names are not the network's classes:
+    #: --set 'data.label_map={cars=3, background="0"}'
+    label_map: Optional[dict[str, Any]] = None
 
 
 @dataclass
@@ -235,6 +239,8 @@ _LIMITS: dict[str, tuple[Any, str]] = {
     "run.split": (lambda v: v in ("train", "test"), "train or test"),
     "run.samples": (lambda v: v >= 0, "0 (all) or more"),
     "run.workers": (lambda v: v >= 1, "at least 1"),
+    "framing.fit": (lambda v: v in ("none", "crop", "resize", "crop+resize"), "none, crop, resize or crop+resize"),
+    "framing.slicing": (lambda v: v in ("time", "bins", "windows"), "time, bins or windows"),
 }
 
 
@@ -275,6 +281,10 @@ def _coerce(tp, value, source: str, key: str):
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"{where} must be a list, got {value!r}")
         return tuple(value)
+    if tp is dict or origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where} must be a table, e.g. {{name=3}}, got {value!r}")
+        return value
     if tp is list or origin is list:
         if not isinstance(value, list):
             raise ConfigError(f"{where} must be a list, got {value!r}")
