@@ -504,5 +504,5 @@ def _left_out(scans: list[_Scan], window: int, split: FramedSplit) -> None:
                        f"(T x bin_us): {out_ms[0]:.0f} ms of {rec_ms[0]:.0f} ms left out of {first.path.name}{more}; "
                        f"--set framing.slicing=windows runs them as a stream of windows")
     split.info["left_out"] = {"n_longer": len(longer), "n_recordings": len(scans), "window_ms": window / 1000,
-                              "left_out_ms": float(sum(out_ms)), "recorded_ms": float(sum(rec_ms)),
+                              "left_out_ms": round(float(sum(out_ms)), 3), "recorded_ms": round(float(sum(rec_ms)), 3),
                               "first": first.path.name}
