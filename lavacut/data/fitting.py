@@ -101,7 +101,7 @@ def suggest_fit(sensor: tuple[int, int, int], target: tuple[int, int]) -> str:
     if w * th == h * tw:
         hint = f"--set framing.fit=resize (scales {w}x{h} to {tw}x{th}, same aspect ratio)"
     else:
-        x0, y0, bw, bh = _aspect_box(w, h, tw, th)
+        _, _, bw, bh = _aspect_box(w, h, tw, th)
         hint = (f"--set framing.fit=crop+resize (centre-crops {bw}x{bh}, the network's aspect ratio, then "
                 f"scales it to {tw}x{th})")
     if w >= tw and h >= th:

@@ -10,7 +10,8 @@ minimum of labelled samples (:func:`check_calibration_labels`).
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -158,4 +159,4 @@ def check_calibration_labels(labels: np.ndarray | None, holdout_per_class: bool,
                          + (" and 2 of every class (one goes to the validation hold-out that sets the conformal "
                             "thresholds, the others fit the temperature and Top-K's per-step beta)"
                             if holdout_per_class else "")
-                         + f"; fewer would store thresholds fitted on almost nothing")
+                         + "; fewer would store thresholds fitted on almost nothing")

@@ -252,9 +252,9 @@ def test_the_default_window_says_what_it_left_out(tmp_path):
     s = load_user_input(tmp_path, FC, input_shape=NET, progress=False)
     last = _long()["t"][-1]
     assert len(s) == 2 and s.info["left_out"]["n_longer"] == 1 and s.info["left_out"]["n_recordings"] == 2
-    assert s.notes == [f"1 of 2 recordings are longer than the 300 ms window (T x bin_us): "
-                       f"{(last + 1) / 1000 - 300:.0f} ms of {(last + 1) / 1000:.0f} ms left out of long.npy; "
-                       f"--set framing.slicing=windows runs them as a stream of windows"]
+    assert s.notes == [(f"1 of 2 recordings are longer than the 300 ms window (T x bin_us): "
+                        f"{(last + 1) / 1000 - 300:.0f} ms of {(last + 1) / 1000:.0f} ms left out of long.npy; "
+                        f"--set framing.slicing=windows runs them as a stream of windows")]
 
 
 # ----------------------------------------------------------------- command line, shipped export
@@ -324,7 +324,7 @@ def test_cli_camera_recordings_labelled_by_class_name_score_right(tmp_path, digi
 def test_cli_a_long_recording_runs_as_a_stream_of_windows(tmp_path, digits):
     """A 3 then a 5, 300 ms apart, in one recording: windows give one
     decision each, with its offset, latency and idle share (run on Lava)."""
-    (e3, f3), (e5, f5) = digits[3], digits[5]
+    e3, e5 = digits[3][0], digits[5][0]
     e3, e5 = e3[e3["t"] < 300_000], e5[e5["t"] < 300_000]     # what a 300 ms window frames of each
     ev = np.concatenate([e3, make_events(e5["x"], e5["y"], e5["t"] + 300_000, e5["p"])])
     np.save(tmp_path / "stream.npy", structured(ev))
