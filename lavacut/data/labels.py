@@ -87,16 +87,21 @@ def folder_labels(folders: Sequence[str], classes: Sequence[str] | None, n_class
     if classes is not None:
         rule = "by class name"
         digits = _digits(classes)
+        unmatched = []
         for f in rest:
             if f in classes:
                 out[f] = classes.index(f)
             elif digits and numeric[f] is not None and numeric[f] < len(classes):
                 out[f] = numeric[f]
             else:
-                raise LabelError(f"{source}: class folder {f!r} names none of the network's classes "
-                                 f"({_class_list(classes)}); rename it, or map it: --set "
-                                 f"'data.label_map={{{_toml_key(f)}=N}}' (N: a class index "
-                                 f"0..{len(classes) - 1}, or a class name in double quotes)")
+                unmatched.append(f)
+        if unmatched:
+            one = len(unmatched) == 1
+            raise LabelError(f"{source}: class folder{'' if one else 's'} {', '.join(map(repr, unmatched))} "
+                             f"name{'s' if one else ''} none of the network's classes ({_class_list(classes)}); "
+                             f"rename {'it' if one else 'them'}, or map {'it' if one else 'them'}: --set "
+                             f"'data.label_map={{{', '.join(_toml_key(f) + '=N' for f in unmatched)}}}' "
+                             f"(N: a class index 0..{len(classes) - 1}, or a class name in double quotes)")
         split_classes = classes
     elif rest and all(v is not None for v in numeric.values()):
         rule = "numeric folder names"

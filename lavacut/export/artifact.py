@@ -77,10 +77,10 @@ class Export:
         return (self.meta or {}).get("classes")
 
     @property
-    def n_classes(self) -> int:
+    def n_classes(self) -> int | None:
         """Classes the network decides between: its output neurons (an
-        average readout's groups)."""
-        return int(np.prod(self.layers[-1].shape))
+        average readout's groups); None when the file shows no layer."""
+        return int(np.prod(self.layers[-1].shape)) if self.layers and self.layers[-1].shape else None
 
     # ------------------------------------------------------------------ configuration
     def config(self, config_path: str | Path | None = None, overrides: list[str] | None = None) -> RunConfig:

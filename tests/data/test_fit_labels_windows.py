@@ -170,8 +170,8 @@ def test_named_folders_match_class_names_or_are_refused_unless_mapped(tmp_path):
     _class_folders(tmp_path / "d", ["background", "cars"])
     with pytest.raises(LabelError) as e:
         load_user_input(tmp_path / "d", FC, input_shape=NET, classes=DIGITS, n_classes=10, progress=False)
-    assert ("class folder 'background' names none of the network's classes (0, 1, 2, 3, 4, 5, 6, 7, 8, 9)"
-            in str(e.value)) and "--set 'data.label_map={background=N}'" in str(e.value)
+    assert ("class folders 'background', 'cars' name none of the network's classes (0, 1, 2, 3, 4, 5, 6, 7, 8, "
+            "9)" in str(e.value)) and "--set 'data.label_map={background=N, cars=N}'" in str(e.value)
     s = load_user_input(tmp_path / "d", FC, input_shape=NET, classes=DIGITS, n_classes=10, progress=False,
                         label_map={"cars": 3, "background": "0"})
     assert s.labels.tolist() == [0, 3]
