@@ -143,7 +143,8 @@ def print_termination_summary(rep: dict) -> None:
               f"{rep['wall_ratio']:.2f}x faster ({rep.get('backend')})")
     if rep.get("windows"):
         w = rep["windows"]
-        print(f"windows   {w['n_windows']} windows of {w['window_ms']:g} ms from {w['n_recordings']} recordings: "
+        n_rec = f"{w['n_recordings']} recording{'s' * (w['n_recordings'] != 1)}"
+        print(f"windows   {w['n_windows']} windows of {w['window_ms']:g} ms from {n_rec}: "
               f"decision after {w['mean_latency_ms']:.1f} ms on average, idle {100 * w['mean_idle_share']:.0f} % "
               f"of each window")
     ops = rep.get("operations")

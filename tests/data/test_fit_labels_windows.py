@@ -337,7 +337,7 @@ def test_cli_a_long_recording_runs_as_a_stream_of_windows(tmp_path, digits):
         assert row["latency_ms"] == 10 * row["t_c"] and row["idle_share"] == pytest.approx((30 - row["t_c"]) / 30)
     assert rep["windows"]["n_windows"] == 2 and rep["windows"]["mean_latency_ms"] == pytest.approx(
         np.mean([row["latency_ms"] for row in rows]))
-    assert "windows   2 windows of 300 ms from 1 recordings" in r.stdout
+    assert "windows   2 windows of 300 ms from 1 recording: decision after" in r.stdout
     with open(tmp_path / "w.samples.csv") as f:
         csv_rows = list(csv.DictReader(f))
     assert [int(c["t0_us"]) for c in csv_rows] == [0, 300_000] and csv_rows[0]["recording"].endswith("stream.npy")
