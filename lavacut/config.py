@@ -38,6 +38,10 @@ class DataConfig:
     #: sensor size [W, H, P] for a user's event recordings when the files don't
     #: tell; [W, P] or [W, 1, P] for 1-D sensors
     sensor: Optional[list[int]] = None
+    #: class folder -> class (index or the network's class name) for a
+    #: user's folders whose names are not the network's classes:
+    #: --set 'data.label_map={cars=3, background="0"}'
+    label_map: Optional[dict[str, Any]] = None
 
 
 @dataclass
@@ -262,6 +266,8 @@ _LIMITS: dict[str, tuple[Any, str]] = {
     "net.conv_strides[]": (lambda v: v >= 1, "at least 1"),
     "net.conv_paddings[]": (lambda v: v >= 0, "0 or more"),
     "data.sensor[]": (lambda v: v >= 1, "at least 1"),
+    "framing.fit": (lambda v: v in ("none", "crop", "resize", "crop+resize"), "none, crop, resize or crop+resize"),
+    "framing.slicing": (lambda v: v in ("time", "bins", "windows"), "time, bins or windows"),
 }
 
 
@@ -311,4 +317,8 @@ def _coerce(tp, value, source: str, key: str):
         if elem in (int, float, str, bool):     # each element typed and in range, as a value would be
             value = [_coerce(elem, v, source, f"{key}[{i}]") for i, v in enumerate(value)]
         return tuple(value) if origin is tuple else list(value)
+    if tp is dict or origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where} must be a table, e.g. {{name=3}}, got {value!r}")
+        return value
     return value

@@ -72,12 +72,15 @@ _INT16_MAX = np.iinfo(np.int16).max
 @dataclass
 class Recording:
     """One file's events (:data:`EVENT_DTYPE`, sorted by t), the sensor its
-    format declares (or None) and whether it is 1-D (no y field)."""
+    format declares (or None) and whether it is 1-D (no y field);
+    ``from_header``: ``declared`` is the camera's size from the file's
+    header (AEDAT4, DAT), not a format's convention (N-MNIST's 34x34)."""
 
     path: Path
     events: np.ndarray
     declared: tuple[int, int, int] | None = None
     one_d: bool = False
+    from_header: bool = False
 
 
 def supported_extensions() -> str:
@@ -224,7 +227,7 @@ def _read_aedat4(path: Path) -> Recording:
     events = make_events(raw["x"], raw["y"], t - t.min(), raw["on"])
     _check_events(events, str(path), raw={"x": raw["x"].astype(np.int64), "y": raw["y"].astype(np.int64)})
     s = streams[sid]
-    return Recording(path, events, (int(s["width"]), int(s["height"]), 2))
+    return Recording(path, events, (int(s["width"]), int(s["height"]), 2), from_header=True)
 
 
 #: Prophesee DAT: 8-byte records, uint32 t (us) then uint32 with x in bits
@@ -288,4 +291,5 @@ def _read_dat(path: Path) -> Recording:
                              f"(expected 0/1)")
     events = make_events(x, y, rec["t"].astype(np.int64), p == 1)
     _check_events(events, str(path))
-    return Recording(path, events, _dat_sensor(fields))
+    declared = _dat_sensor(fields)
+    return Recording(path, events, declared, from_header=declared is not None)

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 
 from lavacut.data.events import sample_source, validate_events
+from lavacut.data.fitting import FIT_MODES
 from lavacut.util import LavacutError, atomic_path, atomic_write_json, cache_dir, sha256_file
 
 
@@ -31,25 +32,51 @@ class FramingConfig:
     cut to the same window, so bins mean the same time in every sample: what
     a real-time cutoff needs). ``slicing = "bins"``: tonic's ``n_time_bins``,
     each recording's own duration split into T equal bins (``bin_us`` then
-    only sizes stream segments).
+    only sizes stream segments). ``slicing = "windows"``: a user's recording
+    is cut into consecutive windows of T bins, each a sample (a long
+    recording runs as a stream of decisions; see
+    :mod:`lavacut.data.user_input`).
+
+    ``fit`` and ``crop`` fit a camera to the network's input (a user's
+    recordings; :mod:`lavacut.data.fitting`).
     """
 
     bin_us: int = 10_000
     T: int = 30
-    #: "time" (fixed bin width from t = 0) or "bins" (T bins over each recording)
+    #: "time" (fixed bin width from t = 0), "bins" (T bins over each recording)
+    #: or "windows" (a recording cut into consecutive windows of T bins)
     slicing: str = "time"
     #: spatial factor for tonic.transforms.Downsample (1 = none)
     downsample: float = 1.0
     #: tonic.transforms.Denoise filter time in us (0 = none)
     denoise_us: int = 0
+    #: fit a camera to the network: "none", "crop", "resize" or "crop+resize"
+    fit: str = "none"
+    #: the box [x0, y0, w, h] "crop" / "crop+resize" keep (None: centred)
+    crop: Optional[tuple[int, ...]] = None
 
     def __post_init__(self):
         if self.bin_us <= 0 or self.T <= 0:
             raise LavacutError(f"framing: bin_us and T must be positive, got bin_us={self.bin_us}, T={self.T}")
-        if self.slicing not in ("time", "bins"):
-            raise LavacutError(f"framing: slicing must be 'time' or 'bins', got {self.slicing!r}")
+        if self.slicing not in ("time", "bins", "windows"):
+            raise LavacutError(f"framing: slicing must be 'time', 'bins' or 'windows', got {self.slicing!r}")
         if not 0 < self.downsample <= 1:
             raise LavacutError(f"framing: downsample must be in (0, 1], got {self.downsample}")
+        if self.fit not in FIT_MODES:
+            raise LavacutError(f"framing: fit must be one of {', '.join(FIT_MODES)}, got {self.fit!r}")
+        if self.fit != "none" and self.downsample != 1.0:
+            raise LavacutError(f"framing: fit={self.fit!r} and downsample={self.downsample} both scale the "
+                               f"sensor; use one (fit sizes it to the network)")
+        if self.crop is not None:
+            c = tuple(self.crop)
+            if (len(c) != 4 or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in c)
+                    or c[0] < 0 or c[1] < 0 or c[2] <= 0 or c[3] <= 0):
+                raise LavacutError(f"framing: crop must be [x0, y0, w, h] with x0, y0 >= 0 and w, h > 0, "
+                                   f"got {list(self.crop)}")
+            if self.fit not in ("crop", "crop+resize"):
+                raise LavacutError(f"framing: crop={list(c)} needs fit='crop' or 'crop+resize' "
+                                   f"(fit is {self.fit!r})")
+            object.__setattr__(self, "crop", tuple(int(v) for v in c))
 
     def framed_sensor(self, sensor_size: Sequence[int]) -> tuple[int, int, int]:
         """(W, H, P) after downsampling."""
@@ -63,23 +90,28 @@ class FramingConfig:
 
 
 def frame_events(events: np.ndarray, sensor_size: Sequence[int], cfg: FramingConfig,
-                 source: str = "sample") -> np.ndarray:
-    """One sample's events -> bool frames ``(C, H, W, T)``."""
+                 source: str = "sample", fit=None) -> np.ndarray:
+    """One sample's events -> bool frames ``(C, H, W, T)``; ``fit`` (a
+    :class:`lavacut.data.fitting.FitPlan`) crops and scales the sensor to the
+    network's size after denoising."""
     import tonic.transforms as tt
 
     validate_events(events, tuple(sensor_size), source=source)
     sensor = tuple(int(s) for s in sensor_size)
     if cfg.denoise_us > 0:
         events = tt.Denoise(filter_time=cfg.denoise_us)(events)
+    if fit is not None:
+        from lavacut.data.fitting import apply_fit
+        events, sensor = apply_fit(events, fit), fit.out_sensor
     if cfg.downsample != 1.0:
         events = tt.Downsample(spatial_factor=cfg.downsample)(events)
         sensor = cfg.framed_sensor(sensor)
-    if cfg.slicing == "time":
+    if cfg.slicing != "bins":   # "windows": the caller shifted this window to t = 0
         events = events[events["t"] < cfg.T * cfg.bin_us]
     c, h, w = sensor[2], sensor[1], sensor[0]
     if len(events) == 0:  # tonic's empty-sample shape is (T, P, W, H); build ours
         return np.zeros((c, h, w, cfg.T), dtype=bool)
-    if cfg.slicing == "time":
+    if cfg.slicing != "bins":
         to_frame = tt.ToFrame(sensor_size=sensor, time_window=cfg.bin_us, start_time=0,
                               end_time=cfg.T * cfg.bin_us)
     else:
@@ -103,6 +135,14 @@ class FramedSplit:
     framing: FramingConfig
     classes: list[str] | None = None
     source: str = ""
+    #: per sample, for a user's recordings: the file and (windows) the
+    #: window's start in the recording, us
+    recordings: list[str] | None = None
+    t0_us: np.ndarray | None = None
+    #: what a report records about how the input was read (label_mapping,
+    #: fit, windows, left_out), and the lines to print about it
+    info: dict = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.frames)
@@ -124,7 +164,11 @@ def frame_dataset(dataset, cfg: FramingConfig, progress: bool = True, name: str 
 
 
 def framed_cache_key(dataset_id: str, split: str, cfg: FramingConfig) -> str:
-    blob = json.dumps({"dataset": dataset_id, "split": split, "framing": asdict(cfg), "v": 1}, sort_keys=True)
+    framing = asdict(cfg)
+    for key in ("fit", "crop"):  # user-input settings: at their defaults they leave existing keys as they were
+        if framing[key] == getattr(FramingConfig, key):
+            del framing[key]
+    blob = json.dumps({"dataset": dataset_id, "split": split, "framing": framing, "v": 1}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 

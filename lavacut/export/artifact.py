@@ -76,6 +76,12 @@ class Export:
     def classes(self) -> list[str] | None:
         return (self.meta or {}).get("classes")
 
+    @property
+    def n_classes(self) -> int | None:
+        """Classes the network decides between: its output neurons (an
+        average readout's groups); None when the file shows no layer."""
+        return int(np.prod(self.layers[-1].shape)) if self.layers and self.layers[-1].shape else None
+
     # ------------------------------------------------------------------ configuration
     def config(self, config_path: str | Path | None = None, overrides: list[str] | None = None) -> RunConfig:
         """The run configuration: ``config_path`` if given, else the export's
@@ -118,7 +124,8 @@ class Export:
         if user_input is not None:
             sensor = tuple(cfg.data.sensor) if cfg.data.sensor else None
             data = load_user_input(user_input, cfg.framing, input_shape=self.input_shape, sensor=sensor,
-                                   progress=progress)
+                                   progress=progress, classes=self.classes, n_classes=self.n_classes,
+                                   label_map=cfg.data.label_map)
             source = str(user_input)
         else:
             if split not in SPLITS:
@@ -129,14 +136,19 @@ class Export:
             else:
                 data = load_split(cfg, split, progress=progress)
         frames, labels = data.frames, data.labels
+        recordings, t0_us = getattr(data, "recordings", None), getattr(data, "t0_us", None)
         if samples:
             frames = frames[:samples]
             labels = None if labels is None else labels[:samples]
+            recordings = None if recordings is None else recordings[:samples]
+            t0_us = None if t0_us is None else t0_us[:samples]
         if frames.shape[-1] < 1:
             raise LavacutError(f"{source}: framing produced no timesteps")
         frames = self.check_frames(frames, source)
         return FramedSplit(frames=frames, labels=labels, sensor_size=data.sensor_size, framing=data.framing,
-                           classes=getattr(data, "classes", None) or self.classes, source=source)
+                           classes=getattr(data, "classes", None) or self.classes, source=source,
+                           recordings=recordings, t0_us=t0_us, info=getattr(data, "info", {}),
+                           notes=getattr(data, "notes", []))
 
     @staticmethod
     def _stream_split(cfg: RunConfig, split: str, samples: int, progress: bool) -> FramedSplit:

@@ -6,6 +6,7 @@ import dataclasses
 
 from lavacut.cutoff.calibrate import EPS_GRID, calibrate_all, calibrate_topk, choose_topk_eps, risk_controlled
 from lavacut.cutoff.rules import FixedT
+from lavacut.data.labels import check_calibration_labels
 from lavacut.export.netx_file import write_calibration
 from lavacut.pipelines.run import RunRequest, open_run
 from lavacut.train.inference import forward
@@ -30,6 +31,8 @@ def calibrate_export(req: RunRequest, eps: float | str = 0.02, alpha: float = 0.
     if data.labels is None:
         raise LavacutError(f"{data.source}: calibration needs labels (one subfolder per class, or 'labels' in "
                            f"the .npz)")
+    if req.user_input is not None:   # a data set's training split is large; a user's files may not be
+        check_calibration_labels(data.labels, cfg.train.val_fraction > 0, data.source)
     sp = forward(net, data.frames, dropout=cfg.cutoff.calib_dropout, seed=cfg.train.seed, progress=progress,
                  desc="calibration pass")
     # SpikeCP's guarantee needs calibration samples exchangeable with the
@@ -49,8 +52,11 @@ def calibrate_export(req: RunRequest, eps: float | str = 0.02, alpha: float = 0.
         eps = choice.eps
     rules = calibrate_all(sp, data.labels, eps=eps, alpha=alpha, holdout=hold if hold.any() else None,
                           holdout_spikes=hold_sp)
-    lines = [f"calibrated on {len(data)} samples of {data.source} "
-             f"(dropout {cfg.cutoff.calib_dropout} on spiking layers during the pass)"]
+    lines = list(data.notes) + [f"calibrated on {len(data)} samples of {data.source} "
+                                f"(dropout {cfg.cutoff.calib_dropout} on spiking layers during the pass)"]
+    if "label_mapping" in data.info:
+        lm = data.info["label_mapping"]
+        lines.append(f"labels {lm['rule']}: " + ", ".join(f"{k} -> {v}" for k, v in lm["map"].items()))
     if choice is not None:
         rows = ", ".join(f"{r['eps']:g}: {r['drop_pp']:.2f} pp/{r['mean_t']:.1f}" for r in choice.table)
         lines.append(f"topk: eps {eps:g} chosen on {choice.n_holdout} held-out validation samples (fewest mean "

@@ -19,7 +19,8 @@ from lavacut.cutoff.metrics import counts_at, guarantees, per_class, per_sample,
 from lavacut.cutoff.rules import cutoff, group_sums, per_step_predictions, rule_from_params
 from lavacut.cutoff.synops import ENERGY_FIGURES, ENERGY_SOURCE, count_ops
 from lavacut.data.sources import load_split
-from lavacut.pipelines.run import RunRequest, lava_report, open_run, report_header, run_full_and_cutoff
+from lavacut.pipelines.run import (RunRequest, input_report, lava_report, open_run, report_header,
+                                   run_full_and_cutoff)
 from lavacut.train.inference import forward
 from lavacut.util import LavacutError, versions
 
@@ -73,6 +74,7 @@ def evaluate_export(req: RunRequest, engine: str = "torch", policy: str | None =
         report["engines_agree"] = bool(np.array_equal(t_c, t_c_ref) and np.array_equal(pred, pred_ref))
         report["full_T_matches_slayer"] = bool(np.array_equal(np.asarray(full.pred),
                                                               per_step_predictions(spikes)[:, -1]))
+    input_report(report, data)
     report["operations"] = _operations(net, frames, hidden, raw, t_c)
     if neurobench:
         report["neurobench"] = _neurobench(net, frames, labels, hidden, raw, t_c, report["operations"])

@@ -12,6 +12,8 @@ import numpy as np
 from lavacut.util import atomic_path, atomic_write_text, json_default, save_figure
 
 PER_SAMPLE_COLUMNS = ["index", "label", "t_c", "pred", "pred_full", "counts", "counts_full"]
+#: columns a user's recordings add (``recording``; windows: the rest)
+EXTRA_COLUMNS = ["recording", "t0_us", "latency_ms", "idle_share"]
 
 
 def report_json(report: dict[str, Any], per_sample: bool = True) -> str:
@@ -46,10 +48,12 @@ def write_report(report: dict[str, Any], path: str | Path, plots: bool = True,
         with atomic_path(csv_path, suffix=".csv") as tmp:
             with open(tmp, "w", newline="") as f:
                 w = csv.writer(f)
-                w.writerow(PER_SAMPLE_COLUMNS)
-                for r in report["per_sample"]:
+                rows = report["per_sample"]
+                cols = PER_SAMPLE_COLUMNS + [k for k in EXTRA_COLUMNS if rows and k in rows[0]]
+                w.writerow(cols)
+                for r in rows:
                     w.writerow(["" if r[k] is None else (" ".join(map(str, r[k])) if isinstance(r[k], list)
-                                                         else r[k]) for k in PER_SAMPLE_COLUMNS])
+                                                         else r[k]) for k in cols])
         written.append(csv_path)
     if plots:
         written += plot_report(report, path.with_suffix(""))
@@ -125,6 +129,11 @@ def plot_report(report: dict[str, Any], stem: Path) -> list[Path]:
 
 def print_termination_summary(rep: dict) -> None:
     """The few lines a person reads after a run."""
+    for note in rep.get("input_notes") or []:
+        print(f"input     {note}")
+    if rep.get("label_mapping"):
+        lm = rep["label_mapping"]
+        print(f"labels    {lm['rule']}: " + ", ".join(f"{k} -> {v}" for k, v in list(lm["map"].items())[:12]))
     print(f"{rep['n_samples']} samples, T={rep['T']}, policy {rep['policy']} ({rep.get('engine', 'lava')} engine)")
     if rep["accuracy_full"] is None:
         print("accuracy  not measured (unlabelled input); decisions per sample in the report")
@@ -141,6 +150,12 @@ def print_termination_summary(rep: dict) -> None:
     if rep.get("wall_s_cutoff"):
         print(f"wall-clock full {rep['wall_s_full']:.2f} s, with cutoff {rep['wall_s_cutoff']:.2f} s  ->  "
               f"{rep['wall_ratio']:.2f}x faster ({rep.get('backend')})")
+    if rep.get("windows"):
+        w = rep["windows"]
+        n_rec = f"{w['n_recordings']} recording{'s' * (w['n_recordings'] != 1)}"
+        print(f"windows   {w['n_windows']} windows of {w['window_ms']:g} ms from {n_rec}: "
+              f"decision after {w['mean_latency_ms']:.1f} ms on average, idle {100 * w['mean_idle_share']:.0f} % "
+              f"of each window")
     ops = rep.get("operations")
     if ops:
         print(f"synaptic ops/sample {ops['synops_full_mean']:.3g} -> {ops['synops_cutoff_mean']:.3g} "

@@ -124,6 +124,30 @@ def report_header(export: Export, data: FramedSplit, split: str, cfg: RunConfig,
             "classes": data.classes}
 
 
+def input_report(report: dict[str, Any], data: FramedSplit) -> dict[str, Any]:
+    """Add to ``report`` how a user's input was read: ``label_mapping``,
+    ``fit``, ``left_out``, ``windows`` (the cutoff's latency and idle share
+    per window), ``input_notes``, and per sample the ``recording`` (with
+    ``t0_us``, ``latency_ms``, ``idle_share`` for windows)."""
+    for key in ("label_mapping", "fit", "left_out"):
+        if key in data.info:
+            report[key] = data.info[key]
+    rows = report.get("per_sample") or []
+    if data.recordings is not None:
+        for r, rec in zip(rows, data.recordings):
+            r["recording"] = rec
+    if data.t0_us is not None and "windows" in data.info:
+        T, bin_ms = data.frames.shape[-1], data.framing.bin_us / 1000
+        for r, t0 in zip(rows, data.t0_us):
+            r.update({"t0_us": int(t0), "latency_ms": r["t_c"] * bin_ms, "idle_share": (T - r["t_c"]) / T})
+        report["windows"] = {**data.info["windows"],
+                             "mean_latency_ms": float(np.mean([r["latency_ms"] for r in rows])) if rows else None,
+                             "mean_idle_share": float(np.mean([r["idle_share"] for r in rows])) if rows else None}
+    if data.notes:
+        report["input_notes"] = list(data.notes)
+    return report
+
+
 def run_export(req: RunRequest, mode: str | None = None, policy: str | None = None, params: dict | None = None,
                backend: str | None = None, progress: bool = True, on_sample: Callable | None = None,
                models: str | None = None, workers: int | None = None):
@@ -142,8 +166,9 @@ def run_export(req: RunRequest, mode: str | None = None, policy: str | None = No
     rule = export.rule(policy, params, T)
     full, cut = run_full_and_cutoff(export.path, data.frames, data.labels, rule, mode=mode, backend=backend,
                                     progress=progress, on_sample=on_sample, models=models, workers=workers)
-    report = {**report_header(export, data, split, cfg, "lava", req.user_input), **lava_report(full, cut, rule, T),
-              "versions": versions(), "config": cfg.to_dict()}
+    report = {**report_header(export, data, split, cfg, "lava", req.user_input), **lava_report(full, cut, rule, T)}
+    input_report(report, data)
+    report.update({"versions": versions(), "config": cfg.to_dict()})
     notes = []
     if rule.name == "fixed" and policy is None:
         notes.append("no calibration in this file and no --policy: ran fixed T (no cutoff)")

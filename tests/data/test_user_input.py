@@ -231,7 +231,8 @@ def test_folder_nmnist_bin_written(tmp_path):
     for cls, ev in known.items():
         write_nmnist(tmp_path / cls / "s0.bin", ev)
     s = load_user_input(tmp_path, FC, input_shape=(2312,))
-    assert s.frames.shape == (2, 2312, 30) and s.labels.tolist() == [0, 1]
+    # numeric folder names are class indices (not ImageFolder's 0, 1)
+    assert s.frames.shape == (2, 2312, 30) and s.labels.tolist() == [3, 7]
     for i, ev in enumerate(known.values()):
         assert np.array_equal(s.frames[i], framed(ev, (34, 34, 2)).reshape(2312, 30))
 
@@ -285,8 +286,8 @@ def test_sensor_rules(tmp_path):
         load_user_input(tmp_path, FC, sensor=(20, 16, 1))
     # the network input is the sensor only when the events fit it
     write_nmnist(tmp_path / "n" / "a.bin", events(seed=17, w=34, h=34))
-    with pytest.raises(InputShapeError, match=r"frames \(2, 34, 34, 30\) do not match the network input \(2, 28, 28\) "
-                                                r"\+ \(T,\) \(sensor \(34, 34, 2\)"):
+    with pytest.raises(InputShapeError, match=r"the camera is 34x34 \(P=2, from the .bin format\) but the network "
+                                                r"takes 28x28 \(input \(2, 28, 28\)\); --set framing.fit=resize"):
         load_user_input(tmp_path / "n", FC, input_shape=(2, 28, 28))
     # the network input wins over the size a format declares when the events fit it
     write_nmnist(tmp_path / "small" / "a.bin", small := events(seed=25, w=28, h=28))

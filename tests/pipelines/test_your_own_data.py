@@ -78,7 +78,7 @@ def test_a_folder_of_recordings_runs_with_the_exports_framing(tmp_path, test_sam
     the same decisions, as the data set itself."""
     frames, labels, events = test_samples
     for i, (ev, y) in enumerate(zip(events, labels)):
-        d = tmp_path / "rec" / f"digit{int(y)}"
+        d = tmp_path / "rec" / f"{int(y)}"
         d.mkdir(parents=True, exist_ok=True)
         np.save(d / f"s{i:02d}.npy", ev)
     np.savez(tmp_path / "frames.npz", frames=frames.astype(np.uint8))
@@ -86,7 +86,9 @@ def test_a_folder_of_recordings_runs_with_the_exports_framing(tmp_path, test_sam
     for name, path in (("folder", tmp_path / "rec"), ("frames", tmp_path / "frames.npz")):
         run_cli("evaluate", EXPORT, "--input", path, "--report", tmp_path / f"{name}.json")
         out[name] = json.loads((tmp_path / f"{name}.json").read_text())
-    assert out["folder"]["n_samples"] == N and out["folder"]["classes"][0].startswith("digit")
+    assert out["folder"]["n_samples"] == N and out["folder"]["classes"] == [str(k) for k in range(10)]
+    assert out["folder"]["label_mapping"]["rule"] == "by class name"
+    assert [r["label"] for r in out["folder"]["per_sample"]] == sorted(labels.tolist())
     by_counts = sorted(tuple(r["counts_full"]) for r in out["folder"]["per_sample"])
     assert by_counts == sorted(tuple(r["counts_full"]) for r in out["frames"]["per_sample"])
 
@@ -118,12 +120,14 @@ def test_every_recording_format_gives_the_same_decisions_through_the_cli(tmp_pat
     out = {}
     for ext, write in writers.items():
         for i, (y, ev) in enumerate(recordings):
-            d = tmp_path / ext / f"class{y}"
+            d = tmp_path / ext / f"{y}"
             d.mkdir(parents=True, exist_ok=True)
             write(d / f"r{i}.{ext}", ev)
         report = tmp_path / f"{ext}.json"
         run_cli("evaluate", EXPORT, "--input", tmp_path / ext, "--report", report)
-        out[ext] = json.loads(report.read_text())["per_sample"]
+        rows = json.loads(report.read_text())["per_sample"]
+        assert [r.pop("recording") for r in rows] == [str(p) for p in sorted((tmp_path / ext).glob("*/*"))]
+        out[ext] = rows
     assert len(out["npy"]) == 4 and [r["label"] for r in out["npy"]] == [0, 0, 1, 1]
     assert sum(sum(r["counts_full"]) for r in out["npy"]) > 0        # the net answered
     for ext in ("bin", "dat", "aedat4"):
