@@ -499,7 +499,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("calibrate", help="calibrate the stop rules on the training split and store them "
                                          "in the export",
-                       description="Top-K per-step beta(t) for tolerance --eps (METHOD.md), softmax temperature, "
+                       description="Top-K per-step beta(t) for tolerance --eps (docs/method.md), softmax temperature, "
                                    "confidence/entropy thresholds, SpikeCP thresholds for --alpha, and optionally a "
                                    "risk-controlled Top-K choice (--risk-delta). Never uses the test split.")
     _add_config_args(p)

@@ -191,7 +191,7 @@ def run_record(raw: dict[str, Any], drop_pp: float) -> dict[str, Any]:
         rec.update({"met_drop": True, "t_at_drop": float(best["mean_t"]), "eps_at_drop": best["param"],
                     "drop_at_t_pp": 100.0 * (acc - best["accuracy"]), "note": None})
     rec["ratio_at_drop"] = T / rec["t_at_drop"]
-    # the honest baseline (METHOD.md): the best fixed truncation T' within the same drop
+    # the honest baseline (docs/method.md): the best fixed truncation T' within the same drop
     fixed = _at_drop(raw.get("fixed_sweep") or [], acc, drop_pp)
     rec["static_t_at_drop"] = float(fixed["mean_t"]) if fixed else (float(T) if raw.get("fixed_sweep") else None)
     rec["ratio_vs_static_at_drop"] = (rec["static_t_at_drop"] / rec["t_at_drop"]
