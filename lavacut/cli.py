@@ -17,6 +17,7 @@ import threading
 from pathlib import Path
 
 from lavacut.config import load_config, parse_override
+from lavacut.progress import set_quiet
 from lavacut.util import LavacutError, Terminated, atomic_write_json, check_output_path, first_line
 
 
@@ -407,6 +408,9 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EXIT_CODES)
     parser.add_argument("--debug", action="store_true",
                         help="show the traceback of an error (accepted anywhere on the command line)")
+    parser.add_argument("--quiet", action="store_true",
+                        help="draw no progress bars (accepted anywhere on the command line; bars are drawn "
+                             "only when stderr is a terminal anyway)")
     parser.add_argument("--version", action=_VersionAction,
                         help="print the versions of lavacut, lava-nc, lava-dl, torch and Python, and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -614,7 +618,9 @@ def _os_error_message(exc: OSError) -> str:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv       # accepted anywhere on the line, before or after the command
-    argv = [a for a in argv if a != "--debug"]
+    quiet = "--quiet" in argv       # likewise
+    argv = [a for a in argv if a not in ("--debug", "--quiet")]
+    set_quiet(quiet)
     parser = build_parser()
     args = parser.parse_args(argv)  # bad usage: argparse prints it and exits 2
     if not getattr(args, "func", None):

@@ -340,12 +340,12 @@ def _choose_sensor(scans: list[_Scan], sensor, shape, framing: FramingConfig,
 
 def _frame_recordings(items, classes, framing: FramingConfig, shape, sensor, progress: bool,
                       source: str) -> FramedSplit:
-    from tqdm import tqdm
+    from lavacut.progress import bar
 
     scans: list[_Scan] = []
     kept = 0
-    for path, label in tqdm(items, desc=f"reading {Path(source).name}", unit="file",
-                            disable=not progress, leave=False):
+    for path, label in bar(items, enabled=progress, desc=f"reading {Path(source).name}", unit="file",
+                           leave=False):
         rec = read_event_file(path)
         sc = _Scan.of(rec, label)
         window = framing.T * framing.bin_us
@@ -370,8 +370,8 @@ def _frame_recordings(items, classes, framing: FramingConfig, shape, sensor, pro
                               f"input {shape} + (T,) (sensor {sensor}; pass sensor= if that "
                               f"is not the camera's size)")
     frames = np.zeros((len(scans), *out, framing.T), dtype=bool)
-    for i, sc in enumerate(tqdm(scans, desc=f"framing {Path(source).name}", unit="sample",
-                                disable=not progress, leave=False)):
+    for i, sc in enumerate(bar(scans, enabled=progress, desc=f"framing {Path(source).name}", unit="sample",
+                               leave=False)):
         events = sc.events if sc.events is not None else read_event_file(sc.path).events
         try:
             frames[i] = frame_events(events, sensor, framing, source=str(sc.path)).reshape(*out, -1)

@@ -336,6 +336,8 @@ def run_rcs_sweep(names: list[str] | None = None, alphas: list[float] | None = N
     reused (its evaluation too) when its configuration is the same."""
     from tqdm import tqdm
 
+    from lavacut.progress import bar as progress_bar
+
     names = list(names or DEFAULT_NETWORKS)
     alphas = [float(a) for a in (DEFAULT_ALPHAS if alphas is None else alphas)]
     seeds = list(DEFAULT_SEEDS if seeds is None else seeds)
@@ -353,7 +355,7 @@ def run_rcs_sweep(names: list[str] | None = None, alphas: list[float] | None = N
     say = tqdm.write if progress and log is print else log
 
     raws = []
-    bar = tqdm(list(cfgs), desc="RCS sweep", unit="run", disable=not progress)
+    bar = progress_bar(list(cfgs), enabled=progress, desc="RCS sweep", unit="run")
     for key in bar:
         name, alpha, seed = key
         label = f"{name}_{run_label(alpha, seed)}"
