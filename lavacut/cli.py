@@ -249,6 +249,13 @@ def cmd_inspect(args) -> int:
     return 1 if file_problems(args.file) else 0
 
 
+def cmd_list(args) -> int:
+    from lavacut.pipelines.listing import format_listing
+
+    print(format_listing())
+    return 0
+
+
 # ----------------------------------------------------------------------------- verify / calibrate / evaluate / run
 def cmd_verify(args) -> int:
     from lavacut.pipelines.verify import verify_export
@@ -582,6 +589,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="override a config value of every run, e.g. --set train.epochs=3 (repeatable; not "
                         "rcs.enabled, rcs.alpha or train.seed: the sweep sets those)")
     p.set_defaults(func=cmd_rcs_sweep)
+
+    p = sub.add_parser("list", help="list the shipped exports (layers, classes, calibrated rules) and recipes",
+                       description="The NetX exports lavacut ships (netx_exports/; run, evaluate, ... take their "
+                                   "names) and the training recipes (sims/*.toml).")
+    p.set_defaults(func=cmd_list)
 
     p = sub.add_parser("demo", help="the main job on the embedded default, end to end",
                        description="Build the embedded data set if needed, take the shipped export from "

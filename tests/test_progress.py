@@ -18,13 +18,14 @@ class Terminal(io.StringIO):
 
 @pytest.fixture
 def terminal(monkeypatch):
-    term = Terminal()
-    monkeypatch.setattr("sys.stderr", term)
-    yield term
+    """Set in the test body: pytest's output capture resets sys.stderr
+    between a fixture's setup and the test call."""
+    yield lambda: monkeypatch.setattr("sys.stderr", Terminal()) or __import__("sys").stderr
     progress.set_quiet(False)
 
 
 def test_bar_drawn_on_a_terminal_only(terminal, monkeypatch):
+    terminal = terminal()
     assert list(progress.bar(range(3), desc="work")) == [0, 1, 2]
     assert "work" in terminal.getvalue() and "3/3" in terminal.getvalue()
     assert not progress.shown(enabled=False)
@@ -36,6 +37,7 @@ def test_bar_drawn_on_a_terminal_only(terminal, monkeypatch):
 
 
 def test_quiet_silences_bars(terminal):
+    terminal = terminal()
     progress.set_quiet(True)
     assert not progress.shown()
     assert sum(progress.bar(range(4), desc="work")) == 6
