@@ -20,7 +20,11 @@ class Terminal(io.StringIO):
 def terminal(monkeypatch):
     """Set in the test body: pytest's output capture resets sys.stderr
     between a fixture's setup and the test call."""
-    yield lambda: monkeypatch.setattr("sys.stderr", Terminal()) or __import__("sys").stderr
+    def attach() -> Terminal:
+        term = Terminal()
+        monkeypatch.setattr("sys.stderr", term)
+        return term
+    yield attach
     progress.set_quiet(False)
 
 
