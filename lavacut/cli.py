@@ -25,7 +25,7 @@ def _add_input_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--input", metavar="PATH",
                    help="your own data instead of a data set split: frames (.npy (N, *input, T) or one sample "
                         "(*input, T); .npz with frames, labels, classes) or event recordings (a file, or a folder "
-                        "with one subfolder per class: tonic .npy, N-MNIST .bin, .aedat4, Prophesee .dat); "
+                        "with one subfolder per class: tonic .npy, N-MNIST .bin, .aedat4, Prophesee .dat/.raw); "
                         "framing from [framing] / --set framing.*, sensor from the files or --set data.sensor")
 
 
