@@ -46,7 +46,7 @@ class ExportInfo:
         return "\n".join(lines)
 
 
-def describe_export(path: str | Path) -> ExportInfo:
+def export_info(path: str | Path) -> ExportInfo:
     """Read and validate ``path`` (a NetX file) and describe it."""
     path = Path(path)
     meta = read_metadata(path)          # validates the file (one-line LavacutError otherwise)
@@ -90,7 +90,7 @@ def recipe_description(path: Path) -> str:
 
 
 def shipped_exports() -> list[ExportInfo]:
-    return [describe_export(p) for p in sorted(shipped_dir("netx_exports").glob(KINDS["netx_exports"]))]
+    return [export_info(p) for p in sorted(shipped_dir("netx_exports").glob(KINDS["netx_exports"]))]
 
 
 def shipped_recipes() -> list[Recipe]:

@@ -4,13 +4,13 @@ from __future__ import annotations
 import pytest
 
 from lavacut.cli import main
-from lavacut.pipelines.listing import describe_export, recipe_description, shipped_recipes
+from lavacut.pipelines.listing import export_info, recipe_description, shipped_recipes
 from lavacut.shipped import shipped_file, shipped_names
 from lavacut.util import LavacutError
 
 
 def test_describe_shipped_dense():
-    info = describe_export(shipped_file("netx_exports", "embedded_dense"))
+    info = export_info(shipped_file("netx_exports", "embedded_dense"))
     assert info.name == "embedded_dense" and info.T == 30
     assert info.layer_summary == "input 2x34x34 -> dense 256 -> dense 10"
     assert info.classes == [str(k) for k in range(10)]
@@ -23,7 +23,7 @@ def test_describe_refuses_a_non_netx_file(tmp_path):
     bad = tmp_path / "text.net"
     bad.write_text("not a network\n")
     with pytest.raises(LavacutError, match="text.net"):
-        describe_export(bad)
+        export_info(bad)
 
 
 def test_recipe_description_stops_before_a_command(tmp_path):
