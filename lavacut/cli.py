@@ -20,13 +20,14 @@ from pathlib import Path
 from lavacut.config import load_config, max_workers, parse_override
 from lavacut.util import (LavacutError, Terminated, atomic_write_json, check_input_file, check_name, check_outputs,
                           first_line)
+from lavacut.progress import set_quiet
 
 
 def _add_input_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--input", metavar="PATH",
                    help="your own data instead of a data set split: frames (.npy (N, *input, T) or one sample "
                         "(*input, T); .npz with frames, labels, classes) or event recordings (a file, or a folder "
-                        "with one subfolder per class: tonic .npy, N-MNIST .bin, .aedat4, Prophesee .dat); "
+                        "with one subfolder per class: tonic .npy, N-MNIST .bin, .aedat4, Prophesee .dat/.raw); "
                         "framing from [framing] / --set framing.*, sensor from the files or --set data.sensor")
 
 
@@ -318,6 +319,13 @@ def cmd_inspect(args) -> int:
     return 1 if file_problems(args.file) else 0
 
 
+def cmd_list(args) -> int:
+    from lavacut.pipelines.listing import format_listing
+
+    print(format_listing())
+    return 0
+
+
 # ----------------------------------------------------------------------------- verify / calibrate / evaluate / run
 def cmd_verify(args) -> int:
     from lavacut.pipelines.verify import verify_export
@@ -470,6 +478,9 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EXIT_CODES)
     parser.add_argument("--debug", action="store_true",
                         help="show the traceback of an error (accepted anywhere on the command line)")
+    parser.add_argument("--quiet", action="store_true",
+                        help="draw no progress bars (accepted anywhere on the command line; bars are drawn "
+                             "only when stderr is a terminal anyway)")
     parser.add_argument("--version", action=_VersionAction,
                         help="print the versions of lavacut, lava-nc, lava-dl, torch and Python, and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -564,7 +575,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("calibrate", help="calibrate the stop rules on the training split and store them "
                                          "in the export",
-                       description="Top-K per-step beta(t) for tolerance --eps (METHOD.md), softmax temperature, "
+                       description="Top-K per-step beta(t) for tolerance --eps (docs/method.md), softmax temperature, "
                                    "confidence/entropy thresholds, SpikeCP thresholds for --alpha, and optionally a "
                                    "risk-controlled Top-K choice (--risk-delta). Never uses the test split.")
     _add_config_args(p)
@@ -645,6 +656,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "rcs.enabled, rcs.alpha or train.seed: the sweep sets those)")
     p.set_defaults(func=cmd_rcs_sweep)
 
+    p = sub.add_parser("list", help="list the shipped exports (layers, classes, calibrated rules) and recipes",
+                       description="The NetX exports lavacut ships (netx_exports/; run, evaluate, ... take their "
+                                   "names) and the training recipes (sims/*.toml).")
+    p.set_defaults(func=cmd_list)
+
     p = sub.add_parser("demo", help="the main job on the embedded default, end to end",
                        description="Build the embedded data set if needed, take the shipped export from "
                                    "netx_exports/, run the Lava CPU simulation with the cutoff monitor on a test "
@@ -698,7 +714,9 @@ def _os_error_message(exc: OSError) -> str:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv       # accepted anywhere on the line, before or after the command
-    argv = [a for a in argv if a != "--debug"]
+    quiet = "--quiet" in argv       # likewise
+    argv = [a for a in argv if a not in ("--debug", "--quiet")]
+    set_quiet(quiet)
     parser = build_parser()
     args = parser.parse_args(argv)  # bad usage: argparse prints it and exits 2
     if not getattr(args, "func", None):

@@ -2,7 +2,7 @@
 
 - Caches (embedded data set, framed tensors) go to a fresh temporary folder
   per session, so every CI run builds them from scratch.
-- Fixtures from outside the project are read from ../shared/fixtures.
+- Test recordings live in tests/fixtures (see its README).
 - No __init__.py in tests/: lava-dl installs a top-level package named
   ``tests`` that must not shadow (or be shadowed by) ours.
 """
@@ -22,7 +22,7 @@ _CACHE = tempfile.mkdtemp(prefix="lavacut-test-cache-")
 os.environ["LAVACUT_CACHE"] = _CACHE
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_FIXTURES = REPO.parent / "shared" / "fixtures"
+FIXTURES = REPO / "tests" / "fixtures"
 
 
 def pytest_sessionfinish(session, exitstatus):
@@ -30,15 +30,9 @@ def pytest_sessionfinish(session, exitstatus):
 
 
 @pytest.fixture(scope="session")
-def shared_fixtures() -> Path:
-    if not SHARED_FIXTURES.is_dir():
-        pytest.fail(f"shared fixtures not found at {SHARED_FIXTURES} (expected ../shared/fixtures beside the repo)")
-    return SHARED_FIXTURES
-
-
-@pytest.fixture(scope="session")
-def nmnist_sample(shared_fixtures) -> Path:
-    return shared_fixtures / "nmnist_sample.bin"
+def nmnist_sample() -> Path:
+    """The real N-MNIST recording of tests/fixtures."""
+    return FIXTURES / "nmnist_sample.bin"
 
 
 @pytest.fixture(scope="session")

@@ -1,5 +1,5 @@
 """Event recordings written as real files in the formats lavacut reads
-(N-MNIST .bin, Prophesee .dat, .aedat4 through dv-processing), shared by
+(N-MNIST .bin, Prophesee .dat and EVT 2.0/3.0 .raw, .aedat4 through dv-processing), shared by
 the reader tests and the command-line tests."""
 from __future__ import annotations
 
@@ -47,6 +47,44 @@ def write_dat(path, ev, width=None, height=None, ev_type=0x0C, geometry=False):
                 | (ev["p"].astype(np.uint32) << 28))
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(head.encode() + bytes([ev_type, 8]) + rec.tobytes())
+    return path
+
+
+def _raw_header(version, width, height):
+    head = f"% date 2024-01-01 00:00:00\n% evt {version}\n"
+    if width is not None:
+        head += f"% format EVT{version[0]};height={height};width={width}\n"
+    return head + "% end\n"
+
+
+def write_evt2(path, ev, width=None, height=None):
+    """Prophesee RAW EVT 2.0, encoded here from the format's specification:
+    32-bit words, type in bits 28-31; EVT_TIME_HIGH (0x8) carries t >> 6 in
+    bits 0-27, CD_OFF/CD_ON (0x0/0x1) t & 63 in bits 22-27, x in 11-21, y in 0-10."""
+    words, high = [], None
+    for t, x, y, p in zip(ev["t"].tolist(), ev["x"].tolist(), ev["y"].tolist(), ev["p"].tolist()):
+        if t >> 6 != high:
+            high = t >> 6
+            words.append((0x8 << 28) | high)
+        words.append((int(p) << 28) | ((t & 63) << 22) | (x << 11) | y)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(_raw_header("2.0", width, height).encode() + np.asarray(words, "<u4").tobytes())
+    return path
+
+
+def write_evt3(path, ev, width=None, height=None):
+    """Prophesee RAW EVT 3.0, encoded here from the format's specification:
+    16-bit words, type in bits 12-15; EVT_TIME_HIGH (0x8) t >> 12, EVT_TIME_LOW
+    (0x6) t & 4095, EVT_ADDR_Y (0x0) y, EVT_ADDR_X (0x2) polarity in bit 11
+    and x (no vector events)."""
+    words, high = [], None
+    for t, x, y, p in zip(ev["t"].tolist(), ev["x"].tolist(), ev["y"].tolist(), ev["p"].tolist()):
+        if t >> 12 != high:
+            high = t >> 12
+            words.append(0x8000 | (high & 0xFFF))
+        words += [0x6000 | (t & 0xFFF), y, 0x2000 | (int(p) << 11) | x]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(_raw_header("3.0", width, height).encode() + np.asarray(words, "<u2").tobytes())
     return path
 
 

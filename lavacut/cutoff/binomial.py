@@ -1,60 +1,35 @@
-"""Exact binomial tail probabilities and Clopper-Pearson intervals, numpy
-and math only (the cutoff core does not depend on scipy)."""
+"""Exact binomial tail probabilities and Clopper-Pearson intervals, from scipy.
+
+scipy is imported inside the functions, not at the top: the rest of the
+cutoff core (the stop rules, which the Lava monitor process imports) stays
+numpy-only, and scipy is loaded only where a calibration or a report needs
+these figures (tests/cutoff/test_conformal_guarantee.py checks both)."""
 from __future__ import annotations
-
-import math
-
-import numpy as np
 
 
 def binom_cdf(k: int, n: int, p: float) -> float:
-    """P[Bin(n, p) <= k], summed exactly in log space."""
+    """P[Bin(n, p) <= k]."""
+    from scipy.stats import binom
+
     if n < 0 or not 0.0 <= p <= 1.0:
         raise ValueError(f"binomial: need n >= 0 and p in [0, 1], got n={n}, p={p}")
-    if k < 0:
-        return 0.0
-    if k >= n:
-        return 1.0
-    if p == 0.0:
-        return 1.0
-    if p == 1.0:
-        return 0.0
-    i = np.arange(k + 1, dtype=np.float64)
-    lg = np.vectorize(math.lgamma)
-    logs = (math.lgamma(n + 1) - lg(i + 1) - lg(n - i + 1) + i * math.log(p) + (n - i) * math.log1p(-p))
-    m = float(logs.max())
-    return float(min(1.0, math.exp(m) * np.exp(logs - m).sum()))
-
-
-def _solve_decreasing(f, target: float) -> float:
-    """p in [0, 1] with f(p) = target, f decreasing in p (bisection)."""
-    lo, hi = 0.0, 1.0
-    for _ in range(200):
-        mid = 0.5 * (lo + hi)
-        if f(mid) > target:
-            lo = mid
-        else:
-            hi = mid
-        if hi - lo < 1e-15:
-            break
-    return 0.5 * (lo + hi)
+    return float(binom.cdf(k, n, p))
 
 
 def clopper_pearson(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
     """The exact (Clopper-Pearson) two-sided interval for a binomial rate
     after ``k`` successes in ``n`` trials: its coverage is at least
     ``level`` for every true rate. ``n = 0`` gives (0, 1)."""
+    from scipy.stats import binomtest
+
     if not 0.0 < level < 1.0:
         raise ValueError(f"clopper_pearson: level must be in (0, 1), got {level}")
     if n < 0 or not 0 <= k <= n:
         raise ValueError(f"clopper_pearson: need 0 <= k <= n, got k={k}, n={n}")
     if n == 0:
         return 0.0, 1.0
-    a = (1.0 - level) / 2.0
-    # lower: P[Bin(n, p) >= k] = a, i.e. cdf(k - 1; p) = 1 - a; upper: cdf(k; p) = a
-    lo = 0.0 if k == 0 else _solve_decreasing(lambda p: binom_cdf(k - 1, n, p), 1.0 - a)
-    hi = 1.0 if k == n else _solve_decreasing(lambda p: binom_cdf(k, n, p), a)
-    return lo, hi
+    ci = binomtest(int(k), int(n)).proportion_ci(confidence_level=level, method="exact")
+    return float(ci.low), float(ci.high)
 
 
 def rate_with_interval(k: int, n: int, level: float = 0.95) -> dict:

@@ -4,7 +4,7 @@ All functions take output spikes ``(N, K, T)`` of the calibration samples
 (SLAYER forward, optionally with dropout, see :func:`calibration_spikes`) and
 labels, and return the parameters of a :mod:`lavacut.cutoff.rules` rule.
 
-- :func:`calibrate_topk`: the paper's per-step beta(t) (METHOD.md, exactly).
+- :func:`calibrate_topk`: the paper's per-step beta(t) (docs/method.md, exactly).
 - :func:`calibrate_temperature`: softmax temperature on counts by NLL.
 - :func:`calibrate_conformal`: SpikeCP per-step score quantiles with the
   Bonferroni correction over the decision steps (a coverage guarantee at the
@@ -28,7 +28,7 @@ from lavacut.cutoff.rules import (Conformal, Confidence, Entropy, StopRule, TopK
 
 
 def calibrate_topk(spikes: np.ndarray, labels: np.ndarray, eps: float, n_candidates: int = 100) -> TopKGap:
-    """Per-step thresholds beta(t) for tolerance ``eps`` (METHOD.md):
+    """Per-step thresholds beta(t) for tolerance ``eps`` (docs/method.md):
 
     g_n(t) = top1 - top2 of Y_n(t); c_n(t) = 1[OCT_n <= t];
     beta_m = m G / 100 (m = 0..99, G = max gap over all n, t);
@@ -105,7 +105,7 @@ def calibrate_conformal(spikes: np.ndarray, labels: np.ndarray, alpha: float, te
     Scores s_n(t) = -log(softmax(Y_n(t)/temperature)_{y_n} + 1e-5) of the n
     calibration samples; decision steps C from :func:`conformal_checkpoints`
     (T is always one). With ``correction="bonferroni"`` (the default, as
-    SpikeCP and METHOD.md specify) q(t) is the ceil((1 - alpha/|C|)(n + 1))-th
+    SpikeCP and docs/method.md specify) q(t) is the ceil((1 - alpha/|C|)(n + 1))-th
     smallest s_n(t) at every step t (+inf, stored as 1e9, when that rank
     exceeds n), which gives P(y in Gamma(t_c)) >= 1 - alpha at the stopping
     step for a test sample exchangeable with the calibration samples (proof
@@ -183,7 +183,7 @@ def calibrate_all(spikes: np.ndarray, labels: np.ndarray, eps: float = 0.02, alp
     deployment, eval mode), the conformal thresholds come from the hold-out
     alone, the temperature and the conformal decision steps from the other
     samples, so SpikeCP's guarantee holds; Top-K is calibrated on every
-    sample as METHOD.md says. Without them everything is calibrated on
+    sample as docs/method.md says. Without them everything is calibrated on
     ``spikes`` (the conformal guarantee then assumes those samples are
     exchangeable with the test data, which a training split is not).
     ``checkpoints``: the conformal decision steps (``"auto"``, a count, a
@@ -208,7 +208,7 @@ def calibrate_all(spikes: np.ndarray, labels: np.ndarray, eps: float = 0.02, alp
     }
 
 
-#: the tolerances the reference sweeps (METHOD.md: eps = 0.00..0.09)
+#: the tolerances the reference sweeps (docs/method.md: eps = 0.00..0.09)
 EPS_GRID = tuple(round(0.01 * i, 2) for i in range(10))
 
 

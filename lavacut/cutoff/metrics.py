@@ -146,7 +146,7 @@ def guarantee(rule: StopRule, spikes: np.ndarray, labels: np.ndarray, level: flo
     """What a calibrated rule promises and what it achieved on these samples,
     each rate with its exact (Clopper-Pearson) interval at ``level``:
 
-    - ``topk`` (eps): METHOD.md calibrates beta(t) so that, per step, at least
+    - ``topk`` (eps): docs/method.md calibrates beta(t) so that, per step, at least
       1 - eps of the samples whose gap exceeds beta(t) are already settled
       (OCT <= t; a sample wrong at T has OCT = T). Achieved: the share
       settled at the cutoff (OCT <= t_c), over
@@ -201,11 +201,11 @@ def guarantee(rule: StopRule, spikes: np.ndarray, labels: np.ndarray, level: flo
         ach = rate_with_interval(int(settled.sum()), n, level)
         out.update({
             "target": {"quantity": "settled at the cutoff (OCT <= t_c: the decision is right and stays right, "
-                                   "or the sample is wrong at T and ran to T; METHOD.md's c_n(t))",
+                                   "or the sample is wrong at T and ran to T; docs/method.md's c_n(t))",
                        "min": 1.0 - rule.eps, "eps": rule.eps},
             "achieved": ach, "met": ach["rate"] >= 1.0 - rule.eps - 1e-12,
             "achieved_early_stops": rate_with_interval(int(settled[early].sum()), int(early.sum()), level),
-            "guarantee": "none (per-step empirical calibration on the training split, METHOD.md)"})
+            "guarantee": "none (per-step empirical calibration on the training split, docs/method.md)"})
     else:
         cov = _conformal_coverage(rule, spikes, labels, t_c)
         ach = rate_with_interval(int(cov.sum()), n, level)

@@ -5,7 +5,7 @@ functions to SLAYER's output counts, and the Lava ``CutoffMonitor`` calls the
 very same :meth:`StopRule.stops` on the counts it accumulates, so a decision in
 Lava equals the decision in torch by construction (tested sample by sample).
 
-Conventions (../shared/METHOD.md):
+Conventions (docs/method.md):
 
 - ``counts`` is ``Y(t)``, the running SUM of output spikes, shape ``(K,)``,
   integers; ``t`` is the 1-based output timestep (frames seen by the output
@@ -221,7 +221,7 @@ class Conformal(StopRule):
     1 - alpha at every step, the rule before issue 15) has no guarantee: the
     risk is spent once per checkpoint.
 
-    METHOD.md writes the set with ``<``; we use split conformal prediction's
+    Some statements of the rule write the set with ``<``; we use split conformal prediction's
     usual ``<=``. The difference is ties: with no output spikes yet every
     class has the same score, the calibrated q(t) of an early step equals it,
     and the strict set would be empty and stop every sample at step 1 with
@@ -336,7 +336,7 @@ def per_step_predictions(spikes: np.ndarray) -> np.ndarray:
 
 
 def optimal_cutoff_steps(spikes: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """The oracle OCT per sample (METHOD.md): the smallest t such that the
+    """The oracle OCT per sample (docs/method.md): the smallest t such that the
     prediction equals the label at every step t..T; T when yhat(T) is wrong."""
     pred = per_step_predictions(spikes)             # (N, T)
     N, T = pred.shape

@@ -59,7 +59,7 @@ class EmbeddedArrays:
 def build_arrays(cfg: EmbeddedBuildConfig, progress: bool = True) -> EmbeddedArrays:
     """Record all 1,797 digits (about 10 s on 2 cores)."""
     from sklearn.datasets import load_digits
-    from tqdm import tqdm
+    from lavacut.progress import bar
 
     digits = load_digits()
     images = digits.images.astype(np.float32) / 16.0  # sklearn's ink scale is 0..16
@@ -70,8 +70,8 @@ def build_arrays(cfg: EmbeddedBuildConfig, progress: bool = True) -> EmbeddedArr
     chunk = 128
     # one sensor (fixed-pattern mismatch) for the whole set: draw it once
     sensor_state = sensor_rng.bit_generator.state
-    for lo in tqdm(range(0, len(images), chunk), desc="recording digits", unit="batch",
-                   disable=not progress, leave=False):
+    for lo in bar(range(0, len(images), chunk), enabled=progress, desc="recording digits", unit="batch",
+                  leave=False):
         sensor_rng.bit_generator.state = sensor_state
         events += emulate(images[lo:lo + chunk], cfg.emulator, rng, sensor_rng)
     offsets = np.zeros(len(events) + 1, dtype=np.int64)

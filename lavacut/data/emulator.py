@@ -42,7 +42,7 @@ class EmulatorConfig:
     background: float = 0.2
     #: Mean contrast threshold (log units). DVS pixels are set at 10-30 %;
     #: 0.20 gives about as many events per digit as N-MNIST (~4.5 k; the
-    #: real recording in shared/fixtures has 4,325).
+    #: real recording in tests/fixtures has 4,325).
     contrast: float = 0.20
     #: Pixel-to-pixel threshold mismatch (relative sigma), fixed per sensor:
     #: the fixed-pattern noise of real DVS arrays (a few %).

@@ -9,8 +9,9 @@ Formats, chosen by extension:
   sensor 34x34x2;
 - ``.aedat4``: through the ``aedat`` package (``aedat.Decoder``), the first
   event stream; sensor from the stream's width and height;
-- ``.dat``: Prophesee DAT (CD events), read here with numpy because tonic 1.7
-  has no Prophesee reader; sensor from the header's Width/Height when present.
+- ``.dat`` and ``.raw``: Prophesee DAT (CD events) and EVT 2.0 RAW, decoded
+  by expelliarmus (EVT 3.0 RAW is refused, see ``_RAW_REFUSED``); sensor from
+  the header (Width/Height, geometry or format) when present.
 
 Every error is a :class:`UserInputError` that names the file.
 """
@@ -64,6 +65,7 @@ EVENT_EXTENSIONS = {
     ".bin": "N-MNIST",
     ".aedat4": "AEDAT4 (iniVation DV)",
     ".dat": "Prophesee DAT",
+    ".raw": "Prophesee RAW, EVT 2.0",
 }
 NMNIST_SENSOR = (34, 34, 2)
 _INT16_MAX = np.iinfo(np.int16).max
@@ -117,6 +119,8 @@ def read_event_file(path: str | Path) -> Recording:
         return Recording(path, events, NMNIST_SENSOR if fits else None)
     if ext == ".aedat4":
         return _read_aedat4(path)
+    if ext == ".raw":
+        return _read_raw(path)
     return _read_dat(path)
 
 
@@ -230,13 +234,22 @@ def _read_aedat4(path: Path) -> Recording:
     return Recording(path, events, (int(s["width"]), int(s["height"]), 2), from_header=True)
 
 
-#: Prophesee DAT: 8-byte records, uint32 t (us) then uint32 with x in bits
-#: 0-13, y in 14-27, polarity in 28-31; event types 0x00 (TD) and 0x0C (CD).
-_DAT_RECORD = np.dtype([("t", "<u4"), ("data", "<u4")])
+#: Prophesee files are decoded by expelliarmus (DAT, and EVT2/EVT3 ``.raw``).
+#: lavacut still reads the '% ' header and checks the sizes itself, because
+#: expelliarmus gives no sensor size, returns None (no error) for a file
+#: without header or without events, and silently drops a truncated record.
+#: DAT: after the header, the event type and size bytes, then 8-byte records;
+#: event types 0x00 (TD) and 0x0C (CD).
 _DAT_TYPES = (0x00, 0x0C)
+_DAT_RECORD_BYTES = 8
+#: RAW: the header's "evt" (or "format") names the encoding; bytes per word
+_RAW_WORD_BYTES = {"evt2": 4, "evt3": 2}
+#: encodings refused, and why (tests/data/test_event_files.py checks the reason still holds)
+_RAW_REFUSED = {"evt3": "expelliarmus 1.1 decodes EVT 3.0 timestamps wrongly (every event after a time-high "
+                        "change is off by multiples of 4096 us; github.com/open-neuromorphic/expelliarmus/issues/19)"}
 
 
-def _dat_header(path: Path, f) -> tuple[dict[str, str], int]:
+def _prophesee_header(path: Path, f, kind: str = "DAT") -> tuple[dict[str, str], int]:
     """Parse the '% key value' header lines; returns (fields, data offset)."""
     fields: dict[str, str] = {}
     n_lines = 0
@@ -251,7 +264,7 @@ def _dat_header(path: Path, f) -> tuple[dict[str, str], int]:
         if words:
             fields[words[0].lower()] = words[1] if len(words) > 1 else ""
     if n_lines == 0:
-        raise RecordingError(f"{path}: not a Prophesee DAT file (no '% ' header lines)")
+        raise RecordingError(f"{path}: not a Prophesee {kind} file (no '% ' header lines)")
     return fields, f.tell()
 
 
@@ -262,34 +275,74 @@ def _dat_sensor(fields: dict[str, str]) -> tuple[int, int, int] | None:
         if "geometry" in fields:  # newer headers: "% geometry 1280x720"
             w, h = fields["geometry"].lower().split("x")
             return (int(w), int(h), 2)
+        if "format" in fields:    # RAW headers: "% format EVT3;height=720;width=1280"
+            kv = dict(item.split("=", 1) for item in fields["format"].lower().split(";")[1:] if "=" in item)
+            if "width" in kv and "height" in kv:
+                return (int(kv["width"]), int(kv["height"]), 2)
     except ValueError:
         pass
     return None
 
 
+def _raw_encoding(path: Path, fields: dict[str, str]) -> str:
+    """'evt2' or 'evt3' from "% evt 3.0" or "% format EVT3;..."."""
+    evt = fields.get("evt", "").strip()
+    fmt = fields.get("format", "").split(";")[0].strip().lower()
+    for enc in _RAW_WORD_BYTES:
+        if evt in (enc[-1], f"{enc[-1]}.0") or fmt == enc:
+            return enc
+    raise RecordingError(f"{path}: Prophesee RAW file of encoding "
+                         f"{evt or fields.get('format') or 'not given in its header'!r}; lavacut reads "
+                         f"EVT 2.0 and EVT 3.0 ('% evt 2.0' / '% evt 3.0' or '% format EVT2' / 'EVT3')")
+
+
+def _expelliarmus_events(path: Path, encoding: str) -> np.ndarray:
+    from expelliarmus import Wizard
+
+    try:
+        arr = Wizard(encoding=encoding).read(path)
+    except (RuntimeError, ValueError) as e:
+        raise RecordingError(f"{path}: corrupt Prophesee {encoding.upper()} file ({e})") from e
+    if arr is None:     # expelliarmus' answer for a header without events
+        arr = np.zeros(0, dtype=[("t", "<i8"), ("x", "<i2"), ("y", "<i2"), ("p", "u1")])
+    if len(arr) and arr["p"].max() > 1:
+        raise RecordingError(f"{path}: corrupt Prophesee {encoding.upper()} file: polarity "
+                             f"{int(arr['p'].max())} (expected 0/1)")
+    events = make_events(arr["x"], arr["y"], arr["t"], arr["p"] == 1)
+    _check_events(events, str(path), raw={"x": arr["x"].astype(np.int64), "y": arr["y"].astype(np.int64)})
+    return events
+
+
 def _read_dat(path: Path) -> Recording:
     with open(path, "rb") as f:
-        fields, offset = _dat_header(path, f)
+        fields, offset = _prophesee_header(path, f)
         type_size = f.read(2)
-        body = f.read()
     if len(type_size) < 2:
         raise RecordingError(f"{path}: truncated Prophesee DAT file: header without the "
                              f"event type and size bytes")
     ev_type, ev_size = type_size[0], type_size[1]
-    if ev_type not in _DAT_TYPES or ev_size != _DAT_RECORD.itemsize:
+    if ev_type not in _DAT_TYPES or ev_size != _DAT_RECORD_BYTES:
         raise RecordingError(f"{path}: unsupported Prophesee DAT event type 0x{ev_type:02X} of "
                              f"{ev_size} bytes (lavacut reads 8-byte CD/TD events, types "
                              f"0x00 and 0x0C)")
-    if len(body) % ev_size:
-        raise RecordingError(f"{path}: truncated Prophesee DAT file: {len(body)} bytes of events "
+    body = path.stat().st_size - offset - 2
+    if body % ev_size:
+        raise RecordingError(f"{path}: truncated Prophesee DAT file: {body} bytes of events "
                              f"is not a multiple of the {ev_size}-byte record")
-    rec = np.frombuffer(body, dtype=_DAT_RECORD)
-    d = rec["data"]
-    x, y, p = d & 0x3FFF, (d >> 14) & 0x3FFF, d >> 28
-    if len(rec) and p.max() > 1:
-        raise RecordingError(f"{path}: corrupt Prophesee DAT file: polarity {int(p.max())} "
-                             f"(expected 0/1)")
-    events = make_events(x, y, rec["t"].astype(np.int64), p == 1)
-    _check_events(events, str(path))
     declared = _dat_sensor(fields)
-    return Recording(path, events, declared, from_header=declared is not None)
+    return Recording(path, _expelliarmus_events(path, "dat"), declared, from_header=declared is not None)
+
+
+def _read_raw(path: Path) -> Recording:
+    with open(path, "rb") as f:
+        fields, offset = _prophesee_header(path, f, "RAW")
+    encoding = _raw_encoding(path, fields)
+    if encoding in _RAW_REFUSED:
+        raise RecordingError(f"{path}: Prophesee RAW {encoding.upper()} files are not read: {_RAW_REFUSED[encoding]}; "
+                             f"convert the recording to DAT or EVT 2.0 with Prophesee's Metavision tools")
+    body, word = path.stat().st_size - offset, _RAW_WORD_BYTES[encoding]
+    if body % word:
+        raise RecordingError(f"{path}: truncated Prophesee RAW ({encoding.upper()}) file: {body} bytes of "
+                             f"events is not a multiple of the {word}-byte word")
+    declared = _dat_sensor(fields)
+    return Recording(path, _expelliarmus_events(path, encoding), declared, from_header=declared is not None)

@@ -150,13 +150,13 @@ class FramedSplit:
 
 def frame_dataset(dataset, cfg: FramingConfig, progress: bool = True, name: str = "dataset") -> FramedSplit:
     """Frame every sample of a tonic-style data set (no caching)."""
-    from tqdm import tqdm
+    from lavacut.progress import bar
 
     sensor = tuple(dataset.sensor_size)
     c, h, w = cfg.input_shape(sensor)
     frames = np.zeros((len(dataset), c, h, w, cfg.T), dtype=bool)
     labels = np.zeros(len(dataset), dtype=np.int64)
-    for i in tqdm(range(len(dataset)), desc=f"framing {name}", unit="sample", disable=not progress, leave=False):
+    for i in bar(range(len(dataset)), enabled=progress, desc=f"framing {name}", unit="sample", leave=False):
         ev, lab = dataset[i]
         frames[i] = frame_events(ev, sensor, cfg, source=sample_source(dataset, i, f"{name} sample"))
         labels[i] = int(lab)
@@ -218,11 +218,11 @@ def frame_stream(stream, cfg: FramingConfig, progress: bool = False) -> FramedSp
     exactly the frames of its samples framed one by one (tested). The result
     feeds the Lava stream mode, where the monitor's decision moves the graph
     on to the next segment."""
-    from tqdm import tqdm
+    from lavacut.progress import bar
 
     c, h, w = cfg.input_shape(stream.sensor_size)
     frames = np.zeros((len(stream), c, h, w, cfg.T), dtype=bool)
-    for k in tqdm(range(len(stream)), desc="framing stream", unit="segment", disable=not progress, leave=False):
+    for k in bar(range(len(stream)), enabled=progress, desc="framing stream", unit="segment", leave=False):
         ev, _ = stream.segment(k)
         frames[k] = frame_events(ev, stream.sensor_size, cfg, source=f"stream segment {k}")
     return FramedSplit(frames, np.asarray(stream.labels, dtype=np.int64), tuple(stream.sensor_size), cfg)

@@ -449,6 +449,8 @@ class StratifiedSplit:
 
 def _stratified_indices(paths: Sequence[Any], targets: Sequence[Any], split: str,
                         seed: int, test_fraction: float) -> list[int]:
+    # hand-written, not scikit-learn's stratified split: one generator per class name (seeded with it) over
+    # path-sorted files keeps each class's split the same whatever other classes the folder holds
     by_class: dict[str, list[int]] = {}
     for i in sorted(range(len(targets)), key=lambda i: str(paths[i])):
         by_class.setdefault(str(targets[i]), []).append(i)

@@ -420,13 +420,13 @@ def _fit(sensor, origin: str, shape, framing: FramingConfig, source: str):
 
 def _frame_recordings(items, classes, framing: FramingConfig, shape, sensor, progress: bool,
                       source: str, info: dict | None = None) -> FramedSplit:
-    from tqdm import tqdm
+    from lavacut.progress import bar
 
     scans: list[_Scan] = []
     kept = 0
     window = framing.T * framing.bin_us
-    for path, label in tqdm(items, desc=f"reading {Path(source).name}", unit="file",
-                            disable=not progress, leave=False):
+    for path, label in bar(items, enabled=progress, desc=f"reading {Path(source).name}", unit="file",
+                           leave=False):
         rec = read_event_file(path)
         sc = _Scan.of(rec, label)
         if framing.slicing == "time" and sc.t0 >= window:
@@ -456,8 +456,8 @@ def _frame_recordings(items, classes, framing: FramingConfig, shape, sensor, pro
     t0_us = np.zeros(len(frames), dtype=np.int64)
     recordings: list[str] = []
     i = 0
-    for sc, n in zip(tqdm(scans, desc=f"framing {Path(source).name}", unit="recording",
-                          disable=not progress, leave=False), n_win):
+    for sc, n in zip(bar(scans, enabled=progress, desc=f"framing {Path(source).name}",
+                         unit="recording", leave=False), n_win):
         events = sc.events if sc.events is not None else read_event_file(sc.path).events
         for k in range(n):
             ev = events

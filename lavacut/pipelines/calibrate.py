@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from lavacut.cutoff.calibrate import EPS_GRID, calibrate_all, calibrate_topk, choose_topk_eps, risk_controlled
+from lavacut.cutoff.calibrate import calibrate_all, calibrate_topk, choose_topk_eps, risk_controlled
 from lavacut.cutoff.rules import FixedT
 from lavacut.data.labels import check_calibration_labels
 from lavacut.export.netx_file import write_calibration

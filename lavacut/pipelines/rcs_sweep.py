@@ -9,7 +9,8 @@ cutoff step over the Top-K eps sweep whose accuracy drop against the run's
 own full-T accuracy is at most ``drop_pp`` (full T when no eps meets it).
 Per (network, alpha): mean, sample standard deviation, min and max over the
 seeds; each alpha against alpha 0 (no RCS): the difference in means with its
-combined standard error, and a verdict in plain words. Writes
+combined standard error, Welch's t-test over the seeds, and a verdict in
+plain words. Writes
 ``sims/results/rcs_sweep.{json,png,md}`` under the working folder.
 
 The data split (``data.seed``) is the same for every run: only
@@ -44,11 +45,13 @@ AGGREGATED = ("accuracy_full", "t_at_drop", "ratio_at_drop", "static_t_at_drop",
               "accuracy_cutoff", "mean_t_cutoff", "ratio_vs_static_truncation", "mean_oct")
 #: the file in each run folder caching its evaluation (a resumed sweep skips calibrating and evaluating again)
 EVALUATION_FILE = "rcs_sweep_evaluation.json"
-VERDICT_RULE = ("'helps' when the mean timesteps at equal drop are lower than without RCS by more than the "
-                "combined standard error sqrt(s_a^2/n_a + s_0^2/n_0) (sample std over seeds); 'costs timesteps' "
-                "when higher by more than it; otherwise 'within the seed spread'; 'undetermined' with fewer than "
-                "2 seeds on either side. One standard error is a lenient bar, not a significance test "
-                "(|z| >= 2 is roughly 95 %): z is recorded beside each verdict.")
+#: two-sided significance level of the verdicts' Welch t-test
+SIGNIFICANCE = 0.05
+VERDICT_RULE = ("Welch's t-test (unequal variances, two-sided) of the seeds' timesteps at equal drop, alpha "
+                "against alpha 0: 'helps' when the mean is lower with RCS and p < 0.05, 'costs timesteps' when "
+                "higher and p < 0.05, otherwise 'within the seed spread'; 'undetermined' with fewer than 2 "
+                "seeds on either side. t, its Welch-Satterthwaite degrees of freedom and p are recorded beside "
+                "each verdict; with 3 seeds a side only a large, consistent difference reaches p < 0.05.")
 _EPS = 1e-9      # accuracy drops are ratios of sample counts: compare with a rounding margin
 
 
@@ -191,7 +194,7 @@ def run_record(raw: dict[str, Any], drop_pp: float) -> dict[str, Any]:
         rec.update({"met_drop": True, "t_at_drop": float(best["mean_t"]), "eps_at_drop": best["param"],
                     "drop_at_t_pp": 100.0 * (acc - best["accuracy"]), "note": None})
     rec["ratio_at_drop"] = T / rec["t_at_drop"]
-    # the honest baseline (METHOD.md): the best fixed truncation T' within the same drop
+    # the honest baseline (docs/method.md): the best fixed truncation T' within the same drop
     fixed = _at_drop(raw.get("fixed_sweep") or [], acc, drop_pp)
     rec["static_t_at_drop"] = float(fixed["mean_t"]) if fixed else (float(T) if raw.get("fixed_sweep") else None)
     rec["ratio_vs_static_at_drop"] = (rec["static_t_at_drop"] / rec["t_at_drop"]
@@ -201,12 +204,13 @@ def run_record(raw: dict[str, Any], drop_pp: float) -> dict[str, Any]:
 
 # ----------------------------------------------------------------------------- aggregation and verdicts
 def spread(values: Iterable[float | None]) -> dict[str, Any]:
-    """n, mean, sample standard deviation (None below 2 values), min, max."""
+    """n, mean, sample standard deviation (None below 2 values), min, max,
+    and the values themselves (for the t-test)."""
     v = np.asarray([x for x in values if x is not None], dtype=float)
     if not len(v):
-        return {"n": 0, "mean": None, "std": None, "min": None, "max": None}
+        return {"n": 0, "mean": None, "std": None, "min": None, "max": None, "values": []}
     return {"n": int(len(v)), "mean": float(v.mean()), "std": float(v.std(ddof=1)) if len(v) > 1 else None,
-            "min": float(v.min()), "max": float(v.max())}
+            "min": float(v.min()), "max": float(v.max()), "values": v.tolist()}
 
 
 def aggregate(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -230,11 +234,22 @@ def _se(a: dict, b: dict) -> float | None:
     return math.sqrt(a["std"] ** 2 / a["n"] + b["std"] ** 2 / b["n"])
 
 
+def welch(a: dict, b: dict) -> dict[str, float | None]:
+    """Welch's t-test of two spreads' values: ``{"t", "dof", "p"}`` (None
+    below 2 values on either side, or with no variance on both)."""
+    from scipy.stats import ttest_ind
+
+    if a["std"] is None or b["std"] is None or a["std"] == b["std"] == 0:
+        return {"t": None, "dof": None, "p": None}
+    r = ttest_ind(a["values"], b["values"], equal_var=False)
+    return {"t": float(r.statistic), "dof": float(r.df), "p": float(r.pvalue)}
+
+
 def compare(aggregates: list[dict[str, Any]], drop_pp: float) -> list[dict[str, Any]]:
     """Every alpha > 0 against alpha 0 of the same network: the difference in
     mean timesteps at equal drop (negative = fewer with RCS), its combined
-    standard error, z, the verdict (:data:`VERDICT_RULE`) and a line in words;
-    the full-T accuracy difference beside it."""
+    standard error, Welch's t-test, the verdict (:data:`VERDICT_RULE`) and a
+    line in words; the full-T accuracy difference beside it."""
     base = {a["network"]: a for a in aggregates if a["alpha"] == 0}
     out = []
     for a in aggregates:
@@ -244,23 +259,22 @@ def compare(aggregates: list[dict[str, Any]], drop_pp: float) -> list[dict[str, 
         ta, tb = a["t_at_drop"], b["t_at_drop"]
         diff = ta["mean"] - tb["mean"]
         se = _se(ta, tb)
+        test = welch(ta, tb)
         acc_diff = 100.0 * (a["accuracy_full"]["mean"] - b["accuracy_full"]["mean"])
         se_acc = _se(a["accuracy_full"], b["accuracy_full"])
         se_acc = None if se_acc is None else 100.0 * se_acc
         if se is None:
             verdict = "undetermined"
-        elif diff < -se:
-            verdict = "helps"
-        elif diff > se:
-            verdict = "costs timesteps"
+        elif test["p"] is not None and test["p"] < SIGNIFICANCE:
+            verdict = "helps" if diff < 0 else "costs timesteps"
         else:
             verdict = "within the seed spread"
-        z = None if se is None or se == 0 else diff / se
         out.append({"network": a["network"], "alpha": a["alpha"], "n_seeds": ta["n"], "n_seeds_baseline": tb["n"],
                     "t_at_drop_mean": ta["mean"], "t_at_drop_mean_baseline": tb["mean"],
-                    "diff_t_at_drop": diff, "se_diff_t_at_drop": se, "z": z,
+                    "diff_t_at_drop": diff, "se_diff_t_at_drop": se, **test,
                     "diff_accuracy_full_pp": acc_diff, "se_diff_accuracy_full_pp": se_acc,
-                    "verdict": verdict, "line": _verdict_line(a, b, diff, se, acc_diff, se_acc, verdict, drop_pp)})
+                    "verdict": verdict,
+                    "line": _verdict_line(a, b, diff, se, acc_diff, se_acc, verdict, drop_pp, test)})
     return out
 
 
@@ -268,11 +282,13 @@ def _pm(x: float, s: float | None, fmt: str = ".2f") -> str:
     return f"{x:{fmt}} +- {s:{fmt.lstrip('+')}}" if s is not None else f"{x:{fmt}} (no spread: 1 seed)"
 
 
-def _verdict_line(a, b, diff, se, acc_diff, se_acc, verdict, drop_pp) -> str:
+def _verdict_line(a, b, diff, se, acc_diff, se_acc, verdict, drop_pp, test) -> str:
     net, alpha, T = a["network"], a["alpha"], a["T"]
     where = (f"{a['t_at_drop']['mean']:.2f} vs {b['t_at_drop']['mean']:.2f} of T={T}, "
-             f"{a['t_at_drop']['n']} vs {b['t_at_drop']['n']} seeds; "
-             f"full-T accuracy {_pm(acc_diff, se_acc, '+.2f')} pp")
+             f"{a['t_at_drop']['n']} vs {b['t_at_drop']['n']} seeds"
+             + ("" if test["p"] is None else f", Welch t = {test['t']:.2f}, dof {test['dof']:.1f}, "
+                                             f"p = {test['p']:.3f}")
+             + f"; full-T accuracy {_pm(acc_diff, se_acc, '+.2f')} pp")
     misses = a["runs_without_drop"] + b["runs_without_drop"]
     if misses:
         where += f"; {misses} run(s) had no eps within {drop_pp:g} pp and count as full T"
@@ -336,6 +352,8 @@ def run_rcs_sweep(names: list[str] | None = None, alphas: list[float] | None = N
     reused (its evaluation too) when its configuration is the same."""
     from tqdm import tqdm
 
+    from lavacut.progress import bar as progress_bar
+
     names = list(names or DEFAULT_NETWORKS)
     alphas = [float(a) for a in (DEFAULT_ALPHAS if alphas is None else alphas)]
     seeds = list(DEFAULT_SEEDS if seeds is None else seeds)
@@ -353,7 +371,7 @@ def run_rcs_sweep(names: list[str] | None = None, alphas: list[float] | None = N
     say = tqdm.write if progress and log is print else log
 
     raws = []
-    bar = tqdm(list(cfgs), desc="RCS sweep", unit="run", disable=not progress)
+    bar = progress_bar(list(cfgs), enabled=progress, desc="RCS sweep", unit="run")
     for key in bar:
         name, alpha, seed = key
         label = f"{name}_{run_label(alpha, seed)}"
@@ -469,7 +487,7 @@ def sweep_markdown(out: dict[str, Any]) -> str:
              "Values are mean +- sample std over seeds [min, max]. acc in %; t = mean timesteps per sample at "
              f"<= {drop:g} pp drop; ratio = T / t; static T' = best fixed truncation at the same drop; T' ratio = "
              "ratio vs the best static truncation at the shipped eps; diff = t with RCS - t without (negative = "
-             "fewer), +- its combined standard error.", "",
+             "fewer), +- its combined standard error (p: Welch's t-test over the seeds).", "",
              "| network | alpha | seeds | acc full T | t at drop [min, max] | ratio T/t | static T' | T' ratio "
              "(shipped eps) | runs without drop | diff vs no RCS | verdict |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -481,7 +499,8 @@ def sweep_markdown(out: dict[str, Any]) -> str:
             diff = "baseline" if a["alpha"] == 0 else "-"
         else:
             se = c["se_diff_t_at_drop"]
-            diff = f"{c['diff_t_at_drop']:+.2f}" + ("" if se is None else f" +- {se:.2f}")
+            diff = (f"{c['diff_t_at_drop']:+.2f}" + ("" if se is None else f" +- {se:.2f}")
+                    + ("" if c["p"] is None else f" (p = {c['p']:.3f})"))
         lines.append(f"| {a['network']} | {a['alpha']:g}{' (off)' if a['alpha'] == 0 else ''} | {len(a['seeds'])} "
                      f"| {_cell(a['accuracy_full'], 100)} | {_cell(t)} [{t['min']:.2f}, {t['max']:.2f}] "
                      f"| {_cell(a['ratio_at_drop'])} | {_cell(a['static_t_at_drop'])} "

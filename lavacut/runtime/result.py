@@ -2,11 +2,12 @@
 runner and the workers that shard a split."""
 from __future__ import annotations
 
-import sys
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
+
+from lavacut.progress import bar, shown
 
 
 @dataclass
@@ -61,11 +62,7 @@ class RunResult:
 
 
 def progress_bar(total: int, enabled: bool):
-    """A per-sample tqdm bar on stderr (None when disabled)."""
-    if not enabled:
+    """A per-sample bar on stderr (None when not shown: :mod:`lavacut.progress`)."""
+    if not shown(enabled):
         return None
-    try:
-        from tqdm import tqdm
-    except ImportError:  # pragma: no cover
-        return None
-    return tqdm(total=total, unit="sample", desc="lava", file=sys.stderr, leave=False)
+    return bar(total=total, unit="sample", desc="lava", leave=False)

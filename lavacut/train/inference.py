@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import inspect
-import sys
 
 import numpy as np
 
@@ -55,7 +54,7 @@ def forward(net, frames: np.ndarray, *, batch_size: int = 64, record: bool = Fal
     (then the last spiking layer's spikes, what Lava's ``net.out`` sends).
     """
     import torch
-    from tqdm import tqdm
+    from lavacut.progress import bar
 
     device = device or torch.device("cpu")
     was_training = net.training
@@ -71,8 +70,8 @@ def forward(net, frames: np.ndarray, *, batch_size: int = 64, record: bool = Fal
         net.eval()
     try:
         with torch.no_grad(), ctx:
-            for lo in tqdm(range(0, len(frames), batch_size), desc=desc, unit="batch", disable=not progress,
-                           leave=False, file=sys.stderr):
+            for lo in bar(range(0, len(frames), batch_size), enabled=progress, desc=desc, unit="batch",
+                           leave=False):
                 x = torch.from_numpy(np.asarray(frames[lo:lo + batch_size], dtype=np.float32)).to(device)
                 y = net(x, record=record) if with_record else net(x)
                 records = None

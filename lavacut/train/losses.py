@@ -13,7 +13,7 @@ scalar tensor`` and is made by name with :func:`make_task_loss`:
     lava-dl's ``slayer.loss.SpikeMax`` (NLL of the rate-based confidence),
     averaged over the batch.
 ``"tet"`` (:class:`TETLoss`)
-    TET-style per-step loss on the accumulated output (METHOD.md):
+    TET-style per-step loss on the accumulated output (docs/method.md):
     ``(1 - lam) * (1/T) sum_t CE(z(t), y) + lam * MSE(o, target)`` with the
     logits ``z(t)`` a fixed (not learned) normalisation of the running spike
     count ``Y(t) = sum_{tau<=t} o(tau)``:
@@ -27,7 +27,7 @@ scalar tensor`` and is made by name with :func:`make_task_loss`:
       independent of T).
 
     ``MSE(o, target)`` is the mean over (N, K, T) of ``(o(t) - target)^2``
-    (METHOD.md's ``MSE(o, 1)``; ``mse_target`` default 1.0), ``lam`` default
+    (docs/method.md's ``MSE(o, 1)``; ``mse_target`` default 1.0), ``lam`` default
     1e-3. The first ``latency`` output steps of an L-layer network are always
     silent (zero counts): their CE is the constant log K and carries no
     gradient.
@@ -64,7 +64,7 @@ def predict(out_spikes: torch.Tensor, no_decision: int | None = NO_DECISION) -> 
 
     ``argmax_k sum_t out_spikes[n, k, t]``; ties go to the LOWEST class index
     (``torch.argmax`` returns the first maximum). A sample whose output never
-    spiked gets ``no_decision`` (default -1, METHOD.md's "no decision yet",
+    spiked gets ``no_decision`` (default -1, docs/method.md's "no decision yet",
     the same convention as :func:`lavacut.cutoff.rules.predict`; it never
     equals a label, so it counts as wrong). Pass ``no_decision=None`` for the
     plain argmax (class 0 for an all-zero count).

@@ -57,7 +57,7 @@ class HiddenRecord(NamedTuple):
     the spike is computed from (``s = v >= threshold``, SLAYER's
     ``threshold_eps`` making it Loihi's ``v > vth``). ``v_post`` is the state
     the neuron carries into the next step, i.e. what Lava's LIF ``v`` Var holds
-    after the step (divided by 2**12), and what METHOD.md calls the
+    after the step (divided by 2**12), and what docs/method.md calls the
     "post-reset potential". The graph is kept: gradients flow into ``v``
     directly and through the spike's surrogate derivative.
     """

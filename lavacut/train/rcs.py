@@ -1,5 +1,5 @@
 """The RCS regulariser ("regularising cosine similarity"), exactly as
-METHOD.md specifies it.
+docs/method.md specifies it.
 
 For every hidden spiking layer l (all spiking layers but the output layer)
 and every sample n, with the layer's T-step record (spikes s, post-reset

@@ -74,7 +74,7 @@ def epoch_lr(cfg, epoch: int) -> float:
 def train(cfg, run_dir: str | Path, resume: bool = False, progress: bool = True) -> TrainResult:
     """Train per ``cfg``; with ``resume`` continue from ``run_dir/last.pt``."""
     import torch
-    from tqdm import tqdm
+    from lavacut.progress import bar as progress_bar
 
     from lavacut.train.checkpoint import check_same_architecture, load_checkpoint, save_checkpoint  # torch
     from lavacut.train.losses import make_task_loss, predict  # torch
@@ -145,8 +145,8 @@ def train(cfg, run_dir: str | Path, resume: bool = False, progress: bool = True)
         for group in opt.param_groups:
             group["lr"] = epoch_lr(cfg, epoch)
         tot_loss, tot_rcs, correct, seen = 0.0, 0.0, 0, 0
-        bar = tqdm(range(0, len(order), bs), desc=f"epoch {epoch}/{cfg.train.epochs}", unit="batch",
-                   disable=not progress, leave=False)
+        bar = progress_bar(range(0, len(order), bs), enabled=progress, desc=f"epoch {epoch}/{cfg.train.epochs}",
+                           unit="batch", leave=False)
         for lo in bar:
             idx = order[lo:lo + bs]
             x = torch.from_numpy(augment(x_tr[idx], shifts[lo:lo + bs]).astype(np.float32)).to(device)

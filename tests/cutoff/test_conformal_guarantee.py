@@ -2,10 +2,12 @@
 the coverage guarantee P(y in set at t_c) >= 1 - alpha checked by
 simulation on a known distribution of spike-count trajectories (and the
 uncorrected per-step quantile shown to violate it on the same distribution),
-the exact Bonferroni rank, the decision steps, and the numpy-only binomial
+the exact Bonferroni rank, the decision steps, and the exact (scipy) binomial
 intervals and target-vs-achieved entries every calibrated rule reports."""
 import json
 import math
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -160,7 +162,17 @@ def test_select_checkpoints_keeps_a_finite_threshold_and_the_split_uses_only_the
     assert rules["conformal"].temperature == rules["confidence"].temperature
 
 
-# ---------------------------------------------------------------- binomial intervals (numpy only)
+# ---------------------------------------------------------------- binomial intervals (scipy, loaded lazily)
+
+def test_cutoff_core_imports_no_scipy():
+    """The stop rules run inside the Lava monitor process: importing the core
+    loads numpy only; scipy comes in with the first interval."""
+    code = ("import sys; import lavacut.cutoff.rules, lavacut.cutoff.calibrate, lavacut.cutoff.metrics; "
+            "assert 'scipy' not in sys.modules, 'scipy imported'; "
+            "from lavacut.cutoff.binomial import clopper_pearson; clopper_pearson(1, 2); "
+            "assert 'scipy.stats' in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
 
 def test_binomial_cdf_and_clopper_pearson():
     assert binom_cdf(0, 40, 0.1) == pytest.approx(0.9 ** 40, rel=1e-12)

@@ -1,5 +1,5 @@
 """The cutoff core on hand-made spikes: stop rules, calibration (Top-K per
-METHOD.md, temperature, SpikeCP, risk control), static truncation, report
+docs/method.md, temperature, SpikeCP, risk control), static truncation, report
 summaries and synaptic-operation counts.
 
 Hand-made spikes are ``(N, K, T)`` 0/1 arrays; :func:`_from_counts` builds
@@ -161,10 +161,10 @@ def test_rule_from_params_round_trip_and_errors():
         cutoff(Conformal(q=[1.0, 2.0]), np.zeros((1, 2, 3), np.uint8))
 
 
-# ---------------------------------------------------------------- calibrate_topk (METHOD.md)
+# ---------------------------------------------------------------- calibrate_topk (docs/method.md)
 
 def _reference_topk(spikes, labels, eps):
-    """METHOD.md's calibration written as plain loops over n, t and m."""
+    """docs/method.md's calibration written as plain loops over n, t and m."""
     N, K, T = spikes.shape
     Y = np.zeros((N, K, T), dtype=np.int64)
     for n in range(N):

@@ -3,7 +3,6 @@ laid out as tonic 1.7 expects, read through tonic's own classes."""
 from __future__ import annotations
 
 import dataclasses
-import os
 import urllib.request
 from pathlib import Path
 
@@ -18,10 +17,8 @@ from lavacut.data.tonic_sets import (DATASETS, DataRootError, DatasetFilesMissin
                                      read_nmnist_file)
 from lavacut.util import LavacutError
 
-#: The real N-MNIST recording shared by the project (never copied into the repo).
-FIXTURE = Path(os.environ.get("LAVACUT_SHARED_FIXTURES",
-                              Path(__file__).resolve().parents[3] / "shared" / "fixtures")
-               ) / "nmnist_sample.bin"
+#: The real N-MNIST recording of tests/fixtures (its README says where it comes from).
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "nmnist_sample.bin"
 
 
 @pytest.fixture(autouse=True)
@@ -34,7 +31,7 @@ def no_network(monkeypatch):
 
 @pytest.fixture(scope="module")
 def fixture_bytes() -> bytes:
-    assert FIXTURE.is_file(), f"shared fixture missing: {FIXTURE}"
+    assert FIXTURE.is_file(), f"test recording missing: {FIXTURE}"
     return FIXTURE.read_bytes()
 
 

@@ -133,7 +133,7 @@ def simulate(graph, frames, dt: float | None = None, synaptic_delay: int = 0) ->
         else:
             run.append(node)
     x = torch.as_tensor(np.asarray(frames), dtype=torch.float64)
-    N, T = x.shape[0], x.shape[-1]
+    T = x.shape[-1]
     state = [{"i": 0.0, "v": 0.0} for _ in layers]
     prev = [torch.zeros_like(x[..., 0])] + [None] * len(layers)   # spikes of step t - 1: input, layers
     outs = []

@@ -6,7 +6,6 @@ Fast tests export tiny SLAYER nets or build small NetX files with h5py; slow
 tests use the session's quick run exported once through the CLI.
 """
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -15,7 +14,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-from lavacut_testing import quick_export as _quick_export, run_cli as _cli, write_netx
+from lavacut_testing import quick_export as _quick_export, write_netx
 import torch
 
 from lavacut.export.exporter import net_from_checkpoint, net_from_export, spec_from_layers

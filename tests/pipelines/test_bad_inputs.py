@@ -42,7 +42,7 @@ def _nmnist_bytes(x, y, t, p) -> bytes:
 
 
 @pytest.fixture(scope="module")
-def bad(tmp_path_factory, shared_fixtures) -> Path:
+def bad(tmp_path_factory, nmnist_sample) -> Path:
     """A folder of bad inputs, made once."""
     d = tmp_path_factory.mktemp("bad")
     for name in ("nan.net", "inf_bias.net", "nan_vth.net", "modified.net", "big_weight.net"):
@@ -64,7 +64,7 @@ def bad(tmp_path_factory, shared_fixtures) -> Path:
     nan_frames = np.zeros((3, 2, 34, 34, 30))
     nan_frames[1, 0, 5, 3, 2] = np.nan
     np.save(d / "nan_frames.npy", nan_frames)
-    rec = (shared_fixtures / "nmnist_sample.bin").read_bytes()
+    rec = nmnist_sample.read_bytes()
     (d / "recs" / "zero").mkdir(parents=True)
     (d / "recs" / "one").mkdir(parents=True)
     (d / "recs" / "zero" / "a.bin").write_bytes(rec)

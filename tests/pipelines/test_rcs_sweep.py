@@ -55,18 +55,23 @@ def test_run_record_without_an_eps_within_the_drop_counts_full_T():
 
 
 # ----------------------------------------------------------------------------- aggregates and verdicts
-def test_rcs_that_helps_beyond_the_combined_standard_error():
+def test_rcs_that_helps_by_welchs_t_test():
     runs = BASE + [raw("dense", 0.002, s, t, acc=0.962) for s, t in enumerate([7.0, 7.5, 6.5])]
     out = summarise_sweep(runs, drop_pp=0.3)
     a0, a2 = out["aggregates"]
     assert (a0["alpha"], a2["alpha"]) == (0.0, 0.002) and a0["seeds"] == [0, 1, 2]
-    assert a0["t_at_drop"] == {"n": 3, "mean": 10.0, "std": pytest.approx(0.5), "min": 9.5, "max": 10.5}
+    assert a0["t_at_drop"] == {"n": 3, "mean": 10.0, "std": pytest.approx(0.5), "min": 9.5, "max": 10.5,
+                               "values": [10.0, 10.5, 9.5]}
     assert a2["accuracy_full"]["mean"] == pytest.approx(0.962) and a2["accuracy_full"]["std"] == pytest.approx(0)
     assert a2["ratio_at_drop"]["mean"] == pytest.approx((30 / 7 + 30 / 7.5 + 30 / 6.5) / 3)
     (c,) = out["comparisons"]
     se = math.sqrt(0.25 / 3 + 0.25 / 3)
     assert c["diff_t_at_drop"] == pytest.approx(-3.0) and c["se_diff_t_at_drop"] == pytest.approx(se)
-    assert c["z"] == pytest.approx(-3.0 / se) and c["verdict"] == "helps"
+    # Welch: t = diff / se, dof (Welch-Satterthwaite) = 4 for equal spreads and sizes, two-sided p
+    assert c["t"] == pytest.approx(-3.0 / se) and c["dof"] == pytest.approx(4.0) and c["verdict"] == "helps"
+    scipy_stats = pytest.importorskip("scipy.stats")
+    assert c["p"] == pytest.approx(2 * scipy_stats.t.cdf(-3.0 / se, 4)) and c["p"] < 0.05
+    assert f"Welch t = {-3.0 / se:.2f}, dof 4.0, p = {c['p']:.3f}" in c["line"]
     assert c["diff_accuracy_full_pp"] == pytest.approx(0.2)
     assert c["line"].startswith("RCS alpha 0.002 lowers the timesteps at <= 0.3 pp accuracy drop by 3.00 +- 0.41 "
                                 "on dense")
@@ -77,13 +82,22 @@ def test_rcs_that_helps_beyond_the_combined_standard_error():
 def test_rcs_within_the_seed_spread_does_not_help():
     runs = BASE + [raw("dense", 0.001, s, t) for s, t in enumerate([9.8, 10.6, 9.3])]
     (c,) = compare(aggregate([run_record(r, 0.3) for r in runs]), 0.3)
-    assert c["diff_t_at_drop"] == pytest.approx(-0.1) and abs(c["diff_t_at_drop"]) < c["se_diff_t_at_drop"]
+    assert c["diff_t_at_drop"] == pytest.approx(-0.1) and c["p"] > 0.05
     assert c["verdict"] == "within the seed spread"
     assert c["line"].startswith("RCS alpha 0.001 does not help on dense: -0.10 +- 0.48 timesteps at <= 0.3 pp")
     assert "full-T accuracy +0.00 +- 0.00 pp" in c["line"]
     assert "within the seed spread" in c["line"]
     (v,) = network_verdicts([c], aggregate([run_record(r, 0.3) for r in runs]), 0.3)
     assert v["supported_alpha"] == 0.0 and "RCS does not help at any alpha swept (0.001)" in v["line"]
+
+
+def test_a_difference_beyond_one_standard_error_is_not_yet_significant():
+    """With 3 seeds a side, 2.4 standard errors (the old one-standard-error bar
+    called it 'helps') give p = 0.07 under Welch's test: within the seed spread."""
+    runs = BASE + [raw("dense", 0.002, s, t) for s, t in enumerate([9.0, 8.5, 9.5])]
+    (c,) = compare(aggregate([run_record(r, 0.3) for r in runs]), 0.3)
+    assert c["diff_t_at_drop"] < -c["se_diff_t_at_drop"] and 0.05 < c["p"] < 0.5
+    assert c["verdict"] == "within the seed spread"
 
 
 def test_rcs_that_costs_timesteps_and_one_that_helps_on_two_networks():
@@ -101,7 +115,7 @@ def test_rcs_that_costs_timesteps_and_one_that_helps_on_two_networks():
 def test_one_seed_leaves_the_verdict_undetermined():
     out = summarise_sweep([raw("dense", 0.0, 0, 10.0), raw("dense", 0.002, 0, 5.0)], 0.3)
     (c,) = out["comparisons"]
-    assert c["se_diff_t_at_drop"] is None and c["z"] is None and c["verdict"] == "undetermined"
+    assert c["se_diff_t_at_drop"] is None and c["t"] is c["p"] is c["dof"] is None and c["verdict"] == "undetermined"
     assert out["aggregates"][0]["t_at_drop"]["std"] is None
     assert out["verdicts"][0]["supported_alpha"] is None and "undetermined" in out["verdicts"][0]["line"]
 

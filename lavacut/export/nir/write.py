@@ -92,7 +92,7 @@ def to_nir(net, meta: dict | None = None, dt: float = DEFAULT_DT):
         nodes["flatten"] = nir.Flatten(input_type={"input": np.array(shape)}, start_dim=0, end_dim=-1)
         order.append("flatten")
         shape = (c * h * w,)
-    for i, (b, wint, idec, vdec, vth) in enumerate(_quantised_blocks(net)):
+    for i, (_, wint, idec, vdec, vth) in enumerate(_quantised_blocks(net)):
         if wint is None:                               # cuba.Flatten
             nodes["flatten"] = nir.Flatten(input_type={"input": np.array(shape)}, start_dim=0, end_dim=-1)
             order.append("flatten")
