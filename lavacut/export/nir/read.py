@@ -68,7 +68,9 @@ class ImportReport:
         for L in self.layers:
             q = L["quantisation"]
             b = L.get("bias_mant")
-            lines.append(f"  {L['kind']:<5} {'+'.join(L['nodes'])} -> {L['neuron']} ({L['neuron_type']}) "
+            lines.append(f"  {L['kind']:<5} {'+'.join(L['nodes'])} -> {L['neuron']} ({L['neuron_type']}"
+                         + (f", recurrent {L['recurrent']}" if L.get("recurrent") else "")
+                         + (", voltage readout" if L.get("readout") else "") + ") "
                          f"{tuple(L['shape'])}: iDecay {L['iDecay']} vDecay {L['vDecay']}"
                          + (f", bias_mant {min(b)}..{max(b)}" if b else "")
                          + f", weight rel. RMS error {q['rel_rms_error']:.2e}, {q['zeroed']} rounded to 0, "
@@ -251,7 +253,16 @@ def from_nir(graph_or_path, *, dt: float | str | None = None, threshold: float |
     for L in layers:
         scale = theta
         if L["readout"]:     # its own positive scale (the voltage's unit changes, no decision does)
+            if L["dv"] > 0 and L["vDecay"] == 0:
+                raise NirError(f"node {L['neuron']!r} ({L['neuron_type']}): its voltage decay dt/tau = {L['dv']:.3g} "
+                               f"rounds to 0/4096, so Loihi would integrate without leak; an exact readout needs "
+                               f"dt/tau >= 1/8192 (or an I node for a plain integrator)")
             scale = choose_threshold([L], None)[0]
+            if 0 < L["vDecay"] < P_SCALE:
+                lsb = (1 / (L["vDecay"] / P_SCALE) + (0 if L["iDecay"] == P_SCALE else 1 / (
+                    L["vDecay"] / P_SCALE * L["iDecay"] / P_SCALE))) / P_SCALE
+                report.notes.append(f"Loihi rounds each decay of the readout voltage toward zero: it differs from a "
+                                    f"float simulation by at most {lsb:.3g} (in its scaled units)")
             report.notes.append(f"{L['neuron']!r} ({L['neuron_type']}) is a voltage readout: the output layer's "
                                 f"neurons never spike (vThMant {READOUT_VTH_MANT}, SLAYER's cuba.Affine export); "
                                 f"its voltage is the graph's times {scale:g} (weights and bias scaled to the "
@@ -276,6 +287,8 @@ def from_nir(graph_or_path, *, dt: float | str | None = None, threshold: float |
             "quantisation": q,
             **({"bias_mant": [int(round(b * W_SCALE)) for b in L["bias"]]} if L["bias"] else {}),
             **({"kernel": L["kernel"], "stride": L["stride"], "padding": L["padding"]} if L["kind"] == "conv" else {}),
+            **({"recurrent": L["rec_node"]} if L.get("rec") is not None else {}),
+            **({"readout": "voltage", "voltage_scale": L["scale"]} if L["readout"] else {}),
         })
         core = [n for n in L["nodes"] if tname(graph.nodes[n]) != "Flatten"]
         if len(core) > 1 or tname(graph.nodes[core[0]]) in ("SumPool2d", "AvgPool2d"):
@@ -435,7 +448,11 @@ def import_nir(path: str | Path, out_net_path: str | Path | None = None, *, dt: 
                          overrides=overrides, name=name)
     cutoff = meta.pop("cutoff", None)
     default_policy = meta.pop("default_policy", None)
-    if evaluate and meta["train_config"] and meta["n_classes"] > 1:
+    readout = bool(meta["nir_import"]["layers"]) and meta["nir_import"]["layers"][-1]["neuron_type"] in READOUT_NODES
+    if readout and meta["train_config"]:
+        meta["nir_import"]["notes"].append("test accuracy not measured: the output is a voltage readout (spike "
+                                           "counts would say nothing)")
+    if evaluate and meta["train_config"] and meta["n_classes"] > 1 and not readout:
 
         rc = RunConfig.from_dict(meta["train_config"], source="import")
         try:
@@ -457,8 +474,12 @@ def _check_fixed_point(net, frames, meta) -> None:
     fixed-point limits would be exceeded (then Lava no longer matches SLAYER)."""
     import torch
 
-    from lavacut.train.networks import fixed_point_ranges  # torch
+    from lavacut.train.networks import SlayerNet, fixed_point_ranges  # torch
 
+    if not isinstance(net, SlayerNet):       # SLAYER blocks (recurrent / readout): not measured
+        meta["nir_import"]["notes"].append("integer state ranges not measured (recurrent or readout layers); "
+                                           "'lavacut verify' compares the network with Lava")
+        return
     ranges = fixed_point_ranges(net, torch.as_tensor(np.asarray(frames), dtype=torch.float32))
     meta["nir_import"]["fixed_point_ranges"] = ranges
     worst = max(r[k] / FIXED_POINT_LIMITS[k] for r in ranges for k in FIXED_POINT_LIMITS)
