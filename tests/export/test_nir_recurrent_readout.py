@@ -218,8 +218,8 @@ def test_readout_graph_imports_as_a_voltage_layer(kind, i_decay, v_decay, tmp_pa
 
     # the SLAYER model's output voltage is the graph's (times the reported scale), up to Loihi's rounding of
     # each decay toward zero (none for I)
-    from lavacut.export.exporter import net_from_export
-    net, _ = net_from_export(out)
+    from lavacut.export.rebuild import NetxRebuild
+    net = NetxRebuild(out, check=False)      # the file's SLAYER rebuild (``run`` of voltage readouts: issue 23)
     L = meta["nir_import"]["layers"][-1]
     assert L["readout"] == "voltage"
     x = _frames(12)
