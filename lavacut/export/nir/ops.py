@@ -24,6 +24,8 @@ READOUT_NODES = ("LI", "CubaLI", "I")
 SUPPORTED_NODES = ("Input", "Output") + LINEAR_NODES + NEURON_NODES + READOUT_NODES
 _WHY_NOT = {
     "Delay": "axonal delays are not part of lavacut networks",
+    "NoneType": "an empty node: the producing library wrote no NIR node for this module (it has no NIR mapping, "
+                "e.g. Norse 1.1.0's LIFRecurrentCell, AvgPool2d, Flatten)",
     "NIRGraph": "a sub-graph (snnTorch writes recurrent layers RLeaky/RSynaptic as sub-graphs); "
                 "lavacut imports feed-forward chains",
     "Conv1d": "lavacut networks take (C, H, W) frames: 2-D convolutions only",
