@@ -182,7 +182,8 @@ def _layers(graph, order, shape, dt, loops=None) -> list[dict]:
                 raise NirError(f"node(s) {[o['name'] for o in pending]} come after the last neuron node: lavacut "
                                f"networks end with a spiking layer")
             otype = shape_of(node.output_type, "output") or shape_of(node.input_type, "input")
-            if otype is not None and int(np.prod(otype)) != int(np.prod(shape)):
+            if otype is not None and int(np.prod(otype)) != int(np.prod(shape)) and \
+                    not (len(otype) > 1 and len(shape) == 1 and otype[-1] == shape[0]):    # batch / time dims
                 raise NirError(f"Output node {nm!r} declares shape {otype} but the node before it outputs {shape}")
     if not layers:
         raise NirError("the graph has no neuron layer")
