@@ -2,9 +2,12 @@
 that ``lavacut calibrate / evaluate / run`` use like a native one.
 
 Imported: Input, Output, Linear, Affine, Conv2d, Flatten, SumPool2d,
-AvgPool2d (:mod:`.ops`), CubaLIF, LIF, IF (:mod:`.neurons`). Refused, with an
-error naming the node: other node types, branches and recurrence, shapes
-that do not chain, parameters CUBA cannot hold exactly (see :mod:`.neurons`).
+AvgPool2d (:mod:`.ops`), CubaLIF, LIF, IF (:mod:`.neurons`); a recurrent
+Linear/Affine self-loop on a dense neuron node (a recurrent CUBA layer) and
+an LI / CubaLI / I output node (a voltage readout), both built from SLAYER
+blocks (:mod:`.blocks`). Refused, with an error naming the node: other node
+types, branches, merges and other loops, shapes that do not chain,
+parameters CUBA cannot hold exactly (see :mod:`.neurons`).
 
 Data binding: the data set and framing come from ``cfg`` / ``overrides``
 (CLI ``--config`` / ``--set``), else from the lavacut metadata of a graph
