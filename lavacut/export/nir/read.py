@@ -244,18 +244,15 @@ def from_nir(graph_or_path, *, dt: float | str | None = None, threshold: float |
         dt = base.framing.bin_us * 1e-6
     dt, dt_source = resolve_dt(graph, dt)
     graph_in_shape = _input_shape(graph.nodes[order[0]], order[0], input_shape)
+    notes_in = []
     first = graph.nodes[order[1]] if len(order) > 1 else None
     if tname(first) in ("Linear", "Affine") and len(graph_in_shape) > 1 and input_shape is None:
         n_feat = int(np.shape(first.weight)[-1])
         if n_feat == graph_in_shape[-1] and int(np.prod(graph_in_shape)) != n_feat:
             # Rockpool writes (batch, time, features), Norse (batch, features): NIR shapes have neither
-            notes_in = [f"Input {order[0]!r} declares shape {tuple(graph_in_shape)}; {order[1]!r} takes {n_feat} "
-                        f"features: the leading dimensions (the producer's batch / time) are dropped"]
+            notes_in.append(f"Input {order[0]!r} declares shape {tuple(graph_in_shape)}; {order[1]!r} takes "
+                            f"{n_feat} features: the leading dimensions (the producer's batch / time) are dropped")
             graph_in_shape = (n_feat,)
-        else:
-            notes_in = []
-    else:
-        notes_in = []
     layers = _layers(graph, order, graph_in_shape, dt, loops)
     last = layers[-1]
     n_classes = int(last["shape"][0])
