@@ -258,7 +258,7 @@ class NetxRebuild(torch.nn.Module):
         rec = block.recurrent_synapse
         R = rec.pre_hook_fx(rec.weight).reshape(rec.weight.shape[:2])
         bias = getattr(self, f"bias_{i}")
-        N, T = z.shape[0], z.shape[-1]
+        T = z.shape[-1]
         cur_s = z.new_zeros(z.shape[:-1])
         v_s, s = torch.zeros_like(cur_s), torch.zeros_like(cur_s)
         out = ([], [], [])

@@ -10,8 +10,6 @@ ProcessModels).
 """
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 
@@ -174,11 +172,8 @@ def test_recurrent_import_runs_in_lava_identical_to_slayer(tmp_path):
     nir.write(src, _braille(seed=5))
     np.save(x, _frames(12, N=12, seed=6).astype(np.uint8))
     run_cli("import", src, "-o", out)
-    rep = tmp_path / "verify.json"
-    r = run_cli("verify", out, "--input", x, "--samples", "12", "--report", rep)
+    r = run_cli("verify", out, "--input", x, "--samples", "12")
     assert "12/12 samples identical (100.00%)" in r.stdout
-    summary = json.loads(rep.read_text())
-    assert summary["n_identical"] == 12 if "n_identical" in summary else True
 
 
 # --------------------------------------------------------------------------
