@@ -247,8 +247,8 @@ def mark_support(layers: list[LayerInfo], group=None) -> None:
             flat = True
         elif L.type in ("dense", "dense_rec", "conv"):
             issue = _layer_issue(L, g, prev, flat, have_shape)
-            if L.type == "dense_rec":
-                verify = "recurrent layer: lavacut's SLAYER rebuild does not cover recurrent blocks"
+            if L.type == "dense_rec" and "delay" in g:
+                verify = "a recurrent layer with axonal delays (the SLAYER rebuild covers recurrent layers without)"
             prev, flat = L, False
         elif L.type == "average":
             K = int(np.prod(L.shape)) if L.shape else 0

@@ -152,7 +152,10 @@ def write_export(net, path: str | Path, meta: dict[str, Any], cutoff: dict[str, 
     with atomic_path(path, suffix=".net") as tmp:
         raw = tmp.with_name(tmp.name + ".raw")
         try:
-            export_hdf5(net, raw)
+            if hasattr(net, "export_layers"):       # a network of SLAYER blocks (lavacut.export.nir.blocks)
+                net.export_layers(raw)
+            else:
+                export_hdf5(net, raw)
             _repack_compressed(raw, tmp)
         finally:
             raw.unlink(missing_ok=True)

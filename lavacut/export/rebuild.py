@@ -21,6 +21,11 @@ on Lava's schedule rather than SLAYER's ``delay_shift``:
   integers (netx passes them unchanged);
 - a neuron bias (``bias`` dataset, integer mantissa at exponent 6) is added
   to the voltage input, as Lava's LIF adds it to v;
+- a recurrent layer (``dense_rec``, SLAYER's ``cuba.Recurrent``) adds its
+  recurrent weights times its own spikes of the previous step to its
+  synaptic input (Lava's recurrent Dense, one step); netx picks one weight
+  exponent for both weight matrices (``optimize_weight_bits`` of the two
+  side by side);
 - axonal delays (``delay`` datasets, clipped to 0..62 like netx) delay the
   synaptic input per post neuron (per input, or per synapse) by d more
   steps, as Lava's DelayDense does;
@@ -92,13 +97,14 @@ class NetxRebuild(torch.nn.Module):
     ``readout_groups`` (K of an average readout, else 0), ``input_shape``.
     """
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, check: bool = True):
         super().__init__()
         import h5py
 
         self.path = str(path)
         layers = inspect_layers(path)
-        require_support(path, layers, "verify")
+        if check:
+            require_support(path, layers, "verify")
         self.blocks, self.drops = torch.nn.ModuleList(), torch.nn.ModuleList()
         self._kinds: list[str] = []           # input / flatten / dense / conv, per block
         self._delays: list[tuple | None] = []  # per block: (mode, int array) or None
@@ -117,7 +123,7 @@ class NetxRebuild(torch.nn.Module):
         if self.input_shape is None:          # no input layer: the first (dense) layer's inputs
             first = next(L for L in layers if L.weight_shape)
             self.input_shape = (int(np.prod(first.weight_shape)) // int(np.prod(first.shape)),)
-        self.latency = sum(k in ("dense", "conv") for k in self._kinds)
+        self.latency = sum(k in ("dense", "dense_rec", "conv") for k in self._kinds)
         self._check_shapes(layers)
         self.eval()
 
@@ -140,6 +146,20 @@ class NetxRebuild(torch.nn.Module):
             block = slayer.block.cuba.Dense(npar, w.shape[1], n_out, pre_hook_fx=q64, delay_shift=False)
             block.synapse.weight.copy_(torch.from_numpy(w / W_SCALE).reshape(block.synapse.weight.shape))
             kind = "dense"
+        elif L.type == "dense_rec":
+            if "delay" in g:
+                raise LavacutError(f"{where}: a recurrent layer with axonal delays; the rebuild covers recurrent "
+                                   f"layers without delays")
+            n_out = int(np.prod(L.shape))
+            w = np.asarray(g["weight"][()]).reshape(n_out, -1)
+            both = lava_dense_weights(np.hstack([w, np.asarray(g["weight_rec"][()]).reshape(n_out, n_out)]), where)
+            block = slayer.block.cuba.Recurrent(npar, w.shape[1], n_out, pre_hook_fx=q64, delay_shift=False)
+            block.neuron.persistent_state = False            # _recurrent carries the state itself
+            for syn, part in ((block.input_synapse, both[:, :w.shape[1]]), (block.recurrent_synapse,
+                                                                           both[:, w.shape[1]:])):
+                syn.weight.copy_(torch.from_numpy(part / W_SCALE).reshape(syn.weight.shape))
+            block.synapse = block.input_synapse              # the feed-forward synapse, as in Dense blocks
+            kind = "dense_rec"
         else:
             w = np.asarray(g["weight"][()]).astype(int)
             w = w.reshape(w.shape[:4] + (1,))                    # (out, in / groups, kH, kW, 1)
@@ -153,7 +173,7 @@ class NetxRebuild(torch.nn.Module):
                                    f"{tuple(block.synapse.weight.shape)}")
             block.synapse.weight.copy_(torch.from_numpy(w / W_SCALE))
             kind = "conv"
-        if "bias" in g and kind in ("dense", "conv"):    # netx: int(bias) -> bias_mant at bias_exp 6
+        if "bias" in g and kind in ("dense", "dense_rec", "conv"):    # netx: int(bias) -> bias_mant at bias_exp 6
             b = np.asarray(g["bias"][()]).astype(int).reshape(-1) / W_SCALE
             bias = torch.tensor(b, dtype=torch.float32).reshape((-1, 1, 1, 1) if kind == "conv" else (-1, 1))
         self._delays.append(self._read_delay(g, L) if kind == "dense" and "delay" in g else None)
@@ -184,7 +204,7 @@ class NetxRebuild(torch.nn.Module):
         be the file's (a wrong conv geometry would otherwise go unnoticed)."""
         x = torch.zeros((1,) + tuple(self.input_shape) + (1,))
         _, rec = self.forward(x, record=True, _all=True)
-        files = [L for L in layers if L.type in ("dense", "conv") or (L.type == "input" and L.neuron)]
+        files = [L for L in layers if L.type in ("dense", "dense_rec", "conv") or (L.type == "input" and L.neuron)]
         for L, r in zip(files, rec):
             if r.spikes.shape[1] != int(np.prod(L.shape)):
                 raise LavacutError(f"{self.path}: layer {L.index} ({L.type}) has {int(np.prod(L.shape))} neurons "
@@ -202,7 +222,7 @@ class NetxRebuild(torch.nn.Module):
         """Synaptic input of block i at each step from the previous layer's
         spikes s: Lava's one-step synapse delay, then the axonal delays."""
         s = _delay(s, 1)
-        if self._kinds[i] == "dense":
+        if self._kinds[i] in ("dense", "dense_rec"):
             s = s.reshape(s.shape[0], -1, s.shape[-1])
         mode, d = self._delays[i] or (None, None)
         if mode == "pre":
@@ -228,7 +248,35 @@ class NetxRebuild(torch.nn.Module):
                                              n.s_scale, n.threshold + n.threshold_eps)
         return current, voltage
 
-    def forward(self, x: torch.Tensor, record: bool = False, _all: bool = False):
+    def _recurrent(self, i: int, block, z: torch.Tensor):
+        """(current, pre-reset voltage, spikes) of recurrent block i, step by
+        step: the synaptic input z plus the recurrent weights times the
+        layer's spikes of the previous step (Lava's recurrent Dense), SLAYER's
+        CUBA integrators (the ones ``cuba.Neuron.dynamics`` runs) with the
+        state carried over, the bias added to the voltage input."""
+        n = block.neuron
+        rec = block.recurrent_synapse
+        R = rec.pre_hook_fx(rec.weight).reshape(rec.weight.shape[:2])
+        bias = getattr(self, f"bias_{i}")
+        T = z.shape[-1]
+        cur_s = z.new_zeros(z.shape[:-1])
+        v_s, s = torch.zeros_like(cur_s), torch.zeros_like(cur_s)
+        out = ([], [], [])
+        for t in range(T):
+            zt = z[..., t:t + 1] + (s @ R.T)[..., None]
+            cur = _leaky_integrator.dynamics(zt, _quantize(n.current_decay), cur_s.contiguous(), n.s_scale)
+            v = _leaky_integrator.dynamics(cur if bias is None else cur + bias, _quantize(n.voltage_decay),
+                                           v_s.contiguous(), n.s_scale, n.threshold + n.threshold_eps)
+            st = n.spike(v)
+            cur_s, v_s, s = cur[..., 0], (v * (1.0 - st))[..., 0], st[..., 0]
+            for acc, val in zip(out, (cur, v, st)):
+                acc.append(val)
+        return tuple(torch.cat(acc, dim=-1) for acc in out)
+
+    def forward(self, x: torch.Tensor, record: bool = False, _all: bool = False, voltage: bool = False):
+        """Output spikes (N, n, T); ``voltage``: the output layer's voltage
+        instead (pre-reset, SLAYER units: Lava's v / 2**12 / 64), the readout
+        of a layer whose neurons never spike."""
         s = self._prepare_input(x)
         N, T = s.shape[0], s.shape[-1]
         records: list[HiddenRecord] = []
@@ -241,13 +289,16 @@ class NetxRebuild(torch.nn.Module):
                 z = block.pre_hook_fx(s) * block.pre_hook_fx(block.weight) + block.pre_hook_fx(block.bias)
             else:
                 z = self._synaptic(i, block, s)
-            _, voltage = self._dynamics(i, block, z)
-            spikes = block.neuron.spike(voltage)
+            if kind == "dense_rec":
+                _, v, spikes = self._recurrent(i, block, z)
+            else:
+                _, v = self._dynamics(i, block, z)
+                spikes = block.neuron.spike(v)
             if record and (i != last or _all):
-                v_post = (voltage * (1.0 - spikes)).reshape(N, -1, T)
+                v_post = (v * (1.0 - spikes)).reshape(N, -1, T)
                 records.append(HiddenRecord(spikes.reshape(N, -1, T), v_post, float(block.neuron.threshold)))
             s = self.drops[i](spikes)
-        out = s.reshape(N, -1, T)
+        out = (v if voltage else s).reshape(N, -1, T)
         return (out, records) if record else out
 
 

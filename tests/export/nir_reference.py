@@ -8,6 +8,12 @@ Forward Euler at step ``dt``, current first, float64::
     LIF:     v[t] = v[t-1] + dt/tau (v_leak - v[t-1] + r h[t])
     IF:      v[t] = v[t-1] + dt r h[t]
     spike s[t] = v[t] > v_threshold, then v[t] = v_reset where s[t]
+    LI, CubaLI, I: as LIF, CubaLIF, IF without spikes (readouts: the
+             simulation returns their voltage v[t])
+
+A recurrent self-loop ``n -> w -> n`` (w a Linear/Affine node) adds
+``w(s_n[t-1])`` to n's input ``h[t]``: the layer's own spikes of the
+previous step, in both readings below.
 
 ``h[t]`` is the neuron's input: the linear nodes (Linear, Affine, Conv2d,
 Flatten, SumPool2d, AvgPool2d with padding counted) applied, biases included,
@@ -26,6 +32,7 @@ from collections import defaultdict
 import numpy as np
 
 NEURONS = ("CubaLIF", "LIF", "IF")
+READOUTS = ("LI", "CubaLI", "I")
 
 
 def _t(a):
@@ -41,16 +48,21 @@ def _two(v):
     return (int(a[0]), int(a[0])) if a.size == 1 else (int(a[0]), int(a[1]))
 
 
-def _chain(graph) -> list[str]:
-    succ = defaultdict(list)
+def _chain(graph) -> tuple[list[str], dict]:
+    """(node ids Input .. Output, {neuron: its recurrent weight node})."""
+    succ, pred = defaultdict(list), defaultdict(list)
     for a, b in graph.edges:
         succ[a].append(b)
+        pred[b].append(a)
+    loops = {pred[w][0]: w for w in graph.nodes if succ[w] and succ[w] == pred[w]}
+    for n, w in loops.items():
+        succ[n].remove(w)
     cur = next(k for k, n in graph.nodes.items() if type(n).__name__ == "Input")
     order = [cur]
     while succ[cur]:
         (cur,) = succ[cur]
         order.append(cur)
-    return order
+    return order, loops
 
 
 def _linear(node, h):
@@ -85,13 +97,15 @@ def _neuron_step(node, h, st, dt):
         v = _t(default if v is None else v)
         return v.reshape(()) if v.numel() == 1 else v.reshape(h.shape[1:])
 
-    if tp == "CubaLIF":
+    if tp in ("CubaLIF", "CubaLI"):
         st["i"] = st["i"] + dt / P("tau_syn") * (-st["i"] + P("w_in", 1.0) * h)
         st["v"] = st["v"] + dt / P("tau_mem") * (P("v_leak") - st["v"] + P("r") * st["i"])
-    elif tp == "LIF":
+    elif tp in ("LIF", "LI"):
         st["v"] = st["v"] + dt / P("tau") * (P("v_leak") - st["v"] + P("r") * h)
     else:
         st["v"] = st["v"] + dt * P("r") * h
+    if tp in READOUTS:
+        return st["v"]
     z = (st["v"] > P("v_threshold")).to(h.dtype)
     st["v"] = torch.where(z > 0, P("v_reset") * torch.ones_like(h), st["v"])
     return z
@@ -114,7 +128,8 @@ def infer_dt(graph) -> float:
 
 
 def simulate(graph, frames, dt: float | None = None, synaptic_delay: int = 0) -> np.ndarray:
-    """Spikes of the last neuron node, ``(N, *shape, T)``, for ``frames``
+    """Spikes of the last neuron node (its voltage for an LI / CubaLI / I
+    readout), ``(N, *shape, T)``, for ``frames``
     ``(N, *input_shape, T)``. ``dt``: seconds (default: :func:`infer_dt`)."""
     import nir
     import torch
@@ -123,12 +138,12 @@ def simulate(graph, frames, dt: float | None = None, synaptic_delay: int = 0) ->
         graph = nir.read(graph)
     if dt is None:
         dt = infer_dt(graph)
-    order = _chain(graph)[1:-1]
-    layers, run = [], []                                  # (linear nodes, neuron node) per layer
-    for nm in order:
+    order, loops = _chain(graph)
+    layers, run = [], []                                  # (linear nodes, neuron node, loop node) per layer
+    for nm in order[1:-1]:
         node = graph.nodes[nm]
-        if type(node).__name__ in NEURONS:
-            layers.append((run, node))
+        if type(node).__name__ in NEURONS + READOUTS:
+            layers.append((run, node, graph.nodes[loops[nm]] if nm in loops else None))
             run = []
         else:
             run.append(node)
@@ -140,12 +155,14 @@ def simulate(graph, frames, dt: float | None = None, synaptic_delay: int = 0) ->
     with torch.no_grad():
         for t in range(T):
             cur = [x[..., t]]
-            for li, (run, node) in enumerate(layers):
+            for li, (run, node, loop) in enumerate(layers):
                 h = cur[li]
                 if synaptic_delay:
                     h = prev[li] if prev[li] is not None else torch.zeros_like(cur[li])
                 for op in run:
                     h = _linear(op, h)
+                if loop is not None:
+                    h = h + _linear(loop, prev[li + 1] if prev[li + 1] is not None else torch.zeros_like(h))
                 if not torch.is_tensor(state[li]["v"]):
                     state[li] = {"i": torch.zeros_like(h), "v": torch.zeros_like(h)}
                 cur.append(_neuron_step(node, h, state[li], dt))

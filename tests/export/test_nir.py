@@ -502,9 +502,8 @@ def _bad_graphs():
         v_leak=np.zeros(n), v_threshold=np.ones(n), w_in=np.full(n, 4.0))
     md = {"dt": 1e-4}
     return {
-        "unsupported": (_chain_graph(inp, ("fc", lin(3, 4)), ("readout", nir.LI(
-            tau=np.ones(3), r=np.ones(3), v_leak=np.zeros(3))), out(3), meta=md),
-            r"node 'readout' has type LI"),
+        "unsupported": (_chain_graph(inp, ("fc", lin(3, 4)), ("delay", nir.Delay(delay=np.ones(3))), out(3), meta=md),
+                        r"node 'delay' has type Delay: axonal delays"),
         "shapes": (_chain_graph(inp, ("fc0", lin(3, 4)), ("cuba0", cuba(3)), ("fc1", lin(2, 5)), ("cuba1", cuba(2)),
                                 out(2), meta=md, type_check=False),
                    r"node 'fc1' \(Linear\): its weight takes 5 inputs but the node before it outputs shape \(3,\)"),

@@ -142,7 +142,7 @@ def _layouts():
     return {"input_conv": (input_conv, (2, 4, 5), 4, True), "input_dense": (input_dense, (20,), 3, True),
             "average": (average, (20,), 4, True), "conv_out": (conv_out, (2, 6, 8), 24, True),
             "conv_avg": (conv_avg, (2, 6, 8), 4, True), "delays": (delays, (20,), 4, True),
-            "per_layer": (per_layer, (20,), 4, True), "recurrent": (recurrent, (20,), 4, False)}
+            "per_layer": (per_layer, (20,), 4, True), "recurrent": (recurrent, (20,), 4, True)}
 
 
 LAYOUTS = list(_layouts())
@@ -203,7 +203,7 @@ def test_inspect_shows_neurons_and_what_lavacut_handles(files, tmp_path):
     avg = inspect_layers(files["average"][0])[-1]
     assert not avg.supported and not avg.run_issue and "k*3 .. k*3+2 of layer 2" in avg.role
     rec = inspect_layers(files["recurrent"][0])[1]
-    assert not rec.run_issue and "recurrent" in rec.verify_issue
+    assert not rec.run_issue and not rec.verify_issue       # the rebuild runs cuba.Recurrent layers
     sd = _sdnn_files(tmp_path)
     text = format_inspection(sd["2"])
     assert "2     dense      run and verify: CANNOT: neuron type SDNN" in text
@@ -223,8 +223,6 @@ def test_sdnn_and_readouts_refused_before_any_lava_process(tmp_path, files):
             with pytest.raises(LavacutError, match=rf"layer {layer} has type '\w+', neuron SDNN: .*sigma-delta.*"
                                                    rf"lavacut runs CUBA"):
                 call()
-    with pytest.raises(LavacutError, match="layer 1 has type 'dense_rec'.*recurrent"):
-        net_from_export(files["recurrent"][0])
     assert descendants() == before
 
 
@@ -238,7 +236,7 @@ def test_rebuild_structure_and_fan_outs(files):
     from lavacut.export.rebuild import NetxRebuild
     from lavacut.train.networks import nonzero_fan_outs
 
-    for name in ("input_conv", "average", "conv_out", "delays", "per_layer"):
+    for name in ("input_conv", "average", "conv_out", "delays", "per_layer", "recurrent"):
         net, meta = net_from_export(files[name][0])
         assert isinstance(net, NetxRebuild) and meta is None, name
     net, _ = net_from_export(files["input_conv"][0])

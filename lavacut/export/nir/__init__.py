@@ -9,8 +9,10 @@ Spyx and others exchange trained spiking networks in.
   (:func:`from_nir`, :func:`import_nir`, :func:`format_import_report`);
 - :mod:`.ops`: Linear / Affine / Conv2d / Flatten / pooling folded into one
   synapse per layer;
-- :mod:`.neurons`: CubaLIF / LIF / IF <-> Loihi CUBA (the discretisation and
-  what is exact), dt, the shared threshold.
+- :mod:`.neurons`: CubaLIF / LIF / IF (and LI / CubaLI / I readouts) <->
+  Loihi CUBA (the discretisation and what is exact), dt, the shared threshold;
+- :mod:`.blocks`: imports beyond a NetSpec (recurrent layers, voltage
+  readouts) as SLAYER blocks and their NetX layers.
 """
 from lavacut.export.nir.neurons import DEFAULT_DT
 from lavacut.export.nir.ops import NirError

@@ -47,6 +47,11 @@ r = 1 / w_in = 1 are no evidence), else 1 for graphs without time constants
   ``g = dt r``. ``round(4096 du)`` must be in 1..4096 and ``round(4096 dv)``
   in 0..4096 (dt/tau > 1: error), one value per layer (per-neuron taus: error);
   layers may differ from each other;
+- ``LI`` / ``CubaLI`` / ``I`` (non-spiking readouts, last layer only) map
+  as ``LIF`` / ``CubaLIF`` / ``IF`` without a threshold: a CUBA layer whose
+  threshold Lava's 24-bit voltage never reaches (SLAYER's ``cuba.Affine``
+  export, vThMant 2**18 - 1), read as a voltage; its weights are scaled by
+  a positive factor of their own (reported), which changes no decision;
 - ``v_reset`` must be 0 and ``v_threshold > 0``: thresholds and gains fold
   into the incoming weights (``v`` rescaled by ``theta / v_threshold``, per
   output channel for convolutions), so every layer shares one threshold
@@ -117,17 +122,18 @@ def neuron_params(name: str, node, shape, dt: float) -> dict:
     if ntype is not None and ntype != tuple(shape) and int(np.prod(ntype)) not in (1, int(np.prod(shape))):
         raise NirError(f"{where}: holds {ntype} neurons but the node before it outputs shape {shape}")
     P = lambda a, d=None: param(node, a, shape, where, d)  # noqa: E731
-    vth = P("v_threshold")
-    v_reset = P("v_reset", 0.0)
-    if t == "CubaLIF":
+    readout = t in ("LI", "CubaLI", "I")     # no threshold: the voltage is the output (scale free)
+    vth = np.ones(shape) if readout else P("v_threshold")
+    v_reset = np.zeros(shape) if readout else P("v_reset", 0.0)
+    if t in ("CubaLIF", "CubaLI"):
         tau_syn, tau_mem, r, w_in, v_leak = P("tau_syn"), P("tau_mem"), P("r"), P("w_in", 1.0), P("v_leak", 0.0)
         du, dv = dt / tau_syn, dt / tau_mem
         gain = du * w_in * dv * r
-    elif t == "LIF":
+    elif t in ("LIF", "LI"):
         tau, r, v_leak = P("tau"), P("r"), P("v_leak", 0.0)
         du, dv = np.ones(shape), dt / tau
         gain = dv * r
-    else:  # IF
+    else:  # IF, I
         r = P("r")
         v_leak = np.zeros(shape)
         du, dv = np.ones(shape), np.zeros(shape)
@@ -147,8 +153,8 @@ def neuron_params(name: str, node, shape, dt: float) -> dict:
         raise NirError(f"{where}: r / w_in / v_leak give a non-finite input gain or leak")
     i_dec = np.rint(du * P_SCALE).astype(np.int64)
     v_dec = np.rint(dv * P_SCALE).astype(np.int64)
-    for nm, q, d in (("tau_syn" if t == "CubaLIF" else "current", i_dec, du),
-                     ("tau_mem" if t == "CubaLIF" else "tau", v_dec, dv)):
+    for nm, q, d in (("tau_syn" if t.startswith("Cuba") else "current", i_dec, du),
+                     ("tau_mem" if t.startswith("Cuba") else "tau", v_dec, dv)):
         if q.min() != q.max():
             raise NirError(f"{where}: heterogeneous per-neuron {nm}: decays dt/tau span [{d.min():.6g}, "
                            f"{d.max():.6g}] (quantised {q.min()}..{q.max()} /4096); a CUBA layer has one "
@@ -203,9 +209,9 @@ def resolve_dt(graph, dt: float | None) -> tuple[float, str]:
     for node in graph.nodes.values():
         t = tname(node)
         pairs = []
-        if t == "CubaLIF":
+        if t in ("CubaLIF", "CubaLI"):
             pairs = [(node.tau_mem, node.r), (node.tau_syn, node.w_in)]
-        elif t == "LIF":
+        elif t in ("LIF", "LI"):
             pairs = [(node.tau, node.r)]
         for tau, k in pairs:
             has_tau = True
@@ -323,3 +329,8 @@ def quantise(wn: np.ndarray, theta: float) -> tuple[np.ndarray, dict]:
                 "clipped": int(np.sum((wf < W_MIN / W_SCALE - 1e-9) | (wf > W_MAX / W_SCALE + 1e-9))),
                 "n_weights": int(wf.size),
                 "max_abs_weight": float(np.abs(wf).max()) if wf.size else 0.0}
+
+
+#: vThMant of a voltage-readout layer (what SLAYER's cuba.Affine exports):
+#: vThMant << 6 is above Lava's 24-bit voltage, so its neurons never spike.
+READOUT_VTH_MANT = (1 << 18) - 1

@@ -19,13 +19,13 @@ from lavacut.util import LavacutError
 
 LINEAR_NODES = ("Linear", "Affine", "Conv2d", "Flatten", "SumPool2d", "AvgPool2d")
 NEURON_NODES = ("CubaLIF", "LIF", "IF")
-SUPPORTED_NODES = ("Input", "Output") + LINEAR_NODES + NEURON_NODES
+#: non-spiking readouts, imported as the last layer (a voltage readout: CUBA neurons that never spike)
+READOUT_NODES = ("LI", "CubaLI", "I")
+SUPPORTED_NODES = ("Input", "Output") + LINEAR_NODES + NEURON_NODES + READOUT_NODES
 _WHY_NOT = {
-    "LI": "a non-spiking leaky-integrator readout; lavacut's output layer is spiking CUBA neurons "
-          "(count spikes instead: replace it by a LIF/CubaLIF layer)",
-    "CubaLI": "a non-spiking readout; lavacut's output layer is spiking CUBA neurons",
-    "I": "a non-spiking integrator readout; lavacut's output layer is spiking CUBA neurons",
     "Delay": "axonal delays are not part of lavacut networks",
+    "NoneType": "an empty node: the producing library wrote no NIR node for this module (it has no NIR mapping, "
+                "e.g. Norse 1.1.0's LIFRecurrentCell, AvgPool2d, Flatten)",
     "NIRGraph": "a sub-graph (snnTorch writes recurrent layers RLeaky/RSynaptic as sub-graphs); "
                 "lavacut imports feed-forward chains",
     "Conv1d": "lavacut networks take (C, H, W) frames: 2-D convolutions only",
@@ -277,8 +277,31 @@ def compose_run(ops: list[dict], neuron: str) -> dict:
     return {"kind": "dense", "w": np.asarray(w, dtype=np.float64), **common}
 
 
-def chain(graph) -> list[str]:
-    """Node ids from the Input to the Output; errors name the node."""
+def _self_loops(nodes, succ, pred) -> dict[str, str]:
+    """{neuron node: Linear/Affine node} for each recurrent self-loop
+    ``neuron -> w -> neuron`` (``w`` has no other edge), removed from
+    ``succ`` / ``pred``; other loops stay and are refused by the walk."""
+    loops = {}
+    for w, node in nodes.items():
+        if tname(node) in ("Linear", "Affine") and len(pred[w]) == 1 and succ[w] == pred[w] \
+                and tname(nodes[pred[w][0]]) in NEURON_NODES:
+            n = pred[w][0]
+            if n in loops:
+                raise NirError(f"node {n!r} has two recurrent self-loops {[loops[n], w]}: lavacut imports one "
+                               f"recurrent Linear/Affine per neuron node")
+            loops[n] = w
+    for n, w in loops.items():
+        succ[n].remove(w)
+        pred[n].remove(w)
+        succ[w], pred[w] = [], []
+    return loops
+
+
+def chain(graph, loops: dict | None = None) -> list[str]:
+    """Node ids from the Input to the Output; errors name the node. With a
+    dict ``loops``, recurrent self-loops (a neuron node fed back its own
+    spikes through one Linear/Affine node) are allowed and recorded there
+    ({neuron: linear node}); without it they are refused."""
     nodes = graph.nodes
     for name, node in nodes.items():
         t = tname(node)
@@ -299,7 +322,10 @@ def chain(graph) -> list[str]:
                 raise NirError(f"edge ({a!r}, {b!r}) refers to node {x!r}, which is not in the graph")
         succ[a].append(b)
         pred[b].append(a)
-    order, seen, cur = [], set(), inputs[0]
+    found = _self_loops(nodes, succ, pred) if loops is not None else {}
+    if loops is not None:
+        loops.update(found)
+    order, seen, cur = [], set(found.values()), inputs[0]
     while True:
         order.append(cur)
         seen.add(cur)
@@ -311,10 +337,12 @@ def chain(graph) -> list[str]:
                            f"imports feed-forward chains without branches")
         n = nxt[0]
         if n in seen:
-            raise NirError(f"edge ({cur!r}, {n!r}) closes a loop: recurrent connections are not supported")
+            raise NirError(f"edge ({cur!r}, {n!r}) closes a loop: lavacut imports recurrence only as a self-loop "
+                           f"neuron -> Linear/Affine -> the same neuron (CubaLIF/LIF/IF)")
         if len(pred[n]) > 1:
             raise NirError(f"node {n!r} ({tname(nodes[n])}) has {len(pred[n])} inputs {pred[n]}: lavacut "
-                           f"imports feed-forward chains without merges")
+                           f"imports chains without merges (a recurrent self-loop neuron -> Linear/Affine -> the "
+                           f"same neuron is the one exception)")
         cur = n
     if order[-1] != outputs[0]:
         raise NirError(f"the chain from Input {inputs[0]!r} ends at node {order[-1]!r} "

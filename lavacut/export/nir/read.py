@@ -2,9 +2,12 @@
 that ``lavacut calibrate / evaluate / run`` use like a native one.
 
 Imported: Input, Output, Linear, Affine, Conv2d, Flatten, SumPool2d,
-AvgPool2d (:mod:`.ops`), CubaLIF, LIF, IF (:mod:`.neurons`). Refused, with an
-error naming the node: other node types, branches and recurrence, shapes
-that do not chain, parameters CUBA cannot hold exactly (see :mod:`.neurons`).
+AvgPool2d (:mod:`.ops`), CubaLIF, LIF, IF (:mod:`.neurons`); a recurrent
+Linear/Affine self-loop on a dense neuron node (a recurrent CUBA layer) and
+an LI / CubaLI / I output node (a voltage readout), both built from SLAYER
+blocks (:mod:`.blocks`). Refused, with an error naming the node: other node
+types, branches, merges and other loops, shapes that do not chain,
+parameters CUBA cannot hold exactly (see :mod:`.neurons`).
 
 Data binding: the data set and framing come from ``cfg`` / ``overrides``
 (CLI ``--config`` / ``--set``), else from the lavacut metadata of a graph
@@ -19,9 +22,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from lavacut.export.nir.neurons import choose_threshold, neuron_params, normalised_bias, quantise, resolve_dt
-from lavacut.export.nir.ops import (LINEAR_NODES, NEURON_NODES, NirError, chain, compose_run, linear_op, shape_of,
-                                    tname)
+from lavacut.export.nir.neurons import (READOUT_VTH_MANT, choose_threshold, neuron_params, normalised_bias, quantise,
+                                        resolve_dt)
+from lavacut.export.nir.ops import (LINEAR_NODES, NEURON_NODES, READOUT_NODES, NirError, chain, compose_run,
+                                    linear_op, shape_of, tname)
 from lavacut.export.nir.write import lavacut_metadata
 from lavacut.fixed_point import FIXED_POINT_LIMITS, P_SCALE, W_SCALE
 from lavacut.config import RunConfig
@@ -67,7 +71,9 @@ class ImportReport:
         for L in self.layers:
             q = L["quantisation"]
             b = L.get("bias_mant")
-            lines.append(f"  {L['kind']:<5} {'+'.join(L['nodes'])} -> {L['neuron']} ({L['neuron_type']}) "
+            lines.append(f"  {L['kind']:<5} {'+'.join(L['nodes'])} -> {L['neuron']} ({L['neuron_type']}"
+                         + (f", recurrent {L['recurrent']}" if L.get("recurrent") else "")
+                         + (", voltage readout" if L.get("readout") else "") + ") "
                          f"{tuple(L['shape'])}: iDecay {L['iDecay']} vDecay {L['vDecay']}"
                          + (f", bias_mant {min(b)}..{max(b)}" if b else "")
                          + f", weight rel. RMS error {q['rel_rms_error']:.2e}, {q['zeroed']} rounded to 0, "
@@ -106,21 +112,49 @@ def _input_shape(node, name, input_shape):
     return shape
 
 
-def _layers(graph, order, shape, dt) -> list[dict]:
-    """Walk the chain: one dict per neuron layer (synapse, decays, folded weights/bias)."""
+def _recurrent(syn: dict, nm: str, node, wnode: str, wop, shape) -> None:
+    """Add the self-loop ``nm -> wnode -> nm`` to layer ``syn``: ``rec`` (n, n),
+    its bias into the layer's constant input."""
+    t = tname(node)
+    if syn["kind"] != "dense" or len(shape) != 1:
+        raise NirError(f"node {nm!r} ({t}) of shape {tuple(shape)} has the recurrent loop {wnode!r}: lavacut's "
+                       f"recurrent layers are dense (1-D), as netx's Recurrent block")
+    if wop["out"] != tuple(shape):
+        raise NirError(f"node {wnode!r} ({tname(wop['node'])}) maps {nm!r}'s {shape[0]} spikes to {wop['out']} "
+                       f"outputs: a recurrent weight must be ({shape[0]}, {shape[0]})")
+    syn["rec"], syn["rec_node"] = wop["w"], wnode
+    if wop["b"] is not None:
+        b = np.broadcast_to(wop["b"], shape).astype(np.float64)
+        syn["offset"] = b if syn.get("offset") is None else syn["offset"] + b.reshape(syn["offset"].shape)
+        syn["bias_nodes"] = list(syn.get("bias_nodes") or []) + [wnode]
+
+
+def _layers(graph, order, shape, dt, loops=None) -> list[dict]:
+    """Walk the chain: one dict per neuron layer (synapse, decays, folded
+    weights/bias; ``rec`` for a recurrent self-loop, ``readout`` for an
+    LI / CubaLI / I voltage readout)."""
     nodes = graph.nodes
+    loops = loops or {}
     pending: list[dict] = []
     layers: list[dict] = []
     for nm in order[1:]:
         node = nodes[nm]
         t = tname(node)
+        if layers and layers[-1]["readout"] and t != "Output":
+            raise NirError(f"node {layers[-1]['neuron']!r} ({layers[-1]['neuron_type']}) is a non-spiking readout "
+                           f"followed by {nm!r} ({t}): lavacut reads a voltage only at the output layer")
         if t in LINEAR_NODES:
             op = linear_op(nm, node, shape)
             if op["kind"] != "flatten" or op["out"] != shape:
                 pending.append(op)
             shape = tuple(op["out"])
-        elif t in NEURON_NODES:
+        elif t in NEURON_NODES + READOUT_NODES:
             syn = compose_run(pending, nm)
+            syn["readout"] = t in READOUT_NODES
+            if nm in loops:
+                wop = linear_op(loops[nm], nodes[loops[nm]], tuple(shape))
+                wop["node"] = nodes[loops[nm]]
+                _recurrent(syn, nm, node, loops[nm], wop, shape)
             par = neuron_params(nm, node, shape, dt)
             syn.update(neuron=nm, neuron_type=t, shape=shape, **{k: par[k] for k in ("du", "dv", "iDecay", "vDecay")})
             scale = par["gain"] / par["vth"]                  # fold gain and threshold into the weights
@@ -140,6 +174,8 @@ def _layers(graph, order, shape, dt) -> list[dict]:
                     bn = bc[:, 0]
             else:
                 syn["wn"] = syn["w"] * scale.reshape(-1)[:, None]
+                if syn.get("rec") is not None:    # the loop feeds the same input: same gain per target
+                    syn["wn_rec"] = syn["rec"] * scale.reshape(-1)[:, None]
             syn["bn"] = None if bn is None else bn.reshape(-1)
             syn["vth"] = par["vth"]
             layers.append(syn)
@@ -149,7 +185,8 @@ def _layers(graph, order, shape, dt) -> list[dict]:
                 raise NirError(f"node(s) {[o['name'] for o in pending]} come after the last neuron node: lavacut "
                                f"networks end with a spiking layer")
             otype = shape_of(node.output_type, "output") or shape_of(node.input_type, "input")
-            if otype is not None and int(np.prod(otype)) != int(np.prod(shape)):
+            if otype is not None and int(np.prod(otype)) != int(np.prod(shape)) and \
+                    not (len(otype) > 1 and len(shape) == 1 and otype[-1] == shape[0]):    # batch / time dims
                 raise NirError(f"Output node {nm!r} declares shape {otype} but the node before it outputs {shape}")
     if not layers:
         raise NirError("the graph has no neuron layer")
@@ -197,7 +234,8 @@ def from_nir(graph_or_path, *, dt: float | str | None = None, threshold: float |
     if not hasattr(graph, "nodes") or not hasattr(graph, "edges"):
         raise NirError(f"expected a nir.NIRGraph or a .nir file, got {type(graph_or_path).__name__}")
     lc_meta = lavacut_metadata(graph)
-    order = chain(graph)
+    loops: dict[str, str] = {}
+    order = chain(graph, loops)
     base, explicit = _binding(cfg, overrides, lc_meta)
     if dt == "bin":
         if base is None:
@@ -206,17 +244,53 @@ def from_nir(graph_or_path, *, dt: float | str | None = None, threshold: float |
         dt = base.framing.bin_us * 1e-6
     dt, dt_source = resolve_dt(graph, dt)
     graph_in_shape = _input_shape(graph.nodes[order[0]], order[0], input_shape)
-    layers = _layers(graph, order, graph_in_shape, dt)
+    notes_in = []
+    first = graph.nodes[order[1]] if len(order) > 1 else None
+    if tname(first) in ("Linear", "Affine") and len(graph_in_shape) > 1 and input_shape is None:
+        n_feat = int(np.shape(first.weight)[-1])
+        if n_feat == graph_in_shape[-1] and int(np.prod(graph_in_shape)) != n_feat:
+            # Rockpool writes (batch, time, features), Norse (batch, features): NIR shapes have neither
+            notes_in.append(f"Input {order[0]!r} declares shape {tuple(graph_in_shape)}; {order[1]!r} takes "
+                            f"{n_feat} features: the leading dimensions (the producer's batch / time) are dropped")
+            graph_in_shape = (n_feat,)
+    layers = _layers(graph, order, graph_in_shape, dt, loops)
     last = layers[-1]
     n_classes = int(last["shape"][0])
 
     # ---- threshold and quantisation
-    theta, th_choice = choose_threshold(layers, threshold)
-    report = ImportReport(dt=dt, dt_source=dt_source, threshold=theta, threshold_choice=th_choice, lossless=True)
+    spiking = [L for L in layers if not L["readout"]]
+    recs = [{"wn": L["wn_rec"], "vth": L["vth"], "bn": None, "neuron": L["neuron"]}
+            for L in spiking if L.get("rec") is not None]     # recurrent weights share the layer's scale
+    theta, th_choice = choose_threshold(spiking + recs, threshold) if spiking else (1.0, "no spiking layer")
+    report = ImportReport(dt=dt, dt_source=dt_source, threshold=theta, threshold_choice=th_choice, lossless=True,
+                          notes=notes_in)
     for L in layers:
-        L["wq"], q = quantise(L["wn"], theta)
-        L["bias"] = None if L["bn"] is None else tuple(float(v) for v in np.rint(L["bn"] * theta * W_SCALE) / W_SCALE)
+        scale = theta
+        if L["readout"]:     # its own positive scale (the voltage's unit changes, no decision does)
+            if L["dv"] > 0 and L["vDecay"] == 0:
+                raise NirError(f"node {L['neuron']!r} ({L['neuron_type']}): its voltage decay dt/tau = {L['dv']:.3g} "
+                               f"rounds to 0/4096, so Loihi would integrate without leak; an exact readout needs "
+                               f"dt/tau >= 1/8192 (or an I node for a plain integrator)")
+            scale = choose_threshold([L], None)[0]
+            if 0 < L["vDecay"] < P_SCALE:
+                lsb = (1 / (L["vDecay"] / P_SCALE) + (0 if L["iDecay"] == P_SCALE else 1 / (
+                    L["vDecay"] / P_SCALE * L["iDecay"] / P_SCALE))) / P_SCALE
+                report.notes.append(f"Loihi rounds each decay of the readout voltage toward zero: it differs from a "
+                                    f"float simulation by at most {lsb:.3g} (in its scaled units)")
+            report.notes.append(f"{L['neuron']!r} ({L['neuron_type']}) is a voltage readout: the output layer's "
+                                f"neurons never spike (vThMant {READOUT_VTH_MANT}, SLAYER's cuba.Affine export); "
+                                f"its voltage is the graph's times {scale:g} (weights and bias scaled to the "
+                                f"8-bit grid)")
+            L["scale"] = scale
+        L["wq"], q = quantise(L["wn"], scale)
+        L["bias"] = None if L["bn"] is None else tuple(float(v) for v in np.rint(L["bn"] * scale * W_SCALE) / W_SCALE)
         exact_w = q["max_abs_error"] <= 1e-6 * max(1.0, q["max_abs_weight"])
+        if L.get("rec") is not None:
+            L["wq_rec"], q_rec = quantise(L["wn_rec"], theta)
+            exact_w &= q_rec["max_abs_error"] <= 1e-6 * max(1.0, q_rec["max_abs_weight"])
+            q = {**q, "recurrent": q_rec}
+            report.notes.append(f"{L['rec_node']!r} is {L['neuron']!r}'s recurrent weight: a recurrent CUBA layer "
+                                f"(SLAYER cuba.Recurrent, netx dense_rec); its spikes return one step later")
         exact_d = abs(L["du"] * P_SCALE - L["iDecay"]) < 1e-3 and abs(L["dv"] * P_SCALE - L["vDecay"]) < 1e-3
         report.lossless &= bool(exact_w and exact_d)
         report.layers.append({
@@ -227,16 +301,18 @@ def from_nir(graph_or_path, *, dt: float | str | None = None, threshold: float |
             "quantisation": q,
             **({"bias_mant": [int(round(b * W_SCALE)) for b in L["bias"]]} if L["bias"] else {}),
             **({"kernel": L["kernel"], "stride": L["stride"], "padding": L["padding"]} if L["kind"] == "conv" else {}),
+            **({"recurrent": L["rec_node"]} if L.get("rec") is not None else {}),
+            **({"readout": "voltage", "voltage_scale": L["scale"]} if L["readout"] else {}),
         })
         core = [n for n in L["nodes"] if tname(graph.nodes[n]) != "Flatten"]
         if len(core) > 1 or tname(graph.nodes[core[0]]) in ("SumPool2d", "AvgPool2d"):
             report.notes.append(f"{'+'.join(L['nodes'])} merged into one "
                                 f"{'convolution' if L['kind'] == 'conv' else 'dense synapse'} before {L['neuron']!r}")
-    ths = {round(float(t), 9) for L in layers for t in np.unique(L["vth"])}
-    if len(ths) > 1 or ths != {theta}:
+    ths = {round(float(t), 9) for L in spiking for t in np.unique(L["vth"])}
+    if spiking and (len(ths) > 1 or ths != {theta}):
         report.notes.append(f"v_threshold {sorted(ths)[:4]}{'...' if len(ths) > 4 else ''} folded into the incoming "
                             f"weights: every layer uses threshold {theta:g}")
-    if any(L["neuron_type"] != "CubaLIF" for L in layers):
+    if any(L["neuron_type"] in ("LIF", "IF") for L in layers):
         report.notes.append("LIF / IF layers run as CUBA with current decay 4096/4096 (current = this step's input)")
     if any(L["bias"] for L in layers):
         report.notes.append("v_leak / Affine / Conv2d biases run as Loihi voltage biases (exact values); layer l "
@@ -280,6 +356,12 @@ def from_nir(graph_or_path, *, dt: float | str | None = None, threshold: float |
     dense = [L for L in layers if L["kind"] == "dense"]
     net_name = name or (lc_meta or {}).get("name") or (path.stem if path else "nir-import")
     has_bias = any(L["bias"] for L in layers)
+    if any(L["readout"] or L.get("rec") is not None for L in layers):    # beyond a NetSpec: SLAYER blocks
+        from lavacut.export.nir.blocks import block_network  # torch
+
+        net = block_network(layers, shp, theta)
+        return net, _metadata(graph, path, lc_meta, net, None, layers, report, base, sensor,
+                              name=str(net_name), input_shape=shp)
     try:
         spec = NetSpec(kind="conv" if convs else "dense", input_shape=shp, n_classes=n_classes,
                        hidden=tuple(int(L["shape"][0]) for L in dense[:-1]),
@@ -309,24 +391,27 @@ def from_nir(graph_or_path, *, dt: float | str | None = None, threshold: float |
     return net, _metadata(graph, path, lc_meta, net, spec, layers, report, base, sensor)
 
 
-def _metadata(graph, path, lc_meta, net, spec, layers, report, base, sensor) -> dict[str, Any]:
-    """The export metadata: lavacut's exporter's keys (null where unknown) plus the import's."""
-    n_classes = spec.n_classes
+def _metadata(graph, path, lc_meta, net, spec, layers, report, base, sensor, name=None,
+              input_shape=None) -> dict[str, Any]:
+    """The export metadata: lavacut's exporter's keys (null where unknown) plus
+    the import's. ``spec`` None: a network of SLAYER blocks (``name``,
+    ``input_shape`` given), rebuilt from its layers by ``net_from_export``."""
+    n_classes = spec.n_classes if spec is not None else int(np.prod(layers[-1]["shape"]))
     keep = bool(lc_meta) and report.lossless
     gmd = graph.metadata if isinstance(getattr(graph, "metadata", None), dict) else {}
     dataset = base.data.dataset if base is not None else None
     meta: dict[str, Any] = {
-        "name": spec.name,
+        "name": spec.name if spec is not None else name,
         "dataset": dataset,
         "data_seed": base.data.seed if base is not None else None,
         "sensor_size": list(sensor) if base is not None else None,
-        "input_shape": list(spec.input_shape),
+        "input_shape": list(spec.input_shape if spec is not None else input_shape),
         "framing": ({k: getattr(base.framing, k) for k in ("bin_us", "T", "slicing", "downsample", "denoise_us")}
                     if base is not None else None),
         "classes": ((lc_meta or {}).get("classes") if keep else None) or dataset_classes(dataset, n_classes),
         "n_classes": n_classes,
         "latency_steps": net.latency,
-        "spec": spec.to_dict(),
+        **({"spec": spec.to_dict()} if spec is not None else {}),
         "train_config": base.to_dict() if base is not None else None,
         "accuracy": (dict((lc_meta or {}).get("accuracy") or {}) if keep else {}) if base is not None else None,
         "source": {"format": "nir", "file": str(path) if path else None,
@@ -383,7 +468,11 @@ def import_nir(path: str | Path, out_net_path: str | Path | None = None, *, dt: 
     out = Path(out_net_path) if out_net_path else Path("netx_exports") / f"{meta['name']}.net"
     if check_out is not None:
         check_out(out)
-    if evaluate and meta["train_config"] and meta["n_classes"] > 1:
+    readout = bool(meta["nir_import"]["layers"]) and meta["nir_import"]["layers"][-1]["neuron_type"] in READOUT_NODES
+    if readout and meta["train_config"]:
+        meta["nir_import"]["notes"].append("test accuracy not measured: the output is a voltage readout (spike "
+                                           "counts would say nothing)")
+    if evaluate and meta["train_config"] and meta["n_classes"] > 1 and not readout:
 
         rc = RunConfig.from_dict(meta["train_config"], source="import")
         try:
@@ -404,8 +493,12 @@ def _check_fixed_point(net, frames, meta) -> None:
     fixed-point limits would be exceeded (then Lava no longer matches SLAYER)."""
     import torch
 
-    from lavacut.train.networks import fixed_point_ranges  # torch
+    from lavacut.train.networks import SlayerNet, fixed_point_ranges  # torch
 
+    if not isinstance(net, SlayerNet):       # SLAYER blocks (recurrent / readout): not measured
+        meta["nir_import"]["notes"].append("integer state ranges not measured (recurrent or readout layers); "
+                                           "'lavacut verify' compares the network with Lava")
+        return
     ranges = fixed_point_ranges(net, torch.as_tensor(np.asarray(frames), dtype=torch.float32))
     meta["nir_import"]["fixed_point_ranges"] = ranges
     worst = max(r[k] / FIXED_POINT_LIMITS[k] for r in ranges for k in FIXED_POINT_LIMITS)
