@@ -401,6 +401,8 @@ def format_inspection(path: str | Path) -> str:
     problems = file_problems(path)
     from lavacut.export.validate import structure_problems
     with _open(path) as f:
+        if "layer" not in f:                            # not a NetX network at all: bad input, not a finding
+            raise NetxFileError(f"{path}: no 'layer' group: not a NetX network file")
         broken = bool(structure_problems(f))
     if broken:
         return "\n".join([f"{path}", *[f"PROBLEM: {p}" for p in problems],

@@ -44,10 +44,10 @@ from lavacut.export.netx_file import (META_GROUP, MODIFIED_HINT, NetxFileError, 
 MAX_ELEMENTS = 20_000_000
 #: datasets of a layer group that hold text; every other one holds real numbers
 TEXT_FIELDS = {"type", "neuron/type", "neuron/activation"}
-#: layer fields netx casts to int
+#: layer fields netx casts to int (weights, delays, thresholds and decays
+#: too: their integer rules are Loihi range rules, stage 3)
 INTEGER_FIELDS = {"shape", "inFeatures", "outFeatures", "inChannels", "outChannels", "kernelSize", "stride",
-                  "padding", "dilation", "groups", "delay", "neuron/iDecay", "neuron/vDecay", "neuron/vThMant",
-                  "neuron/refDelay", "neuron/wgtExp"}
+                  "padding", "dilation", "groups", "neuron/refDelay", "neuron/wgtExp"}
 _MAX_DEPTH = 8              # layer/<n>/neuron/...: deeper groups are not NetX
 
 
@@ -247,9 +247,9 @@ def metadata_problems(f, path, check_hash: bool = True) -> list[Finding]:
     try:
         meta = json.loads(g.attrs["meta"])
     except (KeyError, TypeError, json.JSONDecodeError) as exc:
-        return [Finding("metadata", f"lavacut/meta: missing or not JSON ({exc})")]
+        return [Finding("metadata", f"lavacut/meta is missing or not JSON ({exc})")]
     if not isinstance(meta, dict):
-        return [Finding("metadata", f"lavacut/meta: not a JSON object (got {type(meta).__name__})")]
+        return [Finding("metadata", f"lavacut/meta is not a JSON object (got {type(meta).__name__})")]
     for key, types, what in (("name", (str,), "a string"), ("dataset", (str, type(None)), "a string"),
                              ("train_config", (dict, type(None)), "an object (the training config)"),
                              ("spec", (dict, type(None)), "an object (the NetSpec)"),
@@ -280,7 +280,7 @@ def metadata_problems(f, path, check_hash: bool = True) -> list[Finding]:
             try:
                 cutoff[name] = json.loads(g["cutoff"][name].attrs["params"])
             except (KeyError, TypeError, json.JSONDecodeError):
-                bad(f"lavacut/cutoff/{name}/params: missing or not JSON")
+                bad(f"lavacut/cutoff/{name}/params is missing or not JSON")
     if out:
         return out
     try:
