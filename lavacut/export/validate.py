@@ -93,6 +93,27 @@ def _walk(g, prefix: str, depth: int, out: list[Finding], datasets: dict) -> Non
             out.append(Finding("structure", f"{path}: not a group or dataset ({type(obj).__name__})"))
 
 
+def size_problem(datasets: dict) -> str:
+    """"" when the datasets (path -> h5py Dataset) declare at most
+    :data:`MAX_ELEMENTS` elements together, else the line naming the largest
+    (from the headers: nothing is read)."""
+    total = sum(_elements(ds.shape) for ds in datasets.values())
+    if total <= MAX_ELEMENTS:
+        return ""
+    big = max(datasets, key=lambda p: _elements(datasets[p].shape))
+    return (f"{big}: declares {_elements(datasets[big].shape)} elements (shape {datasets[big].shape}; the file "
+            f"{total}), beyond lavacut's limit of {MAX_ELEMENTS} per file")
+
+
+def hdf5_datasets(f) -> tuple[dict, list[str]]:
+    """Every dataset of an open HDF5 file by path, and the links and
+    storage lavacut refuses (one line each), from the headers only."""
+    out: list[Finding] = []
+    datasets: dict = {}
+    _walk(f, "", 0, out, datasets)
+    return datasets, [p.text for p in out]
+
+
 def _elements(shape) -> int:
     n = 1
     for s in shape or ():
@@ -139,13 +160,9 @@ def structure_problems(f) -> list[Finding]:
     layer = f["layer"]
     if not isinstance(layer, h5py.Group):
         return [Finding("structure", "'layer' is a dataset, not a group of layers: not a NetX network file")]
-    total = sum(_elements(ds.shape) for ds in datasets.values())
-    if total > MAX_ELEMENTS:
-        big = max(datasets, key=lambda p: _elements(datasets[p].shape))
-        out.append(Finding("structure", f"{big}: declares {_elements(datasets[big].shape)} elements (shape "
-                                        f"{datasets[big].shape}; the file {total}), beyond lavacut's limit of "
-                                        f"{MAX_ELEMENTS} per file"))
-        return out
+    too_big = size_problem(datasets)
+    if too_big:
+        return [Finding("structure", too_big)]
     keys = list(layer)
     if not keys:
         return [Finding("structure", "the 'layer' group has no layers")]
