@@ -506,7 +506,7 @@ def range_errors(path: str | Path) -> list[str]:
     with _open(path) as f:
         for L in layers:
             _parameter_rules(L, f["layer"][L.index], problems)
-    return [f"layer {p.layer}: [{p.rule}] {p.message}" for p in problems
+    return [f"[{p.rule}] layer {p.layer}: {p.message}" for p in problems
             if p.severity == "error" and p.rule in RANGE_RULES]
 
 
