@@ -202,7 +202,7 @@ def netx_weight_format(w: np.ndarray) -> tuple[int, int, str]:
     elif mn >= 0:
         mode, signed, scale = "excitatory", 0, 255 / mx
     else:
-        mode, signed, scale = "mixed", 1, min(127 / mx, -128 / mn)
+        mode, signed, scale = "mixed", 1, min(127 / mx if mx else math.inf, -128 / mn)   # numpy's 127/0 = inf
     scale_bits = int(np.floor(np.log2(scale))) + signed
     n = 8
     while n > 0 and np.sum(np.abs(w / 2 ** n - np.round(w / 2 ** n))) != 0:
