@@ -334,7 +334,7 @@ def activity_warnings(layers: list[LayerInfo], group) -> list[str]:
     elif last is not None and last in lif and "weight" in group[last.index]:
         g = group[last.index]
         w = np.asarray(g["weight"][()], dtype=np.float64)
-        w = w.reshape(w.shape[0], -1)                   # (outputs or output channels, inputs)
+        w = w.reshape(w.shape[0] if last.type == "conv" else last.neurons, -1)   # (output channels or neurons, inputs)
         current = np.clip(w, 0, None).sum(axis=1)       # every excitatory input spiking every step
         bias = np.asarray(g["bias"][()], dtype=np.float64).reshape(-1) if "bias" in g else np.zeros(1)
         if bias.size not in (1, current.size):

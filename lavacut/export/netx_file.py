@@ -162,6 +162,9 @@ def write_export(net, path: str | Path, meta: dict[str, Any], cutoff: dict[str, 
             g = f.create_group(META_GROUP)
             g.attrs["meta"] = json.dumps(full, default=json_default)
             _write_cutoff(g, cutoff or {}, default_policy)
+        from lavacut.export.validate import require_valid
+
+        require_valid(tmp, ranges=False)    # BEFORE it replaces anything; the ranges are export's warnings
     return path
 
 
