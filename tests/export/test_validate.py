@@ -79,6 +79,8 @@ def test_every_command_that_reads_a_network_refuses_it(bad_dir, capsys, monkeypa
     before = path.read_bytes()
     for argv in (["evaluate", path, "--samples", "2"], ["verify", path, "--samples", "2"], ["calibrate", path],
                  ["export", path, "--format", "nir", "-o", tmp_path / "x.nir"]):
+        if argv[0] == "export" and name == "bias_1e9":
+            continue        # NIR is a float format: Loihi's ranges are run's and check's, not the NIR export's
         rc, out, err = _cli(capsys, *argv)
         assert rc == 2 and BAD[name][2] in _one_error_line(err), (argv, out + err)
     assert path.read_bytes() == before and not any(tmp_path.iterdir())
