@@ -3,7 +3,8 @@ real ``lavacut`` entry point: every malformed file of issue 22 (built with
 h5py from a shipped export, :mod:`bad_netx`) is refused by run with exit 2
 and one line naming the file and the field, failed by check and inspect
 with exit 1, and inspect's "would run" says exactly what run does. Stock
-NetX files from the lava-dl wheel still pass; inspect warns about layers
+NetX files from the lava-dl wheel still pass (they run and verify in
+tests/runtime/test_layouts.py::test_stock_wheel_file_run_and_verify); inspect warns about layers
 whose spikes cannot depend on their input."""
 from __future__ import annotations
 
@@ -138,17 +139,6 @@ def test_element_limit_is_far_above_real_networks():
             f.visititems(lambda k, o: n.append(o.size) if isinstance(o, h5py.Dataset) else None)
         return sum(n)
     assert max(declared(p) for p in [DENSE, CONV, *STOCK.values()]) * 20 < MAX_ELEMENTS
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("name, shape, T", [("tiny", (3, 16, 16), 10), ("pilotnet_lif", (3, 66, 200), 3)])
-def test_stock_files_run(capsys, monkeypatch, tmp_path, name, shape, T):
-    monkeypatch.chdir(tmp_path)
-    frames = tmp_path / "f.npy"
-    np.save(frames, (np.random.default_rng(0).random((1, *shape, T)) < 0.3).astype(np.uint8))
-    rc, out, err = _cli(capsys, "run", STOCK[name], "--input", frames, "--samples", "1", "--report",
-                        tmp_path / "r.json")
-    assert rc == 0, out + err
 
 
 # ----------------------------------------------------------------------------- warnings (issue 23)
