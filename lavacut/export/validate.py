@@ -341,7 +341,8 @@ def problems(path: str | Path, check_hash: bool = True, ranges: bool = True) -> 
     return out
 
 
-FORCE_HINT = "a violation of Loihi 2's ranges ('lavacut check' lists them; --force runs it anyway, with netx clamping)"
+FORCE_HINT = ("a violation of Loihi 2's ranges ('lavacut check' lists them; --force runs it anyway, as netx and Lava "
+              "compute it)")
 
 
 def require_valid(path: str | Path, check_hash: bool = True, force: bool = False, ranges: bool = True) -> list[str]:
@@ -352,7 +353,7 @@ def require_valid(path: str | Path, check_hash: bool = True, force: bool = False
     hard = [p for p in found if p.kind != "range" or not force]
     if hard:
         tail = (f" ({FORCE_HINT})" if all(p.kind == "range" for p in hard) else
-                "" if any(p.kind == "metadata" and "--accept-modified" in p.text for p in hard) else
+                "" if all(p.kind == "metadata" for p in hard) else
                 " (the file cannot be run; re-export it)")
         raise NetxFileError(f"{path}: " + "; ".join(p.text for p in hard) + tail)
     return [p.text for p in found if p.kind == "range"]
