@@ -116,7 +116,7 @@ def hdf5_datasets(f) -> tuple[dict, list[str]]:
 
 def _elements(shape) -> int:
     n = 1
-    for s in shape or ():
+    for s in () if shape is None else shape:
         n *= int(s)
     return n
 
