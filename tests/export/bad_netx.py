@@ -8,7 +8,6 @@ from pathlib import Path
 
 import h5py
 import numpy as np
-
 from lavacut_testing import REPO
 
 DENSE = REPO / "netx_exports" / "embedded_dense.net"
