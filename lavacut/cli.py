@@ -112,6 +112,7 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=_workers, default=None, metavar="N",
                    help="shard the split over N worker processes, each with its own compiled Lava graph; same "
                         "decisions, merged in order (default: [run] workers, 1)")
+    _add_force(p)
 
 
 def _add_models_arg(p: argparse.ArgumentParser) -> None:
@@ -119,6 +120,12 @@ def _add_models_arg(p: argparse.ArgumentParser) -> None:
                    help="Lava ProcessModels on cpu: fast (the network as one fused Lava process, else fast-procs), "
                         "fast-procs (lavacut's vectorised models for netx's processes), stock (Lava's own); all "
                         "spike-exact; default: [run] models (fast)")
+
+
+def _add_force(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--force", action="store_true",
+                   help="run a file whose values break Loihi 2's ranges ('lavacut check' errors such as a bias "
+                        "beyond 13 bits or delays beyond 62) anyway, with a warning: netx clamps or truncates them")
 
 
 def _add_accept_modified(p: argparse.ArgumentParser, what: str) -> None:
@@ -175,7 +182,8 @@ def _request(args, samples=None, outputs=()):
     return RunRequest(path=path,
                       config_path=args.config, overrides=tuple(args.overrides),
                       user_input=getattr(args, "input", None), split=getattr(args, "split", None),
-                      samples=getattr(args, "samples", None) if samples is None else samples)
+                      samples=getattr(args, "samples", None) if samples is None else samples,
+                      force=getattr(args, "force", False))
 
 
 # ----------------------------------------------------------------------------- data
@@ -553,6 +561,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_models_arg(p)
     p.add_argument("--report", metavar="PATH", help="also write the summary as JSON")
     _add_accept_modified(p, "verify them (the reference is rebuilt from the file as it is now)")
+    _add_force(p)
     p.set_defaults(func=cmd_verify)
 
     p = sub.add_parser("inspect", help="print a NetX file's layers, metadata and Loihi 2 resource estimate",

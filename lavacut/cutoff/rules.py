@@ -137,6 +137,9 @@ class TopKGap(StopRule):
             raise ValueError(f"topk: beta must be a non-empty 1-D per-step vector, got shape {self.beta.shape}")
         if not np.all(np.isfinite(self.beta)):
             raise ValueError("topk: beta contains NaN or infinite values")
+        if np.any(self.beta < 0):   # the gap is never negative: every sample would stop at its first step
+            raise ValueError(f"topk: beta has negative values (min {self.beta.min():g}, at step "
+                             f"{int(np.argmin(self.beta)) + 1}); a gap threshold below 0 stops every sample at once")
         if self.delta is not None:
             self.delta = _number("topk", "delta", self.delta, 0.0, 1.0, hi_open=True)
         if self.confidence is not None:

@@ -7,6 +7,7 @@ so there is one input-shape check and one way to resolve a stop rule.
 """
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from lavacut.data.user_input import InputShapeError, load_user_input
 from lavacut.export.exporter import net_from_export
 from lavacut.export.inspect import LayerInfo, inspect_layers
 from lavacut.export.netx_file import read_metadata
+from lavacut.export.validate import require_valid
 from lavacut.util import LavacutError
 
 SPLITS = ("train", "test")
@@ -37,13 +39,17 @@ class Export:
     layers: list[LayerInfo]
 
     @classmethod
-    def open(cls, path: str | Path, accept_modified: bool = False) -> "Export":
-        """Open and validate a NetX file; ``accept_modified`` admits layers
-        changed after lavacut exported them (for recalibration)."""
+    def open(cls, path: str | Path, accept_modified: bool = False, force: bool = False) -> "Export":
+        """Open and validate a NetX file (:func:`lavacut.export.validate.require_valid`);
+        ``accept_modified`` admits layers changed after lavacut exported
+        them (for recalibration), ``force`` values beyond Loihi 2's ranges
+        (warned about on stderr; netx clamps or truncates them)."""
         path = Path(path)
         if path.is_dir():
             raise LavacutError(f"{path} is a folder; give a NetX .net file")
-        meta = read_metadata(path, check_hash=not accept_modified)  # validates the file and its metadata
+        for w in require_valid(path, check_hash=not accept_modified, force=force):
+            print(f"warning: {path}: {w} (--force: running it anyway)", file=sys.stderr)
+        meta = read_metadata(path, check_layers=False, check_hash=not accept_modified)
         return cls(path=path, meta=meta, layers=inspect_layers(path))
 
     # ------------------------------------------------------------------ what the file says

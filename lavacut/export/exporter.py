@@ -159,7 +159,11 @@ def net_from_export(path: str | Path, validated: bool = False):
 
     from lavacut.train.networks import NetSpec, build_network  # torch
 
-    meta = read_metadata(path, check_layers=not validated, check_hash=not validated)
+    if not validated:       # the rebuild computes what netx does with out-of-range values: no range check here
+        from lavacut.export.validate import require_valid
+
+        require_valid(path, ranges=False)
+    meta = read_metadata(path, check_layers=False, check_hash=not validated)
     if meta and "spec" in meta:
         spec = NetSpec.from_dict(dict(meta["spec"]))
     else:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lavacut.export.netx_file import MODIFIED_HINT, NetxFileError, _open, layer_problems, modified_after_export, read_metadata
+from lavacut.export.netx_file import NetxFileError, _open, read_metadata
 from lavacut.fixed_point import FIXED_POINT_LIMITS, P_SCALE, W_SCALE
 from lavacut.util import LavacutError
 
@@ -283,6 +283,69 @@ def require_support(path, layers: list[LayerInfo], what: str = "run") -> None:
                                f"cannot handle it; {SUPPORTED}")
 
 
+def is_voltage_readout(L: LayerInfo) -> bool:
+    """A weighted layer without neurons: netx makes it a non-leaky
+    integrator that never spikes (SLAYER's Affine block, Intel's mnist.net
+    output): its voltage is the readout."""
+    return L.type in ("dense", "dense_rec", "conv") and not L.neuron
+
+
+def _steady_voltage(current, bias, L: LayerInfo) -> np.ndarray:
+    """The largest voltage (in vThMant units) a CUBA neuron reaches with a
+    constant input ``current`` and ``bias`` (mantissas): Lava's
+    u <- u (4096 - du) / 4096 + a_in, v <- v (4096 - dv) / 4096 + u + bias,
+    at its fixed point; infinite where a decay of 0 lets it grow without end."""
+    du, dv = (float(L.neuron.get(k, P_SCALE)) for k in ("iDecay", "vDecay"))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        u = current * P_SCALE / du if du else np.where(current > 0, np.inf, 0.0)
+        drive = u + bias
+        v = drive * P_SCALE / dv if dv else np.where(drive > 0, np.inf, drive)
+    return np.nan_to_num(np.asarray(v, dtype=np.float64), nan=0.0)
+
+
+def activity_warnings(layers: list[LayerInfo], group) -> list[str]:
+    """Layers whose spikes do not depend on their input: a layer whose bias
+    alone drives every neuron past threshold (it fires with no input at all;
+    an input layer then fires whatever the frames are), and an output layer
+    no input can drive past threshold (it never spikes). An output layer
+    without neurons is a voltage readout (:func:`is_voltage_readout`),
+    said as such."""
+    out = []
+    lif = [L for L in layers if L.neuron and L.neuron_type in LIF_TYPES and isinstance(L.threshold, float)]
+    for L in lif:
+        g = group[L.index]
+        bias = np.asarray(g["bias"][()], dtype=np.float64).reshape(-1) if "bias" in g else np.zeros(1)
+        if L.type == "input":
+            bias = np.array([float(L.transform[1])]) if L.transform and L.transform[1] is not None else bias
+        vth = L.threshold * W_SCALE
+        # v restarts from 0 after a spike and the bias alone brings it past
+        # vth in one step: a spike at every step (the most a neuron can give)
+        if bias.size and np.all(bias > vth):
+            whatever = L.type == "input" and L.transform and (L.transform[0] or 0) >= 0
+            out.append(f"layer {L.index} ({L.type}): its bias ({bias.min():g}..{bias.max():g}) alone drives every "
+                       f"neuron past its threshold (vThMant {vth:g}) at every step: it fires at every step "
+                       + ("whatever the frames are, so nothing after it depends on the input" if whatever else
+                          "without any input"))
+    weighted = [L for L in layers if L.type in ("dense", "dense_rec", "conv")]
+    last = weighted[-1] if weighted else None
+    if last is not None and is_voltage_readout(last):
+        out.append(f"layer {last.index} ({last.type}) is a voltage readout: no neurons, netx integrates its input "
+                   f"and it never spikes")
+    elif last is not None and last in lif and "weight" in group[last.index]:
+        g = group[last.index]
+        w = np.asarray(g["weight"][()], dtype=np.float64)
+        w = w.reshape(w.shape[0] if last.type == "conv" else last.neurons, -1)   # (output channels or neurons, inputs)
+        current = np.clip(w, 0, None).sum(axis=1)       # every excitatory input spiking every step
+        bias = np.asarray(g["bias"][()], dtype=np.float64).reshape(-1) if "bias" in g else np.zeros(1)
+        if bias.size not in (1, current.size):
+            bias = np.zeros(1)
+        if not np.any(_steady_voltage(current, bias, last) > last.threshold * W_SCALE):
+            out.append(f"layer {last.index} ({last.type}, the output): even with every excitatory input spiking "
+                       f"at every step (input current at most {current.max():g}) no neuron reaches its threshold "
+                       f"(vThMant {last.threshold * W_SCALE:g}): it never spikes, so every decision is a tie")
+    return out
+
+
 def _taps_in_range(n_out: int, n_in: int, k: int, s: int, p: int, d: int) -> np.ndarray:
     """Per kernel tap j (0..k-1): how many of the n_out output positions put
     it on a real input (0 <= o*s - p + j*d < n_in), i.e. not on padding."""
@@ -320,22 +383,35 @@ def _num(v, scale: int, digits: int) -> str:
 
 
 def file_problems(path: str | Path) -> list[str]:
-    """What stops the file from running (non-finite or out-of-range numbers,
-    layers changed after lavacut exported them); [] when nothing does."""
-    with _open(path) as f:
-        problems = layer_problems(f)
-        meta = read_metadata(path, check_layers=False, check_hash=False)
-        if meta is not None and modified_after_export(f, meta):
-            problems.append(f"the layers were modified after export (they no longer match the stored "
-                            f"content_sha256); {MODIFIED_HINT}")
-    return problems
+    """What stops the file from running: every problem of the validator
+    (:func:`lavacut.export.validate.problems`: structure, sizes, types,
+    values, Loihi ranges, lavacut metadata, layers changed after export);
+    [] when nothing does."""
+    from lavacut.export.validate import problems
+
+    return [p.text for p in problems(path)]
 
 
 def format_inspection(path: str | Path) -> str:
-    """The report of ``lavacut inspect``; a file with :func:`file_problems`
-    ends with them, one per line."""
+    """The report of ``lavacut inspect``: the layers, the lavacut metadata,
+    then one ``PROBLEM:`` line per :func:`file_problems` and a last line
+    ``would run: yes|no`` that says whether ``lavacut run`` accepts the file
+    (no: a PROBLEM line, or a layer marked CANNOT). A file whose structure
+    is refused is not read further."""
+    problems = file_problems(path)
+    from lavacut.export.validate import structure_problems
+    with _open(path) as f:
+        if "layer" not in f:                            # not a NetX network at all: bad input, not a finding
+            raise NetxFileError(f"{path}: no 'layer' group: not a NetX network file")
+        broken = bool(structure_problems(f))
+    if broken:
+        return "\n".join([f"{path}", *[f"PROBLEM: {p}" for p in problems],
+                          "would run: no (the file's structure is refused; nothing more was read)"])
     layers = inspect_layers(path)
-    meta = read_metadata(path, check_layers=False, check_hash=False)
+    try:
+        meta = read_metadata(path, check_layers=False, check_hash=False)
+    except NetxFileError:
+        meta = {}                                       # its problems are the PROBLEM lines
     lines = [f"{path}"]
     lines.append(f"{'layer':<6}{'type':<11}{'shape':<16}{'neuron':<8}{'weights':>18}{'bits':>6}{'neurons':>9}"
                  f"{'synapses':>11}{'wmem KiB':>10}  delays")
@@ -379,9 +455,15 @@ def format_inspection(path: str | Path) -> str:
     if meta is None:
         lines.append("lavacut metadata: none (not written by lavacut; 'lavacut run' needs --policy "
                      "parameters or runs fixed T)")
+    elif not meta:
+        lines.append("lavacut metadata: unreadable (see the PROBLEM lines)")
     else:
         lines += _meta_lines(meta)
-    lines += [f"PROBLEM: {p}" for p in file_problems(path)]
+    with _open(path) as f:
+        lines += [f"WARNING: {w}" for w in activity_warnings(layers, f["layer"])]
+    lines += [f"PROBLEM: {p}" for p in problems]
+    refused = problems or [L for L in layers if L.run_issue]
+    lines.append(f"would run: {'no' if refused else 'yes'}")
     return "\n".join(lines)
 
 

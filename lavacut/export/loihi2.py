@@ -49,7 +49,7 @@ from typing import Any
 
 import numpy as np
 
-from lavacut.export.inspect import LayerInfo, conv_pair, inspect_layers
+from lavacut.export.inspect import LayerInfo, activity_warnings, conv_pair, inspect_layers
 from lavacut.export.netx_file import _open
 from lavacut.fixed_point import BIAS_MANT_LIMIT, FIXED_POINT_LIMITS, P_SCALE
 from lavacut.util import LavacutError
@@ -202,7 +202,7 @@ def netx_weight_format(w: np.ndarray) -> tuple[int, int, str]:
     elif mn >= 0:
         mode, signed, scale = "excitatory", 0, 255 / mx
     else:
-        mode, signed, scale = "mixed", 1, min(127 / mx, -128 / mn)
+        mode, signed, scale = "mixed", 1, min(127 / mx if mx else math.inf, -128 / mn)   # numpy's 127/0 = inf
     scale_bits = int(np.floor(np.log2(scale))) + signed
     n = 8
     while n > 0 and np.sum(np.abs(w / 2 ** n - np.round(w / 2 ** n))) != 0:
@@ -493,16 +493,54 @@ def _storage_bits(L: LayerInfo, g) -> int:
     return L.weight_bits or 1
 
 
+#: the parameter rules whose errors ``lavacut run`` refuses too (without
+#: ``--force``): what netx would silently clamp, truncate or wrap
+RANGE_RULES = ("weight_integer", "weight_precision", "weight_exponent", "threshold", "decay", "bias", "delay")
+
+
+def range_errors(path: str | Path) -> list[str]:
+    """The :data:`RANGE_RULES` errors of ``path``, one line each (the same
+    rules and words as :func:`check_loihi2`, without the core mapping)."""
+    layers = inspect_layers(path)
+    problems: list[Problem] = []
+    with _open(path) as f:
+        for L in layers:
+            _parameter_rules(L, f["layer"][L.index], problems)
+    return [f"[{p.rule}] layer {p.layer}: {p.message}" for p in problems
+            if p.severity == "error" and p.rule in RANGE_RULES]
+
+
+def _parameter_rules(L: LayerInfo, g, problems: list[Problem]) -> None:
+    """Neuron, delay and weight rules of one layer netx loads."""
+    if not L.supported or L.type == "flatten":
+        return
+    if L.neuron:
+        _neuron_rules(L, g, problems)
+    if L.type == "input":
+        return
+    if "delay" in g:
+        _delay_rules(L, g, problems)
+    if "weight" in g:
+        _weight_rules(L, g, problems)
+
+
 # --------------------------------------------------------------------------- the check
 def check_loihi2(path: str | Path, target: str = "loihi2") -> CheckReport:
     """Design-rule check and core map of the NetX file ``path``."""
     if target not in TARGETS:
         raise LavacutError(f"unknown target {target!r} ({', '.join(TARGETS)})")
+    from lavacut.export.validate import problems as file_problems
+
+    # what 'lavacut run' refuses fails the check too (the ranges are this check's own rules)
+    problems = [Problem(p.kind, "error", None, p.text) for p in file_problems(path, ranges=False)]
+    if any(p.rule == "structure" for p in problems):        # not read further: no core map
+        return CheckReport(str(path), target, False, [], [], {"cores": 0, "chips": 0, "neurons": 0, "synapses": 0},
+                           problems)
     layers = inspect_layers(path)
-    problems: list[Problem] = []
     lays: list[_Layer] = []
     with _open(path) as f:
         grp = f["layer"]
+        problems += [Problem("activity", "warning", None, w) for w in activity_warnings(layers, grp)]
         prev_shape, prev_n = None, None
         for L in layers:
             g = grp[L.index]
@@ -515,21 +553,17 @@ def check_loihi2(path: str | Path, target: str = "loihi2") -> CheckReport:
                 continue
             if L.type == "flatten":
                 continue
-            if L.neuron:
-                _neuron_rules(L, g, problems)
+            _parameter_rules(L, g, problems)
             if L.type == "input":
                 if L.neuron:
                     lays.append(_elementwise_layer(L))
                     prev_n = L.neurons
                 prev_shape = L.shape
                 continue
-            if "delay" in g:
-                _delay_rules(L, g, problems)
             if "weight" not in g:
                 problems.append(Problem("layer_type", "error", L.index, "no real weight dataset (complex weights "
                                         "of RF neurons are not covered)"))
                 continue
-            _weight_rules(L, g, problems)
             if L.type == "conv" and len(L.shape) == 3 and prev_shape is not None and len(prev_shape) == 3:
                 lay = _conv_layer(L, g, tuple(prev_shape))
             elif L.type == "conv":

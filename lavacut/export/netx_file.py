@@ -165,6 +165,9 @@ def write_export(net, path: str | Path, meta: dict[str, Any], cutoff: dict[str, 
             g = f.create_group(META_GROUP)
             g.attrs["meta"] = json.dumps(full, default=json_default)
             _write_cutoff(g, cutoff or {}, default_policy)
+        from lavacut.export.validate import require_valid
+
+        require_valid(tmp, ranges=False)    # BEFORE it replaces anything; the ranges are export's warnings
     return path
 
 
@@ -210,17 +213,18 @@ def _write_cutoff(g, cutoff: dict[str, dict], default_policy: str | None) -> Non
 def read_metadata(path: str | Path, check_layers: bool = True, check_hash: bool = True) -> dict[str, Any] | None:
     """The ``meta`` dict of a lavacut export, with ``cutoff`` (dict name ->
     params) and ``default_policy`` added; None for a NetX file lavacut did not
-    write. Bad metadata raises :class:`NetxFileError` naming the field; so do
-    layers that cannot be run (``check_layers``, see :func:`layer_problems`)
-    and, for lavacut's own files, layers changed after export
-    (``check_hash``)."""
+    write. Bad metadata raises :class:`NetxFileError` naming the field; so do,
+    with ``check_layers``, every problem of the validator
+    (:func:`lavacut.export.validate.require_valid`: structure, sizes, types,
+    values, Loihi ranges) and, for lavacut's own files, layers changed after
+    export (``check_hash``)."""
+    if check_layers:
+        from lavacut.export.validate import require_valid
+
+        require_valid(path, check_hash=check_hash)
     with _open(path) as f:
         if "layer" not in f:
             raise NetxFileError(f"{path}: no 'layer' group: not a NetX network file")
-        if check_layers:
-            problems = layer_problems(f)
-            if problems:
-                raise NetxFileError(f"{path}: " + "; ".join(problems) + " (the file cannot be run; re-export it)")
         if META_GROUP not in f:
             return None
         g = f[META_GROUP]

@@ -38,6 +38,8 @@ class RunRequest:
     samples: int | None = None
     #: admit a lavacut export whose layers were changed after export (calibrate only)
     accept_modified: bool = False
+    #: run values beyond Loihi 2's ranges anyway (``--force``: a warning, netx clamps them)
+    force: bool = False
 
 
 def open_run(req: RunRequest) -> tuple[Export, RunConfig, str, int]:
@@ -45,7 +47,7 @@ def open_run(req: RunRequest) -> tuple[Export, RunConfig, str, int]:
     command line over ``[run]`` over the defaults). An export with no data
     set bound (a foreign NetX file, an unbound NIR import) needs
     ``--input`` or ``--config``: it never silently takes the embedded set."""
-    export = Export.open(req.path, accept_modified=req.accept_modified)
+    export = Export.open(req.path, accept_modified=req.accept_modified, force=req.force)
     cfg = export.config(req.config_path, list(req.overrides))
     if req.user_input is None and not export.has_data_binding(req.config_path, req.overrides):
         raise LavacutError(f"{req.path}: data set unknown (no lavacut data configuration in the file); give "

@@ -46,11 +46,48 @@ def read_nir(path: str | Path):
     path = Path(path)
     if not path.is_file():
         raise NirError(f"{path}: no such file")
+    _check_declared(path)
     try:
-        return nir.read(path, type_check=False)
+        graph = nir.read(path, type_check=False)
     except Exception as exc:  # h5py / nir raise many types for bad files
         raise NirError(f"{path}: not a NIR graph nir {getattr(nir, 'version', '')} can read "
                        f"({type(exc).__name__}: {first_line(exc)})") from None
+    check_node_parameters(graph, path)
+    return graph
+
+
+def _check_declared(path: Path) -> None:
+    """Links and sizes from the HDF5 headers, before nir.read decompresses
+    anything (the limit of :data:`lavacut.export.validate.MAX_ELEMENTS`)."""
+    import h5py
+
+    from lavacut.export.validate import hdf5_datasets, size_problem
+
+    try:
+        with h5py.File(path, "r") as f:
+            datasets, problems = hdf5_datasets(f)
+            problem = (problems or [size_problem(datasets)])[0]
+    except OSError:
+        return                                   # not HDF5: nir.read says so
+    if problem:
+        raise NirError(f"{path}: {problem}")
+
+
+def check_node_parameters(graph, path="the graph") -> None:
+    """Every array parameter of every node: real numbers, no NaN, not empty
+    (NirError naming the node and parameter)."""
+    for name, node in getattr(graph, "nodes", {}).items():
+        for key, value in vars(node).items():
+            if key in ("input_type", "output_type", "metadata") or not isinstance(value, np.ndarray):
+                continue
+            if value.size == 0:
+                raise NirError(f"{path}: node {name!r} ({type(node).__name__}) parameter {key} is empty "
+                               f"(shape {value.shape})")
+            if value.dtype.kind not in "biuf":
+                raise NirError(f"{path}: node {name!r} ({type(node).__name__}) parameter {key} is not real "
+                               f"numbers (dtype {value.dtype})")
+            if np.any(np.isnan(value)):
+                raise NirError(f"{path}: node {name!r} ({type(node).__name__}) parameter {key} contains NaN")
 
 
 @dataclass
@@ -233,6 +270,8 @@ def from_nir(graph_or_path, *, dt: float | str | None = None, threshold: float |
         graph = graph_or_path
     if not hasattr(graph, "nodes") or not hasattr(graph, "edges"):
         raise NirError(f"expected a nir.NIRGraph or a .nir file, got {type(graph_or_path).__name__}")
+    if path is None:
+        check_node_parameters(graph)
     lc_meta = lavacut_metadata(graph)
     loops: dict[str, str] = {}
     order = chain(graph, loops)
