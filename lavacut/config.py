@@ -110,6 +110,9 @@ class RunSection:
     models: str = "fast"
     #: worker processes a split is sharded over (each its own compiled graph; same decisions)
     workers: int = 1
+    #: samples side by side in the fused network, each with its own cutoff (0: automatic, see
+    #: lavacut.runtime.graph.DEFAULT_LANES; 1 with models other than "fast")
+    lanes: int = 0
     split: str = "test"
     samples: int = 0
 
@@ -235,6 +238,7 @@ _LIMITS: dict[str, tuple[Any, str]] = {
     "run.split": (lambda v: v in ("train", "test"), "train or test"),
     "run.samples": (lambda v: v >= 0, "0 (all) or more"),
     "run.workers": (lambda v: v >= 1, "at least 1"),
+    "run.lanes": (lambda v: v >= 0, "0 (automatic) or more"),
 }
 
 

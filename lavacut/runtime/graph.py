@@ -416,11 +416,15 @@ def build_split_graph(net_path, frames, rule, *, halt: bool, horizon: int | None
         raise LavacutError(str(e)) from e
 
     lanes = check_lanes(lanes, fused=fused, loihi2=loihi2)
+    auto = lanes == 0
+    lanes = min(DEFAULT_LANES if auto else lanes, N)     # lanes past the last sample would only idle
     weight, bias = layout.input_transform or (1, 0)
     K = layout.num_classes
     fused_proc = None
     if fused and not loihi2:
         specs = fused_layers(net)
+        if specs is None and auto:
+            lanes = 1
         if specs is not None:
             from lavacut.runtime.procs.fused import FusedNetwork  # Lava
 
@@ -448,13 +452,22 @@ def build_split_graph(net_path, frames, rule, *, halt: bool, horizon: int | None
                       fused=fused_proc, lanes=lanes)
 
 
+#: lanes=0 ("automatic"): the lanes of the fused network, chosen from the
+#: throughput measured at 1, 8, 32 and 128 lanes on the shipped exports
+#: (README, "Lanes"); 1 where the fused network does not run the file
+DEFAULT_LANES = 32
+
+
 def check_lanes(lanes, *, fused: bool, loihi2: bool) -> int:
-    """``lanes`` as an int >= 1, or a LavacutError saying why it cannot run:
+    """``lanes`` as an int >= 1 (0: automatic, resolved when the graph is
+    built), or a LavacutError saying why it cannot run:
     lanes live inside the fused network (``models="fast"`` on cpu); Lava's
     stock and per-process models run one sample per graph (``--workers N``
     runs N graphs side by side instead)."""
+    if lanes is None or lanes == 0:     # automatic: DEFAULT_LANES where the fused network runs, else 1
+        return 0 if fused and not loihi2 else 1
     if isinstance(lanes, bool) or not isinstance(lanes, (int, np.integer)) or lanes < 1:
-        raise LavacutError(f"lanes must be a whole number >= 1, got {lanes!r}")
+        raise LavacutError(f"lanes must be a whole number >= 1 (or 0: automatic), got {lanes!r}")
     lanes = int(lanes)
     if lanes > 1 and loihi2:
         raise LavacutError(f"lanes={lanes} on backend 'loihi2': the lanes of the CPU simulation become R copies of "
