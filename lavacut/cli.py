@@ -225,7 +225,7 @@ def cmd_check(args) -> int:
     from lavacut.pipelines.check import check_export
 
     _check_report(args)
-    rep, written = check_export(args.file, target=args.target, report=args.report)
+    rep, written = check_export(args.file, target=args.target, report=args.report, replicas=args.replicas)
     print(rep.format())
     if written:
         print(f"report: {written[0]}; core map: {written[1]}")
@@ -504,6 +504,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target", choices=["loihi2"], default="loihi2")
     p.add_argument("--report", metavar="PATH", help="write the JSON report (cores, layers, assumptions) and the "
                                                    "core-map PNG beside it")
+    p.add_argument("--replicas", type=int, default=1, metavar="R",
+                   help="core map of R copies side by side (the chip counterpart of --lanes): copies per chip, "
+                        "the binding limit, the shared input (default 1)")
     p.set_defaults(func=cmd_check)
 
     p = sub.add_parser("calibrate", help="calibrate the stop rules on the training split and store them "
