@@ -342,7 +342,9 @@ class ConvKernel:
         cols = ext[:, self.idx]                                  # (B, Xo*Yo, Kx*Ky*Cin)
         a = cols.reshape(-1, cols.shape[-1]) @ self._w2b         # (B*Xo*Yo, Cout), exact integers
         a = np.moveaxis(a.astype(np.int32).reshape((B,) + self.out_shape), 0, -1)
-        return _signed_clamp(a, 24)
+        if a.size and (a.max() >= 2 ** 23 or a.min() < -2 ** 23):    # the wrap changes nothing in range
+            a = _signed_clamp(a, 24)
+        return a
 
 
 @implements(proc=Conv, protocol=LoihiProtocol)
