@@ -322,3 +322,35 @@ def test_sigterm_with_lanes_leaves_nothing(tmp_path):
     leaked = set(os.listdir("/dev/shm")) - shm - shm_mapped_by_others()
     assert not leaked, f"/dev/shm entries left behind: {sorted(leaked)}"
     assert not (tmp_path / "r.json").exists()
+
+
+# --------------------------------------------------------------------------
+# fast: the chip counterpart (check --replicas), the config key
+# --------------------------------------------------------------------------
+
+def test_check_replicas_core_map_and_report(tmp_path):
+    from lavacut.pipelines.check import check_export
+
+    one, _ = check_export(DENSE)
+    k = one.totals["cores"]
+    rep, written = check_export(DENSE, report=tmp_path / "c.json", replicas=100)
+    d = json.loads(written[0].read_text())
+    assert d["replicas"] == 100 and d["replicas_per_chip"] == 128 // k and d["replica_binding"] == "cores_per_chip"
+    assert d["totals"]["cores"] == 100 * k and d["totals"]["chips"] == -(-100 // (128 // k))
+    assert d["totals"]["input_spikes_per_step_max"] == 100 * 2312
+    assert len(d["cores"]) == 100 * k and {c["replica"] for c in d["cores"]} == set(range(100))
+    assert all(c["chip"] == c["core"] // 128 for c in d["cores"])
+    assert any("input" in a["figure"] for a in d["assumptions"]) and any(p["rule"] == "replicas"
+                                                                         for p in d["problems"])
+    assert json.loads(json.dumps(check_export(DENSE)[0].to_dict()))["replicas_per_chip"] == 128 // k
+    with pytest.raises(LavacutError, match="replicas"):
+        check_export(DENSE, replicas=0)
+
+
+def test_run_lanes_config_key():
+    from lavacut.config import ConfigError, load_config
+
+    assert load_config(None, []).run.lanes == 0                      # automatic
+    assert load_config(None, ["run.lanes=8"]).run.lanes == 8
+    with pytest.raises(ConfigError, match="run.lanes"):
+        load_config(None, ["run.lanes=-1"])
