@@ -113,6 +113,13 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
                    help="shard the split over N worker processes, each with its own compiled Lava graph; same "
                         "decisions, merged in order (default: [run] workers, 1)")
     _add_force(p)
+    _add_lanes_arg(p)
+
+
+def _add_lanes_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--lanes", type=_at_least_zero(int), default=None, metavar="B",
+                   help="samples side by side in one Lava step (fused network, models fast), each with its own "
+                        "cutoff; same decisions as 1 lane (default: [run] lanes, 0 = automatic)")
 
 
 def _add_models_arg(p: argparse.ArgumentParser) -> None:
@@ -292,7 +299,7 @@ def cmd_check(args) -> int:
     report = Path(args.report) if args.report else None
     _check_io(args, [(report, "--report"), (report and report.with_suffix(".png"), "--report's core map")],
               [(args.file, "FILE")])
-    rep, written = check_export(args.file, target=args.target, report=args.report)
+    rep, written = check_export(args.file, target=args.target, report=args.report, replicas=args.replicas)
     print(rep.format())
     if written:
         print(f"report: {written[0]}; core map: {written[1]}")
@@ -340,7 +347,7 @@ def cmd_verify(args) -> int:
 
     req = dataclasses.replace(_request(args, outputs=[(args.report, "--report")]),
                               accept_modified=args.accept_modified)
-    res = verify_export(req, backend=args.backend, models=args.models)
+    res = verify_export(req, backend=args.backend, models=args.models, lanes=args.lanes)
     print(res.format())
     if args.report:
         atomic_write_json(args.report, res.summary())
@@ -368,7 +375,7 @@ def cmd_evaluate(args) -> int:
     from lavacut.pipelines.evaluate import evaluate_export
     from lavacut.pipelines.reports import print_termination_summary, report_paths, write_report
 
-    for key in ("models", "workers"):       # evaluate reads them from [run]
+    for key in ("models", "workers", "lanes"):       # evaluate reads them from [run]
         if getattr(args, key, None) is not None:
             args.overrides = list(args.overrides) + [f"run.{key}={getattr(args, key)}"]
     rep = evaluate_export(_request(args, outputs=[(p, "--report") for p in report_paths(args.report)]),
@@ -394,7 +401,8 @@ def cmd_run(args) -> int:
 
     rep, full, cut = run_export(req, mode=args.mode, policy=args.policy,
                                 params=_policy_params(args.param), backend=args.backend, progress=not table,
-                                on_sample=on_sample if table else None, models=args.models, workers=args.workers)
+                                on_sample=on_sample if table else None, models=args.models, workers=args.workers,
+                                lanes=args.lanes)
     if table and rep["mode"] == "stream":
         for r in rep["per_sample"]:
             print(f"  sample {r['index']:4d}  t_c {r['t_c']:3d}  pred {r['pred']:3d}  label {r['label']}")
@@ -446,7 +454,7 @@ def cmd_demo(args) -> int:
     print(f"\n== 3. Lava CPU simulation (Loihi2SimCfg fixed_pt) with the CutoffMonitor, {args.samples} test "
           f"samples, {args.mode} mode: full T, then with the cutoff")
     rep, full, cut = run_export(RunRequest(export, split="test", samples=args.samples), mode=args.mode,
-                                backend="cpu")
+                                backend="cpu", lanes=args.lanes)
     written = write_report(rep, args.report)
     print("\n== 4. termination summary")
     print_termination_summary(rep)
@@ -559,6 +567,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", default=None, choices=["train", "test"], help="data set split (default [run] split)")
     p.add_argument("--backend", choices=["cpu", "loihi2"], default="cpu")
     _add_models_arg(p)
+    _add_lanes_arg(p)
     p.add_argument("--report", metavar="PATH", help="also write the summary as JSON")
     _add_accept_modified(p, "verify them (the reference is rebuilt from the file as it is now)")
     _add_force(p)
@@ -580,6 +589,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target", choices=["loihi2"], default="loihi2")
     p.add_argument("--report", metavar="PATH", help="write the JSON report (cores, layers, assumptions) and the "
                                                    "core-map PNG beside it")
+    p.add_argument("--replicas", type=int, default=1, metavar="R",
+                   help="core map of R copies side by side (the chip counterpart of --lanes): copies per chip, "
+                        "the binding limit, the shared input (default 1)")
     p.set_defaults(func=cmd_check)
 
     p = sub.add_parser("calibrate", help="calibrate the stop rules on the training split and store them "
@@ -679,6 +691,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a shipped export's name (default embedded_dense) or a NetX file")
     p.add_argument("--samples", type=int, default=300, help="first N test samples (default 300)")
     p.add_argument("--mode", choices=["halt", "stream"], default="halt")
+    _add_lanes_arg(p)
     p.add_argument("--report", default="reports/demo.json", help="JSON report path (plots beside it)")
     p.set_defaults(func=cmd_demo)
 

@@ -116,6 +116,9 @@ class RunSection:
     models: str = "fast"
     #: worker processes a split is sharded over (each its own compiled graph; same decisions)
     workers: int = 1
+    #: samples side by side in the fused network, each with its own cutoff (0: automatic, see
+    #: lavacut.runtime.graph.DEFAULT_LANES; 1 with models other than "fast")
+    lanes: int = 0
     split: str = "test"
     samples: int = 0
 
@@ -268,6 +271,7 @@ _LIMITS: dict[str, tuple[Any, str]] = {
     "data.sensor[]": (lambda v: v >= 1, "at least 1"),
     "framing.fit": (lambda v: v in ("none", "crop", "resize", "crop+resize"), "none, crop, resize or crop+resize"),
     "framing.slicing": (lambda v: v in ("time", "bins", "windows"), "time, bins or windows"),
+    "run.lanes": (lambda v: v >= 0, "0 (automatic) or more"),
 }
 
 

@@ -23,6 +23,14 @@ Figures, per export (netx_exports/embedded_dense.net, embedded_conv.net):
 - ``workers``: the cutoff stream run sharded over 2 worker processes vs one
   graph (elapsed wall-clock including compile, and same decisions). On a
   2-core machine shared with other work this is not expected to pay.
+- ``lanes`` (issue 24): Lava samples/s at full T and with the cutoff (stream
+  mode, fused network) for 1, 8, 32 and 128 lanes, the torch engine's
+  samples/s on the same samples (``lava_lanes_over_torch_engine_throughput``),
+  Lava wall-clock per sample-step (wall / the samples' summed steps) over
+  SLAYER's batch-1 step (``lava_lanes_per_sample_step_over_slayer_batch1``),
+  the cutoff's wall gain over its timestep gain per lane count, decisions
+  equal to one lane, and the issue's targets checked at the default lanes.
+  The other sections run one lane (``run_split``'s default).
 
 The halt / stream / switch figures use ``--models`` (default fast).
 """
@@ -38,14 +46,18 @@ import numpy as np
 
 from lavacut.cutoff.rules import FixedT
 from lavacut.pipelines.run import RunRequest, open_run, run_split
+from lavacut.runtime.graph import DEFAULT_LANES
 from lavacut.util import atomic_write_json, versions
 
 
 #: alternated repetitions of the switch-overhead runs (medians compared)
 SWITCH_REPEATS = 5
+#: lane counts of the ``lanes`` section
+LANES = (1, 8, 32, 128)
 
 
-def bench_export(path: Path, samples: int, models: str = "fast", exact_samples: int = 20) -> dict:
+def bench_export(path: Path, samples: int, models: str = "fast", exact_samples: int = 20,
+                 sections: tuple = ("modes", "models", "workers", "lanes")) -> dict:
     import torch
 
     export, cfg, split, _ = open_run(RunRequest(path, split="test"))
@@ -56,7 +68,7 @@ def bench_export(path: Path, samples: int, models: str = "fast", exact_samples: 
     rule = export.rule(None, None, T)
     out: dict = {"export": str(path), "n_samples": N, "T": T, "policy": rule.name, "models_used": models}
 
-    for mode in ("halt", "stream"):
+    for mode in ("halt", "stream") if "modes" in sections else ():
         full = run_split(path, frames, labels, FixedT(), mode=mode, progress=False, models=models)
         cut = run_split(path, frames, labels, rule, mode=mode, progress=False, models=models)
         ts_ratio = T / float(np.mean(cut.t_c))
@@ -108,12 +120,18 @@ def bench_export(path: Path, samples: int, models: str = "fast", exact_samples: 
         for lo in range(0, N, 64):
             net(x[lo:lo + 64], record=False)
         slayer_batched = (time.perf_counter() - t0) / N
-    lava_step = out["stream"]["ms_per_lava_step_full"] / 1e3
     out["slayer_ms_per_step_batch1"] = 1e3 * slayer_b1 / T
+    out["torch_engine_samples_per_s"] = 1.0 / slayer_batched
+    if "lanes" in sections:
+        out["lanes"] = bench_lanes(path, frames, labels, rule, slayer_b1 / T, 1.0 / slayer_batched)
+        out["lanes"]["lava_lanes_per_sample_step_over_slayer_batch1_one_thread"] = {   # steadier under load
+            k: v / 1e3 / (slayer_b1_1t / T) for k, v in out["lanes"]["ms_per_sample_step_full"].items()}
+    if "modes" not in sections:
+        return out
+    lava_step = out["stream"]["ms_per_lava_step_full"] / 1e3
     out["lava_over_slayer_per_step_batch1"] = lava_step / (slayer_b1 / T)
     out["slayer_ms_per_step_batch1_one_thread"] = 1e3 * slayer_b1_1t / T
     out["lava_over_slayer_per_step_batch1_one_thread"] = lava_step / (slayer_b1_1t / T)
-    out["torch_engine_samples_per_s"] = 1.0 / slayer_batched
     out["models"] = bench_models(path, frames, labels, rule, slayer_b1 / T, exact_samples)
     out["models"]["lava_over_slayer_per_step_batch1_one_thread"] = {
         m: v / 1e3 / (slayer_b1_1t / T) for m, v in out["models"]["ms_per_lava_step_full_stream"].items()}
@@ -149,6 +167,46 @@ def bench_models(path, frames, labels, rule, slayer_step_s: float, exact_samples
                                           "all": bool(all(same.values()) and all(spikes.values()))}}
 
 
+def bench_lanes(path, frames, labels, rule, slayer_step_s: float, torch_sps: float, rounds: int = 2) -> dict:
+    """Issue 24: stream runs of the fused network at ``LANES`` lanes, full T
+    and with the cutoff, against the torch engine and SLAYER batch 1 (see
+    module doc)."""
+    N, T = len(frames), frames.shape[-1]
+    out = {"lanes": list(LANES), "default_lanes": DEFAULT_LANES, "rounds": rounds, "samples_per_s_full": {},
+           "samples_per_s_cutoff": {}, "lava_steps_full": {}, "lava_steps_cutoff": {},
+           "lava_lanes_over_torch_engine_throughput": {}, "lava_lanes_over_torch_engine_throughput_full": {},
+           "lava_lanes_per_sample_step_over_slayer_batch1": {}, "ms_per_sample_step_full": {},
+           "wall_ratio_over_timestep_ratio": {}, "speedup_over_lanes1_cutoff": {}, "same_decisions_as_lanes1": {}}
+    ref = None
+    for b in LANES:
+        # best of ``rounds`` (load bursts from other processes only ever slow a run down)
+        full = min((run_split(path, frames, labels, FixedT(), mode="stream", progress=False, lanes=b)
+                    for _ in range(rounds)), key=lambda r: r.wall_s)
+        cut = min((run_split(path, frames, labels, rule, mode="stream", progress=False, lanes=b)
+                   for _ in range(rounds)), key=lambda r: r.wall_s)
+        ref = ref or cut
+        k = str(b)
+        sps_full, sps_cut = N / full.wall_s, N / cut.wall_s
+        step = full.wall_s / (N * T)                          # wall per sample-step, full T
+        out["samples_per_s_full"][k], out["samples_per_s_cutoff"][k] = sps_full, sps_cut
+        out["lava_steps_full"][k], out["lava_steps_cutoff"][k] = int(full.lava_steps), int(cut.lava_steps)
+        out["lava_lanes_over_torch_engine_throughput"][k] = sps_cut / torch_sps
+        out["lava_lanes_over_torch_engine_throughput_full"][k] = sps_full / torch_sps
+        out["ms_per_sample_step_full"][k] = 1e3 * step
+        out["lava_lanes_per_sample_step_over_slayer_batch1"][k] = step / slayer_step_s
+        out["wall_ratio_over_timestep_ratio"][k] = (full.wall_s / cut.wall_s) / (T / float(np.mean(cut.t_c)))
+        out["speedup_over_lanes1_cutoff"][k] = sps_cut / out["samples_per_s_cutoff"]["1"]
+        out["same_decisions_as_lanes1"][k] = bool(all(np.array_equal(getattr(cut, a), getattr(ref, a))
+                                                      for a in ("t_c", "pred", "counts")))
+    d = str(DEFAULT_LANES) if str(DEFAULT_LANES) in out["samples_per_s_cutoff"] else str(LANES[-1])
+    out["targets"] = {
+        "torch_throughput_at_default_lanes_ge_0.5": out["lava_lanes_over_torch_engine_throughput"][d] >= 0.5,
+        "speedup_over_lanes1_cutoff_ge_10_at_default_lanes": out["speedup_over_lanes1_cutoff"][d] >= 10,
+        "per_sample_step_le_slayer_batch1_at_default_lanes": out["lava_lanes_per_sample_step_over_slayer_batch1"][d] <= 1,
+        "cutoff_wall_gain_ge_0.9_timestep_gain_at_default_lanes": out["wall_ratio_over_timestep_ratio"][d] >= 0.9}
+    return out
+
+
 def bench_workers(path, frames, labels, rule, models: str, workers: int = 2) -> dict:
     """Cutoff stream run: one graph vs ``workers`` worker processes (elapsed
     wall-clock, compile included, since the workers compile concurrently)."""
@@ -171,15 +229,33 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default="sims/results/benchmark.json")
     ap.add_argument("--models", default="fast", choices=["fast", "fast-procs", "stock"],
                     help="ProcessModels of the halt/stream/switch figures (default fast)")
+    ap.add_argument("--only-lanes", action="store_true",
+                    help="measure the lanes section only (to a file other than the full benchmark's)")
     args = ap.parse_args(argv)
+    sections = ("lanes",) if args.only_lanes else ("modes", "models", "workers", "lanes")
+    if args.only_lanes and Path(args.out) == Path("sims/results/benchmark.json"):
+        ap.error("--only-lanes writes a partial report: give --out another file")
     results = {"versions": versions(), "samples": args.samples, "exports": []}
     for e in args.exports:
         if not Path(e).exists():
             print(f"skip {e}: missing", file=sys.stderr)
             continue
-        r = bench_export(Path(e), args.samples, args.models)
+        r = bench_export(Path(e), args.samples, args.models, sections=sections)
         results["exports"].append(r)
         print(f"\n{e}  ({r['n_samples']} test samples, T={r['T']}, policy {r['policy']})")
+        if "lanes" in r:
+            ln = r["lanes"]
+            for k in map(str, ln["lanes"]):
+                print(f"  lanes {k:>3}: {ln['samples_per_s_full'][k]:7.0f} samples/s full T, "
+                      f"{ln['samples_per_s_cutoff'][k]:7.0f} with cutoff "
+                      f"({ln['lava_lanes_over_torch_engine_throughput'][k]:.2f}x torch engine, "
+                      f"{ln['speedup_over_lanes1_cutoff'][k]:.1f}x lanes 1); per sample-step "
+                      f"{ln['lava_lanes_per_sample_step_over_slayer_batch1'][k]:.2f}x SLAYER b1; cutoff wall/timestep "
+                      f"gain {ln['wall_ratio_over_timestep_ratio'][k]:.2f}; same decisions {ln['same_decisions_as_lanes1'][k]}")
+            print(f"  torch engine {r['torch_engine_samples_per_s']:.0f} samples/s; targets at default lanes "
+                  f"{ln['default_lanes']}: {ln['targets']}")
+        if "modes" not in sections:
+            continue
         for mode in ("halt", "stream"):
             m = r[mode]
             print(f"  {mode:<6} per sample {m['wall_ms_per_sample_full']:.1f} ms full -> "

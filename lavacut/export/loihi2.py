@@ -155,6 +155,10 @@ class CheckReport:
     totals: dict
     problems: list[Problem]
     assumptions: list[dict] = field(default_factory=lambda: ASSUMPTIONS)
+    # copies side by side (lavacut.export.replicas; ``lavacut check --replicas R``)
+    replicas: int = 1
+    replicas_per_chip: int | None = None
+    replica_binding: str = ""
 
     @property
     def errors(self) -> list[Problem]:
@@ -183,8 +187,11 @@ class CheckReport:
         t = self.totals
         lines.append(f"total: {t['cores']} cores on {t['chips']} chip(s) of {CORES_PER_CHIP}; {t['neurons']} neurons, "
                      f"{t['synapses']} synapses (per-core use: the most loaded core of the layer)")
+        if self.replicas_per_chip is not None:
+            lines.append(f"replicas: {self.replicas} copies, {self.replicas_per_chip} per chip (bound by "
+                         f"{self.replica_binding}); the copies share the chip's input (an assumption)")
         lines += ["  " + p.format() for p in self.problems]
-        lines.append(f"  {len(ASSUMPTIONS)} unpublished figures are assumptions (report 'assumptions')")
+        lines.append(f"  {len(self.assumptions)} unpublished figures are assumptions (report 'assumptions')")
         return "\n".join(lines)
 
 

@@ -10,16 +10,24 @@ from pathlib import Path
 import numpy as np
 
 from lavacut.export.loihi2 import NEAR, RESOURCES, CheckReport, check_loihi2
-from lavacut.util import atomic_path
+from lavacut.util import LavacutError, atomic_path
 
 __all__ = ["check_export", "export_warnings", "plot_core_map", "write_report", "CheckReport"]
 
 
-def check_export(path: str | Path, target: str = "loihi2",
-                 report: str | Path | None = None) -> tuple[CheckReport, tuple[Path, Path] | None]:
+def check_export(path: str | Path, target: str = "loihi2", report: str | Path | None = None,
+                 replicas: int = 1) -> tuple[CheckReport, tuple[Path, Path] | None]:
     """Check ``path``; with ``report`` also write the JSON report there and
-    the core-map PNG beside it. Returns the report and the written paths."""
+    the core-map PNG beside it. Returns the report and the written paths.
+    ``replicas``: the core map of that many copies side by side
+    (:func:`lavacut.export.replicas.replicate`)."""
+    from lavacut.export.replicas import replicate
+
+    if isinstance(replicas, bool) or not isinstance(replicas, (int, np.integer)) or replicas < 1:
+        raise LavacutError(f"--replicas must be a whole number >= 1, got {replicas!r}")
     rep = check_loihi2(path, target)
+    first = rep.layers[0] if rep.layers else {}
+    rep = replicate(rep, replicas, int(np.prod(first["shape"])) if first.get("type") == "input" else None)
     return rep, (write_report(rep, report) if report else None)
 
 

@@ -64,13 +64,15 @@ def evaluate_export(req: RunRequest, engine: str = "torch", policy: str | None =
                                     "with cutoff is not measured; use --engine lava"})
     else:
         full, cut = run_full_and_cutoff(export.path, frames, labels, rule, mode=mode, backend=backend,
-                                        progress=progress, models=cfg.run.models, workers=cfg.run.workers)
+                                        progress=progress, models=cfg.run.models, workers=cfg.run.workers,
+                                        lanes=cfg.run.lanes)
         t_c, pred = np.asarray(cut.t_c), np.asarray(cut.pred)
         report.update(summarise(rule, spikes, labels, t_c, pred))
         lr = lava_report(full, cut, rule, T)
         report.update({k: v for k, v in lr.items() if k.startswith(("lava_steps", "compile", "init", "wall",
                                                                     "mode", "latency", "backend", "per_sample",
-                                                                    "output_layout", "models", "workers"))})
+                                                                    "output_layout", "models", "workers",
+                                                                    "lanes"))})
         report["engines_agree"] = bool(np.array_equal(t_c, t_c_ref) and np.array_equal(pred, pred_ref))
         report["full_T_matches_slayer"] = bool(np.array_equal(np.asarray(full.pred),
                                                               per_step_predictions(spikes)[:, -1]))

@@ -70,14 +70,14 @@ def describe_export(path: str | Path) -> str:
 
 def run_full_and_cutoff(path, frames, labels, rule: StopRule, mode: str = "halt", backend: str = "cpu",
                         progress: bool = True, on_sample: Callable | None = None, models: str = "fast",
-                        workers: int = 1):
+                        workers: int = 1, lanes: int = 1):
     """The same frames twice through one compiled graph each: full T
     (``FixedT``, the baseline, timed the same way) and with ``rule``.
-    ``models``, ``workers``: see :func:`lavacut.runtime.runner.run_split`."""
+    ``models``, ``workers``, ``lanes``: see :func:`lavacut.runtime.runner.run_split`."""
     full = run_split(path, frames, labels, FixedT(), mode=mode, backend=backend, progress=progress,
-                     models=models, workers=workers)
+                     models=models, workers=workers, lanes=lanes)
     cut = run_split(path, frames, labels, rule, mode=mode, backend=backend, progress=progress,
-                    on_sample=on_sample if mode == "halt" else None, models=models, workers=workers)
+                    on_sample=on_sample if mode == "halt" else None, models=models, workers=workers, lanes=lanes)
     return full, cut
 
 
@@ -89,6 +89,7 @@ def lava_report(full, cut, rule: StopRule, T: int) -> dict[str, Any]:
         "wall_s_full": float(full.wall_s), "wall_s_cutoff": float(cut.wall_s),
         "wall_ratio": float(full.wall_s / cut.wall_s) if cut.wall_s > 0 else None,
         "backend": cut.backend, "mode": cut.mode, "models": cut.models, "workers": cut.workers,
+        "lanes": int(cut.lanes),
         "lava_steps_full": int(full.lava_steps), "lava_steps_cutoff": int(cut.lava_steps),
         "latency_steps": int(cut.latency), "compile_s": float(cut.compile_s), "init_s": float(cut.init_s),
         "output_layout": cut.output_layout or "1-D output layer: one neuron per class",
@@ -152,7 +153,7 @@ def input_report(report: dict[str, Any], data: FramedSplit) -> dict[str, Any]:
 
 def run_export(req: RunRequest, mode: str | None = None, policy: str | None = None, params: dict | None = None,
                backend: str | None = None, progress: bool = True, on_sample: Callable | None = None,
-               models: str | None = None, workers: int | None = None):
+               models: str | None = None, workers: int | None = None, lanes: int | None = None):
     """Run a NetX file in Lava, full T and with the cutoff. Returns
     (report, full, cut) with the two :class:`~lavacut.runtime.runner.RunResult`."""
     export, cfg, split, samples = open_run(req)
@@ -160,6 +161,7 @@ def run_export(req: RunRequest, mode: str | None = None, policy: str | None = No
     backend = backend or cfg.run.backend
     models = models or cfg.run.models
     workers = int(workers or cfg.run.workers)
+    lanes = int(cfg.run.lanes if lanes is None else lanes)
     if workers > 1 and on_sample is not None:
         workers = 1             # a per-decision callback needs the decisions in one process
     data = export.frames(cfg, split, samples, user_input=req.user_input, stream=(mode == "stream"),
@@ -167,7 +169,8 @@ def run_export(req: RunRequest, mode: str | None = None, policy: str | None = No
     T = data.frames.shape[-1]
     rule = export.rule(policy, params, T)
     full, cut = run_full_and_cutoff(export.path, data.frames, data.labels, rule, mode=mode, backend=backend,
-                                    progress=progress, on_sample=on_sample, models=models, workers=workers)
+                                    progress=progress, on_sample=on_sample, models=models, workers=workers,
+                                    lanes=lanes)
     report = {**report_header(export, data, split, cfg, "lava", req.user_input), **lava_report(full, cut, rule, T)}
     input_report(report, data)
     report.update({"versions": versions(), "config": cfg.to_dict()})

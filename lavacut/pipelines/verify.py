@@ -131,13 +131,14 @@ def compare_spikes(lava_out: np.ndarray, slayer_out: np.ndarray, labels=None) ->
 
 
 def verify_export(req: RunRequest, backend: str = "cpu", progress: bool = True,
-                  reference_net=None, models: str | None = None) -> VerifyResult:
+                  reference_net=None, models: str | None = None, lanes: int | None = None) -> VerifyResult:
     """Run the first ``req.samples`` samples (of ``req.split`` or the user's
     ``--input``) through Lava and SLAYER and compare their output spike
     trains exactly. ``reference_net``: compare against this SLAYER net (e.g.
     the trained net before export) instead of the rebuild from the file.
     ``models``: the Lava ProcessModels (default [run] models; see
-    :func:`lavacut.runtime.session.make_run_cfg`)."""
+    :func:`lavacut.runtime.session.make_run_cfg`); ``lanes``: samples side
+    by side in the fused network (default [run] lanes)."""
     samples = 200 if req.samples is None else req.samples
     if isinstance(samples, bool) or not isinstance(samples, (int, np.integer)) or samples <= 0:
         raise LavacutError(f"--samples must be a positive integer, got {samples!r}")
@@ -161,7 +162,8 @@ def verify_export(req: RunRequest, backend: str = "cpu", progress: bool = True,
 
     t0 = time.perf_counter()
     lava_out, timings = lava_output(export.path, frames, backend=backend, progress=progress,
-                                    models=models or cfg.run.models)
+                                    models=models or cfg.run.models,
+                                    lanes=cfg.run.lanes if lanes is None else lanes)
     lava_wall = time.perf_counter() - t0
     if slayer_out.shape != lava_out.shape:
         raise LavacutError(f"output shapes differ: Lava {lava_out.shape}, SLAYER {slayer_out.shape} (N, K, T)")

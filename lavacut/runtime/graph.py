@@ -327,6 +327,7 @@ class SplitGraph:
     layout: NetLayout | None = None
     out_port: Any = None        # the port carrying the network's output spikes (netx's net.out or the fused s_out)
     fused: Any = None           # the FusedNetwork process (models="fast" on cpu), else None
+    lanes: int = 1              # samples side by side in the fused network
 
 
 def connect_around(net, src_port, dst_port, loihi2: bool, inp=None) -> list:
@@ -352,7 +353,7 @@ def connect_around(net, src_port, dst_port, loihi2: bool, inp=None) -> list:
 
 def build_split_graph(net_path, frames, rule, *, halt: bool, horizon: int | None = None,
                       loihi2: bool = False, frame_aligned: bool = False, fused: bool = False,
-                      progress_every: int = 0) -> SplitGraph:
+                      progress_every: int = 0, lanes: int = 1) -> SplitGraph:
     """Source -> network -> monitor for all samples of ``frames``.
 
     Timesteps: by default the monitor's output step t is the sample's local
@@ -380,6 +381,11 @@ def build_split_graph(net_path, frames, rule, *, halt: bool, horizon: int | None
 
     ``progress_every``: stream mode pauses after every that many decisions
     so the host can show progress (0: never).
+
+    ``lanes`` > 1 (fused only): B samples side by side in one step, each lane
+    with its own cutoff and refilled with the next sample the moment it
+    decides (see :mod:`lavacut.runtime.procs.monitor`); refused, naming why,
+    where the fused process cannot run the network.
     """
     from lavacut.runtime.procs.monitor import CutoffMonitor  # Lava
     from lavacut.runtime.procs.source import SampleSource  # Lava
@@ -409,20 +415,28 @@ def build_split_graph(net_path, frames, rule, *, halt: bool, horizon: int | None
     except ValueError as e:
         raise LavacutError(str(e)) from e
 
+    lanes = check_lanes(lanes, fused=fused, loihi2=loihi2)
+    auto = lanes == 0
+    lanes = min(DEFAULT_LANES if auto else lanes, N)     # lanes past the last sample would only idle
     weight, bias = layout.input_transform or (1, 0)
-    source = SampleSource(packed=packed, shape=in_shape, weight=weight, bias=bias)
     K = layout.num_classes
     fused_proc = None
     if fused and not loihi2:
         specs = fused_layers(net)
+        if specs is None and auto:
+            lanes = 1
         if specs is not None:
             from lavacut.runtime.procs.fused import FusedNetwork  # Lava
 
-            fused_proc = FusedNetwork(layers=specs, in_shape=in_shape, out_shape=out_shape)
+            fused_proc = FusedNetwork(layers=specs, in_shape=in_shape, out_shape=out_shape, lanes=lanes)
+        elif lanes > 1:
+            raise LavacutError(f"{net_path}: lanes={lanes} needs the fused network, which does not run this file's "
+                               f"layers (sparse synapses or neurons other than CUBA LIF); use lanes=1")
+    source = SampleSource(packed=packed, shape=in_shape, weight=weight, bias=bias, lanes=lanes)
     monitor = CutoffMonitor(num_classes=K, num_samples=N, latency=offset, horizon=T,
                             rule_params=rule.params(), halt=halt, reset_vars=[] if fused_proc else svars,
                             in_shape=out_shape, classes=layout.classes_of(out_shape),
-                            progress_every=progress_every)
+                            progress_every=progress_every, lanes=lanes)
     if fused_proc is not None:
         source.s_out.connect(fused_proc.s_in)
         fused_proc.s_out.connect(monitor.s_in)
@@ -435,4 +449,49 @@ def build_split_graph(net_path, frames, rule, *, halt: bool, horizon: int | None
     return SplitGraph(net=net, source=source, monitor=monitor, latency=D, offset=offset, horizon=T,
                       num_samples=N, num_classes=K, in_shape=in_shape, state_vars=svars, adapters=adapters,
                       out_shape=out_shape, output_note=layout.note, layout=layout, out_port=out_port,
-                      fused=fused_proc)
+                      fused=fused_proc, lanes=lanes)
+
+
+#: lanes=0 ("automatic"): the lanes of the fused network, chosen from the
+#: throughput measured at 1, 8, 32 and 128 lanes on the shipped exports
+#: (README, "Lanes"); 1 where the fused network does not run the file
+DEFAULT_LANES = 32
+
+
+def check_lanes(lanes, *, fused: bool, loihi2: bool) -> int:
+    """``lanes`` as an int >= 1 (0: automatic, resolved when the graph is
+    built), or a LavacutError saying why it cannot run:
+    lanes live inside the fused network (``models="fast"`` on cpu); Lava's
+    stock and per-process models run one sample per graph (``--workers N``
+    runs N graphs side by side instead)."""
+    if lanes is None or lanes == 0:     # automatic: DEFAULT_LANES where the fused network runs, else 1
+        return 0 if fused and not loihi2 else 1
+    if isinstance(lanes, bool) or not isinstance(lanes, (int, np.integer)) or lanes < 1:
+        raise LavacutError(f"lanes must be a whole number >= 1 (or 0: automatic), got {lanes!r}")
+    lanes = int(lanes)
+    if lanes > 1 and loihi2:
+        raise LavacutError(f"lanes={lanes} on backend 'loihi2': the lanes of the CPU simulation become R copies of "
+                           f"the network on the chip (see 'lavacut check --replicas R'); building them is not "
+                           f"implemented for the untested Loihi 2 path; use lanes=1")
+    if lanes > 1 and not fused:
+        raise LavacutError(f"lanes={lanes} needs models 'fast' (the fused network holds the lanes); the stock and "
+                           f"fast-procs models run one sample per graph: use lanes=1, or --workers N for N graphs")
+    return lanes
+
+
+def lane_schedule(t_c, offset: int, lanes: int) -> np.ndarray:
+    """The Lava step at which each sample's decision falls when ``lanes``
+    lanes play the samples in order, sample j taking t_c[j] + offset steps
+    (lane b starts sample b at step 1; a lane that decides at step s starts
+    the next unplayed sample at s + 1, lanes deciding together taking them in
+    lane order) -- the monitor's assignment replayed on the host, for the
+    step bookkeeping check. With one lane: the cumulative sums."""
+    t_c = np.asarray(t_c, dtype=np.int64) + int(offset)
+    N = len(t_c)
+    done = np.zeros(N, dtype=np.int64)
+    lane_free = np.zeros(int(lanes), dtype=np.int64)    # step after which the lane takes its next sample
+    for j in range(N):              # in sample order: the earliest free lane, ties in lane order (argmin)
+        b = int(np.argmin(lane_free))
+        lane_free[b] += t_c[j]
+        done[j] = lane_free[b]
+    return done

@@ -15,7 +15,7 @@ from lavacut.util import LavacutError
 
 
 def lava_output(path, frames: np.ndarray, backend: str = "cpu", progress: bool = False, models: str = "fast",
-                info: dict | None = None) -> tuple[np.ndarray, dict[str, float]]:
+                info: dict | None = None, lanes: int = 1) -> tuple[np.ndarray, dict[str, float]]:
     """All samples of ``frames`` (N, C, H, W, T) through ONE Lava graph for
     their full T steps; returns the network's output spikes (N, n, T) uint8
     (SLAYER-aligned: [:, :, t - 1] is local Lava step t) and timings. The n
@@ -30,18 +30,24 @@ def lava_output(path, frames: np.ndarray, backend: str = "cpu", progress: bool =
     Step arithmetic: with ``FixedT`` sample j is played at Lava steps
     j*T + 1 .. (j+1)*T and the monitor pauses at step N*T; the sink writes
     step s into column (s - 1) % (N*T), so sample j's local step t is column
-    j*T + t - 1."""
+    j*T + t - 1.
+
+    ``lanes`` B > 1 (fused network): every lane decides at T, so the lanes
+    move in rounds: sample j = r*B + b plays in lane b at steps r*T + 1 ..
+    (r+1)*T, the sink records (*out_shape, B) per step and the monitor pauses
+    at step ceil(N/B)*T."""
     from lava.proc.io.sink import RingBuffer as Sink
 
     timings: dict[str, float] = {}
     run_cfg = make_run_cfg(backend, models)              # raises early when loihi2 is missing
     t0 = time.perf_counter()
     g = build_split_graph(path, frames, FixedT(), halt=False, loihi2=(backend == "loihi2"),
-                          fused=(models == "fast"))
-    N, T, K = g.num_samples, g.horizon, int(np.prod(g.out_shape))
+                          fused=(models == "fast"), lanes=lanes)
+    N, T, K, B = g.num_samples, g.horizon, int(np.prod(g.out_shape)), g.lanes
+    R = -(-N // B)                                   # rounds of B lanes
     if g.offset != 0:
         raise LavacutError(f"internal: expected SLAYER-aligned timesteps (offset 0), got offset {g.offset}")
-    sink = Sink(shape=g.out_shape, buffer=N * T)
+    sink = Sink(shape=g.out_shape + ((B,) if B > 1 else ()), buffer=R * T)
     g.out_port.connect(sink.a_in)       # loihi2: the host side of the output adapter
     timings["build_s"] = time.perf_counter() - t0
     if info is not None:
@@ -53,22 +59,24 @@ def lava_output(path, frames: np.ndarray, backend: str = "cpu", progress: bool =
         session.run_until_pause()                # the monitor pauses after sample N, at step N*T
         timings["run_s"] = time.perf_counter() - t0
         if progress:
-            print(f"lavacut verify: {N} samples, {N * T} Lava steps in {timings['run_s']:.2f} s",
+            print(f"lavacut verify: {N} samples, {R * T} Lava steps ({B} lanes) in {timings['run_s']:.2f} s",
                   file=sys.stderr)
         t0 = time.perf_counter()
         n_done = int(np.asarray(mon.n_done.get()).reshape(-1)[0])
         last_step = int(np.asarray(mon.last_step.get()).reshape(-1)[0])
-        data = to_slayer_order(np.asarray(sink.data.get()), g.out_shape)   # (K, N*T), element by element
+        raw = np.asarray(sink.data.get()).reshape(g.out_shape + (B, R * T))     # element by element
+        # (K, B, R*T) in SLAYER's order per lane
+        data = np.stack([to_slayer_order(raw[..., b, :], g.out_shape) for b in range(B)], axis=1)
         timings["readout_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
     timings["stop_s"] = time.perf_counter() - t0
-    if n_done != N or last_step != N * T:
+    if n_done != N or last_step != R * T:
         raise LavacutError(f"step bookkeeping broken: the monitor made {n_done} of {N} decisions, the last "
-                           f"at Lava step {last_step}, expected step N*T = {N * T}")
-    if data.shape != (K, N * T):
-        raise LavacutError(f"internal: sink returned shape {data.shape}, expected {(K, N * T)}")
+                           f"at Lava step {last_step}, expected step ceil(N/lanes)*T = {R * T}")
+    if data.shape != (K, B, R * T):
+        raise LavacutError(f"internal: sink returned shape {data.shape}, expected {(K, B, R * T)}")
     if data.size and not np.isin(data, (0, 1)).all():
         raise LavacutError("the Lava output is not binary (graded spikes); verify compares binary spikes")
-    # column j*T + t - 1 is sample j, local step t
-    out = data.reshape(K, N, T).transpose(1, 0, 2).astype(np.uint8)
+    # lane b, column r*T + t - 1 is sample r*B + b, local step t
+    out = data.reshape(K, B, R, T).transpose(2, 1, 0, 3).reshape(R * B, K, T)[:N].astype(np.uint8)
     return np.ascontiguousarray(out), timings

@@ -20,7 +20,7 @@ class RunResult:
     labels: np.ndarray | None       # (N,), None for unlabelled input
     wall_s: float                   # running time of all samples
     wall_s_per_sample: list | None  # halt mode: per-sample run + host read
-    lava_steps: int                 # Lava steps to the last decision = sum(t_c + offset)
+    lava_steps: int                 # Lava steps to the last decision (one lane: sum(t_c + offset))
     latency: int                    # D, synapse layers between input and output
     offset: int                     # steps per sample before output step 1 (D if frame-aligned, else 0)
     horizon: int                    # T
@@ -33,6 +33,7 @@ class RunResult:
     output_layout: str = ""         # how outputs became the K classes counted ("" = plain 1-D output layer)
     models: str = "fast"            # ProcessModels: "fast" (fused), "fast-procs" or "stock" (Lava's)
     workers: int = 1                # worker processes the split was sharded over
+    lanes: int = 1                  # samples side by side in one Lava step (fused network)
 
     @property
     def num_samples(self) -> int:

@@ -27,8 +27,8 @@ from typing import Callable
 
 import numpy as np
 
-from lavacut.runtime.graph import (lava_frame_layout, build_split_graph, connect_around, network_latency,
-                                   open_network, state_vars, to_slayer_order)
+from lavacut.runtime.graph import (lava_frame_layout, build_split_graph, check_lanes, connect_around,
+                                   lane_schedule, network_latency, open_network, state_vars, to_slayer_order)
 from lavacut.runtime.result import RunResult, progress_bar
 from lavacut.runtime.session import BACKENDS, LavaSession, make_run_cfg
 from lavacut.runtime.workers import run_sharded
@@ -48,7 +48,7 @@ def _get_int(var) -> int:
 def run_split(net_path, frames, labels, rule, mode: str = "halt", backend: str = "cpu",
               T: int | None = None, progress: bool = True,
               on_sample: Callable[[int, int, int], None] | None = None,
-              frame_aligned: bool = False, models: str = "fast", workers: int = 1) -> RunResult:
+              frame_aligned: bool = False, models: str = "fast", workers: int = 1, lanes: int = 1) -> RunResult:
     """Run every sample of a split through one compiled Lava graph.
 
     Parameters
@@ -80,6 +80,12 @@ def run_split(net_path, frames, labels, rule, mode: str = "halt", backend: str =
     workers : shard the split over this many worker processes, each with its
         own compiled graph (:mod:`lavacut.runtime.workers`); results merged in
         sample order, decisions identical to one graph.
+    lanes : samples side by side in the fused network (``models="fast"``),
+        each with its own cutoff, a lane refilled the step after it decides;
+        decisions identical to ``lanes=1``, results in sample order. Halt
+        mode pauses once per decision (``wall_s_per_sample`` then holds the
+        time between pauses, not a sample's run time). With workers, each
+        worker runs ``lanes`` lanes.
     """
     if mode not in MODES:
         raise LavacutError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
@@ -94,17 +100,19 @@ def run_split(net_path, frames, labels, rule, mode: str = "halt", backend: str =
         raise LavacutError("no samples to run")
     if int(workers) < 1:
         raise LavacutError(f"workers must be >= 1, got {workers}")
+    lanes = check_lanes(lanes, fused=(models == "fast"), loihi2=(backend == "loihi2"))
     if int(workers) > 1 and frames.shape[0] > 1:
         if on_sample is not None:
             raise LavacutError("on_sample (a per-decision callback) needs workers=1")
         return run_sharded(run_split, net_path, frames, labels, rule, workers=int(workers), progress=progress,
-                           mode=mode, backend=backend, T=T, frame_aligned=frame_aligned, models=models)
+                           mode=mode, backend=backend, T=T, frame_aligned=frame_aligned, models=models,
+                           lanes=lanes)
     N = frames.shape[0]
     # stream mode: a pause every ~5 % of the split for the progress bar (not per sample)
     every = max(1, -(-N // 20)) if (progress and mode == "stream") else 0
     g = build_split_graph(net_path, frames, rule, halt=(mode == "halt"), horizon=T,
                           loihi2=(backend == "loihi2"), frame_aligned=frame_aligned,
-                          fused=(models == "fast"), progress_every=every)
+                          fused=(models == "fast"), progress_every=every, lanes=lanes)
     mon, N = g.monitor, g.num_samples
     per_sample: list[float] | None = [] if mode == "halt" else None
 
@@ -116,13 +124,13 @@ def run_split(net_path, frames, labels, rule, mode: str = "halt", backend: str =
                 for j in range(N):
                     t0 = time.perf_counter()
                     session.run_until_pause()
-                    n_done, tc, pred, _ = (int(v) for v in np.asarray(mon.last_packed.get()).reshape(-1))
+                    n_done, tc, pred, _, index = (int(v) for v in np.asarray(mon.last_packed.get()).reshape(-1))
                     per_sample.append(time.perf_counter() - t0)     # one packed read per decision
                     if n_done != j + 1:
                         raise LavacutError(f"monitor paused after {n_done} decisions, "
                                            f"expected {j + 1} (unexpected pause)")
                     if on_sample is not None:
-                        on_sample(j, tc, pred)
+                        on_sample(index, tc, pred)
                     if bar is not None:
                         bar.update(1)
             finally:
@@ -155,18 +163,19 @@ def run_split(net_path, frames, labels, rule, mode: str = "halt", backend: str =
         counts = np.asarray(mon.log_counts.get()).astype(np.int64).reshape(N, g.num_classes)
         lava_steps = _get_int(mon.last_step)
         readout = time.perf_counter() - t0
-    if lava_steps != int(np.sum(t_c + g.offset)):  # S_{j+1} = S_j + offset + t_c, S_0 = 1
+    expected = int(lane_schedule(t_c, g.offset, g.lanes).max())   # one lane: sum(t_c + offset)
+    if lava_steps != expected:  # S_{j+1} = S_j + offset + t_c, S_0 = 1 (per lane)
         raise LavacutError(f"step bookkeeping broken: the last decision came at Lava step "
-                           f"{lava_steps}, expected sum(t_c + offset) = {int(np.sum(t_c + g.offset))}")
+                           f"{lava_steps}, expected {expected} (sum(t_c + offset) over each lane's samples)")
     if progress and mode == "stream":
-        print(f"lavacut: {N} samples, {int(np.sum(t_c + g.offset))} Lava steps in "
-              f"{wall:.2f} s (stream)", file=sys.stderr)
+        print(f"lavacut: {N} samples, {lava_steps} Lava steps in {wall:.2f} s (stream"
+              + (f", {g.lanes} lanes)" if g.lanes > 1 else ")"), file=sys.stderr)
     return RunResult(t_c=t_c, pred=pred, counts=counts, labels=labels, wall_s=wall, models=models,
                      wall_s_per_sample=per_sample,
                      lava_steps=lava_steps, latency=g.latency, offset=g.offset,
                      horizon=g.horizon, backend=backend, mode=mode,
                      compile_s=session.compile_s, init_s=session.init_s,
-                     readout_s=readout, rule=rule.params(), output_layout=g.output_note)
+                     readout_s=readout, rule=rule.params(), output_layout=g.output_note, lanes=g.lanes)
 
 
 def run_single(net_path, frames_one_sample, T: int | None = None, backend: str = "cpu",

@@ -120,7 +120,7 @@ def run_sharded(run_split, net_path, frames, labels, rule, *, workers: int, prog
         horizon=first.horizon, backend=first.backend, mode=first.mode,
         compile_s=max(r.compile_s for r in results), init_s=max(r.init_s for r in results),
         readout_s=max(r.readout_s for r in results), rule=first.rule, output_layout=first.output_layout,
-        models=first.models, workers=len(parts))
+        models=first.models, workers=len(parts), lanes=first.lanes)
     if progress:
         print(f"lavacut: {merged.num_samples} samples over {len(parts)} workers, {merged.lava_steps} Lava steps, "
               f"{elapsed:.2f} s elapsed (compile included)", file=sys.stderr)

@@ -84,6 +84,32 @@ class DenseKernel:
             a_accum = self.wt[idx].sum(axis=0) if idx.size else np.zeros(self.wt.shape[1], dtype=np.int64)
         return _shift(a_accum, self.weight_exp)
 
+    def batch(self, s_in):
+        """Lanes: ``s_in`` (m, B) -> (n, B) int64, column b what ``self(s_in[:, b])``
+        returns. One float product over the inputs active in any lane; exact
+        (every partial sum an integer below the float's 2**24 / 2**53)."""
+        if getattr(self, "_wf", None) is None:
+            self._dt = _exact_dtype(self.weights, 2 ** 24 if self.graded else 1)
+            self._wf = (self.weights if self.graded else self.wt).astype(self._dt)
+        if self.graded:
+            a = self._wf @ np.asarray(s_in).astype(self._dt)
+        else:
+            s = np.asarray(s_in) != 0
+            idx = np.flatnonzero(s.any(axis=1))           # inputs active in some lane
+            if not idx.size:
+                return np.zeros((self.wt.shape[1], s.shape[1]), dtype=np.int64)
+            a = self._wf[idx].T @ s[idx].astype(self._dt)
+        return _shift(a.astype(np.int64), self.weight_exp)
+
+
+def _exact_dtype(w, x_bound: int):
+    """The cheapest dtype in which ``w @ x`` (|x| <= ``x_bound``) is exact in
+    any summation order (so BLAS may reorder): float32 when |w| summed over
+    the contraction axis (the last) times ``x_bound`` stays below 2**24,
+    float64 below 2**53, else int64."""
+    bound = int(np.abs(np.asarray(w)).astype(np.int64).sum(axis=-1).max(initial=0)) * int(x_bound)
+    return np.float32 if bound < 2 ** 24 else np.float64 if bound < 2 ** 53 else np.int64
+
 
 class DelayDenseKernel:
     """PyDelayDenseModelBitAcc's arithmetic: the next (n, max_delay + 1)
@@ -118,6 +144,27 @@ class DelayDenseKernel:
         buf[:, :-1] = a_buff[:, 1:]
         buf += _shift(act, self.weight_exp)
         return buf
+
+    def batch(self, a_buff, s_in):
+        """Lanes: ``a_buff`` (n, n_cols, B), ``s_in`` (m, B) -> the next
+        buffers, lane b as ``self(a_buff[..., b], s_in[:, b])``."""
+        n, n_cols, B = a_buff.shape
+        m, K = self.wd.shape[0], len(self.ks)
+        wd = self._wd_flat()                                     # (K * n, m)
+        x = (np.asarray(s_in) if self.graded else (np.asarray(s_in) != 0)).astype(wd.dtype)
+        act = np.zeros((n, n_cols, B), dtype=np.int64)
+        act[:, self.ks, :] = (wd @ x).astype(np.int64).reshape(K, n, B).transpose(1, 0, 2)
+        buf = np.zeros_like(a_buff)
+        buf[:, :-1] = a_buff[:, 1:]
+        buf += _shift(act, self.weight_exp)
+        return buf
+
+    def _wd_flat(self):
+        if getattr(self, "_wdf", None) is None:
+            m = self.wd.shape[0]
+            wdf = self.wd.reshape(m, -1).T                               # (K * n, m), row k * n + i
+            self._wdf = np.ascontiguousarray(wdf.astype(_exact_dtype(wdf, 2 ** 24 if self.graded else 1)))
+        return self._wdf
 
 
 class LifKernel:
@@ -162,7 +209,10 @@ class LifKernel:
         v = self._decay(v_var, self.fv)
         v += u_var
         if self.has_bias:
-            v += self.bias
+            b = self.bias
+            if b.ndim and v.ndim > b.ndim:      # lanes: state (*shape, B)
+                b = b.reshape(b.shape + (1,) * (v.ndim - b.ndim))
+            v += b
         if v.size and (v.max() >= lim or v.min() <= -lim):
             np.clip(v, -lim + 1, lim - 1, out=v)
         s = v > self.vth
@@ -266,6 +316,7 @@ class ConvKernel:
         bound = int(np.abs(w2).sum(axis=(0, 1, 2)).max()) * (2 ** 24 if graded else 1)
         if bound >= 2 ** 53:
             raise ValueError("ConvKernel: weights too large for exact float64 accumulation")
+        self._bound = bound
         self.graded = bool(graded)
         self._ext = np.zeros(n_in + 1, dtype=np.float64)
 
@@ -278,6 +329,22 @@ class ConvKernel:
         a = ext[self.idx] @ self.w2                              # (Xo*Yo, Cout), exact integers
         a = a.astype(np.int32).reshape(self.out_shape)           # the stock output.astype(weight.dtype)
         return _signed_clamp(a, 24)
+
+    def batch(self, s_in):
+        """Lanes: ``s_in`` (X, Y, Cin, B) -> (Xo, Yo, Cout, B), lane b as
+        ``self(s_in[..., b])``: one im2col product for all lanes."""
+        B = s_in.shape[-1]
+        x = np.asarray(s_in).reshape(-1, B)
+        if getattr(self, "_w2b", None) is None:       # float32 where exact (the bound checked at build)
+            self._w2b = self.w2.astype(np.float32) if self._bound < 2 ** 24 else self.w2
+        ext = np.zeros((B, x.shape[0] + 1), dtype=self._w2b.dtype)
+        ext[:, :-1] = (x if self.graded else (x != 0)).T
+        cols = ext[:, self.idx]                                  # (B, Xo*Yo, Kx*Ky*Cin)
+        a = cols.reshape(-1, cols.shape[-1]) @ self._w2b         # (B*Xo*Yo, Cout), exact integers
+        a = np.moveaxis(a.astype(np.int32).reshape((B,) + self.out_shape), 0, -1)
+        if a.size and (a.max() >= 2 ** 23 or a.min() < -2 ** 23):    # the wrap changes nothing in range
+            a = _signed_clamp(a, 24)
+        return a
 
 
 @implements(proc=Conv, protocol=LoihiProtocol)

@@ -57,6 +57,21 @@ it before computing step tau_j + 1, zeroes u, v and every synapse buffer
 first. Nothing changes the network state between the end of tau_j and that
 point, so the state it computes step tau_j + 1 from is the one the RefPort
 reset leaves: the same bits, without RefPorts or a read-back.
+
+Lanes (``lanes=B > 1``, fused network only): all of the above per lane. The
+monitor keeps per lane the class counts, the local counter k and the sample
+it holds (lane b starts with sample b); it applies the rule to every live
+lane at once (``StopRule.fires`` is vectorised over samples and is the
+function ``stops`` calls) and, for each lane that decides at step s (lane
+order), logs the decision under the lane's sample index, sends switch = 1 in
+that lane at s + 1 and gives the lane the next unplayed sample -- the
+assignment the source makes from the same flags. Lanes that do not decide are
+untouched, so a lane reset in the same step another lane starts changes
+nothing for the other. Stream mode pauses when all N samples are decided.
+Halt mode reports ONE decision per pause through ``last_packed`` (5 scalars,
+as with one lane): decisions taken in the same step wait in a queue and are
+reported at the following steps (the lanes have already switched; only the
+report waits), so the host reads a handful of scalars per decision whatever B.
 """
 import numpy as np
 
@@ -118,13 +133,19 @@ class CutoffMonitor(AbstractProcess):
     progress_every : int
         stream mode: also pause after every that many decisions, so the host
         can read ``n_done`` for a progress bar (0: never).
+    lanes : int
+        B, samples side by side (fused network only; see module doc).
     """
 
     def __init__(self, *, num_classes: int, num_samples: int, latency: int,
                  horizon: int, rule_params: dict, halt: bool,
                  reset_vars=(), in_shape: tuple = None, classes=None, progress_every: int = 0,
-                 name: str = None):
+                 lanes: int = 1, name: str = None):
         reset_vars = list(reset_vars)
+        lanes = int(lanes)
+        if lanes < 1 or (lanes > 1 and reset_vars):
+            raise ValueError(f"lanes must be >= 1 and need a network that resets on the switch message "
+                             f"(no reset_vars), got lanes={lanes}")
         if len(reset_vars) > MAX_RESET_PORTS:
             raise ValueError(f"{len(reset_vars)} state Vars to reset; the monitor "
                              f"supports at most {MAX_RESET_PORTS}")
@@ -139,16 +160,16 @@ class CutoffMonitor(AbstractProcess):
         super().__init__(num_classes=K, num_samples=N, latency=int(latency),
                          horizon=int(horizon), rule_params=dict(rule_params),
                          halt=bool(halt), num_resets=len(reset_vars), classes=classes,
-                         progress_every=max(int(progress_every), 0), name=name)
-        self.s_in = InPort(shape=in_shape)
-        self.switch_out = OutPort(shape=(1,))
+                         progress_every=max(int(progress_every), 0), lanes=lanes, name=name)
+        self.s_in = InPort(shape=in_shape + ((lanes,) if lanes > 1 else ()))
+        self.switch_out = OutPort(shape=(lanes,))
         # Small Vars the host reads (Var.get moves element by element).
         self.n_done = Var(shape=(1,), init=0)
         self.last_tc = Var(shape=(1,), init=0)
         self.last_pred = Var(shape=(1,), init=0)
         self.last_step = Var(shape=(1,), init=0)   # Lava time_step of the last decision
-        # the same four, packed for ONE host read per decision: n_done, t_c, pred, step
-        self.last_packed = Var(shape=(4,), init=0)
+        # packed for ONE host read per decision: decisions reported, t_c, pred, step, sample index
+        self.last_packed = Var(shape=(5,), init=0)
         # Decision log, read once at the end of a run.
         self.log_tc = Var(shape=(N,), init=0)
         self.log_pred = Var(shape=(N,), init=0)
@@ -188,65 +209,92 @@ class PyCutoffMonitorModel(PyLoihiProcessModel):
         self._num_resets = int(proc_params["num_resets"])
         self._classes = proc_params["classes"]     # None: output neuron k is class k
         self._every = int(proc_params.get("progress_every", 0) or 0)
+        self._B = B = int(proc_params.get("lanes", 1))
         self._resets = None  # the builder sets the ports after __init__
-        self._counts = np.zeros(self._K, dtype=np.int64)
-        self._k = 0            # Lava steps since the current sample's frame 1
-        self._switch = np.zeros(1, dtype=np.int32)
-        self._decided = False
-        self._tc = 0
+        self._counts = np.zeros((B, self._K), dtype=np.int64)
+        self._k = np.zeros(B, dtype=np.int64)       # per lane: Lava steps since its sample's frame 1
+        self._sample = np.arange(B)                 # per lane: the sample it plays (>= N: idle)
+        self._next = B                              # the next sample a switching lane takes (as the source)
+        self._switch = np.zeros(B, dtype=np.int32)
+        self._decided = []                          # lanes deciding at this step (RefPort reset: post-mgmt)
+        self._queue = []                            # halt mode: decisions not yet reported
+        self._reported = 0
+        self._onehot = None
+        if self._classes is not None:
+            n_out = len(self._classes)
+            self._onehot = np.zeros((self._K, n_out), dtype=np.int64)
+            self._onehot[np.asarray(self._classes), np.arange(n_out)] = 1
 
     def run_spk(self):
         # Send first (the decision of the previous step), receive after: the
         # source waits for this message before it plays its frame.
         self.switch_out.send(self._switch)
-        self._switch = np.zeros(1, dtype=np.int32)
+        self._switch = np.zeros(self._B, dtype=np.int32)
         spikes = self.s_in.recv()
-        if int(self.n_done[0]) >= self._N:
-            return
-        self._k += 1
+        if int(self.n_done[0]) < self._N:
+            self._count(spikes)
+        if self._decided and self._num_resets:
+            return                          # log, reset and switch in run_post_mgmt of this step
+        self._finish_step()
+
+    def _count(self, spikes):
+        live = self._sample < self._N
+        self._k[live] += 1
         t = self._k - self._D
-        if t < 1:
+        act = np.flatnonzero(live & (t >= 1))
+        if not act.size:
             return
-        if self._classes is None:
-            self._counts += spikes.astype(np.int64)
-        else:
-            self._counts += np.bincount(self._classes, weights=spikes.reshape(-1),
-                                        minlength=self._K).astype(np.int64)
-        if t >= self._T or self._rule.stops(self._counts, t):
-            self._tc = t
-            if self._num_resets:
-                self._decided = True        # log, reset and switch in run_post_mgmt of this step
-            else:
-                self._decide()              # the network resets itself on the switch message
+        x = np.asarray(spikes).reshape(-1, self._B)[:, act].astype(np.int64)      # (n_out, lanes)
+        self._counts[act] += (x if self._onehot is None else self._onehot @ x).T
+        ta = t[act]
+        fire = (ta >= self._T) | np.asarray(self._rule.fires(self._counts[act], ta), dtype=bool)
+        self._decided = [(int(b), int(tc)) for b, tc in zip(act[fire], ta[fire])]
 
     def post_guard(self):
-        return self._decided
+        return bool(self._decided) and bool(self._num_resets)
 
     def run_post_mgmt(self):
-        self._decide()
+        self._finish_step()
 
-    def _decide(self):
-        n = int(self.n_done[0])
-        pred = self._predict(self._counts)
-        self.log_tc[n] = self._tc
+    def _finish_step(self):
+        """Log this step's decisions, switch their lanes; then the pause
+        (halt: one queued decision reported per pause)."""
+        before = int(self.n_done[0])
+        for b, tc in self._decided:
+            self._decide(b, tc)
+        self._decided = []
+        if self._resets is None:
+            self._resets = [getattr(self, _reset_port_name(i)) for i in range(self._num_resets)]
+        if self._resets and int(self.n_done[0]) > before:
+            _write_zeros_and_sync(self._resets)
+        after = int(self.n_done[0])
+        if self._halt:
+            if self._queue:
+                n, tc, pred, step = self._queue.pop(0)
+                self._reported += 1
+                self.last_packed[:] = (self._reported, tc, pred, step, n)
+                self._req_pause = True
+        elif after > before and (after >= self._N or (self._every and after // self._every > before // self._every)):
+            self._req_pause = True
+
+    def _decide(self, b: int, tc: int):
+        n = int(self._sample[b])
+        counts = self._counts[b]
+        pred = self._predict(counts)
+        self.log_tc[n] = tc
         self.log_pred[n] = pred
-        self.log_counts[n, :] = self._counts
-        self.last_tc[0] = self._tc
+        self.log_counts[n, :] = counts
+        self.last_tc[0] = tc
         self.last_pred[0] = pred
         self.last_step[0] = self.time_step
-        self.n_done[0] = n + 1
-        self.last_packed[:] = (n + 1, self._tc, pred, self.time_step)
-        if self._resets is None:
-            self._resets = [getattr(self, _reset_port_name(i))
-                            for i in range(self._num_resets)]
-        if self._resets:
-            _write_zeros_and_sync(self._resets)
-        self._counts[:] = 0
-        self._k = 0
-        self._decided = False
-        self._switch = np.ones(1, dtype=np.int32)
-        if self._halt or n + 1 >= self._N or (self._every and (n + 1) % self._every == 0):
-            self._req_pause = True
+        self.n_done[0] = int(self.n_done[0]) + 1
+        if self._halt:
+            self._queue.append((n, tc, pred, self.time_step))
+        counts[:] = 0
+        self._k[b] = 0
+        self._switch[b] = 1
+        self._sample[b] = self._next            # the source gives the lane the same sample
+        self._next += 1
 
 
 def _write_zeros_and_sync(ports) -> None:

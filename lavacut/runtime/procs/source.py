@@ -22,6 +22,13 @@ With ``weight``/``bias`` (an input layer with neurons, whose ``a_in`` the
 source drives) it sends ``frame * weight + bias`` instead, and ``bias``
 where it would send zeros: the transform of a zero frame, as a fresh graph
 fed zero frames would see.
+
+Lanes (``lanes=B > 1``, the fused network's lanes): B frame counters, one
+per lane, and ``s_out`` of shape (*shape, B). Lane b starts with sample b;
+``switch_in`` has one flag per lane, and the lanes that switch at a step take
+the next unplayed samples in lane order (the monitor replays the same
+assignment, so no sample index travels on the graph). A lane with no sample
+left plays zero frames.
 """
 import numpy as np
 
@@ -50,10 +57,12 @@ class SampleSource(AbstractProcess):
     weight, bias : int
         each frame is sent as ``frame * weight + bias`` (default 1, 0: the
         binary frame itself).
+    lanes : int
+        B, samples played side by side (see module doc).
     """
 
     def __init__(self, *, packed: np.ndarray, shape: tuple, weight: int = 1, bias: int = 0,
-                 name: str = None):
+                 lanes: int = 1, name: str = None):
         packed = np.ascontiguousarray(packed, dtype=np.uint8)
         if packed.ndim != 3:
             raise ValueError(f"packed must be (N, T, bytes), got {packed.shape}")
@@ -62,12 +71,13 @@ class SampleSource(AbstractProcess):
         if packed.shape[2] != (n_features + 7) // 8:
             raise ValueError(f"packed has {packed.shape[2]} bytes per frame, "
                              f"shape {shape} needs {(n_features + 7) // 8}")
-        super().__init__(packed=packed, shape=shape, weight=int(weight), bias=int(bias), name=name)
-        self.s_out = OutPort(shape=shape)
-        self.switch_in = InPort(shape=(1,))
-        # Observable state (read by the host only for diagnostics).
-        self.sample = Var(shape=(1,), init=0)
-        self.frame = Var(shape=(1,), init=0)
+        lanes = int(lanes)
+        super().__init__(packed=packed, shape=shape, weight=int(weight), bias=int(bias), lanes=lanes, name=name)
+        self.s_out = OutPort(shape=shape + ((lanes,) if lanes > 1 else ()))
+        self.switch_in = InPort(shape=(lanes,))
+        # Observable state (read by the host only for diagnostics): per lane
+        self.sample = Var(shape=(lanes,), init=np.arange(lanes))
+        self.frame = Var(shape=(lanes,), init=0)
 
 
 @implements(proc=SampleSource, protocol=LoihiProtocol)
@@ -86,20 +96,34 @@ class PySampleSourceModel(PyLoihiProcessModel):
         self._num_samples, self._horizon = self._packed.shape[:2]
         self._weight = int(proc_params["weight"])
         self._bias = int(proc_params["bias"])
+        self._B = int(proc_params.get("lanes", 1))
+        self._next = self._B            # the next sample a switching lane takes
         self._idle = np.full(self._shape, self._bias, dtype=np.int32)   # a zero frame, transformed
 
     def run_spk(self):
-        if self.switch_in.recv()[0]:
-            self.sample[0] += 1
-            self.frame[0] = 0
-        n, k = int(self.sample[0]), int(self.frame[0])
-        if n < self._num_samples and k < self._horizon:
-            bits = np.unpackbits(self._packed[n, k], count=self._n_features)
-            x = bits.reshape(self._shape).astype(np.int32)
+        B = self._B
+        switch = np.flatnonzero(self.switch_in.recv().reshape(-1)[:B])
+        for b in switch:                # lane order: the monitor assigns the same way
+            self.sample[b] = self._next
+            self.frame[b] = 0
+            self._next += 1
+        n, k = self.sample.astype(np.int64), self.frame.astype(np.int64)
+        live = np.flatnonzero((n < self._num_samples) & (k < self._horizon))
+        if B == 1:
+            if live.size:
+                bits = np.unpackbits(self._packed[n[0], k[0]], count=self._n_features)
+                x = bits.reshape(self._shape).astype(np.int32)
+                if self._weight != 1 or self._bias:
+                    x = x * self._weight + self._bias
+                self.s_out.send(x)
+            else:
+                self.s_out.send(self._idle)
+        else:
+            x = np.zeros((B, self._n_features), dtype=np.int32)
+            if live.size:
+                x[live] = np.unpackbits(self._packed[n[live], k[live]], axis=-1, count=self._n_features)
             if self._weight != 1 or self._bias:
                 x = x * self._weight + self._bias
-            self.s_out.send(x)
-        else:
-            self.s_out.send(self._idle)
-        if k <= self._horizon:  # saturate: no overflow on endless zeros
-            self.frame[0] = k + 1
+            self.s_out.send(np.moveaxis(x.reshape((B,) + self._shape), 0, -1))
+        # saturate: no overflow on endless zeros
+        self.frame[:] = np.where(k <= self._horizon, k + 1, k)

@@ -1,0 +1,356 @@
+"""Lanes: B samples side by side in the fused network, each with its own
+cutoff, a lane refilled the step after it decides.
+
+Fast: the kernels' batched paths equal the one-sample kernels lane by lane
+(the one-sample kernels are tested bit-exact against Lava's stock models in
+test_fast_models.py), the host's replay of the lane schedule, and the
+refusals. Slow: every layout the fused process runs (test_layouts.py's
+files) with lanes against one lane and against SLAYER, halt and stream,
+lanes combined with workers, the shipped export through the CLI
+(``--lanes 32`` == ``--lanes 1``), and process hygiene after success, an
+error, Ctrl-C, a crash in a Lava process and SIGTERM.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+from lavacut_testing import REPO, descendants, run_cli, shm_mapped_by_others
+from test_layouts import LAYOUTS, T, _frames, _group_sums, _layouts
+
+from lavacut.cutoff.rules import FixedT, TopKGap, cutoff
+from lavacut.util import LavacutError
+
+DENSE = REPO / "netx_exports" / "embedded_dense.net"
+
+
+# --------------------------------------------------------------------------
+# fast: kernels, schedule, refusals (no Lava runtime)
+# --------------------------------------------------------------------------
+
+def _lanes_of(kernel_call, xs):
+    return np.stack([kernel_call(x) for x in xs], axis=-1)
+
+
+@pytest.mark.parametrize("graded", [False, True])
+def test_dense_kernel_batch_equals_one_lane_kernel(graded):
+    from lavacut.runtime.procs.fast_models import DenseKernel
+
+    rng = np.random.default_rng(0)
+    w = rng.integers(-128, 128, (30, 50)) * 2
+    for exp in (-3, 0, 2):
+        k = DenseKernel(w, {"weight_exp": exp}, graded)
+        x = rng.integers(-2 ** 20, 2 ** 20, (50, 7)) if graded else (rng.random((50, 7)) < 0.2)
+        x[:, 3] = 0                                            # an idle lane
+        np.testing.assert_array_equal(k.batch(x), _lanes_of(k, x.T))
+        np.testing.assert_array_equal(k.batch(np.zeros((50, 4), bool)), np.zeros((30, 4)))
+
+
+def test_delay_kernel_batch_equals_one_lane_kernel():
+    from lavacut.runtime.procs.fast_models import DelayDenseKernel
+
+    rng = np.random.default_rng(1)
+    w = rng.integers(-128, 128, (12, 20)) * 2
+    d = rng.integers(0, 6, (12, 20))
+    k = DelayDenseKernel(w, d, {"weight_exp": -1}, 7, False)
+    buf = rng.integers(-1000, 1000, (12, 7, 5)).astype(np.int32)
+    x = rng.random((20, 5)) < 0.3
+    ref = np.stack([k(buf[..., b], x[:, b]) for b in range(5)], axis=-1)
+    np.testing.assert_array_equal(k.batch(buf, x), ref)
+
+
+@pytest.mark.parametrize("groups,stride,graded", [(1, 1, False), (2, 2, False), (1, 1, True)])
+def test_conv_kernel_batch_equals_one_lane_kernel(groups, stride, graded):
+    from lavacut.runtime.procs.fast_models import ConvKernel
+
+    rng = np.random.default_rng(2)
+    w = rng.integers(-128, 128, (4, 3, 3, 4 // groups)) * 2
+    k = ConvKernel((6, 5, 4), w, (stride, stride), (1, 1), (1, 1), groups, graded)
+    x = rng.integers(-500, 500, (6, 5, 4, 3)) if graded else (rng.random((6, 5, 4, 3)) < 0.3)
+    np.testing.assert_array_equal(k.batch(x), _lanes_of(k, np.moveaxis(x, -1, 0)))
+
+
+def test_lif_kernel_lanes_broadcast_the_bias():
+    from lavacut.runtime.procs.fast_models import LifKernel
+
+    rng = np.random.default_rng(3)
+    bias = rng.integers(-50, 80, (4, 3))
+    k = LifKernel(1024, 256, 40, bias, 3)
+    u, v = np.zeros((4, 3, 6), np.int32), np.zeros((4, 3, 6), np.int32)
+    u1, v1 = np.zeros((6, 4, 3), np.int32), np.zeros((6, 4, 3), np.int32)
+    for _ in range(5):
+        a = rng.integers(-3000, 9000, (4, 3, 6)).astype(np.int32)
+        s = k(u, v, a)
+        s1 = np.stack([k(u1[b], v1[b], a[..., b]) for b in range(6)], axis=-1)
+        np.testing.assert_array_equal(s, s1)
+    np.testing.assert_array_equal(u, np.moveaxis(u1, 0, -1))
+    np.testing.assert_array_equal(v, np.moveaxis(v1, 0, -1))
+
+
+def test_lane_schedule():
+    from lavacut.runtime.graph import lane_schedule
+
+    tc = np.array([3, 1, 4, 1, 5, 9, 2])
+    np.testing.assert_array_equal(lane_schedule(tc, 0, 1), np.cumsum(tc))
+    np.testing.assert_array_equal(lane_schedule(tc, 2, 1), np.cumsum(tc + 2))
+    # lanes 0, 1: 0 ends 3, 1 ends 1 -> s2 in lane 1 (ends 5), s3 in lane 0 (ends 4), s4 in lane 0 (ends 9),
+    # s5 in lane 1 (ends 14), s6 in lane 0 (ends 11)
+    np.testing.assert_array_equal(lane_schedule(tc, 0, 2), [3, 1, 5, 4, 9, 14, 11])
+    np.testing.assert_array_equal(lane_schedule(tc, 0, 10), tc)
+
+
+def test_lanes_refused_where_they_cannot_run():
+    from lavacut.runtime.graph import check_lanes
+    from lavacut.runtime.runner import run_split
+
+    x = np.zeros((2, 4, 3), bool)
+    for models in ("stock", "fast-procs"):
+        with pytest.raises(LavacutError, match="needs models 'fast'"):
+            run_split("unused.net", x, None, FixedT(), models=models, lanes=4, progress=False)
+    for bad in (-1, 1.5, True):
+        with pytest.raises(LavacutError, match="lanes must be"):
+            check_lanes(bad, fused=True, loihi2=False)
+    assert check_lanes(0, fused=True, loihi2=False) == 0 and check_lanes(0, fused=False, loihi2=False) == 1
+
+
+# --------------------------------------------------------------------------
+# slow: every fused layout, lanes vs one lane vs SLAYER
+# --------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("lanes")
+    return {name: (build(d / f"{name}.net"), shape, K, verify) for name, (build, shape, K, verify)
+            in _layouts().items()}
+
+
+def _same(a, b):
+    for key in ("t_c", "pred", "counts"):
+        np.testing.assert_array_equal(getattr(a, key), getattr(b, key), err_msg=key)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", LAYOUTS)
+def test_layout_lanes_equal_one_lane_and_slayer(files, name):
+    from lavacut.export.exporter import net_from_export
+    from lavacut.runtime.record import lava_output
+    from lavacut.runtime.runner import run_split
+    from lavacut.train.inference import forward
+
+    path, shape, K, can_verify = files[name]
+    x = np.concatenate([_frames(shape, seed=len(name)), _frames(shape, seed=len(name) + 1)])   # 12 samples
+    n = len(x)
+    one = lava_output(path, x)[0]                                # one lane (== fresh graphs: test_layouts.py)
+    lanes, _ = lava_output(path, x, lanes=5)                     # 3 rounds, the last with 3 idle lanes
+    np.testing.assert_array_equal(lanes, one)
+    if can_verify:
+        net, _ = net_from_export(path)
+        np.testing.assert_array_equal(forward(net, x, readout=False), lanes)
+    sums = _group_sums(one.astype(np.int64), K)
+    rule = TopKGap(beta=np.zeros(T))                             # cuts samples at different steps
+    tc, pred = cutoff(rule, sums)
+    ref = run_split(path, x, None, rule, mode="stream", progress=False)
+    np.testing.assert_array_equal(ref.t_c, tc)
+    for mode in ("stream", "halt"):
+        res = run_split(path, x, None, rule, mode=mode, progress=False, lanes=4)
+        assert res.lanes == 4
+        _same(res, ref)
+    full = run_split(path, x, None, FixedT(), mode="stream", progress=False, lanes=3)
+    np.testing.assert_array_equal(full.counts, sums.sum(-1))
+    assert full.lava_steps == -(-n // 3) * T
+
+
+@pytest.mark.slow
+def test_shipped_dense_lanes_halt_stream_workers_and_the_step_schedule():
+    """40 test samples of the shipped export under its calibrated rule:
+    lanes 8 (stream, halt; with 2 workers) and 64 (more lanes than samples)
+    decide exactly as one lane; decisions come back in sample order, halt
+    mode reports each sample once; and the schedule contains the cases that
+    matter: several lanes deciding in the same step, and a lane deciding in
+    the step another lane starts a sample."""
+    from lavacut.pipelines.run import RunRequest, open_run
+    from lavacut.runtime.graph import lane_schedule
+    from lavacut.runtime.runner import run_split
+
+    export, cfg, split, _ = open_run(RunRequest(DENSE, split="test"))
+    data = export.frames(cfg, split, 40, progress=False)
+    rule = export.rule(None, None, data.frames.shape[-1])
+    ref = run_split(DENSE, data.frames, data.labels, rule, mode="stream", progress=False)
+    seen = []
+    halt = run_split(DENSE, data.frames, data.labels, rule, mode="halt", progress=False, lanes=8,
+                     on_sample=lambda i, tc, pred: seen.append((i, tc, pred)))
+    _same(halt, ref)
+    assert sorted(i for i, _, _ in seen) == list(range(40))
+    assert all((tc, pred) == (ref.t_c[i], ref.pred[i]) for i, tc, pred in seen)
+    for kw in ({"lanes": 8}, {"lanes": 8, "workers": 2}, {"lanes": 64}):
+        res = run_split(DENSE, data.frames, data.labels, rule, mode="stream", progress=False, **kw)
+        _same(res, ref)
+        assert res.lanes == min(kw["lanes"], 40 // kw.get("workers", 1))
+    done = lane_schedule(ref.t_c, 0, 8)
+    start = done - ref.t_c + 1
+    assert len(done) > len(set(done.tolist())), "no two lanes decided in the same step"
+    assert set(done.tolist()) & set(start.tolist()), "no lane decided in a step another lane started"
+
+
+@pytest.mark.slow
+def test_cli_run_stream_lanes_32_equals_lanes_1_on_the_test_split(tmp_path):
+    """Issue 24's acceptance: ``lavacut run embedded_dense --split test
+    --mode stream --lanes 32`` decides every sample as ``--lanes 1``."""
+    reps = {}
+    for b in (1, 32):
+        rep = tmp_path / f"lanes{b}.json"
+        run_cli("run", "embedded_dense", "--split", "test", "--mode", "stream", "--lanes", b, "--report", rep,
+                timeout=1200)
+        reps[b] = json.loads(rep.read_text())
+    assert reps[32]["lanes"] == 32 and reps[1]["lanes"] == 1
+    assert reps[1]["n_samples"] == reps[32]["n_samples"] > 100
+    keys = ("index", "t_c", "pred", "pred_full", "label")
+    one = [{k: r[k] for k in keys} for r in reps[1]["per_sample"]]
+    assert one == [{k: r[k] for k in keys} for r in reps[32]["per_sample"]]
+    assert reps[1]["lava_steps_cutoff"] > 10 * reps[32]["lava_steps_cutoff"]
+
+
+@pytest.mark.slow
+def test_cli_refuses_lanes_with_stock_models(tmp_path):
+    r = run_cli("run", "embedded_dense", "--samples", "3", "--models", "stock", "--lanes", "4",
+                "--report", tmp_path / "r.json", check=False)
+    assert r.returncode == 2 and "needs models 'fast'" in r.stderr, r.stderr[-2000:]
+    assert not (tmp_path / "r.json").exists()
+
+
+# --------------------------------------------------------------------------
+# slow: process hygiene with lanes
+# --------------------------------------------------------------------------
+
+class _Hygiene:
+    def __init__(self):
+        self.procs, self.shm = descendants(), set(os.listdir("/dev/shm"))
+
+    def check(self):
+        assert descendants() - self.procs == set(), "child processes left behind"
+        leaked = set(os.listdir("/dev/shm")) - self.shm - shm_mapped_by_others()
+        assert not leaked, f"/dev/shm entries left behind: {sorted(leaked)}"
+
+
+@pytest.fixture(scope="module")
+def warm(files):
+    from lavacut.runtime.runner import run_split
+
+    path, shape, _, _ = files["delays"]
+    x = np.concatenate([_frames(shape, seed=s) for s in range(4)])            # 24 samples
+    run_split(path, x[:2], None, FixedT(), mode="stream", progress=False, lanes=2)   # the resource tracker
+    return path, x
+
+
+@pytest.mark.slow
+def test_hygiene_with_lanes_success_error_interrupt(warm):
+    from lavacut.runtime.runner import run_split
+
+    path, x = warm
+    rule = TopKGap(beta=np.zeros(T))
+    h = _Hygiene()
+    run_split(path, x, None, rule, mode="stream", progress=False, lanes=4)
+    h.check()
+    for exc in (RuntimeError("injected failure"), KeyboardInterrupt()):
+        def fail(i, tc, pred, calls=[]):                       # noqa: B006 - counts calls
+            calls.append(i)
+            if len(calls) == 3:
+                raise exc
+        with pytest.raises(type(exc)):
+            run_split(path, x, None, rule, mode="halt", progress=False, lanes=4, on_sample=fail)
+        h.check()
+
+
+@pytest.mark.slow
+def test_hygiene_with_lanes_sigint_and_crash(warm, monkeypatch):
+    from lavacut.runtime.runner import run_split
+
+    path, x = warm
+    long = np.concatenate([np.repeat(x, 8, axis=0)] * 4, axis=-1)             # 192 samples x 64 steps
+    h = _Hygiene()
+    timer = threading.Timer(1.5, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run_split(path, long, None, FixedT(), mode="stream", progress=False, lanes=4)
+    finally:
+        timer.cancel()
+    h.check()
+    orig = TopKGap.fires
+
+    def boom(self, counts, t):
+        if (np.asarray(t) == 3).any():
+            raise ZeroDivisionError("boom in the monitor")
+        return orig(self, counts, t)
+
+    monkeypatch.setattr(TopKGap, "fires", boom)
+    with pytest.raises(LavacutError, match="boom in the monitor"):
+        run_split(path, x, None, TopKGap(beta=np.full(T, 100.0)), mode="stream", progress=False, lanes=4)
+    h.check()
+
+
+@pytest.mark.slow
+def test_sigterm_with_lanes_leaves_nothing(tmp_path):
+    shm = set(os.listdir("/dev/shm"))
+    proc = subprocess.Popen([sys.executable, "-m", "lavacut.cli", "run", str(DENSE), "--samples", "0",
+                             "--mode", "stream", "--lanes", "2", "--report", str(tmp_path / "r.json")],
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 240
+        while time.time() < deadline and len(descendants(proc.pid)) < 3:      # the Lava runtime is up
+            time.sleep(0.5)
+        children = descendants(proc.pid)
+        assert proc.poll() is None and len(children) >= 3, "Lava never started"
+        time.sleep(1.0)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 128 + signal.SIGTERM, err[-2000:]
+    deadline = time.time() + 20
+    while time.time() < deadline and any(os.path.exists(f"/proc/{p}") for p in children):
+        time.sleep(0.2)
+    assert not [p for p in children if os.path.exists(f"/proc/{p}")], "Lava processes left behind"
+    leaked = set(os.listdir("/dev/shm")) - shm - shm_mapped_by_others()
+    assert not leaked, f"/dev/shm entries left behind: {sorted(leaked)}"
+    assert not (tmp_path / "r.json").exists()
+
+
+# --------------------------------------------------------------------------
+# fast: the chip counterpart (check --replicas), the config key
+# --------------------------------------------------------------------------
+
+def test_check_replicas_core_map_and_report(tmp_path):
+    from lavacut.pipelines.check import check_export
+
+    one, _ = check_export(DENSE)
+    k = one.totals["cores"]
+    rep, written = check_export(DENSE, report=tmp_path / "c.json", replicas=100)
+    d = json.loads(written[0].read_text())
+    assert d["replicas"] == 100 and d["replicas_per_chip"] == 128 // k and d["replica_binding"] == "cores_per_chip"
+    assert d["totals"]["cores"] == 100 * k and d["totals"]["chips"] == -(-100 // (128 // k))
+    assert d["totals"]["input_spikes_per_step_max"] == 100 * 2312
+    assert len(d["cores"]) == 100 * k and {c["replica"] for c in d["cores"]} == set(range(100))
+    assert all(c["chip"] == c["core"] // 128 for c in d["cores"])
+    assert any("input" in a["figure"] for a in d["assumptions"]) and any(p["rule"] == "replicas"
+                                                                         for p in d["problems"])
+    assert json.loads(json.dumps(check_export(DENSE)[0].to_dict()))["replicas_per_chip"] == 128 // k
+    with pytest.raises(LavacutError, match="replicas"):
+        check_export(DENSE, replicas=0)
+
+
+def test_run_lanes_config_key():
+    from lavacut.config import ConfigError, load_config
+
+    assert load_config(None, []).run.lanes == 0                      # automatic
+    assert load_config(None, ["run.lanes=8"]).run.lanes == 8
+    with pytest.raises(ConfigError, match="run.lanes"):
+        load_config(None, ["run.lanes=-1"])
