@@ -18,6 +18,7 @@ def lava_output(path, frames: np.ndarray, backend: str = "cpu", progress: bool =
                 info: dict | None = None) -> tuple[np.ndarray, dict[str, float]]:
     """All samples of ``frames`` (N, C, H, W, T) through ONE Lava graph for
     their full T steps; returns the network's output spikes (N, n, T) uint8
+    (a voltage readout: its voltages v (N, n, T) int64)
     (SLAYER-aligned: [:, :, t - 1] is local Lava step t) and timings. The n
     outputs are in SLAYER's flat order (C, H, W for a conv output); for an
     average readout they are the last spiking layer's neurons, whose group
@@ -67,6 +68,8 @@ def lava_output(path, frames: np.ndarray, backend: str = "cpu", progress: bool =
                            f"at Lava step {last_step}, expected step N*T = {N * T}")
     if data.shape != (K, N * T):
         raise LavacutError(f"internal: sink returned shape {data.shape}, expected {(K, N * T)}")
+    if g.layout.readout == "voltage":      # the fused network sent the readout's voltages
+        return np.ascontiguousarray(data.reshape(K, N, T).transpose(1, 0, 2).astype(np.int64)), timings
     if data.size and not np.isin(data, (0, 1)).all():
         raise LavacutError("the Lava output is not binary (graded spikes); verify compares binary spikes")
     # column j*T + t - 1 is sample j, local step t

@@ -50,11 +50,16 @@ class FusedNetwork(AbstractProcess):
         :func:`lavacut.runtime.graph.fused_layers`.
     in_shape, out_shape : tuple
         the network's input and output port shapes (netx order).
+    send_voltage : bool
+        a voltage readout: ``s_out`` sends the last layer's voltage v (int32)
+        at every step instead of its spikes.
     """
 
-    def __init__(self, *, layers: list, in_shape: tuple, out_shape: tuple, name: str = None):
+    def __init__(self, *, layers: list, in_shape: tuple, out_shape: tuple, send_voltage: bool = False,
+                 name: str = None):
         in_shape, out_shape = tuple(int(s) for s in in_shape), tuple(int(s) for s in out_shape)
-        super().__init__(layers=list(layers), in_shape=in_shape, out_shape=out_shape, name=name)
+        super().__init__(layers=list(layers), in_shape=in_shape, out_shape=out_shape,
+                         send_voltage=bool(send_voltage), name=name)
         self.s_in = InPort(shape=in_shape)
         self.reset_in = InPort(shape=(1,))
         self.s_out = OutPort(shape=out_shape)
@@ -71,6 +76,7 @@ class PyFusedNetworkModel(PyLoihiProcessModel):
     def __init__(self, proc_params):
         super().__init__(proc_params)
         self._specs = proc_params["layers"]
+        self._send_voltage = bool(proc_params.get("send_voltage", False))
         self._layers = None
 
     def _build(self):
@@ -140,4 +146,4 @@ class PyFusedNetworkModel(PyLoihiProcessModel):
             if "rec" in L:
                 L["rec_buf"] = L["rec"](s.reshape(-1))
             x = s
-        self.s_out.send(x)
+        self.s_out.send(self._layers[-1]["v"].copy() if self._send_voltage else x)

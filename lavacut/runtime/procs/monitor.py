@@ -118,12 +118,16 @@ class CutoffMonitor(AbstractProcess):
     progress_every : int
         stream mode: also pause after every that many decisions, so the host
         can read ``n_done`` for a progress bar (0: never).
+    readout : str
+        "spike counts" (``s_in`` carries spikes, Y(t) is their running sum)
+        or "voltage" (``s_in`` carries the output layer's voltages, Y(t) is
+        the latest of them).
     """
 
     def __init__(self, *, num_classes: int, num_samples: int, latency: int,
                  horizon: int, rule_params: dict, halt: bool,
                  reset_vars=(), in_shape: tuple = None, classes=None, progress_every: int = 0,
-                 name: str = None):
+                 readout: str = "spike counts", name: str = None):
         reset_vars = list(reset_vars)
         if len(reset_vars) > MAX_RESET_PORTS:
             raise ValueError(f"{len(reset_vars)} state Vars to reset; the monitor "
@@ -139,7 +143,7 @@ class CutoffMonitor(AbstractProcess):
         super().__init__(num_classes=K, num_samples=N, latency=int(latency),
                          horizon=int(horizon), rule_params=dict(rule_params),
                          halt=bool(halt), num_resets=len(reset_vars), classes=classes,
-                         progress_every=max(int(progress_every), 0), name=name)
+                         progress_every=max(int(progress_every), 0), readout=str(readout), name=name)
         self.s_in = InPort(shape=in_shape)
         self.switch_out = OutPort(shape=(1,))
         # Small Vars the host reads (Var.get moves element by element).
@@ -188,6 +192,7 @@ class PyCutoffMonitorModel(PyLoihiProcessModel):
         self._num_resets = int(proc_params["num_resets"])
         self._classes = proc_params["classes"]     # None: output neuron k is class k
         self._every = int(proc_params.get("progress_every", 0) or 0)
+        self._voltage = proc_params.get("readout", "spike counts") == "voltage"
         self._resets = None  # the builder sets the ports after __init__
         self._counts = np.zeros(self._K, dtype=np.int64)
         self._k = 0            # Lava steps since the current sample's frame 1
@@ -207,6 +212,8 @@ class PyCutoffMonitorModel(PyLoihiProcessModel):
         t = self._k - self._D
         if t < 1:
             return
+        if self._voltage:           # Y(t) is the voltage itself, not a sum
+            self._counts[:] = 0
         if self._classes is None:
             self._counts += spikes.astype(np.int64)
         else:
