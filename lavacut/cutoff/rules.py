@@ -311,11 +311,14 @@ def rule_from_params(params: dict[str, Any]) -> StopRule:
     return cls(**params)
 
 
-def applicable_rule(rule: StopRule, num_classes: int) -> tuple[StopRule, str | None]:
+def applicable_rule(rule: StopRule | type[StopRule], num_classes: int) -> tuple[StopRule, str | None]:
     """The rule to run on a network with ``num_classes`` outputs: ``rule``
     itself, or fixed T when it needs more classes than there are, with the
-    note saying so (None when nothing was replaced)."""
+    note saying so (None when nothing was replaced). ``rule`` may be a rule
+    class (its parameters need not exist to know it does not apply)."""
     if num_classes >= rule.min_classes:
+        if isinstance(rule, type):
+            raise TypeError("applicable_rule: a rule class that applies needs its parameters; pass the rule")
         return rule, None
     return FixedT(), (f"fixed T: the network has {num_classes} output{'s' if num_classes != 1 else ''}, "
                       f"no stop rule applies (policy {rule.name} needs {rule.min_classes} classes)")

@@ -117,7 +117,8 @@ def report_header(export: Export, data: FramedSplit, split: str, cfg: RunConfig,
     return {**report_stamp(), "engine": engine, "export": str(export.path), "input": data.source, "split": split,
             "dataset": export.dataset or "unknown", "content_sha256": (export.meta or {}).get("content_sha256"),
             "calibrated": bool(export.meta and export.meta.get("cutoff")),
-            "classes": data.classes}
+            "classes": data.classes, "readout": export.readout,
+            **({"cutoff": export.cutoff_note} if export.cutoff_note else {})}
 
 
 def run_export(req: RunRequest, mode: str | None = None, policy: str | None = None, params: dict | None = None,
@@ -141,7 +142,9 @@ def run_export(req: RunRequest, mode: str | None = None, policy: str | None = No
     report = {**report_header(export, data, split, cfg, "lava"), **lava_report(full, cut, rule, T),
               "versions": versions(), "config": cfg.to_dict()}
     notes = []
-    if rule.name == "fixed" and policy is None:
+    if export.cutoff_note:
+        pass                    # said once, in the report's "cutoff" and the summary
+    elif rule.name == "fixed" and policy is None:
         notes.append("no calibration in this file and no --policy: ran fixed T (no cutoff)")
     if data.labels is None:
         notes.append("unlabelled input: accuracy fields are null; the decisions are in per_sample")
