@@ -36,7 +36,9 @@ Layouts of files lavacut did not write (:func:`net_layout`, rules in
   netx's integrator, SLAYER's Affine block; ``NetLayout.readout``
   "voltage"): the fused network sends that layer's voltage v (int32) on its
   output port at every step and the monitor reads Y(t) = v(t); netx's own
-  graph has no port carrying v, so such a file runs with ``models="fast"``.
+  graph (models "stock", "fast-procs") has no port carrying v, so the
+  monitor reads the output LIF's v through a RefPort in the management
+  phase of every step (slower: one round trip per step).
 - a conv (or other non-flat) output layer: netx's port is ``(W, H, C)``; its
   neurons are flattened in SLAYER's C, H, W order (output
   ``k = c*H*W + h*W + w``) for the monitor's counts and the recorded spikes.
@@ -339,10 +341,6 @@ class SplitGraph:
     fused: Any = None           # the FusedNetwork process (models="fast" on cpu), else None
 
 
-_VOLTAGE_NEEDS_FUSED = ("{path}: a voltage readout runs as lavacut's fused network only (models 'fast' on the cpu "
-                        "backend): netx's process graph has no port carrying the output voltage")
-
-
 def connect_around(net, src_port, dst_port, loihi2: bool, inp=None) -> list:
     """Wire host port -> network -> host port (``inp``: the network's input
     port, default ``net.inp``). On Loihi 2 the host processes sit across the
@@ -434,12 +432,16 @@ def build_split_graph(net_path, frames, rule, *, halt: bool, horizon: int | None
 
             fused_proc = FusedNetwork(layers=specs, in_shape=in_shape, out_shape=out_shape,
                                       send_voltage=layout.readout == "voltage")
+    voltage_var = None
     if layout.readout == "voltage" and fused_proc is None:
-        raise LavacutError(_VOLTAGE_NEEDS_FUSED.format(path=net_path))
+        if loihi2:
+            raise LavacutError(f"{net_path}: a voltage readout on backend 'loihi2' is not supported (the embedded-io "
+                               f"adapters carry spikes; the readout's voltage would need a host probe per step)")
+        voltage_var = net.layers[-1].neuron.v    # netx's graph: the monitor reads v through a RefPort
     monitor = CutoffMonitor(num_classes=K, num_samples=N, latency=offset, horizon=T,
                             rule_params=rule.params(), halt=halt, reset_vars=[] if fused_proc else svars,
                             in_shape=out_shape, classes=layout.classes_of(out_shape),
-                            progress_every=progress_every, readout=layout.readout)
+                            progress_every=progress_every, readout=layout.readout, voltage_var=voltage_var)
     if fused_proc is not None:
         source.s_out.connect(fused_proc.s_in)
         fused_proc.s_out.connect(monitor.s_in)

@@ -40,6 +40,10 @@ def lava_output(path, frames: np.ndarray, backend: str = "cpu", progress: bool =
     g = build_split_graph(path, frames, FixedT(), halt=False, loihi2=(backend == "loihi2"),
                           fused=(models == "fast"))
     N, T, K = g.num_samples, g.horizon, int(np.prod(g.out_shape))
+    if g.layout.readout == "voltage" and g.fused is None:
+        raise LavacutError(f"{path}: recording a voltage readout's v at every step needs the fused network (models "
+                           f"'fast' on the cpu backend); netx's graph has no port carrying v (its decisions still "
+                           f"run there: the monitor reads v)")
     if g.offset != 0:
         raise LavacutError(f"internal: expected SLAYER-aligned timesteps (offset 0), got offset {g.offset}")
     sink = Sink(shape=g.out_shape, buffer=N * T)

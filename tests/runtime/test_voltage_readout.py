@@ -150,3 +150,26 @@ def test_command_line_calibrates_runs_and_verifies_mnist_net(mnist, tmp_path):
     ver = json.loads((tmp_path / "verify.json").read_text())
     assert ver["n_identical"] == 4 and ver["readout"] == "voltage"
     assert "voltages v(t) compared exactly" in r.stdout
+
+
+@pytest.mark.slow
+def test_netx_graph_reads_the_voltage_through_the_monitor_with_the_same_decisions(mnist):
+    """models "stock" (Lava's own LIF, netx's integrator with du = iDecay - 1
+    = -1) and "fast-procs": the monitor reads the readout's v by RefPort;
+    decisions and Y(t_c) equal the fused network's and the torch engine's."""
+    from lavacut.export.artifact import Export
+    from lavacut.runtime.runner import run_split
+    from lavacut.train.inference import forward
+
+    frames, labels = _digits(4, seed=1)
+    inc = forward(Export.open(mnist).slayer_net(), frames)
+    v = cumulative_counts(inc)
+    gaps = np.sort(v, axis=1)[:, -1] - np.sort(v, axis=1)[:, -2]
+    rule = TopKGap(beta=np.full(T, float(np.median(gaps))))             # stops some samples early
+    t_ref, p_ref = cutoff(rule, inc)
+    assert t_ref.min() < T
+    for models in ("fast", "stock", "fast-procs"):
+        for mode in ("halt", "stream"):
+            res = run_split(mnist, frames, labels, rule, mode=mode, models=models, progress=False)
+            assert res.t_c.tolist() == t_ref.tolist() and res.pred.tolist() == p_ref.tolist(), (models, mode)
+            assert res.counts.tolist() == [v[j, :, t - 1].tolist() for j, t in enumerate(t_ref)]

@@ -122,12 +122,18 @@ class CutoffMonitor(AbstractProcess):
         "spike counts" (``s_in`` carries spikes, Y(t) is their running sum)
         or "voltage" (``s_in`` carries the output layer's voltages, Y(t) is
         the latest of them).
+    voltage_var : Var, optional
+        a voltage readout in netx's own process graph, whose ports carry no
+        voltage: the output LIF's ``v``, read through a RefPort in the
+        management phase of every step (after every process computed the
+        step, before the reset), where the rule is then applied. ``s_in``
+        is still connected (it carries the readout's spikes: none).
     """
 
     def __init__(self, *, num_classes: int, num_samples: int, latency: int,
                  horizon: int, rule_params: dict, halt: bool,
                  reset_vars=(), in_shape: tuple = None, classes=None, progress_every: int = 0,
-                 readout: str = "spike counts", name: str = None):
+                 readout: str = "spike counts", voltage_var=None, name: str = None):
         reset_vars = list(reset_vars)
         if len(reset_vars) > MAX_RESET_PORTS:
             raise ValueError(f"{len(reset_vars)} state Vars to reset; the monitor "
@@ -143,7 +149,11 @@ class CutoffMonitor(AbstractProcess):
         super().__init__(num_classes=K, num_samples=N, latency=int(latency),
                          horizon=int(horizon), rule_params=dict(rule_params),
                          halt=bool(halt), num_resets=len(reset_vars), classes=classes,
-                         progress_every=max(int(progress_every), 0), readout=str(readout), name=name)
+                         progress_every=max(int(progress_every), 0), readout=str(readout),
+                         read_voltage=voltage_var is not None, name=name)
+        self.v_ref = RefPort(voltage_var.shape if voltage_var is not None else (1,))
+        if voltage_var is not None:
+            self.v_ref.connect_var(voltage_var)
         self.s_in = InPort(shape=in_shape)
         self.switch_out = OutPort(shape=(1,))
         # Small Vars the host reads (Var.get moves element by element).
@@ -179,6 +189,7 @@ class PyCutoffMonitorModel(PyLoihiProcessModel):
     log_tc: np.ndarray = LavaPyType(np.ndarray, np.int32)
     log_pred: np.ndarray = LavaPyType(np.ndarray, np.int32)
     log_counts: np.ndarray = LavaPyType(np.ndarray, np.int32)
+    v_ref: PyRefPort = LavaPyType(PyRefPort.VEC_DENSE, np.int32)
 
     def __init__(self, proc_params):
         super().__init__(proc_params)
@@ -193,6 +204,8 @@ class PyCutoffMonitorModel(PyLoihiProcessModel):
         self._classes = proc_params["classes"]     # None: output neuron k is class k
         self._every = int(proc_params.get("progress_every", 0) or 0)
         self._voltage = proc_params.get("readout", "spike counts") == "voltage"
+        self._read_v = bool(proc_params.get("read_voltage", False))
+        self._pending = 0      # read_voltage: output step whose v the management phase reads (0: none)
         self._resets = None  # the builder sets the ports after __init__
         self._counts = np.zeros(self._K, dtype=np.int64)
         self._k = 0            # Lava steps since the current sample's frame 1
@@ -212,12 +225,19 @@ class PyCutoffMonitorModel(PyLoihiProcessModel):
         t = self._k - self._D
         if t < 1:
             return
+        if self._read_v:
+            self._pending = t       # v is read, and the rule applied, in run_post_mgmt of this step
+            return
+        self._score(spikes, t)
+
+    def _score(self, data, t):
+        """Y(t) from this step's output (spikes, or voltages), then the rule."""
         if self._voltage:           # Y(t) is the voltage itself, not a sum
             self._counts[:] = 0
         if self._classes is None:
-            self._counts += spikes.astype(np.int64)
+            self._counts += data.astype(np.int64)
         else:
-            self._counts += np.bincount(self._classes, weights=spikes.reshape(-1),
+            self._counts += np.bincount(self._classes, weights=data.reshape(-1),
                                         minlength=self._K).astype(np.int64)
         if t >= self._T or self._rule.stops(self._counts, t):
             self._tc = t
@@ -227,9 +247,14 @@ class PyCutoffMonitorModel(PyLoihiProcessModel):
                 self._decide()              # the network resets itself on the switch message
 
     def post_guard(self):
-        return self._decided
+        return self._decided or bool(self._pending)
 
     def run_post_mgmt(self):
+        if self._pending:
+            t, self._pending = self._pending, 0
+            self._score(np.asarray(self.v_ref.read()), t)
+            if not self._decided:
+                return
         self._decide()
 
     def _decide(self):
