@@ -276,7 +276,7 @@ class NetxRebuild(torch.nn.Module):
         """The voltage readout's per-step increments ``(N, n, T)`` int64
         from its synaptic input ``z`` (SLAYER units: Lava's integer sums / 64)."""
         a = torch.round(z.double() * W_SCALE).to(torch.int64).reshape(z.shape[0], -1, z.shape[-1]).numpy()
-        v = lif_voltage(a, *self._voltage[:2], np.reshape(self._voltage[2], (-1, 1)))
+        v = lif_voltage(a, *self._voltage)
         out = torch.from_numpy(np.diff(v, axis=-1, prepend=0))
         return (out, records) if record else out
 

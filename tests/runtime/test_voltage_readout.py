@@ -173,3 +173,35 @@ def test_netx_graph_reads_the_voltage_through_the_monitor_with_the_same_decision
             res = run_split(mnist, frames, labels, rule, mode=mode, models=models, progress=False)
             assert res.t_c.tolist() == t_ref.tolist() and res.pred.tolist() == p_ref.tolist(), (models, mode)
             assert res.counts.tolist() == [v[j, :, t - 1].tolist() for j, t in enumerate(t_ref)]
+
+
+@pytest.mark.slow
+def test_a_leaky_integrator_readout_with_bias_agrees_exactly(tmp_path):
+    """The layout a NIR LI (leaky-integrator) output exports to: CUBA decays
+    with a threshold above Lava's 24-bit voltage, and a bias. torch (integer
+    rebuild) and Lava (fused, and netx's graph through the monitor) agree."""
+    from lavacut.export.artifact import Export
+    from lavacut.runtime.record import lava_output
+    from lavacut.runtime.runner import run_split
+    from lavacut.train.inference import forward
+
+    cuba = {"type": "CUBA", "iDecay": 1024, "vDecay": 256, "vThMant": 80, "refDelay": 1, "gradedSpike": False}
+    rng = np.random.default_rng(3)
+    path = write_netx(tmp_path / "li_readout.net", [
+        {"type": "dense", "shape": np.array([16]), "inFeatures": 12, "outFeatures": 16,
+         "weight": rng.integers(-40, 120, (16, 12)).astype(float), "neuron": cuba},
+        {"type": "dense", "shape": np.array([3]), "inFeatures": 16, "outFeatures": 3,
+         "weight": rng.integers(-60, 60, (3, 16)).astype(float), "bias": np.array([5.0, -3.0, 0.0]),
+         "neuron": {**cuba, "vThMant": 1 << 17}}])
+    export = Export.open(path)
+    assert export.readout == "voltage"
+    frames = (rng.random((3, 12, 15)) < 0.4).astype(np.uint8)
+    inc = forward(export.slayer_net(), frames)
+    v = cumulative_counts(inc)
+    v_lava, _ = lava_output(path, frames)
+    assert np.array_equal(v_lava, v) and np.abs(v).max() > 0
+    assert not np.array_equal(v[..., 1:], np.cumsum(v, -1)[..., 1:])      # leaky, biased: not a plain sum
+    rule = TopKGap(beta=np.full(15, float(np.median(np.abs(v)))))
+    t_ref, p_ref = cutoff(rule, inc)
+    res = run_split(path, frames, None, rule, models="stock", progress=False)
+    assert res.t_c.tolist() == t_ref.tolist() and res.pred.tolist() == p_ref.tolist()
