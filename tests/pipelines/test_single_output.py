@@ -126,3 +126,13 @@ def test_uncalibrated_topk_says_how_to_calibrate(tmp_path):
         assert f"not calibrated for {policy}: run 'lavacut calibrate {net} --input ...' (or give --param {param}=" \
                in r.stderr, r.stderr
         assert "non-empty 1-D" not in r.stderr
+
+
+@pytest.mark.slow
+def test_evaluate_skips_the_sweep_calibration_pass_when_asked(tmp_path):
+    """--no-sweeps: no calibration pass over the training split (announced
+    on stderr when it runs; that pass takes minutes on the embedded set)."""
+    r = run_cli("evaluate", "embedded_dense", "--samples", "6", "--no-neurobench", "--no-sweeps",
+                "--report", tmp_path / "b.json")
+    assert "calibrating every stop rule" not in r.stderr and "calibration pass" not in r.stderr
+    assert "sweeps" not in json.loads((tmp_path / "b.json").read_text())
