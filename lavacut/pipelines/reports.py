@@ -138,8 +138,8 @@ def print_termination_summary(rep: dict) -> None:
                  f"({rep['ratio_vs_static_truncation']:.2f}x vs T')")
     print(line)
     if decided is not None and 0 < decided < rep["n_samples"]:
-        print(f"decided   {decided} of {rep['n_samples']} samples; the others ran to T with a silent output "
-              f"(no decision)")
+        print(f"decided   {decided} of {rep['n_samples']} samples; the others had no decision at their cutoff "
+              f"(a silent output: an adaptive rule runs them to T)")
     if rep.get("readout") == "voltage":
         print("readout   voltage: the scores are the output layer's voltages, not spike counts")
     if rep.get("output_layout", "").startswith(("output layer", "average readout")):

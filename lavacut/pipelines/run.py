@@ -142,9 +142,7 @@ def run_export(req: RunRequest, mode: str | None = None, policy: str | None = No
     report = {**report_header(export, data, split, cfg, "lava"), **lava_report(full, cut, rule, T),
               "versions": versions(), "config": cfg.to_dict()}
     notes = []
-    if export.cutoff_note:
-        pass                    # said once, in the report's "cutoff" and the summary
-    elif rule.name == "fixed" and policy is None:
+    if rule.name == "fixed" and policy is None and not export.cutoff_note:   # (a cutoff note is said once)
         notes.append("no calibration in this file and no --policy: ran fixed T (no cutoff)")
     if data.labels is None:
         notes.append("unlabelled input: accuracy fields are null; the decisions are in per_sample")
