@@ -115,6 +115,11 @@ def test_evaluate_of_a_one_output_network_has_no_sweeps_and_no_guarantees(tmp_pa
     assert rep["mean_t_cutoff"] == T
 
 
+def test_calibrating_a_one_output_network_is_refused_with_the_reason(tmp_path):
+    r = run_cli("calibrate", _one_output_net(tmp_path), "--input", _frames(tmp_path), check=False)
+    assert r.returncode == 2 and "the network has 1 output; no stop rule applies" in r.stderr, r.stderr
+
+
 def test_uncalibrated_topk_says_how_to_calibrate(tmp_path):
     net = write_netx(tmp_path / "two_out.net", [
         {"type": "dense", "shape": np.array([2]), "weight": np.array([[90.0, 40.0], [40.0, 90.0]]),
