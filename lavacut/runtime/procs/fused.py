@@ -13,7 +13,7 @@ model reproduces the step of the process graph netx builds:
         a_buff_l = synapse_l(x_l)         # ... and integrates this step's input x_l
         x_{l+1} = lif_l(a (+ recurrent a_rec_l))
         a_rec_l = recurrent synapse of the spikes (if any)
-    send x_{L}
+    send x_{L}                            # a voltage readout: the last layer's v instead
 
 An input layer with neurons has no synapse (the source drives its a_in). A
 dense layer after a 3-D layer reads the spikes transposed to (C, H, W) and
