@@ -381,7 +381,7 @@ def cmd_evaluate(args) -> int:
     rep = evaluate_export(_request(args, outputs=[(p, "--report") for p in report_paths(args.report)]),
                           engine=args.engine, policy=args.policy,
                           params=_policy_params(args.param), backend=args.backend, mode=args.mode,
-                          neurobench=not args.no_neurobench)
+                          neurobench=not args.no_neurobench, with_sweeps=not args.no_sweeps)
     written = write_report(rep, args.report)
     print_termination_summary(rep)
     print("report: " + ", ".join(str(p) for p in written))
@@ -629,6 +629,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--report", default="reports/evaluate.json", help="JSON report path (CSV/PNG beside it)")
     p.add_argument("--no-neurobench", action="store_true",
                    help="skip NeuroBench's metrics (the 'neurobench' key; they need two more SLAYER passes)")
+    p.add_argument("--no-sweeps", action="store_true",
+                   help="skip the sweeps (every rule calibrated on the training split for the accuracy-vs-timesteps "
+                        "plot; one more SLAYER pass over that split): evaluate the given rule only")
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("run", help="run a NetX file in Lava with the cutoff monitor (full T vs cutoff)",

@@ -13,3 +13,33 @@ BIAS_MANT_LIMIT = 1 << 12
 #: state ranges of the bit-accurate LIF: u (24-bit, wraps), v (24-bit,
 #: saturates), a_in (int16); SLAYER computes in float and does neither
 FIXED_POINT_LIMITS = {"current": (1 << 23) - 1, "voltage": (1 << 23) - 1, "input": (1 << 15) - 1}
+
+
+def lif_voltage(a_in, i_decay: int, v_decay: int, bias=0):
+    """Voltages of Lava's bit-accurate CUBA LIF (PyLifModelBitAcc, and
+    lavacut's fused kernel) whose neurons never spike: synaptic input
+    ``a_in`` (..., T) integers (what the synapse sends at each step) ->
+    ``v`` (..., T) int64. Per step: u = u * (4096 - iDecay) / 4096 (toward
+    zero) + (a << 6), wrapped to 24 bits; v = v * (4096 - vDecay) / 4096 + u
+    + (bias mantissa << 6; one per neuron, or one), saturated to +-(2**23 - 1). (netx stores
+    du = iDecay - 1 and the model adds 1 back.)"""
+    import numpy as np
+
+    a = np.asarray(a_in, dtype=np.int64)
+    fu, fv, lim = 4096 - int(i_decay), 4096 - int(v_decay), 1 << 23
+    b = np.asarray(bias, dtype=np.int64) << 6
+
+    def decay(x, f):
+        p = x * f
+        return np.sign(p) * (np.abs(p) >> 12)
+
+    u = np.zeros(a.shape[:-1], np.int64)
+    v = np.zeros(a.shape[:-1], np.int64)
+    out = np.empty(a.shape, np.int64)
+    for t in range(a.shape[-1]):
+        u = decay(u, fu) + (a[..., t] << 6)
+        u = np.where(u > lim, u - 2 * lim, u)
+        u = np.where(u <= -lim, u + 2 * lim, u)
+        v = np.clip(decay(v, fv) + u + b, -lim + 1, lim - 1)
+        out[..., t] = v
+    return out

@@ -56,9 +56,13 @@ def calibrate_topk(spikes: np.ndarray, labels: np.ndarray, eps: float, n_candida
 
 def calibrate_temperature(spikes: np.ndarray, labels: np.ndarray,
                           grid: np.ndarray | None = None) -> float:
-    """Softmax temperature on the full-T counts minimising the NLL (log grid)."""
+    """Softmax temperature on the full-T counts minimising the NLL (log grid,
+    20 points a decade from 0.1 to 100, or to ten times the largest score
+    when the scores are larger: output voltages are)."""
     Y = cumulative_counts(spikes)[..., -1].astype(np.float64)  # (N, K)
-    grid = np.logspace(-1, 2, 61) if grid is None else grid
+    if grid is None:
+        hi = max(2, math.ceil(math.log10(float(np.abs(Y).max(initial=0.0)) + 1.0)) + 1)
+        grid = np.logspace(-1, hi, 20 * (hi + 1) + 1)
     best, best_t = math.inf, 1.0
     for temp in grid:
         p = softmax(Y, temp)[np.arange(len(labels)), labels]

@@ -9,8 +9,8 @@ import numpy as np
 
 from lavacut.cutoff.binomial import rate_with_interval
 from lavacut.cutoff.calibrate import calibrate_conformal_split, calibrate_topk
-from lavacut.cutoff.rules import (Confidence, Conformal, Entropy, FixedT, StopRule, TopKGap, cumulative_counts,
-                                  cutoff, optimal_cutoff_steps, per_step_predictions)
+from lavacut.cutoff.rules import (NO_DECISION, Confidence, Conformal, Entropy, FixedT, StopRule, TopKGap,
+                                  cumulative_counts, cutoff, optimal_cutoff_steps, per_step_predictions)
 
 TOPK_EPS_SWEEP = [0.0, 0.01, 0.02, 0.03, 0.04, 0.05, 0.06, 0.07, 0.08, 0.09]
 CONF_EPS_SWEEP = [0.5, 0.3, 0.2, 0.1, 0.05, 0.02, 0.01, 0.005, 0.001]
@@ -52,6 +52,8 @@ def termination_summary(rule: StopRule, T: int, t_c: np.ndarray, pred: np.ndarra
         "accuracy_full": acc_full, "accuracy_cutoff": acc_cut,
         "accuracy_drop_pp": None if labels is None else 100.0 * (acc_full - acc_cut),
         "mean_t_cutoff": mean_t, "timestep_ratio": T / mean_t,
+        # samples with a decision at the cutoff (-1 = the output said nothing up to t_c)
+        "n_decided": int(np.sum(np.asarray(pred) != NO_DECISION)),
         "t_cutoff_histogram": np.bincount(t_c, minlength=T + 1)[1:].tolist(),
     }
     if spikes is not None and labels is not None:

@@ -12,7 +12,17 @@ Conventions (docs/method.md):
   layer, not Lava's global time step).
 - prediction ``argmax Y(t)``; ties go to the lowest class index; an all-zero
   ``Y`` means "no decision yet" and :func:`predict` returns -1 for it.
-- the cutoff step is the first ``t`` at which the rule fires, or ``T``.
+- the cutoff step is the first ``t`` at which the rule fires with a decision
+  (``Y(t)`` not all zero), or ``T``: no adaptive rule stops before the
+  output has said anything, so a silent output runs to ``T`` (no savings
+  are invented); a static truncation (``FixedT(t_stop)``) stops regardless.
+- with a voltage readout (an output layer that never spikes), ``Y(t)`` is
+  the output voltages at step ``t`` rather than a count; the engines hand
+  the rules their per-step increments (``v(t) - v(t-1)``), so the same
+  running sum gives ``Y(t) = v(t)`` and every rule and calibration applies
+  unchanged.
+- a rule that compares classes needs two of them (``min_classes``): on a
+  one-output network :func:`applicable_rule` falls back to fixed ``T``.
 """
 from __future__ import annotations
 
@@ -73,12 +83,23 @@ class StopRule:
     #: optional fields left out of :meth:`params` while None (files written
     #: before they existed read the same, and older readers still read topk)
     optional: ClassVar[tuple[str, ...]] = ()
+    #: outputs the rule needs: a softmax over one class is always certain,
+    #: a top-2 gap or a prediction set needs two
+    min_classes: ClassVar[int] = 2
+    #: stops only once Y(t) says something (a static truncation does not wait)
+    needs_decision: ClassVar[bool] = True
 
     def fires(self, counts: np.ndarray, t: np.ndarray | int) -> np.ndarray:
         raise NotImplementedError
 
     def stops(self, counts: np.ndarray, t: int) -> bool:
-        return bool(self.fires(np.asarray(counts)[None, :], np.asarray([t]))[0])
+        return bool(self.stops_many(np.asarray(counts)[None, :], np.asarray([t]))[0])
+
+    def stops_many(self, counts: np.ndarray, t: np.ndarray) -> np.ndarray:
+        """:meth:`stops` for many samples (or lanes) at once: counts (n, K), t (n,)."""
+        counts = np.asarray(counts)
+        fired = np.asarray(self.fires(counts, t), dtype=bool)
+        return fired & counts.any(axis=1) if self.needs_decision else fired
 
     def params(self) -> dict[str, Any]:
         d = {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in asdict(self).items()
@@ -95,6 +116,8 @@ class FixedT(StopRule):
     and with ``t_stop < T`` a static truncation."""
 
     name: ClassVar[str] = "fixed"
+    min_classes: ClassVar[int] = 1
+    needs_decision: ClassVar[bool] = False
     t_stop: int | None = None
 
     def __post_init__(self):
@@ -297,6 +320,19 @@ def rule_from_params(params: dict[str, Any]) -> StopRule:
     return cls(**params)
 
 
+def applicable_rule(rule: StopRule | type[StopRule], num_classes: int) -> tuple[StopRule, str | None]:
+    """The rule to run on a network with ``num_classes`` outputs: ``rule``
+    itself, or fixed T when it needs more classes than there are, with the
+    note saying so (None when nothing was replaced). ``rule`` may be a rule
+    class (its parameters need not exist to know it does not apply)."""
+    if num_classes >= rule.min_classes:
+        if isinstance(rule, type):
+            raise TypeError("applicable_rule: a rule class that applies needs its parameters; pass the rule")
+        return rule, None
+    return FixedT(), (f"fixed T: the network has {num_classes} output{'s' if num_classes != 1 else ''}, "
+                      f"no stop rule applies (policy {rule.name} needs {rule.min_classes} classes)")
+
+
 def cumulative_counts(spikes: np.ndarray) -> np.ndarray:
     """Y(t) from output spikes ``(N, K, T)`` -> ``(N, K, T)`` running sums."""
     return np.cumsum(np.asarray(spikes, dtype=np.int64), axis=-1)
@@ -324,6 +360,8 @@ def cutoff(rule: StopRule, spikes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     steps = np.arange(1, T + 1)
     Yt = np.moveaxis(Y, -1, 1)                      # (N, T, K)
     fired = rule.fires(Yt, np.broadcast_to(steps, (N, T)))  # (N, T)
+    if rule.needs_decision:
+        fired &= Yt.any(axis=-1)                    # no stop before a decision (as StopRule.stops)
     fired[:, -1] = True
     t_c = fired.argmax(axis=1) + 1
     Yc = Yt[np.arange(N), t_c - 1]                   # (N, K)

@@ -15,13 +15,13 @@ from typing import Any
 import numpy as np
 
 from lavacut.config import RunConfig, load_config
-from lavacut.cutoff.rules import FixedT, StopRule, rule_from_params
+from lavacut.cutoff.rules import RULES, FixedT, StopRule, applicable_rule, rule_from_params
 from lavacut.data.framing import FramedSplit, frame_stream
 from lavacut.data.sources import load_split, open_dataset
 from lavacut.data.stream import make_stream
 from lavacut.data.user_input import InputShapeError, load_user_input
 from lavacut.export.exporter import net_from_export
-from lavacut.export.inspect import LayerInfo, inspect_layers
+from lavacut.export.inspect import LayerInfo, inspect_layers, num_outputs, readout_of
 from lavacut.export.netx_file import read_metadata
 from lavacut.export.validate import require_valid
 from lavacut.util import LavacutError
@@ -37,6 +37,8 @@ class Export:
     path: Path
     meta: dict[str, Any] | None
     layers: list[LayerInfo]
+    #: set by :meth:`rule` when the asked rule cannot apply and fixed T runs instead
+    cutoff_note: str | None = None
 
     @classmethod
     def open(cls, path: str | Path, accept_modified: bool = False, force: bool = False) -> "Export":
@@ -77,6 +79,17 @@ class Export:
                 raise LavacutError(f"{self.path}: convolutional first layer without an input layer giving the "
                                    f"frame shape")
         raise LavacutError(f"{self.path}: cannot tell the network's input shape from its layers")
+
+    @property
+    def readout(self) -> str:
+        """What the scores Y(t) are: "spike counts" or "voltage" (the output
+        layer never spikes; :func:`lavacut.export.inspect.readout_of`)."""
+        return readout_of(self.layers)
+
+    @property
+    def num_classes(self) -> int:
+        """The outputs the cutoff compares (an average readout's groups)."""
+        return num_outputs(self.layers)
 
     @property
     def classes(self) -> list[str] | None:
@@ -169,7 +182,17 @@ class Export:
     def rule(self, policy: str | None, params: dict | None, T: int) -> StopRule:
         """The stop rule to run: ``policy`` with ``params`` (missing ones from
         the export's calibration), else the export's calibrated default, else
-        fixed T."""
+        fixed T; fixed T also when the network has fewer outputs than the
+        rule compares (:func:`~lavacut.cutoff.rules.applicable_rule`; the
+        reason is then in :attr:`cutoff_note`)."""
+        name = policy or (self.meta or {}).get("default_policy")
+        if name in RULES and self.num_classes < RULES[name].min_classes:   # its parameters do not matter
+            rule, self.cutoff_note = applicable_rule(RULES[name], self.num_classes)
+            return rule
+        self.cutoff_note = None
+        return self._rule(policy, params, T)
+
+    def _rule(self, policy: str | None, params: dict | None, T: int) -> StopRule:
         meta = self.meta or {}
         params = dict(params or {})
         if policy is None:
@@ -193,9 +216,16 @@ class Export:
                                f"{stored.get('checkpoints')}; other steps need thresholds calibrated for them "
                                f"(--param q=[...]), else the coverage guarantee does not hold")
         params = {**stored, **params}
-        if policy in ("topk", "conformal") and not params:
-            raise LavacutError(f"policy {policy!r} needs calibrated per-step thresholds: run 'lavacut calibrate' "
-                               f"on {self.path}, or give them (--param beta=[...])")
+        # what each rule cannot run without: per-step thresholds, and on
+        # voltages a temperature (a softmax of raw voltages at temperature 1
+        # is certain at once)
+        needs = {"topk": ("beta",), "conformal": ("q",)}.get(policy, ())
+        if self.readout == "voltage" and policy in ("confidence", "entropy", "conformal"):
+            needs += ("temperature",)
+        missing = [k for k in needs if k not in params]
+        if missing:
+            raise LavacutError(f"{self.path} is not calibrated for {policy}: run 'lavacut calibrate {self.path} "
+                               f"--input ...' (or give --param {missing[0]}=...)")
         try:
             rule = rule_from_params({"policy": policy, **params})
             rule.check_horizon(T)

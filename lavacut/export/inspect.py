@@ -34,7 +34,8 @@ MAX_DELAY = 62
 
 SUPPORTED = ("lavacut runs CUBA (or LOIHI, which netx runs as CUBA) LIF neurons with binary spikes in an input "
              "layer (first), dense layers (with or without axonal delays), conv layers and flatten, with an "
-             "average readout allowed as the last layer")
+             "average readout or a voltage readout (a dense layer whose neurons never spike, e.g. "
+             "SLAYER's Affine) allowed as the last layer")
 
 _NEURON_WHY = {
     "SDNN": "sigma-delta neurons send graded messages and keep sigma/activation state between steps",
@@ -151,9 +152,55 @@ def _neuron_fields(info: LayerInfo) -> None:
             setattr(info, attr, float(v) / scale)
 
 
-def _neuron_issue(L: LayerInfo) -> str:
-    """Why this layer's neurons cannot be run with the cutoff ("" = they can)."""
+#: what a voltage readout's neurons are when the file gives none: netx's
+#: non-leaky integrator (lava/lib/dl/netx/hdf5.py; netx computes du = iDecay - 1)
+NETX_INTEGRATOR = {"type": "CUBA", "iDecay": 0, "vDecay": 4096, "vThMant": 1 << 17}
+READOUTS = ("spike counts", "voltage")
+
+
+def never_spikes(L: LayerInfo) -> bool:
+    """No neuron parameters (netx's integrator) or a CUBA threshold above
+    Lava's largest voltage: the layer's neurons can never spike."""
     if not L.neuron:
+        return True
+    vth = L.neuron.get("vThMant")
+    return (L.neuron_type in LIF_TYPES and isinstance(vth, (int, float)) and math.isfinite(vth)
+            and int(vth) << 6 >= V_MAX)
+
+
+def is_voltage_readout(layers: list[LayerInfo], L: LayerInfo) -> bool:
+    """``L`` is the file's last layer, a dense layer whose neurons never
+    spike: the scores are its voltages (SLAYER's Affine readout)."""
+    return bool(layers) and L is layers[-1] and L.type == "dense" and never_spikes(L)
+
+
+def readout_of(layers: list[LayerInfo]) -> str:
+    """What the cutoff reads from the output layer: "voltage" for a voltage
+    readout, else "spike counts"."""
+    return "voltage" if layers and is_voltage_readout(layers, layers[-1]) else "spike counts"
+
+
+def readout_neuron(L: LayerInfo) -> dict:
+    """The neuron parameters netx gives a voltage readout layer (the file's,
+    else netx's integrator)."""
+    return {**NETX_INTEGRATOR, **L.neuron} if L.neuron else dict(NETX_INTEGRATOR)
+
+
+def num_outputs(layers: list[LayerInfo]) -> int:
+    """The classes the cutoff compares: an average readout's groups, else the
+    last layer with neurons (flattened)."""
+    for L in reversed(layers):
+        if L.type == "average" or L.type in ("dense", "dense_rec", "conv") or (L.type == "input" and L.neuron):
+            return int(np.prod(L.shape)) if L.shape else 0
+    return 0
+
+
+def _neuron_issue(L: LayerInfo, voltage_readout: bool = False) -> str:
+    """Why this layer's neurons cannot be run with the cutoff ("" = they can);
+    a ``voltage_readout`` layer may never spike."""
+    if not L.neuron:
+        if voltage_readout:
+            return ""
         return ("no neuron parameters: netx makes it a non-leaky integrator with threshold 2**17, which Lava's "
                 "24-bit voltage never exceeds (a voltage readout such as SLAYER's Affine block): it never spikes, "
                 "and the cutoff counts output spikes")
@@ -168,7 +215,7 @@ def _neuron_issue(L: LayerInfo) -> str:
     vth = L.neuron.get("vThMant")
     if not isinstance(vth, (int, float)) or not math.isfinite(vth) or vth < 0:
         return f"vThMant is {vth!r}, not a non-negative number"
-    if int(vth) << 6 >= V_MAX:
+    if int(vth) << 6 >= V_MAX and not voltage_readout:
         return (f"vThMant {int(vth)}: vThMant << 6 = {int(vth) << 6} is not below Lava's largest voltage {V_MAX}, "
                 f"so the layer never spikes (a voltage readout); the cutoff counts output spikes")
     for key in ("iDecay", "vDecay"):
@@ -199,10 +246,11 @@ def _bias_issue(L: LayerInfo, g) -> str:
     return "" if b.size in (1, n) else f"a bias of {b.size} values for {n} neurons"
 
 
-def _layer_issue(L: LayerInfo, g, prev: LayerInfo | None, flat: bool, have_shape: bool) -> str:
+def _layer_issue(L: LayerInfo, g, prev: LayerInfo | None, flat: bool, have_shape: bool,
+                 voltage_readout: bool = False) -> str:
     """Why ``lavacut run`` cannot handle spiking layer ``L`` ("" = it can);
     ``prev``: the previous spiking layer, ``flat``: a flatten layer since."""
-    issue = _neuron_issue(L) or _bias_issue(L, g)
+    issue = _neuron_issue(L, voltage_readout) or _bias_issue(L, g)
     if issue:
         return issue
     if L.type == "conv":
@@ -246,7 +294,11 @@ def mark_support(layers: list[LayerInfo], group=None) -> None:
         elif L.type == "flatten":
             flat = True
         elif L.type in ("dense", "dense_rec", "conv"):
-            issue = _layer_issue(L, g, prev, flat, have_shape)
+            voltage = is_voltage_readout(layers, L)
+            issue = _layer_issue(L, g, prev, flat, have_shape, voltage)
+            if voltage and not issue:
+                L.role = ("voltage readout: its neurons never spike; the cutoff reads class k's score as "
+                          "neuron k's voltage v(t) (Lava's integer v)")
             if L.type == "dense_rec" and "delay" in g:
                 verify = "a recurrent layer with axonal delays (the SLAYER rebuild covers recurrent layers without)"
             prev, flat = L, False

@@ -29,6 +29,11 @@ on Lava's schedule rather than SLAYER's ``delay_shift``:
 - axonal delays (``delay`` datasets, clipped to 0..62 like netx) delay the
   synaptic input per post neuron (per input, or per synapse) by d more
   steps, as Lava's DelayDense does;
+- a voltage readout (the last layer a dense one whose neurons never spike,
+  :func:`lavacut.export.inspect.readout_of`) is computed in Lava's integers
+  (:func:`lavacut.fixed_point.lif_voltage` of the synapse's integer sums):
+  the output is then the per-step increments of its voltage, whose running
+  sum is Lava's ``v`` exactly (what the cutoff's rules read as ``Y(t)``);
 - an ``average`` readout is not applied here: the output is the last
   spiking layer's spikes, what Lava's ``net.out`` sends;
   :attr:`NetxRebuild.readout_groups` gives the grouping (see
@@ -44,8 +49,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lavacut.export.inspect import MAX_DELAY, conv_pair, LayerInfo, inspect_layers, require_support
-from lavacut.fixed_point import W_SCALE
+from lavacut.export.inspect import (MAX_DELAY, conv_pair, LayerInfo, inspect_layers, readout_neuron, readout_of,
+                                    require_support)
+from lavacut.fixed_point import W_SCALE, lif_voltage
 from lavacut.train.networks import HiddenRecord
 from lavacut.util import LavacutError, import_slayer
 
@@ -105,10 +111,14 @@ class NetxRebuild(torch.nn.Module):
         layers = inspect_layers(path)
         if check:
             require_support(path, layers, "verify")
+        self._last_index = layers[-1].index
         self.blocks, self.drops = torch.nn.ModuleList(), torch.nn.ModuleList()
         self._kinds: list[str] = []           # input / flatten / dense / conv, per block
         self._delays: list[tuple | None] = []  # per block: (mode, int array) or None
         self.readout_groups, self.input_shape = 0, None
+        #: "voltage" or "spike counts": what the output means (readout_of)
+        self.readout = readout_of(layers)
+        self._voltage = None                  # (iDecay, vDecay, integer bias) of a voltage readout
         with h5py.File(path, "r") as f, torch.no_grad():
             for L in layers:
                 g = f["layer"][L.index]
@@ -134,6 +144,8 @@ class NetxRebuild(torch.nn.Module):
                 "persistent_state": False}
         where = f"{self.path}: layer {L.index}"
         bias = None
+        if self.readout == "voltage" and L.index == self._last_index:
+            npar.update(threshold=1.0, current_decay=1.0, voltage_decay=1.0)  # unused: computed in integers
         if L.type == "flatten":
             block, kind = slayer.block.cuba.Flatten(), "flatten"
         elif L.type == "input":
@@ -176,6 +188,10 @@ class NetxRebuild(torch.nn.Module):
         if "bias" in g and kind in ("dense", "dense_rec", "conv"):    # netx: int(bias) -> bias_mant at bias_exp 6
             b = np.asarray(g["bias"][()]).astype(int).reshape(-1) / W_SCALE
             bias = torch.tensor(b, dtype=torch.float32).reshape((-1, 1, 1, 1) if kind == "conv" else (-1, 1))
+        if self.readout == "voltage" and L.index == self._last_index:
+            n = readout_neuron(L)
+            b = np.asarray(g["bias"][()]).astype(np.int64).reshape(-1) if "bias" in g else 0
+            self._voltage = (int(n["iDecay"]), int(n["vDecay"]), b)
         self._delays.append(self._read_delay(g, L) if kind == "dense" and "delay" in g else None)
         self.register_buffer(f"bias_{len(self.blocks)}", bias, persistent=False)
         self.blocks.append(block)
@@ -203,8 +219,11 @@ class NetxRebuild(torch.nn.Module):
         """One forward to size the neurons; each spiking layer's size must
         be the file's (a wrong conv geometry would otherwise go unnoticed)."""
         x = torch.zeros((1,) + tuple(self.input_shape) + (1,))
-        _, rec = self.forward(x, record=True, _all=True)
+        out, rec = self.forward(x, record=True, _all=True)
         files = [L for L in layers if L.type in ("dense", "dense_rec", "conv") or (L.type == "input" and L.neuron)]
+        if self._voltage is not None and out.shape[1] != int(np.prod(files[-1].shape)):
+            raise LavacutError(f"{self.path}: the voltage readout has {int(np.prod(files[-1].shape))} neurons in "
+                               f"the file, its rebuild {out.shape[1]}")
         for L, r in zip(files, rec):
             if r.spikes.shape[1] != int(np.prod(L.shape)):
                 raise LavacutError(f"{self.path}: layer {L.index} ({L.type}) has {int(np.prod(L.shape))} neurons "
@@ -289,6 +308,8 @@ class NetxRebuild(torch.nn.Module):
                 z = block.pre_hook_fx(s) * block.pre_hook_fx(block.weight) + block.pre_hook_fx(block.bias)
             else:
                 z = self._synaptic(i, block, s)
+            if i == last and self._voltage is not None and not voltage:   # Lava's integer readout (the engines)
+                return self._voltage_out(z, records, record)
             if kind == "dense_rec":
                 _, v, spikes = self._recurrent(i, block, z)
             else:
@@ -299,6 +320,15 @@ class NetxRebuild(torch.nn.Module):
                 records.append(HiddenRecord(spikes.reshape(N, -1, T), v_post, float(block.neuron.threshold)))
             s = self.drops[i](spikes)
         out = (v if voltage else s).reshape(N, -1, T)
+        return (out, records) if record else out
+
+
+    def _voltage_out(self, z: torch.Tensor, records: list, record: bool):
+        """The voltage readout's per-step increments ``(N, n, T)`` int64
+        from its synaptic input ``z`` (SLAYER units: Lava's integer sums / 64)."""
+        a = torch.round(z.double() * W_SCALE).to(torch.int64).reshape(z.shape[0], -1, z.shape[-1]).numpy()
+        v = lif_voltage(a, *self._voltage)
+        out = torch.from_numpy(np.diff(v, axis=-1, prepend=0))
         return (out, records) if record else out
 
 

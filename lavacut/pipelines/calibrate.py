@@ -26,6 +26,9 @@ def calibrate_export(req: RunRequest, eps: float | str = 0.02, alpha: float = 0.
     if split == "test":
         raise LavacutError("calibration on the test split is not allowed (it would leak test labels)")
     export, cfg, _, _ = open_run(dataclasses.replace(req, split=split, samples=0))
+    if export.num_classes < 2:
+        raise LavacutError(f"{export.path}: the network has {export.num_classes} output; no stop rule applies to it "
+                           f"(every policy runs fixed T), so there is nothing to calibrate")
     net = export.slayer_net()
     data = export.frames(cfg, split, 0, user_input=req.user_input, progress=progress)
     if data.labels is None:

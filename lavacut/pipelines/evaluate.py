@@ -9,6 +9,7 @@ first L output steps are silent, in SLAYER and in Lava alike).
 """
 from __future__ import annotations
 
+import sys
 import time
 from typing import Any
 
@@ -77,13 +78,20 @@ def evaluate_export(req: RunRequest, engine: str = "torch", policy: str | None =
         report["full_T_matches_slayer"] = bool(np.array_equal(np.asarray(full.pred),
                                                               per_step_predictions(spikes)[:, -1]))
     input_report(report, data)
-    report["operations"] = _operations(net, frames, hidden, raw, t_c)
+    # a voltage readout never spikes: its neurons update, and send nothing
+    out_spikes = np.zeros(raw.shape, np.uint8) if export.readout == "voltage" else raw
+    report["operations"] = _operations(net, frames, hidden, out_spikes, t_c)
     if neurobench:
-        report["neurobench"] = _neurobench(net, frames, labels, hidden, raw, t_c, report["operations"])
-    report["guarantees"] = _guarantees(export, rule, spikes, labels, T)
+        report["neurobench"] = _neurobench(net, frames, labels, hidden, out_spikes, t_c, report["operations"])
+    single = export.num_classes < 2      # no stop rule applies (export.cutoff_note says so)
+    report["guarantees"] = None if single else _guarantees(export, rule, spikes, labels, T)
     classes = data.classes or [str(k) for k in range(spikes.shape[1])]
     report["per_class"] = per_class(labels, per_step_predictions(spikes)[:, -1], pred, t_c, classes)
-    if with_sweeps and labels is not None and req.user_input is None:
+    if with_sweeps and labels is not None and req.user_input is None and not single:
+        if progress:
+            print(f"lavacut evaluate: calibrating every stop rule on the {cfg.cutoff.calib_split} split for the "
+                  f"accuracy-vs-timesteps sweeps (one more SLAYER pass over that split; --no-sweeps skips it)",
+                  file=sys.stderr, flush=True)
         report.update(_sweeps(net, cfg, spikes, labels, progress))
     report["versions"] = versions()
     report["seed"] = cfg.train.seed

@@ -122,7 +122,8 @@ def plot_report(report: dict[str, Any], stem: Path) -> list[Path]:
     ax.set_xlabel("cutoff step t_c")
     ax.set_ylabel("samples")
     ax.legend(fontsize=7)
-    ax.set_title(f"{report['policy']}: {report['timestep_ratio']:.2f}x fewer timesteps than T={T}", fontsize=9)
+    ax.set_title(report.get("cutoff") or f"{report['policy']}: {report['timestep_ratio']:.2f}x fewer timesteps "
+                 f"than T={T}", fontsize=9)
     out.append(save_figure(fig, stem.with_name(stem.name + "_tcutoff.png")))
     return out
 
@@ -140,11 +141,25 @@ def print_termination_summary(rep: dict) -> None:
     else:
         print(f"accuracy  full T {100 * rep['accuracy_full']:.2f} %   with cutoff {100 * rep['accuracy_cutoff']:.2f} %"
               f"   (drop {100 * (rep['accuracy_full'] - rep['accuracy_cutoff']):.2f} pp)")
-    line = f"timesteps mean {rep['mean_t_cutoff']:.2f} of {rep['T']}  ->  {rep['timestep_ratio']:.2f}x fewer"
-    if "mean_oct" in rep:
+    decided = rep.get("n_decided")
+    if rep.get("cutoff"):                    # the rule could not apply: fixed T, no ratio
+        line = f"timesteps {rep['T']} of {rep['T']}: {rep['cutoff']}"
+    elif rep["policy"] == "fixed" and not (rep.get("policy_params") or {}).get("t_stop"):
+        line = f"timesteps {rep['T']} of {rep['T']}: fixed T (no cutoff)"
+    elif decided == 0:
+        line = (f"timesteps mean {rep['mean_t_cutoff']:.2f} of {rep['T']}: no sample decided (the output stayed "
+                f"silent), no savings")
+    else:
+        line = f"timesteps mean {rep['mean_t_cutoff']:.2f} of {rep['T']}  ->  {rep['timestep_ratio']:.2f}x fewer"
+    if "mean_oct" in rep and not rep.get("cutoff"):
         line += (f";  oracle mean OCT {rep['mean_oct']:.2f};  best static T'={rep['static_truncation']['T_prime']} "
                  f"({rep['ratio_vs_static_truncation']:.2f}x vs T')")
     print(line)
+    if decided is not None and 0 < decided < rep["n_samples"]:
+        print(f"decided   {decided} of {rep['n_samples']} samples; the others had no decision at their cutoff "
+              f"(a silent output: an adaptive rule runs them to T)")
+    if rep.get("readout") == "voltage":
+        print("readout   voltage: the scores are the output layer's voltages, not spike counts")
     if rep.get("output_layout", "").startswith(("output layer", "average readout")):
         print(f"output    {rep['output_layout']}")
     if rep.get("wall_s_cutoff"):

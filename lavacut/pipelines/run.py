@@ -124,7 +124,8 @@ def report_header(export: Export, data: FramedSplit, split: str, cfg: RunConfig,
             "dataset": (export.dataset or "unknown") if user_input is None else "user input",
             "content_sha256": (export.meta or {}).get("content_sha256"),
             "calibrated": bool(export.meta and export.meta.get("cutoff")),
-            "classes": data.classes}
+            "classes": data.classes, "readout": export.readout,
+            **({"cutoff": export.cutoff_note} if export.cutoff_note else {})}
 
 
 def input_report(report: dict[str, Any], data: FramedSplit) -> dict[str, Any]:
@@ -175,7 +176,7 @@ def run_export(req: RunRequest, mode: str | None = None, policy: str | None = No
     input_report(report, data)
     report.update({"versions": versions(), "config": cfg.to_dict()})
     notes = []
-    if rule.name == "fixed" and policy is None:
+    if rule.name == "fixed" and policy is None and not export.cutoff_note:   # (a cutoff note is said once)
         notes.append("no calibration in this file and no --policy: ran fixed T (no cutoff)")
     if data.labels is None:
         notes.append("unlabelled input: accuracy fields are null; the decisions are in per_sample")

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from lavacut.cutoff.rules import cumulative_counts
 from lavacut.export.exactness import explain_exactness
 from lavacut.pipelines.run import RunRequest, open_run, report_stamp
 from lavacut.runtime.record import lava_output
@@ -39,7 +40,9 @@ class VerifyResult:
     the N*T steps alone). ``slayer_wall_s``: rebuilding the SLAYER net from
     the file and its forward over the N samples.
 
-    ``lava_out`` / ``slayer_out``: the (N, K, T) uint8 spike trains compared.
+    ``lava_out`` / ``slayer_out``: the (N, K, T) uint8 spike trains compared
+    (a voltage readout: the (N, K, T) int64 voltages; ``*_spikes`` are then
+    sums of voltages, and ``readout`` says "voltage").
     """
 
     path: str
@@ -56,6 +59,7 @@ class VerifyResult:
     reference: str = "rebuilt from the file"
     lava_timings: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    readout: str = "spike counts"
     lava_out: np.ndarray | None = field(default=None, repr=False)
     slayer_out: np.ndarray | None = field(default=None, repr=False)
 
@@ -72,7 +76,7 @@ class VerifyResult:
         return {**report_stamp(), "path": self.path, "split": self.split, "n_samples": self.n_samples,
                 "n_identical": self.n_identical, "agreement_rate": self.agreement_rate,
                 "horizon": self.horizon, "num_classes": self.num_classes, "backend": self.backend,
-                "reference": self.reference, "lava_wall_s": self.lava_wall_s,
+                "reference": self.reference, "readout": self.readout, "lava_wall_s": self.lava_wall_s,
                 "slayer_wall_s": self.slayer_wall_s, "lava_timings": dict(self.lava_timings),
                 "mismatching_indices": [s["index"] for s in self.mismatches]}
 
@@ -83,8 +87,9 @@ class VerifyResult:
         lines = [f"{self.path}: Lava ({self.backend}, fixed_pt) vs SLAYER ({self.reference}), "
                  f"{self.split} split, K={self.num_classes}, T={self.horizon}"]
         if rows:
+            unit = "sum v" if self.readout == "voltage" else "spikes"
             lines.append(f"{'sample':>7} {'label':>6} {'identical':>10} {'first step':>11} "
-                         f"{'neuron':>7} {'lava spikes':>12} {'slayer spikes':>14}")
+                         f"{'neuron':>7} {'lava ' + unit:>12} {'slayer ' + unit:>14}")
             for s in rows:
                 lines.append(f"{s['index']:>7} {'-' if s['label'] is None else s['label']:>6} {'yes' if s['identical'] else 'NO':>10} "
                              f"{'-' if s['first_step'] is None else s['first_step']:>11} "
@@ -158,6 +163,9 @@ def verify_export(req: RunRequest, backend: str = "cpu", progress: bool = True,
 
     t0 = time.perf_counter()
     slayer_out = forward(net, frames, progress=progress, readout=False)   # what net.out sends
+    if export.readout == "voltage":      # compare the voltages themselves, not their increments
+        slayer_out = cumulative_counts(slayer_out)
+        notes.append("voltage readout: the output layer's voltages v(t) compared exactly, every step")
     slayer_wall = rebuild_s + time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -179,6 +187,7 @@ def verify_export(req: RunRequest, backend: str = "cpu", progress: bool = True,
                         samples=per_sample, lava_wall_s=lava_wall, slayer_wall_s=slayer_wall,
                         backend=backend, horizon=int(lava_out.shape[-1]), num_classes=int(lava_out.shape[1]),
                         split=data.source, reference=reference, lava_timings=timings, notes=notes,
+                        readout=export.readout,
                         lava_out=lava_out, slayer_out=slayer_out)
 
 

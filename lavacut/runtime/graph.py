@@ -32,6 +32,13 @@ Layouts of files lavacut did not write (:func:`net_layout`, rules in
   class k as the SUM of the spikes of neurons ``k*G .. (k+1)*G - 1`` of the
   last spiking layer, C-order flattened (SLAYER's Average reshapes
   ``(N, n, T)`` to ``(N, K, G, T)``).
+- a voltage readout (the last layer a dense one whose neurons never spike:
+  netx's integrator, SLAYER's Affine block; ``NetLayout.readout``
+  "voltage"): the fused network sends that layer's voltage v (int32) on its
+  output port at every step and the monitor reads Y(t) = v(t); netx's own
+  graph (models "stock", "fast-procs") has no port carrying v, so the
+  monitor reads the output LIF's v through a RefPort in the management
+  phase of every step (slower: one round trip per step).
 - a conv (or other non-flat) output layer: netx's port is ``(W, H, C)``; its
   neurons are flattened in SLAYER's C, H, W order (output
   ``k = c*H*W + h*W + w``) for the monitor's counts and the recorded spikes.
@@ -43,7 +50,7 @@ from typing import Any
 
 import numpy as np
 
-from lavacut.export.inspect import inspect_layers, require_support
+from lavacut.export.inspect import inspect_layers, readout_of, require_support
 from lavacut.util import LavacutError, import_slayer
 
 
@@ -73,6 +80,7 @@ class NetLayout:
     out_shape: tuple                # last spiking layer in SLAYER order: (n,) or (C, H, W)
     groups: int                     # K of an average readout; 0: none (output neuron k is class k)
     note: str                       # how the outputs become classes ("" for a plain 1-D output layer)
+    readout: str = "spike counts"   # or "voltage": the scores are the output layer's voltages
 
     @property
     def out_size(self) -> int:
@@ -115,8 +123,12 @@ def net_layout(net_path) -> NetLayout:
         notes.append(f"average readout (layer {layers[-1].index}): class k counts the spikes of outputs "
                      f"k*{G} .. k*{G}+{G - 1} of layer {last.index} (their sum; SLAYER averages the group), "
                      f"{groups} classes")
+    readout = readout_of(layers)
+    if readout == "voltage":
+        notes.append(f"voltage readout (layer {last.index}): class k's score is output neuron k's voltage v(t), "
+                     f"not a spike count")
     return NetLayout(num_layers=num_layers, input_transform=transform, out_shape=tuple(out_shape), groups=groups,
-                     note="; ".join(notes))
+                     note="; ".join(notes), readout=readout)
 
 
 def lava_to_slayer(lava_shape: tuple) -> np.ndarray:
@@ -428,15 +440,23 @@ def build_split_graph(net_path, frames, rule, *, halt: bool, horizon: int | None
         if specs is not None:
             from lavacut.runtime.procs.fused import FusedNetwork  # Lava
 
-            fused_proc = FusedNetwork(layers=specs, in_shape=in_shape, out_shape=out_shape, lanes=lanes)
+            fused_proc = FusedNetwork(layers=specs, in_shape=in_shape, out_shape=out_shape, lanes=lanes,
+                                      send_voltage=layout.readout == "voltage")
         elif lanes > 1:
             raise LavacutError(f"{net_path}: lanes={lanes} needs the fused network, which does not run this file's "
                                f"layers (sparse synapses or neurons other than CUBA LIF); use lanes=1")
     source = SampleSource(packed=packed, shape=in_shape, weight=weight, bias=bias, lanes=lanes)
+    voltage_var = None
+    if layout.readout == "voltage" and fused_proc is None:
+        if loihi2:
+            raise LavacutError(f"{net_path}: a voltage readout on backend 'loihi2' is not supported (the embedded-io "
+                               f"adapters carry spikes; the readout's voltage would need a host probe per step)")
+        voltage_var = net.layers[-1].neuron.v    # netx's graph: the monitor reads v through a RefPort
     monitor = CutoffMonitor(num_classes=K, num_samples=N, latency=offset, horizon=T,
                             rule_params=rule.params(), halt=halt, reset_vars=[] if fused_proc else svars,
                             in_shape=out_shape, classes=layout.classes_of(out_shape),
-                            progress_every=progress_every, lanes=lanes)
+                            progress_every=progress_every, lanes=lanes, readout=layout.readout,
+                            voltage_var=voltage_var)
     if fused_proc is not None:
         source.s_out.connect(fused_proc.s_in)
         fused_proc.s_out.connect(monitor.s_in)

@@ -18,6 +18,7 @@ def lava_output(path, frames: np.ndarray, backend: str = "cpu", progress: bool =
                 info: dict | None = None, lanes: int = 1) -> tuple[np.ndarray, dict[str, float]]:
     """All samples of ``frames`` (N, C, H, W, T) through ONE Lava graph for
     their full T steps; returns the network's output spikes (N, n, T) uint8
+    (a voltage readout: its voltages v (N, n, T) int64)
     (SLAYER-aligned: [:, :, t - 1] is local Lava step t) and timings. The n
     outputs are in SLAYER's flat order (C, H, W for a conv output); for an
     average readout they are the last spiking layer's neurons, whose group
@@ -45,6 +46,10 @@ def lava_output(path, frames: np.ndarray, backend: str = "cpu", progress: bool =
                           fused=(models == "fast"), lanes=lanes)
     N, T, K, B = g.num_samples, g.horizon, int(np.prod(g.out_shape)), g.lanes
     R = -(-N // B)                                   # rounds of B lanes
+    if g.layout.readout == "voltage" and g.fused is None:
+        raise LavacutError(f"{path}: recording a voltage readout's v at every step needs the fused network (models "
+                           f"'fast' on the cpu backend); netx's graph has no port carrying v (its decisions still "
+                           f"run there: the monitor reads v)")
     if g.offset != 0:
         raise LavacutError(f"internal: expected SLAYER-aligned timesteps (offset 0), got offset {g.offset}")
     sink = Sink(shape=g.out_shape + ((B,) if B > 1 else ()), buffer=R * T)
@@ -75,8 +80,10 @@ def lava_output(path, frames: np.ndarray, backend: str = "cpu", progress: bool =
                            f"at Lava step {last_step}, expected step ceil(N/lanes)*T = {R * T}")
     if data.shape != (K, B, R * T):
         raise LavacutError(f"internal: sink returned shape {data.shape}, expected {(K, B, R * T)}")
+    # lane b, column r*T + t - 1 is sample r*B + b, local step t
+    out = data.reshape(K, B, R, T).transpose(2, 1, 0, 3).reshape(R * B, K, T)[:N]
+    if g.layout.readout == "voltage":      # the fused network sent the readout's voltages
+        return np.ascontiguousarray(out.astype(np.int64)), timings
     if data.size and not np.isin(data, (0, 1)).all():
         raise LavacutError("the Lava output is not binary (graded spikes); verify compares binary spikes")
-    # lane b, column r*T + t - 1 is sample r*B + b, local step t
-    out = data.reshape(K, B, R, T).transpose(2, 1, 0, 3).reshape(R * B, K, T)[:N].astype(np.uint8)
-    return np.ascontiguousarray(out), timings
+    return np.ascontiguousarray(out.astype(np.uint8)), timings

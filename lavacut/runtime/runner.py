@@ -195,6 +195,9 @@ def run_single(net_path, frames_one_sample, T: int | None = None, backend: str =
     run_cfg = make_run_cfg(backend, models)
     x = np.asarray(frames_one_sample)[None]
     net, layout, inp = open_network(net_path, backend == "loihi2")
+    if layout.readout == "voltage":
+        raise LavacutError(f"{net_path}: run_single records output spikes; a voltage readout never spikes "
+                           f"(use lavacut.runtime.record.lava_output)")
     in_shape = tuple(int(s) for s in inp.shape)
     out_shape = tuple(int(s) for s in net.out.shape)
     D = network_latency(net) if frame_aligned else 0

@@ -52,6 +52,8 @@ def forward(net, frames: np.ndarray, *, batch_size: int = 64, record: bool = Fal
     A net with an average readout (``readout_groups``) returns its K group
     sums per step, what the Lava monitor counts, unless ``readout`` is False
     (then the last spiking layer's spikes, what Lava's ``net.out`` sends).
+    A net whose ``readout`` is "voltage" returns its output voltage's
+    per-step increments (N, K, T) int64 instead: their running sum is Y(t).
     """
     import torch
     from lavacut.progress import bar
@@ -86,10 +88,13 @@ def forward(net, frames: np.ndarray, *, batch_size: int = 64, record: bool = Fal
         out = np.zeros((0,), np.uint8)
     else:
         out = np.concatenate(outs)
-        if out.size and not np.isin(out, (0, 1)).all():
+        if getattr(net, "readout", "spike counts") == "voltage":
+            out = out.astype(np.int64)       # per-step increments of the output voltage (rebuild module doc)
+        elif out.size and not np.isin(out, (0, 1)).all():
             raise LavacutError("the SLAYER net produced non-binary output (graded spikes); lavacut counts "
                                "binary spikes only")
-        out = out.astype(np.uint8)
+        else:
+            out = out.astype(np.uint8)
         if readout and getattr(net, "readout_groups", 0):
             out = group_sums(out, net.readout_groups)
     if not record:

@@ -13,7 +13,7 @@ model reproduces the step of the process graph netx builds:
         a_buff_l = synapse_l(x_l)         # ... and integrates this step's input x_l
         x_{l+1} = lif_l(a (+ recurrent a_rec_l))
         a_rec_l = recurrent synapse of the spikes (if any)
-    send x_{L}
+    send x_{L}                            # a voltage readout: the last layer's v instead
 
 An input layer with neurons has no synapse (the source drives its a_in). A
 dense layer after a 3-D layer reads the spikes transposed to (C, H, W) and
@@ -62,14 +62,19 @@ class FusedNetwork(AbstractProcess):
         the network's input and output port shapes (netx order).
     lanes : int
         B, samples advanced side by side (see module doc).
+    send_voltage : bool
+        a voltage readout: ``s_out`` sends the last layer's voltage v (int32)
+        at every step instead of its spikes.
     """
 
-    def __init__(self, *, layers: list, in_shape: tuple, out_shape: tuple, lanes: int = 1, name: str = None):
+    def __init__(self, *, layers: list, in_shape: tuple, out_shape: tuple, lanes: int = 1,
+                 send_voltage: bool = False, name: str = None):
         in_shape, out_shape = tuple(int(s) for s in in_shape), tuple(int(s) for s in out_shape)
         lanes = int(lanes)
         if lanes < 1:
             raise ValueError(f"lanes must be >= 1, got {lanes}")
-        super().__init__(layers=list(layers), in_shape=in_shape, out_shape=out_shape, lanes=lanes, name=name)
+        super().__init__(layers=list(layers), in_shape=in_shape, out_shape=out_shape, lanes=lanes,
+                         send_voltage=bool(send_voltage), name=name)
         lane_axis = (lanes,) if lanes > 1 else ()
         self.s_in = InPort(shape=in_shape + lane_axis)
         self.reset_in = InPort(shape=(lanes,))
@@ -90,6 +95,7 @@ class PyFusedNetworkModel(PyLoihiProcessModel):
         self._B = int(proc_params.get("lanes", 1))
         self._in_shape = tuple(proc_params["in_shape"])
         self._out_shape = tuple(proc_params["out_shape"])
+        self._send_voltage = bool(proc_params.get("send_voltage", False))
         self._layers = None
 
     def _build(self):
@@ -162,7 +168,8 @@ class PyFusedNetworkModel(PyLoihiProcessModel):
             if "rec" in L:
                 L["rec_buf"] = L["rec"].batch(s.reshape(-1, B))
             x = s
-        self.s_out.send(x if B > 1 else x.reshape(self._out_shape))
+        out = self._layers[-1]["v"].copy() if self._send_voltage else x
+        self.s_out.send(out if B > 1 else out.reshape(self._out_shape))
 
 
 def _one_blas_thread() -> None:

@@ -135,12 +135,22 @@ class CutoffMonitor(AbstractProcess):
         can read ``n_done`` for a progress bar (0: never).
     lanes : int
         B, samples side by side (fused network only; see module doc).
+    readout : str
+        "spike counts" (``s_in`` carries spikes, Y(t) is their running sum)
+        or "voltage" (``s_in`` carries the output layer's voltages, Y(t) is
+        the latest of them).
+    voltage_var : Var, optional
+        a voltage readout in netx's own process graph, whose ports carry no
+        voltage: the output LIF's ``v``, read through a RefPort in the
+        management phase of every step (after every process computed the
+        step, before the reset), where the rule is then applied. ``s_in``
+        is still connected (it carries the readout's spikes: none).
     """
 
     def __init__(self, *, num_classes: int, num_samples: int, latency: int,
                  horizon: int, rule_params: dict, halt: bool,
                  reset_vars=(), in_shape: tuple = None, classes=None, progress_every: int = 0,
-                 lanes: int = 1, name: str = None):
+                 lanes: int = 1, readout: str = "spike counts", voltage_var=None, name: str = None):
         reset_vars = list(reset_vars)
         lanes = int(lanes)
         if lanes < 1 or (lanes > 1 and reset_vars):
@@ -160,7 +170,13 @@ class CutoffMonitor(AbstractProcess):
         super().__init__(num_classes=K, num_samples=N, latency=int(latency),
                          horizon=int(horizon), rule_params=dict(rule_params),
                          halt=bool(halt), num_resets=len(reset_vars), classes=classes,
-                         progress_every=max(int(progress_every), 0), lanes=lanes, name=name)
+                         progress_every=max(int(progress_every), 0), lanes=lanes, readout=str(readout),
+                         read_voltage=voltage_var is not None, name=name)
+        if lanes > 1 and voltage_var is not None:
+            raise ValueError("a voltage read through a RefPort (netx's own graph) runs one lane")
+        self.v_ref = RefPort(voltage_var.shape if voltage_var is not None else (1,))
+        if voltage_var is not None:
+            self.v_ref.connect_var(voltage_var)
         self.s_in = InPort(shape=in_shape + ((lanes,) if lanes > 1 else ()))
         self.switch_out = OutPort(shape=(lanes,))
         # Small Vars the host reads (Var.get moves element by element).
@@ -196,6 +212,7 @@ class PyCutoffMonitorModel(PyLoihiProcessModel):
     log_tc: np.ndarray = LavaPyType(np.ndarray, np.int32)
     log_pred: np.ndarray = LavaPyType(np.ndarray, np.int32)
     log_counts: np.ndarray = LavaPyType(np.ndarray, np.int32)
+    v_ref: PyRefPort = LavaPyType(PyRefPort.VEC_DENSE, np.int32)
 
     def __init__(self, proc_params):
         super().__init__(proc_params)
@@ -210,6 +227,9 @@ class PyCutoffMonitorModel(PyLoihiProcessModel):
         self._classes = proc_params["classes"]     # None: output neuron k is class k
         self._every = int(proc_params.get("progress_every", 0) or 0)
         self._B = B = int(proc_params.get("lanes", 1))
+        self._voltage = proc_params.get("readout", "spike counts") == "voltage"
+        self._read_v = bool(proc_params.get("read_voltage", False))
+        self._pending = 0      # read_voltage: output step whose v the management phase reads (0: none)
         self._resets = None  # the builder sets the ports after __init__
         self._counts = np.zeros((B, self._K), dtype=np.int64)
         self._k = np.zeros(B, dtype=np.int64)       # per lane: Lava steps since its sample's frame 1
@@ -233,8 +253,8 @@ class PyCutoffMonitorModel(PyLoihiProcessModel):
         spikes = self.s_in.recv()
         if int(self.n_done[0]) < self._N:
             self._count(spikes)
-        if self._decided and self._num_resets:
-            return                          # log, reset and switch in run_post_mgmt of this step
+        if self._pending or (self._decided and self._num_resets):
+            return                          # score, log, reset and switch in run_post_mgmt of this step
         self._finish_step()
 
     def _count(self, spikes):
@@ -244,16 +264,30 @@ class PyCutoffMonitorModel(PyLoihiProcessModel):
         act = np.flatnonzero(live & (t >= 1))
         if not act.size:
             return
-        x = np.asarray(spikes).reshape(-1, self._B)[:, act].astype(np.int64)      # (n_out, lanes)
-        self._counts[act] += (x if self._onehot is None else self._onehot @ x).T
-        ta = t[act]
-        fire = (ta >= self._T) | np.asarray(self._rule.fires(self._counts[act], ta), dtype=bool)
+        if self._read_v:           # one lane: v is read, and the rule applied, in run_post_mgmt of this step
+            self._pending = int(t[act[0]])
+            return
+        self._score(np.asarray(spikes), act, t[act])
+
+    def _score(self, data, act, ta):
+        """Y(t) of the active lanes ``act`` from this step's output (spikes,
+        or voltages), then the rule."""
+        x = np.asarray(data).reshape(-1, self._B)[:, act].astype(np.int64)      # (n_out, lanes)
+        y = (x if self._onehot is None else self._onehot @ x).T
+        if self._voltage:           # Y(t) is the voltage itself, not a sum
+            self._counts[act] = y
+        else:
+            self._counts[act] += y
+        fire = (ta >= self._T) | self._rule.stops_many(self._counts[act], ta)
         self._decided = [(int(b), int(tc)) for b, tc in zip(act[fire], ta[fire])]
 
     def post_guard(self):
-        return bool(self._decided) and bool(self._num_resets)
+        return bool(self._pending) or (bool(self._decided) and bool(self._num_resets))
 
     def run_post_mgmt(self):
+        if self._pending:
+            t, self._pending = self._pending, 0
+            self._score(np.asarray(self.v_ref.read()), np.array([0]), np.array([t]))
         self._finish_step()
 
     def _finish_step(self):
