@@ -335,13 +335,6 @@ def require_support(path, layers: list[LayerInfo], what: str = "run") -> None:
                                f"cannot handle it; {SUPPORTED}")
 
 
-def is_voltage_readout(L: LayerInfo) -> bool:
-    """A weighted layer without neurons: netx makes it a non-leaky
-    integrator that never spikes (SLAYER's Affine block, Intel's mnist.net
-    output): its voltage is the readout."""
-    return L.type in ("dense", "dense_rec", "conv") and not L.neuron
-
-
 def _steady_voltage(current, bias, L: LayerInfo) -> np.ndarray:
     """The largest voltage (in vThMant units) a CUBA neuron reaches with a
     constant input ``current`` and ``bias`` (mantissas): Lava's
@@ -380,9 +373,9 @@ def activity_warnings(layers: list[LayerInfo], group) -> list[str]:
                           "without any input"))
     weighted = [L for L in layers if L.type in ("dense", "dense_rec", "conv")]
     last = weighted[-1] if weighted else None
-    if last is not None and is_voltage_readout(last):
-        out.append(f"layer {last.index} ({last.type}) is a voltage readout: no neurons, netx integrates its input "
-                   f"and it never spikes")
+    if last is not None and is_voltage_readout(layers, last):
+        out.append(f"layer {last.index} ({last.type}) is a voltage readout: its neurons never spike (none, netx's "
+                   f"integrator, or a threshold beyond Lava's range); the cutoff reads their voltages")
     elif last is not None and last in lif and "weight" in group[last.index]:
         g = group[last.index]
         w = np.asarray(g["weight"][()], dtype=np.float64)

@@ -49,7 +49,7 @@ from typing import Any
 
 import numpy as np
 
-from lavacut.export.inspect import LayerInfo, activity_warnings, conv_pair, inspect_layers
+from lavacut.export.inspect import LayerInfo, activity_warnings, conv_pair, inspect_layers, is_voltage_readout
 from lavacut.export.netx_file import _open
 from lavacut.fixed_point import BIAS_MANT_LIMIT, FIXED_POINT_LIMITS, P_SCALE
 from lavacut.util import LavacutError
@@ -441,7 +441,7 @@ def _weight_rules(L: LayerInfo, g, problems: list[Problem]) -> None:
         _near(problems, "fan_in", L.index, worst, MAX_INPUT, "the worst-case summed synaptic input of one step")
 
 
-def _neuron_rules(L: LayerInfo, g, problems: list[Problem]) -> None:
+def _neuron_rules(L: LayerInfo, g, problems: list[Problem], readout: bool = False) -> None:
     n = L.neuron
     if L.neuron_type not in ("CUBA", "LOIHI"):
         problems.append(Problem("neuron_model", "warning", L.index,
@@ -449,7 +449,11 @@ def _neuron_rules(L: LayerInfo, g, problems: list[Problem]) -> None:
                                 f"for netx's CUBA LIF; other models keep more state (fewer neurons per core)"))
         return
     vth = n.get("vThMant")
-    if not isinstance(vth, (int, float)) or vth != int(vth) or not 0 <= vth <= MAX_VTH_MANT:
+    if readout and isinstance(vth, (int, float)) and vth > MAX_VTH_MANT:
+        problems.append(Problem("threshold", "warning", L.index,
+                                f"vThMant {vth!r} lies beyond Lava's voltage range on purpose: a voltage readout "
+                                f"whose neurons never spike (SLAYER's Affine export); the cutoff reads v"))
+    elif not isinstance(vth, (int, float)) or vth != int(vth) or not 0 <= vth <= MAX_VTH_MANT:
         problems.append(Problem("threshold", "error", L.index,
                                 f"vThMant {vth!r} is not an integer in 0..{MAX_VTH_MANT} (vth << {VTH_SHIFT} must "
                                 f"fit the 24-bit voltage, lava/proc/lif/models.py)", vth, MAX_VTH_MANT))
@@ -512,17 +516,18 @@ def range_errors(path: str | Path) -> list[str]:
     problems: list[Problem] = []
     with _open(path) as f:
         for L in layers:
-            _parameter_rules(L, f["layer"][L.index], problems)
+            _parameter_rules(L, f["layer"][L.index], problems, is_voltage_readout(layers, L))
     return [f"[{p.rule}] layer {p.layer}: {p.message}" for p in problems
             if p.severity == "error" and p.rule in RANGE_RULES]
 
 
-def _parameter_rules(L: LayerInfo, g, problems: list[Problem]) -> None:
-    """Neuron, delay and weight rules of one layer netx loads."""
+def _parameter_rules(L: LayerInfo, g, problems: list[Problem], readout: bool = False) -> None:
+    """Neuron, delay and weight rules of one layer netx loads (``readout``:
+    it is the file's voltage readout)."""
     if not L.supported or L.type == "flatten":
         return
     if L.neuron:
-        _neuron_rules(L, g, problems)
+        _neuron_rules(L, g, problems, readout)
     if L.type == "input":
         return
     if "delay" in g:
@@ -560,7 +565,7 @@ def check_loihi2(path: str | Path, target: str = "loihi2") -> CheckReport:
                 continue
             if L.type == "flatten":
                 continue
-            _parameter_rules(L, g, problems)
+            _parameter_rules(L, g, problems, is_voltage_readout(layers, L))
             if L.type == "input":
                 if L.neuron:
                     lays.append(_elementwise_layer(L))

@@ -175,7 +175,7 @@ def test_inspect_warns_about_an_output_layer_that_never_spikes(tmp_path, capsys)
 
 def test_an_output_layer_without_neurons_is_named_a_voltage_readout(capsys):
     _, out, _ = _cli(capsys, "inspect", WHEEL / "mnist.net")
-    assert "layer 3 (dense) is a voltage readout: no neurons, netx integrates its input and it never spikes" in out
+    assert "layer 3 (dense) is a voltage readout" in out
     assert "PROBLEM" not in out
 
 
