@@ -308,8 +308,8 @@ class NetxRebuild(torch.nn.Module):
                 z = block.pre_hook_fx(s) * block.pre_hook_fx(block.weight) + block.pre_hook_fx(block.bias)
             else:
                 z = self._synaptic(i, block, s)
-            if i == last and self._voltage is not None and not voltage:   # Lava's integer readout (the engines)
-                return self._voltage_out(z, records, record)
+            if i == last and self._voltage is not None:       # computed in Lava's integers
+                return self._voltage_out(z, records, record, absolute=voltage)
             if kind == "dense_rec":
                 _, v, spikes = self._recurrent(i, block, z)
             else:
@@ -323,12 +323,14 @@ class NetxRebuild(torch.nn.Module):
         return (out, records) if record else out
 
 
-    def _voltage_out(self, z: torch.Tensor, records: list, record: bool):
+    def _voltage_out(self, z: torch.Tensor, records: list, record: bool, absolute: bool = False):
         """The voltage readout's per-step increments ``(N, n, T)`` int64
-        from its synaptic input ``z`` (SLAYER units: Lava's integer sums / 64)."""
+        from its synaptic input ``z`` (SLAYER units: Lava's integer sums / 64),
+        whose running sum is Lava's v; ``absolute``: v itself in SLAYER units
+        (float, Lava's v / 2**12)."""
         a = torch.round(z.double() * W_SCALE).to(torch.int64).reshape(z.shape[0], -1, z.shape[-1]).numpy()
         v = lif_voltage(a, *self._voltage)
-        out = torch.from_numpy(np.diff(v, axis=-1, prepend=0))
+        out = torch.from_numpy(v / 4096.0 if absolute else np.diff(v, axis=-1, prepend=0))
         return (out, records) if record else out
 
 
