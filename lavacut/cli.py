@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import shlex
 import shutil
 import signal
@@ -82,6 +83,22 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=int, default=None, metavar="N",
                    help="shard the split over N worker processes, each with its own compiled Lava graph; same "
                         "decisions, merged in order (default: [run] workers, 1)")
+    _add_executor_args(p)
+
+
+def _add_executor_args(p: argparse.ArgumentParser, what: str = "the shards of --workers") -> None:
+    p.add_argument("--executor", choices=["local", "ray"], default=None,
+                   help=f"where {what} run: local (forked on this machine) or ray (Ray tasks on the cluster at "
+                        f"--ray-address / RAY_ADDRESS, else on a Ray started here; needs lavacut[ray]); "
+                        f"default: [run] executor (local)")
+    p.add_argument("--ray-address", metavar="HOST:PORT", default=None,
+                   help="the Ray cluster to join (default: $RAY_ADDRESS); lavacut never stops a cluster it joined")
+
+
+def _ray_address(args) -> None:
+    """--ray-address: Ray reads its cluster's address from RAY_ADDRESS."""
+    if getattr(args, "ray_address", None):
+        os.environ["RAY_ADDRESS"] = args.ray_address
 
 
 def _add_models_arg(p: argparse.ArgumentParser) -> None:
@@ -289,7 +306,8 @@ def cmd_evaluate(args) -> int:
     from lavacut.pipelines.reports import print_termination_summary, write_report
 
     _check_report(args)
-    for key in ("models", "workers"):       # evaluate reads them from [run]
+    _ray_address(args)
+    for key in ("models", "workers", "executor"):       # evaluate reads them from [run]
         if getattr(args, key, None) is not None:
             args.overrides = list(args.overrides) + [f"run.{key}={getattr(args, key)}"]
     rep = evaluate_export(_request(args), engine=args.engine, policy=args.policy,
@@ -306,6 +324,7 @@ def cmd_run(args) -> int:
     from lavacut.pipelines.run import run_export
 
     _check_report(args)
+    _ray_address(args)
     table = args.samples is not None and 0 < args.samples <= 30
 
     def on_sample(i, t_c, pred):
@@ -314,7 +333,8 @@ def cmd_run(args) -> int:
 
     rep, full, cut = run_export(_request(args), mode=args.mode, policy=args.policy,
                                 params=_policy_params(args.param), backend=args.backend, progress=not table,
-                                on_sample=on_sample if table else None, models=args.models, workers=args.workers)
+                                on_sample=on_sample if table else None, models=args.models, workers=args.workers,
+                                executor=args.executor)
     if table and rep["mode"] == "stream":
         for r in rep["per_sample"]:
             print(f"  sample {r['index']:4d}  t_c {r['t_c']:3d}  pred {r['pred']:3d}  label {r['label']}")
@@ -338,8 +358,9 @@ def cmd_experiments(args) -> int:
 def cmd_rcs_sweep(args) -> int:
     from lavacut.pipelines.rcs_sweep import run_rcs_sweep
 
+    _ray_address(args)
     path = run_rcs_sweep(args.only or None, alphas=args.alphas, seeds=args.seeds, drop_pp=args.drop_pp,
-                         overrides=args.overrides)
+                         overrides=args.overrides, executor=args.executor or "local", workers=args.workers)
     print(f"results: {path}, {path.with_suffix('.png')}, {path.with_suffix('.md')}")
     return 0
 
@@ -577,6 +598,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config value of every run, e.g. --set train.epochs=3 (repeatable; not "
                         "rcs.enabled, rcs.alpha or train.seed: the sweep sets those)")
+    p.add_argument("--workers", type=int, default=1, metavar="N",
+                   help="runs in flight at once, each a task (default 1: one after the other in this process)")
+    _add_executor_args(p, "the runs")
     p.set_defaults(func=cmd_rcs_sweep)
 
     p = sub.add_parser("demo", help="the main job on the embedded default, end to end",

@@ -110,6 +110,8 @@ class RunSection:
     models: str = "fast"
     #: worker processes a split is sharded over (each its own compiled graph; same decisions)
     workers: int = 1
+    #: where the shards and sweep runs go: "local" (forks on this machine) or "ray" (lavacut.runtime.executors)
+    executor: str = "local"
     split: str = "test"
     samples: int = 0
 
@@ -235,6 +237,7 @@ _LIMITS: dict[str, tuple[Any, str]] = {
     "run.split": (lambda v: v in ("train", "test"), "train or test"),
     "run.samples": (lambda v: v >= 0, "0 (all) or more"),
     "run.workers": (lambda v: v >= 1, "at least 1"),
+    "run.executor": (lambda v: v in ("local", "ray"), "local or ray"),
 }
 
 

@@ -48,7 +48,8 @@ def _get_int(var) -> int:
 def run_split(net_path, frames, labels, rule, mode: str = "halt", backend: str = "cpu",
               T: int | None = None, progress: bool = True,
               on_sample: Callable[[int, int, int], None] | None = None,
-              frame_aligned: bool = False, models: str = "fast", workers: int = 1) -> RunResult:
+              frame_aligned: bool = False, models: str = "fast", workers: int = 1, executor=None,
+              address: str | None = None) -> RunResult:
     """Run every sample of a split through one compiled Lava graph.
 
     Parameters
@@ -80,6 +81,9 @@ def run_split(net_path, frames, labels, rule, mode: str = "halt", backend: str =
     workers : shard the split over this many worker processes, each with its
         own compiled graph (:mod:`lavacut.runtime.workers`); results merged in
         sample order, decisions identical to one graph.
+    executor : where the shards run (:mod:`lavacut.runtime.executors`): a
+        name ("local", the default: forked here; "ray": Ray tasks, even for
+        one shard) or an open executor; ``address``: Ray's cluster.
     """
     if mode not in MODES:
         raise LavacutError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
@@ -94,10 +98,12 @@ def run_split(net_path, frames, labels, rule, mode: str = "halt", backend: str =
         raise LavacutError("no samples to run")
     if int(workers) < 1:
         raise LavacutError(f"workers must be >= 1, got {workers}")
-    if int(workers) > 1 and frames.shape[0] > 1:
+    remote = getattr(executor, "name", executor) not in (None, "local")
+    if (int(workers) > 1 and frames.shape[0] > 1) or remote:
         if on_sample is not None:
-            raise LavacutError("on_sample (a per-decision callback) needs workers=1")
+            raise LavacutError("on_sample (a per-decision callback) needs workers=1 and the local executor")
         return run_sharded(run_split, net_path, frames, labels, rule, workers=int(workers), progress=progress,
+                           executor=executor, address=address,
                            mode=mode, backend=backend, T=T, frame_aligned=frame_aligned, models=models)
     N = frames.shape[0]
     # stream mode: a pause every ~5 % of the split for the progress bar (not per sample)
