@@ -86,11 +86,12 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
     _add_executor_args(p)
 
 
-def _add_executor_args(p: argparse.ArgumentParser, what: str = "the shards of --workers") -> None:
+def _add_executor_args(p: argparse.ArgumentParser, what: str = "the shards of --workers",
+                       default: str = "[run] executor, local") -> None:
     p.add_argument("--executor", choices=["local", "ray"], default=None,
                    help=f"where {what} run: local (forked on this machine) or ray (Ray tasks on the cluster at "
                         f"--ray-address / RAY_ADDRESS, else on a Ray started here; needs lavacut[ray]); "
-                        f"default: [run] executor (local)")
+                        f"default: {default}")
     p.add_argument("--ray-address", metavar="HOST:PORT", default=None,
                    help="the Ray cluster to join (default: $RAY_ADDRESS); lavacut never stops a cluster it joined")
 
@@ -350,7 +351,9 @@ def cmd_run(args) -> int:
 def cmd_experiments(args) -> int:
     from lavacut.pipelines.experiments import run_experiments
 
-    table = run_experiments(args.only or None, retrain=args.retrain, lava_samples=args.lava_samples)
+    _ray_address(args)
+    table = run_experiments(args.only or None, retrain=args.retrain, lava_samples=args.lava_samples,
+                            executor=args.executor or "local", workers=args.workers)
     print(f"results table: {table}")
     return 0
 
@@ -577,6 +580,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run only these experiments (repeatable: --only A B or --only A --only B)")
     p.add_argument("--retrain", action="store_true", help="train again even if a checkpoint exists")
     p.add_argument("--lava-samples", type=int, default=0, help="test samples for the Lava runs (0 = all)")
+    p.add_argument("--workers", type=int, default=1, metavar="N",
+                   help="experiments in flight at once, each a task (default 1: one after the other in this process)")
+    _add_executor_args(p, "the experiments", "local")
     p.set_defaults(func=cmd_experiments)
 
     p = sub.add_parser("rcs-sweep", help="measure RCS over alphas and seeds: timesteps at equal accuracy drop",
@@ -600,7 +606,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "rcs.enabled, rcs.alpha or train.seed: the sweep sets those)")
     p.add_argument("--workers", type=int, default=1, metavar="N",
                    help="runs in flight at once, each a task (default 1: one after the other in this process)")
-    _add_executor_args(p, "the runs")
+    _add_executor_args(p, "the runs", "local")
     p.set_defaults(func=cmd_rcs_sweep)
 
     p = sub.add_parser("demo", help="the main job on the embedded default, end to end",

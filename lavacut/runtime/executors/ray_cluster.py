@@ -19,7 +19,8 @@ holds no Ray lock at that point; not seen in the tests.
 Files travel as bytes (no shared filesystem assumed): each ``"file"``
 argument is put in Ray's object store once per job and written to a
 temporary folder on the worker's node; a ``"dir"`` goes the same way and
-comes back as bytes, written on the driver (:func:`write_dir`).
+comes back as bytes (the files the task wrote), written on the driver
+(:func:`write_dir`).
 
 Stopping: on a failed task, an exception or Ctrl-C/SIGTERM in the driver,
 every pending task is cancelled with a KeyboardInterrupt raised in it
@@ -76,7 +77,10 @@ def _run_task(fn, kwargs: dict, ship: dict, *blobs):
             status, value = "bad-input", str(e)
         except BaseException as e:  # noqa: BLE001 - reported to the driver
             status, value = "error", f"{type(e).__name__}: {e}\n{traceback.format_exc()}"
-        dirs = {key: read_dir(kwargs[key]) for key, (kind, _, _) in ship.items() if kind == "dir"}
+        # only what the task wrote: a folder several tasks share (an exports folder) must not come back stale
+        dirs = {key: {rel: f for rel, f in read_dir(kwargs[key]).items()
+                      if rel not in blobs[idx] or blobs[idx][rel][0] != f[0]}
+                for key, (kind, _, idx) in ship.items() if kind == "dir"}
         return status, value, dirs, node
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
