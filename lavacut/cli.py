@@ -272,7 +272,9 @@ def cmd_verify(args) -> int:
 
     _check_report(args)
     req = dataclasses.replace(_request(args), accept_modified=args.accept_modified)
-    res = verify_export(req, backend=args.backend, models=args.models)
+    _ray_address(args)
+    res = verify_export(req, backend=args.backend, models=args.models, workers=args.workers,
+                        executor=args.executor)
     print(res.format())
     if args.report:
         atomic_write_json(args.report, res.summary())
@@ -499,6 +501,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", default=None, choices=["train", "test"], help="data set split (default [run] split)")
     p.add_argument("--backend", choices=["cpu", "loihi2"], default="cpu")
     _add_models_arg(p)
+    p.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="shard the Lava side over N tasks, each its own graph (default: [run] workers, 1)")
+    _add_executor_args(p)
     p.add_argument("--report", metavar="PATH", help="also write the summary as JSON")
     _add_accept_modified(p, "verify them (the reference is rebuilt from the file as it is now)")
     p.set_defaults(func=cmd_verify)

@@ -74,3 +74,26 @@ def run_sharded(run_split, net_path, frames, labels, rule, *, workers: int, prog
               f"{merged.lava_steps} Lava steps, {elapsed:.2f} s elapsed (compile included)", file=sys.stderr)
     return merged
 
+
+
+def output_shard(net_path, frames, kwargs):
+    """One shard of :func:`lavacut.runtime.record.lava_output`, in its task's process."""
+    from lavacut.runtime.record import lava_output
+
+    return lava_output(net_path, frames, progress=False, **kwargs)
+
+
+def lava_output_sharded(net_path, frames, *, workers: int, executor=None, address: str | None = None,
+                        progress: bool = True, **kwargs):
+    """:func:`lavacut.runtime.record.lava_output` (``verify``) over
+    ``workers`` shards on ``executor``: the output spikes concatenated in
+    sample order; the timings are the maxima over the shards."""
+    frames = np.asarray(frames)
+    parts = shards(frames.shape[0], workers)
+    tasks = [Task(name=f"shard {i} (samples {idx[0]}..{idx[-1]})", fn=output_shard, weight=len(idx),
+                  kwargs={"net_path": net_path, "frames": frames[idx], "kwargs": kwargs},
+                  files={"net_path": "file"}) for i, idx in enumerate(parts)]
+    with executor_scope(executor, workers=len(parts), address=address) as ex:
+        results = ex.map(tasks, progress=progress, desc="lava", unit="sample")
+    timings = {k: max(t[k] for _, t in results) for k in results[0][1]}
+    return np.concatenate([out for out, _ in results], axis=0), timings
