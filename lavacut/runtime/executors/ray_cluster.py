@@ -30,16 +30,19 @@ segments in order; a task still running after ``timeout`` s is killed
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
+import signal
 import tempfile
+import threading
 import time
 import traceback
 
 from lavacut.runtime.executors import Executor, Task, failure, read_dir, task_bar, write_dir
-from lavacut.runtime.session import stop_signals_raise
-from lavacut.util import LavacutError
+from lavacut.runtime.session import STOP_SIGNALS
+from lavacut.util import LavacutError, Terminated
 
 
 def _ray():
@@ -137,7 +140,7 @@ class RayExecutor(Executor):
         todo = list(range(len(tasks)))
         bar = task_bar(tasks, progress, desc, unit)
         try:
-            with stop_signals_raise():
+            with _stop_signals_raise():
                 while todo or pending:
                     while todo and len(pending) < self.workers:
                         i = todo.pop(0)
@@ -183,6 +186,36 @@ class RayExecutor(Executor):
                 ray.cancel(ref, force=True)
             except Exception:  # noqa: BLE001
                 pass
+
+
+@contextlib.contextmanager
+def _stop_signals_raise():
+    """Ctrl-C and SIGTERM raise in the driver while it waits (as
+    :func:`lavacut.runtime.session.stop_signals_raise`); Ray turns an
+    exception raised by a signal handler inside ray.wait/get into a plain
+    KeyboardInterrupt, so the signal is remembered and SIGTERM re-raised as
+    :class:`~lavacut.util.Terminated` (exit 143, not 130)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+
+    def handler(signum, frame):
+        received.append(signum)
+        raise Terminated(signum) if signum == signal.SIGTERM else KeyboardInterrupt
+
+    old = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, handler)
+    try:
+        yield
+    except KeyboardInterrupt as e:
+        if signal.SIGTERM in received and not isinstance(e, Terminated):
+            raise Terminated(signal.SIGTERM) from None
+        raise
+    finally:
+        for sig, h in old.items():
+            signal.signal(sig, h if h is not None else signal.SIG_DFL)
 
 
 def _read_file(path: str) -> bytes:
