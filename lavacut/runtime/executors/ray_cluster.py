@@ -167,11 +167,14 @@ class RayExecutor(Executor):
             if bar is not None:
                 bar.close()
             if pending:
-                self._cancel(ray, list(pending))
+                self._cancel(ray, pending, tasks)
         return results
 
-    def _cancel(self, ray, refs) -> None:
-        """KeyboardInterrupt into every pending task, then kill what is left."""
+    def _cancel(self, ray, pending: dict, tasks: list[Task]) -> None:
+        """KeyboardInterrupt into every pending task, then kill what is left;
+        the folders of the tasks that stopped in time still come back (an
+        interrupted training's last.pt: the sweep resumes from it)."""
+        refs = list(pending)
         for ref in refs:
             try:
                 ray.cancel(ref, force=False)
@@ -186,6 +189,13 @@ class RayExecutor(Executor):
                 ray.cancel(ref, force=True)
             except Exception:  # noqa: BLE001
                 pass
+        for ref in set(refs) - set(left):
+            try:
+                _, _, dirs, _ = ray.get(ref, timeout=5.0)
+            except Exception:  # noqa: BLE001 - cancelled before it could answer
+                continue
+            for key, files in dirs.items():
+                write_dir(tasks[pending[ref]].kwargs[key], files)
 
 
 @contextlib.contextmanager
