@@ -186,6 +186,61 @@ def _per_sample(report: Path) -> list[dict]:
     return json.loads(report.read_text())["per_sample"]
 
 
+# ----------------------------------------------------------------------------- the seam (fast, no cluster)
+def _square(x):
+    if x == 3:
+        raise ValueError("three is not allowed")
+    if x == 4:
+        from lavacut.util import LavacutError
+        raise LavacutError("bad sample 4")
+    return x * x
+
+
+def test_registry_names_the_executors():
+    from lavacut.runtime.executors import EXECUTORS, get_executor
+    from lavacut.runtime.executors.ray_cluster import RayExecutor
+    from lavacut.util import LavacutError
+
+    assert set(EXECUTORS) == {"local", "ray"}
+    ex = get_executor("ray", workers=3)              # nothing started before map()
+    assert isinstance(ex, RayExecutor) and ex.workers == 3 and not ex._connected
+    with pytest.raises(LavacutError, match="unknown executor 'dask'; choose one of local, ray"):
+        get_executor("dask")
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_local_executor_order_and_named_failures(workers):
+    from lavacut.runtime.executors import Task, TaskFailed, get_executor
+    from lavacut.util import LavacutError
+
+    seen = []
+    with get_executor("local", workers=workers) as ex:
+        out = ex.map([Task(f"task {x}", _square, {"x": x}) for x in (0, 1, 2, 5)], progress=False,
+                     on_result=lambda i, r: seen.append(i))
+    assert out == [0, 1, 4, 25] and sorted(seen) == [0, 1, 2, 3]
+    with pytest.raises(LavacutError, match="task 4 failed: bad sample 4"):        # bad input: exit 2
+        get_executor("local", workers=workers).map([Task("task 4", _square, {"x": 4})], progress=False)
+    if workers > 1:                                   # forked: any other error is an internal one, named
+        with pytest.raises(TaskFailed, match="task 3 failed: ValueError: three is not allowed"):
+            get_executor("local", workers=2).map([Task(f"task {x}", _square, {"x": x}) for x in (1, 3)],
+                                                 progress=False)
+
+
+def test_shipped_folder_round_trip(tmp_path):
+    from lavacut.runtime.executors import read_dir, write_dir
+
+    src = tmp_path / "run"
+    (src / "sub").mkdir(parents=True)
+    (src / "a.net").write_bytes(b"net")
+    (src / "sub" / "b.json").write_text("{}")
+    os.utime(src / "a.net", (1000, 1000))
+    files = read_dir(src)
+    write_dir(tmp_path / "copy", files)
+    assert read_dir(tmp_path / "copy") == files                  # bytes and modification times
+    assert (tmp_path / "copy" / "a.net").stat().st_mtime == 1000
+    assert read_dir(tmp_path / "missing") == {}
+
+
 # ----------------------------------------------------------------------------- tests
 @pytest.mark.slow
 @pytest.mark.parametrize("command", ["run", "evaluate"])
