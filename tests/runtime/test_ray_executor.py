@@ -25,7 +25,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 from lavacut_testing import shm_mapped_by_others
 
@@ -149,7 +148,9 @@ def cluster():
     # a short folder: Ray's unix sockets live under it (107-byte path limit)
     temp_dir = tempfile.mkdtemp(prefix="lcray-", dir="/tmp")
     port = _free_port()
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "tests"), str(REPO / "tests" / "runtime")]),
+    # the tests' folders too: a task function of this module runs on the nodes
+    path = os.pathsep.join([str(REPO), str(REPO / "tests"), str(REPO / "tests" / "runtime")])
+    env = {**os.environ, "PYTHONPATH": path,
            "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32), "RAY_USAGE_STATS_ENABLED": "0"}
     env.pop("RAY_ADDRESS", None)
     common = ["--num-cpus=1", f"--temp-dir={temp_dir}", "--node-ip-address=127.0.0.1", "--disable-usage-stats"]
@@ -298,7 +299,6 @@ def failing_shard(**shard):
 
 
 _FAILING_DRIVER = """
-import numpy as np
 import lavacut.runtime
 import ray
 from test_ray_executor import failing_shard
