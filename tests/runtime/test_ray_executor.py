@@ -107,6 +107,7 @@ def stop_processes(pids, grace: float = 15.0) -> None:
             os.kill(p, signal.SIGKILL)
         except OSError:
             pass
+    _wait_until(lambda: all(_is_zombie(p) for p in pids), 10)     # a killed process goes away asynchronously
 
 
 def _wait_until(cond, timeout: float) -> bool:
