@@ -300,6 +300,7 @@ def failing_shard(**shard):
 
 
 _FAILING_DRIVER = """
+import numpy as np
 import lavacut.runtime
 import ray
 from test_ray_executor import failing_shard
