@@ -267,6 +267,17 @@ def test_sharded_on_two_nodes_equals_local(cluster, tmp_path, command):
 
 
 @pytest.mark.slow
+def test_verify_sharded_on_two_nodes(cluster, tmp_path):
+    """verify's Lava side in two shards on the cluster: spike for spike SLAYER's."""
+    report = tmp_path / "verify.json"
+    res = cluster.lavacut("verify", "embedded_dense", "--samples", "8", "--workers", "2", "--executor", "ray",
+                          "--ray-address", cluster.address, "--report", str(report))
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-3000:]
+    summary = json.loads(report.read_text())
+    assert summary["n_samples"] == summary["n_identical"] == 8
+
+
+@pytest.mark.slow
 def test_sweep_runs_land_on_both_nodes(cluster, tmp_path):
     """Two trainings (+ export, calibrate, evaluate) as Ray tasks, one per node;
     run folders shipped back and written on the driver; a second sweep reuses them."""
