@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	@test -n "$(PYTHON310)" || { echo "lavacut needs Python 3.10 (lava-nc 0.10.0 does not import on newer versions); install it, e.g. 'pyenv install 3.10'"; exit 1; }
 	test -x $(VENV)/bin/python || $(PYTHON310) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --upgrade "pip<25"
-	$(VENV)/bin/python -m pip install --quiet -e ".[test]"
+	$(VENV)/bin/python -m pip install --quiet -e ".[test,ray]"
 	touch $(STAMP)
 
 env: $(STAMP)

@@ -17,7 +17,7 @@ import sys
 import threading
 from pathlib import Path
 
-from lavacut.config import load_config, max_workers, parse_override
+from lavacut.config import MAX_TASKS, load_config, max_workers, parse_override
 from lavacut.util import (LavacutError, Terminated, atomic_write_json, check_input_file, check_name, check_outputs,
                           first_line)
 from lavacut.progress import set_quiet
@@ -69,14 +69,27 @@ def _at_least_zero(kind):
 
 
 def _workers(raw: str) -> int:
-    """An argparse type for --workers: 1 .. the CPU cores here."""
+    """An argparse type for --workers: 1 .. MAX_TASKS (the local executor's
+    bound, the CPU cores, is checked by :func:`_check_local_workers`)."""
     try:
         v = int(raw)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"must be an integer in 1..{max_workers()}, got {raw!r}") from None
-    if not 1 <= v <= max_workers():
-        raise argparse.ArgumentTypeError(f"must be in 1..{max_workers()} (the CPU cores here), got {v}")
+        raise argparse.ArgumentTypeError(f"must be an integer in 1..{MAX_TASKS}, got {raw!r}") from None
+    if not 1 <= v <= MAX_TASKS:
+        raise argparse.ArgumentTypeError(f"must be in 1..{MAX_TASKS} (tasks in flight; the local executor: "
+                                         f"at most the {max_workers()} CPU cores here), got {v}")
     return v
+
+
+def _check_local_workers(args) -> None:
+    """--workers on the local executor: at most the CPU cores (each worker
+    is a whole Lava graph); more are for --executor ray."""
+    workers, executor = getattr(args, "workers", None), getattr(args, "executor", None)
+    ray_in_config = args.config is not None or any(o.startswith("run.executor") for o in
+                                                   getattr(args, "overrides", []) or [])
+    if workers and workers > max_workers() and executor != "ray" and not (executor is None and ray_in_config):
+        raise LavacutError(f"argument --workers: must be in 1..{max_workers()} (the CPU cores here) on the local "
+                           f"executor, got {workers}; more shards run on --executor ray")
 
 
 def _positive_number(raw: str) -> float:
@@ -114,12 +127,28 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
                         "decisions, merged in order (default: [run] workers, 1)")
     _add_force(p)
     _add_lanes_arg(p)
+    _add_executor_args(p)
 
 
 def _add_lanes_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lanes", type=_at_least_zero(int), default=None, metavar="B",
                    help="samples side by side in one Lava step (fused network, models fast), each with its own "
                         "cutoff; same decisions as 1 lane (default: [run] lanes, 0 = automatic)")
+
+def _add_executor_args(p: argparse.ArgumentParser, what: str = "the shards of --workers",
+                       default: str = "[run] executor, local") -> None:
+    p.add_argument("--executor", choices=["local", "ray"], default=None,
+                   help=f"where {what} run: local (forked on this machine) or ray (Ray tasks on the cluster at "
+                        f"--ray-address / RAY_ADDRESS, else on a Ray started here; needs lavacut[ray]); "
+                        f"default: {default}")
+    p.add_argument("--ray-address", metavar="HOST:PORT", default=None,
+                   help="the Ray cluster to join (default: $RAY_ADDRESS); lavacut never stops a cluster it joined")
+
+
+def _ray_address(args) -> None:
+    """--ray-address: Ray reads its cluster's address from RAY_ADDRESS."""
+    if getattr(args, "ray_address", None):
+        os.environ["RAY_ADDRESS"] = args.ray_address
 
 
 def _add_models_arg(p: argparse.ArgumentParser) -> None:
@@ -347,7 +376,9 @@ def cmd_verify(args) -> int:
 
     req = dataclasses.replace(_request(args, outputs=[(args.report, "--report")]),
                               accept_modified=args.accept_modified)
-    res = verify_export(req, backend=args.backend, models=args.models, lanes=args.lanes)
+    _ray_address(args)
+    res = verify_export(req, backend=args.backend, models=args.models, lanes=args.lanes, workers=args.workers,
+                        executor=args.executor)
     print(res.format())
     if args.report:
         atomic_write_json(args.report, res.summary())
@@ -375,7 +406,8 @@ def cmd_evaluate(args) -> int:
     from lavacut.pipelines.evaluate import evaluate_export
     from lavacut.pipelines.reports import print_termination_summary, report_paths, write_report
 
-    for key in ("models", "workers", "lanes"):       # evaluate reads them from [run]
+    _ray_address(args)
+    for key in ("models", "workers", "lanes", "executor"):       # evaluate reads them from [run]
         if getattr(args, key, None) is not None:
             args.overrides = list(args.overrides) + [f"run.{key}={getattr(args, key)}"]
     rep = evaluate_export(_request(args, outputs=[(p, "--report") for p in report_paths(args.report)]),
@@ -393,6 +425,7 @@ def cmd_run(args) -> int:
     from lavacut.pipelines.run import run_export
 
     req = _request(args, outputs=[(p, "--report") for p in report_paths(args.report, plots=False)])
+    _ray_address(args)
     table = args.samples is not None and 0 < args.samples <= 30
 
     def on_sample(i, t_c, pred):
@@ -402,7 +435,7 @@ def cmd_run(args) -> int:
     rep, full, cut = run_export(req, mode=args.mode, policy=args.policy,
                                 params=_policy_params(args.param), backend=args.backend, progress=not table,
                                 on_sample=on_sample if table else None, models=args.models, workers=args.workers,
-                                lanes=args.lanes)
+                                lanes=args.lanes, executor=args.executor)
     if table and rep["mode"] == "stream":
         for r in rep["per_sample"]:
             print(f"  sample {r['index']:4d}  t_c {r['t_c']:3d}  pred {r['pred']:3d}  label {r['label']}")
@@ -418,7 +451,9 @@ def cmd_run(args) -> int:
 def cmd_experiments(args) -> int:
     from lavacut.pipelines.experiments import run_experiments
 
-    table = run_experiments(args.only or None, retrain=args.retrain, lava_samples=args.lava_samples)
+    _ray_address(args)
+    table = run_experiments(args.only or None, retrain=args.retrain, lava_samples=args.lava_samples,
+                            executor=args.executor or "local", workers=args.workers)
     print(f"results table: {table}")
     return 0
 
@@ -426,8 +461,9 @@ def cmd_experiments(args) -> int:
 def cmd_rcs_sweep(args) -> int:
     from lavacut.pipelines.rcs_sweep import run_rcs_sweep
 
+    _ray_address(args)
     path = run_rcs_sweep(args.only or None, alphas=args.alphas, seeds=args.seeds, drop_pp=args.drop_pp,
-                         overrides=args.overrides)
+                         overrides=args.overrides, executor=args.executor or "local", workers=args.workers)
     print(f"results: {path}, {path.with_suffix('.png')}, {path.with_suffix('.md')}")
     return 0
 
@@ -568,6 +604,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", choices=["cpu", "loihi2"], default="cpu")
     _add_models_arg(p)
     _add_lanes_arg(p)
+    p.add_argument("--workers", type=_workers, default=None, metavar="N",
+                   help="shard the Lava side over N tasks, each its own graph (default: [run] workers, 1)")
+    _add_executor_args(p)
     p.add_argument("--report", metavar="PATH", help="also write the summary as JSON")
     _add_accept_modified(p, "verify them (the reference is rebuilt from the file as it is now)")
     _add_force(p)
@@ -657,6 +696,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--retrain", action="store_true", help="train again even if a checkpoint exists")
     p.add_argument("--lava-samples", type=_at_least_zero(int), default=0,
                    help="test samples for the Lava runs (0 = all)")
+    p.add_argument("--workers", type=_workers, default=1, metavar="N",
+                   help="experiments in flight at once, each a task (default 1: one after the other in this process)")
+    _add_executor_args(p, "the experiments", "local")
     p.set_defaults(func=cmd_experiments)
 
     p = sub.add_parser("rcs-sweep", help="measure RCS over alphas and seeds: timesteps at equal accuracy drop",
@@ -678,6 +720,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config value of every run, e.g. --set train.epochs=3 (repeatable; not "
                         "rcs.enabled, rcs.alpha or train.seed: the sweep sets those)")
+    p.add_argument("--workers", type=_workers, default=1, metavar="N",
+                   help="runs in flight at once, each a task (default 1: one after the other in this process)")
+    _add_executor_args(p, "the runs", "local")
     p.set_defaults(func=cmd_rcs_sweep)
 
     p = sub.add_parser("list", help="list the shipped exports (layers, classes, calibrated rules) and recipes",
@@ -744,6 +789,7 @@ def main(argv: list[str] | None = None) -> int:
     set_quiet(quiet)
     parser = build_parser()
     args = parser.parse_args(argv)  # bad usage: argparse prints it and exits 2
+    args.config = getattr(args, "config", None)
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_BAD_INPUT
@@ -754,6 +800,7 @@ def main(argv: list[str] | None = None) -> int:
         if threading.current_thread() is threading.main_thread() else None
     old_unraisable, sys.unraisablehook = sys.unraisablehook, _unraisable(sys.unraisablehook)
     try:
+        _check_local_workers(args)
         return int(args.func(args) or 0)
     except LavacutError as exc:
         if debug:

@@ -119,6 +119,8 @@ class RunSection:
     #: samples side by side in the fused network, each with its own cutoff (0: automatic, see
     #: lavacut.runtime.graph.DEFAULT_LANES; 1 with models other than "fast")
     lanes: int = 0
+    #: where the shards and sweep runs go: "local" (forks on this machine) or "ray" (lavacut.runtime.executors)
+    executor: str = "local"
     split: str = "test"
     samples: int = 0
 
@@ -215,9 +217,14 @@ def _build(cls, d: Any, source: str, prefix: str = ""):
 
 
 def max_workers() -> int:
-    """The most worker processes a run may shard over: the CPU cores here
-    (more only slows every worker down)."""
+    """The most worker processes the local executor forks: the CPU cores
+    here (more only slows every worker down)."""
     return os.cpu_count() or 1
+
+
+#: the most tasks in flight on a distributed executor (Ray): a stated bound,
+#: far above a lab cluster's nodes, that keeps a typo from flooding one
+MAX_TASKS = 256
 
 
 #: the valid range of each numeric or named setting, checked when a config is
@@ -252,7 +259,7 @@ _LIMITS: dict[str, tuple[Any, str]] = {
     "run.backend": (lambda v: v in ("cpu", "loihi2"), "cpu or loihi2"),
     "run.split": (lambda v: v in ("train", "test"), "train or test"),
     "run.samples": (lambda v: v >= 0, "0 (all) or more"),
-    "run.workers": (lambda v: 1 <= v <= max_workers(), f"in 1..{max_workers()} (the CPU cores here)"),
+    "run.workers": (lambda v: 1 <= v <= MAX_TASKS, f"in 1..{MAX_TASKS} (local executor: at most the CPU cores)"),
     "framing.denoise_us": (lambda v: v >= 0, "0 (none) or more"),
     "net.kind": (lambda v: v in ("dense", "conv"), "dense or conv"),
     "net.threshold": (lambda v: v > 0, "positive"),
@@ -272,6 +279,7 @@ _LIMITS: dict[str, tuple[Any, str]] = {
     "framing.fit": (lambda v: v in ("none", "crop", "resize", "crop+resize"), "none, crop, resize or crop+resize"),
     "framing.slicing": (lambda v: v in ("time", "bins", "windows"), "time, bins or windows"),
     "run.lanes": (lambda v: v >= 0, "0 (automatic) or more"),
+    "run.executor": (lambda v: v in ("local", "ray"), "local or ray"),
 }
 
 

@@ -66,7 +66,7 @@ def evaluate_export(req: RunRequest, engine: str = "torch", policy: str | None =
     else:
         full, cut = run_full_and_cutoff(export.path, frames, labels, rule, mode=mode, backend=backend,
                                         progress=progress, models=cfg.run.models, workers=cfg.run.workers,
-                                        lanes=cfg.run.lanes)
+                                        lanes=cfg.run.lanes, executor=cfg.run.executor)
         t_c, pred = np.asarray(cut.t_c), np.asarray(cut.pred)
         report.update(summarise(rule, spikes, labels, t_c, pred))
         lr = lava_report(full, cut, rule, T)

@@ -19,6 +19,7 @@ from lavacut.pipelines.calibrate import calibrate_export
 from lavacut.pipelines.evaluate import evaluate_export
 from lavacut.pipelines.reports import write_report
 from lavacut.pipelines.run import RunRequest
+from lavacut.runtime.executors import Task, get_executor
 from lavacut.shipped import SHIPPED_EXPORTS, shipped_dir
 from lavacut.train.trainer import train
 from lavacut.util import atomic_path, atomic_write_text, save_figure
@@ -28,42 +29,59 @@ POLICIES = ["topk", "confidence", "entropy", "conformal", "fixed"]
 
 
 def run_experiments(names: list[str] | None = None, sims: Path | None = None, retrain: bool = False,
-                    lava_samples: int = 0, log=print, workdir: Path = Path(".")) -> Path:
+                    lava_samples: int = 0, log=print, workdir: Path = Path("."), executor: str = "local",
+                    workers: int = 1) -> Path:
     """The recipes are ``sims/NAME.toml`` (the shipped ones unless ``sims``
     is given: lavacut.shipped); everything is written under ``workdir`` (the
     working folder): ``runs/NAME``, ``netx_exports/NAME.net`` and
-    ``sims/results/``, as in the repository."""
+    ``sims/results/``, as in the repository. ``executor``, ``workers``:
+    where the experiments run, and how many at once (each a task:
+    :mod:`lavacut.runtime.executors`; default one after the other here)."""
     names = names or EXPERIMENTS
     recipes = Path(sims) if sims is not None else shipped_dir("sims")
     workdir = Path(workdir)
     results = workdir / "sims" / "results"
-    for name in names:
-        cfg = load_config(recipes / f"{name}.toml")
-        run_dir = workdir / "runs" / name
-        export = workdir / "netx_exports" / f"{name}.net"
-        train_export_calibrate(cfg, run_dir, export, name, retrain=retrain, log=log)
-        out = results / name
-        out.mkdir(parents=True, exist_ok=True)
-        for f in ("metrics.json", "training_curve.png"):  # accuracy and training time, recorded with the config
-            if (run_dir / f).exists():
-                with atomic_path(out / f"training_{f.replace('training_', '')}") as tmp:
-                    shutil.copyfile(run_dir / f, tmp)
-        for policy in POLICIES:
-            rep = evaluate_export(RunRequest(export, split="test", samples=0), engine="torch", policy=policy,
-                                  with_sweeps=(policy == "topk"), neurobench=(policy == "topk"))
-            write_report(rep, out / f"torch_{policy}.json", per_sample_in_json=False)
-            log(f"   {policy:<10} acc {100 * rep['accuracy_full']:.2f} -> {100 * rep['accuracy_cutoff']:.2f} %, "
-                f"t {rep['mean_t_cutoff']:.2f}/{rep['T']} ({rep['timestep_ratio']:.2f}x)")
-        rep = evaluate_export(RunRequest(export, split="test", samples=lava_samples), engine="lava",
-                              policy=cfg.cutoff.policy, mode="halt", backend="cpu", with_sweeps=False,
-                              neurobench=False)
-        write_report(rep, out / f"lava_{cfg.cutoff.policy}.json", per_sample_in_json=False)
-        log(f"   lava {cfg.cutoff.policy}: engines agree {rep.get('engines_agree')}, wall ratio "
-            f"{rep['wall_ratio']:.2f} vs timestep ratio {rep['timestep_ratio']:.2f}")
+    inline = executor == "local" and int(workers) == 1
+    # each experiment a task; a remote one gets and sends back its run folder, its results folder and the
+    # exports folder as bytes
+    tasks = [Task(name=f"experiment {name}", fn=run_experiment,
+                  kwargs={"cfg": load_config(recipes / f"{name}.toml"), "name": name,
+                          "run_dir": str(workdir / "runs" / name), "export_dir": str(workdir / "netx_exports"),
+                          "out": str(results / name), "retrain": retrain, "lava_samples": lava_samples,
+                          "log": log if inline else print},
+                  files={"run_dir": "dir", "export_dir": "dir", "out": "dir"}) for name in names]
+    with get_executor(executor, workers=workers) as ex:
+        ex.map(tasks, progress=not inline, desc="experiments", unit="experiment")
     table = results_table(results, EXPERIMENTS)
     atomic_write_text(results / "README.md", table)
     plot_rcs_comparison(results)
     return results / "README.md"
+
+
+def run_experiment(cfg: RunConfig, name: str, run_dir: str | Path, export_dir: str | Path, out: str | Path,
+                   retrain: bool = False, lava_samples: int = 0, log=print) -> None:
+    """One experiment, a task of :func:`run_experiments`: train, export to
+    ``export_dir/NAME.net``, calibrate, evaluate; reports into ``out``."""
+    run_dir, out = Path(run_dir), Path(out)
+    export = Path(export_dir) / f"{name}.net"
+    train_export_calibrate(cfg, run_dir, export, name, retrain=retrain, log=log)
+    out.mkdir(parents=True, exist_ok=True)
+    for f in ("metrics.json", "training_curve.png"):  # accuracy and training time, recorded with the config
+        if (run_dir / f).exists():
+            with atomic_path(out / f"training_{f.replace('training_', '')}") as tmp:
+                shutil.copyfile(run_dir / f, tmp)
+    for policy in POLICIES:
+        rep = evaluate_export(RunRequest(export, split="test", samples=0), engine="torch", policy=policy,
+                              with_sweeps=(policy == "topk"), neurobench=(policy == "topk"))
+        write_report(rep, out / f"torch_{policy}.json", per_sample_in_json=False)
+        log(f"   {policy:<10} acc {100 * rep['accuracy_full']:.2f} -> {100 * rep['accuracy_cutoff']:.2f} %, "
+            f"t {rep['mean_t_cutoff']:.2f}/{rep['T']} ({rep['timestep_ratio']:.2f}x)")
+    rep = evaluate_export(RunRequest(export, split="test", samples=lava_samples), engine="lava",
+                          policy=cfg.cutoff.policy, mode="halt", backend="cpu", with_sweeps=False,
+                          neurobench=False)
+    write_report(rep, out / f"lava_{cfg.cutoff.policy}.json", per_sample_in_json=False)
+    log(f"   lava {cfg.cutoff.policy}: engines agree {rep.get('engines_agree')}, wall ratio "
+        f"{rep['wall_ratio']:.2f} vs timestep ratio {rep['timestep_ratio']:.2f}")
 
 
 def train_export_calibrate(cfg: RunConfig, run_dir: Path, export: Path, name: str, retrain: bool = False,

@@ -30,6 +30,7 @@ from lavacut.config import RunConfig, load_config, parse_override
 from lavacut.pipelines.evaluate import evaluate_export
 from lavacut.pipelines.experiments import train_export_calibrate
 from lavacut.pipelines.run import RunRequest, report_stamp
+from lavacut.runtime.executors import Task, get_executor
 from lavacut.shipped import shipped_dir
 from lavacut.util import (LavacutError, atomic_write_json, atomic_write_text, check_output_path, json_default,
                           save_figure, versions)
@@ -345,11 +346,15 @@ def summarise_sweep(raws: list[dict[str, Any]], drop_pp: float) -> dict[str, Any
 # ----------------------------------------------------------------------------- the sweep
 def run_rcs_sweep(names: list[str] | None = None, alphas: list[float] | None = None, seeds: list[int] | None = None,
                   drop_pp: float = DEFAULT_DROP_PP, workdir: Path = Path("."), sims: Path | None = None,
-                  overrides: list[str] | None = None, log=print, progress: bool = True) -> Path:
+                  overrides: list[str] | None = None, log=print, progress: bool = True, executor: str = "local",
+                  workers: int = 1) -> Path:
     """Run (or resume) the sweep and write ``sims/results/rcs_sweep.{json,png,md}``
     under ``workdir``; returns the JSON's path. ``overrides`` (``--set``)
     apply to every run before the swept keys; a finished run folder is
-    reused (its evaluation too) when its configuration is the same."""
+    reused (its evaluation too) when its configuration is the same.
+    ``executor``, ``workers``: where the runs go, and how many at once (each
+    run a task: :mod:`lavacut.runtime.executors`; default one after the
+    other in this process)."""
     from tqdm import tqdm
 
     from lavacut.progress import bar as progress_bar
@@ -370,18 +375,37 @@ def run_rcs_sweep(names: list[str] | None = None, alphas: list[float] | None = N
     check_existing_runs(run_dirs, cfgs)
     say = tqdm.write if progress and log is print else log
 
-    raws = []
-    bar = progress_bar(list(cfgs), enabled=progress, desc="RCS sweep", unit="run")
-    for key in bar:
+    raws: dict[tuple, dict] = {}
+
+    def record(key, raw, node=None):
         name, alpha, seed = key
-        label = f"{name}_{run_label(alpha, seed)}"
-        bar.set_postfix_str(label)
-        raw = _run_one(cfgs[key], run_dirs[key], label, progress, say)
-        raws.append({"network": name, "alpha": alpha, "seed": seed, "run_dir": str(run_dirs[key]), **raw})
-        rec = run_record(raws[-1], drop_pp)
-        say(f"   {label}: acc full {100 * rec['accuracy_full']:.2f} %, t at <= {drop_pp:g} pp drop "
-            f"{rec['t_at_drop']:.2f}/{rec['T']}{'' if rec['met_drop'] else ' (no eps within the drop)'}")
-    bar.close()
+        raws[key] = {"network": name, "alpha": alpha, "seed": seed, "run_dir": str(run_dirs[key]), **raw}
+        if node is not None:
+            raws[key]["node"] = node
+        rec = run_record(raws[key], drop_pp)
+        say(f"   {name}_{run_label(alpha, seed)}: acc full {100 * rec['accuracy_full']:.2f} %, t at <= {drop_pp:g} "
+            f"pp drop {rec['t_at_drop']:.2f}/{rec['T']}{'' if rec['met_drop'] else ' (no eps within the drop)'}")
+
+    # finished runs are reused here; the others are tasks (a remote one gets its run folder as bytes and
+    # sends it back: checkpoints, export, evaluation)
+    tasks, keys = [], []
+    for key in cfgs:
+        label = f"{key[0]}_{run_label(key[1], key[2])}"
+        cached = cached_evaluation(cfgs[key], run_dirs[key], label)
+        if cached is not None:
+            say(f"== {label}: evaluation reused ({run_dirs[key] / EVALUATION_FILE})")
+            record(key, cached)
+            continue
+        inline = executor == "local" and int(workers) == 1
+        tasks.append(Task(name=f"run {label}", fn=train_evaluate_run, files={"run_dir": "dir"},
+                          kwargs={"cfg": cfgs[key], "run_dir": str(run_dirs[key]), "label": label,
+                                  "progress": progress and inline, "log": say if inline else print}))
+        keys.append(key)
+    if tasks:
+        with get_executor(executor, workers=workers) as ex:
+            ex.map(tasks, progress=progress, desc="RCS sweep", unit="run",
+                   on_result=lambda i, raw: record(keys[i], raw, None if ex.name == "local" else ex.placements[i]))
+    raws = [raws[key] for key in cfgs]
 
     summary = summarise_sweep(raws, drop_pp)
     base_cfgs = {n: load_config(recipes / f"{n}.toml", overrides).to_dict() for n in names}
@@ -409,21 +433,29 @@ def run_rcs_sweep(names: list[str] | None = None, alphas: list[float] | None = N
     return outputs[0]
 
 
-def _run_one(cfg: RunConfig, run_dir: Path, label: str, progress: bool, log) -> dict[str, Any]:
-    """Train, export, calibrate and evaluate one run, or reuse its cached evaluation."""
+def cached_evaluation(cfg: RunConfig, run_dir: Path, label: str) -> dict[str, Any] | None:
+    """A finished run's cached evaluation, if it is for this configuration."""
     export = run_dir / f"{label}.net"
     cache = run_dir / EVALUATION_FILE
     if (cache.is_file() and export.is_file() and (run_dir / "metrics.json").is_file()
             and cache.stat().st_mtime >= export.stat().st_mtime):
         stored = json.loads(cache.read_text())
         if _with_defaults(stored.get("config") or {}, cache) == _plain(cfg):
-            log(f"== {label}: evaluation reused ({cache})")
             return stored["extract"]
+    return None
+
+
+def train_evaluate_run(cfg: RunConfig, run_dir: str | Path, label: str, progress: bool = False,
+                       log=print) -> dict[str, Any]:
+    """One run, a task of the sweep: train (or resume), export, calibrate and
+    evaluate into ``run_dir``; returns the evaluation's extract (also cached there)."""
+    run_dir = Path(run_dir)
+    export = run_dir / f"{label}.net"
     train_export_calibrate(cfg, run_dir, export, label, log=log, progress=progress)
     rep = evaluate_export(RunRequest(export, split="test", samples=0), engine="torch", policy="topk",
                           with_sweeps=True, neurobench=False, progress=False)
     extract = evaluation_extract(rep)
-    atomic_write_json(cache, {"config": _plain(cfg), "extract": extract})
+    atomic_write_json(run_dir / EVALUATION_FILE, {"config": _plain(cfg), "extract": extract})
     return extract
 
 

@@ -21,6 +21,7 @@ from lavacut.cutoff.metrics import per_sample, termination_summary
 from lavacut.cutoff.rules import FixedT, StopRule
 from lavacut.data.framing import FramedSplit
 from lavacut.export.artifact import Export
+from lavacut.runtime.executors import executor_scope
 from lavacut.runtime.runner import run_split
 from lavacut.util import LavacutError, versions
 
@@ -70,14 +71,17 @@ def describe_export(path: str | Path) -> str:
 
 def run_full_and_cutoff(path, frames, labels, rule: StopRule, mode: str = "halt", backend: str = "cpu",
                         progress: bool = True, on_sample: Callable | None = None, models: str = "fast",
-                        workers: int = 1, lanes: int = 1):
+                        workers: int = 1, lanes: int = 1, executor: str | None = None):
     """The same frames twice through one compiled graph each: full T
     (``FixedT``, the baseline, timed the same way) and with ``rule``.
-    ``models``, ``workers``, ``lanes``: see :func:`lavacut.runtime.runner.run_split`."""
-    full = run_split(path, frames, labels, FixedT(), mode=mode, backend=backend, progress=progress,
-                     models=models, workers=workers, lanes=lanes)
-    cut = run_split(path, frames, labels, rule, mode=mode, backend=backend, progress=progress,
-                    on_sample=on_sample if mode == "halt" else None, models=models, workers=workers, lanes=lanes)
+    ``models``, ``workers``, ``lanes``, ``executor``: see
+    :func:`lavacut.runtime.runner.run_split` (one executor for both runs)."""
+    with executor_scope(executor, workers=workers) as ex:
+        full = run_split(path, frames, labels, FixedT(), mode=mode, backend=backend, progress=progress,
+                         models=models, workers=workers, lanes=lanes, executor=ex)
+        cut = run_split(path, frames, labels, rule, mode=mode, backend=backend, progress=progress,
+                        on_sample=on_sample if mode == "halt" else None, models=models, workers=workers,
+                        lanes=lanes, executor=ex)
     return full, cut
 
 
@@ -154,7 +158,8 @@ def input_report(report: dict[str, Any], data: FramedSplit) -> dict[str, Any]:
 
 def run_export(req: RunRequest, mode: str | None = None, policy: str | None = None, params: dict | None = None,
                backend: str | None = None, progress: bool = True, on_sample: Callable | None = None,
-               models: str | None = None, workers: int | None = None, lanes: int | None = None):
+               models: str | None = None, workers: int | None = None, lanes: int | None = None,
+               executor: str | None = None):
     """Run a NetX file in Lava, full T and with the cutoff. Returns
     (report, full, cut) with the two :class:`~lavacut.runtime.runner.RunResult`."""
     export, cfg, split, samples = open_run(req)
@@ -165,13 +170,16 @@ def run_export(req: RunRequest, mode: str | None = None, policy: str | None = No
     lanes = int(cfg.run.lanes if lanes is None else lanes)
     if workers > 1 and on_sample is not None:
         workers = 1             # a per-decision callback needs the decisions in one process
+    executor = executor or cfg.run.executor
+    if executor != "local":
+        on_sample = None        # the decisions are taken on the cluster: the report has them, no live table
     data = export.frames(cfg, split, samples, user_input=req.user_input, stream=(mode == "stream"),
                          progress=progress)
     T = data.frames.shape[-1]
     rule = export.rule(policy, params, T)
     full, cut = run_full_and_cutoff(export.path, data.frames, data.labels, rule, mode=mode, backend=backend,
                                     progress=progress, on_sample=on_sample, models=models, workers=workers,
-                                    lanes=lanes)
+                                    lanes=lanes, executor=executor)
     report = {**report_header(export, data, split, cfg, "lava", req.user_input), **lava_report(full, cut, rule, T)}
     input_report(report, data)
     report.update({"versions": versions(), "config": cfg.to_dict()})

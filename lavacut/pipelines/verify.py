@@ -19,6 +19,7 @@ from lavacut.cutoff.rules import cumulative_counts
 from lavacut.export.exactness import explain_exactness
 from lavacut.pipelines.run import RunRequest, open_run, report_stamp
 from lavacut.runtime.record import lava_output
+from lavacut.runtime.workers import lava_output_sharded
 from lavacut.train.inference import forward
 from lavacut.util import LavacutError
 
@@ -136,14 +137,17 @@ def compare_spikes(lava_out: np.ndarray, slayer_out: np.ndarray, labels=None) ->
 
 
 def verify_export(req: RunRequest, backend: str = "cpu", progress: bool = True,
-                  reference_net=None, models: str | None = None, lanes: int | None = None) -> VerifyResult:
+                  reference_net=None, models: str | None = None, lanes: int | None = None,
+                  workers: int | None = None, executor: str | None = None) -> VerifyResult:
     """Run the first ``req.samples`` samples (of ``req.split`` or the user's
     ``--input``) through Lava and SLAYER and compare their output spike
     trains exactly. ``reference_net``: compare against this SLAYER net (e.g.
     the trained net before export) instead of the rebuild from the file.
     ``models``: the Lava ProcessModels (default [run] models; see
     :func:`lavacut.runtime.session.make_run_cfg`); ``lanes``: samples side
-    by side in the fused network (default [run] lanes)."""
+    by side in the fused network (default [run] lanes). ``workers``,
+    ``executor``: shard the Lava side (default [run] workers and executor;
+    see :func:`lavacut.runtime.workers.lava_output_sharded`)."""
     samples = 200 if req.samples is None else req.samples
     if isinstance(samples, bool) or not isinstance(samples, (int, np.integer)) or samples <= 0:
         raise LavacutError(f"--samples must be a positive integer, got {samples!r}")
@@ -169,9 +173,15 @@ def verify_export(req: RunRequest, backend: str = "cpu", progress: bool = True,
     slayer_wall = rebuild_s + time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    lava_out, timings = lava_output(export.path, frames, backend=backend, progress=progress,
-                                    models=models or cfg.run.models,
-                                    lanes=cfg.run.lanes if lanes is None else lanes)
+    workers, executor = int(workers or cfg.run.workers), executor or cfg.run.executor
+    lanes = cfg.run.lanes if lanes is None else lanes
+    if (workers > 1 and len(frames) > 1) or executor != "local":     # shards, each its own graph
+        lava_out, timings = lava_output_sharded(export.path, frames, workers=workers, executor=executor,
+                                                progress=progress, backend=backend, models=models or cfg.run.models,
+                                                lanes=lanes)
+    else:
+        lava_out, timings = lava_output(export.path, frames, backend=backend, progress=progress,
+                                        models=models or cfg.run.models, lanes=lanes)
     lava_wall = time.perf_counter() - t0
     if slayer_out.shape != lava_out.shape:
         raise LavacutError(f"output shapes differ: Lava {lava_out.shape}, SLAYER {slayer_out.shape} (N, K, T)")

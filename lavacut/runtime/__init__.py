@@ -10,6 +10,8 @@
   stopped: success, exception, Ctrl-C) and the run config per backend and
   ProcessModel set (``models``: fast / fast-procs / stock).
 - :mod:`lavacut.runtime.workers` -- a split sharded over worker processes.
+- :mod:`lavacut.runtime.executors` -- where independent tasks run (the
+  shards, the sweeps' runs): ``local`` forks or ``ray`` tasks.
 - :mod:`lavacut.runtime.runner` -- ``run_split`` (one compile per split, halt
   or stream mode), ``run_single`` (one sample alone in a fresh graph) and
   ``RunResult``; :mod:`lavacut.runtime.record` -- output spikes of many

@@ -48,7 +48,8 @@ def _get_int(var) -> int:
 def run_split(net_path, frames, labels, rule, mode: str = "halt", backend: str = "cpu",
               T: int | None = None, progress: bool = True,
               on_sample: Callable[[int, int, int], None] | None = None,
-              frame_aligned: bool = False, models: str = "fast", workers: int = 1, lanes: int = 1) -> RunResult:
+              frame_aligned: bool = False, models: str = "fast", workers: int = 1, lanes: int = 1,
+              executor=None, address: str | None = None) -> RunResult:
     """Run every sample of a split through one compiled Lava graph.
 
     Parameters
@@ -86,6 +87,9 @@ def run_split(net_path, frames, labels, rule, mode: str = "halt", backend: str =
         mode pauses once per decision (``wall_s_per_sample`` then holds the
         time between pauses, not a sample's run time). With workers, each
         worker runs ``lanes`` lanes.
+    executor : where the shards run (:mod:`lavacut.runtime.executors`): a
+        name ("local", the default: forked here; "ray": Ray tasks, even for
+        one shard) or an open executor; ``address``: Ray's cluster.
     """
     if mode not in MODES:
         raise LavacutError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
@@ -101,10 +105,12 @@ def run_split(net_path, frames, labels, rule, mode: str = "halt", backend: str =
     if int(workers) < 1:
         raise LavacutError(f"workers must be >= 1, got {workers}")
     lanes = check_lanes(lanes, fused=(models == "fast"), loihi2=(backend == "loihi2"))
-    if int(workers) > 1 and frames.shape[0] > 1:
+    remote = getattr(executor, "name", executor) not in (None, "local")
+    if (int(workers) > 1 and frames.shape[0] > 1) or remote:
         if on_sample is not None:
-            raise LavacutError("on_sample (a per-decision callback) needs workers=1")
+            raise LavacutError("on_sample (a per-decision callback) needs workers=1 and the local executor")
         return run_sharded(run_split, net_path, frames, labels, rule, workers=int(workers), progress=progress,
+                           executor=executor, address=address,
                            mode=mode, backend=backend, T=T, frame_aligned=frame_aligned, models=models,
                            lanes=lanes)
     N = frames.shape[0]

@@ -1,38 +1,30 @@
-"""``--workers N``: a split sharded over N worker processes, each with its own
-compiled Lava graph, results merged in sample order.
+"""``--workers N``: a split sharded into N tasks, each run by
+:func:`run_split` in its own process with its own compiled Lava graph, on
+an executor (:mod:`lavacut.runtime.executors`: ``local`` forks on this
+machine, ``ray`` runs the shards on a Ray cluster), results merged in
+sample order.
 
 Every sample computes in a graph what it would alone in a fresh graph (the
 on-graph reset; tested), so cutting the split into contiguous shards changes
 no decision: t_c, predictions and counts are those of one graph.
 
-Workers are forked (Lava's start method) and run :func:`run_split` on their
-shard; each owns its Lava runtime through a ``LavaSession``, which stops it
-on success, error and Ctrl-C. A Ctrl-C in a terminal reaches the workers too
-(same process group): each shuts its runtime down and reports; the host waits
-for them. When the host stops early for another reason (an error in one
-worker, an exception in the host), it sends the remaining workers SIGINT --
-their sessions then stop their Lava processes in order -- and terminates only
-a worker that did not exit within the timeout.
+Each shard owns its Lava runtime through a ``LavaSession``, which stops it
+on success, error and Ctrl-C; the executor cancels the other shards when
+one fails or the driver is interrupted (see the executors for how).
 
 Timings of the merged result: ``wall_s``, ``compile_s`` and ``init_s`` are
-the maxima over the workers (they run concurrently); ``lava_steps`` is the
+the maxima over the shards (they run concurrently); ``lava_steps`` is the
 sum over the shards.
 """
 from __future__ import annotations
 
-import contextlib
-import multiprocessing as mp
-import os
-import signal
 import sys
 import time
-import traceback
 
 import numpy as np
 
-from lavacut.runtime.result import RunResult, progress_bar
-from lavacut.runtime.session import stop_signals_raise
-from lavacut.util import LavacutError
+from lavacut.runtime.executors import Task, executor_scope
+from lavacut.runtime.result import RunResult
 
 
 def shards(n: int, workers: int) -> list[np.ndarray]:
@@ -41,73 +33,29 @@ def shards(n: int, workers: int) -> list[np.ndarray]:
     return [s for s in np.array_split(np.arange(n), workers) if len(s)]
 
 
-def _worker(conn, run_split, net_path, frames, labels, rule, kwargs) -> None:
-    try:
-        res = run_split(net_path, frames, labels, rule, workers=1, progress=False, **kwargs)
-        conn.send(("ok", res))
-    except KeyboardInterrupt:
-        with contextlib.suppress(Exception):
-            conn.send(("interrupted", "KeyboardInterrupt"))
-    except BaseException as e:  # noqa: BLE001 - reported to the host
-        with contextlib.suppress(Exception):
-            conn.send(("error", f"{type(e).__name__}: {e}\n{traceback.format_exc()}"))
-    finally:
-        conn.close()
+def run_shard(run_split, net_path, frames, labels, rule, kwargs):
+    """One shard, in its task's process: ``run_split`` with one worker."""
+    return run_split(net_path, frames, labels, rule, workers=1, progress=False, **kwargs)
 
 
 def run_sharded(run_split, net_path, frames, labels, rule, *, workers: int, progress: bool = True,
-                timeout: float = 30.0, **kwargs):
+                executor=None, address: str | None = None, **kwargs):
     """``run_split`` (:func:`lavacut.runtime.runner.run_split`, passed in: the
-    runner calls this module) over ``workers`` processes (see module doc);
-    ``kwargs`` go to each worker's run_split."""
+    runner calls this module) over ``workers`` shards on ``executor`` (a
+    name, default ``local``, or an open executor; ``address``: Ray's, see
+    :func:`lavacut.runtime.executors.get_executor`);
+    ``kwargs`` go to each shard's run_split. The export travels as bytes to
+    a remote executor."""
     frames = np.asarray(frames)
     parts = shards(frames.shape[0], workers)
-    ctx = mp.get_context("fork")
-    procs, conns = [], []
-    results: list = [None] * len(parts)
+    tasks = [Task(name=f"shard {i} (samples {idx[0]}..{idx[-1]})", fn=run_shard, weight=len(idx),
+                  kwargs={"run_split": run_split, "net_path": net_path, "frames": frames[idx],
+                          "labels": None if labels is None else np.asarray(labels)[idx], "rule": rule,
+                          "kwargs": kwargs}, files={"net_path": "file"})
+             for i, idx in enumerate(parts)]
     t_start = time.perf_counter()
-    try:
-        for idx in parts:
-            recv_end, send_end = ctx.Pipe(duplex=False)
-            lab = None if labels is None else np.asarray(labels)[idx]
-            p = ctx.Process(target=_worker, args=(send_end, run_split, net_path, frames[idx], lab, rule, kwargs),
-                            name=f"lavacut-worker-{len(procs)}", daemon=False)
-            p.start()
-            send_end.close()
-            procs.append(p)
-            conns.append(recv_end)
-        bar = None
-        if progress:
-            bar = progress_bar(frames.shape[0], True)
-        try:
-            with stop_signals_raise():     # Ctrl-C / SIGTERM reach the host even if inherited ignored
-                pending = dict(enumerate(conns))
-                while pending:
-                    ready = mp.connection.wait(list(pending.values()))
-                    for i, c in list(pending.items()):
-                        if c not in ready:
-                            continue
-                        try:
-                            status, payload = c.recv()
-                        except EOFError:
-                            status, payload = "error", f"worker {i} exited without a result (exit code " \
-                                                       f"{procs[i].exitcode})"
-                        del pending[i]
-                        if status == "interrupted":
-                            raise KeyboardInterrupt
-                        if status != "ok":
-                            raise LavacutError(f"worker {i} (samples {parts[i][0]}..{parts[i][-1]}) failed: "
-                                               f"{payload}")
-                        results[i] = payload
-                        if bar is not None:
-                            bar.update(len(parts[i]))
-        finally:
-            if bar is not None:
-                bar.close()
-    finally:
-        _stop_workers(procs, timeout)
-        for c in conns:
-            c.close()
+    with executor_scope(executor, workers=len(parts), address=address) as ex:
+        results = ex.map(tasks, progress=progress, desc="lava", unit="sample")
     elapsed = time.perf_counter() - t_start
     first = results[0]
     cat = lambda key: np.concatenate([getattr(r, key) for r in results])  # noqa: E731
@@ -122,22 +70,30 @@ def run_sharded(run_split, net_path, frames, labels, rule, *, workers: int, prog
         readout_s=max(r.readout_s for r in results), rule=first.rule, output_layout=first.output_layout,
         models=first.models, workers=len(parts), lanes=first.lanes)
     if progress:
-        print(f"lavacut: {merged.num_samples} samples over {len(parts)} workers, {merged.lava_steps} Lava steps, "
-              f"{elapsed:.2f} s elapsed (compile included)", file=sys.stderr)
+        print(f"lavacut: {merged.num_samples} samples over {len(parts)} workers ({ex.name}), "
+              f"{merged.lava_steps} Lava steps, {elapsed:.2f} s elapsed (compile included)", file=sys.stderr)
     return merged
 
 
-def _stop_workers(procs, timeout: float) -> None:
-    for p in procs:
-        if p.is_alive():
-            with contextlib.suppress(Exception):
-                os.kill(p.pid, signal.SIGINT)        # the worker's LavaSession stops its runtime in order
-    deadline = time.monotonic() + timeout
-    for p in procs:
-        p.join(max(0.0, deadline - time.monotonic()))
-        if p.is_alive():
-            p.terminate()
-            p.join(5.0)
-        if p.is_alive():
-            p.kill()
-            p.join(5.0)
+
+def output_shard(net_path, frames, kwargs):
+    """One shard of :func:`lavacut.runtime.record.lava_output`, in its task's process."""
+    from lavacut.runtime.record import lava_output
+
+    return lava_output(net_path, frames, progress=False, **kwargs)
+
+
+def lava_output_sharded(net_path, frames, *, workers: int, executor=None, address: str | None = None,
+                        progress: bool = True, **kwargs):
+    """:func:`lavacut.runtime.record.lava_output` (``verify``) over
+    ``workers`` shards on ``executor``: the output spikes concatenated in
+    sample order; the timings are the maxima over the shards."""
+    frames = np.asarray(frames)
+    parts = shards(frames.shape[0], workers)
+    tasks = [Task(name=f"shard {i} (samples {idx[0]}..{idx[-1]})", fn=output_shard, weight=len(idx),
+                  kwargs={"net_path": net_path, "frames": frames[idx], "kwargs": kwargs},
+                  files={"net_path": "file"}) for i, idx in enumerate(parts)]
+    with executor_scope(executor, workers=len(parts), address=address) as ex:
+        results = ex.map(tasks, progress=progress, desc="lava", unit="sample")
+    timings = {k: max(t[k] for _, t in results) for k in results[0][1]}
+    return np.concatenate([out for out, _ in results], axis=0), timings

@@ -12,7 +12,6 @@ import pytest
 from lavacut_testing import descendants, shm_mapped_by_others
 
 from lavacut.cutoff.rules import FixedT, TopKGap
-from lavacut.util import LavacutError
 
 
 def test_shards_cover_in_order():
@@ -69,29 +68,26 @@ def test_failing_worker_leaves_nothing(net, monkeypatch):
     from lavacut.runtime import workers
 
     path, frames = net
-    run_one = workers._worker
+    run_one = workers.run_shard
 
-    def sabotage(conn, run_split_fn, net_path, fr, labels, rule, kwargs):
-        if fr.shape[0] and np.array_equal(fr, frames[len(frames) // 2:]):   # the second shard fails mid-run
-            from lavacut.runtime.runner import run_split
-
+    def sabotage(**shard):
+        if np.array_equal(shard["frames"], frames[len(frames) // 2:]):     # the second shard fails mid-run
             def boom(j, t_c, pred):
                 if j == 2:
                     raise RuntimeError("injected worker failure")
-            try:
-                run_split(net_path, fr, labels, rule, mode="halt", progress=False, on_sample=boom)
-            except BaseException as e:  # noqa: BLE001
-                conn.send(("error", f"{type(e).__name__}: {e}"))
-            conn.close()
-            return
-        run_one(conn, run_split_fn, net_path, fr, labels, rule, kwargs)
+            return shard["run_split"](shard["net_path"], shard["frames"], shard["labels"], shard["rule"],
+                                      mode="halt", progress=False, on_sample=boom)
+        return run_one(**shard)
 
-    monkeypatch.setattr(workers, "_worker", sabotage)
+    monkeypatch.setattr(workers, "run_shard", sabotage)
     from lavacut.runtime.runner import run_split
 
     run_split(path, frames[:2], None, FixedT(), mode="stream", progress=False)   # warm the resource tracker
     clean = _Clean()
-    with pytest.raises(LavacutError, match="injected worker failure"):
+    from lavacut.runtime.executors import TaskFailed
+
+    # an error that is not bad input is an internal error (exit 3), naming the shard
+    with pytest.raises(TaskFailed, match=r"shard 1 \(samples 9\.\.17\) failed: RuntimeError: injected worker failure"):
         run_split(path, frames, None, FixedT(), mode="stream", progress=False, workers=2)
     clean.check()
 

@@ -1,0 +1,233 @@
+"""The ``ray`` executor: every task a Ray task, at most ``workers`` in flight.
+
+Cluster: ``address`` (``--ray-address``), else ``RAY_ADDRESS``: lavacut
+joins that cluster and only disconnects at the end (it never stops a cluster
+it joined). Neither given: ``ray.init(address="local")`` starts a Ray on this
+machine for the command, stopped by ``ray.shutdown()`` at the end (``local``,
+not Ray's default lookup, so that lavacut never joins a cluster by accident).
+
+Lava inside Ray: each task runs in a FRESH Ray worker process
+(``max_calls=1``: the worker exits after its task). A Lava graph forks one
+process per Lava process and keeps /dev/shm segments; long-lived processes
+leak across graphs (lava#260, #336), so one graph per process is the safe
+unit. Ray's workers are non-daemonic and use the fork start method Lava
+sets, which ran Lava graphs unchanged here (Ray 2.60). The fork happens from
+a multi-threaded worker (gRPC threads), which can hang in principle (ray
+#22909); Lava forks before its own threads start and the task's main thread
+holds no Ray lock at that point; not seen in the tests.
+
+Files travel as bytes (no shared filesystem assumed): each ``"file"``
+argument is put in Ray's object store once per job and written to a
+temporary folder on the worker's node; a ``"dir"`` goes the same way and
+comes back as bytes (the files the task wrote), written on the driver
+(:func:`write_dir`).
+
+Stopping: on a failed task, an exception or Ctrl-C/SIGTERM in the driver,
+every pending task is cancelled with a KeyboardInterrupt raised in it
+(``ray.cancel(force=False)``) so that its Lava session stops its runtime and
+segments in order; a task still running after ``timeout`` s is killed
+(``force=True``).
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import signal
+import tempfile
+import threading
+import time
+import traceback
+
+from lavacut.runtime.executors import Executor, Task, failure, read_dir, task_bar, write_dir
+from lavacut.runtime.session import STOP_SIGNALS
+from lavacut.util import LavacutError, Terminated
+
+
+def _ray():
+    try:
+        import ray
+    except ImportError:
+        raise LavacutError("--executor ray needs Ray: pip install 'lavacut[ray]' (ray==2.60.0)") from None
+    return ray
+
+
+def _run_task(fn, kwargs: dict, ship: dict, *blobs):
+    """Runs on a Ray worker: write the shipped files, call ``fn``, read the
+    ``"dir"`` arguments back. Returns (status, value, dirs, node id)."""
+    import ray
+
+    node = ray.get_runtime_context().get_node_id()
+    tmp = tempfile.mkdtemp(prefix="lavacut-task-")
+    try:
+        kwargs = dict(kwargs)
+        for key, (kind, name, idx) in ship.items():
+            target = os.path.join(tmp, key, name)
+            if kind == "file":
+                os.makedirs(os.path.dirname(target), exist_ok=True)
+                with open(target, "wb") as f:
+                    f.write(blobs[idx])
+            else:
+                os.makedirs(target, exist_ok=True)
+                write_dir(target, blobs[idx])
+            kwargs[key] = target
+        try:
+            status, value = "ok", fn(**kwargs)
+        except KeyboardInterrupt:
+            status, value = "interrupted", "KeyboardInterrupt"
+        except LavacutError as e:
+            status, value = "bad-input", str(e)
+        except BaseException as e:  # noqa: BLE001 - reported to the driver
+            status, value = "error", f"{type(e).__name__}: {e}\n{traceback.format_exc()}"
+        # only what the task wrote: a folder several tasks share (an exports folder) must not come back stale
+        dirs = {key: {rel: f for rel, f in read_dir(kwargs[key]).items()
+                      if rel not in blobs[idx] or blobs[idx][rel][0] != f[0]}
+                for key, (kind, _, idx) in ship.items() if kind == "dir"}
+        return status, value, dirs, node
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+class RayExecutor(Executor):
+    name = "ray"
+
+    def __init__(self, workers: int = 1, address: str | None = None, timeout: float = 30.0):
+        super().__init__(workers, address)
+        self.timeout = timeout
+        self._connected = False
+        self.started_cluster = False
+
+    def _connect(self):
+        ray = _ray()
+        if ray.is_initialized():            # a caller's own connection: used, left as it is
+            return ray
+        address = self.address or os.environ.get("RAY_ADDRESS") or None
+        try:
+            ray.init(address=address or "local", include_dashboard=False, logging_level=logging.WARNING,
+                     log_to_driver=False, configure_logging=True)
+        except (ConnectionError, RuntimeError, ValueError) as e:
+            where = f"the Ray cluster at {address}" if address else "a local Ray"
+            raise LavacutError(f"could not start or join {where}: {e}") from None
+        self._connected, self.started_cluster = True, address is None
+        return ray
+
+    def close(self) -> None:
+        if self._connected:
+            # a local Ray lavacut started is stopped; a joined cluster is only disconnected from
+            _ray().shutdown()
+            self._connected = False
+
+    def map(self, tasks: list[Task], progress: bool = True, desc: str = "tasks", unit: str = "task",
+            on_result=None) -> list:
+        ray = self._connect()
+        remote = ray.remote(max_calls=1, num_cpus=1, max_retries=0)(_run_task)    # fresh process per task
+        blobs: dict[tuple, object] = {}             # one object per shipped file or folder
+        calls = []
+        for t in tasks:
+            ship, refs = {}, []
+            for key, kind in t.files.items():
+                path = os.fspath(t.kwargs[key])
+                if (kind, path) not in blobs:
+                    data = read_dir(path) if kind == "dir" else _read_file(path)
+                    blobs[(kind, path)] = ray.put(data)
+                ship[key] = (kind, os.path.basename(path.rstrip("/")) or key, len(refs))
+                refs.append(blobs[(kind, path)])
+            calls.append((t, {k: v for k, v in t.kwargs.items() if k not in ship}, ship, refs))
+        results: list = [None] * len(tasks)
+        self.placements = [""] * len(tasks)
+        pending: dict = {}                           # object ref -> task index
+        todo = list(range(len(tasks)))
+        bar = task_bar(tasks, progress, desc, unit)
+        try:
+            with _stop_signals_raise():
+                while todo or pending:
+                    while todo and len(pending) < self.workers:
+                        i = todo.pop(0)
+                        t, kwargs, ship, refs = calls[i]
+                        pending[remote.remote(t.fn, kwargs, ship, *refs)] = i
+                    done, _ = ray.wait(list(pending), num_returns=1, timeout=1.0)
+                    for ref in done:
+                        i = pending.pop(ref)
+                        try:
+                            status, value, dirs, node = ray.get(ref)
+                        except ray.exceptions.RayError as e:   # the worker died, the node was lost
+                            raise failure(tasks[i], "error", f"{type(e).__name__}: {e}") from None
+                        self.placements[i] = node
+                        for key, files in dirs.items():
+                            write_dir(tasks[i].kwargs[key], files)
+                        if status != "ok":
+                            raise failure(tasks[i], status, value)
+                        results[i] = value
+                        if on_result is not None:
+                            on_result(i, value)
+                        if bar is not None:
+                            bar.update(tasks[i].weight)
+        finally:
+            if bar is not None:
+                bar.close()
+            if pending:
+                self._cancel(ray, pending, tasks)
+        return results
+
+    def _cancel(self, ray, pending: dict, tasks: list[Task]) -> None:
+        """KeyboardInterrupt into every pending task, then kill what is left;
+        the folders of the tasks that stopped in time still come back (an
+        interrupted training's last.pt: the sweep resumes from it)."""
+        refs = list(pending)
+        for ref in refs:
+            try:
+                ray.cancel(ref, force=False)
+            except Exception:  # noqa: BLE001 - already finished
+                pass
+        deadline = time.monotonic() + self.timeout
+        left = list(refs)
+        while left and time.monotonic() < deadline:
+            _, left = ray.wait(left, num_returns=len(left), timeout=min(1.0, deadline - time.monotonic()))
+        for ref in left:
+            try:
+                ray.cancel(ref, force=True)
+            except Exception:  # noqa: BLE001
+                pass
+        for ref in set(refs) - set(left):
+            try:
+                _, _, dirs, _ = ray.get(ref, timeout=5.0)
+            except Exception:  # noqa: BLE001 - cancelled before it could answer
+                continue
+            for key, files in dirs.items():
+                write_dir(tasks[pending[ref]].kwargs[key], files)
+
+
+@contextlib.contextmanager
+def _stop_signals_raise():
+    """Ctrl-C and SIGTERM raise in the driver while it waits (as
+    :func:`lavacut.runtime.session.stop_signals_raise`); Ray turns an
+    exception raised by a signal handler inside ray.wait/get into a plain
+    KeyboardInterrupt, so the signal is remembered and SIGTERM re-raised as
+    :class:`~lavacut.util.Terminated` (exit 143, not 130)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+
+    def handler(signum, frame):
+        received.append(signum)
+        raise Terminated(signum) if signum == signal.SIGTERM else KeyboardInterrupt
+
+    old = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, handler)
+    try:
+        yield
+    except KeyboardInterrupt as e:
+        if signal.SIGTERM in received and not isinstance(e, Terminated):
+            raise Terminated(signal.SIGTERM) from None
+        raise
+    finally:
+        for sig, h in old.items():
+            signal.signal(sig, h if h is not None else signal.SIG_DFL)
+
+
+def _read_file(path: str) -> bytes:
+    with open(path, "rb") as f:
+        return f.read()
