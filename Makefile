@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 PYTHON310 := $(shell for p in python3.10 $$HOME/.pyenv/versions/3.10*/bin/python3.10; do \
     $$p -c 'import sys; assert sys.version_info[:2] == (3, 10)' >/dev/null 2>&1 && echo $$p && break; done)
 
-.PHONY: demo test test-fast test-slow env clean-venv
+.PHONY: demo test test-fast test-slow lint env clean-venv
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON310)" || { echo "lavacut needs Python 3.10 (lava-nc 0.10.0 does not import on newer versions); install it, e.g. 'pyenv install 3.10'"; exit 1; }
@@ -22,8 +22,11 @@ env: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/lavacut demo
 
-test: $(STAMP)
+test: $(STAMP) lint
 	$(VENV)/bin/python -m pytest tests
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check lavacut tests sims setup.py docs
 
 test-fast: $(STAMP)
 	$(VENV)/bin/python -m pytest tests -m "not slow"

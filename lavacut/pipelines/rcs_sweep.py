@@ -357,8 +357,6 @@ def run_rcs_sweep(names: list[str] | None = None, alphas: list[float] | None = N
     other in this process)."""
     from tqdm import tqdm
 
-    from lavacut.progress import bar as progress_bar
-
     names = list(names or DEFAULT_NETWORKS)
     alphas = [float(a) for a in (DEFAULT_ALPHAS if alphas is None else alphas)]
     seeds = list(DEFAULT_SEEDS if seeds is None else seeds)

@@ -259,7 +259,7 @@ def test_hygiene_with_lanes_success_error_interrupt(warm):
     run_split(path, x, None, rule, mode="stream", progress=False, lanes=4)
     h.check()
     for exc in (RuntimeError("injected failure"), KeyboardInterrupt()):
-        def fail(i, tc, pred, calls=[]):                       # noqa: B006 - counts calls
+        def fail(i, tc, pred, calls=[], exc=exc):              # noqa: B006 - counts calls
             calls.append(i)
             if len(calls) == 3:
                 raise exc

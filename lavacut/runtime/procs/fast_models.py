@@ -149,7 +149,7 @@ class DelayDenseKernel:
         """Lanes: ``a_buff`` (n, n_cols, B), ``s_in`` (m, B) -> the next
         buffers, lane b as ``self(a_buff[..., b], s_in[:, b])``."""
         n, n_cols, B = a_buff.shape
-        m, K = self.wd.shape[0], len(self.ks)
+        K = len(self.ks)
         wd = self._wd_flat()                                     # (K * n, m)
         x = (np.asarray(s_in) if self.graded else (np.asarray(s_in) != 0)).astype(wd.dtype)
         act = np.zeros((n, n_cols, B), dtype=np.int64)
