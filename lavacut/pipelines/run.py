@@ -108,7 +108,7 @@ def lava_report(full, cut, rule: StopRule, T: int) -> dict[str, Any]:
 
 #: version of the JSON report layout documented in docs/reports.md: raised
 #: when a documented key is renamed, removed or changes meaning
-REPORT_SCHEMA_VERSION = 1
+REPORT_SCHEMA_VERSION = 2
 
 
 def report_stamp() -> dict[str, Any]:
