@@ -12,6 +12,9 @@ W_MIN, W_MAX = -256, 254
 BIAS_MANT_LIMIT = 1 << 12
 #: state ranges of the bit-accurate LIF: u (24-bit, wraps), v (24-bit,
 #: saturates), a_in (int16); SLAYER computes in float and does neither
+#: vThMant of a voltage-readout layer (what SLAYER's cuba.Affine exports):
+#: vThMant << 6 is above Lava's 24-bit voltage, so its neurons never spike.
+READOUT_VTH_MANT = (1 << 18) - 1
 FIXED_POINT_LIMITS = {"current": (1 << 23) - 1, "voltage": (1 << 23) - 1, "input": (1 << 15) - 1}
 
 

@@ -186,7 +186,8 @@ class Export:
         rule compares (:func:`~lavacut.cutoff.rules.applicable_rule`; the
         reason is then in :attr:`cutoff_note`)."""
         name = policy or (self.meta or {}).get("default_policy")
-        if name in RULES and self.num_classes < RULES[name].min_classes:   # its parameters do not matter
+        # a network with too few outputs (1; 0 = layers not read) has nothing for the rule to compare
+        if name in RULES and 0 < self.num_classes < RULES[name].min_classes:   # its parameters do not matter
             rule, self.cutoff_note = applicable_rule(RULES[name], self.num_classes)
             return rule
         self.cutoff_note = None

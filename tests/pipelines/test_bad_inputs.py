@@ -65,10 +65,10 @@ def bad(tmp_path_factory, nmnist_sample) -> Path:
     nan_frames[1, 0, 5, 3, 2] = np.nan
     np.save(d / "nan_frames.npy", nan_frames)
     rec = nmnist_sample.read_bytes()
-    (d / "recs" / "zero").mkdir(parents=True)
-    (d / "recs" / "one").mkdir(parents=True)
-    (d / "recs" / "zero" / "a.bin").write_bytes(rec)
-    (d / "recs" / "one" / "b.bin").write_bytes(rec[:-3])
+    (d / "recs" / "0").mkdir(parents=True)      # folders named by class (issue 23: labels by name)
+    (d / "recs" / "1").mkdir(parents=True)
+    (d / "recs" / "0" / "a.bin").write_bytes(rec)
+    (d / "recs" / "1" / "b.bin").write_bytes(rec[:-3])
     # a tonic N-MNIST tree with one truncated and one out-of-sensor recording
     for split, cls, name, data in (("Train", "3", "a.bin", rec), ("Train", "4", "cut.bin", rec[:-2]),
                                    ("Test", "3", "a.bin", rec), ("Test", "5", "wide.bin",
@@ -77,10 +77,10 @@ def bad(tmp_path_factory, nmnist_sample) -> Path:
         (d / "nm" / "NMNIST" / split / cls / name).write_bytes(data)
     # NIR: a node type lavacut cannot map, and a file that is not NIR
     graph = nir.NIRGraph.from_list(nir.Input(input_type=np.array([4])), nir.Linear(weight=np.full((3, 4), 0.25)),
-                                   nir.LI(tau=np.ones(3), r=np.ones(3), v_leak=np.zeros(3)),
+                                   nir.Delay(delay=np.ones(3)),
                                    nir.Output(output_type=np.array([3])))
     graph.metadata = {"dt": 1e-3}
-    nir.write(d / "li.nir", graph)
+    nir.write(d / "delay.nir", graph)
     (d / "text.nir").write_text("not nir\n")
     return d
 
@@ -151,9 +151,10 @@ CASES = [
      r"shape.npy: frames \(4, 2, 8, 8, 30\) do not match the network input \(2, 34, 34\)"),
     ("--input NaN frames", "evaluate {net} --input {d}/nan_frames.npy", 2, r"nan_frames.npy.*(NaN|finite)"),
     ("--input truncated file in a folder", "evaluate {net} --input {d}/recs --set data.sensor=[34,34,2]", 2,
-     r"recs/one/b.bin: truncated recording"),
+     r"recs/1/b.bin: truncated recording"),
     # ---- NIR graphs
-    ("NIR unsupported node", "import {d}/li.nir -o {d}/out/li.net --no-evaluate", 2, r"node .* has type LI"),
+    ("NIR unsupported node", "import {d}/delay.nir -o {d}/out/delay.net --no-evaluate", 2,
+     r"node .* has type Delay"),
     ("not a NIR file", "import {d}/text.nir -o {d}/out/t.net --no-evaluate", 2, r"text.nir"),
     # ---- usage
     ("no command", "", 2, r""),

@@ -48,12 +48,13 @@ def test_every_adaptive_rule_needs_two_classes_and_falls_back_to_fixed_T():
 
 def test_a_silent_output_runs_to_T_under_every_adaptive_rule():
     """All-zero counts: a softmax over K = 2 equal scores is 0.5 > 1 - eps
-    for eps = 0.6, and a Top-K gap of 0 exceeds beta = -1: on the code
-    before issue 23 both stopped at t = 1 with no decision."""
+    for eps = 0.6: on the code before issue 23 it stopped at t = 1 with no
+    decision. (A negative Top-K beta, which did the same, is now refused as
+    malformed: tests/export/test_validate.py.)"""
     silent = np.zeros((3, 2, T), np.uint8)
     late = silent.copy()
     late[:, 0, 7:] = 1                      # the output speaks from step 8 on
-    for rule in (Confidence(eps=0.6), Entropy(threshold=1.0), TopKGap(beta=np.full(T, -1.0)),
+    for rule in (Confidence(eps=0.6), Entropy(threshold=1.0), TopKGap(beta=np.zeros(T)),
                  Conformal(q=np.full(T, 0.5))):
         t_c, pred = cutoff(rule, silent)
         assert t_c.tolist() == [T] * 3 and pred.tolist() == [-1] * 3, rule.name

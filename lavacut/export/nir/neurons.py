@@ -331,6 +331,3 @@ def quantise(wn: np.ndarray, theta: float) -> tuple[np.ndarray, dict]:
                 "max_abs_weight": float(np.abs(wf).max()) if wf.size else 0.0}
 
 
-#: vThMant of a voltage-readout layer (what SLAYER's cuba.Affine exports):
-#: vThMant << 6 is above Lava's 24-bit voltage, so its neurons never spike.
-READOUT_VTH_MANT = (1 << 18) - 1

@@ -22,12 +22,12 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from lavacut.export.nir.neurons import (READOUT_VTH_MANT, choose_threshold, neuron_params, normalised_bias, quantise,
+from lavacut.export.nir.neurons import (choose_threshold, neuron_params, normalised_bias, quantise,
                                         resolve_dt)
 from lavacut.export.nir.ops import (LINEAR_NODES, NEURON_NODES, READOUT_NODES, NirError, chain, compose_run,
                                     linear_op, shape_of, tname)
 from lavacut.export.nir.write import lavacut_metadata
-from lavacut.fixed_point import FIXED_POINT_LIMITS, P_SCALE, W_SCALE
+from lavacut.fixed_point import FIXED_POINT_LIMITS, P_SCALE, READOUT_VTH_MANT, W_SCALE
 from lavacut.config import RunConfig
 from lavacut.cutoff.rules import rule_from_params
 from lavacut.data.sources import dataset_classes, dataset_sensor_size, load_split
@@ -77,6 +77,8 @@ def check_node_parameters(graph, path="the graph") -> None:
     """Every array parameter of every node: real numbers, no NaN, not empty
     (NirError naming the node and parameter)."""
     for name, node in getattr(graph, "nodes", {}).items():
+        if not hasattr(node, "__dict__"):     # an empty (None) node: ops.chain names it
+            continue
         for key, value in vars(node).items():
             if key in ("input_type", "output_type", "metadata") or not isinstance(value, np.ndarray):
                 continue
