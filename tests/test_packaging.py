@@ -186,7 +186,7 @@ def test_reports_have_exactly_the_documented_keys(written_reports, name, section
 
 def test_calibration_in_the_export_has_the_documented_keys():
     """What `lavacut calibrate` stored in the shipped export."""
-    from lavacut.export.netx_file import read_metadata
+    from lavacut.export.validate import read_metadata
 
     meta = read_metadata(REPO / "netx_exports" / "embedded_dense.net")
     rows = schema("calibrate")

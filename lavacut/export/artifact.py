@@ -22,7 +22,7 @@ from lavacut.data.stream import make_stream
 from lavacut.data.user_input import InputShapeError, load_user_input
 from lavacut.export.exporter import net_from_export
 from lavacut.export.inspect import LayerInfo, inspect_layers, num_outputs, readout_of
-from lavacut.export.netx_file import read_metadata
+from lavacut.export.netx_file import read_stored_metadata
 from lavacut.export.validate import require_valid
 from lavacut.util import LavacutError
 
@@ -51,7 +51,7 @@ class Export:
             raise LavacutError(f"{path} is a folder; give a NetX .net file")
         for w in require_valid(path, check_hash=not accept_modified, force=force):
             print(f"warning: {path}: {w} (--force: running it anyway)", file=sys.stderr)
-        meta = read_metadata(path, check_layers=False, check_hash=not accept_modified)
+        meta = read_stored_metadata(path, check_hash=not accept_modified)
         return cls(path=path, meta=meta, layers=inspect_layers(path))
 
     # ------------------------------------------------------------------ what the file says

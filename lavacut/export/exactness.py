@@ -10,7 +10,7 @@ import numpy as np
 
 from lavacut.export.exporter import net_from_export
 from lavacut.export.inspect import inspect_layers
-from lavacut.export.netx_file import read_metadata
+from lavacut.export.netx_file import read_stored_metadata
 from lavacut.fixed_point import FIXED_POINT_LIMITS, W_MAX, W_MIN
 
 
@@ -24,7 +24,7 @@ def explain_exactness(path, frames: np.ndarray | None = None, net=None) -> list[
     notes: list[str] = []
     # lavacut's own exports are rebuilt from their spec, whose 8-bit
     # quantiser rounds weights to even mantissas: an edited file differs
-    via_spec = bool((read_metadata(path, check_layers=False, check_hash=False) or {}).get("spec"))
+    via_spec = bool((read_stored_metadata(path, check_hash=False) or {}).get("spec"))
     with h5py.File(path, "r") as f:
         for L in inspect_layers(path):
             issue = L.verify_issue or L.run_issue

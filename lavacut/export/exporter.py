@@ -9,7 +9,8 @@ import numpy as np
 from lavacut.export.inspect import inspect_layers
 from lavacut.config import RunConfig
 from lavacut.data.sources import load_split, open_dataset
-from lavacut.export.netx_file import read_metadata, write_export
+from lavacut.export.netx_file import read_stored_metadata
+from lavacut.export.validate import require_valid, write_export
 from lavacut.fixed_point import P_SCALE, W_MAX, W_MIN, W_SCALE
 from lavacut.train.inference import accuracy_from_spikes, forward
 from lavacut.util import LavacutError, check_output_path, first_line
@@ -160,10 +161,8 @@ def net_from_export(path: str | Path, validated: bool = False):
     from lavacut.train.networks import NetSpec, build_network  # torch
 
     if not validated:       # the rebuild computes what netx does with out-of-range values: no range check here
-        from lavacut.export.validate import require_valid
-
         require_valid(path, ranges=False)
-    meta = read_metadata(path, check_layers=False, check_hash=not validated)
+    meta = read_stored_metadata(path, check_hash=not validated)
     if meta and "spec" in meta:
         spec = NetSpec.from_dict(dict(meta["spec"]))
     else:

@@ -537,14 +537,14 @@ def _parameter_rules(L: LayerInfo, g, problems: list[Problem], readout: bool = F
 
 
 # --------------------------------------------------------------------------- the check
-def check_loihi2(path: str | Path, target: str = "loihi2") -> CheckReport:
-    """Design-rule check and core map of the NetX file ``path``."""
+def check_loihi2(path: str | Path, target: str = "loihi2", refused=()) -> CheckReport:
+    """Design-rule check and core map of the NetX file ``path``. ``refused``:
+    what ``lavacut run`` refuses (the validator's findings, with ``kind`` and
+    ``text``: :func:`lavacut.pipelines.check.loihi2_check` passes them), errors
+    of this check too; a ``structure`` one stops it before the core map."""
     if target not in TARGETS:
         raise LavacutError(f"unknown target {target!r} ({', '.join(TARGETS)})")
-    from lavacut.export.validate import problems as file_problems
-
-    # what 'lavacut run' refuses fails the check too (the ranges are this check's own rules)
-    problems = [Problem(p.kind, "error", None, p.text) for p in file_problems(path, ranges=False)]
+    problems = [Problem(p.kind, "error", None, p.text) for p in refused]
     if any(p.rule == "structure" for p in problems):        # not read further: no core map
         return CheckReport(str(path), target, False, [], [], {"cores": 0, "chips": 0, "neurons": 0, "synapses": 0},
                            problems)

@@ -25,7 +25,7 @@ import hashlib
 import json
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -140,10 +140,12 @@ MODIFIED_HINT = ("re-export it from its checkpoint ('lavacut export'), or, if th
                  "recalibrate it for the new layers with 'lavacut calibrate FILE --accept-modified'")
 
 
-def write_export(net, path: str | Path, meta: dict[str, Any], cutoff: dict[str, dict] | None = None,
-                 default_policy: str | None = None) -> Path:
+def write_netx(net, path: str | Path, meta: dict[str, Any], cutoff: dict[str, dict] | None = None,
+               default_policy: str | None = None, *, check: Callable[[Path], Any]) -> Path:
     """Export a SLAYER net (see :func:`lavacut.export.slayer_hdf5.export_hdf5`)
-    with lavacut metadata, atomically."""
+    with lavacut metadata, atomically; ``check(written)`` raises on a bad file
+    BEFORE it replaces anything (:func:`lavacut.export.validate.write_export`
+    passes the validator)."""
     import h5py
 
     from lavacut.export.slayer_hdf5 import export_hdf5  # torch
@@ -165,9 +167,7 @@ def write_export(net, path: str | Path, meta: dict[str, Any], cutoff: dict[str, 
             g = f.create_group(META_GROUP)
             g.attrs["meta"] = json.dumps(full, default=json_default)
             _write_cutoff(g, cutoff or {}, default_policy)
-        from lavacut.export.validate import require_valid
-
-        require_valid(tmp, ranges=False)    # BEFORE it replaces anything; the ranges are export's warnings
+        check(tmp)
     return path
 
 
@@ -210,18 +210,13 @@ def _write_cutoff(g, cutoff: dict[str, dict], default_policy: str | None) -> Non
         c.attrs["default"] = default_policy
 
 
-def read_metadata(path: str | Path, check_layers: bool = True, check_hash: bool = True) -> dict[str, Any] | None:
+def read_stored_metadata(path: str | Path, check_hash: bool = True) -> dict[str, Any] | None:
     """The ``meta`` dict of a lavacut export, with ``cutoff`` (dict name ->
     params) and ``default_policy`` added; None for a NetX file lavacut did not
     write. Bad metadata raises :class:`NetxFileError` naming the field; so do,
-    with ``check_layers``, every problem of the validator
-    (:func:`lavacut.export.validate.require_valid`: structure, sizes, types,
-    values, Loihi ranges) and, for lavacut's own files, layers changed after
-    export (``check_hash``)."""
-    if check_layers:
-        from lavacut.export.validate import require_valid
-
-        require_valid(path, check_hash=check_hash)
+    for lavacut's own files, layers changed after export (``check_hash``).
+    The layers are not validated: :func:`lavacut.export.validate.read_metadata`
+    does that first."""
     with _open(path) as f:
         if "layer" not in f:
             raise NetxFileError(f"{path}: no 'layer' group: not a NetX network file")
@@ -276,10 +271,13 @@ def _check_cutoff(path, meta: dict) -> None:
             raise NetxFileError(f"{path}: lavacut/cutoff/{name}: {exc}") from None
 
 
-def write_calibration(path: str | Path, cutoff: dict[str, dict], default_policy: str | None = None,
+def store_calibration(path: str | Path, cutoff: dict[str, dict], default_policy: str | None = None,
                       extra_meta: dict[str, Any] | None = None, base_meta: dict[str, Any] | None = None,
-                      accept_modified: bool = False) -> None:
-    """Store calibrated stop rules in an export (copy, modify, replace). A
+                      accept_modified: bool = False, *, read: Callable[..., dict[str, Any] | None]) -> None:
+    """Store calibrated stop rules in an export (copy, modify, replace);
+    ``read(path, check_hash=...)`` reads (and validates) the metadata, of the
+    export and of what was written (:func:`lavacut.export.validate.write_calibration`
+    passes :func:`lavacut.export.validate.read_metadata`). A
     NetX file lavacut did not write gets a ``lavacut`` group with
     ``base_meta`` (netx ignores the group; the layers stay untouched).
     ``accept_modified``: the layers were edited after export on purpose;
@@ -288,7 +286,7 @@ def write_calibration(path: str | Path, cutoff: dict[str, dict], default_policy:
     import h5py
 
     path = Path(path)
-    meta = read_metadata(path, check_hash=not accept_modified)
+    meta = read(path, check_hash=not accept_modified)
     if meta is None and base_meta is None:
         raise NetxFileError(f"{path}: not a lavacut export (no lavacut group); export a checkpoint with "
                             f"'lavacut export' first")
@@ -312,4 +310,4 @@ def write_calibration(path: str | Path, cutoff: dict[str, dict], default_policy:
                     m["content_sha256"] = content_hash(f)
                 g.attrs["meta"] = json.dumps(m, default=json_default)
             _write_cutoff(g, merged, default_policy or meta.get("default_policy"))
-        read_metadata(tmp)  # validate what was written BEFORE it replaces the export
+        read(tmp)  # validate what was written BEFORE it replaces the export

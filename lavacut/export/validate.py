@@ -32,11 +32,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from lavacut.export.loihi2 import range_errors
 from lavacut.export.netx_file import (META_GROUP, MODIFIED_HINT, NetxFileError, _check_cutoff, _open, content_hash,
-                                      layer_problems)
+                                      layer_problems, read_stored_metadata, store_calibration, write_netx)
 
 #: the most elements a NetX file may declare: its datasets together, and the
 #: neurons of any one layer (20 million; the shipped exports hold 0.05-0.6
@@ -335,8 +337,6 @@ def problems(path: str | Path, check_hash: bool = True, ranges: bool = True) -> 
         out += [Finding("value", p) for p in layer_problems(f)]
         out += metadata_problems(f, path, check_hash)
     if ranges and not any(p.kind == "value" for p in out):
-        from lavacut.export.loihi2 import range_errors
-
         out += [Finding("range", p) for p in range_errors(path)]
     return out
 
@@ -357,3 +357,34 @@ def require_valid(path: str | Path, check_hash: bool = True, force: bool = False
                 " (the file cannot be run; re-export it)")
         raise NetxFileError(f"{path}: " + "; ".join(p.text for p in hard) + tail)
     return [p.text for p in found if p.kind == "range"]
+
+
+# --------------------------------------------------------------------------- validated reads and writes
+def read_metadata(path: str | Path, check_layers: bool = True, check_hash: bool = True) -> dict[str, Any] | None:
+    """The ``meta`` dict of a lavacut export, with ``cutoff`` (dict name ->
+    params) and ``default_policy`` added; None for a NetX file lavacut did not
+    write. Bad metadata raises :class:`NetxFileError` naming the field; so do,
+    with ``check_layers``, every problem of the validator
+    (:func:`require_valid`: structure, sizes, types, values, Loihi ranges)
+    and, for lavacut's own files, layers changed after export
+    (``check_hash``)."""
+    if check_layers:
+        require_valid(path, check_hash=check_hash)
+    return read_stored_metadata(path, check_hash=check_hash)
+
+
+def write_export(net, path: str | Path, meta: dict[str, Any], cutoff: dict[str, dict] | None = None,
+                 default_policy: str | None = None) -> Path:
+    """Export a SLAYER net (see :func:`lavacut.export.slayer_hdf5.export_hdf5`)
+    with lavacut metadata, atomically; the written file is validated before
+    it replaces anything (the ranges are export's warnings)."""
+    return write_netx(net, path, meta, cutoff, default_policy, check=lambda tmp: require_valid(tmp, ranges=False))
+
+
+def write_calibration(path: str | Path, cutoff: dict[str, dict], default_policy: str | None = None,
+                      extra_meta: dict[str, Any] | None = None, base_meta: dict[str, Any] | None = None,
+                      accept_modified: bool = False) -> None:
+    """Store calibrated stop rules in an export (copy, modify, replace;
+    :func:`lavacut.export.netx_file.store_calibration`), the export and what
+    was written validated by :func:`read_metadata`."""
+    store_calibration(path, cutoff, default_policy, extra_meta, base_meta, accept_modified, read=read_metadata)

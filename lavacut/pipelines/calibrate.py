@@ -7,7 +7,7 @@ import dataclasses
 from lavacut.cutoff.calibrate import calibrate_all, calibrate_topk, choose_topk_eps, risk_controlled
 from lavacut.cutoff.rules import FixedT
 from lavacut.data.labels import check_calibration_labels
-from lavacut.export.netx_file import write_calibration
+from lavacut.export.validate import write_calibration
 from lavacut.pipelines.run import RunRequest, open_run
 from lavacut.train.inference import forward
 from lavacut.train.trainer import stratified_holdout

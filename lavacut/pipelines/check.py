@@ -10,9 +10,16 @@ from pathlib import Path
 import numpy as np
 
 from lavacut.export.loihi2 import NEAR, RESOURCES, CheckReport, check_loihi2
+from lavacut.export.validate import problems
 from lavacut.util import LavacutError, atomic_path
 
-__all__ = ["check_export", "export_warnings", "plot_core_map", "write_report", "CheckReport"]
+__all__ = ["check_export", "export_warnings", "loihi2_check", "plot_core_map", "write_report", "CheckReport"]
+
+
+def loihi2_check(path: str | Path, target: str = "loihi2") -> CheckReport:
+    """:func:`check_loihi2` of ``path``, failing on what 'lavacut run' refuses
+    too (the validator's problems; the ranges are the check's own rules)."""
+    return check_loihi2(path, target, refused=problems(path, ranges=False))
 
 
 def check_export(path: str | Path, target: str = "loihi2", report: str | Path | None = None,
@@ -25,7 +32,7 @@ def check_export(path: str | Path, target: str = "loihi2", report: str | Path | 
 
     if isinstance(replicas, bool) or not isinstance(replicas, (int, np.integer)) or replicas < 1:
         raise LavacutError(f"--replicas must be a whole number >= 1, got {replicas!r}")
-    rep = check_loihi2(path, target)
+    rep = loihi2_check(path, target)
     first = rep.layers[0] if rep.layers else {}
     rep = replicate(rep, replicas, int(np.prod(first["shape"])) if first.get("type") == "input" else None)
     return rep, (write_report(rep, report) if report else None)
@@ -35,7 +42,7 @@ def export_warnings(path: str | Path, target: str = "loihi2") -> list[str]:
     """One line per design-rule problem of a freshly exported file (errors
     included, worded as warnings: the export itself is valid NetX), plus a
     one-line core summary."""
-    rep = check_loihi2(path, target)
+    rep = loihi2_check(path, target)
     lines = [f"warning: Loihi 2 design rule {p.rule} ({p.severity}): "
              + (f"layer {p.layer}: " if p.layer is not None else "") + p.message for p in rep.problems]
     lines.append(f"Loihi 2 check: {'pass' if rep.ok else 'FAIL'}, {rep.totals['cores']} cores on "

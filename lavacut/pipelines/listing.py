@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from lavacut.export.inspect import LayerInfo, inspect_layers
-from lavacut.export.netx_file import read_metadata
+from lavacut.export.validate import read_metadata
 from lavacut.shipped import KINDS, shipped_dir
 
 

@@ -13,7 +13,7 @@ from lavacut.data.show import plot_sample
 from lavacut.data.sources import EMBEDDED, open_dataset
 from lavacut.data.tonic_sets import DATASETS
 from lavacut.export.exporter import export_checkpoint
-from lavacut.export.inspect import file_problems, format_inspection
+from lavacut.export.inspect_report import file_problems, format_inspection
 from lavacut.train.trainer import train
 from lavacut.util import LavacutError
 

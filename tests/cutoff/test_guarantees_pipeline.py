@@ -14,7 +14,7 @@ from lavacut.cutoff.binomial import clopper_pearson
 
 @pytest.mark.slow
 def test_calibrate_and_evaluate_report_targets_and_achievements(tmp_path_factory, tmp_path):
-    from lavacut.export.netx_file import read_metadata
+    from lavacut.export.validate import read_metadata
     from lavacut.export.artifact import Export
 
     path = tmp_path / "quick.net"

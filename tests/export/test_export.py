@@ -18,9 +18,10 @@ from lavacut_testing import quick_export as _quick_export, write_netx
 import torch
 
 from lavacut.export.exporter import net_from_checkpoint, net_from_export, spec_from_layers
-from lavacut.export.inspect import format_inspection, inspect_layers, signed_bits
-from lavacut.export.netx_file import (META_GROUP, NetxFileError, check_weights, content_hash, read_metadata,
-                                      write_calibration, write_export)
+from lavacut.export.inspect import inspect_layers, signed_bits
+from lavacut.export.inspect_report import format_inspection
+from lavacut.export.netx_file import META_GROUP, NetxFileError, check_weights, content_hash
+from lavacut.export.validate import read_metadata, write_calibration, write_export
 from lavacut.cutoff.rules import TopKGap
 from lavacut.train.networks import NetSpec, build_network
 from lavacut.util import LavacutError

@@ -187,7 +187,7 @@ def test_round_trip_gives_identical_spikes(kind, frames, tmp_path):
 def test_write_nir_from_checkpoint_and_export_then_import_nir(frames, tmp_path):
     from lavacut.config import RunConfig
     from lavacut.export.exporter import net_from_export
-    from lavacut.export.netx_file import read_metadata, write_export
+    from lavacut.export.validate import read_metadata, write_export
     from lavacut.train.checkpoint import save_checkpoint
 
     net = _small_net("dense", seed=3)

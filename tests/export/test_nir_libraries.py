@@ -42,7 +42,7 @@ def _grid(rng, *shape):
 
 def _import(src, out, *args):
     r = run_cli("import", src, "-o", out, *args)
-    from lavacut.export.netx_file import read_metadata
+    from lavacut.export.validate import read_metadata
     return r.stdout, read_metadata(out)
 
 

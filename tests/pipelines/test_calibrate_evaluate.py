@@ -37,7 +37,7 @@ def test_cli_calibrate_offers_only_the_train_split(capsys):
 def test_evaluate_sweeps_refuse_calibrating_on_test(tmp_path):
     import torch
 
-    from lavacut.export.netx_file import write_export
+    from lavacut.export.validate import write_export
     from lavacut.pipelines.evaluate import evaluate_export
 
     spec = NetSpec(kind="dense", input_shape=(2, 34, 34), n_classes=10, hidden=(4,))
@@ -66,7 +66,7 @@ def calibrated(tmp_path_factory):
 
 @pytest.mark.slow
 def test_calibrate_stores_rules_in_the_export(calibrated):
-    from lavacut.export.netx_file import read_metadata
+    from lavacut.export.validate import read_metadata
 
     path, out = calibrated
     meta = read_metadata(path)
@@ -88,7 +88,7 @@ def test_calibrate_stores_rules_in_the_export(calibrated):
 
 @pytest.mark.slow
 def test_calibrate_eps_auto_chooses_on_the_validation_hold_out(tmp_path_factory):
-    from lavacut.export.netx_file import read_metadata
+    from lavacut.export.validate import read_metadata
 
     d = tmp_path_factory.mktemp("eps-auto")
     path = d / "quick.net"
@@ -111,7 +111,7 @@ def test_calibrate_eps_auto_chooses_on_the_validation_hold_out(tmp_path_factory)
 @pytest.mark.slow
 def test_calibration_loads_only_the_training_split(tmp_path_factory, monkeypatch):
     import lavacut.export.artifact as artifact
-    from lavacut.export.netx_file import read_metadata
+    from lavacut.export.validate import read_metadata
     from lavacut.pipelines.calibrate import calibrate_export
 
     path = tmp_path_factory.mktemp("calib-spy") / "q.net"
@@ -132,7 +132,7 @@ def test_calibration_loads_only_the_training_split(tmp_path_factory, monkeypatch
 
 @pytest.mark.slow
 def test_evaluate_uses_the_stored_calibration_and_writes_the_report(calibrated, tmp_path):
-    from lavacut.export.netx_file import read_metadata
+    from lavacut.export.validate import read_metadata
 
     path, _ = calibrated
     meta = read_metadata(path)

@@ -58,7 +58,7 @@ def test_average_readout_network_evaluates_with_both_engines_agreeing(tmp_path):
 def test_foreign_file_calibrates_on_the_users_labelled_input(tmp_path):
     import shutil
 
-    from lavacut.export.netx_file import read_metadata
+    from lavacut.export.validate import read_metadata
 
     net = tmp_path / "ntidigits.net"
     shutil.copyfile(NTIDIGITS, net)

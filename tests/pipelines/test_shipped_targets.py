@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from lavacut.export.netx_file import read_metadata
+from lavacut.export.validate import read_metadata
 from lavacut_testing import run_cli
 
 REPO = Path(__file__).resolve().parents[2]

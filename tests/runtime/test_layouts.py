@@ -191,7 +191,8 @@ def _group_sums(spikes, K):
 # --------------------------------------------------------------------------
 
 def test_inspect_shows_neurons_and_what_lavacut_handles(files, tmp_path):
-    from lavacut.export.inspect import format_inspection, inspect_layers
+    from lavacut.export.inspect import inspect_layers
+    from lavacut.export.inspect_report import format_inspection
 
     layers = inspect_layers(files["input_conv"][0])
     assert [(L.type, L.neuron_type, L.run_issue) for L in layers] == [

@@ -31,7 +31,7 @@ from lavacut.fixed_point import FIXED_POINT_LIMITS, P_SCALE, READOUT_VTH_MANT, W
 from lavacut.config import RunConfig
 from lavacut.cutoff.rules import rule_from_params
 from lavacut.data.sources import dataset_classes, dataset_sensor_size, load_split
-from lavacut.export.netx_file import write_export
+from lavacut.export.validate import write_export
 from lavacut.train.inference import accuracy_from_spikes, forward
 from lavacut.util import LavacutError, check_name, check_output_path, first_line
 
@@ -493,7 +493,7 @@ def import_nir(path: str | Path, out_net_path: str | Path | None = None, *, dt: 
                progress: bool = False, check_out=None):
     """``lavacut import FILE.nir``: :func:`from_nir`, then a NetX export
     (``netx_exports/<name>.net`` by default) written by
-    :func:`lavacut.export.netx_file.write_export`. With ``evaluate`` and a
+    :func:`lavacut.export.validate.write_export`. With ``evaluate`` and a
     bound data set, the test accuracy at full T (SLAYER) is measured as for
     native exports. ``check_out``: the command's checks of the output path,
     called before the accuracy pass. Returns ``(path, meta)``."""
