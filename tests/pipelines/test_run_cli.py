@@ -45,4 +45,4 @@ def test_run_foreign_netx_file_needs_config_and_policy(tmp_path):
     assert rep["policy"] == "confidence" and rep["policy_params"]["eps"] == 0.5
     r = run_cli("run", path, "-c", REPO / "sims" / "quick.toml", "--samples", "4", "--policy", "topk",
                 "--report", tmp_path / "t.json", check=False)
-    assert r.returncode == 2 and "needs calibrated per-step thresholds" in r.stderr
+    assert r.returncode == 2 and "is not calibrated for topk" in r.stderr and "lavacut calibrate" in r.stderr
