@@ -227,8 +227,9 @@ def test_sigterm_stops_lava_like_ctrl_c(tmp_path):
     """SIGTERM during a Lava run: exit 143, a one-line message, no Lava
     process or /dev/shm segment left, no report written."""
     shm_before = set(os.listdir("/dev/shm"))
+    # one lane: the run must still be going when the signal comes (32 lanes finish 300 samples in 1 s)
     proc = subprocess.Popen([sys.executable, "-m", "lavacut.cli", "run", str(DENSE), "--samples", "300",
-                             "--mode", "stream", "--report", str(tmp_path / "r.json")],
+                             "--mode", "stream", "--lanes", "1", "--report", str(tmp_path / "r.json")],
                             cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.time() + 240
