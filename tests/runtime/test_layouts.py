@@ -323,7 +323,7 @@ STOCK = {   # file -> (frame shape, T, refused at layer / None)
     "tiny.net": ((3, 16, 16), 10, None),
     "gts/ntidigits/ntidigits.net": ((1, 1, 64), 30, None),
     "gts/pilotnet_lif/network.net": ((3, 66, 200), 3, None),
-    "mnist.net": ((784,), 10, "3"),
+    "mnist.net": ((784,), 10, None),            # a voltage readout (issue 23): runs, verify compares v
     "gts/pilotnet_sdnn/network.net": ((3, 33, 100), 3, "0"),
     "gts/pilotnet_sdnn/square_network.net": ((3, 33, 33), 3, "0"),
 }
@@ -356,6 +356,7 @@ def test_stock_wheel_file_run_and_verify(tmp_path, name):
         assert r.returncode == 0, r.stderr[-2000:]
         rep = json.loads(report.read_text())
         assert rep["n_samples"] == 3 and rep["T"] == steps and rep["policy"] == "fixed"
+        assert rep["readout"] == ("voltage" if name == "mnist.net" else "spike counts")
         assert v.returncode == 0 and "3/3 samples identical" in v.stdout, v.stdout[-2000:] + v.stderr[-2000:]
     leaked = set(os.listdir("/dev/shm")) - shm - shm_mapped_by_others()
     assert not leaked, f"/dev/shm entries left behind: {sorted(leaked)}"
