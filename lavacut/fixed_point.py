@@ -15,6 +15,9 @@ BIAS_MANT_LIMIT = 1 << 12
 #: vThMant of a voltage-readout layer (what SLAYER's cuba.Affine exports):
 #: vThMant << 6 is above Lava's 24-bit voltage, so its neurons never spike.
 READOUT_VTH_MANT = (1 << 18) - 1
+#: the thresholds that mark a voltage readout on purpose: netx's integrator
+#: for a layer without neuron parameters (1 << 17) and SLAYER's Affine export
+READOUT_VTH_MANTS = (1 << 17, READOUT_VTH_MANT)
 FIXED_POINT_LIMITS = {"current": (1 << 23) - 1, "voltage": (1 << 23) - 1, "input": (1 << 15) - 1}
 
 

@@ -51,7 +51,7 @@ import numpy as np
 
 from lavacut.export.inspect import LayerInfo, activity_warnings, conv_pair, inspect_layers, is_voltage_readout
 from lavacut.export.netx_file import _open
-from lavacut.fixed_point import BIAS_MANT_LIMIT, FIXED_POINT_LIMITS, P_SCALE, READOUT_VTH_MANT
+from lavacut.fixed_point import BIAS_MANT_LIMIT, FIXED_POINT_LIMITS, P_SCALE, READOUT_VTH_MANTS
 from lavacut.util import LavacutError
 
 TARGETS = ("loihi2",)
@@ -449,7 +449,7 @@ def _neuron_rules(L: LayerInfo, g, problems: list[Problem], readout: bool = Fals
                                 f"for netx's CUBA LIF; other models keep more state (fewer neurons per core)"))
         return
     vth = n.get("vThMant")
-    if readout and vth == READOUT_VTH_MANT:
+    if readout and vth in READOUT_VTH_MANTS:
         problems.append(Problem("threshold", "warning", L.index,
                                 f"vThMant {vth!r} lies beyond Lava's voltage range on purpose: a voltage readout "
                                 f"whose neurons never spike (SLAYER's Affine export); the cutoff reads v"))

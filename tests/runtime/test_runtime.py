@@ -299,11 +299,12 @@ def test_isolation_step1_and_never_stop_back_to_back(dense, dense_single_fa):
 
 @pytest.mark.slow
 def test_every_sample_cut_at_step_1(dense, dense_single):
-    """SLAYER timesteps: a rule that fires at step 1 (beta < 0) switches
-    sample every Lava step; nothing has reached the output yet."""
+    """SLAYER timesteps: a rule that fires at step 1 (a static truncation at
+    T' = 1: adaptive rules wait for a decision) switches sample every Lava
+    step; nothing has reached the output yet."""
     from lavacut.runtime.runner import run_split
 
-    rule = TopKGap(beta=np.r_[-1.0, np.full(T - 1, 3.0)])
+    rule = FixedT(t_stop=1)
     res = run_split(dense.path, dense.x[:10], np.zeros(10, int), rule, mode="stream", progress=False)
     np.testing.assert_array_equal(res.t_c, np.ones(10))
     np.testing.assert_array_equal(res.pred, -np.ones(10))

@@ -114,11 +114,14 @@ def test_torch_and_lava_agree_on_the_voltages_exactly(mnist):
 
 @pytest.mark.slow
 def test_command_line_calibrates_runs_and_verifies_mnist_net(mnist, tmp_path):
-    frames, labels = _digits(40)
+    frames, labels = _digits(200)
+    # calibration needs 20 labelled samples and 2 of every class: 3 of each
+    cal = np.concatenate([np.flatnonzero(labels == k)[:3] for k in range(10)])
+    rest = np.setdiff1d(np.arange(len(labels)), cal)[:10]
     calib, test, raw = tmp_path / "calib.npz", tmp_path / "test.npz", tmp_path / "frames.npy"
-    np.savez(calib, frames=frames[:30], labels=labels[:30])
-    np.savez(test, frames=frames[30:], labels=labels[30:])
-    np.save(raw, frames[30:34])
+    np.savez(calib, frames=frames[cal], labels=labels[cal])
+    np.savez(test, frames=frames[rest], labels=labels[rest])
+    np.save(raw, frames[rest[:4]])
     # uncalibrated: fixed T runs, the report says what the scores are
     r = run_cli("run", mnist, "--input", raw, "--report", tmp_path / "fixed.json")
     assert "readout   voltage" in r.stdout

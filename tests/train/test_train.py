@@ -289,13 +289,14 @@ def test_keep_last_exports_the_end_of_the_schedule(tmp_path):
 def test_nan_in_a_resumed_epoch_keeps_the_last_good_checkpoint(one_epoch_run, tmp_path):
     run = _copy_run(one_epoch_run, tmp_path / "diverge")
     before = {n: (run / n).read_bytes() for n in ("last.pt", "best.pt")}
-    # an infinite learning rate: the first step makes the weights NaN (the
-    # spiking output hides them from the loss, the trainer checks parameters)
+    # a learning rate of 1e300 (inf itself is refused by the config): the first
+    # step overflows the float32 weights (the spiking output hides them from
+    # the loss, the trainer checks parameters)
     with pytest.raises(NaNLossError) as exc:
-        train(_quick_cfg("train.epochs=2", "optim.lr=inf"), run, resume=True, progress=False)
+        train(_quick_cfg("train.epochs=2", "optim.lr=1e300"), run, resume=True, progress=False)
     msg = str(exc.value)
     assert "parameters became non-finite" in msg and "epoch 2, batch 0" in msg
-    assert f"last good checkpoint is {run / 'last.pt'}" in msg and "optim.lr (now inf)" in msg
+    assert f"last good checkpoint is {run / 'last.pt'}" in msg and "optim.lr (now 1e+300)" in msg
     # a loss that is NaN itself (logits counts / 1e-300 overflow)
     with pytest.raises(NaNLossError, match=r"loss became nan at epoch 2, batch 0; training stopped\. "
                                            r"The last good checkpoint is .*last\.pt"):
