@@ -16,6 +16,7 @@ lavacut wrote, else none: the export's ``dataset``, ``framing``,
 """
 from __future__ import annotations
 
+import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -521,6 +522,9 @@ def import_nir(path: str | Path, out_net_path: str | Path | None = None, *, dt: 
         except LavacutError as exc:
             meta["nir_import"]["notes"].append(f"test accuracy not measured: {exc}")
         else:
+            if progress:    # said also where no bar is drawn (output not a terminal): the pass takes a while
+                print(f"measuring the test accuracy on {len(test)} samples (--no-evaluate skips it)",
+                      file=sys.stderr, flush=True)
             acc = accuracy_from_spikes(forward(net, test.frames, progress=progress, desc="test accuracy"),
                                        test.labels)
             meta["accuracy"] = {**(meta["accuracy"] or {}), "test_full_T_slayer": acc, "n_test": int(len(test))}
