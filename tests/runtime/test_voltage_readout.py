@@ -145,7 +145,7 @@ def test_command_line_calibrates_runs_and_verifies_mnist_net(mnist, tmp_path):
     from lavacut.export.artifact import Export
     from lavacut.train.inference import forward
 
-    v = cumulative_counts(forward(Export.open(mnist, accept_modified=True).slayer_net(), frames[30:]))
+    v = cumulative_counts(forward(Export.open(mnist, accept_modified=True).slayer_net(), frames[rest]))
     for s in reports["topk"]["per_sample"]:
         assert s["counts"] == v[s["index"], :, s["t_c"] - 1].tolist()
         assert s["counts_full"] == v[s["index"], :, -1].tolist()
