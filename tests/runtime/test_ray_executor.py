@@ -355,8 +355,9 @@ def test_sigterm_cancels_every_task(cluster, tmp_path):
     """SIGTERM to the driver mid-run: exit 143, the running shards cancelled,
     their Lava runtimes stopped on the nodes; the cluster itself stays up."""
     clean = _Clean(cluster)
+    # one lane per shard: the shards must still be running when the signal comes (32 lanes end them in 1 s)
     p = subprocess.Popen([PY, "-m", "lavacut", "run", "embedded_dense", "--samples", "0", "--workers", "2",
-                          "--mode", "stream", "--executor", "ray", "--ray-address", cluster.address,
+                          "--lanes", "1", "--mode", "stream", "--executor", "ray", "--ray-address", cluster.address,
                           "--report", str(tmp_path / "r.json")], env=cluster.env, stderr=subprocess.PIPE,
                          stdout=subprocess.DEVNULL, text=True)
     try:
@@ -381,7 +382,8 @@ def test_local_ray_started_by_lavacut_is_stopped(tmp_path):
     stops it at the end, after success and after SIGTERM: no process it started is left."""
     env = {**os.environ, "PYTHONPATH": str(REPO), "RAY_USAGE_STATS_ENABLED": "0"}
     env.pop("RAY_ADDRESS", None)
-    cmd = [PY, "-m", "lavacut", "run", "embedded_dense", "--workers", "2", "--mode", "stream", "--executor", "ray"]
+    cmd = [PY, "-m", "lavacut", "run", "embedded_dense", "--workers", "2", "--lanes", "1", "--mode", "stream",
+           "--executor", "ray"]
     ok = subprocess.run(cmd + ["--samples", "6", "--report", str(tmp_path / "a.json")], env=env,
                         capture_output=True, text=True, timeout=600)
     assert ok.returncode == 0, ok.stderr[-3000:]
