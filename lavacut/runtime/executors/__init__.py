@@ -97,6 +97,18 @@ class Executor:
         called in the driver as each task finishes (in finishing order)."""
         raise NotImplementedError
 
+    @staticmethod
+    def _deliver(tasks: list[Task], i: int, status: str, value, results: list, on_result, bar) -> None:
+        """Task ``i`` came back: raise its failure, or keep its result, tell
+        ``on_result`` and advance the bar (every executor's map does this)."""
+        if status != "ok":
+            raise failure(tasks[i], status, value)
+        results[i] = value
+        if on_result is not None:
+            on_result(i, value)
+        if bar is not None:
+            bar.update(tasks[i].weight)
+
 
 def executor_names() -> tuple[str, ...]:
     return tuple(EXECUTORS)

@@ -89,13 +89,7 @@ class LocalExecutor(Executor):
                         del running[i]
                         c.close()
                         p.join(self.timeout)
-                        if status != "ok":
-                            raise failure(tasks[i], status, payload)
-                        results[i] = payload
-                        if on_result is not None:
-                            on_result(i, payload)
-                        if bar is not None:
-                            bar.update(tasks[i].weight)
+                        self._deliver(tasks, i, status, payload, results, on_result, bar)
         finally:
             if bar is not None:
                 bar.close()

@@ -156,13 +156,7 @@ class RayExecutor(Executor):
                         self.placements[i] = node
                         for key, files in dirs.items():
                             write_dir(tasks[i].kwargs[key], files)
-                        if status != "ok":
-                            raise failure(tasks[i], status, value)
-                        results[i] = value
-                        if on_result is not None:
-                            on_result(i, value)
-                        if bar is not None:
-                            bar.update(tasks[i].weight)
+                        self._deliver(tasks, i, status, value, results, on_result, bar)
         finally:
             if bar is not None:
                 bar.close()
