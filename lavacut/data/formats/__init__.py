@@ -101,8 +101,8 @@ def identify(path: str | Path, where: str = "", also: str = "") -> EventFormat:
         if not others:
             return fmt  # its reader says what is wrong with the file
         raise UnsupportedFileError(f"{path}: named {path.suffix} ({fmt.description}) but it holds "
-                                   f"{others[0].description}; rename it {path.stem}{others[0].suffixes[0]}")
-    hint = (f"; its content is {others[0].description}: name it {path.name}{others[0].suffixes[0]}"
+                                   f"{others[0].description}; rename it {path.with_suffix(others[0].suffixes[0]).name}")
+    hint = (f"; its content is {others[0].description}: name it {path.with_suffix(others[0].suffixes[0]).name}"
             if others else "")
     listing = f"{also}, or event files: " if also else "event files: "
     raise UnsupportedFileError(f"{path}: unsupported file type {path.suffix or '(no extension)'!r}{where}; "

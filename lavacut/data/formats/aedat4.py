@@ -40,5 +40,5 @@ def read(path: Path) -> Recording:
     return Recording(path, events, (int(s["width"]), int(s["height"]), 2), from_header=True)
 
 
-FORMAT = EventFormat("aedat4", "AEDAT4 (iniVation DV)", (".aedat4",), read,
+FORMAT = EventFormat("aedat4", "AEDAT4, iniVation DV", (".aedat4",), read,
                      sniff=lambda head: head.startswith(MAGIC))
