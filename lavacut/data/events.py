@@ -21,6 +21,10 @@ class EventError(LavacutError, ValueError):
     """Malformed events: names the source and the problem."""
 
 
+class EventFileError(EventError):
+    """A recording file is empty or truncated."""
+
+
 def make_events(x, y, t, p) -> np.ndarray:
     """Build an event array of :data:`EVENT_DTYPE` from columns."""
     ev = np.empty(len(t), dtype=EVENT_DTYPE)

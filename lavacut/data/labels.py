@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from lavacut.data.event_files import LabelError
+from lavacut.data.input_errors import LabelError
 
 #: fewest labelled samples ``lavacut calibrate --input`` accepts in all: the
 #: per-step Top-K beta and the temperature are quantiles / fits over the

@@ -31,7 +31,10 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from lavacut.data.events import EVENT_DTYPE, EventError, validate_events
+# DATASETS and the N-MNIST reader have homes of their own now; importable from here as before
+from lavacut.data.dataset_specs import DATASETS, DatasetSpec  # noqa: F401
+from lavacut.data.events import EventFileError
+from lavacut.data.formats.nmnist_bin import check_atis_size, read_nmnist_file  # noqa: F401
 from lavacut.util import LavacutError, first_line
 
 #: Seed and held-out fraction of the stratified split made for data sets
@@ -40,11 +43,6 @@ SPLIT_SEED = 0
 TEST_FRACTION = 0.2
 
 SPLITS = ("train", "test")
-
-#: N-MNIST's sensor and record size: each event is 5 bytes (x, y, then
-#: polarity bit + 23-bit timestamp in microseconds, big-endian).
-NMNIST_SENSOR = (34, 34, 2)
-NMNIST_RECORD_BYTES = 5
 
 
 # --------------------------------------------------------------------- errors
@@ -68,31 +66,7 @@ class MissingReaderError(TonicDatasetError, ImportError):
     """tonic's reader for this data set needs a package that is not installed."""
 
 
-class EventFileError(EventError):
-    """A recording file is empty or truncated."""
-
-
-# ------------------------------------------------------------------- registry
-@dataclass(frozen=True)
-class DatasetSpec:
-    """What lavacut knows about one registered data set.
-
-    ``sensor_size`` is tonic's ``(width, height, polarities)``; ``has_split``
-    says whether the data set has an official train/test split (if not,
-    :func:`load_tonic_dataset` makes a seeded stratified one);
-    ``expected_layout`` describes, for people, the files tonic expects under
-    ``<root>/<tonic_class_name>/``.
-    """
-
-    name: str
-    tonic_class_name: str
-    sensor_size: tuple[int, int, int]
-    n_classes: int
-    has_split: bool
-    expected_layout: str
-    description: str
-
-
+# ------------------------------------- file layouts (the data sets: lavacut.data.dataset_specs)
 @dataclass(frozen=True)
 class _Layout:
     """How to find one data set's files on disk (private: mirrors tonic 1.7).
@@ -109,70 +83,6 @@ class _Layout:
     split_kwargs: dict[str, dict[str, Any]] = field(default_factory=dict)
     needs_module: str | None = None
 
-
-DATASETS: dict[str, DatasetSpec] = {
-    "nmnist": DatasetSpec(
-        name="nmnist",
-        tonic_class_name="NMNIST",
-        sensor_size=NMNIST_SENSOR,
-        n_classes=10,
-        has_split=True,
-        expected_layout=(
-            "<root>/NMNIST/Train/<digit 0-9>/<sample>.bin  (60,000 training recordings)\n"
-            "<root>/NMNIST/Test/<digit 0-9>/<sample>.bin   (10,000 test recordings)\n"
-            "The label is the last character of the folder name. Each .bin holds\n"
-            "5-byte event records. tonic's download (train.zip, test.zip) unpacks\n"
-            "to exactly this."),
-        description="N-MNIST: MNIST digits recorded by an ATIS camera making three "
-                    "saccades, about 300 ms per sample, 34x34 pixels, 10 classes.",
-    ),
-    "dvsgesture": DatasetSpec(
-        name="dvsgesture",
-        tonic_class_name="DVSGesture",
-        sensor_size=(128, 128, 2),
-        n_classes=11,
-        has_split=True,
-        expected_layout=(
-            "<root>/DVSGesture/ibmGestureTrain/user<NN>_<lighting>/<label>.npy\n"
-            "<root>/DVSGesture/ibmGestureTest/user<NN>_<lighting>/<label>.npy\n"
-            "This is tonic's preprocessed version (ibmGestureTrain.tar.gz,\n"
-            "ibmGestureTest.tar.gz): one .npy per gesture, rows (x, y, p, t in ms),\n"
-            "file name = label 0..10. The original aedat release is not read."),
-        description="IBM DVS128 Gesture: 11 hand and arm gestures by 29 people under "
-                    "several lightings, 128x128 DVS, a few seconds per sample.",
-    ),
-    "cifar10dvs": DatasetSpec(
-        name="cifar10dvs",
-        tonic_class_name="CIFAR10DVS",
-        sensor_size=(128, 128, 2),
-        n_classes=10,
-        has_split=False,
-        expected_layout=(
-            "<root>/CIFAR10DVS/<class>/<sample>.aedat4\n"
-            "with <class> one of airplane, automobile, bird, cat, deer, dog, frog,\n"
-            "horse, ship, truck (1,000 recordings each). tonic's download\n"
-            "(CIFAR10DVS.zip) holds one zip per class that it unpacks to this.\n"
-            "Reading .aedat4 needs the 'aedat' Python package."),
-        description="CIFAR10-DVS: CIFAR-10 images moved on a monitor in front of a "
-                    "128x128 DVS, 10 classes, no official train/test split.",
-    ),
-    "ncaltech101": DatasetSpec(
-        name="ncaltech101",
-        tonic_class_name="NCALTECH101",
-        # tonic says None (recordings differ in extent; it shifts each to start at
-        # x=0, y=0); 240x180 bounds them all, the size other loaders use.
-        sensor_size=(240, 180, 2),
-        n_classes=101,
-        has_split=False,
-        expected_layout=(
-            "<root>/NCALTECH101/Caltech101/<category>/image_<NNNN>.bin\n"
-            "(8,709 recordings in 101 category folders; labels are the folder\n"
-            "names, numbered in sorted order). Same 5-byte records as N-MNIST.\n"
-            "tonic's download (N-Caltech101-archive.zip) unpacks to this."),
-        description="N-Caltech101: Caltech101 images recorded by an ATIS camera making "
-                    "saccades, 101 categories, no official train/test split.",
-    ),
-}
 
 _LAYOUTS: dict[str, _Layout] = {
     "nmnist": _Layout(split_folders={"train": "Train", "test": "Test"}, pattern="*/*.bin",
@@ -462,39 +372,3 @@ def _stratified_indices(paths: Sequence[Any], targets: Sequence[Any], split: str
         n_test = min(max(int(round(test_fraction * n)), 1), n - 1) if n >= 2 else 0
         chosen.extend(order[:n_test] if split == "test" else order[n_test:])
     return sorted(chosen, key=lambda i: str(paths[i]))
-
-
-# ----------------------------------------------------------- N-MNIST reading
-def check_atis_size(path: Path) -> None:
-    """An ATIS ``.bin`` recording (N-MNIST, N-Caltech101) is whole 5-byte records."""
-    size = path.stat().st_size
-    if size % NMNIST_RECORD_BYTES:
-        raise EventFileError(
-            f"{path}: truncated recording: {size} bytes is not a multiple of the "
-            f"{NMNIST_RECORD_BYTES}-byte ATIS event record ({size // NMNIST_RECORD_BYTES} whole "
-            f"records and {size % NMNIST_RECORD_BYTES} stray bytes)")
-
-
-def read_nmnist_file(path: str | Path, sensor_size: tuple[int, int, int] | None = NMNIST_SENSOR) -> np.ndarray:
-    """Read one N-MNIST ``.bin`` recording with tonic's reader, validated
-    (``sensor_size`` None: any ATIS sensor, as N-Caltech101's files).
-
-    The file holds 5-byte records (x, y, polarity bit + 23-bit timestamp in
-    microseconds); tonic drops the timestamp-overflow records and adds their
-    offset. Returns :data:`EVENT_DTYPE` events on the 34x34x2 sensor, sorted
-    by t. Raises :class:`EventFileError` for a missing, empty or truncated
-    file and :class:`EventError` for events outside the sensor, unsorted or
-    negative timestamps; every message names the file.
-    """
-    from tonic.io import read_mnist_file
-
-    path = Path(path)
-    if not path.is_file():
-        raise EventFileError(f"{path}: no such N-MNIST recording file")
-    if path.stat().st_size == 0:
-        raise EventFileError(f"{path}: empty file (0 bytes), not an N-MNIST recording")
-    check_atis_size(path)
-    events = read_mnist_file(str(path), dtype=EVENT_DTYPE)
-    if sensor_size is None and len(events):
-        sensor_size = (int(events["x"].max()) + 1, int(events["y"].max()) + 1, 2)
-    return validate_events(events, sensor_size or NMNIST_SENSOR, source=str(path))

@@ -7,8 +7,8 @@ Accepted ``path``:
   ``(N, *input_shape, T)``; a ``.npy`` holding a structured array (x, (y), t,
   p) is instead one event recording;
 - ``.npz`` with ``frames`` and optional ``labels`` (N,) and ``classes``;
-- a folder of event recordings (see :mod:`lavacut.data.event_files` for the
-  formats): one subfolder per class, matched to the network's classes by
+- a folder of event recordings, in any format of the table
+  :mod:`lavacut.data.formats`: one subfolder per class, matched to the network's classes by
   name (:func:`lavacut.data.labels.folder_labels`), or files only
   (unlabelled); hidden files and folders (dotfiles) are skipped;
 - a single event file: one unlabelled sample.
@@ -34,23 +34,21 @@ name the file and the field or shape at fault.
 """
 from __future__ import annotations
 
-import dataclasses
-import zipfile
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
-from lavacut.data.event_files import (EVENT_EXTENSIONS, EmptyInputError, FrameValuesError,
-                                      InputShapeError, LabelError, Recording, RecordingError,
-                                      SensorError, UnsupportedFileError, UserInputError,
-                                      load_npy, read_event_file, supported_extensions)
+from lavacut.data import formats
 from lavacut.data.events import EventError
 from lavacut.data.fitting import plan_fit, suggest_fit
+from lavacut.data.formats.npy import load_npy
+from lavacut.data.frame_files import from_npz, split_from_frames
 from lavacut.data.framing import FramedSplit, FramingConfig, frame_events
-from lavacut.data.labels import check_class_names, check_labels_range, folder_labels
+from lavacut.data.input_errors import (EmptyInputError, FrameValuesError, InputShapeError, LabelError,
+                                       RecordingError, SensorError, UnsupportedFileError, UserInputError)
+from lavacut.data.labels import folder_labels
 
 __all__ = ["load_user_input", "UserInputError", "UnsupportedFileError", "EmptyInputError",
            "InputShapeError", "FrameValuesError", "LabelError", "SensorError", "RecordingError"]
@@ -58,7 +56,6 @@ __all__ = ["load_user_input", "UserInputError", "UnsupportedFileError", "EmptyIn
 #: events kept in memory between the scan pass (which fixes the sensor) and
 #: the framing pass; files beyond it are read a second time instead
 EVENT_MEMORY_BUDGET = 512 * 2**20
-_NPZ_KEYS = ("frames", "labels", "classes")
 
 
 def load_user_input(path: str | Path, framing: FramingConfig,
@@ -94,15 +91,13 @@ def load_user_input(path: str | Path, framing: FramingConfig,
         raise UserInputError(f"{path}: no such file or folder")
     ext = path.suffix.lower()
     if ext == ".npz":
-        return _from_npz(path, framing, shape, net)
+        return from_npz(path, framing, shape, net)
     if ext == ".npy":
         arr = load_npy(path)
         if arr.dtype.names is None:
-            return _split_from_frames(arr, None, None, framing, shape, path)
-    elif ext not in EVENT_EXTENSIONS:
-        raise UnsupportedFileError(f"{path}: unsupported file type {ext or '(no extension)'!r}; "
-                                   f"supported: .npy / .npz frames, or event files: "
-                                   f"{supported_extensions()}")
+            return split_from_frames(arr, None, None, framing, shape, path)
+    else:
+        formats.identify(path, also=".npy / .npz frames")
     return _frame_recordings([(path, None)], None, framing, shape, sensor_t, progress, str(path))
 
 
@@ -127,175 +122,15 @@ def _check_sensor(sensor) -> tuple[int, int, int] | None:
     return (int(s[0]), 1, int(s[1])) if len(s) == 2 else tuple(int(v) for v in s)
 
 
-# --------------------------------------------------------------------- frames
-def _from_npz(path: Path, framing: FramingConfig, shape, net=(None, None)) -> FramedSplit:
-    try:
-        z = np.load(path, allow_pickle=False)
-    except ValueError as e:  # numpy says "pickled data" for anything not npy/npz
-        raise UserInputError(f"{path}: not a NumPy .npz archive ({e})") from e
-    except (OSError, EOFError, zipfile.BadZipFile) as e:
-        raise UserInputError(f"{path}: corrupt or truncated .npz archive ({e})") from e
-    if not isinstance(z, np.lib.npyio.NpzFile):
-        raise UserInputError(f"{path}: holds a single array, not an .npz archive; name it .npy")
-    with z:
-        keys = list(z.files)
-        if "frames" not in keys:
-            raise UserInputError(f"{path}: no 'frames' array in the archive; it holds "
-                                 f"{', '.join(keys) or 'nothing'} (expected frames, and optional "
-                                 f"labels and classes)")
-        unknown = [k for k in keys if k not in _NPZ_KEYS]
-        if unknown:  # e.g. 'label' for 'labels': better an error than labels silently dropped
-            raise UserInputError(f"{path}: unexpected key(s) {', '.join(unknown)}; "
-                                 f"known keys: {', '.join(_NPZ_KEYS)}")
-        arrays = {k: _npz_member(z, k, path) for k in keys}
-    split = _split_from_frames(arrays["frames"], arrays.get("labels"), arrays.get("classes"),
-                               framing, shape, path)
-    return _against_network(split, arrays.get("classes") is not None, *net)
-
-
-def _against_network(split: FramedSplit, own_names: bool, classes, n_classes) -> FramedSplit:
-    """An .npz's labels and class names checked against the network's
-    outputs; labels named like the network's classes in another order are
-    renumbered by name."""
-    n = n_classes if n_classes is not None else (len(classes) if classes is not None else None)
-    if n is None:
-        return split
-    if own_names:
-        check_class_names(split.classes, n, split.source)
-    if split.labels is None:
-        return split
-    if own_names and classes is not None and split.classes != list(classes):
-        if sorted(split.classes) == sorted(classes):
-            order = np.array([list(classes).index(c) for c in split.classes])
-            split.labels = order[split.labels]
-            split.info["label_mapping"] = {"rule": "by class name",
-                                           "map": {c: int(i) for c, i in zip(split.classes, order)}}
-            split.classes = list(classes)
-        else:
-            split.notes.append(f"{split.source}: its classes ({', '.join(split.classes[:4])}, ...) are not the "
-                               f"network's ({', '.join(list(classes)[:4])}, ...): labels are taken as output "
-                               f"indices")
-    check_labels_range(split.labels, n, split.source)
-    return split
-
-
-def _npz_member(z, key: str, path: Path) -> np.ndarray:
-    try:
-        return z[key]
-    except ValueError as e:
-        if "Object arrays" in str(e):
-            raise UserInputError(f"{path}: '{key}' is an object array (Python objects); lavacut "
-                                 f"never unpickles files: save numbers, or strings for classes") from e
-        raise UserInputError(f"{path}: '{key}' is unreadable ({e})") from e
-    except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as e:
-        raise UserInputError(f"{path}: '{key}' is corrupt or truncated ({e})") from e
-
-
-def _split_from_frames(arr, labels, classes, framing: FramingConfig, shape, path: Path) -> FramedSplit:
-    frames = _frames_array(arr, shape, str(path))
-    n, t = frames.shape[0], frames.shape[-1]
-    class_list = _check_classes(classes, path) if classes is not None else None
-    labels = _check_labels(labels, class_list, n, path) if labels is not None else None
-    dims = frames.shape[1:-1]
-    sensor = (dims[2], dims[1], dims[0]) if len(dims) == 3 else (dims[0], 1, 1)
-    if t != framing.T:
-        framing = dataclasses.replace(framing, T=int(t))
-    return FramedSplit(frames, labels, sensor, framing, classes=class_list, source=str(path))
-
-
-def _squeezed(shape) -> tuple[int, ...]:
-    return tuple(int(d) for d in shape if d != 1)
-
-
-def _frames_array(arr: np.ndarray, shape, src: str) -> np.ndarray:
-    """Validate a frame array and return it bool ``(N, *dims, T)``."""
-    if arr.dtype.kind not in "biuf":
-        raise FrameValuesError(f"{src}: frames have type {arr.dtype}; expected bool or 0/1 numbers")
-    nd = arr.ndim
-    if shape is None:
-        if nd == 4:
-            arr = arr[None]
-        elif nd != 5:
-            raise InputShapeError(f"{src}: frames {arr.shape}: expected (C, H, W, T) for one "
-                                  f"sample or (N, C, H, W, T) for many")
-    else:
-        k, f = len(shape), int(np.prod(shape))
-        if nd == k + 1 and arr.shape[:-1] == shape:
-            arr = arr[None]
-        elif nd == k + 2 and arr.shape[1:-1] == shape:
-            pass
-        elif k == 1 and nd == 4 and int(np.prod(arr.shape[:3])) == f:
-            arr = arr.reshape(1, f, arr.shape[-1])  # C, H, W order, as SLAYER flattens
-        elif k == 1 and nd == 5 and int(np.prod(arr.shape[1:4])) == f:
-            arr = arr.reshape(arr.shape[0], f, arr.shape[-1])
-        elif _squeezed(arr.shape[1:-1]) == _squeezed(shape) and nd >= 3:
-            # (N, 64, T) for an input of (1, 1, 64): the same features, no ambiguity
-            arr = arr.reshape(arr.shape[0], *shape, arr.shape[-1])
-        elif _squeezed(arr.shape[:-1]) == _squeezed(shape) and nd >= 2:
-            arr = arr.reshape(1, *shape, arr.shape[-1])
-        else:
-            raise InputShapeError(f"{src}: frames {arr.shape} do not match the network input "
-                                  f"{shape} + (T,) (one sample {(*shape, 'T')}, or N samples "
-                                  f"{('N', *shape, 'T')})")
-    if arr.shape[0] == 0 or arr.shape[-1] == 0:
-        raise EmptyInputError(f"{src}: frames {arr.shape} hold no samples or no time steps")
-    _check_binary(arr, src)
-    return np.ascontiguousarray(arr, dtype=bool)
-
-
-def _check_binary(arr: np.ndarray, src: str) -> None:
-    if arr.dtype.kind == "b":
-        return
-    nan = int(np.isnan(arr).sum()) if arr.dtype.kind == "f" else 0
-    neg = int((arr < 0).sum())
-    other = int(((arr > 0) & (arr != 1)).sum())  # NaN compares false: counted once
-    if nan or neg or other:
-        parts = [f"{c} {what}" for c, what in ((nan, "NaN values"), (neg, "negative values"),
-                                               (other, "values other than 0/1")) if c]
-        raise FrameValuesError(f"{src}: frames must be binary spikes (0/1); found "
-                               f"{', '.join(parts)} (of {arr.size})")
-
-
-def _check_classes(classes: np.ndarray, path: Path) -> list[str]:
-    if classes.dtype.kind not in "US" or classes.ndim != 1 or len(classes) == 0:
-        raise LabelError(f"{path}: classes must be a non-empty 1-D array of strings, got "
-                         f"{classes.dtype} {classes.shape}")
-    names = [c.decode() if isinstance(c, bytes) else str(c) for c in classes.tolist()]
-    if len(set(names)) != len(names):
-        dup = next(c for c in names if names.count(c) > 1)
-        raise LabelError(f"{path}: class name {dup!r} appears more than once in classes")
-    return names
-
-
-def _check_labels(labels: np.ndarray, classes: list[str] | None, n: int, path: Path) -> np.ndarray:
-    labels = labels.reshape(1) if labels.ndim == 0 else labels
-    if labels.dtype.kind not in "iu":
-        raise LabelError(f"{path}: labels have type {labels.dtype}; expected integers")
-    if labels.shape != (n,):
-        raise LabelError(f"{path}: labels have shape {labels.shape} but there are {n} samples "
-                         f"(expected ({n},))")
-    if labels.dtype.kind == "u" and labels.max() > np.iinfo(np.int64).max:  # would wrap negative
-        raise LabelError(f"{path}: label {int(labels.max())} is not a class index (too large)")
-    if labels.min() < 0:
-        raise LabelError(f"{path}: {int((labels < 0).sum())} negative labels (min {int(labels.min())})")
-    if classes is not None and labels.max() >= len(classes):
-        bad = int((labels >= len(classes)).sum())
-        raise LabelError(f"{path}: {bad} labels out of range of the {len(classes)} classes "
-                         f"(max label {int(labels.max())}, valid 0..{len(classes) - 1})")
-    return labels.astype(np.int64)
-
-
 # ------------------------------------------------------------ event folders
 def _visible(folder: Path) -> list[Path]:
     # dotfiles are skipped: .DS_Store, macOS '._x.aedat4' resource forks, editors' files
     return sorted((p for p in folder.iterdir() if not p.name.startswith(".")), key=lambda p: p.name)
 
 
-def _check_extensions(files: Sequence[Path]) -> None:
-    for f in files:
-        if f.suffix.lower() not in EVENT_EXTENSIONS:
-            raise UnsupportedFileError(f"{f}: unsupported file type {f.suffix or '(no extension)'!r} "
-                                       f"in an event folder; supported: {supported_extensions()}")
+def _check_formats(files: Sequence[Path]) -> None:
+    for f in files:   # the same identification as the read that follows
+        formats.identify(f, where=" in an event folder")
 
 
 def _list_folder(folder: Path) -> tuple[list[tuple[Path, int | None]], list[str] | None]:
@@ -306,13 +141,13 @@ def _list_folder(folder: Path) -> tuple[list[tuple[Path, int | None]], list[str]
     files = [p for p in entries if not p.is_dir()]
     if not entries:
         raise EmptyInputError(f"{folder}: empty folder; expected event files "
-                              f"({supported_extensions()}) or one subfolder per class")
+                              f"({formats.supported()}) or one subfolder per class")
     if dirs and files:
         raise UserInputError(f"{folder}: holds both class subfolders ({dirs[0].name}, ...) and "
                              f"files ({files[0].name}, ...); put every file in its class folder, "
                              f"or use no subfolders for unlabelled samples")
     if not dirs:
-        _check_extensions(files)
+        _check_formats(files)
         return [(f, None) for f in files], None
     items: list[tuple[Path, int | None]] = []
     for label, d in enumerate(dirs):
@@ -323,7 +158,7 @@ def _list_folder(folder: Path) -> tuple[list[tuple[Path, int | None]], list[str]
                                  f"must hold its event files directly")
         if not inner:
             raise EmptyInputError(f"{d}: class folder '{d.name}' holds no event files")
-        _check_extensions(inner)
+        _check_formats(inner)
         items.extend((f, label) for f in inner)
     return items, [d.name for d in dirs]
 
@@ -345,7 +180,7 @@ class _Scan:
     events: np.ndarray | None = None
 
     @classmethod
-    def of(cls, rec: Recording, label: int | None) -> "_Scan":
+    def of(cls, rec: formats.Recording, label: int | None) -> "_Scan":
         ev = rec.events
         return cls(rec.path, label, rec.declared, rec.one_d, int(ev["x"].max()), int(ev["y"].max()),
                    frozenset(np.unique(ev["p"]).tolist()), int(ev["t"][0]), int(ev["t"][-1]),
@@ -427,7 +262,7 @@ def _frame_recordings(items, classes, framing: FramingConfig, shape, sensor, pro
     window = framing.T * framing.bin_us
     for path, label in bar(items, enabled=progress, desc=f"reading {Path(source).name}", unit="file",
                            leave=False):
-        rec = read_event_file(path)
+        rec = formats.read(path)
         sc = _Scan.of(rec, label)
         if framing.slicing == "time" and sc.t0 >= window:
             raise RecordingError(f"{path}: every event lies after the framing window (first event "
@@ -458,7 +293,7 @@ def _frame_recordings(items, classes, framing: FramingConfig, shape, sensor, pro
     i = 0
     for sc, n in zip(bar(scans, enabled=progress, desc=f"framing {Path(source).name}",
                          unit="recording", leave=False), n_win):
-        events = sc.events if sc.events is not None else read_event_file(sc.path).events
+        events = sc.events if sc.events is not None else formats.read(sc.path).events
         for k in range(n):
             ev = events
             if framing.slicing == "windows":

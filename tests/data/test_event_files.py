@@ -1,4 +1,4 @@
-"""lavacut.data.event_files' Prophesee readers (expelliarmus underneath):
+"""lavacut.data.formats' Prophesee readers (expelliarmus underneath):
 DAT and EVT 2.0 RAW files written here from the formats' specifications, read
 back event for event; EVT 3.0 refused while expelliarmus misreads it; bad
 files each refused with the file named."""
@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from event_files_testing import events, write_dat, write_evt2, write_evt3
-from lavacut.data.event_files import EVENT_EXTENSIONS, RecordingError, read_event_file
+from lavacut.data import formats
+from lavacut.data.event_files import RecordingError, read_event_file
 
 # timestamps past 2**12 and 2**24 us exercise the formats' high-time words
 LONG = dict(n=400, w=640, h=480, t_max=40_000_000)
@@ -29,14 +30,14 @@ def test_prophesee_files_read_back_exactly(tmp_path, write, suffix):
 
 
 def test_raw_is_an_accepted_extension():
-    assert ".raw" in EVENT_EXTENSIONS and ".dat" in EVENT_EXTENSIONS
+    assert formats.by_suffix(".raw").name == "prophesee_raw" and formats.by_suffix(".DAT").name == "prophesee_dat"
 
 
 def test_evt3_is_refused_while_expelliarmus_misreads_its_timestamps(tmp_path):
     """expelliarmus 1.1 adds 4096 us (a time-high period) to events whose
     time-low word is below the previous one after a time-high change
     (expelliarmus issue 19). When this test fails, expelliarmus reads EVT 3.0
-    right: drop ``_RAW_REFUSED['evt3']`` and test EVT3 like EVT2 above."""
+    right: drop ``REFUSED['evt3']`` in lavacut/data/formats/prophesee_raw.py and test EVT3 like EVT2 above."""
     from expelliarmus import Wizard
 
     ev = events(seed=3, **LONG)
