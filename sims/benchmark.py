@@ -29,7 +29,14 @@ Figures, per export (netx_exports/embedded_dense.net, embedded_conv.net):
   Lava wall-clock per sample-step (wall / the samples' summed steps) over
   SLAYER's batch-1 step (``lava_lanes_per_sample_step_over_slayer_batch1``),
   the cutoff's wall gain over its timestep gain per lane count, decisions
-  equal to one lane, and the issue's targets checked at the default lanes.
+  equal to one lane, and the issue's targets checked at the default lanes;
+  with the load average before and after the section, the runtime start-up
+  (``init_s``: Lava forks its processes, the fused network builds its
+  kernels) kept out of the wall-clock figures as compile is, and the peak
+  memory of the whole process tree (host and Lava processes, proportional
+  set size summed, polled every 0.1 s) during the default-lanes cutoff run.
+  ``--only-lanes`` measures this section alone and replaces the ``lanes``
+  key of each export in ``--out`` (the other figures are kept).
   The other sections run one lane (``run_split``'s default).
 
 The halt / stream / switch figures use ``--models`` (default fast).
@@ -37,6 +44,7 @@ The halt / stream / switch figures use ``--models`` (default fast).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -167,12 +175,58 @@ def bench_models(path, frames, labels, rule, slayer_step_s: float, exact_samples
                                           "all": bool(all(same.values()) and all(spikes.values()))}}
 
 
+def _tree_pss_kib(root: int) -> int:
+    """Proportional set size summed over ``root`` and its descendants (shared
+    pages of the forked Lava processes counted once overall)."""
+    children: dict[int, list[int]] = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/stat") as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(d))
+    total, todo = 0, [root]
+    while todo:
+        pid = todo.pop()
+        todo += children.get(pid, [])
+        try:
+            with open(f"/proc/{pid}/smaps_rollup") as f:
+                total += sum(int(line.split()[1]) for line in f if line.startswith("Pss:"))
+        except OSError:
+            pass
+    return total
+
+
+def peak_tree_memory_mib(fn):
+    """(fn(), peak PSS of this process tree in MiB while fn ran, polled every 0.1 s)."""
+    import threading
+
+    peak, done = [0], threading.Event()
+
+    def poll():
+        while not done.is_set():
+            peak[0] = max(peak[0], _tree_pss_kib(os.getpid()))
+            done.wait(0.1)
+
+    th = threading.Thread(target=poll, daemon=True)
+    th.start()
+    try:
+        return fn(), peak[0] / 1024
+    finally:
+        done.set()
+        th.join()
+
+
 def bench_lanes(path, frames, labels, rule, slayer_step_s: float, torch_sps: float, rounds: int = 2) -> dict:
     """Issue 24: stream runs of the fused network at ``LANES`` lanes, full T
     and with the cutoff, against the torch engine and SLAYER batch 1 (see
     module doc)."""
     N, T = len(frames), frames.shape[-1]
-    out = {"lanes": list(LANES), "default_lanes": DEFAULT_LANES, "rounds": rounds, "samples_per_s_full": {},
+    out = {"lanes": list(LANES), "default_lanes": DEFAULT_LANES, "rounds": rounds,
+           "load_average_before": os.getloadavg()[0], "torch_engine_samples_per_s": torch_sps,
+           "init_s_full": {}, "init_s_cutoff": {}, "samples_per_s_full": {},
            "samples_per_s_cutoff": {}, "lava_steps_full": {}, "lava_steps_cutoff": {},
            "lava_lanes_over_torch_engine_throughput": {}, "lava_lanes_over_torch_engine_throughput_full": {},
            "lava_lanes_per_sample_step_over_slayer_batch1": {}, "ms_per_sample_step_full": {},
@@ -186,6 +240,7 @@ def bench_lanes(path, frames, labels, rule, slayer_step_s: float, torch_sps: flo
                    for _ in range(rounds)), key=lambda r: r.wall_s)
         ref = ref or cut
         k = str(b)
+        out["init_s_full"][k], out["init_s_cutoff"][k] = full.init_s, cut.init_s
         sps_full, sps_cut = N / full.wall_s, N / cut.wall_s
         step = full.wall_s / (N * T)                          # wall per sample-step, full T
         out["samples_per_s_full"][k], out["samples_per_s_cutoff"][k] = sps_full, sps_cut
@@ -199,6 +254,9 @@ def bench_lanes(path, frames, labels, rule, slayer_step_s: float, torch_sps: flo
         out["same_decisions_as_lanes1"][k] = bool(all(np.array_equal(getattr(cut, a), getattr(ref, a))
                                                       for a in ("t_c", "pred", "counts")))
     d = str(DEFAULT_LANES) if str(DEFAULT_LANES) in out["samples_per_s_cutoff"] else str(LANES[-1])
+    _, out["peak_tree_pss_mib_cutoff_at_default_lanes"] = peak_tree_memory_mib(
+        lambda: run_split(path, frames, labels, rule, mode="stream", progress=False, lanes=int(d)))
+    out["load_average_after"] = os.getloadavg()[0]
     out["targets"] = {
         "torch_throughput_at_default_lanes_ge_0.5": out["lava_lanes_over_torch_engine_throughput"][d] >= 0.5,
         "speedup_over_lanes1_cutoff_ge_10_at_default_lanes": out["speedup_over_lanes1_cutoff"][d] >= 10,
@@ -233,8 +291,6 @@ def main(argv=None) -> int:
                     help="measure the lanes section only (to a file other than the full benchmark's)")
     args = ap.parse_args(argv)
     sections = ("lanes",) if args.only_lanes else ("modes", "models", "workers", "lanes")
-    if args.only_lanes and Path(args.out) == Path("sims/results/benchmark.json"):
-        ap.error("--only-lanes writes a partial report: give --out another file")
     results = {"versions": versions(), "samples": args.samples, "exports": []}
     for e in args.exports:
         if not Path(e).exists():
@@ -254,6 +310,8 @@ def main(argv=None) -> int:
                       f"gain {ln['wall_ratio_over_timestep_ratio'][k]:.2f}; same decisions {ln['same_decisions_as_lanes1'][k]}")
             print(f"  torch engine {r['torch_engine_samples_per_s']:.0f} samples/s; targets at default lanes "
                   f"{ln['default_lanes']}: {ln['targets']}")
+            print(f"  load average {ln['load_average_before']:.1f} -> {ln['load_average_after']:.1f}; peak memory "
+                  f"(process tree PSS) {ln['peak_tree_pss_mib_cutoff_at_default_lanes']:.0f} MiB")
         if "modes" not in sections:
             continue
         for mode in ("halt", "stream"):
@@ -278,6 +336,15 @@ def main(argv=None) -> int:
         wk = r["workers"]
         print(f"  workers: {wk['workers']} workers {wk['elapsed_s_workers']:.1f} s vs one graph "
               f"{wk['elapsed_s_one_graph']:.1f} s elapsed (compile included), same decisions: {wk['same_decisions']}")
+    if args.only_lanes and Path(args.out).is_file():      # replace the lanes of a full report, keep the rest
+        full = json.loads(Path(args.out).read_text())
+        lanes = {r["export"]: r["lanes"] for r in results["exports"]}
+        for r in full.get("exports", []):
+            if r.get("export") in lanes:
+                r["lanes"] = lanes.pop(r["export"])
+        full.setdefault("exports", []).extend(r for r in results["exports"] if r["export"] in lanes)
+        full["lanes_versions"], full["lanes_samples"] = results["versions"], args.samples
+        results = full
     atomic_write_json(args.out, results)
     print(f"\nwritten {args.out}")
     return 0

@@ -22,6 +22,7 @@ from lavacut.cutoff.rules import FixedT, StopRule
 from lavacut.data.framing import FramedSplit
 from lavacut.export.artifact import Export
 from lavacut.runtime.executors import executor_scope
+from lavacut.runtime.graph import OpenedNetwork
 from lavacut.runtime.runner import run_split
 from lavacut.util import LavacutError, versions
 
@@ -75,7 +76,10 @@ def run_full_and_cutoff(path, frames, labels, rule: StopRule, mode: str = "halt"
     """The same frames twice through one compiled graph each: full T
     (``FixedT``, the baseline, timed the same way) and with ``rule``.
     ``models``, ``workers``, ``lanes``, ``executor``: see
-    :func:`lavacut.runtime.runner.run_split` (one executor for both runs)."""
+    :func:`lavacut.runtime.runner.run_split` (one executor for both runs).
+    ``path``: a path or an opened ``Export``; the file is read once for both
+    runs (:class:`~lavacut.runtime.graph.OpenedNetwork`)."""
+    path = OpenedNetwork(path)
     with executor_scope(executor, workers=workers) as ex:
         full = run_split(path, frames, labels, FixedT(), mode=mode, backend=backend, progress=progress,
                          models=models, workers=workers, lanes=lanes, executor=ex)
@@ -177,7 +181,7 @@ def run_export(req: RunRequest, mode: str | None = None, policy: str | None = No
                          progress=progress)
     T = data.frames.shape[-1]
     rule = export.rule(policy, params, T)
-    full, cut = run_full_and_cutoff(export.path, data.frames, data.labels, rule, mode=mode, backend=backend,
+    full, cut = run_full_and_cutoff(export, data.frames, data.labels, rule, mode=mode, backend=backend,
                                     progress=progress, on_sample=on_sample, models=models, workers=workers,
                                     lanes=lanes, executor=executor)
     report = {**report_header(export, data, split, cfg, "lava", req.user_input), **lava_report(full, cut, rule, T)}

@@ -51,6 +51,9 @@ from typing import Any
 import numpy as np
 
 from lavacut.export.inspect import inspect_layers, readout_of, require_support
+from lavacut.runtime.frames import (lava_frame_layout, lava_to_slayer, pack_frames,  # noqa: F401 (re-exported)
+                                    to_slayer_order, unpack_frames)
+from lavacut.runtime.lanes import DEFAULT_LANES, check_lanes, lane_schedule  # noqa: F401 (re-exported)
 from lavacut.util import LavacutError, import_slayer
 
 
@@ -100,11 +103,12 @@ class NetLayout:
         return slayer_class[lava_to_slayer(lava_shape)]
 
 
-def net_layout(net_path) -> NetLayout:
+def net_layout(net_path, layers=None) -> NetLayout:
     """The layout of a file lavacut runs; raises :class:`LavacutError` naming
     the first layer it cannot run (neuron type, why, what is supported),
-    before any Lava process exists."""
-    layers = inspect_layers(net_path)
+    before any Lava process exists. ``layers``: the file's layers already
+    read (``Export.layers``), else they are read from the file."""
+    layers = inspect_layers(net_path) if layers is None else layers
     require_support(net_path, layers, "run")
     spiking = [L for L in layers if L.type in ("dense", "dense_rec", "conv") or (L.type == "input" and L.neuron)]
     last = spiking[-1]
@@ -131,40 +135,66 @@ def net_layout(net_path) -> NetLayout:
                      note="; ".join(notes), readout=readout)
 
 
-def lava_to_slayer(lava_shape: tuple) -> np.ndarray:
-    """For each neuron of a netx port of shape ``lava_shape`` (C order), its
-    index in SLAYER's C-order flattening of the reversed shape (netx shapes
-    are SLAYER's reversed: (W, H, C) for (C, H, W))."""
-    n = int(np.prod(lava_shape))
-    rev = tuple(reversed(range(len(lava_shape))))
-    return np.arange(n).reshape(tuple(lava_shape)[::-1]).transpose(rev).reshape(-1)
-
-
-def to_slayer_order(data: np.ndarray, lava_shape: tuple) -> np.ndarray:
-    """Recorded output ``(*lava_shape, S)`` -> ``(n, S)`` in SLAYER's flat
-    order (see :func:`lava_to_slayer`)."""
-    n = int(np.prod(lava_shape))
-    flat = np.asarray(data).reshape(n, -1)
-    out = np.empty_like(flat)
-    out[lava_to_slayer(lava_shape)] = flat
-    return out
-
-
 def open_network(net_path, loihi2: bool = False):
     """(net, layout, input port): the netx network of a file checked by
     :func:`net_layout`, loaded without an average readout; the input port is
-    the input neurons' ``a_in`` for an input layer with neurons."""
-    layout = net_layout(net_path)
-    if loihi2 and layout.input_transform is not None:
-        raise LavacutError(f"{net_path}: an input layer with neurons needs graded input (frame x weight + bias); "
-                           f"the embedded-io spike adapters of backend 'loihi2' carry binary spikes")
-    net = load_network(net_path, layout.num_layers)
-    out_shape = tuple(int(s) for s in net.out.shape)
-    if int(np.prod(out_shape)) != layout.out_size:
-        raise LavacutError(f"{net_path}: netx's output port has shape {out_shape}, the file's last spiking layer "
-                           f"{layout.out_shape}")
-    port = net.in_layer.neuron.a_in if layout.input_transform is not None else net.inp
-    return net, layout, port
+    the input neurons' ``a_in`` for an input layer with neurons.
+    ``net_path``: a path, an opened ``Export`` or an :class:`OpenedNetwork`."""
+    return as_opened(net_path).network(loihi2)
+
+
+class OpenedNetwork:
+    """A NetX file opened once for every graph of a run (the full-T run and
+    the cutoff run, every worker forked from this process): the layout from
+    the layers already read (an ``Export``'s), netx's Network loaded once,
+    and what the fused network is built from (:func:`fused_layers`) read from
+    it once. netx's Processes can be wired into one graph only: a graph that
+    wires them (netx's own graph: models "stock" / "fast-procs", backend
+    loihi2) takes them (:meth:`take`), and the next graph loads the file
+    again. Pickled (a Ray task), it leaves netx's Processes behind."""
+
+    def __init__(self, src):
+        self.path = getattr(src, "path", src)
+        self.layout = net_layout(self.path, getattr(src, "layers", None))
+        self._net = None
+        self._specs = None          # fused_layers of the file, read once (False: the fused network cannot run it)
+
+    def network(self, loihi2: bool = False):
+        """(net, layout, input port), as :func:`open_network`."""
+        layout = self.layout
+        if loihi2 and layout.input_transform is not None:
+            raise LavacutError(f"{self.path}: an input layer with neurons needs graded input (frame x weight + "
+                               f"bias); the embedded-io spike adapters of backend 'loihi2' carry binary spikes")
+        if self._net is None:
+            net = load_network(self.path, layout.num_layers)
+            out_shape = tuple(int(s) for s in net.out.shape)
+            if int(np.prod(out_shape)) != layout.out_size:
+                raise LavacutError(f"{self.path}: netx's output port has shape {out_shape}, the file's last "
+                                   f"spiking layer {layout.out_shape}")
+            self._net = net
+        net = self._net
+        port = net.in_layer.neuron.a_in if layout.input_transform is not None else net.inp
+        return net, layout, port
+
+    def fused_specs(self) -> list[dict] | None:
+        """:func:`fused_layers` of the file (None: the fused network cannot run it)."""
+        if self._specs is None:
+            self._specs = fused_layers(self.network()[0]) or False
+        return self._specs or None
+
+    def take(self) -> None:
+        """The Processes of :meth:`network` were wired into a graph: the next
+        graph loads its own."""
+        self._net = None
+
+    def __getstate__(self):
+        return {**self.__dict__, "_net": None}
+
+
+def as_opened(src) -> OpenedNetwork:
+    """``src`` (a path, an opened ``Export`` or an :class:`OpenedNetwork`) as
+    an :class:`OpenedNetwork`."""
+    return src if isinstance(src, OpenedNetwork) else OpenedNetwork(src)
 
 
 def _synapses(block) -> list:
@@ -276,49 +306,6 @@ def fused_layers(net) -> list[dict] | None:
     return layers
 
 
-def lava_frame_layout(frames: np.ndarray, in_shape: tuple) -> np.ndarray:
-    """(N, ..., T) user frames -> (N, T, F) in the C order of netx's input
-    shape ``in_shape``."""
-    frames = np.asarray(frames)
-    if frames.ndim < 3:
-        raise LavacutError(f"frames must be (N, C, H, W, T) or (N, C*H*W, T); got shape {frames.shape}")
-    N, T = frames.shape[0], frames.shape[-1]
-    F = int(np.prod(in_shape))
-    if int(np.prod(frames.shape[1:-1])) != F:
-        raise LavacutError(f"frames have {int(np.prod(frames.shape[1:-1]))} features per "
-                           f"step ({frames.shape[1:-1]}); the network input takes {F} "
-                           f"(netx shape {tuple(in_shape)})")
-    if len(in_shape) == 1:                          # dense input: C, H, W flatten
-        x = frames.reshape(N, F, T)
-        return np.moveaxis(x, -1, 1)                # (N, T, F)
-    if len(in_shape) == 3:                          # conv input, netx (W, H, C)
-        W, H, C = in_shape
-        x = frames.reshape(N, C, H, W, T)
-        return x.transpose(0, 4, 3, 2, 1).reshape(N, T, F)   # (N, T, W, H, C)
-    raise LavacutError(f"unsupported network input shape {tuple(in_shape)}")
-
-
-def pack_frames(frames: np.ndarray, in_shape: tuple) -> np.ndarray:
-    """Binary frames -> ``np.packbits`` array (N, T, ceil(F/8)) in netx
-    layout, checked to be 0/1."""
-    x = lava_frame_layout(frames, in_shape)
-    if x.dtype != bool:
-        if not np.issubdtype(x.dtype, np.number):
-            raise LavacutError(f"frames must be numeric or bool, got {x.dtype}")
-        if x.size and (x.min() < 0 or x.max() > 1):
-            raise LavacutError("frames must be binary spikes (0/1); found values "
-                               f"in [{x.min()}, {x.max()}]")
-        x = x != 0
-    return np.packbits(x, axis=-1)
-
-
-def unpack_frames(packed: np.ndarray, in_shape: tuple) -> np.ndarray:
-    """Inverse of :func:`pack_frames` in netx layout: (N, T, *in_shape) int8."""
-    F = int(np.prod(in_shape))
-    x = np.unpackbits(packed, axis=-1, count=F)
-    return x.reshape(packed.shape[:2] + tuple(in_shape))
-
-
 @dataclass
 class SplitGraph:
     """The processes of one compiled split (see :func:`build_split_graph`)."""
@@ -402,7 +389,9 @@ def build_split_graph(net_path, frames, rule, *, halt: bool, horizon: int | None
     from lavacut.runtime.procs.monitor import CutoffMonitor  # Lava
     from lavacut.runtime.procs.source import SampleSource  # Lava
 
-    net, layout, inp = open_network(net_path, loihi2)     # refuses unsupported layers first
+    opened = as_opened(net_path)
+    net_path = opened.path
+    net, layout, inp = opened.network(loihi2)     # refuses unsupported layers first
     in_shape = tuple(int(s) for s in inp.shape)
     out_shape = tuple(int(s) for s in net.out.shape)
     if getattr(net, "output_message_bits", 0):
@@ -434,7 +423,7 @@ def build_split_graph(net_path, frames, rule, *, halt: bool, horizon: int | None
     K = layout.num_classes
     fused_proc = None
     if fused and not loihi2:
-        specs = fused_layers(net)
+        specs = opened.fused_specs()
         if specs is None and auto:
             lanes = 1
         if specs is not None:
@@ -464,54 +453,10 @@ def build_split_graph(net_path, frames, rule, *, halt: bool, horizon: int | None
         adapters, out_port = [], fused_proc.s_out
     else:
         adapters = connect_around(net, source.s_out, monitor.s_in, loihi2, inp=inp)
+        opened.take()
         out_port = adapters[-1].out if adapters else net.out
     monitor.switch_out.connect(source.switch_in)
     return SplitGraph(net=net, source=source, monitor=monitor, latency=D, offset=offset, horizon=T,
                       num_samples=N, num_classes=K, in_shape=in_shape, state_vars=svars, adapters=adapters,
                       out_shape=out_shape, output_note=layout.note, layout=layout, out_port=out_port,
                       fused=fused_proc, lanes=lanes)
-
-
-#: lanes=0 ("automatic"): the lanes of the fused network, chosen from the
-#: throughput measured at 1, 8, 32 and 128 lanes on the shipped exports
-#: (README, "Lanes"); 1 where the fused network does not run the file
-DEFAULT_LANES = 32
-
-
-def check_lanes(lanes, *, fused: bool, loihi2: bool) -> int:
-    """``lanes`` as an int >= 1 (0: automatic, resolved when the graph is
-    built), or a LavacutError saying why it cannot run:
-    lanes live inside the fused network (``models="fast"`` on cpu); Lava's
-    stock and per-process models run one sample per graph (``--workers N``
-    runs N graphs side by side instead)."""
-    if lanes is None or lanes == 0:     # automatic: DEFAULT_LANES where the fused network runs, else 1
-        return 0 if fused and not loihi2 else 1
-    if isinstance(lanes, bool) or not isinstance(lanes, (int, np.integer)) or lanes < 1:
-        raise LavacutError(f"lanes must be a whole number >= 1 (or 0: automatic), got {lanes!r}")
-    lanes = int(lanes)
-    if lanes > 1 and loihi2:
-        raise LavacutError(f"lanes={lanes} on backend 'loihi2': the lanes of the CPU simulation become R copies of "
-                           f"the network on the chip (see 'lavacut check --replicas R'); building them is not "
-                           f"implemented for the untested Loihi 2 path; use lanes=1")
-    if lanes > 1 and not fused:
-        raise LavacutError(f"lanes={lanes} needs models 'fast' (the fused network holds the lanes); the stock and "
-                           f"fast-procs models run one sample per graph: use lanes=1, or --workers N for N graphs")
-    return lanes
-
-
-def lane_schedule(t_c, offset: int, lanes: int) -> np.ndarray:
-    """The Lava step at which each sample's decision falls when ``lanes``
-    lanes play the samples in order, sample j taking t_c[j] + offset steps
-    (lane b starts sample b at step 1; a lane that decides at step s starts
-    the next unplayed sample at s + 1, lanes deciding together taking them in
-    lane order) -- the monitor's assignment replayed on the host, for the
-    step bookkeeping check. With one lane: the cumulative sums."""
-    t_c = np.asarray(t_c, dtype=np.int64) + int(offset)
-    N = len(t_c)
-    done = np.zeros(N, dtype=np.int64)
-    lane_free = np.zeros(int(lanes), dtype=np.int64)    # step after which the lane takes its next sample
-    for j in range(N):              # in sample order: the earliest free lane, ties in lane order (argmin)
-        b = int(np.argmin(lane_free))
-        lane_free[b] += t_c[j]
-        done[j] = lane_free[b]
-    return done

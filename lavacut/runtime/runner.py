@@ -55,7 +55,10 @@ def run_split(net_path, frames, labels, rule, mode: str = "halt", backend: str =
     Parameters
     ----------
     net_path : NetX .net / .h5 file of CUBA layers (layouts, refusals:
-        :mod:`lavacut.runtime.graph`; ``RunResult.output_layout``).
+        :mod:`lavacut.runtime.graph`; ``RunResult.output_layout``): a path,
+        an opened ``Export`` (its layers are not read again) or an
+        :class:`~lavacut.runtime.graph.OpenedNetwork` (netx's Network too:
+        one read of the file for several runs).
     frames : (N, C, H, W, T) or (N, C*H*W, T) binary frames (bool or 0/1),
         features in C, H, W order; transposed to netx's (W, H, C) for conv
         inputs (see :mod:`lavacut.runtime.graph`).
@@ -109,7 +112,9 @@ def run_split(net_path, frames, labels, rule, mode: str = "halt", backend: str =
     if (int(workers) > 1 and frames.shape[0] > 1) or remote:
         if on_sample is not None:
             raise LavacutError("on_sample (a per-decision callback) needs workers=1 and the local executor")
-        return run_sharded(run_split, net_path, frames, labels, rule, workers=int(workers), progress=progress,
+        # a remote executor ships the file itself to its tasks; forked workers inherit the opened network
+        src = getattr(net_path, "path", net_path) if remote else net_path
+        return run_sharded(run_split, src, frames, labels, rule, workers=int(workers), progress=progress,
                            executor=executor, address=address,
                            mode=mode, backend=backend, T=T, frame_aligned=frame_aligned, models=models,
                            lanes=lanes)

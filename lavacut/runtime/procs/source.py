@@ -103,10 +103,10 @@ class PySampleSourceModel(PyLoihiProcessModel):
     def run_spk(self):
         B = self._B
         switch = np.flatnonzero(self.switch_in.recv().reshape(-1)[:B])
-        for b in switch:                # lane order: the monitor assigns the same way
-            self.sample[b] = self._next
-            self.frame[b] = 0
-            self._next += 1
+        if switch.size:                 # lane order: the monitor assigns the same way
+            self.sample[switch] = self._next + np.arange(switch.size)
+            self.frame[switch] = 0
+            self._next += switch.size
         n, k = self.sample.astype(np.int64), self.frame.astype(np.int64)
         live = np.flatnonzero((n < self._num_samples) & (k < self._horizon))
         if B == 1:
@@ -119,11 +119,13 @@ class PySampleSourceModel(PyLoihiProcessModel):
             else:
                 self.s_out.send(self._idle)
         else:
-            x = np.zeros((B, self._n_features), dtype=np.int32)
+            # (F, B) in C order, the port's layout: sending a transposed view made the port's copy
+            # into shared memory strided, 0.4 ms of a ~1.5 ms 32-lane dense step (measured)
+            x = np.zeros((self._n_features, B), dtype=np.int32)
             if live.size:
-                x[live] = np.unpackbits(self._packed[n[live], k[live]], axis=-1, count=self._n_features)
+                x[:, live] = np.unpackbits(self._packed[n[live], k[live]], axis=-1, count=self._n_features).T
             if self._weight != 1 or self._bias:
                 x = x * self._weight + self._bias
-            self.s_out.send(np.moveaxis(x.reshape((B,) + self._shape), 0, -1))
+            self.s_out.send(x.reshape(self._shape + (B,)))
         # saturate: no overflow on endless zeros
         self.frame[:] = np.where(k <= self._horizon, k + 1, k)
