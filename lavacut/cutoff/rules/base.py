@@ -103,8 +103,10 @@ class StopRule:
         """The rule calibrated on ``data`` (its part of ``calibrate_all``);
         ``options`` are calibrate_all's (eps, alpha, entropy_threshold,
         checkpoints and any other given): take the ones the rule uses as
-        keywords and ignore the rest. None: nothing to calibrate (the rule
-        is then not among the calibrated rules an export stores)."""
+        keyword-only arguments and ignore the rest (``**_``); each but
+        ``sweep_option`` needs a default, as the sweep passes that one alone.
+        None: nothing to calibrate (the rule is then not among the
+        calibrated rules an export stores)."""
         return None
 
     @classmethod
@@ -115,7 +117,7 @@ class StopRule:
     @classmethod
     def sweep_rule(cls, value, data: CalibrationData) -> StopRule:
         """The rule at one point of the sweep: calibrated with
-        ``sweep_option=value``."""
+        ``sweep_option=value`` alone (its other options at their defaults)."""
         return cls.calibrate(data, **{cls.sweep_option: value})
 
     # ------------------------------------------------------------ targets
@@ -142,8 +144,9 @@ def register(cls: type[StopRule]) -> type[StopRule]:
     """Class decorator: add a stop rule to :data:`RULES` under ``cls.name``.
     Registering the same class again is a no-op; another class under a taken
     name is refused."""
-    if not (isinstance(cls, type) and issubclass(cls, StopRule) and dataclasses.is_dataclass(cls)):
-        raise TypeError(f"register: {cls!r} is not a StopRule dataclass")
+    # its own @dataclass: the fields are the parameters params() stores and rule_from_params takes
+    if not (isinstance(cls, type) and issubclass(cls, StopRule) and "__dataclass_fields__" in cls.__dict__):
+        raise TypeError(f"register: {cls!r} is not a StopRule dataclass (decorate it with @dataclass)")
     name = cls.__dict__.get("name")
     if not isinstance(name, str) or not name or name == StopRule.name:
         raise ValueError(f"register: {cls.__name__} needs its own policy name (a class attribute 'name')")
