@@ -4,6 +4,7 @@ docs/extending.md. Importing this module registers it; nothing else changes.
 Max count: stop once the leading class has ``count`` output spikes (a
 threshold on the evidence itself, with no softmax or per-step calibration).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

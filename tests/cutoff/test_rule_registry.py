@@ -6,6 +6,7 @@ registers it; no other file knows it, yet it is a --policy choice, a valid
 cutoff.policy, calibrated by calibrate_all, swept by metrics.sweeps and
 rebuilt from its stored parameters.
 """
+
 import importlib
 from dataclasses import dataclass
 from typing import ClassVar
@@ -17,8 +18,16 @@ from lavacut.cli import build_parser
 from lavacut.config import ConfigError, load_config
 from lavacut.cutoff.calibrate import calibrate_all, calibrate_temperature
 from lavacut.cutoff.metrics import guarantees, sweeps
-from lavacut.cutoff.rules import (RULES, StopRule, cutoff, per_step_predictions, register, rule_from_params,
-                                  rule_names, unregister)
+from lavacut.cutoff.rules import (
+    RULES,
+    StopRule,
+    cutoff,
+    per_step_predictions,
+    register,
+    rule_from_params,
+    rule_names,
+    unregister,
+)
 
 BUILT_IN = ["topk", "confidence", "entropy", "conformal", "fixed"]
 
@@ -48,11 +57,16 @@ def _spikes(seed=5, N=200, K=6, T=16):
 def test_built_in_rules_one_module_each_in_registry_order():
     assert rule_names() == BUILT_IN
     modules = {name: cls.__module__ for name, cls in RULES.items()}
-    assert modules == {"topk": "lavacut.cutoff.rules.topk", "confidence": "lavacut.cutoff.rules.confidence",
-                       "entropy": "lavacut.cutoff.rules.entropy", "conformal": "lavacut.cutoff.rules.conformal",
-                       "fixed": "lavacut.cutoff.rules.fixed"}
+    assert modules == {
+        "topk": "lavacut.cutoff.rules.topk",
+        "confidence": "lavacut.cutoff.rules.confidence",
+        "entropy": "lavacut.cutoff.rules.entropy",
+        "conformal": "lavacut.cutoff.rules.conformal",
+        "fixed": "lavacut.cutoff.rules.fixed",
+    }
     # the Top-K eps grid is stated once: the sweep's and choose_topk_eps's
     from lavacut.cutoff.calibrate import EPS_GRID
+
     assert RULES["topk"].sweep_grid is EPS_GRID
 
 
@@ -94,7 +108,7 @@ def test_a_new_rule_module_reaches_cli_config_calibration_and_sweeps(max_count):
     args = build_parser().parse_args(["run", "net.net", "--policy", "max-count"])
     assert args.policy == "max-count"
     unregister("max-count")
-    with pytest.raises(SystemExit):      # built now, the parser no longer offers it
+    with pytest.raises(SystemExit):  # built now, the parser no longer offers it
         build_parser().parse_args(["run", "net.net", "--policy", "max-count"])
     register(max_count)
 
@@ -111,7 +125,7 @@ def test_a_new_rule_module_reaches_cli_config_calibration_and_sweeps(max_count):
     flips = {c: float(np.mean(cutoff(max_count(count=c), sp)[1] != full)) for c in max_count.sweep_grid}
     expected = min([c for c, f in flips.items() if f <= 0.05], default=13)
     assert with_it["max-count"] == max_count(count=expected)
-    assert 1 < expected < 13          # the data makes the calibration choose, not a grid end
+    assert 1 < expected < 13  # the data makes the calibration choose, not a grid end
     # an option only the new rule knows passes through calibrate_all
     assert calibrate_all(sp, labels, max_count=4)["max-count"].count == 4
     unregister("max-count")

@@ -12,16 +12,26 @@ Importing this package imports every module in it, so a new rule is one new
 module here (``@register`` on its class); a rule defined elsewhere is
 registered when its module is imported.
 """
+
 import importlib
 import pkgutil
 
-from lavacut.cutoff.rules.base import (RULES, StopRule, number, register, rule_from_params, rule_names,
-                                       unregister)
+from lavacut.cutoff.rules.base import RULES, StopRule, number, register, rule_from_params, rule_names, unregister
 from lavacut.cutoff.rules.calibration import CalibrationData, calibrate_temperature
-from lavacut.cutoff.rules.counts import (NO_DECISION, cumulative_counts, cutoff, group_sums, optimal_cutoff_steps,
-                                         per_step_predictions, predict, softmax, top2_gap)
+from lavacut.cutoff.rules.counts import (
+    NO_DECISION,
+    cumulative_counts,
+    cutoff,
+    group_sums,
+    optimal_cutoff_steps,
+    per_step_predictions,
+    predict,
+    softmax,
+    top2_gap,
+)
+
 # the built-in rules, in the order the CLI, calibration and the sweeps list them
-from lavacut.cutoff.rules.topk import TopKGap  # noqa: I001
+from lavacut.cutoff.rules.topk import TopKGap
 from lavacut.cutoff.rules.confidence import Confidence
 from lavacut.cutoff.rules.entropy import Entropy
 from lavacut.cutoff.rules.conformal import Conformal
@@ -30,7 +40,29 @@ from lavacut.cutoff.rules.fixed import FixedT, applicable_rule
 for _module in pkgutil.iter_modules(__path__):
     importlib.import_module(f"{__name__}.{_module.name}")
 
-__all__ = ["RULES", "StopRule", "register", "unregister", "rule_names", "rule_from_params", "applicable_rule",
-           "number", "CalibrationData", "calibrate_temperature", "NO_DECISION", "predict", "softmax", "top2_gap",
-           "cumulative_counts", "group_sums", "cutoff", "per_step_predictions", "optimal_cutoff_steps",
-           "TopKGap", "Confidence", "Entropy", "Conformal", "FixedT"]
+__all__ = [
+    "RULES",
+    "StopRule",
+    "register",
+    "unregister",
+    "rule_names",
+    "rule_from_params",
+    "applicable_rule",
+    "number",
+    "CalibrationData",
+    "calibrate_temperature",
+    "NO_DECISION",
+    "predict",
+    "softmax",
+    "top2_gap",
+    "cumulative_counts",
+    "group_sums",
+    "cutoff",
+    "per_step_predictions",
+    "optimal_cutoff_steps",
+    "TopKGap",
+    "Confidence",
+    "Entropy",
+    "Conformal",
+    "FixedT",
+]

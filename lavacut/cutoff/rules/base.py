@@ -22,6 +22,7 @@ of lavacut asks of a rule by name, the rule declares on its class:
 The CLI's ``--policy`` choices, the config's ``cutoff.policy`` check,
 calibration, the sweeps and the experiments all read :data:`RULES`.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -36,18 +37,21 @@ if TYPE_CHECKING:
     from lavacut.cutoff.rules.calibration import CalibrationData
 
 
-def number(rule: str, name: str, value, lo: float, hi: float, lo_open: bool = True,
-           hi_open: bool = False) -> float:
+def number(rule: str, name: str, value, lo: float, hi: float, lo_open: bool = True, hi_open: bool = False) -> float:
     """A finite real parameter within its range, else ValueError naming both."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
-            or not math.isfinite(float(value)):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float, np.integer, np.floating))
+        or not math.isfinite(float(value))
+    ):
         raise ValueError(f"{rule}: {name} must be a number, got {value!r}")
     v = float(value)
     if (v <= lo if lo_open else v < lo) or (v >= hi if hi_open else v > hi):
-        raise ValueError(f"{rule}: {name} must be in {'(' if lo_open else '['}{lo:g}, "
-                         f"{'inf' if math.isinf(hi) else f'{hi:g}'}{')' if hi_open else ']'}, got {value!r}")
+        raise ValueError(
+            f"{rule}: {name} must be in {'(' if lo_open else '['}{lo:g}, "
+            f"{'inf' if math.isinf(hi) else f'{hi:g}'}{')' if hi_open else ']'}, got {value!r}"
+        )
     return v
-
 
 
 @dataclass
@@ -90,8 +94,11 @@ class StopRule:
         return fired & counts.any(axis=1) if self.needs_decision else fired
 
     def params(self) -> dict[str, Any]:
-        d = {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in asdict(self).items()
-             if not (k in self.optional and v is None)}
+        d = {
+            k: (v.tolist() if isinstance(v, np.ndarray) else v)
+            for k, v in asdict(self).items()
+            if not (k in self.optional and v is None)
+        }
         return {"policy": self.name, **d}
 
     def check_horizon(self, T: int) -> None:
@@ -125,8 +132,15 @@ class StopRule:
         """The calibration promised something reports can check (:meth:`target`)."""
         return False
 
-    def target(self, spikes: np.ndarray, labels: np.ndarray, t_c: np.ndarray, pred: np.ndarray,
-               pred_full: np.ndarray, level: float) -> dict[str, Any]:
+    def target(
+        self,
+        spikes: np.ndarray,
+        labels: np.ndarray,
+        t_c: np.ndarray,
+        pred: np.ndarray,
+        pred_full: np.ndarray,
+        level: float,
+    ) -> dict[str, Any]:
         """``target`` (what was promised), ``achieved`` (with its exact
         interval at ``level``), ``met`` and ``guarantee`` (in words), plus any
         figure beside them, on labelled ``spikes`` cut at ``t_c`` (``pred``
@@ -176,9 +190,11 @@ def rule_from_params(params: dict[str, Any]) -> StopRule:
     if name not in RULES:
         raise ValueError(f"unknown stop policy {name!r}; known: {', '.join(RULES)}")
     cls = RULES[name]
-    fields = {f.name for f in dataclasses.fields(cls)}     # not the ClassVars (name, optional)
+    fields = {f.name for f in dataclasses.fields(cls)}  # not the ClassVars (name, optional)
     unknown = set(params) - fields
     if unknown:
-        raise ValueError(f"policy {name!r} has no parameter(s) {', '.join(sorted(unknown))}; "
-                         f"it takes {', '.join(sorted(fields)) or 'none'}")
+        raise ValueError(
+            f"policy {name!r} has no parameter(s) {', '.join(sorted(unknown))}; "
+            f"it takes {', '.join(sorted(fields)) or 'none'}"
+        )
     return cls(**params)

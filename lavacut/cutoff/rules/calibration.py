@@ -1,6 +1,7 @@
 """What a rule is calibrated from: the calibration split's output spikes and
 labels, the hold-out the network was not trained on, and the softmax
 temperature the probability rules share."""
+
 from __future__ import annotations
 
 import math
@@ -10,8 +11,7 @@ import numpy as np
 from lavacut.cutoff.rules.counts import cumulative_counts, softmax
 
 
-def calibrate_temperature(spikes: np.ndarray, labels: np.ndarray,
-                          grid: np.ndarray | None = None) -> float:
+def calibrate_temperature(spikes: np.ndarray, labels: np.ndarray, grid: np.ndarray | None = None) -> float:
     """Softmax temperature on the full-T counts minimising the NLL (log grid,
     20 points a decade from 0.1 to 100, or to ten times the largest score
     when the scores are larger: output voltages are)."""
@@ -40,8 +40,14 @@ class CalibrationData:
     :attr:`fit` once, when a rule first asks for it, unless given.
     """
 
-    def __init__(self, spikes: np.ndarray, labels: np.ndarray, holdout: np.ndarray | None = None,
-                 holdout_spikes: np.ndarray | None = None, temperature: float | None = None):
+    def __init__(
+        self,
+        spikes: np.ndarray,
+        labels: np.ndarray,
+        holdout: np.ndarray | None = None,
+        holdout_spikes: np.ndarray | None = None,
+        temperature: float | None = None,
+    ):
         self.spikes, self.labels = spikes, np.asarray(labels)
         self.split = holdout is not None and holdout_spikes is not None and bool(np.any(holdout))
         if self.split:
@@ -50,10 +56,6 @@ class CalibrationData:
         else:
             self.fit = self.cal = (spikes, self.labels)
         self._temperature = temperature
-
-    @property
-    def T(self) -> int:
-        return int(self.spikes.shape[-1])
 
     @property
     def temperature(self) -> float:

@@ -1,5 +1,6 @@
 """SEENN-I's confidence rule: stop when the top softmax probability of the
 counts exceeds 1 - eps."""
+
 from __future__ import annotations
 
 import math

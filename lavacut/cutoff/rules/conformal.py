@@ -1,6 +1,7 @@
 """SpikeCP (conformal prediction sets over the counts) with its Bonferroni
 correction over the decision steps: the rule, its calibration and what it
 guarantees."""
+
 from __future__ import annotations
 
 import math
@@ -63,9 +64,9 @@ class Conformal(StopRule):
     q: np.ndarray = field(default_factory=lambda: np.zeros(0))
     alpha: float | None = None
     temperature: float = 1.0
-    checkpoints: list[int] | None = None   # decision steps C (1-based); None: every step
-    correction: str | None = None          # how q was calibrated: "bonferroni" or "none" (informational)
-    n_calibration: int | None = None       # n, the calibration samples q was computed from (informational)
+    checkpoints: list[int] | None = None  # decision steps C (1-based); None: every step
+    correction: str | None = None  # how q was calibrated: "bonferroni" or "none" (informational)
+    n_calibration: int | None = None  # n, the calibration samples q was computed from (informational)
 
     def __post_init__(self):
         self.temperature = number("conformal", "temperature", self.temperature, 0.0, math.inf)
@@ -79,8 +80,12 @@ class Conformal(StopRule):
             raise ValueError(f"conformal: q must be a non-empty 1-D per-step vector, got shape {self.q.shape}")
         if self.checkpoints is not None:
             c = self.checkpoints
-            if (isinstance(c, (str, bytes)) or not hasattr(c, "__len__") or len(c) == 0
-                    or any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1 for v in c)):
+            if (
+                isinstance(c, (str, bytes))
+                or not hasattr(c, "__len__")
+                or len(c) == 0
+                or any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1 for v in c)
+            ):
                 raise ValueError(f"conformal: checkpoints must be a non-empty list of 1-based steps, got {c!r}")
             self.checkpoints = sorted({int(v) for v in c})
         if self.correction not in (None, "bonferroni", "none"):
@@ -127,14 +132,24 @@ class Conformal(StopRule):
         corrected = self.correction == "bonferroni"
         n_c = len(self.checkpoints) if self.checkpoints is not None else spikes.shape[-1]
         return {
-            "target": {"quantity": "coverage: true class in the prediction set at the cutoff",
-                       "min": 1.0 - self.alpha, "alpha": self.alpha, "checkpoints": self.checkpoints,
-                       "correction": self.correction, "n_calibration": self.n_calibration},
-            "achieved": ach, "met": ach["rate"] >= 1.0 - self.alpha - 1e-12,
+            "target": {
+                "quantity": "coverage: true class in the prediction set at the cutoff",
+                "min": 1.0 - self.alpha,
+                "alpha": self.alpha,
+                "checkpoints": self.checkpoints,
+                "correction": self.correction,
+                "n_calibration": self.n_calibration,
+            },
+            "achieved": ach,
+            "met": ach["rate"] >= 1.0 - self.alpha - 1e-12,
             "accuracy_met": float(np.mean(pred == labels)) >= 1.0 - self.alpha - 1e-12,
-            "guarantee": (f"P(y in set at t_c) >= {1 - self.alpha:g} (Bonferroni over {n_c} decision steps, "
-                          f"{self.n_calibration} calibration samples exchangeable with the test data)"
-                          if corrected else "none (uncorrected per-step quantiles)")}
+            "guarantee": (
+                f"P(y in set at t_c) >= {1 - self.alpha:g} (Bonferroni over {n_c} decision steps, "
+                f"{self.n_calibration} calibration samples exchangeable with the test data)"
+                if corrected
+                else "none (uncorrected per-step quantiles)"
+            ),
+        }
 
 
 CORRECTIONS = ("bonferroni", "none")
@@ -167,8 +182,14 @@ def conformal_rank(n: int, alpha: float, n_checkpoints: int = 1) -> int:
     return math.ceil((1 - alpha / n_checkpoints) * (n + 1) - 1e-9)
 
 
-def calibrate_conformal(spikes: np.ndarray, labels: np.ndarray, alpha: float, temperature: float,
-                        checkpoints: int | list[int] | None = None, correction: str = "bonferroni") -> Conformal:
+def calibrate_conformal(
+    spikes: np.ndarray,
+    labels: np.ndarray,
+    alpha: float,
+    temperature: float,
+    checkpoints: int | list[int] | None = None,
+    correction: str = "bonferroni",
+) -> Conformal:
     """SpikeCP with its correction over the decision steps.
 
     Scores s_n(t) = -log(softmax(Y_n(t)/temperature)_{y_n} + 1e-5) of the n
@@ -191,20 +212,26 @@ def calibrate_conformal(spikes: np.ndarray, labels: np.ndarray, alpha: float, te
         raise ValueError(f"conformal: alpha must be in (0, 1), got {alpha}")
     if correction not in CORRECTIONS:
         raise ValueError(f"conformal: correction must be one of {CORRECTIONS}, got {correction!r}")
-    Y = np.moveaxis(cumulative_counts(spikes), 1, -1)       # (N, T, K)
+    Y = np.moveaxis(cumulative_counts(spikes), 1, -1)  # (N, T, K)
     N, T, K = Y.shape
     steps = conformal_checkpoints(T, checkpoints)
     p = softmax(Y, temperature)[np.arange(N)[:, None], np.arange(T)[None, :], np.asarray(labels)[:, None]]
-    s = -np.log(p + 1e-5)                                    # (N, T)
+    s = -np.log(p + 1e-5)  # (N, T)
     rank = conformal_rank(N, alpha, len(steps) if correction == "bonferroni" else 1)
     q = np.full(T, np.inf) if rank > N else np.sort(s, axis=0)[rank - 1]
-    return Conformal(q=np.where(np.isfinite(q), q, 1e9), alpha=float(alpha), temperature=float(temperature),
-                     checkpoints=None if checkpoints is None and correction == "none" else steps,
-                     correction=correction, n_calibration=int(N))
+    return Conformal(
+        q=np.where(np.isfinite(q), q, 1e9),
+        alpha=float(alpha),
+        temperature=float(temperature),
+        checkpoints=None if checkpoints is None and correction == "none" else steps,
+        correction=correction,
+        n_calibration=int(N),
+    )
 
 
-def select_checkpoints(fit_spikes: np.ndarray, fit_labels: np.ndarray, alpha: float, temperature: float,
-                       n_calibration: int) -> list[int]:
+def select_checkpoints(
+    fit_spikes: np.ndarray, fit_labels: np.ndarray, alpha: float, temperature: float, n_calibration: int
+) -> list[int]:
     """Choose the decision steps C on data that is NOT the conformal
     calibration set (so the guarantee is untouched): among m evenly spaced
     steps ending at T (:func:`conformal_checkpoints`), m = 1 .. the largest
@@ -226,9 +253,15 @@ def select_checkpoints(fit_spikes: np.ndarray, fit_labels: np.ndarray, alpha: fl
     return best
 
 
-def calibrate_conformal_split(fit_spikes: np.ndarray, fit_labels: np.ndarray, cal_spikes: np.ndarray,
-                              cal_labels: np.ndarray, alpha: float, temperature: float,
-                              checkpoints: int | list[int] | None | str = "auto") -> Conformal:
+def calibrate_conformal_split(
+    fit_spikes: np.ndarray,
+    fit_labels: np.ndarray,
+    cal_spikes: np.ndarray,
+    cal_labels: np.ndarray,
+    alpha: float,
+    temperature: float,
+    checkpoints: int | list[int] | None | str = "auto",
+) -> Conformal:
     """SpikeCP as deployed by ``lavacut calibrate``: the thresholds q(t) from
     ``cal_spikes`` (samples the network was not trained on, run as in
     deployment: the guarantee's exchangeability), the decision steps C

@@ -19,6 +19,7 @@ Conventions (docs/method.md):
 - a rule that compares classes needs two of them (``min_classes``): on a
   one-output network :func:`applicable_rule` falls back to fixed ``T``.
 """
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -78,13 +79,13 @@ def cutoff(rule: StopRule, spikes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     N, K, T = Y.shape
     rule.check_horizon(T)
     steps = np.arange(1, T + 1)
-    Yt = np.moveaxis(Y, -1, 1)                      # (N, T, K)
+    Yt = np.moveaxis(Y, -1, 1)  # (N, T, K)
     fired = rule.fires(Yt, np.broadcast_to(steps, (N, T)))  # (N, T)
     if rule.needs_decision:
-        fired &= Yt.any(axis=-1)                    # no stop before a decision (as StopRule.stops)
+        fired &= Yt.any(axis=-1)  # no stop before a decision (as StopRule.stops)
     fired[:, -1] = True
     t_c = fired.argmax(axis=1) + 1
-    Yc = Yt[np.arange(N), t_c - 1]                   # (N, K)
+    Yc = Yt[np.arange(N), t_c - 1]  # (N, K)
     pred = np.where(Yc.any(axis=1), Yc.argmax(axis=1), NO_DECISION)
     return t_c.astype(np.int64), pred.astype(np.int64)
 
@@ -99,7 +100,7 @@ def per_step_predictions(spikes: np.ndarray) -> np.ndarray:
 def optimal_cutoff_steps(spikes: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """The oracle OCT per sample (docs/method.md): the smallest t such that the
     prediction equals the label at every step t..T; T when yhat(T) is wrong."""
-    pred = per_step_predictions(spikes)             # (N, T)
+    pred = per_step_predictions(spikes)  # (N, T)
     N, T = pred.shape
     wrong = pred != np.asarray(labels)[:, None]
     # last wrong step (1-based), 0 if never wrong

@@ -1,5 +1,6 @@
 """DT-SNN's entropy rule: stop when the normalised entropy of the softmax
 of the counts falls below a threshold."""
+
 from __future__ import annotations
 
 import math

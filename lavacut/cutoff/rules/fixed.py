@@ -1,5 +1,6 @@
 """Fixed T: the baseline (no early stop), a static truncation with
 ``t_stop``, and the rule a network with too few outputs falls back to."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -23,8 +24,9 @@ class FixedT(StopRule):
     t_stop: int | None = None
 
     def __post_init__(self):
-        if self.t_stop is not None and (isinstance(self.t_stop, bool) or not isinstance(self.t_stop, (int, np.integer))
-                                        or self.t_stop < 1):
+        if self.t_stop is not None and (
+            isinstance(self.t_stop, bool) or not isinstance(self.t_stop, (int, np.integer)) or self.t_stop < 1
+        ):
             raise ValueError(f"fixed: t_stop must be a positive whole number of steps, got {self.t_stop!r}")
 
     def check_horizon(self, T: int) -> None:
@@ -55,5 +57,7 @@ def applicable_rule(rule: StopRule | type[StopRule], num_classes: int) -> tuple[
         if isinstance(rule, type):
             raise TypeError("applicable_rule: a rule class that applies needs its parameters; pass the rule")
         return rule, None
-    return FixedT(), (f"fixed T: the network has {num_classes} output{'s' if num_classes != 1 else ''}, "
-                      f"no stop rule applies (policy {rule.name} needs {rule.min_classes} classes)")
+    return FixedT(), (
+        f"fixed T: the network has {num_classes} output{'s' if num_classes != 1 else ''}, "
+        f"no stop rule applies (policy {rule.name} needs {rule.min_classes} classes)"
+    )

@@ -1,6 +1,7 @@
 """Top-K gap, the paper's rule: stop at the first t with top1(Y) - top2(Y)
 > beta(t), the per-step thresholds calibrated for a tolerance eps
 (docs/method.md), and the choice of eps for an accuracy-drop budget."""
+
 from __future__ import annotations
 
 import math
@@ -46,9 +47,11 @@ class TopKGap(StopRule):
             raise ValueError(f"topk: beta must be a non-empty 1-D per-step vector, got shape {self.beta.shape}")
         if not np.all(np.isfinite(self.beta)):
             raise ValueError("topk: beta contains NaN or infinite values")
-        if np.any(self.beta < 0):   # the gap is never negative: every sample would stop at its first step
-            raise ValueError(f"topk: beta has negative values (min {self.beta.min():g}, at step "
-                             f"{int(np.argmin(self.beta)) + 1}); a gap threshold below 0 stops every sample at once")
+        if np.any(self.beta < 0):  # the gap is never negative: every sample would stop at its first step
+            raise ValueError(
+                f"topk: beta has negative values (min {self.beta.min():g}, at step "
+                f"{int(np.argmin(self.beta)) + 1}); a gap threshold below 0 stops every sample at once"
+            )
         if self.delta is not None:
             self.delta = number("topk", "delta", self.delta, 0.0, 1.0, hi_open=True)
         if self.confidence is not None:
@@ -56,8 +59,10 @@ class TopKGap(StopRule):
 
     def check_horizon(self, T: int) -> None:
         if len(self.beta) != T:
-            raise ValueError(f"topk: beta has {len(self.beta)} entries but the network runs T={T} steps; "
-                             f"beta must hold one threshold per timestep")
+            raise ValueError(
+                f"topk: beta has {len(self.beta)} entries but the network runs T={T} steps; "
+                f"beta must hold one threshold per timestep"
+            )
 
     def fires(self, counts, t):
         t = np.asarray(t)
@@ -86,21 +91,33 @@ class TopKGap(StopRule):
             flips = int(np.sum((pred_full == labels) & (pred != labels)))
             ach = rate_with_interval(flips, n, level)
             return {
-                "target": {"quantity": "flip rate (right at full T, wrong at the cutoff), bounds the accuracy drop",
-                           "max": self.delta, "delta": self.delta, "confidence": self.confidence, "eps": self.eps},
-                "achieved": ach, "met": ach["rate"] <= self.delta,
+                "target": {
+                    "quantity": "flip rate (right at full T, wrong at the cutoff), bounds the accuracy drop",
+                    "max": self.delta,
+                    "delta": self.delta,
+                    "confidence": self.confidence,
+                    "eps": self.eps,
+                },
+                "achieved": ach,
+                "met": ach["rate"] <= self.delta,
                 "guarantee": f"flip rate <= {self.delta:g} with probability >= {self.confidence} over the draw of "
-                             f"the calibration hold-out (Learn-then-Test, exact binomial test)"}
+                f"the calibration hold-out (Learn-then-Test, exact binomial test)",
+            }
         settled = optimal_cutoff_steps(spikes, labels) <= t_c
         early = t_c < spikes.shape[-1]
         ach = rate_with_interval(int(settled.sum()), n, level)
         return {
-            "target": {"quantity": "settled at the cutoff (OCT <= t_c: the decision is right and stays right, "
-                                   "or the sample is wrong at T and ran to T; docs/method.md's c_n(t))",
-                       "min": 1.0 - self.eps, "eps": self.eps},
-            "achieved": ach, "met": ach["rate"] >= 1.0 - self.eps - 1e-12,
+            "target": {
+                "quantity": "settled at the cutoff (OCT <= t_c: the decision is right and stays right, "
+                "or the sample is wrong at T and ran to T; docs/method.md's c_n(t))",
+                "min": 1.0 - self.eps,
+                "eps": self.eps,
+            },
+            "achieved": ach,
+            "met": ach["rate"] >= 1.0 - self.eps - 1e-12,
             "achieved_early_stops": rate_with_interval(int(settled[early].sum()), int(early.sum()), level),
-            "guarantee": "none (per-step empirical calibration on the training split, docs/method.md)"}
+            "guarantee": "none (per-step empirical calibration on the training split, docs/method.md)",
+        }
 
 
 def calibrate_topk(spikes: np.ndarray, labels: np.ndarray, eps: float, n_candidates: int = 100) -> TopKGap:
@@ -112,21 +129,21 @@ def calibrate_topk(spikes: np.ndarray, labels: np.ndarray, eps: float, n_candida
     empty denominator counting as not satisfied and row m = 99 as satisfied;
     beta(t) = beta_{m*(t)}, m*(t) = min {m : C(m, t) >= 1 - eps}.
     """
-    Y = cumulative_counts(spikes)                          # (N, K, T)
+    Y = cumulative_counts(spikes)  # (N, K, T)
     g = top2_gap(np.moveaxis(Y, 1, -1)).astype(np.float64)  # (N, T)
     N, T = g.shape
-    oct_ = optimal_cutoff_steps(spikes, labels)            # (N,)
+    oct_ = optimal_cutoff_steps(spikes, labels)  # (N,)
     c = (oct_[:, None] <= np.arange(1, T + 1)[None, :]).astype(np.float64)
     G = float(g.max()) if g.size else 0.0
-    betas = np.arange(n_candidates) * G / n_candidates      # (M,)
-    above = g[None, :, :] > betas[:, None, None]            # (M, N, T)
-    den = above.sum(axis=1)                                  # (M, T)
+    betas = np.arange(n_candidates) * G / n_candidates  # (M,)
+    above = g[None, :, :] > betas[:, None, None]  # (M, N, T)
+    den = above.sum(axis=1)  # (M, T)
     num = (above * c[None]).sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         conf = np.where(den > 0, num / np.maximum(den, 1), -np.inf)
     ok = conf >= 1.0 - eps
-    ok[-1, :] = True                                         # row m = 99 counts as satisfied
-    m_star = ok.argmax(axis=0)                               # first satisfied m per t
+    ok[-1, :] = True  # row m = 99 counts as satisfied
+    m_star = ok.argmax(axis=0)  # first satisfied m per t
     return TopKGap(beta=betas[m_star], eps=float(eps))
 
 
@@ -139,9 +156,14 @@ class EpsChoice:
     table: list[dict]
 
 
-def choose_topk_eps(fit_spikes: np.ndarray, fit_labels: np.ndarray, hold_spikes: np.ndarray,
-                    hold_labels: np.ndarray, max_drop_pp: float = 0.3,
-                    grid: tuple[float, ...] = EPS_GRID) -> EpsChoice:
+def choose_topk_eps(
+    fit_spikes: np.ndarray,
+    fit_labels: np.ndarray,
+    hold_spikes: np.ndarray,
+    hold_labels: np.ndarray,
+    max_drop_pp: float = 0.3,
+    grid: tuple[float, ...] = EPS_GRID,
+) -> EpsChoice:
     """Top-K's tolerance for an accuracy-drop budget, chosen on samples the
     network was not trained on: for each eps of ``grid``, beta(t) is
     calibrated on the fit samples and run on the hold-out; the choice is the
@@ -159,8 +181,12 @@ def choose_topk_eps(fit_spikes: np.ndarray, fit_labels: np.ndarray, hold_spikes:
     for eps in sorted(set(grid) | {0.0}):
         t_c, pred = cutoff(calibrate_topk(fit_spikes, fit_labels, eps), hold_spikes)
         lost = right_T - int(np.sum(pred == hold_labels))
-        row = {"eps": float(eps), "drop_pp": 100.0 * lost / max(n, 1), "mean_t": float(t_c.mean()),
-               "within_budget": lost <= allowed}
+        row = {
+            "eps": float(eps),
+            "drop_pp": 100.0 * lost / max(n, 1),
+            "mean_t": float(t_c.mean()),
+            "within_budget": lost <= allowed,
+        }
         row["_lost"] = lost
         table.append(row)
     ok = [r for r in table if r["within_budget"]]
