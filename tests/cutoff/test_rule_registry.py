@@ -152,3 +152,37 @@ def test_a_new_rule_module_reaches_cli_config_calibration_and_sweeps(max_count):
 
     # no calibration target: reports list no guarantee for it
     assert [g["rule"] for g in guarantees(with_it, test_sp, test_labels)] == ["topk", "conformal"]
+
+
+@pytest.mark.slow
+def test_a_new_rule_module_is_calibrated_into_an_export_and_runs_in_both_engines(max_count, tmp_path):
+    """The pipelines see the example rule too: `calibrate` stores it in the
+    export (as the default policy), the torch engine evaluates it from the
+    stored parameters, and the Lava monitor rebuilds it and stops where torch does."""
+    import shutil
+
+    from lavacut.pipelines.calibrate import calibrate_export
+    from lavacut.pipelines.evaluate import evaluate_export
+    from lavacut.pipelines.run import RunRequest
+    from lavacut.shipped import shipped_dir
+
+    net = tmp_path / "embedded_dense.net"
+    shutil.copyfile(shipped_dir("netx_exports") / "embedded_dense.net", net)
+    lines = calibrate_export(RunRequest(net), eps=0.02, default_policy="max-count", progress=False)
+    assert any(line.startswith("  max-count: count=") for line in lines)
+    assert lines[-1].endswith("(default policy: max-count)")
+
+    torch_rep = evaluate_export(
+        RunRequest(net, split="test", samples=40), engine="torch", with_sweeps=False, neurobench=False, progress=False
+    )
+    assert torch_rep["policy"] == "max-count" and set(torch_rep["policy_params"]) == {"policy", "count"}
+    lava_rep = evaluate_export(
+        RunRequest(net, split="test", samples=6),
+        engine="lava",
+        mode="halt",
+        backend="cpu",
+        with_sweeps=False,
+        neurobench=False,
+        progress=False,
+    )
+    assert lava_rep["policy_params"] == torch_rep["policy_params"] and lava_rep["engines_agree"] is True
