@@ -186,3 +186,22 @@ def test_a_new_rule_module_is_calibrated_into_an_export_and_runs_in_both_engines
         progress=False,
     )
     assert lava_rep["policy_params"] == torch_rep["policy_params"] and lava_rep["engines_agree"] is True
+
+
+def test_what_a_rule_cannot_run_without_and_stale_thresholds():
+    """What an export asks of a rule before running it: its calibrated
+    thresholds (and a temperature on voltages), and whether new parameters
+    would run thresholds calibrated for another target."""
+    from lavacut.cutoff.rules import Confidence, Conformal, FixedT, TopKGap
+
+    assert TopKGap.required() == TopKGap.required(voltage_readout=True) == ("beta",)
+    assert Conformal.required() == ("q",) and Conformal.required(True) == ("q", "temperature")
+    assert Confidence.required() == () and Confidence.required(True) == ("temperature",)
+    assert FixedT.required(True) == ()
+    stored = TopKGap(beta=[1.0, 2.0], eps=0.02).params()
+    assert TopKGap.stale_thresholds(stored, {"eps": 0.05}) == ("eps", "beta")
+    assert TopKGap.stale_thresholds(stored, {"eps": 0.05, "beta": [0.0, 0.0]}) is None
+    assert TopKGap.stale_thresholds(stored, {"eps": 0.02}) is None
+    stored = Conformal(q=[1.0, 1.0], alpha=0.1, checkpoints=[2]).params()
+    assert Conformal.stale_thresholds(stored, {"checkpoints": [1, 2]}) == ("checkpoints", "q")
+    assert Conformal.stale_thresholds(stored, {"temperature": 2.0}) is None

@@ -104,6 +104,30 @@ class StopRule:
     def check_horizon(self, T: int) -> None:
         """Raise if the rule's per-step parameters do not cover ``T`` steps."""
 
+    @classmethod
+    def required(cls, voltage_readout: bool = False) -> tuple[str, ...]:
+        """The parameters the rule cannot run without (an uncalibrated export
+        lacks them): its ``thresholds``, and on a voltage readout a
+        ``temperature`` if it has one (a softmax of raw voltages at
+        temperature 1 is certain at once)."""
+        has_temperature = any(f.name == "temperature" for f in dataclasses.fields(cls))
+        return cls.thresholds + (("temperature",) if voltage_readout and has_temperature else ())
+
+    @classmethod
+    def stale_thresholds(cls, stored: dict[str, Any], given: dict[str, Any]) -> tuple[str, str] | None:
+        """``(option, thresholds)`` when ``given`` parameters change a
+        calibration option of the ``stored`` ones without giving thresholds
+        calibrated for the new value (they would run the old ones); else None."""
+        for option, thresholds in cls.calibrated_for.items():
+            if (
+                option in given
+                and thresholds not in given
+                and thresholds in stored
+                and given[option] != stored.get(option)
+            ):
+                return option, thresholds
+        return None
+
     # ------------------------------------------------------------ calibration
     @classmethod
     def calibrate(cls, data: CalibrationData, **options) -> StopRule | None:
