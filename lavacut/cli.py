@@ -18,6 +18,7 @@ import threading
 from pathlib import Path
 
 from lavacut.config import MAX_TASKS, load_config, max_workers, parse_override
+from lavacut.cutoff.rules import rule_names
 from lavacut.util import (LavacutError, Terminated, atomic_write_json, check_input_file, check_name, check_outputs,
                           first_line)
 from lavacut.progress import set_quiet
@@ -113,7 +114,7 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--split", default=None, choices=["train", "test"], help="default: [run] split (test)")
     p.add_argument("--samples", type=int, default=None,
                    help="first N samples (0 = all; default [run] samples); run prints a table for <= 30")
-    p.add_argument("--policy", choices=["topk", "confidence", "entropy", "conformal", "fixed"],
+    p.add_argument("--policy", choices=rule_names(),
                    help="stop rule (default: the export's calibrated default, else fixed T)")
     p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                    help="stop-rule parameter, e.g. --param eps=0.05 (repeatable; the others stay calibrated)")

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
+from lavacut.cutoff.rules import rule_names
 from lavacut.data.framing import FramingConfig
 from lavacut.train.spec import NetConfig
 from lavacut.util import LavacutError, check_name
@@ -95,7 +96,7 @@ class TrainConfig:
 
 @dataclass
 class CutoffConfig:
-    #: stop rule used by default: topk, confidence, entropy, conformal, fixed
+    #: stop rule used by default: a policy name of the stop-rule registry (lavacut.cutoff.rules.RULES)
     policy: str = "topk"
     eps: float = 0.02
     #: choose Top-K's eps on the trainer's validation hold-out instead: the
@@ -250,8 +251,8 @@ _LIMITS: dict[str, tuple[Any, str]] = {
     "loss.tet_temperature": (lambda v: v > 0, "positive"),
     "rcs.alpha": (lambda v: v >= 0, "0 or more"),
     "rcs.window_frac": (lambda v: 0 < v <= 1, "in (0, 1]"),
-    "cutoff.policy": (lambda v: v in ("topk", "confidence", "entropy", "conformal", "fixed"),
-                      "topk, confidence, entropy, conformal or fixed"),
+    # the stop-rule registry when the check runs (a rule may be registered after this import)
+    "cutoff.policy": (lambda v: v in rule_names(), lambda: ", ".join(rule_names()[:-1]) + " or " + rule_names()[-1]),
     "cutoff.eps": (lambda v: 0 <= v < 1, "in [0, 1)"),
     "cutoff.max_drop_pp": (lambda v: 0 <= v <= 100, "in [0, 100]"),
     "cutoff.calib_dropout": (lambda v: 0 <= v < 1, "in [0, 1)"),
@@ -287,7 +288,7 @@ _LIMITS: dict[str, tuple[Any, str]] = {
 def _check_limit(key: str, value, where: str):
     ok, valid = _LIMITS.get(key.split("[")[0] + "[]" if key.endswith("]") else key, (None, ""))
     if ok is not None and not ok(value):
-        raise ConfigError(f"{where} must be {valid}, got {value!r}")
+        raise ConfigError(f"{where} must be {valid() if callable(valid) else valid}, got {value!r}")
     return value
 
 

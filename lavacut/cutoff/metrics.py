@@ -8,14 +8,8 @@ from typing import Any
 import numpy as np
 
 from lavacut.cutoff.binomial import rate_with_interval
-from lavacut.cutoff.calibrate import calibrate_conformal_split, calibrate_topk
-from lavacut.cutoff.rules import (NO_DECISION, Confidence, Conformal, Entropy, FixedT, StopRule, TopKGap,
-                                  cumulative_counts, cutoff, optimal_cutoff_steps, per_step_predictions)
-
-TOPK_EPS_SWEEP = [0.0, 0.01, 0.02, 0.03, 0.04, 0.05, 0.06, 0.07, 0.08, 0.09]
-CONF_EPS_SWEEP = [0.5, 0.3, 0.2, 0.1, 0.05, 0.02, 0.01, 0.005, 0.001]
-ENTROPY_SWEEP = [0.9, 0.7, 0.5, 0.4, 0.3, 0.2, 0.1, 0.05, 0.02]
-CONFORMAL_ALPHA_SWEEP = [0.3, 0.2, 0.15, 0.1, 0.05, 0.02, 0.01]
+from lavacut.cutoff.rules import (NO_DECISION, RULES, CalibrationData, StopRule, cumulative_counts, cutoff,
+                                  optimal_cutoff_steps, per_step_predictions)
 
 
 def accuracy(pred: np.ndarray, labels: np.ndarray | None) -> float | None:
@@ -109,38 +103,27 @@ def per_class(labels: np.ndarray | None, pred_full: np.ndarray, pred_cut: np.nda
 def sweeps(calib_spikes: np.ndarray, calib_labels: np.ndarray, spikes: np.ndarray, labels: np.ndarray,
            temperature: float, holdout: np.ndarray | None = None,
            holdout_spikes: np.ndarray | None = None) -> dict[str, list[dict[str, Any]]]:
-    """Accuracy vs mean timesteps for every rule over its parameter sweep
-    (thresholds calibrated on the calibration split, applied to ``spikes``).
-    Conformal is calibrated as ``lavacut calibrate`` does: thresholds on the
-    ``holdout`` samples' ``holdout_spikes`` (eval mode), decision steps on
-    the others; without a hold-out, both on the calibration split."""
-    if holdout is not None and holdout_spikes is not None and np.any(holdout):
-        cp_fit = (calib_spikes[~holdout], np.asarray(calib_labels)[~holdout])
-        cp_cal = (holdout_spikes, np.asarray(calib_labels)[holdout])
-    else:
-        cp_fit = cp_cal = (calib_spikes, calib_labels)
+    """Accuracy vs mean timesteps for every registered rule over its
+    parameter sweep (:meth:`~lavacut.cutoff.rules.StopRule.sweep_values`,
+    each point calibrated on the calibration split by
+    :meth:`~lavacut.cutoff.rules.StopRule.sweep_rule`, applied to
+    ``spikes``); rules without a sweep are left out. Conformal is calibrated
+    as ``lavacut calibrate`` does: thresholds on the ``holdout`` samples'
+    ``holdout_spikes`` (eval mode), decision steps on the others; without a
+    hold-out, both on the calibration split."""
+    data = CalibrationData(calib_spikes, calib_labels, holdout, holdout_spikes, temperature=temperature)
+    T = spikes.shape[-1]
 
     def point(rule, param):
         t_c, pred = cutoff(rule, spikes)
         return {"param": param, "accuracy": accuracy(pred, labels), "mean_t": float(t_c.mean())}
 
-    out = {"topk": [point(calibrate_topk(calib_spikes, calib_labels, e), e) for e in TOPK_EPS_SWEEP],
-           "confidence": [point(Confidence(eps=e, temperature=temperature), e) for e in CONF_EPS_SWEEP],
-           "entropy": [point(Entropy(threshold=h, temperature=temperature), h) for h in ENTROPY_SWEEP],
-           "conformal": [point(calibrate_conformal_split(*cp_fit, *cp_cal, a, temperature), a)
-                         for a in CONFORMAL_ALPHA_SWEEP],
-           "fixed": [point(FixedT(t_stop=t), t) for t in range(1, spikes.shape[-1] + 1)]}
-    return out
+    out = {name: [point(cls.sweep_rule(v, data), v) for v in cls.sweep_values(T)] for name, cls in RULES.items()}
+    return {name: pts for name, pts in out.items() if pts}
 
 
 # --------------------------------------------------------------------------- targets vs achieved
 GUARANTEE_LEVEL = 0.95
-
-
-def _conformal_coverage(rule: Conformal, spikes: np.ndarray, labels: np.ndarray, t_c: np.ndarray) -> np.ndarray:
-    """Per sample: the true class is in the prediction set at the cutoff step."""
-    Yc = counts_at(spikes, t_c)
-    return rule.prediction_set(Yc, t_c)[np.arange(len(labels)), labels]
 
 
 def guarantee(rule: StopRule, spikes: np.ndarray, labels: np.ndarray, level: float = GUARANTEE_LEVEL,
@@ -148,33 +131,18 @@ def guarantee(rule: StopRule, spikes: np.ndarray, labels: np.ndarray, level: flo
     """What a calibrated rule promises and what it achieved on these samples,
     each rate with its exact (Clopper-Pearson) interval at ``level``:
 
-    - ``topk`` (eps): docs/method.md calibrates beta(t) so that, per step, at least
-      1 - eps of the samples whose gap exceeds beta(t) are already settled
-      (OCT <= t; a sample wrong at T has OCT = T). Achieved: the share
-      settled at the cutoff (OCT <= t_c), over
-      all samples and over those the rule stopped before T. An empirical
-      calibration on the training split, not a finite-sample guarantee.
-    - ``topk`` with ``delta`` (``topk_risk``): flip rate (right at T, wrong
-      at the cutoff) <= delta with probability >= confidence over the
-      calibration draw. Achieved: the flip rate.
-    - ``conformal`` (alpha): P(y in the set at t_c) >= 1 - alpha (with the
-      Bonferroni correction). Achieved: the coverage at the cutoff, and the
-      accuracy at the cutoff beside it.
+    the rule's :meth:`~lavacut.cutoff.rules.StopRule.target` (Top-K: the
+    share settled at the cutoff for eps, the flip rate for a risk-controlled
+    delta; conformal: the coverage at the cutoff).
 
     Every entry also carries the accuracy drop, the disagreement with the
     full-T prediction and the mean cutoff step. Rules without a target
-    (fixed, confidence, entropy: only a temperature is calibrated) give None.
+    (:meth:`~lavacut.cutoff.rules.StopRule.has_target` False: fixed,
+    confidence, entropy, where only a temperature is calibrated) give None.
     """
-    labels = np.asarray(labels)
-    T = spikes.shape[-1]
-    if isinstance(rule, TopKGap):
-        if rule.delta is None and rule.eps is None:
-            return None
-    elif isinstance(rule, Conformal):
-        if rule.alpha is None:
-            return None
-    else:
+    if not rule.has_target():
         return None
+    labels = np.asarray(labels)
     t_c, pred = cutoff(rule, spikes)
     pred_T = per_step_predictions(spikes)[:, -1]
     n = len(labels)
@@ -187,41 +155,7 @@ def guarantee(rule: StopRule, spikes: np.ndarray, labels: np.ndarray, level: flo
         "accuracy_drop_pp": 100.0 * float(right_T.mean() - right_c.mean()),
         "disagreement_with_full_T": rate_with_interval(int(np.sum(pred != pred_T)), n, level),
     }
-    if isinstance(rule, TopKGap) and rule.delta is not None:
-        flips = int(np.sum(right_T & ~right_c))
-        ach = rate_with_interval(flips, n, level)
-        out.update({
-            "target": {"quantity": "flip rate (right at full T, wrong at the cutoff), bounds the accuracy drop",
-                       "max": rule.delta, "delta": rule.delta, "confidence": rule.confidence, "eps": rule.eps},
-            "achieved": ach, "met": ach["rate"] <= rule.delta,
-            "guarantee": f"flip rate <= {rule.delta:g} with probability >= {rule.confidence} over the draw of "
-                         f"the calibration hold-out (Learn-then-Test, exact binomial test)"})
-    elif isinstance(rule, TopKGap):
-        oct_ = optimal_cutoff_steps(spikes, labels)
-        settled = oct_ <= t_c
-        early = t_c < T
-        ach = rate_with_interval(int(settled.sum()), n, level)
-        out.update({
-            "target": {"quantity": "settled at the cutoff (OCT <= t_c: the decision is right and stays right, "
-                                   "or the sample is wrong at T and ran to T; docs/method.md's c_n(t))",
-                       "min": 1.0 - rule.eps, "eps": rule.eps},
-            "achieved": ach, "met": ach["rate"] >= 1.0 - rule.eps - 1e-12,
-            "achieved_early_stops": rate_with_interval(int(settled[early].sum()), int(early.sum()), level),
-            "guarantee": "none (per-step empirical calibration on the training split, docs/method.md)"})
-    else:
-        cov = _conformal_coverage(rule, spikes, labels, t_c)
-        ach = rate_with_interval(int(cov.sum()), n, level)
-        corrected = rule.correction == "bonferroni"
-        n_c = len(rule.checkpoints) if rule.checkpoints is not None else T
-        out.update({
-            "target": {"quantity": "coverage: true class in the prediction set at the cutoff",
-                       "min": 1.0 - rule.alpha, "alpha": rule.alpha, "checkpoints": rule.checkpoints,
-                       "correction": rule.correction, "n_calibration": rule.n_calibration},
-            "achieved": ach, "met": ach["rate"] >= 1.0 - rule.alpha - 1e-12,
-            "accuracy_met": float(right_c.mean()) >= 1.0 - rule.alpha - 1e-12,
-            "guarantee": (f"P(y in set at t_c) >= {1 - rule.alpha:g} (Bonferroni over {n_c} decision steps, "
-                          f"{rule.n_calibration} calibration samples exchangeable with the test data)"
-                          if corrected else "none (uncorrected per-step quantiles)")})
+    out.update(rule.target(spikes, labels, t_c, pred, pred_T, level))
     return out
 
 

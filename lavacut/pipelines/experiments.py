@@ -14,6 +14,7 @@ import shutil
 from pathlib import Path
 
 from lavacut.config import RunConfig, load_config
+from lavacut.cutoff.rules import rule_names
 from lavacut.export.exporter import export_checkpoint
 from lavacut.pipelines.calibrate import calibrate_export
 from lavacut.pipelines.evaluate import evaluate_export
@@ -25,7 +26,6 @@ from lavacut.train.trainer import train
 from lavacut.util import atomic_path, atomic_write_text, save_figure
 
 EXPERIMENTS = list(SHIPPED_EXPORTS)    # each regenerates its shipped export
-POLICIES = ["topk", "confidence", "entropy", "conformal", "fixed"]
 
 
 def run_experiments(names: list[str] | None = None, sims: Path | None = None, retrain: bool = False,
@@ -70,7 +70,7 @@ def run_experiment(cfg: RunConfig, name: str, run_dir: str | Path, export_dir: s
         if (run_dir / f).exists():
             with atomic_path(out / f"training_{f.replace('training_', '')}") as tmp:
                 shutil.copyfile(run_dir / f, tmp)
-    for policy in POLICIES:
+    for policy in rule_names():   # every registered stop rule
         rep = evaluate_export(RunRequest(export, split="test", samples=0), engine="torch", policy=policy,
                               with_sweeps=(policy == "topk"), neurobench=(policy == "topk"))
         write_report(rep, out / f"torch_{policy}.json", per_sample_in_json=False)
@@ -127,7 +127,7 @@ def results_table(results: Path, names: list[str]) -> str:
              "| synops ratio | energy uJ full -> cut |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for name in names:
-        for policy in POLICIES:
+        for policy in rule_names():
             r = _load(results / name / f"torch_{policy}.json")
             if not r:
                 continue

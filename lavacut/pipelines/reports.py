@@ -67,7 +67,8 @@ def guarantee_line(g: dict[str, Any]) -> str:
     if "max" in t:
         want = f"flips <= {100 * t['max']:.1f}% (conf {t.get('confidence')})"
     else:
-        want = f"{'coverage' if g['policy'] == 'conformal' else 'settled'} >= {100 * t['min']:.1f}%"
+        # the quantity's first word (coverage, settled, ...): any rule's target reads the same way
+        want = f"{t['quantity'].split()[0].rstrip(':')} >= {100 * t['min']:.1f}%"
     rate = "n/a" if a["rate"] is None else f"{100 * a['rate']:.1f}%"
     return (f"{g['rule']}: {want}: {rate} [{100 * lo:.1f}, {100 * hi:.1f}] "
             f"{'met' if g['met'] else 'NOT met'}; acc {100 * g['accuracy_cutoff']:.1f}% at t {g['mean_t_cutoff']:.1f}")
