@@ -21,8 +21,8 @@ from lavacut.data.sources import load_split, open_dataset
 from lavacut.data.stream import make_stream
 from lavacut.data.user_input import InputShapeError, load_user_input
 from lavacut.export.exporter import net_from_export
-from lavacut.export.inspect import LayerInfo, inspect_layers, num_outputs, readout_of
-from lavacut.export.netx_file import read_stored_metadata
+from lavacut.export.netx.inspect import LayerInfo, inspect_layers, num_outputs, readout_of
+from lavacut.export.netx.file import read_stored_metadata
 from lavacut.export.validate import require_valid
 from lavacut.util import LavacutError
 
@@ -83,7 +83,7 @@ class Export:
     @property
     def readout(self) -> str:
         """What the scores Y(t) are: "spike counts" or "voltage" (the output
-        layer never spikes; :func:`lavacut.export.inspect.readout_of`)."""
+        layer never spikes; :func:`lavacut.export.netx.inspect.readout_of`)."""
         return readout_of(self.layers)
 
     @property

@@ -6,10 +6,10 @@ from typing import Callable
 
 import numpy as np
 
-from lavacut.export.inspect import inspect_layers
+from lavacut.export.netx.inspect import inspect_layers
 from lavacut.config import RunConfig
 from lavacut.data.sources import load_split, open_dataset
-from lavacut.export.netx_file import read_stored_metadata
+from lavacut.export.netx.file import read_stored_metadata
 from lavacut.export.validate import require_valid, write_export
 from lavacut.fixed_point import P_SCALE, W_MAX, W_MIN, W_SCALE
 from lavacut.train.inference import accuracy_from_spikes, forward
@@ -82,7 +82,7 @@ def spec_from_layers(path: str | Path):
     dilation, and weights SLAYER's 8-bit quantisation keeps (even integers in
     [W_MIN, W_MAX]). Raises naming the layer otherwise (then
     :func:`net_from_export` rebuilds the file with
-    :mod:`lavacut.export.rebuild`)."""
+    :mod:`lavacut.export.rebuild.slayer`)."""
     import h5py
 
     from lavacut.train.networks import NetSpec  # torch
@@ -152,7 +152,7 @@ def net_from_export(path: str | Path, validated: bool = False):
     to the same integers, so the rebuilt net computes what Lava computes);
     a file no NetSpec expresses (input neurons, per-layer neurons, biases,
     delays, average readout, conv outputs, odd weights, ...) is rebuilt by
-    :func:`lavacut.export.rebuild.rebuild_netx` (a module with an ``input_shape``
+    :func:`lavacut.export.rebuild.slayer.rebuild_netx` (a module with an ``input_shape``
     and ``readout_groups``, no ``spec``). ``validated``: the file was checked
     already (:meth:`Export.open`). Returns (net, lavacut metadata or
     None)."""
@@ -169,7 +169,7 @@ def net_from_export(path: str | Path, validated: bool = False):
         try:
             spec = spec_from_layers(path)
         except LavacutError:
-            from lavacut.export.rebuild import rebuild_netx  # torch
+            from lavacut.export.rebuild.slayer import rebuild_netx  # torch
 
             return rebuild_netx(path), meta
     spec = spec.replace(weight_norm=False)

@@ -16,9 +16,9 @@ metadata field:
    declare gigabytes that reading would allocate). A file with structure
    problems is not read further.
 2. values: NaN or infinite numbers and the ranges netx needs
-   (:func:`lavacut.export.netx_file.layer_problems`).
+   (:func:`lavacut.export.netx.file.layer_problems`).
 3. Loihi 2 ranges: the parameter rules of ``lavacut check`` that it reports
-   as errors (:data:`lavacut.export.loihi2.RANGE_RULES`: weights, threshold,
+   as errors (:data:`lavacut.export.loihi2.check.RANGE_RULES`: weights, threshold,
    decays, bias, delays); run, evaluate and verify refuse them unless given
    ``--force``.
 4. lavacut's metadata (the ``lavacut`` group): JSON of the right types,
@@ -36,8 +36,8 @@ from typing import Any
 
 import numpy as np
 
-from lavacut.export.loihi2 import range_errors
-from lavacut.export.netx_file import (META_GROUP, MODIFIED_HINT, NetxFileError, _check_cutoff, _open, content_hash,
+from lavacut.export.loihi2.check import range_errors
+from lavacut.export.netx.file import (META_GROUP, MODIFIED_HINT, NetxFileError, _check_cutoff, _open, content_hash,
                                       layer_problems, read_stored_metadata, store_calibration, write_netx)
 
 #: the most elements a NetX file may declare: its datasets together, and the
@@ -329,7 +329,7 @@ def _outputs(f) -> int:
 def problems(path: str | Path, check_hash: bool = True, ranges: bool = True) -> list[Finding]:
     """Every problem of the NetX file ``path``, in the order of the module
     doc; [] for a file ``lavacut run`` accepts (layers it cannot run aside:
-    :func:`lavacut.export.inspect.mark_support`)."""
+    :func:`lavacut.export.netx.inspect.mark_support`)."""
     with _open(path) as f:
         out = structure_problems(f)
         if out:
@@ -385,6 +385,6 @@ def write_calibration(path: str | Path, cutoff: dict[str, dict], default_policy:
                       extra_meta: dict[str, Any] | None = None, base_meta: dict[str, Any] | None = None,
                       accept_modified: bool = False) -> None:
     """Store calibrated stop rules in an export (copy, modify, replace;
-    :func:`lavacut.export.netx_file.store_calibration`), the export and what
+    :func:`lavacut.export.netx.file.store_calibration`), the export and what
     was written validated by :func:`read_metadata`."""
     store_calibration(path, cutoff, default_policy, extra_meta, base_meta, accept_modified, read=read_metadata)

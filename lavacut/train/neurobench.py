@@ -167,7 +167,7 @@ def seen_inputs(net, layer_inputs: list[np.ndarray]) -> tuple[list[np.ndarray | 
     inputs (the frame, then each spiking layer's spikes at emission), and
     notes on the delays applied. lavacut's SLAYER nets: SLAYER's
     ``delay_shift`` delays every layer's spikes one step into the next
-    synapse. A rebuilt NetX file (:class:`lavacut.export.rebuild.NetxRebuild`):
+    synapse. A rebuilt NetX file (:class:`lavacut.export.rebuild.slayer.NetxRebuild`):
     Lava's one-step synapse delay before every layer, then axonal delays per
     input ('pre'); per-synapse delays ('syn') are computed outside the
     synapse module, where NeuroBench's hooks do not see them (None)."""

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from lavacut.cli import main
-from lavacut.export import loihi2
-from lavacut.export.loihi2 import check_loihi2, netx_weight_format
+from lavacut.export.loihi2 import check as loihi2
+from lavacut.export.loihi2.check import check_loihi2, netx_weight_format
 from lavacut.pipelines.check import check_export, export_warnings, write_report
 from lavacut_testing import write_netx
 

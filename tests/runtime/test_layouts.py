@@ -191,7 +191,7 @@ def _group_sums(spikes, K):
 # --------------------------------------------------------------------------
 
 def test_inspect_shows_neurons_and_what_lavacut_handles(files, tmp_path):
-    from lavacut.export.inspect import inspect_layers
+    from lavacut.export.netx.inspect import inspect_layers
     from lavacut.export.inspect_report import format_inspection
 
     layers = inspect_layers(files["input_conv"][0])
@@ -234,7 +234,7 @@ def test_rebuild_structure_and_fan_outs(files):
     import h5py
 
     from lavacut.export.exporter import net_from_export
-    from lavacut.export.rebuild import NetxRebuild
+    from lavacut.export.rebuild.slayer import NetxRebuild
     from lavacut.train.networks import nonzero_fan_outs
 
     for name in ("input_conv", "average", "conv_out", "delays", "per_layer", "recurrent"):

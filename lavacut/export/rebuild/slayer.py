@@ -30,7 +30,7 @@ on Lava's schedule rather than SLAYER's ``delay_shift``:
   synaptic input per post neuron (per input, or per synapse) by d more
   steps, as Lava's DelayDense does;
 - a voltage readout (the last layer a dense one whose neurons never spike,
-  :func:`lavacut.export.inspect.readout_of`) is computed in Lava's integers
+  :func:`lavacut.export.netx.inspect.readout_of`) is computed in Lava's integers
   (:func:`lavacut.fixed_point.lif_voltage` of the synapse's integer sums):
   the output is then the per-step increments of its voltage, whose running
   sum is Lava's ``v`` exactly (what the cutoff's rules read as ``Y(t)``);
@@ -49,7 +49,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lavacut.export.inspect import (MAX_DELAY, conv_pair, LayerInfo, inspect_layers, readout_neuron, readout_of,
+from lavacut.export.netx.inspect import (MAX_DELAY, conv_pair, LayerInfo, inspect_layers, readout_neuron, readout_of,
                                     require_support)
 from lavacut.fixed_point import W_SCALE, lif_voltage
 from lavacut.train.networks import HiddenRecord

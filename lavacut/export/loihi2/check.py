@@ -49,8 +49,8 @@ from typing import Any
 
 import numpy as np
 
-from lavacut.export.inspect import LayerInfo, activity_warnings, conv_pair, inspect_layers, is_voltage_readout
-from lavacut.export.netx_file import _open
+from lavacut.export.netx.inspect import LayerInfo, activity_warnings, conv_pair, inspect_layers, is_voltage_readout
+from lavacut.export.netx.file import _open
 from lavacut.fixed_point import BIAS_MANT_LIMIT, FIXED_POINT_LIMITS, P_SCALE, READOUT_VTH_MANTS
 from lavacut.util import LavacutError
 
@@ -155,7 +155,7 @@ class CheckReport:
     totals: dict
     problems: list[Problem]
     assumptions: list[dict] = field(default_factory=lambda: ASSUMPTIONS)
-    # copies side by side (lavacut.export.replicas; ``lavacut check --replicas R``)
+    # copies side by side (lavacut.export.loihi2.replicas; ``lavacut check --replicas R``)
     replicas: int = 1
     replicas_per_chip: int | None = None
     replica_binding: str = ""

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lavacut.export.netx_file import NetxFileError, _open
+from lavacut.export.netx.file import NetxFileError, _open
 from lavacut.fixed_point import FIXED_POINT_LIMITS, P_SCALE, W_SCALE
 from lavacut.util import LavacutError
 
