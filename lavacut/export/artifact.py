@@ -20,7 +20,7 @@ from lavacut.data.framing import FramedSplit, frame_stream
 from lavacut.data.sources import load_split, open_dataset
 from lavacut.data.stream import make_stream
 from lavacut.data.user_input import InputShapeError, load_user_input
-from lavacut.export.exporter import net_from_export
+from lavacut.export.rebuild.network import net_from_export
 from lavacut.export.netx.inspect import LayerInfo, inspect_layers, num_outputs, readout_of
 from lavacut.export.netx.file import read_stored_metadata
 from lavacut.export.validate import require_valid

@@ -17,7 +17,8 @@ import pytest
 from lavacut_testing import quick_export as _quick_export, write_netx
 import torch
 
-from lavacut.export.exporter import net_from_checkpoint, net_from_export, spec_from_layers
+from lavacut.export.exporter import net_from_checkpoint
+from lavacut.export.rebuild.network import net_from_export, spec_from_layers
 from lavacut.export.netx.inspect import inspect_layers, signed_bits
 from lavacut.export.inspect_report import format_inspection
 from lavacut.export.netx.file import META_GROUP, NetxFileError, check_weights, content_hash

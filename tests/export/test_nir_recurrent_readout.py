@@ -99,7 +99,7 @@ def test_recurrent_graph_imports_as_a_recurrent_cuba_layer_exactly(tmp_path):
     kinds = _layers(out)
     assert [k["type"] for k in kinds] == ["input", "dense_rec", "dense"]
     assert "weight_rec" in kinds[1]["keys"] and kinds[1]["iDecay"] == 2048 and kinds[1]["vDecay"] == 1024
-    from lavacut.export.exporter import net_from_export
+    from lavacut.export.rebuild.network import net_from_export
     from lavacut.export.netx.inspect import inspect_layers
     rebuilt, _ = net_from_export(out)
     np.testing.assert_array_equal(_run(rebuilt, x), ours)

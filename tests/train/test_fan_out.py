@@ -152,7 +152,7 @@ def test_fan_outs_sum_to_inspect_synapses_of_the_exported_file(tmp_path):
 
 @pytest.mark.parametrize("kind", ["dense", "conv"])
 def test_net_from_export_keeps_the_zero_pattern(tmp_path, kind):
-    from lavacut.export.exporter import net_from_export
+    from lavacut.export.rebuild.network import net_from_export
 
     spec = (NetSpec(kind="dense", input_shape=(1, 3, 4), hidden=(6,), n_classes=3, weight_norm=False)
             if kind == "dense" else

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lavacut.export.exporter import net_from_export
+from lavacut.export.rebuild.network import net_from_export
 from lavacut.export.netx.inspect import inspect_layers
 from lavacut.export.netx.file import read_stored_metadata
 from lavacut.fixed_point import FIXED_POINT_LIMITS, W_MAX, W_MIN

@@ -1,7 +1,7 @@
 """A SLAYER network rebuilt from any NetX file lavacut runs, computing what
 Lava fixed_pt computes, spike for spike (``lavacut verify`` on files lavacut
-did not write; :func:`lavacut.export.exporter.net_from_export` uses it when
-:func:`~lavacut.export.exporter.spec_from_layers` cannot express a file).
+did not write; :func:`lavacut.export.rebuild.network.net_from_export` uses it when
+:func:`~lavacut.export.rebuild.network.spec_from_layers` cannot express a file).
 
 Built from lava-dl SLAYER blocks (``slayer.block.cuba.Input``, ``Dense``,
 ``Conv``, ``Flatten``), one per file layer, each with the layer's own
