@@ -9,7 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from lavacut.export.loihi2.check import NEAR, RESOURCES, CheckReport, check_loihi2
+from lavacut.export.loihi2.check import CheckReport, check_loihi2
+from lavacut.export.loihi2.figures import NEAR, RESOURCES
 from lavacut.export.validate import problems
 from lavacut.util import LavacutError, atomic_path
 

@@ -173,7 +173,7 @@ def seen_inputs(net, layer_inputs: list[np.ndarray]) -> tuple[list[np.ndarray | 
     synapse module, where NeuroBench's hooks do not see them (None)."""
     notes: dict[str, str] = {}
     if hasattr(net, "_delays") and hasattr(net, "_kinds"):
-        mods = [d for k, d in zip(net._kinds, net._delays) if k in ("dense", "conv")]
+        mods = [d for k, d in zip(net._kinds, net._delays) if k.name in ("dense", "conv")]
         out: list[np.ndarray | None] = []
         for j, (x, md) in enumerate(zip(layer_inputs, mods)):
             mode, d = md or (None, None)

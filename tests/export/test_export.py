@@ -19,7 +19,8 @@ import torch
 
 from lavacut.export.exporter import net_from_checkpoint
 from lavacut.export.rebuild.network import net_from_export, spec_from_layers
-from lavacut.export.netx.inspect import inspect_layers, signed_bits
+from lavacut.export.netx.inspect import inspect_layers
+from lavacut.export.netx.layers.base import signed_bits
 from lavacut.export.inspect_report import format_inspection
 from lavacut.export.netx.file import META_GROUP, NetxFileError, check_weights, content_hash
 from lavacut.export.validate import read_metadata, write_calibration, write_export

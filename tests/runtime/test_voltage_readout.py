@@ -72,7 +72,7 @@ def test_the_rebuild_integrates_the_readout_in_lavas_integers(mnist):
     voltage is 64 x the running sum of the readout's integer input, which
     is Lava's weights times the previous layer's spikes one step earlier."""
     from lavacut.export.artifact import Export
-    from lavacut.export.rebuild.slayer import lava_dense_weights
+    from lavacut.export.netx.layers.blocks import lava_dense_weights
     from lavacut.train.inference import forward
     import h5py
 
