@@ -1,2 +1,3 @@
 """The NetX file: reading and writing it with lavacut's metadata
-(:mod:`.file`), what its layers are (:mod:`.inspect`)."""
+(:mod:`.file`), its layer kinds (:mod:`.layers`) and what its layers are
+(:mod:`.inspect`)."""
