@@ -8,18 +8,31 @@ W_SCALE = 1 << 6
 P_SCALE = 1 << 12
 #: SLAYER's 8-bit weights: even mantissas in [W_MIN, W_MAX]
 W_MIN, W_MAX = -256, 254
+#: the 8-bit weight mantissas Lava holds with a sign mode (lava/utils/weightutils.py
+#: clip_weights: inhibitory -256..0, excitatory 0..255, mixed -256..254)
+W_MANT_MIN, W_MANT_MAX = -256, 255
 #: Lava's bias_mant is a signed 13-bit integer: [-BIAS_MANT_LIMIT, BIAS_MANT_LIMIT - 1]
 BIAS_MANT_LIMIT = 1 << 12
 #: state ranges of the bit-accurate LIF: u (24-bit, wraps), v (24-bit,
 #: saturates), a_in (int16); SLAYER computes in float and does neither
+FIXED_POINT_LIMITS = {"current": (1 << 23) - 1, "voltage": (1 << 23) - 1, "input": (1 << 15) - 1}
+#: Lava's LIF shifts vth (and a_in, and bias_mant at netx's bias_exp) left by
+#: this many bits into its 24-bit state (lava/proc/lif/models.py)
+VTH_SHIFT = 6
+#: the largest vThMant whose vth << VTH_SHIFT fits the 24-bit voltage (a 17-bit mantissa)
+MAX_VTH_MANT = FIXED_POINT_LIMITS["voltage"] >> VTH_SHIFT
+#: the largest axonal delay netx takes (lava-dl 0.6.0 netx/utils.py num_delay_bits:
+#: "Max delay exceeded limit of 62"; netx/hdf5.py clamps larger ones with a warning)
+MAX_DELAY = 62
+#: vThMant netx gives a layer without neuron parameters (lava/lib/dl/netx/hdf5.py:
+#: a non-leaky integrator whose vth << 6 Lava's voltage never exceeds)
+NETX_INTEGRATOR_VTH_MANT = 1 << 17
 #: vThMant of a voltage-readout layer (what SLAYER's cuba.Affine exports):
 #: vThMant << 6 is above Lava's 24-bit voltage, so its neurons never spike.
 READOUT_VTH_MANT = (1 << 18) - 1
 #: the thresholds that mark a voltage readout on purpose: netx's integrator
-#: for a layer without neuron parameters (1 << 17) and SLAYER's Affine export
-READOUT_VTH_MANTS = (1 << 17, READOUT_VTH_MANT)
-FIXED_POINT_LIMITS = {"current": (1 << 23) - 1, "voltage": (1 << 23) - 1, "input": (1 << 15) - 1}
-
+#: and SLAYER's Affine export
+READOUT_VTH_MANTS = (NETX_INTEGRATOR_VTH_MANT, READOUT_VTH_MANT)
 
 def lif_voltage(a_in, i_decay: int, v_decay: int, bias=0):
     """Voltages of Lava's bit-accurate CUBA LIF (PyLifModelBitAcc, and

@@ -1,2 +1,6 @@
-"""Stage 3, export: NetX HDF5 files with lavacut's metadata, inspection and
-SLAYER-vs-Lava verification."""
+"""Stage 3, export: a checkpoint -> a NetX HDF5 file with lavacut's metadata
+(:mod:`.exporter`, :mod:`.slayer_hdf5`); the file and its layer kinds
+(:mod:`.netx`), the Loihi 2 target (:mod:`.loihi2`), the one validator
+(:mod:`.validate`), ``lavacut inspect``'s report (:mod:`.inspect_report`),
+the SLAYER rebuild for verify (:mod:`.rebuild`), NIR interop (:mod:`.nir`)
+and the opened file (:mod:`.artifact`)."""

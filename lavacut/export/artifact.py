@@ -20,9 +20,10 @@ from lavacut.data.framing import FramedSplit, frame_stream
 from lavacut.data.sources import load_split, open_dataset
 from lavacut.data.stream import make_stream
 from lavacut.data.user_input import InputShapeError, load_user_input
-from lavacut.export.exporter import net_from_export
-from lavacut.export.inspect import LayerInfo, inspect_layers, num_outputs, readout_of
-from lavacut.export.netx_file import read_stored_metadata
+from lavacut.export.rebuild.network import net_from_export
+from lavacut.export.netx.inspect import LayerInfo, inspect_layers, num_outputs, readout_of
+from lavacut.export.netx.file import read_stored_metadata
+from lavacut.export.netx.layers import kind_of
 from lavacut.export.validate import require_valid
 from lavacut.util import LavacutError
 
@@ -71,11 +72,12 @@ class Export:
         if self.meta and self.meta.get("input_shape"):
             return tuple(int(s) for s in self.meta["input_shape"])
         for L in self.layers:
-            if L.type == "input" and L.shape:
+            kind = kind_of(L.type)
+            if kind.elementwise and L.shape:
                 return tuple(L.shape)
-            if L.type in ("dense", "dense_rec", "dense_comp") and L.weight_shape:
+            if kind.flat and L.weight_shape:
                 return (int(L.weight_shape[-1]),)
-            if L.type == "conv":
+            if kind.synaptic and kind.image:
                 raise LavacutError(f"{self.path}: convolutional first layer without an input layer giving the "
                                    f"frame shape")
         raise LavacutError(f"{self.path}: cannot tell the network's input shape from its layers")
@@ -83,7 +85,7 @@ class Export:
     @property
     def readout(self) -> str:
         """What the scores Y(t) are: "spike counts" or "voltage" (the output
-        layer never spikes; :func:`lavacut.export.inspect.readout_of`)."""
+        layer never spikes; :func:`lavacut.export.netx.inspect.readout_of`)."""
         return readout_of(self.layers)
 
     @property

@@ -1,13 +1,13 @@
 """``lavacut inspect``'s report of a NetX file: its layers
-(:mod:`lavacut.export.inspect`), lavacut metadata and every problem of the
+(:mod:`lavacut.export.netx.inspect`), lavacut metadata and every problem of the
 validator (:mod:`lavacut.export.validate`)."""
 from __future__ import annotations
 
 import math
 from pathlib import Path
 
-from lavacut.export.inspect import activity_warnings, inspect_layers
-from lavacut.export.netx_file import NetxFileError, _open, read_stored_metadata
+from lavacut.export.netx.inspect import activity_warnings, inspect_layers
+from lavacut.export.netx.file import NetxFileError, _open, read_stored_metadata
 from lavacut.export.validate import problems as validator_problems
 from lavacut.export.validate import structure_problems
 from lavacut.fixed_point import P_SCALE, W_SCALE

@@ -16,9 +16,9 @@ metadata field:
    declare gigabytes that reading would allocate). A file with structure
    problems is not read further.
 2. values: NaN or infinite numbers and the ranges netx needs
-   (:func:`lavacut.export.netx_file.layer_problems`).
+   (:func:`lavacut.export.netx.file.layer_problems`).
 3. Loihi 2 ranges: the parameter rules of ``lavacut check`` that it reports
-   as errors (:data:`lavacut.export.loihi2.RANGE_RULES`: weights, threshold,
+   as errors (:data:`lavacut.export.loihi2.rules.RANGE_RULES`: weights, threshold,
    decays, bias, delays); run, evaluate and verify refuse them unless given
    ``--force``.
 4. lavacut's metadata (the ``lavacut`` group): JSON of the right types,
@@ -36,8 +36,9 @@ from typing import Any
 
 import numpy as np
 
-from lavacut.export.loihi2 import range_errors
-from lavacut.export.netx_file import (META_GROUP, MODIFIED_HINT, NetxFileError, _check_cutoff, _open, content_hash,
+from lavacut.export.loihi2.rules import range_errors
+from lavacut.export.netx.layers import kind_of
+from lavacut.export.netx.file import (META_GROUP, MODIFIED_HINT, NetxFileError, _check_cutoff, _open, content_hash,
                                       layer_problems, read_stored_metadata, store_calibration, write_netx)
 
 #: the most elements a NetX file may declare: its datasets together, and the
@@ -216,33 +217,12 @@ def structure_problems(f) -> list[Finding]:
 
 
 def _weight_shape_problems(g, where: str, t: str, shape: tuple, prev: tuple | None) -> list[Finding]:
-    """Weights that do not fit the layer's shape or the layer before."""
-    if "weight" not in g or not hasattr(g["weight"], "shape") or t not in ("dense", "dense_rec", "conv"):
+    """Weights that do not fit the layer's shape or the layer before (its kind says how)."""
+    kind = kind_of(t)
+    if "weight" not in g or not hasattr(g["weight"], "shape") or not kind.synaptic:
         return []
-    ws = tuple(g["weight"].shape)
-    n, n_in = _elements(shape), (_elements(prev) if prev else None)
-    bad = ""
-    if t == "conv":
-        if len(ws) == 5 and ws[-1] == 1:            # lava-dl may write a trailing 1
-            ws = ws[:4]
-        groups = int(np.asarray(g["groups"][()]).reshape(-1)[0]) if "groups" in g and g["groups"].size else 1
-        if len(ws) != 4:
-            bad = f"a conv weight of shape {tuple(g['weight'].shape)}; netx needs (out channels, in channels, " \
-                  f"kernel y, kernel x)"
-        elif len(shape) != 3 or ws[0] != shape[0]:
-            bad = f"a conv weight of {ws[0]} output channels for a layer of shape {list(shape)} (C, H, W)"
-        elif prev is not None and len(prev) == 3 and ws[1] * max(groups, 1) != prev[0]:
-            bad = f"a conv weight reading {ws[1] * max(groups, 1)} channels after a layer of shape {list(prev)}"
-    else:
-        if len(ws) == 1 and n and ws[0] % n == 0:      # netx reshapes a flat weight to (neurons, -1)
-            ws = (n, ws[0] // n)
-        if len(ws) != 2 or ws[0] != n:
-            bad = f"a dense weight of shape {ws} for {n} neurons; netx needs ({n}, inputs)"
-        elif n_in is not None and ws[1] != n_in:
-            bad = f"a dense weight of shape {ws} reading {ws[1]} inputs after a layer of {n_in} neurons"
-        elif t == "dense_rec" and "weight_rec" in g and tuple(g["weight_rec"].shape) != (n, n):
-            return [Finding("structure", f"{where}/weight_rec: shape {tuple(g['weight_rec'].shape)}, not ({n}, {n})")]
-    return [Finding("structure", f"{where}/weight: {bad}")] if bad else []
+    bad = kind.weight_shape_problem(g, shape, prev)
+    return [Finding("structure", f"{where}/{bad}")] if bad else []
 
 
 # --------------------------------------------------------------------------- 4. metadata
@@ -329,7 +309,7 @@ def _outputs(f) -> int:
 def problems(path: str | Path, check_hash: bool = True, ranges: bool = True) -> list[Finding]:
     """Every problem of the NetX file ``path``, in the order of the module
     doc; [] for a file ``lavacut run`` accepts (layers it cannot run aside:
-    :func:`lavacut.export.inspect.mark_support`)."""
+    :func:`lavacut.export.netx.inspect.mark_support`)."""
     with _open(path) as f:
         out = structure_problems(f)
         if out:
@@ -385,6 +365,6 @@ def write_calibration(path: str | Path, cutoff: dict[str, dict], default_policy:
                       extra_meta: dict[str, Any] | None = None, base_meta: dict[str, Any] | None = None,
                       accept_modified: bool = False) -> None:
     """Store calibrated stop rules in an export (copy, modify, replace;
-    :func:`lavacut.export.netx_file.store_calibration`), the export and what
+    :func:`lavacut.export.netx.file.store_calibration`), the export and what
     was written validated by :func:`read_metadata`."""
     store_calibration(path, cutoff, default_policy, extra_meta, base_meta, accept_modified, read=read_metadata)

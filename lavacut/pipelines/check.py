@@ -1,6 +1,6 @@
 """``lavacut check``: the Loihi 2 design-rule check of a NetX file, with its
 JSON report and core-map plot (matplotlib, here rather than in the
-numpy-only export/loihi2.py); and the short form ``lavacut export`` prints
+numpy-only export/loihi2/check.py); and the short form ``lavacut export`` prints
 after writing a file (:func:`export_warnings`)."""
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from lavacut.export.loihi2 import NEAR, RESOURCES, CheckReport, check_loihi2
+from lavacut.export.loihi2.check import CheckReport, check_loihi2
+from lavacut.export.loihi2.figures import NEAR, RESOURCES
 from lavacut.export.validate import problems
 from lavacut.util import LavacutError, atomic_path
 
@@ -27,8 +28,8 @@ def check_export(path: str | Path, target: str = "loihi2", report: str | Path | 
     """Check ``path``; with ``report`` also write the JSON report there and
     the core-map PNG beside it. Returns the report and the written paths.
     ``replicas``: the core map of that many copies side by side
-    (:func:`lavacut.export.replicas.replicate`)."""
-    from lavacut.export.replicas import replicate
+    (:func:`lavacut.export.loihi2.replicas.replicate`)."""
+    from lavacut.export.loihi2.replicas import replicate
 
     if isinstance(replicas, bool) or not isinstance(replicas, (int, np.integer)) or replicas < 1:
         raise LavacutError(f"--replicas must be a whole number >= 1, got {replicas!r}")

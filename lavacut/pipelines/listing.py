@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lavacut.export.inspect import LayerInfo, inspect_layers
+from lavacut.export.netx.inspect import LayerInfo, inspect_layers
 from lavacut.export.validate import read_metadata
 from lavacut.shipped import KINDS, shipped_dir
 

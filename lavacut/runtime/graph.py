@@ -19,7 +19,7 @@ Frames are given as ``(N, C, H, W, T)`` or ``(N, C*H*W, T)`` (features in
 C, H, W order), binary (bool or 0/1 integers).
 
 Layouts of files lavacut did not write (:func:`net_layout`, rules in
-:func:`lavacut.export.inspect.mark_support`):
+:func:`lavacut.export.netx.inspect.mark_support`):
 
 - an input layer WITH neurons (netx ``Input`` block): its ``inp`` port is
   wired to nothing, so the source drives the neurons' ``a_in`` directly with
@@ -50,7 +50,7 @@ from typing import Any
 
 import numpy as np
 
-from lavacut.export.inspect import inspect_layers, readout_of, require_support
+from lavacut.export.netx.inspect import inspect_layers, readout_of, require_support
 from lavacut.runtime.frames import (lava_frame_layout, lava_to_slayer, pack_frames,  # noqa: F401 (re-exported)
                                     to_slayer_order, unpack_frames)
 from lavacut.runtime.lanes import DEFAULT_LANES, check_lanes, lane_schedule  # noqa: F401 (re-exported)

@@ -452,7 +452,7 @@ def nonzero_fan_outs(net) -> list[np.ndarray]:
     :func:`~lavacut.cutoff.synops.conv_fan_out` of :func:`synapse_weight`).
 
     ``net``: a :class:`SlayerNet` (input shape from its spec) or a
-    :class:`lavacut.export.rebuild.NetxRebuild` (its ``input_shape``); an
+    :class:`lavacut.export.rebuild.slayer.NetxRebuild` (its ``input_shape``); an
     input block with neurons (rebuilt files) has one synapse per input,
     counted when its weight is nonzero. Computed from the current weights,
     so call it again after they change."""

@@ -167,13 +167,13 @@ def seen_inputs(net, layer_inputs: list[np.ndarray]) -> tuple[list[np.ndarray | 
     inputs (the frame, then each spiking layer's spikes at emission), and
     notes on the delays applied. lavacut's SLAYER nets: SLAYER's
     ``delay_shift`` delays every layer's spikes one step into the next
-    synapse. A rebuilt NetX file (:class:`lavacut.export.rebuild.NetxRebuild`):
+    synapse. A rebuilt NetX file (:class:`lavacut.export.rebuild.slayer.NetxRebuild`):
     Lava's one-step synapse delay before every layer, then axonal delays per
     input ('pre'); per-synapse delays ('syn') are computed outside the
     synapse module, where NeuroBench's hooks do not see them (None)."""
     notes: dict[str, str] = {}
     if hasattr(net, "_delays") and hasattr(net, "_kinds"):
-        mods = [d for k, d in zip(net._kinds, net._delays) if k in ("dense", "conv")]
+        mods = [d for k, d in zip(net._kinds, net._delays) if k.name in ("dense", "conv")]
         out: list[np.ndarray | None] = []
         for j, (x, md) in enumerate(zip(layer_inputs, mods)):
             mode, d = md or (None, None)

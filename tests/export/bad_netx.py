@@ -130,7 +130,7 @@ REHASH = {"bias_1e9", "delay_1000"}
 
 
 def make_bad(name: str, folder: Path) -> Path:
-    from lavacut.export.netx_file import content_hash
+    from lavacut.export.netx.file import content_hash
 
     src, build, _ = BAD[name]
     path = folder / f"{name}.net"

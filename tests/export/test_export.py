@@ -17,10 +17,12 @@ import pytest
 from lavacut_testing import quick_export as _quick_export, write_netx
 import torch
 
-from lavacut.export.exporter import net_from_checkpoint, net_from_export, spec_from_layers
-from lavacut.export.inspect import inspect_layers, signed_bits
+from lavacut.export.exporter import net_from_checkpoint
+from lavacut.export.rebuild.network import net_from_export, spec_from_layers
+from lavacut.export.netx.inspect import inspect_layers
+from lavacut.export.netx.layers.base import signed_bits
 from lavacut.export.inspect_report import format_inspection
-from lavacut.export.netx_file import META_GROUP, NetxFileError, check_weights, content_hash
+from lavacut.export.netx.file import META_GROUP, NetxFileError, check_weights, content_hash
 from lavacut.export.validate import read_metadata, write_calibration, write_export
 from lavacut.cutoff.rules import TopKGap
 from lavacut.train.networks import NetSpec, build_network
@@ -117,7 +119,7 @@ def test_write_export_metadata_and_hash(tmp_path):
 
 
 def test_interrupted_export_leaves_no_file(tmp_path, monkeypatch):
-    import lavacut.export.netx_file as nf
+    import lavacut.export.netx.file as nf
 
     net = _tiny_net()
     seen = []
@@ -161,7 +163,7 @@ def test_write_calibration_stores_rules_atomically_and_validates_first(tmp_path,
         write_calibration(path, {}, default_policy="entropy")
     assert path.read_bytes() == good
     # interrupted while copying: unchanged, no temporary file
-    import lavacut.export.netx_file as nf
+    import lavacut.export.netx.file as nf
 
     def boom(*a, **k):
         raise OSError("interrupted")

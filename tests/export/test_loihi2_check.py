@@ -9,8 +9,11 @@ import numpy as np
 import pytest
 
 from lavacut.cli import main
-from lavacut.export import loihi2
-from lavacut.export.loihi2 import check_loihi2, netx_weight_format
+from lavacut.export.loihi2 import check as loihi2_check
+from lavacut.export.loihi2 import figures
+from lavacut.export.loihi2 import rules as loihi2_rules
+from lavacut.export.loihi2.check import check_loihi2
+from lavacut.export.loihi2.rules import netx_weight_format
 from lavacut.pipelines.check import check_export, export_warnings, write_report
 from lavacut_testing import write_netx
 
@@ -60,7 +63,7 @@ def test_shipped_exports_pass_with_a_core_map(path, tmp_path):
     assert spiking and all(L["cores"] >= 1 and L["binding"] for L in spiking)
     assert len(d["cores"]) == sum(L["cores"] for L in spiking) == d["totals"]["cores"]
     for c in d["cores"]:
-        assert set(loihi2.RESOURCES) <= set(c) and all(0 <= u <= 1 for u in c["use"].values())
+        assert set(figures.RESOURCES) <= set(c) and all(0 <= u <= 1 for u in c["use"].values())
     assert sum(c["neurons_per_core"] for c in d["cores"]) == d["totals"]["neurons"]
     assert png.is_file() and png.stat().st_size > 5000
     assert all(a["figure"] and a["assumption"] for a in d["assumptions"])
@@ -129,7 +132,7 @@ def test_netx_weight_format_matches_lava_dl():
 def test_weight_exponent(tmp_path, monkeypatch):
     # with 8-bit integer weights netx's exponent stays in -8..0; the range is
     # an assumption, so the rule is exercised with a narrower one
-    monkeypatch.setattr(loihi2, "WEIGHT_EXP_RANGE", (-4, 7))
+    monkeypatch.setattr(loihi2_rules, "WEIGHT_EXP_RANGE", (-4, 7))
     w = np.zeros((4, 20), np.float32)
     w[0, 0], w[1, 1] = 2, -2          # mixed: scale 63.5 -> exponent -6
     assert netx_weight_format(w)[1] == -6
@@ -210,7 +213,7 @@ def test_synaptic_memory_binds(tmp_path):
     rep = check_loihi2(_net(tmp_path / "a.net", [_inp(3000), _dense(w)]))
     L = rep.layers[1]
     assert L["storage_bits"] == 8
-    need = np.count_nonzero(w) * L["storage_bits"] / 8 / (loihi2.NEAR * loihi2.SYN_MEM_BYTES_PER_CORE)
+    need = np.count_nonzero(w) * L["storage_bits"] / 8 / (figures.NEAR * figures.SYN_MEM_BYTES_PER_CORE)
     assert L["binding"] == "synaptic_memory_per_core" and L["cores"] in (int(np.ceil(need)), int(np.ceil(need)) + 1)
     assert rep.ok
 
@@ -237,7 +240,7 @@ def test_axons_out_binds(tmp_path):
     l1, l2 = rep.layers[1], rep.layers[2]
     assert l2["binding"] == "synaptic_memory_per_core"
     assert l1["binding"] == "axons_out_per_core"
-    assert l1["cores"] == int(np.ceil(3000 * l2["cores"] / (loihi2.NEAR * loihi2.AXONS_OUT_PER_CORE)))
+    assert l1["cores"] == int(np.ceil(3000 * l2["cores"] / (figures.NEAR * figures.AXONS_OUT_PER_CORE)))
     assert rep.ok
 
 
@@ -259,12 +262,12 @@ def test_conv_core_map_sees_only_its_window(tmp_path):
 
 # --------------------------------------------------------------------------- chips
 def test_cores_and_chips(tmp_path, monkeypatch):
-    monkeypatch.setattr(loihi2, "CORES_PER_CHIP", 2)
+    monkeypatch.setattr(loihi2_check, "CORES_PER_CHIP", 2)
     rep = check_loihi2(_net(tmp_path / "a.net", _wide()))
     assert rep.totals["cores"] == 4 and rep.totals["chips"] == 2 and rep.cores[-1]["chip"] == 1
     assert "cores_per_chip" in _rules(rep, "warning")
-    monkeypatch.setattr(loihi2, "NEURONS_PER_CHIP", 1000)
-    monkeypatch.setattr(loihi2, "SYNAPSES_PER_CHIP", 1000)
+    monkeypatch.setattr(loihi2_check, "NEURONS_PER_CHIP", 1000)
+    monkeypatch.setattr(loihi2_check, "SYNAPSES_PER_CHIP", 1000)
     rep = check_loihi2(_net(tmp_path / "a.net", _wide()))
     assert {"neurons_per_chip", "synapses_per_chip"} <= _rules(rep, "error")
 

@@ -186,7 +186,7 @@ def test_round_trip_gives_identical_spikes(kind, frames, tmp_path):
 
 def test_write_nir_from_checkpoint_and_export_then_import_nir(frames, tmp_path):
     from lavacut.config import RunConfig
-    from lavacut.export.exporter import net_from_export
+    from lavacut.export.rebuild.network import net_from_export
     from lavacut.export.validate import read_metadata, write_export
     from lavacut.train.checkpoint import save_checkpoint
 
@@ -872,7 +872,7 @@ def test_imported_snntorch_network_calibrates_and_runs_in_lava(frames, tmp_path)
     on SLAYER spikes."""
     pytest.importorskip("snntorch")
     from lavacut.cutoff.rules import TopKGap, cutoff, rule_from_params
-    from lavacut.export.exporter import net_from_export
+    from lavacut.export.rebuild.network import net_from_export
     from lavacut.pipelines.calibrate import calibrate_export
     from lavacut.pipelines.run import RunRequest
     from lavacut.runtime.runner import run_split

@@ -49,7 +49,7 @@ def _import(src, out, *args):
 def _rebuild(out, x, voltage=False):
     import torch
 
-    from lavacut.export.rebuild import NetxRebuild
+    from lavacut.export.rebuild.slayer import NetxRebuild
     net = NetxRebuild(out, check=not voltage)     # a voltage readout is refused by `run` until it is supported
     with torch.no_grad():
         return net(torch.from_numpy(x.reshape(len(x), -1, 1, 1, x.shape[-1])), voltage=voltage).numpy(), net

@@ -99,8 +99,8 @@ def test_recurrent_graph_imports_as_a_recurrent_cuba_layer_exactly(tmp_path):
     kinds = _layers(out)
     assert [k["type"] for k in kinds] == ["input", "dense_rec", "dense"]
     assert "weight_rec" in kinds[1]["keys"] and kinds[1]["iDecay"] == 2048 and kinds[1]["vDecay"] == 1024
-    from lavacut.export.exporter import net_from_export
-    from lavacut.export.inspect import inspect_layers
+    from lavacut.export.rebuild.network import net_from_export
+    from lavacut.export.netx.inspect import inspect_layers
     rebuilt, _ = net_from_export(out)
     np.testing.assert_array_equal(_run(rebuilt, x), ours)
     assert not any(L.verify_issue for L in inspect_layers(out))
@@ -208,12 +208,12 @@ def test_readout_graph_imports_as_a_voltage_layer(kind, i_decay, v_decay, tmp_pa
     assert layers[-1]["vThMant"] == (1 << 18) - 1 and (layers[-1]["vThMant"] << 6) >= 1 << 23
     assert (layers[-1]["iDecay"], layers[-1]["vDecay"]) == (i_decay, v_decay)
     assert layers[1]["vThMant"] < 1 << 17
-    from lavacut.export.inspect import inspect_layers
+    from lavacut.export.netx.inspect import inspect_layers
     assert "voltage readout" in inspect_layers(out)[-1].run_issue or not inspect_layers(out)[-1].run_issue
 
     # the SLAYER model's output voltage is the graph's (times the reported scale), up to Loihi's rounding of
     # each decay toward zero (none for I)
-    from lavacut.export.rebuild import NetxRebuild
+    from lavacut.export.rebuild.slayer import NetxRebuild
     net = NetxRebuild(out, check=False)      # the file's SLAYER rebuild (``run`` of voltage readouts: issue 23)
     L = meta["nir_import"]["layers"][-1]
     assert L["readout"] == "voltage"

@@ -155,7 +155,7 @@ def test_inspect_and_check_warn_about_an_input_layer_that_fires_whatever_its_inp
 
 
 def test_inspect_warns_about_an_output_layer_that_never_spikes(tmp_path, capsys):
-    from lavacut.export.netx_file import content_hash
+    from lavacut.export.netx.file import content_hash
 
     path = tmp_path / "silent.net"
     shutil.copyfile(DENSE, path)

@@ -71,7 +71,7 @@ def test_foreign_file_calibrates_on_the_users_labelled_input(tmp_path):
     # the network itself is untouched: the same layer datasets, byte for byte
     import h5py
 
-    from lavacut.export.netx_file import content_hash
+    from lavacut.export.netx.file import content_hash
     with h5py.File(NTIDIGITS) as a, h5py.File(net) as b:
         assert content_hash(a) == content_hash(b) == meta["content_sha256"]
     report = tmp_path / "run.json"

@@ -94,7 +94,7 @@ def test_samples_must_be_positive(nets):
 
 
 def test_not_a_netx_file_raises(tmp_path):
-    from lavacut.export.netx_file import NetxFileError
+    from lavacut.export.netx.file import NetxFileError
     from lavacut.pipelines.verify import verify_export
 
     p = tmp_path / "x.net"
@@ -115,7 +115,7 @@ def test_input_shape_mismatch_names_both_shapes(tmp_path):
 def test_explain_exactness_flags_odd_weights(tmp_path, nets):
     import h5py
 
-    from lavacut.export.exactness import explain_exactness
+    from lavacut.export.rebuild.exactness import explain_exactness
 
     assert explain_exactness(nets["dense"][0]) == []
     path, _ = _export(tmp_path, "odd", DENSE)

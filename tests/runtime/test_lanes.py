@@ -139,7 +139,7 @@ def _same(a, b):
 @pytest.mark.slow
 @pytest.mark.parametrize("name", LAYOUTS)
 def test_layout_lanes_equal_one_lane_and_slayer(files, name):
-    from lavacut.export.exporter import net_from_export
+    from lavacut.export.rebuild.network import net_from_export
     from lavacut.runtime.record import lava_output
     from lavacut.runtime.runner import run_split
     from lavacut.train.inference import forward

@@ -191,7 +191,7 @@ def _group_sums(spikes, K):
 # --------------------------------------------------------------------------
 
 def test_inspect_shows_neurons_and_what_lavacut_handles(files, tmp_path):
-    from lavacut.export.inspect import inspect_layers
+    from lavacut.export.netx.inspect import inspect_layers
     from lavacut.export.inspect_report import format_inspection
 
     layers = inspect_layers(files["input_conv"][0])
@@ -212,7 +212,7 @@ def test_inspect_shows_neurons_and_what_lavacut_handles(files, tmp_path):
 
 
 def test_sdnn_and_readouts_refused_before_any_lava_process(tmp_path, files):
-    from lavacut.export.exporter import net_from_export
+    from lavacut.export.rebuild.network import net_from_export
     from lavacut.runtime.record import lava_output
     from lavacut.runtime.runner import run_single, run_split
 
@@ -233,8 +233,8 @@ def test_rebuild_structure_and_fan_outs(files):
     brute force over kernel taps)."""
     import h5py
 
-    from lavacut.export.exporter import net_from_export
-    from lavacut.export.rebuild import NetxRebuild
+    from lavacut.export.rebuild.network import net_from_export
+    from lavacut.export.rebuild.slayer import NetxRebuild
     from lavacut.train.networks import nonzero_fan_outs
 
     for name in ("input_conv", "average", "conv_out", "delays", "per_layer", "recurrent"):
@@ -262,7 +262,7 @@ def test_rebuild_structure_and_fan_outs(files):
 @pytest.mark.slow
 @pytest.mark.parametrize("name", LAYOUTS)
 def test_layout_lava_vs_fresh_graphs_vs_slayer(files, name):
-    from lavacut.export.exporter import net_from_export
+    from lavacut.export.rebuild.network import net_from_export
     from lavacut.runtime.record import lava_output
     from lavacut.runtime.runner import run_single, run_split
     from lavacut.train.inference import forward

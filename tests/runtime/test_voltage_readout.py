@@ -41,7 +41,7 @@ def _digits(n, seed=0):
 
 def test_mnist_net_is_a_voltage_readout(mnist):
     from lavacut.export.artifact import Export
-    from lavacut.export.inspect import readout_of
+    from lavacut.export.netx.inspect import readout_of
     from lavacut.runtime.graph import net_layout
 
     export = Export.open(mnist)
@@ -72,7 +72,7 @@ def test_the_rebuild_integrates_the_readout_in_lavas_integers(mnist):
     voltage is 64 x the running sum of the readout's integer input, which
     is Lava's weights times the previous layer's spikes one step earlier."""
     from lavacut.export.artifact import Export
-    from lavacut.export.rebuild import lava_dense_weights
+    from lavacut.export.netx.layers.blocks import lava_dense_weights
     from lavacut.train.inference import forward
     import h5py
 

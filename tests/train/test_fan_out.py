@@ -140,7 +140,7 @@ def test_grouped_dilated_conv_blocks():
 def test_fan_outs_sum_to_inspect_synapses_of_the_exported_file(tmp_path):
     """Two independent counts of the same synapses: nonzero_fan_outs from
     the net and inspect's per-layer synapses (nonzero weights) from the file."""
-    from lavacut.export.inspect import inspect_layers
+    from lavacut.export.netx.inspect import inspect_layers
 
     spec = NetSpec(kind="conv", input_shape=(2, 9, 9), n_classes=3, hidden=(4,), conv_channels=(3, 4),
                    conv_kernels=(3, 3), conv_strides=(2, 1), conv_paddings=(1, 1), weight_norm=False)
@@ -152,7 +152,7 @@ def test_fan_outs_sum_to_inspect_synapses_of_the_exported_file(tmp_path):
 
 @pytest.mark.parametrize("kind", ["dense", "conv"])
 def test_net_from_export_keeps_the_zero_pattern(tmp_path, kind):
-    from lavacut.export.exporter import net_from_export
+    from lavacut.export.rebuild.network import net_from_export
 
     spec = (NetSpec(kind="dense", input_shape=(1, 3, 4), hidden=(6,), n_classes=3, weight_norm=False)
             if kind == "dense" else

@@ -5,7 +5,7 @@ neuron node with a recurrent Linear/Affine (netx ``dense_rec``) and
 ``cuba.Affine`` for an LI / CubaLI / I readout (a ``dense`` layer whose
 neurons never spike, vThMant 2**18 - 1). Each block writes its own NetX
 layer (``export_hdf5``); the network that runs (and that ``lavacut verify``
-and the torch engine use) is :class:`~lavacut.export.rebuild.NetxRebuild` of
+and the torch engine use) is :class:`~lavacut.export.rebuild.slayer.NetxRebuild` of
 those layers, so the import, its export and the SLAYER reference are one
 computation on Lava's schedule.
 """
@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lavacut.export.rebuild import NetxRebuild
+from lavacut.export.rebuild.slayer import NetxRebuild
 from lavacut.export.slayer_hdf5 import _write_input_group
 from lavacut.fixed_point import W_SCALE
 from lavacut.util import import_slayer

@@ -17,7 +17,8 @@ from lavacut.export.nir.ops import NirError
 from lavacut.fixed_point import P_SCALE, W_SCALE
 from lavacut.config import RunConfig
 from lavacut.data.sources import dataset_classes, dataset_sensor_size
-from lavacut.export.exporter import net_from_checkpoint, net_from_export
+from lavacut.export.exporter import net_from_checkpoint
+from lavacut.export.rebuild.network import net_from_export
 from lavacut.util import LavacutError, atomic_path, check_output_path, json_default
 
 #: graph.metadata key holding lavacut's metadata as JSON.

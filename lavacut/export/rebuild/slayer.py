@@ -1,7 +1,7 @@
 """A SLAYER network rebuilt from any NetX file lavacut runs, computing what
 Lava fixed_pt computes, spike for spike (``lavacut verify`` on files lavacut
-did not write; :func:`lavacut.export.exporter.net_from_export` uses it when
-:func:`~lavacut.export.exporter.spec_from_layers` cannot express a file).
+did not write; :func:`lavacut.export.rebuild.network.net_from_export` uses it when
+:func:`~lavacut.export.rebuild.network.spec_from_layers` cannot express a file).
 
 Built from lava-dl SLAYER blocks (``slayer.block.cuba.Input``, ``Dense``,
 ``Conv``, ``Flatten``), one per file layer, each with the layer's own
@@ -30,7 +30,7 @@ on Lava's schedule rather than SLAYER's ``delay_shift``:
   synaptic input per post neuron (per input, or per synapse) by d more
   steps, as Lava's DelayDense does;
 - a voltage readout (the last layer a dense one whose neurons never spike,
-  :func:`lavacut.export.inspect.readout_of`) is computed in Lava's integers
+  :func:`lavacut.export.netx.inspect.readout_of`) is computed in Lava's integers
   (:func:`lavacut.fixed_point.lif_voltage` of the synapse's integer sums):
   the output is then the per-step increments of its voltage, whose running
   sum is Lava's ``v`` exactly (what the cutoff's rules read as ``Y(t)``);
@@ -49,45 +49,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lavacut.export.inspect import (MAX_DELAY, conv_pair, LayerInfo, inspect_layers, readout_neuron, readout_of,
-                                    require_support)
-from lavacut.fixed_point import W_SCALE, lif_voltage
+from lavacut.export.netx.inspect import LayerInfo, inspect_layers, readout_of, require_support
+from lavacut.export.netx.layers import LayerKind, kind_of
+from lavacut.export.netx.layers.neurons import readout_neuron
+from lavacut.fixed_point import MAX_DELAY, W_SCALE, lif_voltage
 from lavacut.train.networks import HiddenRecord
 from lavacut.util import LavacutError, import_slayer
 
-slayer = import_slayer()
-from lava.lib.dl.netx.utils import optimize_weight_bits  # noqa: E402
+import_slayer()
 from lava.lib.dl.slayer.axon import delay as _delay  # noqa: E402
 from lava.lib.dl.slayer.neuron.dynamics import leaky_integrator as _leaky_integrator  # noqa: E402
 from lava.lib.dl.slayer.utils import quantize as _quantize  # noqa: E402
-from lava.utils.weightutils import clip_weights, determine_sign_mode, truncate_weights  # noqa: E402
-
-
-def q64(weight: torch.Tensor, descale: bool = False) -> torch.Tensor:
-    """SLAYER's weight quantiser at Lava's integer step (1/64): the blocks'
-    ``pre_hook_fx``."""
-    w = _quantize(weight, step=1 / W_SCALE)
-    return w * W_SCALE if descale else w
-
-
-def lava_dense_weights(w: np.ndarray, where: str) -> np.ndarray:
-    """The integer weights Lava's Dense/DelayDense models use for netx's
-    file weights ``w`` (out, in): netx casts to int and shifts by
-    optimize_weight_bits, the model clips and truncates to num_weight_bits
-    and right-shifts each sum by the weight exponent (exact only when every
-    weight is a multiple of it)."""
-    w = np.asarray(w).astype(int)
-    if not w.any():
-        return w
-    opt, num_bits, exp, _ = optimize_weight_bits(w)
-    mode = determine_sign_mode(opt)
-    eff = truncate_weights(clip_weights(opt, mode, num_bits=8), mode, int(num_bits)).astype(np.int64)
-    if exp >= 0:
-        return eff << exp
-    if np.any(eff % (1 << -exp)):
-        raise LavacutError(f"{where}: Lava's weight exponent {exp} floors each weighted sum; SLAYER cannot "
-                           f"reproduce that exactly")
-    return eff >> -exp
 
 
 class NetxRebuild(torch.nn.Module):
@@ -113,7 +85,7 @@ class NetxRebuild(torch.nn.Module):
             require_support(path, layers, "verify")
         self._last_index = layers[-1].index
         self.blocks, self.drops = torch.nn.ModuleList(), torch.nn.ModuleList()
-        self._kinds: list[str] = []           # input / flatten / dense / conv, per block
+        self._kinds: list[LayerKind] = []     # per block
         self._delays: list[tuple | None] = []  # per block: (mode, int array) or None
         self.readout_groups, self.input_shape = 0, None
         #: "voltage" or "spike counts": what the output means (readout_of)
@@ -122,10 +94,11 @@ class NetxRebuild(torch.nn.Module):
         with h5py.File(path, "r") as f, torch.no_grad():
             for L in layers:
                 g = f["layer"][L.index]
-                if L.type == "average":
+                kind = kind_of(L.type)
+                if kind.host_readout:
                     self.readout_groups = int(np.prod(L.shape))
                     continue
-                if L.type == "input":
+                if kind.elementwise:
                     self.input_shape = tuple(L.shape) or None
                     if not L.neuron:
                         continue
@@ -133,7 +106,7 @@ class NetxRebuild(torch.nn.Module):
         if self.input_shape is None:          # no input layer: the first (dense) layer's inputs
             first = next(L for L in layers if L.weight_shape)
             self.input_shape = (int(np.prod(first.weight_shape)) // int(np.prod(first.shape)),)
-        self.latency = sum(k in ("dense", "dense_rec", "conv") for k in self._kinds)
+        self.latency = sum(k.synaptic for k in self._kinds)
         self._check_shapes(layers)
         self.eval()
 
@@ -146,53 +119,16 @@ class NetxRebuild(torch.nn.Module):
         bias = None
         if self.readout == "voltage" and L.index == self._last_index:
             npar.update(threshold=1.0, current_decay=1.0, voltage_decay=1.0)  # unused: computed in integers
-        if L.type == "flatten":
-            block, kind = slayer.block.cuba.Flatten(), "flatten"
-        elif L.type == "input":
-            w, b = L.transform
-            block = slayer.block.cuba.Input(npar, weight=w / W_SCALE, bias=b / W_SCALE, delay_shift=False)
-            block.pre_hook_fx, kind = q64, "input"
-        elif L.type == "dense":
-            n_out = int(np.prod(L.shape))
-            w = lava_dense_weights(np.asarray(g["weight"][()]).reshape(n_out, -1), where)
-            block = slayer.block.cuba.Dense(npar, w.shape[1], n_out, pre_hook_fx=q64, delay_shift=False)
-            block.synapse.weight.copy_(torch.from_numpy(w / W_SCALE).reshape(block.synapse.weight.shape))
-            kind = "dense"
-        elif L.type == "dense_rec":
-            if "delay" in g:
-                raise LavacutError(f"{where}: a recurrent layer with axonal delays; the rebuild covers recurrent "
-                                   f"layers without delays")
-            n_out = int(np.prod(L.shape))
-            w = np.asarray(g["weight"][()]).reshape(n_out, -1)
-            both = lava_dense_weights(np.hstack([w, np.asarray(g["weight_rec"][()]).reshape(n_out, n_out)]), where)
-            block = slayer.block.cuba.Recurrent(npar, w.shape[1], n_out, pre_hook_fx=q64, delay_shift=False)
-            block.neuron.persistent_state = False            # _recurrent carries the state itself
-            for syn, part in ((block.input_synapse, both[:, :w.shape[1]]), (block.recurrent_synapse,
-                                                                           both[:, w.shape[1]:])):
-                syn.weight.copy_(torch.from_numpy(part / W_SCALE).reshape(syn.weight.shape))
-            block.synapse = block.input_synapse              # the feed-forward synapse, as in Dense blocks
-            kind = "dense_rec"
-        else:
-            w = np.asarray(g["weight"][()]).astype(int)
-            w = w.reshape(w.shape[:4] + (1,))                    # (out, in / groups, kH, kW, 1)
-            groups = int(np.asarray(g["groups"][()]).reshape(-1)[0]) if "groups" in g else 1
-            block = slayer.block.cuba.Conv(npar, w.shape[1] * groups, w.shape[0], conv_pair(g, "kernelSize", 1),
-                                           stride=conv_pair(g, "stride", 1), padding=conv_pair(g, "padding", 0),
-                                           dilation=conv_pair(g, "dilation", 1), groups=groups, pre_hook_fx=q64,
-                                           delay_shift=False)
-            if tuple(block.synapse.weight.shape) != w.shape:
-                raise LavacutError(f"{where}: conv weight {w.shape} does not fit the layer's synapse "
-                                   f"{tuple(block.synapse.weight.shape)}")
-            block.synapse.weight.copy_(torch.from_numpy(w / W_SCALE))
-            kind = "conv"
-        if "bias" in g and kind in ("dense", "dense_rec", "conv"):    # netx: int(bias) -> bias_mant at bias_exp 6
+        kind = kind_of(L.type)
+        block = kind.rebuild(L, g, npar, where)
+        if "bias" in g and kind.synaptic:    # netx: int(bias) -> bias_mant at bias_exp 6
             b = np.asarray(g["bias"][()]).astype(int).reshape(-1) / W_SCALE
-            bias = torch.tensor(b, dtype=torch.float32).reshape((-1, 1, 1, 1) if kind == "conv" else (-1, 1))
+            bias = torch.tensor(b, dtype=torch.float32).reshape(kind.bias_shape)
         if self.readout == "voltage" and L.index == self._last_index:
             n = readout_neuron(L)
             b = np.asarray(g["bias"][()]).astype(np.int64).reshape(-1) if "bias" in g else 0
             self._voltage = (int(n["iDecay"]), int(n["vDecay"]), b)
-        self._delays.append(self._read_delay(g, L) if kind == "dense" and "delay" in g else None)
+        self._delays.append(self._read_delay(g, L) if kind.axonal_delays and "delay" in g else None)
         self.register_buffer(f"bias_{len(self.blocks)}", bias, persistent=False)
         self.blocks.append(block)
         self.drops.append(torch.nn.Identity())
@@ -220,7 +156,7 @@ class NetxRebuild(torch.nn.Module):
         be the file's (a wrong conv geometry would otherwise go unnoticed)."""
         x = torch.zeros((1,) + tuple(self.input_shape) + (1,))
         out, rec = self.forward(x, record=True, _all=True)
-        files = [L for L in layers if L.type in ("dense", "dense_rec", "conv") or (L.type == "input" and L.neuron)]
+        files = [L for L in layers if kind_of(L.type).is_spiking(L)]
         if self._voltage is not None and out.shape[1] != int(np.prod(files[-1].shape)):
             raise LavacutError(f"{self.path}: the voltage readout has {int(np.prod(files[-1].shape))} neurons in "
                                f"the file, its rebuild {out.shape[1]}")
@@ -241,7 +177,7 @@ class NetxRebuild(torch.nn.Module):
         """Synaptic input of block i at each step from the previous layer's
         spikes s: Lava's one-step synapse delay, then the axonal delays."""
         s = _delay(s, 1)
-        if self._kinds[i] in ("dense", "dense_rec"):
+        if self._kinds[i].flat:
             s = s.reshape(s.shape[0], -1, s.shape[-1])
         mode, d = self._delays[i] or (None, None)
         if mode == "pre":
@@ -299,18 +235,18 @@ class NetxRebuild(torch.nn.Module):
         s = self._prepare_input(x)
         N, T = s.shape[0], s.shape[-1]
         records: list[HiddenRecord] = []
-        last = max(i for i, k in enumerate(self._kinds) if k != "flatten")
+        last = max(i for i, k in enumerate(self._kinds) if not k.reshape_only)
         for i, (kind, block) in enumerate(zip(self._kinds, self.blocks)):
-            if kind == "flatten":
+            if kind.reshape_only:
                 s = block(s)
                 continue
-            if kind == "input":
+            if kind.elementwise:
                 z = block.pre_hook_fx(s) * block.pre_hook_fx(block.weight) + block.pre_hook_fx(block.bias)
             else:
                 z = self._synaptic(i, block, s)
             if i == last and self._voltage is not None:       # computed in Lava's integers
                 return self._voltage_out(z, records, record, absolute=voltage)
-            if kind == "dense_rec":
+            if kind.recurrent:
                 _, v, spikes = self._recurrent(i, block, z)
             else:
                 _, v = self._dynamics(i, block, z)
@@ -350,4 +286,4 @@ def rebuild_netx(path: str | Path) -> NetxRebuild:
     return NetxRebuild(path).eval()
 
 
-__all__ = ["NetxRebuild", "rebuild_netx", "lava_dense_weights", "q64"]
+__all__ = ["NetxRebuild", "rebuild_netx"]

@@ -30,6 +30,7 @@ from typing import Any, Callable
 import numpy as np
 
 from lavacut.cutoff.rules import rule_from_params
+from lavacut.fixed_point import P_SCALE, W_MANT_MAX, W_MANT_MIN
 from lavacut.util import LavacutError, atomic_path, first_line, json_default, versions
 
 META_GROUP = "lavacut"
@@ -79,7 +80,7 @@ def layer_problems(f) -> list[str]:
     """Why the numbers in a NetX file's ``layer`` group cannot be run
     ("" list = they can): NaN or infinite weights, biases, delays or neuron
     parameters; weights outside Loihi's signed 8-bit mantissa range
-    ([-256, 255] after netx's int cast); decays outside 0..4096; negative
+    ([W_MANT_MIN, W_MANT_MAX] after netx's int cast); decays outside 0..P_SCALE; negative
     thresholds. Each names the layer and field."""
     import h5py
 
@@ -98,9 +99,9 @@ def layer_problems(f) -> list[str]:
                 continue
             if not np.all(np.isfinite(v)):
                 out.append(f"layer {key} {name} contains NaN or infinite values")
-            elif name.startswith("weight") and v.size and (v.min() < -256 or v.max() > 255):
+            elif name.startswith("weight") and v.size and (v.min() < W_MANT_MIN or v.max() > W_MANT_MAX):
                 out.append(f"layer {key} {name} has values in [{v.min():g}, {v.max():g}], outside the "
-                           f"8-bit weight mantissa range [-256, 255]")
+                           f"8-bit weight mantissa range [{W_MANT_MIN}, {W_MANT_MAX}]")
             elif name == "delay" and v.size and v.min() < 0:
                 out.append(f"layer {key} delay has negative values (min {v.min():g})")
         if "neuron" in g and isinstance(g["neuron"], h5py.Group):
@@ -114,8 +115,8 @@ def layer_problems(f) -> list[str]:
                     continue
                 if not np.all(np.isfinite(v)):
                     out.append(f"layer {key} neuron {name} is NaN or infinite")
-                elif name in ("iDecay", "vDecay") and (v.min() < 0 or v.max() > 4096):
-                    out.append(f"layer {key} neuron {name} is {v.min():g}..{v.max():g}, outside 0..4096")
+                elif name in ("iDecay", "vDecay") and (v.min() < 0 or v.max() > P_SCALE):
+                    out.append(f"layer {key} neuron {name} is {v.min():g}..{v.max():g}, outside 0..{P_SCALE}")
                 elif name == "vThMant" and v.min() < 0:
                     out.append(f"layer {key} neuron vThMant is negative ({v.min():g})")
     return out

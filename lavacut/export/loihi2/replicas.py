@@ -2,10 +2,10 @@
 Loihi 2 -- the chip counterpart of the CPU runtime's lanes (each copy takes
 the next sample the moment its cutoff fires).
 
-From a :class:`lavacut.export.loihi2.CheckReport` of ONE copy: how many
+From a :class:`lavacut.export.loihi2.check.CheckReport` of ONE copy: how many
 copies fit on one chip (``replicas_per_chip``) and which chip-level limit
 binds (cores, neurons or synapses per chip, Intel's public figures in
-:mod:`lavacut.export.loihi2`), the core map of the R copies (copy c on cores
+:mod:`lavacut.export.loihi2.figures`), the core map of the R copies (copy c on cores
 c*k .. c*k + k - 1 of the copies' chips, a copy never split across chips),
 and the input the copies share. Nothing here has been measured on a chip.
 """
@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import math
 
-from lavacut.export.loihi2 import CORES_PER_CHIP, NEURONS_PER_CHIP, SYNAPSES_PER_CHIP, CheckReport, Problem
+from lavacut.export.loihi2.check import CheckReport
+from lavacut.export.loihi2.figures import CORES_PER_CHIP, NEURONS_PER_CHIP, SYNAPSES_PER_CHIP
+from lavacut.export.loihi2.rules import Problem
 
 REPLICA_ASSUMPTIONS = [
     {"figure": "replica placement", "value": "whole copies per chip",

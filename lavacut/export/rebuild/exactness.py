@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from lavacut.export.exporter import net_from_export
-from lavacut.export.inspect import inspect_layers
-from lavacut.export.netx_file import read_stored_metadata
+from lavacut.export.rebuild.network import net_from_export
+from lavacut.export.netx.inspect import inspect_layers
+from lavacut.export.netx.file import read_stored_metadata
 from lavacut.fixed_point import FIXED_POINT_LIMITS, W_MAX, W_MIN
 
 

@@ -1,0 +1,25 @@
+"""``flatten``: (C, H, W) -> one vector, what a dense layer after a conv
+reads; SLAYER's ``cuba.Flatten``."""
+from __future__ import annotations
+
+from lavacut.export.netx.layers.base import LayerInfo, LayerKind, SupportState
+
+
+class Flatten(LayerKind):
+    name = "flatten"
+    reshape_only = True
+
+    def counts_neurons(self, info: LayerInfo) -> bool:
+        return bool(info.neuron)
+
+    def support(self, L: LayerInfo, g, state: SupportState, voltage: bool) -> tuple[str, str]:
+        state.flat = True
+        return "", ""
+
+    def rebuild(self, L: LayerInfo, g, npar: dict, where: str):
+        from lavacut.export.netx.layers.blocks import slayer
+
+        return slayer.block.cuba.Flatten()
+
+
+FLATTEN = Flatten()
