@@ -57,7 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EXIT_CODES, parents=[options.common()])
     parser.add_argument("--version", action=_VersionAction,
                         help="print the versions of lavacut, lava-nc, lava-dl, torch and Python, and exit")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", help="one stage of the pipeline; 'lavacut COMMAND --help' says more")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND",
+                                help="one stage of the pipeline; 'lavacut COMMAND --help' says more")
     for commands in (train, export, run, sweeps):
         commands.add_parsers(sub)
     return parser
