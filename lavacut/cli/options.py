@@ -26,9 +26,10 @@ def common() -> argparse.ArgumentParser:
     """--debug, --quiet: every command lists them; :func:`lavacut.cli.main`
     takes them anywhere on the line."""
     p = _parent()
-    p.add_argument("--debug", action="store_true",
+    g = p.add_argument_group("every command")     # a section of its own, after the command's options
+    g.add_argument("--debug", action="store_true",
                    help="show the traceback of an error (accepted anywhere on the command line)")
-    p.add_argument("--quiet", action="store_true",
+    g.add_argument("--quiet", action="store_true",
                    help="draw no progress bars (accepted anywhere on the command line; bars are drawn only when "
                         "stderr is a terminal anyway)")
     return p

@@ -134,8 +134,8 @@ def add_parsers(sub) -> None:
     p.add_argument("--alpha", type=argtypes.probability(False, False), default=0.05,
                    help="SpikeCP miscoverage alpha (default 0.05)")
     p.add_argument("--default", default=None, metavar="POLICY",
-                   help=f"the rule 'lavacut run' uses without --policy ({', '.join(options.POLICIES)}); "
-                        f"default: [cutoff] policy (topk)")
+                   help=f"the rule 'lavacut run' uses without --policy ({', '.join(options.POLICIES)}, or "
+                        f"topk_risk with --risk-delta); default: [cutoff] policy (topk)")
     p.add_argument("--split", default="train", choices=["train"], help="calibration split (train; never test)")
     p.add_argument("--risk-delta", type=argtypes.probability(True, False), default=None, metavar="D",
                    help="also pick the most aggressive Top-K eps whose accuracy drop is <= D with "
