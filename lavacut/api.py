@@ -140,10 +140,10 @@ def evaluate(path: str | Path, input: str | Path | None = None, *, split: str | 
 
 
 def verify(path: str | Path, input: str | Path | None = None, *, split: str | None = None,
-           samples: int | None = None, backend: str = "cpu", config: str | Path | None = None,
+           samples: int | None = None, backend: str | None = None, config: str | Path | None = None,
            overrides: Sequence[str] = (), progress: bool = True) -> VerifyResult:
     """Check that Lava reproduces SLAYER's output spikes exactly on the first
-    ``samples`` samples (default 200; ``lavacut verify``)."""
+    ``samples`` samples (0 = all; default [run] samples; ``lavacut verify``)."""
     from lavacut.pipelines.verify import verify_export
 
     return verify_export(_request(path, input, split, samples, config, overrides), backend=backend,

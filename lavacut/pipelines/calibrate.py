@@ -14,18 +14,25 @@ from lavacut.train.trainer import stratified_holdout
 from lavacut.util import LavacutError
 
 
-def calibrate_export(req: RunRequest, eps: float | str = 0.02, alpha: float = 0.05, default_policy: str = "topk",
-                     risk_delta: float | None = None, risk_confidence: float = 0.9, max_drop_pp: float = 0.3,
+def calibrate_export(req: RunRequest, eps: float | str | None = None, alpha: float = 0.05,
+                     default_policy: str | None = None, risk_delta: float | None = None,
+                     risk_confidence: float = 0.9, max_drop_pp: float | None = None,
                      progress: bool = True) -> list[str]:
     """Calibrate every stop rule on the training split (or the user's
     labelled ``--input``) and store them in the export. ``eps="auto"``:
     Top-K's eps is chosen on the trainer's validation hold-out for an
-    accuracy drop <= ``max_drop_pp`` (:func:`choose_topk_eps`). Returns the
-    lines to print."""
+    accuracy drop <= ``max_drop_pp`` (:func:`choose_topk_eps`). ``eps``,
+    ``default_policy`` and ``max_drop_pp`` default to the config's
+    ``[cutoff]`` (``eps="auto"`` when ``choose_eps``). Returns the lines to
+    print."""
     split = req.split or "train"
     if split == "test":
         raise LavacutError("calibration on the test split is not allowed (it would leak test labels)")
     export, cfg, _, _ = open_run(dataclasses.replace(req, split=split, samples=0))
+    c = cfg.cutoff                  # the arguments over the config
+    eps = ("auto" if c.choose_eps else c.eps) if eps is None else eps
+    default_policy = default_policy or c.policy
+    max_drop_pp = c.max_drop_pp if max_drop_pp is None else max_drop_pp
     if export.num_classes < 2:
         raise LavacutError(f"{export.path}: the network has {export.num_classes} output; no stop rule applies to it "
                            f"(every policy runs fixed T), so there is nothing to calibrate")

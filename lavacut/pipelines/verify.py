@@ -8,7 +8,6 @@ trains (K x T per sample) are compared exactly. When they differ,
 """
 from __future__ import annotations
 
-import dataclasses
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -136,24 +135,23 @@ def compare_spikes(lava_out: np.ndarray, slayer_out: np.ndarray, labels=None) ->
     return out
 
 
-def verify_export(req: RunRequest, backend: str = "cpu", progress: bool = True,
+def verify_export(req: RunRequest, backend: str | None = None, progress: bool = True,
                   reference_net=None, models: str | None = None, lanes: int | None = None,
                   workers: int | None = None, executor: str | None = None) -> VerifyResult:
-    """Run the first ``req.samples`` samples (of ``req.split`` or the user's
-    ``--input``) through Lava and SLAYER and compare their output spike
-    trains exactly. ``reference_net``: compare against this SLAYER net (e.g.
+    """Run the first ``req.samples`` samples (0 = all; default [run] samples)
+    of ``req.split`` or the user's ``--input`` through Lava (``backend``,
+    default [run] backend) and SLAYER and compare their output spike trains
+    exactly. ``reference_net``: compare against this SLAYER net (e.g.
     the trained net before export) instead of the rebuild from the file.
     ``models``: the Lava ProcessModels (default [run] models; see
     :func:`lavacut.runtime.session.make_run_cfg`); ``lanes``: samples side
     by side in the fused network (default [run] lanes). ``workers``,
     ``executor``: shard the Lava side (default [run] workers and executor;
     see :func:`lavacut.runtime.workers.lava_output_sharded`)."""
-    samples = 200 if req.samples is None else req.samples
-    if isinstance(samples, bool) or not isinstance(samples, (int, np.integer)) or samples <= 0:
-        raise LavacutError(f"--samples must be a positive integer, got {samples!r}")
+    export, cfg, split, samples = open_run(req)
+    backend = backend or cfg.run.backend
     if backend not in ("cpu", "loihi2"):
         raise LavacutError(f"unknown backend {backend!r}; choose cpu or loihi2")
-    export, cfg, split, _ = open_run(dataclasses.replace(req, samples=samples))
     t0 = time.perf_counter()
     net = reference_net if reference_net is not None else export.slayer_net()
     reference = (f"reference_net ({type(reference_net).__name__})" if reference_net is not None
@@ -161,7 +159,7 @@ def verify_export(req: RunRequest, backend: str = "cpu", progress: bool = True,
     rebuild_s = time.perf_counter() - t0
     data = export.frames(cfg, split, samples, user_input=req.user_input, progress=progress)
     notes: list[str] = []
-    if samples > len(data):
+    if samples and samples > len(data):
         notes.append(f"asked for {samples} samples, {data.source} has {len(data)}: verified all of them")
     frames, labels = data.frames, data.labels
 

@@ -116,9 +116,10 @@ CASES = [
      r"calibrated for eps=0\.\d+; for eps=0.123 run 'lavacut calibrate .* --eps 0.123'"),
     ("fixed T beyond the horizon", "run {net} --policy fixed --param T=99 --samples 2", 2, r"T"),
     ("unknown policy", "run {net} --policy bogus", 2, r"invalid choice: 'bogus'"),
-    ("negative samples: run", "run {net} --samples -3", 2, r"--samples must be 0 \(all\) or a positive"),
-    ("negative samples: evaluate", "evaluate {net} --samples -3", 2, r"--samples must be 0 \(all\) or a positive"),
-    ("samples not a number", "run {net} --samples abc", 2, r"invalid int value: 'abc'"),
+    ("negative samples: run", "run {net} --samples -3", 2, r"argument --samples: must be an integer >= 0, got -3"),
+    ("negative samples: evaluate", "evaluate {net} --samples -3", 2, r"--samples: must be an integer >= 0, got -3"),
+    ("negative samples: verify", "verify {net} --samples -3", 2, r"--samples: must be an integer >= 0, got -3"),
+    ("samples not a number", "run {net} --samples abc", 2, r"--samples: must be an integer >= 0, got 'abc'"),
     # ---- checkpoints and output paths (checked before the measuring starts)
     ("0-byte checkpoint", "export {d}/empty.pt -o {d}/out/e.net", 2, r"empty.pt is an empty file \(0 bytes\)"),
     ("text checkpoint", "export {d}/text.pt -o {d}/out/t.net", 2, r"text.pt cannot be read as a lavacut checkpoint"),

@@ -295,6 +295,7 @@ def test_a_signal_inside_a_weakref_callback_is_not_swallowed(tmp_path, sig, code
 import os, signal, sys, time, weakref
 from pathlib import Path
 import lavacut.cli as cli
+import lavacut.cli.export as export_commands
 
 def command(args):
     class Obj: pass
@@ -312,7 +313,7 @@ def command(args):
     Path({str(tmp_path / 'out.txt')!r}).write_text("written after the signal")
     return 0
 
-cli.cmd_inspect = command
+export_commands.cmd_inspect = command
 sys.exit(cli.main(["inspect", "x.net"]))
 """)
     r = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)

@@ -85,11 +85,12 @@ def test_compare_spikes_first_difference():
     assert rows[2]["lava_spikes"] == 1 and rows[2]["slayer_spikes"] == 2 and rows[2]["label"] == 9
 
 
-def test_samples_must_be_positive(nets):
+def test_samples_must_be_0_or_more(nets):
+    """--samples has run's meaning: 0 = all (tests/test_cli.py runs that)."""
     from lavacut.pipelines.verify import verify_export
 
-    for bad in (0, -3):
-        with pytest.raises(LavacutError, match="--samples must be a positive integer"):
+    for bad in (-3, 2.5, True):
+        with pytest.raises(LavacutError, match=r"--samples must be 0 \(all\) or a positive number"):
             verify_export(RunRequest(nets["dense"][0], samples=bad), progress=False)
 
 

@@ -1,0 +1,7 @@
+"""``python -m lavacut.cli``: the same as the ``lavacut`` command."""
+import sys
+
+from lavacut.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())
