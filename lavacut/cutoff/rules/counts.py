@@ -22,12 +22,9 @@ Conventions (docs/method.md):
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
-
-if TYPE_CHECKING:
-    from lavacut.cutoff.rules.base import StopRule
 
 NO_DECISION = -1
 
@@ -69,7 +66,18 @@ def group_sums(spikes: np.ndarray, groups: int) -> np.ndarray:
     return spikes.reshape(N, groups, n // groups, T).sum(axis=2)
 
 
-def cutoff(rule: StopRule, spikes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+class Firing(Protocol):
+    """What :func:`cutoff` asks of a rule (every :class:`~lavacut.cutoff.rules.base.StopRule` is one); a
+    protocol, so that this module needs nothing above it."""
+
+    needs_decision: bool
+
+    def check_horizon(self, T: int) -> None: ...
+
+    def fires(self, counts: np.ndarray, t: np.ndarray) -> np.ndarray: ...
+
+
+def cutoff(rule: Firing, spikes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Apply a rule to output spikes ``(N, K, T)``.
 
     Returns ``(t_c, pred)``: the 1-based cutoff step per sample (T when the
