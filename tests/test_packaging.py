@@ -143,7 +143,7 @@ def written_reports(tmp_path_factory):
     shipped dense export and a few test samples: run (halt), evaluate
     (torch engine with sweeps; Lava engine), verify."""
     from lavacut.pipelines.evaluate import evaluate_export
-    from lavacut.pipelines.reports import write_report
+    from lavacut.measure.reports import write_report
     from lavacut.pipelines.run import RunRequest, run_export
     from lavacut.pipelines.verify import verify_export
     from lavacut.util import atomic_write_json

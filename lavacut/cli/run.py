@@ -37,7 +37,7 @@ def cmd_calibrate(args) -> int:
 
 def cmd_evaluate(args) -> int:
     from lavacut.pipelines.evaluate import evaluate_export
-    from lavacut.pipelines.reports import print_termination_summary, report_paths, write_report
+    from lavacut.measure.reports import print_termination_summary, report_paths, write_report
 
     ray_address(args)
     for key in ("models", "workers", "lanes", "executor"):       # evaluate reads them from [run]
@@ -54,7 +54,7 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from lavacut.pipelines.reports import print_termination_summary, report_paths, write_report
+    from lavacut.measure.reports import print_termination_summary, report_paths, write_report
     from lavacut.pipelines.run import run_export
 
     req = request(args, outputs=[(p, "--report") for p in report_paths(args.report, plots=False)])
@@ -86,7 +86,7 @@ def cmd_demo(args) -> int:
     test subset, and the termination summary."""
     from lavacut.cli.train import print_summary
     from lavacut.export.artifact import Export
-    from lavacut.pipelines.reports import print_termination_summary, report_paths, write_report
+    from lavacut.measure.reports import print_termination_summary, report_paths, write_report
     from lavacut.pipelines.run import RunRequest, describe_export, run_export
     from lavacut.pipelines.stages import data_summary
     from lavacut.shipped import resolve_export

@@ -15,7 +15,7 @@ NeuroBench counts nonzero weights only. The spikes counted are those each
 layer receives up to the cutoff step, a hidden layer's spikes at the step
 they are emitted; NeuroBench sees each synapse's input after the one-step
 synaptic delay, so it leaves out the hidden spikes emitted at the last step
-counted, the one remaining difference (:mod:`lavacut.train.neurobench`
+counted, the one remaining difference (:mod:`lavacut.measure.neurobench`
 recounts it and checks the two agree).
 Neuron updates: every neuron of every spiking layer updates once per step
 (Loihi updates all compartments each step).

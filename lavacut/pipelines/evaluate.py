@@ -123,7 +123,7 @@ def _neurobench(net, frames: np.ndarray, labels, hidden: list[np.ndarray], spike
     """NeuroBench's own metrics at full T and at the cutoff, cross-checked
     against ``ops`` (lavacut's counter); a failure is recorded, not raised."""
     try:
-        from lavacut.train.neurobench import neurobench_metrics
+        from lavacut.measure.neurobench import neurobench_metrics
 
         inputs = [frames.reshape(len(frames), -1, spikes.shape[-1])] + hidden      # as _operations counts them
         return neurobench_metrics(net, frames, labels, t_c, layer_inputs=inputs, outputs=hidden + [spikes],

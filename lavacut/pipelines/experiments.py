@@ -18,7 +18,7 @@ from lavacut.cutoff.rules import rule_names
 from lavacut.export.exporter import export_checkpoint
 from lavacut.pipelines.calibrate import calibrate_export
 from lavacut.pipelines.evaluate import evaluate_export
-from lavacut.pipelines.reports import write_report
+from lavacut.measure.reports import write_report
 from lavacut.pipelines.run import RunRequest
 from lavacut.runtime.executors import Task, get_executor
 from lavacut.shipped import SHIPPED_EXPORTS, shipped_dir

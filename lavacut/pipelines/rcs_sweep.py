@@ -29,7 +29,7 @@ import numpy as np
 from lavacut.config import RunConfig, load_config, parse_override
 from lavacut.pipelines.evaluate import evaluate_export
 from lavacut.pipelines.experiments import train_export_calibrate
-from lavacut.pipelines.rcs_report import plot_sweep, sweep_markdown
+from lavacut.measure.rcs_report import plot_sweep, sweep_markdown
 from lavacut.pipelines.run import RunRequest, report_stamp
 from lavacut.runtime.executors import Task, get_executor
 from lavacut.shipped import shipped_dir

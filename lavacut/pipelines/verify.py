@@ -4,7 +4,7 @@ The first N samples run through ONE compiled Lava graph
 (:func:`lavacut.runtime.record.lava_output`) and through the SLAYER network
 rebuilt from the same file (or a given ``reference_net``); the output spike
 trains (K x T per sample) are compared exactly. When they differ,
-:func:`lavacut.export.rebuild.exactness.explain_exactness` says what may be why.
+:func:`lavacut.measure.exactness.explain_exactness` says what may be why.
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from lavacut.cutoff.rules import cumulative_counts
-from lavacut.export.rebuild.exactness import explain_exactness
+from lavacut.measure.exactness import explain_exactness
 from lavacut.pipelines.run import RunRequest, open_run, report_stamp
 from lavacut.runtime.record import lava_output
 from lavacut.runtime.workers import lava_output_sharded

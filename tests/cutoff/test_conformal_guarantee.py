@@ -234,7 +234,7 @@ def test_guarantee_entries_topk_risk_conformal():
 
 
 def test_tradeoff_plot_shows_the_guarantees(tmp_path):
-    from lavacut.pipelines.reports import guarantee_line, plot_report
+    from lavacut.measure.reports import guarantee_line, plot_report
 
     sp, y = _seq()
     conf = Conformal(q=np.full(4, 1e9), alpha=0.1, checkpoints=[4], correction="bonferroni", n_calibration=10)

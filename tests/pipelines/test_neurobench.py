@@ -47,7 +47,7 @@ def test_neurobench_metrics_match_hand_computed_values():
     from lavacut.cutoff.synops import count_ops
     from lavacut.train.inference import forward
     from lavacut.train.networks import nonzero_fan_outs
-    from lavacut.train.neurobench import neurobench_metrics
+    from lavacut.measure.neurobench import neurobench_metrics
 
     net, x = _relay_net(), _frames()
     labels = np.array([0, 0])                       # A predicts 0 (right), B predicts 1 (wrong)
@@ -100,7 +100,7 @@ def test_neurobench_metrics_match_hand_computed_values():
 
 
 def test_without_labels_accuracy_is_missing():
-    from lavacut.train.neurobench import neurobench_metrics
+    from lavacut.measure.neurobench import neurobench_metrics
 
     r = neurobench_metrics(_relay_net(), _frames(), None, np.array([5, 5]))
     assert "ClassificationAccuracy" in r["missing"] and "ClassificationAccuracy" not in r["full_T"]

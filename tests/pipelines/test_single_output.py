@@ -70,7 +70,7 @@ def test_a_silent_output_runs_to_T_under_every_adaptive_rule():
 def test_a_one_output_export_resolves_every_policy_to_fixed_T_and_prints_no_ratio(tmp_path, capsys):
     from lavacut.cutoff.metrics import termination_summary
     from lavacut.export.artifact import Export
-    from lavacut.pipelines.reports import print_termination_summary
+    from lavacut.measure.reports import print_termination_summary
 
     export = Export.open(_one_output_net(tmp_path))
     assert export.num_classes == 1 and export.readout == "spike counts"

@@ -116,7 +116,7 @@ def test_input_shape_mismatch_names_both_shapes(tmp_path):
 def test_explain_exactness_flags_odd_weights(tmp_path, nets):
     import h5py
 
-    from lavacut.export.rebuild.exactness import explain_exactness
+    from lavacut.measure.exactness import explain_exactness
 
     assert explain_exactness(nets["dense"][0]) == []
     path, _ = _export(tmp_path, "odd", DENSE)
