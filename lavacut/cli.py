@@ -395,9 +395,11 @@ def cmd_calibrate(args) -> int:
     from lavacut.pipelines.calibrate import calibrate_export
 
     req = dataclasses.replace(_request(args, samples=0), accept_modified=args.accept_modified)
+    _ray_address(args)
     summary = calibrate_export(req, eps=args.eps, alpha=args.alpha,
                                default_policy=args.default, risk_delta=args.risk_delta,
-                               risk_confidence=args.risk_confidence, max_drop_pp=args.max_drop_pp)
+                               risk_confidence=args.risk_confidence, max_drop_pp=args.max_drop_pp,
+                               workers=args.workers, executor=args.executor)
     print("\n".join(summary))
     return 0
 
@@ -653,6 +655,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also pick the most aggressive Top-K eps whose accuracy drop is <= D with "
                         "--risk-confidence (Learn-then-Test)")
     p.add_argument("--risk-confidence", type=_probability(False, False), default=0.9)
+    p.add_argument("--workers", type=_workers, default=None, metavar="N",
+                   help="shard the SLAYER passes over N tasks, merged in order; the same calibration "
+                        "(default: [run] workers, 1)")
+    _add_executor_args(p)
     _add_accept_modified(p, "recalibrate for them (the old calibrations and export-time accuracy are dropped, "
                             "the new layer hash is stored)")
     p.set_defaults(func=cmd_calibrate)
