@@ -150,7 +150,8 @@ def cluster():
     temp_dir = tempfile.mkdtemp(prefix="lcray-", dir="/tmp")
     port = _free_port()
     # the tests' folders too: a task function of this module runs on the nodes
-    path = os.pathsep.join([str(REPO), str(REPO / "tests"), str(REPO / "tests" / "runtime")])
+    path = os.pathsep.join([str(REPO), str(REPO / "tests"), str(REPO / "tests" / "runtime"),
+                            str(REPO / "tests" / "pipelines")])
     env = {**os.environ, "PYTHONPATH": path,
            "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32), "RAY_USAGE_STATS_ENABLED": "0"}
     env.pop("RAY_ADDRESS", None)
@@ -228,6 +229,18 @@ def test_local_executor_order_and_named_failures(workers):
                                                  progress=False)
 
 
+def test_costliest_tasks_start_first():
+    from lavacut.config import load_config
+    from lavacut.pipelines.experiments import training_cost
+    from lavacut.runtime.executors import Task, start_order
+
+    conv, dense = (training_cost(load_config(REPO / "sims" / f"embedded_{k}.toml")) for k in ("conv", "dense"))
+    assert conv > dense
+    tasks = [Task("dense a", _square, cost=dense), Task("conv", _square, cost=conv), Task("dense b", _square, cost=dense)]
+    assert start_order(tasks) == [1, 0, 2]                   # conv first, the others in task order
+    assert start_order([Task(str(i), _square) for i in range(3)]) == [0, 1, 2]
+
+
 def test_shipped_folder_round_trip(tmp_path):
     from lavacut.runtime.executors import read_dir, write_dir
 
@@ -295,6 +308,36 @@ def test_sweep_runs_land_on_both_nodes(cluster, tmp_path):
     again = cluster.lavacut(*args, cwd=tmp_path)
     assert again.returncode == 0, again.stderr[-3000:]
     assert again.stdout.count("evaluation reused") + again.stderr.count("evaluation reused") == 2
+
+
+@pytest.mark.slow
+def test_calibrate_and_torch_evaluate_sharded_on_two_nodes(cluster, tmp_path):
+    """calibrate's and evaluate --engine torch's SLAYER passes in two Ray
+    shards: the calibration stored and the report equal one local process's."""
+    from test_sharded_passes import without_timings
+
+    from lavacut.export.validate import read_metadata
+
+    clean = _Clean(cluster)
+    stored, reports = {}, {}
+    for executor, workers in (("local", "1"), ("ray", "2")):
+        net = tmp_path / f"{executor}.net"
+        shutil.copy(REPO / "netx_exports" / "embedded_dense.net", net)
+        res = cluster.lavacut("calibrate", str(net), "--workers", workers, "--executor", executor,
+                              "--ray-address", cluster.address)
+        assert res.returncode == 0, res.stderr[-3000:]
+        meta = read_metadata(net)
+        stored[executor] = (meta["cutoff"], meta["calibration"])
+        reports[executor] = tmp_path / f"{executor}.json"
+        res = cluster.lavacut("evaluate", str(net), "--engine", "torch", "--samples", "150", "--workers", workers,
+                              "--executor", executor, "--ray-address", cluster.address, "--no-neurobench",
+                              "--report", str(reports[executor]))
+        assert res.returncode == 0, res.stderr[-3000:]
+    assert stored["local"] == stored["ray"]
+    local, ray_ = (json.loads(reports[e].read_text()) for e in ("local", "ray"))
+    assert len(ray_["per_sample"]) == 150 and "sweeps" in ray_
+    assert without_timings(local) == without_timings(ray_)
+    clean.check()
 
 
 def failing_shard(**shard):
