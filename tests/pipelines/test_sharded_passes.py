@@ -10,7 +10,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from lavacut_testing import run_cli
+from lavacut_testing import run_cli, without_timings
 
 REPO = Path(__file__).resolve().parents[2]
 DENSE = REPO / "netx_exports" / "embedded_dense.net"
@@ -25,16 +25,6 @@ def test_batch_shards_are_whole_batches_in_order():
     assert batch_shards(0, 2, 64) == []
     parts = batch_shards(1438, 2, 64)
     assert [p[1] for p in parts] == [0, 768] and parts[-1][2] == 1438 and all(p[1] == 64 * p[0] for p in parts)
-
-
-def without_timings(report):
-    """A report without what differs between runs of the same computation."""
-    if isinstance(report, dict):
-        return {k: without_timings(v) for k, v in report.items()
-                if not k.startswith("wall_") and k not in ("config", "versions", "workers")}
-    if isinstance(report, list):
-        return [without_timings(v) for v in report]
-    return report
 
 
 @pytest.mark.slow

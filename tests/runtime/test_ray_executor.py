@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 import pytest
-from lavacut_testing import shm_mapped_by_others
+from lavacut_testing import shm_mapped_by_others, without_timings
 
 pytest.importorskip("ray")
 
@@ -150,8 +150,7 @@ def cluster():
     temp_dir = tempfile.mkdtemp(prefix="lcray-", dir="/tmp")
     port = _free_port()
     # the tests' folders too: a task function of this module runs on the nodes
-    path = os.pathsep.join([str(REPO), str(REPO / "tests"), str(REPO / "tests" / "runtime"),
-                            str(REPO / "tests" / "pipelines")])
+    path = os.pathsep.join([str(REPO), str(REPO / "tests"), str(REPO / "tests" / "runtime")])
     env = {**os.environ, "PYTHONPATH": path,
            "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32), "RAY_USAGE_STATS_ENABLED": "0"}
     env.pop("RAY_ADDRESS", None)
@@ -314,8 +313,6 @@ def test_sweep_runs_land_on_both_nodes(cluster, tmp_path):
 def test_calibrate_and_torch_evaluate_sharded_on_two_nodes(cluster, tmp_path):
     """calibrate's and evaluate --engine torch's SLAYER passes in two Ray
     shards: the calibration stored and the report equal one local process's."""
-    from test_sharded_passes import without_timings
-
     from lavacut.export.validate import read_metadata
 
     clean = _Clean(cluster)
