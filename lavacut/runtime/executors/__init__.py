@@ -3,8 +3,10 @@
 A job is a list of :class:`Task` (a module-level function and its keyword
 arguments); an executor runs them, at most ``workers`` in flight, and
 returns their results in task order. Used by the sharded Lava runs
-(:mod:`lavacut.runtime.workers`: run, evaluate --engine lava) and by the
-training sweeps (:mod:`lavacut.pipelines.rcs_sweep`).
+(:mod:`lavacut.runtime.workers`: run, evaluate --engine lava, verify), the
+sharded SLAYER passes (:mod:`lavacut.pipelines.shards`: calibrate,
+evaluate) and the training sweeps (:mod:`lavacut.pipelines.rcs_sweep`,
+:mod:`lavacut.pipelines.experiments`).
 
 Executors (:data:`EXECUTORS`, name -> class, imported when chosen):
 
