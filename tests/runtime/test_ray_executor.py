@@ -240,6 +240,30 @@ def test_costliest_tasks_start_first():
     assert start_order([Task(str(i), _square) for i in range(3)]) == [0, 1, 2]
 
 
+def test_ray_puts_the_same_frames_once():
+    """A shard's frames are put in the object store once per executor: the
+    full-T and the cutoff wave slice the same rows of the same array."""
+    import numpy as np
+
+    from lavacut.runtime.executors.ray_cluster import RayExecutor, _array_key
+
+    class CountingStore:
+        def __init__(self):
+            self.puts = []
+
+        def put(self, value):
+            self.puts.append(value)
+            return f"ref{len(self.puts)}"
+
+    frames, store, ex = np.zeros((4, 2, 3), np.uint8), CountingStore(), RayExecutor(workers=2)
+    put = lambda a: ex._put(store, _array_key(a), a, lambda v: v)  # noqa: E731
+    first = [put(frames[0:2]), put(frames[2:4])]
+    assert [put(frames[0:2]), put(frames[2:4])] == first and len(store.puts) == 2     # the second wave
+    assert put(frames[1:3]) not in first and put(frames[[0, 1]]) not in first           # other rows, a copy
+    ex.close()
+    assert ex._puts == {}
+
+
 def test_shipped_folder_round_trip(tmp_path):
     from lavacut.runtime.executors import read_dir, write_dir
 
