@@ -149,3 +149,13 @@ def brute_conv_fan_out(w, in_shape, stride, padding, dilation=1, groups=1):
                             if 0 <= iy < hi and 0 <= ix < wi and w[o, cl, ky, kx] != 0:
                                 fan[g * cig + cl, iy, ix] += 1
     return fan.reshape(-1), (co, ho, wo)
+
+
+def without_timings(report):
+    """A report without what differs between runs of the same computation."""
+    if isinstance(report, dict):
+        return {k: without_timings(v) for k, v in report.items()
+                if not k.startswith("wall_") and k not in ("config", "versions", "workers")}
+    if isinstance(report, list):
+        return [without_timings(v) for v in report]
+    return report

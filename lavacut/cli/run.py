@@ -28,9 +28,11 @@ def cmd_calibrate(args) -> int:
     from lavacut.pipelines.calibrate import calibrate_export
 
     req = dataclasses.replace(request(args, samples=0), accept_modified=args.accept_modified)
+    ray_address(args)
     summary = calibrate_export(req, eps=args.eps, alpha=args.alpha,
                                default_policy=args.default, risk_delta=args.risk_delta,
-                               risk_confidence=args.risk_confidence, max_drop_pp=args.max_drop_pp)
+                               risk_confidence=args.risk_confidence, max_drop_pp=args.max_drop_pp,
+                               workers=args.workers, executor=args.executor)
     print("\n".join(summary))
     return 0
 
@@ -118,7 +120,9 @@ def cmd_demo(args) -> int:
 
 def add_parsers(sub) -> None:
     """calibrate, verify, evaluate, run, demo."""
-    p = sub.add_parser("calibrate", parents=[options.config(), options.user_input(), options.common()],
+    p = sub.add_parser("calibrate", parents=[options.config(), options.user_input(), options.executor(
+                                                 "shards of the calibration samples' SLAYER passes, merged in "
+                                                 "order (the same calibration)"), options.common()],
                        help="calibrate the stop rules on the training split and store them in the export",
                        description="Top-K per-step beta(t) for tolerance --eps (docs/method.md), softmax temperature, "
                                    "confidence/entropy thresholds, SpikeCP thresholds for --alpha, and optionally a "
@@ -162,7 +166,9 @@ def add_parsers(sub) -> None:
     p.set_defaults(func=cmd_verify)
 
     run_parents = [options.config(), options.user_input(), options.selection(), options.stop_rule(),
-                   options.mode(), options.backend(), options.runtime(), options.executor(), options.force()]
+                   options.mode(), options.backend(), options.runtime(), options.executor(
+                       "shards of the split (a compiled Lava graph each; evaluate's SLAYER passes too), merged in "
+                       "order"), options.force()]
     p = sub.add_parser("evaluate", parents=[*run_parents, options.report("evaluate", ", the CSV and PNG beside it"),
                                             options.common()],
                        help="measure termination on a split: accuracy, timesteps, oracle, static "

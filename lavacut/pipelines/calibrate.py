@@ -9,7 +9,7 @@ from lavacut.cutoff.rules import FixedT
 from lavacut.data.labels import check_calibration_labels
 from lavacut.export.validate import write_calibration
 from lavacut.pipelines.run import RunRequest, open_run
-from lavacut.train.inference import forward
+from lavacut.pipelines.shards import SlayerPasses
 from lavacut.train.trainer import stratified_holdout
 from lavacut.util import LavacutError
 
@@ -17,9 +17,12 @@ from lavacut.util import LavacutError
 def calibrate_export(req: RunRequest, eps: float | str | None = None, alpha: float = 0.05,
                      default_policy: str | None = None, risk_delta: float | None = None,
                      risk_confidence: float = 0.9, max_drop_pp: float | None = None,
-                     progress: bool = True) -> list[str]:
+                     progress: bool = True, workers: int | None = None, executor: str | None = None) -> list[str]:
     """Calibrate every stop rule on the training split (or the user's
-    labelled ``--input``) and store them in the export. ``eps="auto"``:
+    labelled ``--input``) and store them in the export. ``workers``,
+    ``executor`` (default ``[run]``'s): the SLAYER passes over the samples
+    sharded (:mod:`lavacut.pipelines.shards`), the calibration computed here
+    on the merged spikes (the same stored calibration). ``eps="auto"``:
     Top-K's eps is chosen on the trainer's validation hold-out for an
     accuracy drop <= ``max_drop_pp`` (:func:`choose_topk_eps`). ``eps``,
     ``default_policy`` and ``max_drop_pp`` default to the config's
@@ -36,21 +39,22 @@ def calibrate_export(req: RunRequest, eps: float | str | None = None, alpha: flo
     if export.num_classes < 2:
         raise LavacutError(f"{export.path}: the network has {export.num_classes} output; no stop rule applies to it "
                            f"(every policy runs fixed T), so there is nothing to calibrate")
-    net = export.slayer_net()
     data = export.frames(cfg, split, 0, user_input=req.user_input, progress=progress)
     if data.labels is None:
         raise LavacutError(f"{data.source}: calibration needs labels (one subfolder per class, or 'labels' in "
                            f"the .npz)")
     if req.user_input is not None:   # a data set's training split is large; a user's files may not be
         check_calibration_labels(data.labels, cfg.train.val_fraction > 0, data.source)
-    sp = forward(net, data.frames, dropout=cfg.cutoff.calib_dropout, seed=cfg.train.seed, progress=progress,
-                 desc="calibration pass")
     # SpikeCP's guarantee needs calibration samples exchangeable with the
     # test data: the trainer's validation hold-out (never trained on), run in
     # eval mode (no dropout); the other samples fit the temperature and the
     # decision steps
     hold = stratified_holdout(data.labels, cfg.train.val_fraction, cfg.train.seed)
-    hold_sp = forward(net, data.frames[hold]) if hold.any() else None
+    with SlayerPasses(export.path, export.slayer_net, workers=workers or cfg.run.workers,
+                      executor=executor or cfg.run.executor) as passes:
+        sp = passes.forward(data.frames, dropout=cfg.cutoff.calib_dropout, seed=cfg.train.seed, progress=progress,
+                            desc="calibration pass")
+        hold_sp = passes.forward(data.frames[hold], progress=progress, desc="hold-out pass") if hold.any() else None
     choice = None
     if eps == "auto":
         if not hold.any():

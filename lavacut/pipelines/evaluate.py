@@ -22,7 +22,7 @@ from lavacut.cutoff.synops import ENERGY_FIGURES, ENERGY_SOURCE, count_ops
 from lavacut.data.sources import load_split
 from lavacut.pipelines.run import (RunRequest, input_report, lava_report, open_run, report_header,
                                    run_full_and_cutoff)
-from lavacut.train.inference import forward
+from lavacut.pipelines.shards import SlayerPasses
 from lavacut.util import LavacutError, versions
 
 ENGINES = ("torch", "lava")
@@ -32,7 +32,9 @@ def evaluate_export(req: RunRequest, engine: str = "torch", policy: str | None =
                     backend: str | None = None, mode: str | None = None, progress: bool = True,
                     with_sweeps: bool = True, neurobench: bool = True) -> dict[str, Any]:
     """Evaluate a NetX file; returns the report (``neurobench``: also
-    NeuroBench's metrics under the ``neurobench`` key)."""
+    NeuroBench's metrics under the ``neurobench`` key). ``[run] workers``
+    and ``executor`` shard the SLAYER passes (:mod:`lavacut.pipelines.shards`)
+    and, for the Lava engine, the Lava runs, on one executor."""
     if engine not in ENGINES:
         raise LavacutError(f"unknown engine {engine!r} ({' or '.join(ENGINES)})")
     export, cfg, split, samples = open_run(req)
@@ -41,6 +43,13 @@ def evaluate_export(req: RunRequest, engine: str = "torch", policy: str | None =
                            f"thresholds on the training split only (never on the test split)")
     backend, mode = backend or cfg.run.backend, mode or cfg.run.mode
     net = export.slayer_net()
+    with SlayerPasses(export.path, lambda: net, workers=cfg.run.workers, executor=cfg.run.executor) as passes:
+        return _evaluate(req, export, cfg, split, samples, net, passes, engine, policy, params, backend, mode,
+                         progress, with_sweeps, neurobench)
+
+
+def _evaluate(req, export, cfg, split, samples, net, passes, engine, policy, params, backend, mode, progress,
+              with_sweeps, neurobench) -> dict[str, Any]:
     data = export.frames(cfg, split, samples, user_input=req.user_input, progress=progress)
     frames, labels = data.frames, data.labels
     T = frames.shape[-1]
@@ -49,7 +58,7 @@ def evaluate_export(req: RunRequest, engine: str = "torch", policy: str | None =
     t0 = time.perf_counter()
     # the output layer's own spikes for the operation counts; the class
     # counts (group sums of an average readout) for the decisions
-    raw, hidden = forward(net, frames, record=True, readout=False, progress=progress, desc=f"SLAYER {split}")
+    raw, hidden = passes.forward(frames, record=True, readout=False, progress=progress, desc=f"SLAYER {split}")
     spikes = group_sums(raw, getattr(net, "readout_groups", 0))
     torch_wall = time.perf_counter() - t0
     t_c_ref, pred_ref = cutoff(rule, spikes)
@@ -66,7 +75,7 @@ def evaluate_export(req: RunRequest, engine: str = "torch", policy: str | None =
     else:
         full, cut = run_full_and_cutoff(export.path, frames, labels, rule, mode=mode, backend=backend,
                                         progress=progress, models=cfg.run.models, workers=cfg.run.workers,
-                                        lanes=cfg.run.lanes, executor=cfg.run.executor)
+                                        lanes=cfg.run.lanes, executor=passes.ex)
         t_c, pred = np.asarray(cut.t_c), np.asarray(cut.pred)
         report.update(summarise(rule, spikes, labels, t_c, pred))
         lr = lava_report(full, cut, rule, T)
@@ -92,7 +101,7 @@ def evaluate_export(req: RunRequest, engine: str = "torch", policy: str | None =
             print(f"lavacut evaluate: calibrating every stop rule on the {cfg.cutoff.calib_split} split for the "
                   f"accuracy-vs-timesteps sweeps (one more SLAYER pass over that split; --no-sweeps skips it)",
                   file=sys.stderr, flush=True)
-        report.update(_sweeps(net, cfg, spikes, labels, progress))
+        report.update(_sweeps(passes, cfg, spikes, labels, progress))
     report["versions"] = versions()
     report["seed"] = cfg.train.seed
     report["config"] = cfg.to_dict()
@@ -167,16 +176,16 @@ def _operations(net, frames: np.ndarray, hidden: list[np.ndarray], spikes: np.nd
     }
 
 
-def _sweeps(net, cfg, spikes: np.ndarray, labels: np.ndarray, progress: bool) -> dict[str, Any]:
+def _sweeps(passes: SlayerPasses, cfg, spikes: np.ndarray, labels: np.ndarray, progress: bool) -> dict[str, Any]:
     """Every rule over its parameter sweep, thresholds calibrated on the
     calibration split (never the test split)."""
     calib = load_split(cfg, cfg.cutoff.calib_split, progress=progress)
-    calib_sp = forward(net, calib.frames, dropout=cfg.cutoff.calib_dropout, seed=cfg.train.seed,
-                       progress=progress, desc="calibration pass")
+    calib_sp = passes.forward(calib.frames, dropout=cfg.cutoff.calib_dropout, seed=cfg.train.seed,
+                              progress=progress, desc="calibration pass")
     # as 'lavacut calibrate': conformal thresholds on the validation hold-out in eval mode
     from lavacut.train.trainer import stratified_holdout
     hold = stratified_holdout(calib.labels, cfg.train.val_fraction, cfg.train.seed)
-    hold_sp = forward(net, calib.frames[hold]) if hold.any() else None
+    hold_sp = passes.forward(calib.frames[hold], progress=progress, desc="hold-out pass") if hold.any() else None
     temp = calibrate_temperature(calib_sp[~hold], calib.labels[~hold])
     return {"sweeps": sweeps(calib_sp, calib.labels, spikes, labels, temp, holdout=hold, holdout_spikes=hold_sp),
             "sweep_calibration": {"split": cfg.cutoff.calib_split, "dropout": cfg.cutoff.calib_dropout,

@@ -49,7 +49,8 @@ def run_experiments(names: list[str] | None = None, sims: Path | None = None, re
                           "run_dir": str(workdir / "runs" / name), "export_dir": str(workdir / "netx_exports"),
                           "out": str(results / name), "retrain": retrain, "lava_samples": lava_samples,
                           "log": log if inline else print},
-                  files={"run_dir": "dir", "export_dir": "dir", "out": "dir"}) for name in names]
+                  files={"run_dir": "dir", "export_dir": "dir", "out": "dir"},
+                  cost=training_cost(load_config(recipes / f"{name}.toml"))) for name in names]
     with get_executor(executor, workers=workers) as ex:
         ex.map(tasks, progress=not inline, desc="experiments", unit="experiment")
     table = results_table(results, EXPERIMENTS)
@@ -82,6 +83,13 @@ def run_experiment(cfg: RunConfig, name: str, run_dir: str | Path, export_dir: s
     write_report(rep, out / f"lava_{cfg.cutoff.policy}.json", per_sample_in_json=False)
     log(f"   lava {cfg.cutoff.policy}: engines agree {rep.get('engines_agree')}, wall ratio "
         f"{rep['wall_ratio']:.2f} vs timestep ratio {rep['timestep_ratio']:.2f}")
+
+
+def training_cost(cfg: RunConfig) -> float:
+    """A training's relative run time, to start the longest first: epochs,
+    a conv epoch as 4 dense ones (sims/results: 24 epochs took 218-282 s conv,
+    47-55 s dense)."""
+    return cfg.train.epochs * (4.0 if cfg.net.kind == "conv" else 1.0)
 
 
 def train_export_calibrate(cfg: RunConfig, run_dir: Path, export: Path, name: str, retrain: bool = False,

@@ -28,7 +28,7 @@ import numpy as np
 
 from lavacut.config import RunConfig, load_config, parse_override
 from lavacut.pipelines.evaluate import evaluate_export
-from lavacut.pipelines.experiments import train_export_calibrate
+from lavacut.pipelines.experiments import train_export_calibrate, training_cost
 from lavacut.measure.rcs_report import plot_sweep, sweep_markdown
 from lavacut.pipelines.run import RunRequest, report_stamp
 from lavacut.runtime.executors import Task, get_executor
@@ -397,6 +397,7 @@ def run_rcs_sweep(names: list[str] | None = None, alphas: list[float] | None = N
             continue
         inline = executor == "local" and int(workers) == 1
         tasks.append(Task(name=f"run {label}", fn=train_evaluate_run, files={"run_dir": "dir"},
+                          cost=training_cost(cfgs[key]),
                           kwargs={"cfg": cfgs[key], "run_dir": str(run_dirs[key]), "label": label,
                                   "progress": progress and inline, "log": say if inline else print}))
         keys.append(key)

@@ -48,8 +48,9 @@ def run_sharded(run_split, net_path, frames, labels, rule, *, workers: int, prog
     a remote executor."""
     frames = np.asarray(frames)
     parts = shards(frames.shape[0], workers)
+    # each shard's frames a view: Ray puts the same view once for both waves (full T, cutoff)
     tasks = [Task(name=f"shard {i} (samples {idx[0]}..{idx[-1]})", fn=run_shard, weight=len(idx),
-                  kwargs={"run_split": run_split, "net_path": net_path, "frames": frames[idx],
+                  kwargs={"run_split": run_split, "net_path": net_path, "frames": frames[idx[0]:idx[-1] + 1],
                           "labels": None if labels is None else np.asarray(labels)[idx], "rule": rule,
                           "kwargs": kwargs}, files={"net_path": "file"})
              for i, idx in enumerate(parts)]

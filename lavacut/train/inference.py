@@ -41,12 +41,22 @@ def _takes_record(net) -> bool:
         return False
 
 
+def batch_seed(seed: int, batch: int) -> int:
+    """The torch seed of the dropout masks of batch ``batch`` of a pass seeded ``seed``."""
+    return int(np.random.SeedSequence([int(seed), int(batch)]).generate_state(1)[0])
+
+
 def forward(net, frames: np.ndarray, *, batch_size: int = 64, record: bool = False, dropout: float = 0.0,
-            seed: int = 0, device=None, progress: bool = False, desc: str = "SLAYER", readout: bool = True):
+            seed: int = 0, device=None, progress: bool = False, desc: str = "SLAYER", readout: bool = True,
+            first_batch: int = 0):
     """Run ``net`` over ``frames`` in batches without gradients.
 
-    Eval mode unless ``dropout`` > 0 (then :func:`calibration_dropout`, seeded
-    by ``seed``); the net's own train/eval mode is restored afterwards.
+    Eval mode unless ``dropout`` > 0 (then :func:`calibration_dropout`); the
+    net's own train/eval mode is restored afterwards. The dropout masks of
+    each batch are seeded by (``seed``, its batch index) rather than drawn
+    from one stream, so that a pass cut into shards of whole batches
+    (``first_batch``: the index of the shard's first batch in the whole
+    pass) draws the masks of one pass (:mod:`lavacut.pipelines.shards`).
     Returns the output spikes ``(N, K, T)`` uint8, and with ``record`` also
     the list of every hidden spiking layer's spikes ``(N, n_l, T)`` uint8.
     A net with an average readout (``readout_groups``) returns its K group
@@ -66,14 +76,14 @@ def forward(net, frames: np.ndarray, *, batch_size: int = 64, record: bool = Fal
     outs: list[np.ndarray] = []
     hidden: list[list[np.ndarray]] = []
     ctx = calibration_dropout(net, dropout) if dropout > 0 else contextlib.nullcontext(net)
-    if dropout > 0:
-        torch.manual_seed(seed)
-    else:
+    if dropout <= 0:
         net.eval()
     try:
         with torch.no_grad(), ctx:
             for lo in bar(range(0, len(frames), batch_size), enabled=progress, desc=desc, unit="batch",
                            leave=False):
+                if dropout > 0:
+                    torch.manual_seed(batch_seed(seed, first_batch + lo // batch_size))
                 x = torch.from_numpy(np.asarray(frames[lo:lo + batch_size], dtype=np.float32)).to(device)
                 y = net(x, record=record) if with_record else net(x)
                 records = None

@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 import pytest
-from lavacut_testing import shm_mapped_by_others
+from lavacut_testing import shm_mapped_by_others, without_timings
 
 pytest.importorskip("ray")
 
@@ -228,6 +228,42 @@ def test_local_executor_order_and_named_failures(workers):
                                                  progress=False)
 
 
+def test_costliest_tasks_start_first():
+    from lavacut.config import load_config
+    from lavacut.pipelines.experiments import training_cost
+    from lavacut.runtime.executors import Task, start_order
+
+    conv, dense = (training_cost(load_config(REPO / "sims" / f"embedded_{k}.toml")) for k in ("conv", "dense"))
+    assert conv > dense
+    tasks = [Task("dense a", _square, cost=dense), Task("conv", _square, cost=conv), Task("dense b", _square, cost=dense)]
+    assert start_order(tasks) == [1, 0, 2]                   # conv first, the others in task order
+    assert start_order([Task(str(i), _square) for i in range(3)]) == [0, 1, 2]
+
+
+def test_ray_puts_the_same_frames_once():
+    """A shard's frames are put in the object store once per executor: the
+    full-T and the cutoff wave slice the same rows of the same array."""
+    import numpy as np
+
+    from lavacut.runtime.executors.ray_cluster import RayExecutor, _array_key
+
+    class CountingStore:
+        def __init__(self):
+            self.puts = []
+
+        def put(self, value):
+            self.puts.append(value)
+            return f"ref{len(self.puts)}"
+
+    frames, store, ex = np.zeros((4, 2, 3), np.uint8), CountingStore(), RayExecutor(workers=2)
+    put = lambda a: ex._put(store, _array_key(a), a, lambda v: v)  # noqa: E731
+    first = [put(frames[0:2]), put(frames[2:4])]
+    assert [put(frames[0:2]), put(frames[2:4])] == first and len(store.puts) == 2     # the second wave
+    assert put(frames[1:3]) not in first and put(frames[[0, 1]]) not in first           # other rows, a copy
+    ex.close()
+    assert ex._puts == {}
+
+
 def test_shipped_folder_round_trip(tmp_path):
     from lavacut.runtime.executors import read_dir, write_dir
 
@@ -295,6 +331,35 @@ def test_sweep_runs_land_on_both_nodes(cluster, tmp_path):
     again = cluster.lavacut(*args, cwd=tmp_path)
     assert again.returncode == 0, again.stderr[-3000:]
     assert again.stdout.count("evaluation reused") + again.stderr.count("evaluation reused") == 2
+
+
+@pytest.mark.slow
+def test_calibrate_and_torch_evaluate_sharded_on_two_nodes(cluster, tmp_path):
+    """calibrate's and evaluate --engine torch's SLAYER passes in two Ray
+    shards: the calibration stored and the report equal one local process's."""
+    from lavacut.export.validate import read_metadata
+
+    clean = _Clean(cluster)
+    stored, reports = {}, {}
+    for executor, workers in (("local", "1"), ("ray", "2")):
+        net = tmp_path / f"{executor}.net"
+        shutil.copy(REPO / "netx_exports" / "embedded_dense.net", net)
+        res = cluster.lavacut("calibrate", str(net), "--workers", workers, "--executor", executor,
+                              "--ray-address", cluster.address)
+        assert res.returncode == 0, res.stderr[-3000:]
+        meta = read_metadata(net)
+        stored[executor] = (meta["cutoff"], meta["calibration"])
+        reports[executor] = tmp_path / f"{executor}.json"
+        res = cluster.lavacut("evaluate", str(net), "--engine", "torch", "--samples", "150", "--workers", workers,
+                              "--executor", executor, "--ray-address", cluster.address, "--no-neurobench",
+                              "--report", str(reports[executor]))
+        assert res.returncode == 0, res.stderr[-3000:]
+    assert stored["local"] == stored["ray"]
+    local, ray_ = (json.loads(reports[e].read_text()) for e in ("local", "ray"))
+    assert len(ray_["per_sample"]) == 150 and "sweeps" in ray_
+    local["export"] = ray_["export"]
+    assert without_timings(local) == without_timings(ray_)
+    clean.check()
 
 
 def failing_shard(**shard):

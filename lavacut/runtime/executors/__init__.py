@@ -3,8 +3,10 @@
 A job is a list of :class:`Task` (a module-level function and its keyword
 arguments); an executor runs them, at most ``workers`` in flight, and
 returns their results in task order. Used by the sharded Lava runs
-(:mod:`lavacut.runtime.workers`: run, evaluate --engine lava) and by the
-training sweeps (:mod:`lavacut.pipelines.rcs_sweep`).
+(:mod:`lavacut.runtime.workers`: run, evaluate --engine lava, verify), the
+sharded SLAYER passes (:mod:`lavacut.pipelines.shards`: calibrate,
+evaluate) and the training sweeps (:mod:`lavacut.pipelines.rcs_sweep`,
+:mod:`lavacut.pipelines.experiments`).
 
 Executors (:data:`EXECUTORS`, name -> class, imported when chosen):
 
@@ -63,6 +65,8 @@ class Task:
     kwargs: dict[str, Any] = field(default_factory=dict)
     weight: int = 1                 # progress units (a shard's samples; 1 for a run)
     files: dict[str, str] = field(default_factory=dict)    # kwarg -> "file" | "dir" (see module doc)
+    #: expected run time, any unit: the costliest start first (a long task started last would run alone at the end)
+    cost: float = 0.0
 
 
 class TaskFailed(Exception):
@@ -167,6 +171,11 @@ def write_dir(path: str | os.PathLike, files: dict[str, tuple[bytes, float]]) ->
         target.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(target, data)
         os.utime(target, (mtime, mtime))
+
+
+def start_order(tasks: list[Task]) -> list[int]:
+    """The order tasks are started in: costliest first, else task order."""
+    return sorted(range(len(tasks)), key=lambda i: -tasks[i].cost)
 
 
 def task_bar(tasks: list[Task], progress: bool, desc: str, unit: str):

@@ -22,7 +22,7 @@ import signal
 import time
 import traceback
 
-from lavacut.runtime.executors import Executor, Task, failure, task_bar
+from lavacut.runtime.executors import Executor, Task, failure, start_order, task_bar
 from lavacut.runtime.session import stop_signals_raise
 from lavacut.util import LavacutError
 
@@ -64,7 +64,7 @@ class LocalExecutor(Executor):
         results: list = [None] * len(tasks)
         self.placements = ["local"] * len(tasks)
         running: dict[int, tuple] = {}          # task index -> (process, receiving end)
-        todo = list(range(len(tasks)))
+        todo = start_order(tasks)
         bar = task_bar(tasks, progress, desc, unit)
         try:
             with stop_signals_raise():          # Ctrl-C / SIGTERM reach the driver even if inherited ignored

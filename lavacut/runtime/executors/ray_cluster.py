@@ -17,10 +17,14 @@ a multi-threaded worker (gRPC threads), which can hang in principle (ray
 holds no Ray lock at that point; not seen in the tests.
 
 Files travel as bytes (no shared filesystem assumed): each ``"file"``
-argument is put in Ray's object store once per job and written to a
-temporary folder on the worker's node; a ``"dir"`` goes the same way and
-comes back as bytes (the files the task wrote), written on the driver
-(:func:`write_dir`).
+argument is put in Ray's object store once per executor (while its size and
+mtime stay the same) and written to a temporary folder on the worker's
+node; a ``"dir"`` goes the same way, once per job, and comes back as bytes
+(the files the task wrote), written on the driver (:func:`write_dir`).
+A numpy array argument (a shard's frames) is put once per executor too,
+keyed by its memory: ``run``'s full-T and cutoff passes over the same
+frames ship them once (the driver must not change an array in place
+between two jobs of one executor).
 
 Stopping: on a failed task, an exception or Ctrl-C/SIGTERM in the driver,
 every pending task is cancelled with a KeyboardInterrupt raised in it
@@ -40,7 +44,9 @@ import threading
 import time
 import traceback
 
-from lavacut.runtime.executors import Executor, Task, failure, read_dir, task_bar, write_dir
+import numpy as np
+
+from lavacut.runtime.executors import Executor, Task, failure, read_dir, start_order, task_bar, write_dir
 from lavacut.runtime.session import STOP_SIGNALS
 from lavacut.util import LavacutError, Terminated
 
@@ -63,6 +69,9 @@ def _run_task(fn, kwargs: dict, ship: dict, *blobs):
     try:
         kwargs = dict(kwargs)
         for key, (kind, name, idx) in ship.items():
+            if kind == "array":
+                kwargs[key] = blobs[idx]
+                continue
             target = os.path.join(tmp, key, name)
             if kind == "file":
                 os.makedirs(os.path.dirname(target), exist_ok=True)
@@ -97,6 +106,7 @@ class RayExecutor(Executor):
         self.timeout = timeout
         self._connected = False
         self.started_cluster = False
+        self._puts: dict[tuple, tuple] = {}         # what this executor put in the object store: key -> (source, ref)
 
     def _connect(self):
         ray = _ray()
@@ -113,6 +123,7 @@ class RayExecutor(Executor):
         return ray
 
     def close(self) -> None:
+        self._puts.clear()
         if self._connected:
             # a local Ray lavacut started is stopped; a joined cluster is only disconnected from
             _ray().shutdown()
@@ -122,22 +133,30 @@ class RayExecutor(Executor):
             on_result=None) -> list:
         ray = self._connect()
         remote = ray.remote(max_calls=1, num_cpus=1, max_retries=0)(_run_task)    # fresh process per task
-        blobs: dict[tuple, object] = {}             # one object per shipped file or folder
+        dirs: dict[str, object] = {}                # one object per shipped folder in this job
         calls = []
         for t in tasks:
             ship, refs = {}, []
             for key, kind in t.files.items():
                 path = os.fspath(t.kwargs[key])
-                if (kind, path) not in blobs:
-                    data = read_dir(path) if kind == "dir" else _read_file(path)
-                    blobs[(kind, path)] = ray.put(data)
+                if kind == "dir":
+                    if path not in dirs:
+                        dirs[path] = ray.put(read_dir(path))
+                    ref = dirs[path]
+                else:
+                    st = os.stat(path)
+                    ref = self._put(ray, ("file", path, st.st_size, st.st_mtime_ns), path, _read_file)
                 ship[key] = (kind, os.path.basename(path.rstrip("/")) or key, len(refs))
-                refs.append(blobs[(kind, path)])
+                refs.append(ref)
+            for key, value in t.kwargs.items():
+                if isinstance(value, np.ndarray) and key not in ship:
+                    ship[key] = ("array", None, len(refs))
+                    refs.append(self._put(ray, _array_key(value), value, lambda a: a))
             calls.append((t, {k: v for k, v in t.kwargs.items() if k not in ship}, ship, refs))
         results: list = [None] * len(tasks)
         self.placements = [""] * len(tasks)
         pending: dict = {}                           # object ref -> task index
-        todo = list(range(len(tasks)))
+        todo = start_order(tasks)
         bar = task_bar(tasks, progress, desc, unit)
         try:
             with _stop_signals_raise():
@@ -163,6 +182,14 @@ class RayExecutor(Executor):
             if pending:
                 self._cancel(ray, pending, tasks)
         return results
+
+    def _put(self, ray, key: tuple, source, load):
+        """``load(source)`` in the object store, once per executor: the
+        source is kept so that its key (a path's size and mtime, an array's
+        memory) means the same data while the ref is cached."""
+        if key not in self._puts:
+            self._puts[key] = (source, ray.put(load(source)))
+        return self._puts[key][1]
 
     def _cancel(self, ray, pending: dict, tasks: list[Task]) -> None:
         """KeyboardInterrupt into every pending task, then kill what is left;
@@ -220,6 +247,11 @@ def _stop_signals_raise():
     finally:
         for sig, h in old.items():
             signal.signal(sig, h if h is not None else signal.SIG_DFL)
+
+
+def _array_key(a: np.ndarray) -> tuple:
+    """An array's identity by its memory (a view of the same rows of the same frames is the same key)."""
+    return ("array", a.__array_interface__["data"][0], a.shape, a.strides, a.dtype.str)
 
 
 def _read_file(path: str) -> bytes:
