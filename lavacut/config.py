@@ -280,7 +280,8 @@ _LIMITS: dict[str, tuple[Any, str]] = {
     "framing.fit": (lambda v: v in ("none", "crop", "resize", "crop+resize"), "none, crop, resize or crop+resize"),
     "framing.slicing": (lambda v: v in ("time", "bins", "windows"), "time, bins or windows"),
     "run.lanes": (lambda v: v >= 0, "0 (automatic) or more"),
-    "run.executor": (lambda v: v in ("local", "ray"), "local or ray"),
+    # the executor registry (lavacut.runtime.executors, above this layer) refuses an unknown name when it is chosen
+    "run.executor": (lambda v: v.isidentifier(), "an executor's name (local, ray)"),
 }
 
 

@@ -14,6 +14,7 @@ import argparse
 
 from lavacut.cli import argtypes
 from lavacut.cutoff.rules import rule_names
+from lavacut.runtime.executors import executor_names
 
 
 def _parent() -> argparse.ArgumentParser:
@@ -110,7 +111,7 @@ def executor(what: str = "shards of the split, each its own compiled Lava graph 
     p = _parent()
     p.add_argument("--workers", type=argtypes.workers, default=None, metavar="N",
                    help=f"tasks in flight at once: {what}; default: {workers}")
-    p.add_argument("--executor", choices=["local", "ray"], default=None,
+    p.add_argument("--executor", choices=executor_names(), default=None,
                    help=f"where the tasks of --workers run: local (forked on this machine, at most its CPU cores) "
                         f"or ray (Ray tasks on the cluster at --ray-address / RAY_ADDRESS, else on a Ray started "
                         f"here; needs lavacut[ray]); default: {where}")
