@@ -142,7 +142,7 @@ def add_parsers(sub) -> None:
                                    "uses >= 90 % of a limit are warnings.")
     p.add_argument("file", help="a NetX .net file")
     p.add_argument("--target", choices=["loihi2"], default="loihi2", help="the chip checked against (loihi2)")
-    p.add_argument("--replicas", type=int, default=1, metavar="R",
+    p.add_argument("--replicas", type=argtypes.at_least_one, default=1, metavar="R",
                    help="core map of R copies side by side (the chip counterpart of --lanes): copies per chip, "
                         "the binding limit, the shared input (default 1)")
     p.set_defaults(func=cmd_check)
