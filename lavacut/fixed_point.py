@@ -4,8 +4,10 @@ lava/proc/lif/models.py). Stated once here; every stage imports them."""
 
 #: threshold, weight and bias mantissa scale (value = mantissa / W_SCALE)
 W_SCALE = 1 << 6
-#: decay scale (du = iDecay / P_SCALE)
-P_SCALE = 1 << 12
+#: the right shift of Lava's LIF decay (lava/proc/lif/models.py decay_shift)
+DECAY_SHIFT = 12
+#: decay scale (du = iDecay / P_SCALE; Lava's decay_unity)
+P_SCALE = 1 << DECAY_SHIFT
 #: SLAYER's 8-bit weights: even mantissas in [W_MIN, W_MAX]
 W_MIN, W_MAX = -256, 254
 #: the 8-bit weight mantissas Lava holds with a sign mode (lava/utils/weightutils.py
@@ -45,18 +47,18 @@ def lif_voltage(a_in, i_decay: int, v_decay: int, bias=0):
     import numpy as np
 
     a = np.asarray(a_in, dtype=np.int64)
-    fu, fv, lim = 4096 - int(i_decay), 4096 - int(v_decay), 1 << 23
-    b = np.asarray(bias, dtype=np.int64) << 6
+    fu, fv, lim = P_SCALE - int(i_decay), P_SCALE - int(v_decay), 1 << 23
+    b = np.asarray(bias, dtype=np.int64) << VTH_SHIFT
 
     def decay(x, f):
         p = x * f
-        return np.sign(p) * (np.abs(p) >> 12)
+        return np.sign(p) * (np.abs(p) >> DECAY_SHIFT)
 
     u = np.zeros(a.shape[:-1], np.int64)
     v = np.zeros(a.shape[:-1], np.int64)
     out = np.empty(a.shape, np.int64)
     for t in range(a.shape[-1]):
-        u = decay(u, fu) + (a[..., t] << 6)
+        u = decay(u, fu) + (a[..., t] << VTH_SHIFT)
         u = np.where(u > lim, u - 2 * lim, u)
         u = np.where(u <= -lim, u + 2 * lim, u)
         v = np.clip(decay(v, fv) + u + b, -lim + 1, lim - 1)

@@ -159,3 +159,14 @@ def test_verify_takes_run_samples_and_backend_from_the_config_and_the_command_li
     assert code == 0, out.err
     rep = json.loads(report.read_text())
     assert rep["n_samples"] == 2 and rep["backend"] == "cpu"
+
+
+@pytest.mark.parametrize("raw, shown", [("0", "0"), ("-3", "-3"), ("1.5", "'1.5'"), ("many", "'many'")])
+def test_check_refuses_replicas_below_one(tmp_path, capsys, monkeypatch, raw, shown):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exc:
+        main(["check", "embedded_dense", "--replicas", raw])
+    assert exc.value.code == 2
+    assert f"argument --replicas: must be an integer >= 1, got {shown}" in capsys.readouterr().err
+    assert not (tmp_path / "reports").exists()       # refused before anything is written
+    assert build_parser().parse_args(["check", "x.net", "--replicas", "3"]).replicas == 3

@@ -43,6 +43,17 @@ def at_least_zero(kind):
     return parse
 
 
+def at_least_one(raw: str) -> int:
+    """An integer >= 1 (a number of copies: --replicas)."""
+    try:
+        v = int(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {raw!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {v}")
+    return v
+
+
 def workers(raw: str) -> int:
     """--workers: 1 .. MAX_TASKS (the local executor's bound, the CPU cores,
     is checked by :func:`lavacut.cli.common.check_local_workers`)."""

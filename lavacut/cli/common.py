@@ -4,9 +4,15 @@ on an export."""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from lavacut.config import load_config, max_workers, parse_override
 from lavacut.util import LavacutError, check_input_file, check_outputs
+
+#: what a network FILE is: a NetX HDF5 file (by its content, or by one of
+#: these suffixes, whose reader then says what is wrong with it)
+NETWORK_SUFFIXES = (".net", ".h5", ".hdf5")
+NETWORKS = "NetX networks (.net, HDF5)"
 
 
 def config(args):
@@ -59,6 +65,39 @@ def check_io(args, outputs=(), inputs=()) -> None:
             check_not_shipped(path, what, hint="give another path")
 
 
+def event_format(path):
+    """What a FILE is, one answer for inspect, check, run and the other
+    commands on a network: None for a network (:data:`NETWORK_SUFFIXES` or
+    HDF5 content; a folder or a missing path too, for the command to name),
+    else the event format :func:`lavacut.data.formats.identify` gives; a
+    file that is neither: its UnsupportedFileError, listing networks and
+    the event formats."""
+    import h5py
+
+    from lavacut.data import formats
+
+    path = Path(path)
+    if not path.is_file() or path.suffix.lower() in NETWORK_SUFFIXES or h5py.is_hdf5(path):
+        return None
+    return formats.identify(path, also=NETWORKS)
+
+
+def network_file(path, what: str = "FILE"):
+    """``path``, refused if it is an event recording (:func:`event_format`):
+    a command on a network takes recordings as --input. A file that is
+    neither is left to the NetX reader, which says why it is not one."""
+    from lavacut.data.input_errors import UnsupportedFileError
+
+    try:
+        fmt = event_format(path)
+    except UnsupportedFileError:
+        return path
+    if fmt is not None:
+        raise LavacutError(f"{what} {path} is an event recording ({fmt.description}), not a network: give it as "
+                           f"--input (lavacut run NET --input {path}); lavacut inspect {path} describes it")
+    return path
+
+
 def request(args, samples=None, outputs=()):
     """The RunRequest of a command that runs an export, its inputs and
     ``outputs`` checked first (:func:`check_io`)."""
@@ -68,6 +107,7 @@ def request(args, samples=None, outputs=()):
     # a path, or the name of a shipped export (embedded_dense) from any folder; calibrate writes into the
     # file, which is refused for a shipped export
     path = check_input_file(resolve_export(args.file, writable=args.command == "calibrate"), "FILE", folder=True)
+    network_file(path)
     if args.command == "calibrate":
         outputs = [(path, "FILE")]              # it writes into FILE: FILE is its output
     check_io(args, outputs, [] if args.command == "calibrate" else [(path, "FILE")])

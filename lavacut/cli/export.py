@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from lavacut.cli import argtypes, options
-from lavacut.cli.common import check_io
+from lavacut.cli.common import check_io, event_format, network_file
 from lavacut.config import load_config
 from lavacut.util import check_input_file, check_name
 
@@ -44,7 +44,7 @@ def cmd_check(args) -> int:
     from lavacut.pipelines.check import check_export
     from lavacut.shipped import resolve_export
 
-    args.file = resolve_export(args.file)       # a path, or a shipped export's name
+    args.file = network_file(resolve_export(args.file))   # a path, or a shipped export's name
     report = Path(args.report)
     check_io(args, [(report, "--report"), (report.with_suffix(".png"), "--report's core map")],
              [(args.file, "FILE")])
@@ -78,7 +78,11 @@ def cmd_inspect(args) -> int:
 
     args.file = str(resolve_export(args.file))   # a path, or a shipped export's name
     check_input_file(args.file, "FILE", folder=True)    # a folder: format_inspection names it
+    if event_format(args.file) is not None:
+        from lavacut.data.recording_report import format_recording
 
+        print(format_recording(args.file))
+        return 0
     print(format_inspection(args.file))
     return 1 if file_problems(args.file) else 0
 
@@ -126,10 +130,12 @@ def add_parsers(sub) -> None:
     p.set_defaults(func=cmd_import)
 
     p = sub.add_parser("inspect", parents=[options.common()],
-                       help="print a NetX file's layers, metadata and Loihi 2 resource estimate",
+                       help="print a NetX file's layers, metadata and Loihi 2 resource estimate, or what an "
+                            "event recording holds",
                        description="Works on any NetX file; layer types netx cannot load are listed as "
-                                   "unsupported.")
-    p.add_argument("file", help="a .net file")
+                                   "unsupported. On an event recording (.aedat4, .dat, .raw, N-MNIST .bin, tonic "
+                                   ".npy): its format, event count, duration, extent, polarities and sensor.")
+    p.add_argument("file", help="a .net file or an event recording")
     p.set_defaults(func=cmd_inspect)
 
     p = sub.add_parser("check", parents=[options.report("check", " (cores, layers, assumptions), the core-map "
@@ -142,7 +148,7 @@ def add_parsers(sub) -> None:
                                    "uses >= 90 % of a limit are warnings.")
     p.add_argument("file", help="a NetX .net file")
     p.add_argument("--target", choices=["loihi2"], default="loihi2", help="the chip checked against (loihi2)")
-    p.add_argument("--replicas", type=int, default=1, metavar="R",
+    p.add_argument("--replicas", type=argtypes.at_least_one, default=1, metavar="R",
                    help="core map of R copies side by side (the chip counterpart of --lanes): copies per chip, "
                         "the binding limit, the shared input (default 1)")
     p.set_defaults(func=cmd_check)

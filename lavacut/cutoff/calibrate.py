@@ -35,8 +35,8 @@ from lavacut.cutoff.rules.topk import EPS_GRID, EpsChoice, calibrate_topk, choos
 
 
 def calibrate_all(spikes: np.ndarray, labels: np.ndarray, eps: float = 0.02, alpha: float = 0.05,
-                  entropy_threshold: float | None = None, holdout: np.ndarray | None = None,
-                  holdout_spikes: np.ndarray | None = None,
+                  entropy_threshold: float | None = None, confidence_eps: float | None = None,
+                  holdout: np.ndarray | None = None, holdout_spikes: np.ndarray | None = None,
                   checkpoints: int | list[int] | None | str = "auto", **options) -> dict[str, StopRule]:
     """Every registered rule that has something to calibrate
     (:meth:`StopRule.calibrate`), in registry order, on one calibration set.
@@ -49,14 +49,17 @@ def calibrate_all(spikes: np.ndarray, labels: np.ndarray, eps: float = 0.02, alp
     sample as docs/method.md says. Without them everything is calibrated on
     ``spikes`` (the conformal guarantee then assumes those samples are
     exchangeable with the test data, which a training split is not).
-    ``eps``: Top-K's tolerance (and the confidence rule's); ``alpha``:
-    SpikeCP's miscoverage; ``entropy_threshold``: the entropy rule's (None:
-    its default); ``checkpoints``: the conformal decision steps (``"auto"``,
-    a count, a list, or None for every step; see
+    Each option is one rule's: ``eps``: Top-K's tolerance, in [0, 1);
+    ``alpha``: SpikeCP's miscoverage; ``entropy_threshold``: the entropy
+    rule's (None: its default); ``confidence_eps``: the confidence rule's
+    margin, in (0, 1) (None: its default; Top-K's eps is another quantity);
+    ``checkpoints``: the conformal decision steps (``"auto"``, a count, a
+    list, or None for every step; see
     :func:`calibrate_conformal_split`); ``options``: those of rules added
     beside the built-in ones."""
     data = CalibrationData(spikes, labels, holdout, holdout_spikes)
-    options.update(eps=eps, alpha=alpha, entropy_threshold=entropy_threshold, checkpoints=checkpoints)
+    options.update(eps=eps, alpha=alpha, entropy_threshold=entropy_threshold, confidence_eps=confidence_eps,
+                   checkpoints=checkpoints)
     rules = {name: cls.calibrate(data, **options) for name, cls in RULES.items()}
     return {name: rule for name, rule in rules.items() if rule is not None}
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import asdict
 from pathlib import Path
 
 from lavacut.config import RunConfig, load_config
@@ -99,7 +100,7 @@ def train_export_calibrate(cfg: RunConfig, run_dir: Path, export: Path, name: st
     ``metrics.json``; an interrupted one, ``last.pt`` without
     ``metrics.json``, is resumed), export ``best.pt`` to ``export`` (unless
     that exists and nothing was trained now) and calibrate its stop rules on
-    the training split (``cutoff.eps``, default ``cutoff.policy``). Returns
+    the training split (``cfg``'s ``[cutoff]``: eps, default policy). Returns
     whether the export was (re)written."""
     run_dir, export = Path(run_dir), Path(export)
     finished = (run_dir / "best.pt").exists() and (run_dir / "metrics.json").exists()
@@ -112,12 +113,14 @@ def train_export_calibrate(cfg: RunConfig, run_dir: Path, export: Path, name: st
     if exported:
         log(f"== {name}: export -> {export}")
         export_checkpoint(run_dir / "best.pt", export, name, progress=progress)
-    eps = "auto" if cfg.cutoff.choose_eps else cfg.cutoff.eps
-    log(f"== {name}: calibrate (eps {eps})")
-    for line in calibrate_export(RunRequest(export), eps=eps, default_policy=cfg.cutoff.policy,
-                                 max_drop_pp=cfg.cutoff.max_drop_pp, progress=progress):
-        if line.startswith("topk: eps"):
-            log(f"   {line}")
+    log(f"== {name}: calibrate")
+    # calibrate_export decides eps, the default policy and the drop budget
+    # from the config; the recipe's [cutoff] is that config (over the one
+    # stored in the export, which a recipe edited since training differs from)
+    recipe_cutoff = tuple(f"cutoff.{k}={json.dumps(v)}" for k, v in asdict(cfg.cutoff).items())
+    for line in calibrate_export(RunRequest(export, overrides=recipe_cutoff), progress=progress):
+        if line.lstrip().startswith("topk:"):     # eps, chosen or given
+            log(f"   {line.strip()}")
     return exported
 
 

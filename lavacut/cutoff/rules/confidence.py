@@ -16,11 +16,14 @@ from lavacut.cutoff.rules.counts import softmax
 class Confidence(StopRule):
     """SEENN-I: stop when max softmax(Y / temperature) > 1 - eps.
     Calibrated: the temperature (shared, NLL on the calibration split); eps
-    is calibrate_all's (Top-K's tolerance)."""
+    is calibrate_all's ``confidence_eps``, else this default. It is not
+    Top-K's eps: that one is a share of unsettled stopping samples and may be
+    0, this one a margin on a probability, which must be > 0 (at 0 nothing
+    ever stops)."""
 
     name: ClassVar[str] = "confidence"
     sweep_grid: ClassVar[tuple] = (0.5, 0.3, 0.2, 0.1, 0.05, 0.02, 0.01, 0.005, 0.001)
-    sweep_option: ClassVar[str] = "eps"
+    sweep_option: ClassVar[str] = "confidence_eps"
     eps: float = 0.05
     temperature: float = 1.0
 
@@ -32,5 +35,7 @@ class Confidence(StopRule):
         return softmax(counts, self.temperature).max(axis=-1) > 1.0 - self.eps
 
     @classmethod
-    def calibrate(cls, data, *, eps: float, **_):
-        return cls(eps=eps, temperature=data.temperature)
+    def calibrate(cls, data, *, confidence_eps: float | None = None, **_):
+        if confidence_eps is None:
+            return cls(temperature=data.temperature)
+        return cls(eps=confidence_eps, temperature=data.temperature)

@@ -53,6 +53,8 @@ from lava.proc.lif.models import AbstractPyLifModelFixed
 from lava.proc.lif.process import LIF
 from lava.utils.weightutils import clip_weights, determine_sign_mode, truncate_weights
 
+from lavacut.fixed_point import DECAY_SHIFT, P_SCALE, VTH_SHIFT
+
 
 def _prepare_weights(weights, proc_params):
     """The stock fixed_pt Dense/DelayDense weight preparation (first step)."""
@@ -176,9 +178,9 @@ class LifKernel:
         bias_exp = np.asarray(bias_exp)
         self.bias = np.where(bias_exp >= 0, np.left_shift(bias_mant, bias_exp),
                              np.right_shift(bias_mant, -bias_exp))       # int32, as the stock scale_bias
-        self.fu = int(4096 - (int(du) + 1))      # ds_offset = 1
-        self.fv = int(4096 - (int(dv) + 0))      # dm_offset = 0
-        self.vth = int(np.left_shift(np.int64(int(vth)), 6))
+        self.fu = int(P_SCALE - (int(du) + 1))   # ds_offset = 1
+        self.fv = int(P_SCALE - (int(dv) + 0))   # dm_offset = 0
+        self.vth = int(np.left_shift(np.int64(int(vth)), VTH_SHIFT))
         self.lim = 2 ** 23
         self.has_bias = bool(np.any(self.bias != 0))
 
@@ -188,19 +190,19 @@ class LifKernel:
         stock): for p < 0, (p + 4095) >> 12 with an arithmetic shift."""
         if f == 0:
             return np.zeros(x.shape, dtype=np.int32)
-        if f == 4096:
+        if f == P_SCALE:
             return np.array(x, dtype=np.int32)
         p = x.astype(np.int64)
         p *= f
-        p += np.right_shift(p, 63) & 4095
-        p >>= 12
+        p += np.right_shift(p, 63) & (P_SCALE - 1)
+        p >>= DECAY_SHIFT
         return p.astype(np.int32)
 
     def __call__(self, u_var, v_var, a_in):
         lim = self.lim
         # u: decay, += a_in << 6 (int32, in place as the stock), 24-bit wrap (> 2**23 down, <= -2**23 up)
         u = self._decay(u_var, self.fu)
-        u += np.left_shift(a_in, 6)
+        u += np.left_shift(a_in, VTH_SHIFT)
         if u.size and (u.max() > lim or u.min() <= -lim):
             u = np.where(u > lim, u - 2 * lim, u)
             u = np.where(u <= -lim, u + 2 * lim, u)
