@@ -52,7 +52,7 @@ def calibrate_all(spikes: np.ndarray, labels: np.ndarray, eps: float = 0.02, alp
     Each option is one rule's: ``eps``: Top-K's tolerance, in [0, 1);
     ``alpha``: SpikeCP's miscoverage; ``entropy_threshold``: the entropy
     rule's (None: its default); ``confidence_eps``: the confidence rule's
-    margin, in (0, 1) (None: its default; Top-K's eps is another quantity);
+    margin, in (0, 1) (None: Top-K's eps, or the rule's default when that is 0);
     ``checkpoints``: the conformal decision steps (``"auto"``, a count, a
     list, or None for every step; see
     :func:`calibrate_conformal_split`); ``options``: those of rules added
