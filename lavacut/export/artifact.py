@@ -21,10 +21,10 @@ from lavacut.data.sources import load_split, open_dataset
 from lavacut.data.stream import make_stream
 from lavacut.data.user_input import InputShapeError, load_user_input
 from lavacut.export.rebuild.network import net_from_export
-from lavacut.export.netx.inspect import LayerInfo, inspect_layers, num_outputs, readout_of
-from lavacut.export.netx.file import read_stored_metadata
+from lavacut.export.netx.inspect import LayerInfo, num_outputs, readout_of
+from lavacut.export.netx.file import _open, stored_metadata
 from lavacut.export.netx.layers import kind_of
-from lavacut.export.validate import require_valid
+from lavacut.export.validate import require_valid_file
 from lavacut.util import LavacutError
 
 SPLITS = ("train", "test")
@@ -50,10 +50,14 @@ class Export:
         path = Path(path)
         if path.is_dir():
             raise LavacutError(f"{path} is a folder; give a NetX .net file")
-        for w in require_valid(path, check_hash=not accept_modified, force=force):
+        with _open(path) as f:          # one read: the validation, metadata and layers all come from it
+            # a valid file's layers are read by the validator's range rules
+            warnings, layers = require_valid_file(f, path, check_hash=not accept_modified, force=force)
+            # the validator compared the layers' hash already (hashing reads every layer)
+            meta = stored_metadata(f, path, check_hash=False)
+        for w in warnings:
             print(f"warning: {path}: {w} (--force: running it anyway)", file=sys.stderr)
-        meta = read_stored_metadata(path, check_hash=not accept_modified)
-        return cls(path=path, meta=meta, layers=inspect_layers(path))
+        return cls(path=path, meta=meta, layers=layers)
 
     # ------------------------------------------------------------------ what the file says
     @property
