@@ -208,27 +208,21 @@ class Export:
             return FixedT()
         stored = dict(meta.get("cutoff", {}).get(policy, {}))
         stored.pop("policy", None)
+        cls = RULES.get(policy)     # an unknown policy is refused by rule_from_params below
         # per-step thresholds hold their calibration target: a new target
         # without new thresholds would silently run the old ones
-        for target, thresholds, flag in (("eps", "beta", "--eps"), ("alpha", "q", "--alpha")):
-            if (target in params and thresholds not in params and thresholds in stored
-                    and params[target] != stored.get(target)):
-                raise LavacutError(f"policy {policy!r}: its per-step {thresholds} is calibrated for {target}="
-                                   f"{stored.get(target)}; for {target}={params[target]} run 'lavacut calibrate "
-                                   f"{self.path} {flag} {params[target]}' (or give --param {thresholds}=[...])")
-        # SpikeCP's q(t) are corrected for its decision steps (alpha / |C|)
-        if ("checkpoints" in params and "q" not in params and "q" in stored
-                and params["checkpoints"] != stored.get("checkpoints")):
+        stale = cls.stale_thresholds(stored, params) if cls else None
+        if stale and stale[0] == "checkpoints":         # SpikeCP's q(t) are corrected for its decision steps
             raise LavacutError(f"policy {policy!r}: its q is calibrated (Bonferroni) for the decision steps "
                                f"{stored.get('checkpoints')}; other steps need thresholds calibrated for them "
                                f"(--param q=[...]), else the coverage guarantee does not hold")
+        if stale:
+            target, thresholds = stale
+            raise LavacutError(f"policy {policy!r}: its per-step {thresholds} is calibrated for {target}="
+                               f"{stored.get(target)}; for {target}={params[target]} run 'lavacut calibrate "
+                               f"{self.path} --{target} {params[target]}' (or give --param {thresholds}=[...])")
         params = {**stored, **params}
-        # what each rule cannot run without: per-step thresholds, and on
-        # voltages a temperature (a softmax of raw voltages at temperature 1
-        # is certain at once)
-        needs = {"topk": ("beta",), "conformal": ("q",)}.get(policy, ())
-        if self.readout == "voltage" and policy in ("confidence", "entropy", "conformal"):
-            needs += ("temperature",)
+        needs = cls.required(self.readout == "voltage") if cls else ()
         missing = [k for k in needs if k not in params]
         if missing:
             raise LavacutError(f"{self.path} is not calibrated for {policy}: run 'lavacut calibrate {self.path} "
