@@ -21,10 +21,10 @@ from lavacut.data.sources import load_split, open_dataset
 from lavacut.data.stream import make_stream
 from lavacut.data.user_input import InputShapeError, load_user_input
 from lavacut.export.rebuild.network import net_from_export
-from lavacut.export.netx.inspect import LayerInfo, inspect_layers, num_outputs, readout_of
-from lavacut.export.netx.file import read_stored_metadata
+from lavacut.export.netx.inspect import LayerInfo, num_outputs, readout_of
+from lavacut.export.netx.file import _open, stored_metadata
 from lavacut.export.netx.layers import kind_of
-from lavacut.export.validate import require_valid
+from lavacut.export.validate import require_valid_file
 from lavacut.util import LavacutError
 
 SPLITS = ("train", "test")
@@ -50,10 +50,14 @@ class Export:
         path = Path(path)
         if path.is_dir():
             raise LavacutError(f"{path} is a folder; give a NetX .net file")
-        for w in require_valid(path, check_hash=not accept_modified, force=force):
+        with _open(path) as f:          # one read: the validation, metadata and layers all come from it
+            # a valid file's layers are read by the validator's range rules
+            warnings, layers = require_valid_file(f, path, check_hash=not accept_modified, force=force)
+            # the validator compared the layers' hash already (hashing reads every layer)
+            meta = stored_metadata(f, path, check_hash=False)
+        for w in warnings:
             print(f"warning: {path}: {w} (--force: running it anyway)", file=sys.stderr)
-        meta = read_stored_metadata(path, check_hash=not accept_modified)
-        return cls(path=path, meta=meta, layers=inspect_layers(path))
+        return cls(path=path, meta=meta, layers=layers)
 
     # ------------------------------------------------------------------ what the file says
     @property
@@ -204,27 +208,21 @@ class Export:
             return FixedT()
         stored = dict(meta.get("cutoff", {}).get(policy, {}))
         stored.pop("policy", None)
+        cls = RULES.get(policy)     # an unknown policy is refused by rule_from_params below
         # per-step thresholds hold their calibration target: a new target
         # without new thresholds would silently run the old ones
-        for target, thresholds, flag in (("eps", "beta", "--eps"), ("alpha", "q", "--alpha")):
-            if (target in params and thresholds not in params and thresholds in stored
-                    and params[target] != stored.get(target)):
-                raise LavacutError(f"policy {policy!r}: its per-step {thresholds} is calibrated for {target}="
-                                   f"{stored.get(target)}; for {target}={params[target]} run 'lavacut calibrate "
-                                   f"{self.path} {flag} {params[target]}' (or give --param {thresholds}=[...])")
-        # SpikeCP's q(t) are corrected for its decision steps (alpha / |C|)
-        if ("checkpoints" in params and "q" not in params and "q" in stored
-                and params["checkpoints"] != stored.get("checkpoints")):
+        stale = cls.stale_thresholds(stored, params) if cls else None
+        if stale and stale[0] == "checkpoints":         # SpikeCP's q(t) are corrected for its decision steps
             raise LavacutError(f"policy {policy!r}: its q is calibrated (Bonferroni) for the decision steps "
                                f"{stored.get('checkpoints')}; other steps need thresholds calibrated for them "
                                f"(--param q=[...]), else the coverage guarantee does not hold")
+        if stale:
+            target, thresholds = stale
+            raise LavacutError(f"policy {policy!r}: its per-step {thresholds} is calibrated for {target}="
+                               f"{stored.get(target)}; for {target}={params[target]} run 'lavacut calibrate "
+                               f"{self.path} --{target} {params[target]}' (or give --param {thresholds}=[...])")
         params = {**stored, **params}
-        # what each rule cannot run without: per-step thresholds, and on
-        # voltages a temperature (a softmax of raw voltages at temperature 1
-        # is certain at once)
-        needs = {"topk": ("beta",), "conformal": ("q",)}.get(policy, ())
-        if self.readout == "voltage" and policy in ("confidence", "entropy", "conformal"):
-            needs += ("temperature",)
+        needs = cls.required(self.readout == "voltage") if cls else ()
         missing = [k for k in needs if k not in params]
         if missing:
             raise LavacutError(f"{self.path} is not calibrated for {policy}: run 'lavacut calibrate {self.path} "

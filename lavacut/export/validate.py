@@ -36,10 +36,11 @@ from typing import Any
 
 import numpy as np
 
-from lavacut.export.loihi2.rules import range_errors
+from lavacut.export.loihi2.rules import file_range_errors
 from lavacut.export.netx.layers import kind_of
 from lavacut.export.netx.file import (META_GROUP, MODIFIED_HINT, NetxFileError, _check_cutoff, _open, content_hash,
-                                      layer_problems, read_stored_metadata, store_calibration, write_netx)
+                                      layer_problems, store_calibration, stored_metadata, write_netx)
+from lavacut.export.netx.inspect import LayerInfo, read_layers
 
 #: the most elements a NetX file may declare: its datasets together, and the
 #: neurons of any one layer (20 million; the shipped exports hold 0.05-0.6
@@ -311,14 +312,23 @@ def problems(path: str | Path, check_hash: bool = True, ranges: bool = True) -> 
     doc; [] for a file ``lavacut run`` accepts (layers it cannot run aside:
     :func:`lavacut.export.netx.inspect.mark_support`)."""
     with _open(path) as f:
-        out = structure_problems(f)
-        if out:
-            return out
-        out += [Finding("value", p) for p in layer_problems(f)]
-        out += metadata_problems(f, path, check_hash)
-    if ranges and not any(p.kind == "value" for p in out):
-        out += [Finding("range", p) for p in range_errors(path)]
-    return out
+        return file_problems(f, path, check_hash, ranges)[0]
+
+
+def file_problems(f, path: str | Path, check_hash: bool = True,
+                  ranges: bool = True) -> tuple[list[Finding], list[LayerInfo] | None]:
+    """:func:`problems` of the open NetX file ``f`` (``path`` names it), and
+    the layers the range rules read (None when they were not read: structure
+    or value problems, or no ``ranges``)."""
+    out = structure_problems(f)
+    if out:
+        return out, None
+    out += [Finding("value", p) for p in layer_problems(f)]
+    out += metadata_problems(f, path, check_hash)
+    if not ranges or any(p.kind == "value" for p in out):
+        return out, None
+    layers = read_layers(f, path)
+    return out + [Finding("range", p) for p in file_range_errors(f, layers)], layers
 
 
 FORCE_HINT = ("a violation of Loihi 2's ranges ('lavacut check' lists them; --force runs it anyway, as netx and Lava "
@@ -329,14 +339,22 @@ def require_valid(path: str | Path, check_hash: bool = True, force: bool = False
     """Raise :class:`NetxFileError` naming every problem of ``path``, one
     line; with ``force``, Loihi range violations are returned (to be warned
     about) instead."""
-    found = problems(path, check_hash=check_hash, ranges=ranges)
+    with _open(path) as f:
+        return require_valid_file(f, path, check_hash, force, ranges)[0]
+
+
+def require_valid_file(f, path: str | Path, check_hash: bool = True, force: bool = False,
+                       ranges: bool = True) -> tuple[list[str], list[LayerInfo] | None]:
+    """:func:`require_valid` of the open NetX file ``f`` (``path`` names
+    it), and the layers it read (:func:`file_problems`)."""
+    found, layers = file_problems(f, path, check_hash, ranges)
     hard = [p for p in found if p.kind != "range" or not force]
     if hard:
         tail = (f" ({FORCE_HINT})" if all(p.kind == "range" for p in hard) else
                 "" if all(p.kind == "metadata" for p in hard) else
                 " (the file cannot be run; re-export it)")
         raise NetxFileError(f"{path}: " + "; ".join(p.text for p in hard) + tail)
-    return [p.text for p in found if p.kind == "range"]
+    return [p.text for p in found if p.kind == "range"], layers
 
 
 # --------------------------------------------------------------------------- validated reads and writes
@@ -348,9 +366,11 @@ def read_metadata(path: str | Path, check_layers: bool = True, check_hash: bool 
     (:func:`require_valid`: structure, sizes, types, values, Loihi ranges)
     and, for lavacut's own files, layers changed after export
     (``check_hash``)."""
-    if check_layers:
-        require_valid(path, check_hash=check_hash)
-    return read_stored_metadata(path, check_hash=check_hash)
+    with _open(path) as f:
+        if check_layers:
+            require_valid_file(f, path, check_hash=check_hash)
+        # the validator compared the hash already: hashing reads every layer
+        return stored_metadata(f, path, check_hash=check_hash and not check_layers)
 
 
 def write_export(net, path: str | Path, meta: dict[str, Any], cutoff: dict[str, dict] | None = None,

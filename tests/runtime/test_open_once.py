@@ -1,6 +1,8 @@
-"""Open once (issue 26): a run reads and parses the NetX file once in the
-runtime -- the layout from the opened ``Export``'s layers, netx's Network
-loaded once for the full-T run and the cutoff run. Measured by counting
+"""Open once (issue 26): a ``lavacut run`` opens the NetX file twice:
+once in ``Export.open`` (validation, metadata, layers and the content hash
+from one ``h5py.File``) and once in netx's Network loader (it opens the file
+itself), loaded once for the full-T run and the cutoff run; the runtime's
+layout comes from the ``Export``'s layers. Measured by counting
 ``h5py.File`` opens of the file (a subclass that counts, then opens as
 h5py does; what lavacut and netx call at run time is the ``h5py.File``
 attribute, read at each call)."""
@@ -33,6 +35,19 @@ def opens(monkeypatch):
     return seen
 
 
+def test_export_open_reads_the_file_once(opens):
+    """Validation, metadata, layers and the hash from one open, the same as
+    the path-taking readers give."""
+    from lavacut.export.artifact import Export
+    from lavacut.export.netx.file import read_stored_metadata
+    from lavacut.export.netx.inspect import inspect_layers
+
+    export = Export.open(DENSE)
+    assert opens == [DENSE.resolve()]
+    assert export.meta == read_stored_metadata(DENSE) and export.meta["cutoff"]
+    assert export.layers == inspect_layers(DENSE)
+
+
 def _export_and_frames(n: int):
     from lavacut.pipelines.run import RunRequest, open_run
 
@@ -46,7 +61,7 @@ def test_two_graphs_from_one_opened_network_read_the_file_once(opens):
 
     export, frames, _ = _export_and_frames(4)
     before = len(opens)
-    assert before >= 1 and all(p == DENSE.resolve() for p in opens)      # the counter sees Export.open's reads
+    assert opens == [DENSE.resolve()]             # Export.open: one read
     net = OpenedNetwork(export)
     assert len(opens) == before                   # the layout comes from the Export's layers: no read
     graphs = [build_split_graph(net, frames, FixedT(), halt=False, fused=True, lanes=2) for _ in range(2)]
@@ -68,16 +83,17 @@ def test_netx_graph_wires_its_processes_so_the_next_graph_loads_its_own(opens):
 
 @pytest.mark.slow
 def test_run_reads_the_file_once_in_the_runtime(opens):
-    """A whole ``lavacut run`` (full T and cutoff, stream, lanes): one read
-    by the runtime, same decisions as runs given the path."""
+    """A whole ``lavacut run`` (full T and cutoff, stream, lanes): two
+    reads (Export.open, netx's Network), same decisions as runs given the path."""
     from lavacut.pipelines.run import run_full_and_cutoff
     from lavacut.runtime.runner import run_split
 
     export, frames, labels = _export_and_frames(6)
     rule = export.rule(None, None, frames.shape[-1])
     before = len(opens)
+    assert before == 1                            # Export.open
     full, cut = run_full_and_cutoff(export, frames, labels, rule, mode="stream", progress=False, lanes=3)
-    assert len(opens) == before + 1
+    assert len(opens) == before + 1 == 2          # netx's Network
     by_path = run_split(DENSE, frames, labels, rule, mode="stream", progress=False, lanes=3)
     assert len(opens) == before + 3               # a path: the layers and netx's Network read again
     for a in ("t_c", "pred", "counts"):

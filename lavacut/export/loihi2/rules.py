@@ -13,7 +13,7 @@ import numpy as np
 
 from lavacut.export.loihi2.figures import MAX_WEIGHT_BITS, NEAR, WEIGHT_EXP_RANGE
 from lavacut.export.netx.file import _open
-from lavacut.export.netx.inspect import LayerInfo, inspect_layers, is_voltage_readout
+from lavacut.export.netx.inspect import LayerInfo, is_voltage_readout, read_layers
 from lavacut.export.netx.layers import kind_of
 from lavacut.export.netx.layers.neurons import LIF_TYPES
 from lavacut.fixed_point import (BIAS_MANT_LIMIT, FIXED_POINT_LIMITS, MAX_DELAY, MAX_VTH_MANT, P_SCALE,
@@ -183,11 +183,16 @@ RANGE_RULES = ("weight_integer", "weight_precision", "weight_exponent", "thresho
 def range_errors(path: str | Path) -> list[str]:
     """The :data:`RANGE_RULES` errors of ``path``, one line each (the same
     rules and words as :func:`check_loihi2`, without the core mapping)."""
-    layers = inspect_layers(path)
-    problems: list[Problem] = []
     with _open(path) as f:
-        for L in layers:
-            _parameter_rules(L, f["layer"][L.index], problems, is_voltage_readout(layers, L))
+        return file_range_errors(f, read_layers(f, path))
+
+
+def file_range_errors(f, layers: list[LayerInfo]) -> list[str]:
+    """:func:`range_errors` of the open NetX file ``f`` whose ``layers``
+    were read (:func:`lavacut.export.netx.inspect.read_layers`)."""
+    problems: list[Problem] = []
+    for L in layers:
+        _parameter_rules(L, f["layer"][L.index], problems, is_voltage_readout(layers, L))
     return [f"[{p.rule}] layer {p.layer}: {p.message}" for p in problems
             if p.severity == "error" and p.rule in RANGE_RULES]
 

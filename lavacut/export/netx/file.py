@@ -219,31 +219,37 @@ def read_stored_metadata(path: str | Path, check_hash: bool = True) -> dict[str,
     The layers are not validated: :func:`lavacut.export.validate.read_metadata`
     does that first."""
     with _open(path) as f:
-        if "layer" not in f:
-            raise NetxFileError(f"{path}: no 'layer' group: not a NetX network file")
-        if META_GROUP not in f:
-            return None
-        g = f[META_GROUP]
-        try:
-            meta = json.loads(g.attrs["meta"])
-        except (KeyError, json.JSONDecodeError) as exc:
-            raise NetxFileError(f"{path}: lavacut/meta is missing or not JSON ({exc})") from None
-        if not isinstance(meta, dict):
-            raise NetxFileError(f"{path}: lavacut/meta is not a JSON object (got {type(meta).__name__})")
-        if check_hash and modified_after_export(f, meta):
-            raise NetxFileError(f"{path}: the file was modified after export (its layers no longer match the "
-                                f"content_sha256 stored by lavacut, so its calibration and accuracy no longer "
-                                f"apply); {MODIFIED_HINT}")
-        cutoff, default = {}, None
-        if "cutoff" in g:
-            for name in g["cutoff"]:
-                try:
-                    cutoff[name] = json.loads(g["cutoff"][name].attrs["params"])
-                except (KeyError, json.JSONDecodeError):
-                    raise NetxFileError(f"{path}: lavacut/cutoff/{name}/params is missing or not JSON") from None
-            default = g["cutoff"].attrs.get("default")
-        meta["cutoff"] = cutoff
-        meta["default_policy"] = default
+        return stored_metadata(f, path, check_hash)
+
+
+def stored_metadata(f, path: str | Path, check_hash: bool = True) -> dict[str, Any] | None:
+    """:func:`read_stored_metadata` of the open HDF5 file ``f`` (``path``
+    names it in the errors)."""
+    if "layer" not in f:
+        raise NetxFileError(f"{path}: no 'layer' group: not a NetX network file")
+    if META_GROUP not in f:
+        return None
+    g = f[META_GROUP]
+    try:
+        meta = json.loads(g.attrs["meta"])
+    except (KeyError, json.JSONDecodeError) as exc:
+        raise NetxFileError(f"{path}: lavacut/meta is missing or not JSON ({exc})") from None
+    if not isinstance(meta, dict):
+        raise NetxFileError(f"{path}: lavacut/meta is not a JSON object (got {type(meta).__name__})")
+    if check_hash and modified_after_export(f, meta):
+        raise NetxFileError(f"{path}: the file was modified after export (its layers no longer match the "
+                            f"content_sha256 stored by lavacut, so its calibration and accuracy no longer "
+                            f"apply); {MODIFIED_HINT}")
+    cutoff, default = {}, None
+    if "cutoff" in g:
+        for name in g["cutoff"]:
+            try:
+                cutoff[name] = json.loads(g["cutoff"][name].attrs["params"])
+            except (KeyError, json.JSONDecodeError):
+                raise NetxFileError(f"{path}: lavacut/cutoff/{name}/params is missing or not JSON") from None
+        default = g["cutoff"].attrs.get("default")
+    meta["cutoff"] = cutoff
+    meta["default_policy"] = default
     _check_cutoff(path, meta)
     return meta
 

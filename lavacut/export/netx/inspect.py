@@ -44,31 +44,38 @@ def _val(ds):
 
 
 def inspect_layers(path: str | Path) -> list[LayerInfo]:
+    """The layers of the NetX file ``path`` (:func:`read_layers`)."""
     with _open(path) as f:
-        if "layer" not in f:
-            raise NetxFileError(f"{path}: no 'layer' group: not a NetX network file")
-        keys = sorted(f["layer"].keys(), key=lambda k: (not k.isdigit(), int(k) if k.isdigit() else k))
-        prev_shape = None
-        out = []
-        for k in keys:
-            g = f["layer"][k]
-            t = _val(g["type"]) if "type" in g else "?"
-            t = t[0] if isinstance(t, list) else t
-            shape = tuple(int(s) for s in np.atleast_1d(g["shape"][()])) if "shape" in g else ()
-            kind = kind_of(t)
-            info = LayerInfo(k, t, shape, kind.netx_loads, note=kind.note)
-            if "neuron" in g:
-                info.neuron = {n: _val(g["neuron"][n]) for n in g["neuron"]}
-                _neuron_fields(info)
-            info.neurons = int(np.prod(shape)) if shape and kind.counts_neurons(info) else 0
-            kind.read(info, g, prev_shape)
-            if "delay" in g:
-                d = np.asarray(g["delay"][()])
-                info.delays = f"axonal, max {int(d.max())}" if d.size else "none"
-            out.append(info)
-            prev_shape = shape
-        mark_support(out, f["layer"])
-        return out
+        return read_layers(f, path)
+
+
+def read_layers(f, path: str | Path) -> list[LayerInfo]:
+    """The layers of the open NetX file ``f`` (``path`` names it in the
+    errors), their support marked (:func:`mark_support`)."""
+    if "layer" not in f:
+        raise NetxFileError(f"{path}: no 'layer' group: not a NetX network file")
+    keys = sorted(f["layer"].keys(), key=lambda k: (not k.isdigit(), int(k) if k.isdigit() else k))
+    prev_shape = None
+    out = []
+    for k in keys:
+        g = f["layer"][k]
+        t = _val(g["type"]) if "type" in g else "?"
+        t = t[0] if isinstance(t, list) else t
+        shape = tuple(int(s) for s in np.atleast_1d(g["shape"][()])) if "shape" in g else ()
+        kind = kind_of(t)
+        info = LayerInfo(k, t, shape, kind.netx_loads, note=kind.note)
+        if "neuron" in g:
+            info.neuron = {n: _val(g["neuron"][n]) for n in g["neuron"]}
+            _neuron_fields(info)
+        info.neurons = int(np.prod(shape)) if shape and kind.counts_neurons(info) else 0
+        kind.read(info, g, prev_shape)
+        if "delay" in g:
+            d = np.asarray(g["delay"][()])
+            info.delays = f"axonal, max {int(d.max())}" if d.size else "none"
+        out.append(info)
+        prev_shape = shape
+    mark_support(out, f["layer"])
+    return out
 
 
 def _neuron_fields(info: LayerInfo) -> None:
