@@ -326,7 +326,9 @@ class SplitGraph:
     layout: NetLayout | None = None
     out_port: Any = None        # the port carrying the network's output spikes (netx's net.out or the fused s_out)
     fused: Any = None           # the FusedNetwork process (models="fast" on cpu), else None
-    lanes: int = 1              # samples side by side in the fused network
+    lanes: int = 1              # samples side by side (fused network: lanes; netx's graph: copies)
+    copies: list = field(default_factory=list)      # lanes > 1 in netx's graph: the R netx Networks
+    out_ports: list = field(default_factory=list)   # with copies: each copy's output port (host side)
 
 
 def connect_around(net, src_port, dst_port, loihi2: bool, inp=None) -> list:
@@ -381,13 +383,18 @@ def build_split_graph(net_path, frames, rule, *, halt: bool, horizon: int | None
     ``progress_every``: stream mode pauses after every that many decisions
     so the host can show progress (0: never).
 
-    ``lanes`` > 1 (fused only): B samples side by side in one step, each lane
-    with its own cutoff and refilled with the next sample the moment it
-    decides (see :mod:`lavacut.runtime.procs.monitor`); refused, naming why,
-    where the fused process cannot run the network.
+    ``lanes`` > 1: B samples side by side in one step, each lane with its
+    own cutoff and refilled with the next sample the moment it decides (see
+    :mod:`lavacut.runtime.procs.monitor`). In the fused network the lanes
+    are an axis of its state; in netx's own graph (models "stock" /
+    "fast-procs", backend loihi2) they are B copies of the whole network in
+    the one runtime (``SplitGraph.copies``), each fed on its own source port,
+    read on its own monitor port and reset through its own RefPorts. The
+    assignment is dynamic in both: a lane that decides takes the next
+    unplayed sample at the next step.
     """
     from lavacut.runtime.procs.monitor import CutoffMonitor  # Lava
-    from lavacut.runtime.procs.source import SampleSource  # Lava
+    from lavacut.runtime.procs.source import SampleSource, copy_port_name  # Lava
 
     opened = as_opened(net_path)
     net_path = opened.path
@@ -431,18 +438,22 @@ def build_split_graph(net_path, frames, rule, *, halt: bool, horizon: int | None
 
             fused_proc = FusedNetwork(layers=specs, in_shape=in_shape, out_shape=out_shape, lanes=lanes,
                                       send_voltage=layout.readout == "voltage")
-        elif lanes > 1:
-            raise LavacutError(f"{net_path}: lanes={lanes} needs the fused network, which does not run this file's "
-                               f"layers (sparse synapses or neurons other than CUBA LIF); use lanes=1")
-    source = SampleSource(packed=packed, shape=in_shape, weight=weight, bias=bias, lanes=lanes)
+    copies = _copies(opened, net, inp, lanes, loihi2) if fused_proc is None and lanes > 1 else []
+    source = SampleSource(packed=packed, shape=in_shape, weight=weight, bias=bias, lanes=lanes,
+                          copies=bool(copies))
     voltage_var = None
+    out_ports: list = []
     if layout.readout == "voltage" and fused_proc is None:
+        if copies:
+            raise LavacutError(f"{net_path}: lanes={lanes} with netx's own graph and a voltage readout (the monitor "
+                               f"reads one copy's v through a RefPort); use models 'fast' or lanes=1")
         if loihi2:
             raise LavacutError(f"{net_path}: a voltage readout on backend 'loihi2' is not supported (the embedded-io "
                                f"adapters carry spikes; the readout's voltage would need a host probe per step)")
         voltage_var = net.layers[-1].neuron.v    # netx's graph: the monitor reads v through a RefPort
-    monitor = CutoffMonitor(num_classes=K, num_samples=N, latency=offset, horizon=T,
-                            rule_params=rule.params(), halt=halt, reset_vars=[] if fused_proc else svars,
+    resets = [] if fused_proc else [state_vars(c) for c, _ in copies] if copies else svars
+    monitor = CutoffMonitor(num_classes=K, num_samples=N, latency=offset, horizon=T, copies=bool(copies),
+                            rule_params=rule.params(), halt=halt, reset_vars=resets,
                             in_shape=out_shape, classes=layout.classes_of(out_shape),
                             progress_every=progress_every, lanes=lanes, readout=layout.readout,
                             voltage_var=voltage_var)
@@ -451,6 +462,13 @@ def build_split_graph(net_path, frames, rule, *, halt: bool, horizon: int | None
         fused_proc.s_out.connect(monitor.s_in)
         monitor.switch_out.connect(fused_proc.reset_in)
         adapters, out_port = [], fused_proc.s_out
+    elif copies:
+        adapters, out_port = [], None
+        for r, (c, c_inp) in enumerate(copies):
+            a = connect_around(c, getattr(source, copy_port_name("s_out", r)),
+                               getattr(monitor, copy_port_name("s_in", r)), loihi2, inp=c_inp)
+            adapters += a
+            out_ports.append(a[-1].out if a else c.out)
     else:
         adapters = connect_around(net, source.s_out, monitor.s_in, loihi2, inp=inp)
         opened.take()
@@ -459,4 +477,27 @@ def build_split_graph(net_path, frames, rule, *, halt: bool, horizon: int | None
     return SplitGraph(net=net, source=source, monitor=monitor, latency=D, offset=offset, horizon=T,
                       num_samples=N, num_classes=K, in_shape=in_shape, state_vars=svars, adapters=adapters,
                       out_shape=out_shape, output_note=layout.note, layout=layout, out_port=out_port,
-                      fused=fused_proc, lanes=lanes)
+                      fused=fused_proc, lanes=lanes, copies=[c for c, _ in copies], out_ports=out_ports)
+
+
+def _copies(opened: OpenedNetwork, net, inp, lanes: int, loihi2: bool) -> list:
+    """[(net, input port)] * ``lanes``: ``net`` and ``lanes`` - 1 more netx
+    Networks loaded from the opened file (netx's Processes join one graph
+    only), for lanes as copies of netx's graph."""
+    from lavacut.runtime.procs.monitor import MAX_RESET_PORTS
+    from lavacut.runtime.procs.source import MAX_COPIES
+
+    n_vars = len(state_vars(net))
+    if lanes > MAX_COPIES or lanes * n_vars > MAX_RESET_PORTS:
+        most = min(MAX_COPIES, MAX_RESET_PORTS // n_vars)
+        raise LavacutError(f"{opened.path}: lanes={lanes} as copies of netx's graph (models 'stock' / 'fast-procs', "
+                           f"backend 'loihi2'): at most {most} copies of this network ({MAX_COPIES} source "
+                           f"ports, {MAX_RESET_PORTS} reset ports for {n_vars} state Vars per copy); use "
+                           f"lanes <= {most}, or --workers N for more graphs")
+    out = [(net, inp)]
+    for _ in range(lanes - 1):
+        opened.take()
+        c, _, c_inp = opened.network(loihi2)
+        out.append((c, c_inp))
+    opened.take()
+    return out

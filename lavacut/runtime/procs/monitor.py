@@ -72,6 +72,14 @@ Halt mode reports ONE decision per pause through ``last_packed`` (5 scalars,
 as with one lane): decisions taken in the same step wait in a queue and are
 reported at the following steps (the lanes have already switched; only the
 report waits), so the host reads a handful of scalars per decision whatever B.
+
+Copies (``copies=True``: lanes with netx's own process graph, models
+"stock" / "fast-procs", backend loihi2): lane b is copy b of the whole
+network, in the same runtime. Its output arrives on ``s_in_<b>``, and its
+state Vars are ``reset_vars[b]``: at a decision of lane b the RefPort reset
+above zeroes copy b's Vars only, so the step arithmetic is the one-lane
+arithmetic per copy. Assignment, logging and halt mode's reports are the
+lanes' (dynamic refill: a copy that decides takes the next unplayed sample).
 """
 import numpy as np
 
@@ -86,6 +94,7 @@ from lava.magma.core.resources import CPU
 from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 
 from lavacut.cutoff.rules import predict, rule_from_params
+from lavacut.runtime.procs.source import MAX_COPIES, copy_port_name
 
 #: Upper bound on the number of state Vars the monitor can reset (3 per
 #: layer: u, v, a_buff). A ProcessModel needs a LavaPyType per port name, so
@@ -134,7 +143,10 @@ class CutoffMonitor(AbstractProcess):
         stream mode: also pause after every that many decisions, so the host
         can read ``n_done`` for a progress bar (0: never).
     lanes : int
-        B, samples side by side (fused network only; see module doc).
+        B, samples side by side (see module doc).
+    copies : bool
+        lanes > 1 as B copies of netx's graph (module doc): copy b's output
+        on ``s_in_<b>``, ``reset_vars`` a list of B lists (copy b's Vars).
     readout : str
         "spike counts" (``s_in`` carries spikes, Y(t) is their running sum)
         or "voltage" (``s_in`` carries the output layer's voltages, Y(t) is
@@ -150,12 +162,21 @@ class CutoffMonitor(AbstractProcess):
     def __init__(self, *, num_classes: int, num_samples: int, latency: int,
                  horizon: int, rule_params: dict, halt: bool,
                  reset_vars=(), in_shape: tuple = None, classes=None, progress_every: int = 0,
-                 lanes: int = 1, readout: str = "spike counts", voltage_var=None, name: str = None):
-        reset_vars = list(reset_vars)
+                 lanes: int = 1, copies: bool = False, readout: str = "spike counts", voltage_var=None,
+                 name: str = None):
         lanes = int(lanes)
-        if lanes < 1 or (lanes > 1 and reset_vars):
+        copies = bool(copies) and lanes > 1
+        if copies:
+            per_copy = [list(v) for v in reset_vars]
+            if len(per_copy) != lanes or len({len(v) for v in per_copy}) != 1 or lanes > MAX_COPIES:
+                raise ValueError(f"copies: reset_vars must be {lanes} lists of equal length, one per copy "
+                                 f"(at most {MAX_COPIES} copies)")
+            reset_vars = [v for vs in per_copy for v in vs]        # copy after copy
+        else:
+            reset_vars = list(reset_vars)
+        if lanes < 1 or (lanes > 1 and reset_vars and not copies):
             raise ValueError(f"lanes must be >= 1 and need a network that resets on the switch message "
-                             f"(no reset_vars), got lanes={lanes}")
+                             f"(no reset_vars) or copies of the network, got lanes={lanes}")
         if len(reset_vars) > MAX_RESET_PORTS:
             raise ValueError(f"{len(reset_vars)} state Vars to reset; the monitor "
                              f"supports at most {MAX_RESET_PORTS}")
@@ -170,14 +191,17 @@ class CutoffMonitor(AbstractProcess):
         super().__init__(num_classes=K, num_samples=N, latency=int(latency),
                          horizon=int(horizon), rule_params=dict(rule_params),
                          halt=bool(halt), num_resets=len(reset_vars), classes=classes,
-                         progress_every=max(int(progress_every), 0), lanes=lanes, readout=str(readout),
+                         progress_every=max(int(progress_every), 0), lanes=lanes, copies=copies,
+                         readout=str(readout),
                          read_voltage=voltage_var is not None, name=name)
         if lanes > 1 and voltage_var is not None:
             raise ValueError("a voltage read through a RefPort (netx's own graph) runs one lane")
         self.v_ref = RefPort(voltage_var.shape if voltage_var is not None else (1,))
         if voltage_var is not None:
             self.v_ref.connect_var(voltage_var)
-        self.s_in = InPort(shape=in_shape + ((lanes,) if lanes > 1 else ()))
+        self.s_in = InPort(shape=in_shape + ((lanes,) if lanes > 1 and not copies else ()))
+        for r in range(MAX_COPIES):
+            setattr(self, copy_port_name("s_in", r), InPort(shape=in_shape))
         self.switch_out = OutPort(shape=(lanes,))
         # Small Vars the host reads (Var.get moves element by element).
         self.n_done = Var(shape=(1,), init=0)
@@ -227,6 +251,8 @@ class PyCutoffMonitorModel(PyLoihiProcessModel):
         self._classes = proc_params["classes"]     # None: output neuron k is class k
         self._every = int(proc_params.get("progress_every", 0) or 0)
         self._B = B = int(proc_params.get("lanes", 1))
+        self._copies = bool(proc_params.get("copies", False))
+        self._copy_ports = None     # copies: the s_in_<b> ports (set by the builder after __init__)
         self._voltage = proc_params.get("readout", "spike counts") == "voltage"
         self._read_v = bool(proc_params.get("read_voltage", False))
         self._pending = 0      # read_voltage: output step whose v the management phase reads (0: none)
@@ -250,7 +276,12 @@ class PyCutoffMonitorModel(PyLoihiProcessModel):
         # source waits for this message before it plays its frame.
         self.switch_out.send(self._switch)
         self._switch = np.zeros(self._B, dtype=np.int32)
-        spikes = self.s_in.recv()
+        if self._copies:
+            if self._copy_ports is None:
+                self._copy_ports = [getattr(self, copy_port_name("s_in", b)) for b in range(self._B)]
+            spikes = np.stack([port.recv() for port in self._copy_ports], axis=-1)     # (*out, B)
+        else:
+            spikes = self.s_in.recv()
         if int(self.n_done[0]) < self._N:
             self._count(spikes)
         if self._pending or (self._decided and self._num_resets):
@@ -294,13 +325,18 @@ class PyCutoffMonitorModel(PyLoihiProcessModel):
         """Log this step's decisions, switch their lanes; then the pause
         (halt: one queued decision reported per pause)."""
         before = int(self.n_done[0])
+        decided = [b for b, _ in self._decided]
         for b, tc in self._decided:
             self._decide(b, tc)
         self._decided = []
         if self._resets is None:
             self._resets = [getattr(self, _reset_port_name(i)) for i in range(self._num_resets)]
         if self._resets and int(self.n_done[0]) > before:
-            _write_zeros_and_sync(self._resets)
+            if self._copies:        # the deciding copies' Vars only
+                n = self._num_resets // self._B
+                _write_zeros_and_sync([p for b in decided for p in self._resets[b * n:(b + 1) * n]])
+            else:
+                _write_zeros_and_sync(self._resets)
         after = int(self.n_done[0])
         if self._halt:
             if self._queue:
@@ -364,3 +400,7 @@ for _i in range(MAX_RESET_PORTS):
     setattr(PyCutoffMonitorModel, _reset_port_name(_i),
             LavaPyType(PyRefPort.VEC_DENSE, np.int32))
 del _i
+for _r in range(MAX_COPIES):
+    setattr(PyCutoffMonitorModel, copy_port_name("s_in", _r),
+            LavaPyType(PyInPort.VEC_DENSE, np.int32, precision=24))
+del _r
