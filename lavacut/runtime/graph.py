@@ -341,7 +341,11 @@ def connect_around(net, src_port, dst_port, loihi2: bool, inp=None) -> list:
         src_port.connect(inp)
         net.out.connect(dst_port)
         return []
-    from lava.proc import embedded_io as eio  # lava-loihi only
+    try:
+        from lava.proc import embedded_io as eio  # lava-loihi only
+    except ImportError as e:
+        raise LavacutError(f"backend 'loihi2': the graph is built up to the embedded-io spike adapters between the "
+                           f"host and the chip, which ship with lava-loihi (lava.proc.embedded_io: {e})") from e
 
     in_adapter = eio.spike.PyToNxAdapter(shape=inp.shape)
     out_adapter = eio.spike.NxToPyAdapter(shape=net.out.shape)
