@@ -51,6 +51,7 @@ from typing import Any
 import numpy as np
 
 from lavacut.export.netx.inspect import inspect_layers, readout_of, require_support
+from lavacut.export.netx.layers import kind_of
 from lavacut.runtime.frames import (lava_frame_layout, lava_to_slayer, pack_frames,  # noqa: F401 (re-exported)
                                     to_slayer_order, unpack_frames)
 from lavacut.runtime.lanes import DEFAULT_LANES, check_lanes, lane_schedule  # noqa: F401 (re-exported)
@@ -110,18 +111,18 @@ def net_layout(net_path, layers=None) -> NetLayout:
     read (``Export.layers``), else they are read from the file."""
     layers = inspect_layers(net_path) if layers is None else layers
     require_support(net_path, layers, "run")
-    spiking = [L for L in layers if L.type in ("dense", "dense_rec", "conv") or (L.type == "input" and L.neuron)]
+    spiking = [L for L in layers if kind_of(L.type).is_spiking(L)]
     last = spiking[-1]
-    out_shape = last.shape if last.type in ("conv", "input") and len(last.shape) > 1 else (int(np.prod(last.shape)),)
+    out_shape = last.shape if kind_of(last.type).image and len(last.shape) > 1 else (int(np.prod(last.shape)),)
     first = layers[0]
-    transform = first.transform if first.type == "input" and first.neuron else None
+    transform = first.transform if kind_of(first.type).elementwise and first.neuron else None
     notes, groups, num_layers = [], 0, None
     if len(out_shape) > 1:
         C, H, W = (tuple(out_shape) + (1, 1))[:3]
         notes.append(f"output layer {last.index} ({last.type}, (C, H, W) = {tuple(out_shape)}) flattened to "
                      f"{int(np.prod(out_shape))} outputs in C, H, W order (output k = c*{H * W} + h*{W} + w; "
                      f"netx's (W, H, C) port transposed)")
-    if layers[-1].type == "average":
+    if kind_of(layers[-1].type).host_readout:
         groups, num_layers = int(np.prod(layers[-1].shape)), len(layers) - 1
         G = int(np.prod(out_shape)) // groups
         notes.append(f"average readout (layer {layers[-1].index}): class k counts the spikes of outputs "
