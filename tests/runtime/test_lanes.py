@@ -217,6 +217,26 @@ def test_layout_lanes_equal_one_lane_and_slayer(files, name):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("name", ["input_dense", "conv_avg", "delays"])
+def test_layout_copies_equal_one_lane(files, name):
+    """Copies of netx's graph (models fast-procs, 3 lanes) on the layouts
+    whose wiring differs per copy: input neurons driven on their ``a_in``, a
+    conv output with an average readout (a (W, H, C) port per copy), delay
+    lines reset per copy; decisions and counts as one lane of the fused
+    network, halt and stream."""
+    from lavacut.runtime.runner import run_split
+
+    path, shape, K, _ = files[name]
+    x = np.concatenate([_frames(shape, seed=len(name)), _frames(shape, seed=len(name) + 1)])   # 12 samples
+    rule = TopKGap(beta=np.zeros(T))
+    ref = run_split(path, x, None, rule, mode="stream", progress=False)
+    for mode in ("stream", "halt"):
+        res = run_split(path, x, None, rule, mode=mode, progress=False, models="fast-procs", lanes=3)
+        assert res.lanes == 3
+        _same(res, ref)
+
+
+@pytest.mark.slow
 def test_shipped_dense_lanes_halt_stream_workers_and_the_step_schedule():
     """40 test samples of the shipped export under its calibrated rule:
     lanes 8 (stream, halt; with 2 workers) and 64 (more lanes than samples)
