@@ -52,6 +52,7 @@ import numpy as np
 
 from lavacut.export.netx.inspect import inspect_layers, readout_of, require_support
 from lavacut.export.netx.layers import kind_of
+from lavacut.runtime.copies import netx_copies
 from lavacut.runtime.frames import (lava_frame_layout, lava_to_slayer, pack_frames,  # noqa: F401 (re-exported)
                                     to_slayer_order, unpack_frames)
 from lavacut.runtime.lanes import DEFAULT_LANES, check_lanes, lane_schedule  # noqa: F401 (re-exported)
@@ -443,7 +444,7 @@ def build_split_graph(net_path, frames, rule, *, halt: bool, horizon: int | None
 
             fused_proc = FusedNetwork(layers=specs, in_shape=in_shape, out_shape=out_shape, lanes=lanes,
                                       send_voltage=layout.readout == "voltage")
-    copies = _copies(opened, net, inp, lanes, loihi2) if fused_proc is None and lanes > 1 else []
+    copies = netx_copies(opened, (net, inp), lanes, loihi2, len(svars)) if fused_proc is None and lanes > 1 else []
     source = SampleSource(packed=packed, shape=in_shape, weight=weight, bias=bias, lanes=lanes,
                           copies=bool(copies))
     voltage_var = None
@@ -484,25 +485,3 @@ def build_split_graph(net_path, frames, rule, *, halt: bool, horizon: int | None
                       out_shape=out_shape, output_note=layout.note, layout=layout, out_port=out_port,
                       fused=fused_proc, lanes=lanes, copies=[c for c, _ in copies], out_ports=out_ports)
 
-
-def _copies(opened: OpenedNetwork, net, inp, lanes: int, loihi2: bool) -> list:
-    """[(net, input port)] * ``lanes``: ``net`` and ``lanes`` - 1 more netx
-    Networks loaded from the opened file (netx's Processes join one graph
-    only), for lanes as copies of netx's graph."""
-    from lavacut.runtime.procs.monitor import MAX_RESET_PORTS
-    from lavacut.runtime.procs.source import MAX_COPIES
-
-    n_vars = len(state_vars(net))
-    if lanes > MAX_COPIES or lanes * n_vars > MAX_RESET_PORTS:
-        most = min(MAX_COPIES, MAX_RESET_PORTS // n_vars)
-        raise LavacutError(f"{opened.path}: lanes={lanes} as copies of netx's graph (models 'stock' / 'fast-procs', "
-                           f"backend 'loihi2'): at most {most} copies of this network ({MAX_COPIES} source "
-                           f"ports, {MAX_RESET_PORTS} reset ports for {n_vars} state Vars per copy); use "
-                           f"lanes <= {most}, or --workers N for more graphs")
-    out = [(net, inp)]
-    for _ in range(lanes - 1):
-        opened.take()
-        c, _, c_inp = opened.network(loihi2)
-        out.append((c, c_inp))
-    opened.take()
-    return out
