@@ -450,13 +450,11 @@ def build_split_graph(net_path, frames, rule, *, halt: bool, horizon: int | None
     voltage_var = None
     out_ports: list = []
     if layout.readout == "voltage" and fused_proc is None:
-        if copies:
-            raise LavacutError(f"{net_path}: lanes={lanes} with netx's own graph and a voltage readout (the monitor "
-                               f"reads one copy's v through a RefPort); use models 'fast' or lanes=1")
         if loihi2:
             raise LavacutError(f"{net_path}: a voltage readout on backend 'loihi2' is not supported (the embedded-io "
                                f"adapters carry spikes; the readout's voltage would need a host probe per step)")
-        voltage_var = net.layers[-1].neuron.v    # netx's graph: the monitor reads v through a RefPort
+        # netx's graph: the monitor reads v through a RefPort (one per copy)
+        voltage_var = [c.layers[-1].neuron.v for c, _ in copies] if copies else net.layers[-1].neuron.v
     resets = [] if fused_proc else [state_vars(c) for c, _ in copies] if copies else svars
     monitor = CutoffMonitor(num_classes=K, num_samples=N, latency=offset, horizon=T, copies=bool(copies),
                             rule_params=rule.params(), halt=halt, reset_vars=resets,

@@ -237,6 +237,25 @@ def test_layout_copies_equal_one_lane(files, name):
 
 
 @pytest.mark.slow
+def test_copies_read_each_copys_voltage_readout():
+    """A voltage readout (lava-dl's mnist.net) with copies of netx's graph:
+    the monitor reads each active copy's readout v through its own RefPort;
+    decisions and Y(t_c) as one lane of the fused network."""
+    from test_voltage_readout import MNIST, _digits
+
+    from lavacut.runtime.runner import run_split
+
+    frames, labels = _digits(7, seed=2)
+    rule = TopKGap(beta=np.full(frames.shape[-1], 3000.0))
+    ref = run_split(MNIST, frames, labels, rule, mode="stream", progress=False)
+    assert 1 < len(set(ref.t_c.tolist())), "every sample decided at the same step"
+    for models, mode in (("stock", "halt"), ("fast-procs", "stream")):
+        res = run_split(MNIST, frames, labels, rule, mode=mode, progress=False, models=models, lanes=3)
+        assert res.lanes == 3
+        _same(res, ref)
+
+
+@pytest.mark.slow
 def test_shipped_dense_lanes_halt_stream_workers_and_the_step_schedule():
     """40 test samples of the shipped export under its calibrated rule:
     lanes 8 (stream, halt; with 2 workers) and 64 (more lanes than samples)

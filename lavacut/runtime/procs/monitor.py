@@ -156,7 +156,8 @@ class CutoffMonitor(AbstractProcess):
         voltage: the output LIF's ``v``, read through a RefPort in the
         management phase of every step (after every process computed the
         step, before the reset), where the rule is then applied. ``s_in``
-        is still connected (it carries the readout's spikes: none).
+        is still connected (it carries the readout's spikes: none). With
+        copies: a list, copy b's ``v`` (read on ``v_ref_<b>``).
     """
 
     def __init__(self, *, num_classes: int, num_samples: int, latency: int,
@@ -194,11 +195,18 @@ class CutoffMonitor(AbstractProcess):
                          progress_every=max(int(progress_every), 0), lanes=lanes, copies=copies,
                          readout=str(readout),
                          read_voltage=voltage_var is not None, name=name)
-        if lanes > 1 and voltage_var is not None:
-            raise ValueError("a voltage read through a RefPort (netx's own graph) runs one lane")
-        self.v_ref = RefPort(voltage_var.shape if voltage_var is not None else (1,))
-        if voltage_var is not None:
-            self.v_ref.connect_var(voltage_var)
+        v_vars = list(voltage_var) if copies and voltage_var is not None else []
+        if voltage_var is not None and (len(v_vars) != lanes if copies else lanes > 1):
+            raise ValueError("a voltage read through a RefPort (netx's own graph) needs one lane, or one Var per copy")
+        one_v = voltage_var if voltage_var is not None and not copies else None
+        self.v_ref = RefPort(one_v.shape if one_v is not None else (1,))
+        if one_v is not None:
+            self.v_ref.connect_var(one_v)
+        for r in range(MAX_COPIES):         # copies: copy r's readout v
+            port = RefPort(v_vars[r].shape if r < len(v_vars) else (1,))
+            setattr(self, copy_port_name("v_ref", r), port)
+            if r < len(v_vars):
+                port.connect_var(v_vars[r])
         self.s_in = InPort(shape=in_shape + ((lanes,) if lanes > 1 and not copies else ()))
         for r in range(MAX_COPIES):
             setattr(self, copy_port_name("s_in", r), InPort(shape=in_shape))
@@ -255,7 +263,7 @@ class PyCutoffMonitorModel(PyLoihiProcessModel):
         self._copy_ports = None     # copies: the s_in_<b> ports (set by the builder after __init__)
         self._voltage = proc_params.get("readout", "spike counts") == "voltage"
         self._read_v = bool(proc_params.get("read_voltage", False))
-        self._pending = 0      # read_voltage: output step whose v the management phase reads (0: none)
+        self._pending = None   # read_voltage: (lanes, output steps) whose v the management phase reads
         self._resets = None  # the builder sets the ports after __init__
         self._counts = np.zeros((B, self._K), dtype=np.int64)
         self._k = np.zeros(B, dtype=np.int64)       # per lane: Lava steps since its sample's frame 1
@@ -284,7 +292,7 @@ class PyCutoffMonitorModel(PyLoihiProcessModel):
             spikes = self.s_in.recv()
         if int(self.n_done[0]) < self._N:
             self._count(spikes)
-        if self._pending or (self._decided and self._num_resets):
+        if self._pending is not None or (self._decided and self._num_resets):
             return                          # score, log, reset and switch in run_post_mgmt of this step
         self._finish_step()
 
@@ -296,7 +304,7 @@ class PyCutoffMonitorModel(PyLoihiProcessModel):
         if not act.size:
             return
         if self._read_v:           # one lane: v is read, and the rule applied, in run_post_mgmt of this step
-            self._pending = int(t[act[0]])
+            self._pending = (act, t[act])
             return
         self._score(np.asarray(spikes), act, t[act])
 
@@ -313,12 +321,20 @@ class PyCutoffMonitorModel(PyLoihiProcessModel):
         self._decided = [(int(b), int(tc)) for b, tc in zip(act[fire], ta[fire])]
 
     def post_guard(self):
-        return bool(self._pending) or (bool(self._decided) and bool(self._num_resets))
+        return self._pending is not None or (bool(self._decided) and bool(self._num_resets))
 
     def run_post_mgmt(self):
-        if self._pending:
-            t, self._pending = self._pending, 0
-            self._score(np.asarray(self.v_ref.read()), np.array([0]), np.array([t]))
+        if self._pending is not None:
+            (act, ta), self._pending = self._pending, None
+            if self._copies:        # the active copies' v, one RefPort read each
+                v = {int(b): np.asarray(getattr(self, copy_port_name("v_ref", int(b))).read()).reshape(-1)
+                     for b in act}
+                data = np.zeros((len(v[int(act[0])]), self._B), dtype=np.int64)
+                for b, vb in v.items():
+                    data[:, b] = vb
+            else:
+                data = np.asarray(self.v_ref.read())
+            self._score(data, act, ta)
         self._finish_step()
 
     def _finish_step(self):
@@ -403,4 +419,7 @@ del _i
 for _r in range(MAX_COPIES):
     setattr(PyCutoffMonitorModel, copy_port_name("s_in", _r),
             LavaPyType(PyInPort.VEC_DENSE, np.int32, precision=24))
+del _r
+for _r in range(MAX_COPIES):
+    setattr(PyCutoffMonitorModel, copy_port_name("v_ref", _r), LavaPyType(PyRefPort.VEC_DENSE, np.int32))
 del _r
