@@ -98,8 +98,8 @@ def runtime() -> argparse.ArgumentParser:
                         "fast-procs (lavacut's vectorised models for netx's processes), stock (Lava's own); all "
                         "spike-exact; default: [run] models (fast)")
     p.add_argument("--lanes", type=argtypes.count, default=None, metavar="B",
-                   help="samples side by side in one Lava step (fused network, models fast), each with its own "
-                        "cutoff; same decisions as 1 lane; default: [run] lanes (0 = automatic)")
+                   help="samples side by side in one Lava step, each with its own cutoff (fused network; stock / "
+                        "fast-procs / loihi2: B copies of the graph); same decisions as 1; default: [run] lanes (0 = auto)")
     return p
 
 

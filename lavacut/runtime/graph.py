@@ -51,6 +51,8 @@ from typing import Any
 import numpy as np
 
 from lavacut.export.netx.inspect import inspect_layers, readout_of, require_support
+from lavacut.export.netx.layers import kind_of
+from lavacut.runtime.copies import netx_copies
 from lavacut.runtime.frames import (lava_frame_layout, lava_to_slayer, pack_frames,  # noqa: F401 (re-exported)
                                     to_slayer_order, unpack_frames)
 from lavacut.runtime.lanes import DEFAULT_LANES, check_lanes, lane_schedule  # noqa: F401 (re-exported)
@@ -110,18 +112,18 @@ def net_layout(net_path, layers=None) -> NetLayout:
     read (``Export.layers``), else they are read from the file."""
     layers = inspect_layers(net_path) if layers is None else layers
     require_support(net_path, layers, "run")
-    spiking = [L for L in layers if L.type in ("dense", "dense_rec", "conv") or (L.type == "input" and L.neuron)]
+    spiking = [L for L in layers if kind_of(L.type).is_spiking(L)]
     last = spiking[-1]
-    out_shape = last.shape if last.type in ("conv", "input") and len(last.shape) > 1 else (int(np.prod(last.shape)),)
+    out_shape = last.shape if kind_of(last.type).image and len(last.shape) > 1 else (int(np.prod(last.shape)),)
     first = layers[0]
-    transform = first.transform if first.type == "input" and first.neuron else None
+    transform = first.transform if kind_of(first.type).elementwise and first.neuron else None
     notes, groups, num_layers = [], 0, None
     if len(out_shape) > 1:
         C, H, W = (tuple(out_shape) + (1, 1))[:3]
         notes.append(f"output layer {last.index} ({last.type}, (C, H, W) = {tuple(out_shape)}) flattened to "
                      f"{int(np.prod(out_shape))} outputs in C, H, W order (output k = c*{H * W} + h*{W} + w; "
                      f"netx's (W, H, C) port transposed)")
-    if layers[-1].type == "average":
+    if kind_of(layers[-1].type).host_readout:
         groups, num_layers = int(np.prod(layers[-1].shape)), len(layers) - 1
         G = int(np.prod(out_shape)) // groups
         notes.append(f"average readout (layer {layers[-1].index}): class k counts the spikes of outputs "
@@ -326,7 +328,9 @@ class SplitGraph:
     layout: NetLayout | None = None
     out_port: Any = None        # the port carrying the network's output spikes (netx's net.out or the fused s_out)
     fused: Any = None           # the FusedNetwork process (models="fast" on cpu), else None
-    lanes: int = 1              # samples side by side in the fused network
+    lanes: int = 1              # samples side by side (fused network: lanes; netx's graph: copies)
+    copies: list = field(default_factory=list)      # lanes > 1 in netx's graph: the R netx Networks
+    out_ports: list = field(default_factory=list)   # with copies: each copy's output port (host side)
 
 
 def connect_around(net, src_port, dst_port, loihi2: bool, inp=None) -> list:
@@ -339,7 +343,11 @@ def connect_around(net, src_port, dst_port, loihi2: bool, inp=None) -> list:
         src_port.connect(inp)
         net.out.connect(dst_port)
         return []
-    from lava.proc import embedded_io as eio  # lava-loihi only
+    try:
+        from lava.proc import embedded_io as eio  # lava-loihi only
+    except ImportError as e:
+        raise LavacutError(f"backend 'loihi2': the graph is built up to the embedded-io spike adapters between the "
+                           f"host and the chip, which ship with lava-loihi (lava.proc.embedded_io: {e})") from e
 
     in_adapter = eio.spike.PyToNxAdapter(shape=inp.shape)
     out_adapter = eio.spike.NxToPyAdapter(shape=net.out.shape)
@@ -381,13 +389,18 @@ def build_split_graph(net_path, frames, rule, *, halt: bool, horizon: int | None
     ``progress_every``: stream mode pauses after every that many decisions
     so the host can show progress (0: never).
 
-    ``lanes`` > 1 (fused only): B samples side by side in one step, each lane
-    with its own cutoff and refilled with the next sample the moment it
-    decides (see :mod:`lavacut.runtime.procs.monitor`); refused, naming why,
-    where the fused process cannot run the network.
+    ``lanes`` > 1: B samples side by side in one step, each lane with its
+    own cutoff and refilled with the next sample the moment it decides (see
+    :mod:`lavacut.runtime.procs.monitor`). In the fused network the lanes
+    are an axis of its state; in netx's own graph (models "stock" /
+    "fast-procs", backend loihi2) they are B copies of the whole network in
+    the one runtime (``SplitGraph.copies``), each fed on its own source port,
+    read on its own monitor port and reset through its own RefPorts. The
+    assignment is dynamic in both: a lane that decides takes the next
+    unplayed sample at the next step.
     """
     from lavacut.runtime.procs.monitor import CutoffMonitor  # Lava
-    from lavacut.runtime.procs.source import SampleSource  # Lava
+    from lavacut.runtime.procs.source import SampleSource, copy_port_name  # Lava
 
     opened = as_opened(net_path)
     net_path = opened.path
@@ -431,18 +444,20 @@ def build_split_graph(net_path, frames, rule, *, halt: bool, horizon: int | None
 
             fused_proc = FusedNetwork(layers=specs, in_shape=in_shape, out_shape=out_shape, lanes=lanes,
                                       send_voltage=layout.readout == "voltage")
-        elif lanes > 1:
-            raise LavacutError(f"{net_path}: lanes={lanes} needs the fused network, which does not run this file's "
-                               f"layers (sparse synapses or neurons other than CUBA LIF); use lanes=1")
-    source = SampleSource(packed=packed, shape=in_shape, weight=weight, bias=bias, lanes=lanes)
+    copies = netx_copies(opened, (net, inp), lanes, loihi2, len(svars)) if fused_proc is None and lanes > 1 else []
+    source = SampleSource(packed=packed, shape=in_shape, weight=weight, bias=bias, lanes=lanes,
+                          copies=bool(copies))
     voltage_var = None
+    out_ports: list = []
     if layout.readout == "voltage" and fused_proc is None:
         if loihi2:
             raise LavacutError(f"{net_path}: a voltage readout on backend 'loihi2' is not supported (the embedded-io "
                                f"adapters carry spikes; the readout's voltage would need a host probe per step)")
-        voltage_var = net.layers[-1].neuron.v    # netx's graph: the monitor reads v through a RefPort
-    monitor = CutoffMonitor(num_classes=K, num_samples=N, latency=offset, horizon=T,
-                            rule_params=rule.params(), halt=halt, reset_vars=[] if fused_proc else svars,
+        # netx's graph: the monitor reads v through a RefPort (one per copy)
+        voltage_var = [c.layers[-1].neuron.v for c, _ in copies] if copies else net.layers[-1].neuron.v
+    resets = [] if fused_proc else [state_vars(c) for c, _ in copies] if copies else svars
+    monitor = CutoffMonitor(num_classes=K, num_samples=N, latency=offset, horizon=T, copies=bool(copies),
+                            rule_params=rule.params(), halt=halt, reset_vars=resets,
                             in_shape=out_shape, classes=layout.classes_of(out_shape),
                             progress_every=progress_every, lanes=lanes, readout=layout.readout,
                             voltage_var=voltage_var)
@@ -451,6 +466,13 @@ def build_split_graph(net_path, frames, rule, *, halt: bool, horizon: int | None
         fused_proc.s_out.connect(monitor.s_in)
         monitor.switch_out.connect(fused_proc.reset_in)
         adapters, out_port = [], fused_proc.s_out
+    elif copies:
+        adapters, out_port = [], None
+        for r, (c, c_inp) in enumerate(copies):
+            a = connect_around(c, getattr(source, copy_port_name("s_out", r)),
+                               getattr(monitor, copy_port_name("s_in", r)), loihi2, inp=c_inp)
+            adapters += a
+            out_ports.append(a[-1].out if a else c.out)
     else:
         adapters = connect_around(net, source.s_out, monitor.s_in, loihi2, inp=inp)
         opened.take()
@@ -459,4 +481,5 @@ def build_split_graph(net_path, frames, rule, *, halt: bool, horizon: int | None
     return SplitGraph(net=net, source=source, monitor=monitor, latency=D, offset=offset, horizon=T,
                       num_samples=N, num_classes=K, in_shape=in_shape, state_vars=svars, adapters=adapters,
                       out_shape=out_shape, output_note=layout.note, layout=layout, out_port=out_port,
-                      fused=fused_proc, lanes=lanes)
+                      fused=fused_proc, lanes=lanes, copies=[c for c, _ in copies], out_ports=out_ports)
+

@@ -1,6 +1,7 @@
-"""Lanes of the fused network: the default, the check of a requested
-count, and the host's replay of the monitor's lane assignment (the step
-bookkeeping check). How lanes run: :mod:`lavacut.runtime.procs.monitor`."""
+"""Lanes (of the fused network, or copies of netx's graph): the default,
+the check of a requested count, and the host's replay of the monitor's lane
+assignment (the step bookkeeping check). How lanes run:
+:mod:`lavacut.runtime.procs.monitor`."""
 from __future__ import annotations
 
 import numpy as np
@@ -16,27 +17,17 @@ DEFAULT_LANES = 32
 
 def check_lanes(lanes, *, fused: bool, loihi2: bool) -> int:
     """``lanes`` as an int >= 1 (0: automatic, resolved when the graph is
-    built), or a LavacutError saying why it cannot run:
-    lanes live inside the fused network (``models="fast"`` on cpu); Lava's
-    stock and per-process models run one sample per graph (``--workers N``
-    runs N graphs side by side instead)."""
+    built), or a LavacutError saying why it cannot run. Lanes live inside
+    the fused network (``models="fast"`` on cpu); with netx's own graph
+    (models "stock" / "fast-procs", backend loihi2) lanes > 1 are that many
+    copies of the whole graph in one runtime (:func:`lavacut.runtime.graph.
+    build_split_graph`), never chosen automatically: each copy adds its
+    processes to every Lava step."""
     if lanes is None or lanes == 0:     # automatic: DEFAULT_LANES where the fused network runs, else 1
         return 0 if fused and not loihi2 else 1
     if isinstance(lanes, bool) or not isinstance(lanes, (int, np.integer)) or lanes < 1:
         raise LavacutError(f"lanes must be a whole number >= 1 (or 0: automatic), got {lanes!r}")
-    lanes = int(lanes)
-    if lanes > 1 and loihi2:
-        # Not built: R copies of netx's graph need a lane reset per copy through RefPorts (the monitor
-        # resets all lanes' Vars or none), the source's lane axis split over R adapters (Lava 0.10 has
-        # reshape / transpose / concat ports, no slice) and lava-loihi's embedded-io adapters, absent
-        # here, so not even the graph's construction could be tested.
-        raise LavacutError(f"lanes={lanes} on backend 'loihi2': the lanes of the CPU simulation become R copies of "
-                           f"the network on the chip (see 'lavacut check --replicas R'); building them is not "
-                           f"implemented for the untested Loihi 2 path; use lanes=1")
-    if lanes > 1 and not fused:
-        raise LavacutError(f"lanes={lanes} needs models 'fast' (the fused network holds the lanes); the stock and "
-                           f"fast-procs models run one sample per graph: use lanes=1, or --workers N for N graphs")
-    return lanes
+    return int(lanes)
 
 
 def lane_schedule(t_c, offset: int, lanes: int) -> np.ndarray:

@@ -33,7 +33,8 @@ def lava_output(path, frames: np.ndarray, backend: str = "cpu", progress: bool =
     step s into column (s - 1) % (N*T), so sample j's local step t is column
     j*T + t - 1.
 
-    ``lanes`` B > 1 (fused network): every lane decides at T, so the lanes
+    ``lanes`` B > 1 (fused network, or copies of netx's graph, one sink
+    each): every lane decides at T, so the lanes
     move in rounds: sample j = r*B + b plays in lane b at steps r*T + 1 ..
     (r+1)*T, the sink records (*out_shape, B) per step and the monitor pauses
     at step ceil(N/B)*T."""
@@ -52,8 +53,12 @@ def lava_output(path, frames: np.ndarray, backend: str = "cpu", progress: bool =
                            f"run there: the monitor reads v)")
     if g.offset != 0:
         raise LavacutError(f"internal: expected SLAYER-aligned timesteps (offset 0), got offset {g.offset}")
-    sink = Sink(shape=g.out_shape + ((B,) if B > 1 else ()), buffer=R * T)
-    g.out_port.connect(sink.a_in)       # loihi2: the host side of the output adapter
+    if g.copies:        # lanes as copies of netx's graph: one sink per copy
+        sinks = [Sink(shape=g.out_shape, buffer=R * T) for _ in g.out_ports]
+    else:
+        sinks = [Sink(shape=g.out_shape + ((B,) if B > 1 else ()), buffer=R * T)]
+    for port, sink in zip(g.out_ports or [g.out_port], sinks):
+        port.connect(sink.a_in)         # loihi2: the host side of the output adapter
     timings["build_s"] = time.perf_counter() - t0
     if info is not None:
         info["fused"] = g.fused is not None
@@ -69,7 +74,8 @@ def lava_output(path, frames: np.ndarray, backend: str = "cpu", progress: bool =
         t0 = time.perf_counter()
         n_done = int(np.asarray(mon.n_done.get()).reshape(-1)[0])
         last_step = int(np.asarray(mon.last_step.get()).reshape(-1)[0])
-        raw = np.asarray(sink.data.get()).reshape(g.out_shape + (B, R * T))     # element by element
+        raw = np.stack([np.asarray(s.data.get()).reshape(g.out_shape + (-1, R * T)) for s in sinks],
+                       axis=-2).reshape(g.out_shape + (B, R * T))           # element by element
         # (K, B, R*T) in SLAYER's order per lane
         data = np.stack([to_slayer_order(raw[..., b, :], g.out_shape) for b in range(B)], axis=1)
         timings["readout_s"] = time.perf_counter() - t0

@@ -84,8 +84,10 @@ def run_split(net_path, frames, labels, rule, mode: str = "halt", backend: str =
     workers : shard the split over this many worker processes, each with its
         own compiled graph (:mod:`lavacut.runtime.workers`); results merged in
         sample order, decisions identical to one graph.
-    lanes : samples side by side in the fused network (``models="fast"``),
-        each with its own cutoff, a lane refilled the step after it decides;
+    lanes : samples side by side, each with its own cutoff, a lane refilled
+        the step after it decides: in the fused network (``models="fast"``)
+        an axis of its state, with netx's graph (``"stock"``,
+        ``"fast-procs"``) copies of the whole graph in one runtime;
         decisions identical to ``lanes=1``, results in sample order. Halt
         mode pauses once per decision (``wall_s_per_sample`` then holds the
         time between pauses, not a sample's run time). With workers, each

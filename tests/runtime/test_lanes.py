@@ -8,7 +8,9 @@ refusals. Slow: every layout the fused process runs (test_layouts.py's
 files) with lanes against one lane and against SLAYER, halt and stream,
 lanes combined with workers, the shipped export through the CLI
 (``--lanes 32`` == ``--lanes 1``), and process hygiene after success, an
-error, Ctrl-C, a crash in a Lava process and SIGTERM.
+error, Ctrl-C, a crash in a Lava process and SIGTERM. Lanes as copies of
+netx's graph (models stock / fast-procs; the loihi2 build up to lava-loihi's
+adapters): the same decisions as one lane.
 """
 from __future__ import annotations
 
@@ -106,18 +108,65 @@ def test_lane_schedule():
     np.testing.assert_array_equal(lane_schedule(tc, 0, 10), tc)
 
 
-def test_lanes_refused_where_they_cannot_run():
-    from lavacut.runtime.graph import check_lanes
-    from lavacut.runtime.runner import run_split
+def test_lanes_checked_and_copies_bounded():
+    from lavacut.runtime.graph import build_split_graph, check_lanes
+    from lavacut.runtime.procs.source import MAX_COPIES
 
-    x = np.zeros((2, 4, 3), bool)
-    for models in ("stock", "fast-procs"):
-        with pytest.raises(LavacutError, match="needs models 'fast'"):
-            run_split("unused.net", x, None, FixedT(), models=models, lanes=4, progress=False)
     for bad in (-1, 1.5, True):
         with pytest.raises(LavacutError, match="lanes must be"):
             check_lanes(bad, fused=True, loihi2=False)
     assert check_lanes(0, fused=True, loihi2=False) == 0 and check_lanes(0, fused=False, loihi2=False) == 1
+    # netx's own graph and loihi2: lanes are copies of the graph, never automatic
+    assert check_lanes(4, fused=False, loihi2=False) == 4 and check_lanes(4, fused=True, loihi2=True) == 4
+    assert check_lanes(0, fused=True, loihi2=True) == 1
+    x = np.zeros((MAX_COPIES + 1, 2312, 4), bool)
+    with pytest.raises(LavacutError, match=f"at most {MAX_COPIES} copies"):
+        build_split_graph(DENSE, x, FixedT(), halt=False, lanes=MAX_COPIES + 1)
+
+
+def test_loihi2_lanes_build_copies_up_to_the_adapters(monkeypatch):
+    """``--backend loihi2`` with lanes builds R copies of netx's graph; the
+    embedded-io adapters between them and the host ship with lava-loihi
+    (absent here): the build says so, and with stand-ins for the two adapter
+    classes (plain Lava ports: nothing is compiled or run) every copy is
+    wired source port r -> adapter -> its own network -> adapter -> monitor
+    port r, and the monitor resets each copy's own state Vars."""
+    import sys
+    import types
+
+    from lava.magma.core.process.ports.ports import InPort, OutPort
+
+    from lavacut.runtime.graph import build_split_graph, state_vars
+    from lavacut.runtime.procs.monitor import _reset_port_name
+    from lavacut.runtime.procs.source import copy_port_name
+
+    x = np.zeros((5, 2312, 4), bool)
+    with pytest.raises(LavacutError, match="lava-loihi"):
+        build_split_graph(DENSE, x, FixedT(), halt=False, loihi2=True, lanes=3)
+
+    def adapter(shape):
+        return types.SimpleNamespace(inp=InPort(shape=shape), out=OutPort(shape=shape))
+
+    eio = types.ModuleType("lava.proc.embedded_io")
+    eio.spike = types.SimpleNamespace(PyToNxAdapter=adapter, NxToPyAdapter=adapter)
+    monkeypatch.setitem(sys.modules, "lava.proc.embedded_io", eio)
+    import lava.proc
+    monkeypatch.setattr(lava.proc, "embedded_io", eio, raising=False)
+    g = build_split_graph(DENSE, x, FixedT(), halt=False, loihi2=True, lanes=3)
+    assert g.lanes == 3 and len(g.copies) == 3 and len({id(n) for n in g.copies}) == 3
+    assert len(g.adapters) == 6 and g.fused is None
+    n_vars = len(state_vars(g.copies[0]))
+    for r, net in enumerate(g.copies):
+        a_in, a_out = g.adapters[2 * r], g.adapters[2 * r + 1]
+        assert getattr(g.source, copy_port_name("s_out", r)).out_connections == [a_in.inp]
+        assert a_in.out.out_connections == [net.inp]
+        assert net.out.out_connections == [a_out.inp]
+        assert a_out.out.out_connections == [getattr(g.monitor, copy_port_name("s_in", r))]
+        assert g.out_ports[r] is a_out.out
+        for i, var in enumerate(state_vars(net)):
+            port = getattr(g.monitor, _reset_port_name(r * n_vars + i))
+            assert port.out_connections[0].var is var
+    assert not g.source.s_out.out_connections and not g.monitor.s_in.in_connections
 
 
 # --------------------------------------------------------------------------
@@ -165,6 +214,45 @@ def test_layout_lanes_equal_one_lane_and_slayer(files, name):
     full = run_split(path, x, None, FixedT(), mode="stream", progress=False, lanes=3)
     np.testing.assert_array_equal(full.counts, sums.sum(-1))
     assert full.lava_steps == -(-n // 3) * T
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["input_dense", "conv_avg", "delays"])
+def test_layout_copies_equal_one_lane(files, name):
+    """Copies of netx's graph (models fast-procs, 3 lanes) on the layouts
+    whose wiring differs per copy: input neurons driven on their ``a_in``, a
+    conv output with an average readout (a (W, H, C) port per copy), delay
+    lines reset per copy; decisions and counts as one lane of the fused
+    network, halt and stream."""
+    from lavacut.runtime.runner import run_split
+
+    path, shape, K, _ = files[name]
+    x = np.concatenate([_frames(shape, seed=len(name)), _frames(shape, seed=len(name) + 1)])   # 12 samples
+    rule = TopKGap(beta=np.zeros(T))
+    ref = run_split(path, x, None, rule, mode="stream", progress=False)
+    for mode in ("stream", "halt"):
+        res = run_split(path, x, None, rule, mode=mode, progress=False, models="fast-procs", lanes=3)
+        assert res.lanes == 3
+        _same(res, ref)
+
+
+@pytest.mark.slow
+def test_copies_read_each_copys_voltage_readout():
+    """A voltage readout (lava-dl's mnist.net) with copies of netx's graph:
+    the monitor reads each active copy's readout v through its own RefPort;
+    decisions and Y(t_c) as one lane of the fused network."""
+    from test_voltage_readout import MNIST, _digits
+
+    from lavacut.runtime.runner import run_split
+
+    frames, labels = _digits(7, seed=2)
+    rule = TopKGap(beta=np.full(frames.shape[-1], 3000.0))
+    ref = run_split(MNIST, frames, labels, rule, mode="stream", progress=False)
+    assert 1 < len(set(ref.t_c.tolist())), "every sample decided at the same step"
+    for models, mode in (("stock", "halt"), ("fast-procs", "stream")):
+        res = run_split(MNIST, frames, labels, rule, mode=mode, progress=False, models=models, lanes=3)
+        assert res.lanes == 3
+        _same(res, ref)
 
 
 @pytest.mark.slow
@@ -218,11 +306,55 @@ def test_cli_run_stream_lanes_32_equals_lanes_1_on_the_test_split(tmp_path):
 
 
 @pytest.mark.slow
-def test_cli_refuses_lanes_with_stock_models(tmp_path):
-    r = run_cli("run", "embedded_dense", "--samples", "3", "--models", "stock", "--lanes", "4",
-                "--report", tmp_path / "r.json", check=False)
-    assert r.returncode == 2 and "needs models 'fast'" in r.stderr, r.stderr[-2000:]
-    assert not (tmp_path / "r.json").exists()
+@pytest.mark.parametrize("models", ["stock", "fast-procs"])
+def test_copies_of_netx_graph_equal_one_lane(models, tmp_path):
+    """Lanes with netx's own graph (R copies in one runtime, each reset
+    through its own RefPorts, refilled dynamically): 9 test samples of the
+    shipped dense export decide exactly as one lane, halt and stream, in
+    sample order, with the lanes' step schedule; verify's recording equals
+    one lane's; the CLI's per-sample records (t_c, pred, counts, pred_full,
+    counts_full) equal ``--lanes 1``'s; no process or /dev/shm segment is
+    left after success or an error."""
+    from lavacut.pipelines.run import RunRequest, open_run
+    from lavacut.runtime.graph import lane_schedule
+    from lavacut.runtime.record import lava_output
+    from lavacut.runtime.runner import run_split
+
+    export, cfg, split, _ = open_run(RunRequest(DENSE, split="test"))
+    data = export.frames(cfg, split, 9, progress=False)
+    rule = export.rule(None, None, data.frames.shape[-1])
+    ref = run_split(DENSE, data.frames, data.labels, rule, mode="stream", progress=False, models=models)
+    assert len(set(ref.t_c.tolist())) > 1, "every sample decided at the same step"
+    h = _Hygiene()
+    seen = []
+    halt = run_split(DENSE, data.frames, data.labels, rule, mode="halt", progress=False, models=models, lanes=3,
+                     on_sample=lambda i, tc, pred: seen.append((i, tc, pred)))
+    _same(halt, ref)
+    assert halt.lanes == 3 and sorted(i for i, _, _ in seen) == list(range(9))
+    stream = run_split(DENSE, data.frames, data.labels, rule, mode="stream", progress=False, models=models, lanes=4)
+    _same(stream, ref)
+    assert stream.lava_steps == lane_schedule(ref.t_c, 0, 4).max() < ref.lava_steps
+    h.check()
+
+    def fail(i, tc, pred, calls=[]):                    # noqa: B006 - counts calls
+        calls.append(i)
+        if len(calls) == 2:
+            raise RuntimeError("injected failure")
+    with pytest.raises(RuntimeError, match="injected"):
+        run_split(DENSE, data.frames, data.labels, rule, mode="halt", progress=False, models=models, lanes=3,
+                  on_sample=fail)
+    h.check()
+    x = data.frames[:5, ..., :12]
+    np.testing.assert_array_equal(lava_output(DENSE, x, models=models, lanes=2)[0],
+                                  lava_output(DENSE, x, models=models)[0])
+    reps = {}
+    for b in (1, 3):
+        rep = tmp_path / f"lanes{b}.json"
+        run_cli("run", "embedded_dense", "--samples", "6", "--models", models, "--lanes", b, "--report", rep,
+                timeout=600)
+        reps[b] = json.loads(rep.read_text())
+    assert reps[3]["lanes"] == 3 and reps[3]["models"] == models
+    assert reps[1]["per_sample"] == reps[3]["per_sample"] and len(reps[1]["per_sample"]) == 6
 
 
 # --------------------------------------------------------------------------

@@ -72,6 +72,14 @@ Halt mode reports ONE decision per pause through ``last_packed`` (5 scalars,
 as with one lane): decisions taken in the same step wait in a queue and are
 reported at the following steps (the lanes have already switched; only the
 report waits), so the host reads a handful of scalars per decision whatever B.
+
+Copies (``copies=True``: lanes with netx's own process graph, models
+"stock" / "fast-procs", backend loihi2): lane b is copy b of the whole
+network, in the same runtime. Its output arrives on ``s_in_<b>``, and its
+state Vars are ``reset_vars[b]``: at a decision of lane b the RefPort reset
+above zeroes copy b's Vars only, so the step arithmetic is the one-lane
+arithmetic per copy. Assignment, logging and halt mode's reports are the
+lanes' (dynamic refill: a copy that decides takes the next unplayed sample).
 """
 import numpy as np
 
@@ -86,6 +94,7 @@ from lava.magma.core.resources import CPU
 from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 
 from lavacut.cutoff.rules import predict, rule_from_params
+from lavacut.runtime.procs.source import MAX_COPIES, copy_port_name
 
 #: Upper bound on the number of state Vars the monitor can reset (3 per
 #: layer: u, v, a_buff). A ProcessModel needs a LavaPyType per port name, so
@@ -134,7 +143,10 @@ class CutoffMonitor(AbstractProcess):
         stream mode: also pause after every that many decisions, so the host
         can read ``n_done`` for a progress bar (0: never).
     lanes : int
-        B, samples side by side (fused network only; see module doc).
+        B, samples side by side (see module doc).
+    copies : bool
+        lanes > 1 as B copies of netx's graph (module doc): copy b's output
+        on ``s_in_<b>``, ``reset_vars`` a list of B lists (copy b's Vars).
     readout : str
         "spike counts" (``s_in`` carries spikes, Y(t) is their running sum)
         or "voltage" (``s_in`` carries the output layer's voltages, Y(t) is
@@ -144,18 +156,28 @@ class CutoffMonitor(AbstractProcess):
         voltage: the output LIF's ``v``, read through a RefPort in the
         management phase of every step (after every process computed the
         step, before the reset), where the rule is then applied. ``s_in``
-        is still connected (it carries the readout's spikes: none).
+        is still connected (it carries the readout's spikes: none). With
+        copies: a list, copy b's ``v`` (read on ``v_ref_<b>``).
     """
 
     def __init__(self, *, num_classes: int, num_samples: int, latency: int,
                  horizon: int, rule_params: dict, halt: bool,
                  reset_vars=(), in_shape: tuple = None, classes=None, progress_every: int = 0,
-                 lanes: int = 1, readout: str = "spike counts", voltage_var=None, name: str = None):
-        reset_vars = list(reset_vars)
+                 lanes: int = 1, copies: bool = False, readout: str = "spike counts", voltage_var=None,
+                 name: str = None):
         lanes = int(lanes)
-        if lanes < 1 or (lanes > 1 and reset_vars):
+        copies = bool(copies) and lanes > 1
+        if copies:
+            per_copy = [list(v) for v in reset_vars]
+            if len(per_copy) != lanes or len({len(v) for v in per_copy}) != 1 or lanes > MAX_COPIES:
+                raise ValueError(f"copies: reset_vars must be {lanes} lists of equal length, one per copy "
+                                 f"(at most {MAX_COPIES} copies)")
+            reset_vars = [v for vs in per_copy for v in vs]        # copy after copy
+        else:
+            reset_vars = list(reset_vars)
+        if lanes < 1 or (lanes > 1 and reset_vars and not copies):
             raise ValueError(f"lanes must be >= 1 and need a network that resets on the switch message "
-                             f"(no reset_vars), got lanes={lanes}")
+                             f"(no reset_vars) or copies of the network, got lanes={lanes}")
         if len(reset_vars) > MAX_RESET_PORTS:
             raise ValueError(f"{len(reset_vars)} state Vars to reset; the monitor "
                              f"supports at most {MAX_RESET_PORTS}")
@@ -170,14 +192,24 @@ class CutoffMonitor(AbstractProcess):
         super().__init__(num_classes=K, num_samples=N, latency=int(latency),
                          horizon=int(horizon), rule_params=dict(rule_params),
                          halt=bool(halt), num_resets=len(reset_vars), classes=classes,
-                         progress_every=max(int(progress_every), 0), lanes=lanes, readout=str(readout),
+                         progress_every=max(int(progress_every), 0), lanes=lanes, copies=copies,
+                         readout=str(readout),
                          read_voltage=voltage_var is not None, name=name)
-        if lanes > 1 and voltage_var is not None:
-            raise ValueError("a voltage read through a RefPort (netx's own graph) runs one lane")
-        self.v_ref = RefPort(voltage_var.shape if voltage_var is not None else (1,))
-        if voltage_var is not None:
-            self.v_ref.connect_var(voltage_var)
-        self.s_in = InPort(shape=in_shape + ((lanes,) if lanes > 1 else ()))
+        v_vars = list(voltage_var) if copies and voltage_var is not None else []
+        if voltage_var is not None and (len(v_vars) != lanes if copies else lanes > 1):
+            raise ValueError("a voltage read through a RefPort (netx's own graph) needs one lane, or one Var per copy")
+        one_v = voltage_var if voltage_var is not None and not copies else None
+        self.v_ref = RefPort(one_v.shape if one_v is not None else (1,))
+        if one_v is not None:
+            self.v_ref.connect_var(one_v)
+        for r in range(MAX_COPIES):         # copies: copy r's readout v
+            port = RefPort(v_vars[r].shape if r < len(v_vars) else (1,))
+            setattr(self, copy_port_name("v_ref", r), port)
+            if r < len(v_vars):
+                port.connect_var(v_vars[r])
+        self.s_in = InPort(shape=in_shape + ((lanes,) if lanes > 1 and not copies else ()))
+        for r in range(MAX_COPIES):
+            setattr(self, copy_port_name("s_in", r), InPort(shape=in_shape))
         self.switch_out = OutPort(shape=(lanes,))
         # Small Vars the host reads (Var.get moves element by element).
         self.n_done = Var(shape=(1,), init=0)
@@ -227,9 +259,11 @@ class PyCutoffMonitorModel(PyLoihiProcessModel):
         self._classes = proc_params["classes"]     # None: output neuron k is class k
         self._every = int(proc_params.get("progress_every", 0) or 0)
         self._B = B = int(proc_params.get("lanes", 1))
+        self._copies = bool(proc_params.get("copies", False))
+        self._copy_ports = None     # copies: the s_in_<b> ports (set by the builder after __init__)
         self._voltage = proc_params.get("readout", "spike counts") == "voltage"
         self._read_v = bool(proc_params.get("read_voltage", False))
-        self._pending = 0      # read_voltage: output step whose v the management phase reads (0: none)
+        self._pending = None   # read_voltage: (lanes, output steps) whose v the management phase reads
         self._resets = None  # the builder sets the ports after __init__
         self._counts = np.zeros((B, self._K), dtype=np.int64)
         self._k = np.zeros(B, dtype=np.int64)       # per lane: Lava steps since its sample's frame 1
@@ -250,10 +284,15 @@ class PyCutoffMonitorModel(PyLoihiProcessModel):
         # source waits for this message before it plays its frame.
         self.switch_out.send(self._switch)
         self._switch = np.zeros(self._B, dtype=np.int32)
-        spikes = self.s_in.recv()
+        if self._copies:
+            if self._copy_ports is None:
+                self._copy_ports = [getattr(self, copy_port_name("s_in", b)) for b in range(self._B)]
+            spikes = np.stack([port.recv() for port in self._copy_ports], axis=-1)     # (*out, B)
+        else:
+            spikes = self.s_in.recv()
         if int(self.n_done[0]) < self._N:
             self._count(spikes)
-        if self._pending or (self._decided and self._num_resets):
+        if self._pending is not None or (self._decided and self._num_resets):
             return                          # score, log, reset and switch in run_post_mgmt of this step
         self._finish_step()
 
@@ -265,7 +304,7 @@ class PyCutoffMonitorModel(PyLoihiProcessModel):
         if not act.size:
             return
         if self._read_v:           # one lane: v is read, and the rule applied, in run_post_mgmt of this step
-            self._pending = int(t[act[0]])
+            self._pending = (act, t[act])
             return
         self._score(np.asarray(spikes), act, t[act])
 
@@ -282,25 +321,38 @@ class PyCutoffMonitorModel(PyLoihiProcessModel):
         self._decided = [(int(b), int(tc)) for b, tc in zip(act[fire], ta[fire])]
 
     def post_guard(self):
-        return bool(self._pending) or (bool(self._decided) and bool(self._num_resets))
+        return self._pending is not None or (bool(self._decided) and bool(self._num_resets))
 
     def run_post_mgmt(self):
-        if self._pending:
-            t, self._pending = self._pending, 0
-            self._score(np.asarray(self.v_ref.read()), np.array([0]), np.array([t]))
+        if self._pending is not None:
+            (act, ta), self._pending = self._pending, None
+            if self._copies:        # the active copies' v, one RefPort read each
+                v = {int(b): np.asarray(getattr(self, copy_port_name("v_ref", int(b))).read()).reshape(-1)
+                     for b in act}
+                data = np.zeros((len(v[int(act[0])]), self._B), dtype=np.int64)
+                for b, vb in v.items():
+                    data[:, b] = vb
+            else:
+                data = np.asarray(self.v_ref.read())
+            self._score(data, act, ta)
         self._finish_step()
 
     def _finish_step(self):
         """Log this step's decisions, switch their lanes; then the pause
         (halt: one queued decision reported per pause)."""
         before = int(self.n_done[0])
+        decided = [b for b, _ in self._decided]
         for b, tc in self._decided:
             self._decide(b, tc)
         self._decided = []
         if self._resets is None:
             self._resets = [getattr(self, _reset_port_name(i)) for i in range(self._num_resets)]
         if self._resets and int(self.n_done[0]) > before:
-            _write_zeros_and_sync(self._resets)
+            if self._copies:        # the deciding copies' Vars only
+                n = self._num_resets // self._B
+                _write_zeros_and_sync([p for b in decided for p in self._resets[b * n:(b + 1) * n]])
+            else:
+                _write_zeros_and_sync(self._resets)
         after = int(self.n_done[0])
         if self._halt:
             if self._queue:
@@ -364,3 +416,10 @@ for _i in range(MAX_RESET_PORTS):
     setattr(PyCutoffMonitorModel, _reset_port_name(_i),
             LavaPyType(PyRefPort.VEC_DENSE, np.int32))
 del _i
+for _r in range(MAX_COPIES):
+    setattr(PyCutoffMonitorModel, copy_port_name("s_in", _r),
+            LavaPyType(PyInPort.VEC_DENSE, np.int32, precision=24))
+del _r
+for _r in range(MAX_COPIES):
+    setattr(PyCutoffMonitorModel, copy_port_name("v_ref", _r), LavaPyType(PyRefPort.VEC_DENSE, np.int32))
+del _r

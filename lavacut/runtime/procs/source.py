@@ -29,6 +29,11 @@ per lane, and ``s_out`` of shape (*shape, B). Lane b starts with sample b;
 the next unplayed samples in lane order (the monitor replays the same
 assignment, so no sample index travels on the graph). A lane with no sample
 left plays zero frames.
+
+Copies (``copies=True``, netx's own process graph with lanes): lane b is
+copy b of the whole network, fed through its own port ``s_out_<b>`` (shape
+``shape``) instead of a lane axis of ``s_out`` (Lava 0.10's virtual ports
+cannot slice one port over R networks); the assignment is the same.
 """
 import numpy as np
 
@@ -41,6 +46,16 @@ from lava.magma.core.process.process import AbstractProcess
 from lava.magma.core.process.variable import Var
 from lava.magma.core.resources import CPU
 from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
+
+#: Most copies of netx's graph one source feeds (one port per copy; a
+#: ProcessModel needs a LavaPyType per port name, so the names are declared
+#: once, unused ones stay unconnected). The monitor has the same bound.
+MAX_COPIES = 16
+
+
+def copy_port_name(prefix: str, r: int) -> str:
+    """The port of copy ``r`` (``s_out_03``, the monitor's ``s_in_03``)."""
+    return f"{prefix}_{r:02d}"
 
 
 class SampleSource(AbstractProcess):
@@ -59,10 +74,13 @@ class SampleSource(AbstractProcess):
         binary frame itself).
     lanes : int
         B, samples played side by side (see module doc).
+    copies : bool
+        lanes > 1 only: lane b goes out on ``s_out_<b>`` (one copy of
+        netx's graph per lane), not on a lane axis of ``s_out``.
     """
 
     def __init__(self, *, packed: np.ndarray, shape: tuple, weight: int = 1, bias: int = 0,
-                 lanes: int = 1, name: str = None):
+                 lanes: int = 1, copies: bool = False, name: str = None):
         packed = np.ascontiguousarray(packed, dtype=np.uint8)
         if packed.ndim != 3:
             raise ValueError(f"packed must be (N, T, bytes), got {packed.shape}")
@@ -72,8 +90,14 @@ class SampleSource(AbstractProcess):
             raise ValueError(f"packed has {packed.shape[2]} bytes per frame, "
                              f"shape {shape} needs {(n_features + 7) // 8}")
         lanes = int(lanes)
-        super().__init__(packed=packed, shape=shape, weight=int(weight), bias=int(bias), lanes=lanes, name=name)
-        self.s_out = OutPort(shape=shape + ((lanes,) if lanes > 1 else ()))
+        copies = bool(copies) and lanes > 1
+        if copies and lanes > MAX_COPIES:
+            raise ValueError(f"at most {MAX_COPIES} copies, got {lanes}")
+        super().__init__(packed=packed, shape=shape, weight=int(weight), bias=int(bias), lanes=lanes,
+                         copies=copies, name=name)
+        self.s_out = OutPort(shape=shape + ((lanes,) if lanes > 1 and not copies else ()))
+        for r in range(MAX_COPIES):
+            setattr(self, copy_port_name("s_out", r), OutPort(shape=shape))
         self.switch_in = InPort(shape=(lanes,))
         # Observable state (read by the host only for diagnostics): per lane
         self.sample = Var(shape=(lanes,), init=np.arange(lanes))
@@ -97,6 +121,8 @@ class PySampleSourceModel(PyLoihiProcessModel):
         self._weight = int(proc_params["weight"])
         self._bias = int(proc_params["bias"])
         self._B = int(proc_params.get("lanes", 1))
+        self._copies = bool(proc_params.get("copies", False))
+        self._copy_ports = None         # the builder sets the ports after __init__
         self._next = self._B            # the next sample a switching lane takes
         self._idle = np.full(self._shape, self._bias, dtype=np.int32)   # a zero frame, transformed
 
@@ -126,6 +152,17 @@ class PySampleSourceModel(PyLoihiProcessModel):
                 x[:, live] = np.unpackbits(self._packed[n[live], k[live]], axis=-1, count=self._n_features).T
             if self._weight != 1 or self._bias:
                 x = x * self._weight + self._bias
-            self.s_out.send(x.reshape(self._shape + (B,)))
+            if not self._copies:
+                self.s_out.send(x.reshape(self._shape + (B,)))
+            else:
+                if self._copy_ports is None:
+                    self._copy_ports = [getattr(self, copy_port_name("s_out", b)) for b in range(B)]
+                for b, port in enumerate(self._copy_ports):
+                    port.send(np.ascontiguousarray(x[:, b]).reshape(self._shape))
         # saturate: no overflow on endless zeros
         self.frame[:] = np.where(k <= self._horizon, k + 1, k)
+
+
+for _r in range(MAX_COPIES):
+    setattr(PySampleSourceModel, copy_port_name("s_out", _r), LavaPyType(PyOutPort.VEC_DENSE, np.int32))
+del _r
