@@ -22,8 +22,9 @@ env: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/lavacut demo
 
+# --durations: the 20 slowest tests listed at the end (where a slower suite spends its time)
 test: $(STAMP) lint
-	$(VENV)/bin/python -m pytest tests
+	$(VENV)/bin/python -m pytest tests --durations=20
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check lavacut tests sims setup.py docs

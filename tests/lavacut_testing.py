@@ -3,18 +3,91 @@ installs a top-level package named ``tests``). pytest puts this folder on
 sys.path, so test files ``from lavacut_testing import ...``."""
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 QUICK = REPO / "sims" / "quick.toml"
 
 
-def run_cli(*args, cwd=REPO, check=True, env=None, timeout=None):
-    """``python -m lavacut.cli ARGS`` in a subprocess; with ``check`` a
-    non-zero exit fails with the end of its output."""
+@contextlib.contextmanager
+def _captured_fds():
+    """stdout and stderr of this process, its threads and the processes it
+    forks (Lava's), at the file-descriptor level as a subprocess's pipes
+    would take them; yields a function returning (stdout, stderr)."""
+    files = [tempfile.TemporaryFile(mode="w+b") for _ in range(2)]
+    streams = [io.TextIOWrapper(f, encoding="utf-8", errors="replace", line_buffering=True) for f in files]
+    saved_fds, saved_streams = [os.dup(1), os.dup(2)], (sys.stdout, sys.stderr)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    try:
+        for fd, f in ((1, files[0]), (2, files[1])):
+            os.dup2(f.fileno(), fd)
+        sys.stdout, sys.stderr = streams
+
+        def read():
+            texts = []
+            for stream, f in zip(streams, files):
+                stream.flush()
+                f.seek(0)
+                texts.append(f.read().decode("utf-8", "replace"))
+            return tuple(texts)
+        yield read
+    finally:
+        sys.stdout, sys.stderr = saved_streams
+        for fd, saved in zip((1, 2), saved_fds):
+            os.dup2(saved, fd)
+            os.close(saved)
+        for stream in streams:
+            stream.close()
+
+
+def run_cli(*args, cwd=REPO, check=True, env=None):
+    """``lavacut ARGS`` through the real entry point (``lavacut.cli.main``,
+    what the console script calls) in this process, from folder ``cwd``
+    with ``env`` added to the environment; returns a CompletedProcess with
+    the exit code and what the command and its forked Lava processes wrote
+    to stdout / stderr. With ``check`` a non-zero exit fails with the end
+    of its output. In-process saves a Python start and the lava/torch
+    imports (seconds each) per call; tests about the process itself
+    (signals, hangs, orphans, a fresh interpreter) use :func:`run_cli_process`."""
+    from lavacut.cli import main
+    from lavacut.progress import set_quiet
+
+    argv = [str(a) for a in args]
+    old_cwd, old_env = os.getcwd(), dict(os.environ)
+    try:
+        os.chdir(cwd)
+        os.environ.update(env or {})
+        with _captured_fds() as read:
+            try:
+                code = main(argv)
+            except SystemExit as exc:       # argparse: bad usage (2), --help / --version (0)
+                code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+                if isinstance(exc.code, str):
+                    print(exc.code, file=sys.stderr)
+            out, err = read()
+    finally:
+        set_quiet(False)                    # --quiet is process-wide state
+        os.chdir(old_cwd)
+        os.environ.clear()
+        os.environ.update(old_env)
+    r = subprocess.CompletedProcess(["lavacut", *argv], code, out, err)
+    if check and r.returncode != 0:
+        raise AssertionError(f"lavacut {args[0]} failed ({r.returncode}):\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}")
+    return r
+
+
+def run_cli_process(*args, cwd=REPO, check=True, env=None, timeout=None):
+    """``python -m lavacut.cli ARGS`` in a subprocess (for what only a
+    process shows: exit on a signal, a hang cut by ``timeout``, children,
+    a fresh interpreter); with ``check`` a non-zero exit fails with the
+    end of its output."""
     r = subprocess.run([sys.executable, "-m", "lavacut.cli", *map(str, args)], cwd=cwd, capture_output=True,
                        text=True, env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}, timeout=timeout)
     if check and r.returncode != 0:

@@ -313,7 +313,7 @@ def test_installed_wheel_runs_the_demo_from_an_empty_folder(wheel, tmp_path):
     assert _listing(site) == before
 
     # the same command in the clone: the same termination summary
-    clone = run_cli("demo", "--samples", DEMO_SAMPLES, "--report", tmp_path / "clone" / "demo.json", timeout=1200)
+    clone = run_cli("demo", "--samples", DEMO_SAMPLES, "--report", tmp_path / "clone" / "demo.json")
     assert _termination_summary(wheel_demo) == _termination_summary(clone.stdout), (wheel_demo, clone.stdout)
     assert len(_termination_summary(wheel_demo)) >= 3      # samples/policy, accuracy, timesteps
 

@@ -1,8 +1,5 @@
 """Events in: the emulator, the embedded data set, framing, config and CLI."""
 import json
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -10,6 +7,7 @@ import pytest
 from lavacut.data.emulator import EmulatorConfig, emulate, saccade_offsets
 from lavacut.data.events import EVENT_DTYPE, EventError, make_events, validate_events
 from lavacut.data.framing import FramingConfig, frame_events, pad_collate
+from lavacut_testing import run_cli
 
 
 def _digit_images(n=6):
@@ -144,9 +142,8 @@ def test_config_errors_name_the_key(tmp_path):
     assert cfg.net.hidden == (64, 32) and cfg.data.dataset == "nmnist"
 
 
-def _cli(*args, env=None):
-    return subprocess.run([sys.executable, "-m", "lavacut.cli", *args], capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, timeout=300)
+def _cli(*args):
+    return run_cli(*args, check=False)
 
 
 def test_cli_data_lists_data_sets_and_draws_a_sample(tmp_path):

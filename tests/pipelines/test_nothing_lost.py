@@ -26,7 +26,7 @@ import numpy as np
 import pytest
 
 from lavacut.cli import main
-from lavacut_testing import REPO, quick_run, run_cli
+from lavacut_testing import REPO, quick_run, run_cli, run_cli_process
 
 DENSE = REPO / "netx_exports" / "embedded_dense.net"
 
@@ -231,7 +231,7 @@ def test_check_and_export_take_shipped_export_names(work, capsys):
 def test_non_regular_inputs_are_refused(work, argv, message):
     """HANG before issue 22 (the timeout fails the test)."""
     os.mkfifo(work / "fifo")
-    r = run_cli(*argv, cwd=work, check=False, timeout=120)
+    r = run_cli_process(*argv, cwd=work, check=False, timeout=120)
     assert r.returncode == 2 and message in r.stderr, r.stderr
 
 

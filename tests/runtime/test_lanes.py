@@ -294,8 +294,7 @@ def test_cli_run_stream_lanes_32_equals_lanes_1_on_the_test_split(tmp_path):
     reps = {}
     for b in (1, 32):
         rep = tmp_path / f"lanes{b}.json"
-        run_cli("run", "embedded_dense", "--split", "test", "--mode", "stream", "--lanes", b, "--report", rep,
-                timeout=1200)
+        run_cli("run", "embedded_dense", "--split", "test", "--mode", "stream", "--lanes", b, "--report", rep)
         reps[b] = json.loads(rep.read_text())
     assert reps[32]["lanes"] == 32 and reps[1]["lanes"] == 1
     assert reps[1]["n_samples"] == reps[32]["n_samples"] > 100

@@ -365,9 +365,10 @@ def test_terminated_train_says_how_to_resume(tmp_path):
     import time
 
     run = tmp_path / "run"
+    # (a third of quick's samples: the first checkpoint comes sooner; 40 epochs still outlast the signal)
     proc = subprocess.Popen([sys.executable, "-m", "lavacut.cli", "train", "-c", str(QUICK), "--set",
-                             "train.epochs=40", "--out", str(run)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+                             "train.epochs=40", "--set", "train.max_train_samples=160", "--out", str(run)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.time() + 600
         while time.time() < deadline and proc.poll() is None and not (run / "last.pt").is_file():
