@@ -28,6 +28,7 @@ test: $(STAMP) lint
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check lavacut tests sims setup.py docs
+	$(VENV)/bin/ruff format --check lavacut tests sims setup.py docs
 
 test-fast: $(STAMP)
 	$(VENV)/bin/python -m pytest tests -m "not slow"

@@ -13,6 +13,7 @@ From Python (:mod:`lavacut.api`, reference in docs/api.md)::
     out = lavacut.run(net.path, samples=20)       # Lava, full T and with the cutoff
     print(out.accuracy_cutoff, out.mean_t_cutoff, out.cutoff.t_c)
 """
+
 import sys
 
 if sys.version_info[:2] != (3, 10):  # pragma: no cover - checked at import

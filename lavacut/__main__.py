@@ -1,4 +1,5 @@
 """``python -m lavacut``: the same as the ``lavacut`` command."""
+
 import sys
 
 from lavacut.cli import main

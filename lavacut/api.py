@@ -10,6 +10,7 @@ Settings not given come from the export's own configuration, then from
 line. Errors a user can act on raise :class:`lavacut.util.LavacutError` with
 a one-line message naming the file or setting at fault.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -92,8 +93,15 @@ def _request(path, input, split, samples, config, overrides, accept_modified: bo
     from lavacut.pipelines.run import RunRequest
     from lavacut.shipped import resolve_export
 
-    return RunRequest(resolve_export(path), config_path=config, overrides=tuple(overrides), user_input=input,
-                      split=split, samples=samples, accept_modified=accept_modified)
+    return RunRequest(
+        resolve_export(path),
+        config_path=config,
+        overrides=tuple(overrides),
+        user_input=input,
+        split=split,
+        samples=samples,
+        accept_modified=accept_modified,
+    )
 
 
 def load(path: str | Path) -> ExportInfo:
@@ -105,10 +113,21 @@ def load(path: str | Path) -> ExportInfo:
     return export_info(resolve_export(path))
 
 
-def run(path: str | Path, input: str | Path | None = None, *, split: str | None = None,
-        samples: int | None = None, policy: str | None = None, params: dict[str, Any] | None = None,
-        mode: str | None = None, backend: str | None = None, workers: int | None = None,
-        config: str | Path | None = None, overrides: Sequence[str] = (), progress: bool = True) -> RunOutcome:
+def run(
+    path: str | Path,
+    input: str | Path | None = None,
+    *,
+    split: str | None = None,
+    samples: int | None = None,
+    policy: str | None = None,
+    params: dict[str, Any] | None = None,
+    mode: str | None = None,
+    backend: str | None = None,
+    workers: int | None = None,
+    config: str | Path | None = None,
+    overrides: Sequence[str] = (),
+    progress: bool = True,
+) -> RunOutcome:
     """Run the network in Lava at full T and with the cutoff monitor (``lavacut run``).
 
     ``input``: your own frames or recordings (a file or a folder) instead of
@@ -117,34 +136,64 @@ def run(path: str | Path, input: str | Path | None = None, *, split: str | None 
     ``mode``: ``halt`` or ``stream``."""
     from lavacut.pipelines.run import run_export
 
-    report, full, cut = run_export(_request(path, input, split, samples, config, overrides), mode=mode,
-                                   policy=policy, params=params, backend=backend, progress=progress,
-                                   workers=workers)
+    report, full, cut = run_export(
+        _request(path, input, split, samples, config, overrides),
+        mode=mode,
+        policy=policy,
+        params=params,
+        backend=backend,
+        progress=progress,
+        workers=workers,
+    )
     return RunOutcome(report, full, cut)
 
 
-def evaluate(path: str | Path, input: str | Path | None = None, *, split: str | None = None,
-             samples: int | None = None, policy: str | None = None, params: dict[str, Any] | None = None,
-             engine: str = "torch", sweeps: bool = True, neurobench: bool = False,
-             config: str | Path | None = None, overrides: Sequence[str] = (), progress: bool = True) -> Evaluation:
+def evaluate(
+    path: str | Path,
+    input: str | Path | None = None,
+    *,
+    split: str | None = None,
+    samples: int | None = None,
+    policy: str | None = None,
+    params: dict[str, Any] | None = None,
+    engine: str = "torch",
+    sweeps: bool = True,
+    neurobench: bool = False,
+    config: str | Path | None = None,
+    overrides: Sequence[str] = (),
+    progress: bool = True,
+) -> Evaluation:
     """Measure termination on a split (``lavacut evaluate``): accuracy and
     timesteps with the cutoff, the oracle, the best static truncation, the
     operation counts and guarantees; ``sweeps``: every rule over its
     parameter sweep; ``engine``: ``torch`` (SLAYER) or ``lava``."""
     from lavacut.pipelines.evaluate import evaluate_export
 
-    report = evaluate_export(_request(path, input, split, samples, config, overrides), engine=engine,
-                             policy=policy, params=params, progress=progress, with_sweeps=sweeps,
-                             neurobench=neurobench)
+    report = evaluate_export(
+        _request(path, input, split, samples, config, overrides),
+        engine=engine,
+        policy=policy,
+        params=params,
+        progress=progress,
+        with_sweeps=sweeps,
+        neurobench=neurobench,
+    )
     return Evaluation(report)
 
 
-def verify(path: str | Path, input: str | Path | None = None, *, split: str | None = None,
-           samples: int | None = None, backend: str | None = None, config: str | Path | None = None,
-           overrides: Sequence[str] = (), progress: bool = True) -> VerifyResult:
+def verify(
+    path: str | Path,
+    input: str | Path | None = None,
+    *,
+    split: str | None = None,
+    samples: int | None = None,
+    backend: str | None = None,
+    config: str | Path | None = None,
+    overrides: Sequence[str] = (),
+    progress: bool = True,
+) -> VerifyResult:
     """Check that Lava reproduces SLAYER's output spikes exactly on the first
     ``samples`` samples (0 = all; default [run] samples; ``lavacut verify``)."""
     from lavacut.pipelines.verify import verify_export
 
-    return verify_export(_request(path, input, split, samples, config, overrides), backend=backend,
-                         progress=progress)
+    return verify_export(_request(path, input, split, samples, config, overrides), backend=backend, progress=progress)

@@ -6,6 +6,7 @@ command line apply on top (values in TOML syntax: ``train.epochs=3``,
 ``net.hidden=[128]``, ``data.root="'/data'"``; a bare word is a string).
 Unknown keys and values of the wrong type are errors that name the key.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -154,12 +155,16 @@ class RunConfig:
             parts = key.split(".")
             for p in parts[:-1]:
                 if p not in node or not isinstance(node[p], dict):
-                    raise ConfigError(f"override {item!r}: no config section {p!r} "
-                                      f"(sections: {', '.join(k for k, v in d.items() if isinstance(v, dict))})")
+                    raise ConfigError(
+                        f"override {item!r}: no config section {p!r} "
+                        f"(sections: {', '.join(k for k, v in d.items() if isinstance(v, dict))})"
+                    )
                 node = node[p]
             if parts[-1] not in node:
-                raise ConfigError(f"override {item!r}: no key {parts[-1]!r} in "
-                                  f"{'.'.join(parts[:-1]) or 'config'} (keys: {', '.join(node)})")
+                raise ConfigError(
+                    f"override {item!r}: no key {parts[-1]!r} in "
+                    f"{'.'.join(parts[:-1]) or 'config'} (keys: {', '.join(node)})"
+                )
             node[parts[-1]] = value
         return RunConfig.from_dict(d, source="command-line overrides")
 
@@ -176,8 +181,10 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         try:
             d = tomli.loads(p.read_text(encoding="utf-8"))
         except UnicodeDecodeError as exc:
-            raise ConfigError(f"config file {p}: not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset "
-                              f"{exc.start}); TOML files are UTF-8") from None
+            raise ConfigError(
+                f"config file {p}: not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset "
+                f"{exc.start}); TOML files are UTF-8"
+            ) from None
         except tomli.TOMLDecodeError as exc:
             raise ConfigError(f"config file {p}: not valid TOML ({exc})") from None
         cfg = RunConfig.from_dict(d, source=str(p))
@@ -206,15 +213,15 @@ def _build(cls, d: Any, source: str, prefix: str = ""):
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = set(d) - names
     if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}; "
-                          f"valid keys: {', '.join(sorted(names))}")
+        raise ConfigError(
+            f"{where}: unknown key(s) {', '.join(sorted(unknown))}; valid keys: {', '.join(sorted(names))}"
+        )
     kwargs = {}
     for f in dataclasses.fields(cls):
         if f.name not in d:
             continue
         kwargs[f.name] = _coerce(hints[f.name], d[f.name], source, prefix + f.name)
     return cls(**kwargs)
-
 
 
 def max_workers() -> int:
@@ -285,7 +292,6 @@ _LIMITS: dict[str, tuple[Any, str]] = {
 }
 
 
-
 def _check_limit(key: str, value, where: str):
     ok, valid = _LIMITS.get(key.split("[")[0] + "[]" if key.endswith("]") else key, (None, ""))
     if ok is not None and not ok(value):
@@ -318,7 +324,7 @@ def _coerce(tp, value, source: str, key: str):
     if tp is str:
         if not isinstance(value, str):
             raise ConfigError(f"{where} must be a string, got {value!r}")
-        if key == "name":       # it names the run folder runs/<name> and the export netx_exports/<name>.net
+        if key == "name":  # it names the run folder runs/<name> and the export netx_exports/<name>.net
             try:
                 check_name(value, where)
             except LavacutError as exc:
@@ -328,7 +334,7 @@ def _coerce(tp, value, source: str, key: str):
         if not isinstance(value, (list, tuple)) or (tp is list and isinstance(value, tuple)):
             raise ConfigError(f"{where} must be a list, got {value!r}")
         elem = (typing.get_args(tp) or (None,))[0]
-        if elem in (int, float, str, bool):     # each element typed and in range, as a value would be
+        if elem in (int, float, str, bool):  # each element typed and in range, as a value would be
             value = [_coerce(elem, v, source, f"{key}[{i}]") for i, v in enumerate(value)]
         return tuple(value) if origin is tuple else list(value)
     if tp is dict or origin is dict:

@@ -36,6 +36,7 @@ READOUT_VTH_MANT = (1 << 18) - 1
 #: and SLAYER's Affine export
 READOUT_VTH_MANTS = (NETX_INTEGRATOR_VTH_MANT, READOUT_VTH_MANT)
 
+
 def lif_voltage(a_in, i_decay: int, v_decay: int, bias=0):
     """Voltages of Lava's bit-accurate CUBA LIF (PyLifModelBitAcc, and
     lavacut's fused kernel) whose neurons never spike: synaptic input

@@ -9,6 +9,7 @@ Lava's later ``set_start_method('fork')`` raises. ``lavacut.runtime`` takes
 care of that when it is imported (the CLI and the tests import it first);
 :func:`shown` lets callers skip making a bar at all.
 """
+
 from __future__ import annotations
 
 import sys
@@ -34,4 +35,5 @@ def bar(iterable=None, *, enabled: bool = True, **kwargs):
     """``tqdm(iterable, **kwargs)`` on stderr, disabled unless :func:`shown`.
     A disabled bar still iterates ``iterable`` and accepts ``update``/``write``."""
     from tqdm import tqdm
+
     return tqdm(iterable, file=sys.stderr, disable=not shown(enabled), **kwargs)

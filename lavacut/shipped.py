@@ -9,6 +9,7 @@ the source tree), found through :mod:`importlib.resources`. Commands read
 these resources and write their outputs to the working folder (or ``--out``),
 never beside the installed package.
 """
+
 from __future__ import annotations
 
 import importlib.resources
@@ -31,8 +32,11 @@ def checkout_root() -> Path | None:
     or None for an installed wheel."""
     root = Path(__file__).resolve().parent.parent
     project = root / "pyproject.toml"
-    if project.is_file() and all((root / kind).is_dir() for kind in KINDS) \
-            and 'name = "lavacut"' in project.read_text(encoding="utf-8", errors="replace"):
+    if (
+        project.is_file()
+        and all((root / kind).is_dir() for kind in KINDS)
+        and 'name = "lavacut"' in project.read_text(encoding="utf-8", errors="replace")
+    ):
         return root
     return None
 
@@ -52,8 +56,10 @@ def shipped_dir(kind: str) -> Path:
         return root / kind
     path = _package_dir(kind)
     if not path.is_dir():
-        raise LavacutError(f"{path}: the shipped {kind}/ folder is missing from this lavacut installation (a "
-                           f"wheel built without it?); rebuild the wheel from a clone with 'pip wheel . --no-deps'")
+        raise LavacutError(
+            f"{path}: the shipped {kind}/ folder is missing from this lavacut installation (a "
+            f"wheel built without it?); rebuild the wheel from a clone with 'pip wheel . --no-deps'"
+        )
     return path
 
 
@@ -77,8 +83,11 @@ def is_shipped_export(path: str | Path) -> bool:
     if root is None:
         return False
     resolved = Path(path).resolve()
-    return resolved.parent == (root / "netx_exports").resolve() and resolved.suffix == ".net" \
+    return (
+        resolved.parent == (root / "netx_exports").resolve()
+        and resolved.suffix == ".net"
         and resolved.stem in SHIPPED_EXPORTS
+    )
 
 
 def check_not_shipped(path: str | Path, what: str, hint: str | None = None) -> None:
@@ -89,9 +98,10 @@ def check_not_shipped(path: str | Path, what: str, hint: str | None = None) -> N
     if is_shipped_export(path):
         where = "inside the installed lavacut package" if is_package_data(path) else "of this clone"
         copy = f"cp {Path(path).resolve()} my.net"
-        raise LavacutError(f"{what} {path} is a shipped export {where}, which commands do not write to; "
-                           + (f"{hint} (or copy it first: {copy})" if hint else
-                              f"copy it first ({copy} && lavacut calibrate my.net)"))
+        raise LavacutError(
+            f"{what} {path} is a shipped export {where}, which commands do not write to; "
+            + (f"{hint} (or copy it first: {copy})" if hint else f"copy it first ({copy} && lavacut calibrate my.net)")
+        )
 
 
 def shipped_names(kind: str = "netx_exports") -> list[str]:
@@ -102,11 +112,12 @@ def shipped_names(kind: str = "netx_exports") -> list[str]:
 def shipped_file(kind: str, name: str) -> Path:
     """One shipped file by name ('embedded_dense' or 'embedded_dense.net')."""
     suffix = KINDS[kind][1:]
-    stem = name[:-len(suffix)] if name.endswith(suffix) else name
+    stem = name[: -len(suffix)] if name.endswith(suffix) else name
     path = shipped_dir(kind) / f"{stem}{suffix}"
     if not path.is_file():
-        raise LavacutError(f"{path}: no shipped {kind} file named {stem!r} (shipped: "
-                           f"{', '.join(shipped_names(kind)) or 'none'})")
+        raise LavacutError(
+            f"{path}: no shipped {kind} file named {stem!r} (shipped: {', '.join(shipped_names(kind)) or 'none'})"
+        )
     return path
 
 
@@ -118,7 +129,7 @@ def resolve_export(arg: str | Path, writable: bool = False) -> Path:
     as missing. ``writable``: the command writes into the file (calibrate),
     which is refused for a shipped export (:func:`check_not_shipped`)."""
     path = Path(arg)
-    if path.exists() and not path.is_dir():     # a file (or a FIFO, a device: the caller refuses those)
+    if path.exists() and not path.is_dir():  # a file (or a FIFO, a device: the caller refuses those)
         found = path
     else:
         shipped_form = len(path.parts) == 1 or (len(path.parts) == 2 and path.parts[0] == "netx_exports")
@@ -128,9 +139,11 @@ def resolve_export(arg: str | Path, writable: bool = False) -> Path:
             found = shipped_file("netx_exports", path.name)
         except LavacutError:
             if path.suffix:
-                return path     # a .net path that does not exist: the caller names it
-            raise LavacutError(f"{arg}: no such file here ({Path.cwd()}), nor a shipped export of that name "
-                               f"(shipped: {', '.join(shipped_names())})") from None
+                return path  # a .net path that does not exist: the caller names it
+            raise LavacutError(
+                f"{arg}: no such file here ({Path.cwd()}), nor a shipped export of that name "
+                f"(shipped: {', '.join(shipped_names())})"
+            ) from None
     if writable:
         check_not_shipped(found, "FILE")
     return found

@@ -1,4 +1,5 @@
 """Small shared helpers: atomic writes, versions, seeding, errors."""
+
 from __future__ import annotations
 
 import contextlib
@@ -37,9 +38,13 @@ NAME_MAX = 255
 
 def _file_kind(mode: int) -> str:
     """What a non-regular file is, for messages."""
-    for test, kind in ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
-                       (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
-                       (stat.S_ISBLK, "a block device")):
+    for test, kind in (
+        (stat.S_ISDIR, "a folder"),
+        (stat.S_ISFIFO, "a FIFO (named pipe)"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+    ):
         if test(mode):
             return kind
     return "not a regular file"
@@ -71,16 +76,19 @@ def check_output_path(path: str | os.PathLike, what: str = "output") -> bool:
         raise LavacutError(f"{what} -: lavacut writes its outputs to files, not to stdout; give a file path")
     path = Path(path)
     if len(path.name.encode("utf-8", "surrogateescape")) > NAME_MAX:
-        raise LavacutError(f"{what}: the file name {path.name[:20]}...{path.name[-20:]} is "
-                           f"{len(path.name.encode('utf-8', 'surrogateescape'))} bytes, longer than the "
-                           f"{NAME_MAX} a file system takes; give a shorter name")
+        raise LavacutError(
+            f"{what}: the file name {path.name[:20]}...{path.name[-20:]} is "
+            f"{len(path.name.encode('utf-8', 'surrogateescape'))} bytes, longer than the "
+            f"{NAME_MAX} a file system takes; give a shorter name"
+        )
     if path.is_dir():
         raise LavacutError(f"{what} {path} is a folder; give a file name")
     with contextlib.suppress(OSError):
         mode = os.stat(path).st_mode
         if not stat.S_ISREG(mode):
-            raise LavacutError(f"{what} {path} is {_file_kind(mode)}; lavacut writes only to a regular file "
-                               f"or a new path")
+            raise LavacutError(
+                f"{what} {path} is {_file_kind(mode)}; lavacut writes only to a regular file or a new path"
+            )
     parent = next((d for d in [path.parent, *path.parent.parents] if d.exists()), Path("."))
     if not parent.is_dir():
         raise LavacutError(f"{what} {path}: {parent} is a file, not a folder")
@@ -114,8 +122,9 @@ def check_outputs(outputs, inputs) -> None:
         check_output_path(out, what)
         for inp, in_what in inputs:
             if _same_file(out, inp):
-                raise LavacutError(f"{what} {out} is the {in_what} {inp}: an output never replaces an input; "
-                                   f"give another path")
+                raise LavacutError(
+                    f"{what} {out} is the {in_what} {inp}: an output never replaces an input; give another path"
+                )
 
 
 def check_name(name: str, what: str, limit: int = 200) -> str:
@@ -126,11 +135,14 @@ def check_name(name: str, what: str, limit: int = 200) -> str:
     if not isinstance(name, str) or not name.strip():
         raise LavacutError(f"{what} must not be empty")
     if "/" in name or "\\" in name or name in (".", "..") or "\0" in name:
-        raise LavacutError(f"{what} {name!r} must be a plain name (no '/', '\\', '..'): it becomes a file "
-                           f"name in its folder")
+        raise LavacutError(
+            f"{what} {name!r} must be a plain name (no '/', '\\', '..'): it becomes a file name in its folder"
+        )
     if len(name.encode("utf-8", "surrogateescape")) > limit:
-        raise LavacutError(f"{what} is {len(name.encode('utf-8', 'surrogateescape'))} bytes long; at most "
-                           f"{limit} (it becomes a file name)")
+        raise LavacutError(
+            f"{what} is {len(name.encode('utf-8', 'surrogateescape'))} bytes long; at most "
+            f"{limit} (it becomes a file name)"
+        )
     return name
 
 
@@ -149,7 +161,7 @@ def _pid_alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     except OSError:
-        return True         # someone else's process: alive
+        return True  # someone else's process: alive
     return True
 
 
@@ -167,7 +179,7 @@ def remove_stale_temps(path: Path, max_age_s: float = 60.0) -> list[Path]:
     for e in entries:
         if not e.name.startswith(prefix) or not e.is_file(follow_symlinks=False):
             continue
-        rest = e.name[len(prefix):]
+        rest = e.name[len(prefix) :]
         # mkstemp's 8 random characters and a suffix (.tmp, .net, ...): another target's
         # name that happens to start with this prefix does not match
         m = re.fullmatch(r"(?:(\d+)\.)?[a-z0-9_]{8}(?:\.[A-Za-z0-9]{1,8})?", rest)
@@ -175,8 +187,11 @@ def remove_stale_temps(path: Path, max_age_s: float = 60.0) -> list[Path]:
             continue
         try:
             pid = int(m.group(1)) if m.group(1) else None
-            stale = (pid != os.getpid() and not _pid_alive(pid)) if pid is not None else \
-                now - e.stat(follow_symlinks=False).st_mtime > max_age_s
+            stale = (
+                (pid != os.getpid() and not _pid_alive(pid))
+                if pid is not None
+                else now - e.stat(follow_symlinks=False).st_mtime > max_age_s
+            )
             if stale:
                 os.unlink(e.path)
                 removed.append(Path(e.path))
@@ -194,8 +209,9 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temps(path)
-    fd, tmp = tempfile.mkstemp(prefix=f"{_tmp_prefix(path.name)}{os.getpid()}.", suffix=suffix or ".tmp",
-                               dir=path.parent)
+    fd, tmp = tempfile.mkstemp(
+        prefix=f"{_tmp_prefix(path.name)}{os.getpid()}.", suffix=suffix or ".tmp", dir=path.parent
+    )
     os.close(fd)
     tmp = Path(tmp)
     try:
@@ -226,6 +242,7 @@ def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
 def json_default(o: Any) -> Any:
     """numpy scalars and arrays and paths as plain JSON values."""
     import numpy as np
+
     if isinstance(o, np.integer):
         return int(o)
     if isinstance(o, np.floating):
@@ -279,6 +296,7 @@ def seed_everything(seed: int) -> None:
     np.random.seed(seed % (2**32))
     if "torch" in sys.modules:
         import torch
+
         torch.manual_seed(seed)
 
 
@@ -286,7 +304,8 @@ def cache_dir() -> Path:
     """Where built data sets and framed tensors are cached
     (``$LAVACUT_CACHE``, else ``~/.cache/lavacut``)."""
     root = os.environ.get("LAVACUT_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "lavacut")
+        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "lavacut"
+    )
     p = Path(root)
     p.mkdir(parents=True, exist_ok=True)
     return p

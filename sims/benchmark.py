@@ -41,6 +41,7 @@ Figures, per export (netx_exports/embedded_dense.net, embedded_conv.net):
 
 The halt / stream / switch figures use ``--models`` (default fast).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -54,7 +55,7 @@ import numpy as np
 
 from lavacut.cutoff.rules import FixedT
 from lavacut.pipelines.run import RunRequest, open_run, run_split
-from lavacut.runtime.graph import DEFAULT_LANES
+from lavacut.runtime.lanes import DEFAULT_LANES
 from lavacut.util import atomic_write_json, versions
 
 
@@ -64,8 +65,13 @@ SWITCH_REPEATS = 5
 LANES = (1, 8, 32, 128)
 
 
-def bench_export(path: Path, samples: int, models: str = "fast", exact_samples: int = 20,
-                 sections: tuple = ("modes", "models", "workers", "lanes")) -> dict:
+def bench_export(
+    path: Path,
+    samples: int,
+    models: str = "fast",
+    exact_samples: int = 20,
+    sections: tuple = ("modes", "models", "workers", "lanes"),
+) -> dict:
     import torch
 
     export, cfg, split, _ = open_run(RunRequest(path, split="test"))
@@ -81,10 +87,14 @@ def bench_export(path: Path, samples: int, models: str = "fast", exact_samples: 
         cut = run_split(path, frames, labels, rule, mode=mode, progress=False, models=models)
         ts_ratio = T / float(np.mean(cut.t_c))
         wall_ratio = full.wall_s / cut.wall_s
-        out[mode] = {"wall_ms_per_sample_full": 1e3 * full.wall_s / N, "wall_ms_per_sample_cutoff": 1e3 * cut.wall_s / N,
-                     "timestep_ratio": ts_ratio, "wall_ratio": wall_ratio,
-                     "wall_ratio_over_timestep_ratio": wall_ratio / ts_ratio,
-                     "ms_per_lava_step_full": 1e3 * full.wall_s / full.lava_steps}
+        out[mode] = {
+            "wall_ms_per_sample_full": 1e3 * full.wall_s / N,
+            "wall_ms_per_sample_cutoff": 1e3 * cut.wall_s / N,
+            "timestep_ratio": ts_ratio,
+            "wall_ratio": wall_ratio,
+            "wall_ratio_over_timestep_ratio": wall_ratio / ts_ratio,
+            "ms_per_lava_step_full": 1e3 * full.wall_s / full.lava_steps,
+        }
 
         # switch overhead: N samples of T steps vs N/2 samples of 2T steps (same Lava steps)
         n2 = (N // 2) * 2
@@ -93,10 +103,12 @@ def bench_export(path: Path, samples: int, models: str = "fast", exact_samples: 
         # runs: alternate the two runs SWITCH_REPEATS times, take the medians
         walls_one, walls_two = [], []
         for _ in range(SWITCH_REPEATS):
-            walls_one.append(run_split(path, frames[:n2], labels[:n2], FixedT(), mode=mode, progress=False,
-                                       models=models).wall_s)
-            walls_two.append(run_split(path, pairs, labels[0:n2:2], FixedT(), mode=mode, progress=False,
-                                       models=models).wall_s)
+            walls_one.append(
+                run_split(path, frames[:n2], labels[:n2], FixedT(), mode=mode, progress=False, models=models).wall_s
+            )
+            walls_two.append(
+                run_split(path, pairs, labels[0:n2:2], FixedT(), mode=mode, progress=False, models=models).wall_s
+            )
         per_switch = (np.median(walls_one) - np.median(walls_two)) / (n2 - n2 // 2)
         out[mode]["switch_overhead_ms"] = 1e3 * per_switch
         out[mode]["switch_overhead_runs_s"] = {"N_samples_of_T": walls_one, "N/2_samples_of_2T": walls_two}
@@ -110,30 +122,31 @@ def bench_export(path: Path, samples: int, models: str = "fast", exact_samples: 
         per = []
         for i in range(min(N, 50)):
             t0 = time.perf_counter()
-            net(x[i:i + 1], record=False)
+            net(x[i : i + 1], record=False)
             per.append(time.perf_counter() - t0)
-        slayer_b1 = float(np.median(per))           # median: robust to bursts of load from other processes
+        slayer_b1 = float(np.median(per))  # median: robust to bursts of load from other processes
         threads = torch.get_num_threads()
-        torch.set_num_threads(1)                    # as one Lava process: single-threaded, steadier under load
+        torch.set_num_threads(1)  # as one Lava process: single-threaded, steadier under load
         try:
             per1 = []
             for i in range(min(N, 50)):
                 t0 = time.perf_counter()
-                net(x[i:i + 1], record=False)
+                net(x[i : i + 1], record=False)
                 per1.append(time.perf_counter() - t0)
         finally:
             torch.set_num_threads(threads)
         slayer_b1_1t = float(np.median(per1))
         t0 = time.perf_counter()
         for lo in range(0, N, 64):
-            net(x[lo:lo + 64], record=False)
+            net(x[lo : lo + 64], record=False)
         slayer_batched = (time.perf_counter() - t0) / N
     out["slayer_ms_per_step_batch1"] = 1e3 * slayer_b1 / T
     out["torch_engine_samples_per_s"] = 1.0 / slayer_batched
     if "lanes" in sections:
         out["lanes"] = bench_lanes(path, frames, labels, rule, slayer_b1 / T, 1.0 / slayer_batched)
-        out["lanes"]["lava_lanes_per_sample_step_over_slayer_batch1_one_thread"] = {   # steadier under load
-            k: v / 1e3 / (slayer_b1_1t / T) for k, v in out["lanes"]["ms_per_sample_step_full"].items()}
+        out["lanes"]["lava_lanes_per_sample_step_over_slayer_batch1_one_thread"] = {  # steadier under load
+            k: v / 1e3 / (slayer_b1_1t / T) for k, v in out["lanes"]["ms_per_sample_step_full"].items()
+        }
     if "modes" not in sections:
         return out
     lava_step = out["stream"]["ms_per_lava_step_full"] / 1e3
@@ -142,9 +155,12 @@ def bench_export(path: Path, samples: int, models: str = "fast", exact_samples: 
     out["lava_over_slayer_per_step_batch1_one_thread"] = lava_step / (slayer_b1_1t / T)
     out["models"] = bench_models(path, frames, labels, rule, slayer_b1 / T, exact_samples)
     out["models"]["lava_over_slayer_per_step_batch1_one_thread"] = {
-        m: v / 1e3 / (slayer_b1_1t / T) for m, v in out["models"]["ms_per_lava_step_full_stream"].items()}
+        m: v / 1e3 / (slayer_b1_1t / T) for m, v in out["models"]["ms_per_lava_step_full_stream"].items()
+    }
     out["workers"] = bench_workers(path, frames, labels, rule, models)
-    out["torch_engine_over_lava_stream_throughput"] = (1.0 / slayer_batched) / (N / (out["stream"]["wall_ms_per_sample_full"] * N / 1e3))
+    out["torch_engine_over_lava_stream_throughput"] = (1.0 / slayer_batched) / (
+        N / (out["stream"]["wall_ms_per_sample_full"] * N / 1e3)
+    )
     return out
 
 
@@ -155,24 +171,31 @@ def bench_models(path, frames, labels, rule, slayer_step_s: float, exact_samples
     from lavacut.runtime.record import lava_output
 
     res, step = {}, {}
-    for rnd in range(rounds):                       # alternated rounds, best per model: load bursts hit all alike
+    for rnd in range(rounds):  # alternated rounds, best per model: load bursts hit all alike
         for m in ("stock", "fast-procs", "fast"):
             full = run_split(path, frames, labels, FixedT(), mode="stream", progress=False, models=m)
             step[m] = min(step.get(m, np.inf), full.wall_s / full.lava_steps)
             if rnd == 0:
                 res[m] = run_split(path, frames, labels, rule, mode="stream", progress=False, models=m)
-    same = {m: all(np.array_equal(getattr(res[m], k), getattr(res["stock"], k)) for k in ("t_c", "pred", "counts"))
-            for m in ("fast-procs", "fast")}
+    same = {
+        m: all(np.array_equal(getattr(res[m], k), getattr(res["stock"], k)) for k in ("t_c", "pred", "counts"))
+        for m in ("fast-procs", "fast")
+    }
     n = min(exact_samples, len(frames))
     ref = lava_output(path, frames[:n], models="stock")[0]
     spikes = {m: bool(np.array_equal(lava_output(path, frames[:n], models=m)[0], ref)) for m in ("fast-procs", "fast")}
-    return {"ms_per_lava_step_full_stream": {m: 1e3 * v for m, v in step.items()},
-            "stock_over_fast_per_step": step["stock"] / step["fast"],
-            "stock_over_fast_procs_per_step": step["stock"] / step["fast-procs"],
-            "lava_over_slayer_per_step_batch1": {m: v / slayer_step_s for m, v in step.items()},
-            "rounds": rounds,
-            "spike_exact_fast_vs_stock": {"decisions_all_samples": same, f"output_spikes_first_{n}_samples": spikes,
-                                          "all": bool(all(same.values()) and all(spikes.values()))}}
+    return {
+        "ms_per_lava_step_full_stream": {m: 1e3 * v for m, v in step.items()},
+        "stock_over_fast_per_step": step["stock"] / step["fast"],
+        "stock_over_fast_procs_per_step": step["stock"] / step["fast-procs"],
+        "lava_over_slayer_per_step_batch1": {m: v / slayer_step_s for m, v in step.items()},
+        "rounds": rounds,
+        "spike_exact_fast_vs_stock": {
+            "decisions_all_samples": same,
+            f"output_spikes_first_{n}_samples": spikes,
+            "all": bool(all(same.values()) and all(spikes.values())),
+        },
+    }
 
 
 def _tree_pss_kib(root: int) -> int:
@@ -224,25 +247,42 @@ def bench_lanes(path, frames, labels, rule, slayer_step_s: float, torch_sps: flo
     and with the cutoff, against the torch engine and SLAYER batch 1 (see
     module doc)."""
     N, T = len(frames), frames.shape[-1]
-    out = {"lanes": list(LANES), "default_lanes": DEFAULT_LANES, "rounds": rounds,
-           "load_average_before": os.getloadavg()[0], "torch_engine_samples_per_s": torch_sps,
-           "init_s_full": {}, "init_s_cutoff": {}, "samples_per_s_full": {},
-           "samples_per_s_cutoff": {}, "lava_steps_full": {}, "lava_steps_cutoff": {},
-           "lava_lanes_over_torch_engine_throughput": {}, "lava_lanes_over_torch_engine_throughput_full": {},
-           "lava_lanes_per_sample_step_over_slayer_batch1": {}, "ms_per_sample_step_full": {},
-           "wall_ratio_over_timestep_ratio": {}, "speedup_over_lanes1_cutoff": {}, "same_decisions_as_lanes1": {}}
+    out = {
+        "lanes": list(LANES),
+        "default_lanes": DEFAULT_LANES,
+        "rounds": rounds,
+        "load_average_before": os.getloadavg()[0],
+        "torch_engine_samples_per_s": torch_sps,
+        "init_s_full": {},
+        "init_s_cutoff": {},
+        "samples_per_s_full": {},
+        "samples_per_s_cutoff": {},
+        "lava_steps_full": {},
+        "lava_steps_cutoff": {},
+        "lava_lanes_over_torch_engine_throughput": {},
+        "lava_lanes_over_torch_engine_throughput_full": {},
+        "lava_lanes_per_sample_step_over_slayer_batch1": {},
+        "ms_per_sample_step_full": {},
+        "wall_ratio_over_timestep_ratio": {},
+        "speedup_over_lanes1_cutoff": {},
+        "same_decisions_as_lanes1": {},
+    }
     ref = None
     for b in LANES:
         # best of ``rounds`` (load bursts from other processes only ever slow a run down)
-        full = min((run_split(path, frames, labels, FixedT(), mode="stream", progress=False, lanes=b)
-                    for _ in range(rounds)), key=lambda r: r.wall_s)
-        cut = min((run_split(path, frames, labels, rule, mode="stream", progress=False, lanes=b)
-                   for _ in range(rounds)), key=lambda r: r.wall_s)
+        full = min(
+            (run_split(path, frames, labels, FixedT(), mode="stream", progress=False, lanes=b) for _ in range(rounds)),
+            key=lambda r: r.wall_s,
+        )
+        cut = min(
+            (run_split(path, frames, labels, rule, mode="stream", progress=False, lanes=b) for _ in range(rounds)),
+            key=lambda r: r.wall_s,
+        )
         ref = ref or cut
         k = str(b)
         out["init_s_full"][k], out["init_s_cutoff"][k] = full.init_s, cut.init_s
         sps_full, sps_cut = N / full.wall_s, N / cut.wall_s
-        step = full.wall_s / (N * T)                          # wall per sample-step, full T
+        step = full.wall_s / (N * T)  # wall per sample-step, full T
         out["samples_per_s_full"][k], out["samples_per_s_cutoff"][k] = sps_full, sps_cut
         out["lava_steps_full"][k], out["lava_steps_cutoff"][k] = int(full.lava_steps), int(cut.lava_steps)
         out["lava_lanes_over_torch_engine_throughput"][k] = sps_cut / torch_sps
@@ -251,17 +291,21 @@ def bench_lanes(path, frames, labels, rule, slayer_step_s: float, torch_sps: flo
         out["lava_lanes_per_sample_step_over_slayer_batch1"][k] = step / slayer_step_s
         out["wall_ratio_over_timestep_ratio"][k] = (full.wall_s / cut.wall_s) / (T / float(np.mean(cut.t_c)))
         out["speedup_over_lanes1_cutoff"][k] = sps_cut / out["samples_per_s_cutoff"]["1"]
-        out["same_decisions_as_lanes1"][k] = bool(all(np.array_equal(getattr(cut, a), getattr(ref, a))
-                                                      for a in ("t_c", "pred", "counts")))
+        out["same_decisions_as_lanes1"][k] = bool(
+            all(np.array_equal(getattr(cut, a), getattr(ref, a)) for a in ("t_c", "pred", "counts"))
+        )
     d = str(DEFAULT_LANES) if str(DEFAULT_LANES) in out["samples_per_s_cutoff"] else str(LANES[-1])
     _, out["peak_tree_pss_mib_cutoff_at_default_lanes"] = peak_tree_memory_mib(
-        lambda: run_split(path, frames, labels, rule, mode="stream", progress=False, lanes=int(d)))
+        lambda: run_split(path, frames, labels, rule, mode="stream", progress=False, lanes=int(d))
+    )
     out["load_average_after"] = os.getloadavg()[0]
     out["targets"] = {
         "torch_throughput_at_default_lanes_ge_0.5": out["lava_lanes_over_torch_engine_throughput"][d] >= 0.5,
         "speedup_over_lanes1_cutoff_ge_10_at_default_lanes": out["speedup_over_lanes1_cutoff"][d] >= 10,
-        "per_sample_step_le_slayer_batch1_at_default_lanes": out["lava_lanes_per_sample_step_over_slayer_batch1"][d] <= 1,
-        "cutoff_wall_gain_ge_0.9_timestep_gain_at_default_lanes": out["wall_ratio_over_timestep_ratio"][d] >= 0.9}
+        "per_sample_step_le_slayer_batch1_at_default_lanes": out["lava_lanes_per_sample_step_over_slayer_batch1"][d]
+        <= 1,
+        "cutoff_wall_gain_ge_0.9_timestep_gain_at_default_lanes": out["wall_ratio_over_timestep_ratio"][d] >= 0.9,
+    }
     return out
 
 
@@ -274,21 +318,34 @@ def bench_workers(path, frames, labels, rule, models: str, workers: int = 2) -> 
         r = run_split(path, frames, labels, rule, mode="stream", progress=False, models=models, workers=w)
         out[w] = (time.perf_counter() - t0, r)
     same = all(np.array_equal(getattr(out[1][1], k), getattr(out[workers][1], k)) for k in ("t_c", "pred", "counts"))
-    return {"workers": workers, "elapsed_s_one_graph": out[1][0], "elapsed_s_workers": out[workers][0],
-            "one_graph_over_workers_elapsed": out[1][0] / out[workers][0], "same_decisions": bool(same),
-            "cpu_count": os.cpu_count()}
+    return {
+        "workers": workers,
+        "elapsed_s_one_graph": out[1][0],
+        "elapsed_s_workers": out[workers][0],
+        "one_graph_over_workers_elapsed": out[1][0] / out[workers][0],
+        "same_decisions": bool(same),
+        "cpu_count": os.cpu_count(),
+    }
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--samples", type=int, default=200)
-    ap.add_argument("--exports", nargs="*", default=["netx_exports/embedded_dense.net",
-                                                     "netx_exports/embedded_conv.net"])
+    ap.add_argument(
+        "--exports", nargs="*", default=["netx_exports/embedded_dense.net", "netx_exports/embedded_conv.net"]
+    )
     ap.add_argument("--out", default="sims/results/benchmark.json")
-    ap.add_argument("--models", default="fast", choices=["fast", "fast-procs", "stock"],
-                    help="ProcessModels of the halt/stream/switch figures (default fast)")
-    ap.add_argument("--only-lanes", action="store_true",
-                    help="measure the lanes section only (to a file other than the full benchmark's)")
+    ap.add_argument(
+        "--models",
+        default="fast",
+        choices=["fast", "fast-procs", "stock"],
+        help="ProcessModels of the halt/stream/switch figures (default fast)",
+    )
+    ap.add_argument(
+        "--only-lanes",
+        action="store_true",
+        help="measure the lanes section only (to a file other than the full benchmark's)",
+    )
     args = ap.parse_args(argv)
     sections = ("lanes",) if args.only_lanes else ("modes", "models", "workers", "lanes")
     results = {"versions": versions(), "samples": args.samples, "exports": []}
@@ -302,41 +359,61 @@ def main(argv=None) -> int:
         if "lanes" in r:
             ln = r["lanes"]
             for k in map(str, ln["lanes"]):
-                print(f"  lanes {k:>3}: {ln['samples_per_s_full'][k]:7.0f} samples/s full T, "
-                      f"{ln['samples_per_s_cutoff'][k]:7.0f} with cutoff "
-                      f"({ln['lava_lanes_over_torch_engine_throughput'][k]:.2f}x torch engine, "
-                      f"{ln['speedup_over_lanes1_cutoff'][k]:.1f}x lanes 1); per sample-step "
-                      f"{ln['lava_lanes_per_sample_step_over_slayer_batch1'][k]:.2f}x SLAYER b1; cutoff wall/timestep "
-                      f"gain {ln['wall_ratio_over_timestep_ratio'][k]:.2f}; same decisions {ln['same_decisions_as_lanes1'][k]}")
-            print(f"  torch engine {r['torch_engine_samples_per_s']:.0f} samples/s; targets at default lanes "
-                  f"{ln['default_lanes']}: {ln['targets']}")
-            print(f"  load average {ln['load_average_before']:.1f} -> {ln['load_average_after']:.1f}; peak memory "
-                  f"(process tree PSS) {ln['peak_tree_pss_mib_cutoff_at_default_lanes']:.0f} MiB")
+                print(
+                    f"  lanes {k:>3}: {ln['samples_per_s_full'][k]:7.0f} samples/s full T, "
+                    f"{ln['samples_per_s_cutoff'][k]:7.0f} with cutoff "
+                    f"({ln['lava_lanes_over_torch_engine_throughput'][k]:.2f}x torch engine, "
+                    f"{ln['speedup_over_lanes1_cutoff'][k]:.1f}x lanes 1); per sample-step "
+                    f"{ln['lava_lanes_per_sample_step_over_slayer_batch1'][k]:.2f}x SLAYER b1; cutoff wall/timestep "
+                    f"gain {ln['wall_ratio_over_timestep_ratio'][k]:.2f}; same decisions {ln['same_decisions_as_lanes1'][k]}"
+                )
+            print(
+                f"  torch engine {r['torch_engine_samples_per_s']:.0f} samples/s; targets at default lanes "
+                f"{ln['default_lanes']}: {ln['targets']}"
+            )
+            print(
+                f"  load average {ln['load_average_before']:.1f} -> {ln['load_average_after']:.1f}; peak memory "
+                f"(process tree PSS) {ln['peak_tree_pss_mib_cutoff_at_default_lanes']:.0f} MiB"
+            )
         if "modes" not in sections:
             continue
         for mode in ("halt", "stream"):
             m = r[mode]
-            print(f"  {mode:<6} per sample {m['wall_ms_per_sample_full']:.1f} ms full -> "
-                  f"{m['wall_ms_per_sample_cutoff']:.1f} ms cutoff: wall ratio {m['wall_ratio']:.2f} vs timestep "
-                  f"ratio {m['timestep_ratio']:.2f} -> {m['wall_ratio_over_timestep_ratio']:.2f} (target >= 0.9)")
-            print(f"         switch+reset overhead {m['switch_overhead_ms']:.2f} ms/sample = "
-                  f"{100 * m['switch_overhead_over_cutoff_sample_time']:.1f} % of a cutoff sample, "
-                  f"{100 * m['switch_overhead_over_full_sample_time']:.1f} % of a full-T sample (target <= 5 %)")
-        print(f"  Lava {r['stream']['ms_per_lava_step_full']:.2f} ms/step vs SLAYER batch-1 "
-              f"{r['slayer_ms_per_step_batch1']:.2f} ms/step: ratio {r['lava_over_slayer_per_step_batch1']:.2f} "
-              f"(SLAYER on one thread {r['slayer_ms_per_step_batch1_one_thread']:.2f} ms/step: ratio "
-              f"{r['lava_over_slayer_per_step_batch1_one_thread']:.2f})")
-        print(f"  torch engine {r['torch_engine_samples_per_s']:.0f} samples/s = "
-              f"{r['torch_engine_over_lava_stream_throughput']:.1f}x the Lava stream throughput (full T)")
+            print(
+                f"  {mode:<6} per sample {m['wall_ms_per_sample_full']:.1f} ms full -> "
+                f"{m['wall_ms_per_sample_cutoff']:.1f} ms cutoff: wall ratio {m['wall_ratio']:.2f} vs timestep "
+                f"ratio {m['timestep_ratio']:.2f} -> {m['wall_ratio_over_timestep_ratio']:.2f} (target >= 0.9)"
+            )
+            print(
+                f"         switch+reset overhead {m['switch_overhead_ms']:.2f} ms/sample = "
+                f"{100 * m['switch_overhead_over_cutoff_sample_time']:.1f} % of a cutoff sample, "
+                f"{100 * m['switch_overhead_over_full_sample_time']:.1f} % of a full-T sample (target <= 5 %)"
+            )
+        print(
+            f"  Lava {r['stream']['ms_per_lava_step_full']:.2f} ms/step vs SLAYER batch-1 "
+            f"{r['slayer_ms_per_step_batch1']:.2f} ms/step: ratio {r['lava_over_slayer_per_step_batch1']:.2f} "
+            f"(SLAYER on one thread {r['slayer_ms_per_step_batch1_one_thread']:.2f} ms/step: ratio "
+            f"{r['lava_over_slayer_per_step_batch1_one_thread']:.2f})"
+        )
+        print(
+            f"  torch engine {r['torch_engine_samples_per_s']:.0f} samples/s = "
+            f"{r['torch_engine_over_lava_stream_throughput']:.1f}x the Lava stream throughput (full T)"
+        )
         mm = r["models"]
-        print("  models, ms/step (full-T stream): " + ", ".join(
-            f"{m} {v:.2f} ({mm['lava_over_slayer_per_step_batch1'][m]:.1f}x SLAYER b1)"
-            for m, v in mm["ms_per_lava_step_full_stream"].items())
-            + f"; stock/fast {mm['stock_over_fast_per_step']:.1f}x; spike-exact: {mm['spike_exact_fast_vs_stock']['all']}")
+        print(
+            "  models, ms/step (full-T stream): "
+            + ", ".join(
+                f"{m} {v:.2f} ({mm['lava_over_slayer_per_step_batch1'][m]:.1f}x SLAYER b1)"
+                for m, v in mm["ms_per_lava_step_full_stream"].items()
+            )
+            + f"; stock/fast {mm['stock_over_fast_per_step']:.1f}x; spike-exact: {mm['spike_exact_fast_vs_stock']['all']}"
+        )
         wk = r["workers"]
-        print(f"  workers: {wk['workers']} workers {wk['elapsed_s_workers']:.1f} s vs one graph "
-              f"{wk['elapsed_s_one_graph']:.1f} s elapsed (compile included), same decisions: {wk['same_decisions']}")
-    if args.only_lanes and Path(args.out).is_file():      # replace the lanes of a full report, keep the rest
+        print(
+            f"  workers: {wk['workers']} workers {wk['elapsed_s_workers']:.1f} s vs one graph "
+            f"{wk['elapsed_s_one_graph']:.1f} s elapsed (compile included), same decisions: {wk['same_decisions']}"
+        )
+    if args.only_lanes and Path(args.out).is_file():  # replace the lanes of a full report, keep the rest
         full = json.loads(Path(args.out).read_text())
         lanes = {r["export"]: r["lanes"] for r in results["exports"]}
         for r in full.get("exports", []):

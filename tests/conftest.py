@@ -6,6 +6,7 @@
 - No __init__.py in tests/: lava-dl installs a top-level package named
   ``tests`` that must not shadow (or be shadowed by) ours.
 """
+
 import os
 import shutil
 import tempfile
@@ -38,10 +39,12 @@ def nmnist_sample() -> Path:
 @pytest.fixture(scope="session")
 def embedded_train():
     from lavacut.data.embedded import EmbeddedDigits
+
     return EmbeddedDigits("train", progress=False)
 
 
 @pytest.fixture(scope="session")
 def embedded_test():
     from lavacut.data.embedded import EmbeddedDigits
+
     return EmbeddedDigits("test", progress=False)

@@ -1,6 +1,7 @@
 """Event recordings written as real files in the formats lavacut reads
 (N-MNIST .bin, Prophesee .dat and EVT 2.0/3.0 .raw, .aedat4 through dv-processing), shared by
 the reader tests and the command-line tests."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -8,11 +9,11 @@ import pytest
 
 from lavacut.data.events import make_events
 
+
 def events(n=600, w=20, h=16, t_max=290_000, seed=0, polarities=(0, 1)):
     rng = np.random.default_rng(seed)
     t = np.sort(rng.integers(0, t_max, n))
-    return make_events(rng.integers(0, w, n), rng.integers(0, h, n), t,
-                       rng.choice(polarities, n).astype(bool))
+    return make_events(rng.integers(0, w, n), rng.integers(0, h, n), t, rng.choice(polarities, n).astype(bool))
 
 
 def structured(ev, one_d=False):
@@ -43,8 +44,7 @@ def write_dat(path, ev, width=None, height=None, ev_type=0x0C, geometry=False):
         head += f"% Height {height}\n% Width {width}\n"
     rec = np.empty(len(ev), dtype=[("t", "<u4"), ("d", "<u4")])
     rec["t"] = ev["t"]
-    rec["d"] = (ev["x"].astype(np.uint32) | (ev["y"].astype(np.uint32) << 14)
-                | (ev["p"].astype(np.uint32) << 28))
+    rec["d"] = ev["x"].astype(np.uint32) | (ev["y"].astype(np.uint32) << 14) | (ev["p"].astype(np.uint32) << 28)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(head.encode() + bytes([ev_type, 8]) + rec.tobytes())
     return path

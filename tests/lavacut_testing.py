@@ -1,6 +1,7 @@
 """Helpers shared by the test files (a plain module, not a package: lava-dl
 installs a top-level package named ``tests``). pytest puts this folder on
 sys.path, so test files ``from lavacut_testing import ...``."""
+
 from __future__ import annotations
 
 import contextlib
@@ -37,6 +38,7 @@ def _captured_fds():
                 f.seek(0)
                 texts.append(f.read().decode("utf-8", "replace"))
             return tuple(texts)
+
         yield read
     finally:
         sys.stdout, sys.stderr = saved_streams
@@ -67,13 +69,13 @@ def run_cli(*args, cwd=REPO, check=True, env=None):
         with _captured_fds() as read:
             try:
                 code = main(argv)
-            except SystemExit as exc:       # argparse: bad usage (2), --help / --version (0)
+            except SystemExit as exc:  # argparse: bad usage (2), --help / --version (0)
                 code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
                 if isinstance(exc.code, str):
                     print(exc.code, file=sys.stderr)
             out, err = read()
     finally:
-        set_quiet(False)                    # --quiet is process-wide state
+        set_quiet(False)  # --quiet is process-wide state
         os.chdir(old_cwd)
         os.environ.clear()
         os.environ.update(old_env)
@@ -88,8 +90,14 @@ def run_cli_process(*args, cwd=REPO, check=True, env=None, timeout=None):
     process shows: exit on a signal, a hang cut by ``timeout``, children,
     a fresh interpreter); with ``check`` a non-zero exit fails with the
     end of its output."""
-    r = subprocess.run([sys.executable, "-m", "lavacut.cli", *map(str, args)], cwd=cwd, capture_output=True,
-                       text=True, env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}, timeout=timeout)
+    r = subprocess.run(
+        [sys.executable, "-m", "lavacut.cli", *map(str, args)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
+        timeout=timeout,
+    )
     if check and r.returncode != 0:
         raise AssertionError(f"lavacut {args[0]} failed ({r.returncode}):\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}")
     return r
@@ -227,8 +235,11 @@ def brute_conv_fan_out(w, in_shape, stride, padding, dilation=1, groups=1):
 def without_timings(report):
     """A report without what differs between runs of the same computation."""
     if isinstance(report, dict):
-        return {k: without_timings(v) for k, v in report.items()
-                if not k.startswith("wall_") and k not in ("config", "versions", "workers")}
+        return {
+            k: without_timings(v)
+            for k, v in report.items()
+            if not k.startswith("wall_") and k not in ("config", "versions", "workers")
+        }
     if isinstance(report, list):
         return [without_timings(v) for v in report]
     return report

@@ -1,4 +1,5 @@
 """The flat Python API (lavacut.load / run / evaluate / verify) on a shipped export."""
+
 from __future__ import annotations
 
 import subprocess
@@ -13,9 +14,11 @@ from lavacut.util import LavacutError
 
 def test_import_lavacut_is_light():
     """`import lavacut` loads no numpy, torch or Lava: the API imports the pipelines when called."""
-    code = ("import sys, lavacut; heavy = sorted({m.split('.')[0] for m in sys.modules} & "
-            "{'numpy', 'torch', 'lava', 'scipy', 'h5py'}); assert not heavy, heavy; "
-            "assert callable(lavacut.run) and lavacut.__version__")
+    code = (
+        "import sys, lavacut; heavy = sorted({m.split('.')[0] for m in sys.modules} & "
+        "{'numpy', 'torch', 'lava', 'scipy', 'h5py'}); assert not heavy, heavy; "
+        "assert callable(lavacut.run) and lavacut.__version__"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
@@ -59,5 +62,6 @@ def test_docs_api_md_is_up_to_date():
 
     docs = Path(__file__).resolve().parents[1] / "docs"
     render = runpy.run_path(str(docs / "apidoc.py"))["render"]
-    assert (docs / "api.md").read_text(encoding="utf-8") == render(), \
+    assert (docs / "api.md").read_text(encoding="utf-8") == render(), (
         "docs/api.md is stale: run `python docs/apidoc.py > docs/api.md`"
+    )

@@ -1,6 +1,7 @@
 """The command line's grammar (issue 26): every option has help text, a
 shared option has one name, default and meaning in every command, and the
 config drives calibrate and verify (the command line over the config)."""
+
 from __future__ import annotations
 
 import argparse
@@ -22,21 +23,45 @@ def _commands() -> dict[str, argparse.ArgumentParser]:
 
 
 def _options(parser: argparse.ArgumentParser) -> dict[str, argparse.Action]:
-    return {a.option_strings[-1] if a.option_strings else a.dest: a for a in parser._actions
-            if not isinstance(a, argparse._HelpAction)}
+    return {
+        a.option_strings[-1] if a.option_strings else a.dest: a
+        for a in parser._actions
+        if not isinstance(a, argparse._HelpAction)
+    }
 
 
 def test_every_option_of_every_command_has_help():
-    missing = [f"lavacut {name} {opt}" for name, p in [("", build_parser()), *_commands().items()]
-               for opt, a in _options(p).items() if not (a.help or "").strip() or a.help == argparse.SUPPRESS]
+    missing = [
+        f"lavacut {name} {opt}"
+        for name, p in [("", build_parser()), *_commands().items()]
+        for opt, a in _options(p).items()
+        if not (a.help or "").strip() or a.help == argparse.SUPPRESS
+    ]
     assert not missing, f"options without help text: {missing}"
 
 
 #: the option groups of lavacut.cli.options: one name, default and help
 #: wherever they are taken (the help of --workers and --executor says what
 #: the tasks are: shards of a split, or whole runs of a sweep)
-SHARED = ["--config", "--set", "--input", "--split", "--samples", "--policy", "--param", "--mode", "--backend",
-          "--models", "--lanes", "--workers", "--executor", "--ray-address", "--force", "--debug", "--quiet"]
+SHARED = [
+    "--config",
+    "--set",
+    "--input",
+    "--split",
+    "--samples",
+    "--policy",
+    "--param",
+    "--mode",
+    "--backend",
+    "--models",
+    "--lanes",
+    "--workers",
+    "--executor",
+    "--ray-address",
+    "--force",
+    "--debug",
+    "--quiet",
+]
 #: the same name with a narrower meaning, on purpose: calibrate's --split is
 #: train only; data's --split is the split summarised; rcs-sweep's --set
 #: applies to every run of the sweep (it takes no --config)
@@ -47,19 +72,25 @@ def test_a_shared_option_has_one_default_and_meaning_everywhere():
     first: dict[str, tuple[str, argparse.Action]] = {}
     for name, p in _commands().items():
         for opt, a in _options(p).items():
-            if opt == "--report":       # one rule: reports/<command>.json
+            if opt == "--report":  # one rule: reports/<command>.json
                 assert a.default == f"reports/{name}.json", f"lavacut {name} --report"
             if opt not in SHARED or (name, opt) in NARROWER:
                 continue
             other, b = first.setdefault(opt, (name, a))
-            assert (a.option_strings, a.default, a.choices, a.type, a.nargs, a.metavar) == \
-                   (b.option_strings, b.default, b.choices, b.type, b.nargs, b.metavar), \
-                f"{opt}: lavacut {name} and lavacut {other} differ"
+            assert (a.option_strings, a.default, a.choices, a.type, a.nargs, a.metavar) == (
+                b.option_strings,
+                b.default,
+                b.choices,
+                b.type,
+                b.nargs,
+                b.metavar,
+            ), f"{opt}: lavacut {name} and lavacut {other} differ"
             if opt not in ("--workers", "--executor"):
                 assert a.help == b.help, f"{opt}: the help of lavacut {name} and lavacut {other} differ"
-            assert opt in ("--debug", "--quiet", "--force") or a.default in (None, []), \
+            assert opt in ("--debug", "--quiet", "--force") or a.default in (None, []), (
                 f"lavacut {name} {opt}: a shared option defaults to None (the config's value)"
-    for name, p in _commands().items():     # every command lists --debug and --quiet
+            )
+    for name, p in _commands().items():  # every command lists --debug and --quiet
         assert {"--debug", "--quiet"} <= set(_options(p)), name
     # the sample selection: None = the config's [run] (0 = all) wherever it is taken
     for name in ("run", "evaluate", "verify", "demo"):
@@ -80,9 +111,19 @@ def test_samples_parse_the_same_everywhere(capsys):
 # ----------------------------------------------------------------------------- the config drives calibrate, verify
 def _two_class_net(tmp_path):
     """Two inputs -> two CUBA neurons, each driven mostly by its own input."""
-    return write_netx(tmp_path / "two_class.net", [
-        {"type": "dense", "shape": np.array([2]), "inFeatures": 2, "outFeatures": 2,
-         "weight": np.array([[90.0, 20.0], [20.0, 90.0]]), "neuron": CUBA}])
+    return write_netx(
+        tmp_path / "two_class.net",
+        [
+            {
+                "type": "dense",
+                "shape": np.array([2]),
+                "inFeatures": 2,
+                "outFeatures": 2,
+                "weight": np.array([[90.0, 20.0], [20.0, 90.0]]),
+                "neuron": CUBA,
+            }
+        ],
+    )
 
 
 def _labelled_frames(tmp_path, n=200):
@@ -90,7 +131,7 @@ def _labelled_frames(tmp_path, n=200):
     decisions take a while, and Top-K's eps moves them)."""
     rng = np.random.default_rng(0)
     labels = np.arange(n) % 2
-    rate = np.where(np.eye(2, dtype=bool)[labels], 0.45, 0.35)        # (n, 2)
+    rate = np.where(np.eye(2, dtype=bool)[labels], 0.45, 0.35)  # (n, 2)
     frames = (rng.random((n, 2, T)) < rate[..., None]).astype(np.uint8)
     path = tmp_path / "frames.npz"
     np.savez(path, frames=frames, labels=labels)
@@ -113,8 +154,12 @@ def test_calibrate_takes_cutoff_from_the_config_and_the_command_line_over_it(tmp
     assert meta["calibration"]["eps"] == 0.07 and meta["default_policy"] == "confidence"
     assert "default policy: confidence" in capsys.readouterr().out
 
-    assert main(["calibrate", str(net), "--input", str(data), "--config", str(cfg), "--eps", "0.03",
-                 "--default", "entropy"]) == 0, capsys.readouterr().err
+    assert (
+        main(
+            ["calibrate", str(net), "--input", str(data), "--config", str(cfg), "--eps", "0.03", "--default", "entropy"]
+        )
+        == 0
+    ), capsys.readouterr().err
     meta = read_metadata(net)
     assert meta["calibration"]["eps"] == 0.03 and meta["default_policy"] == "entropy"
 
@@ -142,7 +187,7 @@ def test_verify_takes_run_samples_and_backend_from_the_config_and_the_command_li
     code, out = verify("--config", str(cfg))
     assert code == 0, out.err
     assert json.loads(report.read_text())["n_samples"] == 3
-    code, out = verify("--config", str(cfg), "--samples", "0")         # 0 = all
+    code, out = verify("--config", str(cfg), "--samples", "0")  # 0 = all
     assert code == 0, out.err
     assert json.loads(report.read_text())["n_samples"] == 6
 
@@ -168,5 +213,5 @@ def test_check_refuses_replicas_below_one(tmp_path, capsys, monkeypatch, raw, sh
         main(["check", "embedded_dense", "--replicas", raw])
     assert exc.value.code == 2
     assert f"argument --replicas: must be an integer >= 1, got {shown}" in capsys.readouterr().err
-    assert not (tmp_path / "reports").exists()       # refused before anything is written
+    assert not (tmp_path / "reports").exists()  # refused before anything is written
     assert build_parser().parse_args(["check", "x.net", "--replicas", "3"]).replicas == 3

@@ -2,6 +2,7 @@
 Lava's: its bit-accurate LIF model's own shifts and scales; the code that
 reproduces that model (lif_voltage, the fast LIF kernel) reads them from
 there, and lif_voltage equals the stock model step for step."""
+
 from __future__ import annotations
 
 import inspect
@@ -64,10 +65,10 @@ def test_lif_voltage_equals_the_stock_model(seed):
     n, T = 32, 30
     du, dv = int(rng.integers(0, 4095)), int(rng.integers(0, 4095))
     bias = rng.integers(-4096, 4096, n)
-    a_in = rng.integers(-2 ** 15, 2 ** 15, (n, T))
+    a_in = rng.integers(-(2**15), 2**15, (n, T))
     m = _stock_lif()
     m.u, m.v = np.zeros(n, np.int32), np.zeros(n, np.int32)
-    m.du, m.dv, m.vth = du, dv, fixed_point.READOUT_VTH_MANT     # never spikes: a voltage readout
+    m.du, m.dv, m.vth = du, dv, fixed_point.READOUT_VTH_MANT  # never spikes: a voltage readout
     m.bias_mant, m.bias_exp = bias.astype(np.int16), np.full(n, VTH_SHIFT, np.int16)
     m.s_out = _Port()
     stock = np.empty((n, T), np.int64)

@@ -2,6 +2,7 @@
 the report schema of docs/reports.md checked against real reports, the
 wheel's contents, and (slow) the wheel installed outside the clone running
 ``lavacut --version`` and ``lavacut demo`` from an empty folder."""
+
 from __future__ import annotations
 
 import hashlib
@@ -27,17 +28,18 @@ def test_clone_reads_the_top_level_folders(tmp_path, monkeypatch):
     from lavacut.shipped import checkout_root, is_package_data, resolve_export, shipped_dir, shipped_names
     from lavacut.util import LavacutError
 
-    monkeypatch.chdir(tmp_path)                          # any folder: the clone's files all the same
+    monkeypatch.chdir(tmp_path)  # any folder: the clone's files all the same
     assert checkout_root() == REPO
     assert shipped_dir("netx_exports") == REPO / "netx_exports" and shipped_dir("sims") == REPO / "sims"
     dense = REPO / "netx_exports" / "embedded_dense.net"
     assert "embedded_dense" in shipped_names()
-    from lavacut.pipelines.experiments import EXPERIMENTS      # `lavacut experiments` reads these recipes
+    from lavacut.pipelines.experiments import EXPERIMENTS  # `lavacut experiments` reads these recipes
+
     assert set(EXPERIMENTS) <= set(shipped_names("sims"))
     for arg in ("embedded_dense", "embedded_dense.net", "netx_exports/embedded_dense.net", dense):
         assert resolve_export(arg) == dense
     with pytest.raises(LavacutError, match="shipped export of this clone.*copy it first"):
-        resolve_export("embedded_dense", writable=True)                 # shipped: read-only in a clone too
+        resolve_export("embedded_dense", writable=True)  # shipped: read-only in a clone too
     assert not is_package_data(dense)
     # a file in the working folder wins over a shipped export of the same name
     (tmp_path / "embedded_dense.net").write_bytes(b"mine")
@@ -49,8 +51,9 @@ def test_clone_reads_the_top_level_folders(tmp_path, monkeypatch):
 
 
 def test_python_m_lavacut_version():
-    r = subprocess.run([sys.executable, "-m", "lavacut", "--version"], capture_output=True, text=True, cwd=REPO,
-                       timeout=120)
+    r = subprocess.run(
+        [sys.executable, "-m", "lavacut", "--version"], capture_output=True, text=True, cwd=REPO, timeout=120
+    )
     assert r.returncode == 0, r.stderr
     _check_version_text(r.stdout, REPO / "lavacut")
 
@@ -78,7 +81,7 @@ def documented(section: str) -> dict[str, str]:
             break
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
         if not cells[0].startswith("`"):
-            continue                                     # header and separator rows
+            continue  # header and separator rows
         key = cells[0].strip("`")
         assert key not in rows, f"{DOC}: {key} listed twice in '{section}'"
         rows[key] = cells[2]
@@ -100,6 +103,7 @@ def schema_problems(report: dict, rows: dict[str, str], active: set[str], exact_
     there, no key of an inactive condition is, and (``exact_top``) no key is
     undocumented; the same for the documented children of objects and of
     the records of lists (their ``when`` is relative to the parent)."""
+
     def wanted(when: str) -> bool:
         return when.startswith("always") or when in active
 
@@ -111,8 +115,7 @@ def schema_problems(report: dict, rows: dict[str, str], active: set[str], exact_
         if not wanted(w) and k in report:
             problems.append(f"key '{k}' present, documented only when: {w}")
     if exact_top:
-        problems += [f"undocumented key '{k}': document it in {DOC.relative_to(REPO)}" for k in report
-                     if k not in top]
+        problems += [f"undocumented key '{k}': document it in {DOC.relative_to(REPO)}" for k in report if k not in top]
     children: dict[str, dict[str, str]] = {}
     for k, w in rows.items():
         if "." in k:
@@ -154,22 +157,37 @@ def written_reports(tmp_path_factory):
     write_report(rep, out / "run.json", plots=False)
     rep = evaluate_export(RunRequest(export, samples=6), engine="torch", progress=False)
     write_report(rep, out / "evaluate_torch.json", plots=False)
-    rep = evaluate_export(RunRequest(export, samples=3), engine="lava", mode="halt", backend="cpu", progress=False,
-                          with_sweeps=False)
+    rep = evaluate_export(
+        RunRequest(export, samples=3), engine="lava", mode="halt", backend="cpu", progress=False, with_sweeps=False
+    )
     write_report(rep, out / "evaluate_lava.json", plots=False)
     atomic_write_json(out / "verify.json", verify_export(RunRequest(export, samples=3), progress=False).summary())
     return {p.stem: json.loads(p.read_text()) for p in out.glob("*.json")}
 
 
-@pytest.mark.parametrize("name, sections, active", [
-    ("run", ("common", "run"), {"halt mode"}),
-    ("evaluate_torch", ("common", "evaluate"),
-     {"labelled", "torch engine", "labelled data set split (not `--input`), sweeps on", "with `sweeps`",
-      "unless `--no-neurobench`"}),
-    ("evaluate_lava", ("common", "evaluate"), {"labelled", "lava engine", "lava engine, halt mode",
-                                               "unless `--no-neurobench`"}),
-    ("verify", ("verify",), set()),
-])
+@pytest.mark.parametrize(
+    "name, sections, active",
+    [
+        ("run", ("common", "run"), {"halt mode"}),
+        (
+            "evaluate_torch",
+            ("common", "evaluate"),
+            {
+                "labelled",
+                "torch engine",
+                "labelled data set split (not `--input`), sweeps on",
+                "with `sweeps`",
+                "unless `--no-neurobench`",
+            },
+        ),
+        (
+            "evaluate_lava",
+            ("common", "evaluate"),
+            {"labelled", "lava engine", "lava engine, halt mode", "unless `--no-neurobench`"},
+        ),
+        ("verify", ("verify",), set()),
+    ],
+)
 def test_reports_have_exactly_the_documented_keys(written_reports, name, sections, active):
     import lavacut
     from lavacut.pipelines.run import REPORT_SCHEMA_VERSION
@@ -199,20 +217,34 @@ def test_schema_checker_catches_drift():
     rows = {"a": "always", "b": "torch engine", "c": "always", "c.x": "always", "l": "always", "l[].y": "always"}
     good = {"a": 1, "c": {"x": 1}, "l": [{"y": 1}]}
     assert schema_problems(good, rows, set()) == []
-    assert schema_problems({**good, "b": 2}, rows, set())                 # inactive condition
-    assert schema_problems({**good, "z": 0}, rows, set())                 # undocumented
-    assert schema_problems({"c": {"x": 1}, "l": []}, rows, set())         # missing 'a'
+    assert schema_problems({**good, "b": 2}, rows, set())  # inactive condition
+    assert schema_problems({**good, "z": 0}, rows, set())  # undocumented
+    assert schema_problems({"c": {"x": 1}, "l": []}, rows, set())  # missing 'a'
     assert schema_problems({**good, "c": {"x": 1, "w": 2}}, rows, set())  # undocumented nested
-    assert schema_problems({**good, "l": [{"q": 1}]}, rows, set())        # nested record
+    assert schema_problems({**good, "l": [{"q": 1}]}, rows, set())  # nested record
 
 
 # ----------------------------------------------------------------------------- the wheel
 def _source_copy(dest: Path) -> Path:
     """The repository as a fresh clone has it (no venv, build folders or
     outputs), so the build never writes into the working tree."""
-    shutil.copytree(REPO, dest, ignore=shutil.ignore_patterns(
-        ".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", ".pytest_cache", "runs", "reports",
-        "results", "tests"))
+    shutil.copytree(
+        REPO,
+        dest,
+        ignore=shutil.ignore_patterns(
+            ".git",
+            ".venv",
+            "build",
+            "dist",
+            "*.egg-info",
+            "__pycache__",
+            ".pytest_cache",
+            "runs",
+            "reports",
+            "results",
+            "tests",
+        ),
+    )
     return dest
 
 
@@ -221,8 +253,23 @@ def wheel(tmp_path_factory) -> Path:
     """``pip wheel`` without build isolation (the environment's setuptools)."""
     base = tmp_path_factory.mktemp("wheel")
     src = _source_copy(base / "src")
-    r = subprocess.run([sys.executable, "-m", "pip", "wheel", str(src), "--no-deps", "--no-build-isolation",
-                        "-w", str(base / "dist"), "-q"], capture_output=True, text=True, timeout=600)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            str(src),
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            str(base / "dist"),
+            "-q",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert r.returncode == 0, f"pip wheel failed:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}"
     wheels = list((base / "dist").glob("lavacut-*.whl"))
     assert len(wheels) == 1, wheels
@@ -238,7 +285,7 @@ def test_wheel_carries_the_shipped_files_licence_and_metadata(wheel):
         for kind, pattern in SHIPPED.items():
             files = sorted((REPO / kind).glob(pattern))
             assert files
-            for f in files:     # the same bytes as the top-level folders, the one source
+            for f in files:  # the same bytes as the top-level folders, the one source
                 inside = f"lavacut/_shipped/{kind}/{f.name}"
                 assert inside in names, f"{inside} missing from the wheel"
                 assert hashlib.sha256(z.read(inside)).digest() == hashlib.sha256(f.read_bytes()).digest()
@@ -253,12 +300,15 @@ def test_wheel_carries_the_shipped_files_licence_and_metadata(wheel):
     assert meta["License-Expression"] == "BSD-3-Clause"
     assert any(c.startswith("Programming Language :: Python :: 3.10") for c in meta.get_all("Classifier"))
     assert meta.get_all("Project-URL")
-    assert not (REPO / "lavacut" / "_shipped").exists()   # nothing copied into the source tree
+    assert not (REPO / "lavacut" / "_shipped").exists()  # nothing copied into the source tree
 
 
 def _listing(root: Path) -> dict[str, int]:
-    return {str(p.relative_to(root)): p.stat().st_mtime_ns for p in root.rglob("*")
-            if p.is_file() and "__pycache__" not in p.parts}
+    return {
+        str(p.relative_to(root)): p.stat().st_mtime_ns
+        for p in root.rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts
+    }
 
 
 def _termination_summary(stdout: str) -> list[str]:
@@ -275,8 +325,12 @@ def test_installed_wheel_runs_the_demo_from_an_empty_folder(wheel, tmp_path):
     with PYTHONPATH pointing at the install: lavacut comes from there, not
     from the clone; the outputs land in the folder, not in the install."""
     site = tmp_path / "site"
-    r = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--target", str(site), str(wheel), "-q"],
-                       capture_output=True, text=True, timeout=600)
+    r = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--no-deps", "--target", str(site), str(wheel), "-q"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     work = tmp_path / "empty"
     work.mkdir()
@@ -286,38 +340,56 @@ def test_installed_wheel_runs_the_demo_from_an_empty_folder(wheel, tmp_path):
 
     r = subprocess.run([str(script), "--version"], cwd=work, env=env, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
-    _check_version_text(r.stdout, site / "lavacut")          # the installed package, not the clone
-    r = subprocess.run([sys.executable, "-m", "lavacut", "--version"], cwd=work, env=env, capture_output=True,
-                       text=True, timeout=300)
+    _check_version_text(r.stdout, site / "lavacut")  # the installed package, not the clone
+    r = subprocess.run(
+        [sys.executable, "-m", "lavacut", "--version"], cwd=work, env=env, capture_output=True, text=True, timeout=300
+    )
     assert r.returncode == 0 and r.stdout.startswith(f"lavacut {_version()} ({site / 'lavacut'})"), r.stderr
 
-    r = subprocess.run([str(script), "demo", "--samples", DEMO_SAMPLES], cwd=work, env=env, capture_output=True,
-                       text=True, timeout=1200)
+    r = subprocess.run(
+        [str(script), "demo", "--samples", DEMO_SAMPLES],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
     assert r.returncode == 0, f"{r.stdout[-3000:]}\n{r.stderr[-3000:]}"
     wheel_demo = r.stdout
     assert f"the shipped export {site / 'lavacut' / '_shipped' / 'netx_exports' / 'embedded_dense.net'}" in r.stdout
     assert "report: reports/demo.json" in r.stdout
     report = json.loads((work / "reports" / "demo.json").read_text())
     assert report["n_samples"] == int(DEMO_SAMPLES) and report["lavacut_version"] == _version()
-    assert sorted(p.name for p in work.rglob("*") if p.is_file()) == \
-        ["demo.json", "demo.samples.csv", "demo_tcutoff.png"]
+    assert sorted(p.name for p in work.rglob("*") if p.is_file()) == [
+        "demo.json",
+        "demo.samples.csv",
+        "demo_tcutoff.png",
+    ]
     assert _listing(site) == before, "the demo wrote into the installed package"
 
     # a shipped export by name, from the empty folder; calibrate refuses to write into the install
-    r = subprocess.run([str(script), "run", "embedded_dense", "--samples", "2", "--report", "r/run.json"], cwd=work,
-                       env=env, capture_output=True, text=True, timeout=600)
+    r = subprocess.run(
+        [str(script), "run", "embedded_dense", "--samples", "2", "--report", "r/run.json"],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert r.returncode == 0 and (work / "r" / "run.json").is_file(), r.stderr[-3000:]
-    r = subprocess.run([str(script), "calibrate", "embedded_dense"], cwd=work, env=env, capture_output=True,
-                       text=True, timeout=600)
+    r = subprocess.run(
+        [str(script), "calibrate", "embedded_dense"], cwd=work, env=env, capture_output=True, text=True, timeout=600
+    )
     assert r.returncode != 0 and "inside the installed lavacut package" in r.stderr, r.stderr[-3000:]
     assert _listing(site) == before
 
     # the same command in the clone: the same termination summary
     clone = run_cli("demo", "--samples", DEMO_SAMPLES, "--report", tmp_path / "clone" / "demo.json")
     assert _termination_summary(wheel_demo) == _termination_summary(clone.stdout), (wheel_demo, clone.stdout)
-    assert len(_termination_summary(wheel_demo)) >= 3      # samples/policy, accuracy, timesteps
+    assert len(_termination_summary(wheel_demo)) >= 3  # samples/policy, accuracy, timesteps
 
 
 def _version() -> str:
     import lavacut
+
     return lavacut.__version__

@@ -1,4 +1,5 @@
 """lavacut.progress: bars only on a terminal, never with --quiet."""
+
 from __future__ import annotations
 
 import io
@@ -20,10 +21,12 @@ class Terminal(io.StringIO):
 def terminal(monkeypatch):
     """Set in the test body: pytest's output capture resets sys.stderr
     between a fixture's setup and the test call."""
+
     def attach() -> Terminal:
         term = Terminal()
         monkeypatch.setattr("sys.stderr", term)
         return term
+
     yield attach
     progress.set_quiet(False)
 
@@ -33,7 +36,7 @@ def test_bar_drawn_on_a_terminal_only(terminal, monkeypatch):
     assert list(progress.bar(range(3), desc="work")) == [0, 1, 2]
     assert "work" in terminal.getvalue() and "3/3" in terminal.getvalue()
     assert not progress.shown(enabled=False)
-    log = io.StringIO()                       # a log file or a pipe: no bar, the loop still runs
+    log = io.StringIO()  # a log file or a pipe: no bar, the loop still runs
     monkeypatch.setattr("sys.stderr", log)
     assert not progress.shown()
     assert list(progress.bar(range(3), desc="work")) == [0, 1, 2]
@@ -47,6 +50,7 @@ def test_quiet_silences_bars(terminal):
     assert sum(progress.bar(range(4), desc="work")) == 6
     assert terminal.getvalue() == ""
     from lavacut.runtime.result import progress_bar
+
     assert progress_bar(5, True) is None
     progress.set_quiet(False)
     assert progress.shown()

@@ -11,6 +11,7 @@ commands live in :mod:`~lavacut.cli.train` (data, train),
 pipeline when it runs: they pull in torch and Lava, which ``lavacut --help``
 should not wait for.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,9 +34,13 @@ def version_text() -> str:
     from lavacut.util import versions
 
     v = versions()
-    return "\n".join([f"lavacut {lavacut.__version__} ({Path(lavacut.__file__).parent})",
-                      *(f"{dist} {v[dist]}" for dist in ("lava-nc", "lava-dl", "torch")),
-                      f"Python {v['python']} ({sys.executable})"])
+    return "\n".join(
+        [
+            f"lavacut {lavacut.__version__} ({Path(lavacut.__file__).parent})",
+            *(f"{dist} {v[dist]}" for dist in ("lava-nc", "lava-dl", "torch")),
+            f"Python {v['python']} ({sys.executable})",
+        ]
+    )
 
 
 class _VersionAction(argparse.Action):
@@ -53,22 +58,30 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lavacut",
         description="Train event-driven SNNs with lava-dl SLAYER, export them to NetX, and stop inference "
-                    "early on Lava (CPU simulation or Loihi 2) with a calibrated cutoff monitor.",
-        epilog=EXIT_CODES, parents=[options.common()])
-    parser.add_argument("--version", action=_VersionAction,
-                        help="print the versions of lavacut, lava-nc, lava-dl, torch and Python, and exit")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND",
-                                help="one stage of the pipeline; 'lavacut COMMAND --help' says more")
+        "early on Lava (CPU simulation or Loihi 2) with a calibrated cutoff monitor.",
+        epilog=EXIT_CODES,
+        parents=[options.common()],
+    )
+    parser.add_argument(
+        "--version",
+        action=_VersionAction,
+        help="print the versions of lavacut, lava-nc, lava-dl, torch and Python, and exit",
+    )
+    sub = parser.add_subparsers(
+        dest="command", metavar="COMMAND", help="one stage of the pipeline; 'lavacut COMMAND --help' says more"
+    )
     for commands in (train, export, run, sweeps):
         commands.add_parsers(sub)
     return parser
 
 
 #: exit codes (also in ``lavacut --help``)
-EXIT_BAD_INPUT, EXIT_INTERNAL = 2, 3     # (0 ok, 1 a check failed: the commands return those)
-EXIT_CODES = ("exit codes: 0 ok; 1 a check failed (verify, inspect, check); 2 bad usage or input (one line naming "
-              "the file, field or option); 3 an internal error (a bug: rerun with --debug for the traceback); "
-              "130 Ctrl-C; 143 SIGTERM. Every Lava runtime is stopped before lavacut exits.")
+EXIT_BAD_INPUT, EXIT_INTERNAL = 2, 3  # (0 ok, 1 a check failed: the commands return those)
+EXIT_CODES = (
+    "exit codes: 0 ok; 1 a check failed (verify, inspect, check); 2 bad usage or input (one line naming "
+    "the file, field or option); 3 an internal error (a bug: rerun with --debug for the traceback); "
+    "130 Ctrl-C; 143 SIGTERM. Every Lava runtime is stopped before lavacut exits."
+)
 
 
 def _on_sigterm(signum, frame):
@@ -82,6 +95,7 @@ def _unraisable(hook):
     swallowed, and the command would go on to write its output and exit 0.
     Deliver the signal again a moment later instead (from a thread: not
     inside this hook), where it is raised in the command."""
+
     def on_unraisable(info):
         if isinstance(info.exc_value, KeyboardInterrupt):
             signum = signal.SIGTERM if isinstance(info.exc_value, Terminated) else signal.SIGINT
@@ -90,6 +104,7 @@ def _unraisable(hook):
             timer.start()
             return
         hook(info)
+
     return on_unraisable
 
 
@@ -101,8 +116,8 @@ def _os_error_message(exc: OSError) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    debug = "--debug" in argv       # accepted anywhere on the line, before or after the command
-    quiet = "--quiet" in argv       # likewise
+    debug = "--debug" in argv  # accepted anywhere on the line, before or after the command
+    quiet = "--quiet" in argv  # likewise
     argv = [a for a in argv if a not in ("--debug", "--quiet")]
     set_quiet(quiet)
     parser = build_parser()
@@ -114,8 +129,9 @@ def main(argv: list[str] | None = None) -> int:
     where = f"lavacut {args.command}"
     # SIGTERM (a job manager, `timeout`) unwinds like Ctrl-C: every Lava
     # runtime and temporary file is cleaned up on the way out
-    old_term = signal.signal(signal.SIGTERM, _on_sigterm) \
-        if threading.current_thread() is threading.main_thread() else None
+    old_term = (
+        signal.signal(signal.SIGTERM, _on_sigterm) if threading.current_thread() is threading.main_thread() else None
+    )
     old_unraisable, sys.unraisablehook = sys.unraisablehook, _unraisable(sys.unraisablehook)
     try:
         check_local_workers(args)
@@ -132,17 +148,20 @@ def main(argv: list[str] | None = None) -> int:
             return 128 + signal.SIGTERM
         print(f"{where}: interrupted{hint}", file=sys.stderr)
         return 130
-    except OSError as exc:          # a path the user gave: missing, a folder, no permission, disk full
+    except OSError as exc:  # a path the user gave: missing, a folder, no permission, disk full
         if debug:
             raise
         print(f"{where}: error: {_os_error_message(exc)}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except Exception as exc:        # noqa: BLE001 - the last line of defence: one line, no traceback
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, no traceback
         if debug:
             raise
-        print(f"{where}: internal error: {type(exc).__name__}: {first_line(exc)} "
-              f"(this is a bug in lavacut or a library it uses; rerun with --debug for the traceback and "
-              f"report it)", file=sys.stderr)
+        print(
+            f"{where}: internal error: {type(exc).__name__}: {first_line(exc)} "
+            f"(this is a bug in lavacut or a library it uses; rerun with --debug for the traceback and "
+            f"report it)",
+            file=sys.stderr,
+        )
         return EXIT_INTERNAL
     finally:
         sys.unraisablehook = old_unraisable

@@ -1,4 +1,5 @@
 """argparse value types: each checks one range and says it in one line."""
+
 from __future__ import annotations
 
 import argparse
@@ -62,8 +63,10 @@ def workers(raw: str) -> int:
     except ValueError:
         raise argparse.ArgumentTypeError(f"must be an integer in 1..{MAX_TASKS}, got {raw!r}") from None
     if not 1 <= v <= MAX_TASKS:
-        raise argparse.ArgumentTypeError(f"must be in 1..{MAX_TASKS} (tasks in flight; the local executor: "
-                                         f"at most the {max_workers()} CPU cores here), got {v}")
+        raise argparse.ArgumentTypeError(
+            f"must be in 1..{MAX_TASKS} (tasks in flight; the local executor: "
+            f"at most the {max_workers()} CPU cores here), got {v}"
+        )
     return v
 
 

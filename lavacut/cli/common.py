@@ -1,6 +1,7 @@
 """What the commands share once their options are parsed: the config, the
 checks of inputs and outputs before any work, the RunRequest of a command
 on an export."""
+
 from __future__ import annotations
 
 import os
@@ -29,11 +30,14 @@ def check_local_workers(args) -> None:
     """--workers on the local executor: at most the CPU cores (each worker
     is a whole Lava graph); more are for --executor ray."""
     workers, executor = getattr(args, "workers", None), getattr(args, "executor", None)
-    ray_in_config = args.config is not None or any(o.startswith("run.executor") for o in
-                                                   getattr(args, "overrides", []) or [])
+    ray_in_config = args.config is not None or any(
+        o.startswith("run.executor") for o in getattr(args, "overrides", []) or []
+    )
     if workers and workers > max_workers() and executor != "ray" and not (executor is None and ray_in_config):
-        raise LavacutError(f"argument --workers: must be in 1..{max_workers()} (the CPU cores here) on the local "
-                           f"executor, got {workers}; more shards run on --executor ray")
+        raise LavacutError(
+            f"argument --workers: must be in 1..{max_workers()} (the CPU cores here) on the local "
+            f"executor, got {workers}; more shards run on --executor ray"
+        )
 
 
 def policy_params(items: list[str]) -> dict:
@@ -53,12 +57,14 @@ def check_io(args, outputs=(), inputs=()) -> None:
     if getattr(args, "input", None) is not None:
         check_input_file(args.input, "--input", folder=True)
         if getattr(args, "split", None) is not None and args.command != "calibrate":
-            raise LavacutError(f"--split {args.split} picks a split of the export's data set; --input "
-                               f"{args.input} is your own data: give one of them")
+            raise LavacutError(
+                f"--split {args.split} picks a split of the export's data set; --input "
+                f"{args.input} is your own data: give one of them"
+            )
     inputs = [(getattr(args, "config", None), "--config"), (getattr(args, "input", None), "--input"), *inputs]
     for path, what in inputs:
         if path is not None and what != "--input":
-            check_input_file(path, what, folder=True)   # a folder: the command's own message names it
+            check_input_file(path, what, folder=True)  # a folder: the command's own message names it
     check_outputs(outputs, inputs)
     for path, what in outputs:
         if path is not None:
@@ -93,8 +99,10 @@ def network_file(path, what: str = "FILE"):
     except UnsupportedFileError:
         return path
     if fmt is not None:
-        raise LavacutError(f"{what} {path} is an event recording ({fmt.description}), not a network: give it as "
-                           f"--input (lavacut run NET --input {path}); lavacut inspect {path} describes it")
+        raise LavacutError(
+            f"{what} {path} is an event recording ({fmt.description}), not a network: give it as "
+            f"--input (lavacut run NET --input {path}); lavacut inspect {path} describes it"
+        )
     return path
 
 
@@ -109,10 +117,14 @@ def request(args, samples=None, outputs=()):
     path = check_input_file(resolve_export(args.file, writable=args.command == "calibrate"), "FILE", folder=True)
     network_file(path)
     if args.command == "calibrate":
-        outputs = [(path, "FILE")]              # it writes into FILE: FILE is its output
+        outputs = [(path, "FILE")]  # it writes into FILE: FILE is its output
     check_io(args, outputs, [] if args.command == "calibrate" else [(path, "FILE")])
-    return RunRequest(path=path,
-                      config_path=args.config, overrides=tuple(args.overrides),
-                      user_input=getattr(args, "input", None), split=getattr(args, "split", None),
-                      samples=getattr(args, "samples", None) if samples is None else samples,
-                      force=getattr(args, "force", False))
+    return RunRequest(
+        path=path,
+        config_path=args.config,
+        overrides=tuple(args.overrides),
+        user_input=getattr(args, "input", None),
+        split=getattr(args, "split", None),
+        samples=getattr(args, "samples", None) if samples is None else samples,
+        force=getattr(args, "force", False),
+    )

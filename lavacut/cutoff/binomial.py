@@ -4,6 +4,7 @@ scipy is imported inside the functions, not at the top: the rest of the
 cutoff core (the stop rules, which the Lava monitor process imports) stays
 numpy-only, and scipy is loaded only where a calibration or a report needs
 these figures (tests/cutoff/test_conformal_guarantee.py checks both)."""
+
 from __future__ import annotations
 
 

@@ -6,19 +6,15 @@ parameters of a :mod:`lavacut.cutoff.rules` rule.
 
 - :func:`calibrate_all`: every registered rule, each by its own
   :meth:`~lavacut.cutoff.rules.StopRule.calibrate`. The rule-specific
-  calibrations live in the rule's module (:mod:`lavacut.cutoff.rules.topk`,
-  :mod:`lavacut.cutoff.rules.conformal`) and are importable from here:
-- :func:`calibrate_topk`: the paper's per-step beta(t) (docs/method.md, exactly).
-- :func:`calibrate_temperature`: softmax temperature on counts by NLL.
-- :func:`calibrate_conformal`: SpikeCP per-step score quantiles with the
-  Bonferroni correction over the decision steps (a coverage guarantee at the
-  stopping step); :func:`calibrate_conformal_split` calibrates them on a
-  hold-out the network was not trained on.
-- :func:`choose_topk_eps`: Top-K's eps chosen on held-out samples for an
-  accuracy-drop budget.
+  calibrations live in the rule's module: Top-K's per-step beta(t) and the
+  choice of its eps on held-out samples (:mod:`lavacut.cutoff.rules.topk`),
+  SpikeCP's per-step score quantiles with the Bonferroni correction
+  (:mod:`lavacut.cutoff.rules.conformal`), the softmax temperature by NLL
+  (:mod:`lavacut.cutoff.rules.calibration`).
 - :func:`risk_controlled`: beyond the paper, a Learn-then-Test selection with
   a finite-sample guarantee on the accuracy drop (see its docstring).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -27,17 +23,20 @@ import numpy as np
 
 from lavacut.cutoff.binomial import binom_cdf
 from lavacut.cutoff.rules import RULES, CalibrationData, StopRule, cutoff, per_step_predictions
-# each rule's calibration lives in its module; these names are kept here for their callers
-from lavacut.cutoff.rules.calibration import calibrate_temperature  # noqa: F401
-from lavacut.cutoff.rules.conformal import (CORRECTIONS, calibrate_conformal, calibrate_conformal_split,  # noqa: F401
-                                            conformal_checkpoints, conformal_rank, select_checkpoints)
-from lavacut.cutoff.rules.topk import EPS_GRID, EpsChoice, calibrate_topk, choose_topk_eps  # noqa: F401
 
 
-def calibrate_all(spikes: np.ndarray, labels: np.ndarray, eps: float = 0.02, alpha: float = 0.05,
-                  entropy_threshold: float | None = None, confidence_eps: float | None = None,
-                  holdout: np.ndarray | None = None, holdout_spikes: np.ndarray | None = None,
-                  checkpoints: int | list[int] | None | str = "auto", **options) -> dict[str, StopRule]:
+def calibrate_all(
+    spikes: np.ndarray,
+    labels: np.ndarray,
+    eps: float = 0.02,
+    alpha: float = 0.05,
+    entropy_threshold: float | None = None,
+    confidence_eps: float | None = None,
+    holdout: np.ndarray | None = None,
+    holdout_spikes: np.ndarray | None = None,
+    checkpoints: int | list[int] | None | str = "auto",
+    **options,
+) -> dict[str, StopRule]:
     """Every registered rule that has something to calibrate
     (:meth:`StopRule.calibrate`), in registry order, on one calibration set.
 
@@ -58,8 +57,13 @@ def calibrate_all(spikes: np.ndarray, labels: np.ndarray, eps: float = 0.02, alp
     :func:`calibrate_conformal_split`); ``options``: those of rules added
     beside the built-in ones."""
     data = CalibrationData(spikes, labels, holdout, holdout_spikes)
-    options.update(eps=eps, alpha=alpha, entropy_threshold=entropy_threshold, confidence_eps=confidence_eps,
-                   checkpoints=checkpoints)
+    options.update(
+        eps=eps,
+        alpha=alpha,
+        entropy_threshold=entropy_threshold,
+        confidence_eps=confidence_eps,
+        checkpoints=checkpoints,
+    )
     rules = {name: cls.calibrate(data, **options) for name, cls in RULES.items()}
     return {name: rule for name, rule in rules.items() if rule is not None}
 
@@ -68,7 +72,7 @@ def calibrate_all(spikes: np.ndarray, labels: np.ndarray, eps: float = 0.02, alp
 @dataclass
 class RiskControlResult:
     rule: StopRule
-    index: int            # position in the candidate list (0 = least aggressive)
+    index: int  # position in the candidate list (0 = least aggressive)
     p_values: np.ndarray  # per candidate, for H0: drop > delta
     empirical_drop: np.ndarray
     mean_steps: np.ndarray
@@ -82,8 +86,9 @@ def binomial_sf_pvalue(k: int, n: int, p: float) -> float:
     return binom_cdf(k, n, p)
 
 
-def risk_controlled(spikes: np.ndarray, labels: np.ndarray, candidates: list[StopRule], delta: float,
-                    confidence: float = 0.9) -> RiskControlResult:
+def risk_controlled(
+    spikes: np.ndarray, labels: np.ndarray, candidates: list[StopRule], delta: float, confidence: float = 0.9
+) -> RiskControlResult:
     """Pick the most aggressive rule whose accuracy drop vs full T is <= delta
     with probability >= ``confidence`` over the draw of the calibration set.
 
@@ -117,5 +122,6 @@ def risk_controlled(spikes: np.ndarray, labels: np.ndarray, candidates: list[Sto
             chosen = i
         else:
             break
-    return RiskControlResult(candidates[chosen], chosen, np.array(pvals), np.array(drops), np.array(steps),
-                             delta, confidence)
+    return RiskControlResult(
+        candidates[chosen], chosen, np.array(pvals), np.array(drops), np.array(steps), delta, confidence
+    )

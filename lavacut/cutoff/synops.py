@@ -34,6 +34,7 @@ nodes after Loihi's 14 nm, and a 2-4x lower switching energy per operation
 is the usual gain over such a step; not an Intel figure). Nothing here is a
 Loihi 2 measurement.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -43,31 +44,39 @@ import numpy as np
 E_SYNOP_PJ = 23.6
 E_NEURON_UPDATE_PJ = 52.0
 E_NEURON_SPIKE_PJ = 81.0
-ENERGY_SOURCE = ("Davies et al., IEEE Micro 38(1) 2018, Table 2 (Loihi): 23.6 pJ/synaptic op, "
-                 "52 pJ/neuron update, 81 pJ/spiking neuron update (spike routing not counted); Loihi 2 per-op "
-                 "energies are unpublished: the Loihi 2 range is 0.25-1x these figures (an assumption, "
-                 "see ENERGY_FIGURES)")
+ENERGY_SOURCE = (
+    "Davies et al., IEEE Micro 38(1) 2018, Table 2 (Loihi): 23.6 pJ/synaptic op, "
+    "52 pJ/neuron update, 81 pJ/spiking neuron update (spike routing not counted); Loihi 2 per-op "
+    "energies are unpublished: the Loihi 2 range is 0.25-1x these figures (an assumption, "
+    "see ENERGY_FIGURES)"
+)
 #: Loihi 2 per-op energies as a fraction of Loihi's: (low, high), an assumption (module docstring)
 LOIHI2_SCALE = (0.25, 1.0)
 #: every per-operation figure the estimate uses, with its source; Loihi 2 as ranges
 ENERGY_FIGURES = {
-    "loihi": {"synop_pj": E_SYNOP_PJ, "neuron_update_pj": E_NEURON_UPDATE_PJ, "neuron_spike_pj": E_NEURON_SPIKE_PJ,
-              "published": True,
-              "source": "Davies et al., 'Loihi: A Neuromorphic Manycore Processor with On-Chip Learning', "
-                        "IEEE Micro 38(1), 2018, Table 2"},
-    "loihi2": {"synop_pj": [E_SYNOP_PJ * LOIHI2_SCALE[0], E_SYNOP_PJ * LOIHI2_SCALE[1]],
-               "neuron_update_pj": [E_NEURON_UPDATE_PJ * LOIHI2_SCALE[0], E_NEURON_UPDATE_PJ * LOIHI2_SCALE[1]],
-               "neuron_spike_pj": [E_NEURON_SPIKE_PJ * LOIHI2_SCALE[0], E_NEURON_SPIKE_PJ * LOIHI2_SCALE[1]],
-               "published": False,
-               "source": "unpublished by Intel; range assumed: high = Loihi's figures (no worse per operation), "
-                         "low = a quarter of them (Intel 4 vs 14 nm process, a usual 2-4x switching-energy gain)"},
+    "loihi": {
+        "synop_pj": E_SYNOP_PJ,
+        "neuron_update_pj": E_NEURON_UPDATE_PJ,
+        "neuron_spike_pj": E_NEURON_SPIKE_PJ,
+        "published": True,
+        "source": "Davies et al., 'Loihi: A Neuromorphic Manycore Processor with On-Chip Learning', "
+        "IEEE Micro 38(1), 2018, Table 2",
+    },
+    "loihi2": {
+        "synop_pj": [E_SYNOP_PJ * LOIHI2_SCALE[0], E_SYNOP_PJ * LOIHI2_SCALE[1]],
+        "neuron_update_pj": [E_NEURON_UPDATE_PJ * LOIHI2_SCALE[0], E_NEURON_UPDATE_PJ * LOIHI2_SCALE[1]],
+        "neuron_spike_pj": [E_NEURON_SPIKE_PJ * LOIHI2_SCALE[0], E_NEURON_SPIKE_PJ * LOIHI2_SCALE[1]],
+        "published": False,
+        "source": "unpublished by Intel; range assumed: high = Loihi's figures (no worse per operation), "
+        "low = a quarter of them (Intel 4 vs 14 nm process, a usual 2-4x switching-energy gain)",
+    },
 }
 
 
 def _taps(n_in: int, n_out: int, k: int, s: int, p: int, d: int) -> np.ndarray:
     """Along one axis, ``(k, n_in)``: how many output positions put kernel
     tap ``j`` on input position ``i`` (0 or 1; padding taps land nowhere)."""
-    pos = np.arange(n_out)[:, None] * s - p + np.arange(k)[None, :] * d      # (n_out, k)
+    pos = np.arange(n_out)[:, None] * s - p + np.arange(k)[None, :] * d  # (n_out, k)
     out = np.zeros((k, n_in))
     for j in range(k):
         idx = pos[:, j]
@@ -95,8 +104,10 @@ def conv_fan_out(weight, in_shape, out_shape, stride, padding, dilation=(1, 1), 
         w = w.reshape(w.shape[:4])
     (ci, hi, wi), (co, ho, wo) = tuple(in_shape), tuple(out_shape)
     if w.ndim != 4 or w.shape[0] != co or w.shape[1] * groups != ci or co % groups:
-        raise ValueError(f"conv weight {np.asarray(weight).shape} (groups {groups}) does not fit input "
-                         f"{tuple(in_shape)} -> output {tuple(out_shape)}")
+        raise ValueError(
+            f"conv weight {np.asarray(weight).shape} (groups {groups}) does not fit input "
+            f"{tuple(in_shape)} -> output {tuple(out_shape)}"
+        )
     kh, kw = w.shape[2], w.shape[3]
     # per input channel c (group c // (C/groups), local index c % (C/groups)) and tap: how many of its
     # group's output channels have a nonzero weight there
@@ -108,15 +119,20 @@ def conv_fan_out(weight, in_shape, out_shape, stride, padding, dilation=(1, 1), 
 
 @dataclass
 class OpCounts:
-    synops: np.ndarray          # (N,) synaptic operations up to t_c
+    synops: np.ndarray  # (N,) synaptic operations up to t_c
     neuron_updates: np.ndarray  # (N,)
-    spikes: np.ndarray          # (N,) spikes of spiking layers up to t_c
-    energy_uj: np.ndarray       # (N,) Loihi-class estimate, microjoules
-    energy_uj_loihi2: tuple[np.ndarray, np.ndarray] | None = None   # (low, high) (N,) each: the Loihi 2 range
+    spikes: np.ndarray  # (N,) spikes of spiking layers up to t_c
+    energy_uj: np.ndarray  # (N,) Loihi-class estimate, microjoules
+    energy_uj_loihi2: tuple[np.ndarray, np.ndarray] | None = None  # (low, high) (N,) each: the Loihi 2 range
 
 
-def count_ops(fan_outs: list[np.ndarray], layer_inputs: list[np.ndarray], layer_spikes_total_neurons: list[int],
-              spiking_outputs: list[np.ndarray], t_c: np.ndarray) -> OpCounts:
+def count_ops(
+    fan_outs: list[np.ndarray],
+    layer_inputs: list[np.ndarray],
+    layer_spikes_total_neurons: list[int],
+    spiking_outputs: list[np.ndarray],
+    t_c: np.ndarray,
+) -> OpCounts:
     """Count operations up to step ``t_c`` (1-based, per sample).
 
     fan_outs: per spiking layer, the nonzero fan-out of each of its inputs
@@ -129,10 +145,10 @@ def count_ops(fan_outs: list[np.ndarray], layer_inputs: list[np.ndarray], layer_
     fo = fan_outs
     N = len(t_c)
     T = layer_inputs[0].shape[-1]
-    upto = (np.arange(1, T + 1)[None, :] <= np.asarray(t_c)[:, None])  # (N, T)
+    upto = np.arange(1, T + 1)[None, :] <= np.asarray(t_c)[:, None]  # (N, T)
     syn = np.zeros(N)
     for x, f in zip(layer_inputs, fo):
-        per_input = (x * upto[:, None, :]).sum(axis=-1)              # (N, n_in)
+        per_input = (x * upto[:, None, :]).sum(axis=-1)  # (N, n_in)
         syn += per_input @ f
     n_spk = np.zeros(N)
     for s in spiking_outputs:
@@ -140,5 +156,6 @@ def count_ops(fan_outs: list[np.ndarray], layer_inputs: list[np.ndarray], layer_
     n_neurons = sum(layer_spikes_total_neurons)
     updates = n_neurons * np.asarray(t_c, dtype=np.float64)
     energy_pj = syn * E_SYNOP_PJ + (updates - n_spk) * E_NEURON_UPDATE_PJ + n_spk * E_NEURON_SPIKE_PJ
-    return OpCounts(syn, updates, n_spk, energy_pj * 1e-6,
-                    (energy_pj * 1e-6 * LOIHI2_SCALE[0], energy_pj * 1e-6 * LOIHI2_SCALE[1]))
+    return OpCounts(
+        syn, updates, n_spk, energy_pj * 1e-6, (energy_pj * 1e-6 * LOIHI2_SCALE[0], energy_pj * 1e-6 * LOIHI2_SCALE[1])
+    )

@@ -7,6 +7,7 @@ tonic's framing), so the translation is applied to the frames, in the
 framed (downsampled) pixel grid: no re-framing per epoch. Functional core
 (:func:`translate`) plus a small transform dataclass in tonic's style.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -52,6 +53,8 @@ class RandomTranslate:
         if self.max_px == 0:
             return batch
         if batch.ndim != 5 or shifts.shape != (len(batch), 2):
-            raise LavacutError(f"RandomTranslate expects (N, C, H, W, T) frames and (N, 2) shifts, got "
-                               f"{batch.shape} and {shifts.shape}")
+            raise LavacutError(
+                f"RandomTranslate expects (N, C, H, W, T) frames and (N, 2) shifts, got "
+                f"{batch.shape} and {shifts.shape}"
+            )
         return np.stack([translate(x, int(dx), int(dy)) for x, (dx, dy) in zip(batch, shifts)])

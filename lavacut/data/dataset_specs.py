@@ -1,6 +1,7 @@
 """The event-camera data sets lavacut reads through tonic: what it knows
 about each (:class:`DatasetSpec`, the :data:`DATASETS` table); opening them
 is :mod:`lavacut.data.tonic_sets`'."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -28,8 +29,6 @@ class DatasetSpec:
     description: str
 
 
-
-
 DATASETS: dict[str, DatasetSpec] = {
     "nmnist": DatasetSpec(
         name="nmnist",
@@ -42,9 +41,10 @@ DATASETS: dict[str, DatasetSpec] = {
             "<root>/NMNIST/Test/<digit 0-9>/<sample>.bin   (10,000 test recordings)\n"
             "The label is the last character of the folder name. Each .bin holds\n"
             "5-byte event records. tonic's download (train.zip, test.zip) unpacks\n"
-            "to exactly this."),
+            "to exactly this."
+        ),
         description="N-MNIST: MNIST digits recorded by an ATIS camera making three "
-                    "saccades, about 300 ms per sample, 34x34 pixels, 10 classes.",
+        "saccades, about 300 ms per sample, 34x34 pixels, 10 classes.",
     ),
     "dvsgesture": DatasetSpec(
         name="dvsgesture",
@@ -57,9 +57,10 @@ DATASETS: dict[str, DatasetSpec] = {
             "<root>/DVSGesture/ibmGestureTest/user<NN>_<lighting>/<label>.npy\n"
             "This is tonic's preprocessed version (ibmGestureTrain.tar.gz,\n"
             "ibmGestureTest.tar.gz): one .npy per gesture, rows (x, y, p, t in ms),\n"
-            "file name = label 0..10. The original aedat release is not read."),
+            "file name = label 0..10. The original aedat release is not read."
+        ),
         description="IBM DVS128 Gesture: 11 hand and arm gestures by 29 people under "
-                    "several lightings, 128x128 DVS, a few seconds per sample.",
+        "several lightings, 128x128 DVS, a few seconds per sample.",
     ),
     "cifar10dvs": DatasetSpec(
         name="cifar10dvs",
@@ -72,9 +73,10 @@ DATASETS: dict[str, DatasetSpec] = {
             "with <class> one of airplane, automobile, bird, cat, deer, dog, frog,\n"
             "horse, ship, truck (1,000 recordings each). tonic's download\n"
             "(CIFAR10DVS.zip) holds one zip per class that it unpacks to this.\n"
-            "Reading .aedat4 needs the 'aedat' Python package."),
+            "Reading .aedat4 needs the 'aedat' Python package."
+        ),
         description="CIFAR10-DVS: CIFAR-10 images moved on a monitor in front of a "
-                    "128x128 DVS, 10 classes, no official train/test split.",
+        "128x128 DVS, 10 classes, no official train/test split.",
     ),
     "ncaltech101": DatasetSpec(
         name="ncaltech101",
@@ -88,9 +90,9 @@ DATASETS: dict[str, DatasetSpec] = {
             "<root>/NCALTECH101/Caltech101/<category>/image_<NNNN>.bin\n"
             "(8,709 recordings in 101 category folders; labels are the folder\n"
             "names, numbered in sorted order). Same 5-byte records as N-MNIST.\n"
-            "tonic's download (N-Caltech101-archive.zip) unpacks to this."),
+            "tonic's download (N-Caltech101-archive.zip) unpacks to this."
+        ),
         description="N-Caltech101: Caltech101 images recorded by an ATIS camera making "
-                    "saccades, 101 categories, no official train/test split.",
+        "saccades, 101 categories, no official train/test split.",
     ),
 }
-

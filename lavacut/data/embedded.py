@@ -5,6 +5,7 @@ It works offline on a fresh machine (the digits ship inside scikit-learn), is
 deterministic from a seed, and is cached on disk after the first build with a
 SHA-256 checksum; a missing or corrupt cache is rebuilt.
 """
+
 from __future__ import annotations
 
 import json
@@ -36,8 +37,16 @@ class EmbeddedBuildConfig:
     def key(self) -> str:
         """Short hash naming the cache file: another config, another file."""
         import hashlib
-        blob = json.dumps({"v": FORMAT_VERSION, "seed": self.seed, "test_fraction": self.test_fraction,
-                           "emulator": self.emulator.to_dict()}, sort_keys=True)
+
+        blob = json.dumps(
+            {
+                "v": FORMAT_VERSION,
+                "seed": self.seed,
+                "test_fraction": self.test_fraction,
+                "emulator": self.emulator.to_dict(),
+            },
+            sort_keys=True,
+        )
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
@@ -53,7 +62,7 @@ class EmbeddedArrays:
     config: EmbeddedBuildConfig
 
     def sample(self, i: int) -> np.ndarray:
-        return self.events[self.offsets[i]:self.offsets[i + 1]]
+        return self.events[self.offsets[i] : self.offsets[i + 1]]
 
 
 def build_arrays(cfg: EmbeddedBuildConfig, progress: bool = True) -> EmbeddedArrays:
@@ -70,14 +79,14 @@ def build_arrays(cfg: EmbeddedBuildConfig, progress: bool = True) -> EmbeddedArr
     chunk = 128
     # one sensor (fixed-pattern mismatch) for the whole set: draw it once
     sensor_state = sensor_rng.bit_generator.state
-    for lo in bar(range(0, len(images), chunk), enabled=progress, desc="recording digits", unit="batch",
-                  leave=False):
+    for lo in bar(range(0, len(images), chunk), enabled=progress, desc="recording digits", unit="batch", leave=False):
         sensor_rng.bit_generator.state = sensor_state
-        events += emulate(images[lo:lo + chunk], cfg.emulator, rng, sensor_rng)
+        events += emulate(images[lo : lo + chunk], cfg.emulator, rng, sensor_rng)
     offsets = np.zeros(len(events) + 1, dtype=np.int64)
     offsets[1:] = np.cumsum([len(e) for e in events])
-    return EmbeddedArrays(np.concatenate(events), offsets, labels,
-                          stratified_mask(labels, cfg.test_fraction, cfg.seed + 7919), cfg)
+    return EmbeddedArrays(
+        np.concatenate(events), offsets, labels, stratified_mask(labels, cfg.test_fraction, cfg.seed + 7919), cfg
+    )
 
 
 def cache_paths(cfg: EmbeddedBuildConfig, root: Path | None = None) -> tuple[Path, Path]:
@@ -86,8 +95,9 @@ def cache_paths(cfg: EmbeddedBuildConfig, root: Path | None = None) -> tuple[Pat
     return stem.with_suffix(".npz"), stem.with_suffix(".json")
 
 
-def load_or_build(cfg: EmbeddedBuildConfig | None = None, root: Path | None = None,
-                  progress: bool = True) -> EmbeddedArrays:
+def load_or_build(
+    cfg: EmbeddedBuildConfig | None = None, root: Path | None = None, progress: bool = True
+) -> EmbeddedArrays:
     """Load the cached data set, building (and caching) it when the cache is
     missing, fails its checksum, or cannot be read."""
     cfg = cfg or EmbeddedBuildConfig()
@@ -98,8 +108,7 @@ def load_or_build(cfg: EmbeddedBuildConfig | None = None, root: Path | None = No
             if meta.get("sha256") != sha256_file(data_path):
                 raise ValueError("checksum mismatch")
             with np.load(data_path, allow_pickle=False) as z:
-                arr = EmbeddedArrays(z["events"].astype(EVENT_DTYPE), z["offsets"], z["labels"],
-                                     z["is_test"], cfg)
+                arr = EmbeddedArrays(z["events"].astype(EVENT_DTYPE), z["offsets"], z["labels"], z["is_test"], cfg)
             return arr
         except Exception as exc:  # corrupt cache: rebuild rather than fail
             log.warning("embedded data cache %s is unusable (%s); rebuilding", data_path, exc)
@@ -107,12 +116,19 @@ def load_or_build(cfg: EmbeddedBuildConfig | None = None, root: Path | None = No
     with atomic_path(data_path, suffix=".npz") as tmp:
         with open(tmp, "wb") as f:
             np.savez(f, events=arr.events, offsets=arr.offsets, labels=arr.labels, is_test=arr.is_test)
-    atomic_write_json(meta_path, {
-        "format_version": FORMAT_VERSION, "sha256": sha256_file(data_path),
-        "seed": cfg.seed, "test_fraction": cfg.test_fraction, "emulator": cfg.emulator.to_dict(),
-        "n_samples": int(len(arr.labels)), "n_test": int(arr.is_test.sum()),
-        "test_indices": np.flatnonzero(arr.is_test).tolist(),
-    })
+    atomic_write_json(
+        meta_path,
+        {
+            "format_version": FORMAT_VERSION,
+            "sha256": sha256_file(data_path),
+            "seed": cfg.seed,
+            "test_fraction": cfg.test_fraction,
+            "emulator": cfg.emulator.to_dict(),
+            "n_samples": int(len(arr.labels)),
+            "n_test": int(arr.is_test.sum()),
+            "test_indices": np.flatnonzero(arr.is_test).tolist(),
+        },
+    )
     return arr
 
 
@@ -130,9 +146,15 @@ class EmbeddedDigits:
     dtype = EVENT_DTYPE
     classes = CLASSES
 
-    def __init__(self, split: str = "train", transform: Callable | None = None,
-                 target_transform: Callable | None = None, seed: int = 0,
-                 root: str | Path | None = None, progress: bool = True):
+    def __init__(
+        self,
+        split: str = "train",
+        transform: Callable | None = None,
+        target_transform: Callable | None = None,
+        seed: int = 0,
+        root: str | Path | None = None,
+        progress: bool = True,
+    ):
         if split not in ("train", "test", "all"):
             raise LavacutError(f"embedded data set: unknown split {split!r} (use train, test or all)")
         if root is not None and Path(root).exists() and not Path(root).is_dir():
@@ -175,7 +197,8 @@ def summary(ds_train: EmbeddedDigits, ds_test: EmbeddedDigits) -> dict:
         "name": "embedded (scikit-learn digits through the saccade DVS emulator)",
         "sensor_size": list(SENSOR_SIZE),
         "n_samples": int(len(arr.labels)),
-        "n_train": len(ds_train), "n_test": len(ds_test),
+        "n_train": len(ds_train),
+        "n_test": len(ds_test),
         "class_balance_train": np.bincount(ds_train.targets, minlength=10).tolist(),
         "class_balance_test": np.bincount(ds_test.targets, minlength=10).tolist(),
         "events_per_sample": {"mean": float(n_ev.mean()), "min": int(n_ev.min()), "max": int(n_ev.max())},

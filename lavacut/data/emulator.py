@@ -7,6 +7,7 @@ Functional core, vectorised over a batch of images that share one saccade path
 (as every N-MNIST recording shared one motion of the pan-tilt unit). The
 constants' rationale is in :class:`EmulatorConfig`'s field comments.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -101,13 +102,15 @@ def render(images: np.ndarray, offset: np.ndarray, cfg: EmulatorConfig) -> np.nd
     ix, iy = int(np.floor(ox)), int(np.floor(oy))
     fx, fy = ox - ix, oy - iy
     canvas = np.zeros((n, sp + 1, sp + 1), dtype=np.float32)
-    canvas[:, iy:iy + ih, ix:ix + iw] = images
+    canvas[:, iy : iy + ih, ix : ix + iw] = images
     # bilinear: the image is shifted right/down by (fx, fy) within a pixel
     c = canvas
-    img = ((1 - fx) * (1 - fy) * c[:, :sp, :sp]
-           + fx * (1 - fy) * _shift(c, 0, 1)[:, :sp, :sp]
-           + (1 - fx) * fy * _shift(c, 1, 0)[:, :sp, :sp]
-           + fx * fy * _shift(c, 1, 1)[:, :sp, :sp])
+    img = (
+        (1 - fx) * (1 - fy) * c[:, :sp, :sp]
+        + fx * (1 - fy) * _shift(c, 0, 1)[:, :sp, :sp]
+        + (1 - fx) * fy * _shift(c, 1, 0)[:, :sp, :sp]
+        + fx * fy * _shift(c, 1, 1)[:, :sp, :sp]
+    )
     lum = cfg.background + (1.0 - cfg.background) * img
     return np.log(lum, dtype=np.float32)
 
@@ -115,12 +118,13 @@ def render(images: np.ndarray, offset: np.ndarray, cfg: EmulatorConfig) -> np.nd
 def _shift(c: np.ndarray, dy: int, dx: int) -> np.ndarray:
     """c shifted down by dy and right by dx (zeros enter)."""
     out = np.zeros_like(c)
-    out[:, dy:, dx:] = c[:, :c.shape[1] - dy, :c.shape[2] - dx]
+    out[:, dy:, dx:] = c[:, : c.shape[1] - dy, : c.shape[2] - dx]
     return out
 
 
-def emulate(images: np.ndarray, cfg: EmulatorConfig, rng: np.random.Generator,
-            sensor_rng: np.random.Generator | None = None) -> list[np.ndarray]:
+def emulate(
+    images: np.ndarray, cfg: EmulatorConfig, rng: np.random.Generator, sensor_rng: np.random.Generator | None = None
+) -> list[np.ndarray]:
     """Record a batch of still images with the saccade emulator.
 
     images: (N, h, w) in [0, 1] (ink = 1). Returns N event arrays of
@@ -135,9 +139,9 @@ def emulate(images: np.ndarray, cfg: EmulatorConfig, rng: np.random.Generator,
     thr = cfg.contrast * np.clip(1 + cfg.contrast_sigma * sensor_rng.standard_normal((sp, sp)), 0.5, 1.5)
     thr = thr.astype(np.float32)
     offsets = saccade_offsets(cfg)
-    level_prev = render(imgs, np.asarray(cfg.path[0]), cfg)   # log intensity before motion
-    ref = level_prev.copy()                                    # level at each pixel's last event
-    last_t = np.full((n, sp, sp), -10**9, dtype=np.int64)
+    level_prev = render(imgs, np.asarray(cfg.path[0]), cfg)  # log intensity before motion
+    ref = level_prev.copy()  # level at each pixel's last event
+    last_t = np.full((n, sp, sp), -(10**9), dtype=np.int64)
     chunks = []
     for step, off in enumerate(offsets):
         t_end = (step + 1) * cfg.dt_us
@@ -168,8 +172,15 @@ def emulate(images: np.ndarray, cfg: EmulatorConfig, rng: np.random.Generator,
     n_noise = rng.poisson(lam, size=n)
     s_n = np.repeat(np.arange(n, dtype=np.int32), n_noise)
     tot = int(n_noise.sum())
-    chunks.append((s_n, rng.integers(0, sp, tot).astype(np.int16), rng.integers(0, sp, tot).astype(np.int16),
-                   rng.integers(0, cfg.duration_us, tot).astype(np.int64), rng.integers(0, 2, tot).astype(bool)))
+    chunks.append(
+        (
+            s_n,
+            rng.integers(0, sp, tot).astype(np.int16),
+            rng.integers(0, sp, tot).astype(np.int16),
+            rng.integers(0, cfg.duration_us, tot).astype(np.int64),
+            rng.integers(0, 2, tot).astype(bool),
+        )
+    )
     s_all = np.concatenate([c[0] for c in chunks])
     ev = np.empty(len(s_all), dtype=EVENT_DTYPE)
     ev["x"] = np.concatenate([c[1] for c in chunks])
@@ -179,4 +190,4 @@ def emulate(images: np.ndarray, cfg: EmulatorConfig, rng: np.random.Generator,
     order = np.lexsort((ev["t"], s_all))
     ev, s_all = ev[order], s_all[order]
     bounds = np.searchsorted(s_all, np.arange(n + 1))
-    return [ev[bounds[i]:bounds[i + 1]] for i in range(n)]
+    return [ev[bounds[i] : bounds[i + 1]] for i in range(n)]

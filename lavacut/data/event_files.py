@@ -8,6 +8,7 @@ import (the user-input errors, :class:`Recording`).
 
 Every error is a :class:`UserInputError` that names the file.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -15,12 +16,32 @@ from pathlib import Path
 from lavacut.data import formats
 from lavacut.data.formats.base import Recording, structured_to_events
 from lavacut.data.formats.npy import load_npy
-from lavacut.data.input_errors import (EmptyInputError, FrameValuesError, InputShapeError, LabelError,
-                                       RecordingError, SensorError, UnsupportedFileError, UserInputError)
+from lavacut.data.input_errors import (
+    EmptyInputError,
+    FrameValuesError,
+    InputShapeError,
+    LabelError,
+    RecordingError,
+    SensorError,
+    UnsupportedFileError,
+    UserInputError,
+)
 
-__all__ = ["read_event_file", "supported_extensions", "Recording", "load_npy", "structured_to_events",
-           "UserInputError", "UnsupportedFileError", "EmptyInputError", "InputShapeError", "FrameValuesError",
-           "LabelError", "SensorError", "RecordingError"]
+__all__ = [
+    "read_event_file",
+    "supported_extensions",
+    "Recording",
+    "load_npy",
+    "structured_to_events",
+    "UserInputError",
+    "UnsupportedFileError",
+    "EmptyInputError",
+    "InputShapeError",
+    "FrameValuesError",
+    "LabelError",
+    "SensorError",
+    "RecordingError",
+]
 
 
 def supported_extensions() -> str:

@@ -5,6 +5,7 @@ An event array is a 1-D numpy structured array with tonic's fields
 ``p`` (polarity: bool or 0/1 int), sorted by ``t``. ``sensor_size`` is tonic's
 ``(width, height, polarities)``.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -39,8 +40,9 @@ def sample_source(dataset, index: int, name: str = "sample") -> str:
     return source_of(index) if source_of is not None else f"{name} {index}"
 
 
-def validate_events(events: np.ndarray, sensor_size: tuple[int, int, int],
-                    source: str = "events", allow_empty: bool = False) -> np.ndarray:
+def validate_events(
+    events: np.ndarray, sensor_size: tuple[int, int, int], source: str = "events", allow_empty: bool = False
+) -> np.ndarray:
     """Check an event array against a sensor and return it unchanged.
 
     Raises :class:`EventError` naming ``source`` when a field is missing, the
@@ -48,12 +50,14 @@ def validate_events(events: np.ndarray, sensor_size: tuple[int, int, int],
     order, or an event lies outside ``sensor_size = (W, H, P)``.
     """
     if not isinstance(events, np.ndarray) or events.dtype.names is None:
-        raise EventError(f"{source}: expected a structured event array with fields x, y, t, p, "
-                         f"got {type(events).__name__}")
+        raise EventError(
+            f"{source}: expected a structured event array with fields x, y, t, p, got {type(events).__name__}"
+        )
     missing = [f for f in "xytp" if f not in events.dtype.names]
     if missing:
-        raise EventError(f"{source}: event array lacks field(s) {', '.join(missing)} "
-                         f"(has {', '.join(events.dtype.names)})")
+        raise EventError(
+            f"{source}: event array lacks field(s) {', '.join(missing)} (has {', '.join(events.dtype.names)})"
+        )
     if events.ndim != 1:
         raise EventError(f"{source}: event array must be 1-D, has shape {events.shape}")
     if len(events) == 0:
@@ -66,14 +70,15 @@ def validate_events(events: np.ndarray, sensor_size: tuple[int, int, int],
         raise EventError(f"{source}: negative timestamp t={int(t[i])} at event {i}")
     if np.any(np.diff(t) < 0):
         i = int(np.argmax(np.diff(t) < 0)) + 1
-        raise EventError(f"{source}: timestamps not sorted: event {i} has t={int(t[i])} "
-                         f"after t={int(t[i - 1])}")
+        raise EventError(f"{source}: timestamps not sorted: event {i} has t={int(t[i])} after t={int(t[i - 1])}")
     w, h, npol = sensor_size
     for field, limit in (("x", w), ("y", h), ("p", max(npol, 2))):
         v = events[field].astype(np.int64)
         bad = (v < 0) | (v >= limit)
         if bad.any():
             i = int(np.argmax(bad))
-            raise EventError(f"{source}: event {i} has {field}={int(v[i])} outside the sensor "
-                             f"{tuple(sensor_size)} (valid {field} in 0..{limit - 1})")
+            raise EventError(
+                f"{source}: event {i} has {field}={int(v[i])} outside the sensor "
+                f"{tuple(sensor_size)} (valid {field} in 0..{limit - 1})"
+            )
     return events

@@ -18,6 +18,7 @@ Scaling maps pixel x to floor(x * w_net / w_box), as tonic's ``Downsample``
 does: several camera pixels fall into one network pixel, and a bin spikes
 when any of them had an event.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -68,16 +69,25 @@ class FitPlan:
             if abs(sx - sy) < 1e-9:
                 parts.append(f"scale {bw}x{bh} -> {self.target[0]}x{self.target[1]} (x{sx:.4g}, uniform)")
             else:
-                parts.append(f"scale {bw}x{bh} -> {self.target[0]}x{self.target[1]} NON-UNIFORM (x{sx:.4g} "
-                             f"horizontally, x{sy:.4g} vertically: aspect ratio {_ratio(bw, bh)} becomes "
-                             f"{_ratio(*self.target)}, shapes are distorted; framing.fit=crop+resize keeps it)")
-        return f"framing.fit={self.mode}: camera {w}x{h} -> network {self.target[0]}x{self.target[1]}: " + \
-            ", then ".join(parts)
+                parts.append(
+                    f"scale {bw}x{bh} -> {self.target[0]}x{self.target[1]} NON-UNIFORM (x{sx:.4g} "
+                    f"horizontally, x{sy:.4g} vertically: aspect ratio {_ratio(bw, bh)} becomes "
+                    f"{_ratio(*self.target)}, shapes are distorted; framing.fit=crop+resize keeps it)"
+                )
+        return (
+            f"framing.fit={self.mode}: camera {w}x{h} -> network {self.target[0]}x{self.target[1]}: "
+            + ", then ".join(parts)
+        )
 
     def as_dict(self) -> dict:
-        return {"mode": self.mode, "camera": list(self.sensor), "network": list(self.target),
-                "crop": None if self.box is None else list(self.box),
-                "scale": None if self.scale is None else [float(s) for s in self.scale], "note": self.note()}
+        return {
+            "mode": self.mode,
+            "camera": list(self.sensor),
+            "network": list(self.target),
+            "crop": None if self.box is None else list(self.box),
+            "scale": None if self.scale is None else [float(s) for s in self.scale],
+            "note": self.note(),
+        }
 
 
 def _ratio(w: int, h: int) -> str:
@@ -87,9 +97,9 @@ def _ratio(w: int, h: int) -> str:
 
 def _aspect_box(w: int, h: int, tw: int, th: int) -> tuple[int, int, int, int]:
     """The largest centred box of a w x h sensor with the aspect ratio tw:th."""
-    if w * th >= h * tw:           # sensor wider than the network: cut the sides
+    if w * th >= h * tw:  # sensor wider than the network: cut the sides
         bw, bh = max(1, round(h * tw / th)), h
-    else:                          # taller: cut top and bottom
+    else:  # taller: cut top and bottom
         bw, bh = w, max(1, round(w * th / tw))
     return ((w - bw) // 2, (h - bh) // 2, bw, bh)
 
@@ -102,15 +112,18 @@ def suggest_fit(sensor: tuple[int, int, int], target: tuple[int, int]) -> str:
         hint = f"--set framing.fit=resize (scales {w}x{h} to {tw}x{th}, same aspect ratio)"
     else:
         _, _, bw, bh = _aspect_box(w, h, tw, th)
-        hint = (f"--set framing.fit=crop+resize (centre-crops {bw}x{bh}, the network's aspect ratio, then "
-                f"scales it to {tw}x{th})")
+        hint = (
+            f"--set framing.fit=crop+resize (centre-crops {bw}x{bh}, the network's aspect ratio, then "
+            f"scales it to {tw}x{th})"
+        )
     if w >= tw and h >= th:
         hint += f", or --set framing.fit=crop (keeps the central {tw}x{th} pixels at full resolution)"
     return hint
 
 
-def plan_fit(mode: str, crop: tuple[int, ...] | None, sensor: tuple[int, int, int],
-             target: tuple[int, int], source: str) -> FitPlan | None:
+def plan_fit(
+    mode: str, crop: tuple[int, ...] | None, sensor: tuple[int, int, int], target: tuple[int, int], source: str
+) -> FitPlan | None:
     """The plan that fits ``sensor`` to ``target`` (network W, H) under
     ``mode``; None when nothing is to be done (same size and no crop box)."""
     w, h, _ = sensor
@@ -118,24 +131,30 @@ def plan_fit(mode: str, crop: tuple[int, ...] | None, sensor: tuple[int, int, in
     if (w, h) == (tw, th) and crop is None:
         return None
     if mode == "none":
-        return None                # the caller refuses the mismatch with suggest_fit's hint
+        return None  # the caller refuses the mismatch with suggest_fit's hint
     box, centred = None, False
     if crop is not None:
         x0, y0, bw, bh = (int(v) for v in crop)
         if x0 + bw > w or y0 + bh > h:
-            raise LavacutError(f"{source}: framing.crop={list(crop)} reaches x={x0 + bw - 1}, y={y0 + bh - 1}, "
-                               f"outside the camera's {w}x{h} pixels")
+            raise LavacutError(
+                f"{source}: framing.crop={list(crop)} reaches x={x0 + bw - 1}, y={y0 + bh - 1}, "
+                f"outside the camera's {w}x{h} pixels"
+            )
         box = (x0, y0, bw, bh)
     if mode == "crop":
         if box is None:
             if w < tw or h < th:
-                raise LavacutError(f"{source}: framing.fit=crop cannot cut {tw}x{th} (the network) out of the "
-                                   f"camera's {w}x{h}; use framing.fit=resize or crop+resize")
+                raise LavacutError(
+                    f"{source}: framing.fit=crop cannot cut {tw}x{th} (the network) out of the "
+                    f"camera's {w}x{h}; use framing.fit=resize or crop+resize"
+                )
             box, centred = ((w - tw) // 2, (h - th) // 2, tw, th), True
         elif box[2:] != (tw, th):
-            raise LavacutError(f"{source}: framing.crop={list(crop)} is {box[2]}x{box[3]} but framing.fit=crop "
-                               f"keeps the scale, so the box must be the network's {tw}x{th}; use "
-                               f"framing.fit=crop+resize to scale the box")
+            raise LavacutError(
+                f"{source}: framing.crop={list(crop)} is {box[2]}x{box[3]} but framing.fit=crop "
+                f"keeps the scale, so the box must be the network's {tw}x{th}; use "
+                f"framing.fit=crop+resize to scale the box"
+            )
         return FitPlan(mode, sensor, target, box, resize=False, centred=centred)
     if mode == "crop+resize" and box is None:
         box = _aspect_box(w, h, tw, th)
@@ -153,8 +172,8 @@ def apply_fit(events: np.ndarray, plan: FitPlan) -> np.ndarray:
         x0, y0, bw, bh = plan.box
         if plan.centred:
             events = tt.CenterCrop(sensor_size=plan.sensor, size=(bw, bh))(events)
-        else:          # tonic crops a box only at random (RandomCrop): the given box by hand
-            keep = ((events["x"] >= x0) & (events["x"] < x0 + bw) & (events["y"] >= y0) & (events["y"] < y0 + bh))
+        else:  # tonic crops a box only at random (RandomCrop): the given box by hand
+            keep = (events["x"] >= x0) & (events["x"] < x0 + bw) & (events["y"] >= y0) & (events["y"] < y0 + bh)
             events = events[keep].copy()
             events["x"] -= x0
             events["y"] -= y0

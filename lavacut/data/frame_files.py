@@ -3,6 +3,7 @@
 ``frames`` and optional ``labels`` and ``classes``; checked (shape, binary
 values, labels against the network's classes) into a :class:`FramedSplit`.
 Files are never unpickled; errors name the file and the field or shape."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -31,16 +32,16 @@ def from_npz(path: Path, framing: FramingConfig, shape, net=(None, None)) -> Fra
     with z:
         keys = list(z.files)
         if "frames" not in keys:
-            raise UserInputError(f"{path}: no 'frames' array in the archive; it holds "
-                                 f"{', '.join(keys) or 'nothing'} (expected frames, and optional "
-                                 f"labels and classes)")
+            raise UserInputError(
+                f"{path}: no 'frames' array in the archive; it holds "
+                f"{', '.join(keys) or 'nothing'} (expected frames, and optional "
+                f"labels and classes)"
+            )
         unknown = [k for k in keys if k not in _NPZ_KEYS]
         if unknown:  # e.g. 'label' for 'labels': better an error than labels silently dropped
-            raise UserInputError(f"{path}: unexpected key(s) {', '.join(unknown)}; "
-                                 f"known keys: {', '.join(_NPZ_KEYS)}")
+            raise UserInputError(f"{path}: unexpected key(s) {', '.join(unknown)}; known keys: {', '.join(_NPZ_KEYS)}")
         arrays = {k: _npz_member(z, k, path) for k in keys}
-    split = split_from_frames(arrays["frames"], arrays.get("labels"), arrays.get("classes"),
-                               framing, shape, path)
+    split = split_from_frames(arrays["frames"], arrays.get("labels"), arrays.get("classes"), framing, shape, path)
     return _against_network(split, arrays.get("classes") is not None, *net)
 
 
@@ -59,13 +60,17 @@ def _against_network(split: FramedSplit, own_names: bool, classes, n_classes) ->
         if sorted(split.classes) == sorted(classes):
             order = np.array([list(classes).index(c) for c in split.classes])
             split.labels = order[split.labels]
-            split.info["label_mapping"] = {"rule": "by class name",
-                                           "map": {c: int(i) for c, i in zip(split.classes, order)}}
+            split.info["label_mapping"] = {
+                "rule": "by class name",
+                "map": {c: int(i) for c, i in zip(split.classes, order)},
+            }
             split.classes = list(classes)
         else:
-            split.notes.append(f"{split.source}: its classes ({', '.join(split.classes[:4])}, ...) are not the "
-                               f"network's ({', '.join(list(classes)[:4])}, ...): labels are taken as output "
-                               f"indices")
+            split.notes.append(
+                f"{split.source}: its classes ({', '.join(split.classes[:4])}, ...) are not the "
+                f"network's ({', '.join(list(classes)[:4])}, ...): labels are taken as output "
+                f"indices"
+            )
     check_labels_range(split.labels, n, split.source)
     return split
 
@@ -75,8 +80,10 @@ def _npz_member(z, key: str, path: Path) -> np.ndarray:
         return z[key]
     except ValueError as e:
         if "Object arrays" in str(e):
-            raise UserInputError(f"{path}: '{key}' is an object array (Python objects); lavacut "
-                                 f"never unpickles files: save numbers, or strings for classes") from e
+            raise UserInputError(
+                f"{path}: '{key}' is an object array (Python objects); lavacut "
+                f"never unpickles files: save numbers, or strings for classes"
+            ) from e
         raise UserInputError(f"{path}: '{key}' is unreadable ({e})") from e
     except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as e:
         raise UserInputError(f"{path}: '{key}' is corrupt or truncated ({e})") from e
@@ -107,8 +114,9 @@ def _frames_array(arr: np.ndarray, shape, src: str) -> np.ndarray:
         if nd == 4:
             arr = arr[None]
         elif nd != 5:
-            raise InputShapeError(f"{src}: frames {arr.shape}: expected (C, H, W, T) for one "
-                                  f"sample or (N, C, H, W, T) for many")
+            raise InputShapeError(
+                f"{src}: frames {arr.shape}: expected (C, H, W, T) for one sample or (N, C, H, W, T) for many"
+            )
     else:
         k, f = len(shape), int(np.prod(shape))
         if nd == k + 1 and arr.shape[:-1] == shape:
@@ -125,9 +133,11 @@ def _frames_array(arr: np.ndarray, shape, src: str) -> np.ndarray:
         elif _squeezed(arr.shape[:-1]) == _squeezed(shape) and nd >= 2:
             arr = arr.reshape(1, *shape, arr.shape[-1])
         else:
-            raise InputShapeError(f"{src}: frames {arr.shape} do not match the network input "
-                                  f"{shape} + (T,) (one sample {(*shape, 'T')}, or N samples "
-                                  f"{('N', *shape, 'T')})")
+            raise InputShapeError(
+                f"{src}: frames {arr.shape} do not match the network input "
+                f"{shape} + (T,) (one sample {(*shape, 'T')}, or N samples "
+                f"{('N', *shape, 'T')})"
+            )
     if arr.shape[0] == 0 or arr.shape[-1] == 0:
         raise EmptyInputError(f"{src}: frames {arr.shape} hold no samples or no time steps")
     _check_binary(arr, src)
@@ -141,16 +151,19 @@ def _check_binary(arr: np.ndarray, src: str) -> None:
     neg = int((arr < 0).sum())
     other = int(((arr > 0) & (arr != 1)).sum())  # NaN compares false: counted once
     if nan or neg or other:
-        parts = [f"{c} {what}" for c, what in ((nan, "NaN values"), (neg, "negative values"),
-                                               (other, "values other than 0/1")) if c]
-        raise FrameValuesError(f"{src}: frames must be binary spikes (0/1); found "
-                               f"{', '.join(parts)} (of {arr.size})")
+        parts = [
+            f"{c} {what}"
+            for c, what in ((nan, "NaN values"), (neg, "negative values"), (other, "values other than 0/1"))
+            if c
+        ]
+        raise FrameValuesError(f"{src}: frames must be binary spikes (0/1); found {', '.join(parts)} (of {arr.size})")
 
 
 def _check_classes(classes: np.ndarray, path: Path) -> list[str]:
     if classes.dtype.kind not in "US" or classes.ndim != 1 or len(classes) == 0:
-        raise LabelError(f"{path}: classes must be a non-empty 1-D array of strings, got "
-                         f"{classes.dtype} {classes.shape}")
+        raise LabelError(
+            f"{path}: classes must be a non-empty 1-D array of strings, got {classes.dtype} {classes.shape}"
+        )
     names = [c.decode() if isinstance(c, bytes) else str(c) for c in classes.tolist()]
     if len(set(names)) != len(names):
         dup = next(c for c in names if names.count(c) > 1)
@@ -163,14 +176,15 @@ def _check_labels(labels: np.ndarray, classes: list[str] | None, n: int, path: P
     if labels.dtype.kind not in "iu":
         raise LabelError(f"{path}: labels have type {labels.dtype}; expected integers")
     if labels.shape != (n,):
-        raise LabelError(f"{path}: labels have shape {labels.shape} but there are {n} samples "
-                         f"(expected ({n},))")
+        raise LabelError(f"{path}: labels have shape {labels.shape} but there are {n} samples (expected ({n},))")
     if labels.dtype.kind == "u" and labels.max() > np.iinfo(np.int64).max:  # would wrap negative
         raise LabelError(f"{path}: label {int(labels.max())} is not a class index (too large)")
     if labels.min() < 0:
         raise LabelError(f"{path}: {int((labels < 0).sum())} negative labels (min {int(labels.min())})")
     if classes is not None and labels.max() >= len(classes):
         bad = int((labels >= len(classes)).sum())
-        raise LabelError(f"{path}: {bad} labels out of range of the {len(classes)} classes "
-                         f"(max label {int(labels.max())}, valid 0..{len(classes) - 1})")
+        raise LabelError(
+            f"{path}: {bad} labels out of range of the {len(classes)} classes "
+            f"(max label {int(labels.max())}, valid 0..{len(classes) - 1})"
+        )
     return labels.astype(np.int64)

@@ -9,6 +9,7 @@ is a spike (1), because the Lava network input takes binary spikes.
 Framed splits are cached on disk (bit-packed, SHA-256 checked), so an epoch
 never re-bins events.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -65,17 +66,25 @@ class FramingConfig:
         if self.fit not in FIT_MODES:
             raise LavacutError(f"framing: fit must be one of {', '.join(FIT_MODES)}, got {self.fit!r}")
         if self.fit != "none" and self.downsample != 1.0:
-            raise LavacutError(f"framing: fit={self.fit!r} and downsample={self.downsample} both scale the "
-                               f"sensor; use one (fit sizes it to the network)")
+            raise LavacutError(
+                f"framing: fit={self.fit!r} and downsample={self.downsample} both scale the "
+                f"sensor; use one (fit sizes it to the network)"
+            )
         if self.crop is not None:
             c = tuple(self.crop)
-            if (len(c) != 4 or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in c)
-                    or c[0] < 0 or c[1] < 0 or c[2] <= 0 or c[3] <= 0):
-                raise LavacutError(f"framing: crop must be [x0, y0, w, h] with x0, y0 >= 0 and w, h > 0, "
-                                   f"got {list(self.crop)}")
+            if (
+                len(c) != 4
+                or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in c)
+                or c[0] < 0
+                or c[1] < 0
+                or c[2] <= 0
+                or c[3] <= 0
+            ):
+                raise LavacutError(
+                    f"framing: crop must be [x0, y0, w, h] with x0, y0 >= 0 and w, h > 0, got {list(self.crop)}"
+                )
             if self.fit not in ("crop", "crop+resize"):
-                raise LavacutError(f"framing: crop={list(c)} needs fit='crop' or 'crop+resize' "
-                                   f"(fit is {self.fit!r})")
+                raise LavacutError(f"framing: crop={list(c)} needs fit='crop' or 'crop+resize' (fit is {self.fit!r})")
             object.__setattr__(self, "crop", tuple(int(v) for v in c))
 
     def framed_sensor(self, sensor_size: Sequence[int]) -> tuple[int, int, int]:
@@ -89,8 +98,9 @@ class FramingConfig:
         return (p, h, w)
 
 
-def frame_events(events: np.ndarray, sensor_size: Sequence[int], cfg: FramingConfig,
-                 source: str = "sample", fit=None) -> np.ndarray:
+def frame_events(
+    events: np.ndarray, sensor_size: Sequence[int], cfg: FramingConfig, source: str = "sample", fit=None
+) -> np.ndarray:
     """One sample's events -> bool frames ``(C, H, W, T)``; ``fit`` (a
     :class:`lavacut.data.fitting.FitPlan`) crops and scales the sensor to the
     network's size after denoising."""
@@ -102,18 +112,18 @@ def frame_events(events: np.ndarray, sensor_size: Sequence[int], cfg: FramingCon
         events = tt.Denoise(filter_time=cfg.denoise_us)(events)
     if fit is not None:
         from lavacut.data.fitting import apply_fit
+
         events, sensor = apply_fit(events, fit), fit.out_sensor
     if cfg.downsample != 1.0:
         events = tt.Downsample(spatial_factor=cfg.downsample)(events)
         sensor = cfg.framed_sensor(sensor)
-    if cfg.slicing != "bins":   # "windows": the caller shifted this window to t = 0
+    if cfg.slicing != "bins":  # "windows": the caller shifted this window to t = 0
         events = events[events["t"] < cfg.T * cfg.bin_us]
     c, h, w = sensor[2], sensor[1], sensor[0]
     if len(events) == 0:  # tonic's empty-sample shape is (T, P, W, H); build ours
         return np.zeros((c, h, w, cfg.T), dtype=bool)
     if cfg.slicing != "bins":
-        to_frame = tt.ToFrame(sensor_size=sensor, time_window=cfg.bin_us, start_time=0,
-                              end_time=cfg.T * cfg.bin_us)
+        to_frame = tt.ToFrame(sensor_size=sensor, time_window=cfg.bin_us, start_time=0, end_time=cfg.T * cfg.bin_us)
     else:
         to_frame = tt.ToFrame(sensor_size=sensor, n_time_bins=cfg.T)
     frames = to_frame(events)  # (T', P, H, W)
@@ -172,8 +182,9 @@ def framed_cache_key(dataset_id: str, split: str, cfg: FramingConfig) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
-def load_framed(dataset, dataset_id: str, split: str, cfg: FramingConfig, progress: bool = True,
-                root: Path | None = None) -> FramedSplit:
+def load_framed(
+    dataset, dataset_id: str, split: str, cfg: FramingConfig, progress: bool = True, root: Path | None = None
+) -> FramedSplit:
     """Frame a split once and cache it (bit-packed .npz with a checksum)."""
     root = Path(root) if root else cache_dir()
     key = framed_cache_key(dataset_id, split, cfg)
@@ -192,10 +203,17 @@ def load_framed(dataset, dataset_id: str, split: str, cfg: FramingConfig, progre
     fs = frame_dataset(dataset, cfg, progress=progress, name=f"{dataset_id} {split}")
     with atomic_path(path, suffix=".npz") as tmp:
         with open(tmp, "wb") as f:
-            np.savez(f, bits=np.packbits(fs.frames.reshape(-1)), shape=np.array(fs.frames.shape),
-                     labels=fs.labels)
-    atomic_write_json(meta, {"sha256": sha256_file(path), "sensor_size": list(fs.sensor_size),
-                             "framing": asdict(cfg), "dataset": dataset_id, "split": split})
+            np.savez(f, bits=np.packbits(fs.frames.reshape(-1)), shape=np.array(fs.frames.shape), labels=fs.labels)
+    atomic_write_json(
+        meta,
+        {
+            "sha256": sha256_file(path),
+            "sensor_size": list(fs.sensor_size),
+            "framing": asdict(cfg),
+            "dataset": dataset_id,
+            "split": split,
+        },
+    )
     return fs
 
 
@@ -206,8 +224,7 @@ def pad_collate(batch):
     import torch
 
     t_max = max(x.shape[-1] for x, _ in batch)
-    xs = [torch.nn.functional.pad(torch.as_tensor(x, dtype=torch.float32), (0, t_max - x.shape[-1]))
-          for x, _ in batch]
+    xs = [torch.nn.functional.pad(torch.as_tensor(x, dtype=torch.float32), (0, t_max - x.shape[-1])) for x, _ in batch]
     return torch.stack(xs), torch.as_tensor([int(y) for _, y in batch], dtype=torch.int64)
 
 

@@ -1,6 +1,7 @@
 """The errors of a user's own input (``--input``): each names the file,
 field or shape at fault, and is a :class:`~lavacut.util.LavacutError`
 (exit 2) and a ValueError."""
+
 from __future__ import annotations
 
 from lavacut.data.events import EventFileError

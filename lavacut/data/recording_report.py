@@ -1,5 +1,6 @@
 """``lavacut inspect`` on an event recording: what
 :func:`lavacut.data.formats.describe` finds, for people."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -18,19 +19,29 @@ def format_recording(path: str | Path) -> str:
     if formats.identify(path).name == "npy":
         arr = load_npy(Path(path))
         if arr.dtype.names is None:
-            return "\n".join([f"{path}", f"frames array (not events): {arr.dtype}, shape {arr.shape}",
-                              f"run a network on it: lavacut run NET --input {path} (shape (*input_shape, T) "
-                              f"or (N, *input_shape, T))"])
+            return "\n".join(
+                [
+                    f"{path}",
+                    f"frames array (not events): {arr.dtype}, shape {arr.shape}",
+                    f"run a network on it: lavacut run NET --input {path} (shape (*input_shape, T) "
+                    f"or (N, *input_shape, T))",
+                ]
+            )
     d = formats.describe(path)
     extent = " x ".join(str(v) for v in (d["extent"][:1] if d["one_d"] else d["extent"]))
-    sensor = (f"{' x '.join(map(str, d['sensor']))} ({SENSOR_FROM[d['sensor_from']]})" if d["sensor"] is not None
-              else "not declared (framing.sensor_size, else fitted from the events)")
-    return "\n".join([
-        f"{d['path']}",
-        f"event recording: {d['description']} (format {d['format']}, recognised by its {d['recognised_by']})",
-        f"events: {d['events']}, over {d['duration_us'] / 1000:.3f} ms ({d['duration_us']} us)",
-        f"extent: {extent}{' (1-D: no y)' if d['one_d'] else ''} (largest coordinate + 1); "
-        f"polarities: {', '.join(map(str, d['polarities']))}",
-        f"sensor: {sensor}",
-        f"run a network on it: lavacut run NET --input {d['path']}",
-    ])
+    sensor = (
+        f"{' x '.join(map(str, d['sensor']))} ({SENSOR_FROM[d['sensor_from']]})"
+        if d["sensor"] is not None
+        else "not declared (framing.sensor_size, else fitted from the events)"
+    )
+    return "\n".join(
+        [
+            f"{d['path']}",
+            f"event recording: {d['description']} (format {d['format']}, recognised by its {d['recognised_by']})",
+            f"events: {d['events']}, over {d['duration_us'] / 1000:.3f} ms ({d['duration_us']} us)",
+            f"extent: {extent}{' (1-D: no y)' if d['one_d'] else ''} (largest coordinate + 1); "
+            f"polarities: {', '.join(map(str, d['polarities']))}",
+            f"sensor: {sensor}",
+            f"run a network on it: lavacut run NET --input {d['path']}",
+        ]
+    )

@@ -1,4 +1,5 @@
 """Pictures of event samples: a PNG strip of frames or an animated GIF."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -22,6 +23,7 @@ def _rgb(frame_chw: np.ndarray) -> np.ndarray:
 def plot_sample(frames: np.ndarray, label, path: str | Path, title: str = "", bin_ms: float | None = None) -> Path:
     """Write frames ``(C, H, W, T)`` as a PNG strip (.png) or an animation (.gif)."""
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -29,6 +31,7 @@ def plot_sample(frames: np.ndarray, label, path: str | Path, title: str = "", bi
     T = frames.shape[-1]
     if path.suffix.lower() == ".gif":
         from matplotlib.animation import FuncAnimation, PillowWriter
+
         fig, ax = plt.subplots(figsize=(3, 3))
         im = ax.imshow(_rgb(frames[..., 0]), interpolation="nearest")
         ax.set_axis_off()

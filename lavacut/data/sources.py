@@ -4,6 +4,7 @@
 returns a tonic-style data set (``sensor_size``, ``classes``, ``__getitem__``
 -> ``(events, label)``).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -30,10 +31,11 @@ def open_dataset(data_cfg, split: str, transform=None, progress: bool = True):
     if name not in DATASETS:
         raise LavacutError(f"unknown data set {name!r}; known: {', '.join(dataset_names())}")
     if not data_cfg.root:
-        raise LavacutError(f"data set {name!r} is read from local files: set data.root to the folder that "
-                           f"holds it (e.g. --set data.root=/data/events)")
-    return load_tonic_dataset(name, Path(data_cfg.root), split=split, transform=transform,
-                              download=data_cfg.download)
+        raise LavacutError(
+            f"data set {name!r} is read from local files: set data.root to the folder that "
+            f"holds it (e.g. --set data.root=/data/events)"
+        )
+    return load_tonic_dataset(name, Path(data_cfg.root), split=split, transform=transform, download=data_cfg.download)
 
 
 def dataset_id(data_cfg) -> str:

@@ -4,6 +4,7 @@ the trainer's validation hold-out.
 Not scikit-learn's ``train_test_split(stratify=...)``: it draws another split
 (68 of the embedded set's 359 test digits in common), which would change the
 test split the shipped exports were measured on."""
+
 from __future__ import annotations
 
 import numpy as np

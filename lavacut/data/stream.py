@@ -8,6 +8,7 @@ follows, which belongs to segment ``k``. So
 ``boundaries_us[k + 1] = boundaries_us[k] + content_k + gap_us`` and
 ``boundaries_us[-1]`` is the end of the stream, trailing gap included.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -54,9 +55,11 @@ class EventStream:
     def __post_init__(self) -> None:
         n = len(self.labels)
         if len(self.boundaries_us) != n + 1 or len(self.sample_indices) != n:
-            raise StreamError(f"inconsistent stream: {n} labels, {len(self.sample_indices)} "
-                              f"sample indices, {len(self.boundaries_us)} boundaries "
-                              f"(expected {n + 1})")
+            raise StreamError(
+                f"inconsistent stream: {n} labels, {len(self.sample_indices)} "
+                f"sample indices, {len(self.boundaries_us)} boundaries "
+                f"(expected {n + 1})"
+            )
         if np.any(np.diff(self.boundaries_us) < 0):
             raise StreamError("inconsistent stream: boundaries_us must not decrease")
 
@@ -72,7 +75,7 @@ class EventStream:
     def segment(self, k: int) -> tuple[np.ndarray, int]:
         """Events of segment ``k`` with t re-based to the segment start, and its label."""
         k = self._check_index(k)
-        lo, hi = np.searchsorted(self.events["t"], self.boundaries_us[k:k + 2], side="left")
+        lo, hi = np.searchsorted(self.events["t"], self.boundaries_us[k : k + 2], side="left")
         events = self.events[lo:hi].copy()
         events["t"] -= self.boundaries_us[k]
         return events, int(self.labels[k])
@@ -90,8 +93,9 @@ class EventStream:
         return k % n
 
 
-def make_stream(dataset: SampleDataset, indices: Iterable[int] | None = None,
-                segment_us: int | None = None, gap_us: int = 0) -> EventStream:
+def make_stream(
+    dataset: SampleDataset, indices: Iterable[int] | None = None, segment_us: int | None = None, gap_us: int = 0
+) -> EventStream:
     """Concatenate samples of ``dataset`` (default: all, in order) into one stream.
 
     Each sample's events keep their own timestamps (they are not re-based to
@@ -106,8 +110,7 @@ def make_stream(dataset: SampleDataset, indices: Iterable[int] | None = None,
     """
     sensor_size = getattr(dataset, "sensor_size", None)
     if sensor_size is None or len(sensor_size) != 3:
-        raise StreamError(f"dataset {dataset!r} needs a sensor_size (W, H, P), "
-                          f"has {sensor_size!r}")
+        raise StreamError(f"dataset {dataset!r} needs a sensor_size (W, H, P), has {sensor_size!r}")
     sensor_size = tuple(int(v) for v in sensor_size)
     if segment_us is not None and segment_us <= 0:
         raise StreamError(f"segment_us must be positive, got {segment_us}")
@@ -143,14 +146,17 @@ def make_stream(dataset: SampleDataset, indices: Iterable[int] | None = None,
     )
 
 
-def _sample_events(events: np.ndarray, sensor_size: tuple[int, int, int], source: str,
-                   segment_us: int | None) -> np.ndarray:
+def _sample_events(
+    events: np.ndarray, sensor_size: tuple[int, int, int], source: str, segment_us: int | None
+) -> np.ndarray:
     """Validate one sample (``source`` names it in errors) and return a fresh
     :data:`EVENT_DTYPE` copy of it (tonic classes differ in field order and
     widths)."""
     if segment_us is None and isinstance(events, np.ndarray) and len(events) == 0:
-        raise EventError(f"{source}: sample has no events, so its duration is unknown; "
-                         f"pass segment_us to give every segment a fixed length")
+        raise EventError(
+            f"{source}: sample has no events, so its duration is unknown; "
+            f"pass segment_us to give every segment a fixed length"
+        )
     validate_events(events, sensor_size, source=source, allow_empty=segment_us is not None)
     if events.dtype == EVENT_DTYPE:
         return events.copy()
@@ -161,6 +167,5 @@ def _as_label(label: Any, index: int) -> int:
     try:
         value = int(label)
     except (TypeError, ValueError):
-        raise StreamError(f"sample {index}: label {label!r} is not an integer class "
-                          f"index") from None
+        raise StreamError(f"sample {index}: label {label!r} is not an integer class index") from None
     return value

@@ -21,6 +21,7 @@ each class's own (N-MNIST: all int64, DVS Gesture: x, y, p, t).
 :func:`lavacut.data.stream.make_stream` converts to
 :data:`lavacut.data.events.EVENT_DTYPE`.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -85,17 +86,24 @@ class _Layout:
 
 
 _LAYOUTS: dict[str, _Layout] = {
-    "nmnist": _Layout(split_folders={"train": "Train", "test": "Test"}, pattern="*/*.bin",
-                      archives=("train.zip", "test.zip"),
-                      split_kwargs={"train": {"train": True}, "test": {"train": False}}),
-    "dvsgesture": _Layout(split_folders={"train": "ibmGestureTrain", "test": "ibmGestureTest"},
-                          pattern="*/*.npy",
-                          archives=("ibmGestureTrain.tar.gz", "ibmGestureTest.tar.gz"),
-                          split_kwargs={"train": {"train": True}, "test": {"train": False}}),
-    "cifar10dvs": _Layout(split_folders={"all": ""}, pattern="*/*.aedat4",
-                          archives=("CIFAR10DVS.zip",), needs_module="aedat"),
-    "ncaltech101": _Layout(split_folders={"all": "Caltech101"}, pattern="*/*.bin",
-                           archives=("N-Caltech101-archive.zip", "Caltech101.zip")),
+    "nmnist": _Layout(
+        split_folders={"train": "Train", "test": "Test"},
+        pattern="*/*.bin",
+        archives=("train.zip", "test.zip"),
+        split_kwargs={"train": {"train": True}, "test": {"train": False}},
+    ),
+    "dvsgesture": _Layout(
+        split_folders={"train": "ibmGestureTrain", "test": "ibmGestureTest"},
+        pattern="*/*.npy",
+        archives=("ibmGestureTrain.tar.gz", "ibmGestureTest.tar.gz"),
+        split_kwargs={"train": {"train": True}, "test": {"train": False}},
+    ),
+    "cifar10dvs": _Layout(
+        split_folders={"all": ""}, pattern="*/*.aedat4", archives=("CIFAR10DVS.zip",), needs_module="aedat"
+    ),
+    "ncaltech101": _Layout(
+        split_folders={"all": "Caltech101"}, pattern="*/*.bin", archives=("N-Caltech101-archive.zip", "Caltech101.zip")
+    ),
 }
 
 
@@ -109,8 +117,9 @@ def get_spec(name: str) -> DatasetSpec:
 
 
 # -------------------------------------------------------------------- loading
-def load_tonic_dataset(name: str, root: str | Path, split: str = "train",
-                       transform: Callable | None = None, download: bool = False):
+def load_tonic_dataset(
+    name: str, root: str | Path, split: str = "train", transform: Callable | None = None, download: bool = False
+):
     """Open a registered data set from ``root`` through tonic's own class.
 
     Returns an object with ``sensor_size``, ``ordering``, ``classes``,
@@ -133,8 +142,9 @@ def load_tonic_dataset(name: str, root: str | Path, split: str = "train",
     spec = get_spec(name)
     layout = _LAYOUTS.get(name)
     if layout is None:  # registered elsewhere (e.g. the embedded set), not a tonic set
-        raise UnknownDatasetError(f"data set {name!r} is not read through tonic; "
-                                  f"tonic data sets: {', '.join(sorted(_LAYOUTS))}")
+        raise UnknownDatasetError(
+            f"data set {name!r} is not read through tonic; tonic data sets: {', '.join(sorted(_LAYOUTS))}"
+        )
     if split not in SPLITS:
         raise TonicDatasetError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
     root = _check_root(root)
@@ -147,7 +157,8 @@ def load_tonic_dataset(name: str, root: str | Path, split: str = "train",
         raise MissingReaderError(
             f"{spec.name}: tonic reads {spec.tonic_class_name} with the "
             f"'{layout.needs_module}' package, which is not installed "
-            f"(pip install {layout.needs_module})")
+            f"(pip install {layout.needs_module})"
+        )
 
     import tonic.datasets
 
@@ -164,8 +175,7 @@ def load_tonic_dataset(name: str, root: str | Path, split: str = "train",
     if spec.has_split:
         _order_by_path(dataset)
         return CheckedFiles(dataset, spec)
-    return CheckedFiles(StratifiedSplit(dataset, split=split, sensor_size=spec.sensor_size,
-                                        transform=transform), spec)
+    return CheckedFiles(StratifiedSplit(dataset, split=split, sensor_size=spec.sensor_size, transform=transform), spec)
 
 
 class CheckedFiles:
@@ -202,17 +212,21 @@ class CheckedFiles:
             return self.dataset[index]
         except LavacutError:
             raise
-        except Exception as exc:     # noqa: BLE001 - tonic's readers raise anything on a damaged file
-            raise EventFileError(f"{path}: tonic's {self.spec.tonic_class_name} reader failed on it "
-                                 f"({type(exc).__name__}: {first_line(exc)}); "
-                                 f"the file is damaged or not a {self.spec.name} recording") from None
+        except Exception as exc:  # noqa: BLE001 - tonic's readers raise anything on a damaged file
+            raise EventFileError(
+                f"{path}: tonic's {self.spec.tonic_class_name} reader failed on it "
+                f"({type(exc).__name__}: {first_line(exc)}); "
+                f"the file is damaged or not a {self.spec.name} recording"
+            ) from None
 
 
 def _check_root(root: str | Path) -> Path:
     path = Path(root).expanduser()
     if path.exists() and not path.is_dir():
-        raise DataRootError(f"data root {path} is a file, not a directory; pass the "
-                            f"directory that holds the data set folders (e.g. <root>/NMNIST)")
+        raise DataRootError(
+            f"data root {path} is a file, not a directory; pass the "
+            f"directory that holds the data set folders (e.g. <root>/NMNIST)"
+        )
     return path
 
 
@@ -232,24 +246,27 @@ def _files_present(spec: DatasetSpec, layout: _Layout, root: Path, folder_split:
     return next(iter(folder.glob(layout.pattern)), None) is not None
 
 
-def _missing_error(spec: DatasetSpec, layout: _Layout, root: Path,
-                   folder_split: str) -> DatasetFilesMissing:
+def _missing_error(spec: DatasetSpec, layout: _Layout, root: Path, folder_split: str) -> DatasetFilesMissing:
     folder = _split_dir(spec, layout, root, folder_split)
     split_text = f" ({folder_split} split)" if spec.has_split else ""
-    lines = [f"{spec.name}{split_text}: no '{layout.pattern.split('/')[-1]}' sample files "
-             f"found under {folder} (searched {folder / layout.pattern})."]
+    lines = [
+        f"{spec.name}{split_text}: no '{layout.pattern.split('/')[-1]}' sample files "
+        f"found under {folder} (searched {folder / layout.pattern})."
+    ]
     class_dir = root / spec.tonic_class_name
     archives = [class_dir / a for a in layout.archives if (class_dir / a).is_file()]
     if archives:
-        lines.append(f"Found {', '.join(map(str, archives))} but not unpacked: unpack it "
-                     f"there, or pass download=True and tonic will unpack it.")
+        lines.append(
+            f"Found {', '.join(map(str, archives))} but not unpacked: unpack it "
+            f"there, or pass download=True and tonic will unpack it."
+        )
     if root.name == spec.tonic_class_name:
-        lines.append(f"The data root should be the folder that CONTAINS "
-                     f"{spec.tonic_class_name}/; try {root.parent}.")
+        lines.append(f"The data root should be the folder that CONTAINS {spec.tonic_class_name}/; try {root.parent}.")
     lines.append(f"tonic expects this layout under the data root {root}:")
     lines.extend("  " + line for line in spec.expected_layout.splitlines())
-    lines.append("To fetch it, pass download=True (CLI: --set data.download=true); tonic then downloads "
-                 "and unpacks it there.")
+    lines.append(
+        "To fetch it, pass download=True (CLI: --set data.download=true); tonic then downloads and unpacks it there."
+    )
     return DatasetFilesMissing("\n".join(lines))
 
 
@@ -258,8 +275,7 @@ def _always_exists() -> bool:
 
 
 def _refuse_download() -> None:
-    raise TonicDatasetError("internal error: tonic tried to download although "
-                            "download=False")
+    raise TonicDatasetError("internal error: tonic tried to download although download=False")
 
 
 def _construct_offline(cls: type, root: Path, **kwargs: Any):
@@ -317,9 +333,15 @@ class StratifiedSplit:
     keeps each class's split the same whatever other classes are present.
     """
 
-    def __init__(self, base, split: str, sensor_size: tuple[int, int, int],
-                 transform: Callable | None = None, seed: int = SPLIT_SEED,
-                 test_fraction: float = TEST_FRACTION):
+    def __init__(
+        self,
+        base,
+        split: str,
+        sensor_size: tuple[int, int, int],
+        transform: Callable | None = None,
+        seed: int = SPLIT_SEED,
+        test_fraction: float = TEST_FRACTION,
+    ):
         if split not in SPLITS:
             raise TonicDatasetError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
         if not 0.0 < test_fraction < 1.0:
@@ -339,8 +361,7 @@ class StratifiedSplit:
         else:
             self.classes = names
             self._label_of = {t: names.index(str(t)) for t in set(raw_targets)}
-        self.indices = _stratified_indices(list(base.data), raw_targets, split, seed,
-                                           test_fraction)
+        self.indices = _stratified_indices(list(base.data), raw_targets, split, seed, test_fraction)
         self.targets = [self._label_of[raw_targets[i]] for i in self.indices]
 
     def __len__(self) -> int:
@@ -353,12 +374,15 @@ class StratifiedSplit:
         return events, self._label_of[raw_label]
 
     def __repr__(self) -> str:
-        return (f"StratifiedSplit({self.base!r}, split={self.split!r}, "
-                f"{len(self)} of {len(self.base)} samples, seed={self.seed})")
+        return (
+            f"StratifiedSplit({self.base!r}, split={self.split!r}, "
+            f"{len(self)} of {len(self.base)} samples, seed={self.seed})"
+        )
 
 
-def _stratified_indices(paths: Sequence[Any], targets: Sequence[Any], split: str,
-                        seed: int, test_fraction: float) -> list[int]:
+def _stratified_indices(
+    paths: Sequence[Any], targets: Sequence[Any], split: str, seed: int, test_fraction: float
+) -> list[int]:
     # hand-written, not scikit-learn's stratified split: one generator per class name (seeded with it) over
     # path-sorted files keeps each class's split the same whatever other classes the folder holds
     by_class: dict[str, list[int]] = {}

@@ -32,6 +32,7 @@ windows of T bins, each a sample with the recording's label and its start
 Files are never unpickled. Errors are :class:`UserInputError` subclasses that
 name the file and the field or shape at fault.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -46,23 +47,45 @@ from lavacut.data.fitting import plan_fit, suggest_fit
 from lavacut.data.formats.npy import load_npy
 from lavacut.data.frame_files import from_npz, split_from_frames
 from lavacut.data.framing import FramedSplit, FramingConfig, frame_events
-from lavacut.data.input_errors import (EmptyInputError, FrameValuesError, InputShapeError, LabelError,
-                                       RecordingError, SensorError, UnsupportedFileError, UserInputError)
+from lavacut.data.input_errors import (
+    EmptyInputError,
+    FrameValuesError,
+    InputShapeError,
+    LabelError,
+    RecordingError,
+    SensorError,
+    UnsupportedFileError,
+    UserInputError,
+)
 from lavacut.data.labels import folder_labels
 
-__all__ = ["load_user_input", "UserInputError", "UnsupportedFileError", "EmptyInputError",
-           "InputShapeError", "FrameValuesError", "LabelError", "SensorError", "RecordingError"]
+__all__ = [
+    "load_user_input",
+    "UserInputError",
+    "UnsupportedFileError",
+    "EmptyInputError",
+    "InputShapeError",
+    "FrameValuesError",
+    "LabelError",
+    "SensorError",
+    "RecordingError",
+]
 
 #: events kept in memory between the scan pass (which fixes the sensor) and
 #: the framing pass; files beyond it are read a second time instead
 EVENT_MEMORY_BUDGET = 512 * 2**20
 
 
-def load_user_input(path: str | Path, framing: FramingConfig,
-                    input_shape: tuple[int, ...] | None = None,
-                    sensor: tuple[int, ...] | None = None, progress: bool = True,
-                    classes: Sequence[str] | None = None, n_classes: int | None = None,
-                    label_map: dict | None = None) -> FramedSplit:
+def load_user_input(
+    path: str | Path,
+    framing: FramingConfig,
+    input_shape: tuple[int, ...] | None = None,
+    sensor: tuple[int, ...] | None = None,
+    progress: bool = True,
+    classes: Sequence[str] | None = None,
+    n_classes: int | None = None,
+    label_map: dict | None = None,
+) -> FramedSplit:
     """Read frames or event recordings at ``path`` into a framed split.
 
     Frames come back bool ``(N, *input_shape, T)`` when ``input_shape``
@@ -83,8 +106,9 @@ def load_user_input(path: str | Path, framing: FramingConfig,
         info: dict = {}
         split_classes = None
         if folders is not None:
-            labels, split_classes, info["label_mapping"] = folder_labels(folders, net[0], n_classes,
-                                                                         label_map, str(path))
+            labels, split_classes, info["label_mapping"] = folder_labels(
+                folders, net[0], n_classes, label_map, str(path)
+            )
             items = [(f, labels[k]) for f, k in items]
         return _frame_recordings(items, split_classes, framing, shape, sensor_t, progress, str(path), info)
     if not path.exists():
@@ -107,8 +131,7 @@ def _check_input_shape(input_shape) -> tuple[int, ...] | None:
         return None
     shape = tuple(input_shape)
     if len(shape) not in (1, 3) or not all(isinstance(s, (int, np.integer)) and s > 0 for s in shape):
-        raise InputShapeError(f"input_shape must be (C, H, W) or flat (F,) with positive "
-                              f"integers, got {input_shape!r}")
+        raise InputShapeError(f"input_shape must be (C, H, W) or flat (F,) with positive integers, got {input_shape!r}")
     return tuple(int(s) for s in shape)
 
 
@@ -117,8 +140,9 @@ def _check_sensor(sensor) -> tuple[int, int, int] | None:
         return None
     s = tuple(sensor)
     if len(s) not in (2, 3) or not all(isinstance(v, (int, np.integer)) and v > 0 for v in s):
-        raise SensorError(f"sensor must be (W, H, P), or (W, P) for a 1-D sensor, with positive "
-                          f"integers, got {sensor!r}")
+        raise SensorError(
+            f"sensor must be (W, H, P), or (W, P) for a 1-D sensor, with positive integers, got {sensor!r}"
+        )
     return (int(s[0]), 1, int(s[1])) if len(s) == 2 else tuple(int(v) for v in s)
 
 
@@ -129,7 +153,7 @@ def _visible(folder: Path) -> list[Path]:
 
 
 def _check_formats(files: Sequence[Path]) -> None:
-    for f in files:   # the same identification as the read that follows
+    for f in files:  # the same identification as the read that follows
         formats.identify(f, where=" in an event folder")
 
 
@@ -140,12 +164,15 @@ def _list_folder(folder: Path) -> tuple[list[tuple[Path, int | None]], list[str]
     dirs = [p for p in entries if p.is_dir()]
     files = [p for p in entries if not p.is_dir()]
     if not entries:
-        raise EmptyInputError(f"{folder}: empty folder; expected event files "
-                              f"({formats.supported()}) or one subfolder per class")
+        raise EmptyInputError(
+            f"{folder}: empty folder; expected event files ({formats.supported()}) or one subfolder per class"
+        )
     if dirs and files:
-        raise UserInputError(f"{folder}: holds both class subfolders ({dirs[0].name}, ...) and "
-                             f"files ({files[0].name}, ...); put every file in its class folder, "
-                             f"or use no subfolders for unlabelled samples")
+        raise UserInputError(
+            f"{folder}: holds both class subfolders ({dirs[0].name}, ...) and "
+            f"files ({files[0].name}, ...); put every file in its class folder, "
+            f"or use no subfolders for unlabelled samples"
+        )
     if not dirs:
         _check_formats(files)
         return [(f, None) for f in files], None
@@ -154,8 +181,9 @@ def _list_folder(folder: Path) -> tuple[list[tuple[Path, int | None]], list[str]
         inner = _visible(d)
         nested = [p for p in inner if p.is_dir()]
         if nested:
-            raise UserInputError(f"{nested[0]}: folder inside class folder {d}; a class folder "
-                                 f"must hold its event files directly")
+            raise UserInputError(
+                f"{nested[0]}: folder inside class folder {d}; a class folder must hold its event files directly"
+            )
         if not inner:
             raise EmptyInputError(f"{d}: class folder '{d.name}' holds no event files")
         _check_formats(inner)
@@ -182,9 +210,18 @@ class _Scan:
     @classmethod
     def of(cls, rec: formats.Recording, label: int | None) -> "_Scan":
         ev = rec.events
-        return cls(rec.path, label, rec.declared, rec.one_d, int(ev["x"].max()), int(ev["y"].max()),
-                   frozenset(np.unique(ev["p"]).tolist()), int(ev["t"][0]), int(ev["t"][-1]),
-                   rec.from_header)
+        return cls(
+            rec.path,
+            label,
+            rec.declared,
+            rec.one_d,
+            int(ev["x"].max()),
+            int(ev["y"].max()),
+            frozenset(np.unique(ev["p"]).tolist()),
+            int(ev["t"][0]),
+            int(ev["t"][-1]),
+            rec.from_header,
+        )
 
 
 def _misfit(sc: _Scan, sensor: tuple[int, int, int]) -> str | None:
@@ -198,8 +235,9 @@ def _misfit(sc: _Scan, sensor: tuple[int, int, int]) -> str | None:
     return None
 
 
-def _choose_sensor(scans: list[_Scan], sensor, shape, framing: FramingConfig,
-                   source: str) -> tuple[tuple[int, int, int], str]:
+def _choose_sensor(
+    scans: list[_Scan], sensor, shape, framing: FramingConfig, source: str
+) -> tuple[tuple[int, int, int], str]:
     """The sensor the recordings are framed on, and where it came from."""
     if sensor is not None:
         for sc in scans:
@@ -212,8 +250,10 @@ def _choose_sensor(scans: list[_Scan], sensor, shape, framing: FramingConfig,
             declared.setdefault(sc.declared, sc)
     if len(declared) > 1:
         (a, pa), (b, pb) = list(declared.items())[:2]
-        raise SensorError(f"{source}: recordings declare different sensors: {pa.path} {a}, {pb.path} {b}; "
-                          f"--set data.sensor=[W,H,P] frames them alike")
+        raise SensorError(
+            f"{source}: recordings declare different sensors: {pa.path} {a}, {pb.path} {b}; "
+            f"--set data.sensor=[W,H,P] frames them alike"
+        )
     # a header names the camera: it comes before the network's size, which
     # would otherwise silently take the corner of a larger camera
     header = next((sc for sc in declared.values() if sc.from_header), None)
@@ -225,12 +265,16 @@ def _choose_sensor(scans: list[_Scan], sensor, shape, framing: FramingConfig,
         size, first = next(iter(declared.items()))
         for sc in scans:
             if (m := _misfit(sc, size)) is not None:
-                raise SensorError(f"{sc.path}: {m} (the sensor size the recordings' format "
-                                  f"declares); --set data.sensor=[W,H,P] overrides it")
+                raise SensorError(
+                    f"{sc.path}: {m} (the sensor size the recordings' format "
+                    f"declares); --set data.sensor=[W,H,P] overrides it"
+                )
         return size, f"the {first.path.suffix} {'header' if first.from_header else 'format'}"
     pols = frozenset().union(*(sc.polarities for sc in scans))
-    return ((max(sc.max_x for sc in scans) + 1, max(sc.max_y for sc in scans) + 1,
-             2 if len(pols) > 1 else 1), "the events' extent")
+    return (
+        (max(sc.max_x for sc in scans) + 1, max(sc.max_y for sc in scans) + 1, 2 if len(pols) > 1 else 1),
+        "the events' extent",
+    )
 
 
 def _fit(sensor, origin: str, shape, framing: FramingConfig, source: str):
@@ -238,61 +282,71 @@ def _fit(sensor, origin: str, shape, framing: FramingConfig, source: str):
     that is not the network's size under ``framing.fit = "none"``."""
     if shape is None or len(shape) != 3:
         if framing.fit != "none":
-            raise UserInputError(f"{source}: framing.fit={framing.fit} needs a network input (C, H, W); this "
-                                 f"network takes {shape or 'any shape'}")
+            raise UserInputError(
+                f"{source}: framing.fit={framing.fit} needs a network input (C, H, W); this "
+                f"network takes {shape or 'any shape'}"
+            )
         return None
     c, h, w = shape
     fw, fh, _ = framing.framed_sensor(sensor)
     plan = plan_fit(framing.fit, framing.crop, sensor, (w, h), source) if framing.downsample == 1.0 else None
     if plan is None and (fw, fh) != (w, h):
-        raise InputShapeError(f"{source}: the camera is {sensor[0]}x{sensor[1]} (P={sensor[2]}, from {origin})"
-                              f"{f', {fw}x{fh} after framing.downsample' if framing.downsample != 1 else ''} "
-                              f"but the network takes {w}x{h} (input {shape}); "
-                              f"{suggest_fit(sensor, (w, h))}; or --set data.sensor=[W,H,P] if "
-                              f"{sensor[0]}x{sensor[1]} is not the camera's size")
+        raise InputShapeError(
+            f"{source}: the camera is {sensor[0]}x{sensor[1]} (P={sensor[2]}, from {origin})"
+            f"{f', {fw}x{fh} after framing.downsample' if framing.downsample != 1 else ''} "
+            f"but the network takes {w}x{h} (input {shape}); "
+            f"{suggest_fit(sensor, (w, h))}; or --set data.sensor=[W,H,P] if "
+            f"{sensor[0]}x{sensor[1]} is not the camera's size"
+        )
     return plan
 
 
-def _frame_recordings(items, classes, framing: FramingConfig, shape, sensor, progress: bool,
-                      source: str, info: dict | None = None) -> FramedSplit:
+def _frame_recordings(
+    items, classes, framing: FramingConfig, shape, sensor, progress: bool, source: str, info: dict | None = None
+) -> FramedSplit:
     from lavacut.progress import bar
 
     scans: list[_Scan] = []
     kept = 0
     window = framing.T * framing.bin_us
-    for path, label in bar(items, enabled=progress, desc=f"reading {Path(source).name}", unit="file",
-                           leave=False):
+    for path, label in bar(items, enabled=progress, desc=f"reading {Path(source).name}", unit="file", leave=False):
         rec = formats.read(path)
         sc = _Scan.of(rec, label)
         if framing.slicing == "time" and sc.t0 >= window:
-            raise RecordingError(f"{path}: every event lies after the framing window (first event "
-                                 f"at t={sc.t0} us, window 0..{window} us = T {framing.T} x bin_us "
-                                 f"{framing.bin_us}); timestamps must count microseconds from the "
-                                 f"start of the recording")
+            raise RecordingError(
+                f"{path}: every event lies after the framing window (first event "
+                f"at t={sc.t0} us, window 0..{window} us = T {framing.T} x bin_us "
+                f"{framing.bin_us}); timestamps must count microseconds from the "
+                f"start of the recording"
+            )
         if kept + rec.events.nbytes <= EVENT_MEMORY_BUDGET:
             sc.events, kept = rec.events, kept + rec.events.nbytes
         scans.append(sc)
     one_d = [sc for sc in scans if sc.one_d]
     if one_d and len(one_d) != len(scans):
         two_d = next(sc for sc in scans if not sc.one_d)
-        raise UserInputError(f"{source}: mixes 1-D recordings ({one_d[0].path}: x, t, p) and 2-D "
-                             f"ones ({two_d.path}: x, y, t, p)")
+        raise UserInputError(
+            f"{source}: mixes 1-D recordings ({one_d[0].path}: x, t, p) and 2-D ones ({two_d.path}: x, y, t, p)"
+        )
     sensor, origin = _choose_sensor(scans, sensor, shape, framing, source)
     plan = _fit(sensor, origin, shape, framing, source)
     chw = framing.input_shape(plan.out_sensor if plan else sensor)
     out = chw if shape is None or len(shape) == 3 else (int(np.prod(chw)),)
     if shape is not None and out != shape:
-        raise InputShapeError(f"{source}: frames {(*chw, framing.T)} do not match the network "
-                              f"input {shape} + (T,) (sensor {sensor}, from {origin}; --set "
-                              f"data.sensor=[W,H,P] if that is not the camera's size)")
+        raise InputShapeError(
+            f"{source}: frames {(*chw, framing.T)} do not match the network "
+            f"input {shape} + (T,) (sensor {sensor}, from {origin}; --set "
+            f"data.sensor=[W,H,P] if that is not the camera's size)"
+        )
     # the windows of each recording: one from t = 0, or consecutive ones to its last event
     n_win = [sc.t_last // window + 1 if framing.slicing == "windows" else 1 for sc in scans]
     frames = np.zeros((sum(n_win), *out, framing.T), dtype=bool)
     t0_us = np.zeros(len(frames), dtype=np.int64)
     recordings: list[str] = []
     i = 0
-    for sc, n in zip(bar(scans, enabled=progress, desc=f"framing {Path(source).name}",
-                         unit="recording", leave=False), n_win):
+    for sc, n in zip(
+        bar(scans, enabled=progress, desc=f"framing {Path(source).name}", unit="recording", leave=False), n_win
+    ):
         events = sc.events if sc.events is not None else formats.read(sc.path).events
         for k in range(n):
             ev = events
@@ -300,26 +354,35 @@ def _frame_recordings(items, classes, framing: FramingConfig, shape, sensor, pro
                 lo, hi = np.searchsorted(events["t"], [k * window, (k + 1) * window])
                 ev = events[lo:hi].copy()
                 ev["t"] -= k * window
-            if len(ev):         # an empty window stays empty frames
+            if len(ev):  # an empty window stays empty frames
                 try:
-                    frames[i] = frame_events(ev, sensor, framing, source=str(sc.path),
-                                             fit=plan).reshape(*out, -1)
+                    frames[i] = frame_events(ev, sensor, framing, source=str(sc.path), fit=plan).reshape(*out, -1)
                 except EventError as e:
                     raise RecordingError(str(e)) from e
             t0_us[i] = k * window
             recordings.append(str(sc.path))
             i += 1
-    labels = (np.array([sc.label for sc, n in zip(scans, n_win) for _ in range(n)], dtype=np.int64)
-              if classes is not None or (scans and scans[0].label is not None) else None)
-    split = FramedSplit(frames, labels, sensor, framing, classes=classes, source=source,
-                        recordings=recordings, t0_us=t0_us if framing.slicing == "windows" else None,
-                        info=dict(info or {}))
+    labels = (
+        np.array([sc.label for sc, n in zip(scans, n_win) for _ in range(n)], dtype=np.int64)
+        if classes is not None or (scans and scans[0].label is not None)
+        else None
+    )
+    split = FramedSplit(
+        frames,
+        labels,
+        sensor,
+        framing,
+        classes=classes,
+        source=source,
+        recordings=recordings,
+        t0_us=t0_us if framing.slicing == "windows" else None,
+        info=dict(info or {}),
+    )
     if plan is not None:
         split.info["fit"] = plan.as_dict()
         split.notes.append(plan.note())
     if framing.slicing == "windows":
-        split.info["windows"] = {"n_recordings": len(scans), "n_windows": len(frames),
-                                 "window_ms": window / 1000}
+        split.info["windows"] = {"n_recordings": len(scans), "n_windows": len(frames), "window_ms": window / 1000}
     elif framing.slicing == "time":
         _left_out(scans, window, split)
     return split
@@ -333,11 +396,21 @@ def _left_out(scans: list[_Scan], window: int, split: FramedSplit) -> None:
     rec_ms = [(sc.t_last + 1) / 1000 for sc in longer]
     out_ms = [r - window / 1000 for r in rec_ms]
     first = longer[0]
-    more = (f" (and {len(longer) - 1} more: {sum(out_ms):.0f} ms of {sum(rec_ms):.0f} ms left out in all)"
-            if len(longer) > 1 else "")
-    split.notes.append(f"{len(longer)} of {len(scans)} recordings are longer than the {window / 1000:g} ms window "
-                       f"(T x bin_us): {out_ms[0]:.0f} ms of {rec_ms[0]:.0f} ms left out of {first.path.name}{more}; "
-                       f"--set framing.slicing=windows runs them as a stream of windows")
-    split.info["left_out"] = {"n_longer": len(longer), "n_recordings": len(scans), "window_ms": window / 1000,
-                              "left_out_ms": round(float(sum(out_ms)), 3), "recorded_ms": round(float(sum(rec_ms)), 3),
-                              "first": first.path.name}
+    more = (
+        f" (and {len(longer) - 1} more: {sum(out_ms):.0f} ms of {sum(rec_ms):.0f} ms left out in all)"
+        if len(longer) > 1
+        else ""
+    )
+    split.notes.append(
+        f"{len(longer)} of {len(scans)} recordings are longer than the {window / 1000:g} ms window "
+        f"(T x bin_us): {out_ms[0]:.0f} ms of {rec_ms[0]:.0f} ms left out of {first.path.name}{more}; "
+        f"--set framing.slicing=windows runs them as a stream of windows"
+    )
+    split.info["left_out"] = {
+        "n_longer": len(longer),
+        "n_recordings": len(scans),
+        "window_ms": window / 1000,
+        "left_out_ms": round(float(sum(out_ms)), 3),
+        "recorded_ms": round(float(sum(rec_ms)), 3),
+        "first": first.path.name,
+    }

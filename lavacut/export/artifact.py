@@ -5,6 +5,7 @@ Every pipeline (run, evaluate, calibrate, verify, the benchmark) opens a file
 through :meth:`Export.open` and takes its frames from :meth:`Export.frames`,
 so there is one input-shape check and one way to resolve a stop rule.
 """
+
 from __future__ import annotations
 
 import sys
@@ -50,7 +51,7 @@ class Export:
         path = Path(path)
         if path.is_dir():
             raise LavacutError(f"{path} is a folder; give a NetX .net file")
-        with _open(path) as f:          # one read: the validation, metadata and layers all come from it
+        with _open(path) as f:  # one read: the validation, metadata and layers all come from it
             # a valid file's layers are read by the validator's range rules
             warnings, layers = require_valid_file(f, path, check_hash=not accept_modified, force=force)
             # the validator compared the layers' hash already (hashing reads every layer)
@@ -82,8 +83,9 @@ class Export:
             if kind.flat and L.weight_shape:
                 return (int(L.weight_shape[-1]),)
             if kind.synaptic and kind.image:
-                raise LavacutError(f"{self.path}: convolutional first layer without an input layer giving the "
-                                   f"frame shape")
+                raise LavacutError(
+                    f"{self.path}: convolutional first layer without an input layer giving the frame shape"
+                )
         raise LavacutError(f"{self.path}: cannot tell the network's input shape from its layers")
 
     @property
@@ -114,15 +116,17 @@ class Export:
         if config_path is not None:
             return load_config(config_path, overrides)
         stored = (self.meta or {}).get("train_config")
-        base = (RunConfig.from_dict(dict(stored), source=f"{self.path} (stored train_config)")
-                if stored else RunConfig())
+        base = RunConfig.from_dict(dict(stored), source=f"{self.path} (stored train_config)") if stored else RunConfig()
         return base.with_overrides(overrides or [])
 
     def has_data_binding(self, config_path, overrides) -> bool:
         """Whether a data set is known for this file: from its metadata or
         from the user's config / data.* overrides."""
-        return bool(config_path or (self.meta or {}).get("train_config")
-                    or any(o.strip().startswith("data.") for o in overrides or []))
+        return bool(
+            config_path
+            or (self.meta or {}).get("train_config")
+            or any(o.strip().startswith("data.") for o in overrides or [])
+        )
 
     # ------------------------------------------------------------------ frames
     def check_frames(self, frames: np.ndarray, source: str) -> np.ndarray:
@@ -135,12 +139,21 @@ class Export:
             return frames
         if len(want) == 1 and int(np.prod(got)) == want[0]:
             return frames.reshape(frames.shape[0], want[0], frames.shape[-1])
-        raise InputShapeError(f"{source}: frames of shape {got} per step do not match the network input "
-                              f"{want} of {self.path} (frames array {tuple(frames.shape)} = (N, ..., T)); use "
-                              f"matching data, framing or --input")
+        raise InputShapeError(
+            f"{source}: frames of shape {got} per step do not match the network input "
+            f"{want} of {self.path} (frames array {tuple(frames.shape)} = (N, ..., T)); use "
+            f"matching data, framing or --input"
+        )
 
-    def frames(self, cfg: RunConfig, split: str = "test", samples: int = 0, user_input: str | Path | None = None,
-               stream: bool = False, progress: bool = True) -> FramedSplit:
+    def frames(
+        self,
+        cfg: RunConfig,
+        split: str = "test",
+        samples: int = 0,
+        user_input: str | Path | None = None,
+        stream: bool = False,
+        progress: bool = True,
+    ) -> FramedSplit:
         """The frames to run: the user's files (``user_input``) or the
         configured data set's ``split``, first ``samples`` only (0 = all),
         checked against the network input."""
@@ -148,9 +161,16 @@ class Export:
             raise LavacutError(f"--samples must be 0 (all) or a positive number, got {samples!r}")
         if user_input is not None:
             sensor = tuple(cfg.data.sensor) if cfg.data.sensor else None
-            data = load_user_input(user_input, cfg.framing, input_shape=self.input_shape, sensor=sensor,
-                                   progress=progress, classes=self.classes, n_classes=self.n_classes,
-                                   label_map=cfg.data.label_map)
+            data = load_user_input(
+                user_input,
+                cfg.framing,
+                input_shape=self.input_shape,
+                sensor=sensor,
+                progress=progress,
+                classes=self.classes,
+                n_classes=self.n_classes,
+                label_map=cfg.data.label_map,
+            )
             source = str(user_input)
         else:
             if split not in SPLITS:
@@ -170,10 +190,18 @@ class Export:
         if frames.shape[-1] < 1:
             raise LavacutError(f"{source}: framing produced no timesteps")
         frames = self.check_frames(frames, source)
-        return FramedSplit(frames=frames, labels=labels, sensor_size=data.sensor_size, framing=data.framing,
-                           classes=getattr(data, "classes", None) or self.classes, source=source,
-                           recordings=recordings, t0_us=t0_us, info=getattr(data, "info", {}),
-                           notes=getattr(data, "notes", []))
+        return FramedSplit(
+            frames=frames,
+            labels=labels,
+            sensor_size=data.sensor_size,
+            framing=data.framing,
+            classes=getattr(data, "classes", None) or self.classes,
+            source=source,
+            recordings=recordings,
+            t0_us=t0_us,
+            info=getattr(data, "info", {}),
+            notes=getattr(data, "notes", []),
+        )
 
     @staticmethod
     def _stream_split(cfg: RunConfig, split: str, samples: int, progress: bool) -> FramedSplit:
@@ -193,7 +221,7 @@ class Export:
         reason is then in :attr:`cutoff_note`)."""
         name = policy or (self.meta or {}).get("default_policy")
         # a network with too few outputs (1; 0 = layers not read) has nothing for the rule to compare
-        if name in RULES and 0 < self.num_classes < RULES[name].min_classes:   # its parameters do not matter
+        if name in RULES and 0 < self.num_classes < RULES[name].min_classes:  # its parameters do not matter
             rule, self.cutoff_note = applicable_rule(RULES[name], self.num_classes)
             return rule
         self.cutoff_note = None
@@ -208,36 +236,43 @@ class Export:
             return FixedT()
         stored = dict(meta.get("cutoff", {}).get(policy, {}))
         stored.pop("policy", None)
-        cls = RULES.get(policy)     # an unknown policy is refused by rule_from_params below
+        cls = RULES.get(policy)  # an unknown policy is refused by rule_from_params below
         # per-step thresholds hold their calibration target: a new target
         # without new thresholds would silently run the old ones
         stale = cls.stale_thresholds(stored, params) if cls else None
-        if stale and stale[0] == "checkpoints":         # SpikeCP's q(t) are corrected for its decision steps
-            raise LavacutError(f"policy {policy!r}: its q is calibrated (Bonferroni) for the decision steps "
-                               f"{stored.get('checkpoints')}; other steps need thresholds calibrated for them "
-                               f"(--param q=[...]), else the coverage guarantee does not hold")
+        if stale and stale[0] == "checkpoints":  # SpikeCP's q(t) are corrected for its decision steps
+            raise LavacutError(
+                f"policy {policy!r}: its q is calibrated (Bonferroni) for the decision steps "
+                f"{stored.get('checkpoints')}; other steps need thresholds calibrated for them "
+                f"(--param q=[...]), else the coverage guarantee does not hold"
+            )
         if stale:
             target, thresholds = stale
-            raise LavacutError(f"policy {policy!r}: its per-step {thresholds} is calibrated for {target}="
-                               f"{stored.get(target)}; for {target}={params[target]} run 'lavacut calibrate "
-                               f"{self.path} --{target} {params[target]}' (or give --param {thresholds}=[...])")
+            raise LavacutError(
+                f"policy {policy!r}: its per-step {thresholds} is calibrated for {target}="
+                f"{stored.get(target)}; for {target}={params[target]} run 'lavacut calibrate "
+                f"{self.path} --{target} {params[target]}' (or give --param {thresholds}=[...])"
+            )
         params = {**stored, **params}
         needs = cls.required(self.readout == "voltage") if cls else ()
         missing = [k for k in needs if k not in params]
         if missing:
-            raise LavacutError(f"{self.path} is not calibrated for {policy}: run 'lavacut calibrate {self.path} "
-                               f"--input ...' (or give --param {missing[0]}=...)")
+            raise LavacutError(
+                f"{self.path} is not calibrated for {policy}: run 'lavacut calibrate {self.path} "
+                f"--input ...' (or give --param {missing[0]}=...)"
+            )
         try:
             rule = rule_from_params({"policy": policy, **params})
             rule.check_horizon(T)
         except (ValueError, TypeError) as exc:
-            msg = str(exc)       # the rules' messages mostly name the policy already
-            raise LavacutError(msg if msg.startswith((policy, f"policy {policy!r}")) else
-                               f"policy {policy!r}: {msg}") from None
+            msg = str(exc)  # the rules' messages mostly name the policy already
+            raise LavacutError(
+                msg if msg.startswith((policy, f"policy {policy!r}")) else f"policy {policy!r}: {msg}"
+            ) from None
         return rule
 
     # ------------------------------------------------------------------ SLAYER
     def slayer_net(self):
         """The SLAYER network that computes what Lava runs (eval mode)."""
-        net, _ = net_from_export(self.path, validated=True)     # checked when opened
+        net, _ = net_from_export(self.path, validated=True)  # checked when opened
         return net

@@ -1,4 +1,5 @@
 """``lavacut export CHECKPOINT``: a trained checkpoint -> netx_exports/<name>.net."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -25,9 +26,14 @@ def net_from_checkpoint(state: dict):
     return net
 
 
-def export_checkpoint(checkpoint: str | Path, out: str | Path | None = None, name: str | None = None,
-                      progress: bool = True, notice: Callable[[str], None] = print,
-                      check_out: Callable[[Path], None] | None = None) -> tuple[Path, dict]:
+def export_checkpoint(
+    checkpoint: str | Path,
+    out: str | Path | None = None,
+    name: str | None = None,
+    progress: bool = True,
+    notice: Callable[[str], None] = print,
+    check_out: Callable[[Path], None] | None = None,
+) -> tuple[Path, dict]:
     """Export a checkpoint with its metadata (test accuracy at full T measured
     now with SLAYER on the test split). Returns (path, meta). The output
     path is checked before the measuring starts (also by ``check_out``, the
@@ -47,8 +53,7 @@ def export_checkpoint(checkpoint: str | Path, out: str | Path | None = None, nam
     if check_output_path(out, "export"):
         notice(f"{out} exists: it is replaced when the new export is complete (until then it stays as it is)")
     test = load_split(cfg, "test", progress=progress)
-    test_acc = accuracy_from_spikes(forward(net, test.frames, progress=progress, desc="test accuracy"),
-                                    test.labels)
+    test_acc = accuracy_from_spikes(forward(net, test.frames, progress=progress, desc="test accuracy"), test.labels)
     classes = list(getattr(open_dataset(cfg.data, "test", progress=False), "classes", []) or [])
     meta = {
         "name": name,
@@ -62,8 +67,11 @@ def export_checkpoint(checkpoint: str | Path, out: str | Path | None = None, nam
         "latency_steps": net.latency,
         "spec": net.spec.to_dict(),
         "train_config": cfg.to_dict(),
-        "accuracy": {"test_full_T_slayer": test_acc, "best_val": float(state.get("best_val_acc", float("nan"))),
-                     "n_test": int(len(test))},
+        "accuracy": {
+            "test_full_T_slayer": test_acc,
+            "best_val": float(state.get("best_val_acc", float("nan"))),
+            "n_test": int(len(test)),
+        },
         "checkpoint_epoch": int(state["epoch"]),
     }
     write_export(net, out, meta)

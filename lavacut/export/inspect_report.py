@@ -1,6 +1,7 @@
 """``lavacut inspect``'s report of a NetX file: its layers
 (:mod:`lavacut.export.netx.inspect`), lavacut metadata and every problem of the
 validator (:mod:`lavacut.export.validate`)."""
+
 from __future__ import annotations
 
 import math
@@ -35,60 +36,79 @@ def format_inspection(path: str | Path) -> str:
     is refused is not read further."""
     problems = file_problems(path)
     with _open(path) as f:
-        if "layer" not in f:                            # not a NetX network at all: bad input, not a finding
+        if "layer" not in f:  # not a NetX network at all: bad input, not a finding
             raise NetxFileError(f"{path}: no 'layer' group: not a NetX network file")
         broken = bool(structure_problems(f))
     if broken:
-        return "\n".join([f"{path}", *[f"PROBLEM: {p}" for p in problems],
-                          "would run: no (the file's structure is refused; nothing more was read)"])
+        return "\n".join(
+            [
+                f"{path}",
+                *[f"PROBLEM: {p}" for p in problems],
+                "would run: no (the file's structure is refused; nothing more was read)",
+            ]
+        )
     layers = inspect_layers(path)
     try:
         meta = read_stored_metadata(path, check_hash=False)
     except NetxFileError:
-        meta = {}                                       # its problems are the PROBLEM lines
+        meta = {}  # its problems are the PROBLEM lines
     lines = [f"{path}"]
-    lines.append(f"{'layer':<6}{'type':<11}{'shape':<16}{'neuron':<8}{'weights':>18}{'bits':>6}{'neurons':>9}"
-                 f"{'synapses':>11}{'wmem KiB':>10}  delays")
+    lines.append(
+        f"{'layer':<6}{'type':<11}{'shape':<16}{'neuron':<8}{'weights':>18}{'bits':>6}{'neurons':>9}"
+        f"{'synapses':>11}{'wmem KiB':>10}  delays"
+    )
     tot_n = tot_s = tot_m = 0
     for L in layers:
-        lines.append(f"{L.index:<6}{L.type:<11}{str(L.shape):<16}{L.neuron_type:<8}{str(L.weight_shape or ''):>18}"
-                     f"{str(L.weight_bits or ''):>6}{L.neurons:>9}{L.synapses:>11}{L.weight_memory_bits / 8192:>10.1f}"
-                     f"  {L.delays}" + (f"  UNSUPPORTED: {L.note}" if L.note else ""))
+        lines.append(
+            f"{L.index:<6}{L.type:<11}{str(L.shape):<16}{L.neuron_type:<8}{str(L.weight_shape or ''):>18}"
+            f"{str(L.weight_bits or ''):>6}{L.neurons:>9}{L.synapses:>11}{L.weight_memory_bits / 8192:>10.1f}"
+            f"  {L.delays}" + (f"  UNSUPPORTED: {L.note}" if L.note else "")
+        )
         tot_n += L.neurons
         tot_s += L.synapses
         tot_m += L.weight_memory_bits
-    lines.append(f"total: {tot_n} neurons, {tot_s} synaptic connections, {tot_m / 8192:.1f} KiB weight memory "
-                 f"(stored nonzero weights x weight bits; Loihi 2 estimate, before compiler packing)")
+    lines.append(
+        f"total: {tot_n} neurons, {tot_s} synaptic connections, {tot_m / 8192:.1f} KiB weight memory "
+        f"(stored nonzero weights x weight bits; Loihi 2 estimate, before compiler packing)"
+    )
     with_neuron = [L for L in layers if L.neuron]
     if with_neuron:
-        lines.append("neurons (SLAYER units: threshold = vThMant/64, decays = iDecay/4096, vDecay/4096; "
-                     "file mantissas in brackets):")
+        lines.append(
+            "neurons (SLAYER units: threshold = vThMant/64, decays = iDecay/4096, vDecay/4096; "
+            "file mantissas in brackets):"
+        )
         lines.append(f"  {'layer':<6}{'neuron':<8}{'threshold':>16}{'current decay':>18}{'voltage decay':>18}")
         for L in with_neuron:
-            lines.append(f"  {L.index:<6}{L.neuron_type:<8}{_num(L.threshold, W_SCALE, 6):>16}"
-                         f"{_num(L.current_decay, P_SCALE, 4):>18}{_num(L.voltage_decay, P_SCALE, 4):>18}")
+            lines.append(
+                f"  {L.index:<6}{L.neuron_type:<8}{_num(L.threshold, W_SCALE, 6):>16}"
+                f"{_num(L.current_decay, P_SCALE, 4):>18}{_num(L.voltage_decay, P_SCALE, 4):>18}"
+            )
     if any(L.neuron_type == "LOIHI" for L in layers):
         lines.append("  LOIHI neurons: netx runs them as CUBA LIF (theta, tauRho, scaleRho are ignored)")
     lines.append("lavacut run / verify, per layer:")
-    first: dict[str, str] = {}          # reason -> first layer giving it (said once)
+    first: dict[str, str] = {}  # reason -> first layer giving it (said once)
     for L in layers:
         marks = []
         for what, issue in (("run", L.run_issue), ("verify", L.verify_issue)):
             if what == "verify" and issue == L.run_issue:
                 continue
-            text = "ok" if not issue else (f"CANNOT: as layer {first[issue]}" if issue in first
-                                           else f"CANNOT: {issue}")
+            text = "ok" if not issue else (f"CANNOT: as layer {first[issue]}" if issue in first else f"CANNOT: {issue}")
             first.setdefault(issue, L.index)
-            marks.append(f"{what}{' and verify' if what == 'run' and issue == L.verify_issue and issue else ''}: "
-                         f"{text}")
+            marks.append(
+                f"{what}{' and verify' if what == 'run' and issue == L.verify_issue and issue else ''}: {text}"
+            )
         lines.append(f"  {L.index:<6}{L.type:<11}" + "; ".join(marks) + (f"  ({L.role})" if L.role else ""))
     bad = [L for L in layers if not L.supported]
     if bad:
-        lines.append("unsupported by netx: " + ", ".join(f"layer {L.index} ({L.type})" for L in bad)
-                     + " -- stock lava.lib.dl.netx.hdf5.Network will not load this file")
+        lines.append(
+            "unsupported by netx: "
+            + ", ".join(f"layer {L.index} ({L.type})" for L in bad)
+            + " -- stock lava.lib.dl.netx.hdf5.Network will not load this file"
+        )
     if meta is None:
-        lines.append("lavacut metadata: none (not written by lavacut; 'lavacut run' needs --policy "
-                     "parameters or runs fixed T)")
+        lines.append(
+            "lavacut metadata: none (not written by lavacut; 'lavacut run' needs --policy parameters or runs fixed T)"
+        )
     elif not meta:
         lines.append("lavacut metadata: unreadable (see the PROBLEM lines)")
     else:
@@ -103,22 +123,30 @@ def format_inspection(path: str | Path) -> str:
 
 def _meta_lines(meta: dict) -> list[str]:
     fr = meta.get("framing") or {}
-    lines = [f"lavacut metadata (format {meta.get('format')}): name {meta.get('name')}, data set "
-             f"{meta.get('dataset') or 'unknown'}, sensor {meta.get('sensor_size')}, input {meta.get('input_shape')}, "
-             + (f"framing bin {fr.get('bin_us')} us x T {fr.get('T')}" if fr else "framing unknown"),
-             f"  classes {meta.get('classes')}"]
+    lines = [
+        f"lavacut metadata (format {meta.get('format')}): name {meta.get('name')}, data set "
+        f"{meta.get('dataset') or 'unknown'}, sensor {meta.get('sensor_size')}, input {meta.get('input_shape')}, "
+        + (f"framing bin {fr.get('bin_us')} us x T {fr.get('T')}" if fr else "framing unknown"),
+        f"  classes {meta.get('classes')}",
+    ]
     acc = meta.get("accuracy") or {}
     if acc:
-        lines.append("  accuracy " + ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}"
-                                              for k, v in acc.items()))
+        lines.append(
+            "  accuracy " + ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in acc.items())
+        )
     v = meta.get("versions") or {}
-    lines.append(f"  versions lavacut {v.get('lavacut')}, lava-nc {v.get('lava-nc')}, lava-dl {v.get('lava-dl')}, "
-                 f"torch {v.get('torch')}")
+    lines.append(
+        f"  versions lavacut {v.get('lavacut')}, lava-nc {v.get('lava-nc')}, lava-dl {v.get('lava-dl')}, "
+        f"torch {v.get('torch')}"
+    )
     lines.append(f"  content sha256 {meta.get('content_sha256')}")
     if meta["cutoff"]:
         for name, p in meta["cutoff"].items():
-            brief = {k: (f"[{len(v)} values, {min(v):.3g}..{max(v):.3g}]" if isinstance(v, list) and v else v)
-                     for k, v in p.items() if k != "policy"}
+            brief = {
+                k: (f"[{len(v)} values, {min(v):.3g}..{max(v):.3g}]" if isinstance(v, list) and v else v)
+                for k, v in p.items()
+                if k != "policy"
+            }
             star = " (default)" if name == meta.get("default_policy") else ""
             lines.append(f"  cutoff {name}{star}: {brief}")
     else:

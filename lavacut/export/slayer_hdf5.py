@@ -1,5 +1,6 @@
 """SLAYER network -> NetX HDF5: the ``layer`` group netx loads, written by
 each SLAYER block's own ``export_hdf5``, plus the lavacut spec."""
+
 from __future__ import annotations
 
 import json
@@ -14,7 +15,6 @@ from lavacut.train.networks import NetSpec, SlayerNet, build_network
 from lavacut.util import LavacutError, atomic_path
 
 HDF5_SPEC_ATTR = "lavacut_netspec"
-
 
 
 def _write_input_group(group, shape: Sequence[int]) -> None:
@@ -52,8 +52,10 @@ def export_hdf5(net: SlayerNet, path: str | os.PathLike) -> None:
     for b in fresh.spiking_blocks:
         idecay = int(b.neuron.cx_current_decay)
         if idecay < 1:
-            raise LavacutError(f"cannot export: a layer's current decay quantises to iDecay="
-                               f"{idecay}; NetX needs >= 1 (it stores du = iDecay - 1)")
+            raise LavacutError(
+                f"cannot export: a layer's current decay quantises to iDecay="
+                f"{idecay}; NetX needs >= 1 (it stores du = iDecay - 1)"
+            )
     with atomic_path(path, suffix=".net") as tmp:
         with h5py.File(tmp, "w") as f:
             f.attrs[HDF5_SPEC_ATTR] = json.dumps(spec.to_dict())
@@ -64,7 +66,7 @@ def export_hdf5(net: SlayerNet, path: str | os.PathLike) -> None:
                 g = layer.create_group(str(i))
                 block.export_hdf5(g)
                 bias = next(spiking, ()) if hasattr(block, "neuron") else ()
-                if bias:      # NetX: bias -> LIF bias_mant (bias_exp 6), per neuron or per channel
+                if bias:  # NetX: bias -> LIF bias_mant (bias_exp 6), per neuron or per channel
                     g.create_dataset("bias", data=np.rint(np.asarray(bias) * W_SCALE).astype(np.int32))
 
 

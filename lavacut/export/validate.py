@@ -27,6 +27,7 @@ metadata field:
    config runs, a ``content_sha256`` whenever there is a calibration, and
    layers that still match it (unless admitted with ``--accept-modified``).
 """
+
 from __future__ import annotations
 
 import json
@@ -38,8 +39,18 @@ import numpy as np
 
 from lavacut.export.loihi2.rules import file_range_errors
 from lavacut.export.netx.layers import kind_of
-from lavacut.export.netx.file import (META_GROUP, MODIFIED_HINT, NetxFileError, _check_cutoff, _open, content_hash,
-                                      layer_problems, store_calibration, stored_metadata, write_netx)
+from lavacut.export.netx.file import (
+    META_GROUP,
+    MODIFIED_HINT,
+    NetxFileError,
+    _check_cutoff,
+    _open,
+    content_hash,
+    layer_problems,
+    store_calibration,
+    stored_metadata,
+    write_netx,
+)
 from lavacut.export.netx.inspect import LayerInfo, read_layers
 
 #: the most elements a NetX file may declare: its datasets together, and the
@@ -50,9 +61,21 @@ MAX_ELEMENTS = 20_000_000
 TEXT_FIELDS = {"type", "neuron/type", "neuron/activation"}
 #: layer fields netx casts to int (weights, delays, thresholds and decays
 #: too: their integer rules are Loihi range rules, stage 3)
-INTEGER_FIELDS = {"shape", "inFeatures", "outFeatures", "inChannels", "outChannels", "kernelSize", "stride",
-                  "padding", "dilation", "groups", "neuron/refDelay", "neuron/wgtExp"}
-_MAX_DEPTH = 8              # layer/<n>/neuron/...: deeper groups are not NetX
+INTEGER_FIELDS = {
+    "shape",
+    "inFeatures",
+    "outFeatures",
+    "inChannels",
+    "outChannels",
+    "kernelSize",
+    "stride",
+    "padding",
+    "dilation",
+    "groups",
+    "neuron/refDelay",
+    "neuron/wgtExp",
+}
+_MAX_DEPTH = 8  # layer/<n>/neuron/...: deeper groups are not NetX
 
 
 @dataclass
@@ -73,13 +96,22 @@ def _walk(g, prefix: str, depth: int, out: list[Finding], datasets: dict) -> Non
         path = f"{prefix}{name}"
         link = g.get(name, getlink=True)
         if isinstance(link, h5py.ExternalLink):
-            out.append(Finding("structure", f"{path}: an HDF5 external link (to {link.filename}:{link.path}); "
-                                            f"a NetX file must hold its data itself"))
+            out.append(
+                Finding(
+                    "structure",
+                    f"{path}: an HDF5 external link (to {link.filename}:{link.path}); "
+                    f"a NetX file must hold its data itself",
+                )
+            )
             continue
         if isinstance(link, h5py.SoftLink):
             target = "dangling" if g.get(name) is None else "to an object elsewhere in the file"
-            out.append(Finding("structure", f"{path}: an HDF5 soft link ({target}: {link.path}); a NetX file holds "
-                                            f"its datasets in place"))
+            out.append(
+                Finding(
+                    "structure",
+                    f"{path}: an HDF5 soft link ({target}: {link.path}); a NetX file holds its datasets in place",
+                )
+            )
             continue
         obj = g.get(name)
         if isinstance(obj, h5py.Group):
@@ -89,8 +121,13 @@ def _walk(g, prefix: str, depth: int, out: list[Finding], datasets: dict) -> Non
                 _walk(obj, path + "/", depth + 1, out, datasets)
         elif isinstance(obj, h5py.Dataset):
             if obj.external or obj.is_virtual:
-                out.append(Finding("structure", f"{path}: stored outside the file ("
-                                                f"{'external storage' if obj.external else 'a virtual dataset'})"))
+                out.append(
+                    Finding(
+                        "structure",
+                        f"{path}: stored outside the file ("
+                        f"{'external storage' if obj.external else 'a virtual dataset'})",
+                    )
+                )
                 continue
             datasets[path] = obj
         else:
@@ -98,15 +135,17 @@ def _walk(g, prefix: str, depth: int, out: list[Finding], datasets: dict) -> Non
 
 
 def size_problem(datasets: dict) -> str:
-    """"" when the datasets (path -> h5py Dataset) declare at most
+    """ "" when the datasets (path -> h5py Dataset) declare at most
     :data:`MAX_ELEMENTS` elements together, else the line naming the largest
     (from the headers: nothing is read)."""
     total = sum(_elements(ds.shape) for ds in datasets.values())
     if total <= MAX_ELEMENTS:
         return ""
     big = max(datasets, key=lambda p: _elements(datasets[p].shape))
-    return (f"{big}: declares {_elements(datasets[big].shape)} elements (shape {datasets[big].shape}; the file "
-            f"{total}), beyond lavacut's limit of {MAX_ELEMENTS} per file")
+    return (
+        f"{big}: declares {_elements(datasets[big].shape)} elements (shape {datasets[big].shape}; the file "
+        f"{total}), beyond lavacut's limit of {MAX_ELEMENTS} per file"
+    )
 
 
 def hdf5_datasets(f) -> tuple[dict, list[str]]:
@@ -132,9 +171,8 @@ def _small(ds, path: str, out: list[Finding], integer: bool) -> np.ndarray | Non
         out.append(Finding("structure", f"{path}: {ds.size} values where netx reads at most a few"))
         return None
     v = np.asarray(ds[()])
-    if v.dtype.kind not in "biuf" or (integer and v.size and (not np.all(np.isfinite(v))
-                                                              or np.any(v != np.round(v)))):
-        return None                       # reported by the dtype/integer checks
+    if v.dtype.kind not in "biuf" or (integer and v.size and (not np.all(np.isfinite(v)) or np.any(v != np.round(v)))):
+        return None  # reported by the dtype/integer checks
     return v
 
 
@@ -171,8 +209,12 @@ def structure_problems(f) -> list[Finding]:
     if not keys:
         return [Finding("structure", "the 'layer' group has no layers")]
     if sorted(keys, key=lambda k: (not k.isdigit(), k.zfill(9))) != [str(i) for i in range(len(keys))]:
-        return [Finding("structure", f"layer groups are named {sorted(keys)[:8]}: netx reads layers '0'..'"
-                                     f"{len(keys) - 1}' in order")]
+        return [
+            Finding(
+                "structure",
+                f"layer groups are named {sorted(keys)[:8]}: netx reads layers '0'..'{len(keys) - 1}' in order",
+            )
+        ]
     for p, ds in datasets.items():
         if p.startswith("layer/"):
             parts = p.split("/")
@@ -186,7 +228,7 @@ def structure_problems(f) -> list[Finding]:
                     out.append(Finding("structure", f"{p}: {v.tolist()} where netx reads integers"))
     if out:
         return out
-    prev = None                                # the previous layer's shape
+    prev = None  # the previous layer's shape
     for k in map(str, range(len(keys))):
         g = layer[k]
         where = f"layer/{k}"
@@ -207,8 +249,13 @@ def structure_problems(f) -> list[Finding]:
             out.append(Finding("structure", f"{where}/shape: {list(shape)} is not 1 to 3 positive sizes"))
             continue
         if _elements(shape) > MAX_ELEMENTS:
-            out.append(Finding("structure", f"{where}/shape: declares {_elements(shape)} elements ({list(shape)} "
-                                            f"neurons), beyond lavacut's limit of {MAX_ELEMENTS} per file"))
+            out.append(
+                Finding(
+                    "structure",
+                    f"{where}/shape: declares {_elements(shape)} elements ({list(shape)} "
+                    f"neurons), beyond lavacut's limit of {MAX_ELEMENTS} per file",
+                )
+            )
             continue
         t = np.asarray(g["type"][()]).reshape(-1)
         t = t[0].decode() if t.size and isinstance(t[0], bytes) else (str(t[0]) if t.size else "")
@@ -250,26 +297,31 @@ def metadata_problems(f, path, check_hash: bool = True) -> list[Finding]:
         return [Finding("metadata", f"lavacut/meta is missing or not JSON ({exc})")]
     if not isinstance(meta, dict):
         return [Finding("metadata", f"lavacut/meta is not a JSON object (got {type(meta).__name__})")]
-    for key, types, what in (("name", (str,), "a string"), ("dataset", (str, type(None)), "a string"),
-                             ("train_config", (dict, type(None)), "an object (the training config)"),
-                             ("spec", (dict, type(None)), "an object (the NetSpec)"),
-                             ("accuracy", (dict, type(None)), "an object"),
-                             ("classes", (list, type(None)), "a list of class names"),
-                             ("input_shape", (list, type(None)), "a list of sizes"),
-                             ("content_sha256", (str, type(None)), "a hex string")):
+    for key, types, what in (
+        ("name", (str,), "a string"),
+        ("dataset", (str, type(None)), "a string"),
+        ("train_config", (dict, type(None)), "an object (the training config)"),
+        ("spec", (dict, type(None)), "an object (the NetSpec)"),
+        ("accuracy", (dict, type(None)), "an object"),
+        ("classes", (list, type(None)), "a list of class names"),
+        ("input_shape", (list, type(None)), "a list of sizes"),
+        ("content_sha256", (str, type(None)), "a hex string"),
+    ):
         if key in meta and not isinstance(meta[key], types):
             bad(f"lavacut/meta {key}: must be {what}, got {type(meta[key]).__name__} {str(meta[key])[:40]!r}")
     shape = meta.get("input_shape")
-    if isinstance(shape, list) and not (shape and all(isinstance(s, int) and not isinstance(s, bool) and s > 0
-                                                      for s in shape)):
+    if isinstance(shape, list) and not (
+        shape and all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in shape)
+    ):
         bad(f"lavacut/meta input_shape: {shape!r} is not a list of positive sizes")
     classes = meta.get("classes")
     outputs = _outputs(f)
     if isinstance(classes, list) and outputs and len(classes) != outputs:
         bad(f"lavacut/meta classes: {len(classes)} names for {outputs} outputs of the last layer")
     ds, tc = meta.get("dataset"), meta.get("train_config")
-    run_ds = ((tc.get("data") or {}).get("dataset") if isinstance(tc, dict) and isinstance(tc.get("data"), dict)
-              else None)
+    run_ds = (
+        (tc.get("data") or {}).get("dataset") if isinstance(tc, dict) and isinstance(tc.get("data"), dict) else None
+    )
     if isinstance(ds, str) and run_ds is not None and ds != run_ds:
         bad(f"lavacut/meta dataset: {ds!r} is not the data set its train_config runs ({run_ds!r})")
     elif isinstance(ds, str) and isinstance(tc, dict) and tc.get("data") and ds not in _known_datasets():
@@ -284,16 +336,22 @@ def metadata_problems(f, path, check_hash: bool = True) -> list[Finding]:
     if out:
         return out
     try:
-        _check_cutoff(path, {**meta, "cutoff": cutoff,
-                             "default_policy": g["cutoff"].attrs.get("default") if "cutoff" in g else None})
+        _check_cutoff(
+            path,
+            {**meta, "cutoff": cutoff, "default_policy": g["cutoff"].attrs.get("default") if "cutoff" in g else None},
+        )
     except NetxFileError as exc:
         bad(str(exc).removeprefix(f"{path}: "))
     if cutoff and not meta.get("content_sha256"):
-        bad("lavacut/meta content_sha256: missing while the file holds calibrations; without it lavacut cannot "
-            "tell whether the layers were changed since they were calibrated (re-export the checkpoint)")
+        bad(
+            "lavacut/meta content_sha256: missing while the file holds calibrations; without it lavacut cannot "
+            "tell whether the layers were changed since they were calibrated (re-export the checkpoint)"
+        )
     elif check_hash and meta.get("content_sha256") and meta["content_sha256"] != content_hash(f):
-        bad(f"the layers were modified after export (they no longer match the content_sha256 stored by lavacut, "
-            f"so its calibration and accuracy no longer apply); {MODIFIED_HINT}")
+        bad(
+            f"the layers were modified after export (they no longer match the content_sha256 stored by lavacut, "
+            f"so its calibration and accuracy no longer apply); {MODIFIED_HINT}"
+        )
     return out
 
 
@@ -315,8 +373,9 @@ def problems(path: str | Path, check_hash: bool = True, ranges: bool = True) -> 
         return file_problems(f, path, check_hash, ranges)[0]
 
 
-def file_problems(f, path: str | Path, check_hash: bool = True,
-                  ranges: bool = True) -> tuple[list[Finding], list[LayerInfo] | None]:
+def file_problems(
+    f, path: str | Path, check_hash: bool = True, ranges: bool = True
+) -> tuple[list[Finding], list[LayerInfo] | None]:
     """:func:`problems` of the open NetX file ``f`` (``path`` names it), and
     the layers the range rules read (None when they were not read: structure
     or value problems, or no ``ranges``)."""
@@ -331,8 +390,9 @@ def file_problems(f, path: str | Path, check_hash: bool = True,
     return out + [Finding("range", p) for p in file_range_errors(f, layers)], layers
 
 
-FORCE_HINT = ("a violation of Loihi 2's ranges ('lavacut check' lists them; --force runs it anyway, as netx and Lava "
-              "compute it)")
+FORCE_HINT = (
+    "a violation of Loihi 2's ranges ('lavacut check' lists them; --force runs it anyway, as netx and Lava compute it)"
+)
 
 
 def require_valid(path: str | Path, check_hash: bool = True, force: bool = False, ranges: bool = True) -> list[str]:
@@ -343,16 +403,21 @@ def require_valid(path: str | Path, check_hash: bool = True, force: bool = False
         return require_valid_file(f, path, check_hash, force, ranges)[0]
 
 
-def require_valid_file(f, path: str | Path, check_hash: bool = True, force: bool = False,
-                       ranges: bool = True) -> tuple[list[str], list[LayerInfo] | None]:
+def require_valid_file(
+    f, path: str | Path, check_hash: bool = True, force: bool = False, ranges: bool = True
+) -> tuple[list[str], list[LayerInfo] | None]:
     """:func:`require_valid` of the open NetX file ``f`` (``path`` names
     it), and the layers it read (:func:`file_problems`)."""
     found, layers = file_problems(f, path, check_hash, ranges)
     hard = [p for p in found if p.kind != "range" or not force]
     if hard:
-        tail = (f" ({FORCE_HINT})" if all(p.kind == "range" for p in hard) else
-                "" if all(p.kind == "metadata" for p in hard) else
-                " (the file cannot be run; re-export it)")
+        tail = (
+            f" ({FORCE_HINT})"
+            if all(p.kind == "range" for p in hard)
+            else ""
+            if all(p.kind == "metadata" for p in hard)
+            else " (the file cannot be run; re-export it)"
+        )
         raise NetxFileError(f"{path}: " + "; ".join(p.text for p in hard) + tail)
     return [p.text for p in found if p.kind == "range"], layers
 
@@ -373,17 +438,27 @@ def read_metadata(path: str | Path, check_layers: bool = True, check_hash: bool 
         return stored_metadata(f, path, check_hash=check_hash and not check_layers)
 
 
-def write_export(net, path: str | Path, meta: dict[str, Any], cutoff: dict[str, dict] | None = None,
-                 default_policy: str | None = None) -> Path:
+def write_export(
+    net,
+    path: str | Path,
+    meta: dict[str, Any],
+    cutoff: dict[str, dict] | None = None,
+    default_policy: str | None = None,
+) -> Path:
     """Export a SLAYER net (see :func:`lavacut.export.slayer_hdf5.export_hdf5`)
     with lavacut metadata, atomically; the written file is validated before
     it replaces anything (the ranges are export's warnings)."""
     return write_netx(net, path, meta, cutoff, default_policy, check=lambda tmp: require_valid(tmp, ranges=False))
 
 
-def write_calibration(path: str | Path, cutoff: dict[str, dict], default_policy: str | None = None,
-                      extra_meta: dict[str, Any] | None = None, base_meta: dict[str, Any] | None = None,
-                      accept_modified: bool = False) -> None:
+def write_calibration(
+    path: str | Path,
+    cutoff: dict[str, dict],
+    default_policy: str | None = None,
+    extra_meta: dict[str, Any] | None = None,
+    base_meta: dict[str, Any] | None = None,
+    accept_modified: bool = False,
+) -> None:
     """Store calibrated stop rules in an export (copy, modify, replace;
     :func:`lavacut.export.netx.file.store_calibration`), the export and what
     was written validated by :func:`read_metadata`."""

@@ -4,6 +4,7 @@ weights an edited lavacut export's spec rebuild would round, and the
 fixed-point headroom (:data:`lavacut.fixed_point.FIXED_POINT_LIMITS`) used
 by the samples that differed.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -41,10 +42,12 @@ def explain_exactness(path, frames: np.ndarray | None = None, net=None) -> list[
                     wi = np.trunc(w)
                     bad = (w != wi) | (wi % 2 != 0) | (wi < W_MIN) | (wi > W_MAX)
                     if bad.any():
-                        notes.append(f"layer {L.index} {key}: {int(bad.sum())} weights are not even integers in "
-                                     f"[{W_MIN}, {W_MAX}] (e.g. {w[bad].reshape(-1)[0]:g}); netx casts to int, the "
-                                     f"SLAYER rebuild from the stored spec rounds to even integers: they compute "
-                                     f"differently")
+                        notes.append(
+                            f"layer {L.index} {key}: {int(bad.sum())} weights are not even integers in "
+                            f"[{W_MIN}, {W_MAX}] (e.g. {w[bad].reshape(-1)[0]:g}); netx casts to int, the "
+                            f"SLAYER rebuild from the stored spec rounds to even integers: they compute "
+                            f"differently"
+                        )
     if frames is not None and len(frames):
         import torch
 
@@ -63,11 +66,15 @@ def explain_exactness(path, frames: np.ndarray | None = None, net=None) -> list[
                     if r[k] > lim:
                         over.append(f"layer {i + 1} {k} reaches {r[k]} > {lim}")
             if over:
-                notes.append("fixed-point overflow on these samples (Lava u wraps at 24 bits, v saturates, "
-                             "a_in is int16; SLAYER does not): " + "; ".join(over))
+                notes.append(
+                    "fixed-point overflow on these samples (Lava u wraps at 24 bits, v saturates, "
+                    "a_in is int16; SLAYER does not): " + "; ".join(over)
+                )
             else:
                 peak = max((r["current"] for r in ranges), default=0)
-                notes.append(f"no fixed-point overflow on these samples (peak |u| {peak} <= "
-                             f"{FIXED_POINT_LIMITS['current']}); if the file's layers are all known exact, "
-                             f"suspect the reference net or the input, not Lava")
+                notes.append(
+                    f"no fixed-point overflow on these samples (peak |u| {peak} <= "
+                    f"{FIXED_POINT_LIMITS['current']}); if the file's layers are all known exact, "
+                    f"suspect the reference net or the input, not Lava"
+                )
     return notes

@@ -40,6 +40,7 @@ lavacut's counter on the delayed inputs (:func:`seen_inputs`), which must
 match NeuroBench within 1 % (``within_1pct``), and states the difference
 (``explained.synaptic_delays``).
 """
+
 from __future__ import annotations
 
 import copy
@@ -63,6 +64,7 @@ def _torch():
 
 class _Tap:
     """Built lazily (torch is imported only when the metrics run)."""
+
     cls = None
 
 
@@ -77,6 +79,7 @@ def spike_tap_class():
 
             def forward(self, x):
                 return x
+
         _Tap.cls = SpikeTap
     return _Tap.cls
 
@@ -106,6 +109,7 @@ def adapter_net(net):
             for tap, s in zip(self.taps, spikes):
                 tap(s)
             return out
+
     return NeurobenchAdapter(net)
 
 
@@ -126,9 +130,11 @@ def neurobench_fan_outs(net, input_shape) -> list[np.ndarray | None]:
     shapes: dict[int, tuple] = {}
 
     def hook(i):
-        def record(module, inp):          # returns None: the input is left alone
+        def record(module, inp):  # returns None: the input is left alone
             shapes.setdefault(i, tuple(inp[0].shape[1:-1]))
+
         return record
+
     handles = [s.register_forward_pre_hook(hook(i)) for i, s in enumerate(syn)]
     try:
         with torch.no_grad():
@@ -158,7 +164,7 @@ def _shift(x: np.ndarray, d) -> np.ndarray:
     for k in np.unique(d):
         if k < T:
             idx = np.flatnonzero(d == k)
-            y[:, idx, k:] = x[:, idx, :T - k]
+            y[:, idx, k:] = x[:, idx, : T - k]
     return y
 
 
@@ -183,8 +189,10 @@ def seen_inputs(net, layer_inputs: list[np.ndarray]) -> tuple[list[np.ndarray | 
                 notes[f"synapse {j}"] = "axonal delays per input: spikes delayed past T are not delivered"
             elif mode == "syn":
                 y = None
-                notes[f"synapse {j}"] = ("per-synapse delays: computed outside the synapse module, so "
-                                         "NeuroBench's hooks do not see this layer's synaptic operations")
+                notes[f"synapse {j}"] = (
+                    "per-synapse delays: computed outside the synapse module, so "
+                    "NeuroBench's hooks do not see this layer's synaptic operations"
+                )
             out.append(y)
         notes["schedule"] = "rebuilt NetX file: Lava's one-step synapse delay before every layer"
         return out, notes
@@ -236,13 +244,13 @@ def _loader(frames, labels, t_c, batch_size: int):
             return len(frames)
 
         def __getitem__(self, i):
-            x = torch.from_numpy(np.asarray(frames[i, ..., :steps[i]], dtype=np.float32))
+            x = torch.from_numpy(np.asarray(frames[i, ..., : steps[i]], dtype=np.float32))
             return x, torch.tensor(int(labels[i]) if labels is not None else 0)
 
     batches = []
     for t in np.unique(steps):
         idx = np.flatnonzero(steps == t)
-        batches += [idx[i:i + batch_size].tolist() for i in range(0, len(idx), batch_size)]
+        batches += [idx[i : i + batch_size].tolist() for i in range(0, len(idx), batch_size)]
     return DataLoader(Truncated(), batch_sampler=batches)
 
 
@@ -256,9 +264,16 @@ def _clean(results: dict) -> dict[str, Any]:
     return out
 
 
-def cross_check(nb_acs: float, lavacut_synops: float, fan_outs: list[np.ndarray], layer_inputs: list[np.ndarray],
-                seen: list[np.ndarray | None], n_neurons: list[int], outputs: list[np.ndarray],
-                t_c: np.ndarray) -> dict:
+def cross_check(
+    nb_acs: float,
+    lavacut_synops: float,
+    fan_outs: list[np.ndarray],
+    layer_inputs: list[np.ndarray],
+    seen: list[np.ndarray | None],
+    n_neurons: list[int],
+    outputs: list[np.ndarray],
+    t_c: np.ndarray,
+) -> dict:
     """NeuroBench's Effective_ACs (mean per sample) against lavacut's synops,
     both counting nonzero-weight synapses. ``fan_outs`` are lavacut's (those
     its count used); ``seen`` what each synapse receives after the synaptic
@@ -267,10 +282,12 @@ def cross_check(nb_acs: float, lavacut_synops: float, fan_outs: list[np.ndarray]
     step counted) and by unseen synapses; lavacut's counter on the delayed
     inputs must match NeuroBench within 1 %."""
     zero = [np.zeros_like(x) for x in layer_inputs]
-    unseen = count_ops(fan_outs, [x if s is None else z for x, s, z in zip(layer_inputs, seen, zero)],
-                       n_neurons, outputs, t_c).synops.mean()
-    recount = count_ops(fan_outs, [z if s is None else s for s, z in zip(seen, zero)],
-                        n_neurons, outputs, t_c).synops.mean()
+    unseen = count_ops(
+        fan_outs, [x if s is None else z for x, s, z in zip(layer_inputs, seen, zero)], n_neurons, outputs, t_c
+    ).synops.mean()
+    recount = count_ops(
+        fan_outs, [z if s is None else s for s, z in zip(seen, zero)], n_neurons, outputs, t_c
+    ).synops.mean()
     rel = abs(nb_acs - lavacut_synops) / max(lavacut_synops, 1e-12)
     rel_recount = abs(nb_acs - recount) / max(recount, 1e-12)
     return {
@@ -286,17 +303,26 @@ def cross_check(nb_acs: float, lavacut_synops: float, fan_outs: list[np.ndarray]
         "recounted_relative_difference": float(rel_recount),
         "within_1pct": bool(rel_recount <= TOLERANCE),
         "note": "both count input spikes x nonzero-weight synapses; lavacut counts a layer's spikes at the step "
-                "they are emitted, NeuroBench sees each synapse's input after the synaptic delays (spikes "
-                "delayed past the last step, or past t_c, are not delivered): synaptic_delays. "
-                "lavacut_recounted = lavacut's counter on the delayed inputs; it must match NeuroBench "
-                "within 1 %.",
+        "they are emitted, NeuroBench sees each synapse's input after the synaptic delays (spikes "
+        "delayed past the last step, or past t_c, are not delivered): synaptic_delays. "
+        "lavacut_recounted = lavacut's counter on the delayed inputs; it must match NeuroBench "
+        "within 1 %.",
     }
 
 
-def neurobench_metrics(net, frames: np.ndarray, labels: np.ndarray | None, t_c: np.ndarray, *,
-                       layer_inputs: list[np.ndarray] | None = None, outputs: list[np.ndarray] | None = None,
-                       lavacut_synops: dict | None = None, fan_outs: list[np.ndarray] | None = None,
-                       readout_groups: int = 0, batch_size: int = 64) -> dict[str, Any]:
+def neurobench_metrics(
+    net,
+    frames: np.ndarray,
+    labels: np.ndarray | None,
+    t_c: np.ndarray,
+    *,
+    layer_inputs: list[np.ndarray] | None = None,
+    outputs: list[np.ndarray] | None = None,
+    lavacut_synops: dict | None = None,
+    fan_outs: list[np.ndarray] | None = None,
+    readout_groups: int = 0,
+    batch_size: int = 64,
+) -> dict[str, Any]:
     """NeuroBench metrics of ``net`` on ``frames`` at full T and at the
     per-sample cutoff steps ``t_c`` (1-based). With ``layer_inputs`` /
     ``outputs`` (lavacut's per-layer spikes, as for :func:`count_ops`) and
@@ -310,19 +336,19 @@ def neurobench_metrics(net, frames: np.ndarray, labels: np.ndarray | None, t_c: 
     report: dict[str, Any] = {
         "package": f"neurobench {getattr(neurobench, '__version__', '?')}",
         "adapter": "SLAYER synapses are torch Conv3d subclasses: NeuroBench hooks them directly. SLAYER neurons "
-                   "run through neuron.dynamics/spike (no forward hook, not a NeuroBench activation module): "
-                   "each spiking layer's spikes pass through an identity SpikeTap module registered with "
-                   "add_activation_module, which NeuroBench's NeuronHook records.",
+        "run through neuron.dynamics/spike (no forward hook, not a NeuroBench activation module): "
+        "each spiking layer's spikes pass through an identity SpikeTap module registered with "
+        "add_activation_module, which NeuroBench's NeuronHook records.",
         "cutoff_method": "each sample's input truncated at its cutoff step t_c (SLAYER is causal), samples of "
-                         "equal t_c batched together; workload metrics averaged per sample as NeuroBench does",
+        "equal t_c batched together; workload metrics averaged per sample as NeuroBench does",
         "footprint": "Footprint: bytes of the torch model's parameters and buffers (float32 weights and "
-                     "decays, SLAYER's neuron state buffers at their initial size); the NetX/Loihi 2 weights are "
-                     "8-bit mantissas ('lavacut check' for their memory)",
+        "decays, SLAYER's neuron state buffers at their initial size); the NetX/Loihi 2 weights are "
+        "8-bit mantissas ('lavacut check' for their memory)",
         "missing": {},
     }
     if labels is None:
         report["missing"]["ClassificationAccuracy"] = "the input has no labels"
-    model_net = adapter_net(copy.deepcopy(net))       # hooks and state resets never touch the caller's net
+    model_net = adapter_net(copy.deepcopy(net))  # hooks and state resets never touch the caller's net
     bench = _benchmark(model_net, _loader(frames, labels, None, batch_size), labels is not None, readout_groups)
     try:
         with torch.no_grad():
@@ -341,24 +367,43 @@ def neurobench_metrics(net, frames: np.ndarray, labels: np.ndarray | None, t_c: 
 
             fan_outs = nonzero_fan_outs(net)
         if len(nb_fo) != len(li) or len(fan_outs) != len(li):
-            report["missing"]["cross_check"] = (f"{len(nb_fo)} synapse modules for {len(li)} lavacut layer inputs "
-                                                f"(an input layer with neurons has no synapse module)")
+            report["missing"]["cross_check"] = (
+                f"{len(nb_fo)} synapse modules for {len(li)} lavacut layer inputs "
+                f"(an input layer with neurons has no synapse module)"
+            )
         else:
             seen, notes = seen_inputs(net, li)
             n_neurons = [o.shape[1] for o in outputs]
             T = frames.shape[-1]
             report["cross_check"] = {
-                "full_T": cross_check(report["full_T"]["SynapticOperations"]["Effective_ACs"], lavacut_synops["full"],
-                                      fan_outs, li, seen, n_neurons, outputs, np.full(len(frames), T)),
-                "cutoff": cross_check(report["cutoff"]["SynapticOperations"]["Effective_ACs"],
-                                      lavacut_synops["cutoff"], fan_outs, li, seen, n_neurons, outputs,
-                                      np.asarray(t_c)),
-                "fan_outs_match_neurobench": all(np.array_equal(np.asarray(a, dtype=np.float64), b)
-                                                 for a, b in zip(fan_outs, nb_fo) if b is not None),
+                "full_T": cross_check(
+                    report["full_T"]["SynapticOperations"]["Effective_ACs"],
+                    lavacut_synops["full"],
+                    fan_outs,
+                    li,
+                    seen,
+                    n_neurons,
+                    outputs,
+                    np.full(len(frames), T),
+                ),
+                "cutoff": cross_check(
+                    report["cutoff"]["SynapticOperations"]["Effective_ACs"],
+                    lavacut_synops["cutoff"],
+                    fan_outs,
+                    li,
+                    seen,
+                    n_neurons,
+                    outputs,
+                    np.asarray(t_c),
+                ),
+                "fan_outs_match_neurobench": all(
+                    np.array_equal(np.asarray(a, dtype=np.float64), b) for a, b in zip(fan_outs, nb_fo) if b is not None
+                ),
                 "delays": notes,
             }
             unseen = [k for k, v in notes.items() if "do not see" in v]
             if unseen:
-                report["missing"]["SynapticOperations"] = (f"partial: {', '.join(unseen)} computed outside a "
-                                                           f"torch synapse module (per-synapse delays)")
+                report["missing"]["SynapticOperations"] = (
+                    f"partial: {', '.join(unseen)} computed outside a torch synapse module (per-synapse delays)"
+                )
     return report

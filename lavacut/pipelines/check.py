@@ -2,6 +2,7 @@
 JSON report and core-map plot (matplotlib, here rather than in the
 numpy-only export/loihi2/check.py); and the short form ``lavacut export`` prints
 after writing a file (:func:`export_warnings`)."""
+
 from __future__ import annotations
 
 import json
@@ -23,8 +24,9 @@ def loihi2_check(path: str | Path, target: str = "loihi2") -> CheckReport:
     return check_loihi2(path, target, refused=problems(path, ranges=False))
 
 
-def check_export(path: str | Path, target: str = "loihi2", report: str | Path | None = None,
-                 replicas: int = 1) -> tuple[CheckReport, tuple[Path, Path] | None]:
+def check_export(
+    path: str | Path, target: str = "loihi2", report: str | Path | None = None, replicas: int = 1
+) -> tuple[CheckReport, tuple[Path, Path] | None]:
     """Check ``path``; with ``report`` also write the JSON report there and
     the core-map PNG beside it. Returns the report and the written paths.
     ``replicas``: the core map of that many copies side by side
@@ -44,10 +46,16 @@ def export_warnings(path: str | Path, target: str = "loihi2") -> list[str]:
     included, worded as warnings: the export itself is valid NetX), plus a
     one-line core summary."""
     rep = loihi2_check(path, target)
-    lines = [f"warning: Loihi 2 design rule {p.rule} ({p.severity}): "
-             + (f"layer {p.layer}: " if p.layer is not None else "") + p.message for p in rep.problems]
-    lines.append(f"Loihi 2 check: {'pass' if rep.ok else 'FAIL'}, {rep.totals['cores']} cores on "
-                 f"{rep.totals['chips']} chip(s) ('lavacut check {path}' for the core map)")
+    lines = [
+        f"warning: Loihi 2 design rule {p.rule} ({p.severity}): "
+        + (f"layer {p.layer}: " if p.layer is not None else "")
+        + p.message
+        for p in rep.problems
+    ]
+    lines.append(
+        f"Loihi 2 check: {'pass' if rep.ok else 'FAIL'}, {rep.totals['cores']} cores on "
+        f"{rep.totals['chips']} chip(s) ('lavacut check {path}' for the core map)"
+    )
     return lines
 
 
@@ -55,6 +63,7 @@ def plot_core_map(report: CheckReport, path: str | Path) -> Path:
     """Layers across cores: per core, the use of each resource (fraction of
     its limit), cores coloured by layer, the warning level and the limit."""
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -67,9 +76,15 @@ def plot_core_map(report: CheckReport, path: str | Path) -> Path:
     cmap = plt.get_cmap("tab10")
     layers = list(dict.fromkeys(c["layer"] for c in cores))
     for k, r in enumerate(RESOURCES):
-        ax.bar(x + (k - (len(RESOURCES) - 1) / 2) * width, [c["use"][r] * 100 for c in cores], width,
-               label=r.replace("_per_core", "").replace("_", " "), color=plt.get_cmap("Set2")(k), edgecolor="k",
-               linewidth=0.3)
+        ax.bar(
+            x + (k - (len(RESOURCES) - 1) / 2) * width,
+            [c["use"][r] * 100 for c in cores],
+            width,
+            label=r.replace("_per_core", "").replace("_", " "),
+            color=plt.get_cmap("Set2")(k),
+            edgecolor="k",
+            linewidth=0.3,
+        )
     for li, name in enumerate(layers):
         idx = [c["core"] for c in cores if c["layer"] == name]
         ax.axvspan(min(idx) - 0.5, max(idx) + 0.5, color=cmap(li % 10), alpha=0.08)
@@ -82,8 +97,11 @@ def plot_core_map(report: CheckReport, path: str | Path) -> Path:
     ax.set_ylabel("use of the per-core limit (%)")
     top = max([100.0] + [c["use"][r] * 100 for c in cores for r in RESOURCES])
     ax.set_ylim(0, top * 1.12)
-    ax.set_title(f"{Path(report.path).name}: {report.totals['cores']} cores, {report.totals['chips']} chip(s) "
-                 f"({'PASS' if report.ok else 'FAIL'})", fontsize=10)
+    ax.set_title(
+        f"{Path(report.path).name}: {report.totals['cores']} cores, {report.totals['chips']} chip(s) "
+        f"({'PASS' if report.ok else 'FAIL'})",
+        fontsize=10,
+    )
     ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=6, frameon=False)
     fig.tight_layout()
     with atomic_path(path, suffix=path.suffix) as tmp:

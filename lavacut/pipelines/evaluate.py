@@ -7,6 +7,7 @@ says whether SLAYER (torch) or the Lava runtime took the decisions.
 Timesteps are the network output's local steps 1..T (an L-layer network's
 first L output steps are silent, in SLAYER and in Lava alike).
 """
+
 from __future__ import annotations
 
 import sys
@@ -15,22 +16,29 @@ from typing import Any
 
 import numpy as np
 
-from lavacut.cutoff.calibrate import calibrate_temperature
+from lavacut.cutoff.rules.calibration import calibrate_temperature
 from lavacut.cutoff.metrics import counts_at, guarantees, per_class, per_sample, summarise, sweeps
 from lavacut.cutoff.rules import cutoff, group_sums, per_step_predictions, rule_from_params
 from lavacut.cutoff.synops import ENERGY_FIGURES, ENERGY_SOURCE, count_ops
 from lavacut.data.sources import load_split
-from lavacut.pipelines.run import (RunRequest, input_report, lava_report, open_run, report_header,
-                                   run_full_and_cutoff)
+from lavacut.pipelines.run import RunRequest, input_report, lava_report, open_run, report_header, run_full_and_cutoff
 from lavacut.pipelines.shards import SlayerPasses
 from lavacut.util import LavacutError, versions
 
 ENGINES = ("torch", "lava")
 
 
-def evaluate_export(req: RunRequest, engine: str = "torch", policy: str | None = None, params: dict | None = None,
-                    backend: str | None = None, mode: str | None = None, progress: bool = True,
-                    with_sweeps: bool = True, neurobench: bool = True) -> dict[str, Any]:
+def evaluate_export(
+    req: RunRequest,
+    engine: str = "torch",
+    policy: str | None = None,
+    params: dict | None = None,
+    backend: str | None = None,
+    mode: str | None = None,
+    progress: bool = True,
+    with_sweeps: bool = True,
+    neurobench: bool = True,
+) -> dict[str, Any]:
     """Evaluate a NetX file; returns the report (``neurobench``: also
     NeuroBench's metrics under the ``neurobench`` key). ``[run] workers``
     and ``executor`` shard the SLAYER passes (:mod:`lavacut.pipelines.shards`)
@@ -39,17 +47,49 @@ def evaluate_export(req: RunRequest, engine: str = "torch", policy: str | None =
         raise LavacutError(f"unknown engine {engine!r} ({' or '.join(ENGINES)})")
     export, cfg, split, samples = open_run(req)
     if with_sweeps and cfg.cutoff.calib_split != "train":
-        raise LavacutError(f"cutoff.calib_split is {cfg.cutoff.calib_split!r}: the sweeps calibrate their "
-                           f"thresholds on the training split only (never on the test split)")
+        raise LavacutError(
+            f"cutoff.calib_split is {cfg.cutoff.calib_split!r}: the sweeps calibrate their "
+            f"thresholds on the training split only (never on the test split)"
+        )
     backend, mode = backend or cfg.run.backend, mode or cfg.run.mode
     net = export.slayer_net()
     with SlayerPasses(export.path, lambda: net, workers=cfg.run.workers, executor=cfg.run.executor) as passes:
-        return _evaluate(req, export, cfg, split, samples, net, passes, engine, policy, params, backend, mode,
-                         progress, with_sweeps, neurobench)
+        return _evaluate(
+            req,
+            export,
+            cfg,
+            split,
+            samples,
+            net,
+            passes,
+            engine,
+            policy,
+            params,
+            backend,
+            mode,
+            progress,
+            with_sweeps,
+            neurobench,
+        )
 
 
-def _evaluate(req, export, cfg, split, samples, net, passes, engine, policy, params, backend, mode, progress,
-              with_sweeps, neurobench) -> dict[str, Any]:
+def _evaluate(
+    req,
+    export,
+    cfg,
+    split,
+    samples,
+    net,
+    passes,
+    engine,
+    policy,
+    params,
+    backend,
+    mode,
+    progress,
+    with_sweeps,
+    neurobench,
+) -> dict[str, Any]:
     data = export.frames(cfg, split, samples, user_input=req.user_input, progress=progress)
     frames, labels = data.frames, data.labels
     T = frames.shape[-1]
@@ -66,41 +106,85 @@ def _evaluate(req, export, cfg, split, samples, net, passes, engine, policy, par
     if engine == "torch":
         t_c, pred = t_c_ref, pred_ref
         report.update(summarise(rule, spikes, labels, t_c, pred))
-        report["per_sample"] = per_sample(t_c, pred, counts_at(spikes, t_c), per_step_predictions(spikes)[:, -1],
-                                          counts_at(spikes, np.full(len(t_c), T)), labels)
-        report.update({"wall_s_full": torch_wall, "wall_s_cutoff": None, "wall_ratio": None,
-                       "backend": "torch-cpu",
-                       "wall_note": "torch engine: SLAYER runs all T steps in one batched pass, so the wall-clock "
-                                    "with cutoff is not measured; use --engine lava"})
+        report["per_sample"] = per_sample(
+            t_c,
+            pred,
+            counts_at(spikes, t_c),
+            per_step_predictions(spikes)[:, -1],
+            counts_at(spikes, np.full(len(t_c), T)),
+            labels,
+        )
+        report.update(
+            {
+                "wall_s_full": torch_wall,
+                "wall_s_cutoff": None,
+                "wall_ratio": None,
+                "backend": "torch-cpu",
+                "wall_note": "torch engine: SLAYER runs all T steps in one batched pass, so the wall-clock "
+                "with cutoff is not measured; use --engine lava",
+            }
+        )
     else:
-        full, cut = run_full_and_cutoff(export.path, frames, labels, rule, mode=mode, backend=backend,
-                                        progress=progress, models=cfg.run.models, workers=cfg.run.workers,
-                                        lanes=cfg.run.lanes, executor=passes.ex)
+        full, cut = run_full_and_cutoff(
+            export.path,
+            frames,
+            labels,
+            rule,
+            mode=mode,
+            backend=backend,
+            progress=progress,
+            models=cfg.run.models,
+            workers=cfg.run.workers,
+            lanes=cfg.run.lanes,
+            executor=passes.ex,
+        )
         t_c, pred = np.asarray(cut.t_c), np.asarray(cut.pred)
         report.update(summarise(rule, spikes, labels, t_c, pred))
         lr = lava_report(full, cut, rule, T)
-        report.update({k: v for k, v in lr.items() if k.startswith(("lava_steps", "compile", "init", "wall",
-                                                                    "mode", "latency", "backend", "per_sample",
-                                                                    "output_layout", "models", "workers",
-                                                                    "lanes"))})
+        report.update(
+            {
+                k: v
+                for k, v in lr.items()
+                if k.startswith(
+                    (
+                        "lava_steps",
+                        "compile",
+                        "init",
+                        "wall",
+                        "mode",
+                        "latency",
+                        "backend",
+                        "per_sample",
+                        "output_layout",
+                        "models",
+                        "workers",
+                        "lanes",
+                    )
+                )
+            }
+        )
         report["engines_agree"] = bool(np.array_equal(t_c, t_c_ref) and np.array_equal(pred, pred_ref))
-        report["full_T_matches_slayer"] = bool(np.array_equal(np.asarray(full.pred),
-                                                              per_step_predictions(spikes)[:, -1]))
+        report["full_T_matches_slayer"] = bool(
+            np.array_equal(np.asarray(full.pred), per_step_predictions(spikes)[:, -1])
+        )
     input_report(report, data)
     # a voltage readout never spikes: its neurons update, and send nothing
     out_spikes = np.zeros(raw.shape, np.uint8) if export.readout == "voltage" else raw
     report["operations"] = _operations(net, frames, hidden, out_spikes, t_c)
     if neurobench:
         report["neurobench"] = _neurobench(net, frames, labels, hidden, out_spikes, t_c, report["operations"])
-    single = export.num_classes < 2      # no stop rule applies (export.cutoff_note says so)
+    single = export.num_classes < 2  # no stop rule applies (export.cutoff_note says so)
     report["guarantees"] = None if single else _guarantees(export, rule, spikes, labels, T)
     classes = data.classes or [str(k) for k in range(spikes.shape[1])]
     report["per_class"] = per_class(labels, per_step_predictions(spikes)[:, -1], pred, t_c, classes)
     if with_sweeps and labels is not None and req.user_input is None and not single:
         if progress:
-            print(f"lavacut evaluate: calibrating every stop rule on the {cfg.cutoff.calib_split} split for the "
-                  f"accuracy-vs-timesteps sweeps (one more SLAYER pass over that split; --no-sweeps skips it)",
-                  file=sys.stderr, flush=True)
+            print(
+                f"lavacut evaluate: calibrating every stop rule on the {cfg.cutoff.calib_split} split for the "
+                f"accuracy-vs-timesteps sweeps (one more SLAYER pass over that split; --no-sweeps skips it)",
+                file=sys.stderr,
+                flush=True,
+            )
         report.update(_sweeps(passes, cfg, spikes, labels, progress))
     report["versions"] = versions()
     report["seed"] = cfg.train.seed
@@ -127,23 +211,32 @@ def _guarantees(export, rule, spikes: np.ndarray, labels, T: int):
     return guarantees(rules, spikes, labels)
 
 
-def _neurobench(net, frames: np.ndarray, labels, hidden: list[np.ndarray], spikes: np.ndarray, t_c: np.ndarray,
-                ops: dict[str, Any]) -> dict[str, Any]:
+def _neurobench(
+    net, frames: np.ndarray, labels, hidden: list[np.ndarray], spikes: np.ndarray, t_c: np.ndarray, ops: dict[str, Any]
+) -> dict[str, Any]:
     """NeuroBench's own metrics at full T and at the cutoff, cross-checked
     against ``ops`` (lavacut's counter); a failure is recorded, not raised."""
     try:
         from lavacut.measure.neurobench import neurobench_metrics
 
-        inputs = [frames.reshape(len(frames), -1, spikes.shape[-1])] + hidden      # as _operations counts them
-        return neurobench_metrics(net, frames, labels, t_c, layer_inputs=inputs, outputs=hidden + [spikes],
-                                  readout_groups=getattr(net, "readout_groups", 0),
-                                  lavacut_synops={"full": ops["synops_full_mean"], "cutoff": ops["synops_cutoff_mean"]})
-    except Exception as exc:      # noqa: BLE001 - the rest of the report stands without these metrics
+        inputs = [frames.reshape(len(frames), -1, spikes.shape[-1])] + hidden  # as _operations counts them
+        return neurobench_metrics(
+            net,
+            frames,
+            labels,
+            t_c,
+            layer_inputs=inputs,
+            outputs=hidden + [spikes],
+            readout_groups=getattr(net, "readout_groups", 0),
+            lavacut_synops={"full": ops["synops_full_mean"], "cutoff": ops["synops_cutoff_mean"]},
+        )
+    except Exception as exc:  # noqa: BLE001 - the rest of the report stands without these metrics
         return {"error": f"NeuroBench metrics not computed: {type(exc).__name__}: {exc}"}
 
 
-def _operations(net, frames: np.ndarray, hidden: list[np.ndarray], spikes: np.ndarray,
-                t_c: np.ndarray) -> dict[str, Any]:
+def _operations(
+    net, frames: np.ndarray, hidden: list[np.ndarray], spikes: np.ndarray, t_c: np.ndarray
+) -> dict[str, Any]:
     """Operations up to the cutoff vs full T, from the actual spikes."""
     from lavacut.train.networks import nonzero_fan_outs  # torch
 
@@ -156,7 +249,8 @@ def _operations(net, frames: np.ndarray, hidden: list[np.ndarray], spikes: np.nd
     cut = count_ops(fo, layer_inputs, n_neurons, outputs, t_c)
     full = count_ops(fo, layer_inputs, n_neurons, outputs, np.full(len(t_c), T))
     return {
-        "synops_full_mean": float(full.synops.mean()), "synops_cutoff_mean": float(cut.synops.mean()),
+        "synops_full_mean": float(full.synops.mean()),
+        "synops_cutoff_mean": float(cut.synops.mean()),
         "synops_ratio": float(full.synops.mean() / max(cut.synops.mean(), 1e-12)),
         "neuron_updates_full_mean": float(full.neuron_updates.mean()),
         "neuron_updates_cutoff_mean": float(cut.neuron_updates.mean()),
@@ -168,11 +262,11 @@ def _operations(net, frames: np.ndarray, hidden: list[np.ndarray], spikes: np.nd
         "energy_uj_loihi2_range_cutoff_mean": [float(e.mean()) for e in cut.energy_uj_loihi2],
         "energy_figures": ENERGY_FIGURES,
         "definition": "synaptic op = one input spike delivered along one synapse with a nonzero (quantised, "
-                      "exported) weight: input spikes x nonzero fan-out (zero weights cost nothing, as in Loihi's "
-                      "sparse synapse storage and NeuroBench's Effective_ACs), counting over steps 1..t_c the "
-                      "spikes each layer receives: the frame, then each hidden layer's spikes at the step they "
-                      "are emitted (NeuroBench sees those after the one-step synaptic delay, the one difference: "
-                      "see neurobench.cross_check); neuron update = every neuron every step",
+        "exported) weight: input spikes x nonzero fan-out (zero weights cost nothing, as in Loihi's "
+        "sparse synapse storage and NeuroBench's Effective_ACs), counting over steps 1..t_c the "
+        "spikes each layer receives: the frame, then each hidden layer's spikes at the step they "
+        "are emitted (NeuroBench sees those after the one-step synaptic delay, the one difference: "
+        "see neurobench.cross_check); neuron update = every neuron every step",
     }
 
 
@@ -180,13 +274,21 @@ def _sweeps(passes: SlayerPasses, cfg, spikes: np.ndarray, labels: np.ndarray, p
     """Every rule over its parameter sweep, thresholds calibrated on the
     calibration split (never the test split)."""
     calib = load_split(cfg, cfg.cutoff.calib_split, progress=progress)
-    calib_sp = passes.forward(calib.frames, dropout=cfg.cutoff.calib_dropout, seed=cfg.train.seed,
-                              progress=progress, desc="calibration pass")
+    calib_sp = passes.forward(
+        calib.frames, dropout=cfg.cutoff.calib_dropout, seed=cfg.train.seed, progress=progress, desc="calibration pass"
+    )
     # as 'lavacut calibrate': conformal thresholds on the validation hold-out in eval mode
     from lavacut.train.trainer import stratified_holdout
+
     hold = stratified_holdout(calib.labels, cfg.train.val_fraction, cfg.train.seed)
     hold_sp = passes.forward(calib.frames[hold], progress=progress, desc="hold-out pass") if hold.any() else None
     temp = calibrate_temperature(calib_sp[~hold], calib.labels[~hold])
-    return {"sweeps": sweeps(calib_sp, calib.labels, spikes, labels, temp, holdout=hold, holdout_spikes=hold_sp),
-            "sweep_calibration": {"split": cfg.cutoff.calib_split, "dropout": cfg.cutoff.calib_dropout,
-                                  "temperature": temp, "conformal_holdout": int(hold.sum())}}
+    return {
+        "sweeps": sweeps(calib_sp, calib.labels, spikes, labels, temp, holdout=hold, holdout_spikes=hold_sp),
+        "sweep_calibration": {
+            "split": cfg.cutoff.calib_split,
+            "dropout": cfg.cutoff.calib_dropout,
+            "temperature": temp,
+            "conformal_holdout": int(hold.sum()),
+        },
+    }

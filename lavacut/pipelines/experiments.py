@@ -7,6 +7,7 @@ with the torch engine and the calibrated Top-K rule with the Lava engine,
 then write sims/results/<name>/*.json|csv|png and the table
 sims/results/README.md.
 """
+
 from __future__ import annotations
 
 import json
@@ -26,12 +27,19 @@ from lavacut.shipped import SHIPPED_EXPORTS, shipped_dir
 from lavacut.train.trainer import train
 from lavacut.util import atomic_path, atomic_write_text, save_figure
 
-EXPERIMENTS = list(SHIPPED_EXPORTS)    # each regenerates its shipped export
+EXPERIMENTS = list(SHIPPED_EXPORTS)  # each regenerates its shipped export
 
 
-def run_experiments(names: list[str] | None = None, sims: Path | None = None, retrain: bool = False,
-                    lava_samples: int = 0, log=print, workdir: Path = Path("."), executor: str = "local",
-                    workers: int = 1) -> Path:
+def run_experiments(
+    names: list[str] | None = None,
+    sims: Path | None = None,
+    retrain: bool = False,
+    lava_samples: int = 0,
+    log=print,
+    workdir: Path = Path("."),
+    executor: str = "local",
+    workers: int = 1,
+) -> Path:
     """The recipes are ``sims/NAME.toml`` (the shipped ones unless ``sims``
     is given: lavacut.shipped); everything is written under ``workdir`` (the
     working folder): ``runs/NAME``, ``netx_exports/NAME.net`` and
@@ -45,13 +53,25 @@ def run_experiments(names: list[str] | None = None, sims: Path | None = None, re
     inline = executor == "local" and int(workers) == 1
     # each experiment a task; a remote one gets and sends back its run folder, its results folder and the
     # exports folder as bytes
-    tasks = [Task(name=f"experiment {name}", fn=run_experiment,
-                  kwargs={"cfg": load_config(recipes / f"{name}.toml"), "name": name,
-                          "run_dir": str(workdir / "runs" / name), "export_dir": str(workdir / "netx_exports"),
-                          "out": str(results / name), "retrain": retrain, "lava_samples": lava_samples,
-                          "log": log if inline else print},
-                  files={"run_dir": "dir", "export_dir": "dir", "out": "dir"},
-                  cost=training_cost(load_config(recipes / f"{name}.toml"))) for name in names]
+    tasks = [
+        Task(
+            name=f"experiment {name}",
+            fn=run_experiment,
+            kwargs={
+                "cfg": load_config(recipes / f"{name}.toml"),
+                "name": name,
+                "run_dir": str(workdir / "runs" / name),
+                "export_dir": str(workdir / "netx_exports"),
+                "out": str(results / name),
+                "retrain": retrain,
+                "lava_samples": lava_samples,
+                "log": log if inline else print,
+            },
+            files={"run_dir": "dir", "export_dir": "dir", "out": "dir"},
+            cost=training_cost(load_config(recipes / f"{name}.toml")),
+        )
+        for name in names
+    ]
     with get_executor(executor, workers=workers) as ex:
         ex.map(tasks, progress=not inline, desc="experiments", unit="experiment")
     table = results_table(results, EXPERIMENTS)
@@ -60,8 +80,16 @@ def run_experiments(names: list[str] | None = None, sims: Path | None = None, re
     return results / "README.md"
 
 
-def run_experiment(cfg: RunConfig, name: str, run_dir: str | Path, export_dir: str | Path, out: str | Path,
-                   retrain: bool = False, lava_samples: int = 0, log=print) -> None:
+def run_experiment(
+    cfg: RunConfig,
+    name: str,
+    run_dir: str | Path,
+    export_dir: str | Path,
+    out: str | Path,
+    retrain: bool = False,
+    lava_samples: int = 0,
+    log=print,
+) -> None:
     """One experiment, a task of :func:`run_experiments`: train, export to
     ``export_dir/NAME.net``, calibrate, evaluate; reports into ``out``."""
     run_dir, out = Path(run_dir), Path(out)
@@ -72,18 +100,33 @@ def run_experiment(cfg: RunConfig, name: str, run_dir: str | Path, export_dir: s
         if (run_dir / f).exists():
             with atomic_path(out / f"training_{f.replace('training_', '')}") as tmp:
                 shutil.copyfile(run_dir / f, tmp)
-    for policy in rule_names():   # every registered stop rule
-        rep = evaluate_export(RunRequest(export, split="test", samples=0), engine="torch", policy=policy,
-                              with_sweeps=(policy == "topk"), neurobench=(policy == "topk"))
+    for policy in rule_names():  # every registered stop rule
+        rep = evaluate_export(
+            RunRequest(export, split="test", samples=0),
+            engine="torch",
+            policy=policy,
+            with_sweeps=(policy == "topk"),
+            neurobench=(policy == "topk"),
+        )
         write_report(rep, out / f"torch_{policy}.json", per_sample_in_json=False)
-        log(f"   {policy:<10} acc {100 * rep['accuracy_full']:.2f} -> {100 * rep['accuracy_cutoff']:.2f} %, "
-            f"t {rep['mean_t_cutoff']:.2f}/{rep['T']} ({rep['timestep_ratio']:.2f}x)")
-    rep = evaluate_export(RunRequest(export, split="test", samples=lava_samples), engine="lava",
-                          policy=cfg.cutoff.policy, mode="halt", backend="cpu", with_sweeps=False,
-                          neurobench=False)
+        log(
+            f"   {policy:<10} acc {100 * rep['accuracy_full']:.2f} -> {100 * rep['accuracy_cutoff']:.2f} %, "
+            f"t {rep['mean_t_cutoff']:.2f}/{rep['T']} ({rep['timestep_ratio']:.2f}x)"
+        )
+    rep = evaluate_export(
+        RunRequest(export, split="test", samples=lava_samples),
+        engine="lava",
+        policy=cfg.cutoff.policy,
+        mode="halt",
+        backend="cpu",
+        with_sweeps=False,
+        neurobench=False,
+    )
     write_report(rep, out / f"lava_{cfg.cutoff.policy}.json", per_sample_in_json=False)
-    log(f"   lava {cfg.cutoff.policy}: engines agree {rep.get('engines_agree')}, wall ratio "
-        f"{rep['wall_ratio']:.2f} vs timestep ratio {rep['timestep_ratio']:.2f}")
+    log(
+        f"   lava {cfg.cutoff.policy}: engines agree {rep.get('engines_agree')}, wall ratio "
+        f"{rep['wall_ratio']:.2f} vs timestep ratio {rep['timestep_ratio']:.2f}"
+    )
 
 
 def training_cost(cfg: RunConfig) -> float:
@@ -93,8 +136,9 @@ def training_cost(cfg: RunConfig) -> float:
     return cfg.train.epochs * (4.0 if cfg.net.kind == "conv" else 1.0)
 
 
-def train_export_calibrate(cfg: RunConfig, run_dir: Path, export: Path, name: str, retrain: bool = False,
-                           log=print, progress: bool = True) -> bool:
+def train_export_calibrate(
+    cfg: RunConfig, run_dir: Path, export: Path, name: str, retrain: bool = False, log=print, progress: bool = True
+) -> bool:
     """One recipe's network, ready to evaluate: train ``cfg`` into
     ``run_dir`` (unless its training finished there: ``best.pt`` and
     ``metrics.json``; an interrupted one, ``last.pt`` without
@@ -119,7 +163,7 @@ def train_export_calibrate(cfg: RunConfig, run_dir: Path, export: Path, name: st
     # stored in the export, which a recipe edited since training differs from)
     recipe_cutoff = tuple(f"cutoff.{k}={json.dumps(v)}" for k, v in asdict(cfg.cutoff).items())
     for line in calibrate_export(RunRequest(export, overrides=recipe_cutoff), progress=progress):
-        if line.lstrip().startswith("topk:"):     # eps, chosen or given
+        if line.lstrip().startswith("topk:"):  # eps, chosen or given
             log(f"   {line.strip()}")
     return exported
 
@@ -129,14 +173,18 @@ def _load(p: Path) -> dict | None:
 
 
 def results_table(results: Path, names: list[str]) -> str:
-    lines = ["# Recorded results (embedded data set, test split)", "",
-             "Regenerate with `lavacut experiments` (see sims/*.toml). Accuracy in %, t = mean timesteps "
-             "per sample (T = 30), ratio = T / t; T' = best static truncation at the same accuracy drop; "
-             "OCT = oracle mean cutoff. Torch engine = SLAYER; Lava = CPU simulation (Loihi2SimCfg fixed_pt) "
-             "with the CutoffMonitor.", "",
-             "| network | policy | acc full | acc cutoff | drop pp | t | ratio vs T | T' | ratio vs T' | OCT "
-             "| synops ratio | energy uJ full -> cut |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "# Recorded results (embedded data set, test split)",
+        "",
+        "Regenerate with `lavacut experiments` (see sims/*.toml). Accuracy in %, t = mean timesteps "
+        "per sample (T = 30), ratio = T / t; T' = best static truncation at the same accuracy drop; "
+        "OCT = oracle mean cutoff. Torch engine = SLAYER; Lava = CPU simulation (Loihi2SimCfg fixed_pt) "
+        "with the CutoffMonitor.",
+        "",
+        "| network | policy | acc full | acc cutoff | drop pp | t | ratio vs T | T' | ratio vs T' | OCT "
+        "| synops ratio | energy uJ full -> cut |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for name in names:
         for policy in rule_names():
             r = _load(results / name / f"torch_{policy}.json")
@@ -144,47 +192,74 @@ def results_table(results: Path, names: list[str]) -> str:
                 continue
             ops = r["operations"]
             label = f"topk (eps {r['policy_params']['eps']:g})" if policy == "topk" else policy
-            lines.append(f"| {name} | {label} | {100 * r['accuracy_full']:.2f} | {100 * r['accuracy_cutoff']:.2f} "
-                         f"| {r['accuracy_drop_pp']:.2f} | {r['mean_t_cutoff']:.2f} | {r['timestep_ratio']:.2f} "
-                         f"| {r['static_truncation']['T_prime']} | {r['ratio_vs_static_truncation']:.2f} "
-                         f"| {r['mean_oct']:.2f} | {ops['synops_ratio']:.2f} "
-                         f"| {ops['energy_uj_full_mean']:.2f} -> {ops['energy_uj_cutoff_mean']:.2f} |")
-    lines += ["", "## Training (full T, test split; time on this 2-core machine)", "",
-              "| network | loss | RCS | epochs | test acc | best val acc | train s |", "|---|---|---|---|---|---|---|"]
+            lines.append(
+                f"| {name} | {label} | {100 * r['accuracy_full']:.2f} | {100 * r['accuracy_cutoff']:.2f} "
+                f"| {r['accuracy_drop_pp']:.2f} | {r['mean_t_cutoff']:.2f} | {r['timestep_ratio']:.2f} "
+                f"| {r['static_truncation']['T_prime']} | {r['ratio_vs_static_truncation']:.2f} "
+                f"| {r['mean_oct']:.2f} | {ops['synops_ratio']:.2f} "
+                f"| {ops['energy_uj_full_mean']:.2f} -> {ops['energy_uj_cutoff_mean']:.2f} |"
+            )
+    lines += [
+        "",
+        "## Training (full T, test split; time on this 2-core machine)",
+        "",
+        "| network | loss | RCS | epochs | test acc | best val acc | train s |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for name in names:
         m = _load(results / name / "training_metrics.json")
         if m:
             c = m["config"]
-            lines.append(f"| {name} | {c['loss']['name']} | {'alpha ' + str(c['rcs']['alpha']) if c['rcs']['enabled'] else 'off'} "
-                         f"| {m['epochs']} | {100 * m['test_acc_full_T']:.2f} | {100 * m['best_val_acc']:.2f} "
-                         f"| {m['train_seconds_this_session']:.0f} |")
-    lines += ["", "## Lava runtime (CPU simulation, halt mode)", "",
-              "| network | policy | samples | engines agree | acc cutoff | t | timestep ratio | wall s full | "
-              "wall s cutoff | wall ratio |", "|---|---|---|---|---|---|---|---|---|---|"]
+            lines.append(
+                f"| {name} | {c['loss']['name']} | {'alpha ' + str(c['rcs']['alpha']) if c['rcs']['enabled'] else 'off'} "
+                f"| {m['epochs']} | {100 * m['test_acc_full_T']:.2f} | {100 * m['best_val_acc']:.2f} "
+                f"| {m['train_seconds_this_session']:.0f} |"
+            )
+    lines += [
+        "",
+        "## Lava runtime (CPU simulation, halt mode)",
+        "",
+        "| network | policy | samples | engines agree | acc cutoff | t | timestep ratio | wall s full | "
+        "wall s cutoff | wall ratio |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for name in names:
         for p in sorted((results / name).glob("lava_*.json")) if (results / name).exists() else []:
             r = _load(p)
-            lines.append(f"| {name} | {r['policy']} | {r['n_samples']} | {r.get('engines_agree')} "
-                         f"| {100 * r['accuracy_cutoff']:.2f} | {r['mean_t_cutoff']:.2f} | {r['timestep_ratio']:.2f} "
-                         f"| {r['wall_s_full']:.1f} | {r['wall_s_cutoff']:.1f} | {r['wall_ratio']:.2f} |")
+            lines.append(
+                f"| {name} | {r['policy']} | {r['n_samples']} | {r.get('engines_agree')} "
+                f"| {100 * r['accuracy_cutoff']:.2f} | {r['mean_t_cutoff']:.2f} | {r['timestep_ratio']:.2f} "
+                f"| {r['wall_s_full']:.1f} | {r['wall_s_cutoff']:.1f} | {r['wall_ratio']:.2f} |"
+            )
     if (results / "rcs_sweep.md").exists():
-        lines += ["", "RCS against no RCS over alphas and training seeds: [rcs_sweep.md](rcs_sweep.md) "
-                  "(`lavacut rcs-sweep`)."]
-    lines += ["", "Plots: `<network>/torch_topk_tradeoff.png` (accuracy vs timesteps for every rule and the "
-              "fixed-T curve), `<network>/*_tcutoff.png` (distribution of t_c), `rcs_comparison.png`.", ""]
+        lines += [
+            "",
+            "RCS against no RCS over alphas and training seeds: [rcs_sweep.md](rcs_sweep.md) (`lavacut rcs-sweep`).",
+        ]
+    lines += [
+        "",
+        "Plots: `<network>/torch_topk_tradeoff.png` (accuracy vs timesteps for every rule and the "
+        "fixed-T curve), `<network>/*_tcutoff.png` (distribution of t_c), `rcs_comparison.png`.",
+        "",
+    ]
     return "\n".join(lines)
 
 
 def plot_rcs_comparison(results: Path) -> Path | None:
     """Top-K accuracy-vs-timesteps curves with and without RCS, both nets."""
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6.5, 4))
     any_ = False
-    for name, style in (("embedded_dense", "o-"), ("embedded_dense_rcs", "o--"), ("embedded_conv", "s-"),
-                        ("embedded_conv_rcs", "s--")):
+    for name, style in (
+        ("embedded_dense", "o-"),
+        ("embedded_dense_rcs", "o--"),
+        ("embedded_conv", "s-"),
+        ("embedded_conv_rcs", "s--"),
+    ):
         r = _load(results / name / "torch_topk.json")
         if not r or "sweeps" not in r:
             continue

@@ -1,6 +1,7 @@
 """What a NetX file holds, in a few fields (:class:`ExportInfo`), and what
 lavacut ships: the exports of ``netx_exports/`` and the recipes of ``sims/``
 (``lavacut list``; :func:`lavacut.load` returns an :class:`ExportInfo`)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -38,18 +39,20 @@ class ExportInfo:
 
     def format(self) -> str:
         rules = ", ".join(f"{r}{' (default)' if r == self.default_policy else ''}" for r in sorted(self.rules))
-        lines = [f"{self.name}: {self.path}",
-                 f"  layers   {self.layer_summary}" + (f", T = {self.T}" if self.T else ""),
-                 f"  classes  {', '.join(self.classes) if self.classes else 'not recorded'}",
-                 f"  readout  {self.readout}",
-                 f"  rules    {rules or 'none calibrated (lavacut calibrate)'}"]
+        lines = [
+            f"{self.name}: {self.path}",
+            f"  layers   {self.layer_summary}" + (f", T = {self.T}" if self.T else ""),
+            f"  classes  {', '.join(self.classes) if self.classes else 'not recorded'}",
+            f"  readout  {self.readout}",
+            f"  rules    {rules or 'none calibrated (lavacut calibrate)'}",
+        ]
         return "\n".join(lines)
 
 
 def export_info(path: str | Path) -> ExportInfo:
     """Read and validate ``path`` (a NetX file) and describe it."""
     path = Path(path)
-    meta = read_metadata(path)          # validates the file (one-line LavacutError otherwise)
+    meta = read_metadata(path)  # validates the file (one-line LavacutError otherwise)
     layers = inspect_layers(path)
     meta_or_empty = meta or {}
     readout = next((L.role for L in layers if L.role.startswith("readout")), "")
@@ -57,11 +60,19 @@ def export_info(path: str | Path) -> ExportInfo:
         last = next((L for L in reversed(layers) if L.neurons), None)
         readout = f"spike counts of layer {last.index} ({last.neurons} neurons)" if last else "unknown"
     framing = meta_or_empty.get("framing") or {}
-    return ExportInfo(path=path, name=meta_or_empty.get("name") or path.stem, layers=layers,
-                      classes=meta_or_empty.get("classes"), T=framing.get("T"), readout=readout,
-                      calibration=meta_or_empty.get("calibration"), rules=dict(meta_or_empty.get("cutoff") or {}),
-                      default_policy=meta_or_empty.get("default_policy"), accuracy=meta_or_empty.get("accuracy"),
-                      meta=meta)
+    return ExportInfo(
+        path=path,
+        name=meta_or_empty.get("name") or path.stem,
+        layers=layers,
+        classes=meta_or_empty.get("classes"),
+        T=framing.get("T"),
+        readout=readout,
+        calibration=meta_or_empty.get("calibration"),
+        rules=dict(meta_or_empty.get("cutoff") or {}),
+        default_policy=meta_or_empty.get("default_policy"),
+        accuracy=meta_or_empty.get("accuracy"),
+        meta=meta,
+    )
 
 
 @dataclass
@@ -79,7 +90,7 @@ def recipe_description(path: Path) -> str:
         if not line.startswith("#"):
             break
         text = line[1:].strip()
-        if line[1:].startswith("   ") or not text:     # an indented command line or a blank comment
+        if line[1:].startswith("   ") or not text:  # an indented command line or a blank comment
             break
         words.append(text)
         if text.endswith((".", ":")):

@@ -17,6 +17,7 @@ The data split (``data.seed``) is the same for every run: only
 ``train.seed`` (initialisation, batch order, hold-out, calibration dropout)
 changes between seeds.
 """
+
 from __future__ import annotations
 
 import json
@@ -33,8 +34,7 @@ from lavacut.measure.rcs_report import plot_sweep, sweep_markdown
 from lavacut.pipelines.run import RunRequest, report_stamp
 from lavacut.runtime.executors import Task, get_executor
 from lavacut.shipped import shipped_dir
-from lavacut.util import (LavacutError, atomic_write_json, atomic_write_text, check_output_path, json_default,
-                          versions)
+from lavacut.util import LavacutError, atomic_write_json, atomic_write_text, check_output_path, json_default, versions
 
 DEFAULT_NETWORKS = ["embedded_dense", "embedded_conv"]
 DEFAULT_ALPHAS = [0.0, 0.001, 0.002, 0.005]
@@ -43,18 +43,29 @@ DEFAULT_DROP_PP = 0.3
 #: config keys the sweep sets itself (``--alphas``, ``--seeds``)
 SWEPT_KEYS = ("rcs.enabled", "rcs.alpha", "train.seed")
 #: per-run figures aggregated over the seeds of one (network, alpha)
-AGGREGATED = ("accuracy_full", "t_at_drop", "ratio_at_drop", "static_t_at_drop", "ratio_vs_static_at_drop",
-              "accuracy_cutoff", "mean_t_cutoff", "ratio_vs_static_truncation", "mean_oct")
+AGGREGATED = (
+    "accuracy_full",
+    "t_at_drop",
+    "ratio_at_drop",
+    "static_t_at_drop",
+    "ratio_vs_static_at_drop",
+    "accuracy_cutoff",
+    "mean_t_cutoff",
+    "ratio_vs_static_truncation",
+    "mean_oct",
+)
 #: the file in each run folder caching its evaluation (a resumed sweep skips calibrating and evaluating again)
 EVALUATION_FILE = "rcs_sweep_evaluation.json"
 #: two-sided significance level of the verdicts' Welch t-test
 SIGNIFICANCE = 0.05
-VERDICT_RULE = ("Welch's t-test (unequal variances, two-sided) of the seeds' timesteps at equal drop, alpha "
-                "against alpha 0: 'helps' when the mean is lower with RCS and p < 0.05, 'costs timesteps' when "
-                "higher and p < 0.05, otherwise 'within the seed spread'; 'undetermined' with fewer than 2 "
-                "seeds on either side. t, its Welch-Satterthwaite degrees of freedom and p are recorded beside "
-                "each verdict; with 3 seeds a side only a large, consistent difference reaches p < 0.05.")
-_EPS = 1e-9      # accuracy drops are ratios of sample counts: compare with a rounding margin
+VERDICT_RULE = (
+    "Welch's t-test (unequal variances, two-sided) of the seeds' timesteps at equal drop, alpha "
+    "against alpha 0: 'helps' when the mean is lower with RCS and p < 0.05, 'costs timesteps' when "
+    "higher and p < 0.05, otherwise 'within the seed spread'; 'undetermined' with fewer than 2 "
+    "seeds on either side. t, its Welch-Satterthwaite degrees of freedom and p are recorded beside "
+    "each verdict; with 3 seeds a side only a large, consistent difference reaches p < 0.05."
+)
+_EPS = 1e-9  # accuracy drops are ratios of sample counts: compare with a rounding margin
 
 
 # ----------------------------------------------------------------------------- settings
@@ -69,8 +80,9 @@ def run_label(alpha: float, seed: int) -> str:
     return f"a{float(alpha):g}_s{int(seed)}"
 
 
-def check_settings(names: list[str], alphas: list[float], seeds: list[int], drop_pp: float,
-                   overrides: list[str]) -> None:
+def check_settings(
+    names: list[str], alphas: list[float], seeds: list[int], drop_pp: float, overrides: list[str]
+) -> None:
     """Refuse a sweep that cannot answer the question, before any work."""
     if not names:
         raise LavacutError("no networks to sweep (give recipe names, e.g. embedded_dense)")
@@ -99,8 +111,9 @@ def check_settings(names: list[str], alphas: list[float], seeds: list[int], drop
             raise LavacutError(f"--set {item}: the sweep sets {key} itself (use --alphas and --seeds)")
 
 
-def run_configs(names: list[str], alphas: list[float], seeds: list[int], overrides: list[str],
-                recipes: Path) -> dict[tuple[str, float, int], RunConfig]:
+def run_configs(
+    names: list[str], alphas: list[float], seeds: list[int], overrides: list[str], recipes: Path
+) -> dict[tuple[str, float, int], RunConfig]:
     """Every run's configuration, read and checked before anything is trained."""
     out = {}
     for name in names:
@@ -112,8 +125,10 @@ def run_configs(names: list[str], alphas: list[float], seeds: list[int], overrid
             for s in seeds:
                 cfg = load_config(recipe, list(overrides) + sweep_overrides(a, s))
                 if cfg.cutoff.calib_split != "train":
-                    raise LavacutError(f"{recipe}: cutoff.calib_split is {cfg.cutoff.calib_split!r}; the sweep "
-                                       f"calibrates on the training split only (never on the test split)")
+                    raise LavacutError(
+                        f"{recipe}: cutoff.calib_split is {cfg.cutoff.calib_split!r}; the sweep "
+                        f"calibrates on the training split only (never on the test split)"
+                    )
                 out[(name, float(a), int(s))] = cfg
     return out
 
@@ -145,8 +160,9 @@ def _config_diff(a: dict, b: dict, prefix: str = "") -> list[str]:
     return keys
 
 
-def check_existing_runs(run_dirs: dict[tuple[str, float, int], Path],
-                        cfgs: dict[tuple[str, float, int], RunConfig]) -> None:
+def check_existing_runs(
+    run_dirs: dict[tuple[str, float, int], Path], cfgs: dict[tuple[str, float, int], RunConfig]
+) -> None:
     """A run folder is reused (finished: ``metrics.json``) or resumed
     (interrupted: ``last.pt``) only for the configuration it was trained with."""
     for key, run_dir in run_dirs.items():
@@ -155,26 +171,36 @@ def check_existing_runs(run_dirs: dict[tuple[str, float, int], Path],
         elif (run_dir / "last.pt").is_file():
             from lavacut.train.checkpoint import load_checkpoint  # torch
 
-            stored = json.loads(json.dumps(load_checkpoint(run_dir / "last.pt").get("config") or {},
-                                           default=json_default))
+            stored = json.loads(
+                json.dumps(load_checkpoint(run_dir / "last.pt").get("config") or {}, default=json_default)
+            )
         else:
             continue
         diff = _config_diff(_with_defaults(stored, run_dir), _plain(cfgs[key]))
         if diff:
-            raise LavacutError(f"{run_dir} was trained with another configuration ({', '.join(diff)} "
-                               f"differ); remove the folder or run the sweep in another working folder")
+            raise LavacutError(
+                f"{run_dir} was trained with another configuration ({', '.join(diff)} "
+                f"differ); remove the folder or run the sweep in another working folder"
+            )
 
 
 # ----------------------------------------------------------------------------- one run
 def evaluation_extract(rep: dict[str, Any]) -> dict[str, Any]:
     """What the sweep keeps of a torch-engine Top-K report (with sweeps)."""
     st = rep["static_truncation"]
-    return {"T": rep["T"], "n_test": rep["n_samples"], "accuracy_full": rep["accuracy_full"],
-            "eps": rep["policy_params"].get("eps"), "accuracy_cutoff": rep["accuracy_cutoff"],
-            "mean_t_cutoff": rep["mean_t_cutoff"], "T_prime": st["T_prime"],
-            "ratio_vs_static_truncation": rep["ratio_vs_static_truncation"], "mean_oct": rep["mean_oct"],
-            "topk_sweep": [dict(p) for p in rep["sweeps"]["topk"]],
-            "fixed_sweep": [dict(p) for p in rep["sweeps"]["fixed"]]}
+    return {
+        "T": rep["T"],
+        "n_test": rep["n_samples"],
+        "accuracy_full": rep["accuracy_full"],
+        "eps": rep["policy_params"].get("eps"),
+        "accuracy_cutoff": rep["accuracy_cutoff"],
+        "mean_t_cutoff": rep["mean_t_cutoff"],
+        "T_prime": st["T_prime"],
+        "ratio_vs_static_truncation": rep["ratio_vs_static_truncation"],
+        "mean_oct": rep["mean_oct"],
+        "topk_sweep": [dict(p) for p in rep["sweeps"]["topk"]],
+        "fixed_sweep": [dict(p) for p in rep["sweeps"]["fixed"]],
+    }
 
 
 def _at_drop(points: list[dict], accuracy_full: float, drop_pp: float, key: str = "mean_t") -> dict | None:
@@ -190,17 +216,32 @@ def run_record(raw: dict[str, Any], drop_pp: float) -> dict[str, Any]:
     best = _at_drop(raw["topk_sweep"], acc, drop_pp)
     rec = {k: v for k, v in raw.items() if k != "fixed_sweep"}
     if best is None:
-        rec.update({"met_drop": False, "t_at_drop": float(T), "eps_at_drop": None, "drop_at_t_pp": 0.0,
-                    "note": f"no eps of the Top-K sweep keeps the drop <= {drop_pp:g} pp: counted as full T"})
+        rec.update(
+            {
+                "met_drop": False,
+                "t_at_drop": float(T),
+                "eps_at_drop": None,
+                "drop_at_t_pp": 0.0,
+                "note": f"no eps of the Top-K sweep keeps the drop <= {drop_pp:g} pp: counted as full T",
+            }
+        )
     else:
-        rec.update({"met_drop": True, "t_at_drop": float(best["mean_t"]), "eps_at_drop": best["param"],
-                    "drop_at_t_pp": 100.0 * (acc - best["accuracy"]), "note": None})
+        rec.update(
+            {
+                "met_drop": True,
+                "t_at_drop": float(best["mean_t"]),
+                "eps_at_drop": best["param"],
+                "drop_at_t_pp": 100.0 * (acc - best["accuracy"]),
+                "note": None,
+            }
+        )
     rec["ratio_at_drop"] = T / rec["t_at_drop"]
     # the honest baseline (docs/method.md): the best fixed truncation T' within the same drop
     fixed = _at_drop(raw.get("fixed_sweep") or [], acc, drop_pp)
     rec["static_t_at_drop"] = float(fixed["mean_t"]) if fixed else (float(T) if raw.get("fixed_sweep") else None)
-    rec["ratio_vs_static_at_drop"] = (rec["static_t_at_drop"] / rec["t_at_drop"]
-                                      if rec["static_t_at_drop"] is not None else None)
+    rec["ratio_vs_static_at_drop"] = (
+        rec["static_t_at_drop"] / rec["t_at_drop"] if rec["static_t_at_drop"] is not None else None
+    )
     return rec
 
 
@@ -211,8 +252,14 @@ def spread(values: Iterable[float | None]) -> dict[str, Any]:
     v = np.asarray([x for x in values if x is not None], dtype=float)
     if not len(v):
         return {"n": 0, "mean": None, "std": None, "min": None, "max": None, "values": []}
-    return {"n": int(len(v)), "mean": float(v.mean()), "std": float(v.std(ddof=1)) if len(v) > 1 else None,
-            "min": float(v.min()), "max": float(v.max()), "values": v.tolist()}
+    return {
+        "n": int(len(v)),
+        "mean": float(v.mean()),
+        "std": float(v.std(ddof=1)) if len(v) > 1 else None,
+        "min": float(v.min()),
+        "max": float(v.max()),
+        "values": v.tolist(),
+    }
 
 
 def aggregate(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -223,8 +270,13 @@ def aggregate(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     out = []
     for (net, alpha), rs in groups.items():
         rs = sorted(rs, key=lambda r: r["seed"])
-        agg = {"network": net, "alpha": alpha, "seeds": [r["seed"] for r in rs], "T": rs[0]["T"],
-               "runs_without_drop": sum(not r["met_drop"] for r in rs)}
+        agg = {
+            "network": net,
+            "alpha": alpha,
+            "seeds": [r["seed"] for r in rs],
+            "T": rs[0]["T"],
+            "runs_without_drop": sum(not r["met_drop"] for r in rs),
+        }
         agg.update({k: spread(r.get(k) for r in rs) for k in AGGREGATED})
         out.append(agg)
     return out
@@ -271,12 +323,23 @@ def compare(aggregates: list[dict[str, Any]], drop_pp: float) -> list[dict[str, 
             verdict = "helps" if diff < 0 else "costs timesteps"
         else:
             verdict = "within the seed spread"
-        out.append({"network": a["network"], "alpha": a["alpha"], "n_seeds": ta["n"], "n_seeds_baseline": tb["n"],
-                    "t_at_drop_mean": ta["mean"], "t_at_drop_mean_baseline": tb["mean"],
-                    "diff_t_at_drop": diff, "se_diff_t_at_drop": se, **test,
-                    "diff_accuracy_full_pp": acc_diff, "se_diff_accuracy_full_pp": se_acc,
-                    "verdict": verdict,
-                    "line": _verdict_line(a, b, diff, se, acc_diff, se_acc, verdict, drop_pp, test)})
+        out.append(
+            {
+                "network": a["network"],
+                "alpha": a["alpha"],
+                "n_seeds": ta["n"],
+                "n_seeds_baseline": tb["n"],
+                "t_at_drop_mean": ta["mean"],
+                "t_at_drop_mean_baseline": tb["mean"],
+                "diff_t_at_drop": diff,
+                "se_diff_t_at_drop": se,
+                **test,
+                "diff_accuracy_full_pp": acc_diff,
+                "se_diff_accuracy_full_pp": se_acc,
+                "verdict": verdict,
+                "line": _verdict_line(a, b, diff, se, acc_diff, se_acc, verdict, drop_pp, test),
+            }
+        )
     return out
 
 
@@ -286,11 +349,12 @@ def _pm(x: float, s: float | None, fmt: str = ".2f") -> str:
 
 def _verdict_line(a, b, diff, se, acc_diff, se_acc, verdict, drop_pp, test) -> str:
     net, alpha, T = a["network"], a["alpha"], a["T"]
-    where = (f"{a['t_at_drop']['mean']:.2f} vs {b['t_at_drop']['mean']:.2f} of T={T}, "
-             f"{a['t_at_drop']['n']} vs {b['t_at_drop']['n']} seeds"
-             + ("" if test["p"] is None else f", Welch t = {test['t']:.2f}, dof {test['dof']:.1f}, "
-                                             f"p = {test['p']:.3f}")
-             + f"; full-T accuracy {_pm(acc_diff, se_acc, '+.2f')} pp")
+    where = (
+        f"{a['t_at_drop']['mean']:.2f} vs {b['t_at_drop']['mean']:.2f} of T={T}, "
+        f"{a['t_at_drop']['n']} vs {b['t_at_drop']['n']} seeds"
+        + ("" if test["p"] is None else f", Welch t = {test['t']:.2f}, dof {test['dof']:.1f}, p = {test['p']:.3f}")
+        + f"; full-T accuracy {_pm(acc_diff, se_acc, '+.2f')} pp"
+    )
     misses = a["runs_without_drop"] + b["runs_without_drop"]
     if misses:
         where += f"; {misses} run(s) had no eps within {drop_pp:g} pp and count as full T"
@@ -300,13 +364,16 @@ def _verdict_line(a, b, diff, se, acc_diff, se_acc, verdict, drop_pp, test) -> s
     if verdict == "costs timesteps":
         return f"RCS alpha {alpha:g} does not help on {net}: it raises the {what} by {_pm(diff, se)} ({where})"
     if verdict == "within the seed spread":
-        return (f"RCS alpha {alpha:g} does not help on {net}: {_pm(diff, se, '+.2f')} {what}, within the seed "
-                f"spread ({where})")
+        return (
+            f"RCS alpha {alpha:g} does not help on {net}: {_pm(diff, se, '+.2f')} {what}, within the seed "
+            f"spread ({where})"
+        )
     return f"RCS alpha {alpha:g} on {net}: undetermined, fewer than 2 seeds give no spread ({where})"
 
 
-def network_verdicts(comparisons: list[dict[str, Any]], aggregates: list[dict[str, Any]],
-                     drop_pp: float) -> list[dict[str, Any]]:
+def network_verdicts(
+    comparisons: list[dict[str, Any]], aggregates: list[dict[str, Any]], drop_pp: float
+) -> list[dict[str, Any]]:
     """Per network: the alpha the sweep supports (the 'helps' alpha with the
     fewest timesteps at equal drop, else 0 = RCS off) and a line in words."""
     out = []
@@ -317,21 +384,37 @@ def network_verdicts(comparisons: list[dict[str, Any]], aggregates: list[dict[st
         if helps:
             best = helps[0]
             others = [f"{c['alpha']:g}" for c in cs if c["verdict"] != "helps"]
-            line = (f"{net}: the sweep supports RCS alpha {best['alpha']:g} ({best['t_at_drop_mean']:.2f} vs "
-                    f"{best['t_at_drop_mean_baseline']:.2f} timesteps at <= {drop_pp:g} pp drop, "
-                    f"{_pm(-best['diff_t_at_drop'], best['se_diff_t_at_drop'])} fewer)"
-                    + (f"; alpha {', '.join(others)} did not help" if others else ""))
+            line = (
+                f"{net}: the sweep supports RCS alpha {best['alpha']:g} ({best['t_at_drop_mean']:.2f} vs "
+                f"{best['t_at_drop_mean_baseline']:.2f} timesteps at <= {drop_pp:g} pp drop, "
+                f"{_pm(-best['diff_t_at_drop'], best['se_diff_t_at_drop'])} fewer)"
+                + (f"; alpha {', '.join(others)} did not help" if others else "")
+            )
             out.append({"network": net, "supported_alpha": best["alpha"], "line": line})
         elif not cs:
-            out.append({"network": net, "supported_alpha": None,
-                        "line": f"{net}: no alpha > 0 swept, nothing to compare RCS off with"})
+            out.append(
+                {
+                    "network": net,
+                    "supported_alpha": None,
+                    "line": f"{net}: no alpha > 0 swept, nothing to compare RCS off with",
+                }
+            )
         elif all(c["verdict"] == "undetermined" for c in cs):
-            out.append({"network": net, "supported_alpha": None,
-                        "line": f"{net}: undetermined (fewer than 2 seeds: no spread to judge alpha {swept} by)"})
+            out.append(
+                {
+                    "network": net,
+                    "supported_alpha": None,
+                    "line": f"{net}: undetermined (fewer than 2 seeds: no spread to judge alpha {swept} by)",
+                }
+            )
         else:
-            out.append({"network": net, "supported_alpha": 0.0,
-                        "line": f"{net}: RCS does not help at any alpha swept ({swept}): the sweep supports RCS "
-                                f"off"})
+            out.append(
+                {
+                    "network": net,
+                    "supported_alpha": 0.0,
+                    "line": f"{net}: RCS does not help at any alpha swept ({swept}): the sweep supports RCS off",
+                }
+            )
     return out
 
 
@@ -340,15 +423,28 @@ def summarise_sweep(raws: list[dict[str, Any]], drop_pp: float) -> dict[str, Any
     records = [run_record(r, drop_pp) for r in raws]
     aggs = aggregate(records)
     comps = compare(aggs, drop_pp)
-    return {"runs": records, "aggregates": aggs, "comparisons": comps,
-            "verdicts": network_verdicts(comps, aggs, drop_pp)}
+    return {
+        "runs": records,
+        "aggregates": aggs,
+        "comparisons": comps,
+        "verdicts": network_verdicts(comps, aggs, drop_pp),
+    }
 
 
 # ----------------------------------------------------------------------------- the sweep
-def run_rcs_sweep(names: list[str] | None = None, alphas: list[float] | None = None, seeds: list[int] | None = None,
-                  drop_pp: float = DEFAULT_DROP_PP, workdir: Path = Path("."), sims: Path | None = None,
-                  overrides: list[str] | None = None, log=print, progress: bool = True, executor: str = "local",
-                  workers: int = 1) -> Path:
+def run_rcs_sweep(
+    names: list[str] | None = None,
+    alphas: list[float] | None = None,
+    seeds: list[int] | None = None,
+    drop_pp: float = DEFAULT_DROP_PP,
+    workdir: Path = Path("."),
+    sims: Path | None = None,
+    overrides: list[str] | None = None,
+    log=print,
+    progress: bool = True,
+    executor: str = "local",
+    workers: int = 1,
+) -> Path:
     """Run (or resume) the sweep and write ``sims/results/rcs_sweep.{json,png,md}``
     under ``workdir``; returns the JSON's path. ``overrides`` (``--set``)
     apply to every run before the swept keys; a finished run folder is
@@ -382,8 +478,10 @@ def run_rcs_sweep(names: list[str] | None = None, alphas: list[float] | None = N
         if node is not None:
             raws[key]["node"] = node
         rec = run_record(raws[key], drop_pp)
-        say(f"   {name}_{run_label(alpha, seed)}: acc full {100 * rec['accuracy_full']:.2f} %, t at <= {drop_pp:g} "
-            f"pp drop {rec['t_at_drop']:.2f}/{rec['T']}{'' if rec['met_drop'] else ' (no eps within the drop)'}")
+        say(
+            f"   {name}_{run_label(alpha, seed)}: acc full {100 * rec['accuracy_full']:.2f} %, t at <= {drop_pp:g} "
+            f"pp drop {rec['t_at_drop']:.2f}/{rec['T']}{'' if rec['met_drop'] else ' (no eps within the drop)'}"
+        )
 
     # finished runs are reused here; the others are tasks (a remote one gets its run folder as bytes and
     # sends it back: checkpoints, export, evaluation)
@@ -396,35 +494,64 @@ def run_rcs_sweep(names: list[str] | None = None, alphas: list[float] | None = N
             record(key, cached)
             continue
         inline = executor == "local" and int(workers) == 1
-        tasks.append(Task(name=f"run {label}", fn=train_evaluate_run, files={"run_dir": "dir"},
-                          cost=training_cost(cfgs[key]),
-                          kwargs={"cfg": cfgs[key], "run_dir": str(run_dirs[key]), "label": label,
-                                  "progress": progress and inline, "log": say if inline else print}))
+        tasks.append(
+            Task(
+                name=f"run {label}",
+                fn=train_evaluate_run,
+                files={"run_dir": "dir"},
+                cost=training_cost(cfgs[key]),
+                kwargs={
+                    "cfg": cfgs[key],
+                    "run_dir": str(run_dirs[key]),
+                    "label": label,
+                    "progress": progress and inline,
+                    "log": say if inline else print,
+                },
+            )
+        )
         keys.append(key)
     if tasks:
         with get_executor(executor, workers=workers) as ex:
-            ex.map(tasks, progress=progress, desc="RCS sweep", unit="run",
-                   on_result=lambda i, raw: record(keys[i], raw, None if ex.name == "local" else ex.placements[i]))
+            ex.map(
+                tasks,
+                progress=progress,
+                desc="RCS sweep",
+                unit="run",
+                on_result=lambda i, raw: record(keys[i], raw, None if ex.name == "local" else ex.placements[i]),
+            )
     raws = [raws[key] for key in cfgs]
 
     summary = summarise_sweep(raws, drop_pp)
     base_cfgs = {n: load_config(recipes / f"{n}.toml", overrides).to_dict() for n in names}
-    out = {**report_stamp(),
-           "settings": {"networks": names, "alphas": alphas, "seeds": seeds, "drop_pp": float(drop_pp),
-                        "overrides": overrides, "recipes": str(recipes), "engine": "torch", "policy": "topk",
-                        "split": "test", "calibration_split": "train"},
-           "definition": (f"t_at_drop: per run, the smallest mean cutoff step over the Top-K eps sweep (thresholds "
-                          f"calibrated on the training split) whose test accuracy is at most {drop_pp:g} pp below "
-                          f"the run's own full-T accuracy; T (no cutoff) when no eps meets it. ratio_at_drop = "
-                          f"T / t_at_drop; static_t_at_drop: the smallest fixed T' within the same drop; the "
-                          f"shipped eps figures (accuracy_cutoff, mean_t_cutoff, T_prime, "
-                          f"ratio_vs_static_truncation, mean_oct) are those of the run's calibrated eps "
-                          f"(cutoff.eps, or chosen when cutoff.choose_eps). Spreads are over "
-                          f"training seeds (train.seed; the data split, data.seed, is fixed)."),
-           "verdict_rule": VERDICT_RULE,
-           **summary,
-           "versions": versions(),
-           "config": base_cfgs}
+    out = {
+        **report_stamp(),
+        "settings": {
+            "networks": names,
+            "alphas": alphas,
+            "seeds": seeds,
+            "drop_pp": float(drop_pp),
+            "overrides": overrides,
+            "recipes": str(recipes),
+            "engine": "torch",
+            "policy": "topk",
+            "split": "test",
+            "calibration_split": "train",
+        },
+        "definition": (
+            f"t_at_drop: per run, the smallest mean cutoff step over the Top-K eps sweep (thresholds "
+            f"calibrated on the training split) whose test accuracy is at most {drop_pp:g} pp below "
+            f"the run's own full-T accuracy; T (no cutoff) when no eps meets it. ratio_at_drop = "
+            f"T / t_at_drop; static_t_at_drop: the smallest fixed T' within the same drop; the "
+            f"shipped eps figures (accuracy_cutoff, mean_t_cutoff, T_prime, "
+            f"ratio_vs_static_truncation, mean_oct) are those of the run's calibrated eps "
+            f"(cutoff.eps, or chosen when cutoff.choose_eps). Spreads are over "
+            f"training seeds (train.seed; the data split, data.seed, is fixed)."
+        ),
+        "verdict_rule": VERDICT_RULE,
+        **summary,
+        "versions": versions(),
+        "config": base_cfgs,
+    }
     atomic_write_json(outputs[0], out)
     plot_sweep(out, outputs[1])
     atomic_write_text(outputs[2], sweep_markdown(out))
@@ -437,23 +564,34 @@ def cached_evaluation(cfg: RunConfig, run_dir: Path, label: str) -> dict[str, An
     """A finished run's cached evaluation, if it is for this configuration."""
     export = run_dir / f"{label}.net"
     cache = run_dir / EVALUATION_FILE
-    if (cache.is_file() and export.is_file() and (run_dir / "metrics.json").is_file()
-            and cache.stat().st_mtime >= export.stat().st_mtime):
+    if (
+        cache.is_file()
+        and export.is_file()
+        and (run_dir / "metrics.json").is_file()
+        and cache.stat().st_mtime >= export.stat().st_mtime
+    ):
         stored = json.loads(cache.read_text())
         if _with_defaults(stored.get("config") or {}, cache) == _plain(cfg):
             return stored["extract"]
     return None
 
 
-def train_evaluate_run(cfg: RunConfig, run_dir: str | Path, label: str, progress: bool = False,
-                       log=print) -> dict[str, Any]:
+def train_evaluate_run(
+    cfg: RunConfig, run_dir: str | Path, label: str, progress: bool = False, log=print
+) -> dict[str, Any]:
     """One run, a task of the sweep: train (or resume), export, calibrate and
     evaluate into ``run_dir``; returns the evaluation's extract (also cached there)."""
     run_dir = Path(run_dir)
     export = run_dir / f"{label}.net"
     train_export_calibrate(cfg, run_dir, export, label, log=log, progress=progress)
-    rep = evaluate_export(RunRequest(export, split="test", samples=0), engine="torch", policy="topk",
-                          with_sweeps=True, neurobench=False, progress=False)
+    rep = evaluate_export(
+        RunRequest(export, split="test", samples=0),
+        engine="torch",
+        policy="topk",
+        with_sweeps=True,
+        neurobench=False,
+        progress=False,
+    )
     extract = evaluation_extract(rep)
     atomic_write_json(run_dir / EVALUATION_FILE, {"config": _plain(cfg), "extract": extract})
     return extract

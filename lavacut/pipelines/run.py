@@ -8,6 +8,7 @@ accuracy_cutoff (None without labels), mean_t_cutoff, timestep_ratio,
 wall_s_full, wall_s_cutoff, wall_ratio, backend, mode, versions, per_sample,
 plus Lava step counts, compile time and per-sample wall-clock statistics.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -52,9 +53,11 @@ def open_run(req: RunRequest) -> tuple[Export, RunConfig, str, int]:
     export = Export.open(req.path, accept_modified=req.accept_modified, force=req.force)
     cfg = export.config(req.config_path, list(req.overrides))
     if req.user_input is None and not export.has_data_binding(req.config_path, req.overrides):
-        raise LavacutError(f"{req.path}: data set unknown (no lavacut data configuration in the file); give "
-                           f"--input FILE|FOLDER with your own frames or recordings, or --config with the data "
-                           f"set and framing it was trained on")
+        raise LavacutError(
+            f"{req.path}: data set unknown (no lavacut data configuration in the file); give "
+            f"--input FILE|FOLDER with your own frames or recordings, or --config with the data "
+            f"set and framing it was trained on"
+        )
     split = req.split or cfg.run.split
     samples = cfg.run.samples if req.samples is None else req.samples
     return export, cfg, split, samples
@@ -65,14 +68,27 @@ def describe_export(path: str | Path) -> str:
     export = Export.open(path)
     meta = export.meta or {}
     acc = (meta.get("accuracy") or {}).get("test_full_T_slayer")
-    return (f"{export.name}: data set {export.dataset or 'unknown'}, input {export.input_shape}, "
-            + (f"test accuracy at full T (SLAYER) {100 * acc:.2f} %, " if acc is not None else "")
-            + f"calibrated policy {meta.get('default_policy')}")
+    return (
+        f"{export.name}: data set {export.dataset or 'unknown'}, input {export.input_shape}, "
+        + (f"test accuracy at full T (SLAYER) {100 * acc:.2f} %, " if acc is not None else "")
+        + f"calibrated policy {meta.get('default_policy')}"
+    )
 
 
-def run_full_and_cutoff(path, frames, labels, rule: StopRule, mode: str = "halt", backend: str = "cpu",
-                        progress: bool = True, on_sample: Callable | None = None, models: str = "fast",
-                        workers: int = 1, lanes: int = 1, executor: str | None = None):
+def run_full_and_cutoff(
+    path,
+    frames,
+    labels,
+    rule: StopRule,
+    mode: str = "halt",
+    backend: str = "cpu",
+    progress: bool = True,
+    on_sample: Callable | None = None,
+    models: str = "fast",
+    workers: int = 1,
+    lanes: int = 1,
+    executor: str | None = None,
+):
     """The same frames twice through one compiled graph each: full T
     (``FixedT``, the baseline, timed the same way) and with ``rule``.
     ``models``, ``workers``, ``lanes``, ``executor``: see
@@ -81,11 +97,33 @@ def run_full_and_cutoff(path, frames, labels, rule: StopRule, mode: str = "halt"
     runs (:class:`~lavacut.runtime.graph.OpenedNetwork`)."""
     path = OpenedNetwork(path)
     with executor_scope(executor, workers=workers) as ex:
-        full = run_split(path, frames, labels, FixedT(), mode=mode, backend=backend, progress=progress,
-                         models=models, workers=workers, lanes=lanes, executor=ex)
-        cut = run_split(path, frames, labels, rule, mode=mode, backend=backend, progress=progress,
-                        on_sample=on_sample if mode == "halt" else None, models=models, workers=workers,
-                        lanes=lanes, executor=ex)
+        full = run_split(
+            path,
+            frames,
+            labels,
+            FixedT(),
+            mode=mode,
+            backend=backend,
+            progress=progress,
+            models=models,
+            workers=workers,
+            lanes=lanes,
+            executor=ex,
+        )
+        cut = run_split(
+            path,
+            frames,
+            labels,
+            rule,
+            mode=mode,
+            backend=backend,
+            progress=progress,
+            on_sample=on_sample if mode == "halt" else None,
+            models=models,
+            workers=workers,
+            lanes=lanes,
+            executor=ex,
+        )
     return full, cut
 
 
@@ -93,20 +131,30 @@ def lava_report(full, cut, rule: StopRule, T: int) -> dict[str, Any]:
     """The report of the two Lava runs (decisions, per-sample records, timings)."""
     out = termination_summary(rule, T, cut.t_c, cut.pred, full.pred, cut.labels)
     out["per_sample"] = per_sample(cut.t_c, cut.pred, cut.counts, full.pred, full.counts, cut.labels)
-    out.update({
-        "wall_s_full": float(full.wall_s), "wall_s_cutoff": float(cut.wall_s),
-        "wall_ratio": float(full.wall_s / cut.wall_s) if cut.wall_s > 0 else None,
-        "backend": cut.backend, "mode": cut.mode, "models": cut.models, "workers": cut.workers,
-        "lanes": int(cut.lanes),
-        "lava_steps_full": int(full.lava_steps), "lava_steps_cutoff": int(cut.lava_steps),
-        "latency_steps": int(cut.latency), "compile_s": float(cut.compile_s), "init_s": float(cut.init_s),
-        "output_layout": cut.output_layout or "1-D output layer: one neuron per class",
-    })
+    out.update(
+        {
+            "wall_s_full": float(full.wall_s),
+            "wall_s_cutoff": float(cut.wall_s),
+            "wall_ratio": float(full.wall_s / cut.wall_s) if cut.wall_s > 0 else None,
+            "backend": cut.backend,
+            "mode": cut.mode,
+            "models": cut.models,
+            "workers": cut.workers,
+            "lanes": int(cut.lanes),
+            "lava_steps_full": int(full.lava_steps),
+            "lava_steps_cutoff": int(cut.lava_steps),
+            "latency_steps": int(cut.latency),
+            "compile_s": float(cut.compile_s),
+            "init_s": float(cut.init_s),
+            "output_layout": cut.output_layout or "1-D output layer: one neuron per class",
+        }
+    )
     if cut.wall_s_per_sample:
-        out["wall_ms_per_sample"] = {"cutoff_median": 1e3 * float(np.median(cut.wall_s_per_sample)),
-                                     "full_median": 1e3 * float(np.median(full.wall_s_per_sample))}
-    out["wall_ratio_over_timestep_ratio"] = (out["wall_ratio"] / out["timestep_ratio"]
-                                             if out["wall_ratio"] else None)
+        out["wall_ms_per_sample"] = {
+            "cutoff_median": 1e3 * float(np.median(cut.wall_s_per_sample)),
+            "full_median": 1e3 * float(np.median(full.wall_s_per_sample)),
+        }
+    out["wall_ratio_over_timestep_ratio"] = out["wall_ratio"] / out["timestep_ratio"] if out["wall_ratio"] else None
     return out
 
 
@@ -123,17 +171,24 @@ def report_stamp() -> dict[str, Any]:
     return {"schema_version": REPORT_SCHEMA_VERSION, "lavacut_version": __version__}
 
 
-def report_header(export: Export, data: FramedSplit, split: str, cfg: RunConfig, engine: str,
-                  user_input: str | Path | None = None) -> dict[str, Any]:
+def report_header(
+    export: Export, data: FramedSplit, split: str, cfg: RunConfig, engine: str, user_input: str | Path | None = None
+) -> dict[str, Any]:
     """The keys every report starts with: what ran on what (``user_input``:
     the ``--input`` it ran on instead of a split of the export's data set)."""
-    return {**report_stamp(), "engine": engine, "export": str(export.path), "input": data.source,
-            "split": split if user_input is None else str(user_input),
-            "dataset": (export.dataset or "unknown") if user_input is None else "user input",
-            "content_sha256": (export.meta or {}).get("content_sha256"),
-            "calibrated": bool(export.meta and export.meta.get("cutoff")),
-            "classes": data.classes, "readout": export.readout,
-            **({"cutoff": export.cutoff_note} if export.cutoff_note else {})}
+    return {
+        **report_stamp(),
+        "engine": engine,
+        "export": str(export.path),
+        "input": data.source,
+        "split": split if user_input is None else str(user_input),
+        "dataset": (export.dataset or "unknown") if user_input is None else "user input",
+        "content_sha256": (export.meta or {}).get("content_sha256"),
+        "calibrated": bool(export.meta and export.meta.get("cutoff")),
+        "classes": data.classes,
+        "readout": export.readout,
+        **({"cutoff": export.cutoff_note} if export.cutoff_note else {}),
+    }
 
 
 def input_report(report: dict[str, Any], data: FramedSplit) -> dict[str, Any]:
@@ -152,18 +207,29 @@ def input_report(report: dict[str, Any], data: FramedSplit) -> dict[str, Any]:
         T, bin_ms = data.frames.shape[-1], data.framing.bin_us / 1000
         for r, t0 in zip(rows, data.t0_us):
             r.update({"t0_us": int(t0), "latency_ms": r["t_c"] * bin_ms, "idle_share": (T - r["t_c"]) / T})
-        report["windows"] = {**data.info["windows"],
-                             "mean_latency_ms": float(np.mean([r["latency_ms"] for r in rows])) if rows else None,
-                             "mean_idle_share": float(np.mean([r["idle_share"] for r in rows])) if rows else None}
+        report["windows"] = {
+            **data.info["windows"],
+            "mean_latency_ms": float(np.mean([r["latency_ms"] for r in rows])) if rows else None,
+            "mean_idle_share": float(np.mean([r["idle_share"] for r in rows])) if rows else None,
+        }
     if data.notes:
         report["input_notes"] = list(data.notes)
     return report
 
 
-def run_export(req: RunRequest, mode: str | None = None, policy: str | None = None, params: dict | None = None,
-               backend: str | None = None, progress: bool = True, on_sample: Callable | None = None,
-               models: str | None = None, workers: int | None = None, lanes: int | None = None,
-               executor: str | None = None):
+def run_export(
+    req: RunRequest,
+    mode: str | None = None,
+    policy: str | None = None,
+    params: dict | None = None,
+    backend: str | None = None,
+    progress: bool = True,
+    on_sample: Callable | None = None,
+    models: str | None = None,
+    workers: int | None = None,
+    lanes: int | None = None,
+    executor: str | None = None,
+):
     """Run a NetX file in Lava, full T and with the cutoff. Returns
     (report, full, cut) with the two :class:`~lavacut.runtime.runner.RunResult`."""
     export, cfg, split, samples = open_run(req)
@@ -173,22 +239,32 @@ def run_export(req: RunRequest, mode: str | None = None, policy: str | None = No
     workers = int(workers or cfg.run.workers)
     lanes = int(cfg.run.lanes if lanes is None else lanes)
     if workers > 1 and on_sample is not None:
-        workers = 1             # a per-decision callback needs the decisions in one process
+        workers = 1  # a per-decision callback needs the decisions in one process
     executor = executor or cfg.run.executor
     if executor != "local":
-        on_sample = None        # the decisions are taken on the cluster: the report has them, no live table
-    data = export.frames(cfg, split, samples, user_input=req.user_input, stream=(mode == "stream"),
-                         progress=progress)
+        on_sample = None  # the decisions are taken on the cluster: the report has them, no live table
+    data = export.frames(cfg, split, samples, user_input=req.user_input, stream=(mode == "stream"), progress=progress)
     T = data.frames.shape[-1]
     rule = export.rule(policy, params, T)
-    full, cut = run_full_and_cutoff(export, data.frames, data.labels, rule, mode=mode, backend=backend,
-                                    progress=progress, on_sample=on_sample, models=models, workers=workers,
-                                    lanes=lanes, executor=executor)
+    full, cut = run_full_and_cutoff(
+        export,
+        data.frames,
+        data.labels,
+        rule,
+        mode=mode,
+        backend=backend,
+        progress=progress,
+        on_sample=on_sample,
+        models=models,
+        workers=workers,
+        lanes=lanes,
+        executor=executor,
+    )
     report = {**report_header(export, data, split, cfg, "lava", req.user_input), **lava_report(full, cut, rule, T)}
     input_report(report, data)
     report.update({"versions": versions(), "config": cfg.to_dict()})
     notes = []
-    if rule.name == "fixed" and policy is None and not export.cutoff_note:   # (a cutoff note is said once)
+    if rule.name == "fixed" and policy is None and not export.cutoff_note:  # (a cutoff note is said once)
         notes.append("no calibration in this file and no --policy: ran fixed T (no cutoff)")
     if data.labels is None:
         notes.append("unlabelled input: accuracy fields are null; the decisions are in per_sample")

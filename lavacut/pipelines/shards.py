@@ -14,6 +14,7 @@ drawn from one stream. What the driver then computes on the merged arrays
 With ``workers=1`` on the local executor the pass runs here, on the
 driver's network (no task, no rebuild); on Ray even one shard is a task.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -24,7 +25,7 @@ from lavacut.runtime.executors import Executor, Task, executor_scope
 from lavacut.runtime.workers import shards
 from lavacut.train.inference import forward
 
-BATCH = 64          # forward's batch size: the shards' unit
+BATCH = 64  # forward's batch size: the shards' unit
 
 
 def batch_shards(n: int, workers: int, batch_size: int = BATCH) -> list[tuple[int, int, int]]:
@@ -45,7 +46,7 @@ def forward_shard(net_path, frames, first_batch: int, kwargs: dict, threads: int
         import torch
 
         torch.set_num_threads(threads)
-    net, _ = net_from_export(net_path, validated=True)      # validated by the driver
+    net, _ = net_from_export(net_path, validated=True)  # validated by the driver
     return forward(net, frames, first_batch=first_batch, batch_size=BATCH, **kwargs)
 
 
@@ -57,8 +58,9 @@ class SlayerPasses:
     runs here); ``executor``: a name (default local) or
     an open executor; ``address``: Ray's cluster."""
 
-    def __init__(self, net_path, make_net, workers: int = 1, executor: str | Executor | None = None,
-                 address: str | None = None):
+    def __init__(
+        self, net_path, make_net, workers: int = 1, executor: str | Executor | None = None, address: str | None = None
+    ):
         self.net_path, self._make_net, self._net = net_path, make_net, None
         self.workers = max(1, int(workers))
         self.executor, self.address = executor, address
@@ -66,8 +68,7 @@ class SlayerPasses:
         self.ex: Executor | None = None
 
     def __enter__(self):
-        self.ex = self._stack.enter_context(executor_scope(self.executor, workers=self.workers,
-                                                          address=self.address))
+        self.ex = self._stack.enter_context(executor_scope(self.executor, workers=self.workers, address=self.address))
         return self
 
     def __exit__(self, *exc) -> None:
@@ -95,10 +96,22 @@ class SlayerPasses:
         # GNU OpenMP hangs in a fork whose parent ran a parallel region, as PyTorch's DataLoader workers
         # also avoid). A Ray worker is a fresh process whose threads Ray sets (OMP_NUM_THREADS = its CPUs)
         threads = 1 if self.ex.name == "local" else None
-        tasks = [Task(name=f"{desc} shard {i} (samples {lo}..{hi - 1})", fn=forward_shard, weight=hi - lo,
-                      kwargs={"net_path": str(self.net_path), "frames": frames[lo:hi], "first_batch": b,
-                              "kwargs": kwargs, "threads": threads}, files={"net_path": "file"})
-                 for i, (b, lo, hi) in enumerate(parts)]
+        tasks = [
+            Task(
+                name=f"{desc} shard {i} (samples {lo}..{hi - 1})",
+                fn=forward_shard,
+                weight=hi - lo,
+                kwargs={
+                    "net_path": str(self.net_path),
+                    "frames": frames[lo:hi],
+                    "first_batch": b,
+                    "kwargs": kwargs,
+                    "threads": threads,
+                },
+                files={"net_path": "file"},
+            )
+            for i, (b, lo, hi) in enumerate(parts)
+        ]
         results = self.ex.map(tasks, progress=progress, desc=desc, unit="sample")
         if not kwargs.get("record"):
             return np.concatenate(results)

@@ -1,5 +1,6 @@
 """The single-stage commands the CLI offers besides the pipelines: look at a
 data set, train, export, import a NIR graph, inspect a file."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -17,17 +18,29 @@ from lavacut.export.inspect_report import file_problems, format_inspection
 from lavacut.train.trainer import train
 from lavacut.util import LavacutError
 
-__all__ = ["dataset_lines", "data_summary", "draw_sample", "train", "export_checkpoint", "format_inspection", "file_problems"]
+__all__ = [
+    "dataset_lines",
+    "data_summary",
+    "draw_sample",
+    "train",
+    "export_checkpoint",
+    "format_inspection",
+    "file_problems",
+]
 
 
 def dataset_lines() -> list[str]:
     """One line per data set lavacut reads."""
-    lines = ["embedded      34x34x2, 10 classes: scikit-learn digits recorded by the saccade DVS emulator "
-             "(built offline, cached)"]
+    lines = [
+        "embedded      34x34x2, 10 classes: scikit-learn digits recorded by the saccade DVS emulator "
+        "(built offline, cached)"
+    ]
     for name, spec in DATASETS.items():
         w, h, p = spec.sensor_size
-        lines.append(f"{name:<13} {w}x{h}x{p}, {spec.n_classes} classes: {spec.description} "
-                     f"(tonic.datasets.{spec.tonic_class_name}, read from data.root)")
+        lines.append(
+            f"{name:<13} {w}x{h}x{p}, {spec.n_classes} classes: {spec.description} "
+            f"(tonic.datasets.{spec.tonic_class_name}, read from data.root)"
+        )
     return lines
 
 
@@ -46,6 +59,7 @@ def draw_sample(cfg: RunConfig, split: str, index: int, path: str | Path) -> tup
         raise LavacutError(f"--index {index} outside 0..{len(ds) - 1} of the {split} split")
     ev, label = ds[index]
     fr = frame_events(ev, ds.sensor_size, cfg.framing, source=sample_source(ds, index))
-    plot_sample(fr.astype(float), label, path, title=f"{cfg.data.dataset} {split}[{index}]",
-                bin_ms=cfg.framing.bin_us / 1000)
+    plot_sample(
+        fr.astype(float), label, path, title=f"{cfg.data.dataset} {split}[{index}]", bin_ms=cfg.framing.bin_us / 1000
+    )
     return len(ev), label

@@ -6,6 +6,7 @@ rebuilt from the same file (or a given ``reference_net``); the output spike
 trains (K x T per sample) are compared exactly. When they differ,
 :func:`lavacut.measure.exactness.explain_exactness` says what may be why.
 """
+
 from __future__ import annotations
 
 import time
@@ -73,33 +74,52 @@ class VerifyResult:
 
     def summary(self) -> dict[str, Any]:
         """JSON-friendly figures (no per-sample list, no arrays)."""
-        return {**report_stamp(), "path": self.path, "split": self.split, "n_samples": self.n_samples,
-                "n_identical": self.n_identical, "agreement_rate": self.agreement_rate,
-                "horizon": self.horizon, "num_classes": self.num_classes, "backend": self.backend,
-                "reference": self.reference, "readout": self.readout, "lava_wall_s": self.lava_wall_s,
-                "slayer_wall_s": self.slayer_wall_s, "lava_timings": dict(self.lava_timings),
-                "mismatching_indices": [s["index"] for s in self.mismatches]}
+        return {
+            **report_stamp(),
+            "path": self.path,
+            "split": self.split,
+            "n_samples": self.n_samples,
+            "n_identical": self.n_identical,
+            "agreement_rate": self.agreement_rate,
+            "horizon": self.horizon,
+            "num_classes": self.num_classes,
+            "backend": self.backend,
+            "reference": self.reference,
+            "readout": self.readout,
+            "lava_wall_s": self.lava_wall_s,
+            "slayer_wall_s": self.slayer_wall_s,
+            "lava_timings": dict(self.lava_timings),
+            "mismatching_indices": [s["index"] for s in self.mismatches],
+        }
 
     def format(self) -> str:
         """A table: one line per sample for <= 20 samples, else one line per
         mismatching sample; then a summary line (and notes)."""
         rows = self.samples if self.n_samples <= 20 else self.mismatches
-        lines = [f"{self.path}: Lava ({self.backend}, fixed_pt) vs SLAYER ({self.reference}), "
-                 f"{self.split} split, K={self.num_classes}, T={self.horizon}"]
+        lines = [
+            f"{self.path}: Lava ({self.backend}, fixed_pt) vs SLAYER ({self.reference}), "
+            f"{self.split} split, K={self.num_classes}, T={self.horizon}"
+        ]
         if rows:
             unit = "sum v" if self.readout == "voltage" else "spikes"
-            lines.append(f"{'sample':>7} {'label':>6} {'identical':>10} {'first step':>11} "
-                         f"{'neuron':>7} {'lava ' + unit:>12} {'slayer ' + unit:>14}")
+            lines.append(
+                f"{'sample':>7} {'label':>6} {'identical':>10} {'first step':>11} "
+                f"{'neuron':>7} {'lava ' + unit:>12} {'slayer ' + unit:>14}"
+            )
             for s in rows:
-                lines.append(f"{s['index']:>7} {'-' if s['label'] is None else s['label']:>6} {'yes' if s['identical'] else 'NO':>10} "
-                             f"{'-' if s['first_step'] is None else s['first_step']:>11} "
-                             f"{'-' if s['first_neuron'] is None else s['first_neuron']:>7} "
-                             f"{s['lava_spikes']:>12} {s['slayer_spikes']:>14}")
+                lines.append(
+                    f"{s['index']:>7} {'-' if s['label'] is None else s['label']:>6} {'yes' if s['identical'] else 'NO':>10} "
+                    f"{'-' if s['first_step'] is None else s['first_step']:>11} "
+                    f"{'-' if s['first_neuron'] is None else s['first_neuron']:>7} "
+                    f"{s['lava_spikes']:>12} {s['slayer_spikes']:>14}"
+                )
         lt = self.lava_timings
-        lines.append(f"{self.n_identical}/{self.n_samples} samples identical ({100 * self.agreement_rate:.2f}%)"
-                     f"; Lava {self.lava_wall_s:.2f} s (compile {lt.get('compile_s', 0):.2f}, run "
-                     f"{lt.get('run_s', 0):.2f}, readout {lt.get('readout_s', 0):.2f}), SLAYER "
-                     f"{self.slayer_wall_s:.2f} s")
+        lines.append(
+            f"{self.n_identical}/{self.n_samples} samples identical ({100 * self.agreement_rate:.2f}%)"
+            f"; Lava {self.lava_wall_s:.2f} s (compile {lt.get('compile_s', 0):.2f}, run "
+            f"{lt.get('run_s', 0):.2f}, readout {lt.get('readout_s', 0):.2f}), SLAYER "
+            f"{self.slayer_wall_s:.2f} s"
+        )
         lines += [f"note: {n}" for n in self.notes]
         return "\n".join(lines)
 
@@ -111,33 +131,50 @@ class VerifyResult:
 # comparison
 # --------------------------------------------------------------------------
 
+
 def compare_spikes(lava_out: np.ndarray, slayer_out: np.ndarray, labels=None) -> list[dict[str, Any]]:
     """Per sample of two (N, K, T) spike arrays: identical, and the first
     (1-based) step and lowest neuron where they differ."""
     a = np.asarray(lava_out)
     b = np.asarray(slayer_out)
     if a.shape != b.shape or a.ndim != 3:
-        raise LavacutError(f"cannot compare spike trains of shapes {a.shape} (Lava) and {b.shape} (SLAYER); "
-                           f"both must be (N, K, T)")
+        raise LavacutError(
+            f"cannot compare spike trains of shapes {a.shape} (Lava) and {b.shape} (SLAYER); both must be (N, K, T)"
+        )
     labels = [None] * len(a) if labels is None else [int(y) for y in np.asarray(labels).reshape(-1)]
     out = []
     for j in range(len(a)):
-        diff = a[j] != b[j]                       # (K, T)
+        diff = a[j] != b[j]  # (K, T)
         if diff.any():
             steps = np.flatnonzero(diff.any(axis=0))
             t0 = int(steps[0])
             first_step, first_neuron = t0 + 1, int(np.flatnonzero(diff[:, t0])[0])
         else:
             first_step = first_neuron = None
-        out.append({"index": j, "label": labels[j], "identical": first_step is None,
-                    "first_step": first_step, "first_neuron": first_neuron,
-                    "lava_spikes": int(a[j].sum()), "slayer_spikes": int(b[j].sum())})
+        out.append(
+            {
+                "index": j,
+                "label": labels[j],
+                "identical": first_step is None,
+                "first_step": first_step,
+                "first_neuron": first_neuron,
+                "lava_spikes": int(a[j].sum()),
+                "slayer_spikes": int(b[j].sum()),
+            }
+        )
     return out
 
 
-def verify_export(req: RunRequest, backend: str | None = None, progress: bool = True,
-                  reference_net=None, models: str | None = None, lanes: int | None = None,
-                  workers: int | None = None, executor: str | None = None) -> VerifyResult:
+def verify_export(
+    req: RunRequest,
+    backend: str | None = None,
+    progress: bool = True,
+    reference_net=None,
+    models: str | None = None,
+    lanes: int | None = None,
+    workers: int | None = None,
+    executor: str | None = None,
+) -> VerifyResult:
     """Run the first ``req.samples`` samples (0 = all; default [run] samples)
     of ``req.split`` or the user's ``--input`` through Lava (``backend``,
     default [run] backend) and SLAYER and compare their output spike trains
@@ -154,8 +191,9 @@ def verify_export(req: RunRequest, backend: str | None = None, progress: bool = 
         raise LavacutError(f"unknown backend {backend!r}; choose cpu or loihi2")
     t0 = time.perf_counter()
     net = reference_net if reference_net is not None else export.slayer_net()
-    reference = (f"reference_net ({type(reference_net).__name__})" if reference_net is not None
-                 else "rebuilt from the file")
+    reference = (
+        f"reference_net ({type(reference_net).__name__})" if reference_net is not None else "rebuilt from the file"
+    )
     rebuild_s = time.perf_counter() - t0
     data = export.frames(cfg, split, samples, user_input=req.user_input, progress=progress)
     notes: list[str] = []
@@ -164,8 +202,8 @@ def verify_export(req: RunRequest, backend: str | None = None, progress: bool = 
     frames, labels = data.frames, data.labels
 
     t0 = time.perf_counter()
-    slayer_out = forward(net, frames, progress=progress, readout=False)   # what net.out sends
-    if export.readout == "voltage":      # compare the voltages themselves, not their increments
+    slayer_out = forward(net, frames, progress=progress, readout=False)  # what net.out sends
+    if export.readout == "voltage":  # compare the voltages themselves, not their increments
         slayer_out = cumulative_counts(slayer_out)
         notes.append("voltage readout: the output layer's voltages v(t) compared exactly, every step")
     slayer_wall = rebuild_s + time.perf_counter() - t0
@@ -173,13 +211,21 @@ def verify_export(req: RunRequest, backend: str | None = None, progress: bool = 
     t0 = time.perf_counter()
     workers, executor = int(workers or cfg.run.workers), executor or cfg.run.executor
     lanes = cfg.run.lanes if lanes is None else lanes
-    if (workers > 1 and len(frames) > 1) or executor != "local":     # shards, each its own graph
-        lava_out, timings = lava_output_sharded(export.path, frames, workers=workers, executor=executor,
-                                                progress=progress, backend=backend, models=models or cfg.run.models,
-                                                lanes=lanes)
+    if (workers > 1 and len(frames) > 1) or executor != "local":  # shards, each its own graph
+        lava_out, timings = lava_output_sharded(
+            export.path,
+            frames,
+            workers=workers,
+            executor=executor,
+            progress=progress,
+            backend=backend,
+            models=models or cfg.run.models,
+            lanes=lanes,
+        )
     else:
-        lava_out, timings = lava_output(export.path, frames, backend=backend, progress=progress,
-                                        models=models or cfg.run.models, lanes=lanes)
+        lava_out, timings = lava_output(
+            export.path, frames, backend=backend, progress=progress, models=models or cfg.run.models, lanes=lanes
+        )
     lava_wall = time.perf_counter() - t0
     if slayer_out.shape != lava_out.shape:
         raise LavacutError(f"output shapes differ: Lava {lava_out.shape}, SLAYER {slayer_out.shape} (N, K, T)")
@@ -189,14 +235,28 @@ def verify_export(req: RunRequest, backend: str | None = None, progress: bool = 
     N = len(per_sample)
     if n_ok < N:
         with _suppress_lavacut_errors(notes):
-            notes += explain_exactness(export.path, frames=frames[[s["index"] for s in per_sample
-                                                                    if not s["identical"]]], net=net)
-    return VerifyResult(path=str(export.path), n_samples=N, n_identical=n_ok, agreement_rate=n_ok / N,
-                        samples=per_sample, lava_wall_s=lava_wall, slayer_wall_s=slayer_wall,
-                        backend=backend, horizon=int(lava_out.shape[-1]), num_classes=int(lava_out.shape[1]),
-                        split=data.source, reference=reference, lava_timings=timings, notes=notes,
-                        readout=export.readout,
-                        lava_out=lava_out, slayer_out=slayer_out)
+            notes += explain_exactness(
+                export.path, frames=frames[[s["index"] for s in per_sample if not s["identical"]]], net=net
+            )
+    return VerifyResult(
+        path=str(export.path),
+        n_samples=N,
+        n_identical=n_ok,
+        agreement_rate=n_ok / N,
+        samples=per_sample,
+        lava_wall_s=lava_wall,
+        slayer_wall_s=slayer_wall,
+        backend=backend,
+        horizon=int(lava_out.shape[-1]),
+        num_classes=int(lava_out.shape[1]),
+        split=data.source,
+        reference=reference,
+        lava_timings=timings,
+        notes=notes,
+        readout=export.readout,
+        lava_out=lava_out,
+        slayer_out=slayer_out,
+    )
 
 
 class _suppress_lavacut_errors:
@@ -218,4 +278,3 @@ class _suppress_lavacut_errors:
 # --------------------------------------------------------------------------
 # diagnosis
 # --------------------------------------------------------------------------
-

@@ -45,8 +45,10 @@ def _prepare_multiprocessing() -> None:
     fixed = ctx._actual_context
     if fixed is not None:
         if fixed.get_start_method() != "fork":
-            raise LavacutError(f"the multiprocessing start method is already '{fixed.get_start_method()}'; "
-                               f"Lava needs 'fork' (import lavacut.runtime before setting another)")
+            raise LavacutError(
+                f"the multiprocessing start method is already '{fixed.get_start_method()}'; "
+                f"Lava needs 'fork' (import lavacut.runtime before setting another)"
+            )
         ctx._actual_context = None
     __import__(_LAVA_MP)
 

@@ -5,6 +5,7 @@ RefPorts (:func:`lavacut.runtime.graph.build_split_graph` wires them; the
 monitor's module doc has the step arithmetic). Samples are assigned as in
 the fused network's lanes: dynamically, a copy that decides takes the next
 unplayed sample at the next step."""
+
 from __future__ import annotations
 
 from lavacut.util import LavacutError
@@ -21,10 +22,12 @@ def netx_copies(opened, first: tuple, lanes: int, loihi2: bool, n_vars: int) -> 
 
     if lanes > MAX_COPIES or lanes * n_vars > MAX_RESET_PORTS:
         most = min(MAX_COPIES, MAX_RESET_PORTS // n_vars)
-        raise LavacutError(f"{opened.path}: lanes={lanes} as copies of netx's graph (models 'stock' / 'fast-procs', "
-                           f"backend 'loihi2'): at most {most} copies of this network ({MAX_COPIES} source "
-                           f"ports, {MAX_RESET_PORTS} reset ports for {n_vars} state Vars per copy); use "
-                           f"lanes <= {most}, or --workers N for more graphs")
+        raise LavacutError(
+            f"{opened.path}: lanes={lanes} as copies of netx's graph (models 'stock' / 'fast-procs', "
+            f"backend 'loihi2'): at most {most} copies of this network ({MAX_COPIES} source "
+            f"ports, {MAX_RESET_PORTS} reset ports for {n_vars} state Vars per copy); use "
+            f"lanes <= {most}, or --workers N for more graphs"
+        )
     out = [first]
     for _ in range(lanes - 1):
         opened.take()

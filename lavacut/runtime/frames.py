@@ -3,6 +3,7 @@ frames ``(N, C, H, W, T)`` or ``(N, C*H*W, T)`` (features in C, H, W order)
 to netx's input port order and ``np.packbits`` arrays, and a netx output
 port's neurons back to SLAYER's flat order (the layout rules are in
 :mod:`lavacut.runtime.graph`)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -38,16 +39,18 @@ def lava_frame_layout(frames: np.ndarray, in_shape: tuple) -> np.ndarray:
     N, T = frames.shape[0], frames.shape[-1]
     F = int(np.prod(in_shape))
     if int(np.prod(frames.shape[1:-1])) != F:
-        raise LavacutError(f"frames have {int(np.prod(frames.shape[1:-1]))} features per "
-                           f"step ({frames.shape[1:-1]}); the network input takes {F} "
-                           f"(netx shape {tuple(in_shape)})")
-    if len(in_shape) == 1:                          # dense input: C, H, W flatten
+        raise LavacutError(
+            f"frames have {int(np.prod(frames.shape[1:-1]))} features per "
+            f"step ({frames.shape[1:-1]}); the network input takes {F} "
+            f"(netx shape {tuple(in_shape)})"
+        )
+    if len(in_shape) == 1:  # dense input: C, H, W flatten
         x = frames.reshape(N, F, T)
-        return np.moveaxis(x, -1, 1)                # (N, T, F)
-    if len(in_shape) == 3:                          # conv input, netx (W, H, C)
+        return np.moveaxis(x, -1, 1)  # (N, T, F)
+    if len(in_shape) == 3:  # conv input, netx (W, H, C)
         W, H, C = in_shape
         x = frames.reshape(N, C, H, W, T)
-        return x.transpose(0, 4, 3, 2, 1).reshape(N, T, F)   # (N, T, W, H, C)
+        return x.transpose(0, 4, 3, 2, 1).reshape(N, T, F)  # (N, T, W, H, C)
     raise LavacutError(f"unsupported network input shape {tuple(in_shape)}")
 
 
@@ -59,8 +62,7 @@ def pack_frames(frames: np.ndarray, in_shape: tuple) -> np.ndarray:
         if not np.issubdtype(x.dtype, np.number):
             raise LavacutError(f"frames must be numeric or bool, got {x.dtype}")
         if x.size and (x.min() < 0 or x.max() > 1):
-            raise LavacutError("frames must be binary spikes (0/1); found values "
-                               f"in [{x.min()}, {x.max()}]")
+            raise LavacutError(f"frames must be binary spikes (0/1); found values in [{x.min()}, {x.max()}]")
         x = x != 0
     return np.packbits(x, axis=-1)
 

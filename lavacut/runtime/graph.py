@@ -43,6 +43,7 @@ Layouts of files lavacut did not write (:func:`net_layout`, rules in
   neurons are flattened in SLAYER's C, H, W order (output
   ``k = c*H*W + h*W + w``) for the monitor's counts and the recorded spikes.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -53,9 +54,8 @@ import numpy as np
 from lavacut.export.netx.inspect import inspect_layers, readout_of, require_support
 from lavacut.export.netx.layers import kind_of
 from lavacut.runtime.copies import netx_copies
-from lavacut.runtime.frames import (lava_frame_layout, lava_to_slayer, pack_frames,  # noqa: F401 (re-exported)
-                                    to_slayer_order, unpack_frames)
-from lavacut.runtime.lanes import DEFAULT_LANES, check_lanes, lane_schedule  # noqa: F401 (re-exported)
+from lavacut.runtime.frames import lava_to_slayer, pack_frames
+from lavacut.runtime.lanes import DEFAULT_LANES, check_lanes
 from lavacut.util import LavacutError, import_slayer
 
 
@@ -70,8 +70,9 @@ def load_network(net_path, num_layers: int | None = None):
     except (OSError, KeyError) as e:
         raise LavacutError(f"cannot load NetX network {net_path}: {e}") from e
     except NotImplementedError as e:
-        raise LavacutError(f"{net_path} contains a layer netx cannot load ({e}); "
-                           f"use dense/conv cuba layers only") from e
+        raise LavacutError(
+            f"{net_path} contains a layer netx cannot load ({e}); use dense/conv cuba layers only"
+        ) from e
     except Exception as e:  # noqa: BLE001 - netx raises anything on a file it cannot wire
         raise LavacutError(f"netx cannot build {net_path}: {type(e).__name__}: {e}") from e
 
@@ -80,12 +81,12 @@ def load_network(net_path, num_layers: int | None = None):
 class NetLayout:
     """What lavacut makes of a NetX file's layers (see :func:`net_layout`)."""
 
-    num_layers: int | None          # netx num_layers (the layers before an average readout); None: all
-    input_transform: tuple | None   # (weight, bias) the source applies for an input layer with neurons
-    out_shape: tuple                # last spiking layer in SLAYER order: (n,) or (C, H, W)
-    groups: int                     # K of an average readout; 0: none (output neuron k is class k)
-    note: str                       # how the outputs become classes ("" for a plain 1-D output layer)
-    readout: str = "spike counts"   # or "voltage": the scores are the output layer's voltages
+    num_layers: int | None  # netx num_layers (the layers before an average readout); None: all
+    input_transform: tuple | None  # (weight, bias) the source applies for an input layer with neurons
+    out_shape: tuple  # last spiking layer in SLAYER order: (n,) or (C, H, W)
+    groups: int  # K of an average readout; 0: none (output neuron k is class k)
+    note: str  # how the outputs become classes ("" for a plain 1-D output layer)
+    readout: str = "spike counts"  # or "voltage": the scores are the output layer's voltages
 
     @property
     def out_size(self) -> int:
@@ -100,8 +101,9 @@ class NetLayout:
         (Lava) shape; None when neuron i is class i."""
         if not self.groups and len(lava_shape) <= 1:
             return None
-        slayer_class = np.arange(self.out_size) // (self.out_size // self.groups) if self.groups \
-            else np.arange(self.out_size)
+        slayer_class = (
+            np.arange(self.out_size) // (self.out_size // self.groups) if self.groups else np.arange(self.out_size)
+        )
         return slayer_class[lava_to_slayer(lava_shape)]
 
 
@@ -120,21 +122,33 @@ def net_layout(net_path, layers=None) -> NetLayout:
     notes, groups, num_layers = [], 0, None
     if len(out_shape) > 1:
         C, H, W = (tuple(out_shape) + (1, 1))[:3]
-        notes.append(f"output layer {last.index} ({last.type}, (C, H, W) = {tuple(out_shape)}) flattened to "
-                     f"{int(np.prod(out_shape))} outputs in C, H, W order (output k = c*{H * W} + h*{W} + w; "
-                     f"netx's (W, H, C) port transposed)")
+        notes.append(
+            f"output layer {last.index} ({last.type}, (C, H, W) = {tuple(out_shape)}) flattened to "
+            f"{int(np.prod(out_shape))} outputs in C, H, W order (output k = c*{H * W} + h*{W} + w; "
+            f"netx's (W, H, C) port transposed)"
+        )
     if kind_of(layers[-1].type).host_readout:
         groups, num_layers = int(np.prod(layers[-1].shape)), len(layers) - 1
         G = int(np.prod(out_shape)) // groups
-        notes.append(f"average readout (layer {layers[-1].index}): class k counts the spikes of outputs "
-                     f"k*{G} .. k*{G}+{G - 1} of layer {last.index} (their sum; SLAYER averages the group), "
-                     f"{groups} classes")
+        notes.append(
+            f"average readout (layer {layers[-1].index}): class k counts the spikes of outputs "
+            f"k*{G} .. k*{G}+{G - 1} of layer {last.index} (their sum; SLAYER averages the group), "
+            f"{groups} classes"
+        )
     readout = readout_of(layers)
     if readout == "voltage":
-        notes.append(f"voltage readout (layer {last.index}): class k's score is output neuron k's voltage v(t), "
-                     f"not a spike count")
-    return NetLayout(num_layers=num_layers, input_transform=transform, out_shape=tuple(out_shape), groups=groups,
-                     note="; ".join(notes), readout=readout)
+        notes.append(
+            f"voltage readout (layer {last.index}): class k's score is output neuron k's voltage v(t), "
+            f"not a spike count"
+        )
+    return NetLayout(
+        num_layers=num_layers,
+        input_transform=transform,
+        out_shape=tuple(out_shape),
+        groups=groups,
+        note="; ".join(notes),
+        readout=readout,
+    )
 
 
 def open_network(net_path, loihi2: bool = False):
@@ -159,20 +173,24 @@ class OpenedNetwork:
         self.path = getattr(src, "path", src)
         self.layout = net_layout(self.path, getattr(src, "layers", None))
         self._net = None
-        self._specs = None          # fused_layers of the file, read once (False: the fused network cannot run it)
+        self._specs = None  # fused_layers of the file, read once (False: the fused network cannot run it)
 
     def network(self, loihi2: bool = False):
         """(net, layout, input port), as :func:`open_network`."""
         layout = self.layout
         if loihi2 and layout.input_transform is not None:
-            raise LavacutError(f"{self.path}: an input layer with neurons needs graded input (frame x weight + "
-                               f"bias); the embedded-io spike adapters of backend 'loihi2' carry binary spikes")
+            raise LavacutError(
+                f"{self.path}: an input layer with neurons needs graded input (frame x weight + "
+                f"bias); the embedded-io spike adapters of backend 'loihi2' carry binary spikes"
+            )
         if self._net is None:
             net = load_network(self.path, layout.num_layers)
             out_shape = tuple(int(s) for s in net.out.shape)
             if int(np.prod(out_shape)) != layout.out_size:
-                raise LavacutError(f"{self.path}: netx's output port has shape {out_shape}, the file's last "
-                                   f"spiking layer {layout.out_shape}")
+                raise LavacutError(
+                    f"{self.path}: netx's output port has shape {out_shape}, the file's last "
+                    f"spiking layer {layout.out_shape}"
+                )
             self._net = net
         net = self._net
         port = net.in_layer.neuron.a_in if layout.input_transform is not None else net.inp
@@ -200,8 +218,7 @@ def as_opened(src) -> OpenedNetwork:
 
 
 def _synapses(block) -> list:
-    syn = [s for s in (getattr(block, "synapse", None), getattr(block, "synapse_rec", None))
-           if s is not None]
+    syn = [s for s in (getattr(block, "synapse", None), getattr(block, "synapse_rec", None)) if s is not None]
     return syn
 
 
@@ -214,10 +231,12 @@ def network_latency(net) -> int:
     d = 0
     for i, block in enumerate(net.layers):
         if getattr(block, "synapse", None) is None:
-            if i == 0:      # an Input block: the source drives its neurons' a_in, no synapse delay
+            if i == 0:  # an Input block: the source drives its neurons' a_in, no synapse delay
                 continue
-            raise LavacutError(f"layer {i} ({block.block}) has no synapse; only the first layer (an input "
-                               f"layer with neurons) may have none")
+            raise LavacutError(
+                f"layer {i} ({block.block}) has no synapse; only the first layer (an input "
+                f"layer with neurons) may have none"
+            )
         d += 1
     return d
 
@@ -234,15 +253,15 @@ def state_vars(net) -> list:
         if type(neuron) is not LIF:  # LIFReset would add netx's periodic reset
             raise LavacutError(
                 f"layer {i} ({block.block}) uses neuron {type(neuron).__name__}; the "
-                f"cutoff runtime resets CUBA LIF neurons (u, v) only")
+                f"cutoff runtime resets CUBA LIF neurons (u, v) only"
+            )
         out += [neuron.u, neuron.v]
         for syn in _synapses(block):
             var = getattr(syn, "a_buff", None)
             if var is None:
                 var = getattr(syn, "a_buf", None)
             if var is None:
-                raise LavacutError(f"layer {i}: synapse {type(syn).__name__} has no "
-                                   f"a_buff/a_buf Var to reset")
+                raise LavacutError(f"layer {i}: synapse {type(syn).__name__} has no a_buff/a_buf Var to reset")
             out.append(var)
     return out
 
@@ -272,9 +291,14 @@ def fused_layers(net) -> list[dict] | None:
         neuron = block.neuron
         if type(neuron) is not LIF:
             return None
-        lif = {"du": int(_init(neuron.du).reshape(-1)[0]), "dv": int(_init(neuron.dv).reshape(-1)[0]),
-               "vth": int(_init(neuron.vth).reshape(-1)[0]), "bias_mant": _init(neuron.bias_mant),
-               "bias_exp": _init(neuron.bias_exp), "shape": tuple(int(s) for s in neuron.s_out.shape)}
+        lif = {
+            "du": int(_init(neuron.du).reshape(-1)[0]),
+            "dv": int(_init(neuron.dv).reshape(-1)[0]),
+            "vth": int(_init(neuron.vth).reshape(-1)[0]),
+            "bias_mant": _init(neuron.bias_mant),
+            "bias_exp": _init(neuron.bias_exp),
+            "shape": tuple(int(s) for s in neuron.s_out.shape),
+        }
         syn = getattr(block, "synapse", None)
         spec: dict = {"lif": lif, "rec": None}
         if syn is None:
@@ -287,22 +311,36 @@ def fused_layers(net) -> list[dict] | None:
             spec["graded"] = bool(int(_init(syn.num_message_bits).reshape(-1)[0]) > 0)
             spec["flatten"] = prev_shape is not None and len(prev_shape) == 3 and len(in_shape) == 1
             if type(syn) is DelayDense:
-                spec.update(kind="delay", weights=_init(syn.weights), delays=_init(syn.delays),
-                            proc_params=_syn_params(syn), n_cols=int(syn.a_buff.shape[-1]))
+                spec.update(
+                    kind="delay",
+                    weights=_init(syn.weights),
+                    delays=_init(syn.delays),
+                    proc_params=_syn_params(syn),
+                    n_cols=int(syn.a_buff.shape[-1]),
+                )
             elif type(syn) is Dense:
                 spec.update(kind="dense", weights=_init(syn.weights), proc_params=_syn_params(syn))
             elif type(syn) is Conv:
-                spec.update(kind="conv", weight=_init(syn.weight), input_shape=tuple(syn.proc_params["input_shape"]),
-                            stride=_init(syn.stride), padding=_init(syn.padding), dilation=_init(syn.dilation),
-                            groups=int(_init(syn.groups).reshape(-1)[0]))
+                spec.update(
+                    kind="conv",
+                    weight=_init(syn.weight),
+                    input_shape=tuple(syn.proc_params["input_shape"]),
+                    stride=_init(syn.stride),
+                    padding=_init(syn.padding),
+                    dilation=_init(syn.dilation),
+                    groups=int(_init(syn.groups).reshape(-1)[0]),
+                )
             else:
                 return None
         rec = getattr(block, "synapse_rec", None)
         if rec is not None:
             if type(rec) is not Dense:
                 return None
-            spec["rec"] = {"weights": _init(rec.weights), "proc_params": _syn_params(rec),
-                           "graded": bool(int(_init(rec.num_message_bits).reshape(-1)[0]) > 0)}
+            spec["rec"] = {
+                "weights": _init(rec.weights),
+                "proc_params": _syn_params(rec),
+                "graded": bool(int(_init(rec.num_message_bits).reshape(-1)[0]) > 0),
+            }
         layers.append(spec)
         prev_shape = lif["shape"]
     return layers
@@ -315,22 +353,22 @@ class SplitGraph:
     net: Any
     source: Any
     monitor: Any
-    latency: int   # D: synapse layers between input and output
-    offset: int    # Lava steps per sample before output step 1 (D if frame_aligned, else 0)
+    latency: int  # D: synapse layers between input and output
+    offset: int  # Lava steps per sample before output step 1 (D if frame_aligned, else 0)
     horizon: int
     num_samples: int
     num_classes: int
     in_shape: tuple
     state_vars: list = field(default_factory=list)
     adapters: list = field(default_factory=list)
-    out_shape: tuple = ()       # netx's output port (Lava order, e.g. (W, H, C) for a conv output)
-    output_note: str = ""       # how outputs become classes: flattened conv output, average readout ("" = plain)
+    out_shape: tuple = ()  # netx's output port (Lava order, e.g. (W, H, C) for a conv output)
+    output_note: str = ""  # how outputs become classes: flattened conv output, average readout ("" = plain)
     layout: NetLayout | None = None
-    out_port: Any = None        # the port carrying the network's output spikes (netx's net.out or the fused s_out)
-    fused: Any = None           # the FusedNetwork process (models="fast" on cpu), else None
-    lanes: int = 1              # samples side by side (fused network: lanes; netx's graph: copies)
-    copies: list = field(default_factory=list)      # lanes > 1 in netx's graph: the R netx Networks
-    out_ports: list = field(default_factory=list)   # with copies: each copy's output port (host side)
+    out_port: Any = None  # the port carrying the network's output spikes (netx's net.out or the fused s_out)
+    fused: Any = None  # the FusedNetwork process (models="fast" on cpu), else None
+    lanes: int = 1  # samples side by side (fused network: lanes; netx's graph: copies)
+    copies: list = field(default_factory=list)  # lanes > 1 in netx's graph: the R netx Networks
+    out_ports: list = field(default_factory=list)  # with copies: each copy's output port (host side)
 
 
 def connect_around(net, src_port, dst_port, loihi2: bool, inp=None) -> list:
@@ -346,8 +384,10 @@ def connect_around(net, src_port, dst_port, loihi2: bool, inp=None) -> list:
     try:
         from lava.proc import embedded_io as eio  # lava-loihi only
     except ImportError as e:
-        raise LavacutError(f"backend 'loihi2': the graph is built up to the embedded-io spike adapters between the "
-                           f"host and the chip, which ship with lava-loihi (lava.proc.embedded_io: {e})") from e
+        raise LavacutError(
+            f"backend 'loihi2': the graph is built up to the embedded-io spike adapters between the "
+            f"host and the chip, which ship with lava-loihi (lava.proc.embedded_io: {e})"
+        ) from e
 
     in_adapter = eio.spike.PyToNxAdapter(shape=inp.shape)
     out_adapter = eio.spike.NxToPyAdapter(shape=net.out.shape)
@@ -358,9 +398,19 @@ def connect_around(net, src_port, dst_port, loihi2: bool, inp=None) -> list:
     return [in_adapter, out_adapter]
 
 
-def build_split_graph(net_path, frames, rule, *, halt: bool, horizon: int | None = None,
-                      loihi2: bool = False, frame_aligned: bool = False, fused: bool = False,
-                      progress_every: int = 0, lanes: int = 1) -> SplitGraph:
+def build_split_graph(
+    net_path,
+    frames,
+    rule,
+    *,
+    halt: bool,
+    horizon: int | None = None,
+    loihi2: bool = False,
+    frame_aligned: bool = False,
+    fused: bool = False,
+    progress_every: int = 0,
+    lanes: int = 1,
+) -> SplitGraph:
     """Source -> network -> monitor for all samples of ``frames``.
 
     Timesteps: by default the monitor's output step t is the sample's local
@@ -404,12 +454,11 @@ def build_split_graph(net_path, frames, rule, *, halt: bool, horizon: int | None
 
     opened = as_opened(net_path)
     net_path = opened.path
-    net, layout, inp = opened.network(loihi2)     # refuses unsupported layers first
+    net, layout, inp = opened.network(loihi2)  # refuses unsupported layers first
     in_shape = tuple(int(s) for s in inp.shape)
     out_shape = tuple(int(s) for s in net.out.shape)
     if getattr(net, "output_message_bits", 0):
-        raise LavacutError("the output layer sends graded spikes; the monitor counts "
-                           "binary spikes")
+        raise LavacutError("the output layer sends graded spikes; the monitor counts binary spikes")
     if getattr(net.in_layer, "input_message_bits", 0):
         raise LavacutError("the first layer expects graded input; lavacut plays binary frames")
     D = network_latency(net)
@@ -431,7 +480,7 @@ def build_split_graph(net_path, frames, rule, *, halt: bool, horizon: int | None
 
     lanes = check_lanes(lanes, fused=fused, loihi2=loihi2)
     auto = lanes == 0
-    lanes = min(DEFAULT_LANES if auto else lanes, N)     # lanes past the last sample would only idle
+    lanes = min(DEFAULT_LANES if auto else lanes, N)  # lanes past the last sample would only idle
     weight, bias = layout.input_transform or (1, 0)
     K = layout.num_classes
     fused_proc = None
@@ -442,25 +491,42 @@ def build_split_graph(net_path, frames, rule, *, halt: bool, horizon: int | None
         if specs is not None:
             from lavacut.runtime.procs.fused import FusedNetwork  # Lava
 
-            fused_proc = FusedNetwork(layers=specs, in_shape=in_shape, out_shape=out_shape, lanes=lanes,
-                                      send_voltage=layout.readout == "voltage")
+            fused_proc = FusedNetwork(
+                layers=specs,
+                in_shape=in_shape,
+                out_shape=out_shape,
+                lanes=lanes,
+                send_voltage=layout.readout == "voltage",
+            )
     copies = netx_copies(opened, (net, inp), lanes, loihi2, len(svars)) if fused_proc is None and lanes > 1 else []
-    source = SampleSource(packed=packed, shape=in_shape, weight=weight, bias=bias, lanes=lanes,
-                          copies=bool(copies))
+    source = SampleSource(packed=packed, shape=in_shape, weight=weight, bias=bias, lanes=lanes, copies=bool(copies))
     voltage_var = None
     out_ports: list = []
     if layout.readout == "voltage" and fused_proc is None:
         if loihi2:
-            raise LavacutError(f"{net_path}: a voltage readout on backend 'loihi2' is not supported (the embedded-io "
-                               f"adapters carry spikes; the readout's voltage would need a host probe per step)")
+            raise LavacutError(
+                f"{net_path}: a voltage readout on backend 'loihi2' is not supported (the embedded-io "
+                f"adapters carry spikes; the readout's voltage would need a host probe per step)"
+            )
         # netx's graph: the monitor reads v through a RefPort (one per copy)
         voltage_var = [c.layers[-1].neuron.v for c, _ in copies] if copies else net.layers[-1].neuron.v
     resets = [] if fused_proc else [state_vars(c) for c, _ in copies] if copies else svars
-    monitor = CutoffMonitor(num_classes=K, num_samples=N, latency=offset, horizon=T, copies=bool(copies),
-                            rule_params=rule.params(), halt=halt, reset_vars=resets,
-                            in_shape=out_shape, classes=layout.classes_of(out_shape),
-                            progress_every=progress_every, lanes=lanes, readout=layout.readout,
-                            voltage_var=voltage_var)
+    monitor = CutoffMonitor(
+        num_classes=K,
+        num_samples=N,
+        latency=offset,
+        horizon=T,
+        copies=bool(copies),
+        rule_params=rule.params(),
+        halt=halt,
+        reset_vars=resets,
+        in_shape=out_shape,
+        classes=layout.classes_of(out_shape),
+        progress_every=progress_every,
+        lanes=lanes,
+        readout=layout.readout,
+        voltage_var=voltage_var,
+    )
     if fused_proc is not None:
         source.s_out.connect(fused_proc.s_in)
         fused_proc.s_out.connect(monitor.s_in)
@@ -469,8 +535,13 @@ def build_split_graph(net_path, frames, rule, *, halt: bool, horizon: int | None
     elif copies:
         adapters, out_port = [], None
         for r, (c, c_inp) in enumerate(copies):
-            a = connect_around(c, getattr(source, copy_port_name("s_out", r)),
-                               getattr(monitor, copy_port_name("s_in", r)), loihi2, inp=c_inp)
+            a = connect_around(
+                c,
+                getattr(source, copy_port_name("s_out", r)),
+                getattr(monitor, copy_port_name("s_in", r)),
+                loihi2,
+                inp=c_inp,
+            )
             adapters += a
             out_ports.append(a[-1].out if a else c.out)
     else:
@@ -478,8 +549,24 @@ def build_split_graph(net_path, frames, rule, *, halt: bool, horizon: int | None
         opened.take()
         out_port = adapters[-1].out if adapters else net.out
     monitor.switch_out.connect(source.switch_in)
-    return SplitGraph(net=net, source=source, monitor=monitor, latency=D, offset=offset, horizon=T,
-                      num_samples=N, num_classes=K, in_shape=in_shape, state_vars=svars, adapters=adapters,
-                      out_shape=out_shape, output_note=layout.note, layout=layout, out_port=out_port,
-                      fused=fused_proc, lanes=lanes, copies=[c for c, _ in copies], out_ports=out_ports)
-
+    return SplitGraph(
+        net=net,
+        source=source,
+        monitor=monitor,
+        latency=D,
+        offset=offset,
+        horizon=T,
+        num_samples=N,
+        num_classes=K,
+        in_shape=in_shape,
+        state_vars=svars,
+        adapters=adapters,
+        out_shape=out_shape,
+        output_note=layout.note,
+        layout=layout,
+        out_port=out_port,
+        fused=fused_proc,
+        lanes=lanes,
+        copies=[c for c, _ in copies],
+        out_ports=out_ports,
+    )

@@ -2,6 +2,7 @@
 the check of a requested count, and the host's replay of the monitor's lane
 assignment (the step bookkeeping check). How lanes run:
 :mod:`lavacut.runtime.procs.monitor`."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -23,7 +24,7 @@ def check_lanes(lanes, *, fused: bool, loihi2: bool) -> int:
     copies of the whole graph in one runtime (:func:`lavacut.runtime.graph.
     build_split_graph`), never chosen automatically: each copy adds its
     processes to every Lava step."""
-    if lanes is None or lanes == 0:     # automatic: DEFAULT_LANES where the fused network runs, else 1
+    if lanes is None or lanes == 0:  # automatic: DEFAULT_LANES where the fused network runs, else 1
         return 0 if fused and not loihi2 else 1
     if isinstance(lanes, bool) or not isinstance(lanes, (int, np.integer)) or lanes < 1:
         raise LavacutError(f"lanes must be a whole number >= 1 (or 0: automatic), got {lanes!r}")
@@ -40,8 +41,8 @@ def lane_schedule(t_c, offset: int, lanes: int) -> np.ndarray:
     t_c = np.asarray(t_c, dtype=np.int64) + int(offset)
     N = len(t_c)
     done = np.zeros(N, dtype=np.int64)
-    lane_free = np.zeros(int(lanes), dtype=np.int64)    # step after which the lane takes its next sample
-    for j in range(N):              # in sample order: the earliest free lane, ties in lane order (argmin)
+    lane_free = np.zeros(int(lanes), dtype=np.int64)  # step after which the lane takes its next sample
+    for j in range(N):  # in sample order: the earliest free lane, ties in lane order (argmin)
         b = int(np.argmin(lane_free))
         lane_free[b] += t_c[j]
         done[j] = lane_free[b]

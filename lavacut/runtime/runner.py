@@ -19,6 +19,7 @@ Timing (``RunResult``): ``compile_s`` Lava's compile, ``init_s`` forking the
 runtime, ``wall_s`` all samples including halt mode's host round trips but
 not the final read of the decision log (``readout_s``).
 """
+
 from __future__ import annotations
 
 import sys
@@ -27,8 +28,9 @@ from typing import Callable
 
 import numpy as np
 
-from lavacut.runtime.graph import (lava_frame_layout, build_split_graph, check_lanes, connect_around,
-                                   lane_schedule, network_latency, open_network, state_vars, to_slayer_order)
+from lavacut.runtime.frames import lava_frame_layout, to_slayer_order
+from lavacut.runtime.graph import build_split_graph, connect_around, network_latency, open_network, state_vars
+from lavacut.runtime.lanes import check_lanes, lane_schedule
 from lavacut.runtime.result import RunResult, progress_bar
 from lavacut.runtime.session import BACKENDS, LavaSession, make_run_cfg
 from lavacut.runtime.workers import run_sharded
@@ -41,15 +43,28 @@ MODES = ("halt", "stream")
 # Runs
 # --------------------------------------------------------------------------
 
+
 def _get_int(var) -> int:
     return int(np.asarray(var.get()).reshape(-1)[0])
 
 
-def run_split(net_path, frames, labels, rule, mode: str = "halt", backend: str = "cpu",
-              T: int | None = None, progress: bool = True,
-              on_sample: Callable[[int, int, int], None] | None = None,
-              frame_aligned: bool = False, models: str = "fast", workers: int = 1, lanes: int = 1,
-              executor=None, address: str | None = None) -> RunResult:
+def run_split(
+    net_path,
+    frames,
+    labels,
+    rule,
+    mode: str = "halt",
+    backend: str = "cpu",
+    T: int | None = None,
+    progress: bool = True,
+    on_sample: Callable[[int, int, int], None] | None = None,
+    frame_aligned: bool = False,
+    models: str = "fast",
+    workers: int = 1,
+    lanes: int = 1,
+    executor=None,
+    address: str | None = None,
+) -> RunResult:
     """Run every sample of a split through one compiled Lava graph.
 
     Parameters
@@ -100,7 +115,7 @@ def run_split(net_path, frames, labels, rule, mode: str = "halt", backend: str =
         raise LavacutError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
     if backend not in BACKENDS:
         raise LavacutError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
-    run_cfg = make_run_cfg(backend, models)     # raises early when loihi2 is missing
+    run_cfg = make_run_cfg(backend, models)  # raises early when loihi2 is missing
     frames = np.asarray(frames)
     labels = None if labels is None else np.asarray(labels).reshape(-1)
     if labels is not None and len(labels) != frames.shape[0]:
@@ -116,16 +131,38 @@ def run_split(net_path, frames, labels, rule, mode: str = "halt", backend: str =
             raise LavacutError("on_sample (a per-decision callback) needs workers=1 and the local executor")
         # a remote executor ships the file itself to its tasks; forked workers inherit the opened network
         src = getattr(net_path, "path", net_path) if remote else net_path
-        return run_sharded(run_split, src, frames, labels, rule, workers=int(workers), progress=progress,
-                           executor=executor, address=address,
-                           mode=mode, backend=backend, T=T, frame_aligned=frame_aligned, models=models,
-                           lanes=lanes)
+        return run_sharded(
+            run_split,
+            src,
+            frames,
+            labels,
+            rule,
+            workers=int(workers),
+            progress=progress,
+            executor=executor,
+            address=address,
+            mode=mode,
+            backend=backend,
+            T=T,
+            frame_aligned=frame_aligned,
+            models=models,
+            lanes=lanes,
+        )
     N = frames.shape[0]
     # stream mode: a pause every ~5 % of the split for the progress bar (not per sample)
     every = max(1, -(-N // 20)) if (progress and mode == "stream") else 0
-    g = build_split_graph(net_path, frames, rule, halt=(mode == "halt"), horizon=T,
-                          loihi2=(backend == "loihi2"), frame_aligned=frame_aligned,
-                          fused=(models == "fast"), progress_every=every, lanes=lanes)
+    g = build_split_graph(
+        net_path,
+        frames,
+        rule,
+        halt=(mode == "halt"),
+        horizon=T,
+        loihi2=(backend == "loihi2"),
+        frame_aligned=frame_aligned,
+        fused=(models == "fast"),
+        progress_every=every,
+        lanes=lanes,
+    )
     mon, N = g.monitor, g.num_samples
     per_sample: list[float] | None = [] if mode == "halt" else None
 
@@ -138,10 +175,11 @@ def run_split(net_path, frames, labels, rule, mode: str = "halt", backend: str =
                     t0 = time.perf_counter()
                     session.run_until_pause()
                     n_done, tc, pred, _, index = (int(v) for v in np.asarray(mon.last_packed.get()).reshape(-1))
-                    per_sample.append(time.perf_counter() - t0)     # one packed read per decision
+                    per_sample.append(time.perf_counter() - t0)  # one packed read per decision
                     if n_done != j + 1:
-                        raise LavacutError(f"monitor paused after {n_done} decisions, "
-                                           f"expected {j + 1} (unexpected pause)")
+                        raise LavacutError(
+                            f"monitor paused after {n_done} decisions, expected {j + 1} (unexpected pause)"
+                        )
                     if on_sample is not None:
                         on_sample(index, tc, pred)
                     if bar is not None:
@@ -176,23 +214,49 @@ def run_split(net_path, frames, labels, rule, mode: str = "halt", backend: str =
         counts = np.asarray(mon.log_counts.get()).astype(np.int64).reshape(N, g.num_classes)
         lava_steps = _get_int(mon.last_step)
         readout = time.perf_counter() - t0
-    expected = int(lane_schedule(t_c, g.offset, g.lanes).max())   # one lane: sum(t_c + offset)
+    expected = int(lane_schedule(t_c, g.offset, g.lanes).max())  # one lane: sum(t_c + offset)
     if lava_steps != expected:  # S_{j+1} = S_j + offset + t_c, S_0 = 1 (per lane)
-        raise LavacutError(f"step bookkeeping broken: the last decision came at Lava step "
-                           f"{lava_steps}, expected {expected} (sum(t_c + offset) over each lane's samples)")
+        raise LavacutError(
+            f"step bookkeeping broken: the last decision came at Lava step "
+            f"{lava_steps}, expected {expected} (sum(t_c + offset) over each lane's samples)"
+        )
     if progress and mode == "stream":
-        print(f"lavacut: {N} samples, {lava_steps} Lava steps in {wall:.2f} s (stream"
-              + (f", {g.lanes} lanes)" if g.lanes > 1 else ")"), file=sys.stderr)
-    return RunResult(t_c=t_c, pred=pred, counts=counts, labels=labels, wall_s=wall, models=models,
-                     wall_s_per_sample=per_sample,
-                     lava_steps=lava_steps, latency=g.latency, offset=g.offset,
-                     horizon=g.horizon, backend=backend, mode=mode,
-                     compile_s=session.compile_s, init_s=session.init_s,
-                     readout_s=readout, rule=rule.params(), output_layout=g.output_note, lanes=g.lanes)
+        print(
+            f"lavacut: {N} samples, {lava_steps} Lava steps in {wall:.2f} s (stream"
+            + (f", {g.lanes} lanes)" if g.lanes > 1 else ")"),
+            file=sys.stderr,
+        )
+    return RunResult(
+        t_c=t_c,
+        pred=pred,
+        counts=counts,
+        labels=labels,
+        wall_s=wall,
+        models=models,
+        wall_s_per_sample=per_sample,
+        lava_steps=lava_steps,
+        latency=g.latency,
+        offset=g.offset,
+        horizon=g.horizon,
+        backend=backend,
+        mode=mode,
+        compile_s=session.compile_s,
+        init_s=session.init_s,
+        readout_s=readout,
+        rule=rule.params(),
+        output_layout=g.output_note,
+        lanes=g.lanes,
+    )
 
 
-def run_single(net_path, frames_one_sample, T: int | None = None, backend: str = "cpu",
-               frame_aligned: bool = False, models: str = "stock") -> np.ndarray:
+def run_single(
+    net_path,
+    frames_one_sample,
+    T: int | None = None,
+    backend: str = "cpu",
+    frame_aligned: bool = False,
+    models: str = "stock",
+) -> np.ndarray:
     """One sample alone in a fresh graph for its full T steps.
 
     ``frames_one_sample``: (C, H, W, T) or (C*H*W, T) binary. Returns the
@@ -209,20 +273,22 @@ def run_single(net_path, frames_one_sample, T: int | None = None, backend: str =
     x = np.asarray(frames_one_sample)[None]
     net, layout, inp = open_network(net_path, backend == "loihi2")
     if layout.readout == "voltage":
-        raise LavacutError(f"{net_path}: run_single records output spikes; a voltage readout never spikes "
-                           f"(use lavacut.runtime.record.lava_output)")
+        raise LavacutError(
+            f"{net_path}: run_single records output spikes; a voltage readout never spikes "
+            f"(use lavacut.runtime.record.lava_output)"
+        )
     in_shape = tuple(int(s) for s in inp.shape)
     out_shape = tuple(int(s) for s in net.out.shape)
     D = network_latency(net) if frame_aligned else 0
     state_vars(net)  # same supported-layer checks as run_split
-    lay = lava_frame_layout(x, in_shape)[0]                     # (T, F)
+    lay = lava_frame_layout(x, in_shape)[0]  # (T, F)
     if T is None:
         T = lay.shape[0]
     if not 1 <= T <= lay.shape[0]:
         raise LavacutError(f"T={T} outside 1..{lay.shape[0]} frames")
     if lay.size and (lay.min() < 0 or lay.max() > 1):
         raise LavacutError("frames must be binary spikes (0/1)")
-    w, b = layout.input_transform or (1, 0)     # input neurons: frame * weight + bias, as SampleSource
+    w, b = layout.input_transform or (1, 0)  # input neurons: frame * weight + bias, as SampleSource
     data = np.full(in_shape + (T + D,), b, dtype=np.int32)
     data[..., :T] = np.moveaxis(lay[:T].astype(np.int32).reshape((T,) + in_shape), 0, -1) * w + b
     src = Source(data=data)
@@ -231,4 +297,4 @@ def run_single(net_path, frames_one_sample, T: int | None = None, backend: str =
     with LavaSession(sink, run_cfg) as session:
         session.run_steps(T + D)
         out = to_slayer_order(np.asarray(sink.data.get()), out_shape)
-    return out[:, D:D + T].astype(np.int64)
+    return out[:, D : D + T].astype(np.int64)

@@ -7,6 +7,7 @@ for fixed_pt only); ``"loihi2"`` is Loihi2HwCfg and needs Intel's closed
 lava-loihi (UNTESTED on hardware: whether RefPort writes into NeuroCore
 state and model-requested pauses are honoured there is unknown).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -24,6 +25,7 @@ BACKENDS = ("cpu", "loihi2")
 # --------------------------------------------------------------------------
 # Runtime lifetime
 # --------------------------------------------------------------------------
+
 
 def _actor_finished(actor) -> bool:
     if getattr(actor, "_is_done", False):
@@ -75,7 +77,7 @@ def shutdown_runtime(runtime, timeout: float = 20.0) -> list[str]:
     for a in actors:
         if not _actor_finished(a):
             with contextlib.suppress(Exception):
-                mp.Process.join(a, 2.0)          # SystemProcess.join takes no timeout
+                mp.Process.join(a, 2.0)  # SystemProcess.join takes no timeout
         if not _actor_finished(a):
             problems.append(f"terminated Lava process {a.name} (pid {a.pid})")
             with contextlib.suppress(Exception):
@@ -86,7 +88,7 @@ def shutdown_runtime(runtime, timeout: float = 20.0) -> list[str]:
                 a.kill()
                 mp.Process.join(a, 2.0)
         with contextlib.suppress(Exception):
-            a.join()                             # closes it, collects its exception
+            a.join()  # closes it, collects its exception
     smm = getattr(mi, "smm", None) if mi is not None else None
     if smm is not None:
         with contextlib.suppress(Exception):
@@ -204,15 +206,19 @@ class LavaSession:
         main = threading.current_thread() is threading.main_thread()
         if main:
             for sig in STOP_SIGNALS:
-                signal.signal(sig, signal.SIG_IGN)   # no second Ctrl-C / SIGTERM mid-cleanup
+                signal.signal(sig, signal.SIG_IGN)  # no second Ctrl-C / SIGTERM mid-cleanup
         try:
             self.problems += shutdown_runtime(self.proc.runtime, self.stop_timeout)
         finally:
             if main:
                 for sig in STOP_SIGNALS:
                     old = self._old_handlers.get(sig)
-                    signal.signal(sig, old if old is not None else
-                                  (signal.default_int_handler if sig == signal.SIGINT else signal.SIG_DFL))
+                    signal.signal(
+                        sig,
+                        old
+                        if old is not None
+                        else (signal.default_int_handler if sig == signal.SIGINT else signal.SIG_DFL),
+                    )
 
     def __exit__(self, exc_type, exc, tb) -> bool:
         self._close()
@@ -253,24 +259,26 @@ def _raise_keyboard_interrupt(signum, frame):
 # Backends
 # --------------------------------------------------------------------------
 
+
 def require_loihi2() -> None:
     """Raise LavacutError unless the Loihi 2 stack is importable."""
     from lava.utils import loihi
 
     missing = []
     if not loihi.is_installed():
-        missing.append("lava-loihi (lava.utils.loihi.is_installed() is False: module "
-                       "lava.utils.loihi2_profiler not found)")
+        missing.append(
+            "lava-loihi (lava.utils.loihi.is_installed() is False: module lava.utils.loihi2_profiler not found)"
+        )
     if importlib.util.find_spec("lava.proc.embedded_io") is None:
-        missing.append("lava.proc.embedded_io (the PyToNxAdapter/NxToPyAdapter spike "
-                       "adapters shipped with lava-loihi)")
+        missing.append("lava.proc.embedded_io (the PyToNxAdapter/NxToPyAdapter spike adapters shipped with lava-loihi)")
     if missing:
         raise LavacutError(
             "backend 'loihi2' is not available: missing " + "; ".join(missing) + ". "
             "lava-loihi is Intel's closed extension (INRC members) and also needs the "
             "Loihi 2 compiler and a Loihi 2 system reachable through SLURM or an "
             "ethernet host (lava.utils.loihi.use_slurm_host / use_ethernet_host). "
-            "Use backend='cpu' (Loihi2SimCfg, fixed_pt) here.")
+            "Use backend='cpu' (Loihi2SimCfg, fixed_pt) here."
+        )
 
 
 #: "fast": the network as ONE fused Lava process where its layers allow it
@@ -288,8 +296,7 @@ def fast_model_map() -> dict:
     from lava.proc.dense.process import DelayDense, Dense
     from lava.proc.lif.process import LIF
 
-    from lavacut.runtime.procs.fast_models import (FastConvModel, FastDelayDenseModel, FastDenseModel,
-                                                   FastLifModel)
+    from lavacut.runtime.procs.fast_models import FastConvModel, FastDelayDenseModel, FastDenseModel, FastLifModel
 
     return {Dense: FastDenseModel, DelayDense: FastDelayDenseModel, Conv: FastConvModel, LIF: FastLifModel}
 
@@ -310,5 +317,5 @@ def make_run_cfg(backend: str, models: str = "fast"):
         require_loihi2()
         from lava.magma.core.run_configs import Loihi2HwCfg
 
-        return Loihi2HwCfg()    # the network runs on NeuroCores: ``models`` only concerns the CPU simulation
+        return Loihi2HwCfg()  # the network runs on NeuroCores: ``models`` only concerns the CPU simulation
     raise LavacutError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")

@@ -5,6 +5,7 @@ A checkpoint is a dict of tensors and plain values only (no pickled objects):
 ``spec`` (NetSpec dict), ``config`` (RunConfig dict), ``history`` (per-epoch
 metrics), ``best_val_acc``, ``torch_rng``, ``versions``.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -36,8 +37,10 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise LavacutError(f"checkpoint {path} cannot be read as a lavacut checkpoint "
-                           f"(torch.load with weights_only=True failed: {first_line(exc)})") from None
+        raise LavacutError(
+            f"checkpoint {path} cannot be read as a lavacut checkpoint "
+            f"(torch.load with weights_only=True failed: {first_line(exc)})"
+        ) from None
     if not isinstance(state, dict) or "model" not in state or "spec" not in state:
         raise LavacutError(f"checkpoint {path} is not a lavacut checkpoint (no model/spec entries)")
     return state
@@ -47,11 +50,25 @@ def check_same_architecture(state: dict[str, Any], spec, path: str | Path = "che
     """Raise if the checkpoint's network is not ``spec``'s (names the fields)."""
     saved = dict(state["spec"])
     want = spec.to_dict()
-    arch_keys = ("kind", "input_shape", "n_classes", "hidden", "conv_channels", "conv_kernels",
-                 "conv_strides", "conv_paddings", "threshold", "current_decay", "voltage_decay",
-                 "weight_norm")
-    diff = [f"{k}: checkpoint {saved.get(k)!r} vs config {want.get(k)!r}"
-            for k in arch_keys if list(_aslist(saved.get(k))) != list(_aslist(want.get(k)))]
+    arch_keys = (
+        "kind",
+        "input_shape",
+        "n_classes",
+        "hidden",
+        "conv_channels",
+        "conv_kernels",
+        "conv_strides",
+        "conv_paddings",
+        "threshold",
+        "current_decay",
+        "voltage_decay",
+        "weight_norm",
+    )
+    diff = [
+        f"{k}: checkpoint {saved.get(k)!r} vs config {want.get(k)!r}"
+        for k in arch_keys
+        if list(_aslist(saved.get(k))) != list(_aslist(want.get(k)))
+    ]
     if diff:
         raise LavacutError(f"checkpoint {path} holds another architecture:\n  " + "\n  ".join(diff))
 

@@ -1,6 +1,7 @@
 """The one batched SLAYER inference pass, used by the trainer, calibration,
 evaluation and verify: frames ``(N, C, H, W, T)`` (or ``(N, F, T)`` for a
 dense input) in, binary output spikes ``(N, K, T)`` uint8 out."""
+
 from __future__ import annotations
 
 import contextlib
@@ -46,9 +47,20 @@ def batch_seed(seed: int, batch: int) -> int:
     return int(np.random.SeedSequence([int(seed), int(batch)]).generate_state(1)[0])
 
 
-def forward(net, frames: np.ndarray, *, batch_size: int = 64, record: bool = False, dropout: float = 0.0,
-            seed: int = 0, device=None, progress: bool = False, desc: str = "SLAYER", readout: bool = True,
-            first_batch: int = 0):
+def forward(
+    net,
+    frames: np.ndarray,
+    *,
+    batch_size: int = 64,
+    record: bool = False,
+    dropout: float = 0.0,
+    seed: int = 0,
+    device=None,
+    progress: bool = False,
+    desc: str = "SLAYER",
+    readout: bool = True,
+    first_batch: int = 0,
+):
     """Run ``net`` over ``frames`` in batches without gradients.
 
     Eval mode unless ``dropout`` > 0 (then :func:`calibration_dropout`); the
@@ -80,11 +92,10 @@ def forward(net, frames: np.ndarray, *, batch_size: int = 64, record: bool = Fal
         net.eval()
     try:
         with torch.no_grad(), ctx:
-            for lo in bar(range(0, len(frames), batch_size), enabled=progress, desc=desc, unit="batch",
-                           leave=False):
+            for lo in bar(range(0, len(frames), batch_size), enabled=progress, desc=desc, unit="batch", leave=False):
                 if dropout > 0:
                     torch.manual_seed(batch_seed(seed, first_batch + lo // batch_size))
-                x = torch.from_numpy(np.asarray(frames[lo:lo + batch_size], dtype=np.float32)).to(device)
+                x = torch.from_numpy(np.asarray(frames[lo : lo + batch_size], dtype=np.float32)).to(device)
                 y = net(x, record=record) if with_record else net(x)
                 records = None
                 if isinstance(y, tuple):
@@ -99,10 +110,11 @@ def forward(net, frames: np.ndarray, *, batch_size: int = 64, record: bool = Fal
     else:
         out = np.concatenate(outs)
         if getattr(net, "readout", "spike counts") == "voltage":
-            out = out.astype(np.int64)       # per-step increments of the output voltage (rebuild module doc)
+            out = out.astype(np.int64)  # per-step increments of the output voltage (rebuild module doc)
         elif out.size and not np.isin(out, (0, 1)).all():
-            raise LavacutError("the SLAYER net produced non-binary output (graded spikes); lavacut counts "
-                               "binary spikes only")
+            raise LavacutError(
+                "the SLAYER net produced non-binary output (graded spikes); lavacut counts binary spikes only"
+            )
         else:
             out = out.astype(np.uint8)
         if readout and getattr(net, "readout_groups", 0):

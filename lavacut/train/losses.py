@@ -32,6 +32,7 @@ scalar tensor`` and is made by name with :func:`make_task_loss`:
     silent (zero counts): their CE is the constant log K and carries no
     gradient.
 """
+
 from __future__ import annotations
 
 from typing import Callable
@@ -42,16 +43,23 @@ import torch.nn.functional as F
 from lavacut.cutoff.rules import NO_DECISION
 from lavacut.util import LavacutError
 
-__all__ = ["SpikeRateLoss", "SpikeMaxLoss", "TETLoss", "make_task_loss", "predict",
-           "accumulated_output", "TASK_LOSSES", "NO_DECISION"]
+__all__ = [
+    "SpikeRateLoss",
+    "SpikeMaxLoss",
+    "TETLoss",
+    "make_task_loss",
+    "predict",
+    "accumulated_output",
+    "TASK_LOSSES",
+    "NO_DECISION",
+]
 
 
 def _check(out_spikes: torch.Tensor, labels: torch.Tensor) -> None:
     if out_spikes.dim() != 3:
         raise LavacutError(f"out_spikes must be (N, K, T), got {tuple(out_spikes.shape)}")
     if labels.shape != (out_spikes.shape[0],):
-        raise LavacutError(f"labels must be (N,) = ({out_spikes.shape[0]},), "
-                           f"got {tuple(labels.shape)}")
+        raise LavacutError(f"labels must be (N,) = ({out_spikes.shape[0]},), got {tuple(labels.shape)}")
 
 
 def accumulated_output(out_spikes: torch.Tensor) -> torch.Tensor:
@@ -85,11 +93,9 @@ class SpikeRateLoss(torch.nn.Module):
         from lava.lib.dl import slayer
 
         if not 0 <= false_rate < true_rate <= 1:
-            raise LavacutError(f"need 0 <= false_rate < true_rate <= 1, got "
-                               f"{false_rate}, {true_rate}")
+            raise LavacutError(f"need 0 <= false_rate < true_rate <= 1, got {false_rate}, {true_rate}")
         self.true_rate, self.false_rate = true_rate, false_rate
-        self.inner = slayer.loss.SpikeRate(true_rate=true_rate, false_rate=false_rate,
-                                           reduction="sum")
+        self.inner = slayer.loss.SpikeRate(true_rate=true_rate, false_rate=false_rate, reduction="sum")
 
     def forward(self, out_spikes: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         _check(out_spikes, labels)
@@ -117,8 +123,14 @@ class TETLoss(torch.nn.Module):
     """TET-style per-step loss on the accumulated output count (see module
     docstring for the exact formula)."""
 
-    def __init__(self, lam: float = 1e-3, normalise: str = "count", temperature: float = 1.0,
-                 scale: float = 5.0, mse_target: float = 1.0) -> None:
+    def __init__(
+        self,
+        lam: float = 1e-3,
+        normalise: str = "count",
+        temperature: float = 1.0,
+        scale: float = 5.0,
+        mse_target: float = 1.0,
+    ) -> None:
         super().__init__()
         if not 0.0 <= lam <= 1.0:
             raise LavacutError(f"TET lam must be in [0, 1], got {lam}")
@@ -141,7 +153,7 @@ class TETLoss(torch.nn.Module):
     def forward(self, out_spikes: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         _check(out_spikes, labels)
         n, k, T = out_spikes.shape
-        z = self.logits(out_spikes)                       # (N, K, T)
+        z = self.logits(out_spikes)  # (N, K, T)
         ce = F.cross_entropy(z, labels[:, None].expand(n, T), reduction="mean")  # mean over N, T
         if self.lam == 0.0:
             return ce

@@ -17,6 +17,7 @@ default ``delay_shift=True`` models each synapse's one-step delay), so an
 integer states stay in Loihi's ranges (:func:`fixed_point_ranges` measures
 the headroom).
 """
+
 from __future__ import annotations
 
 import copy
@@ -39,10 +40,15 @@ from lava.lib.dl.slayer.block.base import step_delay  # noqa: E402
 from lava.lib.dl.slayer.neuron.dynamics import leaky_integrator as _leaky_integrator  # noqa: E402
 from lava.lib.dl.slayer.utils import quantize as _quantize  # noqa: E402
 
-__all__ = ["NetSpec", "SlayerNet", "HiddenRecord", "build_network", "fixed_point_ranges", "synapse_weight",
-           "nonzero_fan_outs"]
-
-
+__all__ = [
+    "NetSpec",
+    "SlayerNet",
+    "HiddenRecord",
+    "build_network",
+    "fixed_point_ranges",
+    "synapse_weight",
+    "nonzero_fan_outs",
+]
 
 
 class HiddenRecord(NamedTuple):
@@ -71,6 +77,7 @@ class HiddenRecord(NamedTuple):
 # spec
 # --------------------------------------------------------------------------
 
+
 @dataclass
 class NetSpec(NetConfig):
     """A buildable network: the hyperparameters of :class:`NetConfig` plus
@@ -97,8 +104,7 @@ class NetSpec(NetConfig):
     layer_bias: tuple = ()
 
     def __post_init__(self) -> None:
-        for f in ("input_shape", "hidden", "conv_channels", "conv_kernels",
-                  "conv_strides", "conv_paddings"):
+        for f in ("input_shape", "hidden", "conv_channels", "conv_kernels", "conv_strides", "conv_paddings"):
             setattr(self, f, tuple(int(v) for v in getattr(self, f)))
         self.layer_bias = tuple(tuple(float(v) for v in b) for b in self.layer_bias)
         self.validate()
@@ -127,9 +133,11 @@ class NetSpec(NetConfig):
             err.append("a dense spec must not list conv layers")
         mant = self.threshold * W_SCALE
         if self.threshold <= 0 or abs(mant - round(mant)) > 1e-9:
-            err.append(f"threshold must be a positive multiple of 1/{W_SCALE} (exported as "
-                       f"vThMant = threshold*{W_SCALE}, SLAYER truncates otherwise); got "
-                       f"{self.threshold}, nearest {round(mant) / W_SCALE}")
+            err.append(
+                f"threshold must be a positive multiple of 1/{W_SCALE} (exported as "
+                f"vThMant = threshold*{W_SCALE}, SLAYER truncates otherwise); got "
+                f"{self.threshold}, nearest {round(mant) / W_SCALE}"
+            )
         elif mant >= 1 << 17:
             err.append(f"threshold*{W_SCALE} must fit Loihi's 17-bit vThMant, got {mant}")
         for nm in ("current_decay", "voltage_decay"):
@@ -139,8 +147,7 @@ class NetSpec(NetConfig):
         # NetX maps iDecay to LIF du = iDecay - 1 (Lava adds 1 back): iDecay 0
         # would give du = -1 in an unsigned 12-bit Var.
         if round(self.current_decay * P_SCALE) < 1:
-            err.append(f"current_decay must be >= 1/{P_SCALE} (NetX stores du = iDecay - 1), "
-                       f"got {self.current_decay}")
+            err.append(f"current_decay must be >= 1/{P_SCALE} (NetX stores du = iDecay - 1), got {self.current_decay}")
         if not 0.0 <= self.dropout < 1.0:
             err.append(f"dropout must be in [0, 1), got {self.dropout}")
         if self.tau_grad <= 0 or self.scale_grad <= 0 or self.weight_scale <= 0:
@@ -153,8 +160,9 @@ class NetSpec(NetConfig):
         if not err and self.layer_bias:
             err += self._bias_errors()
         if err:
-            raise LavacutError("invalid NetSpec" + (f" {self.name!r}" if self.name else "")
-                               + ":\n  " + "\n  ".join(err))
+            raise LavacutError(
+                "invalid NetSpec" + (f" {self.name!r}" if self.name else "") + ":\n  " + "\n  ".join(err)
+            )
 
     def _bias_errors(self) -> list[str]:
         sizes = list(self.conv_channels) + list(self.hidden) + [self.n_classes]
@@ -164,12 +172,17 @@ class NetSpec(NetConfig):
         for i, (b, n) in enumerate(zip(self.layer_bias, sizes)):
             m = np.asarray(b, dtype=np.float64) * W_SCALE
             if len(b) not in (0, n):
-                err.append(f"layer_bias[{i}] has {len(b)} values, the layer {n} "
-                           f"{'channels' if i < len(self.conv_channels) else 'neurons'}")
-            elif len(b) and (np.any(np.abs(m - np.rint(m)) > 1e-9) or m.min() < -BIAS_MANT_LIMIT
-                             or m.max() > BIAS_MANT_LIMIT - 1):
-                err.append(f"layer_bias[{i}] must be multiples of 1/{W_SCALE} in "
-                           f"[{-BIAS_MANT_LIMIT}, {BIAS_MANT_LIMIT - 1}]/{W_SCALE} (Loihi's 13-bit bias_mant)")
+                err.append(
+                    f"layer_bias[{i}] has {len(b)} values, the layer {n} "
+                    f"{'channels' if i < len(self.conv_channels) else 'neurons'}"
+                )
+            elif len(b) and (
+                np.any(np.abs(m - np.rint(m)) > 1e-9) or m.min() < -BIAS_MANT_LIMIT or m.max() > BIAS_MANT_LIMIT - 1
+            ):
+                err.append(
+                    f"layer_bias[{i}] must be multiples of 1/{W_SCALE} in "
+                    f"[{-BIAS_MANT_LIMIT}, {BIAS_MANT_LIMIT - 1}]/{W_SCALE} (Loihi's 13-bit bias_mant)"
+                )
         return err
 
     # -- derived ----------------------------------------------------------
@@ -177,13 +190,15 @@ class NetSpec(NetConfig):
         """(C, H, W) after each conv layer."""
         c, h, w = self.input_shape
         out = []
-        for i, (co, k, s, p) in enumerate(zip(self.conv_channels, self.conv_kernels,
-                                              self.conv_strides, self.conv_paddings)):
+        for i, (co, k, s, p) in enumerate(
+            zip(self.conv_channels, self.conv_kernels, self.conv_strides, self.conv_paddings)
+        ):
             h = (h + 2 * p - k) // s + 1
             w = (w + 2 * p - k) // s + 1
             if h < 1 or w < 1:
-                raise LavacutError(f"conv layer {i} (k={k}, s={s}, p={p}) leaves no output "
-                                   f"for input {self.input_shape}")
+                raise LavacutError(
+                    f"conv layer {i} (k={k}, s={s}, p={p}) leaves no output for input {self.input_shape}"
+                )
             c = co
             out.append((c, h, w))
         return out
@@ -232,6 +247,7 @@ class NetSpec(NetConfig):
 # the network
 # --------------------------------------------------------------------------
 
+
 class SlayerNet(torch.nn.Module):
     """A stack of SLAYER CUBA blocks built from a :class:`NetSpec`.
 
@@ -264,24 +280,35 @@ class SlayerNet(torch.nn.Module):
         n_in = spec.n_inputs
         if spec.kind == "conv":
             c_in = spec.input_shape[0]
-            for co, k, s, p in zip(spec.conv_channels, spec.conv_kernels,
-                                   spec.conv_strides, spec.conv_paddings):
-                blocks.append(slayer.block.cuba.Conv(
-                    npar, c_in, co, k, stride=s, padding=p,
-                    weight_scale=spec.weight_scale, weight_norm=spec.weight_norm))
+            for co, k, s, p in zip(spec.conv_channels, spec.conv_kernels, spec.conv_strides, spec.conv_paddings):
+                blocks.append(
+                    slayer.block.cuba.Conv(
+                        npar,
+                        c_in,
+                        co,
+                        k,
+                        stride=s,
+                        padding=p,
+                        weight_scale=spec.weight_scale,
+                        weight_norm=spec.weight_norm,
+                    )
+                )
                 drops.append(drop())
                 c_in = co
             blocks.append(slayer.block.cuba.Flatten())
             drops.append(torch.nn.Identity())
             n_in = int(np.prod(spec.conv_output_shapes()[-1]))
         for h in spec.hidden:
-            blocks.append(slayer.block.cuba.Dense(
-                npar, n_in, h, weight_scale=spec.weight_scale, weight_norm=spec.weight_norm))
+            blocks.append(
+                slayer.block.cuba.Dense(npar, n_in, h, weight_scale=spec.weight_scale, weight_norm=spec.weight_norm)
+            )
             drops.append(drop())
             n_in = h
-        blocks.append(slayer.block.cuba.Dense(
-            npar, n_in, spec.n_classes, weight_scale=spec.weight_scale,
-            weight_norm=spec.weight_norm))
+        blocks.append(
+            slayer.block.cuba.Dense(
+                npar, n_in, spec.n_classes, weight_scale=spec.weight_scale, weight_norm=spec.weight_norm
+            )
+        )
         drops.append(torch.nn.Identity())
         self.blocks = torch.nn.ModuleList(blocks)
         self.drops = torch.nn.ModuleList(drops)
@@ -290,10 +317,11 @@ class SlayerNet(torch.nn.Module):
         spiking = [i for i, b in enumerate(blocks) if hasattr(b, "neuron")]
         for j, b in enumerate(spec.layer_bias):
             if b:
-                extra = (1, 1) if j < len(spec.conv_channels) else ()   # (C, H, W, T) or (n, T)
+                extra = (1, 1) if j < len(spec.conv_channels) else ()  # (C, H, W, T) or (n, T)
                 name = f"layer_bias_{j}"
-                self.register_buffer(name, torch.tensor(b, dtype=torch.float32).reshape(-1, *extra, 1),
-                                     persistent=False)
+                self.register_buffer(
+                    name, torch.tensor(b, dtype=torch.float32).reshape(-1, *extra, 1), persistent=False
+                )
                 self._bias_names[spiking[j]] = name
 
     def _dynamics(self, i: int, block: torch.nn.Module, z: torch.Tensor):
@@ -305,9 +333,13 @@ class SlayerNet(torch.nn.Module):
         if self._bias_names[i] is None:
             return current, voltage
         n = block.neuron
-        voltage = _leaky_integrator.dynamics(current + getattr(self, self._bias_names[i]),
-                                             _quantize(n.voltage_decay), n.voltage_state.contiguous(),
-                                             n.s_scale, n.threshold + n.threshold_eps)
+        voltage = _leaky_integrator.dynamics(
+            current + getattr(self, self._bias_names[i]),
+            _quantize(n.voltage_decay),
+            n.voltage_state.contiguous(),
+            n.s_scale,
+            n.threshold + n.threshold_eps,
+        )
         return current, voltage
 
     @property
@@ -323,16 +355,15 @@ class SlayerNet(torch.nn.Module):
         c, h, w = self.spec.input_shape
         if x.dim() == 5:
             if tuple(x.shape[1:4]) != (c, h, w):
-                raise LavacutError(f"input frames are {tuple(x.shape[1:4])}, the network "
-                                   f"expects (C, H, W) = {(c, h, w)}")
+                raise LavacutError(
+                    f"input frames are {tuple(x.shape[1:4])}, the network expects (C, H, W) = {(c, h, w)}"
+                )
             return x.reshape(x.shape[0], -1, x.shape[-1]) if self.spec.kind == "dense" else x
         if x.dim() == 3 and self.spec.kind == "dense" and x.shape[1] == c * h * w:
             return x
-        raise LavacutError(f"expected input (N, C, H, W, T) with (C, H, W) = {(c, h, w)}, "
-                           f"got shape {tuple(x.shape)}")
+        raise LavacutError(f"expected input (N, C, H, W, T) with (C, H, W) = {(c, h, w)}, got shape {tuple(x.shape)}")
 
-    def forward(self, x: torch.Tensor, record: bool = True
-                ) -> tuple[torch.Tensor, list[HiddenRecord]]:
+    def forward(self, x: torch.Tensor, record: bool = True) -> tuple[torch.Tensor, list[HiddenRecord]]:
         """``x`` (N, C, H, W, T) binary spikes (dense nets also take
         (N, C*H*W, T)). Returns ``(out_spikes (N, K, T), hidden_records)``;
         ``hidden_records`` has one :class:`HiddenRecord` per spiking layer
@@ -351,12 +382,12 @@ class SlayerNet(torch.nn.Module):
         records: list[HiddenRecord] = []
         last = len(self.blocks) - 1
         for i, (block, drop) in enumerate(zip(self.blocks, self.drops)):
-            if not hasattr(block, "neuron"):       # Flatten
+            if not hasattr(block, "neuron"):  # Flatten
                 x = block(x)
                 continue
             z = block.synapse(x)
             _, voltage = self._dynamics(i, block, z)  # pre-reset voltage
-            spikes = block.neuron.spike(voltage)   # neuron built without dropout
+            spikes = block.neuron.spike(voltage)  # neuron built without dropout
             if record and i != last:
                 n = spikes.shape[0]
                 s_flat = spikes.reshape(n, -1, spikes.shape[-1])[..., w:]
@@ -407,9 +438,13 @@ def fixed_point_ranges(net: SlayerNet, x: torch.Tensor) -> list[dict[str, int]]:
             current, voltage = net._dynamics(i, block, z)
             spikes = block.neuron.spike(voltage)
             s = block.neuron.s_scale
-            out.append({"input": int(round(float(z.abs().max()) * W_SCALE)),
-                        "current": int(round(float(current.abs().max()) * s)),
-                        "voltage": int(round(float(voltage.abs().max()) * s))})
+            out.append(
+                {
+                    "input": int(round(float(z.abs().max()) * W_SCALE)),
+                    "current": int(round(float(current.abs().max()) * s)),
+                    "voltage": int(round(float(voltage.abs().max()) * s)),
+                }
+            )
             x = step_delay(block, spikes) if block.delay_shift else spikes
         return out
     finally:
@@ -464,10 +499,10 @@ def nonzero_fan_outs(net) -> list[np.ndarray]:
         n_in = int(np.prod(shape))
         syn = getattr(block, "synapse", None)
         if syn is None:
-            if not hasattr(block, "neuron"):                      # Flatten
+            if not hasattr(block, "neuron"):  # Flatten
                 shape = (n_in,)
                 continue
-            w = getattr(block, "weight", None)                     # input neurons: x * weight + bias
+            w = getattr(block, "weight", None)  # input neurons: x * weight + bias
             nz = 1.0 if w is None else float(np.all(np.asarray(block.pre_hook_fx(w.detach())) != 0))
             out.append(np.full(n_in, nz))
             continue

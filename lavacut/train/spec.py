@@ -3,10 +3,10 @@ import it): the single source of their names, defaults and meaning.
 :class:`lavacut.train.networks.NetSpec` extends it with what the data set
 fixes (input shape, class count) and builds the SLAYER network.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
-
 
 
 @dataclass

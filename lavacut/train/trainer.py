@@ -7,6 +7,7 @@ training split, or the last with ``train.keep = "last"``; the test split is
 only reported),
 ``metrics.json`` and ``training_curve.png``.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -41,6 +42,7 @@ class TrainResult:
 
 def pick_device(name: str):
     import torch
+
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
@@ -59,8 +61,9 @@ def build_from_config(cfg, input_shape, n_classes):
     """The network the config's [net] section describes, for a data set."""
     from lavacut.train.networks import NetSpec, build_network  # torch
 
-    spec = NetSpec(input_shape=tuple(input_shape), n_classes=int(n_classes), name=cfg.name,
-                   **dataclasses.asdict(cfg.net))
+    spec = NetSpec(
+        input_shape=tuple(input_shape), n_classes=int(n_classes), name=cfg.name, **dataclasses.asdict(cfg.net)
+    )
     return build_network(spec)
 
 
@@ -98,10 +101,12 @@ def train(cfg, run_dir: str | Path, resume: bool = False, progress: bool = True)
     x_tr, y_tr = train_split.frames[~val_mask], train_split.labels[~val_mask]
     x_val, y_val = train_split.frames[val_mask], train_split.labels[val_mask]
     if cfg.train.max_train_samples:
-        x_tr, y_tr = x_tr[:cfg.train.max_train_samples], y_tr[:cfg.train.max_train_samples]
+        x_tr, y_tr = x_tr[: cfg.train.max_train_samples], y_tr[: cfg.train.max_train_samples]
 
-    loss_params = {"spike_rate": dict(true_rate=cfg.loss.true_rate, false_rate=cfg.loss.false_rate),
-                   "tet": dict(lam=cfg.loss.tet_lambda, temperature=cfg.loss.tet_temperature)}
+    loss_params = {
+        "spike_rate": dict(true_rate=cfg.loss.true_rate, false_rate=cfg.loss.false_rate),
+        "tet": dict(lam=cfg.loss.tet_lambda, temperature=cfg.loss.tet_temperature),
+    }
     task_loss = make_task_loss(cfg.loss.name, **loss_params.get(cfg.loss.name, {}))
     if cfg.optim.name != "adam":
         raise LavacutError(f"optim.name {cfg.optim.name!r} is not supported (adam)")
@@ -115,8 +120,9 @@ def train(cfg, run_dir: str | Path, resume: bool = False, progress: bool = True)
         try:
             net.load_state_dict(state["model"])
         except RuntimeError as exc:
-            raise LavacutError(f"checkpoint {last_path} does not fit the configured network: "
-                               f"{first_line(exc)}") from None
+            raise LavacutError(
+                f"checkpoint {last_path} does not fit the configured network: {first_line(exc)}"
+            ) from None
         opt.load_state_dict(state["optim"])
         # the optimiser state (moments, step counts) continues, but the
         # hyper-parameters are the config's: Adam.load_state_dict would
@@ -128,10 +134,18 @@ def train(cfg, run_dir: str | Path, resume: bool = False, progress: bool = True)
         torch.set_rng_state(state["torch_rng"])
 
     def state_dict(epoch):
-        return {"model": net.state_dict(), "optim": opt.state_dict(), "epoch": epoch, "spec": spec.to_dict(),
-                "config": cfg.to_dict(), "history": history, "best_val_acc": best_val,
-                "torch_rng": torch.get_rng_state(), "versions": versions(),
-                "sensor_size": list(train_split.sensor_size)}
+        return {
+            "model": net.state_dict(),
+            "optim": opt.state_dict(),
+            "epoch": epoch,
+            "spec": spec.to_dict(),
+            "config": cfg.to_dict(),
+            "history": history,
+            "best_val_acc": best_val,
+            "torch_rng": torch.get_rng_state(),
+            "versions": versions(),
+            "sensor_size": list(train_split.sensor_size),
+        }
 
     t0 = time.time()
     bs = cfg.train.batch_size
@@ -145,11 +159,16 @@ def train(cfg, run_dir: str | Path, resume: bool = False, progress: bool = True)
         for group in opt.param_groups:
             group["lr"] = epoch_lr(cfg, epoch)
         tot_loss, tot_rcs, correct, seen = 0.0, 0.0, 0, 0
-        bar = progress_bar(range(0, len(order), bs), enabled=progress, desc=f"epoch {epoch}/{cfg.train.epochs}",
-                           unit="batch", leave=False)
+        bar = progress_bar(
+            range(0, len(order), bs),
+            enabled=progress,
+            desc=f"epoch {epoch}/{cfg.train.epochs}",
+            unit="batch",
+            leave=False,
+        )
         for lo in bar:
-            idx = order[lo:lo + bs]
-            x = torch.from_numpy(augment(x_tr[idx], shifts[lo:lo + bs]).astype(np.float32)).to(device)
+            idx = order[lo : lo + bs]
+            x = torch.from_numpy(augment(x_tr[idx], shifts[lo : lo + bs]).astype(np.float32)).to(device)
             y = torch.from_numpy(y_tr[idx]).to(device)
             out, records = net(x, record=cfg.rcs.enabled)
             loss = task_loss(out, y)
@@ -161,7 +180,8 @@ def train(cfg, run_dir: str | Path, resume: bool = False, progress: bool = True)
                 raise NaNLossError(
                     f"loss became {loss.item()} at epoch {epoch}, batch {lo // bs}; training stopped. "
                     f"The last good checkpoint is {last_path if last_path.exists() else 'not written yet'}; "
-                    f"try a lower optim.lr (now {cfg.optim.lr}) or rcs.alpha (now {cfg.rcs.alpha}).")
+                    f"try a lower optim.lr (now {cfg.optim.lr}) or rcs.alpha (now {cfg.rcs.alpha})."
+                )
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -173,7 +193,8 @@ def train(cfg, run_dir: str | Path, resume: bool = False, progress: bool = True)
                     f"parameters became non-finite ({', '.join(bad)}) after the optimiser step at epoch "
                     f"{epoch}, batch {lo // bs}; training stopped. The last good checkpoint is "
                     f"{last_path if last_path.exists() else 'not written yet'}; "
-                    f"try a lower optim.lr (now {cfg.optim.lr}) or rcs.alpha (now {cfg.rcs.alpha}).")
+                    f"try a lower optim.lr (now {cfg.optim.lr}) or rcs.alpha (now {cfg.rcs.alpha})."
+                )
             with torch.no_grad():
                 correct += int((predict(out) == y).sum())
             seen += len(idx)
@@ -181,9 +202,16 @@ def train(cfg, run_dir: str | Path, resume: bool = False, progress: bool = True)
             tot_rcs += float(reg) * len(idx)
             bar.set_postfix(loss=f"{tot_loss / seen:.4f}", acc=f"{correct / seen:.3f}")
         val_acc = accuracy_from_spikes(forward(net, x_val, device=device), y_val) if len(y_val) else float("nan")
-        history.append({"epoch": epoch, "loss": tot_loss / max(seen, 1), "rcs": tot_rcs / max(seen, 1),
-                        "train_acc": correct / max(seen, 1), "val_acc": val_acc,
-                        "seconds": time.time() - t0})
+        history.append(
+            {
+                "epoch": epoch,
+                "loss": tot_loss / max(seen, 1),
+                "rcs": tot_rcs / max(seen, 1),
+                "train_acc": correct / max(seen, 1),
+                "val_acc": val_acc,
+                "seconds": time.time() - t0,
+            }
+        )
         # ties go to the later epoch: it has trained longer (and, under a
         # cosine schedule, at a lower learning rate)
         improved = not math.isnan(val_acc) and val_acc >= best_val
@@ -193,18 +221,31 @@ def train(cfg, run_dir: str | Path, resume: bool = False, progress: bool = True)
         if improved or not best_path.exists() or cfg.train.keep == "last":
             save_checkpoint(best_path, state_dict(epoch))
         if progress:
-            print(f"epoch {epoch:3d}  loss {history[-1]['loss']:.4f}  train acc {history[-1]['train_acc']:.3f}  "
-                  f"val acc {val_acc:.3f}{'  *best' if improved else ''}", flush=True)
+            print(
+                f"epoch {epoch:3d}  loss {history[-1]['loss']:.4f}  train acc {history[-1]['train_acc']:.3f}  "
+                f"val acc {val_acc:.3f}{'  *best' if improved else ''}",
+                flush=True,
+            )
     train_seconds = time.time() - t0
 
     best = load_checkpoint(best_path)
     net.load_state_dict(best["model"])
     test_acc = accuracy_from_spikes(forward(net, test_split.frames, device=device), test_split.labels)
-    metrics = {"name": cfg.name, "best_val_acc": best_val, "test_acc_full_T": test_acc,
-               "best_epoch": int(best["epoch"]), "epochs": cfg.train.epochs,
-               "train_seconds_this_session": train_seconds, "history": history,
-               "n_train": int(len(y_tr)), "n_val": int(len(y_val)), "n_test": int(len(test_split)),
-               "device": str(device), "config": cfg.to_dict(), "versions": versions()}
+    metrics = {
+        "name": cfg.name,
+        "best_val_acc": best_val,
+        "test_acc_full_T": test_acc,
+        "best_epoch": int(best["epoch"]),
+        "epochs": cfg.train.epochs,
+        "train_seconds_this_session": train_seconds,
+        "history": history,
+        "n_train": int(len(y_tr)),
+        "n_val": int(len(y_val)),
+        "n_test": int(len(test_split)),
+        "device": str(device),
+        "config": cfg.to_dict(),
+        "versions": versions(),
+    }
     atomic_write_json(run_dir / "metrics.json", metrics)
     plot_training_curve(history, run_dir / "training_curve.png", title=cfg.name)
     return TrainResult(run_dir, best_path, last_path, best_val, test_acc, len(history), train_seconds)
@@ -212,19 +253,24 @@ def train(cfg, run_dir: str | Path, resume: bool = False, progress: bool = True)
 
 def plot_training_curve(history: list[dict], path: Path, title: str = "") -> Path:
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
 
     ep = [h["epoch"] for h in history]
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.2))
     a1.plot(ep, [h["loss"] for h in history], "o-", label="train loss (task + alpha RCS)")
     if any(h.get("rcs") for h in history):
         a1.plot(ep, [h["rcs"] for h in history], "s--", label="RCS term")
-    a1.set_xlabel("epoch"); a1.set_title("loss"); a1.legend(fontsize=7)
+    a1.set_xlabel("epoch")
+    a1.set_title("loss")
+    a1.legend(fontsize=7)
     a2.plot(ep, [h["train_acc"] for h in history], "o-", label="train")
     a2.plot(ep, [h["val_acc"] for h in history], "s-", label="validation")
-    a2.set_xlabel("epoch"); a2.set_ylabel("accuracy at full T"); a2.set_ylim(0, 1.01); a2.legend(fontsize=7)
+    a2.set_xlabel("epoch")
+    a2.set_ylabel("accuracy at full T")
+    a2.set_ylim(0, 1.01)
+    a2.legend(fontsize=7)
     a2.grid(alpha=0.3)
     fig.suptitle(title, fontsize=9)
     return save_figure(fig, path, dpi=100)

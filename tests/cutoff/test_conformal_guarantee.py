@@ -4,6 +4,7 @@ simulation on a known distribution of spike-count trajectories (and the
 uncorrected per-step quantile shown to violate it on the same distribution),
 the exact Bonferroni rank, the decision steps, and the exact (scipy) binomial
 intervals and target-vs-achieved entries every calibrated rule reports."""
+
 import json
 import math
 import subprocess
@@ -13,9 +14,14 @@ import numpy as np
 import pytest
 
 from lavacut.cutoff.binomial import binom_cdf, clopper_pearson, rate_with_interval
-from lavacut.cutoff.calibrate import (binomial_sf_pvalue, calibrate_all, calibrate_conformal,
-                                      calibrate_conformal_split, conformal_checkpoints, conformal_rank,
-                                      select_checkpoints)
+from lavacut.cutoff.calibrate import binomial_sf_pvalue, calibrate_all
+from lavacut.cutoff.rules.conformal import (
+    calibrate_conformal,
+    calibrate_conformal_split,
+    conformal_checkpoints,
+    conformal_rank,
+    select_checkpoints,
+)
 from lavacut.cutoff.metrics import guarantee, guarantees, summarise
 from lavacut.cutoff.rules import Conformal, TopKGap, cumulative_counts, cutoff, rule_from_params, softmax
 
@@ -50,6 +56,7 @@ def _coverage(rule: Conformal, sp, y):
 
 # ---------------------------------------------------------------- the guarantee, by simulation
 
+
 def test_bonferroni_coverage_at_the_stop_holds_and_the_uncorrected_rule_violates_it():
     alpha, draws, n_cal, n_test, T = 0.1, 200, 100, 500, 10
     rng = np.random.default_rng(15)
@@ -63,9 +70,9 @@ def test_bonferroni_coverage_at_the_stop_holds_and_the_uncorrected_rule_violates
     cov = {k: np.mean([r[0] for r in v]) for k, v in res.items()}
     steps = {k: np.mean([r[2] for r in v]) for k, v in res.items()}
     # 200 x 500 test samples: the Monte-Carlo error of a mean coverage is ~0.002
-    assert cov["all"] >= 1 - alpha            # Bonferroni over all T = 10 steps
-    assert cov["four"] >= 1 - alpha           # over C = {2, 5, 8, 10}: milder correction
-    assert cov["none"] < 1 - alpha - 0.03     # the uncorrected per-step quantile (measured ~0.83)
+    assert cov["all"] >= 1 - alpha  # Bonferroni over all T = 10 steps
+    assert cov["four"] >= 1 - alpha  # over C = {2, 5, 8, 10}: milder correction
+    assert cov["none"] < 1 - alpha - 0.03  # the uncorrected per-step quantile (measured ~0.83)
     # not vacuous: the corrected rules do stop before T on average
     assert steps["four"] < T - 0.5 and steps["all"] < T - 0.5
 
@@ -76,7 +83,7 @@ def test_guarantee_holds_with_the_deployed_split_procedure_on_a_mixture():
     alpha, draws = 0.05, 60
     rng = np.random.default_rng(7)
     fit_sp, fit_y = _mixture(rng, 800)
-    chosen = select_checkpoints(fit_sp, fit_y, alpha, 2.0, n_calibration=143)   # independent of every draw
+    chosen = select_checkpoints(fit_sp, fit_y, alpha, 2.0, n_calibration=143)  # independent of every draw
     assert len(chosen) <= math.floor(alpha * 144) and chosen[-1] == 30
     covs, accs, steps, uncorrected = [], [], [], []
     for _ in range(draws):
@@ -86,14 +93,16 @@ def test_guarantee_holds_with_the_deployed_split_procedure_on_a_mixture():
         assert rule.checkpoints == chosen
         c, a, m = _coverage(rule, test_sp, test_y)
         covs.append(c), accs.append(a), steps.append(m)
-        uncorrected.append(_coverage(calibrate_conformal(cal_sp, cal_y, alpha, 2.0, correction="none"),
-                                     test_sp, test_y)[0])
+        uncorrected.append(
+            _coverage(calibrate_conformal(cal_sp, cal_y, alpha, 2.0, correction="none"), test_sp, test_y)[0]
+        )
     assert np.mean(covs) >= 1 - alpha
     assert np.mean(uncorrected) < 1 - alpha
-    assert np.mean(steps) < 28          # stops before T = 30 on average
+    assert np.mean(steps) < 28  # stops before T = 30 on average
 
 
 # ---------------------------------------------------------------- the procedure, exactly
+
 
 def test_bonferroni_rank_and_decision_steps():
     rng = np.random.default_rng(5)
@@ -106,7 +115,7 @@ def test_bonferroni_rank_and_decision_steps():
     assert conformal_checkpoints(T, None) == list(range(1, 9))
     assert conformal_checkpoints(T, 4) == [2, 4, 6, 8]
     assert conformal_checkpoints(T, 3) == [3, 5, 8]
-    assert conformal_checkpoints(T, [5, 2, 2]) == [2, 5, 8]          # T is always a decision step
+    assert conformal_checkpoints(T, [5, 2, 2]) == [2, 5, 8]  # T is always a decision step
     with pytest.raises(ValueError, match="1..T=8"):
         conformal_checkpoints(T, [0, 3])
     # rank = ceil((1 - alpha / |C|)(n + 1)), n = 39
@@ -126,12 +135,12 @@ def test_bonferroni_rank_and_decision_steps():
 
 def test_rule_fires_only_at_decision_steps_and_stops_agrees():
     counts = np.array([5, 0, 0])
-    rule = Conformal(q=np.full(6, 1.0), temperature=1.0, checkpoints=[3, 6])   # a singleton at every step
+    rule = Conformal(q=np.full(6, 1.0), temperature=1.0, checkpoints=[3, 6])  # a singleton at every step
     assert [rule.stops(counts, t) for t in range(1, 7)] == [False, False, True, False, False, True]
     sp = np.zeros((2, 3, 6), np.uint8)
     sp[:, 0, :] = 1
     assert cutoff(rule, sp)[0].tolist() == [3, 3]
-    assert cutoff(Conformal(q=np.full(6, 1.0)), sp)[0].tolist() == [1, 1]      # None: every step
+    assert cutoff(Conformal(q=np.full(6, 1.0)), sp)[0].tolist() == [1, 1]  # None: every step
     # stored and read back as an export stores it (JSON), the monitor's rule_from_params
     back = rule_from_params(json.loads(json.dumps(rule.params())))
     assert back.checkpoints == [3, 6] and back.params() == rule.params()
@@ -148,7 +157,7 @@ def test_select_checkpoints_keeps_a_finite_threshold_and_the_split_uses_only_the
     fit_sp, fit_y = _mixture(rng, 300)
     cal_sp, cal_y = _mixture(rng, 60)
     steps = select_checkpoints(fit_sp, fit_y, 0.05, 2.0, n_calibration=60)
-    assert steps[-1] == 30 and len(steps) <= 3                   # 0.05 * 61 = 3.05
+    assert steps[-1] == 30 and len(steps) <= 3  # 0.05 * 61 = 3.05
     rule = calibrate_conformal_split(fit_sp, fit_y, cal_sp, cal_y, 0.05, 2.0)
     assert rule.checkpoints == steps and rule.n_calibration == 60
     np.testing.assert_array_equal(rule.q, calibrate_conformal(cal_sp, cal_y, 0.05, 2.0, checkpoints=steps).q)
@@ -164,22 +173,26 @@ def test_select_checkpoints_keeps_a_finite_threshold_and_the_split_uses_only_the
 
 # ---------------------------------------------------------------- binomial intervals (scipy, loaded lazily)
 
+
 def test_cutoff_core_imports_no_scipy():
     """The stop rules run inside the Lava monitor process: importing the core
     loads numpy only; scipy comes in with the first interval."""
-    code = ("import sys; import lavacut.cutoff.rules, lavacut.cutoff.calibrate, lavacut.cutoff.metrics; "
-            "assert 'scipy' not in sys.modules, 'scipy imported'; "
-            "from lavacut.cutoff.binomial import clopper_pearson; clopper_pearson(1, 2); "
-            "assert 'scipy.stats' in sys.modules")
+    code = (
+        "import sys; import lavacut.cutoff.rules, lavacut.cutoff.calibrate, lavacut.cutoff.metrics; "
+        "assert 'scipy' not in sys.modules, 'scipy imported'; "
+        "from lavacut.cutoff.binomial import clopper_pearson; clopper_pearson(1, 2); "
+        "assert 'scipy.stats' in sys.modules"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
 def test_binomial_cdf_and_clopper_pearson():
-    assert binom_cdf(0, 40, 0.1) == pytest.approx(0.9 ** 40, rel=1e-12)
+    assert binom_cdf(0, 40, 0.1) == pytest.approx(0.9**40, rel=1e-12)
     assert binom_cdf(2, 5, 0.5) == pytest.approx(0.5, rel=1e-12)
     assert binom_cdf(5, 5, 0.3) == 1.0 and binom_cdf(-1, 5, 0.3) == 0.0
-    assert binomial_sf_pvalue(3, 50, 0.1) == pytest.approx(sum(math.comb(50, i) * 0.1 ** i * 0.9 ** (50 - i)
-                                                               for i in range(4)), rel=1e-12)
+    assert binomial_sf_pvalue(3, 50, 0.1) == pytest.approx(
+        sum(math.comb(50, i) * 0.1**i * 0.9 ** (50 - i) for i in range(4)), rel=1e-12
+    )
     # closed forms at the edges: k = 0 -> (0, 1 - (a/2)^(1/n)); k = n -> ((a/2)^(1/n), 1)
     for n in (1, 10, 143):
         assert clopper_pearson(0, n) == pytest.approx((0.0, 1 - 0.025 ** (1 / n)), abs=1e-12)
@@ -199,20 +212,27 @@ def test_binomial_cdf_and_clopper_pearson():
 
 # ---------------------------------------------------------------- target vs achieved
 
+
 def _seq():
     """K = 2, T = 4, labels 0; per-step predictions s0: 0 0 0 0, s1: 1 0 0 0,
     s2: 1 1 0 0, s3: 1 1 1 1 (wrong). OCT = 1, 2, 3, 4."""
-    Y = np.array([[[1, 2, 3, 4], [0, 0, 0, 0]], [[0, 1, 2, 3], [1, 1, 1, 1]],
-                  [[0, 0, 1, 2], [1, 1, 1, 1]], [[0, 0, 0, 0], [1, 2, 3, 4]]])
+    Y = np.array(
+        [
+            [[1, 2, 3, 4], [0, 0, 0, 0]],
+            [[0, 1, 2, 3], [1, 1, 1, 1]],
+            [[0, 0, 1, 2], [1, 1, 1, 1]],
+            [[0, 0, 0, 0], [1, 2, 3, 4]],
+        ]
+    )
     return np.diff(Y, axis=-1, prepend=0).astype(np.uint8), np.zeros(4, dtype=np.int64)
 
 
 def test_guarantee_entries_topk_risk_conformal():
     sp, y = _seq()
-    topk = TopKGap(beta=np.zeros(4), eps=0.25)          # every gap > 0 at t = 1: all stop at t = 1
+    topk = TopKGap(beta=np.zeros(4), eps=0.25)  # every gap > 0 at t = 1: all stop at t = 1
     g = guarantee(topk, sp, y, name="topk")
     assert g["target"]["min"] == 0.75 and g["target"]["eps"] == 0.25
-    assert g["achieved"]["k"] == 1 and g["achieved"]["n"] == 4 and not g["met"]   # only s0 settled at t = 1
+    assert g["achieved"]["k"] == 1 and g["achieved"]["n"] == 4 and not g["met"]  # only s0 settled at t = 1
     assert g["achieved"]["ci"] == pytest.approx(list(clopper_pearson(1, 4)))
     assert g["achieved_early_stops"]["n"] == 4
     assert g["accuracy_full"] == 0.75 and g["accuracy_cutoff"] == 0.25 and g["mean_t_cutoff"] == 1.0
@@ -220,13 +240,13 @@ def test_guarantee_entries_topk_risk_conformal():
     risk = TopKGap(beta=np.zeros(4), eps=0.25, delta=0.1, confidence=0.9)
     g = guarantee(risk, sp, y, name="topk_risk")
     assert g["target"]["max"] == 0.1 and g["target"]["confidence"] == 0.9
-    assert g["achieved"]["k"] == 2 and not g["met"]               # s1, s2 right at T, wrong at t = 1
+    assert g["achieved"]["k"] == 2 and not g["met"]  # s1, s2 right at T, wrong at t = 1
     conf = Conformal(q=np.full(4, 1e9), alpha=0.1, checkpoints=[4], correction="bonferroni", n_calibration=10)
     g = guarantee(conf, sp, y, name="conformal")
-    assert g["achieved"]["rate"] == 1.0 and g["met"]                # the set at T holds every class
-    assert g["accuracy_cutoff"] == 0.75 and not g["accuracy_met"]   # forced at T with a 2-class set
+    assert g["achieved"]["rate"] == 1.0 and g["met"]  # the set at T holds every class
+    assert g["accuracy_cutoff"] == 0.75 and not g["accuracy_met"]  # forced at T with a 2-class set
     assert "Bonferroni over 1 decision steps" in g["guarantee"]
-    assert guarantee(Conformal(q=np.ones(4)), sp, y) is None        # no alpha: no target
+    assert guarantee(Conformal(q=np.ones(4)), sp, y) is None  # no alpha: no target
     entries = guarantees({"topk": topk, "risk": risk, "conformal": conf}, sp, y)
     assert [e["rule"] for e in entries] == ["topk", "risk", "conformal"]
     assert guarantees({"topk": topk}, sp, None) is None
@@ -240,8 +260,9 @@ def test_tradeoff_plot_shows_the_guarantees(tmp_path):
     conf = Conformal(q=np.full(4, 1e9), alpha=0.1, checkpoints=[4], correction="bonferroni", n_calibration=10)
     rep = summarise(TopKGap(beta=np.zeros(4), eps=0.25), sp, y)
     rep["guarantees"] = guarantees({"topk": TopKGap(beta=np.zeros(4), eps=0.25), "conformal": conf}, sp, y)
-    rep["sweeps"] = {"fixed": [{"param": t, "accuracy": a, "mean_t": t} for t, a in
-                               zip(range(1, 5), (0.25, 0.5, 0.75, 0.75))]}
+    rep["sweeps"] = {
+        "fixed": [{"param": t, "accuracy": a, "mean_t": t} for t, a in zip(range(1, 5), (0.25, 0.5, 0.75, 0.75))]
+    }
     line = guarantee_line(rep["guarantees"][1])
     assert line.startswith("conformal: coverage >= 90.0%: 100.0% [") and "met" in line
     assert "NOT met" in guarantee_line(rep["guarantees"][0])
@@ -256,6 +277,6 @@ def test_params_of_rules_without_the_new_fields_are_unchanged():
     assert TopKGap(beta=[1.0], eps=0.02).params() == {"policy": "topk", "beta": [1.0], "eps": 0.02}
     old = {"policy": "conformal", "q": [1.0, 2.0], "alpha": 0.05, "temperature": 2.0}
     assert rule_from_params(old).params() == old
-    assert rule_from_params(old).checkpoints is None                 # every step, as before
+    assert rule_from_params(old).checkpoints is None  # every step, as before
     new = TopKGap(beta=[1.0], eps=0.2, delta=0.03, confidence=0.9).params()
     assert new["delta"] == 0.03 and new["confidence"] == 0.9

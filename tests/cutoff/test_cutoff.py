@@ -5,17 +5,33 @@ summaries and synaptic-operation counts.
 Hand-made spikes are ``(N, K, T)`` 0/1 arrays; :func:`_from_counts` builds
 them from running counts Y(t) written out by hand.
 """
+
 import json
 import math
 
 import numpy as np
 import pytest
 
-from lavacut.cutoff.calibrate import (EPS_GRID, choose_topk_eps, calibrate_conformal, calibrate_temperature, calibrate_topk,
-                                      risk_controlled)
-from lavacut.cutoff.rules import (NO_DECISION, Conformal, Confidence, Entropy, FixedT, TopKGap,
-                                  cumulative_counts, cutoff, optimal_cutoff_steps, per_step_predictions,
-                                  predict, rule_from_params, softmax, top2_gap)
+from lavacut.cutoff.calibrate import risk_controlled
+from lavacut.cutoff.rules.calibration import calibrate_temperature
+from lavacut.cutoff.rules.conformal import calibrate_conformal
+from lavacut.cutoff.rules.topk import EPS_GRID, calibrate_topk, choose_topk_eps
+from lavacut.cutoff.rules import (
+    NO_DECISION,
+    Conformal,
+    Confidence,
+    Entropy,
+    FixedT,
+    TopKGap,
+    cumulative_counts,
+    cutoff,
+    optimal_cutoff_steps,
+    per_step_predictions,
+    predict,
+    rule_from_params,
+    softmax,
+    top2_gap,
+)
 from lavacut.cutoff.synops import count_ops
 
 
@@ -52,12 +68,17 @@ def _random_spikes(N=40, K=4, T=12, seed=0, p_label=0.5, p_other=0.15):
 
 # ---------------------------------------------------------------- policies: predictions
 
+
 def test_predict_ties_lowest_index_and_all_zero_no_decision():
     assert predict([0, 3, 3, 1]) == 1
     assert predict([2, 2, 2]) == 0
     assert predict([0, 0, 0]) == NO_DECISION == -1
-    Y = np.array([[[0, 1, 1], [0, 1, 2]],      # t1 no spikes, t2 tie -> 0, t3 class 1
-                  [[0, 0, 0], [0, 0, 0]]])     # never spikes
+    Y = np.array(
+        [
+            [[0, 1, 1], [0, 1, 2]],  # t1 no spikes, t2 tie -> 0, t3 class 1
+            [[0, 0, 0], [0, 0, 0]],
+        ]
+    )  # never spikes
     sp = _from_counts(Y)
     assert per_step_predictions(sp).tolist() == [[-1, 0, 1], [-1, -1, -1]]
     # a cutoff at a step with no spikes yet predicts -1
@@ -72,26 +93,36 @@ def test_topk_fires_at_first_step_with_gap_strictly_above_beta():
     Y = [[[1, 2, 3, 3, 3], [0, 1, 1, 1, 1], [0, 0, 0, 0, 0]]]
     sp = _from_counts(Y)
     assert top2_gap(np.moveaxis(cumulative_counts(sp), 1, -1))[0].tolist() == [1, 1, 2, 2, 2]
-    cases = [([1, 0.5, 2, 1.5, 0], 2),   # t1: 1 > 1 no (strict), t2: 1 > 0.5 yes
-             ([1, 1, 2, 1.5, 0], 4),     # t3: 2 > 2 no, t4: 2 > 1.5 yes
-             ([0.99, 0, 0, 0, 0], 1),
-             ([5, 5, 5, 5, 5], 5)]       # never fires -> T
+    cases = [
+        ([1, 0.5, 2, 1.5, 0], 2),  # t1: 1 > 1 no (strict), t2: 1 > 0.5 yes
+        ([1, 1, 2, 1.5, 0], 4),  # t3: 2 > 2 no, t4: 2 > 1.5 yes
+        ([0.99, 0, 0, 0, 0], 1),
+        ([5, 5, 5, 5, 5], 5),
+    ]  # never fires -> T
     for beta, want in cases:
         rule = TopKGap(beta=beta)
         t_c, pred = cutoff(rule, sp)
         assert t_c.tolist() == [want], beta
         assert pred.tolist() == [0]
-        assert [rule.stops(np.asarray(Y)[0, :, t - 1], t) for t in range(1, 6)] == \
-            [g > b for g, b in zip([1, 1, 2, 2, 2], beta)]
+        assert [rule.stops(np.asarray(Y)[0, :, t - 1], t) for t in range(1, 6)] == [
+            g > b for g, b in zip([1, 1, 2, 2, 2], beta)
+        ]
 
 
-@pytest.mark.parametrize("rule", [
-    FixedT(), FixedT(t_stop=4),
-    TopKGap(beta=np.linspace(3, 0, 12)), TopKGap(beta=np.full(12, 1.0)),
-    Confidence(eps=0.2, temperature=1.5), Entropy(threshold=0.5, temperature=2.0),
-    Conformal(q=np.linspace(1.0, 3.0, 12), temperature=1.0),
-    Conformal(q=np.linspace(1.0, 3.0, 12), temperature=1.0, checkpoints=[3, 6, 9, 12], correction="bonferroni"),
-], ids=lambda r: r.name)
+@pytest.mark.parametrize(
+    "rule",
+    [
+        FixedT(),
+        FixedT(t_stop=4),
+        TopKGap(beta=np.linspace(3, 0, 12)),
+        TopKGap(beta=np.full(12, 1.0)),
+        Confidence(eps=0.2, temperature=1.5),
+        Entropy(threshold=0.5, temperature=2.0),
+        Conformal(q=np.linspace(1.0, 3.0, 12), temperature=1.0),
+        Conformal(q=np.linspace(1.0, 3.0, 12), temperature=1.0, checkpoints=[3, 6, 9, 12], correction="bonferroni"),
+    ],
+    ids=lambda r: r.name,
+)
 def test_cutoff_agrees_with_scalar_stops(rule):
     sp, _ = _random_spikes(N=30, K=4, T=12, seed=3)
     t_c, pred = cutoff(rule, sp)
@@ -111,7 +142,7 @@ def test_confidence_entropy_conformal_definitions():
     h = -(p * np.log(p)).sum() / math.log(3)
     assert Entropy(threshold=h + 1e-9, temperature=2.0).stops(counts, 1)
     assert not Entropy(threshold=h - 1e-9, temperature=2.0).stops(counts, 1)
-    s = -np.log(p + 1e-5)   # s[0] < s[1] < s[2]
+    s = -np.log(p + 1e-5)  # s[0] < s[1] < s[2]
     # set {k : s_k < q}: q just above s[0] -> one element -> stop; above s[1] -> two -> go on
     assert Conformal(q=[s[0] + 1e-9, s[1] + 1e-9], temperature=2.0).stops(counts, 1)
     assert not Conformal(q=[s[0] + 1e-9, s[1] + 1e-9], temperature=2.0).stops(counts, 2)
@@ -122,14 +153,16 @@ def test_confidence_entropy_conformal_definitions():
 
 def test_optimal_cutoff_steps_hand_made():
     # K = 2, T = 5, per-step predictions written beside each case
-    Y = np.array([
-        [[0, 0, 1, 2, 3], [0, 1, 1, 1, 1]],   # -1, 1, 0(tie), 0, 0   label 0 -> OCT 3
-        [[1, 2, 3, 4, 5], [0, 0, 0, 0, 0]],   # 0 throughout          label 0 -> OCT 1
-        [[1, 1, 1, 2, 3], [0, 1, 2, 2, 2]],   # 0, 0, 1, 0(tie), 0    label 0 -> OCT 4
-        [[1, 1, 1, 1, 1], [0, 1, 2, 3, 4]],   # 0, 0, 1, 1, 1         label 0 -> wrong at T -> OCT T = 5
-        [[1, 1, 1, 1, 1], [0, 1, 2, 3, 4]],   # same spikes           label 1 -> OCT 3
-        [[0, 0, 0, 0, 0], [0, 0, 0, 0, 0]],   # never spikes          label 0 -> wrong at T -> 5
-    ])
+    Y = np.array(
+        [
+            [[0, 0, 1, 2, 3], [0, 1, 1, 1, 1]],  # -1, 1, 0(tie), 0, 0   label 0 -> OCT 3
+            [[1, 2, 3, 4, 5], [0, 0, 0, 0, 0]],  # 0 throughout          label 0 -> OCT 1
+            [[1, 1, 1, 2, 3], [0, 1, 2, 2, 2]],  # 0, 0, 1, 0(tie), 0    label 0 -> OCT 4
+            [[1, 1, 1, 1, 1], [0, 1, 2, 3, 4]],  # 0, 0, 1, 1, 1         label 0 -> wrong at T -> OCT T = 5
+            [[1, 1, 1, 1, 1], [0, 1, 2, 3, 4]],  # same spikes           label 1 -> OCT 3
+            [[0, 0, 0, 0, 0], [0, 0, 0, 0, 0]],  # never spikes          label 0 -> wrong at T -> 5
+        ]
+    )
     labels = np.array([0, 0, 0, 0, 1, 0])
     sp = _from_counts(Y)
     assert per_step_predictions(sp)[2].tolist() == [0, 0, 1, 0, 0]
@@ -137,12 +170,16 @@ def test_optimal_cutoff_steps_hand_made():
 
 
 def test_rule_from_params_round_trip_and_errors():
-    for rule in (FixedT(t_stop=3), TopKGap(beta=[1.0, 2.0], eps=0.02), Confidence(eps=0.1, temperature=2.0),
-                 Entropy(threshold=0.3), Conformal(q=[1.0, 2.0], alpha=0.1, temperature=3.0),
-                 TopKGap(beta=[1.0, 2.0], eps=0.05, delta=0.03, confidence=0.9),
-                 Conformal(q=[1.0, 2.0], alpha=0.1, temperature=3.0, checkpoints=[2], correction="bonferroni",
-                           n_calibration=50)):
-        params = json.loads(json.dumps(rule.params()))   # as stored in an export
+    for rule in (
+        FixedT(t_stop=3),
+        TopKGap(beta=[1.0, 2.0], eps=0.02),
+        Confidence(eps=0.1, temperature=2.0),
+        Entropy(threshold=0.3),
+        Conformal(q=[1.0, 2.0], alpha=0.1, temperature=3.0),
+        TopKGap(beta=[1.0, 2.0], eps=0.05, delta=0.03, confidence=0.9),
+        Conformal(q=[1.0, 2.0], alpha=0.1, temperature=3.0, checkpoints=[2], correction="bonferroni", n_calibration=50),
+    ):
+        params = json.loads(json.dumps(rule.params()))  # as stored in an export
         back = rule_from_params(params)
         assert type(back) is type(rule) and back.params() == rule.params()
     with pytest.raises(ValueError, match="unknown stop policy 'early'"):
@@ -163,6 +200,7 @@ def test_rule_from_params_round_trip_and_errors():
 
 # ---------------------------------------------------------------- calibrate_topk (docs/method.md)
 
+
 def _reference_topk(spikes, labels, eps):
     """docs/method.md's calibration written as plain loops over n, t and m."""
     N, K, T = spikes.shape
@@ -181,13 +219,13 @@ def _reference_topk(spikes, labels, eps):
             srt = sorted(col)
             g[n][t] = srt[-1] - srt[-2]
             if max(col) > 0:
-                pred[n][t] = col.index(max(col))          # lowest index on ties
+                pred[n][t] = col.index(max(col))  # lowest index on ties
     octs = []
     for n in range(N):
         if pred[n][T - 1] != labels[n]:
             octs.append(T)
             continue
-        t0 = T                                            # 1-based
+        t0 = T  # 1-based
         while t0 > 1 and pred[n][t0 - 2] == labels[n]:
             t0 -= 1
         octs.append(t0)
@@ -201,7 +239,7 @@ def _reference_topk(spikes, labels, eps):
                 break
             den = sum(1 for n in range(N) if g[n][t] > b)
             if den == 0:
-                continue                                   # empty denominator: not satisfied
+                continue  # empty denominator: not satisfied
             num = sum(1 for n in range(N) if g[n][t] > b and octs[n] <= t + 1)
             if num / den >= 1 - eps:
                 beta.append(b)
@@ -211,12 +249,14 @@ def _reference_topk(spikes, labels, eps):
 
 def test_calibrate_topk_hand_computed_example():
     # K = 3, T = 4, label 0 for all; G = 4 (sample 0 at t = 4)
-    Y = np.array([
-        [[1, 2, 3, 4], [0, 0, 0, 0], [0, 0, 0, 0]],   # right from t=1: OCT 1, gaps 1 2 3 4
-        [[0, 1, 2, 3], [1, 1, 1, 1], [0, 0, 0, 0]],   # preds 1, 0(tie), 0, 0: OCT 2, gaps 1 0 1 2
-        [[0, 0, 0, 1], [1, 2, 3, 3], [0, 0, 0, 0]],   # preds 1, 1, 1, 1: wrong at T, OCT 4, gaps 1 2 3 2
-        [[0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0]],   # silent: wrong, OCT 4, gaps 0
-    ])
+    Y = np.array(
+        [
+            [[1, 2, 3, 4], [0, 0, 0, 0], [0, 0, 0, 0]],  # right from t=1: OCT 1, gaps 1 2 3 4
+            [[0, 1, 2, 3], [1, 1, 1, 1], [0, 0, 0, 0]],  # preds 1, 0(tie), 0, 0: OCT 2, gaps 1 0 1 2
+            [[0, 0, 0, 1], [1, 2, 3, 3], [0, 0, 0, 0]],  # preds 1, 1, 1, 1: wrong at T, OCT 4, gaps 1 2 3 2
+            [[0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0]],  # silent: wrong, OCT 4, gaps 0
+        ]
+    )
     labels = np.array([0, 0, 0, 0])
     sp = _from_counts(Y)
     assert optimal_cutoff_steps(sp, labels).tolist() == [1, 2, 4, 4]
@@ -253,10 +293,11 @@ def test_calibrate_topk_matches_reference_loop(seed, eps):
 def test_calibrate_topk_all_gaps_zero_gives_zero_thresholds():
     sp = np.zeros((3, 2, 4), np.uint8)
     rule = calibrate_topk(sp, np.array([0, 1, 0]), 0.02)
-    assert rule.beta.tolist() == [0.0] * 4   # G = 0: every candidate is 0, m = 99 -> 0
+    assert rule.beta.tolist() == [0.0] * 4  # G = 0: every candidate is 0, m = 99 -> 0
 
 
 # ---------------------------------------------------------------- temperature, conformal
+
 
 def test_calibrate_temperature_picks_the_nll_minimiser():
     # K = 2, every sample has Y(T) = (4, 0); 80 % are labelled 0. NLL(T) is
@@ -270,7 +311,7 @@ def test_calibrate_temperature_picks_the_nll_minimiser():
     # log sigmoid(z) = -log1p(exp(-z)), log(1 - sigmoid(z)) = -z - log1p(exp(-z))
     nll = [0.8 * math.log1p(math.exp(-4 / T)) + 0.2 * (4 / T + math.log1p(math.exp(-4 / T))) for T in grid]
     assert got == pytest.approx(grid[int(np.argmin(nll))])
-    assert abs(math.log10(got) - math.log10(t_star)) <= 0.05 / 2 + 1e-9   # nearest grid point
+    assert abs(math.log10(got) - math.log10(t_star)) <= 0.05 / 2 + 1e-9  # nearest grid point
     assert calibrate_temperature(sp, labels, grid=np.array([0.5, t_star, 10.0])) == pytest.approx(t_star)
 
 
@@ -300,6 +341,7 @@ def test_calibrate_conformal_rank_is_ceil_of_1_minus_alpha_times_n_plus_1():
 
 # ---------------------------------------------------------------- risk control
 
+
 def _settling_spikes(W, T, right_at_T):
     """K = 2, label 0: class 1 leads until step W (a spike at t=1), class 0
     spikes from step W on (tie at W -> class 0). Samples not ``right_at_T``
@@ -312,7 +354,7 @@ def _settling_spikes(W, T, right_at_T):
             continue
         if w > 1:
             sp[n, 1, 0] = 1
-        sp[n, 0, w - 1:] = 1
+        sp[n, 0, w - 1 :] = 1
     return sp
 
 
@@ -324,7 +366,7 @@ def test_choose_topk_eps_is_the_fastest_within_the_budget(budget):
     right_T = (per_step_predictions(hold)[:, -1] == hold_y).sum()
     allowed = math.floor(budget / 100 * len(hold_y) + 1e-9)
     rows = {}
-    for eps in EPS_GRID:                                  # recomputed independently
+    for eps in EPS_GRID:  # recomputed independently
         t_c, pred = cutoff(calibrate_topk(fit, fit_y, eps), hold)
         rows[eps] = (right_T - (pred == hold_y).sum(), t_c.mean())
     assert [r["eps"] for r in ch.table] == list(EPS_GRID) and ch.n_holdout == 120
@@ -337,7 +379,7 @@ def test_choose_topk_eps_is_the_fastest_within_the_budget(budget):
         assert ch.eps == min(ok, key=lambda e: (rows[e][1], e))
     else:
         assert ch.eps == min(EPS_GRID, key=lambda e: (rows[e][0], rows[e][1], e))
-    if budget == 100.0:                                   # everything is allowed: the fastest eps
+    if budget == 100.0:  # everything is allowed: the fastest eps
         assert rows[ch.eps][1] == min(v[1] for v in rows.values())
 
 
@@ -350,12 +392,12 @@ def test_risk_controlled_guarantee_on_a_known_model():
     # P(W = w), w = 1..8: P(W > j) for j = 8..1 is 0, 0, .02, .05, .12, .30, .60, .80
     pw = np.array([0.20, 0.20, 0.30, 0.18, 0.07, 0.03, 0.02, 0.0])
     t_stops = [T, 7, 6, 5, 4, 3, 2, 1]
-    true_flip = {j: float(pw[j:].sum() * 0.95) for j in t_stops}   # 95 % right at T
+    true_flip = {j: float(pw[j:].sum() * 0.95) for j in t_stops}  # 95 % right at T
     cands = [FixedT()] + [FixedT(t_stop=j) for j in t_stops[1:]]
     true_rates = [0.0] + [true_flip[j] for j in t_stops[1:]]
-    assert true_rates == sorted(true_rates)   # least to most aggressive
+    assert true_rates == sorted(true_rates)  # least to most aggressive
     safe = [i for i, r in enumerate(true_rates) if r <= delta]
-    assert max(safe) == 3 and true_rates[4] > delta   # 0.0475 ok, 0.114 not
+    assert max(safe) == 3 and true_rates[4] > delta  # 0.0475 ok, 0.114 not
     rng = np.random.default_rng(2024)
     chosen, ok = [], 0
     for _ in range(reps):
@@ -371,8 +413,8 @@ def test_risk_controlled_guarantee_on_a_known_model():
         assert res.p_values[3] == pytest.approx(binomial_sf_pvalue(flips, n, delta))
         assert res.rule is cands[res.index]
     chosen = np.array(chosen)
-    assert ok / reps >= conf                         # the guarantee, with room to spare here
-    assert np.mean(chosen == max(safe)) >= 0.5       # not trivially index 0: finds the best safe rule
+    assert ok / reps >= conf  # the guarantee, with room to spare here
+    assert np.mean(chosen == max(safe)) >= 0.5  # not trivially index 0: finds the best safe rule
     assert np.all(chosen >= 1)
 
 
@@ -381,33 +423,36 @@ def test_risk_controlled_fixed_sequence_stops_at_first_non_rejection():
     T = 4
     sp = np.zeros((40, 2, T), np.uint8)
     sp[:, 0, :] = 1
-    sp[:12, 1, 0] = 1            # for 12 samples class 1 spikes at t=1 and class 0 starts at t=2:
-    sp[:12, 0, 0] = 0            # t=1 predicts 1 (wrong), t=2 ties (1, 1) -> 0 (right)
+    sp[:12, 1, 0] = 1  # for 12 samples class 1 spikes at t=1 and class 0 starts at t=2:
+    sp[:12, 0, 0] = 0  # t=1 predicts 1 (wrong), t=2 ties (1, 1) -> 0 (right)
     labels = np.zeros(40, dtype=np.int64)
     cands = [FixedT(), FixedT(t_stop=1), FixedT(t_stop=2)]
     res = risk_controlled(sp, labels, cands, delta=0.1, confidence=0.9)
     assert res.empirical_drop.tolist() == pytest.approx([0.0, 0.3, 0.0])
     assert res.mean_steps.tolist() == pytest.approx([4.0, 1.0, 2.0])
-    assert res.p_values[0] == pytest.approx(0.9 ** 40)           # P[Bin(40, .1) <= 0]
+    assert res.p_values[0] == pytest.approx(0.9**40)  # P[Bin(40, .1) <= 0]
     # candidate 1 is not rejected, so candidate 2 (safe) is never reached
     assert res.p_values[1] > 0.1 and res.p_values[2] < 0.1
     assert res.index == 0
     # too few samples to reject anything: index 0
     res = risk_controlled(sp[12:20], labels[12:20], cands[::2], delta=0.1, confidence=0.9)
-    assert res.index == 0 and res.p_values[0] == pytest.approx(0.9 ** 8)
+    assert res.index == 0 and res.p_values[0] == pytest.approx(0.9**8)
 
 
 # ---------------------------------------------------------------- evaluate: static truncation, summary
 
+
 def _pred_sequence_spikes():
     """4 samples, K = 2, T = 4, labels 0; per-step predictions:
     s0: 0 0 0 0, s1: 1 0 0 0, s2: 1 1 0 0, s3: 1 1 1 1 (wrong)."""
-    Y = np.array([
-        [[1, 2, 3, 4], [0, 0, 0, 0]],
-        [[0, 1, 2, 3], [1, 1, 1, 1]],
-        [[0, 0, 1, 2], [1, 1, 1, 1]],
-        [[0, 0, 0, 0], [1, 2, 3, 4]],
-    ])
+    Y = np.array(
+        [
+            [[1, 2, 3, 4], [0, 0, 0, 0]],
+            [[0, 1, 2, 3], [1, 1, 1, 1]],
+            [[0, 0, 1, 2], [1, 1, 1, 1]],
+            [[0, 0, 0, 0], [1, 2, 3, 4]],
+        ]
+    )
     return _from_counts(Y), np.zeros(4, dtype=np.int64)
 
 
@@ -430,9 +475,21 @@ def test_summarise_keys_and_values():
     sp, labels = _pred_sequence_spikes()
     rule = FixedT(t_stop=2)
     rep = summarise(rule, sp, labels)
-    for key in ("n_samples", "T", "policy", "policy_params", "accuracy_full", "accuracy_cutoff",
-                "mean_t_cutoff", "timestep_ratio", "mean_oct", "static_truncation",
-                "ratio_vs_static_truncation", "t_cutoff_histogram", "fixed_T_curve"):
+    for key in (
+        "n_samples",
+        "T",
+        "policy",
+        "policy_params",
+        "accuracy_full",
+        "accuracy_cutoff",
+        "mean_t_cutoff",
+        "timestep_ratio",
+        "mean_oct",
+        "static_truncation",
+        "ratio_vs_static_truncation",
+        "t_cutoff_histogram",
+        "fixed_T_curve",
+    ):
         assert key in rep, key
     assert rep["n_samples"] == 4 and rep["T"] == 4
     assert rep["policy"] == "fixed" and rep["policy_params"] == {"policy": "fixed", "t_stop": 2}
@@ -440,10 +497,10 @@ def test_summarise_keys_and_values():
     assert rep["accuracy_drop_pp"] == pytest.approx(25.0)
     assert rep["mean_t_cutoff"] == 2.0 and rep["timestep_ratio"] == 2.0
     assert rep["t_cutoff_histogram"] == [0, 4, 0, 0]
-    assert rep["mean_oct"] == pytest.approx((1 + 2 + 3 + 4) / 4)   # s3 wrong at T -> OCT = T
-    assert rep["static_truncation"]["T_prime"] == 2                # within the same 0.25 drop
+    assert rep["mean_oct"] == pytest.approx((1 + 2 + 3 + 4) / 4)  # s3 wrong at T -> OCT = T
+    assert rep["static_truncation"]["T_prime"] == 2  # within the same 0.25 drop
     assert rep["ratio_vs_static_truncation"] == 1.0
-    json.dumps(rep)   # a report is plain JSON
+    json.dumps(rep)  # a report is plain JSON
     # decisions given by another engine are used as given
     rep2 = summarise(rule, sp, labels, t_c=np.array([4, 4, 4, 4]), pred=np.array([0, 0, 0, 1]))
     assert rep2["accuracy_cutoff"] == 0.75 and rep2["mean_t_cutoff"] == 4.0
@@ -451,30 +508,34 @@ def test_summarise_keys_and_values():
 
 # ---------------------------------------------------------------- synaptic operations
 
+
 def test_count_ops_tiny_dense_by_hand():
-    fo = [np.full(3, 2.0), np.full(2, 2.0)]                  # dense 3 -> 2 -> 2
-    x = np.array([[[1, 1, 0], [0, 1, 1], [0, 0, 1]]])      # (1, 3 inputs, T=3)
-    h = np.array([[[0, 1, 1], [1, 0, 0]]])                 # (1, 2 hidden, 3)
-    o = np.array([[[0, 0, 1], [0, 1, 0]]])                 # (1, 2 out, 3)
+    fo = [np.full(3, 2.0), np.full(2, 2.0)]  # dense 3 -> 2 -> 2
+    x = np.array([[[1, 1, 0], [0, 1, 1], [0, 0, 1]]])  # (1, 3 inputs, T=3)
+    h = np.array([[[0, 1, 1], [1, 0, 0]]])  # (1, 2 hidden, 3)
+    o = np.array([[[0, 0, 1], [0, 1, 0]]])  # (1, 2 out, 3)
     ops = count_ops(fo, [x, h], [2, 2], [h, o], np.array([2]))
     # steps 1..2: input spikes 1+1+1 = 3 (x fan-out 2) + hidden spikes 1+1 = 2 (x 2) -> 10
     assert ops.synops.tolist() == [10.0]
-    assert ops.neuron_updates.tolist() == [8.0]             # 4 neurons x 2 steps
-    assert ops.spikes.tolist() == [3.0]                     # hidden 2 + output 1
+    assert ops.neuron_updates.tolist() == [8.0]  # 4 neurons x 2 steps
+    assert ops.spikes.tolist() == [3.0]  # hidden 2 + output 1
     assert ops.energy_uj[0] == pytest.approx((10 * 23.6 + 5 * 52.0 + 3 * 81.0) * 1e-6)
     full = count_ops(fo, [x, h], [2, 2], [h, o], np.array([3]))
     assert full.synops.tolist() == [(5 * 2) + (3 * 2)]
 
 
-@pytest.mark.parametrize("params, message", [
-    ({"policy": "confidence", "eps": "abc"}, r"eps must be a number, got 'abc'"),
-    ({"policy": "confidence", "eps": -1}, r"eps must be in \(0, 1\)"),
-    ({"policy": "confidence", "eps": 0.1, "temperature": 0}, r"temperature must be in \(0, inf\]"),
-    ({"policy": "entropy", "threshold": 1.5}, r"threshold must be in \(0, 1\]"),
-    ({"policy": "fixed", "t_stop": 0}, r"t_stop must be a positive whole number"),
-    ({"policy": "topk", "beta": ["a", "b"]}, r"beta must be a per-step list of numbers"),
-    ({"policy": "conformal", "q": [float("nan")]}, r"q contains NaN"),
-])
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ({"policy": "confidence", "eps": "abc"}, r"eps must be a number, got 'abc'"),
+        ({"policy": "confidence", "eps": -1}, r"eps must be in \(0, 1\)"),
+        ({"policy": "confidence", "eps": 0.1, "temperature": 0}, r"temperature must be in \(0, inf\]"),
+        ({"policy": "entropy", "threshold": 1.5}, r"threshold must be in \(0, 1\]"),
+        ({"policy": "fixed", "t_stop": 0}, r"t_stop must be a positive whole number"),
+        ({"policy": "topk", "beta": ["a", "b"]}, r"beta must be a per-step list of numbers"),
+        ({"policy": "conformal", "q": [float("nan")]}, r"q contains NaN"),
+    ],
+)
 def test_rule_parameters_are_typed_and_range_checked(params, message):
     with pytest.raises(ValueError, match=message):
         rule_from_params(params)

@@ -16,7 +16,8 @@ import pytest
 
 from lavacut.cli import build_parser
 from lavacut.config import ConfigError, load_config
-from lavacut.cutoff.calibrate import calibrate_all, calibrate_temperature
+from lavacut.cutoff.calibrate import calibrate_all
+from lavacut.cutoff.rules.calibration import calibrate_temperature
 from lavacut.cutoff.metrics import guarantees, sweeps
 from lavacut.cutoff.rules import (
     RULES,
@@ -65,7 +66,7 @@ def test_built_in_rules_one_module_each_in_registry_order():
         "fixed": "lavacut.cutoff.rules.fixed",
     }
     # the Top-K eps grid is stated once: the sweep's and choose_topk_eps's
-    from lavacut.cutoff.calibrate import EPS_GRID
+    from lavacut.cutoff.rules.topk import EPS_GRID
 
     assert RULES["topk"].sweep_grid is EPS_GRID
 

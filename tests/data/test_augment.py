@@ -1,5 +1,6 @@
 """Frame translation (training augmentation) equals translating the events
 and framing them with tonic, and its random draws are reproducible."""
+
 import numpy as np
 import pytest
 
@@ -8,7 +9,7 @@ from lavacut.data.events import EVENT_DTYPE
 from lavacut.data.framing import FramingConfig, frame_events
 from lavacut.util import LavacutError
 
-SENSOR = (20, 16, 2)            # (W, H, P)
+SENSOR = (20, 16, 2)  # (W, H, P)
 
 
 def _events(n=3000, seed=0):

@@ -1,4 +1,5 @@
 """Events in: the emulator, the embedded data set, framing, config and CLI."""
+
 import json
 
 import numpy as np
@@ -12,6 +13,7 @@ from lavacut_testing import run_cli
 
 def _digit_images(n=6):
     from sklearn.datasets import load_digits
+
     d = load_digits()
     return d.images[:n] / 16.0, d.target[:n]
 
@@ -27,7 +29,7 @@ def test_emulator_is_deterministic_and_well_formed():
     for ev in a:
         assert ev.dtype == EVENT_DTYPE
         validate_events(ev, (34, 34, 2))  # sorted, in sensor, non-negative
-        assert 2000 < len(ev) < 8000      # N-MNIST-like density
+        assert 2000 < len(ev) < 8000  # N-MNIST-like density
         assert 0.3 < ev["p"].mean() < 0.7  # both polarities
         assert ev["t"].max() <= cfg.duration_us
 
@@ -50,6 +52,7 @@ def test_still_image_without_motion_gives_only_noise():
 
 def test_embedded_split_is_stratified_fixed_and_tonic_compatible(embedded_train, embedded_test):
     import tonic.transforms as tt
+
     assert len(embedded_train) + len(embedded_test) == 1797
     assert set(embedded_train.indices).isdisjoint(embedded_test.indices)
     bal = np.bincount(embedded_test.targets, minlength=10)
@@ -65,6 +68,7 @@ def test_embedded_split_is_stratified_fixed_and_tonic_compatible(embedded_train,
 
 def test_embedded_cache_checksum_rebuilds_a_corrupt_cache(tmp_path, embedded_train):
     from lavacut.data.embedded import EmbeddedBuildConfig, cache_paths, load_or_build
+
     cfg = EmbeddedBuildConfig()
     src_npz, src_json = cache_paths(cfg)
     data, meta = cache_paths(cfg, tmp_path)
@@ -105,13 +109,16 @@ def test_pad_collate_pads_unequal_lengths_at_the_end():
     assert y.tolist() == [1, 2]
 
 
-@pytest.mark.parametrize("events, problem", [
-    (make_events([40], [1], [5], [1]), "x=40 outside the sensor"),
-    (make_events([1], [34], [5], [1]), "y=34 outside the sensor"),
-    (make_events([1, 1], [1, 1], [5, 3], [1, 1]), "not sorted"),
-    (make_events([1], [1], [-5], [0]), "negative timestamp"),
-    (make_events([], [], [], []), "no events"),
-])
+@pytest.mark.parametrize(
+    "events, problem",
+    [
+        (make_events([40], [1], [5], [1]), "x=40 outside the sensor"),
+        (make_events([1], [34], [5], [1]), "y=34 outside the sensor"),
+        (make_events([1, 1], [1, 1], [5, 3], [1, 1]), "not sorted"),
+        (make_events([1], [1], [-5], [0]), "negative timestamp"),
+        (make_events([], [], [], []), "no events"),
+    ],
+)
 def test_bad_events_are_named(events, problem):
     with pytest.raises(EventError) as e:
         frame_events(events, (34, 34, 2), FramingConfig(), source="recording.bin")
@@ -120,6 +127,7 @@ def test_bad_events_are_named(events, problem):
 
 def test_framed_cache_is_reused(embedded_test, tmp_path):
     from lavacut.data.framing import load_framed
+
     cfg = FramingConfig(T=10)
     a = load_framed(embedded_test, "embedded-test", "test", cfg, progress=False, root=tmp_path)
     files = sorted(p.name for p in tmp_path.iterdir())
@@ -130,6 +138,7 @@ def test_framed_cache_is_reused(embedded_test, tmp_path):
 
 def test_config_errors_name_the_key(tmp_path):
     from lavacut.config import ConfigError, load_config
+
     with pytest.raises(ConfigError, match="no key 'epoch'"):
         load_config(None, ["train.epoch=3"])
     with pytest.raises(ConfigError, match="train.epochs must be an integer"):

@@ -2,6 +2,7 @@
 DAT and EVT 2.0 RAW files written here from the formats' specifications, read
 back event for event; EVT 3.0 refused while expelliarmus misreads it; bad
 files each refused with the file named."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -44,7 +45,7 @@ def test_evt3_is_refused_while_expelliarmus_misreads_its_timestamps(tmp_path):
     path = write_evt3(tmp_path / "evt3.raw", ev, 640, 480)
     t = Wizard(encoding="evt3").read(path)["t"]
     assert len(t) == len(ev) and not np.array_equal(t, ev["t"])
-    assert np.array_equal(t % 4096, ev["t"] % 4096)          # the low 12 bits are right
+    assert np.array_equal(t % 4096, ev["t"] % 4096)  # the low 12 bits are right
     with pytest.raises(RecordingError, match=r"evt3.raw: Prophesee RAW EVT3 files are not read: expelliarmus"):
         read_event_file(path)
 
@@ -72,7 +73,7 @@ def test_dat_of_another_event_type_or_with_a_bad_polarity(tmp_path):
         read_event_file(write_dat(tmp_path / "ext.dat", ev, 34, 34, ev_type=0x0E))
     bad = write_dat(tmp_path / "pol.dat", ev, 34, 34)
     raw = bytearray(bad.read_bytes())
-    raw[-1] |= 0x40                       # polarity nibble of the last record: 4
+    raw[-1] |= 0x40  # polarity nibble of the last record: 4
     bad.write_bytes(bytes(raw))
     with pytest.raises(RecordingError, match="pol.dat: corrupt Prophesee DAT file: polarity"):
         read_event_file(bad)

@@ -3,6 +3,7 @@ formats, identification by suffix checked against the content (the same for
 the folder check, the read and describe), and the worked example of
 docs/extending.md: a format defined here, in one module, read as a folder
 through the normal user-input path."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -30,7 +31,7 @@ def read_csv(path) -> Recording:
         raise RecordingError(f"{path}: {cols.shape[1]} columns, expected 4 (x,y,t,p)")
     arr = np.zeros(len(cols), dtype=[("x", "<i8"), ("y", "<i8"), ("t", "<i8"), ("p", "<i8")])
     arr["x"], arr["y"], arr["t"], arr["p"] = cols.T
-    ev, one_d = structured_to_events(arr, str(path))    # the checks every format shares
+    ev, one_d = structured_to_events(arr, str(path))  # the checks every format shares
     return Recording(path, ev, None, one_d)
 
 
@@ -95,11 +96,13 @@ def test_built_in_formats_and_the_registry_refusals():
 def test_a_file_named_for_another_format_is_refused_with_what_it_holds(tmp_path):
     np.save(tmp_path / "rec.npy", structured(events()))
     (tmp_path / "rec.npy").rename(tmp_path / "rec.dat")
-    with pytest.raises(UnsupportedFileError,
-                       match=r"rec.dat: named .dat \(Prophesee DAT\) but it holds tonic structured events.*; "
-                             r"rename it rec.npy"):
+    with pytest.raises(
+        UnsupportedFileError,
+        match=r"rec.dat: named .dat \(Prophesee DAT\) but it holds tonic structured events.*; "
+        r"rename it rec.npy",
+    ):
         formats.read(tmp_path / "rec.dat")
-    dat = write_dat(tmp_path / "g.raw", events(), 64, 48, geometry=True)    # "% evt DAT" in its header
+    dat = write_dat(tmp_path / "g.raw", events(), 64, 48, geometry=True)  # "% evt DAT" in its header
     with pytest.raises(UnsupportedFileError, match=r"g.raw: named .raw .* but it holds Prophesee DAT; rename it g.dat"):
         formats.identify(dat)
     assert formats.identify(write_evt2(tmp_path / "e.raw", events(), 64, 48)).name == "prophesee_raw"
@@ -108,8 +111,11 @@ def test_a_file_named_for_another_format_is_refused_with_what_it_holds(tmp_path)
 def test_an_unknown_suffix_is_refused_with_a_hint_from_the_content(tmp_path):
     np.save(tmp_path / "rec.npy", structured(events()))
     (tmp_path / "rec.npy").rename(tmp_path / "rec.events")
-    with pytest.raises(UnsupportedFileError, match=r"rec.events: unsupported file type '.events'; supported event "
-                                                   r"files: .*; its content is tonic structured .*: name it rec.npy"):
+    with pytest.raises(
+        UnsupportedFileError,
+        match=r"rec.events: unsupported file type '.events'; supported event "
+        r"files: .*; its content is tonic structured .*: name it rec.npy",
+    ):
         formats.identify(tmp_path / "rec.events")
     (tmp_path / "notes.txt").write_text("% a note, not a Prophesee header\n")
     with pytest.raises(UnsupportedFileError) as e:
@@ -132,11 +138,20 @@ def test_the_folder_check_and_the_read_identify_alike(tmp_path):
 
 def test_describe_a_recording(tmp_path, nmnist_sample):
     d = formats.describe(nmnist_sample)
-    assert (d["format"], d["recognised_by"], d["events"], d["sensor"], d["sensor_from"]) == \
-        ("nmnist_bin", "suffix", 4325, [34, 34, 2], "format")
+    assert (d["format"], d["recognised_by"], d["events"], d["sensor"], d["sensor_from"]) == (
+        "nmnist_bin",
+        "suffix",
+        4325,
+        [34, 34, 2],
+        "format",
+    )
     ev = events(n=200, w=50, h=40)
     d = formats.describe(write_dat(tmp_path / "geo.dat", ev, 64, 48, geometry=True))
-    assert (d["format"], d["recognised_by"], d["sensor"], d["sensor_from"]) == \
-        ("prophesee_dat", "suffix and content", [64, 48, 2], "header")
+    assert (d["format"], d["recognised_by"], d["sensor"], d["sensor_from"]) == (
+        "prophesee_dat",
+        "suffix and content",
+        [64, 48, 2],
+        "header",
+    )
     assert d["events"] == 200 and d["duration_us"] == int(ev["t"][-1] - ev["t"][0])
     assert d["extent"] == [int(ev["x"].max()) + 1, int(ev["y"].max()) + 1] and d["polarities"] == [0, 1]

@@ -3,6 +3,7 @@ label checks of issue 22: recordings written as real .aedat4 (dv-processing)
 and Prophesee .dat files, fitted with tonic's own transforms, run through
 ``lavacut`` on the shipped export ``embedded_dense`` (34x34x2, classes
 "0".."9")."""
+
 from __future__ import annotations
 
 import csv
@@ -55,7 +56,7 @@ def test_fit_none_refuses_a_camera_naming_both_sizes_and_the_set_that_fits(tmp_p
     msg = str(e.value)
     assert "the camera is 320x240 (P=2, from the .aedat4 header)" in msg and "the network takes 34x34" in msg
     assert "--set framing.fit=crop+resize (centre-crops 240x240" in msg and "--set data.sensor=[W,H,P]" in msg
-    assert "pass sensor=" not in msg           # the option that does not exist
+    assert "pass sensor=" not in msg  # the option that does not exist
 
 
 def test_a_camera_header_beats_the_network_size(tmp_path):
@@ -80,9 +81,15 @@ def test_crop_resize_is_tonics_centre_crop_then_downsample(tmp_path):
     ev = cam(20_000, 320, 240, seed=3)
     write_aedat4(tmp_path / "r.aedat4", ev, 320, 240)
     s = load_user_input(tmp_path / "r.aedat4", fc(fit="crop+resize"), input_shape=NET, progress=False)
-    want = tonic_frames(ev, (320, 240, 2), [tt.CenterCrop(sensor_size=(320, 240, 2), size=(240, 240)),
-                                            tt.Downsample(sensor_size=(240, 240, 2), target_size=(34, 34))],
-                        (34, 34, 2))
+    want = tonic_frames(
+        ev,
+        (320, 240, 2),
+        [
+            tt.CenterCrop(sensor_size=(320, 240, 2), size=(240, 240)),
+            tt.Downsample(sensor_size=(240, 240, 2), target_size=(34, 34)),
+        ],
+        (34, 34, 2),
+    )
     assert s.frames.shape == (1, 2, 34, 34, 30) and np.array_equal(s.frames[0], want)
     fit = s.info["fit"]
     assert fit["crop"] == [40, 0, 240, 240] and fit["scale"] == [34 / 240, 34 / 240]
@@ -112,26 +119,32 @@ def test_crop_centre_and_crop_box(tmp_path):
     want = tonic_frames(ev, (320, 240, 2), [tt.CenterCrop(sensor_size=(320, 240, 2), size=(34, 34))], (34, 34, 2))
     assert np.array_equal(s.frames[0], want) and s.info["fit"]["crop"] == [143, 103, 34, 34]
     # a given box [x0, y0, w, h]: events inside it, moved to its origin
-    s = load_user_input(tmp_path / "r.aedat4", fc(fit="crop", crop=(10, 20, 34, 34)), input_shape=NET,
-                        progress=False)
+    s = load_user_input(tmp_path / "r.aedat4", fc(fit="crop", crop=(10, 20, 34, 34)), input_shape=NET, progress=False)
     m = (ev["x"] >= 10) & (ev["x"] < 44) & (ev["y"] >= 20) & (ev["y"] < 54)
     box = make_events(ev["x"][m] - 10, ev["y"][m] - 20, ev["t"][m], ev["p"][m])
     assert np.array_equal(s.frames[0], frame_events(box, (34, 34, 2), FC))
     # crop+resize of a given box: the box scaled
-    s = load_user_input(tmp_path / "r.aedat4", fc(fit="crop+resize", crop=(100, 0, 120, 120)), input_shape=NET,
-                        progress=False)
+    s = load_user_input(
+        tmp_path / "r.aedat4", fc(fit="crop+resize", crop=(100, 0, 120, 120)), input_shape=NET, progress=False
+    )
     assert s.info["fit"]["crop"] == [100, 0, 120, 120] and s.info["fit"]["scale"] == [34 / 120, 34 / 120]
-    with pytest.raises(LavacutError, match=r"framing.crop=\[300, 0, 34, 34\] reaches x=333, y=33, outside the "
-                                           r"camera's 320x240"):
-        load_user_input(tmp_path / "r.aedat4", fc(fit="crop", crop=(300, 0, 34, 34)), input_shape=NET,
-                        progress=False)
+    with pytest.raises(
+        LavacutError,
+        match=r"framing.crop=\[300, 0, 34, 34\] reaches x=333, y=33, outside the "
+        r"camera's 320x240",
+    ):
+        load_user_input(tmp_path / "r.aedat4", fc(fit="crop", crop=(300, 0, 34, 34)), input_shape=NET, progress=False)
     with pytest.raises(LavacutError, match="must be the network's 34x34; use framing.fit=crop\\+resize"):
         load_user_input(tmp_path / "r.aedat4", fc(fit="crop", crop=(0, 0, 50, 50)), input_shape=NET, progress=False)
 
 
 def test_fit_settings_are_checked_when_the_config_is_read():
-    assert load_config(overrides=["framing.fit=crop+resize", "framing.crop=[40, 0, 240, 240]"]).framing.crop == \
-        (40, 0, 240, 240)
+    assert load_config(overrides=["framing.fit=crop+resize", "framing.crop=[40, 0, 240, 240]"]).framing.crop == (
+        40,
+        0,
+        240,
+        240,
+    )
     with pytest.raises(ConfigError, match="framing.fit must be none, crop, resize or crop\\+resize"):
         load_config(overrides=["framing.fit=stretch"])
     with pytest.raises(LavacutError, match="needs fit='crop' or 'crop\\+resize'"):
@@ -170,18 +183,30 @@ def test_named_folders_match_class_names_or_are_refused_unless_mapped(tmp_path):
     _class_folders(tmp_path / "d", ["background", "cars"])
     with pytest.raises(LabelError) as e:
         load_user_input(tmp_path / "d", FC, input_shape=NET, classes=DIGITS, n_classes=10, progress=False)
-    assert ("class folders 'background', 'cars' name none of the network's classes (0, 1, 2, 3, 4, 5, 6, 7, 8, "
-            "9)" in str(e.value)) and "--set 'data.label_map={background=N, cars=N}'" in str(e.value)
-    s = load_user_input(tmp_path / "d", FC, input_shape=NET, classes=DIGITS, n_classes=10, progress=False,
-                        label_map={"cars": 3, "background": "0"})
+    assert (
+        "class folders 'background', 'cars' name none of the network's classes (0, 1, 2, 3, 4, 5, 6, 7, 8, "
+        "9)" in str(e.value)
+    ) and "--set 'data.label_map={background=N, cars=N}'" in str(e.value)
+    s = load_user_input(
+        tmp_path / "d",
+        FC,
+        input_shape=NET,
+        classes=DIGITS,
+        n_classes=10,
+        progress=False,
+        label_map={"cars": 3, "background": "0"},
+    )
     assert s.labels.tolist() == [0, 3]
     assert s.info["label_mapping"]["rule"] == "by class name, data.label_map for background, cars"
-    for bad, match in (({"cars": 12, "background": 0}, "maps 'cars' to 12, outside the network's 10 classes"),
-                       ({"cars": "truck", "background": 0}, "neither a class index nor one of the network's"),
-                       ({"cars": 1, "background": 0, "bikes": 2}, "names 'bikes', not a class folder here")):
+    for bad, match in (
+        ({"cars": 12, "background": 0}, "maps 'cars' to 12, outside the network's 10 classes"),
+        ({"cars": "truck", "background": 0}, "neither a class index nor one of the network's"),
+        ({"cars": 1, "background": 0, "bikes": 2}, "names 'bikes', not a class folder here"),
+    ):
         with pytest.raises(LabelError, match=match):
-            load_user_input(tmp_path / "d", FC, input_shape=NET, classes=DIGITS, n_classes=10, progress=False,
-                            label_map=bad)
+            load_user_input(
+                tmp_path / "d", FC, input_shape=NET, classes=DIGITS, n_classes=10, progress=False, label_map=bad
+            )
 
 
 def test_without_class_names_numbers_are_indices_and_names_keep_folder_order():
@@ -196,8 +221,10 @@ def test_without_class_names_numbers_are_indices_and_names_keep_folder_order():
         folder_labels(["a", "b", "c"], None, 2, None, "x")
     with pytest.raises(ConfigError, match="data.label_map must be a table"):
         load_config(overrides=["data.label_map=[1, 2]"])
-    assert load_config(overrides=["data.label_map={cars=3, \"my bikes\"=\"4\"}"]).data.label_map == \
-        {"cars": 3, "my bikes": "4"}
+    assert load_config(overrides=['data.label_map={cars=3, "my bikes"="4"}']).data.label_map == {
+        "cars": 3,
+        "my bikes": "4",
+    }
 
 
 # ----------------------------------------------------------------- .npz labels (issue 22)
@@ -211,8 +238,9 @@ def test_npz_labels_and_classes_must_fit_the_networks_outputs(tmp_path):
     for labels in ([1, 15, 99], np.array([1, 2, 2**64 - 1], dtype=np.uint64)):
         with pytest.raises(LabelError):
             load(labels=np.asarray(labels))
-    with pytest.raises(LabelError, match="2 labels outside the network's 10 classes \\(valid 0..9; found "
-                                         "\\[15, 99\\]\\)"):
+    with pytest.raises(
+        LabelError, match="2 labels outside the network's 10 classes \\(valid 0..9; found \\[15, 99\\]\\)"
+    ):
         load(labels=np.array([1, 15, 99]))
     with pytest.raises(LabelError, match="label 18446744073709551615 is not a class index"):
         load(labels=np.array([1, 2, 2**64 - 1], dtype=np.uint64))
@@ -234,8 +262,7 @@ def test_windows_cut_a_recording_into_consecutive_samples(tmp_path):
     ev = _long()
     (tmp_path / "7").mkdir()
     np.save(tmp_path / "7" / "long.npy", structured(ev))
-    s = load_user_input(tmp_path, fc(slicing="windows"), input_shape=NET, classes=DIGITS, n_classes=10,
-                        progress=False)
+    s = load_user_input(tmp_path, fc(slicing="windows"), input_shape=NET, classes=DIGITS, n_classes=10, progress=False)
     assert len(s) == 2 and s.t0_us.tolist() == [0, 300_000] and s.labels.tolist() == [7, 7]
     assert s.recordings == [str(tmp_path / "7" / "long.npy")] * 2
     for k in range(2):
@@ -252,9 +279,13 @@ def test_the_default_window_says_what_it_left_out(tmp_path):
     s = load_user_input(tmp_path, FC, input_shape=NET, progress=False)
     last = _long()["t"][-1]
     assert len(s) == 2 and s.info["left_out"]["n_longer"] == 1 and s.info["left_out"]["n_recordings"] == 2
-    assert s.notes == [(f"1 of 2 recordings are longer than the 300 ms window (T x bin_us): "
-                        f"{(last + 1) / 1000 - 300:.0f} ms of {(last + 1) / 1000:.0f} ms left out of long.npy; "
-                        f"--set framing.slicing=windows runs them as a stream of windows")]
+    assert s.notes == [
+        (
+            f"1 of 2 recordings are longer than the 300 ms window (T x bin_us): "
+            f"{(last + 1) / 1000 - 300:.0f} ms of {(last + 1) / 1000:.0f} ms left out of long.npy; "
+            f"--set framing.slicing=windows runs them as a stream of windows"
+        )
+    ]
 
 
 # ----------------------------------------------------------------- command line, shipped export
@@ -296,8 +327,17 @@ def test_cli_camera_recordings_labelled_by_class_name_score_right(tmp_path, digi
     its classes 3 and 5 (today: refused, and labels 0 and 1)."""
     for y, (ev, _) in digits.items():
         write_aedat4(tmp_path / "davis" / str(y) / f"digit{y}.aedat4", _on_davis(ev), 320, 240)
-    r = run_cli("evaluate", EXPORT, "--input", tmp_path / "davis", "--set", "framing.fit=crop+resize",
-                "--no-neurobench", "--report", tmp_path / "ev.json")
+    r = run_cli(
+        "evaluate",
+        EXPORT,
+        "--input",
+        tmp_path / "davis",
+        "--set",
+        "framing.fit=crop+resize",
+        "--no-neurobench",
+        "--report",
+        tmp_path / "ev.json",
+    )
     rep = json.loads((tmp_path / "ev.json").read_text())
     assert [(row["label"], row["pred_full"]) for row in rep["per_sample"]] == [(3, 3), (5, 5)]
     assert rep["accuracy_full"] == 1.0 and rep["label_mapping"] == {"rule": "by class name", "map": {"3": 3, "5": 5}}
@@ -310,12 +350,31 @@ def test_cli_camera_recordings_labelled_by_class_name_score_right(tmp_path, digi
     assert [row["counts_full"] for row in rep["per_sample"]] == [row["counts_full"] for row in own]
     # a folder naming no class: refused before any work, unless mapped
     shutil.copytree(tmp_path / "davis" / "5", tmp_path / "davis" / "cars")
-    r = run_cli("evaluate", EXPORT, "--input", tmp_path / "davis", "--set", "framing.fit=crop+resize",
-                "--report", tmp_path / "no.json", check=False)
+    r = run_cli(
+        "evaluate",
+        EXPORT,
+        "--input",
+        tmp_path / "davis",
+        "--set",
+        "framing.fit=crop+resize",
+        "--report",
+        tmp_path / "no.json",
+        check=False,
+    )
     assert r.returncode == 2 and "class folder 'cars' names none of the network's classes" in r.stderr
     assert not (tmp_path / "no.json").exists()
-    run_cli("evaluate", EXPORT, "--input", tmp_path / "davis", "--set", "framing.fit=crop+resize",
-            "--set", "data.label_map={cars=5}", "--report", tmp_path / "map.json")
+    run_cli(
+        "evaluate",
+        EXPORT,
+        "--input",
+        tmp_path / "davis",
+        "--set",
+        "framing.fit=crop+resize",
+        "--set",
+        "data.label_map={cars=5}",
+        "--report",
+        tmp_path / "map.json",
+    )
     rep = json.loads((tmp_path / "map.json").read_text())
     assert [row["label"] for row in rep["per_sample"]] == [3, 5, 5] and rep["accuracy_full"] == 1.0
 
@@ -325,18 +384,31 @@ def test_cli_a_long_recording_runs_as_a_stream_of_windows(tmp_path, digits):
     """A 3 then a 5, 300 ms apart, in one recording: windows give one
     decision each, with its offset, latency and idle share (run on Lava)."""
     e3, e5 = digits[3][0], digits[5][0]
-    e3, e5 = e3[e3["t"] < 300_000], e5[e5["t"] < 300_000]     # what a 300 ms window frames of each
+    e3, e5 = e3[e3["t"] < 300_000], e5[e5["t"] < 300_000]  # what a 300 ms window frames of each
     ev = np.concatenate([e3, make_events(e5["x"], e5["y"], e5["t"] + 300_000, e5["p"])])
     np.save(tmp_path / "stream.npy", structured(ev))
-    r = run_cli("run", EXPORT, "--input", tmp_path / "stream.npy", "--policy", "confidence", "--param", "eps=0.05",
-                "--set", "framing.slicing=windows", "--report", tmp_path / "w.json")
+    r = run_cli(
+        "run",
+        EXPORT,
+        "--input",
+        tmp_path / "stream.npy",
+        "--policy",
+        "confidence",
+        "--param",
+        "eps=0.05",
+        "--set",
+        "framing.slicing=windows",
+        "--report",
+        tmp_path / "w.json",
+    )
     rep = json.loads((tmp_path / "w.json").read_text())
     rows = rep["per_sample"]
     assert [row["t0_us"] for row in rows] == [0, 300_000] and [row["pred_full"] for row in rows] == [3, 5]
     for row in rows:
         assert row["latency_ms"] == 10 * row["t_c"] and row["idle_share"] == pytest.approx((30 - row["t_c"]) / 30)
     assert rep["windows"]["n_windows"] == 2 and rep["windows"]["mean_latency_ms"] == pytest.approx(
-        np.mean([row["latency_ms"] for row in rows]))
+        np.mean([row["latency_ms"] for row in rows])
+    )
     assert "windows   2 windows of 300 ms from 1 recording: decision after" in r.stdout
     with open(tmp_path / "w.samples.csv") as f:
         csv_rows = list(csv.DictReader(f))
@@ -352,8 +424,7 @@ def test_cli_npz_labels_outside_the_classes_and_tiny_calibration_sets_are_refuse
     np.savez(tmp_path / "bad.npz", frames=frames, labels=np.array([1, 15, 99]))
     r = run_cli("run", EXPORT, "--input", tmp_path / "bad.npz", "--report", tmp_path / "r.json", check=False)
     assert r.returncode == 2 and "2 labels outside the network's 10 classes" in r.stderr
-    np.savez(tmp_path / "three.npz", frames=frames, labels=np.array([0, 1, 2]),
-             classes=np.array(["a", "b", "c"]))
+    np.savez(tmp_path / "three.npz", frames=frames, labels=np.array([0, 1, 2]), classes=np.array(["a", "b", "c"]))
     r = run_cli("run", EXPORT, "--input", tmp_path / "three.npz", "--report", tmp_path / "r.json", check=False)
     assert r.returncode == 2 and "'classes' holds 3 names but the network has 10 outputs" in r.stderr
     # one labelled sample cannot calibrate: refused, the file untouched

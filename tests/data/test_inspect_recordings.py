@@ -1,5 +1,6 @@
 """``lavacut inspect`` on event recordings (lavacut.data.formats.describe),
 and one answer for inspect, check and run on what a file is."""
+
 from __future__ import annotations
 
 import shutil
@@ -44,7 +45,7 @@ def test_inspect_a_tonic_npy(tmp_path, capsys):
     assert f"extent: {int(EV['x'].max()) + 1} x {int(EV['y'].max()) + 1} " in out
     assert "polarities: 0, 1" in out and "sensor: not declared" in out
 
-    np.save(path, structured(EV, one_d=True))           # a cochlea's x, t, p
+    np.save(path, structured(EV, one_d=True))  # a cochlea's x, t, p
     code, out, _ = _inspect(capsys, path)
     assert code == 0 and f"extent: {int(EV['x'].max()) + 1} (1-D: no y)" in out
 
@@ -53,18 +54,21 @@ def test_inspect_a_tonic_npy(tmp_path, capsys):
     assert code == 0 and "frames array (not events): uint8, shape (2, 34, 34, 10)" in out
 
 
-@pytest.mark.parametrize("name, write, described", [
-    ("rec.bin", write_nmnist, "N-MNIST"),
-    ("rec.dat", lambda p, ev: write_dat(p, ev, 64, 48), "Prophesee DAT"),
-    ("rec.raw", lambda p, ev: write_evt2(p, ev, 64, 48), "Prophesee RAW, EVT 2.0"),
-    ("rec.aedat4", lambda p, ev: write_aedat4(p, ev, 64, 48), "AEDAT4, iniVation DV"),
-])
+@pytest.mark.parametrize(
+    "name, write, described",
+    [
+        ("rec.bin", write_nmnist, "N-MNIST"),
+        ("rec.dat", lambda p, ev: write_dat(p, ev, 64, 48), "Prophesee DAT"),
+        ("rec.raw", lambda p, ev: write_evt2(p, ev, 64, 48), "Prophesee RAW, EVT 2.0"),
+        ("rec.aedat4", lambda p, ev: write_aedat4(p, ev, 64, 48), "AEDAT4, iniVation DV"),
+    ],
+)
 def test_inspect_each_format(tmp_path, capsys, name, write, described):
     path = write(tmp_path / name, EV)
     code, out, err = _inspect(capsys, path)
     assert code == 0, err
     assert f"event recording: {described} (format " in out and "events: 300, " in out
-    if name != "rec.bin":                           # the header declares the camera
+    if name != "rec.bin":  # the header declares the camera
         assert "sensor: 64 x 48 x 2 (declared in the file's header)" in out
 
 

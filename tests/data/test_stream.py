@@ -1,4 +1,5 @@
 """lavacut.data.stream: samples played back to back as one event stream."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -33,9 +34,13 @@ def sample(t, label, x=None):
 
 @pytest.fixture
 def dataset():
-    return ListDataset([sample([0, 5, 99], 3),         # lasts 100 us
-                        sample([10, 10, 40], 1),       # lasts 41 us (starts late)
-                        sample([0, 250], 7)])          # lasts 251 us
+    return ListDataset(
+        [
+            sample([0, 5, 99], 3),  # lasts 100 us
+            sample([10, 10, 40], 1),  # lasts 41 us (starts late)
+            sample([0, 250], 7),
+        ]
+    )  # lasts 251 us
 
 
 def assert_same_events(a, b):
@@ -55,7 +60,7 @@ def test_own_durations(dataset):
     for k in range(3):
         events, label = s.segment(k)
         assert label == dataset[k][1]
-        assert_same_events(events, dataset[k][0])                 # re-based to 0
+        assert_same_events(events, dataset[k][0])  # re-based to 0
     assert s.segment(-1)[1] == 7
 
 
@@ -79,9 +84,9 @@ def test_indices_choose_and_order(dataset):
 def test_fixed_segment_truncates_and_pads(dataset):
     s = make_stream(dataset, segment_us=60)
     assert list(s.boundaries_us) == [0, 60, 120, 180]
-    events, _ = s.segment(0)                                      # t=99 dropped
+    events, _ = s.segment(0)  # t=99 dropped
     assert list(events["t"]) == [0, 5]
-    assert_same_events(s.segment(1)[0], dataset[1][0])            # padded, all kept
+    assert_same_events(s.segment(1)[0], dataset[1][0])  # padded, all kept
     assert list(s.segment(2)[0]["t"]) == [0]
     # an event exactly at segment_us is beyond the segment
     s = make_stream(ListDataset([sample([0, 50], 0)]), segment_us=50)
@@ -100,7 +105,7 @@ def test_gap(dataset):
     assert list(s.boundaries_us) == [0, 1100, 2141, 3392]
     for k in range(3):
         assert_same_events(s.segment(k)[0], dataset[k][0])
-    assert s.segment_of(500) == 0                                 # the gap belongs to k
+    assert s.segment_of(500) == 0  # the gap belongs to k
     assert s.segment_of(1100) == 1
     s = make_stream(dataset, segment_us=60, gap_us=40)
     assert list(s.boundaries_us) == [0, 100, 200, 300]

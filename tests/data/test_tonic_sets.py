@@ -1,5 +1,6 @@
 """lavacut.data.tonic_sets: the real N-MNIST recording, and fake data set trees
 laid out as tonic 1.7 expects, read through tonic's own classes."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -11,10 +12,16 @@ import pytest
 
 from lavacut.data.events import EVENT_DTYPE, EventError
 from lavacut.data.stream import make_stream
-from lavacut.data.tonic_sets import (DATASETS, DataRootError, DatasetFilesMissing,
-                                     EventFileError, StratifiedSplit,
-                                     UnknownDatasetError, load_tonic_dataset,
-                                     read_nmnist_file)
+from lavacut.data.tonic_sets import (
+    DATASETS,
+    DataRootError,
+    DatasetFilesMissing,
+    EventFileError,
+    StratifiedSplit,
+    UnknownDatasetError,
+    load_tonic_dataset,
+    read_nmnist_file,
+)
 from lavacut.util import LavacutError
 
 #: The real N-MNIST recording of tests/fixtures (its README says where it comes from).
@@ -24,8 +31,10 @@ FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "nmnist_sample.bin"
 @pytest.fixture(autouse=True)
 def no_network(monkeypatch):
     """Fail any test in which tonic tries to download (tonic fetches with urlopen)."""
+
     def refuse(*args, **kwargs):
         raise AssertionError(f"network access attempted: {args[:1]}")
+
     monkeypatch.setattr(urllib.request, "urlopen", refuse)
 
 
@@ -52,12 +61,12 @@ def write(path: Path, data: bytes) -> Path:
 def test_read_nmnist_file_real_recording():
     ev = read_nmnist_file(FIXTURE)
     assert ev.dtype == EVENT_DTYPE
-    assert len(ev) == 4325 == FIXTURE.stat().st_size // 5   # no overflow records
+    assert len(ev) == 4325 == FIXTURE.stat().st_size // 5  # no overflow records
     assert ev["x"].min() >= 0 and ev["x"].max() <= 33
     assert ev["y"].min() >= 0 and ev["y"].max() <= 33
-    assert 0 <= ev["t"].min() and ev["t"].max() < 312_000        # 0..311 ms
+    assert 0 <= ev["t"].min() and ev["t"].max() < 312_000  # 0..311 ms
     assert np.all(np.diff(ev["t"]) >= 0)
-    assert 0 < ev["p"].sum() < len(ev)                           # both polarities
+    assert 0 < ev["p"].sum() < len(ev)  # both polarities
 
 
 def test_read_nmnist_file_truncated(tmp_path, fixture_bytes):
@@ -99,8 +108,12 @@ def test_read_nmnist_file_unsorted(tmp_path):
 def test_registry():
     assert {"nmnist", "dvsgesture", "cifar10dvs", "ncaltech101"} <= set(DATASETS)
     spec = DATASETS["nmnist"]
-    assert (spec.tonic_class_name, spec.sensor_size, spec.n_classes, spec.has_split) == \
-        ("NMNIST", (34, 34, 2), 10, True)
+    assert (spec.tonic_class_name, spec.sensor_size, spec.n_classes, spec.has_split) == (
+        "NMNIST",
+        (34, 34, 2),
+        10,
+        True,
+    )
     assert not DATASETS["cifar10dvs"].has_split and not DATASETS["ncaltech101"].has_split
     for name, spec in DATASETS.items():
         assert spec.name == name and spec.expected_layout and spec.description
@@ -114,13 +127,12 @@ def test_nmnist_fake_tree_read_by_tonic(tmp_path, fixture_bytes):
 
     root = tmp_path / "data"
     write(root / "NMNIST" / "Train" / "3" / "00001.bin", fixture_bytes)
-    write(root / "NMNIST" / "Train" / "7" / "00002.bin",
-          nmnist_bytes([0, 33], [1, 2], [5, 900], [1, 0]))
+    write(root / "NMNIST" / "Train" / "7" / "00002.bin", nmnist_bytes([0, 33], [1, 2], [5, 900], [1, 0]))
     write(root / "NMNIST" / "Test" / "5" / "00003.bin", fixture_bytes)
 
     train = load_tonic_dataset("nmnist", root)
     assert type(train.dataset) is tonic.datasets.NMNIST
-    assert not {"_check_exists", "download"} & set(vars(train.dataset))   # shadowing removed
+    assert not {"_check_exists", "download"} & set(vars(train.dataset))  # shadowing removed
     assert train.source_of(1).endswith("00002.bin")
     assert len(train) == 2 and train.targets == [3, 7]
     events, label = train[0]
@@ -135,14 +147,17 @@ def test_nmnist_fake_tree_read_by_tonic(tmp_path, fixture_bytes):
     assert len(test) == 1
     events, label = test[0]
     assert label == 5 and len(events) == 10
-    assert not any(root.glob("NMNIST/*.zip"))                     # nothing fetched
+    assert not any(root.glob("NMNIST/*.zip"))  # nothing fetched
 
 
-@pytest.mark.parametrize("content, expected", [
-    (lambda b: b[:-2], "truncated recording: 21623 bytes"),
-    (lambda b: b"", "empty file (0 bytes)"),
-    (lambda b: nmnist_bytes([40], [1], [5], [1]), "outside the sensor"),
-])
+@pytest.mark.parametrize(
+    "content, expected",
+    [
+        (lambda b: b[:-2], "truncated recording: 21623 bytes"),
+        (lambda b: b"", "empty file (0 bytes)"),
+        (lambda b: nmnist_bytes([40], [1], [5], [1]), "outside the sensor"),
+    ],
+)
 def test_nmnist_tree_bad_file_named(tmp_path, fixture_bytes, content, expected):
     """A damaged recording in a tonic tree is blamed on its file, whatever
     tonic's own reader would raise."""
@@ -169,10 +184,10 @@ def test_dvsgesture_fake_tree_read_by_tonic(tmp_path):
 
     ds = load_tonic_dataset("dvsgesture", root)
     assert len(ds) == 2 and ds.users == [1, 1]
-    assert ds.data == sorted(ds.data) and ds.targets == [10, 4]   # file-path order
+    assert ds.data == sorted(ds.data) and ds.targets == [10, 4]  # file-path order
     by_label = {label: events for events, label in (ds[i] for i in range(len(ds)))}
     events = by_label[4]
-    assert list(events["x"]) == [1, 127] and list(events["t"]) == [0, 7000]   # ms -> us
+    assert list(events["x"]) == [1, 127] and list(events["t"]) == [0, 7000]  # ms -> us
     assert list(events["p"]) == [False, True]
 
     with pytest.raises(DatasetFilesMissing, match="ibmGestureTest"):
@@ -183,9 +198,10 @@ def make_ncaltech_tree(root: Path, per_class: dict[str, int]) -> None:
     for category, n in per_class.items():
         for i in range(n):
             # offset recordings: tonic shifts each to start at x=0, y=0
-            write(root / "NCALTECH101" / "Caltech101" / category / f"image_{i + 1:04d}.bin",
-                  nmnist_bytes([50 + i, 60, 200], [20, 21 + i, 150], [0, 10 * i + 5, 999],
-                               [1, 0, 1]))
+            write(
+                root / "NCALTECH101" / "Caltech101" / category / f"image_{i + 1:04d}.bin",
+                nmnist_bytes([50 + i, 60, 200], [20, 21 + i, 150], [0, 10 * i + 5, 999], [1, 0, 1]),
+            )
 
 
 def test_ncaltech101_stratified_split(tmp_path):
@@ -194,20 +210,20 @@ def test_ncaltech101_stratified_split(tmp_path):
     test = load_tonic_dataset("ncaltech101", tmp_path, split="test")
     assert isinstance(train.dataset, StratifiedSplit) and isinstance(test.dataset, StratifiedSplit)
     assert train.sensor_size == (240, 180, 2)
-    assert train.classes == ["airplanes", "ant", "brain"]         # sorted folder names
+    assert train.classes == ["airplanes", "ant", "brain"]  # sorted folder names
     # 20 % of each class held out (at least 1 when a class has 2+ samples)
     assert sorted(test.targets) == [0, 0, 1]
     assert sorted(train.targets) == [0] * 8 + [1] * 4 + [2]
     assert set(train.indices).isdisjoint(test.indices)
     assert len(train) + len(test) == len(train.base) == 16
     again = load_tonic_dataset("ncaltech101", tmp_path, split="test")
-    assert again.indices == test.indices                          # deterministic
+    assert again.indices == test.indices  # deterministic
 
     events, label = test[0]
     assert label == test.targets[0] and isinstance(label, int)
-    assert events["x"].min() == 0 and events["y"].min() == 0     # tonic's re-basing
+    assert events["x"].min() == 0 and events["y"].min() == 0  # tonic's re-basing
 
-    stream = make_stream(train, segment_us=1000)                  # plays through the view
+    stream = make_stream(train, segment_us=1000)  # plays through the view
     assert len(stream) == 13 and stream.boundaries_us[-1] == 13_000
 
 
@@ -231,11 +247,14 @@ def test_bad_split(tmp_path):
         load_tonic_dataset("nmnist", tmp_path, split="validation")
 
 
-@pytest.mark.parametrize("name, searched", [
-    ("nmnist", Path("NMNIST") / "Train"),
-    ("ncaltech101", Path("NCALTECH101") / "Caltech101"),
-    ("cifar10dvs", Path("CIFAR10DVS")),
-])
+@pytest.mark.parametrize(
+    "name, searched",
+    [
+        ("nmnist", Path("NMNIST") / "Train"),
+        ("ncaltech101", Path("NCALTECH101") / "Caltech101"),
+        ("cifar10dvs", Path("CIFAR10DVS")),
+    ],
+)
 def test_missing_files_message(tmp_path, name, searched):
     with pytest.raises(DatasetFilesMissing) as err:
         load_tonic_dataset(name, tmp_path)
@@ -245,7 +264,7 @@ def test_missing_files_message(tmp_path, name, searched):
     for line in DATASETS[name].expected_layout.splitlines():
         assert line in msg
     assert "download=True" in msg
-    assert not (tmp_path / DATASETS[name].tonic_class_name).exists()   # nothing created
+    assert not (tmp_path / DATASETS[name].tonic_class_name).exists()  # nothing created
 
 
 def test_missing_files_hints(tmp_path):

@@ -2,6 +2,7 @@
 here as real files in every supported format and read back through the real
 readers (tonic, aedat, numpy); framed results are compared, bit for bit, with
 frame_events on the known events."""
+
 from __future__ import annotations
 
 import pickle
@@ -16,9 +17,17 @@ from lavacut.data.events import make_events
 from lavacut.data.framing import FramedSplit, FramingConfig, frame_events
 from lavacut.data.tonic_sets import read_nmnist_file
 from lavacut.data import user_input
-from lavacut.data.user_input import (EmptyInputError, FrameValuesError, InputShapeError,
-                                     LabelError, RecordingError, SensorError,
-                                     UnsupportedFileError, UserInputError, load_user_input)
+from lavacut.data.user_input import (
+    EmptyInputError,
+    FrameValuesError,
+    InputShapeError,
+    LabelError,
+    RecordingError,
+    SensorError,
+    UnsupportedFileError,
+    UserInputError,
+    load_user_input,
+)
 from lavacut.util import LavacutError
 
 FC = FramingConfig(bin_us=10_000, T=30)
@@ -58,11 +67,9 @@ def test_flat_input_shape_flattens_c_h_w(tmp_path):
     # C, H, W order: element (c, h, w) lands at c*15 + h*5 + w
     assert np.array_equal(s.frames[:, 1 * 15 + 2 * 5 + 3], x[:, 1, 2, 3])
     np.save(tmp_path / "flat.npy", x.reshape(4, 30, 9))
-    assert np.array_equal(load_user_input(tmp_path / "flat.npy", FC, input_shape=(30,)).frames,
-                          s.frames)
+    assert np.array_equal(load_user_input(tmp_path / "flat.npy", FC, input_shape=(30,)).frames, s.frames)
     np.save(tmp_path / "one.npy", x[0])
-    assert np.array_equal(load_user_input(tmp_path / "one.npy", FC, input_shape=(30,)).frames[0],
-                          s.frames[0])
+    assert np.array_equal(load_user_input(tmp_path / "one.npy", FC, input_shape=(30,)).frames[0], s.frames[0])
 
 
 def test_npy_structured_is_one_recording(tmp_path):
@@ -80,8 +87,7 @@ def test_npy_structured_is_one_recording(tmp_path):
 
 def test_npz_with_labels_and_classes(tmp_path):
     x = np.random.default_rng(5).random((3, 2, 4, 4, 10)) < 0.5
-    np.savez(tmp_path / "d.npz", frames=x, labels=np.array([2, 0, 1]),
-             classes=np.array(["cat", "dog", "eel"]))
+    np.savez(tmp_path / "d.npz", frames=x, labels=np.array([2, 0, 1]), classes=np.array(["cat", "dog", "eel"]))
     s = load_user_input(tmp_path / "d.npz", FC, input_shape=(2, 4, 4))
     assert np.array_equal(s.frames, x)
     assert s.labels.tolist() == [2, 0, 1] and s.labels.dtype == np.int64
@@ -155,13 +161,20 @@ def test_npz_key_errors(tmp_path):
         load_user_input(tmp_path / "junk.npz", FC)
 
 
-@pytest.mark.parametrize("labels, classes, pattern", [
-    (np.array([0, 1]), None, r"labels have shape \(2,\) but there are 3 samples"),
-    (np.array([0, 3, 5]), np.array(["a", "b", "c"]), r"2 labels out of range of the 3 classes \(max label 5, valid 0..2\)"),
-    (np.array([0, -1, 1]), None, r"1 negative labels"),
-    (np.array([0.0, 1.0, 1.0]), None, r"labels have type float64"),
-    (np.array([0, 1, 1]), np.array(["a", "a"]), r"class name 'a' appears more than once"),
-])
+@pytest.mark.parametrize(
+    "labels, classes, pattern",
+    [
+        (np.array([0, 1]), None, r"labels have shape \(2,\) but there are 3 samples"),
+        (
+            np.array([0, 3, 5]),
+            np.array(["a", "b", "c"]),
+            r"2 labels out of range of the 3 classes \(max label 5, valid 0..2\)",
+        ),
+        (np.array([0, -1, 1]), None, r"1 negative labels"),
+        (np.array([0.0, 1.0, 1.0]), None, r"labels have type float64"),
+        (np.array([0, 1, 1]), np.array(["a", "a"]), r"class name 'a' appears more than once"),
+    ],
+)
 def test_label_refusals(tmp_path, labels, classes, pattern):
     arrays = {"frames": np.zeros((3, 1, 2, 2, 4), dtype=bool), "labels": labels}
     if classes is not None:
@@ -198,13 +211,16 @@ def check_folder(split, known, sensor, classes, labels, fc=FC):
 
 def test_folder_tonic_npy_classes(tmp_path, capsys):
     root = tmp_path / "user"
-    known = {("one", "b.npy"): events(seed=1), ("one", "a.npy"): events(seed=2),
-             ("zero", "c.npy"): events(seed=3, w=18)}
+    known = {
+        ("one", "b.npy"): events(seed=1),
+        ("one", "a.npy"): events(seed=2),
+        ("zero", "c.npy"): events(seed=3, w=18),
+    }
     for (cls, name), ev in known.items():
         (root / cls).mkdir(parents=True, exist_ok=True)
         np.save(root / cls / name, structured(ev))
     (root / "one" / ".DS_Store").write_bytes(b"\0\1")  # hidden: skipped
-    (root / "one" / "._a.npy").write_bytes(b"\0\1")    # macOS resource fork: skipped
+    (root / "one" / "._a.npy").write_bytes(b"\0\1")  # macOS resource fork: skipped
     s = load_user_input(root, FC, progress=True)
     order = [("one", "a.npy"), ("one", "b.npy"), ("zero", "c.npy")]  # class, then file name
     check_folder(s, [known[k] for k in order], (20, 16, 2), ["one", "zero"], [0, 0, 1])
@@ -286,8 +302,11 @@ def test_sensor_rules(tmp_path):
         load_user_input(tmp_path, FC, sensor=(20, 16, 1))
     # the network input is the sensor only when the events fit it
     write_nmnist(tmp_path / "n" / "a.bin", events(seed=17, w=34, h=34))
-    with pytest.raises(InputShapeError, match=r"the camera is 34x34 \(P=2, from the .bin format\) but the network "
-                                                r"takes 28x28 \(input \(2, 28, 28\)\); --set framing.fit=resize"):
+    with pytest.raises(
+        InputShapeError,
+        match=r"the camera is 34x34 \(P=2, from the .bin format\) but the network "
+        r"takes 28x28 \(input \(2, 28, 28\)\); --set framing.fit=resize",
+    ):
         load_user_input(tmp_path / "n", FC, input_shape=(2, 28, 28))
     # the network input wins over the size a format declares when the events fit it
     write_nmnist(tmp_path / "small" / "a.bin", small := events(seed=25, w=28, h=28))

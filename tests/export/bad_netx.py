@@ -1,5 +1,6 @@
 """Malformed NetX files, each made from a shipped export with h5py (issue 22's
 hostile probes): name -> (builder, the words the refusal must contain)."""
+
 from __future__ import annotations
 
 import json
@@ -64,8 +65,9 @@ def _huge(f, d):
 def _huge_written(f, d):
     # 2048 x 1024 x 1024 float32 (8 GiB once read), its first chunk written gzip-compressed: a few KB on disk
     del f["layer/2/weight"]
-    ds = f["layer/2"].create_dataset("weight", shape=(2048, 1024, 1024), dtype="f4", chunks=(1, 1024, 1024),
-                                     compression="gzip", compression_opts=9)
+    ds = f["layer/2"].create_dataset(
+        "weight", shape=(2048, 1024, 1024), dtype="f4", chunks=(1, 1024, 1024), compression="gzip", compression_opts=9
+    )
     ds[0] = np.zeros((1024, 1024), np.float32)
 
 
@@ -92,35 +94,67 @@ BAD = {
     "soft_link": (DENSE, _soft_link, "layer/2/weight: an HDF5 soft link"),
     "dangling_link": (DENSE, _dangling_link, "layer/2/weight: an HDF5 soft link (dangling: /nowhere)"),
     "conv_3d_weight": (CONV, _conv_3d, "layer/1/weight: a conv weight of shape (16, 5, 5)"),
-    "string_shape": (DENSE, lambda f, d: _replace(f["layer/1"], "shape", np.array([b"256"])),
-                     "layer/1/shape: not numbers (dtype |S3)"),
+    "string_shape": (
+        DENSE,
+        lambda f, d: _replace(f["layer/1"], "shape", np.array([b"256"])),
+        "layer/1/shape: not numbers (dtype |S3)",
+    ),
     "layer_dataset": (DENSE, _layer_dataset, "'layer' is a dataset, not a group"),
-    "string_weight": (DENSE, lambda f, d: _replace(f["layer/2"], "weight", np.full((10, 256), b"1")),
-                      "layer/2/weight: not numbers (dtype |S1)"),
+    "string_weight": (
+        DENSE,
+        lambda f, d: _replace(f["layer/2"], "weight", np.full((10, 256), b"1")),
+        "layer/2/weight: not numbers (dtype |S1)",
+    ),
     "missing_shape": (DENSE, lambda f, d: f["layer/2"].__delitem__("shape"), "layer/2: no 'shape' dataset"),
-    "shape_1e8": (DENSE, lambda f, d: _replace(f["layer/2"], "shape", np.array([100_000_000])),
-                  "layer/2/shape: declares 100000000 elements"),
-    "string_train_config": (DENSE, lambda f, d: _meta(f, lambda m: m.update(train_config="epochs=3")),
-                            "lavacut/meta train_config: must be an object"),
+    "shape_1e8": (
+        DENSE,
+        lambda f, d: _replace(f["layer/2"], "shape", np.array([100_000_000])),
+        "layer/2/shape: declares 100000000 elements",
+    ),
+    "string_train_config": (
+        DENSE,
+        lambda f, d: _meta(f, lambda m: m.update(train_config="epochs=3")),
+        "lavacut/meta train_config: must be an object",
+    ),
     "huge_declared": (DENSE, _huge, "layer/2/weight: declares 3600000000 elements"),
     "huge_written": (DENSE, _huge_written, "layer/2/weight: declares 2147483648 elements"),
-    "complex_weight": (DENSE, lambda f, d: _replace(f["layer/2"], "weight",
-                                                    f["layer/2/weight"][()] * (1 + 1j)),
-                       "layer/2/weight: complex numbers"),
-    "bias_1e9": (DENSE, lambda f, d: f["layer/2"].create_dataset("bias", data=np.full(10, 1e9)),
-                 "[bias] layer 2: bias mantissas span 1e+09..1e+09"),
-    "delay_1000": (DENSE, lambda f, d: f["layer/2"].create_dataset("delay", data=np.full(256, 1000.0)),
-                   "[delay] layer 2: axonal delays span 1000..1000"),
+    "complex_weight": (
+        DENSE,
+        lambda f, d: _replace(f["layer/2"], "weight", f["layer/2/weight"][()] * (1 + 1j)),
+        "layer/2/weight: complex numbers",
+    ),
+    "bias_1e9": (
+        DENSE,
+        lambda f, d: f["layer/2"].create_dataset("bias", data=np.full(10, 1e9)),
+        "[bias] layer 2: bias mantissas span 1e+09..1e+09",
+    ),
+    "delay_1000": (
+        DENSE,
+        lambda f, d: f["layer/2"].create_dataset("delay", data=np.full(256, 1000.0)),
+        "[delay] layer 2: axonal delays span 1000..1000",
+    ),
     "no_layers": (DENSE, _no_layers, "'layer' group has no layers"),
     "hash_removed": (DENSE, _hash_removed_weights_changed, "lavacut/meta content_sha256: missing"),
-    "negative_beta": (DENSE, lambda f, d: _cutoff(f, "topk", lambda p: p["beta"].__setitem__(0, -1.0)),
-                      "lavacut/cutoff/topk: topk: beta has negative values (min -1, at step 1)"),
-    "short_beta": (DENSE, lambda f, d: _cutoff(f, "topk", lambda p: p.update(beta=p["beta"][:20])),
-                   "lavacut/cutoff/topk: topk: beta has 20 entries but the network runs T=30 steps"),
-    "wrong_class_count": (DENSE, lambda f, d: _meta(f, lambda m: m.update(classes=["a", "b", "c"])),
-                          "lavacut/meta classes: 3 names for 10 outputs"),
-    "unknown_dataset": (DENSE, lambda f, d: _meta(f, lambda m: m.update(dataset="mnist3d")),
-                        "lavacut/meta dataset: 'mnist3d' is not the data set its train_config runs ('embedded')"),
+    "negative_beta": (
+        DENSE,
+        lambda f, d: _cutoff(f, "topk", lambda p: p["beta"].__setitem__(0, -1.0)),
+        "lavacut/cutoff/topk: topk: beta has negative values (min -1, at step 1)",
+    ),
+    "short_beta": (
+        DENSE,
+        lambda f, d: _cutoff(f, "topk", lambda p: p.update(beta=p["beta"][:20])),
+        "lavacut/cutoff/topk: topk: beta has 20 entries but the network runs T=30 steps",
+    ),
+    "wrong_class_count": (
+        DENSE,
+        lambda f, d: _meta(f, lambda m: m.update(classes=["a", "b", "c"])),
+        "lavacut/meta classes: 3 names for 10 outputs",
+    ),
+    "unknown_dataset": (
+        DENSE,
+        lambda f, d: _meta(f, lambda m: m.update(dataset="mnist3d")),
+        "lavacut/meta dataset: 'mnist3d' is not the data set its train_config runs ('embedded')",
+    ),
 }
 
 

@@ -25,6 +25,7 @@ run of linear nodes before a neuron layer delivers one step later (``h[t]``
 uses step ``t - 1``, zero spikes before step 0), as NetX/Lava and lavacut's
 SLAYER networks do; its output at ``t`` is their output at ``t``.
 """
+
 from __future__ import annotations
 
 from collections import defaultdict
@@ -79,11 +80,24 @@ def _linear(node, h):
     if tp == "Conv2d":
         pad = node.padding if isinstance(node.padding, str) else _two(node.padding)
         b = None if node.bias is None else _t(node.bias).reshape(-1)
-        return F.conv2d(h, _t(node.weight), b, stride=_two(node.stride), padding=pad,
-                        dilation=_two(node.dilation), groups=int(node.groups))
+        return F.conv2d(
+            h,
+            _t(node.weight),
+            b,
+            stride=_two(node.stride),
+            padding=pad,
+            dilation=_two(node.dilation),
+            groups=int(node.groups),
+        )
     if tp in ("SumPool2d", "AvgPool2d"):
-        return F.avg_pool2d(h, _two(node.kernel_size), _two(node.stride), _two(node.padding),
-                            count_include_pad=True, divisor_override=1 if tp == "SumPool2d" else None)
+        return F.avg_pool2d(
+            h,
+            _two(node.kernel_size),
+            _two(node.stride),
+            _two(node.padding),
+            count_include_pad=True,
+            divisor_override=1 if tp == "SumPool2d" else None,
+        )
     raise ValueError(f"reference simulator: no node type {tp}")
 
 
@@ -139,7 +153,7 @@ def simulate(graph, frames, dt: float | None = None, synaptic_delay: int = 0) ->
     if dt is None:
         dt = infer_dt(graph)
     order, loops = _chain(graph)
-    layers, run = [], []                                  # (linear nodes, neuron node, loop node) per layer
+    layers, run = [], []  # (linear nodes, neuron node, loop node) per layer
     for nm in order[1:-1]:
         node = graph.nodes[nm]
         if type(node).__name__ in NEURONS + READOUTS:
@@ -150,7 +164,7 @@ def simulate(graph, frames, dt: float | None = None, synaptic_delay: int = 0) ->
     x = torch.as_tensor(np.asarray(frames), dtype=torch.float64)
     T = x.shape[-1]
     state = [{"i": 0.0, "v": 0.0} for _ in layers]
-    prev = [torch.zeros_like(x[..., 0])] + [None] * len(layers)   # spikes of step t - 1: input, layers
+    prev = [torch.zeros_like(x[..., 0])] + [None] * len(layers)  # spikes of step t - 1: input, layers
     outs = []
     with torch.no_grad():
         for t in range(T):

@@ -1,4 +1,5 @@
 """The Export object: the stop rule an export resolves to."""
+
 import numpy as np
 import pytest
 
@@ -13,9 +14,13 @@ def test_export_rule_defaults_and_errors(tmp_path):
         return Export(path=tmp_path / "x.net", meta=meta, layers=[])
 
     assert isinstance(export(None).rule(None, None, 30), FixedT)
-    meta = {"default_policy": "topk", "cutoff": {"topk": TopKGap(beta=np.arange(5.0), eps=0.02).params(),
-                                                 "confidence": {"policy": "confidence", "eps": 0.02,
-                                                                "temperature": 3.0}}}
+    meta = {
+        "default_policy": "topk",
+        "cutoff": {
+            "topk": TopKGap(beta=np.arange(5.0), eps=0.02).params(),
+            "confidence": {"policy": "confidence", "eps": 0.02, "temperature": 3.0},
+        },
+    }
     r = export(meta).rule(None, None, 5)
     assert isinstance(r, TopKGap) and r.beta.tolist() == [0, 1, 2, 3, 4]
     with pytest.raises(LavacutError, match="beta has 5 entries"):
@@ -45,10 +50,14 @@ def test_conformal_thresholds_hold_their_alpha_and_decision_steps(tmp_path):
     from lavacut.export.artifact import Export
 
     cp = Conformal(q=np.full(5, 0.5), alpha=0.1, checkpoints=[3, 5], correction="bonferroni").params()
-    export = Export(path=tmp_path / "x.net", meta={"default_policy": "conformal", "cutoff": {"conformal": cp}},
-                    layers=[])
-    with pytest.raises(LavacutError, match=r"per-step q is calibrated for alpha=0.1; for alpha=0.05 run "
-                                           r"'lavacut calibrate .*x.net --alpha 0.05'"):
+    export = Export(
+        path=tmp_path / "x.net", meta={"default_policy": "conformal", "cutoff": {"conformal": cp}}, layers=[]
+    )
+    with pytest.raises(
+        LavacutError,
+        match=r"per-step q is calibrated for alpha=0.1; for alpha=0.05 run "
+        r"'lavacut calibrate .*x.net --alpha 0.05'",
+    ):
         export.rule("conformal", {"alpha": 0.05}, 5)
     with pytest.raises(LavacutError, match=r"calibrated \(Bonferroni\) for the decision steps \[3, 5\]"):
         export.rule("conformal", {"checkpoints": [5]}, 5)

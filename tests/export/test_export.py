@@ -5,6 +5,7 @@ files, bad files, and the SLAYER rebuild of an export.
 Fast tests export tiny SLAYER nets or build small NetX files with h5py; slow
 tests use the session's quick run exported once through the CLI.
 """
+
 import json
 import shutil
 import subprocess
@@ -34,9 +35,11 @@ T_TINY = 8
 
 # ------------------------------------------------------------------ helpers
 
+
 def _tiny_spec(**kw):
-    base = dict(kind="dense", input_shape=(1, 3, 3), n_classes=3, hidden=(6,), weight_norm=False, dropout=0.0,
-                name="tiny")
+    base = dict(
+        kind="dense", input_shape=(1, 3, 3), n_classes=3, hidden=(6,), weight_norm=False, dropout=0.0, name="tiny"
+    )
     return NetSpec(**{**base, **kw})
 
 
@@ -51,10 +54,19 @@ def _tiny_net(seed=0, w_range=(-1.5, 2.0), **kw):
 
 
 def _tiny_meta(net, **extra):
-    return {"name": "tiny", "dataset": "synthetic", "sensor_size": [3, 3, 1],
-            "input_shape": list(net.spec.input_shape), "framing": {"bin_us": 1000, "T": T_TINY},
-            "classes": ["a", "b", "c"], "n_classes": 3, "spec": net.spec.to_dict(),
-            "train_config": {}, "accuracy": {"test_full_T_slayer": 0.5}, **extra}
+    return {
+        "name": "tiny",
+        "dataset": "synthetic",
+        "sensor_size": [3, 3, 1],
+        "input_shape": list(net.spec.input_shape),
+        "framing": {"bin_us": 1000, "T": T_TINY},
+        "classes": ["a", "b", "c"],
+        "n_classes": 3,
+        "spec": net.spec.to_dict(),
+        "train_config": {},
+        "accuracy": {"test_full_T_slayer": 0.5},
+        **extra,
+    }
 
 
 def _tiny_export(path, net=None, **extra):
@@ -66,8 +78,6 @@ def _tiny_export(path, net=None, **extra):
 def _inputs(spec, N=4, T=T_TINY, seed=1, density=0.5):
     g = torch.Generator().manual_seed(seed)
     return (torch.rand(N, *spec.input_shape, T, generator=g) < density).float()
-
-
 
 
 CUBA = {"type": b"CUBA", "iDecay": 1024, "vDecay": 123, "vThMant": 80, "refDelay": 1, "gradedSpike": False}
@@ -88,6 +98,7 @@ def _set_cutoff(path, name, params):
 
 
 # ------------------------------------------------------------------ fast: writing and metadata
+
 
 def test_write_export_metadata_and_hash(tmp_path):
     path, net = _tiny_export(tmp_path / "t.net")
@@ -126,7 +137,7 @@ def test_interrupted_export_leaves_no_file(tmp_path, monkeypatch):
 
     def boom(f):
         seen.append(Path(f.filename))
-        assert Path(f.filename).is_file() and "layer" in f   # the temporary file is written
+        assert Path(f.filename).is_file() and "layer" in f  # the temporary file is written
         raise RuntimeError("disk full")
 
     monkeypatch.setattr(nf, "content_hash", boom)
@@ -134,7 +145,7 @@ def test_interrupted_export_leaves_no_file(tmp_path, monkeypatch):
     with pytest.raises(RuntimeError, match="disk full"):
         write_export(net, target, _tiny_meta(net))
     assert seen and seen[0] != target and seen[0].parent == target.parent
-    assert list(target.parent.iterdir()) == []       # no target, no temporary file
+    assert list(target.parent.iterdir()) == []  # no target, no temporary file
     # an existing export stays as it was
     monkeypatch.undo()
     _tiny_export(target, net=net)
@@ -155,8 +166,11 @@ def test_write_calibration_stores_rules_atomically_and_validates_first(tmp_path,
     assert meta["calibration"] == {"n": 3}
     good = path.read_bytes()
     # a beta that does not cover T is refused and the export is left as it was
-    with pytest.raises(NetxFileError, match=r"lavacut/cutoff/topk: topk: beta has 5 entries but the network runs "
-                                            r"T=8 steps"):
+    with pytest.raises(
+        NetxFileError,
+        match=r"lavacut/cutoff/topk: topk: beta has 5 entries but the network runs "
+        r"T=8 steps",
+    ):
         write_calibration(path, {"topk": TopKGap(beta=np.ones(5)).params()})
     assert path.read_bytes() == good
     with pytest.raises(NetxFileError, match="default policy 'entropy' has no calibration"):
@@ -202,12 +216,14 @@ def test_read_metadata_bad_fields_name_the_field(tmp_path):
     def not_json(p):
         with h5py.File(p, "a") as f:
             f[META_GROUP].attrs["meta"] = "{not json"
+
     with pytest.raises(NetxFileError, match="lavacut/meta is missing or not JSON"):
         read_metadata(variant("json", not_json))
 
     def default_missing(p):
         with h5py.File(p, "a") as f:
             f[META_GROUP]["cutoff"].attrs["default"] = "topk"
+
     with pytest.raises(NetxFileError, match="default policy 'topk' has no calibration"):
         read_metadata(variant("default", default_missing))
 
@@ -234,7 +250,7 @@ def test_check_weights_names_the_layer(tmp_path):
     nan = tmp_path / "nan.net"
     shutil.copyfile(src, nan)
     with h5py.File(nan, "a") as f:
-        check_weights(f)                         # the export itself is fine
+        check_weights(f)  # the export itself is fine
         f["layer/2/weight"][1, 2] = np.nan
         with pytest.raises(NetxFileError, match="layer 2 weight contains NaN or infinite values"):
             check_weights(f)
@@ -242,8 +258,11 @@ def test_check_weights_names_the_layer(tmp_path):
     shutil.copyfile(src, big)
     with h5py.File(big, "a") as f:
         f["layer/1/weight"][0, 0] = 300
-        with pytest.raises(NetxFileError, match=r"layer 1 weight has values in \[.*, 300\], outside the 8-bit "
-                                                r"weight mantissa range"):
+        with pytest.raises(
+            NetxFileError,
+            match=r"layer 1 weight has values in \[.*, 300\], outside the 8-bit "
+            r"weight mantissa range",
+        ):
             check_weights(f)
 
 
@@ -251,7 +270,10 @@ def test_inspect_a_lavacut_export(tmp_path, capsys):
     path, net = _tiny_export(tmp_path / "t.net")
     layers = inspect_layers(path)
     assert [(L.type, L.shape, L.supported) for L in layers] == [
-        ("input", (1, 3, 3), True), ("dense", (6,), True), ("dense", (3,), True)]
+        ("input", (1, 3, 3), True),
+        ("dense", (6,), True),
+        ("dense", (3,), True),
+    ]
     with h5py.File(path, "r") as f:
         w = [f[f"layer/{i}/weight"][()] for i in (1, 2)]
     for L, wi in zip(layers[1:], w):
@@ -267,28 +289,34 @@ def test_inspect_a_lavacut_export(tmp_path, capsys):
     assert "cutoff: not calibrated yet" in text
     assert f"total: 9 neurons, {sum(L.synapses for L in layers)} synaptic connections" in text
     assert "UNSUPPORTED" not in text
-    write_calibration(path, {"topk": TopKGap(beta=np.linspace(0, 3, T_TINY), eps=0.05).params()},
-                      default_policy="topk")
+    write_calibration(path, {"topk": TopKGap(beta=np.linspace(0, 3, T_TINY), eps=0.05).params()}, default_policy="topk")
     assert "cutoff topk (default): {'beta': '[8 values, 0..3]', 'eps': 0.05}" in format_inspection(path)
     from lavacut.cli import main
+
     assert main(["inspect", str(path)]) == 0
     assert "lavacut metadata (format 1)" in capsys.readouterr().out
 
 
 def test_inspect_a_foreign_netx_file(tmp_path, capsys):
     w = np.array([[2, -4, 0, 6], [0, 0, 8, -2]], dtype=np.float32)
-    path = write_netx(tmp_path / "foreign.net", [
-        {"type": "input", "shape": np.array([4])},
-        {"type": "dense", "shape": np.array([2]), "inFeatures": 4, "outFeatures": 2, "weight": w, "neuron": CUBA},
-    ])
+    path = write_netx(
+        tmp_path / "foreign.net",
+        [
+            {"type": "input", "shape": np.array([4])},
+            {"type": "dense", "shape": np.array([2]), "inFeatures": 4, "outFeatures": 2, "weight": w, "neuron": CUBA},
+        ],
+    )
     assert read_metadata(path) is None
     layers = inspect_layers(path)
-    assert [(L.type, L.neurons, L.synapses, L.weight_bits) for L in layers] == [("input", 0, 0, None),
-                                                                                ("dense", 2, 5, 5)]
+    assert [(L.type, L.neurons, L.synapses, L.weight_bits) for L in layers] == [
+        ("input", 0, 0, None),
+        ("dense", 2, 5, 5),
+    ]
     text = format_inspection(path)
     assert "lavacut metadata: none (not written by lavacut" in text
     assert "total: 2 neurons, 5 synaptic connections" in text
     from lavacut.cli import main
+
     assert main(["inspect", str(path)]) == 0
     assert "lavacut metadata: none" in capsys.readouterr().out
     # lavacut can still rebuild it in SLAYER (spec from the layers)
@@ -298,23 +326,42 @@ def test_inspect_a_foreign_netx_file(tmp_path, capsys):
 
 
 def test_inspect_lists_a_pool_layer_as_unsupported(tmp_path, capsys):
-    path = write_netx(tmp_path / "pool.net", [
-        {"type": "input", "shape": np.array([2, 8, 8])},
-        {"type": "pool", "shape": np.array([2, 4, 4]), "kernelSize": np.array([2, 2]),
-         "stride": np.array([2, 2]), "padding": np.array([0, 0]), "weight": np.ones((2, 2), np.float32)},
-        {"type": "flatten", "shape": np.array([32, 1, 1])},
-        {"type": "dense", "shape": np.array([3]), "inFeatures": 32, "outFeatures": 3,
-         "weight": np.full((3, 32), 2.0, np.float32), "neuron": CUBA},
-    ])
+    path = write_netx(
+        tmp_path / "pool.net",
+        [
+            {"type": "input", "shape": np.array([2, 8, 8])},
+            {
+                "type": "pool",
+                "shape": np.array([2, 4, 4]),
+                "kernelSize": np.array([2, 2]),
+                "stride": np.array([2, 2]),
+                "padding": np.array([0, 0]),
+                "weight": np.ones((2, 2), np.float32),
+            },
+            {"type": "flatten", "shape": np.array([32, 1, 1])},
+            {
+                "type": "dense",
+                "shape": np.array([3]),
+                "inFeatures": 32,
+                "outFeatures": 3,
+                "weight": np.full((3, 32), 2.0, np.float32),
+                "neuron": CUBA,
+            },
+        ],
+    )
     layers = inspect_layers(path)
-    assert [(L.type, L.supported) for L in layers] == [("input", True), ("pool", False), ("flatten", True),
-                                                      ("dense", True)]
+    assert [(L.type, L.supported) for L in layers] == [
+        ("input", True),
+        ("pool", False),
+        ("flatten", True),
+        ("dense", True),
+    ]
     assert "NotImplementedError" in layers[1].note
     text = format_inspection(path)
     assert "UNSUPPORTED: netx cannot load this layer type" in text
-    assert "unsupported by netx: layer 1 (pool) -- stock lava.lib.dl.netx.hdf5.Network will not load this file" \
-        in text
+    assert "unsupported by netx: layer 1 (pool) -- stock lava.lib.dl.netx.hdf5.Network will not load this file" in text
     from lavacut.cli import main
+
     assert main(["inspect", str(path)]) == 0
     capsys.readouterr()
     with pytest.raises(LavacutError, match="layer 1 has type 'pool'"):
@@ -323,12 +370,14 @@ def test_inspect_lists_a_pool_layer_as_unsupported(tmp_path, capsys):
 
 def test_cli_inspect_bad_file_exit_code(tmp_path, capsys):
     from lavacut.cli import main
+
     (tmp_path / "x.net").write_bytes(b"\x00" * 64)
     assert main(["inspect", str(tmp_path / "x.net")]) == 2
     assert "not an HDF5 file" in capsys.readouterr().err
 
 
 # ------------------------------------------------------------------ fast: rebuilding SLAYER nets from files
+
 
 def _out(net, x):
     with torch.no_grad():
@@ -340,7 +389,7 @@ def test_net_from_export_round_trip_tiny(tmp_path):
     back, meta = net_from_export(path)
     x = _inputs(net.spec, N=6)
     a, b = _out(net, x), _out(back, x)
-    assert a.sum() > 0 and a[:, :, -1].sum() >= 0       # the net does spike
+    assert a.sum() > 0 and a[:, :, -1].sum() >= 0  # the net does spike
     assert torch.equal(a, b)
     assert meta["name"] == "tiny"
     # the same net rebuilt from the layers alone (metadata removed)
@@ -359,11 +408,11 @@ def test_net_from_export_uses_the_files_learned_decays(tmp_path):
     untrained = _out(net, x)
     with torch.no_grad():
         for b, (cd, vd) in zip(net.spiking_blocks, [(1800.0, 300.0), (700.0, 40.0)]):
-            b.neuron.current_decay.fill_(cd)     # SLAYER units: fractions x 4096
+            b.neuron.current_decay.fill_(cd)  # SLAYER units: fractions x 4096
             b.neuron.voltage_decay.fill_(vd)
     a = _out(net, x)
     assert a.sum() > 0 and not torch.equal(a, untrained)
-    path, _ = _tiny_export(tmp_path / "decay.net", net=net)   # meta spec: the configured decays
+    path, _ = _tiny_export(tmp_path / "decay.net", net=net)  # meta spec: the configured decays
     with h5py.File(path, "r") as f:
         assert [int(f[f"layer/{i}/neuron/iDecay"][()]) for i in (1, 2)] == [1800, 700]
         assert [int(f[f"layer/{i}/neuron/vDecay"][()]) for i in (1, 2)] == [300, 40]
@@ -381,7 +430,6 @@ def test_write_export_refuses_a_net_whose_weights_do_not_fit(tmp_path):
 
 
 # ------------------------------------------------------------------ slow: the quick run's export
-
 
 
 @pytest.fixture(scope="module")
@@ -407,7 +455,7 @@ print(json.dumps({
 @pytest.mark.slow
 def test_export_cli_writes_a_file_stock_netx_loads(quick_export):
     path, _ = quick_export
-    assert [p.name for p in path.parent.iterdir()] == ["quick.net"]    # no temporary file left
+    assert [p.name for p in path.parent.iterdir()] == ["quick.net"]  # no temporary file left
     # stock netx, in a fresh process: Lava sets the 'fork' start method when
     # imported, which fails once anything (a tqdm bar) fixed the context
     r = subprocess.run([sys.executable, "-c", _NETX_PROBE, str(path)], capture_output=True, text=True)
@@ -429,8 +477,19 @@ def test_export_cli_writes_a_file_stock_netx_loads(quick_export):
 def test_export_metadata(quick_export):
     path, run = quick_export
     meta = read_metadata(path)
-    for key in ("sensor_size", "framing", "classes", "dataset", "train_config", "accuracy", "versions",
-                "content_sha256", "spec", "input_shape", "latency_steps"):
+    for key in (
+        "sensor_size",
+        "framing",
+        "classes",
+        "dataset",
+        "train_config",
+        "accuracy",
+        "versions",
+        "content_sha256",
+        "spec",
+        "input_shape",
+        "latency_steps",
+    ):
         assert key in meta, key
     assert meta["sensor_size"] == [34, 34, 2] and meta["input_shape"] == [2, 34, 34]
     assert meta["framing"] == {"bin_us": 10000, "T": 30, "slicing": "time", "downsample": 1.0, "denoise_us": 0}

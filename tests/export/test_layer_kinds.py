@@ -1,6 +1,7 @@
 """The NetX layer-kind registry (lavacut/export/netx/layers/): every stage
 asks a layer's kind, so a kind lives in its module and one entry of
 ``KINDS`` (docs/extending.md, "Adding a NetX layer kind")."""
+
 import numpy as np
 import pytest
 from lavacut_testing import write_netx
@@ -19,14 +20,30 @@ CUBA = {"type": b"CUBA", "iDecay": 1024, "vDecay": 128, "vThMant": 80, "refDelay
 def _conv_net(path, reshape="flatten"):
     """input (1, 4, 4) -> conv 2 x 3x3 -> ``reshape`` -> dense 3."""
     rng = np.random.default_rng(0)
-    conv = {"type": "conv", "shape": np.array([2, 4, 4]), "neuron": CUBA,
-            "weight": (rng.integers(-4, 5, (2, 1, 3, 3)) * 2).astype(np.float32), "kernelSize": np.array([3, 3]),
-            "stride": np.array([1, 1]), "padding": np.array([1, 1]), "dilation": np.array([1, 1]), "groups": 1,
-            "inChannels": 1, "outChannels": 2}
-    dense = {"type": "dense", "shape": np.array([3]), "neuron": {**CUBA, "vThMant": 20}, "inFeatures": 32,
-             "outFeatures": 3, "weight": (rng.integers(1, 9, (3, 32)) * 2).astype(np.float32)}
-    return write_netx(path, [{"type": "input", "shape": np.array([1, 4, 4])}, conv,
-                             {"type": reshape, "shape": np.array([32])}, dense])
+    conv = {
+        "type": "conv",
+        "shape": np.array([2, 4, 4]),
+        "neuron": CUBA,
+        "weight": (rng.integers(-4, 5, (2, 1, 3, 3)) * 2).astype(np.float32),
+        "kernelSize": np.array([3, 3]),
+        "stride": np.array([1, 1]),
+        "padding": np.array([1, 1]),
+        "dilation": np.array([1, 1]),
+        "groups": 1,
+        "inChannels": 1,
+        "outChannels": 2,
+    }
+    dense = {
+        "type": "dense",
+        "shape": np.array([3]),
+        "neuron": {**CUBA, "vThMant": 20},
+        "inFeatures": 32,
+        "outFeatures": 3,
+        "weight": (rng.integers(1, 9, (3, 32)) * 2).astype(np.float32),
+    }
+    return write_netx(
+        path, [{"type": "input", "shape": np.array([1, 4, 4])}, conv, {"type": reshape, "shape": np.array([32])}, dense]
+    )
 
 
 def test_the_registry_knows_the_kinds_lavacut_reads():

@@ -2,6 +2,7 @@
 
 Each rule is broken by a small NetX file written with h5py, and must be
 caught with its rule named; the shipped exports pass with a core map."""
+
 import json
 from pathlib import Path
 
@@ -25,8 +26,9 @@ CUBA = {"type": b"CUBA", "iDecay": 1024, "vDecay": 123, "vThMant": 80, "refDelay
 def _net(path, layers):
     """A NetX file: ``layers``, each a dict of datasets ('neuron' a dict too,
     default CUBA for layers with weights)."""
-    return write_netx(path, [{**spec, "neuron": CUBA} if "weight" in spec and "neuron" not in spec else spec
-                             for spec in layers])
+    return write_netx(
+        path, [{**spec, "neuron": CUBA} if "weight" in spec and "neuron" not in spec else spec for spec in layers]
+    )
 
 
 def _inp(*shape):
@@ -35,8 +37,14 @@ def _inp(*shape):
 
 def _dense(w, **kw):
     w = np.asarray(w, dtype=np.float32)
-    return {"type": "dense", "shape": np.array([w.shape[0]]), "inFeatures": w.shape[1], "outFeatures": w.shape[0],
-            "weight": w, **kw}
+    return {
+        "type": "dense",
+        "shape": np.array([w.shape[0]]),
+        "inFeatures": w.shape[1],
+        "outFeatures": w.shape[0],
+        "weight": w,
+        **kw,
+    }
 
 
 def _w(n_out, n_in, lo=-8, hi=8, seed=0):
@@ -48,8 +56,11 @@ def _ok_net(tmp_path, name="ok.net", **dense_kw):
 
 
 def _rules(rep, severity=None, layer=None):
-    return {p.rule for p in rep.problems if (severity is None or p.severity == severity)
-            and (layer is None or p.layer == layer)}
+    return {
+        p.rule
+        for p in rep.problems
+        if (severity is None or p.severity == severity) and (layer is None or p.layer == layer)
+    }
 
 
 # --------------------------------------------------------------------------- shipped exports
@@ -134,7 +145,7 @@ def test_weight_exponent(tmp_path, monkeypatch):
     # an assumption, so the rule is exercised with a narrower one
     monkeypatch.setattr(loihi2_rules, "WEIGHT_EXP_RANGE", (-4, 7))
     w = np.zeros((4, 20), np.float32)
-    w[0, 0], w[1, 1] = 2, -2          # mixed: scale 63.5 -> exponent -6
+    w[0, 0], w[1, 1] = 2, -2  # mixed: scale 63.5 -> exponent -6
     assert netx_weight_format(w)[1] == -6
     rep = check_loihi2(_net(tmp_path / "a.net", [_inp(20), _dense(w)]))
     assert "weight_exponent" in _rules(rep, "error", "1")
@@ -142,7 +153,9 @@ def test_weight_exponent(tmp_path, monkeypatch):
 
 def test_threshold(tmp_path):
     # (1 << 17 exactly on the last layer marks netx's voltage readout: a warning, tested in test_validate)
-    rep = check_loihi2(_net(tmp_path / "a.net", [_inp(20), _dense(_w(8, 20), neuron={**CUBA, "vThMant": (1 << 17) + 1})]))
+    rep = check_loihi2(
+        _net(tmp_path / "a.net", [_inp(20), _dense(_w(8, 20), neuron={**CUBA, "vThMant": (1 << 17) + 1})])
+    )
     assert "threshold" in _rules(rep, "error", "1")
     rep = check_loihi2(_net(tmp_path / "b.net", [_inp(20), _dense(_w(8, 20), neuron={**CUBA, "vThMant": 125000})]))
     assert "threshold" in _rules(rep, "warning", "1") and rep.ok
@@ -176,8 +189,9 @@ def test_fan_in(tmp_path):
 
 
 def test_layer_type(tmp_path):
-    rep = check_loihi2(_net(tmp_path / "a.net", [_inp(20), _dense(_w(8, 20)),
-                                                 {"type": "pool", "shape": np.array([4])}]))
+    rep = check_loihi2(
+        _net(tmp_path / "a.net", [_inp(20), _dense(_w(8, 20)), {"type": "pool", "shape": np.array([4])}])
+    )
     assert "layer_type" in _rules(rep, "error", "2")
 
 
@@ -200,8 +214,15 @@ def test_neurons_per_core_binds(tmp_path):
 def test_neurons_per_core_violated(tmp_path):
     # a conv position keeps all its channels on one core: 9000 channels cannot fit
     w = np.full((9000, 1, 1, 1), 2.0, np.float32)
-    conv = {"type": "conv", "shape": np.array([9000, 1, 1]), "weight": w, "stride": np.array([1, 1]),
-            "padding": np.array([0, 0]), "dilation": np.array([1, 1]), "groups": 1}
+    conv = {
+        "type": "conv",
+        "shape": np.array([9000, 1, 1]),
+        "weight": w,
+        "stride": np.array([1, 1]),
+        "padding": np.array([0, 0]),
+        "dilation": np.array([1, 1]),
+        "groups": 1,
+    }
     rep = check_loihi2(_net(tmp_path / "a.net", [_inp(1, 1, 1), conv]))
     assert "neurons_per_core" in _rules(rep, "error", "1")
 
@@ -251,8 +272,15 @@ def test_conv_core_map_sees_only_its_window(tmp_path):
     # of 4,096 (3,686): 1,156 positions on 8 cores (runs of ~144.5 positions,
     # 4.25 rows) read at most 3,440 inputs each; 7 cores (165 positions) do not fit
     w = _w(8, 16 * 9, 2, 4).reshape(8, 16, 3, 3)
-    conv = {"type": "conv", "shape": np.array([8, 34, 34]), "weight": w, "stride": np.array([1, 1]),
-            "padding": np.array([1, 1]), "dilation": np.array([1, 1]), "groups": 1}
+    conv = {
+        "type": "conv",
+        "shape": np.array([8, 34, 34]),
+        "weight": w,
+        "stride": np.array([1, 1]),
+        "padding": np.array([1, 1]),
+        "dilation": np.array([1, 1]),
+        "groups": 1,
+    }
     rep = check_loihi2(_net(tmp_path / "a.net", [_inp(16, 34, 34), conv]))
     L = rep.layers[1]
     assert L["binding"] == "axons_in_per_core" and L["cores"] == 8

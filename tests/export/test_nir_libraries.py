@@ -15,6 +15,7 @@ cannot write is refused with the node named.
 No Lava Process is defined here (Lava executes this file while it looks for
 ProcessModels).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -27,8 +28,10 @@ from lavacut.export.nir import NirError  # noqa: E402
 from lavacut_testing import run_cli  # noqa: E402
 from nir_reference import simulate  # noqa: E402
 
-pytestmark = [pytest.mark.filterwarnings("ignore::DeprecationWarning"),
-              pytest.mark.filterwarnings("ignore::UserWarning")]
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::DeprecationWarning"),
+    pytest.mark.filterwarnings("ignore::UserWarning"),
+]
 N, T, N_IN = 6, 40, 12
 
 
@@ -43,6 +46,7 @@ def _grid(rng, *shape):
 def _import(src, out, *args):
     r = run_cli("import", src, "-o", out, *args)
     from lavacut.export.validate import read_metadata
+
     return r.stdout, read_metadata(out)
 
 
@@ -50,7 +54,8 @@ def _rebuild(out, x, voltage=False):
     import torch
 
     from lavacut.export.rebuild.slayer import NetxRebuild
-    net = NetxRebuild(out, check=not voltage)     # a voltage readout is refused by `run` until it is supported
+
+    net = NetxRebuild(out, check=not voltage)  # a voltage readout is refused by `run` until it is supported
     with torch.no_grad():
         return net(torch.from_numpy(x.reshape(len(x), -1, 1, 1, x.shape[-1])), voltage=voltage).numpy(), net
 
@@ -66,18 +71,30 @@ def _layer_types(path):
 # snnTorch: recurrent (RLeaky, all-to-all)
 # --------------------------------------------------------------------------
 
+
 def _snntorch_recurrent(kind="RLeaky", seed=0):
     """RLeaky: Linear -> RLeaky (hidden, recurrent) -> Linear -> Leaky;
     RSynaptic: Linear -> RSynaptic (the output layer, recurrent)."""
     import torch
+
     snn = pytest.importorskip("snntorch")
 
     rng = np.random.default_rng(seed)
-    kw = lambda n: dict(beta=torch.full((n,), 0.5), threshold=torch.ones(n), init_hidden=True,  # noqa: E731
-                        reset_mechanism="zero", reset_delay=False)
+
+    def kw(n):
+        return dict(
+            beta=torch.full((n,), 0.5),
+            threshold=torch.ones(n),
+            init_hidden=True,
+            reset_mechanism="zero",
+            reset_delay=False,
+        )
+
     if kind == "RSynaptic":
-        m = torch.nn.Sequential(torch.nn.Linear(N_IN, 6, bias=False),
-                                snn.RSynaptic(alpha=torch.full((6,), 0.5), linear_features=6, output=True, **kw(6)))
+        m = torch.nn.Sequential(
+            torch.nn.Linear(N_IN, 6, bias=False),
+            snn.RSynaptic(alpha=torch.full((6,), 0.5), linear_features=6, output=True, **kw(6)),
+        )
         with torch.no_grad():
             m[0].weight.copy_(torch.as_tensor(_grid(rng, 6, N_IN)))
             m[1].recurrent.weight.copy_(torch.as_tensor(_grid(rng, 6, 6)))
@@ -113,7 +130,7 @@ def _snntorch_run(model, x):
             for mod in model.modules():
                 if hasattr(mod, "reset_hidden"):
                     mod.reset_hidden()
-            outs.append(torch.stack([model(torch.as_tensor(x[n:n + 1, :, t]))[0][0] for t in range(x.shape[-1])], -1))
+            outs.append(torch.stack([model(torch.as_tensor(x[n : n + 1, :, t]))[0][0] for t in range(x.shape[-1])], -1))
     return torch.stack(outs).numpy()
 
 
@@ -124,6 +141,7 @@ def test_snntorch_recurrent_round_trip(kind, rec, types, tmp_path):
     snnTorch's own simulation L steps later. (snnTorch 1.0's RSynaptic with
     reset_delay=False fails in its own forward while exporting.)"""
     import torch
+
     pytest.importorskip("nirtorch")
     from snntorch.export_nir import export_to_nir
 
@@ -149,10 +167,12 @@ def test_snntorch_recurrent_round_trip(kind, rec, types, tmp_path):
 # Norse
 # --------------------------------------------------------------------------
 
+
 def _norse_box(readout: bool, seed=0):
     """Linear -> LIFBoxCell -> Linear -> LIBoxCell (readout) or LIFBoxCell;
     dt * tau_mem_inv = 1e-3 * 125 = 0.125."""
     import torch
+
     nt = pytest.importorskip("norse.torch")
     from norse.torch.functional.leaky_integrator_box import LIBoxParameters
     from norse.torch.functional.lif_box import LIFBoxParameters
@@ -163,12 +183,16 @@ def _norse_box(readout: bool, seed=0):
         fc1.weight.copy_(torch.as_tensor(_grid(rng, 10, N_IN)))
         fc2.weight.copy_(torch.as_tensor(_grid(rng, 3, 10) * 2))
 
-    def lif(n):   # per-neuron tensors: nir.write cannot store Norse's 0-d parameters
-        return nt.LIFBoxCell(LIFBoxParameters(tau_mem_inv=torch.full((n,), 125.0), v_th=torch.ones(n),
-                                              v_leak=torch.zeros(n), v_reset=torch.zeros(n)))
+    def lif(n):  # per-neuron tensors: nir.write cannot store Norse's 0-d parameters
+        return nt.LIFBoxCell(
+            LIFBoxParameters(
+                tau_mem_inv=torch.full((n,), 125.0), v_th=torch.ones(n), v_leak=torch.zeros(n), v_reset=torch.zeros(n)
+            )
+        )
 
-    last = nt.LIBoxCell(LIBoxParameters(tau_mem_inv=torch.full((3,), 125.0), v_leak=torch.zeros(3))) if readout \
-        else lif(3)
+    last = (
+        nt.LIBoxCell(LIBoxParameters(tau_mem_inv=torch.full((3,), 125.0), v_leak=torch.zeros(3))) if readout else lif(3)
+    )
     return nt.SequentialState(fc1, lif(10), fc2, last)
 
 
@@ -191,6 +215,7 @@ NORSE_NIR_DT = "1e-6"
 @pytest.mark.parametrize("readout", [False, True], ids=["lif", "li_readout"])
 def test_norse_round_trip(readout, tmp_path):
     import torch
+
     nt = pytest.importorskip("norse.torch")
 
     model = _norse_box(readout)
@@ -202,7 +227,7 @@ def test_norse_round_trip(readout, tmp_path):
     assert [L["vDecay"] for L in meta["nir_import"]["layers"]] == [512, 512]
     x = _frames()
     theirs = _norse_run(model, x)
-    np.testing.assert_allclose(simulate(ng.read_nir(src), x, dt=1e-6), theirs, atol=1e-5)   # Norse is NIR's reading
+    np.testing.assert_allclose(simulate(ng.read_nir(src), x, dt=1e-6), theirs, atol=1e-5)  # Norse is NIR's reading
     ours, net = _rebuild(out, x, voltage=readout)
     if readout:
         assert "voltage readout" in text and _layer_types(out) == ["input", "dense", "dense"]
@@ -221,14 +246,24 @@ def test_norse_graphs_lavacut_cannot_import_are_refused(tmp_path):
     """Norse 1.1.0 writes an empty node for LIFRecurrentCell (and for
     AvgPool2d / Flatten): refused, naming the node."""
     import torch
+
     nt = pytest.importorskip("norse.torch")
 
-    rec = nt.SequentialState(torch.nn.Linear(N_IN, 4, bias=False), nt.LIFRecurrentCell(4, 4),
-                             torch.nn.Linear(4, 2, bias=False), nt.LIFCell())
-    conv = nt.SequentialState(torch.nn.Conv2d(2, 4, 3), nt.LIFCell(), torch.nn.AvgPool2d(2),
-                              torch.nn.Flatten(), torch.nn.Linear(36, 2, bias=False), nt.LIFCell())
-    for model, sample, pattern in ((rec, torch.zeros(N_IN), r"node '1' has type NoneType: an empty node"),
-                                   (conv, torch.zeros(1, 2, 8, 8), r"node '2' has type NoneType: an empty node")):
+    rec = nt.SequentialState(
+        torch.nn.Linear(N_IN, 4, bias=False), nt.LIFRecurrentCell(4, 4), torch.nn.Linear(4, 2, bias=False), nt.LIFCell()
+    )
+    conv = nt.SequentialState(
+        torch.nn.Conv2d(2, 4, 3),
+        nt.LIFCell(),
+        torch.nn.AvgPool2d(2),
+        torch.nn.Flatten(),
+        torch.nn.Linear(36, 2, bias=False),
+        nt.LIFCell(),
+    )
+    for model, sample, pattern in (
+        (rec, torch.zeros(N_IN), r"node '1' has type NoneType: an empty node"),
+        (conv, torch.zeros(1, 2, 8, 8), r"node '2' has type NoneType: an empty node"),
+    ):
         g = nt.to_nir(model, sample)
         with pytest.raises(NirError, match=pattern):
             ng.from_nir(g, dt=1e-6)
@@ -238,18 +273,23 @@ def test_norse_graphs_lavacut_cannot_import_are_refused(tmp_path):
 # Rockpool
 # --------------------------------------------------------------------------
 
+
 def _rockpool(readout: bool, seed=0, has_rec=False):
     import torch
+
     pytest.importorskip("rockpool")
     from rockpool.nn.combinators import Sequential
     from rockpool.nn.modules import ExpSynTorch, LIFTorch, LinearTorch
 
     rng = np.random.default_rng(seed)
-    m = Sequential(LinearTorch((N_IN, 10)), LIFTorch(10, tau_mem=0.008, tau_syn=0.008, has_rec=has_rec),
-                   LinearTorch((10, 3)),
-                   ExpSynTorch(3, tau=0.008) if readout else LIFTorch(3, tau_mem=0.008, tau_syn=0.008))
+    m = Sequential(
+        LinearTorch((N_IN, 10)),
+        LIFTorch(10, tau_mem=0.008, tau_syn=0.008, has_rec=has_rec),
+        LinearTorch((10, 3)),
+        ExpSynTorch(3, tau=0.008) if readout else LIFTorch(3, tau_mem=0.008, tau_syn=0.008),
+    )
     with torch.no_grad():
-        m[0].weight.copy_(torch.as_tensor(_grid(rng, N_IN, 10) * 4))     # Rockpool weights are (in, out)
+        m[0].weight.copy_(torch.as_tensor(_grid(rng, N_IN, 10) * 4))  # Rockpool weights are (in, out)
         m[2].weight.copy_(torch.as_tensor(_grid(rng, 10, 3) * 4))
     return m
 
@@ -258,9 +298,9 @@ def _rockpool_nir(model, path):
     import torch
     from rockpool.nn.modules.torch.nir import to_nir
 
-    with torch.no_grad():                      # Rockpool 3.1.0's exporter calls .numpy() on trainable tensors
+    with torch.no_grad():  # Rockpool 3.1.0's exporter calls .numpy() on trainable tensors
         g = to_nir(model, torch.zeros(1, T, N_IN))
-    for node in g.nodes.values():              # ... and leaves tensors and 0-d values nir.write cannot store
+    for node in g.nodes.values():  # ... and leaves tensors and 0-d values nir.write cannot store
         for k, v in vars(node).items():
             if isinstance(v, torch.Tensor):
                 v = v.detach().numpy()
@@ -311,6 +351,7 @@ def test_library_imports_run_in_lava(tmp_path):
     recurrent and the Norse feed-forward imports: every sample's output is
     the SLAYER rebuild's (verify)."""
     import torch
+
     nt = pytest.importorskip("norse.torch")
     pytest.importorskip("nirtorch")
     from snntorch.export_nir import export_to_nir

@@ -8,6 +8,7 @@ fixed point agree bit for bit where Loihi's arithmetic allows.
 No Lava Process is defined here (Lava executes this file while it looks for
 ProcessModels).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -28,19 +29,38 @@ def _q(rng, *shape):
 
 
 def _cuba(n):
-    return nir.CubaLIF(tau_syn=np.full(n, 2 * DT), tau_mem=np.full(n, 4 * DT), r=np.full(n, 4.0),
-                       v_leak=np.zeros(n), v_threshold=np.ones(n), w_in=np.full(n, 2.0))
+    return nir.CubaLIF(
+        tau_syn=np.full(n, 2 * DT),
+        tau_mem=np.full(n, 4 * DT),
+        r=np.full(n, 4.0),
+        v_leak=np.zeros(n),
+        v_threshold=np.ones(n),
+        w_in=np.full(n, 2.0),
+    )
 
 
 def _braille(seed=0, n_in=12, n_h=10, n_o=3, rec_bias=None):
     """Input -> fc_in -> lif1 (+ recurrent fc_rec) -> fc_out -> lif2 -> Output."""
     rng = np.random.default_rng(seed)
     rec = nir.Affine(weight=_q(rng, n_h, n_h), bias=np.zeros(n_h) if rec_bias is None else rec_bias)
-    nodes = {"input": nir.Input(input_type=np.array([n_in])), "fc_in": nir.Linear(weight=_q(rng, n_h, n_in)),
-             "lif1": _cuba(n_h), "fc_rec": rec, "fc_out": nir.Linear(weight=_q(rng, n_o, n_h)), "lif2": _cuba(n_o),
-             "output": nir.Output(output_type=np.array([n_o]))}
-    edges = [("input", "fc_in"), ("fc_in", "lif1"), ("lif1", "fc_rec"), ("fc_rec", "lif1"), ("lif1", "fc_out"),
-             ("fc_out", "lif2"), ("lif2", "output")]
+    nodes = {
+        "input": nir.Input(input_type=np.array([n_in])),
+        "fc_in": nir.Linear(weight=_q(rng, n_h, n_in)),
+        "lif1": _cuba(n_h),
+        "fc_rec": rec,
+        "fc_out": nir.Linear(weight=_q(rng, n_o, n_h)),
+        "lif2": _cuba(n_o),
+        "output": nir.Output(output_type=np.array([n_o])),
+    }
+    edges = [
+        ("input", "fc_in"),
+        ("fc_in", "lif1"),
+        ("lif1", "fc_rec"),
+        ("fc_rec", "lif1"),
+        ("lif1", "fc_out"),
+        ("fc_out", "lif2"),
+        ("lif2", "output"),
+    ]
     return nir.NIRGraph(nodes=nodes, edges=edges, metadata={"dt": DT}, type_check=False)
 
 
@@ -62,10 +82,17 @@ def _layers(path):
         out = []
         for k in sorted((k for k in f["layer"] if k.isdigit()), key=int):
             g = f["layer"][k]
-            out.append({"type": g["type"][0].decode(), **{n: np.asarray(g["neuron"][n][()]).item()
-                                                          for n in ("iDecay", "vDecay", "vThMant")
-                                                          if "neuron" in g and n in g["neuron"]},
-                        "keys": sorted(g.keys())})
+            out.append(
+                {
+                    "type": g["type"][0].decode(),
+                    **{
+                        n: np.asarray(g["neuron"][n][()]).item()
+                        for n in ("iDecay", "vDecay", "vThMant")
+                        if "neuron" in g and n in g["neuron"]
+                    },
+                    "keys": sorted(g.keys()),
+                }
+            )
         return out
 
 
@@ -73,12 +100,13 @@ def _layers(path):
 # recurrent
 # --------------------------------------------------------------------------
 
+
 def test_recurrent_graph_imports_as_a_recurrent_cuba_layer_exactly(tmp_path):
     g = _braille()
     net, meta = ng.from_nir(g)
     rep = meta["nir_import"]
     assert rep["lossless"] and rep["layers"][0]["recurrent"] == "fc_rec" and "recurrent" not in rep["layers"][1]
-    assert "spec" not in meta          # beyond a NetSpec: net_from_export rebuilds it from the layers
+    assert "spec" not in meta  # beyond a NetSpec: net_from_export rebuilds it from the layers
     x = _frames(12)
     ours = _run(net, x)
     ref = simulate(g, x.reshape(6, 12, -1), synaptic_delay=1)
@@ -101,6 +129,7 @@ def test_recurrent_graph_imports_as_a_recurrent_cuba_layer_exactly(tmp_path):
     assert "weight_rec" in kinds[1]["keys"] and kinds[1]["iDecay"] == 2048 and kinds[1]["vDecay"] == 1024
     from lavacut.export.rebuild.network import net_from_export
     from lavacut.export.netx.inspect import inspect_layers
+
     rebuilt, _ = net_from_export(out)
     np.testing.assert_array_equal(_run(rebuilt, x), ours)
     assert not any(L.verify_issue for L in inspect_layers(out))
@@ -112,11 +141,19 @@ def test_recurrent_bias_and_lif_loop(tmp_path):
     rng = np.random.default_rng(3)
     n = 8
     lif = nir.LIF(tau=np.full(n, 4 * DT), r=np.full(n, 4.0), v_leak=np.zeros(n), v_threshold=np.ones(n))
-    nodes = {"input": nir.Input(input_type=np.array([12])), "fc": nir.Linear(weight=_q(rng, n, 12)), "lif": lif,
-             "rec": nir.Affine(weight=_q(rng, n, n), bias=rng.integers(-2, 3, n) * 0.25),
-             "output": nir.Output(output_type=np.array([n]))}
-    g = nir.NIRGraph(nodes=nodes, edges=[("input", "fc"), ("fc", "lif"), ("lif", "rec"), ("rec", "lif"),
-                                         ("lif", "output")], metadata={"dt": DT}, type_check=False)
+    nodes = {
+        "input": nir.Input(input_type=np.array([12])),
+        "fc": nir.Linear(weight=_q(rng, n, 12)),
+        "lif": lif,
+        "rec": nir.Affine(weight=_q(rng, n, n), bias=rng.integers(-2, 3, n) * 0.25),
+        "output": nir.Output(output_type=np.array([n])),
+    }
+    g = nir.NIRGraph(
+        nodes=nodes,
+        edges=[("input", "fc"), ("fc", "lif"), ("lif", "rec"), ("rec", "lif"), ("lif", "output")],
+        metadata={"dt": DT},
+        type_check=False,
+    )
     net, meta = ng.from_nir(g)
     x = _frames(12, seed=4)
     ours = _run(net, x)
@@ -139,17 +176,26 @@ def _merge_graph():
 def _two_inputs_graph():
     """Two feed-forward inputs into one neuron node (a merge, not a loop)."""
     rng = np.random.default_rng(0)
-    nodes = {"input": nir.Input(input_type=np.array([4])), "a": nir.Linear(weight=_q(rng, 3, 4)), "n0": _cuba(3),
-             "b": nir.Linear(weight=_q(rng, 3, 3)), "c": nir.Linear(weight=_q(rng, 3, 4)), "n1": _cuba(3),
-             "output": nir.Output(output_type=np.array([3]))}
+    nodes = {
+        "input": nir.Input(input_type=np.array([4])),
+        "a": nir.Linear(weight=_q(rng, 3, 4)),
+        "n0": _cuba(3),
+        "b": nir.Linear(weight=_q(rng, 3, 3)),
+        "c": nir.Linear(weight=_q(rng, 3, 4)),
+        "n1": _cuba(3),
+        "output": nir.Output(output_type=np.array([3])),
+    }
     edges = [("input", "a"), ("a", "n0"), ("n0", "b"), ("b", "n1"), ("input", "c"), ("c", "n1"), ("n1", "output")]
     return nir.NIRGraph(nodes=nodes, edges=edges, metadata={"dt": DT}, type_check=False)
 
 
-@pytest.mark.parametrize("graph, pattern", [
-    (_merge_graph, r"node 'lif1' \(CubaLIF\) has 2 inputs \['fc_in', 'back'\].*recurrent self-loop"),
-    (_two_inputs_graph, r"node 'input' \(Input\) feeds 2 nodes \['a', 'c'\]"),
-])
+@pytest.mark.parametrize(
+    "graph, pattern",
+    [
+        (_merge_graph, r"node 'lif1' \(CubaLIF\) has 2 inputs \['fc_in', 'back'\].*recurrent self-loop"),
+        (_two_inputs_graph, r"node 'input' \(Input\) feeds 2 nodes \['a', 'c'\]"),
+    ],
+)
 def test_other_merges_are_refused_naming_the_nodes(graph, pattern):
     with pytest.raises(NirError, match=pattern):
         ng.from_nir(graph())
@@ -158,7 +204,7 @@ def test_other_merges_are_refused_naming_the_nodes(graph, pattern):
 def test_recurrent_conv_layer_is_refused():
     g = _braille()
     nodes = dict(g.nodes)
-    nodes["fc_rec"] = nir.Linear(weight=np.full((3, 10), 0.25))        # 10 -> 3: not a square recurrent weight
+    nodes["fc_rec"] = nir.Linear(weight=np.full((3, 10), 0.25))  # 10 -> 3: not a square recurrent weight
     g = nir.NIRGraph(nodes=nodes, edges=g.edges, metadata={"dt": DT}, type_check=False)
     with pytest.raises(NirError, match=r"a recurrent weight must be \(10, 10\)|takes 10 inputs"):
         ng.from_nir(g)
@@ -180,17 +226,28 @@ def test_recurrent_import_runs_in_lava_identical_to_slayer(tmp_path):
 # voltage readouts
 # --------------------------------------------------------------------------
 
+
 def _readout_graph(kind, n_in=12, n_h=8, n_o=3, seed=0, tau=8 * DT):
     rng = np.random.default_rng(seed)
-    ro = {"LI": lambda: nir.LI(tau=np.full(n_o, tau), r=np.full(n_o, 8.0), v_leak=np.zeros(n_o)),
-          "CubaLI": lambda: nir.CubaLI(tau_syn=np.full(n_o, 2 * DT), tau_mem=np.full(n_o, tau), r=np.full(n_o, 8.0),
-                                       v_leak=np.zeros(n_o), w_in=np.full(n_o, 2.0)),
-          "I": lambda: nir.I(r=np.full(n_o, 1e4))}[kind]()
-    nodes = {"input": nir.Input(input_type=np.array([n_in])), "fc_in": nir.Linear(weight=_q(rng, n_h, n_in)),
-             "lif1": nir.LIF(tau=np.full(n_h, 4 * DT), r=np.full(n_h, 4.0), v_leak=np.zeros(n_h),
-                             v_threshold=np.ones(n_h)),
-             "fc_out": nir.Linear(weight=_q(rng, n_o, n_h)), "readout": ro,
-             "output": nir.Output(output_type=np.array([n_o]))}
+    ro = {
+        "LI": lambda: nir.LI(tau=np.full(n_o, tau), r=np.full(n_o, 8.0), v_leak=np.zeros(n_o)),
+        "CubaLI": lambda: nir.CubaLI(
+            tau_syn=np.full(n_o, 2 * DT),
+            tau_mem=np.full(n_o, tau),
+            r=np.full(n_o, 8.0),
+            v_leak=np.zeros(n_o),
+            w_in=np.full(n_o, 2.0),
+        ),
+        "I": lambda: nir.I(r=np.full(n_o, 1e4)),
+    }[kind]()
+    nodes = {
+        "input": nir.Input(input_type=np.array([n_in])),
+        "fc_in": nir.Linear(weight=_q(rng, n_h, n_in)),
+        "lif1": nir.LIF(tau=np.full(n_h, 4 * DT), r=np.full(n_h, 4.0), v_leak=np.zeros(n_h), v_threshold=np.ones(n_h)),
+        "fc_out": nir.Linear(weight=_q(rng, n_o, n_h)),
+        "readout": ro,
+        "output": nir.Output(output_type=np.array([n_o])),
+    }
     order = list(nodes)
     return nir.NIRGraph(nodes=nodes, edges=list(zip(order[:-1], order[1:])), metadata={"dt": DT}, type_check=False)
 
@@ -200,7 +257,7 @@ def test_readout_graph_imports_as_a_voltage_layer(kind, i_decay, v_decay, tmp_pa
     g = _readout_graph(kind)
     src, out = tmp_path / f"{kind}.nir", tmp_path / f"{kind}.net"
     nir.write(src, g)
-    _, meta = ng.import_nir(src, out)         # in-process (the CLI import is tested with the recurrent graph)
+    _, meta = ng.import_nir(src, out)  # in-process (the CLI import is tested with the recurrent graph)
     assert "voltage readout" in ng.format_import_report(meta)
     layers = _layers(out)
     # SLAYER cuba.Affine's export: a dense layer whose threshold Lava's 24-bit voltage never reaches
@@ -209,12 +266,14 @@ def test_readout_graph_imports_as_a_voltage_layer(kind, i_decay, v_decay, tmp_pa
     assert (layers[-1]["iDecay"], layers[-1]["vDecay"]) == (i_decay, v_decay)
     assert layers[1]["vThMant"] < 1 << 17
     from lavacut.export.netx.inspect import inspect_layers
+
     assert "voltage readout" in inspect_layers(out)[-1].run_issue or not inspect_layers(out)[-1].run_issue
 
     # the SLAYER model's output voltage is the graph's (times the reported scale), up to Loihi's rounding of
     # each decay toward zero (none for I)
     from lavacut.export.rebuild.slayer import NetxRebuild
-    net = NetxRebuild(out, check=False)      # the file's SLAYER rebuild (``run`` of voltage readouts: issue 23)
+
+    net = NetxRebuild(out, check=False)  # the file's SLAYER rebuild (``run`` of voltage readouts: issue 23)
     L = meta["nir_import"]["layers"][-1]
     assert L["readout"] == "voltage"
     x = _frames(12)
@@ -236,7 +295,7 @@ def test_readout_refusals():
         ng.from_nir(_readout_graph("LI", tau=DT * 1e5))
     with pytest.raises(NirError, match=r"'readout' \(LI\): voltage decay dt/tau_mem = 2 > 1"):
         ng.from_nir(_readout_graph("LI", tau=DT / 2))
-    g = _readout_graph("LI")                               # a readout in the middle
+    g = _readout_graph("LI")  # a readout in the middle
     nodes = dict(g.nodes)
     nodes["fc2"], nodes["lif2"] = nir.Linear(weight=np.full((2, 3), 0.25)), _cuba(2)
     nodes["output"] = nir.Output(output_type=np.array([2]))

@@ -6,6 +6,7 @@ with exit 1, and inspect's "would run" says exactly what run does. Stock
 NetX files from the lava-dl wheel still pass (they run and verify in
 tests/runtime/test_layouts.py::test_stock_wheel_file_run_and_verify); inspect warns about layers
 whose spikes cannot depend on their input."""
+
 from __future__ import annotations
 
 import shutil
@@ -22,8 +23,11 @@ from lavacut.cli import main
 from lavacut.export.validate import MAX_ELEMENTS, problems
 
 WHEEL = Path(sysconfig.get_paths()["purelib"]) / "tests" / "lava" / "lib" / "dl" / "netx"
-STOCK = {"tiny": WHEEL / "tiny.net", "ntidigits": WHEEL / "gts" / "ntidigits" / "ntidigits.net",
-         "pilotnet_lif": WHEEL / "gts" / "pilotnet_lif" / "network.net"}
+STOCK = {
+    "tiny": WHEEL / "tiny.net",
+    "ntidigits": WHEEL / "gts" / "ntidigits" / "ntidigits.net",
+    "pilotnet_lif": WHEEL / "gts" / "pilotnet_lif" / "network.net",
+}
 
 
 @pytest.fixture(scope="module")
@@ -72,16 +76,21 @@ def test_check_and_inspect_fail_with_exit_1_naming_the_field(bad_dir, capsys, na
     assert out.rstrip().splitlines()[-1].startswith("would run: no")
 
 
-@pytest.mark.parametrize("name", ["external_link", "huge_declared", "complex_weight", "bias_1e9", "hash_removed",
-                                  "negative_beta"])
+@pytest.mark.parametrize(
+    "name", ["external_link", "huge_declared", "complex_weight", "bias_1e9", "hash_removed", "negative_beta"]
+)
 def test_every_command_that_reads_a_network_refuses_it(bad_dir, capsys, monkeypatch, tmp_path, name):
     monkeypatch.chdir(tmp_path)
     path = bad_dir / f"{name}.net"
     before = path.read_bytes()
-    for argv in (["evaluate", path, "--samples", "2"], ["verify", path, "--samples", "2"], ["calibrate", path],
-                 ["export", path, "--format", "nir", "-o", tmp_path / "x.nir"]):
+    for argv in (
+        ["evaluate", path, "--samples", "2"],
+        ["verify", path, "--samples", "2"],
+        ["calibrate", path],
+        ["export", path, "--format", "nir", "-o", tmp_path / "x.nir"],
+    ):
         if argv[0] == "export" and name == "bias_1e9":
-            continue        # NIR is a float format: Loihi's ranges are run's and check's, not the NIR export's
+            continue  # NIR is a float format: Loihi's ranges are run's and check's, not the NIR export's
         rc, out, err = _cli(capsys, *argv)
         assert rc == 2 and BAD[name][2] in _one_error_line(err), (argv, out + err)
     assert path.read_bytes() == before and not any(tmp_path.iterdir())
@@ -116,8 +125,18 @@ def test_force_runs_a_range_violation_with_a_warning(bad_dir, capsys, monkeypatc
     monkeypatch.chdir(tmp_path)
     frames = tmp_path / "f.npy"
     np.save(frames, (np.random.default_rng(0).random((2, 2, 34, 34, 30)) < 0.05).astype(np.uint8))
-    rc, out, err = _cli(capsys, "run", bad_dir / "bias_1e9.net", "--force", "--input", frames, "--samples", "2",
-                        "--report", tmp_path / "r.json")
+    rc, out, err = _cli(
+        capsys,
+        "run",
+        bad_dir / "bias_1e9.net",
+        "--force",
+        "--input",
+        frames,
+        "--samples",
+        "2",
+        "--report",
+        tmp_path / "r.json",
+    )
     assert rc == 0, out + err
     assert "warning: " in err and "[bias] layer 2: bias mantissas span" in err and "--force" in err
 
@@ -138,6 +157,7 @@ def test_element_limit_is_far_above_real_networks():
             n = []
             f.visititems(lambda k, o: n.append(o.size) if isinstance(o, h5py.Dataset) else None)
         return sum(n)
+
     assert max(declared(p) for p in [DENSE, CONV, *STOCK.values()]) * 20 < MAX_ELEMENTS
 
 
@@ -145,9 +165,11 @@ def test_element_limit_is_far_above_real_networks():
 def test_inspect_and_check_warn_about_an_input_layer_that_fires_whatever_its_input(capsys):
     rc, out, _ = _cli(capsys, "inspect", STOCK["tiny"])
     assert rc == 0
-    assert ("WARNING: layer 0 (input): its bias (34..34) alone drives every neuron past its threshold (vThMant 25) "
-            "at every step: it fires at every step whatever the frames are, so nothing after it depends on the "
-            "input") in out
+    assert (
+        "WARNING: layer 0 (input): its bias (34..34) alone drives every neuron past its threshold (vThMant 25) "
+        "at every step: it fires at every step whatever the frames are, so nothing after it depends on the "
+        "input"
+    ) in out
     rc, out, _ = _cli(capsys, "check", STOCK["tiny"])
     assert rc == 0 and "warning [activity] layer 0 (input): its bias" in out
     _, out, _ = _cli(capsys, "inspect", DENSE)
@@ -164,13 +186,16 @@ def test_inspect_warns_about_an_output_layer_that_never_spikes(tmp_path, capsys)
         del f["layer/2/weight"]
         f["layer/2/weight"] = w
         import json
+
         m = json.loads(f["lavacut"].attrs["meta"])
         m["content_sha256"] = content_hash(f)
         f["lavacut"].attrs["meta"] = json.dumps(m)
     rc, out, _ = _cli(capsys, "inspect", path)
     assert rc == 0
-    assert ("WARNING: layer 2 (dense, the output): even with every excitatory input spiking at every step (input "
-            "current at most 0) no neuron reaches its threshold (vThMant 80): it never spikes") in out
+    assert (
+        "WARNING: layer 2 (dense, the output): even with every excitatory input spiking at every step (input "
+        "current at most 0) no neuron reaches its threshold (vThMant 80): it never spikes"
+    ) in out
 
 
 def test_an_output_layer_without_neurons_is_named_a_voltage_readout(capsys):
@@ -182,17 +207,23 @@ def test_an_output_layer_without_neurons_is_named_a_voltage_readout(capsys):
 # ----------------------------------------------------------------------------- NIR import
 def _nir_graph(weight):
     return nir.NIRGraph.from_list(
-        nir.Input(input_type=np.array([4])), nir.Linear(weight=weight),
-        nir.CubaLIF(tau_syn=np.full(3, 0.01), tau_mem=np.full(3, 0.02), r=np.ones(3), v_leak=np.zeros(3),
-                    v_threshold=np.ones(3)),
-        nir.Output(output_type=np.array([3])))
+        nir.Input(input_type=np.array([4])),
+        nir.Linear(weight=weight),
+        nir.CubaLIF(
+            tau_syn=np.full(3, 0.01), tau_mem=np.full(3, 0.02), r=np.ones(3), v_leak=np.zeros(3), v_threshold=np.ones(3)
+        ),
+        nir.Output(output_type=np.array([3])),
+    )
 
 
-@pytest.mark.parametrize("case, message", [
-    ("nan", "node 'linear' (Linear) parameter weight contains NaN"),
-    ("empty", "node 'linear' (Linear) parameter weight is empty (shape (0, 4))"),
-    ("huge", "node/nodes/linear/weight: declares 3600000000 elements"),
-])
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        ("nan", "node 'linear' (Linear) parameter weight contains NaN"),
+        ("empty", "node 'linear' (Linear) parameter weight is empty (shape (0, 4))"),
+        ("huge", "node/nodes/linear/weight: declares 3600000000 elements"),
+    ],
+)
 def test_nir_import_refuses_bad_parameters_naming_the_node(tmp_path, capsys, monkeypatch, case, message):
     monkeypatch.chdir(tmp_path)
     w = np.full((3, 4), 0.5)
@@ -200,14 +231,15 @@ def test_nir_import_refuses_bad_parameters_naming_the_node(tmp_path, capsys, mon
         w[1, 1] = np.nan
     path = tmp_path / f"{case}.nir"
     nir.write(path, _nir_graph(w))
-    with h5py.File(path, "a") as f:      # what nir's own type check would not let a graph hold
+    with h5py.File(path, "a") as f:  # what nir's own type check would not let a graph hold
         if case != "nan":
             del f["node/nodes/linear/weight"]
         if case == "empty":
             f["node/nodes/linear/weight"] = np.zeros((0, 4))
-        elif case == "huge":             # 13 GiB declared, a few KB on disk
-            f["node/nodes/linear"].create_dataset("weight", shape=(60000, 60000), dtype="f8", chunks=(1000, 1000),
-                                                  compression="gzip")
+        elif case == "huge":  # 13 GiB declared, a few KB on disk
+            f["node/nodes/linear"].create_dataset(
+                "weight", shape=(60000, 60000), dtype="f8", chunks=(1000, 1000), compression="gzip"
+            )
     rc, out, err = _cli(capsys, "import", path, "-o", tmp_path / "out" / "x.net", "--no-evaluate", "--dt", "1e-3")
     assert rc == 2 and message in _one_error_line(err), out + err
     assert not (tmp_path / "out" / "x.net").exists()

@@ -6,6 +6,7 @@ that names the file, field or option at fault, and that no traceback is
 printed. The inputs are those a hostile but fair user tried (issue 12) plus
 the --input arrays and folders and NIR graphs of the bring-your-own issue.
 """
+
 from __future__ import annotations
 
 import os
@@ -65,20 +66,26 @@ def bad(tmp_path_factory, nmnist_sample) -> Path:
     nan_frames[1, 0, 5, 3, 2] = np.nan
     np.save(d / "nan_frames.npy", nan_frames)
     rec = nmnist_sample.read_bytes()
-    (d / "recs" / "0").mkdir(parents=True)      # folders named by class (issue 23: labels by name)
+    (d / "recs" / "0").mkdir(parents=True)  # folders named by class (issue 23: labels by name)
     (d / "recs" / "1").mkdir(parents=True)
     (d / "recs" / "0" / "a.bin").write_bytes(rec)
     (d / "recs" / "1" / "b.bin").write_bytes(rec[:-3])
     # a tonic N-MNIST tree with one truncated and one out-of-sensor recording
-    for split, cls, name, data in (("Train", "3", "a.bin", rec), ("Train", "4", "cut.bin", rec[:-2]),
-                                   ("Test", "3", "a.bin", rec), ("Test", "5", "wide.bin",
-                                                                  _nmnist_bytes([40], [1], [5], [1]))):
+    for split, cls, name, data in (
+        ("Train", "3", "a.bin", rec),
+        ("Train", "4", "cut.bin", rec[:-2]),
+        ("Test", "3", "a.bin", rec),
+        ("Test", "5", "wide.bin", _nmnist_bytes([40], [1], [5], [1])),
+    ):
         (d / "nm" / "NMNIST" / split / cls).mkdir(parents=True, exist_ok=True)
         (d / "nm" / "NMNIST" / split / cls / name).write_bytes(data)
     # NIR: a node type lavacut cannot map, and a file that is not NIR
-    graph = nir.NIRGraph.from_list(nir.Input(input_type=np.array([4])), nir.Linear(weight=np.full((3, 4), 0.25)),
-                                   nir.Delay(delay=np.ones(3)),
-                                   nir.Output(output_type=np.array([3])))
+    graph = nir.NIRGraph.from_list(
+        nir.Input(input_type=np.array([4])),
+        nir.Linear(weight=np.full((3, 4), 0.25)),
+        nir.Delay(delay=np.ones(3)),
+        nir.Output(output_type=np.array([3])),
+    )
     graph.metadata = {"dt": 1e-3}
     nir.write(d / "delay.nir", graph)
     (d / "text.nir").write_text("not nir\n")
@@ -98,8 +105,12 @@ CASES = [
     ("inf bias: run", "run {d}/inf_bias.net --samples 2", 2, "layer 2 bias contains NaN or infinite"),
     ("nan threshold: run", "run {d}/nan_vth.net --samples 2", 2, "layer 1 neuron vThMant is NaN or infinite"),
     ("nan threshold: inspect", "inspect {d}/nan_vth.net", 1, "PROBLEM: layer 1 neuron vThMant is NaN"),
-    ("weights beyond 8 bits", "evaluate {d}/big_weight.net --samples 2", 2,
-     r"layer 2 weight has values in \[.*\], outside the 8-bit weight mantissa range"),
+    (
+        "weights beyond 8 bits",
+        "evaluate {d}/big_weight.net --samples 2",
+        2,
+        r"layer 2 weight has values in \[.*\], outside the 8-bit weight mantissa range",
+    ),
     ("modified: run", "run {d}/modified.net --samples 2", 2, MODIFIED + r".*--accept-modified"),
     ("modified: evaluate", "evaluate {d}/modified.net --samples 2", 2, MODIFIED),
     ("modified: calibrate", "calibrate {d}/modified.net", 2, MODIFIED),
@@ -108,12 +119,20 @@ CASES = [
     ("folder as .net", "run {d}/folder.net", 2, r"folder.net is a folder; give a NetX .net file"),
     ("missing .net", "evaluate {d}/missing.net", 2, r"missing.net: no such file"),
     # ---- stop-rule parameters: typed and range-checked before any Lava process starts
-    ("param not a number", "run {net} --policy confidence --param eps=abc --samples 2", 2,
-     r"eps must be a number, got 'abc'"),
+    (
+        "param not a number",
+        "run {net} --policy confidence --param eps=abc --samples 2",
+        2,
+        r"eps must be a number, got 'abc'",
+    ),
     ("param out of range", "run {net} --policy confidence --param eps=-1 --samples 2", 2, r"eps must be in"),
     ("param unknown", "run {net} --param foo=1 --samples 2", 2, r"has no parameter\(s\) foo"),
-    ("topk eps without its beta", "evaluate {net} --param eps=0.123 --samples 2", 2,
-     r"calibrated for eps=0\.\d+; for eps=0.123 run 'lavacut calibrate .* --eps 0.123'"),
+    (
+        "topk eps without its beta",
+        "evaluate {net} --param eps=0.123 --samples 2",
+        2,
+        r"calibrated for eps=0\.\d+; for eps=0.123 run 'lavacut calibrate .* --eps 0.123'",
+    ),
     ("fixed T beyond the horizon", "run {net} --policy fixed --param T=99 --samples 2", 2, r"T"),
     ("unknown policy", "run {net} --policy bogus", 2, r"invalid choice: 'bogus'"),
     ("negative samples: run", "run {net} --samples -3", 2, r"argument --samples: must be an integer >= 0, got -3"),
@@ -126,8 +145,12 @@ CASES = [
     ("missing checkpoint", "export {d}/none.pt", 2, r"checkpoint .*none.pt does not exist"),
     ("export into a folder", "export {d}/empty.pt -o {d}", 2, r"is a folder; give a file name"),
     ("export below a file", "export {d}/empty.pt -o {d}/a_file/x.net", 2, r"a_file is a file, not a folder"),
-    ("report below a file", "evaluate {net} --samples 2 --report {d}/a_file/r.json", 2,
-     r"--report .*a_file is a file, not a folder"),
+    (
+        "report below a file",
+        "evaluate {net} --samples 2 --report {d}/a_file/r.json",
+        2,
+        r"--report .*a_file is a file, not a folder",
+    ),
     # ---- configs and data sets
     ("bad TOML", "evaluate {net} --config {d}/bad.toml", 2, r"bad.toml"),
     ("missing config", "train --config {d}/none.toml", 2, r"none.toml"),
@@ -137,25 +160,48 @@ CASES = [
     ("negative learning rate", "train --set optim.lr=-1", 2, r"optim.lr must be positive, got -1.0"),
     ("unknown run mode", "run {net} --set run.mode=fast", 2, r"run.mode must be halt or stream, got 'fast'"),
     ("calibration target out of range", "calibrate {net} --eps 2", 2, r"argument --eps: must be in \[0, 1\), got 2"),
-    ("confidence out of range", "calibrate {net} --risk-delta 0.01 --risk-confidence 1.5", 2,
-     r"argument --risk-confidence: must be in \(0, 1\), got 1.5"),
+    (
+        "confidence out of range",
+        "calibrate {net} --risk-delta 0.01 --risk-confidence 1.5",
+        2,
+        r"argument --risk-confidence: must be in \(0, 1\), got 1.5",
+    ),
     ("unknown data set", "data --set data.dataset=mnist3d", 2, r"unknown data set 'mnist3d'"),
-    ("data set files missing", "data --set data.dataset=nmnist --set data.root={d}/nowhere", 2,
-     r"(?s)nowhere.*--set data.download=true"),
-    ("truncated N-MNIST file: train", "train --set data.dataset=nmnist --set data.root={d}/nm --out {d}/runs/r",
-     2, r"NMNIST/Train/4/cut.bin: truncated recording: 21623 bytes"),
-    ("out-of-sensor N-MNIST file: data", "data --set data.dataset=nmnist --set data.root={d}/nm --plot "
-     "{d}/out/s.png --index 1", 2, r"NMNIST/Test/5/wide.bin: event 0 has x=40 outside the sensor"),
+    (
+        "data set files missing",
+        "data --set data.dataset=nmnist --set data.root={d}/nowhere",
+        2,
+        r"(?s)nowhere.*--set data.download=true",
+    ),
+    (
+        "truncated N-MNIST file: train",
+        "train --set data.dataset=nmnist --set data.root={d}/nm --out {d}/runs/r",
+        2,
+        r"NMNIST/Train/4/cut.bin: truncated recording: 21623 bytes",
+    ),
+    (
+        "out-of-sensor N-MNIST file: data",
+        "data --set data.dataset=nmnist --set data.root={d}/nm --plot {d}/out/s.png --index 1",
+        2,
+        r"NMNIST/Test/5/wide.bin: event 0 has x=40 outside the sensor",
+    ),
     # ---- your own data (--input)
     ("--input missing", "evaluate {net} --input {d}/nothing", 2, r"nothing: no such file or folder"),
-    ("--input wrong shape", "evaluate {net} --input {d}/shape.npy", 2,
-     r"shape.npy: frames \(4, 2, 8, 8, 30\) do not match the network input \(2, 34, 34\)"),
+    (
+        "--input wrong shape",
+        "evaluate {net} --input {d}/shape.npy",
+        2,
+        r"shape.npy: frames \(4, 2, 8, 8, 30\) do not match the network input \(2, 34, 34\)",
+    ),
     ("--input NaN frames", "evaluate {net} --input {d}/nan_frames.npy", 2, r"nan_frames.npy.*(NaN|finite)"),
-    ("--input truncated file in a folder", "evaluate {net} --input {d}/recs --set data.sensor=[34,34,2]", 2,
-     r"recs/1/b.bin: truncated recording"),
+    (
+        "--input truncated file in a folder",
+        "evaluate {net} --input {d}/recs --set data.sensor=[34,34,2]",
+        2,
+        r"recs/1/b.bin: truncated recording",
+    ),
     # ---- NIR graphs
-    ("NIR unsupported node", "import {d}/delay.nir -o {d}/out/delay.net --no-evaluate", 2,
-     r"node .* has type Delay"),
+    ("NIR unsupported node", "import {d}/delay.nir -o {d}/out/delay.net --no-evaluate", 2, r"node .* has type Delay"),
     ("not a NIR file", "import {d}/text.nir -o {d}/out/t.net --no-evaluate", 2, r"text.nir"),
     # ---- usage
     ("no command", "", 2, r""),
@@ -165,18 +211,19 @@ CASES = [
 
 @pytest.mark.parametrize("case, argv, code, message", CASES, ids=[c[0] for c in CASES])
 def test_bad_input(bad, tmp_path, monkeypatch, capsys, case, argv, code, message):
-    monkeypatch.chdir(tmp_path)                      # nothing may be written where the test runs
+    monkeypatch.chdir(tmp_path)  # nothing may be written where the test runs
     monkeypatch.setenv("LAVACUT_CACHE", str(bad / "cache"))
     args = argv.format(d=bad, net=DENSE).split()
     try:
         rc = main(args)
-    except SystemExit as exc:                        # argparse's usage errors
+    except SystemExit as exc:  # argparse's usage errors
         rc = exc.code
     out, err = capsys.readouterr()
     text = out + err
     assert rc == code, f"{case}: exit {rc}, expected {code}\n{text[-2000:]}"
     assert "Traceback" not in text
     import re
+
     assert re.search(message, text), f"{case}: message {message!r} not in\n{text[-2000:]}"
     if code == 2 and argv:
         errors = [line for line in err.splitlines() if "error" in line]
@@ -229,12 +276,30 @@ def test_sigterm_stops_lava_like_ctrl_c(tmp_path):
     process or /dev/shm segment left, no report written."""
     shm_before = set(os.listdir("/dev/shm"))
     # one lane: the run must still be going when the signal comes (32 lanes finish 300 samples in 1 s)
-    proc = subprocess.Popen([sys.executable, "-m", "lavacut.cli", "run", str(DENSE), "--samples", "300",
-                             "--mode", "stream", "--lanes", "1", "--report", str(tmp_path / "r.json")],
-                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "lavacut.cli",
+            "run",
+            str(DENSE),
+            "--samples",
+            "300",
+            "--mode",
+            "stream",
+            "--lanes",
+            "1",
+            "--report",
+            str(tmp_path / "r.json"),
+        ],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.time() + 240
-        while time.time() < deadline and len(descendants(proc.pid)) < 3:   # the Lava runtime is up
+        while time.time() < deadline and len(descendants(proc.pid)) < 3:  # the Lava runtime is up
             time.sleep(0.5)
         assert proc.poll() is None, proc.communicate()
         children = descendants(proc.pid)

@@ -3,6 +3,7 @@ rule's eps is a margin that must be > 0: it follows Top-K's eps as it always
 did, its own default when that is 0, or its own option; so ``lavacut
 calibrate --eps 0`` calibrates every rule, and an eps outside [0, 1) is
 refused as bad usage."""
+
 import math
 import shutil
 
@@ -29,7 +30,7 @@ def test_calibrate_all_keeps_each_rules_own_options():
     sp, labels = _spikes()
     rules = calibrate_all(sp, labels, eps=0.0)
     assert rules["topk"].eps == 0.0
-    assert rules["confidence"].eps == Confidence.eps            # its own default, not Top-K's 0
+    assert rules["confidence"].eps == Confidence.eps  # its own default, not Top-K's 0
     assert rules["confidence"].temperature == rules["entropy"].temperature
     # a Top-K eps above 0 is the confidence margin too (the recorded results' calibration); its own option wins
     assert calibrate_all(sp, labels, eps=0.03)["confidence"].eps == 0.03
@@ -57,8 +58,10 @@ def test_cli_calibrate_eps_0_stores_sane_rules(tmp_path):
     assert "confidence: eps=0.05" in r.stdout
 
 
-@pytest.mark.parametrize("eps, message", [("1", "must be in [0, 1), got 1"), ("-0.1", "must be in [0, 1), got -0.1"),
-                                          ("nan", "must be in [0, 1), got nan")])
+@pytest.mark.parametrize(
+    "eps, message",
+    [("1", "must be in [0, 1), got 1"), ("-0.1", "must be in [0, 1), got -0.1"), ("nan", "must be in [0, 1), got nan")],
+)
 def test_cli_calibrate_refuses_eps_outside_0_1(tmp_path, eps, message):
     r = run_cli("calibrate", tmp_path / "absent.net", "--eps", eps, check=False)
     assert r.returncode == 2

@@ -1,6 +1,7 @@
 """``lavacut calibrate`` and ``lavacut evaluate`` on a real quick export:
 calibration stored in the file from the training split only, the torch
 engine's report, CSV and plots, and the refusals."""
+
 import csv
 import json
 import shutil
@@ -17,6 +18,7 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 # ---------------------------------------------------------------- calibration refuses the test split
+
 
 def test_calibrate_export_refuses_the_test_split(tmp_path):
     from lavacut.pipelines.calibrate import calibrate_export
@@ -44,12 +46,13 @@ def test_evaluate_sweeps_refuse_calibrating_on_test(tmp_path):
     torch.manual_seed(0)
     write_export(build_network(spec), tmp_path / "t.net", {"name": "t", "spec": spec.to_dict()})
     with pytest.raises(LavacutError, match="calib_split is 'test'.*never on the test split"):
-        evaluate_export(RunRequest(tmp_path / "t.net", overrides=("data.dataset=embedded",
-                                                                  "cutoff.calib_split=test")), progress=False)
+        evaluate_export(
+            RunRequest(tmp_path / "t.net", overrides=("data.dataset=embedded", "cutoff.calib_split=test")),
+            progress=False,
+        )
 
 
 # ---------------------------------------------------------------- slow: the real pipeline
-
 
 
 @pytest.fixture(scope="module")
@@ -140,9 +143,21 @@ def test_evaluate_uses_the_stored_calibration_and_writes_the_report(calibrated, 
     r = _cli("evaluate", path, "--engine", "torch", "--report", report)
     assert "policy topk (torch engine)" in r.stdout
     rep = json.loads(report.read_text())
-    for key in ("n_samples", "T", "policy", "policy_params", "accuracy_full", "accuracy_cutoff",
-                "mean_t_cutoff", "timestep_ratio", "wall_s_full", "wall_s_cutoff", "wall_ratio", "backend",
-                "versions"):
+    for key in (
+        "n_samples",
+        "T",
+        "policy",
+        "policy_params",
+        "accuracy_full",
+        "accuracy_cutoff",
+        "mean_t_cutoff",
+        "timestep_ratio",
+        "wall_s_full",
+        "wall_s_cutoff",
+        "wall_ratio",
+        "backend",
+        "versions",
+    ):
         assert key in rep, key
     assert rep["engine"] == "torch" and rep["backend"] == "torch-cpu" and rep["split"] == "test"
     assert rep["n_samples"] == 359 and rep["T"] == 30
@@ -177,8 +192,9 @@ def test_evaluate_explicit_policy_overrides_the_stored_default(calibrated, tmp_p
     from lavacut.pipelines.evaluate import evaluate_export
 
     path, _ = calibrated
-    rep = evaluate_export(RunRequest(path, samples=50), policy="fixed", params={"t_stop": 12}, progress=False,
-                          with_sweeps=False)
+    rep = evaluate_export(
+        RunRequest(path, samples=50), policy="fixed", params={"t_stop": 12}, progress=False, with_sweeps=False
+    )
     assert rep["policy"] == "fixed" and rep["n_samples"] == 50
     assert [r["t_c"] for r in rep["per_sample"]] == [12] * 50 and rep["mean_t_cutoff"] == 12
     assert rep["accuracy_cutoff"] == pytest.approx(rep["fixed_T_curve"][11]["accuracy"])
@@ -191,14 +207,18 @@ def test_evaluate_and_calibrate_refuse_frames_of_another_shape(calibrated):
 
     path, _ = calibrated
     req = RunRequest(path, overrides=("framing.downsample=0.5",))
-    with pytest.raises(LavacutError, match=r"frames of shape \(2, 17, 17\) per step do not match the network "
-                                           r"input \(2, 34, 34\)"):
+    with pytest.raises(
+        LavacutError,
+        match=r"frames of shape \(2, 17, 17\) per step do not match the network "
+        r"input \(2, 34, 34\)",
+    ):
         evaluate_export(req, progress=False)
     with pytest.raises(LavacutError, match=r"\(2, 17, 17\)"):
         calibrate_export(req, progress=False)
 
 
 # ---------------------------------------------------------------- synaptic operations, recounted by hand
+
 
 def _file_fan_outs(path):
     """Per weighted layer of a NetX file, the nonzero weights leaving each
@@ -268,6 +288,9 @@ def test_evaluate_synops_are_the_nonzero_weights_recounted_by_hand(name):
     # the energy's synaptic term is these operations
     spikes = [np.mean([s[i, :, :tc].sum() for i, tc in enumerate(t_c)]) for s in hidden + [out]]
     n = sum(s.shape[1] for s in hidden + [out])
-    e = (np.mean(syn["cutoff"]) * E_SYNOP_PJ + (n * t_c.mean() - sum(spikes)) * E_NEURON_UPDATE_PJ
-         + sum(spikes) * E_NEURON_SPIKE_PJ) * 1e-6
+    e = (
+        np.mean(syn["cutoff"]) * E_SYNOP_PJ
+        + (n * t_c.mean() - sum(spikes)) * E_NEURON_UPDATE_PJ
+        + sum(spikes) * E_NEURON_SPIKE_PJ
+    ) * 1e-6
     assert ops["energy_uj_cutoff_mean"] == pytest.approx(e, rel=1e-9)

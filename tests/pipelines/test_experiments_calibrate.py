@@ -2,6 +2,7 @@
 ``calibrate_export``, which alone decides eps, the default policy and the
 drop budget from the config (the command line over the config over the
 defaults): the recipe's ``[cutoff]`` reaches it as that config."""
+
 import dataclasses
 import shutil
 
@@ -31,7 +32,7 @@ def _finished_run(tmp_path):
 def _recipe(export, **cutoff):
     """The export's own training config with another [cutoff]."""
     cfg = Export.open(export).config()
-    assert cfg.cutoff != CutoffConfig(**cutoff)       # the recipe differs from what the export stores
+    assert cfg.cutoff != CutoffConfig(**cutoff)  # the recipe differs from what the export stores
     return dataclasses.replace(cfg, cutoff=dataclasses.replace(cfg.cutoff, **cutoff))
 
 
@@ -42,8 +43,8 @@ def test_the_recipes_cutoff_is_the_config_calibrate_export_decides_from(tmp_path
     monkeypatch.setattr(ex, "calibrate_export", lambda req, **kw: calls.append((req, kw)) or [])
     assert ex.train_export_calibrate(cfg, run_dir, export, "dense", log=lambda m: None) is False
     [(req, kw)] = calls
-    assert set(kw) <= {"progress"}                    # nothing decided here
-    _, resolved, _, _ = open_run(req)                 # the config calibrate_export reads
+    assert set(kw) <= {"progress"}  # nothing decided here
+    _, resolved, _, _ = open_run(req)  # the config calibrate_export reads
     assert resolved.cutoff == cfg.cutoff
     assert dataclasses.replace(resolved, cutoff=cfg.cutoff) == cfg
 

@@ -2,6 +2,7 @@
 Intel's ntidigits.net (axonal delays, an average readout of 242 neurons into
 11 classes) evaluated and calibrated on the user's own labelled frames, and a
 NIR graph imported without a data set, which then needs --input."""
+
 import json
 import sysconfig
 from pathlib import Path
@@ -33,8 +34,20 @@ def test_average_readout_network_evaluates_with_both_engines_agreeing(tmp_path):
     reps = {}
     for engine in ("torch", "lava"):
         report = tmp_path / f"{engine}.json"
-        run_cli("evaluate", NTIDIGITS, "--input", data, "--engine", engine, "--policy", "confidence",
-                "--param", "eps=0.2", "--report", report)
+        run_cli(
+            "evaluate",
+            NTIDIGITS,
+            "--input",
+            data,
+            "--engine",
+            engine,
+            "--policy",
+            "confidence",
+            "--param",
+            "eps=0.2",
+            "--report",
+            report,
+        )
         reps[engine] = json.loads(report.read_text())
     torch_rep, lava_rep = reps["torch"], reps["lava"]
     assert lava_rep["engines_agree"] and lava_rep["full_T_matches_slayer"]
@@ -72,6 +85,7 @@ def test_foreign_file_calibrates_on_the_users_labelled_input(tmp_path):
     import h5py
 
     from lavacut.export.netx.file import content_hash
+
     with h5py.File(NTIDIGITS) as a, h5py.File(net) as b:
         assert content_hash(a) == content_hash(b) == meta["content_sha256"]
     report = tmp_path / "run.json"
@@ -88,9 +102,16 @@ def test_unbound_nir_import_needs_input(tmp_path):
     graph = nir.NIRGraph.from_list(
         nir.Input(input_type=np.array([6])),
         nir.Linear(weight=w),
-        nir.CubaLIF(tau_syn=np.full(n, 2e-4), tau_mem=np.full(n, 4e-4), r=np.full(n, 4.0),
-                    v_leak=np.zeros(n), v_threshold=np.ones(n), w_in=np.full(n, 2.0)),
-        nir.Output(output_type=np.array([n])))
+        nir.CubaLIF(
+            tau_syn=np.full(n, 2e-4),
+            tau_mem=np.full(n, 4e-4),
+            r=np.full(n, 4.0),
+            v_leak=np.zeros(n),
+            v_threshold=np.ones(n),
+            w_in=np.full(n, 2.0),
+        ),
+        nir.Output(output_type=np.array([n])),
+    )
     nir.write(tmp_path / "g.nir", graph)
     out = tmp_path / "g.net"
     r = run_cli("import", tmp_path / "g.nir", "-o", out, "--dt", "1e-4")

@@ -1,4 +1,5 @@
 """lavacut list and the export description behind lavacut.load."""
+
 from __future__ import annotations
 
 import pytest
@@ -28,7 +29,9 @@ def test_describe_refuses_a_non_netx_file(tmp_path):
 
 def test_recipe_description_stops_before_a_command(tmp_path):
     toml = tmp_path / "r.toml"
-    toml.write_text("# Some data from local files (layout: ROOT/x):\n#   lavacut train -c r.toml\n# More.\nname = 'r'\n")
+    toml.write_text(
+        "# Some data from local files (layout: ROOT/x):\n#   lavacut train -c r.toml\n# More.\nname = 'r'\n"
+    )
     assert recipe_description(toml) == "Some data from local files (layout: ROOT/x)."
     toml.write_text("# First sentence here. Second one\n# goes on.\n")
     assert recipe_description(toml) == "First sentence here."

@@ -1,5 +1,6 @@
 """NeuroBench's own metrics on a lavacut SLAYER net, against values worked
 out by hand on a 3-2-2 relay network, and in ``lavacut evaluate``'s report."""
+
 import numpy as np
 import pytest
 
@@ -13,8 +14,17 @@ def _relay_net():
 
     from lavacut.train.networks import NetSpec, build_network
 
-    spec = NetSpec(kind="dense", input_shape=(1, 1, 3), hidden=(2,), n_classes=2, threshold=0.5,
-                   current_decay=1.0, voltage_decay=1.0, dropout=0.0, weight_norm=False)
+    spec = NetSpec(
+        kind="dense",
+        input_shape=(1, 1, 3),
+        hidden=(2,),
+        n_classes=2,
+        threshold=0.5,
+        current_decay=1.0,
+        voltage_decay=1.0,
+        dropout=0.0,
+        weight_norm=False,
+    )
     net = build_network(spec)
     w1 = torch.tensor([[1.0, 0, 0], [0, 1, 1]])
     w2 = torch.tensor([[1.0, 0], [0, 1]])
@@ -25,11 +35,11 @@ def _relay_net():
 
 
 def _frames():
-    x = np.zeros((2, 1, 1, 3, 5), np.float32)      # (N, C, H, W, T)
-    x[0, 0, 0, 0, [0, 1]] = 1                     # sample A: in0 at 0, 1; in1 at 2; in2 at 2, 3
+    x = np.zeros((2, 1, 1, 3, 5), np.float32)  # (N, C, H, W, T)
+    x[0, 0, 0, 0, [0, 1]] = 1  # sample A: in0 at 0, 1; in1 at 2; in2 at 2, 3
     x[0, 0, 0, 1, 2] = 1
     x[0, 0, 0, 2, [2, 3]] = 1
-    x[1, 0, 0, 2, [0, 1, 2]] = 1                  # sample B: in2 at 0, 1, 2
+    x[1, 0, 0, 2, [0, 1, 2]] = 1  # sample B: in2 at 0, 1, 2
     return x
 
 
@@ -50,14 +60,16 @@ def test_neurobench_metrics_match_hand_computed_values():
     from lavacut.measure.neurobench import neurobench_metrics
 
     net, x = _relay_net(), _frames()
-    labels = np.array([0, 0])                       # A predicts 0 (right), B predicts 1 (wrong)
+    labels = np.array([0, 0])  # A predicts 0 (right), B predicts 1 (wrong)
     t_c = np.array([3, 5])
     out, hidden = forward(net, x, record=True)
     inputs, outputs = [x.reshape(2, 3, 5)] + hidden, hidden + [out]
     fo = nonzero_fan_outs(net)
     assert [f.tolist() for f in fo] == [[1, 1, 1], [1, 1]]  # one nonzero weight leaves each input
-    ops = {"full": count_ops(fo, inputs, [2, 2], outputs, np.array([5, 5])).synops.mean(),
-           "cutoff": count_ops(fo, inputs, [2, 2], outputs, t_c).synops.mean()}
+    ops = {
+        "full": count_ops(fo, inputs, [2, 2], outputs, np.array([5, 5])).synops.mean(),
+        "cutoff": count_ops(fo, inputs, [2, 2], outputs, t_c).synops.mean(),
+    }
     # full: A 5 input + 4 hidden spikes, B 3 + 3; cutoff: A to step 3 4 + 3 (h1's spike at step 3
     # counted at emission), B 6
     assert (ops["full"], ops["cutoff"]) == (7.5, 6.5)
@@ -119,15 +131,21 @@ def test_evaluate_reports_neurobench(tmp_path):
     nb = rep["neurobench"]
     assert "error" not in nb, nb
     for part in ("full_T", "cutoff"):
-        assert {"Footprint", "ConnectionSparsity", "ActivationSparsity", "SynapticOperations",
-                "ClassificationAccuracy"} <= set(nb[part])
+        assert {
+            "Footprint",
+            "ConnectionSparsity",
+            "ActivationSparsity",
+            "SynapticOperations",
+            "ClassificationAccuracy",
+        } <= set(nb[part])
         cc = nb["cross_check"][part]
         assert cc["within_1pct"] and cc["explained"]["not_seen_by_neurobench"] == 0.0
         key = "synops_full_mean" if part == "full_T" else "synops_cutoff_mean"
         assert cc["lavacut_synops"] == rep["operations"][key]
         # both count nonzero weights: what is left is the one-step synaptic delay
         assert cc["lavacut_synops"] - cc["explained"]["synaptic_delays"] == pytest.approx(
-            cc["neurobench_Effective_ACs"], rel=0.01)
+            cc["neurobench_Effective_ACs"], rel=0.01
+        )
     assert nb["cross_check"]["fan_outs_match_neurobench"]
     assert nb["cross_check"]["full_T"]["agree_within_1pct"]
     assert nb["cutoff"]["ClassificationAccuracy"] == pytest.approx(rep["accuracy_cutoff"], abs=1e-6)

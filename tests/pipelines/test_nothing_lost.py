@@ -9,6 +9,7 @@ Each row runs the real entry point (``lavacut.cli.main`` in this process, or
 exit code, the one-line message and that every input's bytes are unchanged.
 The DAMAGE and SILENT-WRONG rows fail on the code before issue 22.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -39,7 +40,7 @@ def _main(argv, capsys) -> tuple[int, str]:
     """``lavacut ARGV`` in this process: (exit code, stderr)."""
     try:
         code = main([str(a) for a in argv])
-    except SystemExit as exc:         # argparse's usage errors
+    except SystemExit as exc:  # argparse's usage errors
         code = exc.code
     err = capsys.readouterr().err
     assert "Traceback" not in err, err
@@ -54,8 +55,9 @@ def files(tmp_path_factory) -> Path:
     shutil.copyfile(DENSE, d / "X.net")
     run_cli("export", d / "X.net", "--format", "nir", "-o", d / "g.nir")
     rng = np.random.default_rng(0)
-    np.savez(d / "data.npz", frames=(rng.random((3, 2, 34, 34, 30)) < 0.05).astype(np.uint8),
-             labels=np.array([0, 1, 2]))
+    np.savez(
+        d / "data.npz", frames=(rng.random((3, 2, 34, 34, 30)) < 0.05).astype(np.uint8), labels=np.array([0, 1, 2])
+    )
     return d
 
 
@@ -74,15 +76,17 @@ def work(files, tmp_path, monkeypatch) -> Path:
 
 
 # ----------------------------------------------------------------------------- 1. outputs never replace inputs
-SAME_PATH = [   # DAMAGE before issue 22: the output replaced the input (exit 0)
+SAME_PATH = [  # DAMAGE before issue 22: the output replaced the input (exit 0)
     (["run", "X.net", "--samples", "2", "--report", "X.net"], "--report X.net is the FILE X.net"),
     (["check", "X.net", "--report", "X.net"], "--report X.net is the FILE X.net"),
     (["evaluate", "X.net", "--samples", "2", "--report", "X.net"], "--report X.net is the FILE X.net"),
     (["verify", "X.net", "--samples", "2", "--report", "X.net"], "--report X.net is the FILE X.net"),
     (["export", "X.net", "--format", "nir", "-o", "X.net"], "-o X.net is the SOURCE X.net"),
     (["import", "g.nir", "-o", "g.nir", "--no-evaluate"], "-o g.nir is the FILE g.nir"),
-    (["run", "X.net", "--input", "data.npz", "--samples", "2", "--report", "data.npz"],
-     "--report data.npz is the --input data.npz"),
+    (
+        ["run", "X.net", "--input", "data.npz", "--samples", "2", "--report", "data.npz"],
+        "--report data.npz is the --input data.npz",
+    ),
     # a sibling of the report: check writes its core map as REPORT.png, here the network itself
     (["check", "net.png", "--report", "net.json"], "--report's core map net.png is the FILE net.png"),
     # through a symlink, and a hard link (the same inode)
@@ -120,8 +124,7 @@ def test_writes_go_only_to_a_regular_file_or_a_new_path(work, capsys):
     sock = socket.socket(socket.AF_UNIX)
     sock.bind(str(work / "sock.json"))
     try:
-        for target, kind in (("/dev/null", "a character device"), ("fifo.json", "a FIFO"),
-                             ("sock.json", "a socket")):
+        for target, kind in (("/dev/null", "a character device"), ("fifo.json", "a FIFO"), ("sock.json", "a socket")):
             code, err = _main(["check", "X.net", "--report", target], capsys)
             assert code == 2 and f"--report {target} is {kind}" in err, err
         code, err = _main(["verify", "X.net", "--report", "-"], capsys)
@@ -130,6 +133,7 @@ def test_writes_go_only_to_a_regular_file_or_a_new_path(work, capsys):
         sock.close()
     assert Path("/dev/null").is_char_device()
     import stat
+
     assert stat.S_ISFIFO(os.stat(work / "fifo.json").st_mode) and stat.S_ISSOCK(os.stat(work / "sock.json").st_mode)
     assert not (work / "-").exists()
 
@@ -139,11 +143,12 @@ def test_names_stay_inside_their_folder(work, capsys):
     (work / "a" / "b").mkdir(parents=True)
     os.chdir(work / "a" / "b")
     for argv, message in (
-            (["export", "../../X.net", "--format", "nir", "--name", "../../x"], "--name '../../x' must be a plain name"),
-            (["import", "../../g.nir", "--name", "../x", "--no-evaluate"], "--name '../x' must be a plain name"),
-            (["export", "../../X.net", "--format", "nir", "--name", ""], "--name must not be empty"),
-            (["import", "../../g.nir", "--name", "n" * 201, "--no-evaluate"], "--name is 201 bytes long; at most 200"),
-            (["train", "--set", "name=../../y"], "name '../../y' must be a plain name")):
+        (["export", "../../X.net", "--format", "nir", "--name", "../../x"], "--name '../../x' must be a plain name"),
+        (["import", "../../g.nir", "--name", "../x", "--no-evaluate"], "--name '../x' must be a plain name"),
+        (["export", "../../X.net", "--format", "nir", "--name", ""], "--name must not be empty"),
+        (["import", "../../g.nir", "--name", "n" * 201, "--no-evaluate"], "--name is 201 bytes long; at most 200"),
+        (["train", "--set", "name=../../y"], "name '../../y' must be a plain name"),
+    ):
         code, err = _main(argv, capsys)
         assert code == 2 and message in err, (argv, err)
     assert sorted(p.name for p in work.rglob("*") if p.suffix in (".nir", ".net")) == ["X.net", "g.nir"]
@@ -172,26 +177,29 @@ def test_atomic_write_of_a_long_name(tmp_path):
 # ----------------------------------------------------------------------------- 4. temp files of a killed write
 def test_the_next_write_removes_a_killed_writes_temp_file(tmp_path):
     target = tmp_path / "out.net"
-    code = ("import sys, time\nfrom lavacut.util import atomic_path\n"
-            f"with atomic_path({str(target)!r}, suffix='.net') as tmp:\n"
-            "    tmp.write_bytes(b'half'); print(tmp, flush=True); time.sleep(60)\n")
+    code = (
+        "import sys, time\nfrom lavacut.util import atomic_path\n"
+        f"with atomic_path({str(target)!r}, suffix='.net') as tmp:\n"
+        "    tmp.write_bytes(b'half'); print(tmp, flush=True); time.sleep(60)\n"
+    )
     p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     tmp = Path(p.stdout.readline().strip())
     assert tmp.is_file() and f".{p.pid}." in tmp.name
-    p.kill()                                        # kill -9: nothing cleans up
+    p.kill()  # kill -9: nothing cleans up
     p.wait()
     p.stdout.close()
     assert tmp.is_file()
-    live = tmp_path / f".out.net.{os.getppid()}.abcdefgh.net"        # a live writer's: kept
+    live = tmp_path / f".out.net.{os.getppid()}.abcdefgh.net"  # a live writer's: kept
     live.write_bytes(b"busy")
-    fresh = tmp_path / ".out.net.ijklmnop.tmp"                          # no pid, fresh: kept
+    fresh = tmp_path / ".out.net.ijklmnop.tmp"  # no pid, fresh: kept
     fresh.write_bytes(b"?")
-    old = tmp_path / ".out.net.qrstuvwx.tmp"                            # no pid, an hour old: removed
+    old = tmp_path / ".out.net.qrstuvwx.tmp"  # no pid, an hour old: removed
     old.write_bytes(b"?")
     os.utime(old, (time.time() - 3600,) * 2)
-    other = tmp_path / ".out.net.1.json.99999999.abcdefgh.tmp"          # another target's: kept
+    other = tmp_path / ".out.net.1.json.99999999.abcdefgh.tmp"  # another target's: kept
     other.write_bytes(b"?")
     from lavacut.util import atomic_write_bytes
+
     atomic_write_bytes(target, b"whole")
     assert target.read_bytes() == b"whole"
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([target.name, live.name, fresh.name, other.name])
@@ -202,13 +210,15 @@ def test_shipped_exports_are_read_only(work, capsys):
     """DAMAGE before issue 22: `lavacut calibrate embedded_dense` from any
     folder rewrote the clone's tracked export."""
     for argv, message in (
-            (["calibrate", "embedded_dense"], "is a shipped export of this clone"),
-            (["calibrate", DENSE], "is a shipped export of this clone"),
-            (["export", "X.net", "--format", "nir", "-o", DENSE], f"-o {DENSE} is a shipped export"),
-            (["import", "g.nir", "-o", DENSE, "--no-evaluate"], f"-o {DENSE} is a shipped export")):
+        (["calibrate", "embedded_dense"], "is a shipped export of this clone"),
+        (["calibrate", DENSE], "is a shipped export of this clone"),
+        (["export", "X.net", "--format", "nir", "-o", DENSE], f"-o {DENSE} is a shipped export"),
+        (["import", "g.nir", "-o", DENSE, "--no-evaluate"], f"-o {DENSE} is a shipped export"),
+    ):
         code, err = _main(argv, capsys)
         assert code == 2 and message in err and "copy it first" in err and "cp " in err, (argv, err)
     from lavacut.shipped import is_shipped_export
+
     assert is_shipped_export(DENSE) and not is_shipped_export(work / "X.net")
 
 
@@ -220,14 +230,18 @@ def test_check_and_export_take_shipped_export_names(work, capsys):
 
 
 # ----------------------------------------------------------------------------- 7. non-regular inputs
-@pytest.mark.parametrize("argv,message", [
-    (["run", "X.net", "--input", "fifo", "--samples", "1", "--report", "r.json"], "--input fifo is a FIFO"),
-    (["run", "fifo", "--report", "r.json"], "FILE fifo is a FIFO"),
-    (["inspect", "fifo"], "FILE fifo is a FIFO"),
-    (["check", "fifo"], "FILE fifo is a FIFO"),
-    (["calibrate", "X.net", "--input", "/dev/zero"], "--input /dev/zero is a character device"),
-    (["import", "fifo"], "FILE fifo is a FIFO"),
-], ids=["run --input fifo", "run fifo", "inspect fifo", "check fifo", "calibrate --input /dev/zero", "import fifo"])
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["run", "X.net", "--input", "fifo", "--samples", "1", "--report", "r.json"], "--input fifo is a FIFO"),
+        (["run", "fifo", "--report", "r.json"], "FILE fifo is a FIFO"),
+        (["inspect", "fifo"], "FILE fifo is a FIFO"),
+        (["check", "fifo"], "FILE fifo is a FIFO"),
+        (["calibrate", "X.net", "--input", "/dev/zero"], "--input /dev/zero is a character device"),
+        (["import", "fifo"], "FILE fifo is a FIFO"),
+    ],
+    ids=["run --input fifo", "run fifo", "inspect fifo", "check fifo", "calibrate --input /dev/zero", "import fifo"],
+)
 def test_non_regular_inputs_are_refused(work, argv, message):
     """HANG before issue 22 (the timeout fails the test)."""
     os.mkfifo(work / "fifo")
@@ -246,7 +260,10 @@ BAD_VALUES = [
     (["train", "-c", "latin1.toml"], "latin1.toml: not UTF-8 text (byte 0xe9"),
     (["export", "X.net", "--format", "nir", "--dt", "abc"], "argument --dt: must be a number > 0, got 'abc'"),
     (["export", "X.net", "--format", "nir", "--dt", "0", "-o", "z.nir"], "argument --dt: must be a finite number > 0"),
-    (["export", "X.net", "--format", "nir", "--dt", "nan", "-o", "z.nir"], "argument --dt: must be a finite number > 0"),
+    (
+        ["export", "X.net", "--format", "nir", "--dt", "nan", "-o", "z.nir"],
+        "argument --dt: must be a finite number > 0",
+    ),
     (["import", "g.nir", "--dt", "abc"], "argument --dt: must be a number > 0, got 'abc'"),
     (["import", "g.nir", "--threshold", "nan"], "argument --threshold: must be a finite number > 0, got nan"),
     (["data", "--plot", "x.jpg"], "--plot x.jpg: give a .png (a strip of frames) or a .gif"),
@@ -255,14 +272,16 @@ BAD_VALUES = [
     (["evaluate", "X.net", "--workers", "10000"], "argument --workers: must be in 1.."),
     (["run", "X.net", "--set", "run.workers=10000"], "run.workers must be in 1.."),
     (["experiments", "--lava-samples", "-5"], "argument --lava-samples: must be an integer >= 0, got -5"),
-    (["run", "X.net", "--samples", "1", "--param", "name=x", "--report", "r.json"],
-     "policy 'topk' has no parameter(s) name; it takes beta, confidence, delta, eps"),
+    (
+        ["run", "X.net", "--samples", "1", "--param", "name=x", "--report", "r.json"],
+        "policy 'topk' has no parameter(s) name; it takes beta, confidence, delta, eps",
+    ),
 ]
 
 
 @pytest.mark.parametrize("argv,message", BAD_VALUES, ids=[" ".join(r[0]) for r in BAD_VALUES])
 def test_bad_values_exit_2_before_any_work(work, capsys, argv, message):
-    (work / "latin1.toml").write_bytes("name = \"caf\xe9\"\n".encode("latin-1"))
+    (work / "latin1.toml").write_bytes('name = "caf\xe9"\n'.encode("latin-1"))
     t = time.time()
     code, err = _main(argv, capsys)
     assert code == 2 and message in err, err
@@ -276,8 +295,11 @@ def test_input_with_split_is_refused_and_reports_name_the_input(work, capsys):
     """SILENT-WRONG before issue 22: the report said split "train" and data
     set "embedded" for the user's own file."""
     code, err = _main(["run", "X.net", "--input", "data.npz", "--split", "train"], capsys)
-    assert code == 2 and "--split train picks a split of the export's data set; --input data.npz is your own " \
-                         "data: give one of them" in err, err
+    assert (
+        code == 2
+        and "--split train picks a split of the export's data set; --input data.npz is your own data: give one of them"
+        in err
+    ), err
     code, err = _main(["evaluate", "X.net", "--input", "data.npz", "--report", "e.json", "--no-neurobench"], capsys)
     assert code == 0, err
     rep = json.loads((work / "e.json").read_text())
@@ -310,7 +332,7 @@ def command(args):
     t = time.time()
     while time.time() - t < 3:
         pass                # the command's work goes on
-    Path({str(tmp_path / 'out.txt')!r}).write_text("written after the signal")
+    Path({str(tmp_path / "out.txt")!r}).write_text("written after the signal")
     return 0
 
 export_commands.cmd_inspect = command
@@ -327,8 +349,12 @@ def test_import_interrupted_in_its_accuracy_pass_writes_nothing(files, tmp_path,
     """`lavacut import` stopped during the accuracy pass: the exit code of
     the other commands and no NetX file."""
     out = tmp_path / "imp.net"
-    p = subprocess.Popen([sys.executable, "-m", "lavacut.cli", "import", files / "g.nir", "-o", out],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path)
+    p = subprocess.Popen(
+        [sys.executable, "-m", "lavacut.cli", "import", files / "g.nir", "-o", out],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=tmp_path,
+    )
     os.set_blocking(p.stderr.fileno(), False)
     seen, t0 = b"", time.time()
     while b"test accuracy" not in seen and p.poll() is None and time.time() - t0 < 600:

@@ -1,14 +1,23 @@
 """``lavacut rcs-sweep``: the timesteps at equal accuracy drop, their spread
 over seeds and the verdicts on hand-made runs; the argument checks; and
 (slow) a tiny real sweep end to end, resumed."""
+
 import json
 import math
 
 import pytest
 
-from lavacut.cutoff.calibrate import EPS_GRID
-from lavacut.pipelines.rcs_sweep import (aggregate, check_settings, compare, network_verdicts, run_label,
-                                         run_record, summarise_sweep, sweep_overrides)
+from lavacut.cutoff.rules.topk import EPS_GRID
+from lavacut.pipelines.rcs_sweep import (
+    aggregate,
+    check_settings,
+    compare,
+    network_verdicts,
+    run_label,
+    run_record,
+    summarise_sweep,
+    sweep_overrides,
+)
 from lavacut.util import LavacutError
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -17,17 +26,31 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 def raw(net, alpha, seed, t, acc=0.96, T=30):
     """A run whose Top-K sweep meets a 0.3 pp drop at mean t (eps 0.02: one
     sample of 500 lost), not at t - 3 (1 pp lost); static T' 20 at 0.2 pp."""
-    return {"network": net, "alpha": alpha, "seed": seed, "T": T, "n_test": 500, "accuracy_full": acc,
-            "eps": 0.02, "accuracy_cutoff": acc - 0.002, "mean_t_cutoff": t, "T_prime": 20,
-            "ratio_vs_static_truncation": 20 / t, "mean_oct": t - 2,
-            "topk_sweep": [{"param": 0.0, "accuracy": acc, "mean_t": t + 4},
-                           {"param": 0.02, "accuracy": acc - 0.002, "mean_t": t},
-                           {"param": 0.05, "accuracy": acc - 0.01, "mean_t": t - 3}],
-            "fixed_sweep": [{"param": k, "accuracy": acc - (0.002 if k >= 20 else 0.05), "mean_t": float(k)}
-                            for k in range(1, T + 1)]}
+    return {
+        "network": net,
+        "alpha": alpha,
+        "seed": seed,
+        "T": T,
+        "n_test": 500,
+        "accuracy_full": acc,
+        "eps": 0.02,
+        "accuracy_cutoff": acc - 0.002,
+        "mean_t_cutoff": t,
+        "T_prime": 20,
+        "ratio_vs_static_truncation": 20 / t,
+        "mean_oct": t - 2,
+        "topk_sweep": [
+            {"param": 0.0, "accuracy": acc, "mean_t": t + 4},
+            {"param": 0.02, "accuracy": acc - 0.002, "mean_t": t},
+            {"param": 0.05, "accuracy": acc - 0.01, "mean_t": t - 3},
+        ],
+        "fixed_sweep": [
+            {"param": k, "accuracy": acc - (0.002 if k >= 20 else 0.05), "mean_t": float(k)} for k in range(1, T + 1)
+        ],
+    }
 
 
-BASE = [raw("dense", 0.0, s, t) for s, t in enumerate([10.0, 10.5, 9.5])]        # mean 10, std 0.5
+BASE = [raw("dense", 0.0, s, t) for s, t in enumerate([10.0, 10.5, 9.5])]  # mean 10, std 0.5
 
 
 # ----------------------------------------------------------------------------- one run
@@ -46,7 +69,7 @@ def test_run_record_takes_the_fewest_timesteps_within_the_drop():
 def test_run_record_without_an_eps_within_the_drop_counts_full_T():
     r = raw("dense", 0.0, 0, 10.0)
     for p in r["topk_sweep"]:
-        p["accuracy"] -= 0.01                     # every eps, even 0, loses more than 0.3 pp
+        p["accuracy"] -= 0.01  # every eps, even 0, loses more than 0.3 pp
     rec = run_record(r, drop_pp=0.3)
     assert not rec["met_drop"] and rec["t_at_drop"] == 30.0 and rec["eps_at_drop"] is None
     assert rec["ratio_at_drop"] == 1.0 and "counted as full T" in rec["note"]
@@ -60,8 +83,14 @@ def test_rcs_that_helps_by_welchs_t_test():
     out = summarise_sweep(runs, drop_pp=0.3)
     a0, a2 = out["aggregates"]
     assert (a0["alpha"], a2["alpha"]) == (0.0, 0.002) and a0["seeds"] == [0, 1, 2]
-    assert a0["t_at_drop"] == {"n": 3, "mean": 10.0, "std": pytest.approx(0.5), "min": 9.5, "max": 10.5,
-                               "values": [10.0, 10.5, 9.5]}
+    assert a0["t_at_drop"] == {
+        "n": 3,
+        "mean": 10.0,
+        "std": pytest.approx(0.5),
+        "min": 9.5,
+        "max": 10.5,
+        "values": [10.0, 10.5, 9.5],
+    }
     assert a2["accuracy_full"]["mean"] == pytest.approx(0.962) and a2["accuracy_full"]["std"] == pytest.approx(0)
     assert a2["ratio_at_drop"]["mean"] == pytest.approx((30 / 7 + 30 / 7.5 + 30 / 6.5) / 3)
     (c,) = out["comparisons"]
@@ -73,8 +102,9 @@ def test_rcs_that_helps_by_welchs_t_test():
     assert c["p"] == pytest.approx(2 * scipy_stats.t.cdf(-3.0 / se, 4)) and c["p"] < 0.05
     assert f"Welch t = {-3.0 / se:.2f}, dof 4.0, p = {c['p']:.3f}" in c["line"]
     assert c["diff_accuracy_full_pp"] == pytest.approx(0.2)
-    assert c["line"].startswith("RCS alpha 0.002 lowers the timesteps at <= 0.3 pp accuracy drop by 3.00 +- 0.41 "
-                                "on dense")
+    assert c["line"].startswith(
+        "RCS alpha 0.002 lowers the timesteps at <= 0.3 pp accuracy drop by 3.00 +- 0.41 on dense"
+    )
     (v,) = out["verdicts"]
     assert v["supported_alpha"] == 0.002 and "supports RCS alpha 0.002" in v["line"]
 
@@ -101,9 +131,12 @@ def test_a_difference_beyond_one_standard_error_is_not_yet_significant():
 
 
 def test_rcs_that_costs_timesteps_and_one_that_helps_on_two_networks():
-    runs = (BASE + [raw("dense", 0.005, s, t) for s, t in enumerate([13.0, 12.5, 13.5])]
-            + [raw("conv", 0.0, s, t) for s, t in enumerate([15.0, 15.2, 14.8])]
-            + [raw("conv", 0.005, s, t) for s, t in enumerate([12.0, 12.2, 11.8])])
+    runs = (
+        BASE
+        + [raw("dense", 0.005, s, t) for s, t in enumerate([13.0, 12.5, 13.5])]
+        + [raw("conv", 0.0, s, t) for s, t in enumerate([15.0, 15.2, 14.8])]
+        + [raw("conv", 0.005, s, t) for s, t in enumerate([12.0, 12.2, 11.8])]
+    )
     out = summarise_sweep(runs, 0.3)
     verdicts = {c["network"]: c["verdict"] for c in out["comparisons"]}
     assert verdicts == {"dense": "costs timesteps", "conv": "helps"}
@@ -126,47 +159,56 @@ def test_sweep_overrides_and_run_labels():
     assert run_label(0.0, 1) == "a0_s1" and run_label(0.005, 0) == "a0.005_s0"
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(alphas=[0.002]), "must include 0"),
-    (dict(alphas=[0, -0.1]), "finite numbers >= 0"),
-    (dict(alphas=[0, float("nan")]), "finite numbers >= 0"),
-    (dict(alphas=[0, 0.002, 0.0020]), "lists a value twice"),
-    (dict(seeds=[]), "at least one training seed"),
-    (dict(seeds=[0, 0]), "lists a seed twice"),
-    (dict(seeds=[-1]), "integers >= 0"),
-    (dict(drop_pp=-0.1), "--drop-pp must be a number >= 0"),
-    (dict(overrides=["rcs.alpha=0.1"]), "the sweep sets rcs.alpha itself"),
-    (dict(overrides=["train.seed=3"]), "the sweep sets train.seed itself"),
-    (dict(names=["a", "a"]), "listed twice"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(alphas=[0.002]), "must include 0"),
+        (dict(alphas=[0, -0.1]), "finite numbers >= 0"),
+        (dict(alphas=[0, float("nan")]), "finite numbers >= 0"),
+        (dict(alphas=[0, 0.002, 0.0020]), "lists a value twice"),
+        (dict(seeds=[]), "at least one training seed"),
+        (dict(seeds=[0, 0]), "lists a seed twice"),
+        (dict(seeds=[-1]), "integers >= 0"),
+        (dict(drop_pp=-0.1), "--drop-pp must be a number >= 0"),
+        (dict(overrides=["rcs.alpha=0.1"]), "the sweep sets rcs.alpha itself"),
+        (dict(overrides=["train.seed=3"]), "the sweep sets train.seed itself"),
+        (dict(names=["a", "a"]), "listed twice"),
+    ],
+)
 def test_check_settings_refuses(kwargs, message):
     settings = dict(names=["embedded_dense"], alphas=[0, 0.002], seeds=[0, 1], drop_pp=0.3, overrides=[])
     with pytest.raises(LavacutError, match=message):
         check_settings(**{**settings, **kwargs})
 
 
-@pytest.mark.parametrize("files, retrain, expect", [
-    ((), False, ["train", "export", "calibrate"]),                                    # nothing yet
-    (("best.pt", "last.pt", "metrics.json", "x.net"), False, ["calibrate"]),          # finished: reused
-    (("best.pt", "last.pt", "metrics.json"), False, ["export", "calibrate"]),         # export missing
-    (("best.pt", "last.pt"), False, ["resume", "export", "calibrate"]),               # interrupted training
-    (("best.pt", "last.pt", "x.net"), False, ["resume", "export", "calibrate"]),      # ... its old export is stale
-    (("best.pt", "last.pt", "metrics.json", "x.net"), True, ["train", "export", "calibrate"]),
-])
+@pytest.mark.parametrize(
+    "files, retrain, expect",
+    [
+        ((), False, ["train", "export", "calibrate"]),  # nothing yet
+        (("best.pt", "last.pt", "metrics.json", "x.net"), False, ["calibrate"]),  # finished: reused
+        (("best.pt", "last.pt", "metrics.json"), False, ["export", "calibrate"]),  # export missing
+        (("best.pt", "last.pt"), False, ["resume", "export", "calibrate"]),  # interrupted training
+        (("best.pt", "last.pt", "x.net"), False, ["resume", "export", "calibrate"]),  # ... its old export is stale
+        (("best.pt", "last.pt", "metrics.json", "x.net"), True, ["train", "export", "calibrate"]),
+    ],
+)
 def test_train_export_calibrate_trains_resumes_or_reuses(tmp_path, monkeypatch, files, retrain, expect):
     """The step `lavacut experiments` and the sweep share (train, export, calibrate)."""
     import lavacut.pipelines.experiments as ex
 
     calls = []
-    monkeypatch.setattr(ex, "train", lambda cfg, run_dir, resume=False, progress=True:
-                        calls.append("resume" if resume else "train"))
+    monkeypatch.setattr(
+        ex, "train", lambda cfg, run_dir, resume=False, progress=True: calls.append("resume" if resume else "train")
+    )
     monkeypatch.setattr(ex, "export_checkpoint", lambda *a, **k: calls.append("export"))
     monkeypatch.setattr(ex, "calibrate_export", lambda *a, **k: calls.append("calibrate") or [])
     for f in files:
         (tmp_path / f).write_text("x")
     from lavacut.config import RunConfig
-    exported = ex.train_export_calibrate(RunConfig(), tmp_path, tmp_path / "x.net", "x", retrain=retrain,
-                                         log=lambda m: None)
+
+    exported = ex.train_export_calibrate(
+        RunConfig(), tmp_path, tmp_path / "x.net", "x", retrain=retrain, log=lambda m: None
+    )
     assert calls == expect and exported == ("export" in expect)
 
 
@@ -178,11 +220,14 @@ def test_a_run_folder_of_another_configuration_is_refused(tmp_path):
     cfg = load_config(None, sweep_overrides(0.002, 1))
     run = tmp_path / run_label(0.002, 1)
     key = ("quick", 0.002, 1)
-    check_existing_runs({key: run}, {key: cfg})                                     # nothing there yet
+    check_existing_runs({key: run}, {key: cfg})  # nothing there yet
     atomic_write_json(run / "metrics.json", {"config": cfg.to_dict()})
-    check_existing_runs({key: run}, {key: cfg})                                     # the same: reused
-    with pytest.raises(LavacutError, match=r"a0.002_s1 was trained with another configuration \(rcs.alpha, "
-                                           r"train.epochs differ\)"):
+    check_existing_runs({key: run}, {key: cfg})  # the same: reused
+    with pytest.raises(
+        LavacutError,
+        match=r"a0.002_s1 was trained with another configuration \(rcs.alpha, "
+        r"train.epochs differ\)",
+    ):
         check_existing_runs({key: run}, {key: load_config(None, sweep_overrides(0.005, 1) + ["train.epochs=2"])})
     # a run trained before a setting existed (train.keep) counts it at its default ...
     older = cfg.to_dict()
@@ -199,14 +244,17 @@ def test_a_run_folder_of_another_configuration_is_refused(tmp_path):
 
 
 # ----------------------------------------------------------------------------- the command line
-@pytest.mark.parametrize("argv, message", [
-    (["--alphas", "-1"], "argument --alphas: must be a number >= 0, got -1"),
-    (["--alphas", "0", "x"], "argument --alphas: must be a number >= 0, got 'x'"),
-    (["--alphas", "nan"], "argument --alphas: must be a number >= 0, got nan"),
-    (["--seeds"], "argument --seeds: expected at least one argument"),
-    (["--seeds", "1.5"], "argument --seeds: must be an integer >= 0, got '1.5'"),
-    (["--drop-pp", "-0.1"], "argument --drop-pp: must be a number >= 0, got -0.1"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--alphas", "-1"], "argument --alphas: must be a number >= 0, got -1"),
+        (["--alphas", "0", "x"], "argument --alphas: must be a number >= 0, got 'x'"),
+        (["--alphas", "nan"], "argument --alphas: must be a number >= 0, got nan"),
+        (["--seeds"], "argument --seeds: expected at least one argument"),
+        (["--seeds", "1.5"], "argument --seeds: must be an integer >= 0, got '1.5'"),
+        (["--drop-pp", "-0.1"], "argument --drop-pp: must be a number >= 0, got -0.1"),
+    ],
+)
 def test_cli_refuses_bad_numbers(argv, message, capsys):
     from lavacut.cli import main
 
@@ -215,14 +263,17 @@ def test_cli_refuses_bad_numbers(argv, message, capsys):
     assert exc.value.code == 2 and message in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--alphas", "0.001", "0.002"], "--alphas must include 0"),
-    (["--seeds", "0", "0"], "--seeds lists a seed twice"),
-    (["--set", "rcs.enabled=true"], "--set rcs.enabled=true: the sweep sets rcs.enabled itself"),
-    (["--only", "no_such_recipe"], "no recipe"),
-    (["--set", "train.epochs=0"], "train.epochs must be at least 1"),
-    (["--set", "cutoff.calib_split=test"], "calibrates on the training split only"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--alphas", "0.001", "0.002"], "--alphas must include 0"),
+        (["--seeds", "0", "0"], "--seeds lists a seed twice"),
+        (["--set", "rcs.enabled=true"], "--set rcs.enabled=true: the sweep sets rcs.enabled itself"),
+        (["--only", "no_such_recipe"], "no recipe"),
+        (["--set", "train.epochs=0"], "train.epochs must be at least 1"),
+        (["--set", "cutoff.calib_split=test"], "calibrates on the training split only"),
+    ],
+)
 def test_cli_refuses_bad_settings_before_any_work(argv, message, capsys, tmp_path, monkeypatch):
     from lavacut.cli import main
 
@@ -230,7 +281,7 @@ def test_cli_refuses_bad_settings_before_any_work(argv, message, capsys, tmp_pat
     assert main(["rcs-sweep", *argv]) == 2
     err = capsys.readouterr().err
     assert err.startswith("lavacut rcs-sweep: error: ") and message in err
-    assert list(tmp_path.iterdir()) == []                     # nothing trained, nothing written
+    assert list(tmp_path.iterdir()) == []  # nothing trained, nothing written
 
 
 # ----------------------------------------------------------------------------- slow: a tiny real sweep
@@ -243,8 +294,23 @@ def test_tiny_sweep_end_to_end_and_resumed(tmp_path, monkeypatch, capsys):
     from lavacut.cli import main
 
     monkeypatch.chdir(tmp_path)
-    tiny = ["rcs-sweep", "--only", "embedded_dense", "--alphas", "0", "0.002", "--seeds", "0", "1",
-            "--set", "train.epochs=1", "--set", "train.max_train_samples=200", "--set", "framing.T=15"]
+    tiny = [
+        "rcs-sweep",
+        "--only",
+        "embedded_dense",
+        "--alphas",
+        "0",
+        "0.002",
+        "--seeds",
+        "0",
+        "1",
+        "--set",
+        "train.epochs=1",
+        "--set",
+        "train.max_train_samples=200",
+        "--set",
+        "framing.T=15",
+    ]
     assert main(tiny) == 0
     stdout = capsys.readouterr().out
     results = tmp_path / "sims" / "results"
@@ -257,9 +323,18 @@ def test_tiny_sweep_end_to_end_and_resumed(tmp_path, monkeypatch, capsys):
     # the documented layout (docs/reports.md), in both directions
     problems = schema_problems(out, schema("rcs_sweep"), active=set())
     assert not problems, "\n".join(problems)
-    assert out["settings"] == {"networks": ["embedded_dense"], "alphas": [0.0, 0.002], "seeds": [0, 1],
-                               "drop_pp": 0.3, "overrides": tiny[-5::2], "recipes": out["settings"]["recipes"],
-                               "engine": "torch", "policy": "topk", "split": "test", "calibration_split": "train"}
+    assert out["settings"] == {
+        "networks": ["embedded_dense"],
+        "alphas": [0.0, 0.002],
+        "seeds": [0, 1],
+        "drop_pp": 0.3,
+        "overrides": tiny[-5::2],
+        "recipes": out["settings"]["recipes"],
+        "engine": "torch",
+        "policy": "topk",
+        "split": "test",
+        "calibration_split": "train",
+    }
     assert out["config"]["embedded_dense"]["train"]["epochs"] == 1
 
     # every run trained with its own alpha and seed, on the same data split

@@ -1,5 +1,6 @@
 """The ``[run]`` section of the one config object drives ``lavacut run``
 when the command line does not say otherwise."""
+
 import json
 
 import pytest

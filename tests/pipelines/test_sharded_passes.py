@@ -3,6 +3,7 @@ local executor: the SLAYER passes in two forked shards of whole batches give
 what one process gives -- the same stored calibration (the dropout pass
 included), the same report but for its timings. The Ray counterpart is in
 tests/runtime/test_ray_executor.py."""
+
 from __future__ import annotations
 
 import json
@@ -19,7 +20,7 @@ DENSE = REPO / "netx_exports" / "embedded_dense.net"
 def test_batch_shards_are_whole_batches_in_order():
     from lavacut.pipelines.shards import batch_shards
 
-    assert batch_shards(150, 2, 64) == [(0, 0, 128), (2, 128, 150)]     # 3 batches: 2 + 1
+    assert batch_shards(150, 2, 64) == [(0, 0, 128), (2, 128, 150)]  # 3 batches: 2 + 1
     assert batch_shards(150, 8, 64) == [(0, 0, 64), (1, 64, 128), (2, 128, 150)]
     assert batch_shards(10, 4, 64) == [(0, 0, 10)]
     assert batch_shards(0, 2, 64) == []
@@ -39,7 +40,7 @@ def test_calibrate_two_workers_stores_the_same_calibration(tmp_path):
         meta = read_metadata(net)
         stored[workers] = (meta["cutoff"], meta["calibration"], out.replace(str(net), "NET"))
     assert stored[1] == stored[2]
-    assert stored[2][1]["dropout"] > 0            # the sharded pass drew dropout masks, the same ones
+    assert stored[2][1]["dropout"] > 0  # the sharded pass drew dropout masks, the same ones
 
 
 @pytest.mark.slow
@@ -50,8 +51,21 @@ def test_torch_evaluate_two_workers_same_report(tmp_path):
     reports = {}
     for workers in (1, 2):
         reports[workers] = tmp_path / f"w{workers}.json"
-        run_cli("evaluate", DENSE, "--engine", "torch", "--samples", 150, "--workers", workers,
-                "--executor", "local", "--report", reports[workers], timeout=900)
+        run_cli(
+            "evaluate",
+            DENSE,
+            "--engine",
+            "torch",
+            "--samples",
+            150,
+            "--workers",
+            workers,
+            "--executor",
+            "local",
+            "--report",
+            reports[workers],
+            timeout=900,
+        )
     one, two = (json.loads(reports[w].read_text()) for w in (1, 2))
     assert one["n_samples"] == 150 and len(two["per_sample"]) == 150
     assert two["config"]["run"]["workers"] == 2

@@ -6,6 +6,7 @@ and >= 1.5x fewer than the best static truncation T'; a conv export at least
 97 % at full T; and the conformal rule (alpha 0.05) at least 95 % coverage
 and accuracy at its cutoff. The figures are computed here, from the files,
 not read from sims/results."""
+
 from __future__ import annotations
 
 import json
@@ -26,14 +27,14 @@ def _evaluate(path: Path, tmp_path: Path, policy: str) -> dict:
     report = tmp_path / f"{path.stem}_{policy}.json"
     # --no-sweeps: the targets are figures of the test split (the sweeps add a
     # SLAYER pass over the training split that no assertion here reads)
-    run_cli("evaluate", path, "--engine", "torch", "--policy", policy, "--no-neurobench", "--no-sweeps",
-            "--report", report)
+    run_cli(
+        "evaluate", path, "--engine", "torch", "--policy", policy, "--no-neurobench", "--no-sweeps", "--report", report
+    )
     return json.loads(report.read_text())
 
 
 def test_exports_are_shipped():
-    assert {p.stem for p in SHIPPED} >= {"embedded_dense", "embedded_dense_rcs", "embedded_conv",
-                                         "embedded_conv_rcs"}
+    assert {p.stem for p in SHIPPED} >= {"embedded_dense", "embedded_dense_rcs", "embedded_conv", "embedded_conv_rcs"}
 
 
 @pytest.mark.parametrize("path", SHIPPED, ids=[p.stem for p in SHIPPED])
@@ -41,8 +42,10 @@ def test_shipped_export_meets_the_cutoff_targets(path, tmp_path):
     meta = read_metadata(path)
     rep = _evaluate(path, tmp_path, "topk")
     assert rep["split"] == "test" and rep["n_samples"] == 359, (rep["split"], rep["n_samples"])
-    what = (f"{path.name}: full T {100 * rep['accuracy_full']:.2f} %, cutoff {100 * rep['accuracy_cutoff']:.2f} %"
-            f", t {rep['mean_t_cutoff']:.2f}, T' {rep['static_truncation']['T_prime']}")
+    what = (
+        f"{path.name}: full T {100 * rep['accuracy_full']:.2f} %, cutoff {100 * rep['accuracy_cutoff']:.2f} %"
+        f", t {rep['mean_t_cutoff']:.2f}, T' {rep['static_truncation']['T_prime']}"
+    )
     if meta["spec"]["kind"] == "conv":
         assert rep["accuracy_full"] >= 0.97, what
     assert rep["accuracy_drop_pp"] <= 0.3 + 1e-9, what

@@ -4,13 +4,14 @@ rule (said once, recorded in the report's ``cutoff``, no "x fewer"); an
 adaptive rule never stops before Y(t) holds a decision (issue 23: every
 sample of such a network stopped at t = 1 with no decision and the summary
 printed "50x fewer timesteps")."""
+
 import json
 
 import numpy as np
 import pytest
 from lavacut_testing import run_cli, write_netx
 
-from lavacut.cutoff.rules import (RULES, Confidence, Conformal, Entropy, FixedT, TopKGap, applicable_rule, cutoff)
+from lavacut.cutoff.rules import RULES, Confidence, Conformal, Entropy, FixedT, TopKGap, applicable_rule, cutoff
 from lavacut.cutoff.metrics import summarise
 
 T = 12
@@ -19,9 +20,19 @@ CUBA = {"type": "CUBA", "iDecay": 1024, "vDecay": 512, "vThMant": 80, "refDelay"
 
 def _one_output_net(tmp_path):
     """Two inputs -> one CUBA LIF neuron (the smallest NIR-style graph)."""
-    return write_netx(tmp_path / "two_neuron.net", [
-        {"type": "dense", "shape": np.array([1]), "inFeatures": 2, "outFeatures": 1, "weight": np.array([[90.0, 40.0]]),
-         "neuron": CUBA}])
+    return write_netx(
+        tmp_path / "two_neuron.net",
+        [
+            {
+                "type": "dense",
+                "shape": np.array([1]),
+                "inFeatures": 2,
+                "outFeatures": 1,
+                "weight": np.array([[90.0, 40.0]]),
+                "neuron": CUBA,
+            }
+        ],
+    )
 
 
 def _frames(tmp_path, n=4, seed=0, labels=True):
@@ -53,9 +64,8 @@ def test_a_silent_output_runs_to_T_under_every_adaptive_rule():
     malformed: tests/export/test_validate.py.)"""
     silent = np.zeros((3, 2, T), np.uint8)
     late = silent.copy()
-    late[:, 0, 7:] = 1                      # the output speaks from step 8 on
-    for rule in (Confidence(eps=0.6), Entropy(threshold=1.0), TopKGap(beta=np.zeros(T)),
-                 Conformal(q=np.full(T, 0.5))):
+    late[:, 0, 7:] = 1  # the output speaks from step 8 on
+    for rule in (Confidence(eps=0.6), Entropy(threshold=1.0), TopKGap(beta=np.zeros(T)), Conformal(q=np.full(T, 0.5))):
         t_c, pred = cutoff(rule, silent)
         assert t_c.tolist() == [T] * 3 and pred.tolist() == [-1] * 3, rule.name
         assert rule.stops(np.zeros(2), 1) is False
@@ -74,14 +84,16 @@ def test_a_one_output_export_resolves_every_policy_to_fixed_T_and_prints_no_rati
 
     export = Export.open(_one_output_net(tmp_path))
     assert export.num_classes == 1 and export.readout == "spike counts"
-    for policy in ("topk", "confidence", "entropy", "conformal"):     # none calibrated: no parameters needed
+    for policy in ("topk", "confidence", "entropy", "conformal"):  # none calibrated: no parameters needed
         rule = export.rule(policy, None, T)
         assert isinstance(rule, FixedT) and export.cutoff_note.startswith("fixed T: the network has 1 output")
     assert isinstance(export.rule("fixed", None, T), FixedT) and export.cutoff_note is None
     export.rule("confidence", {"eps": 0.2}, T)
     t_c = np.full(4, T)
-    rep = {**termination_summary(FixedT(), T, t_c, np.zeros(4, int), np.zeros(4, int), None),
-           "cutoff": export.cutoff_note}
+    rep = {
+        **termination_summary(FixedT(), T, t_c, np.zeros(4, int), np.zeros(4, int), None),
+        "cutoff": export.cutoff_note,
+    }
     print_termination_summary(rep)
     out = capsys.readouterr().out
     assert out.count("no stop rule applies") == 1 and "fewer" not in out
@@ -122,15 +134,18 @@ def test_calibrating_a_one_output_network_is_refused_with_the_reason(tmp_path):
 
 
 def test_uncalibrated_topk_says_how_to_calibrate(tmp_path):
-    net = write_netx(tmp_path / "two_out.net", [
-        {"type": "dense", "shape": np.array([2]), "weight": np.array([[90.0, 40.0], [40.0, 90.0]]),
-         "neuron": CUBA}])
+    net = write_netx(
+        tmp_path / "two_out.net",
+        [{"type": "dense", "shape": np.array([2]), "weight": np.array([[90.0, 40.0], [40.0, 90.0]]), "neuron": CUBA}],
+    )
     data = _frames(tmp_path, labels=False)
     for policy, param in (("topk", "beta"), ("conformal", "q")):
         r = run_cli("run", net, "--input", data, "--policy", policy, "--report", tmp_path / "r.json", check=False)
         assert r.returncode == 2
-        assert f"not calibrated for {policy}: run 'lavacut calibrate {net} --input ...' (or give --param {param}=" \
-               in r.stderr, r.stderr
+        assert (
+            f"not calibrated for {policy}: run 'lavacut calibrate {net} --input ...' (or give --param {param}="
+            in r.stderr
+        ), r.stderr
         assert "non-empty 1-D" not in r.stderr
 
 
@@ -138,7 +153,15 @@ def test_uncalibrated_topk_says_how_to_calibrate(tmp_path):
 def test_evaluate_skips_the_sweep_calibration_pass_when_asked(tmp_path):
     """--no-sweeps: no calibration pass over the training split (announced
     on stderr when it runs; that pass takes minutes on the embedded set)."""
-    r = run_cli("evaluate", "embedded_dense", "--samples", "6", "--no-neurobench", "--no-sweeps",
-                "--report", tmp_path / "b.json")
+    r = run_cli(
+        "evaluate",
+        "embedded_dense",
+        "--samples",
+        "6",
+        "--no-neurobench",
+        "--no-sweeps",
+        "--report",
+        tmp_path / "b.json",
+    )
     assert "calibrating every stop rule" not in r.stderr and "calibration pass" not in r.stderr
     assert "sweeps" not in json.loads((tmp_path / "b.json").read_text())

@@ -5,6 +5,7 @@ every layer spikes) exported with lavacut's own write_export, frames from the
 embedded data set (default RunConfig; tests/conftest.py points the cache to a
 temporary folder). No Lava Process is defined here.
 """
+
 from __future__ import annotations
 
 import multiprocessing
@@ -39,8 +40,15 @@ def _export(tmp_path, name, spec_kw, seed=0, with_config=True):
 
 
 DENSE = dict(kind="dense", input_shape=(2, 34, 34), hidden=(32,))
-CONV = dict(kind="conv", input_shape=(2, 34, 34), hidden=(16,), conv_channels=(4,), conv_kernels=(3,),
-            conv_strides=(2,), conv_paddings=(1,))
+CONV = dict(
+    kind="conv",
+    input_shape=(2, 34, 34),
+    hidden=(16,),
+    conv_channels=(4,),
+    conv_kernels=(3,),
+    conv_strides=(2,),
+    conv_paddings=(1,),
+)
 
 
 @pytest.fixture(scope="module")
@@ -67,14 +75,15 @@ def verified(nets):
 
 # ---------------------------------------------------------------- pure helpers
 
+
 def test_compare_spikes_first_difference():
     from lavacut.pipelines.verify import compare_spikes
 
     a = np.zeros((3, 4, 6), np.uint8)
     b = a.copy()
-    b[1, 2, 4] = 1           # step 5, neuron 2
-    b[1, 0, 5] = 1           # later
-    b[2, 3, 1] = 1           # step 2: lowest differing neuron at that step
+    b[1, 2, 4] = 1  # step 5, neuron 2
+    b[1, 0, 5] = 1  # later
+    b[2, 3, 1] = 1  # step 2: lowest differing neuron at that step
     b[2, 1, 1] = 1
     a[2, 0, 3] = 1
     rows = compare_spikes(a, b, labels=[7, 8, 9])
@@ -108,8 +117,11 @@ def test_input_shape_mismatch_names_both_shapes(tmp_path):
     from lavacut.pipelines.verify import verify_export
 
     path, _ = _export(tmp_path, "small", dict(kind="dense", input_shape=(2, 17, 17), hidden=(8,)))
-    with pytest.raises(LavacutError, match=r"frames of shape \(2, 34, 34\) per step do not match the network "
-                                           r"input \(2, 17, 17\)"):
+    with pytest.raises(
+        LavacutError,
+        match=r"frames of shape \(2, 34, 34\) per step do not match the network "
+        r"input \(2, 17, 17\)",
+    ):
         verify_export(RunRequest(path, samples=3), progress=False)
 
 
@@ -129,6 +141,7 @@ def test_explain_exactness_flags_odd_weights(tmp_path, nets):
 
 # ---------------------------------------------------------------- slow: Lava
 
+
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", ["dense", "conv"])
 def test_verify_is_exact_on_dense_and_conv(verified, nets, kind):
@@ -139,7 +152,7 @@ def test_verify_is_exact_on_dense_and_conv(verified, nets, kind):
     # the nets really spike (exactness on silence would prove nothing) and
     # the first L = latency output steps are silent, in both engines
     assert r.lava_out.sum() > 200 and (r.lava_out.sum(axis=(1, 2)) > 0).mean() > 0.8
-    latency = nets[kind][1].latency          # 2 (dense), 3 (conv)
+    latency = nets[kind][1].latency  # 2 (dense), 3 (conv)
     assert latency == {"dense": 2, "conv": 3}[kind]
     assert not r.lava_out[:, :, :latency].any()
     assert all(s["first_step"] is None and s["first_neuron"] is None for s in r.samples)
@@ -174,10 +187,10 @@ def test_broken_export_is_detected(tmp_path, test_frames):
 
     path, net = _export(tmp_path, "broken", DENSE, seed=1)
     out, hidden = forward(net, test_frames.frames[:N_VERIFY], record=True)
-    k = int(np.argmax(out.sum(axis=(0, 2))))            # most active output neuron
-    i = int(np.argmax(hidden[0].sum(axis=(0, 2))))      # most active hidden neuron
+    k = int(np.argmax(out.sum(axis=(0, 2))))  # most active output neuron
+    i = int(np.argmax(hidden[0].sum(axis=(0, 2))))  # most active hidden neuron
     with h5py.File(path, "r+") as f:
-        w = f["layer/2/weight"]                          # (10, 32): output layer
+        w = f["layer/2/weight"]  # (10, 32): output layer
         old = float(w[k, i])
         w[k, i] = -256.0 if old > 0 else 254.0
     # the stored content hash catches the change before anything runs ...
@@ -190,20 +203,19 @@ def test_broken_export_is_detected(tmp_path, test_frames):
     assert bad and r.n_identical < N_VERIFY and r.agreement_rate < 1.0
     for s in bad:
         assert s["first_neuron"] == k
-        assert s["first_step"] is not None and s["first_step"] >= 3    # 2-layer net: steps 1, 2 silent
+        assert s["first_step"] is not None and s["first_step"] >= 3  # 2-layer net: steps 1, 2 silent
         j, t = s["index"], s["first_step"]
-        assert np.array_equal(r.lava_out[j, :, :t - 1], r.slayer_out[j, :, :t - 1])
+        assert np.array_equal(r.lava_out[j, :, : t - 1], r.slayer_out[j, :, : t - 1])
         assert r.lava_out[j, k, t - 1] != r.slayer_out[j, k, t - 1]
     # untouched samples/neurons agree
     others = np.delete(np.arange(10), k)
     assert np.array_equal(r.lava_out[:, others], r.slayer_out[:, others])
     text = r.format()
-    assert len([ln for ln in text.splitlines() if ln.rstrip().endswith(tuple("0123456789"))
-                and " NO " in ln]) == len(bad)
+    assert len([ln for ln in text.splitlines() if ln.rstrip().endswith(tuple("0123456789")) and " NO " in ln]) == len(
+        bad
+    )
     assert f"{r.n_identical}/{N_VERIFY} samples identical" in text
     assert any("no fixed-point overflow" in n for n in r.notes)
-
-
 
 
 @pytest.mark.slow

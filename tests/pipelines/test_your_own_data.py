@@ -1,6 +1,7 @@
 """A user's own frames and recordings through ``lavacut run`` and
 ``lavacut evaluate`` on the shipped export: the per-sample report, labels or
 none, and the refusals that name what is wrong."""
+
 import csv
 import json
 
@@ -30,8 +31,12 @@ def test_samples():
 @pytest.mark.slow
 def test_labelled_npz_and_unlabelled_npy_give_the_same_decisions(tmp_path, test_samples):
     frames, labels, _ = test_samples
-    np.savez(tmp_path / "mine.npz", frames=frames.astype(np.uint8), labels=labels,
-             classes=np.array([str(k) for k in range(10)]))
+    np.savez(
+        tmp_path / "mine.npz",
+        frames=frames.astype(np.uint8),
+        labels=labels,
+        classes=np.array([str(k) for k in range(10)]),
+    )
     np.save(tmp_path / "mine.npy", frames.astype(np.uint8))
     reps = {}
     for name in ("mine.npz", "mine.npy"):
@@ -49,7 +54,7 @@ def test_labelled_npz_and_unlabelled_npy_give_the_same_decisions(tmp_path, test_
     assert strip == [{k: v for k, v in r.items() if k != "label"} for r in unl["per_sample"]]
     for r in lab["per_sample"]:
         assert len(r["counts"]) == len(r["counts_full"]) == 10 and 1 <= r["t_c"] <= 30
-        assert sum(r["counts"]) <= sum(r["counts_full"])          # counts grow with t
+        assert sum(r["counts"]) <= sum(r["counts_full"])  # counts grow with t
         assert r["pred_full"] == (int(np.argmax(r["counts_full"])) if any(r["counts_full"]) else -1)
     rows = list(csv.DictReader(open((tmp_path / "mine.npy.json").with_suffix(".samples.csv"))))
     assert [int(r["t_c"]) for r in rows] == [r["t_c"] for r in unl["per_sample"]] and rows[0]["label"] == ""
@@ -68,8 +73,8 @@ def test_evaluate_per_sample_counts_are_slayer_counts(tmp_path, test_samples):
     spikes = forward(Export.open(EXPORT).slayer_net(), frames)
     assert [r["counts_full"] for r in rep["per_sample"]] == spikes.sum(axis=-1).tolist()
     for r, sp in zip(rep["per_sample"], spikes):
-        assert r["counts"] == sp[:, :r["t_c"]].sum(axis=-1).tolist()
-    assert "sweeps" not in rep            # sweeps calibrate on a data set's training split, not on --input
+        assert r["counts"] == sp[:, : r["t_c"]].sum(axis=-1).tolist()
+    assert "sweeps" not in rep  # sweeps calibrate on a data set's training split, not on --input
 
 
 @pytest.mark.slow
@@ -101,8 +106,7 @@ def test_bad_frames_are_refused_with_counts_and_shapes(tmp_path):
     r = run_cli("run", EXPORT, "--input", tmp_path / "bad.npy", "--report", tmp_path / "r.json", check=False)
     assert r.returncode == 2 and "3 NaN values" in r.stderr and "2 values other than 0/1" in r.stderr
     np.save(tmp_path / "small.npy", np.zeros((2, 2, 17, 17, 30), dtype=np.uint8))
-    r = run_cli("evaluate", EXPORT, "--input", tmp_path / "small.npy", "--report", tmp_path / "r.json",
-                check=False)
+    r = run_cli("evaluate", EXPORT, "--input", tmp_path / "small.npy", "--report", tmp_path / "r.json", check=False)
     assert r.returncode == 2 and "(2, 2, 17, 17, 30)" in r.stderr and "(2, 34, 34)" in r.stderr
     assert not (tmp_path / "r.json").exists()
 
@@ -114,9 +118,12 @@ def test_every_recording_format_gives_the_same_decisions_through_the_cli(tmp_pat
     from event_files_testing import events, write_aedat4, write_dat, write_nmnist
 
     recordings = [(k % 2, events(n=3000, w=34, h=34, t_max=295_000, seed=k)) for k in range(4)]
-    writers = {"npy": lambda p, ev: np.save(p, ev), "bin": write_nmnist,
-               "dat": lambda p, ev: write_dat(p, ev, 34, 34),
-               "aedat4": lambda p, ev: write_aedat4(p, ev, 34, 34)}
+    writers = {
+        "npy": lambda p, ev: np.save(p, ev),
+        "bin": write_nmnist,
+        "dat": lambda p, ev: write_dat(p, ev, 34, 34),
+        "aedat4": lambda p, ev: write_aedat4(p, ev, 34, 34),
+    }
     out = {}
     for ext, write in writers.items():
         for i, (y, ev) in enumerate(recordings):
@@ -129,6 +136,6 @@ def test_every_recording_format_gives_the_same_decisions_through_the_cli(tmp_pat
         assert [r.pop("recording") for r in rows] == [str(p) for p in sorted((tmp_path / ext).glob("*/*"))]
         out[ext] = rows
     assert len(out["npy"]) == 4 and [r["label"] for r in out["npy"]] == [0, 0, 1, 1]
-    assert sum(sum(r["counts_full"]) for r in out["npy"]) > 0        # the net answered
+    assert sum(sum(r["counts_full"]) for r in out["npy"]) > 0  # the net answered
     for ext in ("bin", "dat", "aedat4"):
         assert out[ext] == out["npy"], ext

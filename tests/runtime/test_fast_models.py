@@ -17,6 +17,7 @@ stock fixed_pt models, bit for bit.
 
 No Lava Process is defined here.
 """
+
 from __future__ import annotations
 
 import os
@@ -60,6 +61,7 @@ def _pair(stock_cls, fast_cls, proc_params, **attrs):
 # arithmetic, no runtime
 # --------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("seed", range(6))
 def test_lif_arithmetic_matches_stock(seed):
     from lava.proc.lif.models import PyLifModelBitAcc
@@ -70,19 +72,20 @@ def test_lif_arithmetic_matches_stock(seed):
     n = 64
     du = int(rng.choice([0, 1, 410, 2048, 4095]))
     dv = int(rng.choice([0, 1, 128, 3000, 4095]))
-    lim = 2 ** 23
+    lim = 2**23
     u0 = rng.integers(-lim, lim, n).astype(np.int32)
     u0[:4] = [lim - 1, -lim + 1, lim, -lim]
     v0 = rng.integers(-lim + 1, lim, n).astype(np.int32)
     bias_mant = rng.integers(-4096, 4096, n).astype(np.int16) if seed % 2 else np.zeros(n, np.int16)
     bias_exp = rng.integers(0, 8, n).astype(np.int16)
-    vth = int(rng.integers(0, 2 ** 17))
-    stock, fast = _pair(PyLifModelBitAcc, FastLifModel, {}, u=u0, v=v0, du=du, dv=dv, vth=vth,
-                        bias_mant=bias_mant, bias_exp=bias_exp)
+    vth = int(rng.integers(0, 2**17))
+    stock, fast = _pair(
+        PyLifModelBitAcc, FastLifModel, {}, u=u0, v=v0, du=du, dv=dv, vth=vth, bias_mant=bias_mant, bias_exp=bias_exp
+    )
     for m in (stock, fast):
         m.s_out = _Port()
     for step in range(40):
-        scale = [2 ** 7, 2 ** 12, 2 ** 17][step % 3]
+        scale = [2**7, 2**12, 2**17][step % 3]
         a_in = rng.integers(-scale, scale, n).astype(np.int32)
         for m in (stock, fast):
             m.a_in = _Port(a_in.copy())
@@ -92,8 +95,9 @@ def test_lif_arithmetic_matches_stock(seed):
         assert np.array_equal(stock.s_out.sent[-1], fast.s_out.sent[-1]), step
 
 
-@pytest.mark.parametrize("weight_exp,num_weight_bits,graded", [(0, 8, False), (-3, 8, False), (2, 6, False),
-                                                               (-1, 7, True), (0, 8, True)])
+@pytest.mark.parametrize(
+    "weight_exp,num_weight_bits,graded", [(0, 8, False), (-3, 8, False), (2, 6, False), (-1, 7, True), (0, 8, True)]
+)
 def test_dense_arithmetic_matches_stock(weight_exp, num_weight_bits, graded):
     from lava.proc.dense.models import PyDenseModelBitAcc
 
@@ -101,15 +105,24 @@ def test_dense_arithmetic_matches_stock(weight_exp, num_weight_bits, graded):
 
     rng = np.random.default_rng(weight_exp + 10 * num_weight_bits)
     n, m = 37, 53
-    w = rng.integers(-300, 300, (n, m)).astype(np.int32)         # beyond 8 bits: clipped by both
+    w = rng.integers(-300, 300, (n, m)).astype(np.int32)  # beyond 8 bits: clipped by both
     pp = {"weight_exp": weight_exp, "num_weight_bits": num_weight_bits}
-    stock, fast = _pair(PyDenseModelBitAcc, FastDenseModel, pp, weights=w, a_buff=np.zeros(n, np.int32),
-                        num_message_bits=np.array([8 if graded else 0]))
+    stock, fast = _pair(
+        PyDenseModelBitAcc,
+        FastDenseModel,
+        pp,
+        weights=w,
+        a_buff=np.zeros(n, np.int32),
+        num_message_bits=np.array([8 if graded else 0]),
+    )
     for m_ in (stock, fast):
         m_.a_out = _Port()
     for step in range(12):
-        x = rng.integers(-200, 200, m).astype(np.int32) if graded else \
-            (rng.random(m) < [0.0, 0.1, 0.5, 1.0][step % 4]).astype(np.int32)
+        x = (
+            rng.integers(-200, 200, m).astype(np.int32)
+            if graded
+            else (rng.random(m) < [0.0, 0.1, 0.5, 1.0][step % 4]).astype(np.int32)
+        )
         for m_ in (stock, fast):
             m_.s_in = _Port(x.copy())
             m_.run_spk()
@@ -129,9 +142,15 @@ def test_delay_dense_arithmetic_matches_stock(weight_exp, graded):
     d = rng.integers(0, 9, (n, m)).astype(np.int32)
     d[0, 0] = 62
     pp = {"weight_exp": weight_exp, "num_weight_bits": 8}
-    stock, fast = _pair(PyDelayDenseModelBitAcc, FastDelayDenseModel, pp, weights=w, delays=d,
-                        a_buff=np.zeros((n, max_delay + 1), np.int32),
-                        num_message_bits=np.array([8 if graded else 0]))
+    stock, fast = _pair(
+        PyDelayDenseModelBitAcc,
+        FastDelayDenseModel,
+        pp,
+        weights=w,
+        delays=d,
+        a_buff=np.zeros((n, max_delay + 1), np.int32),
+        num_message_bits=np.array([8 if graded else 0]),
+    )
     for m_ in (stock, fast):
         m_.a_out = _Port()
     for step in range(30):
@@ -161,9 +180,17 @@ def test_conv_arithmetic_matches_stock(case):
     in_shape, cout, k, stride, pad, dil, groups, graded = CONVS[case]
     rng = np.random.default_rng(case)
     w = rng.integers(-256, 256, (cout,) + k + (in_shape[2] // groups,)).astype(np.int32)
-    attrs = dict(weight=w, kernel_size=np.array(k), stride=np.array(stride), padding=np.array(pad),
-                 dilation=np.array(dil), groups=np.array([groups]), num_message_bits=np.array([8 if graded else 0]),
-                 weight_exp=np.array([0]), num_weight_bits=np.array([8]))
+    attrs = dict(
+        weight=w,
+        kernel_size=np.array(k),
+        stride=np.array(stride),
+        padding=np.array(pad),
+        dilation=np.array(dil),
+        groups=np.array([groups]),
+        num_message_bits=np.array([8 if graded else 0]),
+        weight_exp=np.array([0]),
+        num_weight_bits=np.array([8]),
+    )
     stock, fast = _pair(PyConvModelFixed, FastConvModel, {"input_shape": in_shape}, **attrs)
     from lava.proc.conv import utils
 
@@ -172,8 +199,11 @@ def test_conv_arithmetic_matches_stock(case):
         m_.a_out = _Port()
         m_.a_buf = np.zeros(out_shape, np.int32)
     for step in range(6):
-        x = rng.integers(-3000, 3000, in_shape).astype(np.int32) if graded else \
-            (rng.random(in_shape) < [0.2, 1.0, 0.0][step % 3]).astype(np.int32)
+        x = (
+            rng.integers(-3000, 3000, in_shape).astype(np.int32)
+            if graded
+            else (rng.random(in_shape) < [0.2, 1.0, 0.0][step % 3]).astype(np.int32)
+        )
         for m_ in (stock, fast):
             m_.s_in = _Port(x.copy())
             m_.run_spk()
@@ -196,6 +226,7 @@ def test_models_choice_is_checked():
 # whole graphs, every output spike (slow)
 # --------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def layout_files(tmp_path_factory):
     from test_layouts import _layouts
@@ -216,8 +247,9 @@ def _all_models(path, frames):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["input_conv", "input_dense", "average", "conv_out", "conv_avg", "delays",
-                                  "per_layer", "recurrent"])
+@pytest.mark.parametrize(
+    "name", ["input_conv", "input_dense", "average", "conv_out", "conv_avg", "delays", "per_layer", "recurrent"]
+)
 def test_layouts_every_spike_fast_vs_stock(layout_files, name):
     from test_layouts import _frames
 
@@ -265,9 +297,11 @@ def test_cutoff_decisions_fast_vs_stock(layout_files, mode):
         path, shape = layout_files[name]
         frames = _frames(shape, seed=5)
         frames = np.concatenate([frames, _frames(shape, seed=6)])
-        rule = TopKGap(beta=np.zeros(16))             # stop at the first strict leader
-        res = {m: run_split(path, frames, None, rule, mode=mode, progress=(m == "fast"), models=m)
-               for m in ("stock", "fast")}
+        rule = TopKGap(beta=np.zeros(16))  # stop at the first strict leader
+        res = {
+            m: run_split(path, frames, None, rule, mode=mode, progress=(m == "fast"), models=m)
+            for m in ("stock", "fast")
+        }
         for key in ("t_c", "pred", "counts"):
             assert np.array_equal(getattr(res["stock"], key), getattr(res["fast"], key)), (name, key)
         assert res["stock"].lava_steps == res["fast"].lava_steps
@@ -281,7 +315,7 @@ def test_stream_progress_pauses_change_nothing(layout_files, capsys):
     from lavacut.runtime.runner import run_split
 
     path, shape = layout_files["average"]
-    frames = np.concatenate([_frames(shape, seed=s) for s in range(5)])       # 30 samples: pauses every 2
+    frames = np.concatenate([_frames(shape, seed=s) for s in range(5)])  # 30 samples: pauses every 2
     rule = TopKGap(beta=np.full(16, 0.5))
     quiet = run_split(path, frames, None, rule, mode="stream", progress=False)
     shown = run_split(path, frames, None, rule, mode="stream", progress=True)
@@ -297,7 +331,7 @@ def test_fast_run_leaves_no_process_or_shared_memory(layout_files):
 
     path, shape = layout_files["per_layer"]
     frames = _frames(shape)
-    run_split(path, frames[:2], None, FixedT(), mode="stream", progress=False)   # warm the resource tracker
+    run_split(path, frames[:2], None, FixedT(), mode="stream", progress=False)  # warm the resource tracker
     procs, shm, handler = descendants(), set(os.listdir("/dev/shm")), signal.getsignal(signal.SIGINT)
 
     def failing(j, t_c, pred):
@@ -305,8 +339,7 @@ def test_fast_run_leaves_no_process_or_shared_memory(layout_files):
             raise RuntimeError("injected failure")
 
     with pytest.raises(RuntimeError, match="injected failure"):
-        run_split(path, frames, None, TopKGap(beta=np.full(16, 1.0)), mode="halt", progress=False,
-                  on_sample=failing)
+        run_split(path, frames, None, TopKGap(beta=np.full(16, 1.0)), mode="halt", progress=False, on_sample=failing)
     run_split(path, frames, None, FixedT(), mode="stream", progress=True)
     assert not descendants() - procs
     assert not (set(os.listdir("/dev/shm")) - shm) - shm_mapped_by_others()

@@ -12,6 +12,7 @@ error, Ctrl-C, a crash in a Lava process and SIGTERM. Lanes as copies of
 netx's graph (models stock / fast-procs; the loihi2 build up to lava-loihi's
 adapters): the same decisions as one lane.
 """
+
 from __future__ import annotations
 
 import json
@@ -37,6 +38,7 @@ DENSE = REPO / "netx_exports" / "embedded_dense.net"
 # fast: kernels, schedule, refusals (no Lava runtime)
 # --------------------------------------------------------------------------
 
+
 def _lanes_of(kernel_call, xs):
     return np.stack([kernel_call(x) for x in xs], axis=-1)
 
@@ -49,8 +51,8 @@ def test_dense_kernel_batch_equals_one_lane_kernel(graded):
     w = rng.integers(-128, 128, (30, 50)) * 2
     for exp in (-3, 0, 2):
         k = DenseKernel(w, {"weight_exp": exp}, graded)
-        x = rng.integers(-2 ** 20, 2 ** 20, (50, 7)) if graded else (rng.random((50, 7)) < 0.2)
-        x[:, 3] = 0                                            # an idle lane
+        x = rng.integers(-(2**20), 2**20, (50, 7)) if graded else (rng.random((50, 7)) < 0.2)
+        x[:, 3] = 0  # an idle lane
         np.testing.assert_array_equal(k.batch(x), _lanes_of(k, x.T))
         np.testing.assert_array_equal(k.batch(np.zeros((50, 4), bool)), np.zeros((30, 4)))
 
@@ -97,7 +99,7 @@ def test_lif_kernel_lanes_broadcast_the_bias():
 
 
 def test_lane_schedule():
-    from lavacut.runtime.graph import lane_schedule
+    from lavacut.runtime.lanes import lane_schedule
 
     tc = np.array([3, 1, 4, 1, 5, 9, 2])
     np.testing.assert_array_equal(lane_schedule(tc, 0, 1), np.cumsum(tc))
@@ -109,7 +111,8 @@ def test_lane_schedule():
 
 
 def test_lanes_checked_and_copies_bounded():
-    from lavacut.runtime.graph import build_split_graph, check_lanes
+    from lavacut.runtime.graph import build_split_graph
+    from lavacut.runtime.lanes import check_lanes
     from lavacut.runtime.procs.source import MAX_COPIES
 
     for bad in (-1, 1.5, True):
@@ -151,6 +154,7 @@ def test_loihi2_lanes_build_copies_up_to_the_adapters(monkeypatch):
     eio.spike = types.SimpleNamespace(PyToNxAdapter=adapter, NxToPyAdapter=adapter)
     monkeypatch.setitem(sys.modules, "lava.proc.embedded_io", eio)
     import lava.proc
+
     monkeypatch.setattr(lava.proc, "embedded_io", eio, raising=False)
     g = build_split_graph(DENSE, x, FixedT(), halt=False, loihi2=True, lanes=3)
     assert g.lanes == 3 and len(g.copies) == 3 and len({id(n) for n in g.copies}) == 3
@@ -173,11 +177,13 @@ def test_loihi2_lanes_build_copies_up_to_the_adapters(monkeypatch):
 # slow: every fused layout, lanes vs one lane vs SLAYER
 # --------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
     d = tmp_path_factory.mktemp("lanes")
-    return {name: (build(d / f"{name}.net"), shape, K, verify) for name, (build, shape, K, verify)
-            in _layouts().items()}
+    return {
+        name: (build(d / f"{name}.net"), shape, K, verify) for name, (build, shape, K, verify) in _layouts().items()
+    }
 
 
 def _same(a, b):
@@ -194,16 +200,16 @@ def test_layout_lanes_equal_one_lane_and_slayer(files, name):
     from lavacut.train.inference import forward
 
     path, shape, K, can_verify = files[name]
-    x = np.concatenate([_frames(shape, seed=len(name)), _frames(shape, seed=len(name) + 1)])   # 12 samples
+    x = np.concatenate([_frames(shape, seed=len(name)), _frames(shape, seed=len(name) + 1)])  # 12 samples
     n = len(x)
-    one = lava_output(path, x)[0]                                # one lane (== fresh graphs: test_layouts.py)
-    lanes, _ = lava_output(path, x, lanes=5)                     # 3 rounds, the last with 3 idle lanes
+    one = lava_output(path, x)[0]  # one lane (== fresh graphs: test_layouts.py)
+    lanes, _ = lava_output(path, x, lanes=5)  # 3 rounds, the last with 3 idle lanes
     np.testing.assert_array_equal(lanes, one)
     if can_verify:
         net, _ = net_from_export(path)
         np.testing.assert_array_equal(forward(net, x, readout=False), lanes)
     sums = _group_sums(one.astype(np.int64), K)
-    rule = TopKGap(beta=np.zeros(T))                             # cuts samples at different steps
+    rule = TopKGap(beta=np.zeros(T))  # cuts samples at different steps
     tc, pred = cutoff(rule, sums)
     ref = run_split(path, x, None, rule, mode="stream", progress=False)
     np.testing.assert_array_equal(ref.t_c, tc)
@@ -227,7 +233,7 @@ def test_layout_copies_equal_one_lane(files, name):
     from lavacut.runtime.runner import run_split
 
     path, shape, K, _ = files[name]
-    x = np.concatenate([_frames(shape, seed=len(name)), _frames(shape, seed=len(name) + 1)])   # 12 samples
+    x = np.concatenate([_frames(shape, seed=len(name)), _frames(shape, seed=len(name) + 1)])  # 12 samples
     rule = TopKGap(beta=np.zeros(T))
     ref = run_split(path, x, None, rule, mode="stream", progress=False)
     for mode in ("stream", "halt"):
@@ -264,7 +270,7 @@ def test_shipped_dense_lanes_halt_stream_workers_and_the_step_schedule():
     matter: several lanes deciding in the same step, and a lane deciding in
     the step another lane starts a sample."""
     from lavacut.pipelines.run import RunRequest, open_run
-    from lavacut.runtime.graph import lane_schedule
+    from lavacut.runtime.lanes import lane_schedule
     from lavacut.runtime.runner import run_split
 
     export, cfg, split, _ = open_run(RunRequest(DENSE, split="test"))
@@ -272,8 +278,16 @@ def test_shipped_dense_lanes_halt_stream_workers_and_the_step_schedule():
     rule = export.rule(None, None, data.frames.shape[-1])
     ref = run_split(DENSE, data.frames, data.labels, rule, mode="stream", progress=False)
     seen = []
-    halt = run_split(DENSE, data.frames, data.labels, rule, mode="halt", progress=False, lanes=8,
-                     on_sample=lambda i, tc, pred: seen.append((i, tc, pred)))
+    halt = run_split(
+        DENSE,
+        data.frames,
+        data.labels,
+        rule,
+        mode="halt",
+        progress=False,
+        lanes=8,
+        on_sample=lambda i, tc, pred: seen.append((i, tc, pred)),
+    )
     _same(halt, ref)
     assert sorted(i for i, _, _ in seen) == list(range(40))
     assert all((tc, pred) == (ref.t_c[i], ref.pred[i]) for i, tc, pred in seen)
@@ -315,7 +329,7 @@ def test_copies_of_netx_graph_equal_one_lane(models, tmp_path):
     counts_full) equal ``--lanes 1``'s; no process or /dev/shm segment is
     left after success or an error."""
     from lavacut.pipelines.run import RunRequest, open_run
-    from lavacut.runtime.graph import lane_schedule
+    from lavacut.runtime.lanes import lane_schedule
     from lavacut.runtime.record import lava_output
     from lavacut.runtime.runner import run_split
 
@@ -326,8 +340,17 @@ def test_copies_of_netx_graph_equal_one_lane(models, tmp_path):
     assert len(set(ref.t_c.tolist())) > 1, "every sample decided at the same step"
     h = _Hygiene()
     seen = []
-    halt = run_split(DENSE, data.frames, data.labels, rule, mode="halt", progress=False, models=models, lanes=3,
-                     on_sample=lambda i, tc, pred: seen.append((i, tc, pred)))
+    halt = run_split(
+        DENSE,
+        data.frames,
+        data.labels,
+        rule,
+        mode="halt",
+        progress=False,
+        models=models,
+        lanes=3,
+        on_sample=lambda i, tc, pred: seen.append((i, tc, pred)),
+    )
     _same(halt, ref)
     assert halt.lanes == 3 and sorted(i for i, _, _ in seen) == list(range(9))
     stream = run_split(DENSE, data.frames, data.labels, rule, mode="stream", progress=False, models=models, lanes=4)
@@ -335,22 +358,26 @@ def test_copies_of_netx_graph_equal_one_lane(models, tmp_path):
     assert stream.lava_steps == lane_schedule(ref.t_c, 0, 4).max() < ref.lava_steps
     h.check()
 
-    def fail(i, tc, pred, calls=[]):                    # noqa: B006 - counts calls
+    def fail(i, tc, pred, calls=[]):  # noqa: B006 - counts calls
         calls.append(i)
         if len(calls) == 2:
             raise RuntimeError("injected failure")
+
     with pytest.raises(RuntimeError, match="injected"):
-        run_split(DENSE, data.frames, data.labels, rule, mode="halt", progress=False, models=models, lanes=3,
-                  on_sample=fail)
+        run_split(
+            DENSE, data.frames, data.labels, rule, mode="halt", progress=False, models=models, lanes=3, on_sample=fail
+        )
     h.check()
     x = data.frames[:5, ..., :12]
-    np.testing.assert_array_equal(lava_output(DENSE, x, models=models, lanes=2)[0],
-                                  lava_output(DENSE, x, models=models)[0])
+    np.testing.assert_array_equal(
+        lava_output(DENSE, x, models=models, lanes=2)[0], lava_output(DENSE, x, models=models)[0]
+    )
     reps = {}
     for b in (1, 3):
         rep = tmp_path / f"lanes{b}.json"
-        run_cli("run", "embedded_dense", "--samples", "6", "--models", models, "--lanes", b, "--report", rep,
-                timeout=600)
+        run_cli(
+            "run", "embedded_dense", "--samples", "6", "--models", models, "--lanes", b, "--report", rep, timeout=600
+        )
         reps[b] = json.loads(rep.read_text())
     assert reps[3]["lanes"] == 3 and reps[3]["models"] == models
     assert reps[1]["per_sample"] == reps[3]["per_sample"] and len(reps[1]["per_sample"]) == 6
@@ -359,6 +386,7 @@ def test_copies_of_netx_graph_equal_one_lane(models, tmp_path):
 # --------------------------------------------------------------------------
 # slow: process hygiene with lanes
 # --------------------------------------------------------------------------
+
 
 class _Hygiene:
     def __init__(self):
@@ -375,8 +403,8 @@ def warm(files):
     from lavacut.runtime.runner import run_split
 
     path, shape, _, _ = files["delays"]
-    x = np.concatenate([_frames(shape, seed=s) for s in range(4)])            # 24 samples
-    run_split(path, x[:2], None, FixedT(), mode="stream", progress=False, lanes=2)   # the resource tracker
+    x = np.concatenate([_frames(shape, seed=s) for s in range(4)])  # 24 samples
+    run_split(path, x[:2], None, FixedT(), mode="stream", progress=False, lanes=2)  # the resource tracker
     return path, x
 
 
@@ -390,10 +418,12 @@ def test_hygiene_with_lanes_success_error_interrupt(warm):
     run_split(path, x, None, rule, mode="stream", progress=False, lanes=4)
     h.check()
     for exc in (RuntimeError("injected failure"), KeyboardInterrupt()):
-        def fail(i, tc, pred, calls=[], exc=exc):              # noqa: B006 - counts calls
+
+        def fail(i, tc, pred, calls=[], exc=exc):  # noqa: B006 - counts calls
             calls.append(i)
             if len(calls) == 3:
                 raise exc
+
         with pytest.raises(type(exc)):
             run_split(path, x, None, rule, mode="halt", progress=False, lanes=4, on_sample=fail)
         h.check()
@@ -404,7 +434,7 @@ def test_hygiene_with_lanes_sigint_and_crash(warm, monkeypatch):
     from lavacut.runtime.runner import run_split
 
     path, x = warm
-    long = np.concatenate([np.repeat(x, 8, axis=0)] * 4, axis=-1)             # 192 samples x 64 steps
+    long = np.concatenate([np.repeat(x, 8, axis=0)] * 4, axis=-1)  # 192 samples x 64 steps
     h = _Hygiene()
     timer = threading.Timer(1.5, os.kill, (os.getpid(), signal.SIGINT))
     timer.start()
@@ -430,12 +460,30 @@ def test_hygiene_with_lanes_sigint_and_crash(warm, monkeypatch):
 @pytest.mark.slow
 def test_sigterm_with_lanes_leaves_nothing(tmp_path):
     shm = set(os.listdir("/dev/shm"))
-    proc = subprocess.Popen([sys.executable, "-m", "lavacut.cli", "run", str(DENSE), "--samples", "0",
-                             "--mode", "stream", "--lanes", "2", "--report", str(tmp_path / "r.json")],
-                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "lavacut.cli",
+            "run",
+            str(DENSE),
+            "--samples",
+            "0",
+            "--mode",
+            "stream",
+            "--lanes",
+            "2",
+            "--report",
+            str(tmp_path / "r.json"),
+        ],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.time() + 240
-        while time.time() < deadline and len(descendants(proc.pid)) < 3:      # the Lava runtime is up
+        while time.time() < deadline and len(descendants(proc.pid)) < 3:  # the Lava runtime is up
             time.sleep(0.5)
         children = descendants(proc.pid)
         assert proc.poll() is None and len(children) >= 3, "Lava never started"
@@ -459,6 +507,7 @@ def test_sigterm_with_lanes_leaves_nothing(tmp_path):
 # fast: the chip counterpart (check --replicas), the config key
 # --------------------------------------------------------------------------
 
+
 def test_check_replicas_core_map_and_report(tmp_path):
     from lavacut.pipelines.check import check_export
 
@@ -471,8 +520,7 @@ def test_check_replicas_core_map_and_report(tmp_path):
     assert d["totals"]["input_spikes_per_step_max"] == 100 * 2312
     assert len(d["cores"]) == 100 * k and {c["replica"] for c in d["cores"]} == set(range(100))
     assert all(c["chip"] == c["core"] // 128 for c in d["cores"])
-    assert any("input" in a["figure"] for a in d["assumptions"]) and any(p["rule"] == "replicas"
-                                                                         for p in d["problems"])
+    assert any("input" in a["figure"] for a in d["assumptions"]) and any(p["rule"] == "replicas" for p in d["problems"])
     assert json.loads(json.dumps(check_export(DENSE)[0].to_dict()))["replicas_per_chip"] == 128 // k
     with pytest.raises(LavacutError, match="replicas"):
         check_export(DENSE, replicas=0)
@@ -481,7 +529,7 @@ def test_check_replicas_core_map_and_report(tmp_path):
 def test_run_lanes_config_key():
     from lavacut.config import ConfigError, load_config
 
-    assert load_config(None, []).run.lanes == 0                      # automatic
+    assert load_config(None, []).run.lanes == 0  # automatic
     assert load_config(None, ["run.lanes=8"]).run.lanes == 8
     with pytest.raises(ConfigError, match="run.lanes"):
         load_config(None, ["run.lanes=-1"])

@@ -11,6 +11,7 @@ stream; lava_output) against each sample alone in a fresh stock-netx graph
 the stock .net files of the lava-dl wheel through the CLI. No Lava Process
 is defined here.
 """
+
 from __future__ import annotations
 
 import json
@@ -42,6 +43,7 @@ A, B, C = _np(1.0, 0.25, 0.03125), _np(0.75, 0.5, 0.125), _np(1.25, 1.0, 0.0)
 # writing files
 # --------------------------------------------------------------------------
 
+
 def _write(path, blocks, in_shape, input_group=True, average=0, edit=None):
     """Export SLAYER blocks as a NetX 'layer' group (one forward first: the
     neuron shapes), optionally after an input group without neurons (the
@@ -60,9 +62,9 @@ def _write(path, blocks, in_shape, input_group=True, average=0, edit=None):
         if input_group:
             groups[0].create_dataset("type", (1,), "S10", [b"input"])
             groups[0].create_dataset("shape", data=np.array(in_shape))
-        for g, b in zip(groups[int(input_group):], blocks):
+        for g, b in zip(groups[int(input_group) :], blocks):
             b.export_hdf5(g)
-        if average:            # SLAYER's Average.export_hdf5 is broken (reads self.neuron): as ntidigits.net
+        if average:  # SLAYER's Average.export_hdf5 is broken (reads self.neuron): as ntidigits.net
             groups[-1].create_dataset("type", (1,), "S10", [b"average"])
             groups[-1].create_dataset("shape", data=np.array([average, 1, 1]))
         if edit is not None:
@@ -86,63 +88,106 @@ def _layouts():
 
     def input_conv(p):
         torch.manual_seed(1)
-        return _write(p, [cuba.Input(A, weight=1.5, bias=0.25), cuba.Conv(B, 2, 3, 3, padding=1, weight_scale=3),
-                          cuba.Flatten(), cuba.Dense(C, 60, 4, weight_scale=3)], (2, 4, 5), input_group=False)
+        return _write(
+            p,
+            [
+                cuba.Input(A, weight=1.5, bias=0.25),
+                cuba.Conv(B, 2, 3, 3, padding=1, weight_scale=3),
+                cuba.Flatten(),
+                cuba.Dense(C, 60, 4, weight_scale=3),
+            ],
+            (2, 4, 5),
+            input_group=False,
+        )
 
     def input_dense(p):
         torch.manual_seed(1)
-        return _write(p, [cuba.Input(B, weight=2.0, bias=-0.25), cuba.Dense(A, 20, 8, weight_scale=4),
-                          cuba.Dense(C, 8, 3, weight_scale=3)], (20,), input_group=False)
+        return _write(
+            p,
+            [
+                cuba.Input(B, weight=2.0, bias=-0.25),
+                cuba.Dense(A, 20, 8, weight_scale=4),
+                cuba.Dense(C, 8, 3, weight_scale=3),
+            ],
+            (20,),
+            input_group=False,
+        )
 
     def average(p):
         torch.manual_seed(2)
-        return _write(p, [cuba.Dense(A, 20, 12, weight_scale=4), cuba.Dense(B, 12, 12, weight_scale=3)], (20,),
-                      average=4)
+        return _write(
+            p, [cuba.Dense(A, 20, 12, weight_scale=4), cuba.Dense(B, 12, 12, weight_scale=3)], (20,), average=4
+        )
 
     def conv_out(p):
         torch.manual_seed(3)
-        return _write(p, [cuba.Conv(A, 2, 3, 3, stride=2, padding=1, weight_scale=4),
-                          cuba.Conv(B, 3, 2, 3, padding=1, weight_scale=3)], (2, 6, 8))
+        return _write(
+            p,
+            [
+                cuba.Conv(A, 2, 3, 3, stride=2, padding=1, weight_scale=4),
+                cuba.Conv(B, 3, 2, 3, padding=1, weight_scale=3),
+            ],
+            (2, 6, 8),
+        )
 
     def conv_avg(p):
         torch.manual_seed(4)
-        return _write(p, [cuba.Conv(A, 2, 3, 3, stride=2, padding=1, weight_scale=4),
-                          cuba.Conv(B, 3, 4, 3, padding=1, weight_scale=3)], (2, 6, 8), average=4)
+        return _write(
+            p,
+            [
+                cuba.Conv(A, 2, 3, 3, stride=2, padding=1, weight_scale=4),
+                cuba.Conv(B, 3, 4, 3, padding=1, weight_scale=3),
+            ],
+            (2, 6, 8),
+            average=4,
+        )
 
     def delays(p):
         torch.manual_seed(5)
-        blocks = [cuba.Dense(A, 20, 16, weight_scale=4, delay=True), cuba.Dense(B, 16, 10, weight_scale=3),
-                  cuba.Dense(C, 10, 4, weight_scale=3)]
-        blocks[0].delay.init = True           # per output neuron, as SLAYER exports them
+        blocks = [
+            cuba.Dense(A, 20, 16, weight_scale=4, delay=True),
+            cuba.Dense(B, 16, 10, weight_scale=3),
+            cuba.Dense(C, 10, 4, weight_scale=3),
+        ]
+        blocks[0].delay.init = True  # per output neuron, as SLAYER exports them
         blocks[0].delay.delay.data = torch.arange(16, dtype=torch.float32) % 7
         rng = np.random.default_rng(5)
 
         def edit(lay):
-            _replace(lay["2"], "delay", rng.integers(0, 5, (10, 16)).astype(np.float32))     # per synapse
-            _replace(lay["3"], "delay", rng.integers(0, 4, 10).astype(np.float32))           # per input
+            _replace(lay["2"], "delay", rng.integers(0, 5, (10, 16)).astype(np.float32))  # per synapse
+            _replace(lay["3"], "delay", rng.integers(0, 4, 10).astype(np.float32))  # per input
             _replace(lay["1"], "bias", rng.integers(-20, 30, 16).astype(np.float32))
+
         return _write(p, blocks, (20,), edit=edit)
 
     def per_layer(p):
         torch.manual_seed(6)
         rng = np.random.default_rng(6)
 
-        def edit(lay):       # odd integer weights: netx clips/truncates them, SLAYER's 8-bit step would move them
+        def edit(lay):  # odd integer weights: netx clips/truncates them, SLAYER's 8-bit step would move them
             _replace(lay["1"], "weight", (2 * rng.integers(-128, 128, (12, 20)) + 1).astype(np.float32))
             _replace(lay["2"], "weight", (2 * rng.integers(-8, 13, (8, 12)) + 1).astype(np.float32))
             _replace(lay["3"], "weight", (2 * rng.integers(-6, 21, (4, 8)) + 1).astype(np.float32))
             _replace(lay["3"], "bias", np.array([3.0, -2.0, 0.0, 5.0], np.float32))
-        return _write(p, [cuba.Dense(A, 20, 12), cuba.Dense(_np(0.5, 0.0, 1.0), 12, 8), cuba.Dense(B, 8, 4)], (20,),
-                      edit=edit)
+
+        return _write(
+            p, [cuba.Dense(A, 20, 12), cuba.Dense(_np(0.5, 0.0, 1.0), 12, 8), cuba.Dense(B, 8, 4)], (20,), edit=edit
+        )
 
     def recurrent(p):
         torch.manual_seed(7)
         return _write(p, [cuba.Recurrent(A, 20, 10, weight_scale=4), cuba.Dense(B, 10, 4, weight_scale=3)], (20,))
 
-    return {"input_conv": (input_conv, (2, 4, 5), 4, True), "input_dense": (input_dense, (20,), 3, True),
-            "average": (average, (20,), 4, True), "conv_out": (conv_out, (2, 6, 8), 24, True),
-            "conv_avg": (conv_avg, (2, 6, 8), 4, True), "delays": (delays, (20,), 4, True),
-            "per_layer": (per_layer, (20,), 4, True), "recurrent": (recurrent, (20,), 4, True)}
+    return {
+        "input_conv": (input_conv, (2, 4, 5), 4, True),
+        "input_dense": (input_dense, (20,), 3, True),
+        "average": (average, (20,), 4, True),
+        "conv_out": (conv_out, (2, 6, 8), 24, True),
+        "conv_avg": (conv_avg, (2, 6, 8), 4, True),
+        "delays": (delays, (20,), 4, True),
+        "per_layer": (per_layer, (20,), 4, True),
+        "recurrent": (recurrent, (20,), 4, True),
+    }
 
 
 LAYOUTS = list(_layouts())
@@ -151,14 +196,15 @@ LAYOUTS = list(_layouts())
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
     d = tmp_path_factory.mktemp("layouts")
-    return {name: (build(d / f"{name}.net"), shape, K, verify) for name, (build, shape, K, verify)
-            in _layouts().items()}
+    return {
+        name: (build(d / f"{name}.net"), shape, K, verify) for name, (build, shape, K, verify) in _layouts().items()
+    }
 
 
 def _frames(shape, seed=0):
     rng = np.random.default_rng(seed)
     x = rng.random((N,) + tuple(shape) + (T,)) < rng.uniform(0.1, 0.5, (N,) + (1,) * (len(shape) + 1))
-    x[1] = 0                                  # an all-zero sample: only biases drive the network
+    x[1] = 0  # an all-zero sample: only biases drive the network
     return x
 
 
@@ -170,13 +216,24 @@ def _sdnn_files(d):
     from lavacut.util import import_slayer
 
     sl = import_slayer()
-    p = {"threshold": 0.1, "tau_grad": 0.5, "scale_grad": 1, "requires_grad": False, "shared_param": True,
-         "activation": torch.nn.functional.relu}
+    p = {
+        "threshold": 0.1,
+        "tau_grad": 0.5,
+        "scale_grad": 1,
+        "requires_grad": False,
+        "shared_param": True,
+        "activation": torch.nn.functional.relu,
+    }
     torch.manual_seed(0)
-    pure = _write(d / "sdnn.net", [sl.block.sigma_delta.Input(p), sl.block.sigma_delta.Dense(p, 20, 6),
-                                   sl.block.sigma_delta.Output(p, 6, 3)], (20,), input_group=False)
-    mixed = _write(d / "mixed.net", [sl.block.cuba.Dense(A, 20, 6, weight_scale=3),
-                                     sl.block.sigma_delta.Dense(p, 6, 3)], (20,))
+    pure = _write(
+        d / "sdnn.net",
+        [sl.block.sigma_delta.Input(p), sl.block.sigma_delta.Dense(p, 20, 6), sl.block.sigma_delta.Output(p, 6, 3)],
+        (20,),
+        input_group=False,
+    )
+    mixed = _write(
+        d / "mixed.net", [sl.block.cuba.Dense(A, 20, 6, weight_scale=3), sl.block.sigma_delta.Dense(p, 6, 3)], (20,)
+    )
     return {"0": pure, "2": mixed}
 
 
@@ -190,13 +247,18 @@ def _group_sums(spikes, K):
 # fast: inspection, refusals, rebuild structure (no Lava runtime)
 # --------------------------------------------------------------------------
 
+
 def test_inspect_shows_neurons_and_what_lavacut_handles(files, tmp_path):
     from lavacut.export.netx.inspect import inspect_layers
     from lavacut.export.inspect_report import format_inspection
 
     layers = inspect_layers(files["input_conv"][0])
     assert [(L.type, L.neuron_type, L.run_issue) for L in layers] == [
-        ("input", "CUBA", ""), ("conv", "CUBA", ""), ("flatten", "", ""), ("dense", "CUBA", "")]
+        ("input", "CUBA", ""),
+        ("conv", "CUBA", ""),
+        ("flatten", "", ""),
+        ("dense", "CUBA", ""),
+    ]
     assert layers[0].transform == (96, 16) and layers[0].threshold == 1.0 and layers[0].current_decay == 0.25
     assert (layers[1].threshold, layers[1].voltage_decay) == (0.75, 0.125) and layers[3].current_decay == 1.0
     text = format_inspection(files["per_layer"][0])
@@ -204,7 +266,7 @@ def test_inspect_shows_neurons_and_what_lavacut_handles(files, tmp_path):
     avg = inspect_layers(files["average"][0])[-1]
     assert not avg.supported and not avg.run_issue and "k*3 .. k*3+2 of layer 2" in avg.role
     rec = inspect_layers(files["recurrent"][0])[1]
-    assert not rec.run_issue and not rec.verify_issue       # the rebuild runs cuba.Recurrent layers
+    assert not rec.run_issue and not rec.verify_issue  # the rebuild runs cuba.Recurrent layers
     sd = _sdnn_files(tmp_path)
     text = format_inspection(sd["2"])
     assert "2     dense      run and verify: CANNOT: neuron type SDNN" in text
@@ -219,10 +281,17 @@ def test_sdnn_and_readouts_refused_before_any_lava_process(tmp_path, files):
     before = descendants()
     x = _frames((20,))
     for layer, path in _sdnn_files(tmp_path).items():
-        for call in (lambda: run_split(path, x, None, FixedT(), progress=False), lambda: run_single(path, x[0]),
-                     lambda: lava_output(path, x), lambda: net_from_export(path)):
-            with pytest.raises(LavacutError, match=rf"layer {layer} has type '\w+', neuron SDNN: .*sigma-delta.*"
-                                                   rf"lavacut runs CUBA"):
+        for call in (
+            lambda: run_split(path, x, None, FixedT(), progress=False),
+            lambda: run_single(path, x[0]),
+            lambda: lava_output(path, x),
+            lambda: net_from_export(path),
+        ):
+            with pytest.raises(
+                LavacutError,
+                match=rf"layer {layer} has type '\w+', neuron SDNN: .*sigma-delta.*"
+                rf"lavacut runs CUBA",
+            ):
                 call()
     assert descendants() == before
 
@@ -248,7 +317,7 @@ def test_rebuild_structure_and_fan_outs(files):
     with h5py.File(files["input_conv"][0], "r") as f:
         wc = np.asarray(f["layer/1/weight"][()]).reshape(3, 2, 3, 3)
         wd = np.asarray(f["layer/3/weight"][()]).reshape(4, 60)
-    assert (wc == 0).any() and (wd == 0).any()            # the 8-bit quantisation zeroed some weights
+    assert (wc == 0).any() and (wd == 0).any()  # the 8-bit quantisation zeroed some weights
     np.testing.assert_array_equal(fan_outs[2], (wd != 0).sum(axis=0))
     # conv 3x3, stride 1, padding 1 on 4x5 -> 3 channels: nonzero taps in range per input
     np.testing.assert_array_equal(fan_outs[1], brute_conv_fan_out(wc, (2, 4, 5), 1, 1)[0])
@@ -258,6 +327,7 @@ def test_rebuild_structure_and_fan_outs(files):
 # --------------------------------------------------------------------------
 # slow: Lava, one graph for many samples == fresh graphs == SLAYER rebuild
 # --------------------------------------------------------------------------
+
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", LAYOUTS)
@@ -269,20 +339,20 @@ def test_layout_lava_vs_fresh_graphs_vs_slayer(files, name):
 
     path, shape, K, can_verify = files[name]
     x = _frames(shape, seed=len(name))
-    single = np.stack([run_single(path, xi) for xi in x])                 # stock netx, fresh graph each
+    single = np.stack([run_single(path, xi) for xi in x])  # stock netx, fresh graph each
     assert single.sum() > 0 and single.shape[::2] == (N, T), name
-    sums = _group_sums(single, K)                                          # (N, K, T) what the monitor counts
+    sums = _group_sums(single, K)  # (N, K, T) what the monitor counts
     if can_verify:
         net, _ = net_from_export(path)
-        np.testing.assert_array_equal(forward(net, x, readout=False), single)   # SLAYER == Lava at zero shift
-        np.testing.assert_array_equal(forward(net, x), sums)              # the torch engine counts groups too
-    np.testing.assert_array_equal(lava_output(path, x)[0], single)        # one graph, every state reset
+        np.testing.assert_array_equal(forward(net, x, readout=False), single)  # SLAYER == Lava at zero shift
+        np.testing.assert_array_equal(forward(net, x), sums)  # the torch engine counts groups too
+    np.testing.assert_array_equal(lava_output(path, x)[0], single)  # one graph, every state reset
     for mode in ("halt", "stream"):
         res = run_split(path, x, None, FixedT(), mode=mode, progress=False)
-        np.testing.assert_array_equal(res.counts, sums.sum(-1))            # counts_full == group sums
+        np.testing.assert_array_equal(res.counts, sums.sum(-1))  # counts_full == group sums
         assert (res.t_c == T).all() and res.counts.shape == (N, K)
     # a rule that cuts samples at different steps: each sample as if alone
-    rule = TopKGap(beta=np.zeros(T))        # fires on the first unique leader
+    rule = TopKGap(beta=np.zeros(T))  # fires on the first unique leader
     res = run_split(path, x, None, rule, mode="stream", progress=False)
     tc, pred = cutoff(rule, sums)
     np.testing.assert_array_equal(res.t_c, tc)
@@ -294,9 +364,9 @@ def test_layout_lava_vs_fresh_graphs_vs_slayer(files, name):
         assert ("average readout" in res.output_layout) == name.endswith(("avg", "average"))
     else:
         assert res.output_layout == ""
-    if name == "conv_avg":                 # C-order groups are the channels: output k = c*12 + h*4 + w
+    if name == "conv_avg":  # C-order groups are the channels: output k = c*12 + h*4 + w
         np.testing.assert_array_equal(sums, single.reshape(N, 4, 12, T).sum(2))
-    if name == "input_conv":               # the transform's bias (0.25) drives the input neurons on zero frames
+    if name == "input_conv":  # the transform's bias (0.25) drives the input neurons on zero frames
         assert single[1].sum() > 0
 
 
@@ -312,18 +382,18 @@ def test_frame_aligned_input_neurons(files):
     assert res.latency == 2 and res.offset == 2
     np.testing.assert_array_equal(res.counts, fa.sum(-1))
     plain = np.stack([run_single(path, xi) for xi in x])
-    np.testing.assert_array_equal(fa[..., :T - 2], plain[..., 2:])
+    np.testing.assert_array_equal(fa[..., : T - 2], plain[..., 2:])
 
 
 # --------------------------------------------------------------------------
 # slow: the stock NetX files of the lava-dl wheel, through the CLI
 # --------------------------------------------------------------------------
 
-STOCK = {   # file -> (frame shape, T, refused at layer / None)
+STOCK = {  # file -> (frame shape, T, refused at layer / None)
     "tiny.net": ((3, 16, 16), 10, None),
     "gts/ntidigits/ntidigits.net": ((1, 1, 64), 30, None),
     "gts/pilotnet_lif/network.net": ((3, 66, 200), 3, None),
-    "mnist.net": ((784,), 10, None),            # a voltage readout (issue 23): runs, verify compares v
+    "mnist.net": ((784,), 10, None),  # a voltage readout (issue 23): runs, verify compares v
     "gts/pilotnet_sdnn/network.net": ((3, 33, 100), 3, "0"),
     "gts/pilotnet_sdnn/square_network.net": ((3, 33, 33), 3, "0"),
 }
@@ -369,7 +439,7 @@ def test_no_process_or_shared_memory_left(files, tmp_path):
 
     path, shape, _, _ = files["input_conv"]
     x = _frames(shape)
-    run_split(path, x[:2], None, FixedT(), mode="stream", progress=False)   # warm: the resource tracker
+    run_split(path, x[:2], None, FixedT(), mode="stream", progress=False)  # warm: the resource tracker
     procs, shm = descendants(), set(os.listdir("/dev/shm"))
     run_split(path, x, None, TopKGap(beta=np.full(T, 1.0)), mode="halt", progress=False)
     lava_output(files["average"][0], _frames((20,)))

@@ -6,6 +6,7 @@ layout comes from the ``Export``'s layers. Measured by counting
 ``h5py.File`` opens of the file (a subclass that counts, then opens as
 h5py does; what lavacut and netx call at run time is the ``h5py.File``
 attribute, read at each call)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -61,11 +62,11 @@ def test_two_graphs_from_one_opened_network_read_the_file_once(opens):
 
     export, frames, _ = _export_and_frames(4)
     before = len(opens)
-    assert opens == [DENSE.resolve()]             # Export.open: one read
+    assert opens == [DENSE.resolve()]  # Export.open: one read
     net = OpenedNetwork(export)
-    assert len(opens) == before                   # the layout comes from the Export's layers: no read
+    assert len(opens) == before  # the layout comes from the Export's layers: no read
     graphs = [build_split_graph(net, frames, FixedT(), halt=False, fused=True, lanes=2) for _ in range(2)]
-    assert len(opens) == before + 1               # netx's Network: loaded once for both graphs
+    assert len(opens) == before + 1  # netx's Network: loaded once for both graphs
     assert all(g.fused is not None and g.lanes == 2 for g in graphs)
     assert graphs[0].fused is not graphs[1].fused and graphs[0].net is graphs[1].net
 
@@ -78,7 +79,7 @@ def test_netx_graph_wires_its_processes_so_the_next_graph_loads_its_own(opens):
     before = len(opens)
     g1 = build_split_graph(net, frames, FixedT(), halt=False, fused=False)
     g2 = build_split_graph(net, frames, FixedT(), halt=False, fused=False)
-    assert len(opens) == before + 2 and g1.net is not g2.net      # netx's Processes are wired into one graph each
+    assert len(opens) == before + 2 and g1.net is not g2.net  # netx's Processes are wired into one graph each
 
 
 @pytest.mark.slow
@@ -91,11 +92,11 @@ def test_run_reads_the_file_once_in_the_runtime(opens):
     export, frames, labels = _export_and_frames(6)
     rule = export.rule(None, None, frames.shape[-1])
     before = len(opens)
-    assert before == 1                            # Export.open
+    assert before == 1  # Export.open
     full, cut = run_full_and_cutoff(export, frames, labels, rule, mode="stream", progress=False, lanes=3)
-    assert len(opens) == before + 1 == 2          # netx's Network
+    assert len(opens) == before + 1 == 2  # netx's Network
     by_path = run_split(DENSE, frames, labels, rule, mode="stream", progress=False, lanes=3)
-    assert len(opens) == before + 3               # a path: the layers and netx's Network read again
+    assert len(opens) == before + 3  # a path: the layers and netx's Network read again
     for a in ("t_c", "pred", "counts"):
         np.testing.assert_array_equal(getattr(cut, a), getattr(by_path, a))
     assert (full.t_c == frames.shape[-1]).all()

@@ -11,6 +11,7 @@ processes whose command line names it (and their children), never other
 people's Ray (``ray stop`` would stop every Ray on the machine).
 No Lava Process is defined here.
 """
+
 from __future__ import annotations
 
 import json
@@ -74,9 +75,11 @@ def forks_of_ray_workers(temp_dir: str) -> dict[int, str]:
     """Processes whose parent is a Ray worker: Lava's (a worker forks nothing else)."""
     procs = cluster_processes(temp_dir)
     table = _table()
-    return {p: cmd for p, cmd in procs.items()
-            if p in table and table[p][1] in procs and procs[table[p][1]].startswith("ray::")
-            and not _is_zombie(p)}
+    return {
+        p: cmd
+        for p, cmd in procs.items()
+        if p in table and table[p][1] in procs and procs[table[p][1]].startswith("ray::") and not _is_zombie(p)
+    }
 
 
 def lava_hosts(forks: dict[int, str]) -> set[int]:
@@ -107,7 +110,7 @@ def stop_processes(pids, grace: float = 15.0) -> None:
             os.kill(p, signal.SIGKILL)
         except OSError:
             pass
-    _wait_until(lambda: all(_is_zombie(p) for p in pids), 10)     # a killed process goes away asynchronously
+    _wait_until(lambda: all(_is_zombie(p) for p in pids), 10)  # a killed process goes away asynchronously
 
 
 def _wait_until(cond, timeout: float) -> bool:
@@ -131,15 +134,24 @@ class Cluster:
         self.temp_dir, self.address, self.env = temp_dir, address, env
 
     def lavacut(self, *args, cwd=None, timeout: float = 900, **kw) -> subprocess.CompletedProcess:
-        return subprocess.run([PY, "-m", "lavacut", *args], env=self.env, cwd=cwd, capture_output=True,
-                              text=True, timeout=timeout, **kw)
+        return subprocess.run(
+            [PY, "-m", "lavacut", *args], env=self.env, cwd=cwd, capture_output=True, text=True, timeout=timeout, **kw
+        )
 
     def node_ids(self) -> set[str]:
-        out = subprocess.run([PY, "-c", "import ray; ray.init(log_to_driver=False); "
-                                        "print(' '.join(n['NodeID'] for n in ray.nodes() if n['Alive'])); "
-                                        "ray.shutdown()"],
-                             env={**self.env, "RAY_ADDRESS": self.address}, capture_output=True, text=True,
-                             timeout=120)
+        out = subprocess.run(
+            [
+                PY,
+                "-c",
+                "import ray; ray.init(log_to_driver=False); "
+                "print(' '.join(n['NodeID'] for n in ray.nodes() if n['Alive'])); "
+                "ray.shutdown()",
+            ],
+            env={**self.env, "RAY_ADDRESS": self.address},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert out.returncode == 0, out.stderr[-2000:]
         return set(out.stdout.split())
 
@@ -151,15 +163,30 @@ def cluster():
     port = _free_port()
     # the tests' folders too: a task function of this module runs on the nodes
     path = os.pathsep.join([str(REPO), str(REPO / "tests"), str(REPO / "tests" / "runtime")])
-    env = {**os.environ, "PYTHONPATH": path,
-           "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32), "RAY_USAGE_STATS_ENABLED": "0"}
+    env = {
+        **os.environ,
+        "PYTHONPATH": path,
+        "RAY_AUTH_MODE": "token",
+        "RAY_AUTH_TOKEN": secrets.token_hex(32),
+        "RAY_USAGE_STATS_ENABLED": "0",
+    }
     env.pop("RAY_ADDRESS", None)
     common = ["--num-cpus=1", f"--temp-dir={temp_dir}", "--node-ip-address=127.0.0.1", "--disable-usage-stats"]
     try:
-        subprocess.run([RAY, "start", "--head", f"--port={port}", "--include-dashboard=false", *common],
-                       env=env, check=True, capture_output=True, timeout=180)
-        subprocess.run([RAY, "start", f"--address=127.0.0.1:{port}", *common],
-                       env=env, check=True, capture_output=True, timeout=180)
+        subprocess.run(
+            [RAY, "start", "--head", f"--port={port}", "--include-dashboard=false", *common],
+            env=env,
+            check=True,
+            capture_output=True,
+            timeout=180,
+        )
+        subprocess.run(
+            [RAY, "start", f"--address=127.0.0.1:{port}", *common],
+            env=env,
+            check=True,
+            capture_output=True,
+            timeout=180,
+        )
         c = Cluster(temp_dir, f"127.0.0.1:{port}", env)
         assert _wait_until(lambda: len(c.node_ids()) == 2, 180), "the second node did not join"
         yield c
@@ -178,8 +205,9 @@ class _Clean:
         self.shm = set(os.listdir("/dev/shm"))
 
     def check(self, timeout: float = 60.0):
-        assert _wait_until(lambda: not forks_of_ray_workers(self.cluster.temp_dir), timeout), \
+        assert _wait_until(lambda: not forks_of_ray_workers(self.cluster.temp_dir), timeout), (
             f"Lava processes left: {forks_of_ray_workers(self.cluster.temp_dir)}"
+        )
         new = lambda: (set(os.listdir("/dev/shm")) - self.shm) - shm_mapped_by_others()  # noqa: E731
         assert _wait_until(lambda: not new(), timeout), f"/dev/shm left behind: {new()}"
 
@@ -194,6 +222,7 @@ def _square(x):
         raise ValueError("three is not allowed")
     if x == 4:
         from lavacut.util import LavacutError
+
         raise LavacutError("bad sample 4")
     return x * x
 
@@ -204,7 +233,7 @@ def test_registry_names_the_executors():
     from lavacut.util import LavacutError
 
     assert set(EXECUTORS) == {"local", "ray"}
-    ex = get_executor("ray", workers=3)              # nothing started before map()
+    ex = get_executor("ray", workers=3)  # nothing started before map()
     assert isinstance(ex, RayExecutor) and ex.workers == 3 and not ex._connected
     with pytest.raises(LavacutError, match="unknown executor 'dask'; choose one of local, ray"):
         get_executor("dask")
@@ -217,15 +246,17 @@ def test_local_executor_order_and_named_failures(workers):
 
     seen = []
     with get_executor("local", workers=workers) as ex:
-        out = ex.map([Task(f"task {x}", _square, {"x": x}) for x in (0, 1, 2, 5)], progress=False,
-                     on_result=lambda i, r: seen.append(i))
+        out = ex.map(
+            [Task(f"task {x}", _square, {"x": x}) for x in (0, 1, 2, 5)],
+            progress=False,
+            on_result=lambda i, r: seen.append(i),
+        )
     assert out == [0, 1, 4, 25] and sorted(seen) == [0, 1, 2, 3]
-    with pytest.raises(LavacutError, match="task 4 failed: bad sample 4"):        # bad input: exit 2
+    with pytest.raises(LavacutError, match="task 4 failed: bad sample 4"):  # bad input: exit 2
         get_executor("local", workers=workers).map([Task("task 4", _square, {"x": 4})], progress=False)
-    if workers > 1:                                   # forked: any other error is an internal one, named
+    if workers > 1:  # forked: any other error is an internal one, named
         with pytest.raises(TaskFailed, match="task 3 failed: ValueError: three is not allowed"):
-            get_executor("local", workers=2).map([Task(f"task {x}", _square, {"x": x}) for x in (1, 3)],
-                                                 progress=False)
+            get_executor("local", workers=2).map([Task(f"task {x}", _square, {"x": x}) for x in (1, 3)], progress=False)
 
 
 def test_costliest_tasks_start_first():
@@ -235,8 +266,12 @@ def test_costliest_tasks_start_first():
 
     conv, dense = (training_cost(load_config(REPO / "sims" / f"embedded_{k}.toml")) for k in ("conv", "dense"))
     assert conv > dense
-    tasks = [Task("dense a", _square, cost=dense), Task("conv", _square, cost=conv), Task("dense b", _square, cost=dense)]
-    assert start_order(tasks) == [1, 0, 2]                   # conv first, the others in task order
+    tasks = [
+        Task("dense a", _square, cost=dense),
+        Task("conv", _square, cost=conv),
+        Task("dense b", _square, cost=dense),
+    ]
+    assert start_order(tasks) == [1, 0, 2]  # conv first, the others in task order
     assert start_order([Task(str(i), _square) for i in range(3)]) == [0, 1, 2]
 
 
@@ -258,8 +293,8 @@ def test_ray_puts_the_same_frames_once():
     frames, store, ex = np.zeros((4, 2, 3), np.uint8), CountingStore(), RayExecutor(workers=2)
     put = lambda a: ex._put(store, _array_key(a), a, lambda v: v)  # noqa: E731
     first = [put(frames[0:2]), put(frames[2:4])]
-    assert [put(frames[0:2]), put(frames[2:4])] == first and len(store.puts) == 2     # the second wave
-    assert put(frames[1:3]) not in first and put(frames[[0, 1]]) not in first           # other rows, a copy
+    assert [put(frames[0:2]), put(frames[2:4])] == first and len(store.puts) == 2  # the second wave
+    assert put(frames[1:3]) not in first and put(frames[[0, 1]]) not in first  # other rows, a copy
     ex.close()
     assert ex._puts == {}
 
@@ -274,7 +309,7 @@ def test_shipped_folder_round_trip(tmp_path):
     os.utime(src / "a.net", (1000, 1000))
     files = read_dir(src)
     write_dir(tmp_path / "copy", files)
-    assert read_dir(tmp_path / "copy") == files                  # bytes and modification times
+    assert read_dir(tmp_path / "copy") == files  # bytes and modification times
     assert (tmp_path / "copy" / "a.net").stat().st_mtime == 1000
     assert read_dir(tmp_path / "missing") == {}
 
@@ -289,14 +324,28 @@ def test_sharded_on_two_nodes_equals_local(cluster, tmp_path, command):
     reports = {}
     for executor in ("local", "ray"):
         reports[executor] = tmp_path / f"{executor}.json"
-        res = cluster.lavacut(command, "embedded_dense", "--samples", "32", "--workers", "2", "--mode", "stream",
-                              "--executor", executor, "--ray-address", cluster.address, *extra,
-                              "--report", str(reports[executor]))
+        res = cluster.lavacut(
+            command,
+            "embedded_dense",
+            "--samples",
+            "32",
+            "--workers",
+            "2",
+            "--mode",
+            "stream",
+            "--executor",
+            executor,
+            "--ray-address",
+            cluster.address,
+            *extra,
+            "--report",
+            str(reports[executor]),
+        )
         assert res.returncode == 0, res.stderr[-3000:]
         assert json.loads(reports[executor].read_text())["workers"] == 2
     local, ray_ = _per_sample(reports["local"]), _per_sample(reports["ray"])
     assert len(local) == 32 and local == ray_
-    assert len({r["t_c"] for r in ray_}) > 1          # decisions that differ between samples
+    assert len({r["t_c"] for r in ray_}) > 1  # decisions that differ between samples
     if command == "evaluate":
         assert json.loads(reports["ray"].read_text())["engines_agree"] is True
     clean.check()
@@ -306,8 +355,20 @@ def test_sharded_on_two_nodes_equals_local(cluster, tmp_path, command):
 def test_verify_sharded_on_two_nodes(cluster, tmp_path):
     """verify's Lava side in two shards on the cluster: spike for spike SLAYER's."""
     report = tmp_path / "verify.json"
-    res = cluster.lavacut("verify", "embedded_dense", "--samples", "8", "--workers", "2", "--executor", "ray",
-                          "--ray-address", cluster.address, "--report", str(report))
+    res = cluster.lavacut(
+        "verify",
+        "embedded_dense",
+        "--samples",
+        "8",
+        "--workers",
+        "2",
+        "--executor",
+        "ray",
+        "--ray-address",
+        cluster.address,
+        "--report",
+        str(report),
+    )
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-3000:]
     summary = json.loads(report.read_text())
     assert summary["n_samples"] == summary["n_identical"] == 8
@@ -317,13 +378,29 @@ def test_verify_sharded_on_two_nodes(cluster, tmp_path):
 def test_sweep_runs_land_on_both_nodes(cluster, tmp_path):
     """Two trainings (+ export, calibrate, evaluate) as Ray tasks, one per node;
     run folders shipped back and written on the driver; a second sweep reuses them."""
-    args = ["rcs-sweep", "--only", "quick", "--alphas", "0", "--seeds", "0", "1", "--set", "train.epochs=1",
-            "--workers", "2", "--executor", "ray", "--ray-address", cluster.address]
+    args = [
+        "rcs-sweep",
+        "--only",
+        "quick",
+        "--alphas",
+        "0",
+        "--seeds",
+        "0",
+        "1",
+        "--set",
+        "train.epochs=1",
+        "--workers",
+        "2",
+        "--executor",
+        "ray",
+        "--ray-address",
+        cluster.address,
+    ]
     res = cluster.lavacut(*args, cwd=tmp_path)
     assert res.returncode == 0, res.stderr[-3000:]
     out = json.loads((tmp_path / "sims" / "results" / "rcs_sweep.json").read_text())
     nodes = [r["node"] for r in out["runs"]]
-    assert len(nodes) == 2 and set(nodes) == cluster.node_ids(), nodes     # one run on each node
+    assert len(nodes) == 2 and set(nodes) == cluster.node_ids(), nodes  # one run on each node
     for seed in (0, 1):
         run_dir = tmp_path / "runs" / "rcs_sweep" / "quick" / f"a0_s{seed}"
         for f in ("best.pt", "metrics.json", f"quick_a0_s{seed}.net", "rcs_sweep_evaluation.json"):
@@ -344,15 +421,30 @@ def test_calibrate_and_torch_evaluate_sharded_on_two_nodes(cluster, tmp_path):
     for executor, workers in (("local", "1"), ("ray", "2")):
         net = tmp_path / f"{executor}.net"
         shutil.copy(REPO / "netx_exports" / "embedded_dense.net", net)
-        res = cluster.lavacut("calibrate", str(net), "--workers", workers, "--executor", executor,
-                              "--ray-address", cluster.address)
+        res = cluster.lavacut(
+            "calibrate", str(net), "--workers", workers, "--executor", executor, "--ray-address", cluster.address
+        )
         assert res.returncode == 0, res.stderr[-3000:]
         meta = read_metadata(net)
         stored[executor] = (meta["cutoff"], meta["calibration"])
         reports[executor] = tmp_path / f"{executor}.json"
-        res = cluster.lavacut("evaluate", str(net), "--engine", "torch", "--samples", "150", "--workers", workers,
-                              "--executor", executor, "--ray-address", cluster.address, "--no-neurobench",
-                              "--report", str(reports[executor]))
+        res = cluster.lavacut(
+            "evaluate",
+            str(net),
+            "--engine",
+            "torch",
+            "--samples",
+            "150",
+            "--workers",
+            workers,
+            "--executor",
+            executor,
+            "--ray-address",
+            cluster.address,
+            "--no-neurobench",
+            "--report",
+            str(reports[executor]),
+        )
         assert res.returncode == 0, res.stderr[-3000:]
     assert stored["local"] == stored["ray"]
     local, ray_ = (json.loads(reports[e].read_text()) for e in ("local", "ray"))
@@ -366,12 +458,21 @@ def failing_shard(**shard):
     """A shard task that fails in its Lava graph (sample 2 of the second shard)."""
     from lavacut.runtime import workers
 
-    if int(shard["labels"][0]) == 1:                  # the labels mark the second shard
+    if int(shard["labels"][0]) == 1:  # the labels mark the second shard
+
         def boom(j, t_c, pred):
             if j == 2:
                 raise RuntimeError("injected task failure")
-        return shard["run_split"](shard["net_path"], shard["frames"], shard["labels"], shard["rule"],
-                                  mode="halt", progress=False, on_sample=boom)
+
+        return shard["run_split"](
+            shard["net_path"],
+            shard["frames"],
+            shard["labels"],
+            shard["rule"],
+            mode="halt",
+            progress=False,
+            on_sample=boom,
+        )
     return workers.run_shard(**shard)
 
 
@@ -405,11 +506,17 @@ def test_failing_task_is_named_and_leaves_nothing(cluster):
     """A shard failing inside its Lava graph: named, an internal error; the
     other shard cancelled; the driver disconnected, the cluster still up."""
     clean = _Clean(cluster)
-    res = subprocess.run([PY, "-c", _FAILING_DRIVER], env={**cluster.env, "RAY_ADDRESS": cluster.address},
-                         capture_output=True, text=True, timeout=600)
+    res = subprocess.run(
+        [PY, "-c", _FAILING_DRIVER],
+        env={**cluster.env, "RAY_ADDRESS": cluster.address},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert res.returncode == 0, res.stderr[-3000:]
-    assert "TaskFailed: shard 1 (samples 8..15) failed: RuntimeError: injected task failure" in res.stdout, \
+    assert "TaskFailed: shard 1 (samples 8..15) failed: RuntimeError: injected task failure" in res.stdout, (
         res.stdout + res.stderr[-3000:]
+    )
     assert "connected after: False" in res.stdout
     assert len(cluster.node_ids()) == 2
     clean.check()
@@ -421,14 +528,38 @@ def test_sigterm_cancels_every_task(cluster, tmp_path):
     their Lava runtimes stopped on the nodes; the cluster itself stays up."""
     clean = _Clean(cluster)
     # one lane per shard: the shards must still be running when the signal comes (32 lanes end them in 1 s)
-    p = subprocess.Popen([PY, "-m", "lavacut", "run", "embedded_dense", "--samples", "0", "--workers", "2",
-                          "--lanes", "1", "--mode", "stream", "--executor", "ray", "--ray-address", cluster.address,
-                          "--report", str(tmp_path / "r.json")], env=cluster.env, stderr=subprocess.PIPE,
-                         stdout=subprocess.DEVNULL, text=True)
+    p = subprocess.Popen(
+        [
+            PY,
+            "-m",
+            "lavacut",
+            "run",
+            "embedded_dense",
+            "--samples",
+            "0",
+            "--workers",
+            "2",
+            "--lanes",
+            "1",
+            "--mode",
+            "stream",
+            "--executor",
+            "ray",
+            "--ray-address",
+            cluster.address,
+            "--report",
+            str(tmp_path / "r.json"),
+        ],
+        env=cluster.env,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+    )
     try:
         # both shards are running Lava graphs on the nodes
-        assert _wait_until(lambda: len(lava_hosts(forks_of_ray_workers(cluster.temp_dir))) >= 2, 300), \
+        assert _wait_until(lambda: len(lava_hosts(forks_of_ray_workers(cluster.temp_dir))) >= 2, 300), (
             "the shards did not start"
+        )
         p.send_signal(signal.SIGTERM)
         err = p.communicate(timeout=120)[1]
     finally:
@@ -447,15 +578,38 @@ def test_local_ray_started_by_lavacut_is_stopped(tmp_path):
     stops it at the end, after success and after SIGTERM: no process it started is left."""
     env = {**os.environ, "PYTHONPATH": str(REPO), "RAY_USAGE_STATS_ENABLED": "0"}
     env.pop("RAY_ADDRESS", None)
-    cmd = [PY, "-m", "lavacut", "run", "embedded_dense", "--workers", "2", "--lanes", "1", "--mode", "stream",
-           "--executor", "ray"]
-    ok = subprocess.run(cmd + ["--samples", "6", "--report", str(tmp_path / "a.json")], env=env,
-                        capture_output=True, text=True, timeout=600)
+    cmd = [
+        PY,
+        "-m",
+        "lavacut",
+        "run",
+        "embedded_dense",
+        "--workers",
+        "2",
+        "--lanes",
+        "1",
+        "--mode",
+        "stream",
+        "--executor",
+        "ray",
+    ]
+    ok = subprocess.run(
+        cmd + ["--samples", "6", "--report", str(tmp_path / "a.json")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert ok.returncode == 0, ok.stderr[-3000:]
     assert len(_per_sample(tmp_path / "a.json")) == 6
 
-    p = subprocess.Popen(cmd + ["--samples", "0", "--report", str(tmp_path / "b.json")], env=env,
-                         stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    p = subprocess.Popen(
+        cmd + ["--samples", "0", "--report", str(tmp_path / "b.json")],
+        env=env,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+    )
     started: set[int] = set()
 
     def lava_running() -> bool:
@@ -473,8 +627,9 @@ def test_local_ray_started_by_lavacut_is_stopped(tmp_path):
             p.kill()
             p.wait()
     assert p.returncode == 143, err[-3000:]
-    assert _wait_until(lambda: not [q for q in started if os.path.exists(f"/proc/{q}") and not _is_zombie(q)], 60), \
+    assert _wait_until(lambda: not [q for q in started if os.path.exists(f"/proc/{q}") and not _is_zombie(q)], 60), (
         f"processes lavacut started are left: {[_table().get(q) for q in started if os.path.exists(f'/proc/{q}')]}"
+    )
 
 
 def _descendants(root: int) -> set[int]:

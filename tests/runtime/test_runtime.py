@@ -6,6 +6,7 @@ by block into a NetX 'layer' group (no dependency on lavacut.train). No Lava
 Process is defined here (Lava would execute this file while it looks for
 ProcessModels).
 """
+
 from __future__ import annotations
 
 import os
@@ -19,25 +20,24 @@ import pytest
 from lavacut_testing import descendants as _descendants, shm_mapped_by_others as _shm_mapped_by_others
 
 from lavacut.cutoff import rules as policies
-from lavacut.cutoff.rules import (Confidence, Conformal, Entropy, FixedT,
-                                      TopKGap, cutoff)
+from lavacut.cutoff.rules import Confidence, Conformal, Entropy, FixedT, TopKGap, cutoff
 from lavacut.util import LavacutError
 
-T = 25            # frames per sample in the isolation set
-N_ISO = 56        # samples in one compiled graph for the isolation test
-NEURON = {"threshold": 1.0, "current_decay": 0.25, "voltage_decay": 0.03,
-          "tau_grad": 1, "scale_grad": 1}
+T = 25  # frames per sample in the isolation set
+N_ISO = 56  # samples in one compiled graph for the isolation test
+NEURON = {"threshold": 1.0, "current_decay": 0.25, "voltage_decay": 0.03, "tau_grad": 1, "scale_grad": 1}
 
 
 # --------------------------------------------------------------------------
 # helpers: build and export nets, SLAYER reference
 # --------------------------------------------------------------------------
 
+
 def _export(blocks, path, input_chw=None):
     import h5py
     import torch
 
-    with torch.no_grad():                      # SLAYER needs one forward before export
+    with torch.no_grad():  # SLAYER needs one forward before export
         shape = (1,) + (tuple(input_chw) if input_chw else (blocks[0].synapse.in_channels,)) + (3,)
         x = torch.zeros(shape)
         for b in blocks:
@@ -45,7 +45,7 @@ def _export(blocks, path, input_chw=None):
     with h5py.File(path, "w") as f:
         lay = f.create_group("layer")
         off = 0
-        if input_chw is not None:              # conv nets: netx needs the input shape
+        if input_chw is not None:  # conv nets: netx needs the input shape
             g = lay.create_group("0")
             g.create_dataset("type", (1,), "S10", [b"input"])
             g.create_dataset("shape", data=np.array(input_chw))
@@ -59,9 +59,9 @@ def _dense_blocks(sizes, scales, seed):
     from lava.lib.dl import slayer
 
     torch.manual_seed(seed)
-    return torch.nn.ModuleList([
-        slayer.block.cuba.Dense(NEURON, sizes[i], sizes[i + 1], weight_scale=scales[i])
-        for i in range(len(sizes) - 1)])
+    return torch.nn.ModuleList(
+        [slayer.block.cuba.Dense(NEURON, sizes[i], sizes[i + 1], weight_scale=scales[i]) for i in range(len(sizes) - 1)]
+    )
 
 
 def _conv_blocks(chw, seed):
@@ -71,10 +71,13 @@ def _conv_blocks(chw, seed):
     torch.manual_seed(seed)
     C, H, W = chw
     h, w = (H + 1) // 2, (W + 1) // 2
-    return torch.nn.ModuleList([
-        slayer.block.cuba.Conv(NEURON, C, 4, 3, stride=2, padding=1, weight_scale=4),
-        slayer.block.cuba.Flatten(),
-        slayer.block.cuba.Dense(NEURON, 4 * h * w, 3, weight_scale=3)])
+    return torch.nn.ModuleList(
+        [
+            slayer.block.cuba.Conv(NEURON, C, 4, 3, stride=2, padding=1, weight_scale=4),
+            slayer.block.cuba.Flatten(),
+            slayer.block.cuba.Dense(NEURON, 4 * h * w, 3, weight_scale=3),
+        ]
+    )
 
 
 def _slayer(blocks, x):
@@ -93,8 +96,7 @@ def _iso_frames(n, features, seed):
     rng = np.random.default_rng(seed)
     p = rng.uniform(0.03, 0.5, (n - 2, 1, 1))
     x = rng.random((n - 2, features, T)) < p
-    return np.concatenate([np.ones((1, features, T), bool),
-                           np.zeros((1, features, T), bool), x])
+    return np.concatenate([np.ones((1, features, T), bool), np.zeros((1, features, T), bool), x])
 
 
 def _single_all(path, frames, frame_aligned=False):
@@ -117,6 +119,7 @@ def _check_against_single(res, single, rule):
 # --------------------------------------------------------------------------
 # fixtures
 # --------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def dense(tmp_path_factory):
@@ -144,7 +147,7 @@ def dense_single_fa(dense):
 @pytest.fixture(scope="module")
 def conv(tmp_path_factory):
     path = str(tmp_path_factory.mktemp("rt") / "conv.net")
-    chw = (2, 6, 10)                           # non-square: catches an H/W swap
+    chw = (2, 6, 10)  # non-square: catches an H/W swap
     blocks = _conv_blocks(chw, seed=1)
     _export(blocks, path, input_chw=chw)
     rng = np.random.default_rng(1)
@@ -163,11 +166,12 @@ ISO_RULE_SLAYER = TopKGap(beta=np.r_[np.full(3, 99.0), 0.0, np.full(T - 4, 3.0)]
 # fast tests (no Lava runtime)
 # --------------------------------------------------------------------------
 
+
 def test_pack_frames_layouts():
-    from lavacut.runtime.graph import pack_frames, unpack_frames
+    from lavacut.runtime.frames import pack_frames, unpack_frames
 
     rng = np.random.default_rng(0)
-    x = rng.random((3, 2, 3, 5, 4)) < 0.5                     # (N, C, H, W, T)
+    x = rng.random((3, 2, 3, 5, 4)) < 0.5  # (N, C, H, W, T)
     # conv input: netx shape (W, H, C)
     p = pack_frames(x, (5, 3, 2))
     np.testing.assert_array_equal(unpack_frames(p, (5, 3, 2)), x.transpose(0, 4, 3, 2, 1))
@@ -213,16 +217,18 @@ def test_bad_arguments(dense):
 # run_single: alignment with SLAYER, latency, conv layout
 # --------------------------------------------------------------------------
 
+
 @pytest.mark.slow
 def test_run_single_matches_slayer_dense(dense, dense_single):
     from lavacut.runtime.graph import load_network, network_latency
 
-    assert network_latency(load_network(dense.path)) == 3       # one per synapse layer
+    assert network_latency(load_network(dense.path)) == 3  # one per synapse layer
     # run_single == SLAYER's default forward (delay_shift=True) at zero shift
     np.testing.assert_array_equal(dense_single, dense.ref)
     assert dense_single[:, :, :3].sum() == 0 and dense_single.sum() > 0  # first D steps silent
     # frame_aligned run_single (latency removed) == SLAYER with delay_shift=False
     from lavacut.runtime.runner import run_single
+
     for b in dense.blocks:
         b.delay_shift = False
     try:
@@ -250,6 +256,7 @@ def test_run_single_matches_slayer_conv(conv):
 # isolation: one compiled graph == each sample alone in a fresh graph
 # --------------------------------------------------------------------------
 
+
 @pytest.mark.slow
 @pytest.mark.parametrize("mode", ["halt", "stream"])
 @pytest.mark.parametrize("frame_aligned", [False, True])
@@ -258,19 +265,18 @@ def test_isolation_many_samples_one_graph(dense, dense_single, dense_single_fa, 
 
     single = dense_single_fa if frame_aligned else dense_single
     rule = ISO_RULE if frame_aligned else ISO_RULE_SLAYER
-    first = 1 if frame_aligned else 4                           # earliest step with output spikes
+    first = 1 if frame_aligned else 4  # earliest step with output spikes
     tc_ref, pred_ref = cutoff(rule, single)
     # the explicit edge cases are present
-    assert tc_ref[1] == T and pred_ref[1] == -1                 # all-zero input: never fires
+    assert tc_ref[1] == T and pred_ref[1] == -1  # all-zero input: never fires
     early = np.flatnonzero(tc_ref == first)
     never = np.flatnonzero(tc_ref == T)
-    assert len(early) >= 2, tc_ref                                # cuts at the earliest step
-    assert len(never) >= 3, tc_ref                                # runs to T
-    assert len(set(tc_ref.tolist())) >= 8                         # and many in between
+    assert len(early) >= 2, tc_ref  # cuts at the earliest step
+    assert len(never) >= 3, tc_ref  # runs to T
+    assert len(set(tc_ref.tolist())) >= 8  # and many in between
 
     labels = np.arange(N_ISO) % 4
-    res = run_split(dense.path, dense.x, labels, rule, mode=mode, progress=False,
-                    frame_aligned=frame_aligned)
+    res = run_split(dense.path, dense.x, labels, rule, mode=mode, progress=False, frame_aligned=frame_aligned)
     assert res.mode == mode and res.latency == 3 and res.horizon == T
     assert res.offset == (3 if frame_aligned else 0)
     _check_against_single(res, single, rule)
@@ -288,11 +294,12 @@ def test_isolation_step1_and_never_stop_back_to_back(dense, dense_single_fa):
 
     tc_ref, _ = cutoff(ISO_RULE, dense_single_fa)
     a = int(np.flatnonzero(tc_ref == 1)[0])
-    b = 1                                                       # all zeros: t_c = T
-    c = int(np.flatnonzero((tc_ref == T) & (np.arange(N_ISO) != 1))[0])   # spikes, no decision
+    b = 1  # all zeros: t_c = T
+    c = int(np.flatnonzero((tc_ref == T) & (np.arange(N_ISO) != 1))[0])  # spikes, no decision
     order = np.array([a, b, a, c, a, a, c, b])
-    res = run_split(dense.path, dense.x[order], np.zeros(len(order), int), ISO_RULE,
-                    mode="halt", progress=False, frame_aligned=True)
+    res = run_split(
+        dense.path, dense.x[order], np.zeros(len(order), int), ISO_RULE, mode="halt", progress=False, frame_aligned=True
+    )
     _check_against_single(res, dense_single_fa[order], ISO_RULE)
     np.testing.assert_array_equal(res.t_c, [1, T, 1, T, 1, 1, T, T])
 
@@ -340,7 +347,7 @@ def test_isolation_bias_and_delay_synapses(tmp_path, variant):
     _export(_dense_blocks((24, 16, 12, 4), (4.0, 3.0, 3.0), seed=2), path)
     rng = np.random.default_rng(5)
     with h5py.File(path, "r+") as f:
-        for i, n in ((0, 16), (1, 12)):             # hidden layers
+        for i, n in ((0, 16), (1, 12)):  # hidden layers
             g = f["layer"][str(i)]
             if variant == "bias":
                 g.create_dataset("bias", data=rng.integers(-20, 30, n).astype(np.float64))
@@ -353,7 +360,7 @@ def test_isolation_bias_and_delay_synapses(tmp_path, variant):
     _check_against_single(res, single, rule)
     assert len(set(res.t_c.tolist())) > 1
     if variant == "bias":
-        assert single[1].sum() > 0          # bias alone drives output spikes
+        assert single[1].sum() > 0  # bias alone drives output spikes
 
 
 # --------------------------------------------------------------------------
@@ -377,8 +384,7 @@ def test_each_rule_matches_reference_cutoff(dense, dense_single, name):
 
     rule = RULES[name]
     sel = np.arange(12)
-    res = run_split(dense.path, dense.x[sel], np.zeros(len(sel), int), rule,
-                    mode="stream", progress=False)
+    res = run_split(dense.path, dense.x[sel], np.zeros(len(sel), int), rule, mode="stream", progress=False)
     _check_against_single(res, dense_single[sel], rule)
     # and, sample by sample, the same rule applied in torch to SLAYER's output counts
     tc_torch, pred_torch = cutoff(rule, dense.ref[sel])
@@ -388,14 +394,13 @@ def test_each_rule_matches_reference_cutoff(dense, dense_single, name):
         assert (res.t_c == T).all()
     elif name == "fixed_t7":
         assert (res.t_c == 7).all()
-    else:                                     # the rule both fires and does not
+    else:  # the rule both fires and does not
         assert res.t_c.min() < T and len(set(res.t_c.tolist())) > 2, res.t_c
 
 
 # --------------------------------------------------------------------------
 # process hygiene
 # --------------------------------------------------------------------------
-
 
 
 class _Hygiene:
@@ -447,8 +452,7 @@ def test_hygiene_after_exception_in_run_loop(warm):
 
     h = _Hygiene()
     with pytest.raises(RuntimeError, match="injected failure"):
-        run_split(warm.path, warm.x[:6], np.zeros(6, int), ISO_RULE, mode="halt",
-                  progress=False, on_sample=failing)
+        run_split(warm.path, warm.x[:6], np.zeros(6, int), ISO_RULE, mode="halt", progress=False, on_sample=failing)
     h.check()
 
 
@@ -462,8 +466,7 @@ def test_hygiene_after_keyboard_interrupt_in_run_loop(warm):
 
     h = _Hygiene()
     with pytest.raises(KeyboardInterrupt):
-        run_split(warm.path, warm.x[:6], np.zeros(6, int), ISO_RULE, mode="halt",
-                  progress=False, on_sample=interrupt)
+        run_split(warm.path, warm.x[:6], np.zeros(6, int), ISO_RULE, mode="halt", progress=False, on_sample=interrupt)
     h.check()
 
 
@@ -473,15 +476,14 @@ def test_hygiene_after_sigint_during_stream_run(warm):
     from lavacut.runtime.runner import run_split
 
     x = np.repeat(warm.x[2:6], 8, axis=0)
-    x = np.concatenate([x] * 4, axis=-1)                       # 32 samples x 100 steps
+    x = np.concatenate([x] * 4, axis=-1)  # 32 samples x 100 steps
     h = _Hygiene()
     timer = threading.Timer(1.5, os.kill, (os.getpid(), signal.SIGINT))
     t0 = time.perf_counter()
     timer.start()
     try:
         with pytest.raises(KeyboardInterrupt):
-            run_split(warm.path, x, np.zeros(len(x), int), FixedT(), mode="stream",
-                      progress=False)
+            run_split(warm.path, x, np.zeros(len(x), int), FixedT(), mode="stream", progress=False)
     finally:
         timer.cancel()
     assert time.perf_counter() - t0 < 30
@@ -505,6 +507,7 @@ def test_hygiene_after_crash_inside_a_lava_process(warm, monkeypatch):
     monkeypatch.setattr(policies.TopKGap, "fires", boom)
     h = _Hygiene()
     with pytest.raises(LavacutError, match="boom in the monitor"):
-        run_split(warm.path, warm.x[2:8], np.zeros(6, int),
-                  TopKGap(beta=np.full(T, 100.0)), mode="stream", progress=False)
+        run_split(
+            warm.path, warm.x[2:8], np.zeros(6, int), TopKGap(beta=np.full(T, 100.0)), mode="stream", progress=False
+        )
     h.check()

@@ -4,6 +4,7 @@ Resident memory of the whole process tree (this process and Lava's children)
 is sampled from /proc while the run goes on; growth is measured from the
 first sample taken after the runtime is up to the last one before it ends.
 """
+
 import os
 import threading
 import time
@@ -14,7 +15,6 @@ from lavacut_testing import tree_rss_kib
 
 REPO = Path(__file__).resolve().parents[2]
 EXPORT = REPO / "netx_exports" / "embedded_dense.net"
-
 
 
 @pytest.mark.slow

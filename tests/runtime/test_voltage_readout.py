@@ -4,6 +4,7 @@ integrator that never spikes). The cutoff reads its voltages: Y(t) = v(t),
 torch (the SLAYER rebuild, in Lava's integers) and Lava (the fused network
 sending v) agree exactly, every stop rule works on them, and the command
 line runs it. Before issue 23 the file was refused ("it never spikes")."""
+
 import json
 import shutil
 import sysconfig
@@ -59,9 +60,13 @@ def test_a_hidden_layer_that_never_spikes_is_still_refused(tmp_path):
     from lavacut.util import LavacutError
 
     cuba = {"type": "CUBA", "iDecay": 1024, "vDecay": 512, "vThMant": 80, "refDelay": 1, "gradedSpike": False}
-    path = write_netx(tmp_path / "silent_hidden.net", [
-        {"type": "dense", "shape": np.array([3]), "weight": np.ones((3, 2)) * 50},          # no neurons
-        {"type": "dense", "shape": np.array([2]), "weight": np.ones((2, 3)) * 50, "neuron": cuba}])
+    path = write_netx(
+        tmp_path / "silent_hidden.net",
+        [
+            {"type": "dense", "shape": np.array([3]), "weight": np.ones((3, 2)) * 50},  # no neurons
+            {"type": "dense", "shape": np.array([2]), "weight": np.ones((2, 3)) * 50, "neuron": cuba},
+        ],
+    )
     assert Export.open(path).readout == "spike counts"
     with pytest.raises(LavacutError, match="layer 0 .*never spikes"):
         net_layout(path)
@@ -83,7 +88,7 @@ def test_the_rebuild_integrates_the_readout_in_lavas_integers(mnist):
     v = cumulative_counts(inc)
     with h5py.File(mnist) as f:
         w = lava_dense_weights(np.asarray(f["layer/3/weight"][()]), "layer 3")
-    prev = hidden[-1].astype(np.int64)                                  # layer 2's spikes (N, 512, T)
+    prev = hidden[-1].astype(np.int64)  # layer 2's spikes (N, 512, T)
     a = np.einsum("ki,nit->nkt", w, np.concatenate([np.zeros_like(prev[..., :1]), prev[..., :-1]], -1))
     assert np.array_equal(v, 64 * np.cumsum(a, axis=-1))
     assert np.abs(v).max() > 0
@@ -91,12 +96,12 @@ def test_the_rebuild_integrates_the_readout_in_lavas_integers(mnist):
 
 def test_a_stop_rule_fires_on_voltages():
     """Y(t) = v(t), not a running sum of v: the increments' running sum."""
-    v = np.array([[[0, 5, 40, 90, 90], [0, 10, 20, 30, 95]]])          # (N=1, K=2, T=5)
+    v = np.array([[[0, 5, 40, 90, 90], [0, 10, 20, 30, 95]]])  # (N=1, K=2, T=5)
     inc = np.diff(v, axis=-1, prepend=0)
     t_c, pred = cutoff(TopKGap(beta=np.full(5, 30.0)), inc)
-    assert (t_c[0], pred[0]) == (4, 0)                                  # gap 60 at t = 4
+    assert (t_c[0], pred[0]) == (4, 0)  # gap 60 at t = 4
     t_c, pred = cutoff(TopKGap(beta=np.full(5, 100.0)), inc)
-    assert (t_c[0], pred[0]) == (5, 1)                                  # never: at T class 1 leads (95 > 90)
+    assert (t_c[0], pred[0]) == (5, 1)  # never: at T class 1 leads (95 > 90)
 
 
 @pytest.mark.slow
@@ -109,7 +114,7 @@ def test_torch_and_lava_agree_on_the_voltages_exactly(mnist):
     v_torch = cumulative_counts(forward(Export.open(mnist).slayer_net(), frames))
     v_lava, _ = lava_output(mnist, frames)
     assert v_lava.dtype == np.int64 and np.array_equal(v_lava, v_torch)
-    assert len(np.unique(v_lava)) > 10                                   # real voltages, not spikes
+    assert len(np.unique(v_lava)) > 10  # real voltages, not spikes
 
 
 @pytest.mark.slow
@@ -134,11 +139,22 @@ def test_command_line_calibrates_runs_and_verifies_mnist_net(mnist, tmp_path):
     reports = {}
     for policy in ("topk", "confidence", "conformal"):
         out = tmp_path / f"{policy}.json"
-        run_cli("evaluate", mnist, "--input", test, "--engine", "lava", "--policy", policy, "--no-neurobench",
-                "--report", out)
+        run_cli(
+            "evaluate",
+            mnist,
+            "--input",
+            test,
+            "--engine",
+            "lava",
+            "--policy",
+            policy,
+            "--no-neurobench",
+            "--report",
+            out,
+        )
         reports[policy] = rep = json.loads(out.read_text())
         assert rep["readout"] == "voltage" and rep["engines_agree"] and rep["full_T_matches_slayer"]
-        assert rep["policy_params"].get("temperature", 1e9) > 100      # calibrated on the voltages' scale
+        assert rep["policy_params"].get("temperature", 1e9) > 100  # calibrated on the voltages' scale
     # Top-K on voltages stops some samples early
     assert min(s["t_c"] for s in reports["topk"]["per_sample"]) < T
     # the scores in the report are the voltages at the cutoff step (not a sum of them)
@@ -168,7 +184,7 @@ def test_netx_graph_reads_the_voltage_through_the_monitor_with_the_same_decision
     inc = forward(Export.open(mnist).slayer_net(), frames)
     v = cumulative_counts(inc)
     gaps = np.sort(v, axis=1)[:, -1] - np.sort(v, axis=1)[:, -2]
-    rule = TopKGap(beta=np.full(T, float(np.median(gaps))))             # stops some samples early
+    rule = TopKGap(beta=np.full(T, float(np.median(gaps))))  # stops some samples early
     t_ref, p_ref = cutoff(rule, inc)
     assert t_ref.min() < T
     for models in ("fast", "stock", "fast-procs"):
@@ -190,12 +206,28 @@ def test_a_leaky_integrator_readout_with_bias_agrees_exactly(tmp_path):
 
     cuba = {"type": "CUBA", "iDecay": 1024, "vDecay": 256, "vThMant": 80, "refDelay": 1, "gradedSpike": False}
     rng = np.random.default_rng(3)
-    path = write_netx(tmp_path / "li_readout.net", [
-        {"type": "dense", "shape": np.array([16]), "inFeatures": 12, "outFeatures": 16,
-         "weight": rng.integers(-40, 120, (16, 12)).astype(float), "neuron": cuba},
-        {"type": "dense", "shape": np.array([3]), "inFeatures": 16, "outFeatures": 3,
-         "weight": rng.integers(-60, 60, (3, 16)).astype(float), "bias": np.array([5.0, -3.0, 0.0]),
-         "neuron": {**cuba, "vThMant": 1 << 17}}])
+    path = write_netx(
+        tmp_path / "li_readout.net",
+        [
+            {
+                "type": "dense",
+                "shape": np.array([16]),
+                "inFeatures": 12,
+                "outFeatures": 16,
+                "weight": rng.integers(-40, 120, (16, 12)).astype(float),
+                "neuron": cuba,
+            },
+            {
+                "type": "dense",
+                "shape": np.array([3]),
+                "inFeatures": 16,
+                "outFeatures": 3,
+                "weight": rng.integers(-60, 60, (3, 16)).astype(float),
+                "bias": np.array([5.0, -3.0, 0.0]),
+                "neuron": {**cuba, "vThMant": 1 << 17},
+            },
+        ],
+    )
     export = Export.open(path)
     assert export.readout == "voltage"
     frames = (rng.random((3, 12, 15)) < 0.4).astype(np.uint8)
@@ -203,7 +235,7 @@ def test_a_leaky_integrator_readout_with_bias_agrees_exactly(tmp_path):
     v = cumulative_counts(inc)
     v_lava, _ = lava_output(path, frames)
     assert np.array_equal(v_lava, v) and np.abs(v).max() > 0
-    assert not np.array_equal(v[..., 1:], np.cumsum(v, -1)[..., 1:])      # leaky, biased: not a plain sum
+    assert not np.array_equal(v[..., 1:], np.cumsum(v, -1)[..., 1:])  # leaky, biased: not a plain sum
     rule = TopKGap(beta=np.full(15, float(np.median(np.abs(v)))))
     t_ref, p_ref = cutoff(rule, inc)
     res = run_split(path, frames, None, rule, models="stock", progress=False)

@@ -1,6 +1,7 @@
 """``workers=N``: a split sharded over worker processes gives the decisions of
 one graph, merged in order; a failing worker or a Ctrl-C in the host leaves
 no process and no shared memory behind. No Lava Process is defined here."""
+
 from __future__ import annotations
 
 import os
@@ -27,9 +28,9 @@ def test_shards_cover_in_order():
 def net(tmp_path_factory):
     from test_layouts import _frames, _layouts
 
-    build, shape, _, _ = _layouts()["delays"]          # biases and delays: leftover state would show
+    build, shape, _, _ = _layouts()["delays"]  # biases and delays: leftover state would show
     path = build(tmp_path_factory.mktemp("workers") / "delays.net")
-    frames = np.concatenate([_frames(shape, seed=s) for s in range(3)])   # 18 samples
+    frames = np.concatenate([_frames(shape, seed=s) for s in range(3)])  # 18 samples
     return path, frames
 
 
@@ -53,7 +54,7 @@ def test_workers_same_decisions_as_one_graph(net, mode):
     labels = np.arange(len(frames)) % 4
     rule = TopKGap(beta=np.zeros(16))
     one = run_split(path, frames, labels, rule, mode=mode, progress=False)
-    two = run_split(path, frames, labels, rule, mode=mode, progress=False, workers=2)   # <= the cores
+    two = run_split(path, frames, labels, rule, mode=mode, progress=False, workers=2)  # <= the cores
     assert two.workers == 2 and one.workers == 1
     for key in ("t_c", "pred", "counts", "labels"):
         assert np.array_equal(getattr(one, key), getattr(two, key)), key
@@ -71,18 +72,27 @@ def test_failing_worker_leaves_nothing(net, monkeypatch):
     run_one = workers.run_shard
 
     def sabotage(**shard):
-        if np.array_equal(shard["frames"], frames[len(frames) // 2:]):     # the second shard fails mid-run
+        if np.array_equal(shard["frames"], frames[len(frames) // 2 :]):  # the second shard fails mid-run
+
             def boom(j, t_c, pred):
                 if j == 2:
                     raise RuntimeError("injected worker failure")
-            return shard["run_split"](shard["net_path"], shard["frames"], shard["labels"], shard["rule"],
-                                      mode="halt", progress=False, on_sample=boom)
+
+            return shard["run_split"](
+                shard["net_path"],
+                shard["frames"],
+                shard["labels"],
+                shard["rule"],
+                mode="halt",
+                progress=False,
+                on_sample=boom,
+            )
         return run_one(**shard)
 
     monkeypatch.setattr(workers, "run_shard", sabotage)
     from lavacut.runtime.runner import run_split
 
-    run_split(path, frames[:2], None, FixedT(), mode="stream", progress=False)   # warm the resource tracker
+    run_split(path, frames[:2], None, FixedT(), mode="stream", progress=False)  # warm the resource tracker
     clean = _Clean()
     from lavacut.runtime.executors import TaskFailed
 

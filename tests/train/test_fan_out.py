@@ -2,6 +2,7 @@
 spikes times the nonzero weights leaving each input): against brute force
 on the weights the exported file holds, against the gradient of a
 binarised-weight synapse, and against inspect's synapse count of the file."""
+
 import types
 
 import numpy as np
@@ -46,15 +47,16 @@ def _grad_fan_outs(net, input_shape):
 
     out, shape = [], tuple(input_shape)
     for b in net.blocks:
-        if not hasattr(b, "synapse"):                       # Flatten
+        if not hasattr(b, "synapse"):  # Flatten
             shape = (int(np.prod(shape)),)
             continue
         s = b.synapse
         conv = isinstance(s, Conv)
         x = torch.ones((1, *shape, 1), requires_grad=True)
         w = torch.from_numpy((synapse_weight(s) != 0).astype(np.float32))
-        y = torch.nn.functional.conv3d(x if conv else x.reshape(1, -1, 1, 1, 1), w, None, s.stride, s.padding,
-                                       s.dilation, s.groups)
+        y = torch.nn.functional.conv3d(
+            x if conv else x.reshape(1, -1, 1, 1, 1), w, None, s.stride, s.padding, s.dilation, s.groups
+        )
         y.sum().backward()
         out.append(x.grad.reshape(-1).numpy().astype(np.float64))
         shape = tuple(y.shape[1:4]) if conv else (y.shape[1],)
@@ -74,14 +76,23 @@ def test_dense_nonzero_fan_outs_are_the_exported_nonzero_weights(tmp_path):
         np.testing.assert_array_equal(w, synapse_weight(b.synapse).reshape(w.shape) * 64)
         np.testing.assert_array_equal(f, [sum(w[o, i] != 0 for o in range(w.shape[0])) for i in range(w.shape[1])])
         raw = b.synapse.weight.detach().numpy().reshape(w.shape)
-        assert ((raw != 0) & (w == 0)).any()      # raw weights the quantisation zeroes do not count
+        assert ((raw != 0) & (w == 0)).any()  # raw weights the quantisation zeroes do not count
         assert 0 < f.sum() < w.size
 
 
 def test_conv_nonzero_fan_outs_match_brute_force_and_the_export(tmp_path):
     # layer 1: 8x8 with k3 s2 p0 leaves the last row/column uncovered; layer 2 is padded
-    spec = NetSpec(kind="conv", input_shape=(2, 8, 8), n_classes=3, hidden=(5,), conv_channels=(3, 4),
-                   conv_kernels=(3, 3), conv_strides=(2, 1), conv_paddings=(0, 1), weight_norm=False)
+    spec = NetSpec(
+        kind="conv",
+        input_shape=(2, 8, 8),
+        n_classes=3,
+        hidden=(5,),
+        conv_channels=(3, 4),
+        conv_kernels=(3, 3),
+        conv_strides=(2, 1),
+        conv_paddings=(0, 1),
+        weight_norm=False,
+    )
     net = _sparse_net(spec, seed=1)
     fo = nonzero_fan_outs(net)
     export_hdf5(net, tmp_path / "c.net")
@@ -91,7 +102,7 @@ def test_conv_nonzero_fan_outs_match_brute_force_and_the_export(tmp_path):
     assert shp1 == (3, 3, 3) and shp2 == (4, 3, 3)
     np.testing.assert_array_equal(fo[0], f1)
     np.testing.assert_array_equal(fo[1], f2)
-    assert fo[0].reshape(2, 8, 8)[:, 7, :].sum() == 0          # never inside a window
+    assert fo[0].reshape(2, 8, 8)[:, 7, :].sum() == 0  # never inside a window
     np.testing.assert_array_equal(fo[2], (w3.reshape(5, 36) != 0).sum(axis=0))
     np.testing.assert_array_equal(fo[3], (w4.reshape(3, 5) != 0).sum(axis=0))
     for a, b in zip(fo, _grad_fan_outs(net, spec.input_shape)):
@@ -104,7 +115,7 @@ def test_weight_norm_fan_outs_use_the_normalised_weights(tmp_path):
     net = build_network(spec)
     with torch.no_grad():
         v = net.blocks[0].synapse.weight_v
-        v[:, :2] = 0                                             # inputs 0, 1: no synapse
+        v[:, :2] = 0  # inputs 0, 1: no synapse
         v[0, 2] = 0
     fo = nonzero_fan_outs(net)
     assert fo[0][:2].tolist() == [0, 0] and fo[0][2] <= 4
@@ -142,8 +153,17 @@ def test_fan_outs_sum_to_inspect_synapses_of_the_exported_file(tmp_path):
     the net and inspect's per-layer synapses (nonzero weights) from the file."""
     from lavacut.export.netx.inspect import inspect_layers
 
-    spec = NetSpec(kind="conv", input_shape=(2, 9, 9), n_classes=3, hidden=(4,), conv_channels=(3, 4),
-                   conv_kernels=(3, 3), conv_strides=(2, 1), conv_paddings=(1, 1), weight_norm=False)
+    spec = NetSpec(
+        kind="conv",
+        input_shape=(2, 9, 9),
+        n_classes=3,
+        hidden=(4,),
+        conv_channels=(3, 4),
+        conv_kernels=(3, 3),
+        conv_strides=(2, 1),
+        conv_paddings=(1, 1),
+        weight_norm=False,
+    )
     net = _sparse_net(spec, seed=2)
     export_hdf5(net, tmp_path / "c.net")
     syn = [L.synapses for L in inspect_layers(tmp_path / "c.net") if L.type in ("conv", "dense")]
@@ -154,10 +174,21 @@ def test_fan_outs_sum_to_inspect_synapses_of_the_exported_file(tmp_path):
 def test_net_from_export_keeps_the_zero_pattern(tmp_path, kind):
     from lavacut.export.rebuild.network import net_from_export
 
-    spec = (NetSpec(kind="dense", input_shape=(1, 3, 4), hidden=(6,), n_classes=3, weight_norm=False)
-            if kind == "dense" else
-            NetSpec(kind="conv", input_shape=(2, 6, 6), n_classes=3, hidden=(4,), conv_channels=(3,),
-                    conv_kernels=(3,), conv_strides=(2,), conv_paddings=(1,), weight_norm=False))
+    spec = (
+        NetSpec(kind="dense", input_shape=(1, 3, 4), hidden=(6,), n_classes=3, weight_norm=False)
+        if kind == "dense"
+        else NetSpec(
+            kind="conv",
+            input_shape=(2, 6, 6),
+            n_classes=3,
+            hidden=(4,),
+            conv_channels=(3,),
+            conv_kernels=(3,),
+            conv_strides=(2,),
+            conv_paddings=(1,),
+            weight_norm=False,
+        )
+    )
     net = _sparse_net(spec, seed=3)
     export_hdf5(net, tmp_path / "x.net")
     back, _ = net_from_export(tmp_path / "x.net")

@@ -1,13 +1,21 @@
 """Task losses, prediction and the RCS regulariser on hand-made tensors."""
+
 import math
 
 import pytest
 import torch
 
-from lavacut.train.losses import (SpikeMaxLoss, SpikeRateLoss, TETLoss, make_task_loss,
-                                  predict)
-from lavacut.train.rcs import (CS_EPS, NORM_EPS, RCSRegulariser, layer_rcs, rcs_loss, rcs_mask,
-                               step_predictions, window_length)
+from lavacut.train.losses import SpikeMaxLoss, SpikeRateLoss, TETLoss, make_task_loss, predict
+from lavacut.train.rcs import (
+    CS_EPS,
+    NORM_EPS,
+    RCSRegulariser,
+    layer_rcs,
+    rcs_loss,
+    rcs_mask,
+    step_predictions,
+    window_length,
+)
 from lavacut.util import LavacutError
 
 # ----------------------------------------------------------------- helpers
@@ -36,8 +44,8 @@ def _record(r, threshold=1.0):
 def test_window_length_floor_and_zero():
     assert window_length(10, 0.3) == 3
     assert window_length(30, 0.3) == 9
-    assert window_length(7, 0.3) == 2          # floor(2.1)
-    assert window_length(3, 0.3) == 3          # floor 0 -> all T
+    assert window_length(7, 0.3) == 2  # floor(2.1)
+    assert window_length(3, 0.3) == 3  # floor 0 -> all T
     with pytest.raises(LavacutError):
         window_length(10, 1.5)
 
@@ -47,8 +55,8 @@ def test_window_length_floor_and_zero():
 
 def test_predict_total_count_ties_lowest_and_no_decision():
     out = torch.zeros(3, 3, 4)
-    out[0, 2, :3] = 1          # class 2 wins
-    out[1, 0, :2] = 1          # tie 0 vs 1 -> 0
+    out[0, 2, :3] = 1  # class 2 wins
+    out[1, 0, :2] = 1  # tie 0 vs 1 -> 0
     out[1, 1, 2:] = 1
     # sample 2 never spikes
     assert predict(out).tolist() == [2, 0, -1]
@@ -67,8 +75,9 @@ def test_step_predictions_running_argmax():
 # ----------------------------------------------------------------- task losses
 
 
-@pytest.mark.parametrize("name,params", [("spike_rate", {}), ("tet", {}),
-                                         ("tet", {"normalise": "rate"}), ("spike_max", {})])
+@pytest.mark.parametrize(
+    "name,params", [("spike_rate", {}), ("tet", {}), ("tet", {"normalise": "rate"}), ("spike_max", {})]
+)
 def test_losses_lower_for_correct_class(name, params):
     labels = torch.tensor([0, 1, 2, 3])
     loss = make_task_loss(name, **params)
@@ -91,7 +100,7 @@ def test_gradient_step_raises_true_class(name):
     with torch.no_grad():
         o2 = o - 0.05 * o.grad / o.grad.abs().max()
         true_grad = o.grad[torch.arange(2), labels]
-        assert (true_grad < 0).all()        # increasing the true output lowers the loss
+        assert (true_grad < 0).all()  # increasing the true output lowers the loss
         assert loss(o2, labels) < l0
 
 
@@ -111,6 +120,7 @@ def test_tet_formula_by_hand():
 
 def test_spike_rate_is_slayer_sum_over_batch():
     from lava.lib.dl import slayer
+
     labels = torch.tensor([0, 2, 1])
     out = _outputs_for(labels, K=3)
     ref = slayer.loss.SpikeRate(true_rate=0.2, false_rate=0.03, reduction="sum")(out, labels)
@@ -143,8 +153,8 @@ def test_rcs_identical_over_time_is_one():
 def test_rcs_orthogonal_is_large():
     N, n, T = 1, 4, 10
     r = torch.zeros(N, n, T)
-    r[0, 0, :7] = 0.9          # early steps on neuron 0
-    r[0, 1, 7:] = 0.9          # the last 3 = window on neuron 1
+    r[0, 0, :7] = 0.9  # early steps on neuron 0
+    r[0, 1, 7:] = 0.9  # the last 3 = window on neuron 1
     R = layer_rcs(*_record(r), window_frac=0.3)
     # cs = (1/T) * 3 steps of ~1  -> R ~ 10/3
     assert R.item() == pytest.approx(10 / 3, rel=1e-3)
@@ -152,7 +162,7 @@ def test_rcs_orthogonal_is_large():
     r2[0, 0, :] = 0.9
     r2[0, 1, 7:] = 0.0
     r2[0, 0, 7:] = 0.0
-    r2[0, 2, 7:] = 0.9         # window orthogonal to ALL earlier steps
+    r2[0, 2, 7:] = 0.9  # window orthogonal to ALL earlier steps
     R2 = layer_rcs(*_record(r2), window_frac=0.3)
     assert R2.item() > 3
     # fully orthogonal with an all-zero window: cs -> 0, R -> 1/1e-5
@@ -163,24 +173,29 @@ def test_rcs_orthogonal_is_large():
 
 def test_r_uses_spikes_plus_relu_voltage_over_threshold():
     s = torch.tensor([[[1.0, 0.0, 0.0, 0.0]]])
-    v = torch.tensor([[[0.0, 0.5, -0.7, 0.25]]])    # post-reset voltage
+    v = torch.tensor([[[0.0, 0.5, -0.7, 0.25]]])  # post-reset voltage
     th = 0.5
     # r = [1, 1, 0, 0.5]; window = all (floor(0.3*4)=1 -> last step only)
     R = layer_rcs(s, v, th, window_frac=0.3)
     r = torch.tensor([1.0, 1.0, 0.0, 0.5])
     rd = r[-1:]
-    cs = sum(float(r[t] * rd[0]) / (math.sqrt(float(r[t] ** 2) + 1e-5)
-                                    * math.sqrt(float(rd[0] ** 2) + 1e-5)) for t in range(4)) / 4
+    cs = (
+        sum(
+            float(r[t] * rd[0]) / (math.sqrt(float(r[t] ** 2) + 1e-5) * math.sqrt(float(rd[0] ** 2) + 1e-5))
+            for t in range(4)
+        )
+        / 4
+    )
     assert R.item() == pytest.approx(1 / (cs + 1e-5), rel=1e-5)
 
 
 def test_mask_zeroes_wrong_samples_and_max_over_batch():
     T, K = 10, 3
     out = torch.zeros(3, K, T)
-    out[0, 0, 1:] = 1      # predicts 0 throughout
-    out[1, 1, 1:] = 1      # predicts 1
-    out[2, 2, 1:] = 1      # predicts 2
-    labels = torch.tensor([0, 1, 0])           # sample 2 is wrong
+    out[0, 0, 1:] = 1  # predicts 0 throughout
+    out[1, 1, 1:] = 1  # predicts 1
+    out[2, 2, 1:] = 1  # predicts 2
+    labels = torch.tensor([0, 1, 0])  # sample 2 is wrong
     assert rcs_mask(out, labels, 0.3).tolist() == [1.0, 1.0, 0.0]
     # only the window counts: class 1 leads for 7 steps, class 0 takes over
     # (a 4-4 tie at step 8 goes to class 0) for the last 3 = the window
@@ -190,12 +205,12 @@ def test_mask_zeroes_wrong_samples_and_max_over_batch():
     assert step_predictions(o2).tolist() == [[1, 1, 1, 1, 1, 1, 1, 0, 0, 0]]
     assert rcs_mask(o2, torch.tensor([1]), 0.3).item() == 0.0
     assert rcs_mask(o2, torch.tensor([0]), 0.3).item() == 1.0
-    assert rcs_mask(o2, torch.tensor([0]), 0.5).item() == 0.0     # window of 5
+    assert rcs_mask(o2, torch.tensor([0]), 0.5).item() == 0.0  # window of 5
     # loss picks the max of m_n R_n: make the wrong sample have the largest R
     n, T = 4, T
-    r_good = torch.rand(1, n, 1).expand(1, n, T).clone() * 0.5 + 0.2   # R ~ 1
+    r_good = torch.rand(1, n, 1).expand(1, n, T).clone() * 0.5 + 0.2  # R ~ 1
     r_bad = torch.zeros(1, n, T)
-    r_bad[0, 0, :7] = 0.9                                               # R huge
+    r_bad[0, 0, :7] = 0.9  # R huge
     r = torch.cat([r_good, r_good * 0.8, r_bad])
     R_all = layer_rcs(*_record(r), window_frac=0.3)
     L = rcs_loss([_record(r)], out, labels, 0.3)
@@ -220,8 +235,7 @@ def test_rcs_averages_layers():
     assert L.item() == pytest.approx(float((m1 + m2) / 2), rel=1e-6)
     reg = RCSRegulariser(alpha=0.002)
     assert reg(([_record(r1), _record(r2)]), out, labels).item() == pytest.approx(L.item())
-    assert reg.weighted([_record(r1), _record(r2)], out, labels).item() == pytest.approx(
-        0.002 * L.item())
+    assert reg.weighted([_record(r1), _record(r2)], out, labels).item() == pytest.approx(0.002 * L.item())
 
 
 def test_gradient_flows_into_v_not_through_rd():
@@ -240,16 +254,18 @@ def test_gradient_flows_into_v_not_through_rd():
     v2 = v.detach().clone().requires_grad_(True)
     r = torch.relu(v2)
     rd = r[..., -3:].mean(-1).detach()
-    cs = ((r * rd[..., None]).sum(1) / (torch.sqrt((r * r).sum(1) + 1e-5)
-                                        * torch.sqrt((rd * rd).sum(1) + 1e-5))).mean(-1)
+    cs = ((r * rd[..., None]).sum(1) / (torch.sqrt((r * r).sum(1) + 1e-5) * torch.sqrt((rd * rd).sum(1) + 1e-5))).mean(
+        -1
+    )
     (1 / (cs + 1e-5)).sum().backward()
     assert torch.allclose(v.grad, v2.grad, atol=1e-7)
     # and NOT equal to the gradient with r_d attached
     v3 = v.detach().clone().requires_grad_(True)
     r = torch.relu(v3)
     rd = r[..., -3:].mean(-1)
-    cs = ((r * rd[..., None]).sum(1) / (torch.sqrt((r * r).sum(1) + 1e-5)
-                                        * torch.sqrt((rd * rd).sum(1) + 1e-5))).mean(-1)
+    cs = ((r * rd[..., None]).sum(1) / (torch.sqrt((r * r).sum(1) + 1e-5) * torch.sqrt((rd * rd).sum(1) + 1e-5))).mean(
+        -1
+    )
     (1 / (cs + 1e-5)).sum().backward()
     assert not torch.allclose(v.grad, v3.grad, atol=1e-7)
     # the mask carries no gradient: output spikes get none

@@ -1,27 +1,45 @@
 """SLAYER networks: shapes, hidden records, export, and (slow) bit-exact
 agreement with Lava fixed_pt through NetX."""
+
 import h5py
 import numpy as np
 import pytest
 import torch
 
 from lavacut.export.slayer_hdf5 import export_hdf5, read_spec_from_hdf5
-from lavacut.runtime.graph import lava_frame_layout
+from lavacut.runtime.frames import lava_frame_layout
 from lavacut.train.networks import NetSpec, build_network
 from lavacut.util import LavacutError
+
 
 def _dense_spec() -> NetSpec:
     return NetSpec(kind="dense", input_shape=(2, 34, 34), n_classes=10, hidden=(256,))
 
 
 def _conv_spec() -> NetSpec:
-    return NetSpec(kind="conv", input_shape=(2, 34, 34), n_classes=10, conv_channels=(16, 32),
-                   conv_kernels=(5, 3), conv_strides=(2, 2), conv_paddings=(2, 1), hidden=(128,))
+    return NetSpec(
+        kind="conv",
+        input_shape=(2, 34, 34),
+        n_classes=10,
+        conv_channels=(16, 32),
+        conv_kernels=(5, 3),
+        conv_strides=(2, 2),
+        conv_paddings=(2, 1),
+        hidden=(128,),
+    )
 
 
 def _gesture_spec() -> NetSpec:
-    return NetSpec(kind="conv", input_shape=(2, 32, 32), n_classes=11, conv_channels=(16, 32, 64),
-                   conv_kernels=(5, 3, 3), conv_strides=(2, 2, 2), conv_paddings=(2, 1, 1), hidden=(256,))
+    return NetSpec(
+        kind="conv",
+        input_shape=(2, 32, 32),
+        n_classes=11,
+        conv_channels=(16, 32, 64),
+        conv_kernels=(5, 3, 3),
+        conv_strides=(2, 2, 2),
+        conv_paddings=(2, 1, 1),
+        hidden=(256,),
+    )
 
 
 SPECS = {"dense": _dense_spec, "conv": _conv_spec}
@@ -108,12 +126,18 @@ def test_spec_validation_and_roundtrip():
     with pytest.raises(LavacutError, match="1/64"):
         NetSpec(threshold=1.3)
     with pytest.raises(LavacutError):
-        NetSpec(kind="conv")                           # no conv layers
+        NetSpec(kind="conv")  # no conv layers
     with pytest.raises(LavacutError):
-        NetSpec(current_decay=0.0)                     # iDecay 0 not exportable
+        NetSpec(current_decay=0.0)  # iDecay 0 not exportable
     with pytest.raises(LavacutError):
-        NetSpec(kind="conv", conv_channels=(4,), conv_kernels=(3,), conv_strides=(1,),
-                conv_paddings=(0,), input_shape=(2, 2, 2))
+        NetSpec(
+            kind="conv",
+            conv_channels=(4,),
+            conv_kernels=(3,),
+            conv_strides=(1,),
+            conv_paddings=(0,),
+            input_shape=(2, 2, 2),
+        )
     for spec in (_dense_spec(), _conv_spec(), _gesture_spec()):
         assert NetSpec.from_dict(spec.to_dict()) == spec
     net = build_network(_gesture_spec())
@@ -141,7 +165,7 @@ def test_export_structure_and_net_unchanged(kind, tmp_path):
         types = [layers[str(i)]["type"][0].decode() for i in range(len(layers))]
         assert types[0] == "input"
         assert list(layers["0"]["shape"][()]) == list(spec.input_shape)
-        expected = (["conv"] * len(spec.conv_channels) + ["flatten"] if kind == "conv" else [])
+        expected = ["conv"] * len(spec.conv_channels) + ["flatten"] if kind == "conv" else []
         assert types[1:] == expected + ["dense"] * (len(spec.hidden) + 1)
         w = layers[str(len(layers) - 1)]["weight"][()]
         assert w.shape == (spec.n_classes, spec.hidden[-1])
@@ -169,8 +193,11 @@ def _run_lava(path, spec, x_sample, T):
 
     net = netx.hdf5.Network(net_config=str(path))
     in_shape = tuple(int(d) for d in net.inp.shape)
-    src = Source(data=np.moveaxis(lava_frame_layout(np.asarray(x_sample)[None], in_shape)[0], 0, -1)
-                 .reshape(in_shape + (np.asarray(x_sample).shape[-1],)))
+    src = Source(
+        data=np.moveaxis(lava_frame_layout(np.asarray(x_sample)[None], in_shape)[0], 0, -1).reshape(
+            in_shape + (np.asarray(x_sample).shape[-1],)
+        )
+    )
     out_sink = Sink(shape=net.out.shape, buffer=T)
     hid_sink = Sink(shape=net.layers[0].out.shape, buffer=T)
     src.s_out.connect(net.inp)
@@ -182,7 +209,7 @@ def _run_lava(path, spec, x_sample, T):
         hid = hid_sink.data.get()
     finally:
         net.stop()
-    if hid.ndim == 4:                       # conv: (W, H, C, T) -> (C, H, W, T)
+    if hid.ndim == 4:  # conv: (W, H, C, T) -> (C, H, W, T)
         hid = hid.transpose(2, 1, 0, 3)
     return out, hid.reshape(-1, T)
 
@@ -201,7 +228,7 @@ def test_lava_fixed_pt_bit_exact(kind, tmp_path):
         out, rec = net(x)
     out = out[0].numpy()
     hid = rec[0].spikes[0].numpy()
-    assert out.sum() > 10 and hid.sum() > 10           # the comparison means something
+    assert out.sum() > 10 and hid.sum() > 10  # the comparison means something
     path = tmp_path / f"{kind}.net"
     export_hdf5(net, path)
     lava_out, lava_hid = _run_lava(path, spec, x[0].numpy(), T)
@@ -213,11 +240,12 @@ def test_lava_fixed_pt_bit_exact(kind, tmp_path):
 def test_fixed_point_ranges_within_limits():
     from lavacut.fixed_point import FIXED_POINT_LIMITS
     from lavacut.train.networks import fixed_point_ranges
+
     spec = _dense_spec()
     net = _scaled_net(spec, 4.0)
     net.train()
     r = fixed_point_ranges(net, _input(spec, 2, 10, density=0.2))
-    assert net.training                                   # mode restored
+    assert net.training  # mode restored
     assert len(r) == net.latency
     for layer in r:
         assert 0 < layer["current"] <= FIXED_POINT_LIMITS["current"]

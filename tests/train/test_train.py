@@ -6,6 +6,7 @@ Slow tests share two training runs made once per session through the CLI:
 the 2-epoch quick run (also used by test_export / test_measure) and a 1-epoch
 run that the resume and NaN tests continue from (on copies).
 """
+
 import json
 import pathlib
 import shutil
@@ -25,8 +26,6 @@ from lavacut.util import LavacutError
 REPO = Path(__file__).resolve().parents[2]
 QUICK = REPO / "sims" / "quick.toml"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-
-
 
 
 @pytest.fixture(scope="module")
@@ -50,10 +49,12 @@ def _copy_run(src: Path, dst: Path) -> Path:
 
 def _quick_cfg(*overrides):
     from lavacut.config import load_config
+
     return load_config(QUICK, list(overrides))
 
 
 # ------------------------------------------------------------------ fast: helpers and checkpoints
+
 
 def test_epoch_lr_schedules():
     const = _quick_cfg("optim.lr=0.01", "train.epochs=4")
@@ -61,7 +62,7 @@ def test_epoch_lr_schedules():
     cos = _quick_cfg("optim.lr=0.01", "train.epochs=4", "optim.schedule=cosine")
     got = [epoch_lr(cos, e) for e in (1, 2, 3, 4)]
     assert got[0] == 0.01 and got == sorted(got, reverse=True)
-    assert got[2] == pytest.approx(0.005) and got[3] == pytest.approx(0.01 * (1 - 0.5 ** 0.5) / 2)
+    assert got[2] == pytest.approx(0.005) and got[3] == pytest.approx(0.01 * (1 - 0.5**0.5) / 2)
     with pytest.raises(LavacutError, match="optim.schedule"):
         _quick_cfg("optim.schedule=step")
     with pytest.raises(LavacutError, match="train.shift_px"):
@@ -70,10 +71,10 @@ def test_epoch_lr_schedules():
 
 def test_accuracy_from_spikes_ties_and_silence():
     sp = np.zeros((4, 3, 5), np.uint8)
-    sp[0, 2, :3] = 1                 # class 2
-    sp[1, 0, :2] = 1                 # tie 0 / 1 -> 0
+    sp[0, 2, :3] = 1  # class 2
+    sp[1, 0, :2] = 1  # tie 0 / 1 -> 0
     sp[1, 1, 3:] = 1
-    sp[3, 1, 0] = 1                  # class 1; sample 2 silent -> no decision (-1)
+    sp[3, 1, 0] = 1  # class 1; sample 2 silent -> no decision (-1)
     assert accuracy_from_spikes(sp, np.array([2, 0, 0, 1])) == 0.75
     assert np.isnan(accuracy_from_spikes(sp[:0], np.array([], dtype=np.int64)))
 
@@ -81,7 +82,7 @@ def test_accuracy_from_spikes_ties_and_silence():
 def test_stratified_holdout_is_seeded_and_per_class():
     labels = np.repeat(np.arange(4), [10, 20, 30, 5])
     m = stratified_holdout(labels, 0.1, seed=3)
-    assert [int(m[labels == c].sum()) for c in range(4)] == [1, 2, 3, 1]   # round(f n), at least 1
+    assert [int(m[labels == c].sum()) for c in range(4)] == [1, 2, 3, 1]  # round(f n), at least 1
     assert np.array_equal(m, stratified_holdout(labels, 0.1, seed=3))
     assert not np.array_equal(m, stratified_holdout(labels, 0.1, seed=4))
     assert not stratified_holdout(labels, 0.0, seed=3).any()
@@ -101,8 +102,11 @@ def test_load_checkpoint_refuses_pickled_objects(tmp_path):
     marker = tmp_path / "code-ran"
     bad = tmp_path / "evil.pt"
     torch.save({"model": {}, "spec": {}, "payload": _Payload(marker)}, bad)
-    with pytest.raises(LavacutError, match=r"evil.pt cannot be read as a lavacut checkpoint "
-                                           r"\(torch.load with weights_only=True failed"):
+    with pytest.raises(
+        LavacutError,
+        match=r"evil.pt cannot be read as a lavacut checkpoint "
+        r"\(torch.load with weights_only=True failed",
+    ):
         load_checkpoint(bad)
     assert not marker.exists()
     # the payload is real: an unrestricted load would have run it
@@ -123,13 +127,18 @@ def test_load_checkpoint_other_errors(tmp_path):
 
 def test_save_checkpoint_round_trip_is_weights_only(tmp_path):
     spec = NetSpec(kind="dense", input_shape=(1, 2, 2), n_classes=2, hidden=(3,))
-    state = {"model": {"w": torch.arange(4.0)}, "spec": spec.to_dict(), "epoch": 3, "history": [{"epoch": 1}],
-             "torch_rng": torch.get_rng_state()}
+    state = {
+        "model": {"w": torch.arange(4.0)},
+        "spec": spec.to_dict(),
+        "epoch": 3,
+        "history": [{"epoch": 1}],
+        "torch_rng": torch.get_rng_state(),
+    }
     save_checkpoint(tmp_path / "c.pt", state)
     raw = torch.load(tmp_path / "c.pt", weights_only=True)
     assert raw["format"] == 1 and raw["epoch"] == 3 and torch.equal(raw["model"]["w"], torch.arange(4.0))
     assert load_checkpoint(tmp_path / "c.pt")["spec"] == spec.to_dict()
-    assert [p.name for p in tmp_path.iterdir()] == ["c.pt"]   # no temporary file left
+    assert [p.name for p in tmp_path.iterdir()] == ["c.pt"]  # no temporary file left
 
 
 def test_check_same_architecture_names_the_fields():
@@ -145,8 +154,10 @@ def test_check_same_architecture_names_the_fields():
 
 # ------------------------------------------------------------------ fast: bad configs through the CLI
 
+
 def _main(argv, capsys):
     from lavacut.cli import main
+
     rc = main([str(a) for a in argv])
     return rc, capsys.readouterr()
 
@@ -154,7 +165,7 @@ def _main(argv, capsys):
 def test_cli_train_unknown_key_and_section(tmp_path, capsys):
     rc, out = _main(["train", "-c", QUICK, "--set", "train.epochz=3", "--out", tmp_path / "r"], capsys)
     assert rc == 2
-    assert "no key 'epochz' in train" in out.err and "epochs" in out.err   # lists the valid keys
+    assert "no key 'epochz' in train" in out.err and "epochs" in out.err  # lists the valid keys
     rc, out = _main(["train", "-c", QUICK, "--set", "nett.hidden=[3]", "--out", tmp_path / "r"], capsys)
     assert rc == 2 and "no config section 'nett'" in out.err
     toml = tmp_path / "bad.toml"
@@ -179,27 +190,29 @@ def test_cli_train_wrong_types(tmp_path, capsys):
 
 # ------------------------------------------------------------------ slow: real training
 
+
 @pytest.mark.slow
 def test_quick_training_end_to_end_via_cli(quick_run, tmp_path_factory):
     for name in ("best.pt", "last.pt", "metrics.json", "training_curve.png"):
         assert (quick_run / name).is_file(), name
-    assert not [p.name for p in quick_run.iterdir() if p.name.startswith(".")]   # no temporary files
+    assert not [p.name for p in quick_run.iterdir() if p.name.startswith(".")]  # no temporary files
     assert (quick_run / "training_curve.png").read_bytes()[:8] == PNG_MAGIC
     m = json.loads((quick_run / "metrics.json").read_text())
     assert m["name"] == "quick" and m["epochs"] == 2
     assert [h["epoch"] for h in m["history"]] == [1, 2]
-    assert m["n_train"] == 480                                # train.max_train_samples
+    assert m["n_train"] == 480  # train.max_train_samples
     from lavacut.data.sources import load_split
+
     labels = load_split(_quick_cfg(), "train", progress=False).labels
     assert len(labels) == 1438 and m["n_test"] == 359
-    assert m["n_val"] == sum(max(1, round(0.1 * c)) for c in np.bincount(labels))   # stratified 10 %
+    assert m["n_val"] == sum(max(1, round(0.1 * c)) for c in np.bincount(labels))  # stratified 10 %
     assert m["config"]["net"]["hidden"] == [64] and m["config"]["loss"]["name"] == "tet"
     # 10 classes: chance is 0.1
     assert m["test_acc_full_T"] > 0.4 and m["best_val_acc"] > 0.4
     assert m["history"][-1]["train_acc"] > m["history"][0]["train_acc"] * 0.9
     assert all(np.isfinite(h["loss"]) for h in m["history"])
-    log = (tmp_path_factory.getbasetemp() / "quick-run.log")
-    if log.is_file():   # written when this session's helper made the run
+    log = tmp_path_factory.getbasetemp() / "quick-run.log"
+    if log.is_file():  # written when this session's helper made the run
         assert f"test accuracy at full T {m['test_acc_full_T']:.4f}" in log.read_text()
     best = load_checkpoint(quick_run / "best.pt")
     last = load_checkpoint(quick_run / "last.pt")
@@ -214,8 +227,18 @@ def test_checkpoints_load_with_weights_only(quick_run):
 
     for name in ("best.pt", "last.pt"):
         raw = torch.load(quick_run / name, map_location="cpu", weights_only=True)
-        assert {"format", "model", "optim", "epoch", "spec", "config", "history", "best_val_acc",
-                "torch_rng", "versions"} <= set(raw)
+        assert {
+            "format",
+            "model",
+            "optim",
+            "epoch",
+            "spec",
+            "config",
+            "history",
+            "best_val_acc",
+            "torch_rng",
+            "versions",
+        } <= set(raw)
         assert raw["spec"]["hidden"] == [64] and raw["spec"]["input_shape"] == [2, 34, 34]
         net = net_from_checkpoint(raw)
         assert not net.training
@@ -243,8 +266,7 @@ def test_resume_equals_an_uninterrupted_run(quick_run, one_epoch_run, tmp_path):
             assert torch.equal(got["optim"]["state"][pid][k], v), (pid, k)
     assert torch.equal(got["torch_rng"], want["torch_rng"])
     for h_got, h_want in zip(got["history"], want["history"]):
-        assert {k: v for k, v in h_got.items() if k != "seconds"} == \
-            {k: v for k, v in h_want.items() if k != "seconds"}
+        assert {k: v for k, v in h_got.items() if k != "seconds"} == {k: v for k, v in h_want.items() if k != "seconds"}
     assert got["best_val_acc"] == want["best_val_acc"]
 
 
@@ -271,8 +293,19 @@ def test_keep_last_exports_the_end_of_the_schedule(tmp_path):
     """train.keep = "last": best.pt (what experiments and export take) is the
     last epoch, whatever the validation accuracy said."""
     run = tmp_path / "last"
-    _cli("train", "-c", QUICK, "--set", "train.max_train_samples=160", "--set", "train.epochs=3",
-         "--set", "train.keep=last", "--out", run)
+    _cli(
+        "train",
+        "-c",
+        QUICK,
+        "--set",
+        "train.max_train_samples=160",
+        "--set",
+        "train.epochs=3",
+        "--set",
+        "train.keep=last",
+        "--out",
+        run,
+    )
     best, last = load_checkpoint(run / "best.pt"), load_checkpoint(run / "last.pt")
     assert best["epoch"] == last["epoch"] == 3
     for k in last["model"]:
@@ -310,8 +343,11 @@ def test_nan_in_a_resumed_epoch_keeps_the_last_good_checkpoint(one_epoch_run, tm
     assert "parameters became non-finite" in msg and "epoch 2, batch 0" in msg
     assert f"last good checkpoint is {run / 'last.pt'}" in msg and "try a lower optim.lr (now" in msg
     # a loss that is NaN itself (logits counts / 1e-300 overflow)
-    with pytest.raises(NaNLossError, match=r"loss became nan at epoch 2, batch 0; training stopped\. "
-                                           r"The last good checkpoint is .*last\.pt"):
+    with pytest.raises(
+        NaNLossError,
+        match=r"loss became nan at epoch 2, batch 0; training stopped\. "
+        r"The last good checkpoint is .*last\.pt",
+    ):
         train(_quick_cfg("train.epochs=2", "loss.tet_temperature=1e-300"), run, resume=True, progress=False)
     for n, data in before.items():
         assert (run / n).read_bytes() == data, n
@@ -366,9 +402,25 @@ def test_terminated_train_says_how_to_resume(tmp_path):
 
     run = tmp_path / "run"
     # (a third of quick's samples: the first checkpoint comes sooner; 40 epochs still outlast the signal)
-    proc = subprocess.Popen([sys.executable, "-m", "lavacut.cli", "train", "-c", str(QUICK), "--set",
-                             "train.epochs=40", "--set", "train.max_train_samples=160", "--out", str(run)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "lavacut.cli",
+            "train",
+            "-c",
+            str(QUICK),
+            "--set",
+            "train.epochs=40",
+            "--set",
+            "train.max_train_samples=160",
+            "--out",
+            str(run),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.time() + 600
         while time.time() < deadline and proc.poll() is None and not (run / "last.pt").is_file():
@@ -383,12 +435,14 @@ def test_terminated_train_says_how_to_resume(tmp_path):
     last = err.strip().splitlines()[-1]
     assert "terminated (SIGTERM)" in last and "--resume" in last and str(run / "last.pt") in last, last
     assert "Traceback" not in err
-    load_checkpoint(run / "last.pt")              # the checkpoint it points to is whole
+    load_checkpoint(run / "last.pt")  # the checkpoint it points to is whole
 
 
 def test_failed_train_leaves_no_run_folder(tmp_path, capsys):
     """A train that fails before its first checkpoint removes the folders it made."""
     out = tmp_path / "runs" / "r"
-    rc, _ = _main(["train", "-c", QUICK, "--set", "data.dataset=nmnist", "--set", f"data.root={tmp_path}/none",
-                   "--out", out], capsys)
+    rc, _ = _main(
+        ["train", "-c", QUICK, "--set", "data.dataset=nmnist", "--set", f"data.root={tmp_path}/none", "--out", out],
+        capsys,
+    )
     assert rc == 2 and not (tmp_path / "runs").exists()

@@ -15,6 +15,7 @@ format's ``sniff`` recognises it (then the file is refused, named for what
 it holds). A suffix no format claims is refused, with a hint when the
 content is recognised.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -25,8 +26,19 @@ from typing import Any
 from lavacut.data.formats.base import EventFormat, Recording
 from lavacut.data.input_errors import RecordingError, UnsupportedFileError
 
-__all__ = ["EventFormat", "Recording", "FORMATS", "register", "unregister", "by_suffix", "supported",
-           "recognised", "identify", "read", "describe"]
+__all__ = [
+    "EventFormat",
+    "Recording",
+    "FORMATS",
+    "register",
+    "unregister",
+    "by_suffix",
+    "supported",
+    "recognised",
+    "identify",
+    "read",
+    "describe",
+]
 
 #: name -> format, in registration order
 FORMATS: dict[str, EventFormat] = {}
@@ -43,13 +55,13 @@ def register(fmt: EventFormat, replace: bool = False) -> EventFormat:
         raise ValueError(f"event format {fmt.name!r} is already registered")
     bad = [s for s in fmt.suffixes if not s.startswith(".") or s != s.lower()]
     if not fmt.suffixes or bad:
-        raise ValueError(f"event format {fmt.name!r}: suffixes must be lower case and start with a dot, "
-                         f"got {fmt.suffixes!r}")
+        raise ValueError(
+            f"event format {fmt.name!r}: suffixes must be lower case and start with a dot, got {fmt.suffixes!r}"
+        )
     for other in FORMATS.values():
         taken = set(fmt.suffixes) & set(other.suffixes)
         if other.name != fmt.name and taken:
-            raise ValueError(f"event format {fmt.name!r}: suffix {sorted(taken)[0]} is already read by "
-                             f"{other.name!r}")
+            raise ValueError(f"event format {fmt.name!r}: suffix {sorted(taken)[0]} is already read by {other.name!r}")
     FORMATS[fmt.name] = fmt
     return fmt
 
@@ -74,7 +86,7 @@ def _head(path: Path) -> bytes:
     try:
         with open(path, "rb") as f:
             return f.read(HEAD_BYTES)
-    except OSError:     # missing or unreadable: the reader says so
+    except OSError:  # missing or unreadable: the reader says so
         return b""
 
 
@@ -92,7 +104,7 @@ def identify(path: str | Path, where: str = "", also: str = "") -> EventFormat:
     path = Path(path)
     fmt = by_suffix(path.suffix)
     if fmt is not None and fmt.sniff is None:
-        return fmt      # no signature to check: the suffix decides
+        return fmt  # no signature to check: the suffix decides
     head = _head(path)
     if fmt is not None and (not head or fmt.sniff(head) is not False):
         return fmt
@@ -100,13 +112,20 @@ def identify(path: str | Path, where: str = "", also: str = "") -> EventFormat:
     if fmt is not None:
         if not others:
             return fmt  # its reader says what is wrong with the file
-        raise UnsupportedFileError(f"{path}: named {path.suffix} ({fmt.description}) but it holds "
-                                   f"{others[0].description}; rename it {path.with_suffix(others[0].suffixes[0]).name}")
-    hint = (f"; its content is {others[0].description}: name it {path.with_suffix(others[0].suffixes[0]).name}"
-            if others else "")
+        raise UnsupportedFileError(
+            f"{path}: named {path.suffix} ({fmt.description}) but it holds "
+            f"{others[0].description}; rename it {path.with_suffix(others[0].suffixes[0]).name}"
+        )
+    hint = (
+        f"; its content is {others[0].description}: name it {path.with_suffix(others[0].suffixes[0]).name}"
+        if others
+        else ""
+    )
     listing = f"{also}, or event files: " if also else "event files: "
-    raise UnsupportedFileError(f"{path}: unsupported file type {path.suffix or '(no extension)'!r}{where}; "
-                               f"supported {listing}{supported()}{hint}")
+    raise UnsupportedFileError(
+        f"{path}: unsupported file type {path.suffix or '(no extension)'!r}{where}; "
+        f"supported {listing}{supported()}{hint}"
+    )
 
 
 def read(path: str | Path) -> Recording:
@@ -132,13 +151,19 @@ def describe(path: str | Path) -> dict[str, Any]:
     rec = read(path)
     ev = rec.events
     sniffed = fmt.sniff(_head(path)) if fmt.sniff is not None else None
-    return {"path": str(path), "format": fmt.name, "description": fmt.description,
-            "recognised_by": "suffix and content" if sniffed else "suffix",
-            "events": int(len(ev)), "duration_us": int(ev["t"][-1] - ev["t"][0]),
-            "extent": [int(ev["x"].max()) + 1, int(ev["y"].max()) + 1],
-            "polarities": sorted(int(p) for p in set(ev["p"].tolist())), "one_d": rec.one_d,
-            "sensor": list(rec.declared) if rec.declared is not None else None,
-            "sensor_from": None if rec.declared is None else ("header" if rec.from_header else "format")}
+    return {
+        "path": str(path),
+        "format": fmt.name,
+        "description": fmt.description,
+        "recognised_by": "suffix and content" if sniffed else "suffix",
+        "events": int(len(ev)),
+        "duration_us": int(ev["t"][-1] - ev["t"][0]),
+        "extent": [int(ev["x"].max()) + 1, int(ev["y"].max()) + 1],
+        "polarities": sorted(int(p) for p in set(ev["p"].tolist())),
+        "one_d": rec.one_d,
+        "sensor": list(rec.declared) if rec.declared is not None else None,
+        "sensor_from": None if rec.declared is None else ("header" if rec.from_header else "format"),
+    }
 
 
 def _register_modules() -> None:

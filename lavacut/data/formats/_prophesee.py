@@ -4,6 +4,7 @@ decoding by expelliarmus.
 lavacut still reads the header and checks the sizes itself, because
 expelliarmus gives no sensor size, returns None (no error) for a file
 without header or without events, and silently drops a truncated record."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -49,7 +50,7 @@ def header_evt(head: bytes) -> str | None:
     if not head.startswith(b"% "):
         return None
     lines = []
-    for line in head.split(b"\n")[:-1]:      # whole lines only
+    for line in head.split(b"\n")[:-1]:  # whole lines only
         if not line.startswith(b"% "):
             break
         lines.append(line)
@@ -64,7 +65,7 @@ def declared_sensor(fields: dict[str, str]) -> tuple[int, int, int] | None:
         if "geometry" in fields:  # newer headers: "% geometry 1280x720"
             w, h = fields["geometry"].lower().split("x")
             return (int(w), int(h), 2)
-        if "format" in fields:    # RAW headers: "% format EVT3;height=720;width=1280"
+        if "format" in fields:  # RAW headers: "% format EVT3;height=720;width=1280"
             kv = dict(item.split("=", 1) for item in fields["format"].lower().split(";")[1:] if "=" in item)
             if "width" in kv and "height" in kv:
                 return (int(kv["width"]), int(kv["height"]), 2)
@@ -81,11 +82,12 @@ def decode(path: Path, encoding: str) -> np.ndarray:
         arr = Wizard(encoding=encoding).read(path)
     except (RuntimeError, ValueError) as e:
         raise RecordingError(f"{path}: corrupt Prophesee {encoding.upper()} file ({e})") from e
-    if arr is None:     # expelliarmus' answer for a header without events
+    if arr is None:  # expelliarmus' answer for a header without events
         arr = np.zeros(0, dtype=[("t", "<i8"), ("x", "<i2"), ("y", "<i2"), ("p", "u1")])
     if len(arr) and arr["p"].max() > 1:
-        raise RecordingError(f"{path}: corrupt Prophesee {encoding.upper()} file: polarity "
-                             f"{int(arr['p'].max())} (expected 0/1)")
+        raise RecordingError(
+            f"{path}: corrupt Prophesee {encoding.upper()} file: polarity {int(arr['p'].max())} (expected 0/1)"
+        )
     events = make_events(arr["x"], arr["y"], arr["t"], arr["p"] == 1)
     check_events(events, str(path), raw={"x": arr["x"].astype(np.int64), "y": arr["y"].astype(np.int64)})
     return events

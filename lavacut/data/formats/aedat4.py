@@ -1,6 +1,7 @@
 """iniVation AEDAT4 (DV software, DAVIS and DVXplorer cameras), read with the
 ``aedat`` package: the first event stream, the sensor from its width and
 height."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -23,8 +24,7 @@ def read(path: Path) -> Recording:
         ids = sorted(i for i, s in streams.items() if s.get("type") == "events")
         if not ids:
             kinds = sorted({str(s.get("type")) for s in streams.values()})
-            raise RecordingError(f"{path}: AEDAT4 file has no event stream (streams: "
-                                 f"{', '.join(kinds) or 'none'})")
+            raise RecordingError(f"{path}: AEDAT4 file has no event stream (streams: {', '.join(kinds) or 'none'})")
         sid = ids[0]  # tonic's choice too: the lowest-numbered event stream
         packets = [pk["events"] for pk in decoder if pk["stream_id"] == sid and "events" in pk]
     except RuntimeError as e:  # the Rust decoder's error for bad magic, truncation
@@ -40,5 +40,4 @@ def read(path: Path) -> Recording:
     return Recording(path, events, (int(s["width"]), int(s["height"]), 2), from_header=True)
 
 
-FORMAT = EventFormat("aedat4", "AEDAT4, iniVation DV", (".aedat4",), read,
-                     sniff=lambda head: head.startswith(MAGIC))
+FORMAT = EventFormat("aedat4", "AEDAT4, iniVation DV", (".aedat4",), read, sniff=lambda head: head.startswith(MAGIC))

@@ -1,6 +1,7 @@
 """What every event file format shares: the entry of the format table
 (:class:`EventFormat`), what a reader returns (:class:`Recording`) and the
 checks that turn columns read from a file into lavacut's event array."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -58,9 +59,11 @@ def structured_to_events(arr: np.ndarray, source: str) -> tuple[np.ndarray, bool
     names = arr.dtype.names or ()
     missing = [f for f in "xtp" if f not in names]
     if missing:
-        raise RecordingError(f"{source}: event array lacks field(s) {', '.join(missing)} (has "
-                             f"{', '.join(names) or 'none'}; expected x, y, t, p, or x, t, p "
-                             f"for a 1-D sensor)")
+        raise RecordingError(
+            f"{source}: event array lacks field(s) {', '.join(missing)} (has "
+            f"{', '.join(names) or 'none'}; expected x, y, t, p, or x, t, p "
+            f"for a 1-D sensor)"
+        )
     if arr.ndim != 1:
         raise RecordingError(f"{source}: event array must be 1-D, has shape {arr.shape}")
     one_d = "y" not in names
@@ -78,8 +81,10 @@ def _integer_field(arr: np.ndarray, field: str, source: str) -> np.ndarray:
         # some tools save every column as float; accept whole numbers only, so
         # that seconds are never mistaken for microseconds
         if not np.all(np.isfinite(v)) or np.any(v != np.round(v)):
-            raise RecordingError(f"{source}: field {field} holds non-integer values ({v.dtype}); "
-                                 f"expected integers ({'microseconds' if field == 't' else 'pixels'})")
+            raise RecordingError(
+                f"{source}: field {field} holds non-integer values ({v.dtype}); "
+                f"expected integers ({'microseconds' if field == 't' else 'pixels'})"
+            )
     elif v.dtype.kind not in "iu":
         raise RecordingError(f"{source}: field {field} has type {v.dtype}, expected integers")
     return v.astype(np.int64)
@@ -95,8 +100,10 @@ def _polarity(p: np.ndarray, source: str) -> np.ndarray:
         return p == 1
     if set(values.tolist()) <= {-1, 1}:  # the -1/+1 convention of some data sets
         return p == 1
-    raise RecordingError(f"{source}: field p takes values {values[:6].tolist()}"
-                         f"{'...' if len(values) > 6 else ''}; expected 0/1 (or -1/1)")
+    raise RecordingError(
+        f"{source}: field p takes values {values[:6].tolist()}"
+        f"{'...' if len(values) > 6 else ''}; expected 0/1 (or -1/1)"
+    )
 
 
 def check_events(events: np.ndarray, source: str, raw: dict | None = None) -> None:
@@ -116,5 +123,4 @@ def check_events(events: np.ndarray, source: str, raw: dict | None = None) -> No
     dt = np.diff(t)
     if np.any(dt < 0):
         i = int(np.argmax(dt < 0)) + 1
-        raise RecordingError(f"{source}: timestamps not sorted: event {i} has t={int(t[i])} "
-                             f"after t={int(t[i - 1])}")
+        raise RecordingError(f"{source}: timestamps not sorted: event {i} has t={int(t[i])} after t={int(t[i - 1])}")

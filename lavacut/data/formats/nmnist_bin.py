@@ -2,6 +2,7 @@
 polarity bit + 23-bit timestamp in microseconds, big-endian), read with
 tonic's reader. The format has no header and no magic: it is known by its
 suffix; its sensor is N-MNIST's 34x34x2 when the events fit it."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -23,7 +24,8 @@ def check_atis_size(path: Path) -> None:
         raise EventFileError(
             f"{path}: truncated recording: {size} bytes is not a multiple of the "
             f"{NMNIST_RECORD_BYTES}-byte ATIS event record ({size // NMNIST_RECORD_BYTES} whole "
-            f"records and {size % NMNIST_RECORD_BYTES} stray bytes)")
+            f"records and {size % NMNIST_RECORD_BYTES} stray bytes)"
+        )
 
 
 def read_nmnist_file(path: str | Path, sensor_size: tuple[int, int, int] | None = NMNIST_SENSOR) -> np.ndarray:

@@ -1,6 +1,7 @@
 """NumPy ``.npy``: one recording as a tonic structured array (x, y, t, p; or
 x, t, p for 1-D sensors such as cochleas), read with
 ``np.load(allow_pickle=False)``: never unpickled."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -19,11 +20,12 @@ def load_npy(path: Path) -> np.ndarray:
         arr = np.load(path, allow_pickle=False)
     except ValueError as e:
         if "Object arrays" in str(e):
-            raise UserInputError(f"{path}: holds an object array (Python objects); lavacut never "
-                                 f"unpickles files: save a plain numeric or structured array") from e
+            raise UserInputError(
+                f"{path}: holds an object array (Python objects); lavacut never "
+                f"unpickles files: save a plain numeric or structured array"
+            ) from e
         if "pickled data" in str(e):  # numpy's answer for anything without a .npy header
-            raise RecordingError(f"{path}: not a NumPy .npy file (no .npy header; pickles are "
-                                 f"never loaded)") from e
+            raise RecordingError(f"{path}: not a NumPy .npy file (no .npy header; pickles are never loaded)") from e
         raise RecordingError(f"{path}: corrupt or truncated .npy file ({e})") from e
     except (OSError, EOFError) as e:
         raise RecordingError(f"{path}: corrupt or truncated .npy file ({e})") from e
@@ -35,12 +37,15 @@ def load_npy(path: Path) -> np.ndarray:
 def read(path: Path) -> Recording:
     arr = load_npy(path)
     if arr.dtype.names is None:
-        raise RecordingError(f"{path}: holds a {arr.dtype} array of shape {arr.shape}, not a "
-                             f"structured event array with fields x, y, t, p (frame arrays are "
-                             f"read when given directly, not inside an event folder)")
+        raise RecordingError(
+            f"{path}: holds a {arr.dtype} array of shape {arr.shape}, not a "
+            f"structured event array with fields x, y, t, p (frame arrays are "
+            f"read when given directly, not inside an event folder)"
+        )
     events, one_d = structured_to_events(arr, str(path))
     return Recording(path, events, None, one_d)
 
 
-FORMAT = EventFormat("npy", "tonic structured events (x, y, t, p or x, t, p)", (".npy",), read,
-                     sniff=lambda head: head.startswith(MAGIC))
+FORMAT = EventFormat(
+    "npy", "tonic structured events (x, y, t, p or x, t, p)", (".npy",), read, sniff=lambda head: head.startswith(MAGIC)
+)

@@ -1,6 +1,7 @@
 """Prophesee DAT: '% ' header lines, the event type and size bytes, then
 8-byte CD (0x0C) or TD (0x00) records; decoded by expelliarmus, the sensor
 from the header (Width/Height or geometry) when it has one."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -18,17 +19,20 @@ def read(path: Path) -> Recording:
         fields, offset = read_header(path, f, "DAT")
         type_size = f.read(2)
     if len(type_size) < 2:
-        raise RecordingError(f"{path}: truncated Prophesee DAT file: header without the "
-                             f"event type and size bytes")
+        raise RecordingError(f"{path}: truncated Prophesee DAT file: header without the event type and size bytes")
     ev_type, ev_size = type_size[0], type_size[1]
     if ev_type not in EVENT_TYPES or ev_size != RECORD_BYTES:
-        raise RecordingError(f"{path}: unsupported Prophesee DAT event type 0x{ev_type:02X} of "
-                             f"{ev_size} bytes (lavacut reads 8-byte CD/TD events, types "
-                             f"0x00 and 0x0C)")
+        raise RecordingError(
+            f"{path}: unsupported Prophesee DAT event type 0x{ev_type:02X} of "
+            f"{ev_size} bytes (lavacut reads 8-byte CD/TD events, types "
+            f"0x00 and 0x0C)"
+        )
     body = path.stat().st_size - offset - 2
     if body % ev_size:
-        raise RecordingError(f"{path}: truncated Prophesee DAT file: {body} bytes of events "
-                             f"is not a multiple of the {ev_size}-byte record")
+        raise RecordingError(
+            f"{path}: truncated Prophesee DAT file: {body} bytes of events "
+            f"is not a multiple of the {ev_size}-byte record"
+        )
     declared = declared_sensor(fields)
     return Recording(path, decode(path, "dat"), declared, from_header=declared is not None)
 

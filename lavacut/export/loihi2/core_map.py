@@ -4,6 +4,7 @@ per-core limit. How a layer's neurons read the layer before is its kind's
 (:meth:`lavacut.export.netx.layers.base.LayerKind.connectivity`); a layer is
 cut into contiguous ranges of its partition units (an assumption: the
 Loihi 2 partitioner in lava-loihi is closed)."""
+
 from __future__ import annotations
 
 import math
@@ -19,16 +20,15 @@ from lavacut.export.netx.layers.base import Connectivity, LayerInfo
 @dataclass
 class _Layer:
     info: LayerInfo
-    n: int                          # neurons
-    units: int                      # partition units (neurons, or conv output positions)
-    per_unit: int                   # neurons per unit
-    syn_per_unit: np.ndarray        # synapses of each unit
-    bits: int                       # weight bits per synapse
-    in_mask: Any                    # callable(lo, hi) -> bool mask over the previous layer's neurons
+    n: int  # neurons
+    units: int  # partition units (neurons, or conv output positions)
+    per_unit: int  # neurons per unit
+    syn_per_unit: np.ndarray  # synapses of each unit
+    bits: int  # weight bits per synapse
+    in_mask: Any  # callable(lo, hi) -> bool mask over the previous layer's neurons
     n_in: int
     k: int = 1
     bounds: list = field(default_factory=list)
-
 
 
 def core_layer(L: LayerInfo, conn: Connectivity, bits: int) -> _Layer:
@@ -50,20 +50,25 @@ def _loads(lay: _Layer, k: int, nxt: _Layer | None) -> dict[str, np.ndarray]:
     ax_in = np.array([int(lay.in_mask(lo, hi).sum()) for lo, hi in b])
     # neuron -> core of this layer (neuron flat order (C, H, W) for conv, position-major partition)
     unit_core = np.repeat(np.arange(k), [hi - lo for lo, hi in b])
-    if lay.per_unit > 1:                     # conv: neuron (c, p) lives with its position p
+    if lay.per_unit > 1:  # conv: neuron (c, p) lives with its position p
         core_of = np.tile(unit_core, lay.per_unit)
     else:
         core_of = unit_core
     if nxt is None:
-        dests = np.ones(lay.n)               # one axon to the host per output neuron
+        dests = np.ones(lay.n)  # one axon to the host per output neuron
     else:
         dests = np.zeros(nxt.n_in)
         for lo, hi in nxt.bounds:
             dests += nxt.in_mask(lo, hi)
-        dests = dests[:lay.n] if dests.size >= lay.n else np.pad(dests, (0, lay.n - dests.size))
+        dests = dests[: lay.n] if dests.size >= lay.n else np.pad(dests, (0, lay.n - dests.size))
     ax_out = np.bincount(core_of, weights=dests, minlength=k)
-    return {"neurons_per_core": neurons, "synaptic_memory_per_core": mem, "axons_in_per_core": ax_in,
-            "axons_out_per_core": ax_out, "_bounds": b}
+    return {
+        "neurons_per_core": neurons,
+        "synaptic_memory_per_core": mem,
+        "axons_in_per_core": ax_in,
+        "axons_out_per_core": ax_out,
+        "_bounds": b,
+    }
 
 
 def _over(loads: dict, margin: bool = False, res: tuple = RESOURCES) -> list[str]:
@@ -77,14 +82,17 @@ def _over(loads: dict, margin: bool = False, res: tuple = RESOURCES) -> list[str
 def _search(lay: _Layer, nxt: _Layer | None, margin: bool, res: tuple = RESOURCES) -> tuple[int, dict]:
     """Smallest k (geometric steps up, then bisection) whose cores pass
     :func:`_over`; ``lay.units`` when none does."""
-    lower = max(1, math.ceil(lay.n / NEURONS_PER_CORE),
-                math.ceil(int(lay.syn_per_unit.sum()) * lay.bits / 8 / SYN_MEM_BYTES_PER_CORE))
+    lower = max(
+        1,
+        math.ceil(lay.n / NEURONS_PER_CORE),
+        math.ceil(int(lay.syn_per_unit.sum()) * lay.bits / 8 / SYN_MEM_BYTES_PER_CORE),
+    )
     lo = k = min(lower, lay.units)
     loads = _loads(lay, k, nxt)
     while _over(loads, margin, res) and k < lay.units:
         lo, k = k, min(lay.units, max(k + 1, int(k * 1.5)))
         loads = _loads(lay, k, nxt)
-    if not _over(loads, margin, res):               # lo failed (or lo == k): bisect (lo, k]
+    if not _over(loads, margin, res):  # lo failed (or lo == k): bisect (lo, k]
         while k - lo > 1:
             mid = (lo + k) // 2
             cand = _loads(lay, mid, nxt)
@@ -120,4 +128,3 @@ def _fit(lay: _Layer, nxt: _Layer | None) -> tuple[int, str, dict]:
     prev = _loads(lay, k - 1, nxt)
     broken = _over(prev, margin) or list(RESOURCES)
     return k, max(broken, key=lambda r: prev[r].max() / LIMITS[r]), loads
-

@@ -34,35 +34,62 @@ AXONS_OUT_PER_CORE = 4096
 WEIGHT_EXP_RANGE = (-8, 7)
 
 ASSUMPTIONS = [
-    {"figure": "neurons per core", "value": NEURONS_PER_CORE,
-     "assumption": "the brief's maximum (8,192) holds for netx's CUBA LIF (u, v: two 24-bit states); the brief "
-                   "says fewer fit with more state and Intel has not published the count per neuron model"},
-    {"figure": "synaptic memory per core", "value": SYN_MEM_BYTES_PER_CORE,
-     "assumption": "128 kB read as 128 KiB; a synapse costs its weight bits only (nonzero weights x netx's "
-                   "num_weight_bits, the mantissa width netx configures, sign included); Loihi 2's synapse "
-                   "encodings and their index overheads are unpublished, so real use is higher: cores are sized "
-                   "to stay below the warning level"},
-    {"figure": "conv synapses", "value": "expanded",
-     "assumption": "conv weights are counted once per (output neuron, input) pair, as if unshared: how the "
-                   "Loihi 2 compiler stores convolutions is not public; if it shares kernels, conv memory is "
-                   "lower, so this is an upper bound"},
-    {"figure": "input axons per core", "value": AXONS_IN_PER_CORE,
-     "assumption": "Loihi 2's per-core axon counts are unpublished; Loihi 1's 4,096 (Davies et al. 2018) used"},
-    {"figure": "output axons per core", "value": AXONS_OUT_PER_CORE,
-     "assumption": "as input axons; one output axon per (neuron, destination core) pair, the last layer's "
-                   "neurons one axon each to the host"},
-    {"figure": "weight exponent range", "value": list(WEIGHT_EXP_RANGE),
-     "assumption": "Loihi 1's 4-bit signed weight exponent; Loihi 2's field width is unpublished"},
-    {"figure": "partitioning", "value": "contiguous",
-     "assumption": "dense: contiguous output-neuron ranges; conv: contiguous output positions with all channels "
-                   "on one core; no partial-sum splitting of a neuron's inputs across cores (the Loihi 2 "
-                   "compiler in lava-loihi is closed)"},
-    {"figure": "recurrent layers", "value": "inputs",
-     "assumption": "a dense_rec layer's recurrent weights count as synapses and input axons; the extra output "
-                   "axons they need are not counted"},
+    {
+        "figure": "neurons per core",
+        "value": NEURONS_PER_CORE,
+        "assumption": "the brief's maximum (8,192) holds for netx's CUBA LIF (u, v: two 24-bit states); the brief "
+        "says fewer fit with more state and Intel has not published the count per neuron model",
+    },
+    {
+        "figure": "synaptic memory per core",
+        "value": SYN_MEM_BYTES_PER_CORE,
+        "assumption": "128 kB read as 128 KiB; a synapse costs its weight bits only (nonzero weights x netx's "
+        "num_weight_bits, the mantissa width netx configures, sign included); Loihi 2's synapse "
+        "encodings and their index overheads are unpublished, so real use is higher: cores are sized "
+        "to stay below the warning level",
+    },
+    {
+        "figure": "conv synapses",
+        "value": "expanded",
+        "assumption": "conv weights are counted once per (output neuron, input) pair, as if unshared: how the "
+        "Loihi 2 compiler stores convolutions is not public; if it shares kernels, conv memory is "
+        "lower, so this is an upper bound",
+    },
+    {
+        "figure": "input axons per core",
+        "value": AXONS_IN_PER_CORE,
+        "assumption": "Loihi 2's per-core axon counts are unpublished; Loihi 1's 4,096 (Davies et al. 2018) used",
+    },
+    {
+        "figure": "output axons per core",
+        "value": AXONS_OUT_PER_CORE,
+        "assumption": "as input axons; one output axon per (neuron, destination core) pair, the last layer's "
+        "neurons one axon each to the host",
+    },
+    {
+        "figure": "weight exponent range",
+        "value": list(WEIGHT_EXP_RANGE),
+        "assumption": "Loihi 1's 4-bit signed weight exponent; Loihi 2's field width is unpublished",
+    },
+    {
+        "figure": "partitioning",
+        "value": "contiguous",
+        "assumption": "dense: contiguous output-neuron ranges; conv: contiguous output positions with all channels "
+        "on one core; no partial-sum splitting of a neuron's inputs across cores (the Loihi 2 "
+        "compiler in lava-loihi is closed)",
+    },
+    {
+        "figure": "recurrent layers",
+        "value": "inputs",
+        "assumption": "a dense_rec layer's recurrent weights count as synapses and input axons; the extra output "
+        "axons they need are not counted",
+    },
 ]
 
 RESOURCES = ("neurons_per_core", "synaptic_memory_per_core", "axons_in_per_core", "axons_out_per_core")
-LIMITS = {"neurons_per_core": NEURONS_PER_CORE, "synaptic_memory_per_core": SYN_MEM_BYTES_PER_CORE,
-          "axons_in_per_core": AXONS_IN_PER_CORE, "axons_out_per_core": AXONS_OUT_PER_CORE}
-
+LIMITS = {
+    "neurons_per_core": NEURONS_PER_CORE,
+    "synaptic_memory_per_core": SYN_MEM_BYTES_PER_CORE,
+    "axons_in_per_core": AXONS_IN_PER_CORE,
+    "axons_out_per_core": AXONS_OUT_PER_CORE,
+}

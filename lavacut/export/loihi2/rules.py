@@ -2,6 +2,7 @@
 biases and delays in the ranges netx and Lava's fixed_pt models take
 (:mod:`lavacut.fixed_point`), and netx's weight format (:func:`netx_weight_format`).
 Their errors are what ``lavacut run`` refuses too (:data:`RANGE_RULES`)."""
+
 from __future__ import annotations
 
 import math
@@ -16,8 +17,17 @@ from lavacut.export.netx.file import _open
 from lavacut.export.netx.inspect import LayerInfo, is_voltage_readout, read_layers
 from lavacut.export.netx.layers import kind_of
 from lavacut.export.netx.layers.neurons import LIF_TYPES
-from lavacut.fixed_point import (BIAS_MANT_LIMIT, FIXED_POINT_LIMITS, MAX_DELAY, MAX_VTH_MANT, P_SCALE,
-                                 READOUT_VTH_MANTS, VTH_SHIFT, W_MANT_MAX, W_MANT_MIN)
+from lavacut.fixed_point import (
+    BIAS_MANT_LIMIT,
+    FIXED_POINT_LIMITS,
+    MAX_DELAY,
+    MAX_VTH_MANT,
+    P_SCALE,
+    READOUT_VTH_MANTS,
+    VTH_SHIFT,
+    W_MANT_MAX,
+    W_MANT_MIN,
+)
 
 # lava-nc 0.10.0 lava/proc/lif/models.py AbstractPyLifModelFixed: du, dv
 # uint16 precision 12 (decay constant out of 4096 = P_SCALE), vth shifted left
@@ -29,7 +39,7 @@ MAX_INPUT = FIXED_POINT_LIMITS["input"]
 @dataclass
 class Problem:
     rule: str
-    severity: str           # "error" or "warning"
+    severity: str  # "error" or "warning"
     layer: str | None
     message: str
     value: Any = None
@@ -38,7 +48,6 @@ class Problem:
     def format(self) -> str:
         where = f"layer {self.layer}: " if self.layer is not None else ""
         return f"{self.severity} [{self.rule}] {where}{self.message}"
-
 
 
 def netx_weight_format(w: np.ndarray) -> tuple[int, int, str]:
@@ -54,10 +63,10 @@ def netx_weight_format(w: np.ndarray) -> tuple[int, int, str]:
     elif mn >= 0:
         mode, signed, scale = "excitatory", 0, W_MANT_MAX / mx
     else:
-        mode, signed, scale = "mixed", 1, min(127 / mx if mx else math.inf, -128 / mn)   # numpy's 127/0 = inf
+        mode, signed, scale = "mixed", 1, min(127 / mx if mx else math.inf, -128 / mn)  # numpy's 127/0 = inf
     scale_bits = int(np.floor(np.log2(scale))) + signed
     n = 8
-    while n > 0 and np.sum(np.abs(w / 2 ** n - np.round(w / 2 ** n))) != 0:
+    while n > 0 and np.sum(np.abs(w / 2**n - np.round(w / 2**n))) != 0:
         n -= 1
     n -= signed
     return int(8 - scale_bits - n), int(-scale_bits), mode
@@ -65,8 +74,16 @@ def netx_weight_format(w: np.ndarray) -> tuple[int, int, str]:
 
 def _near(problems, rule, layer, value, limit, what):
     if limit and abs(value) >= NEAR * limit:
-        problems.append(Problem(rule, "warning", layer, f"{what} is {value} of at most {limit} "
-                                                        f"({abs(value) / limit * 100:.0f} %)", value, limit))
+        problems.append(
+            Problem(
+                rule,
+                "warning",
+                layer,
+                f"{what} is {value} of at most {limit} ({abs(value) / limit * 100:.0f} %)",
+                value,
+                limit,
+            )
+        )
 
 
 def _weight_rules(L: LayerInfo, g, problems: list[Problem]) -> None:
@@ -75,38 +92,75 @@ def _weight_rules(L: LayerInfo, g, problems: list[Problem]) -> None:
     if not w.size:
         return
     if not np.all(np.isfinite(w)) or np.any(w != np.round(w)):
-        problems.append(Problem("weight_integer", "error", L.index,
-                                "weights are not all finite integers: netx casts them to int (truncating), "
-                                "so Loihi 2 would not compute the trained weights"))
+        problems.append(
+            Problem(
+                "weight_integer",
+                "error",
+                L.index,
+                "weights are not all finite integers: netx casts them to int (truncating), "
+                "so Loihi 2 would not compute the trained weights",
+            )
+        )
         return
     mx, mn = w.max(), w.min()
     lo, hi = (W_MANT_MIN, W_MANT_MAX - 1) if (mx > 0 and mn < 0) else ((W_MANT_MIN, 0) if mx <= 0 else (0, W_MANT_MAX))
     # lava-dl netx/utils.py optimize_weight_bits clips mixed-sign weights to
     # [-256, 254]; Loihi 2 stores a 1-8 bit mantissa (brief) with a sign mode
     if mx > hi or mn < lo:
-        problems.append(Problem("weight_precision", "error", L.index,
-                                f"weights span {int(mn)}..{int(mx)}, outside the {lo}..{hi} an 8-bit weight "
-                                f"(with its sign mode) holds; netx clips them", [int(mn), int(mx)], [lo, hi]))
+        problems.append(
+            Problem(
+                "weight_precision",
+                "error",
+                L.index,
+                f"weights span {int(mn)}..{int(mx)}, outside the {lo}..{hi} an 8-bit weight "
+                f"(with its sign mode) holds; netx clips them",
+                [int(mn), int(mx)],
+                [lo, hi],
+            )
+        )
         return
     bits, exp, mode = netx_weight_format(w)
     if bits > MAX_WEIGHT_BITS:
-        problems.append(Problem("weight_precision", "error", L.index,
-                                f"netx needs {bits} weight bits ({mode} sign mode) to hold these weights exactly; "
-                                f"Loihi 2 synapses hold 1-{MAX_WEIGHT_BITS} (odd mixed-sign weights near the "
-                                f"8-bit limit lose their last bit)", bits, MAX_WEIGHT_BITS))
+        problems.append(
+            Problem(
+                "weight_precision",
+                "error",
+                L.index,
+                f"netx needs {bits} weight bits ({mode} sign mode) to hold these weights exactly; "
+                f"Loihi 2 synapses hold 1-{MAX_WEIGHT_BITS} (odd mixed-sign weights near the "
+                f"8-bit limit lose their last bit)",
+                bits,
+                MAX_WEIGHT_BITS,
+            )
+        )
     if not WEIGHT_EXP_RANGE[0] <= exp <= WEIGHT_EXP_RANGE[1]:
-        problems.append(Problem("weight_exponent", "error", L.index,
-                                f"netx's weight exponent would be {exp}, outside {WEIGHT_EXP_RANGE[0]}.."
-                                f"{WEIGHT_EXP_RANGE[1]}", exp, list(WEIGHT_EXP_RANGE)))
+        problems.append(
+            Problem(
+                "weight_exponent",
+                "error",
+                L.index,
+                f"netx's weight exponent would be {exp}, outside {WEIGHT_EXP_RANGE[0]}..{WEIGHT_EXP_RANGE[1]}",
+                exp,
+                list(WEIGHT_EXP_RANGE),
+            )
+        )
     # fan-in: all inputs of one neuron spiking in one step must fit the int16 a_in
-    rows = kind.fan_in_rows(L, np.asarray(g["weight"][()], dtype=np.float64))     # (outputs, inputs)
+    rows = kind.fan_in_rows(L, np.asarray(g["weight"][()], dtype=np.float64))  # (outputs, inputs)
     worst = max(np.clip(rows, 0, None).sum(axis=1).max(), -np.clip(rows, None, 0).sum(axis=1).min())
     worst = int(worst)
     if worst > MAX_INPUT:
-        problems.append(Problem("fan_in", "warning", L.index,
-                                f"if all its inputs spike in one step a neuron receives {worst}, beyond the int16 "
-                                f"synaptic input ({MAX_INPUT}) Lava's fixed_pt LIF reads (it would wrap); only "
-                                f"reached at high input activity", worst, MAX_INPUT))
+        problems.append(
+            Problem(
+                "fan_in",
+                "warning",
+                L.index,
+                f"if all its inputs spike in one step a neuron receives {worst}, beyond the int16 "
+                f"synaptic input ({MAX_INPUT}) Lava's fixed_pt LIF reads (it would wrap); only "
+                f"reached at high input activity",
+                worst,
+                MAX_INPUT,
+            )
+        )
     else:
         _near(problems, "fan_in", L.index, worst, MAX_INPUT, "the worst-case summed synaptic input of one step")
 
@@ -114,37 +168,75 @@ def _weight_rules(L: LayerInfo, g, problems: list[Problem]) -> None:
 def _neuron_rules(L: LayerInfo, g, problems: list[Problem], readout: bool = False) -> None:
     n = L.neuron
     if L.neuron_type not in LIF_TYPES:
-        problems.append(Problem("neuron_model", "warning", L.index,
-                                f"neuron type {L.neuron_type}: the state and neurons-per-core figures here are "
-                                f"for netx's CUBA LIF; other models keep more state (fewer neurons per core)"))
+        problems.append(
+            Problem(
+                "neuron_model",
+                "warning",
+                L.index,
+                f"neuron type {L.neuron_type}: the state and neurons-per-core figures here are "
+                f"for netx's CUBA LIF; other models keep more state (fewer neurons per core)",
+            )
+        )
         return
     vth = n.get("vThMant")
     if readout and vth in READOUT_VTH_MANTS:
-        problems.append(Problem("threshold", "warning", L.index,
-                                f"vThMant {vth!r} lies beyond Lava's voltage range on purpose: a voltage readout "
-                                f"whose neurons never spike (SLAYER's Affine export); the cutoff reads v"))
+        problems.append(
+            Problem(
+                "threshold",
+                "warning",
+                L.index,
+                f"vThMant {vth!r} lies beyond Lava's voltage range on purpose: a voltage readout "
+                f"whose neurons never spike (SLAYER's Affine export); the cutoff reads v",
+            )
+        )
     elif not isinstance(vth, (int, float)) or vth != int(vth) or not 0 <= vth <= MAX_VTH_MANT:
-        problems.append(Problem("threshold", "error", L.index,
-                                f"vThMant {vth!r} is not an integer in 0..{MAX_VTH_MANT} (vth << {VTH_SHIFT} must "
-                                f"fit the 24-bit voltage, lava/proc/lif/models.py)", vth, MAX_VTH_MANT))
+        problems.append(
+            Problem(
+                "threshold",
+                "error",
+                L.index,
+                f"vThMant {vth!r} is not an integer in 0..{MAX_VTH_MANT} (vth << {VTH_SHIFT} must "
+                f"fit the 24-bit voltage, lava/proc/lif/models.py)",
+                vth,
+                MAX_VTH_MANT,
+            )
+        )
     else:
         _near(problems, "threshold", L.index, int(vth), MAX_VTH_MANT, "vThMant")
     for key in ("iDecay", "vDecay"):
         d = n.get(key)
         if not isinstance(d, (int, float)) or d != int(d) or not 0 <= d <= P_SCALE:
-            problems.append(Problem("decay", "error", L.index,
-                                    f"{key} {d!r} is not an integer in 0..{P_SCALE} (12-bit decay, "
-                                    f"lava/proc/lif/models.py)", d, P_SCALE))
+            problems.append(
+                Problem(
+                    "decay",
+                    "error",
+                    L.index,
+                    f"{key} {d!r} is not an integer in 0..{P_SCALE} (12-bit decay, lava/proc/lif/models.py)",
+                    d,
+                    P_SCALE,
+                )
+            )
     if "bias" in g:
         b = np.asarray(g["bias"][()], dtype=np.float64)
         if b.size:
             worst = float(np.abs(b).max())
-            if not np.all(np.isfinite(b)) or np.any(b != np.round(b)) or b.max() > BIAS_MANT_LIMIT - 1 \
-                    or b.min() < -BIAS_MANT_LIMIT:
-                problems.append(Problem("bias", "error", L.index,
-                                        f"bias mantissas span {b.min():g}..{b.max():g}: Lava's bias_mant is a signed "
-                                        f"13-bit integer ({-BIAS_MANT_LIMIT}..{BIAS_MANT_LIMIT - 1})",
-                                        [float(b.min()), float(b.max())], [-BIAS_MANT_LIMIT, BIAS_MANT_LIMIT - 1]))
+            if (
+                not np.all(np.isfinite(b))
+                or np.any(b != np.round(b))
+                or b.max() > BIAS_MANT_LIMIT - 1
+                or b.min() < -BIAS_MANT_LIMIT
+            ):
+                problems.append(
+                    Problem(
+                        "bias",
+                        "error",
+                        L.index,
+                        f"bias mantissas span {b.min():g}..{b.max():g}: Lava's bias_mant is a signed "
+                        f"13-bit integer ({-BIAS_MANT_LIMIT}..{BIAS_MANT_LIMIT - 1})",
+                        [float(b.min()), float(b.max())],
+                        [-BIAS_MANT_LIMIT, BIAS_MANT_LIMIT - 1],
+                    )
+                )
             else:
                 _near(problems, "bias", L.index, int(worst), BIAS_MANT_LIMIT, "the largest |bias mantissa|")
 
@@ -154,10 +246,17 @@ def _delay_rules(L: LayerInfo, g, problems: list[Problem]) -> None:
     if not d.size:
         return
     if not np.all(np.isfinite(d)) or d.min() < 0 or np.any(d != np.round(d)) or d.max() > MAX_DELAY:
-        problems.append(Problem("delay", "error", L.index,
-                                f"axonal delays span {d.min():g}..{d.max():g}: netx and Loihi 2 take integers "
-                                f"0..{MAX_DELAY} (lava-dl netx/utils.py num_delay_bits; larger ones are clamped)",
-                                float(d.max()), MAX_DELAY))
+        problems.append(
+            Problem(
+                "delay",
+                "error",
+                L.index,
+                f"axonal delays span {d.min():g}..{d.max():g}: netx and Loihi 2 take integers "
+                f"0..{MAX_DELAY} (lava-dl netx/utils.py num_delay_bits; larger ones are clamped)",
+                float(d.max()),
+                MAX_DELAY,
+            )
+        )
     else:
         _near(problems, "delay", L.index, int(d.max()), MAX_DELAY, "the largest delay")
 
@@ -167,8 +266,13 @@ def _storage_bits(L: LayerInfo, g) -> int:
     mantissa Loihi 2 holds, sign included in mixed mode) when the weights
     are valid 8-bit integers, else lavacut inspect's signed bits."""
     w = np.asarray(g["weight"][()], dtype=np.float64)
-    if w.size and np.all(np.isfinite(w)) and np.all(w == np.round(w)) and w.min() >= W_MANT_MIN \
-            and w.max() <= W_MANT_MAX:
+    if (
+        w.size
+        and np.all(np.isfinite(w))
+        and np.all(w == np.round(w))
+        and w.min() >= W_MANT_MIN
+        and w.max() <= W_MANT_MAX
+    ):
         bits = netx_weight_format(w)[0]
         if 1 <= bits <= MAX_WEIGHT_BITS:
             return bits
@@ -193,8 +297,9 @@ def file_range_errors(f, layers: list[LayerInfo]) -> list[str]:
     problems: list[Problem] = []
     for L in layers:
         _parameter_rules(L, f["layer"][L.index], problems, is_voltage_readout(layers, L))
-    return [f"[{p.rule}] layer {p.layer}: {p.message}" for p in problems
-            if p.severity == "error" and p.rule in RANGE_RULES]
+    return [
+        f"[{p.rule}] layer {p.layer}: {p.message}" for p in problems if p.severity == "error" and p.rule in RANGE_RULES
+    ]
 
 
 def _parameter_rules(L: LayerInfo, g, problems: list[Problem], readout: bool = False) -> None:
@@ -211,4 +316,3 @@ def _parameter_rules(L: LayerInfo, g, problems: list[Problem], readout: bool = F
         _delay_rules(L, g, problems)
     if "weight" in g:
         _weight_rules(L, g, problems)
-

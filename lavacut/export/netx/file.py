@@ -19,6 +19,7 @@ Every write goes to a temporary file that replaces the target only when
 complete (NetX keeps its file open while a Network lives, so files are never
 rewritten in place).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -59,6 +60,7 @@ def content_hash(f) -> str:
 
     def visit(name, obj):
         import h5py
+
         if isinstance(obj, h5py.Dataset):
             data = obj[()]
             arr = np.asarray(data)
@@ -100,8 +102,10 @@ def layer_problems(f) -> list[str]:
             if not np.all(np.isfinite(v)):
                 out.append(f"layer {key} {name} contains NaN or infinite values")
             elif name.startswith("weight") and v.size and (v.min() < W_MANT_MIN or v.max() > W_MANT_MAX):
-                out.append(f"layer {key} {name} has values in [{v.min():g}, {v.max():g}], outside the "
-                           f"8-bit weight mantissa range [{W_MANT_MIN}, {W_MANT_MAX}]")
+                out.append(
+                    f"layer {key} {name} has values in [{v.min():g}, {v.max():g}], outside the "
+                    f"8-bit weight mantissa range [{W_MANT_MIN}, {W_MANT_MAX}]"
+                )
             elif name == "delay" and v.size and v.min() < 0:
                 out.append(f"layer {key} delay has negative values (min {v.min():g})")
         if "neuron" in g and isinstance(g["neuron"], h5py.Group):
@@ -137,12 +141,21 @@ def modified_after_export(f, meta: dict) -> bool:
     return bool(stored) and stored != content_hash(f)
 
 
-MODIFIED_HINT = ("re-export it from its checkpoint ('lavacut export'), or, if the layers were changed on purpose, "
-                 "recalibrate it for the new layers with 'lavacut calibrate FILE --accept-modified'")
+MODIFIED_HINT = (
+    "re-export it from its checkpoint ('lavacut export'), or, if the layers were changed on purpose, "
+    "recalibrate it for the new layers with 'lavacut calibrate FILE --accept-modified'"
+)
 
 
-def write_netx(net, path: str | Path, meta: dict[str, Any], cutoff: dict[str, dict] | None = None,
-               default_policy: str | None = None, *, check: Callable[[Path], Any]) -> Path:
+def write_netx(
+    net,
+    path: str | Path,
+    meta: dict[str, Any],
+    cutoff: dict[str, dict] | None = None,
+    default_policy: str | None = None,
+    *,
+    check: Callable[[Path], Any],
+) -> Path:
     """Export a SLAYER net (see :func:`lavacut.export.slayer_hdf5.export_hdf5`)
     with lavacut metadata, atomically; ``check(written)`` raises on a bad file
     BEFORE it replaces anything (:func:`lavacut.export.validate.write_export`
@@ -155,7 +168,7 @@ def write_netx(net, path: str | Path, meta: dict[str, Any], cutoff: dict[str, di
     with atomic_path(path, suffix=".net") as tmp:
         raw = tmp.with_name(tmp.name + ".raw")
         try:
-            if hasattr(net, "export_layers"):       # a network of SLAYER blocks (lavacut.export.nir.blocks)
+            if hasattr(net, "export_layers"):  # a network of SLAYER blocks (lavacut.export.nir.blocks)
                 net.export_layers(raw)
             else:
                 export_hdf5(net, raw)
@@ -190,8 +203,9 @@ def _repack_compressed(src: Path, dst: Path) -> None:
                     g.attrs[k] = v
             else:
                 big = obj.shape and obj.size >= 256
-                d = fo.create_dataset(name, data=obj[()], **(dict(compression="gzip", compression_opts=9,
-                                                                  shuffle=True) if big else {}))
+                d = fo.create_dataset(
+                    name, data=obj[()], **(dict(compression="gzip", compression_opts=9, shuffle=True) if big else {})
+                )
                 for k, v in obj.attrs.items():
                     d.attrs[k] = v
 
@@ -237,9 +251,11 @@ def stored_metadata(f, path: str | Path, check_hash: bool = True) -> dict[str, A
     if not isinstance(meta, dict):
         raise NetxFileError(f"{path}: lavacut/meta is not a JSON object (got {type(meta).__name__})")
     if check_hash and modified_after_export(f, meta):
-        raise NetxFileError(f"{path}: the file was modified after export (its layers no longer match the "
-                            f"content_sha256 stored by lavacut, so its calibration and accuracy no longer "
-                            f"apply); {MODIFIED_HINT}")
+        raise NetxFileError(
+            f"{path}: the file was modified after export (its layers no longer match the "
+            f"content_sha256 stored by lavacut, so its calibration and accuracy no longer "
+            f"apply); {MODIFIED_HINT}"
+        )
     cutoff, default = {}, None
     if "cutoff" in g:
         for name in g["cutoff"]:
@@ -262,13 +278,16 @@ def _check_cutoff(path, meta: dict) -> None:
     if "T" in framing and (isinstance(T, bool) or not isinstance(T, int) or T < 1):
         raise NetxFileError(f"{path}: lavacut/meta framing.T must be a positive integer, got {T!r}")
     sensor = meta.get("sensor_size")
-    if sensor is not None and not (isinstance(sensor, list) and len(sensor) == 3
-                                   and all(isinstance(v, int) and v > 0 for v in sensor)):
+    if sensor is not None and not (
+        isinstance(sensor, list) and len(sensor) == 3 and all(isinstance(v, int) and v > 0 for v in sensor)
+    ):
         raise NetxFileError(f"{path}: lavacut/meta sensor_size must be [W, H, P] positive integers, got {sensor!r}")
     default = meta.get("default_policy")
     if default is not None and default not in meta["cutoff"]:
-        raise NetxFileError(f"{path}: lavacut/cutoff default policy {default!r} has no calibration "
-                            f"(calibrated: {sorted(meta['cutoff'])})")
+        raise NetxFileError(
+            f"{path}: lavacut/cutoff default policy {default!r} has no calibration "
+            f"(calibrated: {sorted(meta['cutoff'])})"
+        )
     for name, params in meta["cutoff"].items():
         try:
             rule = rule_from_params(params)
@@ -278,9 +297,16 @@ def _check_cutoff(path, meta: dict) -> None:
             raise NetxFileError(f"{path}: lavacut/cutoff/{name}: {exc}") from None
 
 
-def store_calibration(path: str | Path, cutoff: dict[str, dict], default_policy: str | None = None,
-                      extra_meta: dict[str, Any] | None = None, base_meta: dict[str, Any] | None = None,
-                      accept_modified: bool = False, *, read: Callable[..., dict[str, Any] | None]) -> None:
+def store_calibration(
+    path: str | Path,
+    cutoff: dict[str, dict],
+    default_policy: str | None = None,
+    extra_meta: dict[str, Any] | None = None,
+    base_meta: dict[str, Any] | None = None,
+    accept_modified: bool = False,
+    *,
+    read: Callable[..., dict[str, Any] | None],
+) -> None:
     """Store calibrated stop rules in an export (copy, modify, replace);
     ``read(path, check_hash=...)`` reads (and validates) the metadata, of the
     export and of what was written (:func:`lavacut.export.validate.write_calibration`
@@ -295,15 +321,18 @@ def store_calibration(path: str | Path, cutoff: dict[str, dict], default_policy:
     path = Path(path)
     meta = read(path, check_hash=not accept_modified)
     if meta is None and base_meta is None:
-        raise NetxFileError(f"{path}: not a lavacut export (no lavacut group); export a checkpoint with "
-                            f"'lavacut export' first")
+        raise NetxFileError(
+            f"{path}: not a lavacut export (no lavacut group); export a checkpoint with 'lavacut export' first"
+        )
     with atomic_path(path, suffix=".net") as tmp:
         shutil.copyfile(path, tmp)
         with h5py.File(tmp, "a") as f:
             if meta is None:
                 g = f.create_group(META_GROUP)
-                g.attrs["meta"] = json.dumps({"format": FORMAT, **base_meta, "versions": versions(),
-                                              "content_sha256": content_hash(f)}, default=json_default)
+                g.attrs["meta"] = json.dumps(
+                    {"format": FORMAT, **base_meta, "versions": versions(), "content_sha256": content_hash(f)},
+                    default=json_default,
+                )
                 meta = {"cutoff": {}, "default_policy": None}
             g = f[META_GROUP]
             stale = accept_modified and modified_after_export(f, meta)
@@ -312,8 +341,10 @@ def store_calibration(path: str | Path, cutoff: dict[str, dict], default_policy:
                 m = json.loads(g.attrs["meta"])
                 m.update(extra_meta or {})
                 if stale:
-                    m["modified_after_export"] = {"previous_content_sha256": m.get("content_sha256"),
-                                                  "export_accuracy": m.pop("accuracy", None)}
+                    m["modified_after_export"] = {
+                        "previous_content_sha256": m.get("content_sha256"),
+                        "export_accuracy": m.pop("accuracy", None),
+                    }
                     m["content_sha256"] = content_hash(f)
                 g.attrs["meta"] = json.dumps(m, default=json_default)
             _write_cutoff(g, merged, default_policy or meta.get("default_policy"))

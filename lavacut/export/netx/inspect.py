@@ -11,6 +11,7 @@ cannot handle in it, and why (:func:`mark_support` asks each layer's kind,
 :mod:`lavacut.export.netx.layers`; the runtime and the SLAYER rebuild
 refuse through it). The report itself: :mod:`lavacut.export.inspect_report`.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -24,10 +25,12 @@ from lavacut.export.netx.layers.neurons import LIF_TYPES, never_spikes
 from lavacut.fixed_point import P_SCALE, W_SCALE
 from lavacut.util import LavacutError
 
-SUPPORTED = ("lavacut runs CUBA (or LOIHI, which netx runs as CUBA) LIF neurons with binary spikes in an input "
-             "layer (first), dense layers (with or without axonal delays), conv layers and flatten, with an "
-             "average readout or a voltage readout (a dense layer whose neurons never spike, e.g. "
-             "SLAYER's Affine) allowed as the last layer")
+SUPPORTED = (
+    "lavacut runs CUBA (or LOIHI, which netx runs as CUBA) LIF neurons with binary spikes in an input "
+    "layer (first), dense layers (with or without axonal delays), conv layers and flatten, with an "
+    "average readout or a voltage readout (a dense layer whose neurons never spike, e.g. "
+    "SLAYER's Affine) allowed as the last layer"
+)
 
 
 def _val(ds):
@@ -81,8 +84,11 @@ def read_layers(f, path: str | Path) -> list[LayerInfo]:
 def _neuron_fields(info: LayerInfo) -> None:
     n = info.neuron
     info.neuron_type = str(n.get("type", "?"))
-    for attr, key, scale in (("threshold", "vThMant", W_SCALE), ("current_decay", "iDecay", P_SCALE),
-                             ("voltage_decay", "vDecay", P_SCALE)):
+    for attr, key, scale in (
+        ("threshold", "vThMant", W_SCALE),
+        ("current_decay", "iDecay", P_SCALE),
+        ("voltage_decay", "vDecay", P_SCALE),
+    ):
         v = n.get(key)
         if isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool):
             setattr(info, attr, float(v) / scale)
@@ -133,8 +139,10 @@ def require_support(path, layers: list[LayerInfo], what: str = "run") -> None:
         issue = L.run_issue if what == "run" else L.verify_issue
         if issue:
             neuron = f", neuron {L.neuron_type}" if L.neuron_type else ""
-            raise LavacutError(f"{path}: layer {L.index} has type {L.type!r}{neuron}: {issue}. 'lavacut {what}' "
-                               f"cannot handle it; {SUPPORTED}")
+            raise LavacutError(
+                f"{path}: layer {L.index} has type {L.type!r}{neuron}: {issue}. 'lavacut {what}' "
+                f"cannot handle it; {SUPPORTED}"
+            )
 
 
 def _steady_voltage(current, bias, L: LayerInfo) -> np.ndarray:
@@ -169,25 +177,34 @@ def activity_warnings(layers: list[LayerInfo], group) -> list[str]:
         # vth in one step: a spike at every step (the most a neuron can give)
         if bias.size and np.all(bias > vth):
             whatever = kind_of(L.type).elementwise and L.transform and (L.transform[0] or 0) >= 0
-            out.append(f"layer {L.index} ({L.type}): its bias ({bias.min():g}..{bias.max():g}) alone drives every "
-                       f"neuron past its threshold (vThMant {vth:g}) at every step: it fires at every step "
-                       + ("whatever the frames are, so nothing after it depends on the input" if whatever else
-                          "without any input"))
+            out.append(
+                f"layer {L.index} ({L.type}): its bias ({bias.min():g}..{bias.max():g}) alone drives every "
+                f"neuron past its threshold (vThMant {vth:g}) at every step: it fires at every step "
+                + (
+                    "whatever the frames are, so nothing after it depends on the input"
+                    if whatever
+                    else "without any input"
+                )
+            )
     weighted = [L for L in layers if kind_of(L.type).synaptic]
     last = weighted[-1] if weighted else None
     if last is not None and is_voltage_readout(layers, last):
-        out.append(f"layer {last.index} ({last.type}) is a voltage readout: its neurons never spike (none, netx's "
-                   f"integrator, or a threshold beyond Lava's range); the cutoff reads their voltages")
+        out.append(
+            f"layer {last.index} ({last.type}) is a voltage readout: its neurons never spike (none, netx's "
+            f"integrator, or a threshold beyond Lava's range); the cutoff reads their voltages"
+        )
     elif last is not None and last in lif and "weight" in group[last.index]:
         g = group[last.index]
         w = np.asarray(g["weight"][()], dtype=np.float64)
-        w = kind_of(last.type).fan_in_rows(last, w)          # (output channels or neurons, inputs)
-        current = np.clip(w, 0, None).sum(axis=1)       # every excitatory input spiking every step
+        w = kind_of(last.type).fan_in_rows(last, w)  # (output channels or neurons, inputs)
+        current = np.clip(w, 0, None).sum(axis=1)  # every excitatory input spiking every step
         bias = np.asarray(g["bias"][()], dtype=np.float64).reshape(-1) if "bias" in g else np.zeros(1)
         if bias.size not in (1, current.size):
             bias = np.zeros(1)
         if not np.any(_steady_voltage(current, bias, last) > last.threshold * W_SCALE):
-            out.append(f"layer {last.index} ({last.type}, the output): even with every excitatory input spiking "
-                       f"at every step (input current at most {current.max():g}) no neuron reaches its threshold "
-                       f"(vThMant {last.threshold * W_SCALE:g}): it never spikes, so every decision is a tie")
+            out.append(
+                f"layer {last.index} ({last.type}, the output): even with every excitatory input spiking "
+                f"at every step (input current at most {current.max():g}) no neuron reaches its threshold "
+                f"(vThMant {last.threshold * W_SCALE:g}): it never spikes, so every decision is a tie"
+            )
     return out

@@ -15,11 +15,21 @@ Spyx and others exchange trained spiking networks in.
 - :mod:`.blocks`: imports beyond a NetSpec (recurrent layers, voltage
   readouts) as SLAYER blocks and their NetX layers.
 """
+
 from lavacut.export.nir.neurons import DEFAULT_DT
 from lavacut.export.nir.ops import NirError
 from lavacut.export.nir.importer import import_nir
 from lavacut.export.nir.read import format_import_report, from_nir, read_nir
 from lavacut.export.nir.write import lavacut_metadata, to_nir, write_nir
 
-__all__ = ["to_nir", "write_nir", "read_nir", "from_nir", "import_nir", "format_import_report", "NirError",
-           "DEFAULT_DT", "lavacut_metadata"]
+__all__ = [
+    "to_nir",
+    "write_nir",
+    "read_nir",
+    "from_nir",
+    "import_nir",
+    "format_import_report",
+    "NirError",
+    "DEFAULT_DT",
+    "lavacut_metadata",
+]

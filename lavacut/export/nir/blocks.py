@@ -9,6 +9,7 @@ and the torch engine use) is :class:`~lavacut.export.rebuild.slayer.NetxRebuild`
 those layers, so the import, its export and the SLAYER reference are one
 computation on Lava's schedule.
 """
+
 from __future__ import annotations
 
 import os
@@ -32,15 +33,23 @@ class ImportedNet(NetxRebuild):
 
     def __init__(self, path: str | Path):
         self.layer_bytes = Path(path).read_bytes()
-        super().__init__(path, check=False)      # the readout layer is what ``run`` may refuse, not a rebuild issue
+        super().__init__(path, check=False)  # the readout layer is what ``run`` may refuse, not a rebuild issue
 
     def export_layers(self, path: str | os.PathLike) -> None:
         Path(path).write_bytes(self.layer_bytes)
 
 
 def _block(L: dict, n_in: int, theta: float):
-    npar = {"threshold": theta, "current_decay": 1.0, "voltage_decay": 0.0, "tau_grad": 1, "scale_grad": 1,
-            "requires_grad": False, "shared_param": True, "persistent_state": False}
+    npar = {
+        "threshold": theta,
+        "current_decay": 1.0,
+        "voltage_decay": 0.0,
+        "tau_grad": 1,
+        "scale_grad": 1,
+        "requires_grad": False,
+        "shared_param": True,
+        "persistent_state": False,
+    }
     n = int(L["shape"][0])
     if L["kind"] == "conv":
         c_in = int(L["wq"].shape[1])
@@ -80,7 +89,7 @@ def write_layers(layers: list[dict], input_shape, theta: float, path: str | Path
         n_in = int(np.prod(shape))
         blocks.append((_block(L, n_in, theta), L))
         shape = tuple(int(v) for v in L["shape"])
-    with torch.no_grad():        # one step sizes the neurons (export_hdf5 needs their shape)
+    with torch.no_grad():  # one step sizes the neurons (export_hdf5 needs their shape)
         x = torch.zeros((1,) + tuple(int(v) for v in input_shape) + (1,))
         for b, L in blocks:
             if L is not None and L["kind"] == "dense":
@@ -92,7 +101,7 @@ def write_layers(layers: list[dict], input_shape, theta: float, path: str | Path
         for i, (b, L) in enumerate(blocks, start=1):
             h = g.create_group(str(i))
             if hasattr(b, "recurrent_synapse"):
-                b.synapse_params = None              # lava-dl 0.6.0's Recurrent export deletes it a second time
+                b.synapse_params = None  # lava-dl 0.6.0's Recurrent export deletes it a second time
             b.export_hdf5(h)
             if L is not None and L["bias"]:
                 h.create_dataset("bias", data=np.rint(np.asarray(L["bias"]) * W_SCALE).astype(np.int32))

@@ -79,6 +79,7 @@ does not round toward zero at each decay (a spike can flip when ``v`` lands
 within 1/4096 of the threshold), and states are unbounded there but 24-bit
 on Loihi.
 """
+
 from __future__ import annotations
 
 import math
@@ -122,7 +123,7 @@ def neuron_params(name: str, node, shape, dt: float) -> dict:
     if ntype is not None and ntype != tuple(shape) and int(np.prod(ntype)) not in (1, int(np.prod(shape))):
         raise NirError(f"{where}: holds {ntype} neurons but the node before it outputs shape {shape}")
     P = lambda a, d=None: param(node, a, shape, where, d)  # noqa: E731
-    readout = t in ("LI", "CubaLI", "I")     # no threshold: the voltage is the output (scale free)
+    readout = t in ("LI", "CubaLI", "I")  # no threshold: the voltage is the output (scale free)
     vth = np.ones(shape) if readout else P("v_threshold")
     v_reset = np.zeros(shape) if readout else P("v_reset", 0.0)
     if t in ("CubaLIF", "CubaLI"):
@@ -139,31 +140,49 @@ def neuron_params(name: str, node, shape, dt: float) -> dict:
         du, dv = np.ones(shape), np.zeros(shape)
         gain = dt * r
     if np.any(v_reset != 0):
-        raise NirError(f"{where}: v_reset must be 0 (CUBA neurons reset to 0), got values in "
-                       f"[{v_reset.min():.4g}, {v_reset.max():.4g}]")
+        raise NirError(
+            f"{where}: v_reset must be 0 (CUBA neurons reset to 0), got values in "
+            f"[{v_reset.min():.4g}, {v_reset.max():.4g}]"
+        )
     if not np.all(np.isfinite(vth)) or np.any(vth <= 0):
         raise NirError(f"{where}: v_threshold must be positive and finite, got [{vth.min():.4g}, {vth.max():.4g}]")
     for nm, d in (("current decay dt/tau_syn", du), ("voltage decay dt/tau_mem", dv)):
         if not np.all(np.isfinite(d)) or np.any(d < 0):
             raise NirError(f"{where}: {nm} is not a finite non-negative number (tau <= 0?)")
         if np.any(d > 1 + 1e-9):
-            raise NirError(f"{where}: {nm} = {d.max():.4g} > 1 (dt = {dt:g} s is longer than the time "
-                           f"constant): forward Euler would overshoot; give a smaller dt (--dt)")
+            raise NirError(
+                f"{where}: {nm} = {d.max():.4g} > 1 (dt = {dt:g} s is longer than the time "
+                f"constant): forward Euler would overshoot; give a smaller dt (--dt)"
+            )
     if not np.all(np.isfinite(gain)) or not np.all(np.isfinite(v_leak)):
         raise NirError(f"{where}: r / w_in / v_leak give a non-finite input gain or leak")
     i_dec = np.rint(du * P_SCALE).astype(np.int64)
     v_dec = np.rint(dv * P_SCALE).astype(np.int64)
-    for nm, q, d in (("tau_syn" if t.startswith("Cuba") else "current", i_dec, du),
-                     ("tau_mem" if t.startswith("Cuba") else "tau", v_dec, dv)):
+    for nm, q, d in (
+        ("tau_syn" if t.startswith("Cuba") else "current", i_dec, du),
+        ("tau_mem" if t.startswith("Cuba") else "tau", v_dec, dv),
+    ):
         if q.min() != q.max():
-            raise NirError(f"{where}: heterogeneous per-neuron {nm}: decays dt/tau span [{d.min():.6g}, "
-                           f"{d.max():.6g}] (quantised {q.min()}..{q.max()} /4096); a CUBA layer has one "
-                           f"current and one voltage decay for all its neurons")
+            raise NirError(
+                f"{where}: heterogeneous per-neuron {nm}: decays dt/tau span [{d.min():.6g}, "
+                f"{d.max():.6g}] (quantised {q.min()}..{q.max()} /4096); a CUBA layer has one "
+                f"current and one voltage decay for all its neurons"
+            )
     if i_dec.flat[0] < 1:
-        raise NirError(f"{where}: current decay dt/tau_syn = {du.flat[0]:.3g} rounds to 0/4096; CUBA needs "
-                       f">= 1/4096 (NetX stores du = iDecay - 1)")
-    return {"type": t, "du": float(du.flat[0]), "dv": float(dv.flat[0]), "iDecay": int(i_dec.flat[0]),
-            "vDecay": int(v_dec.flat[0]), "gain": gain, "vth": vth, "leak": dv * v_leak}
+        raise NirError(
+            f"{where}: current decay dt/tau_syn = {du.flat[0]:.3g} rounds to 0/4096; CUBA needs "
+            f">= 1/4096 (NetX stores du = iDecay - 1)"
+        )
+    return {
+        "type": t,
+        "du": float(du.flat[0]),
+        "dv": float(dv.flat[0]),
+        "iDecay": int(i_dec.flat[0]),
+        "vDecay": int(v_dec.flat[0]),
+        "gain": gain,
+        "vth": vth,
+        "leak": dv * v_leak,
+    }
 
 
 def normalised_bias(name: str, par: dict, syn: dict) -> np.ndarray | None:
@@ -178,12 +197,14 @@ def normalised_bias(name: str, par: dict, syn: dict) -> np.ndarray | None:
                 f"node(s) {syn['bias_nodes']} add a constant (bias) to the input of node {name!r} ({par['type']}), "
                 f"whose synaptic current integrates it (dt/tau_syn = {par['du']:.4g} < 1): the current would rise "
                 f"to its steady value over several steps, which Loihi's bias (a constant added to the voltage) "
-                f"cannot reproduce; exact only with tau_syn = dt, or without the bias")
+                f"cannot reproduce; exact only with tau_syn = dt, or without the bias"
+            )
         bv = bv + par["gain"] * c.reshape(bv.shape)
     return bv / par["vth"] if np.any(bv != 0) else None
 
 
 # ---------------------------------------------------------------- dt
+
 
 def _meta_float(md: dict, key: str):
     v = md.get(key) if isinstance(md, dict) else None
@@ -218,13 +239,15 @@ def resolve_dt(graph, dt: float | None) -> tuple[float, str]:
             try:
                 tau, k = np.broadcast_arrays(arr(tau).reshape(-1), arr(k).reshape(-1))
             except (ValueError, AttributeError):
-                continue          # mismatched shapes: reported by the node checks
+                continue  # mismatched shapes: reported by the node checks
             ok = np.isfinite(tau) & np.isfinite(k) & (k != 1) & (k != 0) & (tau > 0)
             cands += [float(v) for v in (tau[ok] / k[ok]) if v > 0]
     if not has_tau:
         return 1.0, "no time constants in the graph (IF only): dt = 1"
-    hint = ("pass the step the producer simulated with: lavacut import FILE --dt SECONDS (e.g. --dt 1e-4 for "
-            "snnTorch, 1e-3 for Norse)")
+    hint = (
+        "pass the step the producer simulated with: lavacut import FILE --dt SECONDS (e.g. --dt 1e-4 for "
+        "snnTorch, 1e-3 for Norse)"
+    )
     if cands:
         lo, hi = min(cands), max(cands)
         if hi <= lo * (1 + 1e-4):
@@ -234,6 +257,7 @@ def resolve_dt(graph, dt: float | None) -> tuple[float, str]:
 
 
 # ---------------------------------------------------------------- threshold and quantisation
+
 
 def _on_grid(x: np.ndarray, step: float, tol: float = 1e-6) -> bool:
     y = x / step
@@ -247,21 +271,26 @@ def _bias_fits(bn: np.ndarray, ms: np.ndarray) -> np.ndarray:
     u = np.unique(bn)
     ok = np.ones(len(ms), dtype=bool)
     for lo in range(0, len(u), 256):
-        x = np.outer(ms, u[lo:lo + 256])
+        x = np.outer(ms, u[lo : lo + 256])
         ok &= np.all(np.abs(x - np.rint(x)) <= 1e-9 * np.maximum(1.0, np.abs(x)), axis=1)
         ok &= (x.min(axis=1) >= -BIAS_MANT_LIMIT) & (x.max(axis=1) <= BIAS_MANT_LIMIT - 1)
     return ok
 
 
 def _bias_error(layers: list[dict], ms: np.ndarray, what: str) -> NirError:
-    bad = [L for L in layers if L["bn"] is not None and not _bias_fits(L["bn"], ms).any()] or \
-        [L for L in layers if L["bn"] is not None]
-    parts = [f"node {L['neuron']!r} ({L['neuron_type']}): bias/v_threshold in [{L['bn'].min():.6g}, "
-             f"{L['bn'].max():.6g}]" for L in bad]
-    return NirError(f"{'; '.join(parts)}: the constant input per step (dt/tau_mem * v_leak plus the Affine/Conv2d "
-                    f"biases times the input gain) cannot be Loihi's bias exactly with {what}: rescaled to the "
-                    f"threshold it must be a multiple of 1/{W_SCALE} with |bias * {W_SCALE}| <= 4095 (bias_mant, "
-                    f"13-bit, bias_exp 6)")
+    bad = [L for L in layers if L["bn"] is not None and not _bias_fits(L["bn"], ms).any()] or [
+        L for L in layers if L["bn"] is not None
+    ]
+    parts = [
+        f"node {L['neuron']!r} ({L['neuron_type']}): bias/v_threshold in [{L['bn'].min():.6g}, {L['bn'].max():.6g}]"
+        for L in bad
+    ]
+    return NirError(
+        f"{'; '.join(parts)}: the constant input per step (dt/tau_mem * v_leak plus the Affine/Conv2d "
+        f"biases times the input gain) cannot be Loihi's bias exactly with {what}: rescaled to the "
+        f"threshold it must be a multiple of 1/{W_SCALE} with |bias * {W_SCALE}| <= 4095 (bias_mant, "
+        f"13-bit, bias_exp 6)"
+    )
 
 
 def choose_threshold(layers: list[dict], threshold: float | None) -> tuple[float, str]:
@@ -287,15 +316,21 @@ def choose_threshold(layers: list[dict], threshold: float | None) -> tuple[float
         if abs(m - round(m)) > 1e-9 or not 1 <= round(m) < (1 << 17):
             continue
         th = round(m) / W_SCALE
-        if all(_on_grid(L["wn"] * th, 2 / W_SCALE) and
-               (not L["wn"].size or (L["wn"].min() * th >= W_MIN / W_SCALE - 1e-9 and
-                                     L["wn"].max() * th <= W_MAX / W_SCALE + 1e-9)) for L in layers) \
-                and fits(round(m)):
+        if all(
+            _on_grid(L["wn"] * th, 2 / W_SCALE)
+            and (
+                not L["wn"].size
+                or (L["wn"].min() * th >= W_MIN / W_SCALE - 1e-9 and L["wn"].max() * th <= W_MAX / W_SCALE + 1e-9)
+            )
+            for L in layers
+        ) and fits(round(m)):
             return th, "the graph's own threshold: weights exactly on the 8-bit grid"
     mmax = MAX_AUTO_THRESHOLD_MANT if wmax == 0 else int(math.floor(W_MAX / wmax * (1 + 1e-12)))
     if mmax < 1:
-        raise NirError(f"weights are too large relative to the thresholds (max |w| / v_threshold = {wmax:.4g}): "
-                       f"even threshold 1/64 puts them beyond the 8-bit range")
+        raise NirError(
+            f"weights are too large relative to the thresholds (max |w| / v_threshold = {wmax:.4g}): "
+            f"even threshold 1/64 puts them beyond the 8-bit range"
+        )
     capped = mmax > MAX_AUTO_THRESHOLD_MANT
     mmax = min(mmax, MAX_AUTO_THRESHOLD_MANT)
     if biased:
@@ -306,13 +341,18 @@ def choose_threshold(layers: list[dict], threshold: float | None) -> tuple[float
         if not ok.any():
             raise _bias_error(layers, ms, f"any threshold up to {mmax / W_SCALE:g} that keeps the weights in range")
         m = int(ms[int(np.argmax(ok))])
-        return m / W_SCALE, ("largest threshold on the 1/64 grid that puts every bias on Loihi's bias grid and "
-                             "keeps the weights in the 8-bit range")
+        return m / W_SCALE, (
+            "largest threshold on the 1/64 grid that puts every bias on Loihi's bias grid and "
+            "keeps the weights in the 8-bit range"
+        )
     if wmax == 0:
         return 1.0, "all weights are zero"
     if capped:
-        return (mmax / W_SCALE, f"capped at {mmax / W_SCALE:g} (voltage headroom below Loihi's 24-bit state): the "
-                                f"weights use {mmax * wmax / W_MAX:.0%} of the 8-bit range")
+        return (
+            mmax / W_SCALE,
+            f"capped at {mmax / W_SCALE:g} (voltage headroom below Loihi's 24-bit state): the "
+            f"weights use {mmax * wmax / W_MAX:.0%} of the 8-bit range",
+        )
     return mmax / W_SCALE, "largest threshold on the 1/64 grid that keeps every layer's weights in the 8-bit range"
 
 
@@ -323,11 +363,11 @@ def quantise(wn: np.ndarray, theta: float) -> tuple[np.ndarray, dict]:
     wq = np.clip(np.rint(wf * W_SCALE / 2) * 2, W_MIN, W_MAX) / W_SCALE
     err = wq - wf
     nrm = float(np.linalg.norm(wf))
-    return wq, {"rel_rms_error": float(np.linalg.norm(err) / nrm) if nrm else 0.0,
-                "max_abs_error": float(np.abs(err).max()) if err.size else 0.0,
-                "zeroed": int(np.sum((wq == 0) & (wf != 0))),
-                "clipped": int(np.sum((wf < W_MIN / W_SCALE - 1e-9) | (wf > W_MAX / W_SCALE + 1e-9))),
-                "n_weights": int(wf.size),
-                "max_abs_weight": float(np.abs(wf).max()) if wf.size else 0.0}
-
-
+    return wq, {
+        "rel_rms_error": float(np.linalg.norm(err) / nrm) if nrm else 0.0,
+        "max_abs_error": float(np.abs(err).max()) if err.size else 0.0,
+        "zeroed": int(np.sum((wq == 0) & (wf != 0))),
+        "clipped": int(np.sum((wf < W_MIN / W_SCALE - 1e-9) | (wf > W_MAX / W_SCALE + 1e-9))),
+        "n_weights": int(wf.size),
+        "max_abs_weight": float(np.abs(wf).max()) if wf.size else 0.0,
+    }

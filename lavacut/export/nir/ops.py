@@ -9,6 +9,7 @@ exact Jacobian of the run) before a 1-D layer, one convolution before a
 (C, H, W) layer. The biases become one constant input per neuron (the run
 applied to zeros), which :mod:`.neurons` maps onto Loihi's voltage bias.
 """
+
 from __future__ import annotations
 
 from collections import defaultdict
@@ -25,9 +26,9 @@ SUPPORTED_NODES = ("Input", "Output") + LINEAR_NODES + NEURON_NODES + READOUT_NO
 _WHY_NOT = {
     "Delay": "axonal delays are not part of lavacut networks",
     "NoneType": "an empty node: the producing library wrote no NIR node for this module (it has no NIR mapping, "
-                "e.g. Norse 1.1.0's LIFRecurrentCell, AvgPool2d, Flatten)",
+    "e.g. Norse 1.1.0's LIFRecurrentCell, AvgPool2d, Flatten)",
     "NIRGraph": "a sub-graph (snnTorch writes recurrent layers RLeaky/RSynaptic as sub-graphs); "
-                "lavacut imports feed-forward chains",
+    "lavacut imports feed-forward chains",
     "Conv1d": "lavacut networks take (C, H, W) frames: 2-D convolutions only",
     "Threshold": "a bare threshold without neuron dynamics",
     "Scale": "an elementwise scale node",
@@ -41,7 +42,7 @@ class NirError(LavacutError, ValueError):
 def arr(x) -> np.ndarray | None:
     if x is None:
         return None
-    if hasattr(x, "detach"):          # torch tensors (snnTorch puts some in graphs it builds)
+    if hasattr(x, "detach"):  # torch tensors (snnTorch puts some in graphs it builds)
         x = x.detach().cpu().numpy()
     return np.asarray(x, dtype=np.float64)
 
@@ -86,8 +87,10 @@ def linear_op(name: str, node, shape: tuple[int, ...]) -> dict:
         if w.ndim != 2:
             raise NirError(f"{where}: weight must be 2-D (out, in), got shape {w.shape}")
         if len(shape) != 1 or shape[0] != w.shape[1]:
-            raise NirError(f"{where}: its weight takes {w.shape[1]} inputs but the node before it outputs "
-                           f"shape {shape}" + (" (a Flatten is missing)" if len(shape) > 1 else ""))
+            raise NirError(
+                f"{where}: its weight takes {w.shape[1]} inputs but the node before it outputs "
+                f"shape {shape}" + (" (a Flatten is missing)" if len(shape) > 1 else "")
+            )
         b = _nonzero(node.bias) if t == "Affine" else None
         if b is not None and b.size not in (1, w.shape[0]):
             raise NirError(f"{where}: bias has {b.size} values for {w.shape[0]} outputs")
@@ -102,9 +105,11 @@ def linear_op(name: str, node, shape: tuple[int, ...]) -> dict:
         s, e = int(node.start_dim), int(node.end_dim)
         s, e = (s + nd if s < 0 else s), (e + nd if e < 0 else e)
         if not (0 <= s <= e < nd):
-            raise NirError(f"{where}: start_dim {node.start_dim} / end_dim {node.end_dim} do not fit input "
-                           f"shape {shape} (NIR shapes have no batch dimension)")
-        out = shape[:s] + (int(np.prod(shape[s:e + 1])),) + shape[e + 1:]
+            raise NirError(
+                f"{where}: start_dim {node.start_dim} / end_dim {node.end_dim} do not fit input "
+                f"shape {shape} (NIR shapes have no batch dimension)"
+            )
+        out = shape[:s] + (int(np.prod(shape[s : e + 1])),) + shape[e + 1 :]
         return {"kind": "flatten", "b": None, "name": name, "in": shape, "out": out}
     if len(shape) != 3:
         raise NirError(f"{where}: needs (C, H, W) input, but the node before it outputs shape {shape}")
@@ -116,41 +121,44 @@ def linear_op(name: str, node, shape: tuple[int, ...]) -> dict:
             raise NirError(f"{where}: weight must be (C_out, C_in/groups, kH, kW), got shape {w.shape}")
         g = int(node.groups)
         if g < 1 or c != w.shape[1] * g or w.shape[0] % g:
-            raise NirError(f"{where}: weight {w.shape} with groups={g} takes {w.shape[1] * g} channels, the "
-                           f"node before it outputs {c} channels (shape {shape})")
+            raise NirError(
+                f"{where}: weight {w.shape} with groups={g} takes {w.shape[1] * g} channels, the "
+                f"node before it outputs {c} channels (shape {shape})"
+            )
         b = _nonzero(node.bias)
         if b is not None and b.size not in (1, w.shape[0]):
             raise NirError(f"{where}: bias has {b.size} values for {w.shape[0]} output channels")
         if node.input_shape is not None:
             ish = pair(node.input_shape, "input_shape", where)
             if ish != (h, wd):
-                raise NirError(f"{where}: declared input_shape {ish} but the node before it outputs "
-                               f"(H, W) = {(h, wd)}")
+                raise NirError(f"{where}: declared input_shape {ish} but the node before it outputs (H, W) = {(h, wd)}")
         dil = pair(node.dilation, "dilation", where)
         stride = pair(node.stride, "stride", where)
-        if g > 1:                                   # groups -> block-diagonal full kernel
+        if g > 1:  # groups -> block-diagonal full kernel
             full = np.zeros((w.shape[0], c) + w.shape[2:])
             og, ig = w.shape[0] // g, w.shape[1]
             for gi in range(g):
-                full[gi * og:(gi + 1) * og, gi * ig:(gi + 1) * ig] = w[gi * og:(gi + 1) * og]
+                full[gi * og : (gi + 1) * og, gi * ig : (gi + 1) * ig] = w[gi * og : (gi + 1) * og]
             w = full
-        if dil != (1, 1):                           # dilation -> sparse larger kernel
+        if dil != (1, 1):  # dilation -> sparse larger kernel
             kh, kw = w.shape[2:]
             full = np.zeros(w.shape[:2] + ((kh - 1) * dil[0] + 1, (kw - 1) * dil[1] + 1))
-            full[:, :, ::dil[0], ::dil[1]] = w
+            full[:, :, :: dil[0], :: dil[1]] = w
             w = full
         k = w.shape[2:]
         if isinstance(node.padding, str):
             if node.padding == "valid":
                 pad = (0, 0)
-            else:                                   # "same"
+            else:  # "same"
                 if stride != (1, 1) or any((ki - 1) % 2 for ki in k):
-                    raise NirError(f"{where}: padding 'same' with stride {stride} and kernel {k} is not "
-                                   f"symmetric; lavacut convolutions pad symmetrically")
+                    raise NirError(
+                        f"{where}: padding 'same' with stride {stride} and kernel {k} is not "
+                        f"symmetric; lavacut convolutions pad symmetrically"
+                    )
                 pad = ((k[0] - 1) // 2, (k[1] - 1) // 2)
         else:
             pad = pair(node.padding, "padding", where)
-    else:                                           # SumPool2d / AvgPool2d (divisor kH*kW, padding counted)
+    else:  # SumPool2d / AvgPool2d (divisor kH*kW, padding counted)
         k = pair(node.kernel_size, "kernel_size", where)
         stride = pair(node.stride, "stride", where)
         pad = pair(node.padding, "padding", where)
@@ -158,10 +166,20 @@ def linear_op(name: str, node, shape: tuple[int, ...]) -> dict:
         w[np.arange(c), np.arange(c)] = 1.0 if t == "SumPool2d" else 1.0 / (k[0] * k[1])
     out_hw = conv_out((h, wd), w.shape[2:], stride, pad)
     if min(out_hw) < 1:
-        raise NirError(f"{where}: kernel {w.shape[2:]}, stride {stride}, padding {pad} leave no output for "
-                       f"input {shape}")
-    return {"kind": "conv", "w": w, "b": b, "stride": stride, "pad": pad, "name": name, "in": shape,
-            "out": (w.shape[0],) + out_hw, "type": t}
+        raise NirError(
+            f"{where}: kernel {w.shape[2:]}, stride {stride}, padding {pad} leave no output for input {shape}"
+        )
+    return {
+        "kind": "conv",
+        "w": w,
+        "b": b,
+        "stride": stride,
+        "pad": pad,
+        "name": name,
+        "in": shape,
+        "out": (w.shape[0],) + out_hw,
+        "type": t,
+    }
 
 
 def _move_padding(a: dict, b: dict) -> tuple[dict, dict]:
@@ -177,14 +195,18 @@ def _move_padding(a: dict, b: dict) -> tuple[dict, dict]:
         if ka[d] > sa[d] + pa[d]:
             why.append(f"its windows overlap the border ({axis}: kernel {ka[d]} > stride {sa[d]} + padding {pa[d]})")
         elif out_a[d] * sa[d] - pa[d] < size[d]:
-            why.append(f"its windows do not cover the input ({axis}: {size[d]} input {axis}, windows of "
-                       f"{ka[d]} at stride {sa[d]} end at {out_a[d] * sa[d] - pa[d]})")
+            why.append(
+                f"its windows do not cover the input ({axis}: {size[d]} input {axis}, windows of "
+                f"{ka[d]} at stride {sa[d]} end at {out_a[d] * sa[d] - pa[d]})"
+            )
     if why:
         what = a.get("type", "convolution")
-        raise NirError(f"node {b['name']!r} pads its input {tuple(pb)} and follows {a['name']!r} ({what}, kernel "
-                       f"{tuple(ka)}, stride {tuple(sa)}, padding {tuple(pa)}) without a neuron between them: NetX "
-                       f"has no pooling, so the two must become one convolution, which is exact only if the padding "
-                       f"can move before {a['name']!r}; it cannot: {'; '.join(why)}")
+        raise NirError(
+            f"node {b['name']!r} pads its input {tuple(pb)} and follows {a['name']!r} ({what}, kernel "
+            f"{tuple(ka)}, stride {tuple(sa)}, padding {tuple(pa)}) without a neuron between them: NetX "
+            f"has no pooling, so the two must become one convolution, which is exact only if the padding "
+            f"can move before {a['name']!r}; it cannot: {'; '.join(why)}"
+        )
     a = dict(a, pad=(pa[0] + pb[0] * sa[0], pa[1] + pb[1] * sa[1]))
     return a, dict(b, pad=(0, 0))
 
@@ -200,10 +222,19 @@ def compose_conv(a: dict, b: dict) -> dict:
     w = np.zeros((wb.shape[0], wa.shape[1]) + K)
     for m in range(kb[0]):
         for n in range(kb[1]):
-            w[:, :, m * sa[0]:m * sa[0] + ka[0], n * sa[1]:n * sa[1] + ka[1]] += np.einsum(
-                "om,mcij->ocij", wb[:, :, m, n], wa)
-    out = {"kind": "conv", "w": w, "b": None, "stride": (sa[0] * b["stride"][0], sa[1] * b["stride"][1]),
-           "pad": a["pad"], "name": f"{a['name']}+{b['name']}", "in": a["in"], "out": b["out"]}
+            w[:, :, m * sa[0] : m * sa[0] + ka[0], n * sa[1] : n * sa[1] + ka[1]] += np.einsum(
+                "om,mcij->ocij", wb[:, :, m, n], wa
+            )
+    out = {
+        "kind": "conv",
+        "w": w,
+        "b": None,
+        "stride": (sa[0] * b["stride"][0], sa[1] * b["stride"][1]),
+        "pad": a["pad"],
+        "name": f"{a['name']}+{b['name']}",
+        "in": a["in"],
+        "out": b["out"],
+    }
     if conv_out(a["in"][1:], K, out["stride"], out["pad"]) != tuple(b["out"][1:]):
         raise NirError(f"nodes {out['name']}: merged convolution does not reproduce the output shape")
     return out
@@ -234,8 +265,10 @@ def compose_run(ops: list[dict], neuron: str) -> dict:
     import torch
 
     if not any(o["kind"] != "flatten" for o in ops):
-        raise NirError(f"neuron node {neuron!r} has no weighted layer (Linear, Affine, Conv2d, pooling) "
-                       f"before it: every lavacut layer is synapse -> CUBA neurons")
+        raise NirError(
+            f"neuron node {neuron!r} has no weighted layer (Linear, Affine, Conv2d, pooling) "
+            f"before it: every lavacut layer is synapse -> CUBA neurons"
+        )
     in_shape, out_shape = tuple(ops[0]["in"]), tuple(ops[-1]["out"])
     names = [o["name"] for o in ops]
     bias_nodes = [o["name"] for o in ops if o["b"] is not None]
@@ -247,24 +280,29 @@ def compose_run(ops: list[dict], neuron: str) -> dict:
     if len(out_shape) == 3:
         bad = [o["name"] for o in ops if o["kind"] != "conv"]
         if bad:
-            raise NirError(f"node(s) {bad} before the (C, H, W) neuron node {neuron!r}: only convolutions and "
-                           f"pooling can feed a convolutional layer")
+            raise NirError(
+                f"node(s) {bad} before the (C, H, W) neuron node {neuron!r}: only convolutions and "
+                f"pooling can feed a convolutional layer"
+            )
         acc = ops[0]
         for op in ops[1:]:
             acc = compose_conv(acc, op)
         k, s, p = acc["w"].shape[2:], acc["stride"], acc["pad"]
         if k[0] != k[1] or s[0] != s[1] or p[0] != p[1]:
-            raise NirError(f"node(s) {names} before neuron {neuron!r}: kernel {k}, stride {s}, padding {p}; "
-                           f"lavacut convolutions (NetSpec) are square in all three")
-        return {"kind": "conv", "w": acc["w"], "kernel": int(k[0]), "stride": int(s[0]), "padding": int(p[0]),
-                **common}
+            raise NirError(
+                f"node(s) {names} before neuron {neuron!r}: kernel {k}, stride {s}, padding {p}; "
+                f"lavacut convolutions (NetSpec) are square in all three"
+            )
+        return {"kind": "conv", "w": acc["w"], "kernel": int(k[0]), "stride": int(s[0]), "padding": int(p[0]), **common}
     if len(out_shape) != 1:
-        raise NirError(f"neuron node {neuron!r} has shape {out_shape}: lavacut layers are (C, H, W) "
-                       f"convolutions or 1-D dense layers")
+        raise NirError(
+            f"neuron node {neuron!r} has shape {out_shape}: lavacut layers are (C, H, W) "
+            f"convolutions or 1-D dense layers"
+        )
     core = [o for o in ops if o["kind"] != "flatten"]
     if len(core) == 1 and core[0]["kind"] == "dense" and ops[-1] is core[0]:
-        w = core[0]["w"]                             # flatten (C order) then one matrix
-    else:                                            # exact Jacobian of the linear run
+        w = core[0]["w"]  # flatten (C order) then one matrix
+    else:  # exact Jacobian of the linear run
         n_in = int(np.prod(in_shape))
         cols = []
         with torch.no_grad():
@@ -283,12 +321,18 @@ def _self_loops(nodes, succ, pred) -> dict[str, str]:
     ``succ`` / ``pred``; other loops stay and are refused by the walk."""
     loops = {}
     for w, node in nodes.items():
-        if tname(node) in ("Linear", "Affine") and len(pred[w]) == 1 and succ[w] == pred[w] \
-                and tname(nodes[pred[w][0]]) in NEURON_NODES:
+        if (
+            tname(node) in ("Linear", "Affine")
+            and len(pred[w]) == 1
+            and succ[w] == pred[w]
+            and tname(nodes[pred[w][0]]) in NEURON_NODES
+        ):
             n = pred[w][0]
             if n in loops:
-                raise NirError(f"node {n!r} has two recurrent self-loops {[loops[n], w]}: lavacut imports one "
-                               f"recurrent Linear/Affine per neuron node")
+                raise NirError(
+                    f"node {n!r} has two recurrent self-loops {[loops[n], w]}: lavacut imports one "
+                    f"recurrent Linear/Affine per neuron node"
+                )
             loops[n] = w
     for n, w in loops.items():
         succ[n].remove(w)
@@ -311,8 +355,10 @@ def chain(graph, loops: dict | None = None) -> list[str]:
     inputs = [k for k, n in nodes.items() if tname(n) == "Input"]
     outputs = [k for k, n in nodes.items() if tname(n) == "Output"]
     if len(inputs) != 1 or len(outputs) != 1:
-        raise NirError(f"lavacut imports graphs with one Input and one Output node; this one has inputs "
-                       f"{inputs} and outputs {outputs}")
+        raise NirError(
+            f"lavacut imports graphs with one Input and one Output node; this one has inputs "
+            f"{inputs} and outputs {outputs}"
+        )
     succ: dict[str, list[str]] = defaultdict(list)
     pred: dict[str, list[str]] = defaultdict(list)
     for a, b in graph.edges:
@@ -333,20 +379,28 @@ def chain(graph, loops: dict | None = None) -> list[str]:
         if not nxt:
             break
         if len(nxt) > 1:
-            raise NirError(f"node {cur!r} ({tname(nodes[cur])}) feeds {len(nxt)} nodes {nxt}: lavacut "
-                           f"imports feed-forward chains without branches")
+            raise NirError(
+                f"node {cur!r} ({tname(nodes[cur])}) feeds {len(nxt)} nodes {nxt}: lavacut "
+                f"imports feed-forward chains without branches"
+            )
         n = nxt[0]
         if n in seen:
-            raise NirError(f"edge ({cur!r}, {n!r}) closes a loop: lavacut imports recurrence only as a self-loop "
-                           f"neuron -> Linear/Affine -> the same neuron (CubaLIF/LIF/IF)")
+            raise NirError(
+                f"edge ({cur!r}, {n!r}) closes a loop: lavacut imports recurrence only as a self-loop "
+                f"neuron -> Linear/Affine -> the same neuron (CubaLIF/LIF/IF)"
+            )
         if len(pred[n]) > 1:
-            raise NirError(f"node {n!r} ({tname(nodes[n])}) has {len(pred[n])} inputs {pred[n]}: lavacut "
-                           f"imports chains without merges (a recurrent self-loop neuron -> Linear/Affine -> the "
-                           f"same neuron is the one exception)")
+            raise NirError(
+                f"node {n!r} ({tname(nodes[n])}) has {len(pred[n])} inputs {pred[n]}: lavacut "
+                f"imports chains without merges (a recurrent self-loop neuron -> Linear/Affine -> the "
+                f"same neuron is the one exception)"
+            )
         cur = n
     if order[-1] != outputs[0]:
-        raise NirError(f"the chain from Input {inputs[0]!r} ends at node {order[-1]!r} "
-                       f"({tname(nodes[order[-1]])}), not at the Output node {outputs[0]!r}")
+        raise NirError(
+            f"the chain from Input {inputs[0]!r} ends at node {order[-1]!r} "
+            f"({tname(nodes[order[-1]])}), not at the Output node {outputs[0]!r}"
+        )
     stray = [k for k in nodes if k not in seen]
     if stray:
         raise NirError(f"node(s) {stray} are not on the chain from Input {inputs[0]!r} to Output {outputs[0]!r}")

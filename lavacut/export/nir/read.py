@@ -15,6 +15,7 @@ Data binding: the data set and framing come from ``cfg`` / ``overrides``
 lavacut wrote, else none: the export's ``dataset``, ``framing``,
 ``sensor_size``, ``data_seed``, ``train_config`` and ``accuracy`` are null.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
@@ -23,10 +24,18 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from lavacut.export.nir.neurons import (choose_threshold, neuron_params, normalised_bias, quantise,
-                                        resolve_dt)
-from lavacut.export.nir.ops import (LINEAR_NODES, NEURON_NODES, READOUT_NODES, NirError, chain, compose_run,
-                                    linear_op, shape_of, tname)
+from lavacut.export.nir.neurons import choose_threshold, neuron_params, normalised_bias, quantise, resolve_dt
+from lavacut.export.nir.ops import (
+    LINEAR_NODES,
+    NEURON_NODES,
+    READOUT_NODES,
+    NirError,
+    chain,
+    compose_run,
+    linear_op,
+    shape_of,
+    tname,
+)
 from lavacut.export.nir.write import lavacut_metadata
 from lavacut.fixed_point import P_SCALE, READOUT_VTH_MANT, W_SCALE
 from lavacut.config import RunConfig
@@ -49,8 +58,10 @@ def read_nir(path: str | Path):
     try:
         graph = nir.read(path, type_check=False)
     except Exception as exc:  # h5py / nir raise many types for bad files
-        raise NirError(f"{path}: not a NIR graph nir {getattr(nir, 'version', '')} can read "
-                       f"({type(exc).__name__}: {first_line(exc)})") from None
+        raise NirError(
+            f"{path}: not a NIR graph nir {getattr(nir, 'version', '')} can read "
+            f"({type(exc).__name__}: {first_line(exc)})"
+        ) from None
     check_node_parameters(graph, path)
     return graph
 
@@ -67,7 +78,7 @@ def _check_declared(path: Path) -> None:
             datasets, problems = hdf5_datasets(f)
             problem = (problems or [size_problem(datasets)])[0]
     except OSError:
-        return                                   # not HDF5: nir.read says so
+        return  # not HDF5: nir.read says so
     if problem:
         raise NirError(f"{path}: {problem}")
 
@@ -76,17 +87,20 @@ def check_node_parameters(graph, path="the graph") -> None:
     """Every array parameter of every node: real numbers, no NaN, not empty
     (NirError naming the node and parameter)."""
     for name, node in getattr(graph, "nodes", {}).items():
-        if not hasattr(node, "__dict__"):     # an empty (None) node: ops.chain names it
+        if not hasattr(node, "__dict__"):  # an empty (None) node: ops.chain names it
             continue
         for key, value in vars(node).items():
             if key in ("input_type", "output_type", "metadata") or not isinstance(value, np.ndarray):
                 continue
             if value.size == 0:
-                raise NirError(f"{path}: node {name!r} ({type(node).__name__}) parameter {key} is empty "
-                               f"(shape {value.shape})")
+                raise NirError(
+                    f"{path}: node {name!r} ({type(node).__name__}) parameter {key} is empty (shape {value.shape})"
+                )
             if value.dtype.kind not in "biuf":
-                raise NirError(f"{path}: node {name!r} ({type(node).__name__}) parameter {key} is not real "
-                               f"numbers (dtype {value.dtype})")
+                raise NirError(
+                    f"{path}: node {name!r} ({type(node).__name__}) parameter {key} is not real "
+                    f"numbers (dtype {value.dtype})"
+                )
             if np.any(np.isnan(value)):
                 raise NirError(f"{path}: node {name!r} ({type(node).__name__}) parameter {key} contains NaN")
 
@@ -104,18 +118,23 @@ class ImportReport:
     notes: list = field(default_factory=list)
 
     def format(self) -> str:
-        lines = [f"dt = {self.dt:g} s ({self.dt_source}); threshold {self.threshold:g} ({self.threshold_choice}); "
-                 f"{'lossless' if self.lossless else 'quantised (lossy)'}"]
+        lines = [
+            f"dt = {self.dt:g} s ({self.dt_source}); threshold {self.threshold:g} ({self.threshold_choice}); "
+            f"{'lossless' if self.lossless else 'quantised (lossy)'}"
+        ]
         for L in self.layers:
             q = L["quantisation"]
             b = L.get("bias_mant")
-            lines.append(f"  {L['kind']:<5} {'+'.join(L['nodes'])} -> {L['neuron']} ({L['neuron_type']}"
-                         + (f", recurrent {L['recurrent']}" if L.get("recurrent") else "")
-                         + (", voltage readout" if L.get("readout") else "") + ") "
-                         f"{tuple(L['shape'])}: iDecay {L['iDecay']} vDecay {L['vDecay']}"
-                         + (f", bias_mant {min(b)}..{max(b)}" if b else "")
-                         + f", weight rel. RMS error {q['rel_rms_error']:.2e}, {q['zeroed']} rounded to 0, "
-                           f"{q['clipped']} clipped")
+            lines.append(
+                f"  {L['kind']:<5} {'+'.join(L['nodes'])} -> {L['neuron']} ({L['neuron_type']}"
+                + (f", recurrent {L['recurrent']}" if L.get("recurrent") else "")
+                + (", voltage readout" if L.get("readout") else "")
+                + ") "
+                f"{tuple(L['shape'])}: iDecay {L['iDecay']} vDecay {L['vDecay']}"
+                + (f", bias_mant {min(b)}..{max(b)}" if b else "")
+                + f", weight rel. RMS error {q['rel_rms_error']:.2e}, {q['zeroed']} rounded to 0, "
+                f"{q['clipped']} clipped"
+            )
         lines += [f"  note: {n}" for n in self.notes]
         return "\n".join(lines)
 
@@ -127,11 +146,16 @@ def format_import_report(meta: dict) -> str:
     text = ImportReport(**{k: v for k, v in rep.items() if k in names}).format()
     fr = meta.get("framing")
     if meta.get("dataset"):
-        text += (f"\n  data set: {meta['dataset']} (T = {fr['T']}, bin {fr['bin_us']} us)" if fr else
-                 f"\n  data set: {meta['dataset']}")
+        text += (
+            f"\n  data set: {meta['dataset']} (T = {fr['T']}, bin {fr['bin_us']} us)"
+            if fr
+            else f"\n  data set: {meta['dataset']}"
+        )
     else:
-        text += ("\n  data set: unknown (not bound: no accuracy measured; give --config or --set "
-                 "data.dataset=... to import, or --input / --config to run it)")
+        text += (
+            "\n  data set: unknown (not bound: no accuracy measured; give --config or --set "
+            "data.dataset=... to import, or --input / --config to run it)"
+        )
     if meta.get("decision"):
         text += f"\n  decision: {meta['decision']}: no class decision, no cutoff"
     acc = (meta.get("accuracy") or {}).get("test_full_T_slayer")
@@ -145,8 +169,7 @@ def _input_shape(node, name, input_shape):
     if (not shape or min(shape) < 1) and input_shape is not None:
         shape = tuple(int(v) for v in input_shape)
     if not shape or min(shape) < 1:
-        raise NirError(f"Input node {name!r} has no usable shape ({shape}); give the frame shape "
-                       f"(--input-shape C H W)")
+        raise NirError(f"Input node {name!r} has no usable shape ({shape}); give the frame shape (--input-shape C H W)")
     return shape
 
 
@@ -155,11 +178,15 @@ def _recurrent(syn: dict, nm: str, node, wnode: str, wop, shape) -> None:
     its bias into the layer's constant input."""
     t = tname(node)
     if syn["kind"] != "dense" or len(shape) != 1:
-        raise NirError(f"node {nm!r} ({t}) of shape {tuple(shape)} has the recurrent loop {wnode!r}: lavacut's "
-                       f"recurrent layers are dense (1-D), as netx's Recurrent block")
+        raise NirError(
+            f"node {nm!r} ({t}) of shape {tuple(shape)} has the recurrent loop {wnode!r}: lavacut's "
+            f"recurrent layers are dense (1-D), as netx's Recurrent block"
+        )
     if wop["out"] != tuple(shape):
-        raise NirError(f"node {wnode!r} ({tname(wop['node'])}) maps {nm!r}'s {shape[0]} spikes to {wop['out']} "
-                       f"outputs: a recurrent weight must be ({shape[0]}, {shape[0]})")
+        raise NirError(
+            f"node {wnode!r} ({tname(wop['node'])}) maps {nm!r}'s {shape[0]} spikes to {wop['out']} "
+            f"outputs: a recurrent weight must be ({shape[0]}, {shape[0]})"
+        )
     syn["rec"], syn["rec_node"] = wop["w"], wnode
     if wop["b"] is not None:
         b = np.broadcast_to(wop["b"], shape).astype(np.float64)
@@ -179,8 +206,10 @@ def _layers(graph, order, shape, dt, loops=None) -> list[dict]:
         node = nodes[nm]
         t = tname(node)
         if layers and layers[-1]["readout"] and t != "Output":
-            raise NirError(f"node {layers[-1]['neuron']!r} ({layers[-1]['neuron_type']}) is a non-spiking readout "
-                           f"followed by {nm!r} ({t}): lavacut reads a voltage only at the output layer")
+            raise NirError(
+                f"node {layers[-1]['neuron']!r} ({layers[-1]['neuron_type']}) is a non-spiking readout "
+                f"followed by {nm!r} ({t}): lavacut reads a voltage only at the output layer"
+            )
         if t in LINEAR_NODES:
             op = linear_op(nm, node, shape)
             if op["kind"] != "flatten" or op["out"] != shape:
@@ -195,24 +224,28 @@ def _layers(graph, order, shape, dt, loops=None) -> list[dict]:
                 _recurrent(syn, nm, node, loops[nm], wop, shape)
             par = neuron_params(nm, node, shape, dt)
             syn.update(neuron=nm, neuron_type=t, shape=shape, **{k: par[k] for k in ("du", "dv", "iDecay", "vDecay")})
-            scale = par["gain"] / par["vth"]                  # fold gain and threshold into the weights
+            scale = par["gain"] / par["vth"]  # fold gain and threshold into the weights
             bn = normalised_bias(nm, par, syn)
             if syn["kind"] == "conv":
                 c = scale.reshape(shape[0], -1)
                 if not np.allclose(c, c[:, :1], rtol=1e-9, atol=0):
-                    raise NirError(f"node {nm!r} ({t}): threshold / r / w_in vary over positions within a "
-                                   f"channel; a convolution shares its kernel, so they can only vary per channel")
+                    raise NirError(
+                        f"node {nm!r} ({t}): threshold / r / w_in vary over positions within a "
+                        f"channel; a convolution shares its kernel, so they can only vary per channel"
+                    )
                 syn["wn"] = syn["w"] * c[:, 0][:, None, None, None]
                 if bn is not None:
                     bc = bn.reshape(shape[0], -1)
                     if not np.allclose(bc, bc[:, :1], rtol=1e-9, atol=1e-12):
-                        raise NirError(f"node {nm!r} ({t}): its constant input (v_leak, or biases through padding "
-                                       f"or pooling) varies over positions within a channel; lavacut conv layers "
-                                       f"hold one bias per channel")
+                        raise NirError(
+                            f"node {nm!r} ({t}): its constant input (v_leak, or biases through padding "
+                            f"or pooling) varies over positions within a channel; lavacut conv layers "
+                            f"hold one bias per channel"
+                        )
                     bn = bc[:, 0]
             else:
                 syn["wn"] = syn["w"] * scale.reshape(-1)[:, None]
-                if syn.get("rec") is not None:    # the loop feeds the same input: same gain per target
+                if syn.get("rec") is not None:  # the loop feeds the same input: same gain per target
                     syn["wn_rec"] = syn["rec"] * scale.reshape(-1)[:, None]
             syn["bn"] = None if bn is None else bn.reshape(-1)
             syn["vth"] = par["vth"]
@@ -220,17 +253,24 @@ def _layers(graph, order, shape, dt, loops=None) -> list[dict]:
             pending = []
         else:  # Output
             if pending:
-                raise NirError(f"node(s) {[o['name'] for o in pending]} come after the last neuron node: lavacut "
-                               f"networks end with a spiking layer")
+                raise NirError(
+                    f"node(s) {[o['name'] for o in pending]} come after the last neuron node: lavacut "
+                    f"networks end with a spiking layer"
+                )
             otype = shape_of(node.output_type, "output") or shape_of(node.input_type, "input")
-            if otype is not None and int(np.prod(otype)) != int(np.prod(shape)) and \
-                    not (len(otype) > 1 and len(shape) == 1 and otype[-1] == shape[0]):    # batch / time dims
+            if (
+                otype is not None
+                and int(np.prod(otype)) != int(np.prod(shape))
+                and not (len(otype) > 1 and len(shape) == 1 and otype[-1] == shape[0])
+            ):  # batch / time dims
                 raise NirError(f"Output node {nm!r} declares shape {otype} but the node before it outputs {shape}")
     if not layers:
         raise NirError("the graph has no neuron layer")
     if layers[-1]["kind"] != "dense":
-        raise NirError(f"the last neuron node {layers[-1]['neuron']!r} has shape {tuple(layers[-1]['shape'])}: "
-                       f"lavacut's output layer is dense (one neuron per class); add Flatten + Linear + neurons")
+        raise NirError(
+            f"the last neuron node {layers[-1]['neuron']!r} has shape {tuple(layers[-1]['shape'])}: "
+            f"lavacut's output layer is dense (one neuron per class); add Flatten + Linear + neurons"
+        )
     return layers
 
 
@@ -245,9 +285,16 @@ def _binding(cfg, overrides, lc_meta):
     return None, False
 
 
-def from_nir(graph_or_path, *, dt: float | str | None = None, threshold: float | None = None,
-             input_shape: Sequence[int] | None = None, cfg=None, overrides: Sequence[str] | None = None,
-             name: str | None = None):
+def from_nir(
+    graph_or_path,
+    *,
+    dt: float | str | None = None,
+    threshold: float | None = None,
+    input_shape: Sequence[int] | None = None,
+    cfg=None,
+    overrides: Sequence[str] | None = None,
+    name: str | None = None,
+):
     """Convert a NIR graph (a ``nir.NIRGraph`` or a ``.nir`` file) into a
     lavacut SLAYER network (eval mode) and its export metadata.
 
@@ -279,8 +326,10 @@ def from_nir(graph_or_path, *, dt: float | str | None = None, threshold: float |
     base, explicit = _binding(cfg, overrides, lc_meta)
     if dt == "bin":
         if base is None:
-            raise NirError("--dt bin means the framing bin of the data set the network is bound to; bind one "
-                           "(--config / --set data.dataset=...) or give dt in seconds")
+            raise NirError(
+                "--dt bin means the framing bin of the data set the network is bound to; bind one "
+                "(--config / --set data.dataset=...) or give dt in seconds"
+            )
         dt = base.framing.bin_us * 1e-6
     dt, dt_source = resolve_dt(graph, dt)
     graph_in_shape = _input_shape(graph.nodes[order[0]], order[0], input_shape)
@@ -290,8 +339,10 @@ def from_nir(graph_or_path, *, dt: float | str | None = None, threshold: float |
         n_feat = int(np.shape(first.weight)[-1])
         if n_feat == graph_in_shape[-1] and int(np.prod(graph_in_shape)) != n_feat:
             # Rockpool writes (batch, time, features), Norse (batch, features): NIR shapes have neither
-            notes_in.append(f"Input {order[0]!r} declares shape {tuple(graph_in_shape)}; {order[1]!r} takes "
-                            f"{n_feat} features: the leading dimensions (the producer's batch / time) are dropped")
+            notes_in.append(
+                f"Input {order[0]!r} declares shape {tuple(graph_in_shape)}; {order[1]!r} takes "
+                f"{n_feat} features: the leading dimensions (the producer's batch / time) are dropped"
+            )
             graph_in_shape = (n_feat,)
     layers = _layers(graph, order, graph_in_shape, dt, loops)
     last = layers[-1]
@@ -299,28 +350,40 @@ def from_nir(graph_or_path, *, dt: float | str | None = None, threshold: float |
 
     # ---- threshold and quantisation
     spiking = [L for L in layers if not L["readout"]]
-    recs = [{"wn": L["wn_rec"], "vth": L["vth"], "bn": None, "neuron": L["neuron"]}
-            for L in spiking if L.get("rec") is not None]     # recurrent weights share the layer's scale
+    recs = [
+        {"wn": L["wn_rec"], "vth": L["vth"], "bn": None, "neuron": L["neuron"]}
+        for L in spiking
+        if L.get("rec") is not None
+    ]  # recurrent weights share the layer's scale
     theta, th_choice = choose_threshold(spiking + recs, threshold) if spiking else (1.0, "no spiking layer")
-    report = ImportReport(dt=dt, dt_source=dt_source, threshold=theta, threshold_choice=th_choice, lossless=True,
-                          notes=notes_in)
+    report = ImportReport(
+        dt=dt, dt_source=dt_source, threshold=theta, threshold_choice=th_choice, lossless=True, notes=notes_in
+    )
     for L in layers:
         scale = theta
-        if L["readout"]:     # its own positive scale (the voltage's unit changes, no decision does)
+        if L["readout"]:  # its own positive scale (the voltage's unit changes, no decision does)
             if L["dv"] > 0 and L["vDecay"] == 0:
-                raise NirError(f"node {L['neuron']!r} ({L['neuron_type']}): its voltage decay dt/tau = {L['dv']:.3g} "
-                               f"rounds to 0/4096, so Loihi would integrate without leak; an exact readout needs "
-                               f"dt/tau >= 1/8192 (or an I node for a plain integrator)")
+                raise NirError(
+                    f"node {L['neuron']!r} ({L['neuron_type']}): its voltage decay dt/tau = {L['dv']:.3g} "
+                    f"rounds to 0/4096, so Loihi would integrate without leak; an exact readout needs "
+                    f"dt/tau >= 1/8192 (or an I node for a plain integrator)"
+                )
             scale = choose_threshold([L], None)[0]
             if 0 < L["vDecay"] < P_SCALE:
-                lsb = (1 / (L["vDecay"] / P_SCALE) + (0 if L["iDecay"] == P_SCALE else 1 / (
-                    L["vDecay"] / P_SCALE * L["iDecay"] / P_SCALE))) / P_SCALE
-                report.notes.append(f"Loihi rounds each decay of the readout voltage toward zero: it differs from a "
-                                    f"float simulation by at most {lsb:.3g} (in its scaled units)")
-            report.notes.append(f"{L['neuron']!r} ({L['neuron_type']}) is a voltage readout: the output layer's "
-                                f"neurons never spike (vThMant {READOUT_VTH_MANT}, SLAYER's cuba.Affine export); "
-                                f"its voltage is the graph's times {scale:g} (weights and bias scaled to the "
-                                f"8-bit grid)")
+                lsb = (
+                    1 / (L["vDecay"] / P_SCALE)
+                    + (0 if L["iDecay"] == P_SCALE else 1 / (L["vDecay"] / P_SCALE * L["iDecay"] / P_SCALE))
+                ) / P_SCALE
+                report.notes.append(
+                    f"Loihi rounds each decay of the readout voltage toward zero: it differs from a "
+                    f"float simulation by at most {lsb:.3g} (in its scaled units)"
+                )
+            report.notes.append(
+                f"{L['neuron']!r} ({L['neuron_type']}) is a voltage readout: the output layer's "
+                f"neurons never spike (vThMant {READOUT_VTH_MANT}, SLAYER's cuba.Affine export); "
+                f"its voltage is the graph's times {scale:g} (weights and bias scaled to the "
+                f"8-bit grid)"
+            )
             L["scale"] = scale
         L["wq"], q = quantise(L["wn"], scale)
         L["bias"] = None if L["bn"] is None else tuple(float(v) for v in np.rint(L["bn"] * scale * W_SCALE) / W_SCALE)
@@ -329,38 +392,63 @@ def from_nir(graph_or_path, *, dt: float | str | None = None, threshold: float |
             L["wq_rec"], q_rec = quantise(L["wn_rec"], theta)
             exact_w &= q_rec["max_abs_error"] <= 1e-6 * max(1.0, q_rec["max_abs_weight"])
             q = {**q, "recurrent": q_rec}
-            report.notes.append(f"{L['rec_node']!r} is {L['neuron']!r}'s recurrent weight: a recurrent CUBA layer "
-                                f"(SLAYER cuba.Recurrent, netx dense_rec); its spikes return one step later")
+            report.notes.append(
+                f"{L['rec_node']!r} is {L['neuron']!r}'s recurrent weight: a recurrent CUBA layer "
+                f"(SLAYER cuba.Recurrent, netx dense_rec); its spikes return one step later"
+            )
         exact_d = abs(L["du"] * P_SCALE - L["iDecay"]) < 1e-3 and abs(L["dv"] * P_SCALE - L["vDecay"]) < 1e-3
         report.lossless &= bool(exact_w and exact_d)
-        report.layers.append({
-            "kind": L["kind"], "nodes": L["nodes"], "neuron": L["neuron"], "neuron_type": L["neuron_type"],
-            "shape": list(L["shape"]), "du": L["du"], "dv": L["dv"], "iDecay": L["iDecay"], "vDecay": L["vDecay"],
-            "decay_rel_error": {"current": abs(L["iDecay"] / P_SCALE - L["du"]) / L["du"] if L["du"] else 0.0,
-                                "voltage": abs(L["vDecay"] / P_SCALE - L["dv"]) / L["dv"] if L["dv"] else 0.0},
-            "quantisation": q,
-            **({"bias_mant": [int(round(b * W_SCALE)) for b in L["bias"]]} if L["bias"] else {}),
-            **({"kernel": L["kernel"], "stride": L["stride"], "padding": L["padding"]} if L["kind"] == "conv" else {}),
-            **({"recurrent": L["rec_node"]} if L.get("rec") is not None else {}),
-            **({"readout": "voltage", "voltage_scale": L["scale"]} if L["readout"] else {}),
-        })
+        report.layers.append(
+            {
+                "kind": L["kind"],
+                "nodes": L["nodes"],
+                "neuron": L["neuron"],
+                "neuron_type": L["neuron_type"],
+                "shape": list(L["shape"]),
+                "du": L["du"],
+                "dv": L["dv"],
+                "iDecay": L["iDecay"],
+                "vDecay": L["vDecay"],
+                "decay_rel_error": {
+                    "current": abs(L["iDecay"] / P_SCALE - L["du"]) / L["du"] if L["du"] else 0.0,
+                    "voltage": abs(L["vDecay"] / P_SCALE - L["dv"]) / L["dv"] if L["dv"] else 0.0,
+                },
+                "quantisation": q,
+                **({"bias_mant": [int(round(b * W_SCALE)) for b in L["bias"]]} if L["bias"] else {}),
+                **(
+                    {"kernel": L["kernel"], "stride": L["stride"], "padding": L["padding"]}
+                    if L["kind"] == "conv"
+                    else {}
+                ),
+                **({"recurrent": L["rec_node"]} if L.get("rec") is not None else {}),
+                **({"readout": "voltage", "voltage_scale": L["scale"]} if L["readout"] else {}),
+            }
+        )
         core = [n for n in L["nodes"] if tname(graph.nodes[n]) != "Flatten"]
         if len(core) > 1 or tname(graph.nodes[core[0]]) in ("SumPool2d", "AvgPool2d"):
-            report.notes.append(f"{'+'.join(L['nodes'])} merged into one "
-                                f"{'convolution' if L['kind'] == 'conv' else 'dense synapse'} before {L['neuron']!r}")
+            report.notes.append(
+                f"{'+'.join(L['nodes'])} merged into one "
+                f"{'convolution' if L['kind'] == 'conv' else 'dense synapse'} before {L['neuron']!r}"
+            )
     ths = {round(float(t), 9) for L in spiking for t in np.unique(L["vth"])}
     if spiking and (len(ths) > 1 or ths != {theta}):
-        report.notes.append(f"v_threshold {sorted(ths)[:4]}{'...' if len(ths) > 4 else ''} folded into the incoming "
-                            f"weights: every layer uses threshold {theta:g}")
+        report.notes.append(
+            f"v_threshold {sorted(ths)[:4]}{'...' if len(ths) > 4 else ''} folded into the incoming "
+            f"weights: every layer uses threshold {theta:g}"
+        )
     if any(L["neuron_type"] in ("LIF", "IF") for L in layers):
         report.notes.append("LIF / IF layers run as CUBA with current decay 4096/4096 (current = this step's input)")
     if any(L["bias"] for L in layers):
-        report.notes.append("v_leak / Affine / Conv2d biases run as Loihi voltage biases (exact values); layer l "
-                            "integrates its bias for l steps before its first input (Loihi's synapse pipeline): "
-                            "the network equals the graph simulated with one-step synapses")
+        report.notes.append(
+            "v_leak / Affine / Conv2d biases run as Loihi voltage biases (exact values); layer l "
+            "integrates its bias for l steps before its first input (Loihi's synapse pipeline): "
+            "the network equals the graph simulated with one-step synapses"
+        )
     else:
-        report.notes.append(f"the SLAYER/Lava network delays each synapse by one step: its output at step t is the "
-                            f"source simulator's at t - {len(layers)}")
+        report.notes.append(
+            f"the SLAYER/Lava network delays each synapse by one step: its output at step t is the "
+            f"source simulator's at t - {len(layers)}"
+        )
 
     # ---- the data set the network is bound to
     sensor = dataset_sensor_size(base.data.dataset) if base is not None else None
@@ -369,8 +457,9 @@ def from_nir(graph_or_path, *, dt: float | str | None = None, threshold: float |
     if input_shape is not None:
         shp = tuple(int(v) for v in input_shape)
         if len(shp) != 3 or int(np.prod(shp)) != n_in:
-            raise NirError(f"input_shape {shp} must be (C, H, W) with C*H*W = {n_in} (the graph's input "
-                           f"{graph_in_shape})")
+            raise NirError(
+                f"input_shape {shp} must be (C, H, W) with C*H*W = {n_in} (the graph's input {graph_in_shape})"
+            )
         if layers[0]["kind"] == "conv" and shp != tuple(graph_in_shape):
             raise NirError(f"input_shape {shp}: the first layer is a convolution on {tuple(graph_in_shape)}")
     elif len(graph_in_shape) == 3:
@@ -382,11 +471,16 @@ def from_nir(graph_or_path, *, dt: float | str | None = None, threshold: float |
         shp = (n_in, 1, 1)
     bound = want is not None and shp == want
     if base is not None and not bound:
-        msg = (f"the network input (C, H, W) = {shp} does not match data set {base.data.dataset!r} framed as "
-               f"{want}" if want else f"data set {base.data.dataset!r} is unknown to lavacut")
+        msg = (
+            f"the network input (C, H, W) = {shp} does not match data set {base.data.dataset!r} framed as {want}"
+            if want
+            else f"data set {base.data.dataset!r} is unknown to lavacut"
+        )
         if explicit:
-            raise NirError(msg + "; choose a matching data set / framing (e.g. data.dataset=..., "
-                                 "framing.downsample=...) or input_shape")
+            raise NirError(
+                msg + "; choose a matching data set / framing (e.g. data.dataset=..., "
+                "framing.downsample=...) or input_shape"
+            )
         report.notes.append(msg + ": the export is not bound to a data set")
     if not bound:
         base = None
@@ -396,34 +490,46 @@ def from_nir(graph_or_path, *, dt: float | str | None = None, threshold: float |
     dense = [L for L in layers if L["kind"] == "dense"]
     net_name = name or (lc_meta or {}).get("name") or (path.stem if path else "nir-import")
     has_bias = any(L["bias"] for L in layers)
-    if any(L["readout"] or L.get("rec") is not None for L in layers):    # beyond a NetSpec: SLAYER blocks
+    if any(L["readout"] or L.get("rec") is not None for L in layers):  # beyond a NetSpec: SLAYER blocks
         from lavacut.export.nir.blocks import block_network  # torch
 
         net = block_network(layers, shp, theta)
-        return net, _metadata(graph, path, lc_meta, net, None, layers, report, base, sensor,
-                              name=str(net_name), input_shape=shp)
+        return net, _metadata(
+            graph, path, lc_meta, net, None, layers, report, base, sensor, name=str(net_name), input_shape=shp
+        )
     try:
-        spec = NetSpec(kind="conv" if convs else "dense", input_shape=shp, n_classes=n_classes,
-                       hidden=tuple(int(L["shape"][0]) for L in dense[:-1]),
-                       conv_channels=tuple(int(L["shape"][0]) for L in convs),
-                       conv_kernels=tuple(L["kernel"] for L in convs),
-                       conv_strides=tuple(L["stride"] for L in convs),
-                       conv_paddings=tuple(L["padding"] for L in convs),
-                       threshold=theta, current_decay=layers[0]["iDecay"] / P_SCALE,
-                       voltage_decay=layers[0]["vDecay"] / P_SCALE, dropout=0.0, weight_norm=False,
-                       name=str(net_name), layer_bias=tuple(L["bias"] or () for L in layers) if has_bias else ())
+        spec = NetSpec(
+            kind="conv" if convs else "dense",
+            input_shape=shp,
+            n_classes=n_classes,
+            hidden=tuple(int(L["shape"][0]) for L in dense[:-1]),
+            conv_channels=tuple(int(L["shape"][0]) for L in convs),
+            conv_kernels=tuple(L["kernel"] for L in convs),
+            conv_strides=tuple(L["stride"] for L in convs),
+            conv_paddings=tuple(L["padding"] for L in convs),
+            threshold=theta,
+            current_decay=layers[0]["iDecay"] / P_SCALE,
+            voltage_decay=layers[0]["vDecay"] / P_SCALE,
+            dropout=0.0,
+            weight_norm=False,
+            name=str(net_name),
+            layer_bias=tuple(L["bias"] or () for L in layers) if has_bias else (),
+        )
     except LavacutError as exc:
         raise NirError(f"the converted network is not a valid lavacut NetSpec: {exc}") from None
     if convs and spec.conv_output_shapes()[-1] != tuple(convs[-1]["shape"]):
-        raise NirError(f"convolution shapes do not chain: NetSpec gives {spec.conv_output_shapes()}, the graph "
-                       f"{[tuple(L['shape']) for L in convs]}")
+        raise NirError(
+            f"convolution shapes do not chain: NetSpec gives {spec.conv_output_shapes()}, the graph "
+            f"{[tuple(L['shape']) for L in convs]}"
+        )
     net = build_network(spec)
     with torch.no_grad():
         for b, L in zip(net.spiking_blocks, layers):
             target = b.synapse.weight
             if L["wq"].size != target.numel():
-                raise NirError(f"node {L['neuron']!r}: weight has {L['wq'].size} entries, the SLAYER layer "
-                               f"{tuple(target.shape)}")
+                raise NirError(
+                    f"node {L['neuron']!r}: weight has {L['wq'].size} entries, the SLAYER layer {tuple(target.shape)}"
+                )
             target.copy_(torch.from_numpy(L["wq"].astype(np.float32)).reshape(target.shape))
             b.neuron.current_decay.fill_(float(L["iDecay"]))
             b.neuron.voltage_decay.fill_(float(L["vDecay"]))
@@ -431,8 +537,9 @@ def from_nir(graph_or_path, *, dt: float | str | None = None, threshold: float |
     return net, _metadata(graph, path, lc_meta, net, spec, layers, report, base, sensor)
 
 
-def _metadata(graph, path, lc_meta, net, spec, layers, report, base, sensor, name=None,
-              input_shape=None) -> dict[str, Any]:
+def _metadata(
+    graph, path, lc_meta, net, spec, layers, report, base, sensor, name=None, input_shape=None
+) -> dict[str, Any]:
     """The export metadata: lavacut's exporter's keys (null where unknown) plus
     the import's. ``spec`` None: a network of SLAYER blocks (``name``,
     ``input_shape`` given), rebuilt from its layers by ``net_from_export``."""
@@ -446,23 +553,28 @@ def _metadata(graph, path, lc_meta, net, spec, layers, report, base, sensor, nam
         "data_seed": base.data.seed if base is not None else None,
         "sensor_size": list(sensor) if base is not None else None,
         "input_shape": list(spec.input_shape if spec is not None else input_shape),
-        "framing": ({k: getattr(base.framing, k) for k in ("bin_us", "T", "slicing", "downsample", "denoise_us")}
-                    if base is not None else None),
+        "framing": (
+            {k: getattr(base.framing, k) for k in ("bin_us", "T", "slicing", "downsample", "denoise_us")}
+            if base is not None
+            else None
+        ),
         "classes": ((lc_meta or {}).get("classes") if keep else None) or dataset_classes(dataset, n_classes),
         "n_classes": n_classes,
         "latency_steps": net.latency,
         **({"spec": spec.to_dict()} if spec is not None else {}),
         "train_config": base.to_dict() if base is not None else None,
         "accuracy": (dict((lc_meta or {}).get("accuracy") or {}) if keep else {}) if base is not None else None,
-        "source": {"format": "nir", "file": str(path) if path else None,
-                   "producer": "lavacut" if lc_meta else str(gmd.get("producer", "unknown"))},
+        "source": {
+            "format": "nir",
+            "file": str(path) if path else None,
+            "producer": "lavacut" if lc_meta else str(gmd.get("producer", "unknown")),
+        },
     }
     if n_classes == 1:
         meta["decision"] = ONE_OUTPUT_DECISION
         report.notes.append("one output neuron: the network runs with fixed T (no class decision, no cutoff)")
     if base is None:
-        report.notes.append("no data set bound: dataset, framing and train_config are null and no accuracy is "
-                            "measured")
+        report.notes.append("no data set bound: dataset, framing and train_config are null and no accuracy is measured")
     if any(L["iDecay"] != layers[0]["iDecay"] or L["vDecay"] != layers[0]["vDecay"] for L in layers):
         meta["layer_decays"] = [[L["iDecay"], L["vDecay"]] for L in layers]
     if keep and lc_meta.get("cutoff") and base is not None and n_classes > 1:
@@ -479,8 +591,10 @@ def _metadata(graph, path, lc_meta, net, spec, layers, report, base, sensor, nam
             meta["default_policy"] = dp if dp in good else None
             report.notes.append(f"cutoff calibration kept ({', '.join(sorted(good))}): the import is lossless")
     elif lc_meta and lc_meta.get("cutoff"):
-        report.notes.append("the graph's cutoff calibration was dropped (the import is not lossless or not bound "
-                            "to its data set): recalibrate with 'lavacut calibrate'")
+        report.notes.append(
+            "the graph's cutoff calibration was dropped (the import is not lossless or not bound "
+            "to its data set): recalibrate with 'lavacut calibrate'"
+        )
     report.notes = list(dict.fromkeys(report.notes))
     meta["nir_import"] = asdict(report)
     return meta

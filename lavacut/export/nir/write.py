@@ -3,6 +3,7 @@
 with lavacut's metadata (cutoff calibration included) in ``graph.metadata``.
 The parameter mapping is in :mod:`lavacut.export.nir.neurons`.
 """
+
 from __future__ import annotations
 
 import json
@@ -46,8 +47,15 @@ def _quantised_blocks(net):
             if getattr(s, "weight_norm_enabled", False):
                 s.disable_weight_norm()
             w = b.neuron.quantize_8bit(s.weight, descale=True).detach().cpu().numpy().astype(np.float64)
-            out.append((b, w, int(b.neuron.cx_current_decay), int(b.neuron.cx_voltage_decay),
-                        int(round(float(b.neuron.threshold) * W_SCALE))))
+            out.append(
+                (
+                    b,
+                    w,
+                    int(b.neuron.cx_current_decay),
+                    int(b.neuron.cx_voltage_decay),
+                    int(round(float(b.neuron.threshold) * W_SCALE)),
+                )
+            )
     return out
 
 
@@ -55,21 +63,33 @@ def _cuba_node(shape, i_decay: int, v_decay: int, vth_mant: int, bias, dt: float
     import nir
 
     if i_decay < 1:
-        raise NirError(f"block {block}: current decay iDecay={i_decay} cannot be written (tau_syn would be "
-                       f"infinite); lavacut networks need iDecay >= 1")
+        raise NirError(
+            f"block {block}: current decay iDecay={i_decay} cannot be written (tau_syn would be "
+            f"infinite); lavacut networks need iDecay >= 1"
+        )
     du, dv = i_decay / P_SCALE, v_decay / P_SCALE
     tau_syn = dt / du
     tau_mem = dt / dv if v_decay > 0 else dt * NO_LEAK_TAU_STEPS
     full = lambda v: np.full(tuple(shape), float(v), dtype=np.float64)  # noqa: E731
     v_leak = full(0.0)
-    if bias:                   # bias per step = (dt/tau_mem) v_leak  (per channel for conv layers)
+    if bias:  # bias per step = (dt/tau_mem) v_leak  (per channel for conv layers)
         b = np.asarray(bias, dtype=np.float64) * (tau_mem / dt)
         v_leak = np.broadcast_to(b.reshape((-1,) + (1,) * (len(shape) - 1)), tuple(shape)).copy()
     return nir.CubaLIF(
-        tau_syn=full(tau_syn), tau_mem=full(tau_mem), r=full(tau_mem / dt), v_leak=v_leak,
-        v_threshold=full(vth_mant / W_SCALE), v_reset=full(0.0), w_in=full(tau_syn / dt),
-        metadata={"iDecay": int(i_decay), "vDecay": int(v_decay), "vThMant": int(vth_mant),
-                  "lavacut_block": int(block)})
+        tau_syn=full(tau_syn),
+        tau_mem=full(tau_mem),
+        r=full(tau_mem / dt),
+        v_leak=v_leak,
+        v_threshold=full(vth_mant / W_SCALE),
+        v_reset=full(0.0),
+        w_in=full(tau_syn / dt),
+        metadata={
+            "iDecay": int(i_decay),
+            "vDecay": int(v_decay),
+            "vThMant": int(vth_mant),
+            "lavacut_block": int(block),
+        },
+    )
 
 
 def to_nir(net, meta: dict | None = None, dt: float = DEFAULT_DT):
@@ -94,21 +114,27 @@ def to_nir(net, meta: dict | None = None, dt: float = DEFAULT_DT):
         order.append("flatten")
         shape = (c * h * w,)
     for i, (_, wint, idec, vdec, vth) in enumerate(_quantised_blocks(net)):
-        if wint is None:                               # cuba.Flatten
+        if wint is None:  # cuba.Flatten
             nodes["flatten"] = nir.Flatten(input_type={"input": np.array(shape)}, start_dim=0, end_dim=-1)
             order.append("flatten")
             shape = (int(np.prod(shape)),)
             continue
         wf = wint / W_SCALE
-        if wf.ndim == 5:                               # SLAYER (O, I, kh, kw, 1) / dense (O, I, 1, 1, 1)
+        if wf.ndim == 5:  # SLAYER (O, I, kh, kw, 1) / dense (O, I, 1, 1, 1)
             wf = wf[..., 0]
-        if len(shape) == 3:                            # convolution
+        if len(shape) == 3:  # convolution
             k = wf.shape[-1]
             s, p = spec.conv_strides[li], spec.conv_paddings[li]
             name = f"conv{li}"
-            nodes[name] = nir.Conv2d(input_shape=(shape[1], shape[2]), weight=wf.astype(np.float32),
-                                     stride=(s, s), padding=(p, p), dilation=(1, 1), groups=1,
-                                     bias=np.zeros(wf.shape[0], dtype=np.float32))
+            nodes[name] = nir.Conv2d(
+                input_shape=(shape[1], shape[2]),
+                weight=wf.astype(np.float32),
+                stride=(s, s),
+                padding=(p, p),
+                dilation=(1, 1),
+                groups=1,
+                bias=np.zeros(wf.shape[0], dtype=np.float32),
+            )
             shape = tuple(conv_shapes[li])
             layers.append({"kind": "conv", "kernel": int(k), "stride": s, "padding": p})
         else:
@@ -119,8 +145,15 @@ def to_nir(net, meta: dict | None = None, dt: float = DEFAULT_DT):
             layers.append({"kind": "dense"})
         cname = f"cuba{li}"
         nodes[cname] = _cuba_node(shape, idec, vdec, vth, biases[li], dt, i)
-        layers[-1].update(synapse=name, neuron=cname, shape=list(shape), iDecay=idec, vDecay=vdec, vThMant=vth,
-                          **({"bias": list(biases[li])} if biases[li] else {}))
+        layers[-1].update(
+            synapse=name,
+            neuron=cname,
+            shape=list(shape),
+            iDecay=idec,
+            vDecay=vdec,
+            vThMant=vth,
+            **({"bias": list(biases[li])} if biases[li] else {}),
+        )
         order += [name, cname]
         li += 1
     nodes["output"] = nir.Output(output_type={"output": np.array(shape)})
@@ -130,9 +163,13 @@ def to_nir(net, meta: dict | None = None, dt: float = DEFAULT_DT):
     full_meta = dict(meta or {})
     framing = full_meta.get("framing") or {}
     full_meta["nir_export"] = {
-        "dt": float(dt), "dt_unit": "s", "convention": "forward Euler, current first; tau = dt / decay, "
+        "dt": float(dt),
+        "dt_unit": "s",
+        "convention": "forward Euler, current first; tau = dt / decay, "
         "r = tau_mem / dt, w_in = tau_syn / dt, v_leak = bias * tau_mem / dt (see lavacut.export.nir.neurons)",
-        "synaptic_delay_steps": 1, "layers": layers, "spec": spec.to_dict(),
+        "synaptic_delay_steps": 1,
+        "layers": layers,
+        "spec": spec.to_dict(),
     }
     metadata = {
         META_KEY: json.dumps(full_meta, default=json_default),
@@ -141,13 +178,13 @@ def to_nir(net, meta: dict | None = None, dt: float = DEFAULT_DT):
         "dt_unit": "s",
         "synaptic_delay_steps": 1,
         "neuron_model": "Loihi CUBA (lava-dl SLAYER cuba.Neuron), fixed point: decays /4096, "
-                        "threshold /64, weights 8-bit /64, bias /64",
+        "threshold /64, weights 8-bit /64, bias /64",
     }
     if framing.get("bin_us"):
         metadata["frame_s"] = float(framing["bin_us"]) * 1e-6
     try:
         return nir.NIRGraph(nodes=nodes, edges=edges, metadata=metadata, type_check=True)
-    except (ValueError, AssertionError) as exc:   # a bug here, not a user error; say what nir said
+    except (ValueError, AssertionError) as exc:  # a bug here, not a user error; say what nir said
         raise NirError(f"the NIR graph built from the network fails nir's type check: {exc}") from None
 
 
@@ -207,8 +244,7 @@ def write_nir(source_path: str | Path, out_path: str | Path, dt: float | str = D
     if isinstance(dt, str):
         bin_us = (meta.get("framing") or {}).get("bin_us")
         if dt != "bin" or not bin_us:
-            raise NirError(f"dt must be a number of seconds or 'bin' (needs the source's framing metadata), "
-                           f"got {dt!r}")
+            raise NirError(f"dt must be a number of seconds or 'bin' (needs the source's framing metadata), got {dt!r}")
         dt = float(bin_us) * 1e-6
     meta.setdefault("name", Path(source_path).stem)
     meta["nir_source"] = str(source_path)
@@ -216,7 +252,7 @@ def write_nir(source_path: str | Path, out_path: str | Path, dt: float | str = D
     out_path = Path(out_path)
     with atomic_path(out_path, suffix=".nir") as tmp:
         nir.write(tmp, graph)
-        nir.read(tmp)                 # type-checked read-back before it replaces OUT
+        nir.read(tmp)  # type-checked read-back before it replaces OUT
     return out_path, graph
 
 

@@ -42,6 +42,7 @@ on Lava's schedule rather than SLAYER's ``delay_shift``:
 Not exact where Lava's fixed point leaves SLAYER's range: u wraps at 24
 bits, v saturates, a_in is int16 (SLAYER does neither).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -85,12 +86,12 @@ class NetxRebuild(torch.nn.Module):
             require_support(path, layers, "verify")
         self._last_index = layers[-1].index
         self.blocks, self.drops = torch.nn.ModuleList(), torch.nn.ModuleList()
-        self._kinds: list[LayerKind] = []     # per block
+        self._kinds: list[LayerKind] = []  # per block
         self._delays: list[tuple | None] = []  # per block: (mode, int array) or None
         self.readout_groups, self.input_shape = 0, None
         #: "voltage" or "spike counts": what the output means (readout_of)
         self.readout = readout_of(layers)
-        self._voltage = None                  # (iDecay, vDecay, integer bias) of a voltage readout
+        self._voltage = None  # (iDecay, vDecay, integer bias) of a voltage readout
         with h5py.File(path, "r") as f, torch.no_grad():
             for L in layers:
                 g = f["layer"][L.index]
@@ -103,7 +104,7 @@ class NetxRebuild(torch.nn.Module):
                     if not L.neuron:
                         continue
                 self._add(L, g)
-        if self.input_shape is None:          # no input layer: the first (dense) layer's inputs
+        if self.input_shape is None:  # no input layer: the first (dense) layer's inputs
             first = next(L for L in layers if L.weight_shape)
             self.input_shape = (int(np.prod(first.weight_shape)) // int(np.prod(first.shape)),)
         self.latency = sum(k.synaptic for k in self._kinds)
@@ -112,16 +113,23 @@ class NetxRebuild(torch.nn.Module):
 
     # ------------------------------------------------------------------ building
     def _add(self, L: LayerInfo, g) -> None:
-        npar = {"threshold": L.threshold, "current_decay": L.current_decay, "voltage_decay": L.voltage_decay,
-                "tau_grad": 1, "scale_grad": 1, "requires_grad": False, "shared_param": True,
-                "persistent_state": False}
+        npar = {
+            "threshold": L.threshold,
+            "current_decay": L.current_decay,
+            "voltage_decay": L.voltage_decay,
+            "tau_grad": 1,
+            "scale_grad": 1,
+            "requires_grad": False,
+            "shared_param": True,
+            "persistent_state": False,
+        }
         where = f"{self.path}: layer {L.index}"
         bias = None
         if self.readout == "voltage" and L.index == self._last_index:
             npar.update(threshold=1.0, current_decay=1.0, voltage_decay=1.0)  # unused: computed in integers
         kind = kind_of(L.type)
         block = kind.rebuild(L, g, npar, where)
-        if "bias" in g and kind.synaptic:    # netx: int(bias) -> bias_mant at bias_exp 6
+        if "bias" in g and kind.synaptic:  # netx: int(bias) -> bias_mant at bias_exp 6
             b = np.asarray(g["bias"][()]).astype(int).reshape(-1) / W_SCALE
             bias = torch.tensor(b, dtype=torch.float32).reshape(kind.bias_shape)
         if self.readout == "voltage" and L.index == self._last_index:
@@ -158,19 +166,25 @@ class NetxRebuild(torch.nn.Module):
         out, rec = self.forward(x, record=True, _all=True)
         files = [L for L in layers if kind_of(L.type).is_spiking(L)]
         if self._voltage is not None and out.shape[1] != int(np.prod(files[-1].shape)):
-            raise LavacutError(f"{self.path}: the voltage readout has {int(np.prod(files[-1].shape))} neurons in "
-                               f"the file, its rebuild {out.shape[1]}")
+            raise LavacutError(
+                f"{self.path}: the voltage readout has {int(np.prod(files[-1].shape))} neurons in "
+                f"the file, its rebuild {out.shape[1]}"
+            )
         for L, r in zip(files, rec):
             if r.spikes.shape[1] != int(np.prod(L.shape)):
-                raise LavacutError(f"{self.path}: layer {L.index} ({L.type}) has {int(np.prod(L.shape))} neurons "
-                                   f"in the file, its rebuild {r.spikes.shape[1]}")
+                raise LavacutError(
+                    f"{self.path}: layer {L.index} ({L.type}) has {int(np.prod(L.shape))} neurons "
+                    f"in the file, its rebuild {r.spikes.shape[1]}"
+                )
 
     # ------------------------------------------------------------------ running
     def _prepare_input(self, x: torch.Tensor) -> torch.Tensor:
         want = tuple(self.input_shape)
         if x.dim() < 3 or int(np.prod(x.shape[1:-1])) != int(np.prod(want)):
-            raise LavacutError(f"expected input (N, {', '.join(map(str, want))}, T) or (N, "
-                               f"{int(np.prod(want))}, T), got shape {tuple(x.shape)}")
+            raise LavacutError(
+                f"expected input (N, {', '.join(map(str, want))}, T) or (N, "
+                f"{int(np.prod(want))}, T), got shape {tuple(x.shape)}"
+            )
         return x.reshape((x.shape[0],) + want + (x.shape[-1],))
 
     def _synaptic(self, i: int, block, s: torch.Tensor) -> torch.Tensor:
@@ -199,8 +213,13 @@ class NetxRebuild(torch.nn.Module):
         if bias is None:
             return current, voltage
         n = block.neuron
-        voltage = _leaky_integrator.dynamics(current + bias, _quantize(n.voltage_decay), n.voltage_state.contiguous(),
-                                             n.s_scale, n.threshold + n.threshold_eps)
+        voltage = _leaky_integrator.dynamics(
+            current + bias,
+            _quantize(n.voltage_decay),
+            n.voltage_state.contiguous(),
+            n.s_scale,
+            n.threshold + n.threshold_eps,
+        )
         return current, voltage
 
     def _recurrent(self, i: int, block, z: torch.Tensor):
@@ -218,10 +237,15 @@ class NetxRebuild(torch.nn.Module):
         v_s, s = torch.zeros_like(cur_s), torch.zeros_like(cur_s)
         out = ([], [], [])
         for t in range(T):
-            zt = z[..., t:t + 1] + (s @ R.T)[..., None]
+            zt = z[..., t : t + 1] + (s @ R.T)[..., None]
             cur = _leaky_integrator.dynamics(zt, _quantize(n.current_decay), cur_s.contiguous(), n.s_scale)
-            v = _leaky_integrator.dynamics(cur if bias is None else cur + bias, _quantize(n.voltage_decay),
-                                           v_s.contiguous(), n.s_scale, n.threshold + n.threshold_eps)
+            v = _leaky_integrator.dynamics(
+                cur if bias is None else cur + bias,
+                _quantize(n.voltage_decay),
+                v_s.contiguous(),
+                n.s_scale,
+                n.threshold + n.threshold_eps,
+            )
             st = n.spike(v)
             cur_s, v_s, s = cur[..., 0], (v * (1.0 - st))[..., 0], st[..., 0]
             for acc, val in zip(out, (cur, v, st)):
@@ -244,7 +268,7 @@ class NetxRebuild(torch.nn.Module):
                 z = block.pre_hook_fx(s) * block.pre_hook_fx(block.weight) + block.pre_hook_fx(block.bias)
             else:
                 z = self._synaptic(i, block, s)
-            if i == last and self._voltage is not None:       # computed in Lava's integers
+            if i == last and self._voltage is not None:  # computed in Lava's integers
                 return self._voltage_out(z, records, record, absolute=voltage)
             if kind.recurrent:
                 _, v, spikes = self._recurrent(i, block, z)
@@ -257,7 +281,6 @@ class NetxRebuild(torch.nn.Module):
             s = self.drops[i](spikes)
         out = (v if voltage else s).reshape(N, -1, T)
         return (out, records) if record else out
-
 
     def _voltage_out(self, z: torch.Tensor, records: list, record: bool, absolute: bool = False):
         """The voltage readout's per-step increments ``(N, n, T)`` int64

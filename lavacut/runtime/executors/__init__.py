@@ -35,6 +35,7 @@ Ctrl-C or SIGTERM in the driver, every other task is cancelled and its
 processes (Lava's included) are stopped before the exception leaves
 :meth:`Executor.map`.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -60,11 +61,11 @@ class Task:
     """One unit of work: ``fn(**kwargs)``; ``fn`` must be importable by name
     (a module-level function) so that a remote worker can run it."""
 
-    name: str                       # says which one in messages: "shard 2 (samples 10..19)", "run dense_a0_s1"
+    name: str  # says which one in messages: "shard 2 (samples 10..19)", "run dense_a0_s1"
     fn: Callable[..., Any]
     kwargs: dict[str, Any] = field(default_factory=dict)
-    weight: int = 1                 # progress units (a shard's samples; 1 for a run)
-    files: dict[str, str] = field(default_factory=dict)    # kwarg -> "file" | "dir" (see module doc)
+    weight: int = 1  # progress units (a shard's samples; 1 for a run)
+    files: dict[str, str] = field(default_factory=dict)  # kwarg -> "file" | "dir" (see module doc)
     #: expected run time, any unit: the costliest start first (a long task started last would run alone at the end)
     cost: float = 0.0
 
@@ -95,8 +96,9 @@ class Executor:
     def close(self) -> None:
         """Release what the executor started (nothing for ``local``)."""
 
-    def map(self, tasks: list[Task], progress: bool = True, desc: str = "tasks", unit: str = "task",
-            on_result=None) -> list:
+    def map(
+        self, tasks: list[Task], progress: bool = True, desc: str = "tasks", unit: str = "task", on_result=None
+    ) -> list:
         """The tasks' results in task order; ``on_result(i, result)`` is
         called in the driver as each task finishes (in finishing order)."""
         raise NotImplementedError
@@ -156,8 +158,9 @@ def read_dir(path: str | os.PathLike) -> dict[str, tuple[bytes, float]]:
     root = Path(path)
     if not root.is_dir():
         return {}
-    return {str(p.relative_to(root)): (p.read_bytes(), p.stat().st_mtime)
-            for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root)): (p.read_bytes(), p.stat().st_mtime) for p in sorted(root.rglob("*")) if p.is_file()
+    }
 
 
 def write_dir(path: str | os.PathLike, files: dict[str, tuple[bytes, float]]) -> None:

@@ -13,6 +13,7 @@ SIGINT -- their Lava sessions then stop in order -- and terminates only a
 process that did not exit within the timeout. Paths are passed as they
 are (one filesystem).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -50,30 +51,34 @@ class LocalExecutor(Executor):
         from lavacut.config import max_workers
         from lavacut.util import LavacutError
 
-        if int(workers) > max_workers():      # each worker is a whole Lava graph or training
-            raise LavacutError(f"workers={workers}: the local executor forks at most the {max_workers()} CPU cores "
-                               f"here; more run on --executor ray")
+        if int(workers) > max_workers():  # each worker is a whole Lava graph or training
+            raise LavacutError(
+                f"workers={workers}: the local executor forks at most the {max_workers()} CPU cores "
+                f"here; more run on --executor ray"
+            )
         super().__init__(workers, address)
         self.timeout = timeout
 
-    def map(self, tasks: list[Task], progress: bool = True, desc: str = "tasks", unit: str = "task",
-            on_result=None) -> list:
+    def map(
+        self, tasks: list[Task], progress: bool = True, desc: str = "tasks", unit: str = "task", on_result=None
+    ) -> list:
         if self.workers == 1 or len(tasks) <= 1:
             return self._inline(tasks, progress, desc, unit, on_result)
         ctx = mp.get_context("fork")
         results: list = [None] * len(tasks)
         self.placements = ["local"] * len(tasks)
-        running: dict[int, tuple] = {}          # task index -> (process, receiving end)
+        running: dict[int, tuple] = {}  # task index -> (process, receiving end)
         todo = start_order(tasks)
         bar = task_bar(tasks, progress, desc, unit)
         try:
-            with stop_signals_raise():          # Ctrl-C / SIGTERM reach the driver even if inherited ignored
+            with stop_signals_raise():  # Ctrl-C / SIGTERM reach the driver even if inherited ignored
                 while todo or running:
                     while todo and len(running) < self.workers:
                         i = todo.pop(0)
                         recv_end, send_end = ctx.Pipe(duplex=False)
-                        p = ctx.Process(target=_child, args=(send_end, tasks[i]), name=f"lavacut-task-{i}",
-                                        daemon=False)
+                        p = ctx.Process(
+                            target=_child, args=(send_end, tasks[i]), name=f"lavacut-task-{i}", daemon=False
+                        )
                         p.start()
                         send_end.close()
                         running[i] = (p, recv_end)
@@ -122,7 +127,7 @@ def _stop(procs, timeout: float) -> None:
     for p in procs:
         if p.is_alive():
             with contextlib.suppress(Exception):
-                os.kill(p.pid, signal.SIGINT)        # the task's LavaSession stops its runtime in order
+                os.kill(p.pid, signal.SIGINT)  # the task's LavaSession stops its runtime in order
     deadline = time.monotonic() + timeout
     for p in procs:
         p.join(max(0.0, deadline - time.monotonic()))

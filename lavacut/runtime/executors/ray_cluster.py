@@ -32,6 +32,7 @@ every pending task is cancelled with a KeyboardInterrupt raised in it
 segments in order; a task still running after ``timeout`` s is killed
 (``force=True``).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -90,9 +91,15 @@ def _run_task(fn, kwargs: dict, ship: dict, *blobs):
         except BaseException as e:  # noqa: BLE001 - reported to the driver
             status, value = "error", f"{type(e).__name__}: {e}\n{traceback.format_exc()}"
         # only what the task wrote: a folder several tasks share (an exports folder) must not come back stale
-        dirs = {key: {rel: f for rel, f in read_dir(kwargs[key]).items()
-                      if rel not in blobs[idx] or blobs[idx][rel][0] != f[0]}
-                for key, (kind, _, idx) in ship.items() if kind == "dir"}
+        dirs = {
+            key: {
+                rel: f
+                for rel, f in read_dir(kwargs[key]).items()
+                if rel not in blobs[idx] or blobs[idx][rel][0] != f[0]
+            }
+            for key, (kind, _, idx) in ship.items()
+            if kind == "dir"
+        }
         return status, value, dirs, node
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -106,16 +113,21 @@ class RayExecutor(Executor):
         self.timeout = timeout
         self._connected = False
         self.started_cluster = False
-        self._puts: dict[tuple, tuple] = {}         # what this executor put in the object store: key -> (source, ref)
+        self._puts: dict[tuple, tuple] = {}  # what this executor put in the object store: key -> (source, ref)
 
     def _connect(self):
         ray = _ray()
-        if ray.is_initialized():            # a caller's own connection: used, left as it is
+        if ray.is_initialized():  # a caller's own connection: used, left as it is
             return ray
         address = self.address or os.environ.get("RAY_ADDRESS") or None
         try:
-            ray.init(address=address or "local", include_dashboard=False, logging_level=logging.WARNING,
-                     log_to_driver=False, configure_logging=True)
+            ray.init(
+                address=address or "local",
+                include_dashboard=False,
+                logging_level=logging.WARNING,
+                log_to_driver=False,
+                configure_logging=True,
+            )
         except (ConnectionError, RuntimeError, ValueError) as e:
             where = f"the Ray cluster at {address}" if address else "a local Ray"
             raise LavacutError(f"could not start or join {where}: {e}") from None
@@ -129,11 +141,12 @@ class RayExecutor(Executor):
             _ray().shutdown()
             self._connected = False
 
-    def map(self, tasks: list[Task], progress: bool = True, desc: str = "tasks", unit: str = "task",
-            on_result=None) -> list:
+    def map(
+        self, tasks: list[Task], progress: bool = True, desc: str = "tasks", unit: str = "task", on_result=None
+    ) -> list:
         ray = self._connect()
-        remote = ray.remote(max_calls=1, num_cpus=1, max_retries=0)(_run_task)    # fresh process per task
-        dirs: dict[str, object] = {}                # one object per shipped folder in this job
+        remote = ray.remote(max_calls=1, num_cpus=1, max_retries=0)(_run_task)  # fresh process per task
+        dirs: dict[str, object] = {}  # one object per shipped folder in this job
         calls = []
         for t in tasks:
             ship, refs = {}, []
@@ -155,7 +168,7 @@ class RayExecutor(Executor):
             calls.append((t, {k: v for k, v in t.kwargs.items() if k not in ship}, ship, refs))
         results: list = [None] * len(tasks)
         self.placements = [""] * len(tasks)
-        pending: dict = {}                           # object ref -> task index
+        pending: dict = {}  # object ref -> task index
         todo = start_order(tasks)
         bar = task_bar(tasks, progress, desc, unit)
         try:
@@ -170,7 +183,7 @@ class RayExecutor(Executor):
                         i = pending.pop(ref)
                         try:
                             status, value, dirs, node = ray.get(ref)
-                        except ray.exceptions.RayError as e:   # the worker died, the node was lost
+                        except ray.exceptions.RayError as e:  # the worker died, the node was lost
                             raise failure(tasks[i], "error", f"{type(e).__name__}: {e}") from None
                         self.placements[i] = node
                         for key, files in dirs.items():

@@ -38,6 +38,7 @@ way it is computed changes:
 This module, like every module of this folder, is re-executed by Lava at each
 compile: numpy and lava imports only, no side effects.
 """
+
 import numpy as np
 
 from lava.magma.core.decorator import implements, requires, tag
@@ -75,7 +76,7 @@ class DenseKernel:
     def __init__(self, weights, proc_params, graded: bool):
         self.weight_exp = int(proc_params.get("weight_exp", 0))
         self.weights = _prepare_weights(np.asarray(weights), proc_params)
-        self.wt = np.ascontiguousarray(self.weights.T)        # (m, n): one row per input
+        self.wt = np.ascontiguousarray(self.weights.T)  # (m, n): one row per input
         self.graded = bool(graded)
 
     def __call__(self, s_in):
@@ -91,13 +92,13 @@ class DenseKernel:
         returns. One float product over the inputs active in any lane; exact
         (every partial sum an integer below the float's 2**24 / 2**53)."""
         if getattr(self, "_wf", None) is None:
-            self._dt = _exact_dtype(self.weights, 2 ** 24 if self.graded else 1)
+            self._dt = _exact_dtype(self.weights, 2**24 if self.graded else 1)
             self._wf = (self.weights if self.graded else self.wt).astype(self._dt)
         if self.graded:
             a = self._wf @ np.asarray(s_in).astype(self._dt)
         else:
             s = np.asarray(s_in) != 0
-            idx = np.flatnonzero(s.any(axis=1))           # inputs active in some lane
+            idx = np.flatnonzero(s.any(axis=1))  # inputs active in some lane
             if not idx.size:
                 return np.zeros((self.wt.shape[1], s.shape[1]), dtype=np.int64)
             a = self._wf[idx].T @ s[idx].astype(self._dt)
@@ -110,7 +111,7 @@ def _exact_dtype(w, x_bound: int):
     the contraction axis (the last) times ``x_bound`` stays below 2**24,
     float64 below 2**53, else int64."""
     bound = int(np.abs(np.asarray(w)).astype(np.int64).sum(axis=-1).max(initial=0)) * int(x_bound)
-    return np.float32 if bound < 2 ** 24 else np.float64 if bound < 2 ** 53 else np.int64
+    return np.float32 if bound < 2**24 else np.float64 if bound < 2**53 else np.int64
 
 
 class DelayDenseKernel:
@@ -122,14 +123,14 @@ class DelayDenseKernel:
         w = _prepare_weights(np.asarray(weights), proc_params)
         delays = np.asarray(delays)
         if np.max(delays) > 63:
-            raise ValueError("DelayDense Process 'delays' expects values between 0 and 63 for Loihi, "
-                             f"got {delays}.")
+            raise ValueError(f"DelayDense Process 'delays' expects values between 0 and 63 for Loihi, got {delays}.")
         ks = np.unique(delays[w != 0]) if np.any(w != 0) else np.zeros(1, dtype=np.int64)
-        ks = ks[ks < n_cols]        # the stock model has no column for larger delays
+        ks = ks[ks < n_cols]  # the stock model has no column for larger delays
         self.ks = (ks if ks.size else np.zeros(1, dtype=np.int64)).astype(np.int64)
         # (m, K, n): weight of input j to output i with delay ks[k]
-        self.wd = np.ascontiguousarray(np.stack([np.where(delays == k, w, 0).T for k in self.ks], axis=1)
-                                       .astype(np.int32))
+        self.wd = np.ascontiguousarray(
+            np.stack([np.where(delays == k, w, 0).T for k in self.ks], axis=1).astype(np.int32)
+        )
         self.weights = w
         self.graded = bool(graded)
 
@@ -152,7 +153,7 @@ class DelayDenseKernel:
         buffers, lane b as ``self(a_buff[..., b], s_in[:, b])``."""
         n, n_cols, B = a_buff.shape
         K = len(self.ks)
-        wd = self._wd_flat()                                     # (K * n, m)
+        wd = self._wd_flat()  # (K * n, m)
         x = (np.asarray(s_in) if self.graded else (np.asarray(s_in) != 0)).astype(wd.dtype)
         act = np.zeros((n, n_cols, B), dtype=np.int64)
         act[:, self.ks, :] = (wd @ x).astype(np.int64).reshape(K, n, B).transpose(1, 0, 2)
@@ -164,8 +165,8 @@ class DelayDenseKernel:
     def _wd_flat(self):
         if getattr(self, "_wdf", None) is None:
             m = self.wd.shape[0]
-            wdf = self.wd.reshape(m, -1).T                               # (K * n, m), row k * n + i
-            self._wdf = np.ascontiguousarray(wdf.astype(_exact_dtype(wdf, 2 ** 24 if self.graded else 1)))
+            wdf = self.wd.reshape(m, -1).T  # (K * n, m), row k * n + i
+            self._wdf = np.ascontiguousarray(wdf.astype(_exact_dtype(wdf, 2**24 if self.graded else 1)))
         return self._wdf
 
 
@@ -176,12 +177,13 @@ class LifKernel:
     def __init__(self, du, dv, vth, bias_mant, bias_exp):
         bias_mant = np.asarray(bias_mant).astype(np.int32)
         bias_exp = np.asarray(bias_exp)
-        self.bias = np.where(bias_exp >= 0, np.left_shift(bias_mant, bias_exp),
-                             np.right_shift(bias_mant, -bias_exp))       # int32, as the stock scale_bias
-        self.fu = int(P_SCALE - (int(du) + 1))   # ds_offset = 1
-        self.fv = int(P_SCALE - (int(dv) + 0))   # dm_offset = 0
+        self.bias = np.where(
+            bias_exp >= 0, np.left_shift(bias_mant, bias_exp), np.right_shift(bias_mant, -bias_exp)
+        )  # int32, as the stock scale_bias
+        self.fu = int(P_SCALE - (int(du) + 1))  # ds_offset = 1
+        self.fv = int(P_SCALE - (int(dv) + 0))  # dm_offset = 0
         self.vth = int(np.left_shift(np.int64(int(vth)), VTH_SHIFT))
-        self.lim = 2 ** 23
+        self.lim = 2**23
         self.has_bias = bool(np.any(self.bias != 0))
 
     @staticmethod
@@ -212,7 +214,7 @@ class LifKernel:
         v += u_var
         if self.has_bias:
             b = self.bias
-            if b.ndim and v.ndim > b.ndim:      # lanes: state (*shape, B)
+            if b.ndim and v.ndim > b.ndim:  # lanes: state (*shape, B)
                 b = b.reshape(b.shape + (1,) * (v.ndim - b.ndim))
             v += b
         if v.size and (v.max() >= lim or v.min() <= -lim):
@@ -260,8 +262,13 @@ class FastDelayDenseModel(AbstractPyDenseModelBitAcc):
 
     def run_spk(self):
         if self._k is None:
-            self._k = DelayDenseKernel(self.weights, self.delays, self.proc_params, self.a_buff.shape[-1],
-                                       int(self.num_message_bits.item()) > 0)
+            self._k = DelayDenseKernel(
+                self.weights,
+                self.delays,
+                self.proc_params,
+                self.a_buff.shape[-1],
+                int(self.num_message_bits.item()) > 0,
+            )
             self.weights, self.weights_set, self.weight_exp = self._k.weights, True, self._k.weight_exp
         self.a_out.send(self.a_buff[:, 0])
         self.a_buff = self._k(self.a_buff, self.s_in.recv())
@@ -269,7 +276,7 @@ class FastDelayDenseModel(AbstractPyDenseModelBitAcc):
 
 def _signed_clamp(x, bits: int):
     base = 1 << bits
-    return (x + base // 2) % base - base // 2     # lava.proc.conv.utils.signed_clamp
+    return (x + base // 2) % base - base // 2  # lava.proc.conv.utils.signed_clamp
 
 
 class ConvKernel:
@@ -306,17 +313,17 @@ class ConvKernel:
         ok = (ix >= 0) & (ix < X) & (iy >= 0) & (iy < Y)
         flat = (np.clip(ix, 0, X - 1) * Y + np.clip(iy, 0, Y - 1)) * Cin + cc
         n_in = X * Y * Cin
-        self.idx = np.where(ok, flat, n_in).reshape(Xo * Yo, Kx * Ky * Cin)   # n_in: a zero past the input
+        self.idx = np.where(ok, flat, n_in).reshape(Xo * Yo, Kx * Ky * Cin)  # n_in: a zero past the input
         # w2[(a, b, c), k] = weight[k, Kx-1-a, Ky-1-b, c - g*Cg] for c in k's group g, else 0
         w2 = np.zeros((Kx, Ky, Cin, Cout), dtype=np.int64)
         k_grp = Cout // groups
-        flipped = weight[:, ::-1, ::-1, :]                       # (Cout, Kx, Ky, Cg)
+        flipped = weight[:, ::-1, ::-1, :]  # (Cout, Kx, Ky, Cg)
         for g in range(groups):
             ks = slice(g * k_grp, (g + 1) * k_grp)
-            w2[:, :, g * Cg:(g + 1) * Cg, ks] = flipped[ks].transpose(1, 2, 3, 0)
+            w2[:, :, g * Cg : (g + 1) * Cg, ks] = flipped[ks].transpose(1, 2, 3, 0)
         self.w2 = w2.reshape(Kx * Ky * Cin, Cout).astype(np.float64)
-        bound = int(np.abs(w2).sum(axis=(0, 1, 2)).max()) * (2 ** 24 if graded else 1)
-        if bound >= 2 ** 53:
+        bound = int(np.abs(w2).sum(axis=(0, 1, 2)).max()) * (2**24 if graded else 1)
+        if bound >= 2**53:
             raise ValueError("ConvKernel: weights too large for exact float64 accumulation")
         self._bound = bound
         self.graded = bool(graded)
@@ -328,8 +335,8 @@ class ConvKernel:
             ext[:-1] = np.asarray(s_in).reshape(-1)
         else:
             ext[:-1] = np.asarray(s_in).reshape(-1) != 0
-        a = ext[self.idx] @ self.w2                              # (Xo*Yo, Cout), exact integers
-        a = a.astype(np.int32).reshape(self.out_shape)           # the stock output.astype(weight.dtype)
+        a = ext[self.idx] @ self.w2  # (Xo*Yo, Cout), exact integers
+        a = a.astype(np.int32).reshape(self.out_shape)  # the stock output.astype(weight.dtype)
         return _signed_clamp(a, 24)
 
     def batch(self, s_in):
@@ -337,14 +344,14 @@ class ConvKernel:
         ``self(s_in[..., b])``: one im2col product for all lanes."""
         B = s_in.shape[-1]
         x = np.asarray(s_in).reshape(-1, B)
-        if getattr(self, "_w2b", None) is None:       # float32 where exact (the bound checked at build)
-            self._w2b = self.w2.astype(np.float32) if self._bound < 2 ** 24 else self.w2
+        if getattr(self, "_w2b", None) is None:  # float32 where exact (the bound checked at build)
+            self._w2b = self.w2.astype(np.float32) if self._bound < 2**24 else self.w2
         ext = np.zeros((B, x.shape[0] + 1), dtype=self._w2b.dtype)
         ext[:, :-1] = (x if self.graded else (x != 0)).T
-        cols = ext[:, self.idx]                                  # (B, Xo*Yo, Kx*Ky*Cin)
-        a = cols.reshape(-1, cols.shape[-1]) @ self._w2b         # (B*Xo*Yo, Cout), exact integers
+        cols = ext[:, self.idx]  # (B, Xo*Yo, Kx*Ky*Cin)
+        a = cols.reshape(-1, cols.shape[-1]) @ self._w2b  # (B*Xo*Yo, Cout), exact integers
         a = np.moveaxis(a.astype(np.int32).reshape((B,) + self.out_shape), 0, -1)
-        if a.size and (a.max() >= 2 ** 23 or a.min() < -2 ** 23):    # the wrap changes nothing in range
+        if a.size and (a.max() >= 2**23 or a.min() < -(2**23)):  # the wrap changes nothing in range
             a = _signed_clamp(a, 24)
         return a
 
@@ -366,8 +373,15 @@ class FastConvModel(AbstractPyConvModel):
 
     def run_spk(self):
         if self._k is None:
-            self._k = ConvKernel(self.proc_params["input_shape"], self.weight, self.stride, self.padding,
-                                 self.dilation, self.groups[0], int(self.num_message_bits.item()) > 0)
+            self._k = ConvKernel(
+                self.proc_params["input_shape"],
+                self.weight,
+                self.stride,
+                self.padding,
+                self.dilation,
+                self.groups[0],
+                int(self.num_message_bits.item()) > 0,
+            )
         self.a_out.send(self.a_buf)
         self.a_buf = self._k(self.s_in.recv())
 

@@ -37,6 +37,7 @@ Lanes never mix (every kernel maps column b to column b), so each lane
 computes what a one-lane network computes. With B = 1 the ports have the
 shapes of a one-sample network.
 """
+
 import numpy as np
 
 from lava.magma.core.decorator import implements, requires, tag
@@ -67,14 +68,28 @@ class FusedNetwork(AbstractProcess):
         at every step instead of its spikes.
     """
 
-    def __init__(self, *, layers: list, in_shape: tuple, out_shape: tuple, lanes: int = 1,
-                 send_voltage: bool = False, name: str = None):
+    def __init__(
+        self,
+        *,
+        layers: list,
+        in_shape: tuple,
+        out_shape: tuple,
+        lanes: int = 1,
+        send_voltage: bool = False,
+        name: str = None,
+    ):
         in_shape, out_shape = tuple(int(s) for s in in_shape), tuple(int(s) for s in out_shape)
         lanes = int(lanes)
         if lanes < 1:
             raise ValueError(f"lanes must be >= 1, got {lanes}")
-        super().__init__(layers=list(layers), in_shape=in_shape, out_shape=out_shape, lanes=lanes,
-                         send_voltage=bool(send_voltage), name=name)
+        super().__init__(
+            layers=list(layers),
+            in_shape=in_shape,
+            out_shape=out_shape,
+            lanes=lanes,
+            send_voltage=bool(send_voltage),
+            name=name,
+        )
         lane_axis = (lanes,) if lanes > 1 else ()
         self.s_in = InPort(shape=in_shape + lane_axis)
         self.reset_in = InPort(shape=(lanes,))
@@ -114,7 +129,7 @@ class PyFusedNetworkModel(PyLoihiProcessModel):
             lif = sp["lif"]
             L["lif"] = LifKernel(lif["du"], lif["dv"], lif["vth"], lif["bias_mant"], lif["bias_exp"])
             L["shape"] = tuple(lif["shape"])
-            lanes = (self._B,)            # every state array carries the lane axis last
+            lanes = (self._B,)  # every state array carries the lane axis last
             L["u"] = np.zeros(L["shape"] + lanes, dtype=np.int32)
             L["v"] = np.zeros(L["shape"] + lanes, dtype=np.int32)
             graded = bool(sp.get("graded", False))
@@ -125,8 +140,9 @@ class PyFusedNetworkModel(PyLoihiProcessModel):
                 L["syn"] = DelayDenseKernel(sp["weights"], sp["delays"], sp["proc_params"], sp["n_cols"], graded)
                 L["buf"] = np.zeros((int(np.prod(L["shape"])), int(sp["n_cols"])) + lanes, dtype=np.int32)
             elif sp["kind"] == "conv":
-                L["syn"] = ConvKernel(sp["input_shape"], sp["weight"], sp["stride"], sp["padding"],
-                                      sp["dilation"], sp["groups"], graded)
+                L["syn"] = ConvKernel(
+                    sp["input_shape"], sp["weight"], sp["stride"], sp["padding"], sp["dilation"], sp["groups"], graded
+                )
                 L["buf"] = np.zeros(L["shape"] + lanes, dtype=np.int32)
             elif sp["kind"] != "input":
                 raise ValueError(f"FusedNetwork: unknown layer kind {sp['kind']!r}")
@@ -165,10 +181,10 @@ class PyFusedNetworkModel(PyLoihiProcessModel):
         for L in self._layers:
             kind = L["kind"]
             if kind == "input":
-                a = x                                           # the source drives a_in: no synapse
+                a = x  # the source drives a_in: no synapse
             else:
                 if L["flatten"]:
-                    x = np.transpose(x, (2, 1, 0, 3))           # netx: out.transpose([2, 1, 0]).flatten()
+                    x = np.transpose(x, (2, 1, 0, 3))  # netx: out.transpose([2, 1, 0]).flatten()
                 x = np.reshape(x, L["in_shape"] + (B,))
                 if kind == "delay":
                     a = L["buf"][:, 0].astype(np.int32)

@@ -81,6 +81,7 @@ above zeroes copy b's Vars only, so the step arithmetic is the one-lane
 arithmetic per copy. Assignment, logging and halt mode's reports are the
 lanes' (dynamic refill: a copy that decides takes the next unplayed sample).
 """
+
 import numpy as np
 
 from lava.magma.core.decorator import implements, requires
@@ -160,27 +161,44 @@ class CutoffMonitor(AbstractProcess):
         copies: a list, copy b's ``v`` (read on ``v_ref_<b>``).
     """
 
-    def __init__(self, *, num_classes: int, num_samples: int, latency: int,
-                 horizon: int, rule_params: dict, halt: bool,
-                 reset_vars=(), in_shape: tuple = None, classes=None, progress_every: int = 0,
-                 lanes: int = 1, copies: bool = False, readout: str = "spike counts", voltage_var=None,
-                 name: str = None):
+    def __init__(
+        self,
+        *,
+        num_classes: int,
+        num_samples: int,
+        latency: int,
+        horizon: int,
+        rule_params: dict,
+        halt: bool,
+        reset_vars=(),
+        in_shape: tuple = None,
+        classes=None,
+        progress_every: int = 0,
+        lanes: int = 1,
+        copies: bool = False,
+        readout: str = "spike counts",
+        voltage_var=None,
+        name: str = None,
+    ):
         lanes = int(lanes)
         copies = bool(copies) and lanes > 1
         if copies:
             per_copy = [list(v) for v in reset_vars]
             if len(per_copy) != lanes or len({len(v) for v in per_copy}) != 1 or lanes > MAX_COPIES:
-                raise ValueError(f"copies: reset_vars must be {lanes} lists of equal length, one per copy "
-                                 f"(at most {MAX_COPIES} copies)")
-            reset_vars = [v for vs in per_copy for v in vs]        # copy after copy
+                raise ValueError(
+                    f"copies: reset_vars must be {lanes} lists of equal length, one per copy "
+                    f"(at most {MAX_COPIES} copies)"
+                )
+            reset_vars = [v for vs in per_copy for v in vs]  # copy after copy
         else:
             reset_vars = list(reset_vars)
         if lanes < 1 or (lanes > 1 and reset_vars and not copies):
-            raise ValueError(f"lanes must be >= 1 and need a network that resets on the switch message "
-                             f"(no reset_vars) or copies of the network, got lanes={lanes}")
+            raise ValueError(
+                f"lanes must be >= 1 and need a network that resets on the switch message "
+                f"(no reset_vars) or copies of the network, got lanes={lanes}"
+            )
         if len(reset_vars) > MAX_RESET_PORTS:
-            raise ValueError(f"{len(reset_vars)} state Vars to reset; the monitor "
-                             f"supports at most {MAX_RESET_PORTS}")
+            raise ValueError(f"{len(reset_vars)} state Vars to reset; the monitor supports at most {MAX_RESET_PORTS}")
         K, N = int(num_classes), int(num_samples)
         in_shape = (K,) if in_shape is None else tuple(int(s) for s in in_shape)
         if classes is not None:
@@ -189,12 +207,22 @@ class CutoffMonitor(AbstractProcess):
                 raise ValueError(f"classes must give one class in 0..{K - 1} per neuron of {in_shape}")
         elif int(np.prod(in_shape)) != K:
             raise ValueError(f"an output port of shape {in_shape} needs classes for K = {K}")
-        super().__init__(num_classes=K, num_samples=N, latency=int(latency),
-                         horizon=int(horizon), rule_params=dict(rule_params),
-                         halt=bool(halt), num_resets=len(reset_vars), classes=classes,
-                         progress_every=max(int(progress_every), 0), lanes=lanes, copies=copies,
-                         readout=str(readout),
-                         read_voltage=voltage_var is not None, name=name)
+        super().__init__(
+            num_classes=K,
+            num_samples=N,
+            latency=int(latency),
+            horizon=int(horizon),
+            rule_params=dict(rule_params),
+            halt=bool(halt),
+            num_resets=len(reset_vars),
+            classes=classes,
+            progress_every=max(int(progress_every), 0),
+            lanes=lanes,
+            copies=copies,
+            readout=str(readout),
+            read_voltage=voltage_var is not None,
+            name=name,
+        )
         v_vars = list(voltage_var) if copies and voltage_var is not None else []
         if voltage_var is not None and (len(v_vars) != lanes if copies else lanes > 1):
             raise ValueError("a voltage read through a RefPort (netx's own graph) needs one lane, or one Var per copy")
@@ -202,7 +230,7 @@ class CutoffMonitor(AbstractProcess):
         self.v_ref = RefPort(one_v.shape if one_v is not None else (1,))
         if one_v is not None:
             self.v_ref.connect_var(one_v)
-        for r in range(MAX_COPIES):         # copies: copy r's readout v
+        for r in range(MAX_COPIES):  # copies: copy r's readout v
             port = RefPort(v_vars[r].shape if r < len(v_vars) else (1,))
             setattr(self, copy_port_name("v_ref", r), port)
             if r < len(v_vars):
@@ -215,7 +243,7 @@ class CutoffMonitor(AbstractProcess):
         self.n_done = Var(shape=(1,), init=0)
         self.last_tc = Var(shape=(1,), init=0)
         self.last_pred = Var(shape=(1,), init=0)
-        self.last_step = Var(shape=(1,), init=0)   # Lava time_step of the last decision
+        self.last_step = Var(shape=(1,), init=0)  # Lava time_step of the last decision
         # packed for ONE host read per decision: decisions reported, t_c, pred, step, sample index
         self.last_packed = Var(shape=(5,), init=0)
         # Decision log, read once at the end of a run.
@@ -256,22 +284,22 @@ class PyCutoffMonitorModel(PyLoihiProcessModel):
         self._T = int(proc_params["horizon"])
         self._halt = bool(proc_params["halt"])
         self._num_resets = int(proc_params["num_resets"])
-        self._classes = proc_params["classes"]     # None: output neuron k is class k
+        self._classes = proc_params["classes"]  # None: output neuron k is class k
         self._every = int(proc_params.get("progress_every", 0) or 0)
         self._B = B = int(proc_params.get("lanes", 1))
         self._copies = bool(proc_params.get("copies", False))
-        self._copy_ports = None     # copies: the s_in_<b> ports (set by the builder after __init__)
+        self._copy_ports = None  # copies: the s_in_<b> ports (set by the builder after __init__)
         self._voltage = proc_params.get("readout", "spike counts") == "voltage"
         self._read_v = bool(proc_params.get("read_voltage", False))
-        self._pending = None   # read_voltage: (lanes, output steps) whose v the management phase reads
+        self._pending = None  # read_voltage: (lanes, output steps) whose v the management phase reads
         self._resets = None  # the builder sets the ports after __init__
         self._counts = np.zeros((B, self._K), dtype=np.int64)
-        self._k = np.zeros(B, dtype=np.int64)       # per lane: Lava steps since its sample's frame 1
-        self._sample = np.arange(B)                 # per lane: the sample it plays (>= N: idle)
-        self._next = B                              # the next sample a switching lane takes (as the source)
+        self._k = np.zeros(B, dtype=np.int64)  # per lane: Lava steps since its sample's frame 1
+        self._sample = np.arange(B)  # per lane: the sample it plays (>= N: idle)
+        self._next = B  # the next sample a switching lane takes (as the source)
         self._switch = np.zeros(B, dtype=np.int32)
-        self._decided = []                          # lanes deciding at this step (RefPort reset: post-mgmt)
-        self._queue = []                            # halt mode: decisions not yet reported
+        self._decided = []  # lanes deciding at this step (RefPort reset: post-mgmt)
+        self._queue = []  # halt mode: decisions not yet reported
         self._reported = 0
         self._onehot = None
         if self._classes is not None:
@@ -287,13 +315,13 @@ class PyCutoffMonitorModel(PyLoihiProcessModel):
         if self._copies:
             if self._copy_ports is None:
                 self._copy_ports = [getattr(self, copy_port_name("s_in", b)) for b in range(self._B)]
-            spikes = np.stack([port.recv() for port in self._copy_ports], axis=-1)     # (*out, B)
+            spikes = np.stack([port.recv() for port in self._copy_ports], axis=-1)  # (*out, B)
         else:
             spikes = self.s_in.recv()
         if int(self.n_done[0]) < self._N:
             self._count(spikes)
         if self._pending is not None or (self._decided and self._num_resets):
-            return                          # score, log, reset and switch in run_post_mgmt of this step
+            return  # score, log, reset and switch in run_post_mgmt of this step
         self._finish_step()
 
     def _count(self, spikes):
@@ -303,7 +331,7 @@ class PyCutoffMonitorModel(PyLoihiProcessModel):
         act = np.flatnonzero(live & (t >= 1))
         if not act.size:
             return
-        if self._read_v:           # one lane: v is read, and the rule applied, in run_post_mgmt of this step
+        if self._read_v:  # one lane: v is read, and the rule applied, in run_post_mgmt of this step
             self._pending = (act, t[act])
             return
         self._score(np.asarray(spikes), act, t[act])
@@ -311,9 +339,9 @@ class PyCutoffMonitorModel(PyLoihiProcessModel):
     def _score(self, data, act, ta):
         """Y(t) of the active lanes ``act`` from this step's output (spikes,
         or voltages), then the rule."""
-        x = np.asarray(data).reshape(-1, self._B)[:, act].astype(np.int64)      # (n_out, lanes)
+        x = np.asarray(data).reshape(-1, self._B)[:, act].astype(np.int64)  # (n_out, lanes)
         y = (x if self._onehot is None else self._onehot @ x).T
-        if self._voltage:           # Y(t) is the voltage itself, not a sum
+        if self._voltage:  # Y(t) is the voltage itself, not a sum
             self._counts[act] = y
         else:
             self._counts[act] += y
@@ -326,9 +354,8 @@ class PyCutoffMonitorModel(PyLoihiProcessModel):
     def run_post_mgmt(self):
         if self._pending is not None:
             (act, ta), self._pending = self._pending, None
-            if self._copies:        # the active copies' v, one RefPort read each
-                v = {int(b): np.asarray(getattr(self, copy_port_name("v_ref", int(b))).read()).reshape(-1)
-                     for b in act}
+            if self._copies:  # the active copies' v, one RefPort read each
+                v = {int(b): np.asarray(getattr(self, copy_port_name("v_ref", int(b))).read()).reshape(-1) for b in act}
                 data = np.zeros((len(v[int(act[0])]), self._B), dtype=np.int64)
                 for b, vb in v.items():
                     data[:, b] = vb
@@ -348,9 +375,9 @@ class PyCutoffMonitorModel(PyLoihiProcessModel):
         if self._resets is None:
             self._resets = [getattr(self, _reset_port_name(i)) for i in range(self._num_resets)]
         if self._resets and int(self.n_done[0]) > before:
-            if self._copies:        # the deciding copies' Vars only
+            if self._copies:  # the deciding copies' Vars only
                 n = self._num_resets // self._B
-                _write_zeros_and_sync([p for b in decided for p in self._resets[b * n:(b + 1) * n]])
+                _write_zeros_and_sync([p for b in decided for p in self._resets[b * n : (b + 1) * n]])
             else:
                 _write_zeros_and_sync(self._resets)
         after = int(self.n_done[0])
@@ -379,7 +406,7 @@ class PyCutoffMonitorModel(PyLoihiProcessModel):
         counts[:] = 0
         self._k[b] = 0
         self._switch[b] = 1
-        self._sample[b] = self._next            # the source gives the lane the same sample
+        self._sample[b] = self._next  # the source gives the lane the same sample
         self._next += 1
 
 
@@ -413,12 +440,10 @@ def _write_zeros_and_sync(ports) -> None:
 
 
 for _i in range(MAX_RESET_PORTS):
-    setattr(PyCutoffMonitorModel, _reset_port_name(_i),
-            LavaPyType(PyRefPort.VEC_DENSE, np.int32))
+    setattr(PyCutoffMonitorModel, _reset_port_name(_i), LavaPyType(PyRefPort.VEC_DENSE, np.int32))
 del _i
 for _r in range(MAX_COPIES):
-    setattr(PyCutoffMonitorModel, copy_port_name("s_in", _r),
-            LavaPyType(PyInPort.VEC_DENSE, np.int32, precision=24))
+    setattr(PyCutoffMonitorModel, copy_port_name("s_in", _r), LavaPyType(PyInPort.VEC_DENSE, np.int32, precision=24))
 del _r
 for _r in range(MAX_COPIES):
     setattr(PyCutoffMonitorModel, copy_port_name("v_ref", _r), LavaPyType(PyRefPort.VEC_DENSE, np.int32))

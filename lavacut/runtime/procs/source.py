@@ -35,6 +35,7 @@ copy b of the whole network, fed through its own port ``s_out_<b>`` (shape
 ``shape``) instead of a lane axis of ``s_out`` (Lava 0.10's virtual ports
 cannot slice one port over R networks); the assignment is the same.
 """
+
 import numpy as np
 
 from lava.magma.core.decorator import implements, requires
@@ -79,22 +80,33 @@ class SampleSource(AbstractProcess):
         netx's graph per lane), not on a lane axis of ``s_out``.
     """
 
-    def __init__(self, *, packed: np.ndarray, shape: tuple, weight: int = 1, bias: int = 0,
-                 lanes: int = 1, copies: bool = False, name: str = None):
+    def __init__(
+        self,
+        *,
+        packed: np.ndarray,
+        shape: tuple,
+        weight: int = 1,
+        bias: int = 0,
+        lanes: int = 1,
+        copies: bool = False,
+        name: str = None,
+    ):
         packed = np.ascontiguousarray(packed, dtype=np.uint8)
         if packed.ndim != 3:
             raise ValueError(f"packed must be (N, T, bytes), got {packed.shape}")
         shape = tuple(int(s) for s in shape)
         n_features = int(np.prod(shape))
         if packed.shape[2] != (n_features + 7) // 8:
-            raise ValueError(f"packed has {packed.shape[2]} bytes per frame, "
-                             f"shape {shape} needs {(n_features + 7) // 8}")
+            raise ValueError(
+                f"packed has {packed.shape[2]} bytes per frame, shape {shape} needs {(n_features + 7) // 8}"
+            )
         lanes = int(lanes)
         copies = bool(copies) and lanes > 1
         if copies and lanes > MAX_COPIES:
             raise ValueError(f"at most {MAX_COPIES} copies, got {lanes}")
-        super().__init__(packed=packed, shape=shape, weight=int(weight), bias=int(bias), lanes=lanes,
-                         copies=copies, name=name)
+        super().__init__(
+            packed=packed, shape=shape, weight=int(weight), bias=int(bias), lanes=lanes, copies=copies, name=name
+        )
         self.s_out = OutPort(shape=shape + ((lanes,) if lanes > 1 and not copies else ()))
         for r in range(MAX_COPIES):
             setattr(self, copy_port_name("s_out", r), OutPort(shape=shape))
@@ -122,14 +134,14 @@ class PySampleSourceModel(PyLoihiProcessModel):
         self._bias = int(proc_params["bias"])
         self._B = int(proc_params.get("lanes", 1))
         self._copies = bool(proc_params.get("copies", False))
-        self._copy_ports = None         # the builder sets the ports after __init__
-        self._next = self._B            # the next sample a switching lane takes
-        self._idle = np.full(self._shape, self._bias, dtype=np.int32)   # a zero frame, transformed
+        self._copy_ports = None  # the builder sets the ports after __init__
+        self._next = self._B  # the next sample a switching lane takes
+        self._idle = np.full(self._shape, self._bias, dtype=np.int32)  # a zero frame, transformed
 
     def run_spk(self):
         B = self._B
         switch = np.flatnonzero(self.switch_in.recv().reshape(-1)[:B])
-        if switch.size:                 # lane order: the monitor assigns the same way
+        if switch.size:  # lane order: the monitor assigns the same way
             self.sample[switch] = self._next + np.arange(switch.size)
             self.frame[switch] = 0
             self._next += switch.size

@@ -4,6 +4,7 @@ holds what inspect, the validator, the Loihi 2 check and the SLAYER
 rebuild need of that kind. A new kind is one module with a
 :class:`~.base.LayerKind` subclass and one entry in :data:`KINDS`
 (docs/extending.md)."""
+
 from lavacut.export.netx.layers.average import AVERAGE
 from lavacut.export.netx.layers.base import LayerKind
 from lavacut.export.netx.layers.conv import CONV

@@ -1,6 +1,7 @@
 """``average``: SLAYER's Average readout as the last layer (netx does not
 load it): class k's score is the spike count of its group of neurons of
 the layer before, summed by lavacut on the host."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -23,8 +24,10 @@ class Average(LayerKind):
         if prev is None or K < 1 or n % K:
             return f"an average readout of {K} groups over {n} neurons (needs a layer of K x G neurons)", ""
         G = n // K
-        L.role = (f"readout: class k = sum of the spikes of neurons k*{G} .. k*{G}+{G - 1} of layer "
-                  f"{prev.index} (SLAYER Average groups, C-order flattened); Lava runs without it")
+        L.role = (
+            f"readout: class k = sum of the spikes of neurons k*{G} .. k*{G}+{G - 1} of layer "
+            f"{prev.index} (SLAYER Average groups, C-order flattened); Lava runs without it"
+        )
         return "", ""
 
 

@@ -1,6 +1,7 @@
 """What every NetX layer kind answers (:class:`LayerKind`, the defaults)
 and the record :func:`lavacut.export.netx.inspect.inspect_layers` keeps of
 each layer (:class:`LayerInfo`)."""
+
 from __future__ import annotations
 
 import math
@@ -15,7 +16,7 @@ class LayerInfo:
     index: str
     type: str
     shape: tuple
-    supported: bool                     # stock netx loads this layer type
+    supported: bool  # stock netx loads this layer type
     neuron: dict = field(default_factory=dict)
     weight_shape: tuple | None = None
     weight_bits: int | None = None
@@ -25,14 +26,14 @@ class LayerInfo:
     weights_stored: int = 0
     weight_memory_bits: int = 0
     note: str = ""
-    neuron_type: str = ""               # "" when the layer has no neuron group
-    threshold: float | None = None      # vThMant / 64 (SLAYER units)
+    neuron_type: str = ""  # "" when the layer has no neuron group
+    threshold: float | None = None  # vThMant / 64 (SLAYER units)
     current_decay: float | None = None  # iDecay / 4096
     voltage_decay: float | None = None  # vDecay / 4096
-    transform: tuple | None = None      # input layer with neurons: (weight, bias) mantissas netx reads
-    role: str = ""                      # what lavacut makes of it (input neurons, readout, ...)
-    run_issue: str = ""                 # why 'lavacut run' cannot handle it ("" = it can)
-    verify_issue: str = ""              # why 'lavacut verify' cannot rebuild it in SLAYER ("" = it can)
+    transform: tuple | None = None  # input layer with neurons: (weight, bias) mantissas netx reads
+    role: str = ""  # what lavacut makes of it (input neurons, readout, ...)
+    run_issue: str = ""  # why 'lavacut run' cannot handle it ("" = it can)
+    verify_issue: str = ""  # why 'lavacut verify' cannot rebuild it in SLAYER ("" = it can)
 
 
 @dataclass
@@ -42,10 +43,10 @@ class SupportState:
 
     layers: list[LayerInfo]
     position: int = 0
-    prev: LayerInfo | None = None       # the previous spiking layer
+    prev: LayerInfo | None = None  # the previous spiking layer
     prev_kind: LayerKind | None = None  # and its kind
-    flat: bool = False                  # a flatten layer since it
-    have_shape: bool = False            # an input layer gave the frame shape
+    flat: bool = False  # a flatten layer since it
+    have_shape: bool = False  # an input layer gave the frame shape
 
 
 @dataclass

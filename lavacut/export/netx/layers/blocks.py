@@ -1,5 +1,6 @@
 """SLAYER pieces the kinds' rebuilds share (torch and lava-dl: imported by
 their :meth:`~lavacut.export.netx.layers.base.LayerKind.rebuild` only)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -36,8 +37,9 @@ def lava_dense_weights(w: np.ndarray, where: str) -> np.ndarray:
     if exp >= 0:
         return eff << exp
     if np.any(eff % (1 << -exp)):
-        raise LavacutError(f"{where}: Lava's weight exponent {exp} floors each weighted sum; SLAYER cannot "
-                           f"reproduce that exactly")
+        raise LavacutError(
+            f"{where}: Lava's weight exponent {exp} floors each weighted sum; SLAYER cannot reproduce that exactly"
+        )
     return eff >> -exp
 
 

@@ -1,5 +1,6 @@
 """``conv``: a 2-D convolution of CUBA LIF neurons, (C, H, W) in and out
 (netx's Conv); SLAYER's ``cuba.Conv``."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -35,11 +36,14 @@ class Conv(SynapticKind):
         if len(shape) != 3:
             return stored
         kh, kw = w.shape[2], w.shape[3]
-        nz = (w.reshape(w.shape[0], -1, kh, kw) != 0)
+        nz = w.reshape(w.shape[0], -1, kh, kw) != 0
         if prev_shape is None or len(prev_shape) != 3:
             return int(nz.sum()) * int(np.prod(shape[1:]))
-        (sy, sx), (py, px), (dy, dx) = (conv_pair(g, "stride", 1), conv_pair(g, "padding", 0),
-                                       conv_pair(g, "dilation", 1))
+        (sy, sx), (py, px), (dy, dx) = (
+            conv_pair(g, "stride", 1),
+            conv_pair(g, "padding", 0),
+            conv_pair(g, "dilation", 1),
+        )
         vy = _taps_in_range(shape[1], prev_shape[1], kh, sy, py, dy)
         vx = _taps_in_range(shape[2], prev_shape[2], kw, sx, px, dx)
         return int((nz * vy[None, None, :, None] * vx[None, None, None, :]).sum())
@@ -47,7 +51,7 @@ class Conv(SynapticKind):
     def bias_issue(self, L: LayerInfo, g) -> str:
         if "bias" not in g:
             return ""
-        b = np.asarray(g["bias"][()])      # netx: one value per output channel ((C,) of the (C, H, W) layer)
+        b = np.asarray(g["bias"][()])  # netx: one value per output channel ((C,) of the (C, H, W) layer)
         return "" if b.ndim == 1 and b.size == L.shape[0] else "a conv bias that is not one value per channel"
 
     def connection_issue(self, L: LayerInfo, g, state: SupportState) -> str:
@@ -62,16 +66,20 @@ class Conv(SynapticKind):
 
     def weight_shape_problem(self, g, shape: tuple, prev: tuple | None) -> str:
         ws = tuple(g["weight"].shape)
-        if len(ws) == 5 and ws[-1] == 1:            # lava-dl may write a trailing 1
+        if len(ws) == 5 and ws[-1] == 1:  # lava-dl may write a trailing 1
             ws = ws[:4]
         groups = int(np.asarray(g["groups"][()]).reshape(-1)[0]) if "groups" in g and g["groups"].size else 1
         if len(ws) != 4:
-            return (f"weight: a conv weight of shape {tuple(g['weight'].shape)}; netx needs (out channels, in "
-                    f"channels, kernel y, kernel x)")
+            return (
+                f"weight: a conv weight of shape {tuple(g['weight'].shape)}; netx needs (out channels, in "
+                f"channels, kernel y, kernel x)"
+            )
         if len(shape) != 3 or ws[0] != shape[0]:
             return f"weight: a conv weight of {ws[0]} output channels for a layer of shape {list(shape)} (C, H, W)"
         if prev is not None and len(prev) == 3 and ws[1] * max(groups, 1) != prev[0]:
-            return f"weight: a conv weight reading {ws[1] * max(groups, 1)} channels after a layer of shape {list(prev)}"
+            return (
+                f"weight: a conv weight reading {ws[1] * max(groups, 1)} channels after a layer of shape {list(prev)}"
+            )
         return ""
 
     def fan_in_rows(self, L: LayerInfo, w: np.ndarray) -> np.ndarray:
@@ -85,24 +93,28 @@ class Conv(SynapticKind):
         if len(L.shape) != 3 or prev_shape is None or len(prev_shape) != 3:
             return "a conv layer without a (C, H, W) input before it: its connections (and cores) cannot be worked out"
         w = np.asarray(g["weight"][()], dtype=np.float64)
-        w = w.reshape(w.shape[:4])                  # lava-dl writes (C', C/groups, kh, kw) or with a trailing 1
+        w = w.reshape(w.shape[:4])  # lava-dl writes (C', C/groups, kh, kw) or with a trailing 1
         co, cig, kh, kw = w.shape
         C, H, W = L.shape
         ci, hi, wi = prev_shape
         groups = int(np.atleast_1d(g["groups"][()])[0]) if "groups" in g else 1
-        (sy, sx), (py, px), (dy, dx) = conv_pair(g, "stride", 1), conv_pair(g, "padding", 0), conv_pair(g, "dilation", 1)
+        (sy, sx), (py, px), (dy, dx) = (
+            conv_pair(g, "stride", 1),
+            conv_pair(g, "padding", 0),
+            conv_pair(g, "dilation", 1),
+        )
         nz = w != 0
-        rows = np.arange(H)[:, None] * sy - py + np.arange(kh)[None, :] * dy        # (H, kh) input rows
+        rows = np.arange(H)[:, None] * sy - py + np.arange(kh)[None, :] * dy  # (H, kh) input rows
         cols = np.arange(W)[:, None] * sx - px + np.arange(kw)[None, :] * dx
         vy, vx = (rows >= 0) & (rows < hi), (cols >= 0) & (cols < wi)
-        taps = nz.sum(axis=(0, 1)).astype(np.float64)                                # (kh, kw) over all channels
+        taps = nz.sum(axis=(0, 1)).astype(np.float64)  # (kh, kw) over all channels
         syn = np.einsum("ab,ya,xb->yx", taps, vy, vx).reshape(-1).astype(np.int64)
         # input channels any output channel of the core reads (all channels are on every core)
-        grp_in = nz.any(axis=(2, 3))                                                 # (co, cig)
+        grp_in = nz.any(axis=(2, 3))  # (co, cig)
         ch_used = np.zeros(ci, bool)
         per_group = co // max(groups, 1)
         for gi in range(groups):
-            ch_used[gi * cig:(gi + 1) * cig] |= grp_in[gi * per_group:(gi + 1) * per_group].any(axis=0)
+            ch_used[gi * cig : (gi + 1) * cig] |= grp_in[gi * per_group : (gi + 1) * per_group].any(axis=0)
 
         chans = np.flatnonzero(ch_used)
 
@@ -120,11 +132,12 @@ class Conv(SynapticKind):
             for ya, yb, xa, xb in pieces:
                 if yb < ya:
                     continue
-                r = rows[ya:yb + 1][vy[ya:yb + 1]]
-                c = cols[xa:xb + 1][vx[xa:xb + 1]]
+                r = rows[ya : yb + 1][vy[ya : yb + 1]]
+                c = cols[xa : xb + 1][vx[xa : xb + 1]]
                 if r.size and c.size and chans.size:
                     m[np.ix_(chans, np.unique(r), np.unique(c))] = True
             return m.reshape(-1)
+
         return Connectivity(H * W, C, syn, in_mask, ci * hi * wi)
 
     def rebuild(self, L: LayerInfo, g, npar: dict, where: str):
@@ -135,15 +148,24 @@ class Conv(SynapticKind):
         from lavacut.util import LavacutError
 
         w = np.asarray(g["weight"][()]).astype(int)
-        w = w.reshape(w.shape[:4] + (1,))                    # (out, in / groups, kH, kW, 1)
+        w = w.reshape(w.shape[:4] + (1,))  # (out, in / groups, kH, kW, 1)
         groups = int(np.asarray(g["groups"][()]).reshape(-1)[0]) if "groups" in g else 1
-        block = slayer.block.cuba.Conv(npar, w.shape[1] * groups, w.shape[0], conv_pair(g, "kernelSize", 1),
-                                       stride=conv_pair(g, "stride", 1), padding=conv_pair(g, "padding", 0),
-                                       dilation=conv_pair(g, "dilation", 1), groups=groups, pre_hook_fx=q64,
-                                       delay_shift=False)
+        block = slayer.block.cuba.Conv(
+            npar,
+            w.shape[1] * groups,
+            w.shape[0],
+            conv_pair(g, "kernelSize", 1),
+            stride=conv_pair(g, "stride", 1),
+            padding=conv_pair(g, "padding", 0),
+            dilation=conv_pair(g, "dilation", 1),
+            groups=groups,
+            pre_hook_fx=q64,
+            delay_shift=False,
+        )
         if tuple(block.synapse.weight.shape) != w.shape:
-            raise LavacutError(f"{where}: conv weight {w.shape} does not fit the layer's synapse "
-                               f"{tuple(block.synapse.weight.shape)}")
+            raise LavacutError(
+                f"{where}: conv weight {w.shape} does not fit the layer's synapse {tuple(block.synapse.weight.shape)}"
+            )
         block.synapse.weight.copy_(torch.from_numpy(w / W_SCALE))
         return block
 

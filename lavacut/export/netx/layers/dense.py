@@ -1,5 +1,6 @@
 """``dense``: a fully connected layer of CUBA LIF neurons (netx's Dense, or
 DelayDense with axonal delays); SLAYER's ``cuba.Dense``."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -20,15 +21,17 @@ class Dense(SynapticKind):
         issue = self.delay_issue(L, g) if "delay" in g else ""
         prev = state.prev
         if not issue and prev is not None and not state.flat and not state.prev_kind.flat and len(prev.shape) > 1:
-            issue = (f"dense after the {prev.type} layer {prev.index} of shape {prev.shape} without a flatten layer "
-                     f"(netx cannot connect them)")
+            issue = (
+                f"dense after the {prev.type} layer {prev.index} of shape {prev.shape} without a flatten layer "
+                f"(netx cannot connect them)"
+            )
         return issue
 
     @staticmethod
     def delay_issue(L: LayerInfo, g) -> str:
         d = np.asarray(g["delay"][()], dtype=np.float64)
         n = int(np.prod(L.shape))
-        w = (n, int(np.prod(L.weight_shape or (0,))) // max(n, 1))      # netx reshapes weights to (out, in)
+        w = (n, int(np.prod(L.weight_shape or (0,))) // max(n, 1))  # netx reshapes weights to (out, in)
         if d.size and (not np.all(np.isfinite(d)) or d.min() < 0):
             return "negative or non-finite axonal delays"
         if d.ndim > 2 or (d.ndim == 2 and tuple(d.shape) != w) or (d.ndim == 1 and d.size not in w):
@@ -38,7 +41,7 @@ class Dense(SynapticKind):
     def weight_shape_problem(self, g, shape: tuple, prev: tuple | None) -> str:
         ws = tuple(g["weight"].shape)
         n, n_in = int(np.prod(shape)), (int(np.prod(prev)) if prev else None)
-        if len(ws) == 1 and n and ws[0] % n == 0:      # netx reshapes a flat weight to (neurons, -1)
+        if len(ws) == 1 and n and ws[0] % n == 0:  # netx reshapes a flat weight to (neurons, -1)
             ws = (n, ws[0] // n)
         if len(ws) != 2 or ws[0] != n:
             return f"weight: a dense weight of shape {ws} for {n} neurons; netx needs ({n}, inputs)"
@@ -56,6 +59,7 @@ class Dense(SynapticKind):
 
         def in_mask(lo, hi):
             return nz[lo:hi].any(axis=0)
+
         return Connectivity(L.neurons, 1, nz.sum(axis=1), in_mask, nz.shape[1])
 
     def rebuild(self, L: LayerInfo, g, npar: dict, where: str):

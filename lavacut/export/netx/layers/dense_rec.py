@@ -1,5 +1,6 @@
 """``dense_rec``: a dense layer whose neurons also read their own spikes
 of the step before (``weight_rec``); SLAYER's ``cuba.Recurrent``."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -44,17 +45,18 @@ class DenseRec(Dense):
         from lavacut.export.netx.layers.blocks import lava_dense_weights, q64, set_weights, slayer
 
         if "delay" in g:
-            raise LavacutError(f"{where}: a recurrent layer with axonal delays; the rebuild covers recurrent "
-                               f"layers without delays")
+            raise LavacutError(
+                f"{where}: a recurrent layer with axonal delays; the rebuild covers recurrent layers without delays"
+            )
         n_out = int(np.prod(L.shape))
         w = np.asarray(g["weight"][()]).reshape(n_out, -1)
         # netx picks one weight exponent for both matrices: optimize_weight_bits of the two side by side
         both = lava_dense_weights(np.hstack([w, np.asarray(g["weight_rec"][()]).reshape(n_out, n_out)]), where)
         block = slayer.block.cuba.Recurrent(npar, w.shape[1], n_out, pre_hook_fx=q64, delay_shift=False)
-        block.neuron.persistent_state = False            # the rebuild's _recurrent carries the state itself
-        set_weights(block.input_synapse.weight, both[:, :w.shape[1]])
-        set_weights(block.recurrent_synapse.weight, both[:, w.shape[1]:])
-        block.synapse = block.input_synapse              # the feed-forward synapse, as in Dense blocks
+        block.neuron.persistent_state = False  # the rebuild's _recurrent carries the state itself
+        set_weights(block.input_synapse.weight, both[:, : w.shape[1]])
+        set_weights(block.recurrent_synapse.weight, both[:, w.shape[1] :])
+        block.synapse = block.input_synapse  # the feed-forward synapse, as in Dense blocks
         return block
 
 

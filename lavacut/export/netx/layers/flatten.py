@@ -1,5 +1,6 @@
 """``flatten``: (C, H, W) -> one vector, what a dense layer after a conv
 reads; SLAYER's ``cuba.Flatten``."""
+
 from __future__ import annotations
 
 from lavacut.export.netx.layers.base import LayerInfo, LayerKind, SupportState

@@ -1,6 +1,7 @@
 """``input``: the frame shape (C, H, W) netx sizes the first layer from;
 with neurons, input neurons whose current the source drives with
 frame x weight + bias (netx's Input); SLAYER's ``cuba.Input``."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -31,7 +32,7 @@ class Input(LayerKind):
         return bool(info.neuron)
 
     def read(self, info: LayerInfo, g, prev_shape: tuple | None) -> None:
-        if info.neuron:     # netx's default transform: weight 1.0 (mantissa 64), bias 0
+        if info.neuron:  # netx's default transform: weight 1.0 (mantissa 64), bias 0
             info.transform = tuple(_scalar(g, name, default) for name, default in (("weight", W_SCALE), ("bias", 0)))
         else:
             super().read(info, g, prev_shape)
@@ -46,17 +47,21 @@ class Input(LayerKind):
             if not issue and None in (L.transform or (None,)):
                 issue = "an input weight/bias with more than one value (netx reads one value each)"
             if not issue:
-                L.role = (f"input neurons: the source drives their current with frame x {L.transform[0]} + "
-                          f"{L.transform[1]} (the layer's weight and bias mantissas)")
+                L.role = (
+                    f"input neurons: the source drives their current with frame x {L.transform[0]} + "
+                    f"{L.transform[1]} (the layer's weight and bias mantissas)"
+                )
             state.prev, state.prev_kind = L, self
         return issue, ""
 
     def connectivity(self, L: LayerInfo, g, prev_shape: tuple | None) -> Connectivity:
         """No synapses: each neuron is driven by one host input."""
+
         def in_mask(lo, hi):
             m = np.zeros(L.neurons, bool)
             m[lo:hi] = True
             return m
+
         return Connectivity(L.neurons, 1, np.zeros(L.neurons, np.int64), in_mask, L.neurons)
 
     def rebuild(self, L: LayerInfo, g, npar: dict, where: str):

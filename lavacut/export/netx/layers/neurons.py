@@ -1,5 +1,6 @@
 """The neurons of a NetX layer as lavacut runs them: netx's CUBA LIF, what
 makes one never spike (a voltage readout), why others cannot run."""
+
 from __future__ import annotations
 
 import math
@@ -29,8 +30,12 @@ def never_spikes(L: LayerInfo) -> bool:
     if not L.neuron:
         return True
     vth = L.neuron.get("vThMant")
-    return (L.neuron_type in LIF_TYPES and isinstance(vth, (int, float)) and math.isfinite(vth)
-            and int(vth) << VTH_SHIFT >= V_MAX)
+    return (
+        L.neuron_type in LIF_TYPES
+        and isinstance(vth, (int, float))
+        and math.isfinite(vth)
+        and int(vth) << VTH_SHIFT >= V_MAX
+    )
 
 
 def readout_neuron(L: LayerInfo) -> dict:
@@ -45,14 +50,18 @@ def neuron_issue(L: LayerInfo, voltage_readout: bool = False) -> str:
     if not L.neuron:
         if voltage_readout:
             return ""
-        return ("no neuron parameters: netx makes it a non-leaky integrator with threshold 2**17, which Lava's "
-                "24-bit voltage never exceeds (a voltage readout such as SLAYER's Affine block): it never spikes, "
-                "and the cutoff counts output spikes")
+        return (
+            "no neuron parameters: netx makes it a non-leaky integrator with threshold 2**17, which Lava's "
+            "24-bit voltage never exceeds (a voltage readout such as SLAYER's Affine block): it never spikes, "
+            "and the cutoff counts output spikes"
+        )
     t = L.neuron_type
     if t not in LIF_TYPES:
         why = next((v for k, v in _NEURON_WHY.items() if t.startswith(k)), "an unknown neuron model")
-        return (f"neuron type {t}: {why}; the cutoff resets CUBA LIF state (u, v) and counts binary spikes only, "
-                f"so it cannot restart this layer exactly between samples")
+        return (
+            f"neuron type {t}: {why}; the cutoff resets CUBA LIF state (u, v) and counts binary spikes only, "
+            f"so it cannot restart this layer exactly between samples"
+        )
     bits = L.neuron.get("messageBits", 0)
     if bool(L.neuron.get("gradedSpike", False)) or (isinstance(bits, (int, float)) and bits > 0):
         return "graded spikes (gradedSpike / messageBits): the monitor and the SLAYER rebuild count binary spikes"
@@ -60,8 +69,10 @@ def neuron_issue(L: LayerInfo, voltage_readout: bool = False) -> str:
     if not isinstance(vth, (int, float)) or not math.isfinite(vth) or vth < 0:
         return f"vThMant is {vth!r}, not a non-negative number"
     if int(vth) << VTH_SHIFT >= V_MAX and not voltage_readout:
-        return (f"vThMant {int(vth)}: vThMant << {VTH_SHIFT} = {int(vth) << VTH_SHIFT} is not below Lava's largest "
-                f"voltage {V_MAX}, so the layer never spikes (a voltage readout); the cutoff counts output spikes")
+        return (
+            f"vThMant {int(vth)}: vThMant << {VTH_SHIFT} = {int(vth) << VTH_SHIFT} is not below Lava's largest "
+            f"voltage {V_MAX}, so the layer never spikes (a voltage readout); the cutoff counts output spikes"
+        )
     for key in ("iDecay", "vDecay"):
         d = L.neuron.get(key)
         if not isinstance(d, (int, float)) or not 0 <= d <= P_SCALE:

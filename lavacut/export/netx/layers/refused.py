@@ -1,5 +1,6 @@
 """Layer types lavacut reads but does not run: ``dense_comp`` (netx loads
 it), the ones netx raises NotImplementedError for, and unknown ones."""
+
 from __future__ import annotations
 
 from lavacut.export.netx.layers.base import LayerInfo, LayerKind, SupportState

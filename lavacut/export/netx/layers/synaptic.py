@@ -1,6 +1,7 @@
 """What the spiking layers with synapses (dense, dense_rec, conv) share:
 how ``lavacut run`` judges them (neurons, bias, then the kind's own
 connection rules)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -15,8 +16,10 @@ class SynapticKind(LayerKind):
     def support(self, L: LayerInfo, g, state: SupportState, voltage: bool) -> tuple[str, str]:
         issue = neuron_issue(L, voltage) or self.bias_issue(L, g) or self.connection_issue(L, g, state)
         if voltage and not issue:
-            L.role = ("voltage readout: its neurons never spike; the cutoff reads class k's score as "
-                      "neuron k's voltage v(t) (Lava's integer v)")
+            L.role = (
+                "voltage readout: its neurons never spike; the cutoff reads class k's score as "
+                "neuron k's voltage v(t) (Lava's integer v)"
+            )
         verify = self.verify_issue(L, g)
         state.prev, state.prev_kind, state.flat = L, self, False
         return issue, verify
