@@ -321,3 +321,26 @@ def import_slayer():
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
             import lava.lib.dl.slayer  # noqa: F401
     return sys.modules["lava.lib.dl.slayer"]
+
+
+def descendant_pids(root: int | None = None) -> set[int]:
+    """Pids of every process below ``root`` (default: this one), zombies
+    included, read from /proc (Linux; Lava's runtime forks there): what the
+    memory benchmark sums and the cleanup tests expect gone."""
+    children: dict[int, list[int]] = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])  # the name field may hold spaces and ')'
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(d))
+    out, todo = set(), [root or os.getpid()]
+    while todo:
+        for c in children.get(todo.pop(), []):
+            if c not in out:
+                out.add(c)
+                todo.append(c)
+    return out

@@ -56,7 +56,7 @@ import numpy as np
 from lavacut.cutoff.rules import FixedT
 from lavacut.pipelines.run import RunRequest, open_run, run_split
 from lavacut.runtime.lanes import DEFAULT_LANES
-from lavacut.util import atomic_write_json, versions
+from lavacut.util import atomic_write_json, descendant_pids, versions
 
 
 #: alternated repetitions of the switch-overhead runs (medians compared)
@@ -201,19 +201,8 @@ def bench_models(path, frames, labels, rule, slayer_step_s: float, exact_samples
 def _tree_pss_kib(root: int) -> int:
     """Proportional set size summed over ``root`` and its descendants (shared
     pages of the forked Lava processes counted once overall)."""
-    children: dict[int, list[int]] = {}
-    for d in os.listdir("/proc"):
-        if d.isdigit():
-            try:
-                with open(f"/proc/{d}/stat") as f:
-                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(ppid, []).append(int(d))
-    total, todo = 0, [root]
-    while todo:
-        pid = todo.pop()
-        todo += children.get(pid, [])
+    total = 0
+    for pid in {root} | descendant_pids(root):
         try:
             with open(f"/proc/{pid}/smaps_rollup") as f:
                 total += sum(int(line.split()[1]) for line in f if line.startswith("Pss:"))

@@ -12,6 +12,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from lavacut.util import descendant_pids as descendants  # noqa: F401 (the tests import it from here)
+
 REPO = Path(__file__).resolve().parents[1]
 QUICK = REPO / "sims" / "quick.toml"
 
@@ -123,32 +125,6 @@ def quick_export(tmp_path_factory) -> Path:
         r = run_cli("export", run / "best.pt", "-o", net)
         (base / "quick-export.log").write_text(r.stdout + r.stderr)
     return net
-
-
-def _parents() -> dict[int, list[int]]:
-    children: dict[int, list[int]] = {}
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open(f"/proc/{d}/stat") as f:
-                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
-        children.setdefault(ppid, []).append(int(d))
-    return children
-
-
-def descendants(root: int | None = None) -> set[int]:
-    """Descendant pids of ``root`` (default: this process), zombies included."""
-    children = _parents()
-    out, todo = set(), [root or os.getpid()]
-    while todo:
-        for c in children.get(todo.pop(), []):
-            if c not in out:
-                out.add(c)
-                todo.append(c)
-    return out
 
 
 def shm_mapped_by_others() -> set[str]:
