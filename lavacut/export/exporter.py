@@ -14,7 +14,8 @@ from lavacut.util import LavacutError, check_output_path, first_line
 
 def net_from_checkpoint(state: dict):
     """Rebuild the SLAYER network a checkpoint holds (eval mode, CPU)."""
-    from lavacut.train.networks import NetSpec, build_network  # torch
+    from lavacut.train.netspec import NetSpec
+    from lavacut.train.networks import build_network  # torch
 
     spec = NetSpec.from_dict(dict(state["spec"]))
     net = build_network(spec)

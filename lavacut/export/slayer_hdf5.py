@@ -11,7 +11,8 @@ import numpy as np
 import torch
 
 from lavacut.fixed_point import W_SCALE
-from lavacut.train.networks import NetSpec, SlayerNet, build_network
+from lavacut.train.netspec import NetSpec
+from lavacut.train.networks import SlayerNet, build_network
 from lavacut.util import LavacutError, atomic_path
 
 HDF5_SPEC_ATTR = "lavacut_netspec"

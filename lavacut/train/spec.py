@@ -1,7 +1,8 @@
 """The network hyperparameters a config sets (torch-free, so the config can
 import it): the single source of their names, defaults and meaning.
-:class:`lavacut.train.networks.NetSpec` extends it with what the data set
-fixes (input shape, class count) and builds the SLAYER network.
+:class:`lavacut.train.netspec.NetSpec` extends it with what the data set
+fixes (input shape, class count);
+:func:`lavacut.train.networks.build_network` builds the SLAYER network.
 """
 
 from __future__ import annotations

@@ -59,7 +59,8 @@ def stratified_holdout(labels: np.ndarray, fraction: float, seed: int) -> np.nda
 
 def build_from_config(cfg, input_shape, n_classes):
     """The network the config's [net] section describes, for a data set."""
-    from lavacut.train.networks import NetSpec, build_network  # torch
+    from lavacut.train.netspec import NetSpec
+    from lavacut.train.networks import build_network  # torch
 
     spec = NetSpec(
         input_shape=tuple(input_shape), n_classes=int(n_classes), name=cfg.name, **dataclasses.asdict(cfg.net)

@@ -26,7 +26,8 @@ from lavacut.export.inspect_report import format_inspection
 from lavacut.export.netx.file import META_GROUP, NetxFileError, check_weights, content_hash
 from lavacut.export.validate import read_metadata, write_calibration, write_export
 from lavacut.cutoff.rules import TopKGap
-from lavacut.train.networks import NetSpec, build_network
+from lavacut.train.netspec import NetSpec
+from lavacut.train.networks import build_network
 from lavacut.util import LavacutError
 
 REPO = Path(__file__).resolve().parents[2]

@@ -59,7 +59,8 @@ def _slayer(net, x):
 def _small_net(kind, seed=0):
     import torch
 
-    from lavacut.train.networks import NetSpec, build_network
+    from lavacut.train.netspec import NetSpec
+    from lavacut.train.networks import build_network
 
     if kind == "dense":
         spec = NetSpec(kind="dense", hidden=(40,), weight_scale=6.0, dropout=0.0, name="nir-dense")
@@ -258,7 +259,8 @@ def test_biased_network_round_trips_through_nir(tmp_path):
     v_leak = bias * tau_mem / dt and comes back with the same integers."""
     import torch
 
-    from lavacut.train.networks import NetSpec, build_network
+    from lavacut.train.netspec import NetSpec
+    from lavacut.train.networks import build_network
 
     spec = NetSpec(
         kind="conv",
@@ -764,7 +766,8 @@ def test_branches_and_bad_files_are_refused(tmp_path):
     with pytest.raises(NirError, match="no such file"):
         ng.from_nir(tmp_path / "absent.nir")
     # explicit data binding that does not fit the input shape
-    from lavacut.train.networks import NetSpec, build_network
+    from lavacut.train.netspec import NetSpec
+    from lavacut.train.networks import build_network
 
     net = build_network(NetSpec(kind="dense", input_shape=(2, 8, 8), hidden=(4,), dropout=0.0))
     with pytest.raises(NirError, match=r"does not match data set 'embedded'"):

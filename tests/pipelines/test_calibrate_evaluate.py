@@ -11,7 +11,8 @@ import pytest
 from lavacut_testing import quick_export as _quick_export, run_cli as _cli
 
 from lavacut.pipelines.run import RunRequest
-from lavacut.train.networks import NetSpec, build_network
+from lavacut.train.netspec import NetSpec
+from lavacut.train.networks import build_network
 from lavacut.util import LavacutError
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

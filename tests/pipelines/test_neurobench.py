@@ -12,7 +12,8 @@ def _relay_net():
     delayed one step by SLAYER's delay_shift)."""
     import torch
 
-    from lavacut.train.networks import NetSpec, build_network
+    from lavacut.train.netspec import NetSpec
+    from lavacut.train.networks import build_network
 
     spec = NetSpec(
         kind="dense",

@@ -41,7 +41,8 @@ def test_run_shipped_export_uses_its_calibration(tmp_path, mode):
 @pytest.mark.slow
 def test_run_foreign_netx_file_needs_config_and_policy(tmp_path):
     from lavacut.export.slayer_hdf5 import export_hdf5
-    from lavacut.train.networks import NetSpec, build_network
+    from lavacut.train.netspec import NetSpec
+    from lavacut.train.networks import build_network
 
     net = build_network(NetSpec(hidden=(16,), weight_scale=4.0, dropout=0.0))
     path = tmp_path / "foreign.net"

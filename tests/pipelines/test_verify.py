@@ -26,7 +26,8 @@ def _export(tmp_path, name, spec_kw, seed=0, with_config=True):
 
     from lavacut.config import RunConfig
     from lavacut.export.validate import write_export
-    from lavacut.train.networks import NetSpec, build_network
+    from lavacut.train.netspec import NetSpec
+    from lavacut.train.networks import build_network
 
     spec = NetSpec(n_classes=10, weight_scale=4.0, weight_norm=False, dropout=0.0, name=name, **spec_kw)
     torch.manual_seed(seed)

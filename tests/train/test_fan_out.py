@@ -12,7 +12,8 @@ import torch
 from lavacut_testing import brute_conv_fan_out
 
 from lavacut.export.slayer_hdf5 import export_hdf5
-from lavacut.train.networks import NetSpec, build_network, nonzero_fan_outs, synapse_weight
+from lavacut.train.netspec import NetSpec
+from lavacut.train.networks import build_network, nonzero_fan_outs, synapse_weight
 
 
 def _sparse_net(spec, seed=0, p=0.5):

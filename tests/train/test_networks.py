@@ -8,7 +8,8 @@ import torch
 
 from lavacut.export.slayer_hdf5 import export_hdf5, read_spec_from_hdf5
 from lavacut.runtime.frames import lava_frame_layout
-from lavacut.train.networks import NetSpec, build_network
+from lavacut.train.netspec import NetSpec
+from lavacut.train.networks import build_network
 from lavacut.util import LavacutError
 
 

@@ -18,7 +18,7 @@ from lavacut_testing import quick_run as _quick_run, run_cli as _cli
 import torch
 
 from lavacut.train.checkpoint import check_same_architecture, load_checkpoint, save_checkpoint
-from lavacut.train.networks import NetSpec
+from lavacut.train.netspec import NetSpec
 from lavacut.train.inference import accuracy_from_spikes
 from lavacut.train.trainer import NaNLossError, epoch_lr, stratified_holdout, train
 from lavacut.util import LavacutError

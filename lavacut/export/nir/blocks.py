@@ -1,4 +1,4 @@
-"""NIR imports a :class:`~lavacut.train.networks.NetSpec` cannot express (a
+"""NIR imports a :class:`~lavacut.train.netspec.NetSpec` cannot express (a
 recurrent self-loop, a voltage readout) as lava-dl SLAYER blocks:
 ``cuba.Conv`` / ``cuba.Flatten`` / ``cuba.Dense``, ``cuba.Recurrent`` for a
 neuron node with a recurrent Linear/Affine (netx ``dense_rec``) and

@@ -308,7 +308,8 @@ def from_nir(
     """
     import torch
 
-    from lavacut.train.networks import NetSpec, build_network  # torch
+    from lavacut.train.netspec import NetSpec
+    from lavacut.train.networks import build_network  # torch
 
     path = None
     if isinstance(graph_or_path, (str, Path)):

@@ -25,7 +25,7 @@ def spec_from_layers(path: str | Path):
     :mod:`lavacut.export.rebuild.slayer`)."""
     import h5py
 
-    from lavacut.train.networks import NetSpec  # torch
+    from lavacut.train.netspec import NetSpec
 
     layers = inspect_layers(path)
     convs, dense, neuron, input_shape = [], [], None, None
@@ -121,7 +121,8 @@ def net_from_export(path: str | Path, validated: bool = False):
     None)."""
     import torch
 
-    from lavacut.train.networks import NetSpec, build_network  # torch
+    from lavacut.train.netspec import NetSpec
+    from lavacut.train.networks import build_network  # torch
 
     if not validated:  # the rebuild computes what netx does with out-of-range values: no range check here
         require_valid(path, ranges=False)
