@@ -7,7 +7,8 @@ Spyx and others exchange trained spiking networks in.
   :func:`write_nir`);
 - :mod:`.read`: NIR -> SLAYER network, data binding (:func:`from_nir`,
   :func:`format_import_report`); :mod:`.importer`: then a NetX export
-  (:func:`import_nir`);
+  (:func:`import_nir`); :mod:`.walk`: the node checks and the walk of the
+  chain into layers;
 - :mod:`.ops`: Linear / Affine / Conv2d / Flatten / pooling folded into one
   synapse per layer;
 - :mod:`.neurons`: CubaLIF / LIF / IF (and LI / CubaLI / I readouts) <->
