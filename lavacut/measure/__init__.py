@@ -1,6 +1,7 @@
 """Stage 5, measure: what the cutoff saved and how far to trust it, on top of
 the runs: the JSON reports and their plots (:mod:`.reports`, the RCS sweep's
-:mod:`.rcs_report`), NeuroBench's metrics of a network (:mod:`.neurobench`)
+:mod:`.rcs_report`; its statistics and verdicts, :mod:`.rcs_stats`),
+NeuroBench's metrics of a network (:mod:`.neurobench`)
 and why Lava and the SLAYER rebuild could differ (:mod:`.exactness`).
 
 The numbers themselves (termination summaries, guarantees, synaptic

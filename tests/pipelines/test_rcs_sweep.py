@@ -8,11 +8,9 @@ import math
 import pytest
 
 from lavacut.cutoff.rules.topk import EPS_GRID
+from lavacut.measure.rcs_stats import aggregate, compare, network_verdicts
 from lavacut.pipelines.rcs_sweep import (
-    aggregate,
     check_settings,
-    compare,
-    network_verdicts,
     run_label,
     run_record,
     summarise_sweep,
