@@ -23,7 +23,7 @@ from lavacut.cutoff.rules import FixedT, StopRule
 from lavacut.data.framing import FramedSplit
 from lavacut.export.artifact import Export
 from lavacut.runtime.executors import executor_scope
-from lavacut.runtime.graph import OpenedNetwork
+from lavacut.runtime.network import OpenedNetwork
 from lavacut.runtime.runner import run_split
 from lavacut.util import LavacutError, versions
 
@@ -94,7 +94,7 @@ def run_full_and_cutoff(
     ``models``, ``workers``, ``lanes``, ``executor``: see
     :func:`lavacut.runtime.runner.run_split` (one executor for both runs).
     ``path``: a path or an opened ``Export``; the file is read once for both
-    runs (:class:`~lavacut.runtime.graph.OpenedNetwork`)."""
+    runs (:class:`~lavacut.runtime.network.OpenedNetwork`)."""
     path = OpenedNetwork(path)
     with executor_scope(executor, workers=workers) as ex:
         full = run_split(

@@ -5,10 +5,14 @@
   re-executes every module there at each compile.
 - :mod:`lavacut.runtime.graph` -- builds source -> NetX network -> monitor for
   a split, binds the monitor's RefPorts to every state Var (u, v, a_buff) and
-  documents the input layout netx expects; :mod:`lavacut.runtime.frames`
-  (frames to netx's port order and back), :mod:`lavacut.runtime.lanes`
-  (the lanes' default, check and schedule replay), :mod:`lavacut.runtime.copies`
-  (lanes as copies of netx's graph: models stock / fast-procs, loihi2).
+  documents the input layout netx expects; :mod:`lavacut.runtime.layout`
+  (what lavacut makes of a file's layers: readouts, input layers with
+  neurons, conv outputs), :mod:`lavacut.runtime.network` (netx's Network of
+  a file opened once per run, the fused network's parameters read from it),
+  :mod:`lavacut.runtime.frames` (frames to netx's port order and back),
+  :mod:`lavacut.runtime.lanes` (the lanes' default, check and schedule
+  replay), :mod:`lavacut.runtime.copies` (lanes as copies of netx's graph:
+  models stock / fast-procs, loihi2).
 - :mod:`lavacut.runtime.session` -- ``LavaSession`` (one runtime, always
   stopped: success, exception, Ctrl-C) and the run config per backend and
   ProcessModel set (``models``: fast / fast-procs / stock).

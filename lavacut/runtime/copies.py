@@ -13,7 +13,7 @@ from lavacut.util import LavacutError
 
 def netx_copies(opened, first: tuple, lanes: int, loihi2: bool, n_vars: int) -> list:
     """[(net, input port)] * ``lanes``: ``first`` (the network already taken
-    from ``opened``, an :class:`~lavacut.runtime.graph.OpenedNetwork`) and
+    from ``opened``, an :class:`~lavacut.runtime.network.OpenedNetwork`) and
     ``lanes`` - 1 more netx Networks loaded from the opened file (netx's
     Processes join one graph only). ``n_vars``: state Vars per copy, which
     the monitor's reset ports bound."""

@@ -32,7 +32,7 @@ def lava_output(
     outputs are in SLAYER's flat order (C, H, W for a conv output); for an
     average readout they are the last spiking layer's neurons, whose group
     sums the monitor counts (``timings`` holds no layout: see
-    :func:`lavacut.runtime.graph.net_layout`). ``models``: ``"fast"`` or
+    :func:`lavacut.runtime.layout.net_layout`). ``models``: ``"fast"`` or
     ``"stock"`` ProcessModels (:func:`lavacut.runtime.session.make_run_cfg`);
     ``info`` (a dict) receives ``fused``: whether the network ran as one
     fused process.

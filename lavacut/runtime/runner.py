@@ -29,7 +29,8 @@ from typing import Callable
 import numpy as np
 
 from lavacut.runtime.frames import lava_frame_layout, to_slayer_order
-from lavacut.runtime.graph import build_split_graph, connect_around, network_latency, open_network, state_vars
+from lavacut.runtime.graph import build_split_graph, connect_around, network_latency, state_vars
+from lavacut.runtime.network import open_network
 from lavacut.runtime.lanes import check_lanes, lane_schedule
 from lavacut.runtime.result import RunResult, progress_bar
 from lavacut.runtime.session import BACKENDS, LavaSession, make_run_cfg
@@ -70,9 +71,9 @@ def run_split(
     Parameters
     ----------
     net_path : NetX .net / .h5 file of CUBA layers (layouts, refusals:
-        :mod:`lavacut.runtime.graph`; ``RunResult.output_layout``): a path,
+        :mod:`lavacut.runtime.layout`; ``RunResult.output_layout``): a path,
         an opened ``Export`` (its layers are not read again) or an
-        :class:`~lavacut.runtime.graph.OpenedNetwork` (netx's Network too:
+        :class:`~lavacut.runtime.network.OpenedNetwork` (netx's Network too:
         one read of the file for several runs).
     frames : (N, C, H, W, T) or (N, C*H*W, T) binary frames (bool or 0/1),
         features in C, H, W order; transposed to netx's (W, H, C) for conv

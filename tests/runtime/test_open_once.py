@@ -58,7 +58,8 @@ def _export_and_frames(n: int):
 
 
 def test_two_graphs_from_one_opened_network_read_the_file_once(opens):
-    from lavacut.runtime.graph import OpenedNetwork, build_split_graph
+    from lavacut.runtime.graph import build_split_graph
+    from lavacut.runtime.network import OpenedNetwork
 
     export, frames, _ = _export_and_frames(4)
     before = len(opens)
@@ -72,7 +73,8 @@ def test_two_graphs_from_one_opened_network_read_the_file_once(opens):
 
 
 def test_netx_graph_wires_its_processes_so_the_next_graph_loads_its_own(opens):
-    from lavacut.runtime.graph import OpenedNetwork, build_split_graph
+    from lavacut.runtime.graph import build_split_graph
+    from lavacut.runtime.network import OpenedNetwork
 
     export, frames, _ = _export_and_frames(2)
     net = OpenedNetwork(export)

@@ -220,7 +220,8 @@ def test_bad_arguments(dense):
 
 @pytest.mark.slow
 def test_run_single_matches_slayer_dense(dense, dense_single):
-    from lavacut.runtime.graph import load_network, network_latency
+    from lavacut.runtime.graph import network_latency
+    from lavacut.runtime.network import load_network
 
     assert network_latency(load_network(dense.path)) == 3  # one per synapse layer
     # run_single == SLAYER's default forward (delay_shift=True) at zero shift

@@ -43,7 +43,7 @@ def _digits(n, seed=0):
 def test_mnist_net_is_a_voltage_readout(mnist):
     from lavacut.export.artifact import Export
     from lavacut.export.netx.inspect import readout_of
-    from lavacut.runtime.graph import net_layout
+    from lavacut.runtime.layout import net_layout
 
     export = Export.open(mnist)
     assert export.readout == readout_of(export.layers) == "voltage" and export.num_classes == 10
@@ -56,7 +56,7 @@ def test_mnist_net_is_a_voltage_readout(mnist):
 
 def test_a_hidden_layer_that_never_spikes_is_still_refused(tmp_path):
     from lavacut.export.artifact import Export
-    from lavacut.runtime.graph import net_layout
+    from lavacut.runtime.layout import net_layout
     from lavacut.util import LavacutError
 
     cuba = {"type": "CUBA", "iDecay": 1024, "vDecay": 512, "vThMant": 80, "refDelay": 1, "gradedSpike": False}

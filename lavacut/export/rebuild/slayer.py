@@ -37,7 +37,7 @@ on Lava's schedule rather than SLAYER's ``delay_shift``:
 - an ``average`` readout is not applied here: the output is the last
   spiking layer's spikes, what Lava's ``net.out`` sends;
   :attr:`NetxRebuild.readout_groups` gives the grouping (see
-  :mod:`lavacut.runtime.graph`).
+  :mod:`lavacut.runtime.layout`).
 
 Not exact where Lava's fixed point leaves SLAYER's range: u wraps at 24
 bits, v saturates, a_in is int16 (SLAYER does neither).

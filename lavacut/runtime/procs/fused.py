@@ -2,7 +2,7 @@
 process instead of two per layer), with the sample reset carried by a port.
 
 The layer parameters are those of the Processes netx built (read on the host
-by :func:`lavacut.runtime.graph.fused_layers`: Var inits and proc params of
+by :func:`lavacut.runtime.network.fused_layers`: Var inits and proc params of
 each synapse and LIF), and each layer runs the kernels of
 :mod:`.fast_models` -- the same code as the per-process fast models, which
 are bit-exact with Lava's stock fixed_pt models. Within one Lava step the
@@ -58,7 +58,7 @@ class FusedNetwork(AbstractProcess):
         ``lif`` (du, dv, vth, bias_mant, bias_exp, shape), ``in_shape``
         (synapse input shape), the synapse parameters of its kind, and
         ``rec`` (a recurrent dense synapse) or None. See
-        :func:`lavacut.runtime.graph.fused_layers`.
+        :func:`lavacut.runtime.network.fused_layers`.
     in_shape, out_shape : tuple
         the network's input and output port shapes (netx order).
     lanes : int
