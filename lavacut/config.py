@@ -119,7 +119,7 @@ class RunSection:
     #: worker processes a split is sharded over (each its own compiled graph; same decisions)
     workers: int = 1
     #: samples side by side in the fused network, each with its own cutoff (0: automatic, see
-    #: lavacut.runtime.graph.DEFAULT_LANES; 1 with models other than "fast")
+    #: lavacut.runtime.lanes.DEFAULT_LANES; 1 with models other than "fast")
     lanes: int = 0
     #: where the shards and sweep runs go: "local" (forks on this machine) or "ray" (lavacut.runtime.executors)
     executor: str = "local"
