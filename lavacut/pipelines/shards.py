@@ -40,7 +40,7 @@ def batch_shards(n: int, workers: int, batch_size: int = BATCH) -> list[tuple[in
 def forward_shard(net_path, frames, first_batch: int, kwargs: dict, threads: int | None = None):
     """One shard, in its task's process: the export's SLAYER network over
     ``frames``; ``threads``: torch's intra-op threads there."""
-    from lavacut.export.exporter import net_from_export
+    from lavacut.export.rebuild.network import net_from_export
 
     if threads is not None:
         import torch

@@ -36,7 +36,7 @@ def test_calibrate_two_workers_stores_the_same_calibration(tmp_path):
     for workers in (1, 2):
         net = tmp_path / f"w{workers}.net"
         shutil.copy(DENSE, net)
-        out = run_cli("calibrate", net, "--workers", workers, "--executor", "local", timeout=900).stdout
+        out = run_cli("calibrate", net, "--workers", workers, "--executor", "local").stdout
         meta = read_metadata(net)
         stored[workers] = (meta["cutoff"], meta["calibration"], out.replace(str(net), "NET"))
     assert stored[1] == stored[2]
@@ -64,7 +64,6 @@ def test_torch_evaluate_two_workers_same_report(tmp_path):
             "local",
             "--report",
             reports[workers],
-            timeout=900,
         )
     one, two = (json.loads(reports[w].read_text()) for w in (1, 2))
     assert one["n_samples"] == 150 and len(two["per_sample"]) == 150

@@ -375,9 +375,7 @@ def test_copies_of_netx_graph_equal_one_lane(models, tmp_path):
     reps = {}
     for b in (1, 3):
         rep = tmp_path / f"lanes{b}.json"
-        run_cli(
-            "run", "embedded_dense", "--samples", "6", "--models", models, "--lanes", b, "--report", rep, timeout=600
-        )
+        run_cli("run", "embedded_dense", "--samples", "6", "--models", models, "--lanes", b, "--report", rep)
         reps[b] = json.loads(rep.read_text())
     assert reps[3]["lanes"] == 3 and reps[3]["models"] == models
     assert reps[1]["per_sample"] == reps[3]["per_sample"] and len(reps[1]["per_sample"]) == 6
