@@ -1,5 +1,5 @@
 """The NetX layer-kind registry (lavacut/export/netx/layers/): every stage
-asks a layer's kind, so a kind lives in its module and one entry of
+asks a layer's kind, so a kind lives in its module, which registers it in
 ``KINDS`` (docs/extending.md, "Adding a NetX layer kind")."""
 
 import numpy as np
@@ -51,7 +51,23 @@ def test_the_registry_knows_the_kinds_lavacut_reads():
     assert all(isinstance(k, LayerKind) and k.name == name for name, k in KINDS.items())
     assert not kind_of("pool").netx_loads and "NotImplementedError" in kind_of("pool").note
     assert kind_of("no_such_type").note == "unknown layer type"
-    assert [name for name, k in KINDS.items() if k.synaptic] == ["dense", "dense_rec", "conv"]
+    assert {name for name, k in KINDS.items() if k.synaptic} == {"dense", "dense_rec", "conv"}
+
+
+def test_every_module_naming_a_kind_is_registered():
+    """A kind is registered by its module alone (``KIND = ...``): the table
+    is exactly the folder's modules that name one."""
+    import importlib
+    import pkgutil
+
+    import lavacut.export.netx.layers as layers
+
+    named = {}
+    for m in pkgutil.iter_modules(layers.__path__):
+        kind = getattr(importlib.import_module(f"{layers.__name__}.{m.name}"), "KIND", None)
+        if kind is not None:
+            named[kind.name] = kind
+    assert named == KINDS
 
 
 def test_a_kind_is_its_registry_entry_for_every_stage(tmp_path, monkeypatch):
@@ -75,7 +91,8 @@ def test_a_kind_is_its_registry_entry_for_every_stage(tmp_path, monkeypatch):
 
 def test_a_new_kind_is_one_class_and_one_entry(tmp_path, monkeypatch):
     """The worked example of docs/extending.md: a ``reshape`` layer that
-    does what ``flatten`` does is a subclass naming it and one KINDS entry;
+    does what ``flatten`` does is a subclass naming it, registered as its
+    module's ``KIND`` would be;
     inspect, the Loihi 2 check and the rebuild then take it unchanged."""
     import torch
 

@@ -1,21 +1,22 @@
 """The NetX layer kinds lavacut reads, one module each, behind one table:
 :func:`kind_of` gives a layer type's :class:`~.base.LayerKind`, which
 holds what inspect, the validator, the Loihi 2 check and the SLAYER
-rebuild need of that kind. A new kind is one module with a
-:class:`~.base.LayerKind` subclass and one entry in :data:`KINDS`
-(docs/extending.md)."""
+rebuild need of that kind. A new kind is one module in this folder that
+names its :class:`~.base.LayerKind` instance ``KIND``: importing the
+package registers it in :data:`KINDS` (docs/extending.md)."""
 
-from lavacut.export.netx.layers.average import AVERAGE
+import importlib
+import pkgutil
+
 from lavacut.export.netx.layers.base import LayerKind
-from lavacut.export.netx.layers.conv import CONV
-from lavacut.export.netx.layers.dense import DENSE
-from lavacut.export.netx.layers.dense_rec import DENSE_REC
-from lavacut.export.netx.layers.flatten import FLATTEN
-from lavacut.export.netx.layers.input import INPUT
-from lavacut.export.netx.layers.refused import DENSE_COMP, NETX_NOT_IMPLEMENTED, NOT_IN_NETX, UNKNOWN
+from lavacut.export.netx.layers.refused import NETX_NOT_IMPLEMENTED, NOT_IN_NETX, UNKNOWN
 
 #: layer type (the group's ``type`` dataset) -> its kind
-KINDS: dict[str, LayerKind] = {k.name: k for k in (INPUT, FLATTEN, DENSE, DENSE_REC, CONV, AVERAGE, DENSE_COMP)}
+KINDS: dict[str, LayerKind] = {}
+for _module in pkgutil.iter_modules(__path__):
+    _kind = getattr(importlib.import_module(f"{__name__}.{_module.name}"), "KIND", None)
+    if _kind is not None:
+        KINDS[_kind.name] = _kind
 
 
 def kind_of(layer_type: str) -> LayerKind:

@@ -32,3 +32,6 @@ class Average(LayerKind):
 
 
 AVERAGE = Average()
+
+#: registered in lavacut.export.netx.layers.KINDS
+KIND = AVERAGE

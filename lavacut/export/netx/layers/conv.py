@@ -171,3 +171,6 @@ class Conv(SynapticKind):
 
 
 CONV = Conv()
+
+#: registered in lavacut.export.netx.layers.KINDS
+KIND = CONV

@@ -73,3 +73,6 @@ class Dense(SynapticKind):
 
 
 DENSE = Dense()
+
+#: registered in lavacut.export.netx.layers.KINDS
+KIND = DENSE

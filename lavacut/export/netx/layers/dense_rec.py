@@ -61,3 +61,6 @@ class DenseRec(Dense):
 
 
 DENSE_REC = DenseRec()
+
+#: registered in lavacut.export.netx.layers.KINDS
+KIND = DENSE_REC

@@ -24,3 +24,6 @@ class Flatten(LayerKind):
 
 
 FLATTEN = Flatten()
+
+#: registered in lavacut.export.netx.layers.KINDS
+KIND = FLATTEN

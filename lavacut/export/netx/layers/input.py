@@ -74,3 +74,6 @@ class Input(LayerKind):
 
 
 INPUT = Input()
+
+#: registered in lavacut.export.netx.layers.KINDS
+KIND = INPUT

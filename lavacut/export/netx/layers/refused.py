@@ -30,3 +30,6 @@ DENSE_COMP = DenseComp()
 NETX_NOT_IMPLEMENTED = ("pool", "convT", "unpool", "concat")
 NOT_IN_NETX = NotRun("netx cannot load this layer type (NotImplementedError)")
 UNKNOWN = NotRun("unknown layer type")
+
+#: registered in lavacut.export.netx.layers.KINDS
+KIND = DENSE_COMP
