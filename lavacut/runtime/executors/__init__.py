@@ -8,7 +8,9 @@ sharded SLAYER passes (:mod:`lavacut.pipelines.shards`: calibrate,
 evaluate) and the training sweeps (:mod:`lavacut.pipelines.rcs_sweep`,
 :mod:`lavacut.pipelines.experiments`).
 
-Executors (:data:`EXECUTORS`, name -> class, imported when chosen):
+Executors (:data:`EXECUTORS`, name -> class: every module of this package
+that names its class ``EXECUTOR``; an optional engine is imported inside
+its methods, so listing them imports no engine):
 
 - ``local`` (default, nothing to start): a fork per task on this machine
   (Lava's start method); with ``workers=1`` the tasks run one after the other
@@ -17,8 +19,8 @@ Executors (:data:`EXECUTORS`, name -> class, imported when chosen):
   local Ray that lavacut starts and stops itself
   (:mod:`lavacut.runtime.executors.ray_cluster`).
 
-Another executor is one new module with a class like :class:`Executor` and
-one line in :data:`EXECUTORS`.
+Another executor is one new module with a subclass of :class:`Executor`
+named ``EXECUTOR`` (docs/extending.md).
 
 Files: no shared filesystem is assumed. ``Task.files`` names the keyword
 arguments that are paths: ``"file"`` (read by the task: an export) or
@@ -40,6 +42,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import pkgutil
 import os
 import sys
 from dataclasses import dataclass, field
@@ -49,10 +52,8 @@ from typing import Any, Callable
 from lavacut.util import LavacutError, atomic_write_bytes
 
 #: executor name -> "module:Class" (imported only when chosen: Ray is an optional extra)
-EXECUTORS = {
-    "local": "lavacut.runtime.executors.local:LocalExecutor",
-    "ray": "lavacut.runtime.executors.ray_cluster:RayExecutor",
-}
+#: executor name -> class (filled from this package's modules at the end of this file)
+EXECUTORS: dict[str, type] = {}
 DEFAULT_EXECUTOR = "local"
 
 
@@ -126,8 +127,7 @@ def get_executor(name: str | None = None, workers: int = 1, address: str | None 
     name = name or DEFAULT_EXECUTOR
     if name not in EXECUTORS:
         raise LavacutError(f"unknown executor {name!r}; choose one of {', '.join(EXECUTORS)}")
-    module, cls = EXECUTORS[name].split(":")
-    return getattr(importlib.import_module(module), cls)(workers=workers, address=address)
+    return EXECUTORS[name](workers=workers, address=address)
 
 
 @contextlib.contextmanager
@@ -188,3 +188,15 @@ def task_bar(tasks: list[Task], progress: bool, desc: str, unit: str):
     from tqdm import tqdm
 
     return tqdm(total=sum(t.weight for t in tasks), desc=desc, unit=unit, file=sys.stderr, leave=False)
+
+
+def _register_executors() -> None:
+    """Every module of this package that names its class ``EXECUTOR``
+    (they import this module's names, so this runs after them)."""
+    for module in pkgutil.iter_modules(__path__):
+        cls = getattr(importlib.import_module(f"{__name__}.{module.name}"), "EXECUTOR", None)
+        if cls is not None:
+            EXECUTORS[cls.name] = cls
+
+
+_register_executors()

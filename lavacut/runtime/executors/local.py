@@ -137,3 +137,7 @@ def _stop(procs, timeout: float) -> None:
         if p.is_alive():
             p.kill()
             p.join(5.0)
+
+
+#: registered in lavacut.runtime.executors.EXECUTORS
+EXECUTOR = LocalExecutor

@@ -270,3 +270,7 @@ def _array_key(a: np.ndarray) -> tuple:
 def _read_file(path: str) -> bytes:
     with open(path, "rb") as f:
         return f.read()
+
+
+#: registered in lavacut.runtime.executors.EXECUTORS
+EXECUTOR = RayExecutor
