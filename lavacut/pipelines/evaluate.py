@@ -54,142 +54,106 @@ def evaluate_export(
     backend, mode = backend or cfg.run.backend, mode or cfg.run.mode
     net = export.slayer_net()
     with SlayerPasses(export.path, lambda: net, workers=cfg.run.workers, executor=cfg.run.executor) as passes:
-        return _evaluate(
-            req,
-            export,
-            cfg,
-            split,
-            samples,
-            net,
-            passes,
-            engine,
-            policy,
-            params,
-            backend,
-            mode,
-            progress,
-            with_sweeps,
-            neurobench,
-        )
+        data = export.frames(cfg, split, samples, user_input=req.user_input, progress=progress)
+        frames, labels = data.frames, data.labels
+        T = frames.shape[-1]
+        rule = export.rule(policy, params, T)
 
-
-def _evaluate(
-    req,
-    export,
-    cfg,
-    split,
-    samples,
-    net,
-    passes,
-    engine,
-    policy,
-    params,
-    backend,
-    mode,
-    progress,
-    with_sweeps,
-    neurobench,
-) -> dict[str, Any]:
-    data = export.frames(cfg, split, samples, user_input=req.user_input, progress=progress)
-    frames, labels = data.frames, data.labels
-    T = frames.shape[-1]
-    rule = export.rule(policy, params, T)
-
-    t0 = time.perf_counter()
-    # the output layer's own spikes for the operation counts; the class
-    # counts (group sums of an average readout) for the decisions
-    raw, hidden = passes.forward(frames, record=True, readout=False, progress=progress, desc=f"SLAYER {split}")
-    spikes = group_sums(raw, getattr(net, "readout_groups", 0))
-    torch_wall = time.perf_counter() - t0
-    t_c_ref, pred_ref = cutoff(rule, spikes)
-    report: dict[str, Any] = report_header(export, data, split, cfg, engine, req.user_input)
-    if engine == "torch":
-        t_c, pred = t_c_ref, pred_ref
-        report.update(summarise(rule, spikes, labels, t_c, pred))
-        report["per_sample"] = per_sample(
-            t_c,
-            pred,
-            counts_at(spikes, t_c),
-            per_step_predictions(spikes)[:, -1],
-            counts_at(spikes, np.full(len(t_c), T)),
-            labels,
-        )
-        report.update(
-            {
-                "wall_s_full": torch_wall,
-                "wall_s_cutoff": None,
-                "wall_ratio": None,
-                "backend": "torch-cpu",
-                "wall_note": "torch engine: SLAYER runs all T steps in one batched pass, so the wall-clock "
-                "with cutoff is not measured; use --engine lava",
-            }
-        )
-    else:
-        full, cut = run_full_and_cutoff(
-            export.path,
-            frames,
-            labels,
-            rule,
-            mode=mode,
-            backend=backend,
-            progress=progress,
-            models=cfg.run.models,
-            workers=cfg.run.workers,
-            lanes=cfg.run.lanes,
-            executor=passes.ex,
-        )
-        t_c, pred = np.asarray(cut.t_c), np.asarray(cut.pred)
-        report.update(summarise(rule, spikes, labels, t_c, pred))
-        lr = lava_report(full, cut, rule, T)
-        report.update(
-            {
-                k: v
-                for k, v in lr.items()
-                if k.startswith(
-                    (
-                        "lava_steps",
-                        "compile",
-                        "init",
-                        "wall",
-                        "mode",
-                        "latency",
-                        "backend",
-                        "per_sample",
-                        "output_layout",
-                        "models",
-                        "workers",
-                        "lanes",
-                    )
-                )
-            }
-        )
-        report["engines_agree"] = bool(np.array_equal(t_c, t_c_ref) and np.array_equal(pred, pred_ref))
-        report["full_T_matches_slayer"] = bool(
-            np.array_equal(np.asarray(full.pred), per_step_predictions(spikes)[:, -1])
-        )
-    input_report(report, data)
-    # a voltage readout never spikes: its neurons update, and send nothing
-    out_spikes = np.zeros(raw.shape, np.uint8) if export.readout == "voltage" else raw
-    report["operations"] = _operations(net, frames, hidden, out_spikes, t_c)
-    if neurobench:
-        report["neurobench"] = _neurobench(net, frames, labels, hidden, out_spikes, t_c, report["operations"])
-    single = export.num_classes < 2  # no stop rule applies (export.cutoff_note says so)
-    report["guarantees"] = None if single else _guarantees(export, rule, spikes, labels, T)
-    classes = data.classes or [str(k) for k in range(spikes.shape[1])]
-    report["per_class"] = per_class(labels, per_step_predictions(spikes)[:, -1], pred, t_c, classes)
-    if with_sweeps and labels is not None and req.user_input is None and not single:
-        if progress:
-            print(
-                f"lavacut evaluate: calibrating every stop rule on the {cfg.cutoff.calib_split} split for the "
-                f"accuracy-vs-timesteps sweeps (one more SLAYER pass over that split; --no-sweeps skips it)",
-                file=sys.stderr,
-                flush=True,
+        t0 = time.perf_counter()
+        # the output layer's own spikes for the operation counts; the class
+        # counts (group sums of an average readout) for the decisions
+        raw, hidden = passes.forward(frames, record=True, readout=False, progress=progress, desc=f"SLAYER {split}")
+        spikes = group_sums(raw, getattr(net, "readout_groups", 0))
+        torch_wall = time.perf_counter() - t0
+        t_c_ref, pred_ref = cutoff(rule, spikes)
+        report: dict[str, Any] = report_header(export, data, split, cfg, engine, req.user_input)
+        if engine == "torch":
+            t_c, pred = t_c_ref, pred_ref
+            report.update(summarise(rule, spikes, labels, t_c, pred))
+            report["per_sample"] = per_sample(
+                t_c,
+                pred,
+                counts_at(spikes, t_c),
+                per_step_predictions(spikes)[:, -1],
+                counts_at(spikes, np.full(len(t_c), T)),
+                labels,
             )
-        report.update(_sweeps(passes, cfg, spikes, labels, progress))
-    report["versions"] = versions()
-    report["seed"] = cfg.train.seed
-    report["config"] = cfg.to_dict()
-    return report
+            report.update(
+                {
+                    "wall_s_full": torch_wall,
+                    "wall_s_cutoff": None,
+                    "wall_ratio": None,
+                    "backend": "torch-cpu",
+                    "wall_note": "torch engine: SLAYER runs all T steps in one batched pass, so the wall-clock "
+                    "with cutoff is not measured; use --engine lava",
+                }
+            )
+        else:
+            full, cut = run_full_and_cutoff(
+                export.path,
+                frames,
+                labels,
+                rule,
+                mode=mode,
+                backend=backend,
+                progress=progress,
+                models=cfg.run.models,
+                workers=cfg.run.workers,
+                lanes=cfg.run.lanes,
+                executor=passes.ex,
+            )
+            t_c, pred = np.asarray(cut.t_c), np.asarray(cut.pred)
+            report.update(summarise(rule, spikes, labels, t_c, pred))
+            lr = lava_report(full, cut, rule, T)
+            report.update(
+                {
+                    k: v
+                    for k, v in lr.items()
+                    if k.startswith(
+                        (
+                            "lava_steps",
+                            "compile",
+                            "init",
+                            "wall",
+                            "mode",
+                            "latency",
+                            "backend",
+                            "per_sample",
+                            "output_layout",
+                            "models",
+                            "workers",
+                            "lanes",
+                        )
+                    )
+                }
+            )
+            report["engines_agree"] = bool(np.array_equal(t_c, t_c_ref) and np.array_equal(pred, pred_ref))
+            report["full_T_matches_slayer"] = bool(
+                np.array_equal(np.asarray(full.pred), per_step_predictions(spikes)[:, -1])
+            )
+        input_report(report, data)
+        # a voltage readout never spikes: its neurons update, and send nothing
+        out_spikes = np.zeros(raw.shape, np.uint8) if export.readout == "voltage" else raw
+        report["operations"] = _operations(net, frames, hidden, out_spikes, t_c)
+        if neurobench:
+            report["neurobench"] = _neurobench(net, frames, labels, hidden, out_spikes, t_c, report["operations"])
+        single = export.num_classes < 2  # no stop rule applies (export.cutoff_note says so)
+        report["guarantees"] = None if single else _guarantees(export, rule, spikes, labels, T)
+        classes = data.classes or [str(k) for k in range(spikes.shape[1])]
+        report["per_class"] = per_class(labels, per_step_predictions(spikes)[:, -1], pred, t_c, classes)
+        if with_sweeps and labels is not None and req.user_input is None and not single:
+            if progress:
+                print(
+                    f"lavacut evaluate: calibrating every stop rule on the {cfg.cutoff.calib_split} split for the "
+                    f"accuracy-vs-timesteps sweeps (one more SLAYER pass over that split; --no-sweeps skips it)",
+                    file=sys.stderr,
+                    flush=True,
+                )
+            report.update(_sweeps(passes, cfg, spikes, labels, progress))
+        report["versions"] = versions()
+        report["seed"] = cfg.train.seed
+        report["config"] = cfg.to_dict()
+        return report
 
 
 def _guarantees(export, rule, spikes: np.ndarray, labels, T: int):
