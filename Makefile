@@ -22,9 +22,11 @@ env: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/lavacut demo
 
-# --durations: the 20 slowest tests listed at the end (where a slower suite spends its time)
+# Two test workers (pytest-xdist; TEST_WORKERS=0: all in one process). A test file stays on one
+# worker, so its module fixtures are made once. --durations: the 20 slowest tests listed at the end.
+TEST_WORKERS ?= 2
 test: $(STAMP) lint
-	$(VENV)/bin/python -m pytest tests --durations=20
+	$(VENV)/bin/python -m pytest tests -n $(TEST_WORKERS) --dist loadfile --durations=20
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check lavacut tests sims setup.py docs

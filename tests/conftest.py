@@ -1,8 +1,10 @@
 """Shared test setup.
 
 - Caches (embedded data set, framed tensors) go to a fresh temporary folder
-  per session, so every CI run builds them from scratch.
+  per session, so every CI run builds them from scratch; parallel workers
+  share it (its files are written atomically).
 - Test recordings live in tests/fixtures (see its README).
+- Each test runs in a fresh working folder (``_working_folder``).
 - No __init__.py in tests/: lava-dl installs a top-level package named
   ``tests`` that must not shadow (or be shadowed by) ours.
 """
@@ -19,15 +21,26 @@ import pytest
 # lavacut.runtime prepares that once for the whole session.
 import lavacut.runtime  # noqa: E402,F401
 
-_CACHE = tempfile.mkdtemp(prefix="lavacut-test-cache-")
-os.environ["LAVACUT_CACHE"] = _CACHE
+# pytest-xdist workers (PYTEST_XDIST_WORKER) share the cache their controller made
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER")
+_CACHE = os.environ["LAVACUT_TEST_CACHE"] if _WORKER else tempfile.mkdtemp(prefix="lavacut-test-cache-")
+os.environ["LAVACUT_TEST_CACHE"] = os.environ["LAVACUT_CACHE"] = _CACHE
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO / "tests" / "fixtures"
 
 
 def pytest_sessionfinish(session, exitstatus):
-    shutil.rmtree(_CACHE, ignore_errors=True)
+    if not _WORKER:  # the controller, after all workers
+        shutil.rmtree(_CACHE, ignore_errors=True)
+
+
+@pytest.fixture(autouse=True)
+def _working_folder(tmp_path_factory, monkeypatch):
+    """Every test runs in a fresh working folder of its own: outputs at
+    default relative paths (``reports/<command>.json``) never land in the
+    clone, nor meet another test's when two workers run side by side."""
+    monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
 
 
 @pytest.fixture(scope="session")

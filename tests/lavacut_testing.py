@@ -7,9 +7,11 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from lavacut.util import descendant_pids as descendants  # noqa: F401 (the tests import it from here)
@@ -51,10 +53,10 @@ def _captured_fds():
             stream.close()
 
 
-def run_cli(*args, cwd=REPO, check=True, env=None):
+def run_cli(*args, cwd=None, check=True, env=None):
     """``lavacut ARGS`` through the real entry point (``lavacut.cli.main``,
     what the console script calls) in this process, from folder ``cwd``
-    with ``env`` added to the environment; returns a CompletedProcess with
+    (default: the test's working folder) with ``env`` added to the environment; returns a CompletedProcess with
     the exit code and what the command and its forked Lava processes wrote
     to stdout / stderr. With ``check`` a non-zero exit fails with the end
     of its output. In-process saves a Python start and the lava/torch
@@ -66,7 +68,7 @@ def run_cli(*args, cwd=REPO, check=True, env=None):
     argv = [str(a) for a in args]
     old_cwd, old_env = os.getcwd(), dict(os.environ)
     try:
-        os.chdir(cwd)
+        os.chdir(cwd or old_cwd)
         os.environ.update(env or {})
         with _captured_fds() as read:
             try:
@@ -87,7 +89,7 @@ def run_cli(*args, cwd=REPO, check=True, env=None):
     return r
 
 
-def run_cli_process(*args, cwd=REPO, check=True, env=None, timeout=None):
+def run_cli_process(*args, cwd=None, check=True, env=None, timeout=None):
     """``python -m lavacut.cli ARGS`` in a subprocess (for what only a
     process shows: exit on a signal, a hang cut by ``timeout``, children,
     a fresh interpreter); with ``check`` a non-zero exit fails with the
@@ -105,25 +107,39 @@ def run_cli_process(*args, cwd=REPO, check=True, env=None, timeout=None):
     return r
 
 
+@contextlib.contextmanager
+def _made_once(tmp_path_factory, name: str):
+    """The folder ``name`` shared by the session (and by all its test workers
+    under pytest-xdist, which give each worker a subfolder of one base);
+    the block runs under a file lock, so one worker makes it while the
+    others wait, and it sees what an earlier one made."""
+    from filelock import FileLock
+
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent
+    with FileLock(str(base / f"{name}.lock")):
+        yield base / name
+
+
 def quick_run(tmp_path_factory) -> Path:
     """The session's quick training run (sims/quick.toml, 2 epochs, through
-    the CLI), made once in the session's base temp folder."""
-    base = tmp_path_factory.getbasetemp()
-    run = base / "quick-run"
-    if not (run / "metrics.json").is_file():
-        r = run_cli("train", "-c", QUICK, "--set", "train.epochs=2", "--out", run)
-        (base / "quick-run.log").write_text(r.stdout + r.stderr)
+    the CLI), made once for the session."""
+    with _made_once(tmp_path_factory, "quick-run") as run:
+        if not (run / "metrics.json").is_file():
+            r = run_cli("train", "-c", QUICK, "--set", "train.epochs=2", "--out", run)
+            (run.parent / "quick-run.log").write_text(r.stdout + r.stderr)
     return run
 
 
 def quick_export(tmp_path_factory) -> Path:
     """The quick run exported once through the CLI."""
-    base = tmp_path_factory.getbasetemp()
     run = quick_run(tmp_path_factory)
-    net = base / "quick-export" / "quick.net"
-    if not net.is_file():
-        r = run_cli("export", run / "best.pt", "-o", net)
-        (base / "quick-export.log").write_text(r.stdout + r.stderr)
+    with _made_once(tmp_path_factory, "quick-export") as folder:
+        net = folder / "quick.net"
+        if not net.is_file():
+            r = run_cli("export", run / "best.pt", "-o", net)
+            (folder.parent / "quick-export.log").write_text(r.stdout + r.stderr)
     return net
 
 
@@ -141,6 +157,96 @@ def shm_mapped_by_others() -> set[str]:
         except OSError:
             continue
     return names
+
+
+def new_shm(before: set[str], grace: float = 5.0) -> set[str]:
+    """/dev/shm entries made since ``before`` that no other live process maps
+    and that are still there after ``grace`` seconds: a leak. Another run on
+    the machine (a second test worker) holds a segment unmapped only for the
+    moment between making and mapping it, or unmapping and unlinking it."""
+    deadline = time.monotonic() + grace
+    while True:
+        leaked = set(os.listdir("/dev/shm")) - before - shm_mapped_by_others()
+        if not leaked or time.monotonic() > deadline:
+            return leaked
+        time.sleep(0.2)
+
+
+class Hygiene:
+    """What a test leaves behind: a snapshot of this process's children,
+    /dev/shm and the SIGINT handler; :meth:`check` asserts nothing new."""
+
+    def __init__(self):
+        self.procs = descendants()
+        self.shm = set(os.listdir("/dev/shm"))
+        self.handler = signal.getsignal(signal.SIGINT)
+
+    def check(self):
+        left = descendants() - self.procs
+        assert not left, f"child processes left behind: {sorted(left)}"
+        leaked = new_shm(self.shm)
+        assert not leaked, f"/dev/shm entries left behind: {sorted(leaked)}"
+        assert signal.getsignal(signal.SIGINT) is self.handler, "the SIGINT handler was not restored"
+
+
+def run_shard_failing(shard: dict, message: str, at: int = 2):
+    """Run a shard task's Lava graph (``shard`` as lavacut.runtime.workers
+    hands it to a worker) so that it fails with ``message`` at sample ``at``."""
+
+    def boom(j, t_c, pred):
+        if j == at:
+            raise RuntimeError(message)
+
+    return shard["run_split"](
+        shard["net_path"], shard["frames"], shard["labels"], shard["rule"], mode="halt", progress=False, on_sample=boom
+    )
+
+
+def alive(pids) -> list[str]:
+    """The processes of ``pids`` still running (zombies count as gone), with their command lines."""
+    out = []
+    for p in pids:
+        try:
+            state = Path(f"/proc/{p}/stat").read_text().split(") ", 1)[1][0]
+            cmd = Path(f"/proc/{p}/cmdline").read_bytes().replace(b"\0", b" ").decode()[:120]
+        except (OSError, IndexError):
+            continue
+        if state != "Z":
+            out.append(f"{p} {cmd}")
+    return out
+
+
+def sigterm_during_lava(*args, cwd, settle: float) -> tuple[subprocess.CompletedProcess, list[str], set[str]]:
+    """``lavacut ARGS`` as a process, sent SIGTERM ``settle`` seconds after its
+    Lava runtime is up; returns its result, its children still alive 20 s
+    later, and the /dev/shm entries it left."""
+    shm = set(os.listdir("/dev/shm"))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lavacut.cli", *map(str, args)],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.time() + 240
+        while time.time() < deadline and len(descendants(proc.pid)) < 3 and proc.poll() is None:
+            time.sleep(0.5)  # the Lava runtime is up: the source, network and monitor processes
+        assert proc.poll() is None, proc.communicate()
+        children = descendants(proc.pid)
+        assert len(children) >= 3, "Lava never started"
+        time.sleep(settle)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    # children exit on their own once stopped (the resource tracker when its pipe closes): allow a few seconds
+    deadline = time.time() + 20
+    while time.time() < deadline and alive(children):
+        time.sleep(0.2)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err), alive(children), new_shm(shm)
 
 
 def tree_rss_kib(root: int | None = None) -> int:

@@ -9,12 +9,8 @@ the --input arrays and folders and NIR graphs of the bring-your-own issue.
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import h5py
@@ -23,7 +19,7 @@ import numpy as np
 import pytest
 
 from lavacut.cli import main
-from lavacut_testing import REPO, descendants, shm_mapped_by_others
+from lavacut_testing import REPO, sigterm_during_lava
 
 DENSE = REPO / "netx_exports" / "embedded_dense.net"
 
@@ -256,67 +252,15 @@ def test_internal_error_is_one_line_and_debug_shows_the_traceback(monkeypatch, c
         main(["inspect", str(DENSE), "--debug"])
 
 
-def _alive(pids) -> list[str]:
-    """The processes of ``pids`` still running (zombies count as gone), with their command lines."""
-    out = []
-    for p in pids:
-        try:
-            state = Path(f"/proc/{p}/stat").read_text().split(") ", 1)[1][0]
-            cmd = Path(f"/proc/{p}/cmdline").read_bytes().replace(b"\0", b" ").decode()[:120]
-        except (OSError, IndexError):
-            continue
-        if state != "Z":
-            out.append(f"{p} {cmd}")
-    return out
-
-
 @pytest.mark.slow
 def test_sigterm_stops_lava_like_ctrl_c(tmp_path):
     """SIGTERM during a Lava run: exit 143, a one-line message, no Lava
     process or /dev/shm segment left, no report written."""
-    shm_before = set(os.listdir("/dev/shm"))
     # one lane: the run must still be going when the signal comes (32 lanes finish 300 samples in 1 s)
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "lavacut.cli",
-            "run",
-            str(DENSE),
-            "--samples",
-            "300",
-            "--mode",
-            "stream",
-            "--lanes",
-            "1",
-            "--report",
-            str(tmp_path / "r.json"),
-        ],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        deadline = time.time() + 240
-        while time.time() < deadline and len(descendants(proc.pid)) < 3:  # the Lava runtime is up
-            time.sleep(0.5)
-        assert proc.poll() is None, proc.communicate()
-        children = descendants(proc.pid)
-        assert len(children) >= 3, "Lava never started"
-        time.sleep(2.0)
-        proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 128 + signal.SIGTERM, (out[-2000:], err[-2000:])
-    assert "terminated (SIGTERM)" in err and "Traceback" not in err
-    # children exit on their own once stopped (the resource tracker when its pipe closes): allow a few seconds
-    deadline = time.time() + 20
-    while time.time() < deadline and _alive(children):
-        time.sleep(0.2)
-    assert not _alive(children), f"processes left behind: {_alive(children)}"
-    leaked = set(os.listdir("/dev/shm")) - shm_before - shm_mapped_by_others()
+    args = ("run", DENSE, "--samples", 300, "--mode", "stream", "--lanes", 1, "--report", tmp_path / "r.json")
+    r, left, leaked = sigterm_during_lava(*args, cwd=tmp_path, settle=2.0)
+    assert r.returncode == 128 + signal.SIGTERM, (r.stdout[-2000:], r.stderr[-2000:])
+    assert "terminated (SIGTERM)" in r.stderr and "Traceback" not in r.stderr
+    assert not left, f"processes left behind: {left}"
     assert not leaked, f"/dev/shm entries left behind: {sorted(leaked)}"
     assert not (tmp_path / "r.json").exists()

@@ -13,7 +13,7 @@ import os
 
 import numpy as np
 import pytest
-from lavacut_testing import descendants as _descendants, shm_mapped_by_others as _shm_mapped_by_others
+from lavacut_testing import descendants as _descendants, new_shm
 
 from lavacut.util import LavacutError
 from lavacut.pipelines.run import RunRequest
@@ -230,7 +230,5 @@ def test_no_processes_or_shared_memory_left(verified, nets):
     assert r.n_identical == 4
     assert set(multiprocessing.active_children()) - kids == set()
     assert _descendants() - procs == set()
-    # entries that other live runs on this machine create meanwhile are
-    # mapped by their processes; a leak of ours is mapped by nobody
-    leaked = (set(os.listdir("/dev/shm")) - shm) - _shm_mapped_by_others()
+    leaked = new_shm(shm)
     assert not leaked, f"/dev/shm entries left behind: {sorted(leaked)}"

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from lavacut_testing import descendants, shm_mapped_by_others
+from lavacut_testing import descendants, new_shm
 
 from lavacut.cutoff.rules import FixedT, TopKGap
 
@@ -342,5 +342,5 @@ def test_fast_run_leaves_no_process_or_shared_memory(layout_files):
         run_split(path, frames, None, TopKGap(beta=np.full(16, 1.0)), mode="halt", progress=False, on_sample=failing)
     run_split(path, frames, None, FixedT(), mode="stream", progress=True)
     assert not descendants() - procs
-    assert not (set(os.listdir("/dev/shm")) - shm) - shm_mapped_by_others()
+    assert not new_shm(shm)
     assert signal.getsignal(signal.SIGINT) is handler

@@ -18,14 +18,12 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
 import sys
 import threading
-import time
 
 import numpy as np
 import pytest
-from lavacut_testing import REPO, descendants, run_cli, shm_mapped_by_others
+from lavacut_testing import REPO, Hygiene, run_cli, sigterm_during_lava
 from test_layouts import LAYOUTS, T, _frames, _group_sums, _layouts
 
 from lavacut.cutoff.rules import FixedT, TopKGap, cutoff
@@ -134,7 +132,6 @@ def test_loihi2_lanes_build_copies_up_to_the_adapters(monkeypatch):
     classes (plain Lava ports: nothing is compiled or run) every copy is
     wired source port r -> adapter -> its own network -> adapter -> monitor
     port r, and the monitor resets each copy's own state Vars."""
-    import sys
     import types
 
     from lava.magma.core.process.ports.ports import InPort, OutPort
@@ -338,7 +335,7 @@ def test_copies_of_netx_graph_equal_one_lane(models, tmp_path):
     rule = export.rule(None, None, data.frames.shape[-1])
     ref = run_split(DENSE, data.frames, data.labels, rule, mode="stream", progress=False, models=models)
     assert len(set(ref.t_c.tolist())) > 1, "every sample decided at the same step"
-    h = _Hygiene()
+    h = Hygiene()
     seen = []
     halt = run_split(
         DENSE,
@@ -386,16 +383,6 @@ def test_copies_of_netx_graph_equal_one_lane(models, tmp_path):
 # --------------------------------------------------------------------------
 
 
-class _Hygiene:
-    def __init__(self):
-        self.procs, self.shm = descendants(), set(os.listdir("/dev/shm"))
-
-    def check(self):
-        assert descendants() - self.procs == set(), "child processes left behind"
-        leaked = set(os.listdir("/dev/shm")) - self.shm - shm_mapped_by_others()
-        assert not leaked, f"/dev/shm entries left behind: {sorted(leaked)}"
-
-
 @pytest.fixture(scope="module")
 def warm(files):
     from lavacut.runtime.runner import run_split
@@ -412,7 +399,7 @@ def test_hygiene_with_lanes_success_error_interrupt(warm):
 
     path, x = warm
     rule = TopKGap(beta=np.zeros(T))
-    h = _Hygiene()
+    h = Hygiene()
     run_split(path, x, None, rule, mode="stream", progress=False, lanes=4)
     h.check()
     for exc in (RuntimeError("injected failure"), KeyboardInterrupt()):
@@ -433,7 +420,7 @@ def test_hygiene_with_lanes_sigint_and_crash(warm, monkeypatch):
 
     path, x = warm
     long = np.concatenate([np.repeat(x, 8, axis=0)] * 4, axis=-1)  # 192 samples x 64 steps
-    h = _Hygiene()
+    h = Hygiene()
     timer = threading.Timer(1.5, os.kill, (os.getpid(), signal.SIGINT))
     timer.start()
     try:
@@ -457,46 +444,10 @@ def test_hygiene_with_lanes_sigint_and_crash(warm, monkeypatch):
 
 @pytest.mark.slow
 def test_sigterm_with_lanes_leaves_nothing(tmp_path):
-    shm = set(os.listdir("/dev/shm"))
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "lavacut.cli",
-            "run",
-            str(DENSE),
-            "--samples",
-            "0",
-            "--mode",
-            "stream",
-            "--lanes",
-            "2",
-            "--report",
-            str(tmp_path / "r.json"),
-        ],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        deadline = time.time() + 240
-        while time.time() < deadline and len(descendants(proc.pid)) < 3:  # the Lava runtime is up
-            time.sleep(0.5)
-        children = descendants(proc.pid)
-        assert proc.poll() is None and len(children) >= 3, "Lava never started"
-        time.sleep(1.0)
-        proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 128 + signal.SIGTERM, err[-2000:]
-    deadline = time.time() + 20
-    while time.time() < deadline and any(os.path.exists(f"/proc/{p}") for p in children):
-        time.sleep(0.2)
-    assert not [p for p in children if os.path.exists(f"/proc/{p}")], "Lava processes left behind"
-    leaked = set(os.listdir("/dev/shm")) - shm - shm_mapped_by_others()
+    args = ("run", DENSE, "--samples", 0, "--mode", "stream", "--lanes", 2, "--report", tmp_path / "r.json")
+    r, left, leaked = sigterm_during_lava(*args, cwd=tmp_path, settle=1.0)
+    assert r.returncode == 128 + signal.SIGTERM, r.stderr[-2000:]
+    assert not left, f"Lava processes left behind: {left}"
     assert not leaked, f"/dev/shm entries left behind: {sorted(leaked)}"
     assert not (tmp_path / "r.json").exists()
 

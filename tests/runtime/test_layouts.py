@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from lavacut_testing import brute_conv_fan_out, descendants, run_cli, shm_mapped_by_others
+from lavacut_testing import brute_conv_fan_out, descendants, new_shm, run_cli
 
 from lavacut.cutoff.rules import FixedT, TopKGap, cutoff
 from lavacut.util import LavacutError
@@ -428,7 +428,7 @@ def test_stock_wheel_file_run_and_verify(tmp_path, name):
         assert rep["n_samples"] == 3 and rep["T"] == steps and rep["policy"] == "fixed"
         assert rep["readout"] == ("voltage" if name == "mnist.net" else "spike counts")
         assert v.returncode == 0 and "3/3 samples identical" in v.stdout, v.stdout[-2000:] + v.stderr[-2000:]
-    leaked = set(os.listdir("/dev/shm")) - shm - shm_mapped_by_others()
+    leaked = new_shm(shm)
     assert not leaked, f"/dev/shm entries left behind: {sorted(leaked)}"
 
 
@@ -446,5 +446,5 @@ def test_no_process_or_shared_memory_left(files, tmp_path):
     with pytest.raises(LavacutError):
         run_split(_sdnn_files(tmp_path)["2"], _frames((20,)), None, FixedT(), progress=False)
     assert descendants() - procs == set()
-    leaked = set(os.listdir("/dev/shm")) - shm - shm_mapped_by_others()
+    leaked = new_shm(shm)
     assert not leaked, f"/dev/shm entries left behind: {sorted(leaked)}"

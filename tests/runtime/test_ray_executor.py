@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 import pytest
-from lavacut_testing import shm_mapped_by_others, without_timings
+from lavacut_testing import descendants, new_shm, run_shard_failing, without_timings
 
 pytest.importorskip("ray")
 
@@ -208,8 +208,8 @@ class _Clean:
         assert _wait_until(lambda: not forks_of_ray_workers(self.cluster.temp_dir), timeout), (
             f"Lava processes left: {forks_of_ray_workers(self.cluster.temp_dir)}"
         )
-        new = lambda: (set(os.listdir("/dev/shm")) - self.shm) - shm_mapped_by_others()  # noqa: E731
-        assert _wait_until(lambda: not new(), timeout), f"/dev/shm left behind: {new()}"
+        leaked = new_shm(self.shm, grace=timeout)
+        assert not leaked, f"/dev/shm left behind: {sorted(leaked)}"
 
 
 def _per_sample(report: Path) -> list[dict]:
@@ -459,20 +459,7 @@ def failing_shard(**shard):
     from lavacut.runtime import workers
 
     if int(shard["labels"][0]) == 1:  # the labels mark the second shard
-
-        def boom(j, t_c, pred):
-            if j == 2:
-                raise RuntimeError("injected task failure")
-
-        return shard["run_split"](
-            shard["net_path"],
-            shard["frames"],
-            shard["labels"],
-            shard["rule"],
-            mode="halt",
-            progress=False,
-            on_sample=boom,
-        )
+        return run_shard_failing(shard, "injected task failure")
     return workers.run_shard(**shard)
 
 
@@ -613,7 +600,7 @@ def test_local_ray_started_by_lavacut_is_stopped(tmp_path):
     started: set[int] = set()
 
     def lava_running() -> bool:
-        started.update(_descendants(p.pid))
+        started.update(descendants(p.pid))
         table = _table()
         workers = {q for q in started if q in table and table[q][0].startswith("ray::")}
         return bool(lava_hosts({q: "" for q, (_, pp) in table.items() if pp in workers}))
@@ -630,17 +617,3 @@ def test_local_ray_started_by_lavacut_is_stopped(tmp_path):
     assert _wait_until(lambda: not [q for q in started if os.path.exists(f"/proc/{q}") and not _is_zombie(q)], 60), (
         f"processes lavacut started are left: {[_table().get(q) for q in started if os.path.exists(f'/proc/{q}')]}"
     )
-
-
-def _descendants(root: int) -> set[int]:
-    table = _table()
-    children: dict[int, list[int]] = {}
-    for p, (_, pp) in table.items():
-        children.setdefault(pp, []).append(p)
-    out, todo = set(), [root]
-    while todo:
-        for c in children.get(todo.pop(), []):
-            if c not in out:
-                out.add(c)
-                todo.append(c)
-    return out

@@ -17,7 +17,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from lavacut_testing import descendants as _descendants, shm_mapped_by_others as _shm_mapped_by_others
+from lavacut_testing import Hygiene
 
 from lavacut.cutoff import rules as policies
 from lavacut.cutoff.rules import Confidence, Conformal, Entropy, FixedT, TopKGap, cutoff
@@ -404,25 +404,6 @@ def test_each_rule_matches_reference_cutoff(dense, dense_single, name):
 # --------------------------------------------------------------------------
 
 
-class _Hygiene:
-    """Snapshot children and /dev/shm; check nothing new is left."""
-
-    def __init__(self):
-        self.procs = _descendants()
-        self.shm = set(os.listdir("/dev/shm"))
-        self.handler = signal.getsignal(signal.SIGINT)
-
-    def check(self):
-        left = _descendants() - self.procs
-        assert not left, f"child processes left behind: {sorted(left)}"
-        # entries other engineers' live runs create meanwhile are mapped by
-        # their processes; a leak of ours is mapped by nobody
-        new = set(os.listdir("/dev/shm")) - self.shm
-        leaked = new - _shm_mapped_by_others()
-        assert not leaked, f"/dev/shm entries left behind: {sorted(leaked)}"
-        assert signal.getsignal(signal.SIGINT) is self.handler
-
-
 @pytest.fixture(scope="module")
 def warm(dense):
     """One run first: Python's multiprocessing resource tracker, started by
@@ -437,7 +418,7 @@ def warm(dense):
 def test_hygiene_after_normal_run(warm):
     from lavacut.runtime.runner import run_single, run_split
 
-    h = _Hygiene()
+    h = Hygiene()
     run_split(warm.path, warm.x[:4], np.zeros(4, int), ISO_RULE, mode="halt", progress=False)
     run_single(warm.path, warm.x[2])
     h.check()
@@ -451,7 +432,7 @@ def test_hygiene_after_exception_in_run_loop(warm):
         if j == 2:
             raise RuntimeError("injected failure")
 
-    h = _Hygiene()
+    h = Hygiene()
     with pytest.raises(RuntimeError, match="injected failure"):
         run_split(warm.path, warm.x[:6], np.zeros(6, int), ISO_RULE, mode="halt", progress=False, on_sample=failing)
     h.check()
@@ -465,7 +446,7 @@ def test_hygiene_after_keyboard_interrupt_in_run_loop(warm):
         if j == 1:
             raise KeyboardInterrupt
 
-    h = _Hygiene()
+    h = Hygiene()
     with pytest.raises(KeyboardInterrupt):
         run_split(warm.path, warm.x[:6], np.zeros(6, int), ISO_RULE, mode="halt", progress=False, on_sample=interrupt)
     h.check()
@@ -478,7 +459,7 @@ def test_hygiene_after_sigint_during_stream_run(warm):
 
     x = np.repeat(warm.x[2:6], 8, axis=0)
     x = np.concatenate([x] * 4, axis=-1)  # 32 samples x 100 steps
-    h = _Hygiene()
+    h = Hygiene()
     timer = threading.Timer(1.5, os.kill, (os.getpid(), signal.SIGINT))
     t0 = time.perf_counter()
     timer.start()
@@ -506,7 +487,7 @@ def test_hygiene_after_crash_inside_a_lava_process(warm, monkeypatch):
         return orig(self, counts, t)
 
     monkeypatch.setattr(policies.TopKGap, "fires", boom)
-    h = _Hygiene()
+    h = Hygiene()
     with pytest.raises(LavacutError, match="boom in the monitor"):
         run_split(
             warm.path, warm.x[2:8], np.zeros(6, int), TopKGap(beta=np.full(T, 100.0)), mode="stream", progress=False

@@ -10,7 +10,7 @@ import threading
 
 import numpy as np
 import pytest
-from lavacut_testing import descendants, shm_mapped_by_others
+from lavacut_testing import Hygiene, run_shard_failing
 
 from lavacut.cutoff.rules import FixedT, TopKGap
 
@@ -32,17 +32,6 @@ def net(tmp_path_factory):
     path = build(tmp_path_factory.mktemp("workers") / "delays.net")
     frames = np.concatenate([_frames(shape, seed=s) for s in range(3)])  # 18 samples
     return path, frames
-
-
-class _Clean:
-    def __init__(self):
-        self.procs, self.shm = descendants(), set(os.listdir("/dev/shm"))
-        self.handler = signal.getsignal(signal.SIGINT)
-
-    def check(self):
-        assert not descendants() - self.procs, "processes left behind"
-        assert not (set(os.listdir("/dev/shm")) - self.shm) - shm_mapped_by_others(), "/dev/shm left behind"
-        assert signal.getsignal(signal.SIGINT) is self.handler
 
 
 @pytest.mark.slow
@@ -73,27 +62,14 @@ def test_failing_worker_leaves_nothing(net, monkeypatch):
 
     def sabotage(**shard):
         if np.array_equal(shard["frames"], frames[len(frames) // 2 :]):  # the second shard fails mid-run
-
-            def boom(j, t_c, pred):
-                if j == 2:
-                    raise RuntimeError("injected worker failure")
-
-            return shard["run_split"](
-                shard["net_path"],
-                shard["frames"],
-                shard["labels"],
-                shard["rule"],
-                mode="halt",
-                progress=False,
-                on_sample=boom,
-            )
+            return run_shard_failing(shard, "injected worker failure")
         return run_one(**shard)
 
     monkeypatch.setattr(workers, "run_shard", sabotage)
     from lavacut.runtime.runner import run_split
 
     run_split(path, frames[:2], None, FixedT(), mode="stream", progress=False)  # warm the resource tracker
-    clean = _Clean()
+    clean = Hygiene()
     from lavacut.runtime.executors import TaskFailed
 
     # an error that is not bad input is an internal error (exit 3), naming the shard
@@ -111,7 +87,7 @@ def test_ctrl_c_in_host_stops_every_worker(net):
     # (18 x 200 samples of 30 steps: about a minute over two workers)
     many = np.concatenate([frames] * 200)
     run_split(path, frames[:2], None, FixedT(), mode="stream", progress=False)
-    clean = _Clean()
+    clean = Hygiene()
     timer = threading.Timer(4.0, lambda: os.kill(os.getpid(), signal.SIGINT))
     timer.start()
     try:
