@@ -224,7 +224,7 @@ def workload(net, frames, labels, steps: dict, batches: dict, readout_groups: in
 
 
 def merge_workload(parts: list[dict], n: int, static: dict) -> dict:
-    """One pass's results from its shards' :func:`workload` parts (in sample
+    """One pass's results from its shards' :func:`workload` parts (in batch
     order), as Benchmark.run over all ``n`` samples gives them: ``static``
     (the static metrics), a per-batch metric's batch values accumulated as
     NeuroBench's WorkloadMetricManager does (value x batch size / n, in batch
