@@ -251,11 +251,12 @@ def neurobench_metrics(
         report["missing"]["ClassificationAccuracy"] = "the input has no labels"
     passes = pass_batches(t_c, len(frames), frames.shape[-1], batch_size)
     kws = shard_parts(passes, frames, labels, parts, readout_groups)
+    # shards: the static metrics here (this also imports NeuroBench before a local executor forks)
+    static = static_metrics(net, labels is not None, readout_groups) if len(kws) > 1 else {}
     if map_parts is None:
         done = [workload(net, **kw) for kw in kws]
     else:
         done = map_parts(workload, kws, weights=[len(kw["frames"]) for kw in kws])
-    static = static_metrics(net, labels is not None, readout_groups) if len(done) > 1 else {}
     for name in passes:
         report[name] = _clean(merge_workload([d[name] for d in done if name in d], len(frames), static))
     report["cutoff"]["mean_cutoff_step"] = float(np.mean(t_c))
