@@ -48,69 +48,18 @@ from typing import Any
 
 import numpy as np
 
-from lavacut.cutoff.rules import group_sums, per_step_predictions
 from lavacut.cutoff.synops import count_ops
+from lavacut.measure.neurobench_passes import (
+    merge_workload,
+    pass_batches,
+    shard_parts,
+    static_metrics,
+    workload,
+)
 
 METRICS_STATIC = ("Footprint", "ConnectionSparsity")
 METRICS_WORKLOAD = ("ActivationSparsity", "SynapticOperations", "ClassificationAccuracy")
 TOLERANCE = 0.01
-
-
-def _torch():
-    import torch
-
-    return torch
-
-
-class _Tap:
-    """Built lazily (torch is imported only when the metrics run)."""
-
-    cls = None
-
-
-def spike_tap_class():
-    """:class:`SpikeTap`: an identity ``torch.nn.Module`` whose forward hook
-    NeuroBench's ``NeuronHook`` uses to see a SLAYER layer's spikes."""
-    if _Tap.cls is None:
-        torch = _torch()
-
-        class SpikeTap(torch.nn.Module):
-            """Identity: passes one spiking layer's spikes to NeuroBench's hooks."""
-
-            def forward(self, x):
-                return x
-
-        _Tap.cls = SpikeTap
-    return _Tap.cls
-
-
-def _spiking_count(net) -> int:
-    return sum(1 for b in net.blocks if hasattr(b, "neuron"))
-
-
-def adapter_net(net):
-    """A ``torch.nn.Module`` running ``net`` (a lavacut SLAYER net whose
-    ``forward(x, record=True)`` returns ``(out, hidden_records)``) and
-    passing every spiking layer's spikes through a :class:`SpikeTap`."""
-    torch = _torch()
-    Tap = spike_tap_class()
-
-    class NeurobenchAdapter(torch.nn.Module):
-        def __init__(self, inner):
-            super().__init__()
-            self.net = inner
-            self.taps = torch.nn.ModuleList(Tap() for _ in range(_spiking_count(inner)))
-
-        def forward(self, x):
-            out, records = self.net(x, record=True)
-            spikes = [r.spikes for r in records] + [out]
-            if len(spikes) != len(self.taps):
-                raise RuntimeError(f"{len(spikes)} spiking outputs for {len(self.taps)} taps")
-            for tap, s in zip(self.taps, spikes):
-                tap(s)
-            return out
-
-    return NeurobenchAdapter(net)
 
 
 def neurobench_fan_outs(net, input_shape) -> list[np.ndarray | None]:
@@ -123,7 +72,7 @@ def neurobench_fan_outs(net, input_shape) -> list[np.ndarray | None]:
     independent count of what :func:`lavacut.train.networks.nonzero_fan_outs`
     computes from the quantised weights (the same for a net loaded from an
     export, whose raw weights are the file's)."""
-    torch = _torch()
+    import torch
     from neurobench.metrics.utils.layers.binary_copy import make_binary_copy
 
     syn = [b.synapse for b in net.blocks if hasattr(b, "synapse")]
@@ -202,58 +151,6 @@ def seen_inputs(net, layer_inputs: list[np.ndarray]) -> tuple[list[np.ndarray | 
     return [layer_inputs[0]] + [_shift(x, 1) if shift else x for x in layer_inputs[1:]], notes
 
 
-def _reset_states(net) -> None:
-    """SLAYER neurons keep the last batch's state in ``*_state`` buffers of
-    shape (batch, neurons), which NeuroBench's Footprint would count: put
-    them back to their initial (1,) before each run."""
-    torch = _torch()
-    for m in net.modules():
-        for name, buf in list(m.named_buffers(recurse=False)):
-            if name.endswith("_state"):
-                setattr(m, name, torch.zeros(1, dtype=buf.dtype, device=buf.device))
-
-
-def _benchmark(model_net, loader, with_labels: bool, groups: int):
-    from neurobench.benchmarks import Benchmark
-    from neurobench.metrics.static import ConnectionSparsity, Footprint
-    from neurobench.metrics.workload import ActivationSparsity, ClassificationAccuracy, SynapticOperations
-    from neurobench.models import TorchModel
-
-    torch = _torch()
-    model = TorchModel(model_net)
-    model.add_activation_module(spike_tap_class())
-
-    def post(out):
-        y = group_sums(out.detach().cpu().numpy().astype(np.int64), groups)
-        return torch.from_numpy(per_step_predictions(y)[:, -1].astype(np.int64))
-
-    workload = [ActivationSparsity, SynapticOperations] + ([ClassificationAccuracy] if with_labels else [])
-    return Benchmark(model, loader, [], [post], [[Footprint, ConnectionSparsity], workload])
-
-
-def _loader(frames, labels, t_c, batch_size: int):
-    """Samples truncated at their t_c (None: full T), batched by equal length."""
-    torch = _torch()
-    from torch.utils.data import DataLoader, Dataset
-
-    T = frames.shape[-1]
-    steps = np.full(len(frames), T) if t_c is None else np.asarray(t_c, dtype=int)
-
-    class Truncated(Dataset):
-        def __len__(self):
-            return len(frames)
-
-        def __getitem__(self, i):
-            x = torch.from_numpy(np.asarray(frames[i, ..., : steps[i]], dtype=np.float32))
-            return x, torch.tensor(int(labels[i]) if labels is not None else 0)
-
-    batches = []
-    for t in np.unique(steps):
-        idx = np.flatnonzero(steps == t)
-        batches += [idx[i : i + batch_size].tolist() for i in range(0, len(idx), batch_size)]
-    return DataLoader(Truncated(), batch_sampler=batches)
-
-
 def _clean(results: dict) -> dict[str, Any]:
     out = {}
     for k, v in results.items():
@@ -322,6 +219,8 @@ def neurobench_metrics(
     fan_outs: list[np.ndarray] | None = None,
     readout_groups: int = 0,
     batch_size: int = 64,
+    parts: int = 1,
+    map_parts=None,
 ) -> dict[str, Any]:
     """NeuroBench metrics of ``net`` on ``frames`` at full T and at the
     per-sample cutoff steps ``t_c`` (1-based). With ``layer_inputs`` /
@@ -329,10 +228,12 @@ def neurobench_metrics(
     ``lavacut_synops`` ({"full": mean, "cutoff": mean}) also the
     cross-check against lavacut's counter; ``fan_outs``: the fan-outs that
     count used (default :func:`lavacut.train.networks.nonzero_fan_outs` of
-    ``net``)."""
+    ``net``). ``parts``: the passes cut into up to so many shards of whole
+    batches, run by ``map_parts(fn, kwargs_list, weights=...)`` as
+    ``fn(net, **kwargs)`` each (:meth:`lavacut.pipelines.shards.SlayerPasses.map`;
+    default here, one after the other); the metrics are those of one process."""
     import neurobench
 
-    torch = _torch()
     report: dict[str, Any] = {
         "package": f"neurobench {getattr(neurobench, '__version__', '?')}",
         "adapter": "SLAYER synapses are torch Conv3d subclasses: NeuroBench hooks them directly. SLAYER neurons "
@@ -348,19 +249,19 @@ def neurobench_metrics(
     }
     if labels is None:
         report["missing"]["ClassificationAccuracy"] = "the input has no labels"
-    model_net = adapter_net(copy.deepcopy(net))  # hooks and state resets never touch the caller's net
-    bench = _benchmark(model_net, _loader(frames, labels, None, batch_size), labels is not None, readout_groups)
-    try:
-        with torch.no_grad():
-            _reset_states(model_net)
-            report["full_T"] = _clean(bench.run(quiet=True))
-            _reset_states(model_net)
-            report["cutoff"] = _clean(bench.run(quiet=True, dataloader=_loader(frames, labels, t_c, batch_size)))
-    finally:
-        bench.workload_metric_manager.cleanup_hooks(bench.model)
+    passes = pass_batches(t_c, len(frames), frames.shape[-1], batch_size)
+    kws = shard_parts(passes, frames, labels, parts, readout_groups)
+    # shards: the static metrics here (this also imports NeuroBench before a local executor forks)
+    static = static_metrics(net, labels is not None, readout_groups) if len(kws) > 1 else {}
+    if map_parts is None:
+        done = [workload(net, **kw) for kw in kws]
+    else:
+        done = map_parts(workload, kws, weights=[len(kw["frames"]) for kw in kws])
+    for name in passes:
+        report[name] = _clean(merge_workload([d[name] for d in done if name in d], len(frames), static))
     report["cutoff"]["mean_cutoff_step"] = float(np.mean(t_c))
     if layer_inputs is not None and outputs is not None and lavacut_synops is not None:
-        nb_fo = neurobench_fan_outs(model_net.net, frames.shape[1:-1])
+        nb_fo = neurobench_fan_outs(copy.deepcopy(net), frames.shape[1:-1])
         li = [x.reshape(len(x), -1, x.shape[-1]) for x in layer_inputs]
         if fan_outs is None:
             from lavacut.train.networks import nonzero_fan_outs

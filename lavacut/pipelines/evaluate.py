@@ -136,7 +136,9 @@ def evaluate_export(
         out_spikes = np.zeros(raw.shape, np.uint8) if export.readout == "voltage" else raw
         report["operations"] = _operations(net, frames, hidden, out_spikes, t_c)
         if neurobench:
-            report["neurobench"] = _neurobench(net, frames, labels, hidden, out_spikes, t_c, report["operations"])
+            report["neurobench"] = _neurobench(
+                passes, net, frames, labels, hidden, out_spikes, t_c, report["operations"]
+            )
         single = export.num_classes < 2  # no stop rule applies (export.cutoff_note says so)
         report["guarantees"] = None if single else _guarantees(export, rule, spikes, labels, T)
         classes = data.classes or [str(k) for k in range(spikes.shape[1])]
@@ -176,10 +178,18 @@ def _guarantees(export, rule, spikes: np.ndarray, labels, T: int):
 
 
 def _neurobench(
-    net, frames: np.ndarray, labels, hidden: list[np.ndarray], spikes: np.ndarray, t_c: np.ndarray, ops: dict[str, Any]
+    passes: SlayerPasses,
+    net,
+    frames: np.ndarray,
+    labels,
+    hidden: list[np.ndarray],
+    spikes: np.ndarray,
+    t_c: np.ndarray,
+    ops: dict[str, Any],
 ) -> dict[str, Any]:
-    """NeuroBench's own metrics at full T and at the cutoff, cross-checked
-    against ``ops`` (lavacut's counter); a failure is recorded, not raised."""
+    """NeuroBench's own metrics at full T and at the cutoff (its two passes
+    sharded as the SLAYER passes are), cross-checked against ``ops``
+    (lavacut's counter); a failure is recorded, not raised."""
     try:
         from lavacut.measure.neurobench import neurobench_metrics
 
@@ -193,6 +203,8 @@ def _neurobench(
             outputs=hidden + [spikes],
             readout_groups=getattr(net, "readout_groups", 0),
             lavacut_synops={"full": ops["synops_full_mean"], "cutoff": ops["synops_cutoff_mean"]},
+            parts=passes.workers,
+            map_parts=lambda fn, kws, weights: passes.map(fn, kws, weights=weights, desc="NeuroBench"),
         )
     except Exception as exc:  # noqa: BLE001 - the rest of the report stands without these metrics
         return {"error": f"NeuroBench metrics not computed: {type(exc).__name__}: {exc}"}

@@ -412,8 +412,9 @@ def test_sweep_runs_land_on_both_nodes(cluster, tmp_path):
 
 @pytest.mark.slow
 def test_calibrate_and_torch_evaluate_sharded_on_two_nodes(cluster, tmp_path):
-    """calibrate's and evaluate --engine torch's SLAYER passes in two Ray
-    shards: the calibration stored and the report equal one local process's."""
+    """calibrate's and evaluate --engine torch's SLAYER passes (and
+    NeuroBench's) in two Ray shards: the calibration stored and the report
+    equal one local process's."""
     from lavacut.export.validate import read_metadata
 
     clean = _Clean(cluster)
@@ -441,14 +442,13 @@ def test_calibrate_and_torch_evaluate_sharded_on_two_nodes(cluster, tmp_path):
             executor,
             "--ray-address",
             cluster.address,
-            "--no-neurobench",
             "--report",
             str(reports[executor]),
         )
         assert res.returncode == 0, res.stderr[-3000:]
     assert stored["local"] == stored["ray"]
     local, ray_ = (json.loads(reports[e].read_text()) for e in ("local", "ray"))
-    assert len(ray_["per_sample"]) == 150 and "sweeps" in ray_
+    assert len(ray_["per_sample"]) == 150 and "sweeps" in ray_ and "error" not in ray_["neurobench"]
     local["export"] = ray_["export"]
     assert without_timings(local) == without_timings(ray_)
     clean.check()
