@@ -25,6 +25,7 @@ from lavacut.util import LavacutError
 
 T = 25  # frames per sample in the isolation set
 N_ISO = 56  # samples in one compiled graph for the isolation test
+LATENCY = 3  # output steps behind the input in the dense isolation net: one per synapse layer
 NEURON = {"threshold": 1.0, "current_decay": 0.25, "voltage_decay": 0.03, "tau_grad": 1, "scale_grad": 1}
 
 
@@ -131,17 +132,27 @@ def dense(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def dense_single(dense):
-    """run_single (fresh graph, full T) for every isolation sample."""
-    return _single_all(dense.path, dense.x)
+def dense_long(dense):
+    """run_single (a fresh graph, the sample alone) for every isolation
+    sample over its T frames and LATENCY zero frames after: one run gives
+    both references below (output step t depends only on frames 1..t)."""
+    pad = np.zeros(dense.x.shape[:-1] + (LATENCY,), bool)
+    return _single_all(dense.path, np.concatenate([dense.x, pad], axis=-1))
 
 
 @pytest.fixture(scope="module")
-def dense_single_fa(dense):
-    """The same, frame-aligned (latency removed): output step 1 already
-    carries the response to frame 1, so a rule can cut at step 1 with spikes
-    of the old sample still in flight: the hardest case for the reset."""
-    return _single_all(dense.path, dense.x, frame_aligned=True)
+def dense_single(dense_long):
+    """run_single at full T: the first T output steps."""
+    return dense_long[..., :T]
+
+
+@pytest.fixture(scope="module")
+def dense_single_fa(dense_long):
+    """The same, frame-aligned (latency removed; what run_single with
+    frame_aligned runs and keeps): output step 1 already carries the
+    response to frame 1, so a rule can cut at step 1 with spikes of the old
+    sample still in flight: the hardest case for the reset."""
+    return dense_long[..., LATENCY:]
 
 
 @pytest.fixture(scope="module")
@@ -219,14 +230,14 @@ def test_bad_arguments(dense):
 
 
 @pytest.mark.slow
-def test_run_single_matches_slayer_dense(dense, dense_single):
+def test_run_single_matches_slayer_dense(dense, dense_single, dense_single_fa):
     from lavacut.runtime.graph import network_latency
     from lavacut.runtime.network import load_network
 
-    assert network_latency(load_network(dense.path)) == 3  # one per synapse layer
+    assert network_latency(load_network(dense.path)) == LATENCY
     # run_single == SLAYER's default forward (delay_shift=True) at zero shift
     np.testing.assert_array_equal(dense_single, dense.ref)
-    assert dense_single[:, :, :3].sum() == 0 and dense_single.sum() > 0  # first D steps silent
+    assert dense_single[:, :, :LATENCY].sum() == 0 and dense_single.sum() > 0  # first D steps silent
     # frame_aligned run_single (latency removed) == SLAYER with delay_shift=False
     from lavacut.runtime.runner import run_single
 
@@ -236,6 +247,7 @@ def test_run_single_matches_slayer_dense(dense, dense_single):
         ref = _slayer(dense.blocks, dense.x[:4])
         for i in range(4):
             np.testing.assert_array_equal(run_single(dense.path, dense.x[i], frame_aligned=True), ref[i])
+        np.testing.assert_array_equal(dense_single_fa, _slayer(dense.blocks, dense.x))
     finally:
         for b in dense.blocks:
             b.delay_shift = True
@@ -278,8 +290,8 @@ def test_isolation_many_samples_one_graph(dense, dense_single, dense_single_fa, 
 
     labels = np.arange(N_ISO) % 4
     res = run_split(dense.path, dense.x, labels, rule, mode=mode, progress=False, frame_aligned=frame_aligned)
-    assert res.mode == mode and res.latency == 3 and res.horizon == T
-    assert res.offset == (3 if frame_aligned else 0)
+    assert res.mode == mode and res.latency == LATENCY and res.horizon == T
+    assert res.offset == (LATENCY if frame_aligned else 0)
     _check_against_single(res, single, rule)
     np.testing.assert_array_equal(res.labels, labels)
     if mode == "halt":
