@@ -4,13 +4,15 @@
   per session, so every CI run builds them from scratch; parallel workers
   share it (its files are written atomically).
 - Test recordings live in tests/fixtures (see its README).
-- Each test runs in a fresh working folder (``_working_folder``).
+- Each test runs in a fresh working folder (``_working_folder``) and must
+  leave the Ctrl-C / SIGTERM handlers as it found them.
 - No __init__.py in tests/: lava-dl installs a top-level package named
   ``tests`` that must not shadow (or be shadowed by) ours.
 """
 
 import os
 import shutil
+import signal
 import tempfile
 from pathlib import Path
 
@@ -41,6 +43,21 @@ def _working_folder(tmp_path_factory, monkeypatch):
     default relative paths (``reports/<command>.json``) never land in the
     clone, nor meet another test's when two workers run side by side."""
     monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
+
+
+@pytest.fixture(autouse=True)
+def _stop_signal_handlers_restored():
+    """Ctrl-C and SIGTERM handled as before the test: a handler left behind
+    (or SIGINT left ignored, which every later subprocess inherits) would
+    change what the next tests see."""
+    before = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    yield
+    left = {
+        signal.Signals(sig).name: signal.getsignal(sig) for sig, h in before.items() if signal.getsignal(sig) is not h
+    }
+    for sig, h in before.items():
+        signal.signal(sig, h)
+    assert not left, f"signal handlers left changed: {left}"
 
 
 @pytest.fixture(scope="session")

@@ -313,5 +313,5 @@ def test_export_runs_the_check(tmp_path_factory):
     from lavacut_testing import quick_export
 
     net = quick_export(tmp_path_factory)
-    log = (tmp_path_factory.getbasetemp() / "quick-export.log").read_text()
+    log = (net.parent.parent / "quick-export.log").read_text()
     assert "Loihi 2 check: pass" in log and f"lavacut check {net}" in log
