@@ -23,7 +23,7 @@ from lavacut.data.stream import make_stream
 from lavacut.data.user_input import InputShapeError, load_user_input
 from lavacut.export.rebuild.network import net_from_export
 from lavacut.export.netx.inspect import LayerInfo, num_outputs, readout_of
-from lavacut.export.netx.file import _open, stored_metadata
+from lavacut.export.netx.file import _open, reading_once, stored_metadata
 from lavacut.export.netx.layers import kind_of
 from lavacut.export.validate import require_valid_file
 from lavacut.util import LavacutError
@@ -51,7 +51,8 @@ class Export:
         path = Path(path)
         if path.is_dir():
             raise LavacutError(f"{path} is a folder; give a NetX .net file")
-        with _open(path) as f:  # one read: the validation, metadata and layers all come from it
+        # one open, each dataset read once: the validation, hash, metadata and layers all come from it
+        with _open(path) as f, reading_once():
             # a valid file's layers are read by the validator's range rules
             warnings, layers = require_valid_file(f, path, check_hash=not accept_modified, force=force)
             # the validator compared the layers' hash already (hashing reads every layer)

@@ -45,6 +45,8 @@ from lavacut.export.netx.file import (
     NetxFileError,
     _check_cutoff,
     _open,
+    reading_once,
+    values,
     content_hash,
     layer_problems,
     store_calibration,
@@ -170,7 +172,7 @@ def _small(ds, path: str, out: list[Finding], integer: bool) -> np.ndarray | Non
     if ds.size > 16:
         out.append(Finding("structure", f"{path}: {ds.size} values where netx reads at most a few"))
         return None
-    v = np.asarray(ds[()])
+    v = np.asarray(values(ds))
     if v.dtype.kind not in "biuf" or (integer and v.size and (not np.all(np.isfinite(v)) or np.any(v != np.round(v)))):
         return None  # reported by the dtype/integer checks
     return v
@@ -223,7 +225,7 @@ def structure_problems(f) -> list[Finding]:
             if problem:
                 out.append(Finding("structure", problem))
             elif field in INTEGER_FIELDS and ds.size <= 16 and ds.dtype.kind == "f":
-                v = np.asarray(ds[()])
+                v = np.asarray(values(ds))
                 if not np.all(np.isfinite(v)) or np.any(v != np.round(v)):
                     out.append(Finding("structure", f"{p}: {v.tolist()} where netx reads integers"))
     if out:
@@ -257,7 +259,7 @@ def structure_problems(f) -> list[Finding]:
                 )
             )
             continue
-        t = np.asarray(g["type"][()]).reshape(-1)
+        t = np.asarray(values(g["type"])).reshape(-1)
         t = t[0].decode() if t.size and isinstance(t[0], bytes) else (str(t[0]) if t.size else "")
         out += _weight_shape_problems(g, where, t, shape, prev)
         prev = shape
@@ -361,7 +363,7 @@ def _outputs(f) -> int:
     if not keys:
         return 0
     last = f["layer"][str(len(keys) - 1)]
-    return _elements(np.atleast_1d(last["shape"][()])) if "shape" in last else 0
+    return _elements(np.atleast_1d(values(last["shape"]))) if "shape" in last else 0
 
 
 # --------------------------------------------------------------------------- all of it
@@ -369,7 +371,7 @@ def problems(path: str | Path, check_hash: bool = True, ranges: bool = True) -> 
     """Every problem of the NetX file ``path``, in the order of the module
     doc; [] for a file ``lavacut run`` accepts (layers it cannot run aside:
     :func:`lavacut.export.netx.inspect.mark_support`)."""
-    with _open(path) as f:
+    with _open(path) as f, reading_once():
         return file_problems(f, path, check_hash, ranges)[0]
 
 
@@ -399,7 +401,7 @@ def require_valid(path: str | Path, check_hash: bool = True, force: bool = False
     """Raise :class:`NetxFileError` naming every problem of ``path``, one
     line; with ``force``, Loihi range violations are returned (to be warned
     about) instead."""
-    with _open(path) as f:
+    with _open(path) as f, reading_once():
         return require_valid_file(f, path, check_hash, force, ranges)[0]
 
 
@@ -431,7 +433,7 @@ def read_metadata(path: str | Path, check_layers: bool = True, check_hash: bool 
     (:func:`require_valid`: structure, sizes, types, values, Loihi ranges)
     and, for lavacut's own files, layers changed after export
     (``check_hash``)."""
-    with _open(path) as f:
+    with _open(path) as f, reading_once():
         if check_layers:
             require_valid_file(f, path, check_hash=check_hash)
         # the validator compared the hash already: hashing reads every layer

@@ -22,6 +22,8 @@ rewritten in place).
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import hashlib
 import json
 import shutil
@@ -42,16 +44,75 @@ class NetxFileError(LavacutError, ValueError):
     """A .net file that is not HDF5, not NetX, or has bad lavacut metadata."""
 
 
+#: the values read in the innermost :func:`reading_once` block, by dataset (None: outside one)
+_READ: contextvars.ContextVar[dict | None] = contextvars.ContextVar("netx_read_once", default=None)
+
+
+@contextlib.contextmanager
+def reading_once():
+    """Within the block every :func:`values` of a dataset reads (and
+    decompresses) it once: the validator, the hash, the layers and the range
+    rules share what one open read. Leave it before the file closes."""
+    token = _READ.set({})
+    try:
+        yield
+    finally:
+        _READ.reset(token)
+
+
+def values(ds):
+    """``ds[()]``, read once per :func:`reading_once` block (arrays then come
+    back read-only: every reader gets the same one)."""
+    cache = _READ.get()
+    if cache is None:
+        return ds[()]
+    key = ds.id  # h5py compares object ids by file and address: two handles of one dataset are equal
+    if key not in cache:
+        v = ds[()]
+        if isinstance(v, np.ndarray):
+            v.flags.writeable = False
+        cache[key] = v
+    return cache[key]
+
+
+IMPORT_HINT = "convert it with 'lavacut import {path}' (it writes a NetX export)"
+
+
+def is_nir_graph(f) -> bool:
+    """The open HDF5 file ``f`` is a NIR graph (``nir.write``'s layout: a
+    ``node`` group with ``nodes`` and ``edges``), whatever its name."""
+    import h5py
+
+    node = f.get("node")
+    return isinstance(node, h5py.Group) and "nodes" in node and "edges" in node
+
+
+def not_netx_error(f, path) -> NetxFileError:
+    """The error for an HDF5 file without a ``layer`` group: a NIR graph is
+    named as such, with the command that converts it."""
+    if is_nir_graph(f):
+        return NetxFileError(f"{path}: a NIR graph, not a NetX file; {IMPORT_HINT.format(path=path)}")
+    return NetxFileError(f"{path}: no 'layer' group: not a NetX network file")
+
+
 def _open(path: str | Path, mode: str = "r"):
+    """``path`` opened with h5py; for reading, only a NetX file (one with a
+    ``layer`` group): every command that reads NetX refuses the same files
+    with the same words."""
     import h5py
 
     path = Path(path)
     if not path.is_file():
         raise NetxFileError(f"{path}: no such file")
     try:
-        return h5py.File(path, mode)
+        f = h5py.File(path, mode)
     except OSError as exc:
         raise NetxFileError(f"{path}: not an HDF5 file ({first_line(exc)})") from None
+    if mode == "r" and "layer" not in f:
+        err = not_netx_error(f, path)
+        f.close()
+        raise err
+    return f
 
 
 def content_hash(f) -> str:
@@ -62,14 +123,13 @@ def content_hash(f) -> str:
         import h5py
 
         if isinstance(obj, h5py.Dataset):
-            data = obj[()]
-            arr = np.asarray(data)
+            arr = np.asarray(values(obj))
             h.update(name.encode())
             h.update(str(arr.dtype).encode() + str(arr.shape).encode())
             h.update(arr.tobytes())
 
     if "layer" not in f:
-        raise NetxFileError(f"{f.filename}: no 'layer' group: not a NetX network file")
+        raise not_netx_error(f, f.filename)
     f["layer"].visititems(visit)
     return h.hexdigest()
 
@@ -95,7 +155,7 @@ def layer_problems(f) -> list[str]:
             if name not in g or not isinstance(g[name], h5py.Dataset):
                 continue
             try:
-                v = np.asarray(g[name][()], dtype=np.float64)
+                v = np.asarray(values(g[name]), dtype=np.float64)
             except (TypeError, ValueError):
                 out.append(f"layer {key} {name} is not numeric (dtype {g[name].dtype})")
                 continue
@@ -113,7 +173,7 @@ def layer_problems(f) -> list[str]:
                 if name not in g["neuron"]:
                     continue
                 try:
-                    v = np.asarray(g["neuron"][name][()], dtype=np.float64)
+                    v = np.asarray(values(g["neuron"][name]), dtype=np.float64)
                 except (TypeError, ValueError):
                     out.append(f"layer {key} neuron {name} is not numeric")
                     continue
@@ -240,7 +300,7 @@ def stored_metadata(f, path: str | Path, check_hash: bool = True) -> dict[str, A
     """:func:`read_stored_metadata` of the open HDF5 file ``f`` (``path``
     names it in the errors)."""
     if "layer" not in f:
-        raise NetxFileError(f"{path}: no 'layer' group: not a NetX network file")
+        raise not_netx_error(f, path)
     if META_GROUP not in f:
         return None
     g = f[META_GROUP]
