@@ -102,6 +102,10 @@ def _open(path: str | Path, mode: str = "r"):
     import h5py
 
     path = Path(path)
+    if path.is_dir():
+        raise NetxFileError(f"{path} is a folder; give a NetX .net file")
+    if path.is_symlink() and not path.exists():
+        raise NetxFileError(f"{path}: a symbolic link to nothing (dangling, or a loop of links)")
     if not path.is_file():
         raise NetxFileError(f"{path}: no such file")
     try:
@@ -168,6 +172,12 @@ def layer_problems(f) -> list[str]:
                 )
             elif name == "delay" and v.size and v.min() < 0:
                 out.append(f"layer {key} delay has negative values (min {v.min():g})")
+            elif name == "weight" and v.size and not v.any() and _netx_scales_weights(g):
+                out.append(
+                    f"layer {key} weight is all zeros: netx cannot build the layer (its weight scaling, "
+                    f"lava-dl netx/utils.py optimize_weight_bits, divides by the largest weight) and it "
+                    f"would pass nothing on"
+                )
         if "neuron" in g and isinstance(g["neuron"], h5py.Group):
             for name in ("vThMant", "iDecay", "vDecay", "refDelay"):
                 if name not in g["neuron"]:
@@ -184,6 +194,17 @@ def layer_problems(f) -> list[str]:
                 elif name == "vThMant" and v.min() < 0:
                     out.append(f"layer {key} neuron vThMant is negative ({v.min():g})")
     return out
+
+
+def _netx_scales_weights(g) -> bool:
+    """netx scales the layer's weights to Loihi's format when building it
+    (dense layers, their recurrent weights included; lava-dl netx/hdf5.py
+    create_dense), failing on a layer whose weights are all zero."""
+    t = np.asarray(values(g["type"])).reshape(-1) if "type" in g else np.array([])
+    t = t[0].decode() if t.size and isinstance(t[0], bytes) else (str(t[0]) if t.size else "")
+    if t not in ("dense", "dense_rec"):
+        return False
+    return "weight_rec" not in g or not np.asarray(values(g["weight_rec"]), dtype=np.float64).any()
 
 
 def check_weights(f) -> None:
