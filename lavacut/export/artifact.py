@@ -181,6 +181,7 @@ class Export:
                 data = self._stream_split(cfg, split, samples, progress)
             else:
                 data = load_split(cfg, split, progress=progress)
+            self._check_labels(data.labels, source)
         frames, labels = data.frames, data.labels
         recordings, t0_us = getattr(data, "recordings", None), getattr(data, "t0_us", None)
         if samples:
@@ -203,6 +204,22 @@ class Export:
             info=getattr(data, "info", {}),
             notes=getattr(data, "notes", []),
         )
+
+    def _check_labels(self, labels, source: str) -> None:
+        """A data set's labels are outputs of the network: a label no output
+        stands for is a sample it can only get wrong (an accuracy that
+        measures the mismatch, not the network). Files given with ``--input``
+        are checked as they load (:func:`~lavacut.data.user_input.load_user_input`)."""
+        n = self.n_classes
+        if labels is None or not n or not len(labels):
+            return
+        top = int(np.max(labels))
+        if top >= n:
+            raise LavacutError(
+                f"{self.path}: {n} output neuron{'s' if n > 1 else ''} (layer {self.layers[-1].index}) for "
+                f"{source}, whose labels go up to {top}: a network for this data set has at least "
+                f"{top + 1} outputs (a network trained on other data: give --input or --config)"
+            )
 
     @staticmethod
     def _stream_split(cfg: RunConfig, split: str, samples: int, progress: bool) -> FramedSplit:

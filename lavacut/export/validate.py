@@ -44,6 +44,7 @@ from lavacut.export.netx.file import (
     MODIFIED_HINT,
     NetxFileError,
     _check_cutoff,
+    default_policy_attr,
     _open,
     reading_once,
     values,
@@ -317,6 +318,8 @@ def metadata_problems(f, path, check_hash: bool = True) -> list[Finding]:
     ):
         bad(f"lavacut/meta input_shape: {shape!r} is not a list of positive sizes")
     classes = meta.get("classes")
+    if isinstance(classes, list) and not all(isinstance(c, str) for c in classes):
+        bad(f"lavacut/meta classes: {str(classes)[:60]} is not a list of class names (text)")
     outputs = _outputs(f)
     if isinstance(classes, list) and outputs and len(classes) != outputs:
         bad(f"lavacut/meta classes: {len(classes)} names for {outputs} outputs of the last layer")
@@ -338,10 +341,8 @@ def metadata_problems(f, path, check_hash: bool = True) -> list[Finding]:
     if out:
         return out
     try:
-        _check_cutoff(
-            path,
-            {**meta, "cutoff": cutoff, "default_policy": g["cutoff"].attrs.get("default") if "cutoff" in g else None},
-        )
+        default = default_policy_attr(g["cutoff"], path) if "cutoff" in g else None
+        _check_cutoff(path, {**meta, "cutoff": cutoff, "default_policy": default})
     except NetxFileError as exc:
         bad(str(exc).removeprefix(f"{path}: "))
     if cutoff and not meta.get("content_sha256"):

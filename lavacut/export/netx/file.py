@@ -32,7 +32,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from lavacut.cutoff.rules import rule_from_params
+from lavacut.cutoff.rules import RULES, rule_from_params
 from lavacut.fixed_point import P_SCALE, W_MANT_MAX, W_MANT_MIN
 from lavacut.util import LavacutError, atomic_path, first_line, json_default, versions
 
@@ -327,7 +327,7 @@ def stored_metadata(f, path: str | Path, check_hash: bool = True) -> dict[str, A
     g = f[META_GROUP]
     try:
         meta = json.loads(g.attrs["meta"])
-    except (KeyError, json.JSONDecodeError) as exc:
+    except (KeyError, TypeError, json.JSONDecodeError) as exc:  # TypeError: not text (numbers, an array)
         raise NetxFileError(f"{path}: lavacut/meta is missing or not JSON ({exc})") from None
     if not isinstance(meta, dict):
         raise NetxFileError(f"{path}: lavacut/meta is not a JSON object (got {type(meta).__name__})")
@@ -342,13 +342,26 @@ def stored_metadata(f, path: str | Path, check_hash: bool = True) -> dict[str, A
         for name in g["cutoff"]:
             try:
                 cutoff[name] = json.loads(g["cutoff"][name].attrs["params"])
-            except (KeyError, json.JSONDecodeError):
+            except (KeyError, TypeError, json.JSONDecodeError):
                 raise NetxFileError(f"{path}: lavacut/cutoff/{name}/params is missing or not JSON") from None
-        default = g["cutoff"].attrs.get("default")
+        default = default_policy_attr(g["cutoff"], path)
     meta["cutoff"] = cutoff
     meta["default_policy"] = default
     _check_cutoff(path, meta)
     return meta
+
+
+def default_policy_attr(cutoff_group, path) -> str | None:
+    """The ``default`` attribute of the ``lavacut/cutoff`` group: a rule name (None: none)."""
+    default = cutoff_group.attrs.get("default")
+    if isinstance(default, bytes):
+        default = default.decode("utf-8", "replace")
+    if default is not None and not isinstance(default, str):
+        raise NetxFileError(
+            f"{path}: lavacut/cutoff default must be the name of a calibrated rule, got {type(default).__name__} "
+            f"{str(default)[:40]}"
+        )
+    return default
 
 
 def _check_cutoff(path, meta: dict) -> None:
@@ -370,12 +383,22 @@ def _check_cutoff(path, meta: dict) -> None:
             f"(calibrated: {sorted(meta['cutoff'])})"
         )
     for name, params in meta["cutoff"].items():
+        if not isinstance(params, dict):
+            raise NetxFileError(
+                f"{path}: lavacut/cutoff/{name}/params must be a JSON object of the rule's parameters, "
+                f"got {type(params).__name__} {str(params)[:40]}"
+            )
         try:
             rule = rule_from_params(params)
             if T:
                 rule.check_horizon(T)
         except (ValueError, TypeError) as exc:
             raise NetxFileError(f"{path}: lavacut/cutoff/{name}: {exc}") from None
+        if rule.name != name:  # run looks a calibration up by its group's name
+            raise NetxFileError(
+                f"{path}: lavacut/cutoff/{name} holds the parameters of policy {rule.name!r}; each "
+                f"calibration is stored under its own rule's name ({', '.join(RULES)})"
+            )
 
 
 def store_calibration(
