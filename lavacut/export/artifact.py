@@ -117,7 +117,13 @@ class Export:
         if config_path is not None:
             return load_config(config_path, overrides)
         stored = (self.meta or {}).get("train_config")
-        base = RunConfig.from_dict(dict(stored), source=f"{self.path} (stored train_config)") if stored else RunConfig()
+        if not stored:
+            return RunConfig().with_overrides(overrides or [])
+        source = f"{self.path} (stored train_config)"
+        try:
+            base = RunConfig.from_dict(dict(stored), source=source)
+        except LavacutError as exc:  # not every config check names its source
+            raise LavacutError(str(exc) if str(self.path) in str(exc) else f"{source}: {exc}") from None
         return base.with_overrides(overrides or [])
 
     def has_data_binding(self, config_path, overrides) -> bool:

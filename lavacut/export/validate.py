@@ -317,6 +317,10 @@ def metadata_problems(f, path, check_hash: bool = True) -> list[Finding]:
         shape and all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in shape)
     ):
         bad(f"lavacut/meta input_shape: {shape!r} is not a list of positive sizes")
+    elif isinstance(shape, list):
+        got = _first_layer_inputs(f)
+        if got and got != _elements(shape):
+            bad(f"lavacut/meta input_shape: {shape} is {_elements(shape)} inputs per step, but layer 0 reads {got}")
     classes = meta.get("classes")
     if isinstance(classes, list) and not all(isinstance(c, str) for c in classes):
         bad(f"lavacut/meta classes: {str(classes)[:60]} is not a list of class names (text)")
@@ -324,6 +328,15 @@ def metadata_problems(f, path, check_hash: bool = True) -> list[Finding]:
     if isinstance(classes, list) and outputs and len(classes) != outputs:
         bad(f"lavacut/meta classes: {len(classes)} names for {outputs} outputs of the last layer")
     ds, tc = meta.get("dataset"), meta.get("train_config")
+    if isinstance(tc, dict) and tc:  # what run, calibrate and evaluate configure from
+        from lavacut.config import RunConfig
+        from lavacut.util import LavacutError
+
+        try:
+            RunConfig.from_dict(dict(tc), source="lavacut/meta train_config")
+        except LavacutError as exc:
+            text = str(exc)
+            bad(text if text.startswith("lavacut/meta train_config") else f"lavacut/meta train_config: {text}")
     run_ds = (
         (tc.get("data") or {}).get("dataset") if isinstance(tc, dict) and isinstance(tc.get("data"), dict) else None
     )
@@ -356,6 +369,21 @@ def metadata_problems(f, path, check_hash: bool = True) -> list[Finding]:
             f"so its calibration and accuracy no longer apply); {MODIFIED_HINT}"
         )
     return out
+
+
+def _first_layer_inputs(f) -> int:
+    """Inputs per step of the first layer (0: not told by its datasets): an
+    input layer's neurons, a dense layer's weight columns."""
+    g = f["layer"].get("0")
+    if g is None or "type" not in g or "shape" not in g:
+        return 0
+    t = np.asarray(values(g["type"])).reshape(-1)
+    t = t[0].decode() if t.size and isinstance(t[0], bytes) else (str(t[0]) if t.size else "")
+    if t == "input":
+        return _elements(np.atleast_1d(values(g["shape"])))
+    if t == "dense" and "weight" in g and len(g["weight"].shape) == 2:
+        return int(g["weight"].shape[1])
+    return 0
 
 
 def _outputs(f) -> int:
