@@ -93,6 +93,14 @@ def test_a_nir_graph_is_named_by_every_command_with_lavacut_import(tmp_path, suf
     assert path.read_bytes() == before and not (tmp_path / "r").exists()
 
 
+def test_import_of_a_netx_file_says_it_needs_none(tmp_path):
+    pytest.importorskip("nir")
+    out = tmp_path / "imported.net"
+    r = _cli("import", DENSE, "-o", out)
+    assert r.returncode == 2 and f"{DENSE}: a NetX file, not a NIR graph" in _error(r), r.stderr
+    assert not out.exists()
+
+
 def _truncated(d):
     write_netx(d / "whole.net", [_inp(N_IN), _dense(10, N_IN)])
     data = (d / "whole.net").read_bytes()
