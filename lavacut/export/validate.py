@@ -15,17 +15,22 @@ metadata field:
    datasets together and by any layer's ``shape`` (a 200 KB file can
    declare gigabytes that reading would allocate). A file with structure
    problems is not read further.
-2. values: NaN or infinite numbers and the ranges netx needs
+2. values: NaN or infinite numbers, the ranges netx needs and dense
+   weights that are all zero (netx cannot scale them)
    (:func:`lavacut.export.netx.file.layer_problems`).
 3. Loihi 2 ranges: the parameter rules of ``lavacut check`` that it reports
    as errors (:data:`lavacut.export.loihi2.rules.RANGE_RULES`: weights, threshold,
    decays, bias, delays); run, evaluate and verify refuse them unless given
    ``--force``.
 4. lavacut's metadata (the ``lavacut`` group): JSON of the right types,
-   the class list as long as the network has outputs, calibrations that
-   parse and fit the horizon T, a data set that is the one its training
-   config runs, a ``content_sha256`` whenever there is a calibration, and
-   layers that still match it (unless admitted with ``--accept-modified``).
+   the class names as many as the network has outputs, an ``input_shape``
+   of as many inputs as layer 0 reads, a training config that loads,
+   calibrations that parse, fit the horizon T and are stored under their
+   own rule's name, a data set that is the one its training config runs,
+   a ``content_sha256`` whenever there is a calibration, and layers that
+   still match it (unless admitted with ``--accept-modified``).
+
+Each dataset is read once per open (:func:`lavacut.export.netx.file.reading_once`).
 """
 
 from __future__ import annotations
@@ -45,6 +50,7 @@ from lavacut.export.netx.file import (
     NetxFileError,
     _check_cutoff,
     default_policy_attr,
+    layer_type,
     _open,
     reading_once,
     values,
@@ -260,9 +266,7 @@ def structure_problems(f) -> list[Finding]:
                 )
             )
             continue
-        t = np.asarray(values(g["type"])).reshape(-1)
-        t = t[0].decode() if t.size and isinstance(t[0], bytes) else (str(t[0]) if t.size else "")
-        out += _weight_shape_problems(g, where, t, shape, prev)
+        out += _weight_shape_problems(g, where, layer_type(g), shape, prev)
         prev = shape
     return out
 
@@ -375,13 +379,11 @@ def _first_layer_inputs(f) -> int:
     """Inputs per step of the first layer (0: not told by its datasets): an
     input layer's neurons, a dense layer's weight columns."""
     g = f["layer"].get("0")
-    if g is None or "type" not in g or "shape" not in g:
+    if g is None or "shape" not in g:
         return 0
-    t = np.asarray(values(g["type"])).reshape(-1)
-    t = t[0].decode() if t.size and isinstance(t[0], bytes) else (str(t[0]) if t.size else "")
-    if t == "input":
+    if layer_type(g) == "input":
         return _elements(np.atleast_1d(values(g["shape"])))
-    if t == "dense" and "weight" in g and len(g["weight"].shape) == 2:
+    if layer_type(g) == "dense" and "weight" in g and len(g["weight"].shape) == 2:
         return int(g["weight"].shape[1])
     return 0
 

@@ -167,6 +167,10 @@ REFUSED = {
     ),
     "text_weights": ([_inp(N_IN), _dense(10, N_IN, w=np.full((10, N_IN), b"ab"))], "layer/1/weight: not numbers"),
     "zero_size_weights": ([_inp(N_IN), _dense(10, N_IN, w=np.zeros((0, N_IN)))], "layer/1/weight: a dense weight"),
+    "zero_size_layer": (
+        [{"type": "input", "shape": np.array([0])}, _dense(10, N_IN)],
+        "layer/0/shape: [0] is not 1 to 3 positive sizes",
+    ),
     "shapes_do_not_chain": (
         [_inp(N_IN), _dense(16, N_IN), _dense(10, 15)],
         "layer/2/weight: a dense weight of shape (10, 15) reading 15 inputs after a layer of 16 neurons",
@@ -191,6 +195,28 @@ def test_a_network_netx_or_lava_cannot_run_is_refused_alike(tmp_path, name):
     r = _cli("run", path, *EMBEDDED, "--samples", "2", "--report", tmp_path / "r" / "run.json")
     assert r.returncode == 2 and _error(r).startswith(f"lavacut run: error: {path}: ") and words in _error(r)
     assert path.read_bytes() == before and not (tmp_path / "r" / "run.json").exists()
+
+
+def test_a_conv_input_that_does_not_fit_the_sensor_is_refused(tmp_path):
+    w = np.random.default_rng(0).integers(-8, 9, (4, 2, 3, 3)).astype(np.float32)
+    conv = {
+        "type": "conv",
+        "shape": np.array([4, 9, 9]),
+        "inChannels": 2,
+        "outChannels": 4,
+        "kernelSize": np.array([3, 3]),
+        "stride": np.array([2, 2]),
+        "padding": np.array([0, 0]),
+        "dilation": np.array([1, 1]),
+        "groups": 1,
+        "weight": w,
+        "neuron": CUBA,
+    }
+    layers = [{"type": "input", "shape": np.array([2, 20, 20])}, conv, {"type": "flatten", "shape": np.array([324])}]
+    path = write_netx(tmp_path / "conv.net", [*layers, _dense(10, 324)])
+    r = _cli("run", path, *EMBEDDED, "--samples", "2", "--report", tmp_path / "run.json")
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert f"frames of shape (2, 34, 34) per step do not match the network input (2, 20, 20) of {path}" in _error(r)
 
 
 @pytest.mark.parametrize("n_out", [1, 4])

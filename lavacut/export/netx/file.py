@@ -196,13 +196,17 @@ def layer_problems(f) -> list[str]:
     return out
 
 
+def layer_type(g) -> str:
+    """The ``type`` text of a layer group ("" when it has none)."""
+    t = np.asarray(values(g["type"])).reshape(-1) if "type" in g else np.array([])
+    return t[0].decode() if t.size and isinstance(t[0], bytes) else (str(t[0]) if t.size else "")
+
+
 def _netx_scales_weights(g) -> bool:
     """netx scales the layer's weights to Loihi's format when building it
     (dense layers, their recurrent weights included; lava-dl netx/hdf5.py
     create_dense), failing on a layer whose weights are all zero."""
-    t = np.asarray(values(g["type"])).reshape(-1) if "type" in g else np.array([])
-    t = t[0].decode() if t.size and isinstance(t[0], bytes) else (str(t[0]) if t.size else "")
-    if t not in ("dense", "dense_rec"):
+    if layer_type(g) not in ("dense", "dense_rec"):
         return False
     return "weight_rec" not in g or not np.asarray(values(g["weight_rec"]), dtype=np.float64).any()
 
