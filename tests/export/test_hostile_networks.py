@@ -275,6 +275,33 @@ def test_odd_but_valid_networks_run_and_report_fixed_T_honestly(tmp_path, name, 
     assert path.read_bytes() == before
 
 
+def _flatten(n):
+    return {"type": "flatten", "shape": np.array([n])}
+
+
+@pytest.mark.parametrize(
+    "name,layers",
+    [
+        ("flatten_first", [_flatten(N_IN), _dense(10, N_IN)]),
+        ("input_flatten", [_inp(N_IN), _flatten(N_IN), _dense(10, N_IN)]),
+    ],
+)
+def test_a_flatten_of_a_flat_input_verifies(tmp_path, name, layers):
+    """netx runs a flatten of what is flat already; the SLAYER rebuild of
+    verify skips it (its slayer Flatten indexed (C, H, W): exit 3)."""
+    path = write_netx(tmp_path / f"{name}.net", layers)
+    r = _cli("verify", path, *EMBEDDED, "--samples", "2", "--report", tmp_path / "verify.json")
+    assert r.returncode == 0 and "2/2 samples identical" in r.stdout, r.stdout + r.stderr
+
+
+def test_a_flatten_after_a_dense_layer_is_refused_as_netx_cannot_build_it(tmp_path):
+    path = write_netx(tmp_path / "f.net", [_inp(N_IN), _dense(16, N_IN), _flatten(16), _dense(10, 16)])
+    words = "layer 2 has type 'flatten': a flatten after layer 1 of shape (16,) (netx flattens (C, H, W) only)"
+    assert "would run: no" in _cli("inspect", path).stdout
+    r = _cli("run", path, *EMBEDDED, "--samples", "2", "--report", tmp_path / "run.json")
+    assert r.returncode == 2 and words in _error(r), r.stderr
+
+
 # --------------------------------------------------------------------------- one read per open
 def test_export_open_reads_each_dataset_once(monkeypatch):
     """The validator, the hash, the layers and the range rules share one
