@@ -217,8 +217,8 @@ class Export:
         measures the mismatch, not the network). Files given with ``--input``
         are checked as they load (:func:`~lavacut.data.user_input.load_user_input`)."""
         n = self.n_classes
-        if labels is None or not n or not len(labels):
-            return
+        if labels is None or not n or not len(labels) or any(L.run_issue for L in self.layers):
+            return  # a layer run refuses: its own error says what is wrong
         top = int(np.max(labels))
         if top >= n:
             raise LavacutError(
