@@ -100,11 +100,11 @@ def check_output_path(path: str | os.PathLike, what: str = "output") -> bool:
 
 
 def _same_file(a: Path, b: Path) -> bool:
-    if a.resolve() == b.resolve():
-        return True
     try:
+        if a.resolve() == b.resolve():
+            return True
         return os.path.samefile(a, b)
-    except OSError:
+    except (OSError, RuntimeError):  # RuntimeError: a symlink loop (pathlib); the input's own check names it
         return False
 
 

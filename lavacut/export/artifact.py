@@ -23,7 +23,7 @@ from lavacut.data.stream import make_stream
 from lavacut.data.user_input import InputShapeError, load_user_input
 from lavacut.export.rebuild.network import net_from_export
 from lavacut.export.netx.inspect import LayerInfo, num_outputs, readout_of
-from lavacut.export.netx.file import _open, stored_metadata
+from lavacut.export.netx.file import _open, reading_once, stored_metadata
 from lavacut.export.netx.layers import kind_of
 from lavacut.export.validate import require_valid_file
 from lavacut.util import LavacutError
@@ -51,7 +51,8 @@ class Export:
         path = Path(path)
         if path.is_dir():
             raise LavacutError(f"{path} is a folder; give a NetX .net file")
-        with _open(path) as f:  # one read: the validation, metadata and layers all come from it
+        # one open, each dataset read once: the validation, hash, metadata and layers all come from it
+        with _open(path) as f, reading_once():
             # a valid file's layers are read by the validator's range rules
             warnings, layers = require_valid_file(f, path, check_hash=not accept_modified, force=force)
             # the validator compared the layers' hash already (hashing reads every layer)
@@ -116,7 +117,13 @@ class Export:
         if config_path is not None:
             return load_config(config_path, overrides)
         stored = (self.meta or {}).get("train_config")
-        base = RunConfig.from_dict(dict(stored), source=f"{self.path} (stored train_config)") if stored else RunConfig()
+        if not stored:
+            return RunConfig().with_overrides(overrides or [])
+        source = f"{self.path} (stored train_config)"
+        try:
+            base = RunConfig.from_dict(dict(stored), source=source)
+        except LavacutError as exc:  # not every config check names its source
+            raise LavacutError(str(exc) if str(self.path) in str(exc) else f"{source}: {exc}") from None
         return base.with_overrides(overrides or [])
 
     def has_data_binding(self, config_path, overrides) -> bool:
@@ -180,6 +187,7 @@ class Export:
                 data = self._stream_split(cfg, split, samples, progress)
             else:
                 data = load_split(cfg, split, progress=progress)
+            self._check_labels(data.labels, source)
         frames, labels = data.frames, data.labels
         recordings, t0_us = getattr(data, "recordings", None), getattr(data, "t0_us", None)
         if samples:
@@ -202,6 +210,22 @@ class Export:
             info=getattr(data, "info", {}),
             notes=getattr(data, "notes", []),
         )
+
+    def _check_labels(self, labels, source: str) -> None:
+        """A data set's labels are outputs of the network: a label no output
+        stands for is a sample it can only get wrong (an accuracy that
+        measures the mismatch, not the network). Files given with ``--input``
+        are checked as they load (:func:`~lavacut.data.user_input.load_user_input`)."""
+        n = self.n_classes
+        if labels is None or not n or not len(labels) or any(L.run_issue for L in self.layers):
+            return  # a layer run refuses: its own error says what is wrong
+        top = int(np.max(labels))
+        if top >= n:
+            raise LavacutError(
+                f"{self.path}: {n} output neuron{'s' if n > 1 else ''} (layer {self.layers[-1].index}) for "
+                f"{source}, whose labels go up to {top}: a network for this data set has at least "
+                f"{top + 1} outputs (a network trained on other data: give --input or --config)"
+            )
 
     @staticmethod
     def _stream_split(cfg: RunConfig, split: str, samples: int, progress: bool) -> FramedSplit:

@@ -15,17 +15,22 @@ metadata field:
    datasets together and by any layer's ``shape`` (a 200 KB file can
    declare gigabytes that reading would allocate). A file with structure
    problems is not read further.
-2. values: NaN or infinite numbers and the ranges netx needs
+2. values: NaN or infinite numbers, the ranges netx needs and dense
+   weights that are all zero (netx cannot scale them)
    (:func:`lavacut.export.netx.file.layer_problems`).
 3. Loihi 2 ranges: the parameter rules of ``lavacut check`` that it reports
    as errors (:data:`lavacut.export.loihi2.rules.RANGE_RULES`: weights, threshold,
    decays, bias, delays); run, evaluate and verify refuse them unless given
    ``--force``.
 4. lavacut's metadata (the ``lavacut`` group): JSON of the right types,
-   the class list as long as the network has outputs, calibrations that
-   parse and fit the horizon T, a data set that is the one its training
-   config runs, a ``content_sha256`` whenever there is a calibration, and
-   layers that still match it (unless admitted with ``--accept-modified``).
+   the class names as many as the network has outputs, an ``input_shape``
+   of as many inputs as layer 0 reads, a training config that loads,
+   calibrations that parse, fit the horizon T and are stored under their
+   own rule's name, a data set that is the one its training config runs,
+   a ``content_sha256`` whenever there is a calibration, and layers that
+   still match it (unless admitted with ``--accept-modified``).
+
+Each dataset is read once per open (:func:`lavacut.export.netx.file.reading_once`).
 """
 
 from __future__ import annotations
@@ -44,7 +49,11 @@ from lavacut.export.netx.file import (
     MODIFIED_HINT,
     NetxFileError,
     _check_cutoff,
+    default_policy_attr,
+    layer_type,
     _open,
+    reading_once,
+    values,
     content_hash,
     layer_problems,
     store_calibration,
@@ -170,7 +179,7 @@ def _small(ds, path: str, out: list[Finding], integer: bool) -> np.ndarray | Non
     if ds.size > 16:
         out.append(Finding("structure", f"{path}: {ds.size} values where netx reads at most a few"))
         return None
-    v = np.asarray(ds[()])
+    v = np.asarray(values(ds))
     if v.dtype.kind not in "biuf" or (integer and v.size and (not np.all(np.isfinite(v)) or np.any(v != np.round(v)))):
         return None  # reported by the dtype/integer checks
     return v
@@ -223,7 +232,7 @@ def structure_problems(f) -> list[Finding]:
             if problem:
                 out.append(Finding("structure", problem))
             elif field in INTEGER_FIELDS and ds.size <= 16 and ds.dtype.kind == "f":
-                v = np.asarray(ds[()])
+                v = np.asarray(values(ds))
                 if not np.all(np.isfinite(v)) or np.any(v != np.round(v)):
                     out.append(Finding("structure", f"{p}: {v.tolist()} where netx reads integers"))
     if out:
@@ -257,9 +266,7 @@ def structure_problems(f) -> list[Finding]:
                 )
             )
             continue
-        t = np.asarray(g["type"][()]).reshape(-1)
-        t = t[0].decode() if t.size and isinstance(t[0], bytes) else (str(t[0]) if t.size else "")
-        out += _weight_shape_problems(g, where, t, shape, prev)
+        out += _weight_shape_problems(g, where, layer_type(g), shape, prev)
         prev = shape
     return out
 
@@ -314,11 +321,26 @@ def metadata_problems(f, path, check_hash: bool = True) -> list[Finding]:
         shape and all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in shape)
     ):
         bad(f"lavacut/meta input_shape: {shape!r} is not a list of positive sizes")
+    elif isinstance(shape, list):
+        got = _first_layer_inputs(f)
+        if got and got != _elements(shape):
+            bad(f"lavacut/meta input_shape: {shape} is {_elements(shape)} inputs per step, but layer 0 reads {got}")
     classes = meta.get("classes")
+    if isinstance(classes, list) and not all(isinstance(c, str) for c in classes):
+        bad(f"lavacut/meta classes: {str(classes)[:60]} is not a list of class names (text)")
     outputs = _outputs(f)
     if isinstance(classes, list) and outputs and len(classes) != outputs:
         bad(f"lavacut/meta classes: {len(classes)} names for {outputs} outputs of the last layer")
     ds, tc = meta.get("dataset"), meta.get("train_config")
+    if isinstance(tc, dict) and tc:  # what run, calibrate and evaluate configure from
+        from lavacut.config import RunConfig
+        from lavacut.util import LavacutError
+
+        try:
+            RunConfig.from_dict(dict(tc), source="lavacut/meta train_config")
+        except LavacutError as exc:
+            text = str(exc)
+            bad(text if text.startswith("lavacut/meta train_config") else f"lavacut/meta train_config: {text}")
     run_ds = (
         (tc.get("data") or {}).get("dataset") if isinstance(tc, dict) and isinstance(tc.get("data"), dict) else None
     )
@@ -336,10 +358,8 @@ def metadata_problems(f, path, check_hash: bool = True) -> list[Finding]:
     if out:
         return out
     try:
-        _check_cutoff(
-            path,
-            {**meta, "cutoff": cutoff, "default_policy": g["cutoff"].attrs.get("default") if "cutoff" in g else None},
-        )
+        default = default_policy_attr(g["cutoff"], path) if "cutoff" in g else None
+        _check_cutoff(path, {**meta, "cutoff": cutoff, "default_policy": default})
     except NetxFileError as exc:
         bad(str(exc).removeprefix(f"{path}: "))
     if cutoff and not meta.get("content_sha256"):
@@ -355,13 +375,26 @@ def metadata_problems(f, path, check_hash: bool = True) -> list[Finding]:
     return out
 
 
+def _first_layer_inputs(f) -> int:
+    """Inputs per step of the first layer (0: not told by its datasets): an
+    input layer's neurons, a dense layer's weight columns."""
+    g = f["layer"].get("0")
+    if g is None or "shape" not in g:
+        return 0
+    if layer_type(g) == "input":
+        return _elements(np.atleast_1d(values(g["shape"])))
+    if layer_type(g) == "dense" and "weight" in g and len(g["weight"].shape) == 2:
+        return int(g["weight"].shape[1])
+    return 0
+
+
 def _outputs(f) -> int:
     """Outputs of the last layer (its neurons, or an average readout's groups)."""
     keys = list(f["layer"])
     if not keys:
         return 0
     last = f["layer"][str(len(keys) - 1)]
-    return _elements(np.atleast_1d(last["shape"][()])) if "shape" in last else 0
+    return _elements(np.atleast_1d(values(last["shape"]))) if "shape" in last else 0
 
 
 # --------------------------------------------------------------------------- all of it
@@ -369,7 +402,7 @@ def problems(path: str | Path, check_hash: bool = True, ranges: bool = True) -> 
     """Every problem of the NetX file ``path``, in the order of the module
     doc; [] for a file ``lavacut run`` accepts (layers it cannot run aside:
     :func:`lavacut.export.netx.inspect.mark_support`)."""
-    with _open(path) as f:
+    with _open(path) as f, reading_once():
         return file_problems(f, path, check_hash, ranges)[0]
 
 
@@ -399,7 +432,7 @@ def require_valid(path: str | Path, check_hash: bool = True, force: bool = False
     """Raise :class:`NetxFileError` naming every problem of ``path``, one
     line; with ``force``, Loihi range violations are returned (to be warned
     about) instead."""
-    with _open(path) as f:
+    with _open(path) as f, reading_once():
         return require_valid_file(f, path, check_hash, force, ranges)[0]
 
 
@@ -431,7 +464,7 @@ def read_metadata(path: str | Path, check_layers: bool = True, check_hash: bool 
     (:func:`require_valid`: structure, sizes, types, values, Loihi ranges)
     and, for lavacut's own files, layers changed after export
     (``check_hash``)."""
-    with _open(path) as f:
+    with _open(path) as f, reading_once():
         if check_layers:
             require_valid_file(f, path, check_hash=check_hash)
         # the validator compared the hash already: hashing reads every layer

@@ -13,7 +13,7 @@ import numpy as np
 from lavacut.export.loihi2.check import CheckReport, check_loihi2
 from lavacut.export.loihi2.figures import NEAR, RESOURCES
 from lavacut.export.validate import problems
-from lavacut.util import LavacutError, atomic_path
+from lavacut.util import LavacutError, atomic_path, json_default
 
 __all__ = ["check_export", "export_warnings", "loihi2_check", "plot_core_map", "write_report", "CheckReport"]
 
@@ -114,5 +114,5 @@ def write_report(report: CheckReport, path: str | Path) -> tuple[Path, Path]:
     """The JSON report at ``path`` and the core-map plot beside it (.png)."""
     path = Path(path)
     with atomic_path(path, suffix=".json") as tmp:
-        tmp.write_text(json.dumps(report.to_dict(), indent=2, default=float))
+        tmp.write_text(json.dumps(report.to_dict(), indent=2, default=json_default))
     return path, plot_core_map(report, path.with_suffix(".png"))

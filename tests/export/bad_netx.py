@@ -155,12 +155,73 @@ BAD = {
         lambda f, d: _meta(f, lambda m: m.update(dataset="mnist3d")),
         "lavacut/meta dataset: 'mnist3d' is not the data set its train_config runs ('embedded')",
     ),
+    # hostile networks (tests/export/test_hostile_networks.py has the files that are not edits of an export)
+    "all_zero_weight": (
+        DENSE,
+        lambda f, d: _replace(f["layer/2"], "weight", np.zeros_like(f["layer/2/weight"][()])),
+        "layer 2 weight is all zeros: netx cannot build the layer",
+    ),
+    "nan_threshold": (
+        DENSE,
+        lambda f, d: _replace(f["layer/2/neuron"], "vThMant", np.nan),
+        "layer 2 neuron vThMant is NaN or infinite",
+    ),
+    "calibration_under_other_name": (
+        DENSE,
+        lambda f, d: f["lavacut/cutoff"].move("entropy", "magic"),
+        "lavacut/cutoff/magic holds the parameters of policy 'entropy'",
+    ),
+    "calibration_of_other_rule": (
+        DENSE,
+        lambda f, d: _cutoff(f, "topk", lambda p: (p.clear(), p.update(policy="confidence", eps=0.01))),
+        "lavacut/cutoff/topk holds the parameters of policy 'confidence'",
+    ),
+    "params_not_an_object": (
+        DENSE,
+        lambda f, d: f["lavacut/cutoff/topk"].attrs.__setitem__("params", "[1, 2]"),
+        "lavacut/cutoff/topk/params must be a JSON object of the rule's parameters, got list",
+    ),
+    "params_not_text": (
+        DENSE,
+        lambda f, d: f["lavacut/cutoff/topk"].attrs.__setitem__("params", np.arange(3)),
+        "lavacut/cutoff/topk/params is missing or not JSON",
+    ),
+    "meta_not_text": (
+        DENSE,
+        lambda f, d: f["lavacut"].attrs.__setitem__("meta", np.arange(3)),
+        "lavacut/meta is missing or not JSON",
+    ),
+    "default_not_a_name": (
+        DENSE,
+        lambda f, d: f["lavacut/cutoff"].attrs.__setitem__("default", np.array([b"topk", b"entropy"])),
+        "lavacut/cutoff default must be the name of a calibrated rule, got ndarray",
+    ),
+    "eps_nan": (
+        DENSE,
+        lambda f, d: _cutoff(f, "topk", lambda p: p.update(eps=float("nan"))),
+        "lavacut/cutoff/topk: topk: eps must be a number, got nan",
+    ),
+    "classes_not_text": (
+        DENSE,
+        lambda f, d: _meta(f, lambda m: m.update(classes=list(range(10)))),
+        "lavacut/meta classes: [0, 1, 2",
+    ),
+    "input_shape_not_the_layers": (
+        DENSE,
+        lambda f, d: _meta(f, lambda m: m.update(input_shape=[3, 34, 34])),
+        "lavacut/meta input_shape: [3, 34, 34] is 3468 inputs per step, but layer 0 reads 2312",
+    ),
+    "train_config_invalid": (
+        DENSE,
+        lambda f, d: _meta(f, lambda m: m["train_config"]["framing"].update(T=-3)),
+        "lavacut/meta train_config: framing: bin_us and T must be positive",
+    ),
 }
 
 
 #: edits that leave the layers readable: the stored content hash is renewed,
 #: so the file is refused for the edit itself, not for being modified
-REHASH = {"bias_1e9", "delay_1000"}
+REHASH = {"bias_1e9", "delay_1000", "all_zero_weight", "nan_threshold"}
 
 
 def make_bad(name: str, folder: Path) -> Path:

@@ -77,7 +77,18 @@ def test_check_and_inspect_fail_with_exit_1_naming_the_field(bad_dir, capsys, na
 
 
 @pytest.mark.parametrize(
-    "name", ["external_link", "huge_declared", "complex_weight", "bias_1e9", "hash_removed", "negative_beta"]
+    "name",
+    [
+        "external_link",
+        "huge_declared",
+        "complex_weight",
+        "bias_1e9",
+        "hash_removed",
+        "negative_beta",
+        "all_zero_weight",
+        "calibration_under_other_name",
+        "meta_not_text",
+    ],
 )
 def test_every_command_that_reads_a_network_refuses_it(bad_dir, capsys, monkeypatch, tmp_path, name):
     monkeypatch.chdir(tmp_path)

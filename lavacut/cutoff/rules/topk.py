@@ -52,6 +52,8 @@ class TopKGap(StopRule):
                 f"topk: beta has negative values (min {self.beta.min():g}, at step "
                 f"{int(np.argmin(self.beta)) + 1}); a gap threshold below 0 stops every sample at once"
             )
+        if self.eps is not None:  # informational, but reports compare accuracy with 1 - eps
+            self.eps = number("topk", "eps", self.eps, 0.0, 1.0, lo_open=False, hi_open=True)
         if self.delta is not None:
             self.delta = number("topk", "delta", self.delta, 0.0, 1.0, hi_open=True)
         if self.confidence is not None:

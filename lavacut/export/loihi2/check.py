@@ -134,7 +134,8 @@ def check_loihi2(path: str | Path, target: str = "loihi2", refused=()) -> CheckR
     if target not in TARGETS:
         raise LavacutError(f"unknown target {target!r} ({', '.join(TARGETS)})")
     problems = [Problem(p.kind, "error", None, p.text) for p in refused]
-    if any(p.rule == "structure" for p in problems):  # not read further: no core map
+    # not read further (no core map): the parameter rules need finite numbers in place
+    if any(p.rule in ("structure", "value") for p in problems):
         return CheckReport(
             str(path), target, False, [], [], {"cores": 0, "chips": 0, "neurons": 0, "synapses": 0}, problems
         )

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from lavacut.export.loihi2.figures import MAX_WEIGHT_BITS, NEAR, WEIGHT_EXP_RANGE
-from lavacut.export.netx.file import _open
+from lavacut.export.netx.file import _open, values
 from lavacut.export.netx.inspect import LayerInfo, is_voltage_readout, read_layers
 from lavacut.export.netx.layers import kind_of
 from lavacut.export.netx.layers.neurons import LIF_TYPES
@@ -65,11 +65,21 @@ def netx_weight_format(w: np.ndarray) -> tuple[int, int, str]:
     else:
         mode, signed, scale = "mixed", 1, min(127 / mx if mx else math.inf, -128 / mn)  # numpy's 127/0 = inf
     scale_bits = int(np.floor(np.log2(scale))) + signed
-    n = 8
+    n = _power_of_two_divisor(w, 8) - signed
+    return int(8 - scale_bits - n), int(-scale_bits), mode
+
+
+def _power_of_two_divisor(w: np.ndarray, most: int) -> int:
+    """The largest n <= ``most`` with every weight a multiple of 2**n: netx
+    tries n = most, most - 1, ... (a pass over ``w`` each); for integers
+    (exact in float64) the lowest set bit of all of them together says it in one."""
+    if np.all(w == np.round(w)) and float(np.abs(w).max()) < 2**53:
+        bits = int(np.bitwise_or.reduce(np.abs(w).astype(np.int64), axis=None))
+        return most if bits == 0 else min(most, (bits & -bits).bit_length() - 1)
+    n = most
     while n > 0 and np.sum(np.abs(w / 2**n - np.round(w / 2**n))) != 0:
         n -= 1
-    n -= signed
-    return int(8 - scale_bits - n), int(-scale_bits), mode
+    return n
 
 
 def _near(problems, rule, layer, value, limit, what):
@@ -145,7 +155,7 @@ def _weight_rules(L: LayerInfo, g, problems: list[Problem]) -> None:
             )
         )
     # fan-in: all inputs of one neuron spiking in one step must fit the int16 a_in
-    rows = kind.fan_in_rows(L, np.asarray(g["weight"][()], dtype=np.float64))  # (outputs, inputs)
+    rows = kind.fan_in_rows(L, np.asarray(values(g["weight"]), dtype=np.float64))  # (outputs, inputs)
     worst = max(np.clip(rows, 0, None).sum(axis=1).max(), -np.clip(rows, None, 0).sum(axis=1).min())
     worst = int(worst)
     if worst > MAX_INPUT:
@@ -217,7 +227,7 @@ def _neuron_rules(L: LayerInfo, g, problems: list[Problem], readout: bool = Fals
                 )
             )
     if "bias" in g:
-        b = np.asarray(g["bias"][()], dtype=np.float64)
+        b = np.asarray(values(g["bias"]), dtype=np.float64)
         if b.size:
             worst = float(np.abs(b).max())
             if (
@@ -242,7 +252,7 @@ def _neuron_rules(L: LayerInfo, g, problems: list[Problem], readout: bool = Fals
 
 
 def _delay_rules(L: LayerInfo, g, problems: list[Problem]) -> None:
-    d = np.asarray(g["delay"][()], dtype=np.float64)
+    d = np.asarray(values(g["delay"]), dtype=np.float64)
     if not d.size:
         return
     if not np.all(np.isfinite(d)) or d.min() < 0 or np.any(d != np.round(d)) or d.max() > MAX_DELAY:
@@ -265,7 +275,7 @@ def _storage_bits(L: LayerInfo, g) -> int:
     """Bits one synapse of the layer stores: netx's num_weight_bits (the
     mantissa Loihi 2 holds, sign included in mixed mode) when the weights
     are valid 8-bit integers, else lavacut inspect's signed bits."""
-    w = np.asarray(g["weight"][()], dtype=np.float64)
+    w = np.asarray(values(g["weight"]), dtype=np.float64)
     if (
         w.size
         and np.all(np.isfinite(w))

@@ -22,6 +22,8 @@ rewritten in place).
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import hashlib
 import json
 import shutil
@@ -30,7 +32,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from lavacut.cutoff.rules import rule_from_params
+from lavacut.cutoff.rules import RULES, rule_from_params
 from lavacut.fixed_point import P_SCALE, W_MANT_MAX, W_MANT_MIN
 from lavacut.util import LavacutError, atomic_path, first_line, json_default, versions
 
@@ -42,16 +44,79 @@ class NetxFileError(LavacutError, ValueError):
     """A .net file that is not HDF5, not NetX, or has bad lavacut metadata."""
 
 
+#: the values read in the innermost :func:`reading_once` block, by dataset (None: outside one)
+_READ: contextvars.ContextVar[dict | None] = contextvars.ContextVar("netx_read_once", default=None)
+
+
+@contextlib.contextmanager
+def reading_once():
+    """Within the block every :func:`values` of a dataset reads (and
+    decompresses) it once: the validator, the hash, the layers and the range
+    rules share what one open read. Leave it before the file closes."""
+    token = _READ.set({})
+    try:
+        yield
+    finally:
+        _READ.reset(token)
+
+
+def values(ds):
+    """``ds[()]``, read once per :func:`reading_once` block (arrays then come
+    back read-only: every reader gets the same one)."""
+    cache = _READ.get()
+    if cache is None:
+        return ds[()]
+    key = ds.id  # h5py compares object ids by file and address: two handles of one dataset are equal
+    if key not in cache:
+        v = ds[()]
+        if isinstance(v, np.ndarray):
+            v.flags.writeable = False
+        cache[key] = v
+    return cache[key]
+
+
+IMPORT_HINT = "convert it with 'lavacut import {path}' (it writes a NetX export)"
+
+
+def is_nir_graph(f) -> bool:
+    """The open HDF5 file ``f`` is a NIR graph (``nir.write``'s layout: a
+    ``node`` group with ``nodes`` and ``edges``), whatever its name."""
+    import h5py
+
+    node = f.get("node")
+    return isinstance(node, h5py.Group) and "nodes" in node and "edges" in node
+
+
+def not_netx_error(f, path) -> NetxFileError:
+    """The error for an HDF5 file without a ``layer`` group: a NIR graph is
+    named as such, with the command that converts it."""
+    if is_nir_graph(f):
+        return NetxFileError(f"{path}: a NIR graph, not a NetX file; {IMPORT_HINT.format(path=path)}")
+    return NetxFileError(f"{path}: no 'layer' group: not a NetX network file")
+
+
 def _open(path: str | Path, mode: str = "r"):
+    """``path`` opened with h5py; for reading, only a NetX file (one with a
+    ``layer`` group): every command that reads NetX refuses the same files
+    with the same words."""
     import h5py
 
     path = Path(path)
+    if path.is_dir():
+        raise NetxFileError(f"{path} is a folder; give a NetX .net file")
+    if path.is_symlink() and not path.exists():
+        raise NetxFileError(f"{path}: a symbolic link to nothing (dangling, or a loop of links)")
     if not path.is_file():
         raise NetxFileError(f"{path}: no such file")
     try:
-        return h5py.File(path, mode)
+        f = h5py.File(path, mode)
     except OSError as exc:
         raise NetxFileError(f"{path}: not an HDF5 file ({first_line(exc)})") from None
+    if mode == "r" and "layer" not in f:
+        err = not_netx_error(f, path)
+        f.close()
+        raise err
+    return f
 
 
 def content_hash(f) -> str:
@@ -62,14 +127,13 @@ def content_hash(f) -> str:
         import h5py
 
         if isinstance(obj, h5py.Dataset):
-            data = obj[()]
-            arr = np.asarray(data)
+            arr = np.asarray(values(obj))
             h.update(name.encode())
             h.update(str(arr.dtype).encode() + str(arr.shape).encode())
             h.update(arr.tobytes())
 
     if "layer" not in f:
-        raise NetxFileError(f"{f.filename}: no 'layer' group: not a NetX network file")
+        raise not_netx_error(f, f.filename)
     f["layer"].visititems(visit)
     return h.hexdigest()
 
@@ -95,7 +159,7 @@ def layer_problems(f) -> list[str]:
             if name not in g or not isinstance(g[name], h5py.Dataset):
                 continue
             try:
-                v = np.asarray(g[name][()], dtype=np.float64)
+                v = np.asarray(values(g[name]), dtype=np.float64)
             except (TypeError, ValueError):
                 out.append(f"layer {key} {name} is not numeric (dtype {g[name].dtype})")
                 continue
@@ -108,12 +172,18 @@ def layer_problems(f) -> list[str]:
                 )
             elif name == "delay" and v.size and v.min() < 0:
                 out.append(f"layer {key} delay has negative values (min {v.min():g})")
+            elif name == "weight" and v.size and not v.any() and _netx_scales_weights(g):
+                out.append(
+                    f"layer {key} weight is all zeros: netx cannot build the layer (its weight scaling, "
+                    f"lava-dl netx/utils.py optimize_weight_bits, divides by the largest weight) and it "
+                    f"would pass nothing on"
+                )
         if "neuron" in g and isinstance(g["neuron"], h5py.Group):
             for name in ("vThMant", "iDecay", "vDecay", "refDelay"):
                 if name not in g["neuron"]:
                     continue
                 try:
-                    v = np.asarray(g["neuron"][name][()], dtype=np.float64)
+                    v = np.asarray(values(g["neuron"][name]), dtype=np.float64)
                 except (TypeError, ValueError):
                     out.append(f"layer {key} neuron {name} is not numeric")
                     continue
@@ -124,6 +194,21 @@ def layer_problems(f) -> list[str]:
                 elif name == "vThMant" and v.min() < 0:
                     out.append(f"layer {key} neuron vThMant is negative ({v.min():g})")
     return out
+
+
+def layer_type(g) -> str:
+    """The ``type`` text of a layer group ("" when it has none)."""
+    t = np.asarray(values(g["type"])).reshape(-1) if "type" in g else np.array([])
+    return t[0].decode() if t.size and isinstance(t[0], bytes) else (str(t[0]) if t.size else "")
+
+
+def _netx_scales_weights(g) -> bool:
+    """netx scales the layer's weights to Loihi's format when building it
+    (dense layers, their recurrent weights included; lava-dl netx/hdf5.py
+    create_dense), failing on a layer whose weights are all zero."""
+    if layer_type(g) not in ("dense", "dense_rec"):
+        return False
+    return "weight_rec" not in g or not np.asarray(values(g["weight_rec"]), dtype=np.float64).any()
 
 
 def check_weights(f) -> None:
@@ -240,13 +325,13 @@ def stored_metadata(f, path: str | Path, check_hash: bool = True) -> dict[str, A
     """:func:`read_stored_metadata` of the open HDF5 file ``f`` (``path``
     names it in the errors)."""
     if "layer" not in f:
-        raise NetxFileError(f"{path}: no 'layer' group: not a NetX network file")
+        raise not_netx_error(f, path)
     if META_GROUP not in f:
         return None
     g = f[META_GROUP]
     try:
         meta = json.loads(g.attrs["meta"])
-    except (KeyError, json.JSONDecodeError) as exc:
+    except (KeyError, TypeError, json.JSONDecodeError) as exc:  # TypeError: not text (numbers, an array)
         raise NetxFileError(f"{path}: lavacut/meta is missing or not JSON ({exc})") from None
     if not isinstance(meta, dict):
         raise NetxFileError(f"{path}: lavacut/meta is not a JSON object (got {type(meta).__name__})")
@@ -261,13 +346,26 @@ def stored_metadata(f, path: str | Path, check_hash: bool = True) -> dict[str, A
         for name in g["cutoff"]:
             try:
                 cutoff[name] = json.loads(g["cutoff"][name].attrs["params"])
-            except (KeyError, json.JSONDecodeError):
+            except (KeyError, TypeError, json.JSONDecodeError):
                 raise NetxFileError(f"{path}: lavacut/cutoff/{name}/params is missing or not JSON") from None
-        default = g["cutoff"].attrs.get("default")
+        default = default_policy_attr(g["cutoff"], path)
     meta["cutoff"] = cutoff
     meta["default_policy"] = default
     _check_cutoff(path, meta)
     return meta
+
+
+def default_policy_attr(cutoff_group, path) -> str | None:
+    """The ``default`` attribute of the ``lavacut/cutoff`` group: a rule name (None: none)."""
+    default = cutoff_group.attrs.get("default")
+    if isinstance(default, bytes):
+        default = default.decode("utf-8", "replace")
+    if default is not None and not isinstance(default, str):
+        raise NetxFileError(
+            f"{path}: lavacut/cutoff default must be the name of a calibrated rule, got {type(default).__name__} "
+            f"{str(default)[:40]}"
+        )
+    return default
 
 
 def _check_cutoff(path, meta: dict) -> None:
@@ -289,12 +387,22 @@ def _check_cutoff(path, meta: dict) -> None:
             f"(calibrated: {sorted(meta['cutoff'])})"
         )
     for name, params in meta["cutoff"].items():
+        if not isinstance(params, dict):
+            raise NetxFileError(
+                f"{path}: lavacut/cutoff/{name}/params must be a JSON object of the rule's parameters, "
+                f"got {type(params).__name__} {str(params)[:40]}"
+            )
         try:
             rule = rule_from_params(params)
             if T:
                 rule.check_horizon(T)
         except (ValueError, TypeError) as exc:
             raise NetxFileError(f"{path}: lavacut/cutoff/{name}: {exc}") from None
+        if rule.name != name:  # run looks a calibration up by its group's name
+            raise NetxFileError(
+                f"{path}: lavacut/cutoff/{name} holds the parameters of policy {rule.name!r}; each "
+                f"calibration is stored under its own rule's name ({', '.join(RULES)})"
+            )
 
 
 def store_calibration(

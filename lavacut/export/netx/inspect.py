@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lavacut.export.netx.file import NetxFileError, _open
+from lavacut.export.netx.file import _open, not_netx_error, values
 from lavacut.export.netx.layers import kind_of
 from lavacut.export.netx.layers.base import LayerInfo, SupportState
 from lavacut.export.netx.layers.neurons import LIF_TYPES, never_spikes
@@ -34,7 +34,7 @@ SUPPORTED = (
 
 
 def _val(ds):
-    v = ds[()]
+    v = values(ds)
     if isinstance(v, bytes):
         return v.decode()
     if isinstance(v, np.ndarray) and v.dtype.kind == "S":
@@ -56,7 +56,7 @@ def read_layers(f, path: str | Path) -> list[LayerInfo]:
     """The layers of the open NetX file ``f`` (``path`` names it in the
     errors), their support marked (:func:`mark_support`)."""
     if "layer" not in f:
-        raise NetxFileError(f"{path}: no 'layer' group: not a NetX network file")
+        raise not_netx_error(f, path)
     keys = sorted(f["layer"].keys(), key=lambda k: (not k.isdigit(), int(k) if k.isdigit() else k))
     prev_shape = None
     out = []
@@ -64,7 +64,7 @@ def read_layers(f, path: str | Path) -> list[LayerInfo]:
         g = f["layer"][k]
         t = _val(g["type"]) if "type" in g else "?"
         t = t[0] if isinstance(t, list) else t
-        shape = tuple(int(s) for s in np.atleast_1d(g["shape"][()])) if "shape" in g else ()
+        shape = tuple(int(s) for s in np.atleast_1d(values(g["shape"]))) if "shape" in g else ()
         kind = kind_of(t)
         info = LayerInfo(k, t, shape, kind.netx_loads, note=kind.note)
         if "neuron" in g:
@@ -73,7 +73,7 @@ def read_layers(f, path: str | Path) -> list[LayerInfo]:
         info.neurons = int(np.prod(shape)) if shape and kind.counts_neurons(info) else 0
         kind.read(info, g, prev_shape)
         if "delay" in g:
-            d = np.asarray(g["delay"][()])
+            d = np.asarray(values(g["delay"]))
             info.delays = f"axonal, max {int(d.max())}" if d.size else "none"
         out.append(info)
         prev_shape = shape
@@ -169,7 +169,7 @@ def activity_warnings(layers: list[LayerInfo], group) -> list[str]:
     lif = [L for L in layers if L.neuron and L.neuron_type in LIF_TYPES and isinstance(L.threshold, float)]
     for L in lif:
         g = group[L.index]
-        bias = np.asarray(g["bias"][()], dtype=np.float64).reshape(-1) if "bias" in g else np.zeros(1)
+        bias = np.asarray(values(g["bias"]), dtype=np.float64).reshape(-1) if "bias" in g else np.zeros(1)
         if kind_of(L.type).elementwise:
             bias = np.array([float(L.transform[1])]) if L.transform and L.transform[1] is not None else bias
         vth = L.threshold * W_SCALE
@@ -195,10 +195,10 @@ def activity_warnings(layers: list[LayerInfo], group) -> list[str]:
         )
     elif last is not None and last in lif and "weight" in group[last.index]:
         g = group[last.index]
-        w = np.asarray(g["weight"][()], dtype=np.float64)
+        w = np.asarray(values(g["weight"]), dtype=np.float64)
         w = kind_of(last.type).fan_in_rows(last, w)  # (output channels or neurons, inputs)
         current = np.clip(w, 0, None).sum(axis=1)  # every excitatory input spiking every step
-        bias = np.asarray(g["bias"][()], dtype=np.float64).reshape(-1) if "bias" in g else np.zeros(1)
+        bias = np.asarray(values(g["bias"]), dtype=np.float64).reshape(-1) if "bias" in g else np.zeros(1)
         if bias.size not in (1, current.size):
             bias = np.zeros(1)
         if not np.any(_steady_voltage(current, bias, last) > last.threshold * W_SCALE):

@@ -59,17 +59,23 @@ def read_nir(path: str | Path):
 
 def _check_declared(path: Path) -> None:
     """Links and sizes from the HDF5 headers, before nir.read decompresses
-    anything (the limit of :data:`lavacut.export.validate.MAX_ELEMENTS`)."""
+    anything (the limit of :data:`lavacut.export.validate.MAX_ELEMENTS`);
+    a NetX file is named as one (it needs no import)."""
     import h5py
 
     from lavacut.export.validate import hdf5_datasets, size_problem
 
     try:
         with h5py.File(path, "r") as f:
+            netx = "layer" in f and "node" not in f
             datasets, problems = hdf5_datasets(f)
             problem = (problems or [size_problem(datasets)])[0]
     except OSError:
         return  # not HDF5: nir.read says so
+    if netx:
+        raise NirError(
+            f"{path}: a NetX file, not a NIR graph: lavacut reads it as it is ('lavacut inspect / run {path}')"
+        )
     if problem:
         raise NirError(f"{path}: {problem}")
 

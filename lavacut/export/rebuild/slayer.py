@@ -93,9 +93,11 @@ class NetxRebuild(torch.nn.Module):
         self.readout = readout_of(layers)
         self._voltage = None  # (iDecay, vDecay, integer bias) of a voltage readout
         with h5py.File(path, "r") as f, torch.no_grad():
-            for L in layers:
+            for p, L in enumerate(layers):
                 g = f["layer"][L.index]
                 kind = kind_of(L.type)
+                if kind.reshape_only and not L.neuron and (p == 0 or len(layers[p - 1].shape) == 1):
+                    continue  # a flatten of what is flat already (netx's too: nothing to reshape)
                 if kind.host_readout:
                     self.readout_groups = int(np.prod(L.shape))
                     continue

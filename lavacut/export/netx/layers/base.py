@@ -10,6 +10,8 @@ from typing import Any, Callable
 
 import numpy as np
 
+from lavacut.export.netx.file import values
+
 
 @dataclass
 class LayerInfo:
@@ -116,7 +118,7 @@ class LayerKind:
         """Fill the weight fields of ``info`` from the layer group ``g``."""
         if "weight" not in g or not hasattr(g["weight"], "shape"):
             return
-        w = np.asarray(g["weight"][()])
+        w = np.asarray(values(g["weight"]))
         info.weight_shape = tuple(w.shape)
         info.weights_stored = int(np.count_nonzero(w))
         wi = np.round(w).astype(np.int64) if np.all(np.isfinite(w)) else np.zeros(1, np.int64)
@@ -142,7 +144,7 @@ class LayerKind:
 
     def weights(self, L: LayerInfo, g) -> np.ndarray:
         """Every weight the layer stores (float64)."""
-        return np.asarray(g["weight"][()], dtype=np.float64)
+        return np.asarray(values(g["weight"]), dtype=np.float64)
 
     def fan_in_rows(self, L: LayerInfo, w: np.ndarray) -> np.ndarray:
         """The file's ``weight`` as (outputs, inputs): the weights summed

@@ -7,11 +7,12 @@ import numpy as np
 
 from lavacut.export.netx.layers.base import Connectivity, LayerInfo, SupportState
 from lavacut.export.netx.layers.synaptic import SynapticKind
+from lavacut.export.netx.file import values
 
 
 def conv_pair(g, name: str, default: int) -> tuple[int, int]:
     """A conv attribute of a NetX layer group as (y, x); ``default`` when absent."""
-    v = np.atleast_1d(g[name][()]) if name in g else np.array([default])
+    v = np.atleast_1d(values(g[name])) if name in g else np.array([default])
     return (int(v[0]), int(v[-1]))
 
 
@@ -51,7 +52,7 @@ class Conv(SynapticKind):
     def bias_issue(self, L: LayerInfo, g) -> str:
         if "bias" not in g:
             return ""
-        b = np.asarray(g["bias"][()])  # netx: one value per output channel ((C,) of the (C, H, W) layer)
+        b = np.asarray(values(g["bias"]))  # netx: one value per output channel ((C,) of the (C, H, W) layer)
         return "" if b.ndim == 1 and b.size == L.shape[0] else "a conv bias that is not one value per channel"
 
     def connection_issue(self, L: LayerInfo, g, state: SupportState) -> str:
@@ -68,7 +69,7 @@ class Conv(SynapticKind):
         ws = tuple(g["weight"].shape)
         if len(ws) == 5 and ws[-1] == 1:  # lava-dl may write a trailing 1
             ws = ws[:4]
-        groups = int(np.asarray(g["groups"][()]).reshape(-1)[0]) if "groups" in g and g["groups"].size else 1
+        groups = int(np.asarray(values(g["groups"])).reshape(-1)[0]) if "groups" in g and g["groups"].size else 1
         if len(ws) != 4:
             return (
                 f"weight: a conv weight of shape {tuple(g['weight'].shape)}; netx needs (out channels, in "
@@ -92,12 +93,12 @@ class Conv(SynapticKind):
         input window."""
         if len(L.shape) != 3 or prev_shape is None or len(prev_shape) != 3:
             return "a conv layer without a (C, H, W) input before it: its connections (and cores) cannot be worked out"
-        w = np.asarray(g["weight"][()], dtype=np.float64)
+        w = np.asarray(values(g["weight"]), dtype=np.float64)
         w = w.reshape(w.shape[:4])  # lava-dl writes (C', C/groups, kh, kw) or with a trailing 1
         co, cig, kh, kw = w.shape
         C, H, W = L.shape
         ci, hi, wi = prev_shape
-        groups = int(np.atleast_1d(g["groups"][()])[0]) if "groups" in g else 1
+        groups = int(np.atleast_1d(values(g["groups"]))[0]) if "groups" in g else 1
         (sy, sx), (py, px), (dy, dx) = (
             conv_pair(g, "stride", 1),
             conv_pair(g, "padding", 0),
@@ -147,9 +148,9 @@ class Conv(SynapticKind):
         from lavacut.fixed_point import W_SCALE
         from lavacut.util import LavacutError
 
-        w = np.asarray(g["weight"][()]).astype(int)
+        w = np.asarray(values(g["weight"])).astype(int)
         w = w.reshape(w.shape[:4] + (1,))  # (out, in / groups, kH, kW, 1)
-        groups = int(np.asarray(g["groups"][()]).reshape(-1)[0]) if "groups" in g else 1
+        groups = int(np.asarray(values(g["groups"])).reshape(-1)[0]) if "groups" in g else 1
         block = slayer.block.cuba.Conv(
             npar,
             w.shape[1] * groups,

@@ -7,6 +7,7 @@ import numpy as np
 
 from lavacut.export.netx.layers.base import Connectivity, LayerInfo, SupportState
 from lavacut.export.netx.layers.synaptic import SynapticKind
+from lavacut.export.netx.file import values
 
 
 class Dense(SynapticKind):
@@ -29,7 +30,7 @@ class Dense(SynapticKind):
 
     @staticmethod
     def delay_issue(L: LayerInfo, g) -> str:
-        d = np.asarray(g["delay"][()], dtype=np.float64)
+        d = np.asarray(values(g["delay"]), dtype=np.float64)
         n = int(np.prod(L.shape))
         w = (n, int(np.prod(L.weight_shape or (0,))) // max(n, 1))  # netx reshapes weights to (out, in)
         if d.size and (not np.all(np.isfinite(d)) or d.min() < 0):
@@ -51,7 +52,7 @@ class Dense(SynapticKind):
 
     def weight_matrix(self, L: LayerInfo, g) -> np.ndarray:
         """(neurons, inputs): the weights each neuron reads."""
-        return np.asarray(g["weight"][()], dtype=np.float64).reshape(L.neurons, -1)
+        return np.asarray(values(g["weight"]), dtype=np.float64).reshape(L.neurons, -1)
 
     def connectivity(self, L: LayerInfo, g, prev_shape: tuple | None) -> Connectivity:
         """Cut into contiguous ranges of output neurons."""
@@ -66,7 +67,7 @@ class Dense(SynapticKind):
         from lavacut.export.netx.layers.blocks import lava_dense_weights, q64, set_weights, slayer
 
         n_out = int(np.prod(L.shape))
-        w = lava_dense_weights(np.asarray(g["weight"][()]).reshape(n_out, -1), where)
+        w = lava_dense_weights(np.asarray(values(g["weight"])).reshape(n_out, -1), where)
         block = slayer.block.cuba.Dense(npar, w.shape[1], n_out, pre_hook_fx=q64, delay_shift=False)
         set_weights(block.synapse.weight, w)
         return block

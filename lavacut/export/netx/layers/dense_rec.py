@@ -8,6 +8,7 @@ import numpy as np
 from lavacut.export.netx.layers.base import LayerInfo
 from lavacut.export.netx.layers.dense import Dense
 from lavacut.util import LavacutError
+from lavacut.export.netx.file import values
 
 
 class DenseRec(Dense):
@@ -31,14 +32,14 @@ class DenseRec(Dense):
     def weights(self, L: LayerInfo, g) -> np.ndarray:
         w = super().weights(L, g)
         if "weight_rec" in g:
-            w = np.concatenate([w.reshape(-1), np.asarray(g["weight_rec"][()], dtype=np.float64).reshape(-1)])
+            w = np.concatenate([w.reshape(-1), np.asarray(values(g["weight_rec"]), dtype=np.float64).reshape(-1)])
         return w
 
     def weight_matrix(self, L: LayerInfo, g) -> np.ndarray:
         """(neurons, inputs + neurons): the recurrent weights count as inputs."""
         w = super().weight_matrix(L, g)
         if "weight_rec" in g:
-            w = np.hstack([w, np.asarray(g["weight_rec"][()], dtype=np.float64).reshape(L.neurons, -1)])
+            w = np.hstack([w, np.asarray(values(g["weight_rec"]), dtype=np.float64).reshape(L.neurons, -1)])
         return w
 
     def rebuild(self, L: LayerInfo, g, npar: dict, where: str):
@@ -49,9 +50,9 @@ class DenseRec(Dense):
                 f"{where}: a recurrent layer with axonal delays; the rebuild covers recurrent layers without delays"
             )
         n_out = int(np.prod(L.shape))
-        w = np.asarray(g["weight"][()]).reshape(n_out, -1)
+        w = np.asarray(values(g["weight"])).reshape(n_out, -1)
         # netx picks one weight exponent for both matrices: optimize_weight_bits of the two side by side
-        both = lava_dense_weights(np.hstack([w, np.asarray(g["weight_rec"][()]).reshape(n_out, n_out)]), where)
+        both = lava_dense_weights(np.hstack([w, np.asarray(values(g["weight_rec"])).reshape(n_out, n_out)]), where)
         block = slayer.block.cuba.Recurrent(npar, w.shape[1], n_out, pre_hook_fx=q64, delay_shift=False)
         block.neuron.persistent_state = False  # the rebuild's _recurrent carries the state itself
         set_weights(block.input_synapse.weight, both[:, : w.shape[1]])

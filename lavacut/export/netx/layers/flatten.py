@@ -15,6 +15,10 @@ class Flatten(LayerKind):
 
     def support(self, L: LayerInfo, g, state: SupportState, voltage: bool) -> tuple[str, str]:
         state.flat = True
+        prev = state.prev
+        if prev is not None and state.prev_kind.synaptic and len(prev.shape) == 1:
+            # lava-dl netx transposes the layer before as (C, H, W): it fails on a vector
+            return f"a flatten after layer {prev.index} of shape {prev.shape} (netx flattens (C, H, W) only)", ""
         return "", ""
 
     def rebuild(self, L: LayerInfo, g, npar: dict, where: str):

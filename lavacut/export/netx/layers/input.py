@@ -9,6 +9,7 @@ import numpy as np
 from lavacut.export.netx.layers.base import Connectivity, LayerInfo, LayerKind, SupportState
 from lavacut.export.netx.layers.neurons import neuron_issue
 from lavacut.fixed_point import W_SCALE
+from lavacut.export.netx.file import values
 
 
 def _scalar(g, name: str, default: int):
@@ -16,7 +17,7 @@ def _scalar(g, name: str, default: int):
     when it is not a single value."""
     if name not in g:
         return default
-    v = np.asarray(g[name][()])
+    v = np.asarray(values(g[name]))
     return int(v.reshape(-1)[0]) if v.size == 1 else None
 
 

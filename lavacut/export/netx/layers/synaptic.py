@@ -8,6 +8,7 @@ import numpy as np
 
 from lavacut.export.netx.layers.base import LayerInfo, LayerKind, SupportState
 from lavacut.export.netx.layers.neurons import neuron_issue
+from lavacut.export.netx.file import values
 
 
 class SynapticKind(LayerKind):
@@ -29,7 +30,7 @@ class SynapticKind(LayerKind):
         or one per neuron."""
         if "bias" not in g:
             return ""
-        b = np.asarray(g["bias"][()])
+        b = np.asarray(values(g["bias"]))
         n = int(np.prod(L.shape))
         return "" if b.size in (1, n) else f"a bias of {b.size} values for {n} neurons"
 
