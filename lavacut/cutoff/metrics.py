@@ -82,7 +82,8 @@ def termination_summary(
                 "mean_oct": float(np.mean(oct_)),
                 "t_cutoff_over_oct": mean_t / float(np.mean(oct_)),
                 "static_truncation": {k: v for k, v in st.items() if k != "curve"},
-                "ratio_vs_static_truncation": st["T_prime"] / mean_t,
+                # a silent output decides nothing at any T': no truncation to compare with
+                "ratio_vs_static_truncation": st["T_prime"] / mean_t if np.any(spikes) else None,
                 "fixed_T_curve": st["curve"],
             }
         )

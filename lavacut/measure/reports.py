@@ -199,7 +199,9 @@ def print_termination_summary(rep: dict) -> None:
         )
     else:
         line = f"timesteps mean {rep['mean_t_cutoff']:.2f} of {rep['T']}  ->  {rep['timestep_ratio']:.2f}x fewer"
-    if "mean_oct" in rep and not rep.get("cutoff"):
+    if "mean_oct" in rep and not rep.get("cutoff") and rep.get("ratio_vs_static_truncation") is None:
+        line += ";  no output spike at full T: no oracle or static truncation to compare with"
+    elif "mean_oct" in rep and not rep.get("cutoff"):
         line += (
             f";  oracle mean OCT {rep['mean_oct']:.2f};  best static T'={rep['static_truncation']['T_prime']} "
             f"({rep['ratio_vs_static_truncation']:.2f}x vs T')"

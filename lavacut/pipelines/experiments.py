@@ -129,6 +129,11 @@ def run_experiment(
     )
 
 
+def _figure(x: float | None) -> str:
+    """A table cell: a figure to 2 decimals, '-' where the report has none."""
+    return "-" if x is None else f"{x:.2f}"
+
+
 def training_cost(cfg: RunConfig) -> float:
     """A training's relative run time, to start the longest first: epochs,
     a conv epoch as 4 dense ones (sims/results: 24 epochs took 218-282 s conv,
@@ -195,7 +200,7 @@ def results_table(results: Path, names: list[str]) -> str:
             lines.append(
                 f"| {name} | {label} | {100 * r['accuracy_full']:.2f} | {100 * r['accuracy_cutoff']:.2f} "
                 f"| {r['accuracy_drop_pp']:.2f} | {r['mean_t_cutoff']:.2f} | {r['timestep_ratio']:.2f} "
-                f"| {r['static_truncation']['T_prime']} | {r['ratio_vs_static_truncation']:.2f} "
+                f"| {r['static_truncation']['T_prime']} | {_figure(r['ratio_vs_static_truncation'])} "
                 f"| {r['mean_oct']:.2f} | {ops['synops_ratio']:.2f} "
                 f"| {ops['energy_uj_full_mean']:.2f} -> {ops['energy_uj_cutoff_mean']:.2f} |"
             )

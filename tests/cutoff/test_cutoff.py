@@ -469,6 +469,21 @@ def test_static_truncation_hand_made():
     assert static_truncation(sp, labels, 0.2)["T_prime"] == 3
 
 
+def test_silent_output_claims_no_ratio_against_static_truncation(capsys):
+    """No output spike at any step: every static T' 'keeps' the 0 accuracy,
+    so T'=1 would make any cutoff look T times worse; no ratio is claimed."""
+    from lavacut.cutoff.metrics import summarise
+    from lavacut.measure.reports import print_termination_summary
+
+    rep = summarise(TopKGap(beta=np.full(5, 1.0)), np.zeros((3, 4, 5), np.int64), np.array([0, 1, 2]))
+    assert rep["n_decided"] == 0 and rep["mean_t_cutoff"] == 5 and rep["accuracy_full"] == 0.0
+    assert rep["ratio_vs_static_truncation"] is None
+    print_termination_summary(rep)
+    out = capsys.readouterr().out
+    assert "no sample decided" in out and "x vs T'" not in out
+    assert "no output spike at full T" in out
+
+
 def test_summarise_keys_and_values():
     from lavacut.cutoff.metrics import summarise
 
