@@ -18,6 +18,11 @@ from lavacut.util import descendant_pids as descendants  # noqa: F401 (the tests
 
 REPO = Path(__file__).resolve().parents[1]
 QUICK = REPO / "sims" / "quick.toml"
+#: keys every run and evaluate report has (docs/reports.md has them all)
+RUN_REPORT_KEYS = frozenset(
+    {"n_samples", "T", "policy", "policy_params", "accuracy_full", "accuracy_cutoff", "mean_t_cutoff"}
+    | {"timestep_ratio", "wall_s_full", "wall_s_cutoff", "wall_ratio", "backend", "versions"}
+)
 
 
 @contextlib.contextmanager

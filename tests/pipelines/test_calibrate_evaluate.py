@@ -8,7 +8,7 @@ import shutil
 
 import numpy as np
 import pytest
-from lavacut_testing import quick_export as _quick_export, run_cli as _cli
+from lavacut_testing import RUN_REPORT_KEYS, quick_export as _quick_export, run_cli as _cli
 
 from lavacut.pipelines.run import RunRequest
 from lavacut.train.netspec import NetSpec
@@ -144,22 +144,7 @@ def test_evaluate_uses_the_stored_calibration_and_writes_the_report(calibrated, 
     r = _cli("evaluate", path, "--engine", "torch", "--report", report)
     assert "policy topk (torch engine)" in r.stdout
     rep = json.loads(report.read_text())
-    for key in (
-        "n_samples",
-        "T",
-        "policy",
-        "policy_params",
-        "accuracy_full",
-        "accuracy_cutoff",
-        "mean_t_cutoff",
-        "timestep_ratio",
-        "wall_s_full",
-        "wall_s_cutoff",
-        "wall_ratio",
-        "backend",
-        "versions",
-    ):
-        assert key in rep, key
+    assert RUN_REPORT_KEYS <= set(rep), RUN_REPORT_KEYS - set(rep)
     assert rep["engine"] == "torch" and rep["backend"] == "torch-cpu" and rep["split"] == "test"
     assert rep["n_samples"] == 359 and rep["T"] == 30
     # the stored calibration, used without flags

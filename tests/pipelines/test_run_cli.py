@@ -4,24 +4,9 @@ calibration, and a NetX file lavacut did not write (no metadata)."""
 import json
 
 import pytest
-from lavacut_testing import REPO, run_cli
+from lavacut_testing import REPO, RUN_REPORT_KEYS, run_cli
 
 EXPORT = REPO / "netx_exports" / "embedded_dense.net"
-REPORT_KEYS = {
-    "n_samples",
-    "T",
-    "policy",
-    "policy_params",
-    "accuracy_full",
-    "accuracy_cutoff",
-    "mean_t_cutoff",
-    "timestep_ratio",
-    "wall_s_full",
-    "wall_s_cutoff",
-    "wall_ratio",
-    "backend",
-    "versions",
-}
 
 
 @pytest.mark.slow
@@ -30,7 +15,7 @@ def test_run_shipped_export_uses_its_calibration(tmp_path, mode):
     report = tmp_path / "run.json"
     r = run_cli("run", EXPORT, "--samples", "12", "--mode", mode, "--report", report)
     rep = json.loads(report.read_text())
-    assert REPORT_KEYS <= set(rep)
+    assert RUN_REPORT_KEYS <= set(rep)
     assert rep["policy"] == "topk" and rep["n_samples"] == 12 and rep["T"] == 30 and rep["backend"] == "cpu"
     assert len(rep["policy_params"]["beta"]) == 30  # the export's calibrated beta(t), no flags
     assert 1 <= rep["mean_t_cutoff"] < 30 and rep["timestep_ratio"] > 1
