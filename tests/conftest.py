@@ -28,6 +28,12 @@ _WORKER = os.environ.get("PYTEST_XDIST_WORKER")
 _CACHE = os.environ["LAVACUT_TEST_CACHE"] if _WORKER else tempfile.mkdtemp(prefix="lavacut-test-cache-")
 os.environ["LAVACUT_TEST_CACHE"] = os.environ["LAVACUT_CACHE"] = _CACHE
 
+# A background job of a non-interactive shell (a CI runner's, say) starts
+# with Ctrl-C ignored, and every subprocess inherits that; the tests press
+# Ctrl-C as at a terminal, so the suite handles it as Python does by default.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO / "tests" / "fixtures"
 

@@ -237,13 +237,19 @@ class Export:
         return frame_stream(stream, cfg.framing, progress=progress)
 
     # ------------------------------------------------------------------ stop rule
+    def rule_name(self, policy: str | None) -> str | None:
+        """The stop rule ``policy`` names: itself, or for a stored variant
+        (``topk_risk``) the rule its calibration holds."""
+        stored = ((self.meta or {}).get("cutoff") or {}).get(policy) or {}
+        return stored.get("policy", policy) if policy not in RULES else policy
+
     def rule(self, policy: str | None, params: dict | None, T: int) -> StopRule:
         """The stop rule to run: ``policy`` with ``params`` (missing ones from
         the export's calibration), else the export's calibrated default, else
         fixed T; fixed T also when the network has fewer outputs than the
         rule compares (:func:`~lavacut.cutoff.rules.applicable_rule`; the
         reason is then in :attr:`cutoff_note`)."""
-        name = policy or (self.meta or {}).get("default_policy")
+        name = self.rule_name(policy or (self.meta or {}).get("default_policy"))
         # a network with too few outputs (1; 0 = layers not read) has nothing for the rule to compare
         if name in RULES and 0 < self.num_classes < RULES[name].min_classes:  # its parameters do not matter
             rule, self.cutoff_note = applicable_rule(RULES[name], self.num_classes)
@@ -259,8 +265,9 @@ class Export:
         if policy is None:
             return FixedT()
         stored = dict(meta.get("cutoff", {}).get(policy, {}))
+        name = self.rule_name(policy)
         stored.pop("policy", None)
-        cls = RULES.get(policy)  # an unknown policy is refused by rule_from_params below
+        cls = RULES.get(name)  # an unknown policy is refused by rule_from_params below
         # per-step thresholds hold their calibration target: a new target
         # without new thresholds would silently run the old ones
         stale = cls.stale_thresholds(stored, params) if cls else None
@@ -286,7 +293,7 @@ class Export:
                 f"--input ...' (or give --param {missing[0]}=...)"
             )
         try:
-            rule = rule_from_params({"policy": policy, **params})
+            rule = rule_from_params({"policy": name, **params})
             rule.check_horizon(T)
         except (ValueError, TypeError) as exc:
             msg = str(exc)  # the rules' messages mostly name the policy already

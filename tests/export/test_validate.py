@@ -9,6 +9,7 @@ whose spikes cannot depend on their input."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import sysconfig
 from pathlib import Path
@@ -160,6 +161,31 @@ def test_shipped_and_stock_files_pass(capsys, path):
     assert rc == 0 and out.rstrip().splitlines()[-1] == "would run: yes", out + err
     rc, out, err = _cli(capsys, "check", path)
     assert rc == 0, out + err
+
+
+def test_a_stored_rule_variant_runs_as_its_rule(tmp_path):
+    """``calibrate --risk-delta`` stores Top-K chosen under a risk guarantee
+    as the variant ``topk_risk`` (and ``--default topk_risk`` may make it the
+    default): a valid file, and run takes its calibration."""
+    from lavacut.cutoff.rules import TopKGap
+    from lavacut.export.artifact import Export
+    from lavacut_testing import run_cli
+
+    path = tmp_path / "variant.net"
+    shutil.copyfile(DENSE, path)
+    with h5py.File(path, "r+") as f:
+        f["lavacut/cutoff"].copy("topk", "topk_risk")
+        params = json.loads(f["lavacut/cutoff/topk_risk"].attrs["params"])
+        params.update(delta=0.05, confidence=0.9)
+        f["lavacut/cutoff/topk_risk"].attrs["params"] = json.dumps(params)
+        f["lavacut/cutoff"].attrs["default"] = "topk_risk"
+    assert problems(path) == []
+    rule = Export.open(path).rule(None, None, 30)
+    assert isinstance(rule, TopKGap) and (rule.delta, rule.confidence) == (0.05, 0.9)
+    report = tmp_path / "run.json"
+    run_cli("run", path, "--samples", "3", "--report", report)
+    rep = json.loads(report.read_text())
+    assert rep["policy"] == "topk" and rep["policy_params"]["delta"] == 0.05
 
 
 def test_element_limit_is_far_above_real_networks():

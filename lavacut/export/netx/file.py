@@ -398,10 +398,13 @@ def _check_cutoff(path, meta: dict) -> None:
                 rule.check_horizon(T)
         except (ValueError, TypeError) as exc:
             raise NetxFileError(f"{path}: lavacut/cutoff/{name}: {exc}") from None
-        if rule.name != name:  # run looks a calibration up by its group's name
+        # run looks a calibration up by its group's name: the rule's own, or a
+        # variant of it (topk_risk: Top-K chosen under a risk guarantee)
+        if name != rule.name and not name.startswith(rule.name + "_"):
             raise NetxFileError(
                 f"{path}: lavacut/cutoff/{name} holds the parameters of policy {rule.name!r}; each "
-                f"calibration is stored under its own rule's name ({', '.join(RULES)})"
+                f"calibration is stored under its own rule's name ({', '.join(RULES)}), or a variant "
+                f"of it named <rule>_<variant>"
             )
 
 
