@@ -284,6 +284,11 @@ _LIMITS: dict[str, tuple[Any, str]] = {
     "net.conv_strides[]": (lambda v: v >= 1, "at least 1"),
     "net.conv_paddings[]": (lambda v: v >= 0, "0 or more"),
     "data.sensor[]": (lambda v: v >= 1, "at least 1"),
+    # the whole list (checked after its elements); P: an event has one of 2 polarities
+    "data.sensor": (
+        lambda v: len(v) in (2, 3) and 1 <= v[-1] <= 2,
+        "[W, H, P], or [W, P] for a 1-D sensor, with P (polarities) 1 or 2",
+    ),
     "framing.fit": (lambda v: v in ("none", "crop", "resize", "crop+resize"), "none, crop, resize or crop+resize"),
     "framing.slicing": (lambda v: v in ("time", "bins", "windows"), "time, bins or windows"),
     "run.lanes": (lambda v: v >= 0, "0 (automatic) or more"),
@@ -336,7 +341,7 @@ def _coerce(tp, value, source: str, key: str):
         elem = (typing.get_args(tp) or (None,))[0]
         if elem in (int, float, str, bool):  # each element typed and in range, as a value would be
             value = [_coerce(elem, v, source, f"{key}[{i}]") for i, v in enumerate(value)]
-        return tuple(value) if origin is tuple else list(value)
+        return _check_limit(key, tuple(value) if origin is tuple else list(value), where)
     if tp is dict or origin is dict:
         if not isinstance(value, dict):
             raise ConfigError(f"{where} must be a table, e.g. {{name=3}}, got {value!r}")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Optional, Sequence
@@ -98,6 +99,36 @@ class FramingConfig:
         return (p, h, w)
 
 
+def available_memory() -> int | None:
+    """Bytes of memory this machine can still give (Linux MemAvailable), or None when unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_frames_memory(shape: Sequence[int], source: str, why: str = "") -> None:
+    """Refuse frames of ``shape`` (bool, one byte per bin) that would take
+    more than half the memory left: the run copies them at least once, and
+    an allocation past the machine's memory is a MemoryError or the OOM
+    killer, not a message. ``why``: what made them so large, for the error."""
+    need = int(np.prod([int(s) for s in shape], dtype=object))
+    avail = available_memory()
+    if avail is not None and need > avail // 2:
+        raise LavacutError(
+            f"{source}: frames {tuple(int(s) for s in shape)} would take {need / 2**30:.3g} GiB, more than half "
+            f"the {avail / 2**30:.3g} GiB of memory available{why}; use a smaller framing.T, fewer samples "
+            f"or shorter recordings"
+        )
+
+
 def frame_events(
     events: np.ndarray, sensor_size: Sequence[int], cfg: FramingConfig, source: str = "sample", fit=None
 ) -> np.ndarray:
@@ -164,6 +195,7 @@ def frame_dataset(dataset, cfg: FramingConfig, progress: bool = True, name: str 
 
     sensor = tuple(dataset.sensor_size)
     c, h, w = cfg.input_shape(sensor)
+    check_frames_memory((len(dataset), c, h, w, cfg.T), name)
     frames = np.zeros((len(dataset), c, h, w, cfg.T), dtype=bool)
     labels = np.zeros(len(dataset), dtype=np.int64)
     for i in bar(range(len(dataset)), enabled=progress, desc=f"framing {name}", unit="sample", leave=False):

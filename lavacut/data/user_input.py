@@ -46,7 +46,7 @@ from lavacut.data.events import EventError
 from lavacut.data.fitting import plan_fit, suggest_fit
 from lavacut.data.formats.npy import load_npy
 from lavacut.data.frame_files import from_npz, split_from_frames
-from lavacut.data.framing import FramedSplit, FramingConfig, frame_events
+from lavacut.data.framing import FramedSplit, FramingConfig, check_frames_memory, frame_events
 from lavacut.data.input_errors import (
     EmptyInputError,
     FrameValuesError,
@@ -58,6 +58,7 @@ from lavacut.data.input_errors import (
     UserInputError,
 )
 from lavacut.data.labels import folder_labels
+from lavacut.util import LavacutError
 
 __all__ = [
     "load_user_input",
@@ -117,6 +118,7 @@ def load_user_input(
     if ext == ".npz":
         return from_npz(path, framing, shape, net)
     if ext == ".npy":
+        formats.identify(path)  # an AEDAT4 (or other recording) named .npy: refused, named for what it holds
         arr = load_npy(path)
         if arr.dtype.names is None:
             return split_from_frames(arr, None, None, framing, shape, path)
@@ -139,9 +141,10 @@ def _check_sensor(sensor) -> tuple[int, int, int] | None:
     if sensor is None:
         return None
     s = tuple(sensor)
-    if len(s) not in (2, 3) or not all(isinstance(v, (int, np.integer)) and v > 0 for v in s):
+    if len(s) not in (2, 3) or not all(isinstance(v, (int, np.integer)) and v > 0 for v in s) or s[-1] > 2:
         raise SensorError(
-            f"sensor must be (W, H, P), or (W, P) for a 1-D sensor, with positive integers, got {sensor!r}"
+            f"sensor must be (W, H, P), or (W, P) for a 1-D sensor, with positive integers and P "
+            f"(polarities) 1 or 2, got {sensor!r}"
         )
     return (int(s[0]), 1, int(s[1])) if len(s) == 2 else tuple(int(v) for v in s)
 
@@ -340,6 +343,7 @@ def _frame_recordings(
         )
     # the windows of each recording: one from t = 0, or consecutive ones to its last event
     n_win = [sc.t_last // window + 1 if framing.slicing == "windows" else 1 for sc in scans]
+    _check_memory((sum(n_win), *out, framing.T), scans, n_win, window, source)
     frames = np.zeros((sum(n_win), *out, framing.T), dtype=bool)
     t0_us = np.zeros(len(frames), dtype=np.int64)
     recordings: list[str] = []
@@ -378,6 +382,7 @@ def _frame_recordings(
         t0_us=t0_us if framing.slicing == "windows" else None,
         info=dict(info or {}),
     )
+    _state_sensor(scans, sensor, origin, split)
     if plan is not None:
         split.info["fit"] = plan.as_dict()
         split.notes.append(plan.note())
@@ -386,6 +391,41 @@ def _frame_recordings(
     elif framing.slicing == "time":
         _left_out(scans, window, split)
     return split
+
+
+#: events reaching less than this share of the network's width or height, framed on the network's
+#: size: say so (a smaller camera, e.g. 10x10 events in the corner of 34x34, may want framing.fit)
+SMALL_EXTENT = 0.75
+
+
+def _state_sensor(scans: list[_Scan], sensor, origin: str, split: FramedSplit) -> None:
+    """Record the sensor the recordings were framed on and where it came
+    from; say so when it is the network's input and the events fill only a
+    corner of it."""
+    ew, eh = max(sc.max_x for sc in scans) + 1, max(sc.max_y for sc in scans) + 1
+    split.info["sensor"] = {"size": list(sensor), "from": origin, "events_extent": [ew, eh]}
+    w, h = sensor[0], sensor[1]
+    if origin == "the network input" and (ew < SMALL_EXTENT * w or eh < SMALL_EXTENT * h):
+        split.notes.append(
+            f"sensor {w}x{h} (P={sensor[2]}) from the network input, but the events reach only {ew}x{eh}: "
+            f"they are framed 1:1 in its top-left corner; if the camera is {ew}x{eh}, --set "
+            f"data.sensor=[{ew},{eh},{sensor[2]}] --set framing.fit=resize scales it to the network"
+        )
+
+
+def _check_memory(shape, scans: list[_Scan], n_win: list[int], window: int, source: str) -> None:
+    """:func:`check_frames_memory` for a user's recordings, naming the longest when windows made them many."""
+    k = int(np.argmax(n_win))
+    why = (
+        f" ({scans[k].path.name} alone spans {(scans[k].t_last + 1) / 3.6e9:.3g} hours: {n_win[k]} windows of "
+        f"{window / 1000:g} ms; are its timestamps microseconds from the recording's start?)"
+        if n_win[k] > 1
+        else ""
+    )
+    try:
+        check_frames_memory(shape, source, why)
+    except LavacutError as e:
+        raise UserInputError(str(e)) from None
 
 
 def _left_out(scans: list[_Scan], window: int, split: FramedSplit) -> None:

@@ -12,7 +12,8 @@ What a file is, is decided by :func:`identify` alone, used for every read
 (:func:`describe`): the format claiming the file's suffix, unless that
 format's ``sniff`` says the content is certainly not it and another
 format's ``sniff`` recognises it (then the file is refused, named for what
-it holds). A suffix no format claims is refused, with a hint when the
+it holds); a format without a ``sniff`` (N-MNIST ``.bin``) yields to any
+format whose ``sniff`` recognises the content. A suffix no format claims is refused, with a hint when the
 content is recognised.
 """
 
@@ -103,10 +104,10 @@ def identify(path: str | Path, where: str = "", also: str = "") -> EventFormat:
     accepts, listed first) only word that error."""
     path = Path(path)
     fmt = by_suffix(path.suffix)
-    if fmt is not None and fmt.sniff is None:
-        return fmt  # no signature to check: the suffix decides
     head = _head(path)
-    if fmt is not None and (not head or fmt.sniff(head) is not False):
+    # a format without a signature (N-MNIST .bin) cannot say "certainly not me": another format's
+    # signature (a .npy or AEDAT4 named .bin) says it instead
+    if fmt is not None and (not head or (fmt.sniff(head) is not False if fmt.sniff else not recognised(head))):
         return fmt
     others = [f for f in recognised(head) if f is not fmt]
     if fmt is not None:
