@@ -48,9 +48,7 @@ def read(path: Path) -> Recording:
             ids = sorted(i for i, s in streams.items() if s.get("type") == "events")
             if not ids:
                 kinds = sorted({str(s.get("type")) for s in streams.values()})
-                raise RecordingError(
-                    f"{path}: AEDAT4 file has no event stream (streams: {', '.join(kinds) or 'none'})"
-                )
+                raise RecordingError(f"{path}: AEDAT4 file has no event stream (streams: {', '.join(kinds) or 'none'})")
             sid = ids[0]  # tonic's choice too: the lowest-numbered event stream
             packets = [pk["events"] for pk in decoder if pk["stream_id"] == sid and "events" in pk]
     except RuntimeError as e:  # the Rust decoder's error for bad magic, truncation
