@@ -19,7 +19,7 @@ MAGIC = b"#!AER-DAT4.0"
 
 
 @contextlib.contextmanager
-def _rust_panics(path: Path):
+def rust_panics(path: Path):
     """A panic of the Rust decoder (a damaged flatbuffer: pyo3's
     PanicException, a BaseException) as a RecordingError naming the file; the
     panic hook's message and backtrace, written straight to fd 2, are kept
@@ -42,7 +42,7 @@ def read(path: Path) -> Recording:
     import aedat
 
     try:
-        with _rust_panics(path):
+        with rust_panics(path):
             decoder = aedat.Decoder(path)
             streams = decoder.id_to_stream()
             ids = sorted(i for i, s in streams.items() if s.get("type") == "events")
