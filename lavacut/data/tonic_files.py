@@ -11,9 +11,10 @@ too. So a folder a person copied, renamed or nested, or a macOS ``._x.bin``
 beside each recording, is a silently wrong label or a traceback.
 
 :func:`check_layout` refuses any sample file tonic would label other than by
-its documented layout, naming the file; hidden files (a name or folder
-starting with ``.``) are skipped here and dropped from the data set by
-:func:`drop_hidden`, as they are in a user's own folders.
+its documented layout, naming the file; hidden files (names starting with
+``.``) are skipped here and dropped from the data set by :func:`drop_hidden`,
+as they are in a user's own folders; a hidden folder holding sample files is
+refused (tonic's indexing takes its name for a class).
 """
 
 from __future__ import annotations
@@ -65,12 +66,18 @@ def check_layout(name: str, split_dir: Path) -> None:
     if suffix is None or not split_dir.is_dir():
         return
     for path, dirs, files in os.walk(split_dir):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        dirs.sort()
         rel = Path(path).relative_to(split_dir).parts
         for file in sorted(files):
             if file.startswith(".") or not file.endswith(suffix):
                 continue
             where = Path(path) / file
+            hidden = next((p for p in rel if p.startswith(".")), None)
+            if hidden is not None:  # tonic walks into hidden folders and labels by their names
+                raise LayoutError(
+                    f"{where}: in the hidden folder {hidden!r}, which tonic reads as a class folder; "
+                    f"move it out of {split_dir} or remove it"
+                )
             if len(rel) != 1:
                 raise LayoutError(
                     f"{where}: a sample file of {name} must sit in a class folder directly under {split_dir} "
