@@ -106,7 +106,9 @@ def load_user_input(
         items, folders = _list_folder(path)
         info: dict = {}
         split_classes = None
-        if folders is not None:
+        if folders is None:
+            _no_label_map(label_map, path, "holds no class folders")
+        else:
             labels, split_classes, info["label_mapping"] = folder_labels(
                 folders, net[0], n_classes, label_map, str(path)
             )
@@ -114,6 +116,7 @@ def load_user_input(
         return _frame_recordings(items, split_classes, framing, shape, sensor_t, progress, str(path), info)
     if not path.exists():
         raise UserInputError(f"{path}: no such file or folder")
+    _no_label_map(label_map, path, "is a file, not a folder of class folders")
     ext = path.suffix.lower()
     if ext == ".npz":
         return from_npz(path, framing, shape, net)
@@ -128,6 +131,32 @@ def load_user_input(
 
 
 # ------------------------------------------------------------------ arguments
+def _count_cropped(events: np.ndarray, plan, path: Path, counts: list[int]) -> None:
+    """Add a recording's events outside ``plan``'s crop box to ``counts``;
+    a recording the crop leaves no event of is refused (its frames would be
+    empty, its decision a measurement of nothing)."""
+    inside = plan.inside(events)
+    if len(events) and not inside.any():
+        x0, y0, bw, bh = plan.box
+        raise RecordingError(
+            f"{path}: framing.fit={plan.mode} keeps the box x={x0}..{x0 + bw - 1}, y={y0}..{y0 + bh - 1} of the "
+            f"camera {plan.sensor[0]}x{plan.sensor[1]}, and all {len(events)} events of this recording lie outside "
+            f"it (they reach x={int(events['x'].max())}, y={int(events['y'].max())}); set framing.crop to where "
+            f"they are, or data.sensor to the camera's size"
+        )
+    counts[0] += int(len(events) - inside.sum())
+    counts[1] += len(events)
+
+
+def _no_label_map(label_map, path: Path, why: str) -> None:
+    """``data.label_map`` names class folders: refused, not ignored, for an input without any."""
+    if label_map:
+        raise LabelError(
+            f"{path}: data.label_map ({', '.join(map(str, label_map))}) maps class folders, but the input "
+            f"{why}; drop data.label_map, or give a folder with one subfolder per class"
+        )
+
+
 def _check_input_shape(input_shape) -> tuple[int, ...] | None:
     if input_shape is None:
         return None
@@ -347,11 +376,14 @@ def _frame_recordings(
     frames = np.zeros((sum(n_win), *out, framing.T), dtype=bool)
     t0_us = np.zeros(len(frames), dtype=np.int64)
     recordings: list[str] = []
+    cropped = [0, 0]  # events outside the crop box, events in all
     i = 0
     for sc, n in zip(
         bar(scans, enabled=progress, desc=f"framing {Path(source).name}", unit="recording", leave=False), n_win
     ):
         events = sc.events if sc.events is not None else formats.read(sc.path).events
+        if plan is not None and plan.box is not None:
+            _count_cropped(events, plan, sc.path, cropped)
         for k in range(n):
             ev = events
             if framing.slicing == "windows":
@@ -385,7 +417,13 @@ def _frame_recordings(
     _state_sensor(scans, sensor, origin, split)
     if plan is not None:
         split.info["fit"] = plan.as_dict()
-        split.notes.append(plan.note())
+        if plan.box is not None:
+            split.info["fit"]["events_outside_crop"] = cropped[0]
+            if cropped[0]:
+                split.info["fit"]["note"] += (
+                    f" (the crop leaves out {cropped[0]} of {cropped[1]} events, {100 * cropped[0] / cropped[1]:.1f} %)"
+                )
+        split.notes.append(split.info["fit"]["note"])
     if framing.slicing == "windows":
         split.info["windows"] = {"n_recordings": len(scans), "n_windows": len(frames), "window_ms": window / 1000}
     elif framing.slicing == "time":
