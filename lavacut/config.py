@@ -221,7 +221,12 @@ def _build(cls, d: Any, source: str, prefix: str = ""):
         if f.name not in d:
             continue
         kwargs[f.name] = _coerce(hints[f.name], d[f.name], source, prefix + f.name)
-    return cls(**kwargs)
+    try:
+        return cls(**kwargs)
+    except ConfigError:
+        raise
+    except LavacutError as exc:  # a section's own check (FramingConfig's): named for where its values came from
+        raise ConfigError(f"{source}: {exc}") from None
 
 
 def max_workers() -> int:
@@ -269,6 +274,8 @@ _LIMITS: dict[str, tuple[Any, str]] = {
     "run.samples": (lambda v: v >= 0, "0 (all) or more"),
     "run.workers": (lambda v: 1 <= v <= MAX_TASKS, f"in 1..{MAX_TASKS} (local executor: at most the CPU cores)"),
     "framing.denoise_us": (lambda v: v >= 0, "0 (none) or more"),
+    "framing.T": (lambda v: v >= 1, "at least 1"),
+    "framing.bin_us": (lambda v: v >= 1, "at least 1 (microseconds)"),
     "net.kind": (lambda v: v in ("dense", "conv"), "dense or conv"),
     "net.threshold": (lambda v: v > 0, "positive"),
     "net.current_decay": (lambda v: 0 <= v <= 1, "in [0, 1]"),
