@@ -284,3 +284,37 @@ def test_mixed_formats_folder_reads_each(tmp_path):
     write_dat(d / "c.dat", ev34(), 34, 34)
     s = load_user_input(d, FramingConfig(), input_shape=(2, 34, 34), progress=False)
     assert len(s) == 3 and s.frames[0].sum() == s.frames[1].sum() == s.frames[2].sum() > 0
+
+
+# ------------------------------------------------------------- crops and .npz
+def test_crop_that_leaves_a_recording_no_event_refused(tmp_path):
+    """Events in rows 0..33 of a camera declared 34x1000, centre-cropped to
+    rows 483..516: every frame was empty and run reported its decisions."""
+    np.save(tmp_path / "r.npy", ev34())
+    r = run(tmp_path, tmp_path / "r.npy", "--set", "framing.fit=crop+resize", "--set", "data.sensor=[34,1000,2]")
+    refused(r, "r.npy", "all 100 events", "outside")
+
+
+def test_crop_states_the_share_of_events_it_leaves_out(tmp_path):
+    np.save(tmp_path / "r.npy", events(100, w=40, h=40))
+    s = load_user_input(tmp_path / "r.npy", FramingConfig(fit="crop"), input_shape=(2, 34, 34), progress=False)
+    ev = np.load(tmp_path / "r.npy")
+    x0, y0, w, h = s.info["fit"]["crop"]  # the centre of the events' extent
+    outside = int((~((ev["x"] >= x0) & (ev["x"] < x0 + w) & (ev["y"] >= y0) & (ev["y"] < y0 + h))).sum())
+    assert outside > 0 and s.info["fit"]["events_outside_crop"] == outside
+    assert f"leaves out {outside} of 100 events" in s.notes[0] == s.info["fit"]["note"]
+
+
+def test_inspect_describes_an_npz_of_frames_as_run_reads_it(tmp_path):
+    """run --input takes an .npz of frames; inspect called it an unsupported file type."""
+    path = tmp_path / "f.npz"
+    np.savez(path, frames=np.zeros((2, 2, 34, 34, 30), bool), labels=np.array([0, 1]))
+    r = run_cli("inspect", path)
+    assert "frames archive" in r.stdout and "frames: bool, shape (2, 2, 34, 34, 30)" in r.stdout
+    assert run(tmp_path, path).returncode == 0
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(b"PK\x03\x04garbage")
+    assert (
+        refused(run_cli("inspect", bad, check=False), str(bad), "corrupt").split(": ", 1)[1]
+        == refused(run(tmp_path, bad), str(bad)).split(": ", 1)[1]
+    )
