@@ -360,6 +360,11 @@ def _frame_recordings(
         raise UserInputError(
             f"{source}: mixes 1-D recordings ({one_d[0].path}: x, t, p) and 2-D ones ({two_d.path}: x, y, t, p)"
         )
+    if one_d and shape is not None and len(shape) == 3 and shape[1] > 1:  # no fit makes one row into many
+        raise InputShapeError(
+            f"{one_d[0].path}: a 1-D recording (x, t, p: no y) but the network takes 2-D frames {shape} "
+            f"(C, H, W with H={shape[1]}); run it on a network with a flat or one-row input"
+        )
     sensor, origin = _choose_sensor(scans, sensor, shape, framing, source)
     plan = _fit(sensor, origin, shape, framing, source)
     chw = framing.input_shape(plan.out_sensor if plan else sensor)

@@ -318,3 +318,30 @@ def test_inspect_describes_an_npz_of_frames_as_run_reads_it(tmp_path):
         refused(run_cli("inspect", bad, check=False), str(bad), "corrupt").split(": ", 1)[1]
         == refused(run(tmp_path, bad), str(bad)).split(": ", 1)[1]
     )
+
+
+def test_one_d_recording_on_a_two_d_network_refused(tmp_path):
+    """A cochlea's x, t, p recording on the 34x34 network was offered a
+    'centre-crop 1x1 then scale to 34x34' fit."""
+    a = fields([("x", "<i8"), ("t", "<i8"), ("p", "<i8")], n=50)
+    a["x"] = np.arange(50) % 40
+    np.save(tmp_path / "cochlea.npy", a)
+    refused(run(tmp_path, tmp_path / "cochlea.npy"), "cochlea.npy", "1-D recording", "(2, 34, 34)")
+
+
+@pytest.mark.parametrize("case", ["npy named .bin", "aedat4 named .npy"])
+def test_check_on_a_misnamed_recording_gives_inspects_answer(tmp_path, case):
+    """check said 'not an HDF5 file' where inspect and run say what the file holds."""
+    path, rename = _misnamed(tmp_path, case)
+    a = refused(run_cli("inspect", path, check=False), rename)
+    b = refused(run_cli("check", path, "--report", tmp_path / "c.json", check=False), rename)
+    assert a.split(": ", 1)[1] == b.split(": ", 1)[1]
+
+
+@pytest.mark.parametrize("kind", ["frames array (.npy)", "frames archive (.npz)"])
+def test_check_on_frames_names_them_frames(tmp_path, kind):
+    """check called a frames .npy an event recording and an .npz 'not an HDF5 file'."""
+    frames = np.zeros((1, 2, 34, 34, 30), bool)
+    path = tmp_path / ("f.npy" if ".npy" in kind else "f.npz")
+    np.save(path, frames) if ".npy" in kind else np.savez(path, frames=frames)
+    refused(run_cli("check", path, "--report", tmp_path / "c.json", check=False), f"is a {kind}, not a network")

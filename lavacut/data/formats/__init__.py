@@ -37,6 +37,7 @@ __all__ = [
     "supported",
     "recognised",
     "identify",
+    "content_format",
     "read",
     "describe",
 ]
@@ -95,6 +96,13 @@ def recognised(head: bytes) -> list[EventFormat]:
     """The formats whose signature the bytes ``head`` (a file's first
     :data:`HEAD_BYTES`) carry."""
     return [f for f in FORMATS.values() if f.sniff is not None and f.sniff(head) is True]
+
+
+def content_format(path: str | Path) -> EventFormat | None:
+    """The format whose signature the file's first bytes carry, whatever
+    its name says; None when no format recognises them."""
+    found = recognised(_head(Path(path)))
+    return found[0] if found else None
 
 
 def identify(path: str | Path, where: str = "", also: str = "") -> EventFormat:
