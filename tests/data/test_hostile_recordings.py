@@ -345,3 +345,12 @@ def test_check_on_frames_names_them_frames(tmp_path, kind):
     path = tmp_path / ("f.npy" if ".npy" in kind else "f.npz")
     np.save(path, frames) if ".npy" in kind else np.savez(path, frames=frames)
     refused(run_cli("check", path, "--report", tmp_path / "c.json", check=False), f"is a {kind}, not a network")
+
+
+def test_fifo_in_an_event_folder_named_not_read(tmp_path):
+    """A named pipe among the recordings: identify opened it to sniff its
+    head and the run hung."""
+    (tmp_path / "d").mkdir()
+    np.save(tmp_path / "d" / "a.npy", ev34())
+    os.mkfifo(tmp_path / "d" / "b.npy")
+    refused(run(tmp_path, tmp_path / "d"), "b.npy", "FIFO")

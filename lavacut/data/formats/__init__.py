@@ -26,6 +26,7 @@ from typing import Any
 
 from lavacut.data.formats.base import EventFormat, Recording
 from lavacut.data.input_errors import RecordingError, UnsupportedFileError
+from lavacut.util import LavacutError, check_input_file
 
 __all__ = [
     "EventFormat",
@@ -85,6 +86,8 @@ def supported() -> str:
 
 
 def _head(path: Path) -> bytes:
+    if not path.is_file():  # missing, or a FIFO / device whose open or read would block: the reader says so
+        return b""
     try:
         with open(path, "rb") as f:
             return f.read(HEAD_BYTES)
@@ -143,6 +146,10 @@ def read(path: str | Path) -> Recording:
     path = Path(path)
     fmt = identify(path)
     if not path.is_file():
+        try:
+            check_input_file(path, "event file")  # a FIFO, socket or device: named as such
+        except LavacutError as e:
+            raise RecordingError(str(e)) from None
         raise RecordingError(f"{path}: no such file")
     if path.stat().st_size == 0:
         raise RecordingError(f"{path}: empty file (0 bytes)")
