@@ -89,9 +89,14 @@ class FramingConfig:
             object.__setattr__(self, "crop", tuple(int(v) for v in c))
 
     def framed_sensor(self, sensor_size: Sequence[int]) -> tuple[int, int, int]:
-        """(W, H, P) after downsampling."""
-        w, h, p = sensor_size
-        return (int(w * self.downsample), int(h * self.downsample), int(p))
+        """(W, H, P) after downsampling: tonic's Downsample truncates x * f
+        into the int16 field, so the last pixel lands at int((W - 1) * f) and
+        the frame needs one more (int(W * f) is one short for an odd W at
+        f = 0.5: the event on the edge was an IndexError)."""
+        w, h, p = (int(v) for v in sensor_size)
+        if self.downsample == 1.0:
+            return (w, h, p)
+        return (int((w - 1) * self.downsample) + 1, int((h - 1) * self.downsample) + 1, p)
 
     def input_shape(self, sensor_size: Sequence[int]) -> tuple[int, int, int]:
         """The network input (C, H, W) for a sensor (W, H, P)."""

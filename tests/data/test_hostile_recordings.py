@@ -354,3 +354,19 @@ def test_fifo_in_an_event_folder_named_not_read(tmp_path):
     np.save(tmp_path / "d" / "a.npy", ev34())
     os.mkfifo(tmp_path / "d" / "b.npy")
     refused(run(tmp_path, tmp_path / "d"), "b.npy", "FIFO")
+
+
+@pytest.mark.parametrize("w,f", [(35, 0.5), (195, 0.5), (1, 0.5), (128, 0.3)])
+def test_downsample_keeps_the_edge_pixel(tmp_path, w, f):
+    """tonic's Downsample puts pixel W-1 at int((W-1) * f), one past int(W * f)
+    frames for an odd W: an IndexError (exit 3) on the event at the edge."""
+    from lavacut.data.events import make_events
+    from lavacut.data.framing import frame_events
+
+    ev = make_events([0, w - 1], [0, w - 1], [0, 1000], [True, True])
+    fc = FramingConfig(downsample=f)
+    frames = frame_events(ev, (w, w, 2), fc)
+    edge = int((w - 1) * f)
+    assert frames.shape[1:3] == (edge + 1, edge + 1) and frames[1, edge, edge, 0] and frames[1, 0, 0, 0]
+    np.save(tmp_path / "r.npy", ev)
+    assert load_user_input(tmp_path / "r.npy", fc, progress=False).frames.sum() == frames.sum() == (2 if w > 1 else 1)
