@@ -370,3 +370,14 @@ def test_downsample_keeps_the_edge_pixel(tmp_path, w, f):
     assert frames.shape[1:3] == (edge + 1, edge + 1) and frames[1, edge, edge, 0] and frames[1, 0, 0, 0]
     np.save(tmp_path / "r.npy", ev)
     assert load_user_input(tmp_path / "r.npy", fc, progress=False).frames.sum() == frames.sum() == (2 if w > 1 else 1)
+
+
+def test_report_inside_the_input_folder_refused(tmp_path):
+    """The report written among the recordings: the next run on the folder
+    read r.json as a recording (and a report named b.npy would be one)."""
+    (tmp_path / "d").mkdir()
+    np.save(tmp_path / "d" / "a.npy", ev34())
+    for name in ("r.json", "b.npy"):
+        r = run_cli("run", NET, "--input", tmp_path / "d", "--report", tmp_path / "d" / name, check=False)
+        refused(r, "inside the --input folder")
+    assert sorted(p.name for p in (tmp_path / "d").iterdir()) == ["a.npy"]
