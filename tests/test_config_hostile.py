@@ -134,3 +134,11 @@ def test_hostile_config_file_through_the_cli(tmp_path, recording):
     path = _write(tmp_path, "[data]\nsensor = [34, 34, 2, 5]\n")
     r = run_cli("run", NET, "--input", recording, "-c", path, "--report", tmp_path / "r.json", check=False)
     assert r.returncode == 2 and str(path) in r.stderr and "data.sensor" in r.stderr
+
+
+@pytest.mark.parametrize("raw", [b"\xef\xbb\xbf[run]\nsamples = 3\n", b"[run]\r\nsamples = 3\r\n"])
+def test_config_with_a_byte_order_mark_or_crlf_is_read(tmp_path, raw):
+    """A UTF-8 byte-order mark (Windows editors) was 'not valid TOML (Invalid statement at line 1, column 1)'."""
+    path = tmp_path / "c.toml"
+    path.write_bytes(raw)
+    assert load_config(path).run.samples == 3
