@@ -179,9 +179,8 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         if not p.is_file():
             raise ConfigError(f"config file {p} does not exist or is not a file")
         try:
-            d = tomli.loads(
-                p.read_text(encoding="utf-8-sig")
-            )  # -sig: a byte-order mark (Windows editors) is not content
+            # utf-8-sig: a byte-order mark (Windows editors) is not content
+            d = tomli.loads(p.read_text(encoding="utf-8-sig"))
         except UnicodeDecodeError as exc:
             raise ConfigError(
                 f"config file {p}: not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset "
