@@ -179,7 +179,8 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         if not p.is_file():
             raise ConfigError(f"config file {p} does not exist or is not a file")
         try:
-            d = tomli.loads(p.read_text(encoding="utf-8"))
+            # utf-8-sig: a byte-order mark (Windows editors) is not content
+            d = tomli.loads(p.read_text(encoding="utf-8-sig"))
         except UnicodeDecodeError as exc:
             raise ConfigError(
                 f"config file {p}: not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset "
@@ -221,7 +222,12 @@ def _build(cls, d: Any, source: str, prefix: str = ""):
         if f.name not in d:
             continue
         kwargs[f.name] = _coerce(hints[f.name], d[f.name], source, prefix + f.name)
-    return cls(**kwargs)
+    try:
+        return cls(**kwargs)
+    except ConfigError:
+        raise
+    except LavacutError as exc:  # a section's own check (FramingConfig's): named for where its values came from
+        raise ConfigError(f"{source}: {exc}") from None
 
 
 def max_workers() -> int:
@@ -269,6 +275,8 @@ _LIMITS: dict[str, tuple[Any, str]] = {
     "run.samples": (lambda v: v >= 0, "0 (all) or more"),
     "run.workers": (lambda v: 1 <= v <= MAX_TASKS, f"in 1..{MAX_TASKS} (local executor: at most the CPU cores)"),
     "framing.denoise_us": (lambda v: v >= 0, "0 (none) or more"),
+    "framing.T": (lambda v: v >= 1, "at least 1"),
+    "framing.bin_us": (lambda v: v >= 1, "at least 1 (microseconds)"),
     "net.kind": (lambda v: v in ("dense", "conv"), "dense or conv"),
     "net.threshold": (lambda v: v > 0, "positive"),
     "net.current_decay": (lambda v: 0 <= v <= 1, "in [0, 1]"),
@@ -284,6 +292,11 @@ _LIMITS: dict[str, tuple[Any, str]] = {
     "net.conv_strides[]": (lambda v: v >= 1, "at least 1"),
     "net.conv_paddings[]": (lambda v: v >= 0, "0 or more"),
     "data.sensor[]": (lambda v: v >= 1, "at least 1"),
+    # the whole list (checked after its elements); P: an event has one of 2 polarities
+    "data.sensor": (
+        lambda v: len(v) in (2, 3) and 1 <= v[-1] <= 2,
+        "[W, H, P], or [W, P] for a 1-D sensor, with P (polarities) 1 or 2",
+    ),
     "framing.fit": (lambda v: v in ("none", "crop", "resize", "crop+resize"), "none, crop, resize or crop+resize"),
     "framing.slicing": (lambda v: v in ("time", "bins", "windows"), "time, bins or windows"),
     "run.lanes": (lambda v: v >= 0, "0 (automatic) or more"),
@@ -336,7 +349,7 @@ def _coerce(tp, value, source: str, key: str):
         elem = (typing.get_args(tp) or (None,))[0]
         if elem in (int, float, str, bool):  # each element typed and in range, as a value would be
             value = [_coerce(elem, v, source, f"{key}[{i}]") for i, v in enumerate(value)]
-        return tuple(value) if origin is tuple else list(value)
+        return _check_limit(key, tuple(value) if origin is tuple else list(value), where)
     if tp is dict or origin is dict:
         if not isinstance(value, dict):
             raise ConfigError(f"{where} must be a table, e.g. {{name=3}}, got {value!r}")

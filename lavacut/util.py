@@ -112,7 +112,7 @@ def check_outputs(outputs, inputs) -> None:
     """Check every output path before any work: writable
     (:func:`check_output_path`), and none of them is one of the inputs
     (compared resolved, symlinks followed, and by inode): an output never
-    replaces an input. ``outputs``, ``inputs``: (path, what) pairs, e.g.
+    replaces an input, nor lands inside an ``--input`` folder of recordings. ``outputs``, ``inputs``: (path, what) pairs, e.g.
     ``("r.json", "--report")``, ``("x.net", "FILE")``; None paths skipped."""
     inputs = [(Path(p), w) for p, w in inputs if p is not None]
     for out, what in outputs:
@@ -124,6 +124,12 @@ def check_outputs(outputs, inputs) -> None:
             if _same_file(out, inp):
                 raise LavacutError(
                     f"{what} {out} is the {in_what} {inp}: an output never replaces an input; give another path"
+                )
+            if in_what == "--input" and inp.is_dir() and out.resolve().is_relative_to(inp.resolve()):
+                # a report among the recordings is read as one by the next run (or is refused there)
+                raise LavacutError(
+                    f"{what} {out} is inside the {in_what} folder {inp}: the next run would read it as "
+                    f"input; give a path outside it"
                 )
 
 

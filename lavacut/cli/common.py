@@ -92,18 +92,28 @@ def network_file(path, what: str = "FILE"):
     """``path``, refused if it is an event recording (:func:`event_format`):
     a command on a network takes recordings as --input. A file that is
     neither is left to the NetX reader, which says why it is not one."""
+    from lavacut.data import formats
+    from lavacut.data.formats.npy import holds_events
     from lavacut.data.input_errors import UnsupportedFileError
 
     try:
         fmt = event_format(path)
     except UnsupportedFileError:
-        return path
-    if fmt is not None:
-        raise LavacutError(
-            f"{what} {path} is an event recording ({fmt.description}), not a network: give it as "
-            f"--input (lavacut run NET --input {path}); lavacut inspect {path} describes it"
-        )
-    return path
+        if formats.content_format(path) is not None:
+            raise  # a recording named for another format: the same answer as inspect and run
+        if Path(path).suffix.lower() != ".npz" or not Path(path).is_file():
+            return path
+        kind = "a frames archive (.npz)"
+    else:
+        if fmt is None:
+            return path
+        kind = f"an event recording ({fmt.description})"
+        if fmt.name == "npy" and not holds_events(Path(path)):
+            kind = "a frames array (.npy)"
+    raise LavacutError(
+        f"{what} {path} is {kind}, not a network: give it as "
+        f"--input (lavacut run NET --input {path}); lavacut inspect {path} describes it"
+    )
 
 
 def request(args, samples=None, outputs=()):

@@ -95,6 +95,11 @@ def cmd_inspect(args) -> int:
 
     args.file = str(resolve_export(args.file))  # a path, or a shipped export's name
     check_input_file(args.file, "FILE", folder=True)  # a folder: format_inspection names it
+    if Path(args.file).suffix.lower() == ".npz" and Path(args.file).is_file():  # frames, as run --input takes them
+        from lavacut.data.recording_report import format_frames_archive
+
+        print(format_frames_archive(args.file))
+        return 0
     if event_format(args.file) is not None:
         from lavacut.data.recording_report import format_recording
 

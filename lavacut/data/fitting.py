@@ -56,6 +56,14 @@ class FitPlan:
         w, h = (self.box[2], self.box[3]) if self.box else self.sensor[:2]
         return (self.target[0] / w, self.target[1] / h)
 
+    def inside(self, events: np.ndarray) -> np.ndarray:
+        """Per event: inside the crop box (all True without one)."""
+        if self.box is None:
+            return np.ones(len(events), dtype=bool)
+        x0, y0, bw, bh = self.box
+        x, y = events["x"].astype(np.int64), events["y"].astype(np.int64)
+        return (x >= x0) & (x < x0 + bw) & (y >= y0) & (y < y0 + bh)
+
     def note(self) -> str:
         """One line a person reads: what was kept and how it was scaled."""
         w, h = self.sensor[:2]

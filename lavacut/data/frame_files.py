@@ -21,6 +21,14 @@ _NPZ_KEYS = ("frames", "labels", "classes")
 
 
 def from_npz(path: Path, framing: FramingConfig, shape, net=(None, None)) -> FramedSplit:
+    arrays = read_npz(path)
+    split = split_from_frames(arrays["frames"], arrays.get("labels"), arrays.get("classes"), framing, shape, path)
+    return _against_network(split, arrays.get("classes") is not None, *net)
+
+
+def read_npz(path: Path) -> dict[str, np.ndarray]:
+    """The arrays of an ``.npz`` of frames (``frames``, optional ``labels``
+    and ``classes``), never unpickled; errors name the file and the key."""
     try:
         z = np.load(path, allow_pickle=False)
     except ValueError as e:  # numpy says "pickled data" for anything not npy/npz
@@ -40,9 +48,7 @@ def from_npz(path: Path, framing: FramingConfig, shape, net=(None, None)) -> Fra
         unknown = [k for k in keys if k not in _NPZ_KEYS]
         if unknown:  # e.g. 'label' for 'labels': better an error than labels silently dropped
             raise UserInputError(f"{path}: unexpected key(s) {', '.join(unknown)}; known keys: {', '.join(_NPZ_KEYS)}")
-        arrays = {k: _npz_member(z, k, path) for k in keys}
-    split = split_from_frames(arrays["frames"], arrays.get("labels"), arrays.get("classes"), framing, shape, path)
-    return _against_network(split, arrays.get("classes") is not None, *net)
+        return {k: _npz_member(z, k, path) for k in keys}
 
 
 def _against_network(split: FramedSplit, own_names: bool, classes, n_classes) -> FramedSplit:

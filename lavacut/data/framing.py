@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Optional, Sequence
@@ -88,14 +89,49 @@ class FramingConfig:
             object.__setattr__(self, "crop", tuple(int(v) for v in c))
 
     def framed_sensor(self, sensor_size: Sequence[int]) -> tuple[int, int, int]:
-        """(W, H, P) after downsampling."""
-        w, h, p = sensor_size
-        return (int(w * self.downsample), int(h * self.downsample), int(p))
+        """(W, H, P) after downsampling: tonic's Downsample truncates x * f
+        into the int16 field, so the last pixel lands at int((W - 1) * f) and
+        the frame needs one more (int(W * f) is one short for an odd W at
+        f = 0.5: the event on the edge was an IndexError)."""
+        w, h, p = (int(v) for v in sensor_size)
+        if self.downsample == 1.0:
+            return (w, h, p)
+        return (int((w - 1) * self.downsample) + 1, int((h - 1) * self.downsample) + 1, p)
 
     def input_shape(self, sensor_size: Sequence[int]) -> tuple[int, int, int]:
         """The network input (C, H, W) for a sensor (W, H, P)."""
         w, h, p = self.framed_sensor(sensor_size)
         return (p, h, w)
+
+
+def available_memory() -> int | None:
+    """Bytes of memory this machine can still give (Linux MemAvailable), or None when unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_frames_memory(shape: Sequence[int], source: str, why: str = "") -> None:
+    """Refuse frames of ``shape`` (bool, one byte per bin) that would take
+    more than half the memory left: the run copies them at least once, and
+    an allocation past the machine's memory is a MemoryError or the OOM
+    killer, not a message. ``why``: what made them so large, for the error."""
+    need = int(np.prod([int(s) for s in shape], dtype=object))
+    avail = available_memory()
+    if avail is not None and need > avail // 2:
+        raise LavacutError(
+            f"{source}: frames {tuple(int(s) for s in shape)} would take {need / 2**30:.3g} GiB, more than half "
+            f"the {avail / 2**30:.3g} GiB of memory available{why}; use a smaller framing.T, fewer samples "
+            f"or shorter recordings"
+        )
 
 
 def frame_events(
@@ -164,6 +200,7 @@ def frame_dataset(dataset, cfg: FramingConfig, progress: bool = True, name: str 
 
     sensor = tuple(dataset.sensor_size)
     c, h, w = cfg.input_shape(sensor)
+    check_frames_memory((len(dataset), c, h, w, cfg.T), name)
     frames = np.zeros((len(dataset), c, h, w, cfg.T), dtype=bool)
     labels = np.zeros(len(dataset), dtype=np.int64)
     for i in bar(range(len(dataset)), enabled=progress, desc=f"framing {name}", unit="sample", leave=False):

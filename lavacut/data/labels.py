@@ -26,7 +26,8 @@ MIN_CALIBRATION_SAMPLES = 20
 
 
 def _numeric(name: str) -> int | None:
-    return int(name) if name.isdigit() else None
+    # ASCII digits only: str.isdigit() also takes '²' (which int() refuses) and other scripts' digits
+    return int(name) if name.isascii() and name.isdigit() else None
 
 
 def _toml_key(name: str) -> str:

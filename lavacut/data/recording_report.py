@@ -11,6 +11,21 @@ from lavacut.data.formats.npy import load_npy
 SENSOR_FROM = {"header": "declared in the file's header", "format": "the format's convention"}
 
 
+def format_frames_archive(path: str | Path) -> str:
+    """The report of an ``.npz`` of frames (what ``lavacut run --input``
+    reads from it), for ``lavacut inspect``."""
+    from lavacut.data.frame_files import read_npz
+
+    arrays = read_npz(Path(path))
+    lines = [f"{path}", "frames archive (.npz, not events):"]
+    lines += [f"  {k}: {a.dtype}, shape {a.shape}" for k, a in arrays.items()]
+    lines.append(
+        f"run a network on it: lavacut run NET --input {path} (frames (N, *input_shape, T); labels (N,); "
+        f"classes: one name per output)"
+    )
+    return "\n".join(lines)
+
+
 def format_recording(path: str | Path) -> str:
     """The report of an event file: its format and how it was recognised,
     event count, duration, extent, polarities and declared sensor, and how

@@ -24,6 +24,7 @@ each class's own (N-MNIST: all int64, DVS Gesture: x, y, p, t).
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import zlib
 from dataclasses import dataclass, field
@@ -35,7 +36,9 @@ import numpy as np
 # DATASETS and the N-MNIST reader have homes of their own now; importable from here as before
 from lavacut.data.dataset_specs import DATASETS, DatasetSpec  # noqa: F401
 from lavacut.data.events import EventFileError
+from lavacut.data.formats.aedat4 import rust_panics
 from lavacut.data.formats.nmnist_bin import check_atis_size, read_nmnist_file  # noqa: F401
+from lavacut.data.tonic_files import check_layout, drop_hidden
 from lavacut.util import LavacutError, first_line
 
 #: Seed and held-out fraction of the stratified split made for data sets
@@ -166,16 +169,36 @@ def load_tonic_dataset(
     # Without an official split the transform belongs to the split view, so that
     # it runs after the view has turned labels into integers.
     tonic_transform = transform if spec.has_split else None
+    split_dir = _split_dir(spec, layout, root, folder_split)
     if present:
-        dataset = _construct_offline(cls, root, transform=tonic_transform, **kwargs)
+        check_layout(name, split_dir)
+        try:
+            dataset = _construct_offline(cls, root, transform=tonic_transform, **kwargs)
+        except LavacutError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - tonic's indexing of files it was not made for
+            raise TonicDatasetError(
+                f"{split_dir}: tonic's {spec.tonic_class_name} could not index the files there "
+                f"({type(exc).__name__}: {first_line(exc)}); expected layout: "
+                f"{' / '.join(spec.expected_layout.splitlines()[:2])}"
+            ) from None
     else:
         dataset = cls(save_to=str(root), transform=tonic_transform, **kwargs)
+        check_layout(name, split_dir)
+    drop_hidden(dataset, split_dir, _PER_SAMPLE_LISTS)
     if len(dataset) == 0:
         raise _missing_error(spec, layout, root, folder_split)
     if spec.has_split:
         _order_by_path(dataset)
         return CheckedFiles(dataset, spec)
-    return CheckedFiles(StratifiedSplit(dataset, split=split, sensor_size=spec.sensor_size, transform=transform), spec)
+    view = StratifiedSplit(dataset, split=split, sensor_size=spec.sensor_size, transform=transform)
+    if len(view) == 0:
+        raise TonicDatasetError(
+            f"{split_dir}: the {split} split of {spec.name} is empty: its {len(dataset)} recordings hold no "
+            f"class with 2 or more (the stratified split holds out {TEST_FRACTION:.0%} of each class, at least "
+            f"one of a class with 2)"
+        )
+    return CheckedFiles(view, spec)
 
 
 class CheckedFiles:
@@ -208,8 +231,11 @@ class CheckedFiles:
                 raise EventFileError(f"{path}: empty file (0 bytes), not a {self.spec.name} recording")
             if path.suffix == ".bin":
                 check_atis_size(path)
+        # tonic reads .aedat4 with the aedat decoder, whose Rust panics are BaseExceptions
+        quiet = rust_panics(path) if path.suffix == ".aedat4" else contextlib.nullcontext()
         try:
-            return self.dataset[index]
+            with quiet:
+                return self.dataset[index]
         except LavacutError:
             raise
         except Exception as exc:  # noqa: BLE001 - tonic's readers raise anything on a damaged file

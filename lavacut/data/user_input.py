@@ -57,7 +57,9 @@ from lavacut.data.input_errors import (
     UnsupportedFileError,
     UserInputError,
 )
+from lavacut.data.input_notes import check_memory, count_cropped, left_out, state_sensor
 from lavacut.data.labels import folder_labels
+from lavacut.util import LavacutError, check_input_file
 
 __all__ = [
     "load_user_input",
@@ -105,7 +107,9 @@ def load_user_input(
         items, folders = _list_folder(path)
         info: dict = {}
         split_classes = None
-        if folders is not None:
+        if folders is None:
+            _no_label_map(label_map, path, "holds no class folders")
+        else:
             labels, split_classes, info["label_mapping"] = folder_labels(
                 folders, net[0], n_classes, label_map, str(path)
             )
@@ -113,10 +117,12 @@ def load_user_input(
         return _frame_recordings(items, split_classes, framing, shape, sensor_t, progress, str(path), info)
     if not path.exists():
         raise UserInputError(f"{path}: no such file or folder")
+    _no_label_map(label_map, path, "is a file, not a folder of class folders")
     ext = path.suffix.lower()
     if ext == ".npz":
         return from_npz(path, framing, shape, net)
     if ext == ".npy":
+        formats.identify(path)  # an AEDAT4 (or other recording) named .npy: refused, named for what it holds
         arr = load_npy(path)
         if arr.dtype.names is None:
             return split_from_frames(arr, None, None, framing, shape, path)
@@ -126,6 +132,15 @@ def load_user_input(
 
 
 # ------------------------------------------------------------------ arguments
+def _no_label_map(label_map, path: Path, why: str) -> None:
+    """``data.label_map`` names class folders: refused, not ignored, for an input without any."""
+    if label_map:
+        raise LabelError(
+            f"{path}: data.label_map ({', '.join(map(str, label_map))}) maps class folders, but the input "
+            f"{why}; drop data.label_map, or give a folder with one subfolder per class"
+        )
+
+
 def _check_input_shape(input_shape) -> tuple[int, ...] | None:
     if input_shape is None:
         return None
@@ -139,9 +154,10 @@ def _check_sensor(sensor) -> tuple[int, int, int] | None:
     if sensor is None:
         return None
     s = tuple(sensor)
-    if len(s) not in (2, 3) or not all(isinstance(v, (int, np.integer)) and v > 0 for v in s):
+    if len(s) not in (2, 3) or not all(isinstance(v, (int, np.integer)) and v > 0 for v in s) or s[-1] > 2:
         raise SensorError(
-            f"sensor must be (W, H, P), or (W, P) for a 1-D sensor, with positive integers, got {sensor!r}"
+            f"sensor must be (W, H, P), or (W, P) for a 1-D sensor, with positive integers and P "
+            f"(polarities) 1 or 2, got {sensor!r}"
         )
     return (int(s[0]), 1, int(s[1])) if len(s) == 2 else tuple(int(v) for v in s)
 
@@ -153,7 +169,11 @@ def _visible(folder: Path) -> list[Path]:
 
 
 def _check_formats(files: Sequence[Path]) -> None:
-    for f in files:  # the same identification as the read that follows
+    for f in files:  # the same identification as the read that follows; a FIFO would block it
+        try:
+            check_input_file(f, "event file")
+        except LavacutError as e:
+            raise UserInputError(str(e)) from None
         formats.identify(f, where=" in an event folder")
 
 
@@ -328,6 +348,11 @@ def _frame_recordings(
         raise UserInputError(
             f"{source}: mixes 1-D recordings ({one_d[0].path}: x, t, p) and 2-D ones ({two_d.path}: x, y, t, p)"
         )
+    if one_d and shape is not None and len(shape) == 3 and shape[1] > 1:  # no fit makes one row into many
+        raise InputShapeError(
+            f"{one_d[0].path}: a 1-D recording (x, t, p: no y) but the network takes 2-D frames {shape} "
+            f"(C, H, W with H={shape[1]}); run it on a network with a flat or one-row input"
+        )
     sensor, origin = _choose_sensor(scans, sensor, shape, framing, source)
     plan = _fit(sensor, origin, shape, framing, source)
     chw = framing.input_shape(plan.out_sensor if plan else sensor)
@@ -340,14 +365,18 @@ def _frame_recordings(
         )
     # the windows of each recording: one from t = 0, or consecutive ones to its last event
     n_win = [sc.t_last // window + 1 if framing.slicing == "windows" else 1 for sc in scans]
+    check_memory((sum(n_win), *out, framing.T), scans, n_win, window, source)
     frames = np.zeros((sum(n_win), *out, framing.T), dtype=bool)
     t0_us = np.zeros(len(frames), dtype=np.int64)
     recordings: list[str] = []
+    cropped = [0, 0]  # events outside the crop box, events in all
     i = 0
     for sc, n in zip(
         bar(scans, enabled=progress, desc=f"framing {Path(source).name}", unit="recording", leave=False), n_win
     ):
         events = sc.events if sc.events is not None else formats.read(sc.path).events
+        if plan is not None and plan.box is not None:
+            count_cropped(events, plan, sc.path, cropped)
         for k in range(n):
             ev = events
             if framing.slicing == "windows":
@@ -378,39 +407,18 @@ def _frame_recordings(
         t0_us=t0_us if framing.slicing == "windows" else None,
         info=dict(info or {}),
     )
+    state_sensor(scans, sensor, origin, split)
     if plan is not None:
         split.info["fit"] = plan.as_dict()
-        split.notes.append(plan.note())
+        if plan.box is not None:
+            split.info["fit"]["events_outside_crop"] = cropped[0]
+            if cropped[0]:
+                split.info["fit"]["note"] += (
+                    f" (the crop leaves out {cropped[0]} of {cropped[1]} events, {100 * cropped[0] / cropped[1]:.1f} %)"
+                )
+        split.notes.append(split.info["fit"]["note"])
     if framing.slicing == "windows":
         split.info["windows"] = {"n_recordings": len(scans), "n_windows": len(frames), "window_ms": window / 1000}
     elif framing.slicing == "time":
-        _left_out(scans, window, split)
+        left_out(scans, window, split)
     return split
-
-
-def _left_out(scans: list[_Scan], window: int, split: FramedSplit) -> None:
-    """Say, once for all recordings, how much lies after the framing window."""
-    longer = [sc for sc in scans if sc.t_last >= window]
-    if not longer:
-        return
-    rec_ms = [(sc.t_last + 1) / 1000 for sc in longer]
-    out_ms = [r - window / 1000 for r in rec_ms]
-    first = longer[0]
-    more = (
-        f" (and {len(longer) - 1} more: {sum(out_ms):.0f} ms of {sum(rec_ms):.0f} ms left out in all)"
-        if len(longer) > 1
-        else ""
-    )
-    split.notes.append(
-        f"{len(longer)} of {len(scans)} recordings are longer than the {window / 1000:g} ms window "
-        f"(T x bin_us): {out_ms[0]:.0f} ms of {rec_ms[0]:.0f} ms left out of {first.path.name}{more}; "
-        f"--set framing.slicing=windows runs them as a stream of windows"
-    )
-    split.info["left_out"] = {
-        "n_longer": len(longer),
-        "n_recordings": len(scans),
-        "window_ms": window / 1000,
-        "left_out_ms": round(float(sum(out_ms)), 3),
-        "recorded_ms": round(float(sum(rec_ms)), 3),
-        "first": first.path.name,
-    }

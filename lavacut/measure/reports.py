@@ -49,7 +49,8 @@ def write_report(
     if report.get("per_sample") is not None:
         csv_path = path.with_suffix(".samples.csv")
         with atomic_path(csv_path, suffix=".csv") as tmp:
-            with open(tmp, "w", newline="") as f:
+            # surrogateescape: a recording's file name that is not UTF-8 is written back as its own bytes
+            with open(tmp, "w", newline="", encoding="utf-8", errors="surrogateescape") as f:
                 w = csv.writer(f)
                 rows = report["per_sample"]
                 cols = PER_SAMPLE_COLUMNS + [k for k in EXTRA_COLUMNS if rows and k in rows[0]]

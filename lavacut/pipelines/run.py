@@ -192,11 +192,11 @@ def report_header(
 
 
 def input_report(report: dict[str, Any], data: FramedSplit) -> dict[str, Any]:
-    """Add to ``report`` how a user's input was read: ``label_mapping``,
+    """Add to ``report`` how a user's input was read: ``label_mapping``, ``sensor``,
     ``fit``, ``left_out``, ``windows`` (the cutoff's latency and idle share
     per window), ``input_notes``, and per sample the ``recording`` (with
     ``t0_us``, ``latency_ms``, ``idle_share`` for windows)."""
-    for key in ("label_mapping", "fit", "left_out"):
+    for key in ("label_mapping", "fit", "left_out", "sensor"):
         if key in data.info:
             report[key] = data.info[key]
     rows = report.get("per_sample") or []

@@ -12,7 +12,8 @@ What a file is, is decided by :func:`identify` alone, used for every read
 (:func:`describe`): the format claiming the file's suffix, unless that
 format's ``sniff`` says the content is certainly not it and another
 format's ``sniff`` recognises it (then the file is refused, named for what
-it holds). A suffix no format claims is refused, with a hint when the
+it holds); a format without a ``sniff`` (N-MNIST ``.bin``) yields to any
+format whose ``sniff`` recognises the content. A suffix no format claims is refused, with a hint when the
 content is recognised.
 """
 
@@ -25,6 +26,7 @@ from typing import Any
 
 from lavacut.data.formats.base import EventFormat, Recording
 from lavacut.data.input_errors import RecordingError, UnsupportedFileError
+from lavacut.util import LavacutError, check_input_file
 
 __all__ = [
     "EventFormat",
@@ -36,6 +38,7 @@ __all__ = [
     "supported",
     "recognised",
     "identify",
+    "content_format",
     "read",
     "describe",
 ]
@@ -83,6 +86,8 @@ def supported() -> str:
 
 
 def _head(path: Path) -> bytes:
+    if not path.is_file():  # missing, or a FIFO / device whose open or read would block: the reader says so
+        return b""
     try:
         with open(path, "rb") as f:
             return f.read(HEAD_BYTES)
@@ -96,6 +101,13 @@ def recognised(head: bytes) -> list[EventFormat]:
     return [f for f in FORMATS.values() if f.sniff is not None and f.sniff(head) is True]
 
 
+def content_format(path: str | Path) -> EventFormat | None:
+    """The format whose signature the file's first bytes carry, whatever
+    its name says; None when no format recognises them."""
+    found = recognised(_head(Path(path)))
+    return found[0] if found else None
+
+
 def identify(path: str | Path, where: str = "", also: str = "") -> EventFormat:
     """The format of the file at ``path`` (see the module's docstring), or
     :class:`UnsupportedFileError` naming the file and listing the formats;
@@ -103,10 +115,10 @@ def identify(path: str | Path, where: str = "", also: str = "") -> EventFormat:
     accepts, listed first) only word that error."""
     path = Path(path)
     fmt = by_suffix(path.suffix)
-    if fmt is not None and fmt.sniff is None:
-        return fmt  # no signature to check: the suffix decides
     head = _head(path)
-    if fmt is not None and (not head or fmt.sniff(head) is not False):
+    # a format without a signature (N-MNIST .bin) cannot say "certainly not me": another format's
+    # signature (a .npy or AEDAT4 named .bin) says it instead
+    if fmt is not None and (not head or (fmt.sniff(head) is not False if fmt.sniff else not recognised(head))):
         return fmt
     others = [f for f in recognised(head) if f is not fmt]
     if fmt is not None:
@@ -134,6 +146,10 @@ def read(path: str | Path) -> Recording:
     path = Path(path)
     fmt = identify(path)
     if not path.is_file():
+        try:
+            check_input_file(path, "event file")  # a FIFO, socket or device: named as such
+        except LavacutError as e:
+            raise RecordingError(str(e)) from None
         raise RecordingError(f"{path}: no such file")
     if path.stat().st_size == 0:
         raise RecordingError(f"{path}: empty file (0 bytes)")

@@ -58,20 +58,31 @@ def header_evt(head: bytes) -> str | None:
     return fields.get("evt", "").strip().lower() or fields.get("format", "").split(";")[0].strip().lower()
 
 
-def declared_sensor(fields: dict[str, str]) -> tuple[int, int, int] | None:
+def declared_sensor(fields: dict[str, str], path: Path | None = None) -> tuple[int, int, int] | None:
+    """The camera's (W, H, 2) the header declares, None when it declares
+    none; a size it declares but that is not two positive integers is a
+    RecordingError (framing on a guessed sensor instead would be silent)."""
+    size, line = None, ""
+    if "width" in fields and "height" in fields:
+        size, line = (fields["width"], fields["height"]), f"Width {fields['width']} / Height {fields['height']}"
+    elif "geometry" in fields:  # newer headers: "% geometry 1280x720"
+        size, line = tuple(fields["geometry"].lower().split("x")), f"geometry {fields['geometry']}"
+    elif "format" in fields:  # RAW headers: "% format EVT3;height=720;width=1280"
+        kv = dict(item.split("=", 1) for item in fields["format"].lower().split(";")[1:] if "=" in item)
+        if "width" in kv and "height" in kv:
+            size, line = (kv["width"], kv["height"]), f"format {fields['format']}"
+    if size is None:
+        return None
     try:
-        if "width" in fields and "height" in fields:
-            return (int(fields["width"]), int(fields["height"]), 2)
-        if "geometry" in fields:  # newer headers: "% geometry 1280x720"
-            w, h = fields["geometry"].lower().split("x")
-            return (int(w), int(h), 2)
-        if "format" in fields:  # RAW headers: "% format EVT3;height=720;width=1280"
-            kv = dict(item.split("=", 1) for item in fields["format"].lower().split(";")[1:] if "=" in item)
-            if "width" in kv and "height" in kv:
-                return (int(kv["width"]), int(kv["height"]), 2)
+        w, h = (int(v) for v in size)
     except ValueError:
-        pass
-    return None
+        w = h = 0
+    if w <= 0 or h <= 0:
+        raise RecordingError(
+            f"{path}: its header declares the sensor '% {line.strip()}', not a width and height in "
+            f"pixels; fix or remove that header line"
+        )
+    return (w, h, 2)
 
 
 def decode(path: Path, encoding: str) -> np.ndarray:

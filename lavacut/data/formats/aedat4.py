@@ -4,6 +4,9 @@ height."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -15,18 +18,39 @@ from lavacut.data.input_errors import RecordingError
 MAGIC = b"#!AER-DAT4.0"
 
 
+@contextlib.contextmanager
+def rust_panics(path: Path):
+    """A panic of the Rust decoder (a damaged flatbuffer: pyo3's
+    PanicException, a BaseException) as a RecordingError naming the file; the
+    panic hook's message and backtrace, written straight to fd 2, are kept
+    off the terminal."""
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        except BaseException as e:
+            if type(e).__name__ != "PanicException":
+                raise
+            raise RecordingError(f"{path}: corrupt AEDAT4 file (its decoder failed: {e})") from None
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
 def read(path: Path) -> Recording:
     import aedat
 
     try:
-        decoder = aedat.Decoder(path)
-        streams = decoder.id_to_stream()
-        ids = sorted(i for i, s in streams.items() if s.get("type") == "events")
-        if not ids:
-            kinds = sorted({str(s.get("type")) for s in streams.values()})
-            raise RecordingError(f"{path}: AEDAT4 file has no event stream (streams: {', '.join(kinds) or 'none'})")
-        sid = ids[0]  # tonic's choice too: the lowest-numbered event stream
-        packets = [pk["events"] for pk in decoder if pk["stream_id"] == sid and "events" in pk]
+        with rust_panics(path):
+            decoder = aedat.Decoder(path)
+            streams = decoder.id_to_stream()
+            ids = sorted(i for i, s in streams.items() if s.get("type") == "events")
+            if not ids:
+                kinds = sorted({str(s.get("type")) for s in streams.values()})
+                raise RecordingError(f"{path}: AEDAT4 file has no event stream (streams: {', '.join(kinds) or 'none'})")
+            sid = ids[0]  # tonic's choice too: the lowest-numbered event stream
+            packets = [pk["events"] for pk in decoder if pk["stream_id"] == sid and "events" in pk]
     except RuntimeError as e:  # the Rust decoder's error for bad magic, truncation
         raise RecordingError(f"{path}: corrupt or truncated AEDAT4 file ({e})") from e
     if not packets or sum(len(p) for p in packets) == 0:

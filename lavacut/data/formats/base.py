@@ -14,6 +14,8 @@ from lavacut.data.events import make_events
 from lavacut.data.input_errors import RecordingError
 
 _INT16_MAX = np.iinfo(np.int16).max
+#: the largest |value| an integer field may hold (2**62: headroom for t + window arithmetic)
+_INT64_SAFE = 2**62
 
 
 @dataclass
@@ -77,6 +79,10 @@ def structured_to_events(arr: np.ndarray, source: str) -> tuple[np.ndarray, bool
 
 def _integer_field(arr: np.ndarray, field: str, source: str) -> np.ndarray:
     v = arr[field]
+    if v.ndim != 1:  # a sub-array field, e.g. ("x", int, (2,)): one value per event is expected
+        raise RecordingError(
+            f"{source}: field {field} holds {v.shape[1:]} values per event ({arr.dtype[field]}); expected one"
+        )
     if v.dtype.kind == "f":
         # some tools save every column as float; accept whole numbers only, so
         # that seconds are never mistaken for microseconds
@@ -87,10 +93,19 @@ def _integer_field(arr: np.ndarray, field: str, source: str) -> np.ndarray:
             )
     elif v.dtype.kind not in "iu":
         raise RecordingError(f"{source}: field {field} has type {v.dtype}, expected integers")
+    # a uint64 past 2**63 or a float past int64 would wrap negative in the cast below
+    if len(v) and (v.max() > _INT64_SAFE or v.min() < -_INT64_SAFE):
+        bad = v.max() if v.max() > _INT64_SAFE else v.min()
+        raise RecordingError(
+            f"{source}: field {field} has value {bad:.6g}, outside the range lavacut reads "
+            f"(|{field}| < 2**62{' microseconds' if field == 't' else ''})"
+        )
     return v.astype(np.int64)
 
 
 def _polarity(p: np.ndarray, source: str) -> np.ndarray:
+    if p.ndim != 1:
+        raise RecordingError(f"{source}: field p holds {p.shape[1:]} values per event ({p.dtype}); expected one")
     if p.dtype.kind == "b":
         return p
     if p.dtype.kind not in "iuf":

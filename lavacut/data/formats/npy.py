@@ -34,6 +34,16 @@ def load_npy(path: Path) -> np.ndarray:
     return arr
 
 
+def holds_events(path: Path) -> bool:
+    """A .npy of a structured (event) array, not frames; from its header
+    (memory-mapped, not read). An unreadable file counts as events: its
+    reader says what is wrong."""
+    try:
+        return np.load(path, mmap_mode="r", allow_pickle=False).dtype.names is not None
+    except (ValueError, OSError, EOFError):
+        return True
+
+
 def read(path: Path) -> Recording:
     arr = load_npy(path)
     if arr.dtype.names is None:

@@ -22,6 +22,12 @@ def read(path: Path) -> Recording:
         raise RecordingError(f"{path}: truncated Prophesee DAT file: header without the event type and size bytes")
     ev_type, ev_size = type_size[0], type_size[1]
     if ev_type not in EVENT_TYPES or ev_size != RECORD_BYTES:
+        evt = fields.get("evt", "").strip().lower()
+        if evt and evt != DAT_EVT:  # a RAW file's header ("% evt 2.0") named .dat
+            raise RecordingError(
+                f"{path}: named .dat but its header names the RAW encoding 'evt {evt}' and no DAT "
+                f"records follow; rename it {path.with_suffix('.raw').name}"
+            )
         raise RecordingError(
             f"{path}: unsupported Prophesee DAT event type 0x{ev_type:02X} of "
             f"{ev_size} bytes (lavacut reads 8-byte CD/TD events, types "
@@ -33,7 +39,7 @@ def read(path: Path) -> Recording:
             f"{path}: truncated Prophesee DAT file: {body} bytes of events "
             f"is not a multiple of the {ev_size}-byte record"
         )
-    declared = declared_sensor(fields)
+    declared = declared_sensor(fields, path)
     return Recording(path, decode(path, "dat"), declared, from_header=declared is not None)
 
 

@@ -48,7 +48,7 @@ def read(path: Path) -> Recording:
             f"{path}: truncated Prophesee RAW ({enc.upper()}) file: {body} bytes of "
             f"events is not a multiple of the {word}-byte word"
         )
-    declared = declared_sensor(fields)
+    declared = declared_sensor(fields, path)
     return Recording(path, decode(path, enc), declared, from_header=declared is not None)
 
 
