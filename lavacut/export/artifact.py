@@ -279,6 +279,7 @@ class Export:
             )
         if stale:
             target, thresholds = stale
+            _built(policy, name, {**stored, **params}, T)  # a target the rule refuses (eps=nan) is named first
             raise LavacutError(
                 f"policy {policy!r}: its per-step {thresholds} is calibrated for {target}="
                 f"{stored.get(target)}; for {target}={params[target]} run 'lavacut calibrate "
@@ -292,18 +293,24 @@ class Export:
                 f"{self.path} is not calibrated for {policy}: run 'lavacut calibrate {self.path} "
                 f"--input ...' (or give --param {missing[0]}=...)"
             )
-        try:
-            rule = rule_from_params({"policy": name, **params})
-            rule.check_horizon(T)
-        except (ValueError, TypeError) as exc:
-            msg = str(exc)  # the rules' messages mostly name the policy already
-            raise LavacutError(
-                msg if msg.startswith((policy, f"policy {policy!r}")) else f"policy {policy!r}: {msg}"
-            ) from None
-        return rule
+        return _built(policy, name, params, T)
 
     # ------------------------------------------------------------------ SLAYER
     def slayer_net(self):
         """The SLAYER network that computes what Lava runs (eval mode)."""
         net, _ = net_from_export(self.path, validated=True)  # checked when opened
         return net
+
+
+def _built(policy: str, name: str, params: dict, T: int) -> StopRule:
+    """Rule ``name`` from ``params`` for horizon T; what it refuses is a
+    LavacutError naming ``policy`` (the name the user gave)."""
+    try:
+        rule = rule_from_params({"policy": name, **params})
+        rule.check_horizon(T)
+    except (ValueError, TypeError) as exc:
+        msg = str(exc)  # the rules' messages mostly name the policy already
+        raise LavacutError(
+            msg if msg.startswith((policy, f"policy {policy!r}")) else f"policy {policy!r}: {msg}"
+        ) from None
+    return rule

@@ -188,6 +188,19 @@ def test_a_stored_rule_variant_runs_as_its_rule(tmp_path):
     assert rep["policy"] == "topk" and rep["policy_params"]["delta"] == 0.05
 
 
+@pytest.mark.parametrize("eps", [float("nan"), 2.0, -1.0])
+def test_a_target_the_rule_refuses_is_named_not_sent_to_calibrate(eps):
+    """--param eps=nan: the rule's own refusal, not 'run lavacut calibrate --eps nan' (which fails too)."""
+    from lavacut.export.artifact import Export
+    from lavacut.util import LavacutError
+
+    with pytest.raises(LavacutError, match=r"^topk: eps must be") as e:
+        Export.open(DENSE).rule("topk", {"eps": eps}, 30)
+    assert "calibrate" not in str(e.value)
+    with pytest.raises(LavacutError, match=r"calibrated for eps=0.01; for eps=0.03 run 'lavacut calibrate"):
+        Export.open(DENSE).rule("topk", {"eps": 0.03}, 30)
+
+
 def test_element_limit_is_far_above_real_networks():
     def declared(path):
         with h5py.File(path, "r") as f:
