@@ -214,7 +214,7 @@ BAD = {
     "train_config_invalid": (
         DENSE,
         lambda f, d: _meta(f, lambda m: m["train_config"]["framing"].update(T=-3)),
-        "lavacut/meta train_config: framing: bin_us and T must be positive",
+        "lavacut/meta train_config: framing.T must be at least 1, got -3",
     ),
 }
 
