@@ -43,6 +43,25 @@ def pytest_sessionfinish(session, exitstatus):
         shutil.rmtree(_CACHE, ignore_errors=True)
 
 
+#: the test files that take longest, longest first: pytest-xdist hands files to its
+#: workers in collection order, and the last long file to start sets when the suite ends
+LONGEST_FIRST = (
+    "runtime/test_ray_executor.py",
+    "runtime/test_runtime.py",
+    "pipelines/test_rcs_sweep.py",
+    "runtime/test_lanes.py",
+    "runtime/test_layouts.py",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    def rank(item):
+        path = item.nodeid.split("::")[0]
+        return next((i for i, name in enumerate(LONGEST_FIRST) if path.endswith(name)), len(LONGEST_FIRST))
+
+    items.sort(key=rank)  # stable: the order within a file, and of the other files, stays
+
+
 @pytest.fixture(autouse=True)
 def _working_folder(tmp_path_factory, monkeypatch):
     """Every test runs in a fresh working folder of its own: outputs at

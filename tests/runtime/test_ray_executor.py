@@ -191,7 +191,9 @@ def cluster():
         assert _wait_until(lambda: len(c.node_ids()) == 2, 180), "the second node did not join"
         yield c
     finally:
-        stop_processes(list(cluster_processes(temp_dir)))
+        # on SIGTERM alone a raylet takes ~10 s and the GCS server stays: killed
+        # after a short grace, as `ray stop --force` does (nothing is left in /dev/shm)
+        stop_processes(list(cluster_processes(temp_dir)), grace=3.0)
         left = {p: cmd for p, cmd in cluster_processes(temp_dir).items() if not _is_zombie(p)}
         shutil.rmtree(temp_dir, ignore_errors=True)
         assert not left, f"cluster processes left: {left}"
@@ -320,7 +322,8 @@ def test_shipped_folder_round_trip(tmp_path):
 def test_sharded_on_two_nodes_equals_local(cluster, tmp_path, command):
     """The same per-sample decisions, counts and full-T predictions as the local executor."""
     clean = _Clean(cluster)
-    extra = ["--engine", "lava", "--no-neurobench"] if command == "evaluate" else []
+    # the sweeps and NeuroBench are computed from the merged results on the driver: not what is sharded here
+    extra = ["--engine", "lava", "--no-neurobench", "--no-sweeps"] if command == "evaluate" else []
     reports = {}
     for executor in ("local", "ray"):
         reports[executor] = tmp_path / f"{executor}.json"
@@ -442,13 +445,14 @@ def test_calibrate_and_torch_evaluate_sharded_on_two_nodes(cluster, tmp_path):
             executor,
             "--ray-address",
             cluster.address,
+            "--no-sweeps",  # computed from the merged spikes on the driver
             "--report",
             str(reports[executor]),
         )
         assert res.returncode == 0, res.stderr[-3000:]
     assert stored["local"] == stored["ray"]
     local, ray_ = (json.loads(reports[e].read_text()) for e in ("local", "ray"))
-    assert len(ray_["per_sample"]) == 150 and "sweeps" in ray_ and "error" not in ray_["neurobench"]
+    assert len(ray_["per_sample"]) == 150 and "error" not in ray_["neurobench"]
     local["export"] = ray_["export"]
     assert without_timings(local) == without_timings(ray_)
     clean.check()
