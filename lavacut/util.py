@@ -65,21 +65,51 @@ def check_input_file(path: str | os.PathLike, what: str = "input", folder: bool 
     raise LavacutError(f"{what} {path} is {_file_kind(mode)}, not {want}")
 
 
+#: the longest path (bytes) Linux takes in one system call
+PATH_MAX = 4096
+
+
+def _short(name: str) -> str:
+    return name if len(name) <= 50 else f"{name[:20]}...{name[-20:]}"
+
+
+def check_path_lengths(path: Path, what: str) -> None:
+    """Every component of ``path`` within :data:`NAME_MAX` bytes and the
+    whole within :data:`PATH_MAX`: else the write fails with
+    ENAMETOOLONG, after the work."""
+    for part in path.parts:
+        n = len(part.encode("utf-8", "surrogateescape"))
+        if n > NAME_MAX:
+            raise LavacutError(
+                f"{what}: the name {_short(part)} is {n} bytes, longer than the "
+                f"{NAME_MAX} a file system takes; give a shorter name"
+            )
+    n = len(os.fsencode(os.path.abspath(path)))
+    if n > PATH_MAX - 200:  # room for the temp file's and the sibling files' names
+        raise LavacutError(
+            f"{what} {_short(str(path))}: the path is {n} bytes long, more than the {PATH_MAX - 200} "
+            f"lavacut writes to (the system's limit is {PATH_MAX}); give a shorter path"
+        )
+
+
 def check_output_path(path: str | os.PathLike, what: str = "output") -> bool:
     """Check, before any expensive work, that ``path`` can be written: a
     regular file or a new path (never a folder, device, FIFO or socket: the
-    atomic rename would replace the node), a name the file system takes,
-    and its nearest existing parent folder is a writable folder.
+    atomic rename would replace the node; nor a symlink to nothing), a name
+    the file system takes, and its nearest existing parent folder is a
+    writable folder. A path ending in ``/`` names a folder and is refused.
     Returns True when a file is already there (it will be replaced). Raises
     :class:`LavacutError` naming the path otherwise."""
     if str(path) == "-":
         raise LavacutError(f"{what} -: lavacut writes its outputs to files, not to stdout; give a file path")
+    if isinstance(path, str) and path.endswith(("/", os.sep)):
+        raise LavacutError(f"{what} {path} ends in '/', which names a folder; give a file name")
     path = Path(path)
-    if len(path.name.encode("utf-8", "surrogateescape")) > NAME_MAX:
+    check_path_lengths(path, what)
+    if path.is_symlink() and not path.exists():
         raise LavacutError(
-            f"{what}: the file name {path.name[:20]}...{path.name[-20:]} is "
-            f"{len(path.name.encode('utf-8', 'surrogateescape'))} bytes, longer than the "
-            f"{NAME_MAX} a file system takes; give a shorter name"
+            f"{what} {path} is a symlink to {os.readlink(path)}, which does not exist (or is a loop); "
+            f"give the path to write, or remove the link"
         )
     if path.is_dir():
         raise LavacutError(f"{what} {path} is a folder; give a file name")
@@ -115,11 +145,19 @@ def check_outputs(outputs, inputs) -> None:
     replaces an input, nor lands inside an ``--input`` folder of recordings. ``outputs``, ``inputs``: (path, what) pairs, e.g.
     ``("r.json", "--report")``, ``("x.net", "FILE")``; None paths skipped."""
     inputs = [(Path(p), w) for p, w in inputs if p is not None]
+    seen: list[tuple[Path, str]] = []
     for out, what in outputs:
         if out is None:
             continue
-        out = Path(out)
         check_output_path(out, what)
+        out = Path(out)
+        for other, other_what in seen:
+            if _same_file(out, other) or os.path.abspath(out) == os.path.abspath(other):
+                raise LavacutError(
+                    f"{what} {out} and {other_what} {other} are the same file: one would overwrite the "
+                    f"other; give another path"
+                )
+        seen.append((out, what))
         for inp, in_what in inputs:
             if _same_file(out, inp):
                 raise LavacutError(
@@ -213,6 +251,8 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     (a killed one's temp file is removed by the next write of ``path``).
     """
     path = Path(path)
+    if path.is_symlink() and path.exists():
+        path = Path(os.path.realpath(path))  # write through the user's link: the link stays, its target changes
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temps(path)
     fd, tmp = tempfile.mkstemp(

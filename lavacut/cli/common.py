@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 
 from lavacut.config import load_config, max_workers, parse_override
-from lavacut.util import LavacutError, check_input_file, check_outputs
+from lavacut.util import LavacutError, check_input_file, check_output_path, check_outputs
 
 #: what a network FILE is: a NetX HDF5 file (by its content, or by one of
 #: these suffixes, whose reader then says what is wrong with it)
@@ -61,6 +61,10 @@ def check_io(args, outputs=(), inputs=()) -> None:
                 f"--split {args.split} picks a split of the export's data set; --input "
                 f"{args.input} is your own data: give one of them"
             )
+    for attr, option in (("report", "--report"), ("output", "-o"), ("json", "--json"), ("plot", "--plot")):
+        raw = getattr(args, attr, None)
+        if isinstance(raw, str):  # as typed: a Path drops the trailing '/' of a folder
+            check_output_path(raw, option)
     inputs = [(getattr(args, "config", None), "--config"), (getattr(args, "input", None), "--input"), *inputs]
     for path, what in inputs:
         if path is not None and what != "--input":

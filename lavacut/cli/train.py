@@ -9,7 +9,7 @@ from pathlib import Path
 
 from lavacut.cli import options
 from lavacut.cli.common import check_io, config
-from lavacut.util import LavacutError, atomic_write_json
+from lavacut.util import LavacutError, atomic_write_json, check_path_lengths
 
 
 def cmd_data(args) -> int:
@@ -57,6 +57,7 @@ def cmd_train(args) -> int:
 
     cfg = config(args)
     run_dir = Path(args.out or Path("runs") / cfg.name)
+    check_path_lengths(run_dir, "--out")  # before any stat of it (ENAMETOOLONG)
     if run_dir.exists() and not run_dir.is_dir():
         raise LavacutError(f"--out {run_dir} is a file; give a folder for the run")
     check_io(args, [(run_dir / f, "--out") for f in ("best.pt", "last.pt", "metrics.json", "training_curve.png")])
