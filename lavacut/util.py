@@ -282,7 +282,39 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
 
 
 def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
-    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=json_default) + "\n")
+    atomic_write_text(path, json_text(obj, indent=2) + "\n")
+
+
+def _non_finite(obj: Any, where: str = "") -> str | None:
+    """The key path of the first NaN or infinite number in ``obj``."""
+    import math
+
+    if isinstance(obj, float) or type(obj).__module__ == "numpy" and not hasattr(obj, "__len__"):
+        try:
+            return None if math.isfinite(float(obj)) else (where or "the value")
+        except (TypeError, ValueError):
+            return None
+    if isinstance(obj, dict):
+        items = ((f"{where}.{k}" if where else str(k), v) for k, v in obj.items())
+    elif isinstance(obj, (list, tuple)) or type(obj).__name__ == "ndarray":
+        items = ((f"{where}[{i}]", v) for i, v in enumerate(list(obj)))
+    else:
+        return None
+    return next((w for w in (_non_finite(v, k) for k, v in items) if w), None)
+
+
+def json_text(obj: Any, indent: int | None = None) -> str:
+    """``obj`` as strict JSON: NaN and Infinity are not JSON (Python writes
+    them, other readers refuse the file), so a report holding one is a bug:
+    refused with the key at fault, not written. A value with no honest
+    number is written as null (docs/reports.md)."""
+    try:
+        return json.dumps(obj, indent=indent, default=json_default, allow_nan=False)
+    except ValueError:
+        where = _non_finite(obj)
+        if where is None:
+            raise
+        raise ValueError(f"{where} is NaN or infinite; lavacut writes only strict JSON (null for no value)") from None
 
 
 def json_default(o: Any) -> Any:

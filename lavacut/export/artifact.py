@@ -190,6 +190,9 @@ class Export:
             self._check_labels(data.labels, source)
         frames, labels = data.frames, data.labels
         recordings, t0_us = getattr(data, "recordings", None), getattr(data, "t0_us", None)
+        notes = list(getattr(data, "notes", []))
+        if samples and samples > len(frames):  # said, not silently fewer: n_samples is what ran
+            notes.append(f"--samples {samples}: {source} has {len(frames)}; ran all {len(frames)}")
         if samples:
             frames = frames[:samples]
             labels = None if labels is None else labels[:samples]
@@ -208,7 +211,7 @@ class Export:
             recordings=recordings,
             t0_us=t0_us,
             info=getattr(data, "info", {}),
-            notes=getattr(data, "notes", []),
+            notes=notes,
         )
 
     def _check_labels(self, labels, source: str) -> None:

@@ -4,13 +4,12 @@ and the termination summary printed on the terminal."""
 from __future__ import annotations
 
 import csv
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from lavacut.util import atomic_path, atomic_write_text, json_default, save_figure
+from lavacut.util import atomic_path, atomic_write_text, json_text, save_figure
 
 PER_SAMPLE_COLUMNS = ["index", "label", "t_c", "pred", "pred_full", "counts", "counts_full"]
 #: columns a user's recordings add (``recording``; windows: the rest)
@@ -20,11 +19,15 @@ EXTRA_COLUMNS = ["recording", "t0_us", "latency_ms", "idle_share"]
 def report_json(report: dict[str, Any], per_sample: bool = True) -> str:
     """The report as indented JSON, one line per ``per_sample`` record."""
     body = {k: v for k, v in report.items() if k != "per_sample"}
-    text = json.dumps(body, indent=2, default=json_default)
+    text = json_text(body, indent=2)
     if per_sample and report.get("per_sample") is not None:
-        rows = ",\n    ".join(json.dumps(r, default=json_default) for r in report["per_sample"])
+        rows = ",\n    ".join(json_text(r) for r in report["per_sample"])
         text = text[:-2] + ',\n  "per_sample": [\n    ' + rows + "\n  ]\n}"
     return text + "\n"
+
+
+def _times(ratio: float | None) -> str:
+    return "no op up to the cutoff" if ratio is None else f"{ratio:.2f}x"
 
 
 def report_paths(path: str | Path, plots: bool = True) -> list[Path]:
@@ -234,6 +237,6 @@ def print_termination_summary(rep: dict) -> None:
     if ops:
         print(
             f"synaptic ops/sample {ops['synops_full_mean']:.3g} -> {ops['synops_cutoff_mean']:.3g} "
-            f"({ops['synops_ratio']:.2f}x); energy estimate {ops['energy_uj_full_mean']:.2f} -> "
+            f"({_times(ops['synops_ratio'])}); energy estimate {ops['energy_uj_full_mean']:.2f} -> "
             f"{ops['energy_uj_cutoff_mean']:.2f} uJ/sample"
         )

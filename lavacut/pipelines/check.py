@@ -5,7 +5,6 @@ after writing a file (:func:`export_warnings`)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +12,7 @@ import numpy as np
 from lavacut.export.loihi2.check import CheckReport, check_loihi2
 from lavacut.export.loihi2.figures import NEAR, RESOURCES
 from lavacut.export.validate import problems
-from lavacut.util import LavacutError, atomic_path, json_default
+from lavacut.util import LavacutError, atomic_path, json_text
 
 __all__ = ["check_export", "export_warnings", "loihi2_check", "plot_core_map", "write_report", "CheckReport"]
 
@@ -114,5 +113,5 @@ def write_report(report: CheckReport, path: str | Path) -> tuple[Path, Path]:
     """The JSON report at ``path`` and the core-map plot beside it (.png)."""
     path = Path(path)
     with atomic_path(path, suffix=".json") as tmp:
-        tmp.write_text(json.dumps(report.to_dict(), indent=2, default=json_default))
+        tmp.write_text(json_text(report.to_dict(), indent=2))
     return path, plot_core_map(report, path.with_suffix(".png"))

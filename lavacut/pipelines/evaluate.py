@@ -210,6 +210,12 @@ def _neurobench(
         return {"error": f"NeuroBench metrics not computed: {type(exc).__name__}: {exc}"}
 
 
+def _ratio(full: float, cut: float) -> float | None:
+    """full / cutoff; None when the cutoff counted nothing (0 / 0, or a
+    full-T count over 0: no finite ratio; it was 1e12 times the count)."""
+    return float(full / cut) if cut > 0 else None
+
+
 def _operations(
     net, frames: np.ndarray, hidden: list[np.ndarray], spikes: np.ndarray, t_c: np.ndarray
 ) -> dict[str, Any]:
@@ -227,12 +233,12 @@ def _operations(
     return {
         "synops_full_mean": float(full.synops.mean()),
         "synops_cutoff_mean": float(cut.synops.mean()),
-        "synops_ratio": float(full.synops.mean() / max(cut.synops.mean(), 1e-12)),
+        "synops_ratio": _ratio(full.synops.mean(), cut.synops.mean()),
         "neuron_updates_full_mean": float(full.neuron_updates.mean()),
         "neuron_updates_cutoff_mean": float(cut.neuron_updates.mean()),
         "energy_uj_full_mean": float(full.energy_uj.mean()),
         "energy_uj_cutoff_mean": float(cut.energy_uj.mean()),
-        "energy_ratio": float(full.energy_uj.mean() / max(cut.energy_uj.mean(), 1e-12)),
+        "energy_ratio": _ratio(full.energy_uj.mean(), cut.energy_uj.mean()),
         "energy_source": ENERGY_SOURCE,
         "energy_uj_loihi2_range_full_mean": [float(e.mean()) for e in full.energy_uj_loihi2],
         "energy_uj_loihi2_range_cutoff_mean": [float(e.mean()) for e in cut.energy_uj_loihi2],

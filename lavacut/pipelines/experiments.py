@@ -201,7 +201,7 @@ def results_table(results: Path, names: list[str]) -> str:
                 f"| {name} | {label} | {100 * r['accuracy_full']:.2f} | {100 * r['accuracy_cutoff']:.2f} "
                 f"| {r['accuracy_drop_pp']:.2f} | {r['mean_t_cutoff']:.2f} | {r['timestep_ratio']:.2f} "
                 f"| {r['static_truncation']['T_prime']} | {_figure(r['ratio_vs_static_truncation'])} "
-                f"| {r['mean_oct']:.2f} | {ops['synops_ratio']:.2f} "
+                f"| {r['mean_oct']:.2f} | {_figure(ops['synops_ratio'])} "
                 f"| {ops['energy_uj_full_mean']:.2f} -> {ops['energy_uj_cutoff_mean']:.2f} |"
             )
     lines += [
@@ -234,7 +234,7 @@ def results_table(results: Path, names: list[str]) -> str:
             lines.append(
                 f"| {name} | {r['policy']} | {r['n_samples']} | {r.get('engines_agree')} "
                 f"| {100 * r['accuracy_cutoff']:.2f} | {r['mean_t_cutoff']:.2f} | {r['timestep_ratio']:.2f} "
-                f"| {r['wall_s_full']:.1f} | {r['wall_s_cutoff']:.1f} | {r['wall_ratio']:.2f} |"
+                f"| {r['wall_s_full']:.1f} | {r['wall_s_cutoff']:.1f} | {_figure(r['wall_ratio'])} |"
             )
     if (results / "rcs_sweep.md").exists():
         lines += [

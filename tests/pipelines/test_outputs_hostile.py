@@ -11,7 +11,9 @@ Every row runs the real entry point (``lavacut.cli.main``) in this process.
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -101,3 +103,66 @@ def test_a_symlink_to_a_file_is_written_through(work, capsys):
     atomic_write_text(work / "link.json", '{"a": 1}\n')
     assert (work / "link.json").is_symlink() and (work / "other.json").read_text() == '{"a": 1}\n'
     assert sorted(p.name for p in work.iterdir() if p.name.startswith(".")) == []
+
+
+# ----------------------------------------------------------------------------- interrupted writes
+@pytest.mark.parametrize("failure,code", [("crash", 3), ("sigterm", 143)])
+def test_calibrate_interrupted_mid_write_keeps_the_old_file(work, capsys, monkeypatch, failure, code):
+    """calibrate stores into FILE: a crash (a bug) or SIGTERM while the new
+    file is being written leaves FILE as it was and no temp file beside it."""
+    import lavacut.export.netx.file as netx_file
+    from lavacut.util import Terminated
+
+    rng = np.random.default_rng(1)
+    frames = (rng.random((20, 2, 34, 34, 30)) < 0.08).astype(np.uint8)
+    np.savez(work / "cal.npz", frames=frames, labels=np.arange(20) % 10)
+    real = netx_file._write_cutoff
+
+    def half_written(g, *a, **kw):
+        real(g, *a, **kw)  # the calibration is in the temp copy: now the process dies
+        raise Terminated(15) if failure == "sigterm" else RuntimeError("injected crash mid-write")
+
+    monkeypatch.setattr(netx_file, "_write_cutoff", half_written)
+    before = _state(work)
+    code_ = main(["calibrate", "X.net", "--input", "cal.npz"])
+    err = capsys.readouterr().err
+    assert code_ == code, err
+    assert _state(work) == before, "X.net changed or a temp file was left"
+
+
+# ----------------------------------------------------------------------------- numbers in reports
+def _strict(path: Path) -> dict:
+    def refuse(token):
+        raise AssertionError(f"{path} holds {token}: not JSON")
+
+    return json.loads(path.read_text(), parse_constant=refuse)
+
+
+def test_reports_are_strict_json_and_a_nan_is_refused(tmp_path):
+    """Python's json writes NaN/Infinity by default (invalid JSON); a report
+    holding one is refused with its key, nothing written."""
+    from lavacut.util import atomic_write_json
+
+    for value, key in ((float("nan"), "a.b[1]"), (np.float32("inf"), "a.b[1]")):
+        with pytest.raises(ValueError, match=re.escape(key) + " is NaN or infinite"):
+            atomic_write_json(tmp_path / "r.json", {"a": {"b": [1.0, value]}, "n": 2})
+    assert not any(tmp_path.iterdir())
+
+
+def test_zero_synops_and_samples_beyond_the_input(work, capsys):
+    """Silent input frames: 0 synaptic ops at the cutoff and at full T. The
+    ratio was 0 / max(0, 1e-12) = 0.0 (and full / 1e-12, some 1e17, for a
+    silent start): now null. --samples 5 on 2 samples said nothing; now the
+    report says so and n_samples is what ran."""
+    np.savez(work / "zeros.npz", frames=np.zeros((2, 2, 34, 34, 30), np.uint8), labels=np.array([0, 1]))
+    code = main(
+        ["evaluate", "X.net", "--input", "zeros.npz", "--samples", "5", "--no-neurobench", "--report", "e.json"]
+    )
+    out = capsys.readouterr().out
+    assert code == 0, out
+    rep = _strict(work / "e.json")
+    assert rep["n_samples"] == 2 and len(rep["per_sample"]) == 2
+    assert rep["input_notes"] == ["--samples 5: zeros.npz has 2; ran all 2"] and "ran all 2" in out
+    ops = rep["operations"]
+    assert ops["synops_full_mean"] == ops["synops_cutoff_mean"] == 0 and ops["synops_ratio"] is None
+    assert "(no op up to the cutoff)" in out
