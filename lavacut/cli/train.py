@@ -81,7 +81,7 @@ def cmd_train(args) -> int:
             shutil.rmtree(created, ignore_errors=True)  # nothing to resume from: leave no empty run folder
         raise
     print(
-        f"best validation accuracy {r.best_val_acc:.4f}; test accuracy at full T {r.test_acc:.4f}; "
+        f"best validation accuracy {'- (no hold-out)' if r.best_val_acc is None else f'{r.best_val_acc:.4f}'}; test accuracy at full T {r.test_acc:.4f}; "
         f"{r.train_seconds:.0f} s"
     )
     print(

@@ -40,7 +40,7 @@ def export_checkpoint(
     path is checked before the measuring starts (also by ``check_out``, the
     command's own checks, once the default name is known); ``notice`` hears
     that an existing file will be replaced."""
-    from lavacut.train.checkpoint import load_checkpoint  # torch
+    from lavacut.train.checkpoint import best_val, load_checkpoint  # torch
 
     if out is not None:
         check_output_path(out, "export")
@@ -70,7 +70,7 @@ def export_checkpoint(
         "train_config": cfg.to_dict(),
         "accuracy": {
             "test_full_T_slayer": test_acc,
-            "best_val": float(state.get("best_val_acc", float("nan"))),
+            "best_val": best_val(state),
             "n_test": int(len(test)),
         },
         "checkpoint_epoch": int(state["epoch"]),

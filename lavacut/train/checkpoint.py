@@ -75,3 +75,10 @@ def check_same_architecture(state: dict[str, Any], spec, path: str | Path = "che
 
 def _aslist(v):
     return v if isinstance(v, (list, tuple)) else [v]
+
+
+def best_val(state: dict) -> float | None:
+    """A checkpoint's best validation accuracy; None without one (no
+    hold-out: the trainer's -1 placeholder, or NaN in older checkpoints)."""
+    v = state.get("best_val_acc")
+    return float(v) if v is not None and 0 <= v <= 1 else None

@@ -34,7 +34,7 @@ class TrainResult:
     run_dir: Path
     best_checkpoint: Path
     last_checkpoint: Path
-    best_val_acc: float
+    best_val_acc: float | None  # None: no validation hold-out
     test_acc: float
     epochs: int
     train_seconds: float
@@ -202,7 +202,7 @@ def train(cfg, run_dir: str | Path, resume: bool = False, progress: bool = True)
             tot_loss += float(loss) * len(idx)
             tot_rcs += float(reg) * len(idx)
             bar.set_postfix(loss=f"{tot_loss / seen:.4f}", acc=f"{correct / seen:.3f}")
-        val_acc = accuracy_from_spikes(forward(net, x_val, device=device), y_val) if len(y_val) else float("nan")
+        val_acc = accuracy_from_spikes(forward(net, x_val, device=device), y_val) if len(y_val) else None
         history.append(
             {
                 "epoch": epoch,
@@ -215,7 +215,7 @@ def train(cfg, run_dir: str | Path, resume: bool = False, progress: bool = True)
         )
         # ties go to the later epoch: it has trained longer (and, under a
         # cosine schedule, at a lower learning rate)
-        improved = not math.isnan(val_acc) and val_acc >= best_val
+        improved = val_acc is not None and val_acc >= best_val
         if improved:
             best_val = val_acc
         save_checkpoint(last_path, state_dict(epoch))
@@ -224,7 +224,7 @@ def train(cfg, run_dir: str | Path, resume: bool = False, progress: bool = True)
         if progress:
             print(
                 f"epoch {epoch:3d}  loss {history[-1]['loss']:.4f}  train acc {history[-1]['train_acc']:.3f}  "
-                f"val acc {val_acc:.3f}{'  *best' if improved else ''}",
+                f"val acc {'-' if val_acc is None else f'{val_acc:.3f}'}{'  *best' if improved else ''}",
                 flush=True,
             )
     train_seconds = time.time() - t0
@@ -234,12 +234,13 @@ def train(cfg, run_dir: str | Path, resume: bool = False, progress: bool = True)
     test_acc = accuracy_from_spikes(forward(net, test_split.frames, device=device), test_split.labels)
     metrics = {
         "name": cfg.name,
-        "best_val_acc": best_val,
+        # no validation hold-out (train.val_fraction = 0): no figure, not the -1 placeholder
+        "best_val_acc": best_val if len(y_val) else None,
         "test_acc_full_T": test_acc,
         "best_epoch": int(best["epoch"]),
         "epochs": cfg.train.epochs,
         "train_seconds_this_session": train_seconds,
-        "history": history,
+        "history": [{**h, "val_acc": _finite(h["val_acc"])} for h in history],  # NaN: older checkpoints
         "n_train": int(len(y_tr)),
         "n_val": int(len(y_val)),
         "n_test": int(len(test_split)),
@@ -249,7 +250,11 @@ def train(cfg, run_dir: str | Path, resume: bool = False, progress: bool = True)
     }
     atomic_write_json(run_dir / "metrics.json", metrics)
     plot_training_curve(history, run_dir / "training_curve.png", title=cfg.name)
-    return TrainResult(run_dir, best_path, last_path, best_val, test_acc, len(history), train_seconds)
+    return TrainResult(run_dir, best_path, last_path, metrics["best_val_acc"], test_acc, len(history), train_seconds)
+
+
+def _finite(x):
+    return x if x is not None and math.isfinite(x) else None
 
 
 def plot_training_curve(history: list[dict], path: Path, title: str = "") -> Path:
@@ -267,7 +272,7 @@ def plot_training_curve(history: list[dict], path: Path, title: str = "") -> Pat
     a1.set_title("loss")
     a1.legend(fontsize=7)
     a2.plot(ep, [h["train_acc"] for h in history], "o-", label="train")
-    a2.plot(ep, [h["val_acc"] for h in history], "s-", label="validation")
+    a2.plot(ep, [float("nan") if h["val_acc"] is None else h["val_acc"] for h in history], "s-", label="validation")
     a2.set_xlabel("epoch")
     a2.set_ylabel("accuracy at full T")
     a2.set_ylim(0, 1.01)

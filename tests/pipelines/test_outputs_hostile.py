@@ -166,3 +166,12 @@ def test_zero_synops_and_samples_beyond_the_input(work, capsys):
     ops = rep["operations"]
     assert ops["synops_full_mean"] == ops["synops_cutoff_mean"] == 0 and ops["synops_ratio"] is None
     assert "(no op up to the cutoff)" in out
+
+
+def test_no_validation_hold_out_is_no_figure_not_minus_one():
+    """train.val_fraction = 0: metrics.json had val_acc NaN (not JSON) and
+    best_val_acc -1.0, and the export's accuracy.best_val -1.0; now null."""
+    from lavacut.train.checkpoint import best_val
+
+    assert [best_val({"best_val_acc": v}) for v in (-1.0, float("nan"), None, 0.75)] == [None, None, None, 0.75]
+    assert best_val({}) is None

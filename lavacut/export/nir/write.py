@@ -189,6 +189,7 @@ def to_nir(net, meta: dict | None = None, dt: float = DEFAULT_DT):
 
 
 def _meta_from_checkpoint(state: dict, net) -> dict:
+    from lavacut.train.checkpoint import best_val  # torch
 
     cfg = RunConfig.from_dict(dict(state["config"]), source="checkpoint (stored config)")
     sensor = dataset_sensor_size(cfg.data.dataset)
@@ -204,7 +205,7 @@ def _meta_from_checkpoint(state: dict, net) -> dict:
         "latency_steps": net.latency,
         "spec": net.spec.to_dict(),
         "train_config": cfg.to_dict(),
-        "accuracy": {"best_val": float(state.get("best_val_acc", float("nan")))},
+        "accuracy": {"best_val": best_val(state)},
         "checkpoint_epoch": int(state.get("epoch", 0)),
     }
 
