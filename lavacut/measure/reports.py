@@ -30,6 +30,13 @@ def _times(ratio: float | None) -> str:
     return "no op up to the cutoff" if ratio is None else f"{ratio:.2f}x"
 
 
+def _speed(ratio: float | None) -> str:
+    """A wall-clock ratio in words: a cutoff run that took longer is not "0.98x faster"."""
+    if ratio is None:
+        return "no ratio"
+    return f"{ratio:.2f}x faster" if ratio >= 1 else f"{1 / ratio:.2f}x slower"
+
+
 def report_paths(path: str | Path, plots: bool = True) -> list[Path]:
     """Every file :func:`write_report` may write for ``path`` (the JSON, the
     CSV and the plots beside it), for checking them all before any work."""
@@ -223,7 +230,7 @@ def print_termination_summary(rep: dict) -> None:
     if rep.get("wall_s_cutoff"):
         print(
             f"wall-clock full {rep['wall_s_full']:.2f} s, with cutoff {rep['wall_s_cutoff']:.2f} s  ->  "
-            f"{rep['wall_ratio']:.2f}x faster ({rep.get('backend')})"
+            f"{_speed(rep['wall_ratio'])} ({rep.get('backend')})"
         )
     if rep.get("windows"):
         w = rep["windows"]
