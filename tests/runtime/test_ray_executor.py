@@ -1,7 +1,7 @@
 """``--executor ray`` on a real Ray cluster of two nodes on this machine
 (``ray start --head`` and ``ray start --address``, one CPU each, addressed
-through 127.0.0.1, token authentication on): sharded ``run`` and ``evaluate
---engine lava`` give the local executor's per-sample results, a two-run sweep
+through 127.0.0.1, token authentication on): sharded ``evaluate --engine
+lava`` (and ``run`` on a Ray lavacut starts) give the local executor's per-sample results, a two-run sweep
 lands on both nodes, and a failing task, SIGTERM to the driver and a local
 Ray that lavacut starts itself leave no Lava process, no /dev/shm segment and
 no Ray process behind.
@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 import pytest
-from lavacut_testing import descendants, new_shm, run_shard_failing, without_timings
+from lavacut_testing import descendants, new_shm, run_cli, run_shard_failing, without_timings
 
 pytest.importorskip("ray")
 
@@ -318,39 +318,22 @@ def test_shipped_folder_round_trip(tmp_path):
 
 # ----------------------------------------------------------------------------- tests
 @pytest.mark.slow
-@pytest.mark.parametrize("command", ["run", "evaluate"])
-def test_sharded_on_two_nodes_equals_local(cluster, tmp_path, command):
-    """The same per-sample decisions, counts and full-T predictions as the local executor."""
+def test_evaluate_sharded_on_two_nodes_equals_local(cluster, tmp_path):
+    """The same per-sample decisions, counts and full-T predictions as the
+    local executor (run's own path: test_local_ray_started_by_lavacut_is_stopped)."""
     clean = _Clean(cluster)
     # the sweeps and NeuroBench are computed from the merged results on the driver: not what is sharded here
-    extra = ["--engine", "lava", "--no-neurobench", "--no-sweeps"] if command == "evaluate" else []
-    reports = {}
-    for executor in ("local", "ray"):
-        reports[executor] = tmp_path / f"{executor}.json"
-        res = cluster.lavacut(
-            command,
-            "embedded_dense",
-            "--samples",
-            "32",
-            "--workers",
-            "2",
-            "--mode",
-            "stream",
-            "--executor",
-            executor,
-            "--ray-address",
-            cluster.address,
-            *extra,
-            "--report",
-            str(reports[executor]),
-        )
-        assert res.returncode == 0, res.stderr[-3000:]
-        assert json.loads(reports[executor].read_text())["workers"] == 2
+    args = ["evaluate", "embedded_dense", "--engine", "lava", "--no-neurobench", "--no-sweeps"]
+    args += ["--samples", "32", "--workers", "2", "--mode", "stream"]
+    reports = {e: tmp_path / f"{e}.json" for e in ("local", "ray")}
+    run_cli(*args, "--executor", "local", "--report", reports["local"])  # in this process: no second start-up
+    res = cluster.lavacut(*args, "--executor", "ray", "--ray-address", cluster.address, "--report", str(reports["ray"]))
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert all(json.loads(r.read_text())["workers"] == 2 for r in reports.values())
     local, ray_ = _per_sample(reports["local"]), _per_sample(reports["ray"])
     assert len(local) == 32 and local == ray_
     assert len({r["t_c"] for r in ray_}) > 1  # decisions that differ between samples
-    if command == "evaluate":
-        assert json.loads(reports["ray"].read_text())["engines_agree"] is True
+    assert json.loads(reports["ray"].read_text())["engines_agree"] is True
     clean.check()
 
 
@@ -423,32 +406,19 @@ def test_calibrate_and_torch_evaluate_sharded_on_two_nodes(cluster, tmp_path):
     clean = _Clean(cluster)
     stored, reports = {}, {}
     for executor, workers in (("local", "1"), ("ray", "2")):
+        # the local reference in this process (no second start-up), Ray's from a driver of its own
+        lavacut = run_cli if executor == "local" else cluster.lavacut
+        on = ["--workers", workers, "--executor", executor] + (["--ray-address", cluster.address] * (executor == "ray"))
         net = tmp_path / f"{executor}.net"
         shutil.copy(REPO / "netx_exports" / "embedded_dense.net", net)
-        res = cluster.lavacut(
-            "calibrate", str(net), "--workers", workers, "--executor", executor, "--ray-address", cluster.address
-        )
+        res = lavacut("calibrate", str(net), *on)
         assert res.returncode == 0, res.stderr[-3000:]
         meta = read_metadata(net)
         stored[executor] = (meta["cutoff"], meta["calibration"])
         reports[executor] = tmp_path / f"{executor}.json"
-        res = cluster.lavacut(
-            "evaluate",
-            str(net),
-            "--engine",
-            "torch",
-            "--samples",
-            "150",
-            "--workers",
-            workers,
-            "--executor",
-            executor,
-            "--ray-address",
-            cluster.address,
-            "--no-sweeps",  # computed from the merged spikes on the driver
-            "--report",
-            str(reports[executor]),
-        )
+        # --no-sweeps: the sweeps are computed from the merged spikes on the driver
+        args = ["evaluate", str(net), "--engine", "torch", "--samples", "150", "--no-sweeps"]
+        res = lavacut(*args, *on, "--report", str(reports[executor]))
         assert res.returncode == 0, res.stderr[-3000:]
     assert stored["local"] == stored["ray"]
     local, ray_ = (json.loads(reports[e].read_text()) for e in ("local", "ray"))
@@ -592,6 +562,8 @@ def test_local_ray_started_by_lavacut_is_stopped(tmp_path):
         timeout=600,
     )
     assert ok.returncode == 0, ok.stderr[-3000:]
+    run_cli(*cmd[3:-1], "local", "--samples", "6", "--report", tmp_path / "local.json")  # cmd[-1]: "ray"
+    assert _per_sample(tmp_path / "a.json") == _per_sample(tmp_path / "local.json")  # run sharded on Ray == local
     assert len(_per_sample(tmp_path / "a.json")) == 6
 
     p = subprocess.Popen(
