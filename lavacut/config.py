@@ -149,8 +149,12 @@ class RunConfig:
 
     def with_overrides(self, overrides: list[str]) -> "RunConfig":
         d = self.to_dict()
+        given: dict[str, Any] = {}
         for item in overrides or []:
             key, value = parse_override(item)
+            if key in given and given[key] != value:  # which one ran would depend on an unwritten rule
+                raise ConfigError(f"override {key} given twice ({given[key]!r}, then {value!r}): give it once")
+            given[key] = value
             node = d
             parts = key.split(".")
             for p in parts[:-1]:

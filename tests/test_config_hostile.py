@@ -102,6 +102,12 @@ def test_hostile_override_refused(item):
         load_config(None, [item])
 
 
+def test_an_override_given_twice_with_two_values_is_refused():
+    with pytest.raises(ConfigError, match=r"override train.epochs given twice \(3, then 5\): give it once"):
+        load_config(None, ["train.epochs=3", "cutoff.eps=0.1", "train.epochs = 5"])
+    assert load_config(None, ["train.epochs=3", "train.epochs=3"]).train.epochs == 3  # the same twice: no doubt
+
+
 @pytest.fixture(scope="module")
 def recording(tmp_path_factory):
     path = tmp_path_factory.mktemp("rec") / "r.npy"

@@ -53,7 +53,7 @@ def config() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="override a config value, e.g. --set train.epochs=3 (repeatable)",
+        help="override a config value, e.g. --set train.epochs=3 (repeatable, each key once)",
     )
     return p
 
