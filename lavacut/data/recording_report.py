@@ -14,11 +14,13 @@ SENSOR_FROM = {"header": "declared in the file's header", "format": "the format'
 def format_frames_archive(path: str | Path) -> str:
     """The report of an ``.npz`` of frames (what ``lavacut run --input``
     reads from it), for ``lavacut inspect``."""
-    from lavacut.data.frame_files import read_npz
+    from lavacut.data.frame_files import frames_layout, read_npz
 
     arrays = read_npz(Path(path))
+    layout = frames_layout(arrays["frames"], arrays.get("labels"), arrays.get("classes"), str(path))
     lines = [f"{path}", "frames archive (.npz, not events):"]
     lines += [f"  {k}: {a.dtype}, shape {a.shape}" for k, a in arrays.items()]
+    lines.append(f"frames: {layout}")
     lines.append(
         f"run a network on it: lavacut run NET --input {path} (frames (N, *input_shape, T); labels (N,); "
         f"classes: one name per output)"
@@ -34,10 +36,14 @@ def format_recording(path: str | Path) -> str:
     if formats.identify(path).name == "npy":
         arr = load_npy(Path(path))
         if arr.dtype.names is None:
+            from lavacut.data.frame_files import frames_layout
+
+            layout = frames_layout(arr, src=str(path))
             return "\n".join(
                 [
                     f"{path}",
                     f"frames array (not events): {arr.dtype}, shape {arr.shape}",
+                    f"frames: {layout}",
                     f"run a network on it: lavacut run NET --input {path} (shape (*input_shape, T) "
                     f"or (N, *input_shape, T))",
                 ]
