@@ -35,6 +35,7 @@ name the file and the field or shape at fault.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -57,7 +58,14 @@ from lavacut.data.input_errors import (
     UnsupportedFileError,
     UserInputError,
 )
-from lavacut.data.input_notes import check_memory, count_cropped, left_out, state_sensor
+from lavacut.data.input_notes import (
+    check_memory,
+    check_time_units,
+    count_cropped,
+    duplicates,
+    left_out,
+    state_sensor,
+)
 from lavacut.data.labels import folder_labels
 from lavacut.util import LavacutError, check_input_file
 
@@ -224,6 +232,8 @@ class _Scan:
     polarities: frozenset
     t0: int
     t_last: int
+    n_events: int
+    digest: str
     from_header: bool = False
     events: np.ndarray | None = None
 
@@ -240,6 +250,8 @@ class _Scan:
             frozenset(np.unique(ev["p"]).tolist()),
             int(ev["t"][0]),
             int(ev["t"][-1]),
+            len(ev),
+            hashlib.blake2b(ev.tobytes(), digest_size=16).hexdigest(),
             rec.from_header,
         )
 
@@ -337,7 +349,7 @@ def _frame_recordings(
                 f"{path}: every event lies after the framing window (first event "
                 f"at t={sc.t0} us, window 0..{window} us = T {framing.T} x bin_us "
                 f"{framing.bin_us}); timestamps must count microseconds from the "
-                f"start of the recording"
+                f"start of the recording (subtract its first timestamp, {sc.t0})"
             )
         if kept + rec.events.nbytes <= EVENT_MEMORY_BUDGET:
             sc.events, kept = rec.events, kept + rec.events.nbytes
@@ -353,6 +365,7 @@ def _frame_recordings(
             f"{one_d[0].path}: a 1-D recording (x, t, p: no y) but the network takes 2-D frames {shape} "
             f"(C, H, W with H={shape[1]}); run it on a network with a flat or one-row input"
         )
+    notes = [n for n in (check_time_units(scans, framing, source), duplicates(scans, classes)) if n]
     sensor, origin = _choose_sensor(scans, sensor, shape, framing, source)
     plan = _fit(sensor, origin, shape, framing, source)
     chw = framing.input_shape(plan.out_sensor if plan else sensor)
@@ -407,6 +420,7 @@ def _frame_recordings(
         t0_us=t0_us if framing.slicing == "windows" else None,
         info=dict(info or {}),
     )
+    split.notes.extend(notes)
     state_sensor(scans, sensor, origin, split)
     if plan is not None:
         split.info["fit"] = plan.as_dict()

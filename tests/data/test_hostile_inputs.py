@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from event_files_testing import events
 from lavacut_testing import REPO, run_cli, write_netx
 
 from lavacut.data.framing import FramingConfig
@@ -149,3 +150,95 @@ def test_load_user_input_shape_error_type(tmp_path):
     np.save(tmp_path / "f.npy", GOOD.transpose(0, 2, 3, 1, 4))
     with pytest.raises(InputShapeError, match="another order"):
         load_user_input(tmp_path / "f.npy", FramingConfig(), input_shape=(2, 34, 34), progress=False)
+
+
+# ------------------------------------------------------------------ recordings
+def ev34(n=300, seed=0):
+    return events(n, w=34, h=34, seed=seed)
+
+
+def _as(dtype, ev, **cols):
+    """``ev`` re-typed into the structured ``dtype`` (fields by name), with columns replaced."""
+    a = np.zeros(len(ev), dtype=dtype)
+    for f in a.dtype.names:
+        if f in ev.dtype.names:
+            a[f] = ev[f]
+    for f, v in cols.items():
+        a[f] = v
+    return a
+
+
+I8 = [("x", "<i8"), ("y", "<i8"), ("t", "<i8"), ("p", "<i8")]
+SAME_EVENTS = {
+    # name: tonic's events written another way that means the same
+    "polarity -1/1": lambda ev: _as(I8, ev, p=np.where(ev["p"], 1, -1)),
+    "polarity bool": lambda ev: _as([("x", "<u2"), ("y", "<u2"), ("t", "<u8"), ("p", "?")], ev),
+    "fields t, p, x, y": lambda ev: _as([("t", "<i8"), ("p", "<i1"), ("x", "<i4"), ("y", "<i4")], ev),
+    "an extra field": lambda ev: _as(I8 + [("size", "<f4")], ev, size=1.5),
+    "x, y, t as whole floats": lambda ev: _as([("x", "<f4"), ("y", "<f4"), ("t", "<f8"), ("p", "<f4")], ev),
+    "int64 fields": lambda ev: _as(I8, ev),
+}
+
+
+@pytest.mark.parametrize("case", sorted(SAME_EVENTS))
+def test_event_encodings_that_mean_the_same_frame_the_same(tmp_path, case):
+    ev = ev34()
+    ev["t"] = ev["t"] // 2000 * 2000  # timestamps repeat, as a camera's do
+    assert len(np.unique(ev["t"])) < len(ev) and ev["p"].any() and not ev["p"].all()
+    np.save(tmp_path / "ref.npy", ev)
+    np.save(tmp_path / "alt.npy", SAME_EVENTS[case](ev))
+    fc = FramingConfig()
+    ref = load_user_input(tmp_path / "ref.npy", fc, input_shape=(2, 34, 34), progress=False)
+    alt = load_user_input(tmp_path / "alt.npy", fc, input_shape=(2, 34, 34), progress=False)
+    assert ref.frames.sum() > 100 and np.array_equal(alt.frames, ref.frames)
+
+
+def _units(ev, unit):
+    if unit == "milliseconds":
+        return _as(I8, ev, t=ev["t"] // 1000)
+    if unit == "whole seconds as floats":
+        return _as([("x", "<i8"), ("y", "<i8"), ("t", "<f8"), ("p", "<i8")], ev, t=np.round(ev["t"] / 1e6))
+    return _as(I8, ev, t=7000)  # all equal
+
+
+@pytest.mark.parametrize("unit", ["milliseconds", "whole seconds as floats", "all equal"])
+def test_timestamps_in_another_unit_refused(tmp_path, unit):
+    """A recording with t in ms (290 'us' long) or whole seconds ran with every event in the first of T
+    frames: a decision on one frame, reported as a normal run."""
+    path = tmp_path / "r.npy"
+    np.save(path, _units(ev34(), unit))
+    refused(run(tmp_path, path), "r.npy", "one 10000 us bin", "microseconds")
+    refused(run(tmp_path, path, "--set", "framing.slicing=windows"), "r.npy", "one 10000 us bin")
+    if unit == "milliseconds":  # a recording really this short: the bin width that spreads it
+        s = load_user_input(path, FramingConfig(bin_us=10), input_shape=(2, 34, 34), progress=False)
+        assert s.frames[0, ..., 10:].any() and not s.notes
+
+
+def test_one_short_recording_in_a_folder_is_said(tmp_path):
+    d = tmp_path / "d"
+    d.mkdir()
+    np.save(d / "a.npy", ev34())
+    np.save(d / "b.npy", _units(ev34(seed=1), "milliseconds"))
+    s = load_user_input(d, FramingConfig(), input_shape=(2, 34, 34), progress=False)
+    assert any("1 of 2 recordings lie in one 10000 us bin" in n and "b.npy" in n for n in s.notes)
+    assert s.frames[1, ..., 1:].sum() == 0 < s.frames[1, ..., 0].sum()
+
+
+def test_bins_slicing_of_a_recording_without_duration_refused(tmp_path):
+    np.save(tmp_path / "r.npy", _units(ev34(), "all equal"))
+    refused(run(tmp_path, tmp_path / "r.npy", "--set", "framing.slicing=bins"), "r.npy", "in one bin", "t=7000")
+
+
+def test_the_same_recording_twice_is_said(tmp_path):
+    """A copy (or a link) of a recording ran as another sample without a word, also in another class."""
+    d = tmp_path / "d"
+    for c in ("3", "5"):
+        (d / c).mkdir(parents=True)
+    np.save(d / "3" / "a.npy", ev34())
+    np.save(d / "5" / "b.npy", ev34(seed=1))
+    (d / "5" / "a_link.npy").symlink_to(d / "3" / "a.npy")
+    s = load_user_input(d, FramingConfig(), input_shape=(2, 34, 34), classes=[str(i) for i in range(10)])
+    (note,) = [n for n in s.notes if "repeat" in n]
+    assert "1 of 3 recordings repeat another's events (a_link.npy = a.npy)" in note
+    assert "classes '3' and '5': at most one label is right" in note
+    assert s.labels.tolist() == [3, 5, 5] and np.array_equal(s.frames[0], s.frames[1])
