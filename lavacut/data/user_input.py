@@ -122,7 +122,15 @@ def load_user_input(
                 folders, net[0], n_classes, label_map, str(path)
             )
             items = [(f, labels[k]) for f, k in items]
-        return _frame_recordings(items, split_classes, framing, shape, sensor_t, progress, str(path), info)
+        split = _frame_recordings(items, split_classes, framing, shape, sensor_t, progress, str(path), info)
+        mapping = info.get("label_mapping") or {}
+        if mapping.get("rule", "").startswith("folder order") and n_classes and len(folders) < n_classes:
+            split.notes.append(
+                f"{path}: {len(folders)} class folders for the network's {n_classes} outputs, numbered by "
+                f"sorted name ({', '.join(f'{f}={i}' for f, i in list(mapping['map'].items())[:4])}): a split "
+                f"with other folders numbers them otherwise; name folders by class index, or set data.label_map"
+            )
+        return split
     if not path.exists():
         raise UserInputError(f"{path}: no such file or folder")
     _no_label_map(label_map, path, "is a file, not a folder of class folders")
@@ -185,6 +193,10 @@ def _check_formats(files: Sequence[Path]) -> None:
         formats.identify(f, where=" in an event folder")
 
 
+#: folder names of data set splits (a root holding them is not a folder of classes)
+_SPLIT_NAMES = {"train", "training", "test", "testing", "val", "valid", "validation"}
+
+
 def _list_folder(folder: Path) -> tuple[list[tuple[Path, int | None]], list[str] | None]:
     """(file, index of its class folder) in class-then-name order, and the
     class folders' names (or None: files only, unlabelled)."""
@@ -209,8 +221,15 @@ def _list_folder(folder: Path) -> tuple[list[tuple[Path, int | None]], list[str]
         inner = _visible(d)
         nested = [p for p in inner if p.is_dir()]
         if nested:
+            splits = [p.name for p in dirs if p.name.lower() in _SPLIT_NAMES]
+            hint = (
+                f"; {folder} looks like a data set root with split folders ({', '.join(splits)}): give one "
+                f"split, --input {dirs[0]}"
+                if splits
+                else ""
+            )
             raise UserInputError(
-                f"{nested[0]}: folder inside class folder {d}; a class folder must hold its event files directly"
+                f"{nested[0]}: folder inside class folder {d}; a class folder must hold its event files directly{hint}"
             )
         if not inner:
             raise EmptyInputError(f"{d}: class folder '{d.name}' holds no event files")

@@ -242,3 +242,26 @@ def test_the_same_recording_twice_is_said(tmp_path):
     assert "1 of 3 recordings repeat another's events (a_link.npy = a.npy)" in note
     assert "classes '3' and '5': at most one label is right" in note
     assert s.labels.tolist() == [3, 5, 5] and np.array_equal(s.frames[0], s.frames[1])
+
+
+# --------------------------------------------------------------------- folders
+def test_fewer_class_folders_than_outputs_by_folder_order_is_said(tmp_path):
+    """Without class names, folders 'a', 'c' became 0, 1: a split holding 'a', 'b', 'c' numbers 'c' 2, silently."""
+    for c in ("a", "c"):
+        (tmp_path / c).mkdir()
+        np.save(tmp_path / c / "r.npy", events(300, w=4, h=5, seed=ord(c)))
+    s = load_user_input(tmp_path, FramingConfig(), input_shape=(40,), n_classes=3, progress=False)
+    assert s.labels.tolist() == [0, 1]
+    assert any("2 class folders for the network's 3 outputs, numbered by sorted name (a=0, c=1)" in n for n in s.notes)
+
+
+def test_a_data_set_root_with_split_folders_is_named_so(tmp_path):
+    for split in ("train", "test"):
+        (tmp_path / "root" / split / "3").mkdir(parents=True)
+        np.save(tmp_path / "root" / split / "3" / "r.npy", ev34())
+    refused(
+        run(tmp_path, tmp_path / "root"),
+        "folder inside class folder",
+        "split folders (test, train)",
+        "--input " + str(tmp_path / "root" / "test"),
+    )
