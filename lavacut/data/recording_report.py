@@ -60,9 +60,28 @@ def format_recording(path: str | Path) -> str:
             f"{d['path']}",
             f"event recording: {d['description']} (format {d['format']}, recognised by its {d['recognised_by']})",
             f"events: {d['events']}, over {d['duration_us'] / 1000:.3f} ms ({d['duration_us']} us)",
+            *_time_unit_note(d),
             f"extent: {extent}{' (1-D: no y)' if d['one_d'] else ''} (largest coordinate + 1); "
             f"polarities: {', '.join(map(str, d['polarities']))}",
             f"sensor: {sensor}",
             f"run a network on it: lavacut run NET --input {d['path']}",
         ]
     )
+
+
+def _time_unit_note(d: dict) -> list[str]:
+    """What ``run`` refuses with the default framing: every event in one
+    bin (timestamps in ms or s, or all equal; see
+    :func:`lavacut.data.input_notes.check_time_units`)."""
+    from lavacut.data.framing import FramingConfig
+    from lavacut.data.input_notes import MIN_EVENTS_FOR_UNITS
+
+    bin_us = FramingConfig().bin_us
+    t0, t1 = d["t_range_us"]
+    if d["events"] < MIN_EVENTS_FOR_UNITS or t0 // bin_us != t1 // bin_us:
+        return []
+    return [
+        f"note: all {d['events']} events lie within t={t0}..{t1} us, one {bin_us} us bin of the default "
+        f"framing: run refuses it as timestamps in another unit than microseconds unless framing.bin_us "
+        f"spreads them"
+    ]

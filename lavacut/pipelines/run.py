@@ -230,7 +230,8 @@ def rule_for_input(export, policy, params, data, user_input):
             raise
         raise LavacutError(
             f"{user_input}: frames of T={T} steps, but the stop rule of {export.path} is calibrated "
-            f"step by step for another T ({e}); give frames of the network's T, or --policy fixed, "
+            f"step by step for another T ({e}); give frames of the network's T (recordings: framing.T), "
+            f"or --policy fixed, "
             f"confidence or entropy (no per-step thresholds)"
         ) from None
     return rule

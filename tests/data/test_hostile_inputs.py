@@ -265,3 +265,11 @@ def test_a_data_set_root_with_split_folders_is_named_so(tmp_path):
         "split folders (test, train)",
         "--input " + str(tmp_path / "root" / "test"),
     )
+
+
+def test_inspect_says_what_run_will_refuse_of_a_recording_in_one_bin(tmp_path):
+    np.save(tmp_path / "r.npy", _units(ev34(), "milliseconds"))
+    out = run_cli("inspect", tmp_path / "r.npy").stdout.splitlines()
+    assert out[3].startswith("note: all 300 events lie within t=0..") and "one 10000 us bin" in out[3]
+    np.save(tmp_path / "ok.npy", ev34())
+    assert "note:" not in run_cli("inspect", tmp_path / "ok.npy").stdout
