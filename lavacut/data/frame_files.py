@@ -132,9 +132,9 @@ def _other_order(got: tuple[int, ...], shape: tuple[int, ...]) -> str:
 
 
 def _channels_last(dims: tuple[int, ...]) -> bool:
-    """(H, W, C) rather than (C, H, W): the last axis is as small as a
-    polarity count and the first is not."""
-    return len(dims) == 3 and dims[2] <= 2 < dims[0]
+    """(H, W, C) rather than (C, H, W): the last axis holds two polarities
+    and the first more (a last axis of 1 flattens the same either way)."""
+    return len(dims) == 3 and dims[2] == 2 < dims[0]
 
 
 def _flattened(arr: np.ndarray, f: int, src: str) -> np.ndarray:

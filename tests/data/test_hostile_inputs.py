@@ -273,3 +273,10 @@ def test_inspect_says_what_run_will_refuse_of_a_recording_in_one_bin(tmp_path):
     assert out[3].startswith("note: all 300 events lie within t=0..") and "one 10000 us bin" in out[3]
     np.save(tmp_path / "ok.npy", ev34())
     assert "note:" not in run_cli("inspect", tmp_path / "ok.npy").stdout
+
+
+def test_a_singleton_last_axis_flattens_the_same_either_way(tmp_path):
+    x = RNG.random((2, 40, 1, 1, 6)) < 0.5  # (N, F, 1, 1, T), as NIR tests write flat frames
+    np.save(tmp_path / "x.npy", x)
+    s = load_user_input(tmp_path / "x.npy", FramingConfig(), input_shape=(40,), progress=False)
+    assert np.array_equal(s.frames, x.reshape(2, 40, 6))
