@@ -280,3 +280,16 @@ def test_a_singleton_last_axis_flattens_the_same_either_way(tmp_path):
     np.save(tmp_path / "x.npy", x)
     s = load_user_input(tmp_path / "x.npy", FramingConfig(), input_shape=(40,), progress=False)
     assert np.array_equal(s.frames, x.reshape(2, 40, 6))
+
+
+def test_a_data_set_with_timestamps_in_ms_refused(tmp_path):
+    """An N-MNIST folder written with t in ms ran every sample as one frame (exit 0)."""
+    from event_files_testing import write_nmnist
+
+    for k, c in enumerate(("1", "2")):
+        write_nmnist(tmp_path / "NMNIST" / "Test" / c / "a.bin", _units(ev34(seed=k), "milliseconds"))
+    r = run_cli(
+        "run", NET, "--set", "data.dataset=nmnist", "--set", f"data.root={tmp_path}", "--samples", "2",
+        "--report", tmp_path / "r.json", check=False,
+    )  # fmt: skip
+    refused(r, " test: every sample", "first 10000 us bin", "1/a.bin", "microseconds")
