@@ -212,7 +212,7 @@ def frame_dataset(dataset, cfg: FramingConfig, progress: bool = True, name: str 
         raise LavacutError(
             f"{name}: every sample's events lie in the first {cfg.bin_us} us bin, the other {cfg.T - 1} of "
             f"T={cfg.T} frames are empty (e.g. {sample_source(dataset, 0, f'{name} sample')}); its timestamps "
-            f"must be microseconds"
+            f"must be microseconds, and framing.bin_us shorter than a sample"
         )
     return FramedSplit(frames, labels, sensor, cfg)
 

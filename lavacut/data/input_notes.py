@@ -139,8 +139,8 @@ def check_time_units(scans: list, framing, source: str) -> str | None:
     raise RecordingError(
         f"{sc.path if len(scans) == 1 else source}: every recording lies in {bins} "
         f"({sc.path.name}: {what}), so one of the T={framing.T} frames would hold every event; "
-        f"timestamps must be "
-        f"microseconds (seconds or milliseconds make a recording this short){fix}"
+        f"timestamps must be microseconds (seconds or milliseconds make a recording this short) and "
+        f"framing.bin_us shorter than a recording{fix}"
     )
 
 
