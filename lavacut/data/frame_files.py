@@ -43,12 +43,21 @@ def read_npz(path: Path) -> dict[str, np.ndarray]:
             raise UserInputError(
                 f"{path}: no 'frames' array in the archive; it holds "
                 f"{', '.join(keys) or 'nothing'} (expected frames, and optional "
-                f"labels and classes)"
+                f"labels and classes){_events_npz_hint(keys)}"
             )
         unknown = [k for k in keys if k not in _NPZ_KEYS]
         if unknown:  # e.g. 'label' for 'labels': better an error than labels silently dropped
             raise UserInputError(f"{path}: unexpected key(s) {', '.join(unknown)}; known keys: {', '.join(_NPZ_KEYS)}")
         return {k: _npz_member(z, k, path) for k in keys}
+
+
+def _events_npz_hint(keys: list[str]) -> str:
+    if not ({"x", "t", "p"} <= set(keys) or "events" in keys):
+        return ""
+    return (
+        "; events are read from a .npy of one recording (a structured array with fields x, y, t, p, "
+        "t in microseconds) or a folder of them, not from an .npz"
+    )
 
 
 def _against_network(split: FramedSplit, own_names: bool, classes, n_classes) -> FramedSplit:

@@ -293,3 +293,21 @@ def test_a_data_set_with_timestamps_in_ms_refused(tmp_path):
         "--report", tmp_path / "r.json", check=False,
     )  # fmt: skip
     refused(r, " test: every sample", "first 10000 us bin", "1/a.bin", "microseconds")
+
+
+@pytest.mark.parametrize("arrays", ["x, y, t, p", "events"])
+def test_events_in_an_npz_are_told_where_events_go(tmp_path, arrays):
+    ev = ev34()
+    cols = {f: ev[f] for f in "xytp"} if arrays != "events" else {"events": ev}
+    np.savez(tmp_path / "e.npz", **cols)
+    for r in (run(tmp_path, tmp_path / "e.npz"), run_cli("inspect", tmp_path / "e.npz", check=False)):
+        refused(r, "e.npz", f"holds {arrays}", "a .npy of one recording")
+
+
+def test_timedelta_timestamps_read_in_their_unit(tmp_path):
+    ev = ev34()
+    np.save(tmp_path / "us.npy", ev)
+    np.save(tmp_path / "ns.npy", _as([("x", "<i8"), ("y", "<i8"), ("t", "m8[ns]"), ("p", "<i8")], ev, t=ev["t"] * 1000))
+    fc = FramingConfig()
+    a, b = (load_user_input(tmp_path / n, fc, input_shape=(2, 34, 34), progress=False) for n in ("us.npy", "ns.npy"))
+    assert np.array_equal(a.frames, b.frames) and a.frames.sum() > 100
