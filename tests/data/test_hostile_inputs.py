@@ -311,3 +311,18 @@ def test_timedelta_timestamps_read_in_their_unit(tmp_path):
     fc = FramingConfig()
     a, b = (load_user_input(tmp_path / n, fc, input_shape=(2, 34, 34), progress=False) for n in ("us.npy", "ns.npy"))
     assert np.array_equal(a.frames, b.frames) and a.frames.sum() > 100
+
+
+def test_calibrating_on_frames_of_another_T_refused_naming_them(tmp_path):
+    """calibrate on 10-step frames failed in the validation of its temporary file
+    ('.net.1234.xyz.net: conformal: q has 10 entries but the network runs T=30 steps')."""
+    import shutil
+
+    net = tmp_path / "mine.net"
+    shutil.copy(NET, net)
+    net.chmod(0o644)
+    before = net.read_bytes()
+    np.savez(tmp_path / "c.npz", frames=np.zeros((20, 2, 34, 34, 10), bool), labels=np.arange(20) % 10)
+    r = run_cli("calibrate", net, "--input", tmp_path / "c.npz", check=False)
+    refused(r, "c.npz", "frames of T=10 steps", "runs T=30 steps", "calibrate on frames of 30 steps")
+    assert net.read_bytes() == before
