@@ -43,12 +43,21 @@ def read_npz(path: Path) -> dict[str, np.ndarray]:
             raise UserInputError(
                 f"{path}: no 'frames' array in the archive; it holds "
                 f"{', '.join(keys) or 'nothing'} (expected frames, and optional "
-                f"labels and classes)"
+                f"labels and classes){_events_npz_hint(keys)}"
             )
         unknown = [k for k in keys if k not in _NPZ_KEYS]
         if unknown:  # e.g. 'label' for 'labels': better an error than labels silently dropped
             raise UserInputError(f"{path}: unexpected key(s) {', '.join(unknown)}; known keys: {', '.join(_NPZ_KEYS)}")
         return {k: _npz_member(z, k, path) for k in keys}
+
+
+def _events_npz_hint(keys: list[str]) -> str:
+    if not ({"x", "t", "p"} <= set(keys) or "events" in keys):
+        return ""
+    return (
+        "; events are read from a .npy of one recording (a structured array with fields x, y, t, p, "
+        "t in microseconds) or a folder of them, not from an .npz"
+    )
 
 
 def _against_network(split: FramedSplit, own_names: bool, classes, n_classes) -> FramedSplit:
@@ -111,17 +120,58 @@ def _squeezed(shape) -> tuple[int, ...]:
     return tuple(int(d) for d in shape if d != 1)
 
 
+#: the axis order of frames lavacut reads (lava-dl's), for messages
+ORDER = "(N, C, H, W, T)"
+
+
+def _other_order(got: tuple[int, ...], shape: tuple[int, ...]) -> str:
+    """Why frames ``got`` may hold the network's input ``shape`` with their
+    axes in another order (time not last, channels last), or ""."""
+    rest = list(got[1:])  # after N
+    for d in shape:
+        if d not in rest:
+            return ""
+        rest.remove(d)
+    if len(rest) != 1 or got[1:-1] == shape:
+        return ""
+    return (
+        f"; its axes hold the network input {shape} and {rest[0]} steps in another order: lavacut reads "
+        f"{ORDER} for (C, H, W) inputs, (N, F, T) for flat ones, time last (np.moveaxis puts them in order)"
+    )
+
+
+def _channels_last(dims: tuple[int, ...]) -> bool:
+    """(H, W, C) rather than (C, H, W): the last axis holds two polarities
+    and the first more (a last axis of 1 flattens the same either way)."""
+    return len(dims) == 3 and dims[2] == 2 < dims[0]
+
+
+def _flattened(arr: np.ndarray, f: int, src: str) -> np.ndarray:
+    """(N, C, H, W, T) or one (C, H, W, T) flattened to (N, f, T), C, H, W
+    order as SLAYER flattens; (H, W, C) frames are refused, not scrambled."""
+    one = arr.ndim == 4
+    dims = tuple(arr.shape[:3] if one else arr.shape[1:4])
+    if _channels_last(dims):
+        raise InputShapeError(
+            f"{src}: frames {arr.shape} look like {'(H, W, C, T)' if one else '(N, H, W, C, T)'} (the last "
+            f"spatial axis has {dims[2]} entries, as polarities); the network takes {f} features per step "
+            f"flattened in (C, H, W) order: give {'(C, H, W, T)' if one else ORDER} frames "
+            f"(np.moveaxis(frames, {2 if one else 3}, {0 if one else 1})), or (N, {f}, T)"
+        )
+    return arr.reshape(1 if one else arr.shape[0], f, arr.shape[-1])
+
+
 def _frames_array(arr: np.ndarray, shape, src: str) -> np.ndarray:
     """Validate a frame array and return it bool ``(N, *dims, T)``."""
-    if arr.dtype.kind not in "biuf":
-        raise FrameValuesError(f"{src}: frames have type {arr.dtype}; expected bool or 0/1 numbers")
+    check_frame_values(arr, src)
     nd = arr.ndim
     if shape is None:
         if nd == 4:
             arr = arr[None]
         elif nd != 5:
             raise InputShapeError(
-                f"{src}: frames {arr.shape}: expected (C, H, W, T) for one sample or (N, C, H, W, T) for many"
+                f"{src}: frames {arr.shape}: expected (C, H, W, T) for one sample or {ORDER} for many"
+                f"{_events_hint(arr)}"
             )
     else:
         k, f = len(shape), int(np.prod(shape))
@@ -130,9 +180,9 @@ def _frames_array(arr: np.ndarray, shape, src: str) -> np.ndarray:
         elif nd == k + 2 and arr.shape[1:-1] == shape:
             pass
         elif k == 1 and nd == 4 and int(np.prod(arr.shape[:3])) == f:
-            arr = arr.reshape(1, f, arr.shape[-1])  # C, H, W order, as SLAYER flattens
+            arr = _flattened(arr, f, src)
         elif k == 1 and nd == 5 and int(np.prod(arr.shape[1:4])) == f:
-            arr = arr.reshape(arr.shape[0], f, arr.shape[-1])
+            arr = _flattened(arr, f, src)
         elif _squeezed(arr.shape[1:-1]) == _squeezed(shape) and nd >= 3:
             # (N, 64, T) for an input of (1, 1, 64): the same features, no ambiguity
             arr = arr.reshape(arr.shape[0], *shape, arr.shape[-1])
@@ -142,27 +192,51 @@ def _frames_array(arr: np.ndarray, shape, src: str) -> np.ndarray:
             raise InputShapeError(
                 f"{src}: frames {arr.shape} do not match the network input "
                 f"{shape} + (T,) (one sample {(*shape, 'T')}, or N samples "
-                f"{('N', *shape, 'T')})"
+                f"{('N', *shape, 'T')}){_other_order(arr.shape, shape) or _events_hint(arr)}"
             )
     if arr.shape[0] == 0 or arr.shape[-1] == 0:
         raise EmptyInputError(f"{src}: frames {arr.shape} hold no samples or no time steps")
-    _check_binary(arr, src)
     return np.ascontiguousarray(arr, dtype=bool)
 
 
-def _check_binary(arr: np.ndarray, src: str) -> None:
+def _events_hint(arr: np.ndarray) -> str:
+    """A plain (n, 4) or (n, 3) integer table is events without field names."""
+    if arr.ndim == 2 and arr.shape[1] in (3, 4) and arr.shape[0] > 4 and arr.dtype.kind in "iuf":
+        cols = "x, y, t, p" if arr.shape[1] == 4 else "x, t, p"
+        return (
+            f"; if its {arr.shape[1]} columns are events ({cols}), save them as a structured array with "
+            f"fields {cols} (t in microseconds), which lavacut reads as a recording"
+        )
+    return ""
+
+
+def check_frame_values(arr: np.ndarray, src: str) -> None:
+    """Frames of numbers holding only 0 and 1 (bool, any int or float
+    type); the bad values are counted by kind."""
+    if arr.dtype.kind not in "biuf":
+        raise FrameValuesError(f"{src}: frames have type {arr.dtype}; expected bool or 0/1 numbers")
     if arr.dtype.kind == "b":
         return
+    finite = np.isfinite(arr) if arr.dtype.kind == "f" else True  # NaN and inf are counted apart
     nan = int(np.isnan(arr).sum()) if arr.dtype.kind == "f" else 0
-    neg = int((arr < 0).sum())
-    other = int(((arr > 0) & (arr != 1)).sum())  # NaN compares false: counted once
-    if nan or neg or other:
+    inf = int(np.isinf(arr).sum()) if arr.dtype.kind == "f" else 0
+    neg = int(((arr < 0) & finite).sum())
+    other = int(((arr > 0) & (arr != 1) & finite).sum())
+    if nan or inf or neg or other:
         parts = [
             f"{c} {what}"
-            for c, what in ((nan, "NaN values"), (neg, "negative values"), (other, "values other than 0/1"))
+            for c, what in (
+                (nan, "NaN values"),
+                (inf, "infinite values"),
+                (neg, "negative values"),
+                (other, "values other than 0/1"),
+            )
             if c
         ]
-        raise FrameValuesError(f"{src}: frames must be binary spikes (0/1); found {', '.join(parts)} (of {arr.size})")
+        raise FrameValuesError(
+            f"{src}: frames {arr.shape} must be binary spikes (0/1); found {', '.join(parts)} (of {arr.size})"
+            f"{_events_hint(arr)}"
+        )
 
 
 def _check_classes(classes: np.ndarray, path: Path) -> list[str]:
@@ -194,3 +268,32 @@ def _check_labels(labels: np.ndarray, classes: list[str] | None, n: int, path: P
             f"(max label {int(labels.max())}, valid 0..{len(classes) - 1})"
         )
     return labels.astype(np.int64)
+
+
+def frames_layout(frames: np.ndarray, labels=None, classes=None, src: str = "frames") -> str:
+    """What ``lavacut run --input`` reads from these arrays whatever the
+    network (for ``lavacut inspect``), after the checks that need no network:
+    types, 0/1 values, samples and steps, labels and classes."""
+    check_frame_values(frames, src)
+    layouts = {2: "one sample (F, T)", 3: "(N, F, T)", 4: "one sample (C, H, W, T)", 5: ORDER}
+    if frames.ndim not in layouts:
+        raise InputShapeError(
+            f"{src}: frames {frames.shape}: expected {ORDER} or (N, F, T), or one sample (C, H, W, T) or (F, T)"
+            f"{_events_hint(frames)}"
+        )
+    n = frames.shape[0] if frames.ndim in (3, 5) else 1
+    if frames.size == 0:
+        raise EmptyInputError(f"{src}: frames {frames.shape} hold no samples or no time steps")
+    class_list = _check_classes(classes, src) if classes is not None else None
+    if labels is not None:
+        _check_labels(labels, class_list, n, src)
+    dims = frames.shape[-4:-1] if frames.ndim >= 4 else frames.shape[-2:-1]
+    line = (
+        f"{n} sample{'s' if n != 1 else ''} of {dims} per step, T={frames.shape[-1]} steps, as {layouts[frames.ndim]}"
+    )
+    if _channels_last(tuple(dims)):
+        line += (
+            f"; the last spatial axis has {dims[2]} entries, as polarities in (H, W, C) order would: "
+            f"run reads (C, H, W) and refuses it for a flat network"
+        )
+    return line

@@ -207,6 +207,13 @@ def frame_dataset(dataset, cfg: FramingConfig, progress: bool = True, name: str 
         ev, lab = dataset[i]
         frames[i] = frame_events(ev, sensor, cfg, source=sample_source(dataset, i, f"{name} sample"))
         labels[i] = int(lab)
+    if cfg.slicing == "time" and cfg.T > 1 and frames[..., 0].any() and not frames[..., 1:].any():
+        # timestamps in ms or s read as us: every sample one frame, the other T - 1 empty
+        raise LavacutError(
+            f"{name}: every sample's events lie in the first {cfg.bin_us} us bin, the other {cfg.T - 1} of "
+            f"T={cfg.T} frames are empty (e.g. {sample_source(dataset, 0, f'{name} sample')}); its timestamps "
+            f"must be microseconds, and framing.bin_us shorter than a sample"
+        )
     return FramedSplit(frames, labels, sensor, cfg)
 
 

@@ -93,3 +93,83 @@ def left_out(scans: list, window: int, split: FramedSplit) -> None:
         "recorded_ms": round(float(sum(rec_ms)), 3),
         "first": first.path.name,
     }
+
+
+#: fewer events than this are too few to tell timestamps in the wrong unit from a short recording
+MIN_EVENTS_FOR_UNITS = 10
+
+
+def _one_bin(sc, framing) -> bool:
+    """Every event of the recording in one bin: "time" and "windows" bins
+    start at t = 0; "bins" splits the recording's own span, none if it is 0."""
+    if sc.n_events < MIN_EVENTS_FOR_UNITS:
+        return False
+    if framing.slicing == "bins":
+        return sc.t_last == sc.t0
+    return sc.t0 // framing.bin_us == sc.t_last // framing.bin_us
+
+
+def check_time_units(scans: list, framing, source: str) -> str | None:
+    """Refuse recordings that all fall into a single time bin (timestamps in
+    seconds or milliseconds read as microseconds, or all equal: one frame
+    of the T would hold every event, the others none); a note naming them
+    when only some do."""
+    short = [sc for sc in scans if _one_bin(sc, framing)]
+    if not short:
+        return None
+    sc = short[0]
+    span = sc.t_last - sc.t0
+    what = (
+        f"all {sc.n_events} events at t={sc.t0}"
+        if span == 0
+        else f"{sc.n_events} events over {span} us (t={sc.t0}..{sc.t_last})"
+    )
+    bins = "one bin" if framing.slicing == "bins" else f"one {framing.bin_us} us bin"
+    if len(short) < len(scans):
+        return (
+            f"{len(short)} of {len(scans)} recordings lie in {bins} of the {framing.T} "
+            f"(e.g. {sc.path.name}: {what}): their other frames are empty"
+        )
+    last = max(s.t_last for s in scans)  # bins count from t = 0
+    fix = (
+        f"; if they are, --set framing.bin_us={-(-(last + 1) // framing.T)} spreads the longest over T={framing.T} bins"
+        if any(s.t_last > s.t0 for s in scans) and framing.slicing != "bins"
+        else ""
+    )
+    raise RecordingError(
+        f"{sc.path if len(scans) == 1 else source}: every recording lies in {bins} "
+        f"({sc.path.name}: {what}), so one of the T={framing.T} frames would hold every event; "
+        f"timestamps must be microseconds (seconds or milliseconds make a recording this short) and "
+        f"framing.bin_us shorter than a recording{fix}"
+    )
+
+
+def _class_name(k: int, classes) -> str:
+    return repr(classes[k]) if classes is not None and k < len(classes) else str(k)
+
+
+def duplicates(scans: list, classes) -> str | None:
+    """Say when recordings hold the same events (a copy, a link): each runs,
+    and counts, as a sample; in two class folders at most one label is right."""
+    first: dict[str, object] = {}
+    copies, clash = [], None
+    for sc in scans:
+        orig = first.setdefault(sc.digest, sc)
+        if orig is not sc:
+            copies.append((sc, orig))
+            if clash is None and orig.label != sc.label:
+                clash = (orig, sc)
+    if not copies:
+        return None
+    sc, orig = copies[0]
+    note = (
+        f"{len(copies)} of {len(scans)} recordings repeat another's events ({sc.path.name} = {orig.path.name}): "
+        f"each runs, and counts in the accuracy, as a sample"
+    )
+    if clash is not None:
+        a, b = clash
+        note += (
+            f"; {a.path} and {b.path} are the same recording in the folders of classes "
+            f"{_class_name(a.label, classes)} and {_class_name(b.label, classes)}: at most one label is right"
+        )
+    return note

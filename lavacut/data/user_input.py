@@ -35,6 +35,7 @@ name the file and the field or shape at fault.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -57,7 +58,14 @@ from lavacut.data.input_errors import (
     UnsupportedFileError,
     UserInputError,
 )
-from lavacut.data.input_notes import check_memory, count_cropped, left_out, state_sensor
+from lavacut.data.input_notes import (
+    check_memory,
+    check_time_units,
+    count_cropped,
+    duplicates,
+    left_out,
+    state_sensor,
+)
 from lavacut.data.labels import folder_labels
 from lavacut.util import LavacutError, check_input_file
 
@@ -114,7 +122,15 @@ def load_user_input(
                 folders, net[0], n_classes, label_map, str(path)
             )
             items = [(f, labels[k]) for f, k in items]
-        return _frame_recordings(items, split_classes, framing, shape, sensor_t, progress, str(path), info)
+        split = _frame_recordings(items, split_classes, framing, shape, sensor_t, progress, str(path), info)
+        mapping = info.get("label_mapping") or {}
+        if mapping.get("rule", "").startswith("folder order") and n_classes and len(folders) < n_classes:
+            split.notes.append(
+                f"{path}: {len(folders)} class folders for the network's {n_classes} outputs, numbered by "
+                f"sorted name ({', '.join(f'{f}={i}' for f, i in list(mapping['map'].items())[:4])}): a split "
+                f"with other folders numbers them otherwise; name folders by class index, or set data.label_map"
+            )
+        return split
     if not path.exists():
         raise UserInputError(f"{path}: no such file or folder")
     _no_label_map(label_map, path, "is a file, not a folder of class folders")
@@ -177,6 +193,10 @@ def _check_formats(files: Sequence[Path]) -> None:
         formats.identify(f, where=" in an event folder")
 
 
+#: folder names of data set splits (a root holding them is not a folder of classes)
+_SPLIT_NAMES = {"train", "training", "test", "testing", "val", "valid", "validation"}
+
+
 def _list_folder(folder: Path) -> tuple[list[tuple[Path, int | None]], list[str] | None]:
     """(file, index of its class folder) in class-then-name order, and the
     class folders' names (or None: files only, unlabelled)."""
@@ -201,8 +221,15 @@ def _list_folder(folder: Path) -> tuple[list[tuple[Path, int | None]], list[str]
         inner = _visible(d)
         nested = [p for p in inner if p.is_dir()]
         if nested:
+            splits = [p.name for p in dirs if p.name.lower() in _SPLIT_NAMES]
+            hint = (
+                f"; {folder} looks like a data set root with split folders ({', '.join(splits)}): give one "
+                f"split, --input {dirs[0]}"
+                if splits
+                else ""
+            )
             raise UserInputError(
-                f"{nested[0]}: folder inside class folder {d}; a class folder must hold its event files directly"
+                f"{nested[0]}: folder inside class folder {d}; a class folder must hold its event files directly{hint}"
             )
         if not inner:
             raise EmptyInputError(f"{d}: class folder '{d.name}' holds no event files")
@@ -224,6 +251,8 @@ class _Scan:
     polarities: frozenset
     t0: int
     t_last: int
+    n_events: int
+    digest: str
     from_header: bool = False
     events: np.ndarray | None = None
 
@@ -240,6 +269,8 @@ class _Scan:
             frozenset(np.unique(ev["p"]).tolist()),
             int(ev["t"][0]),
             int(ev["t"][-1]),
+            len(ev),
+            hashlib.blake2b(ev.tobytes(), digest_size=16).hexdigest(),
             rec.from_header,
         )
 
@@ -337,7 +368,7 @@ def _frame_recordings(
                 f"{path}: every event lies after the framing window (first event "
                 f"at t={sc.t0} us, window 0..{window} us = T {framing.T} x bin_us "
                 f"{framing.bin_us}); timestamps must count microseconds from the "
-                f"start of the recording"
+                f"start of the recording (subtract its first timestamp, {sc.t0})"
             )
         if kept + rec.events.nbytes <= EVENT_MEMORY_BUDGET:
             sc.events, kept = rec.events, kept + rec.events.nbytes
@@ -353,6 +384,7 @@ def _frame_recordings(
             f"{one_d[0].path}: a 1-D recording (x, t, p: no y) but the network takes 2-D frames {shape} "
             f"(C, H, W with H={shape[1]}); run it on a network with a flat or one-row input"
         )
+    notes = [n for n in (check_time_units(scans, framing, source), duplicates(scans, classes)) if n]
     sensor, origin = _choose_sensor(scans, sensor, shape, framing, source)
     plan = _fit(sensor, origin, shape, framing, source)
     chw = framing.input_shape(plan.out_sensor if plan else sensor)
@@ -407,6 +439,7 @@ def _frame_recordings(
         t0_us=t0_us if framing.slicing == "windows" else None,
         info=dict(info or {}),
     )
+    split.notes.extend(notes)
     state_sensor(scans, sensor, origin, split)
     if plan is not None:
         split.info["fit"] = plan.as_dict()

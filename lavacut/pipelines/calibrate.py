@@ -58,6 +58,12 @@ def calibrate_export(
         )
     if req.user_input is not None:  # a data set's training split is large; a user's files may not be
         check_calibration_labels(data.labels, cfg.train.val_fraction > 0, data.source)
+        net_T = ((export.meta or {}).get("framing") or {}).get("T")  # None: a foreign file takes the frames' T
+        if net_T and data.frames.shape[-1] != net_T:  # the stored per-step thresholds must cover its runs
+            raise LavacutError(
+                f"{data.source}: frames of T={data.frames.shape[-1]} steps, but {export.path} runs "
+                f"T={net_T} steps (its framing.T): calibrate on frames of {net_T} steps"
+            )
     # SpikeCP's guarantee needs calibration samples exchangeable with the
     # test data: the trainer's validation hold-out (never trained on), run in
     # eval mode (no dropout); the other samples fit the temperature and the

@@ -21,7 +21,15 @@ from lavacut.cutoff.metrics import counts_at, guarantees, per_class, per_sample,
 from lavacut.cutoff.rules import cutoff, group_sums, per_step_predictions, rule_from_params
 from lavacut.cutoff.synops import ENERGY_FIGURES, ENERGY_SOURCE, count_ops
 from lavacut.data.sources import load_split
-from lavacut.pipelines.run import RunRequest, input_report, lava_report, open_run, report_header, run_full_and_cutoff
+from lavacut.pipelines.run import (
+    RunRequest,
+    input_report,
+    lava_report,
+    open_run,
+    report_header,
+    rule_for_input,
+    run_full_and_cutoff,
+)
 from lavacut.pipelines.shards import SlayerPasses
 from lavacut.util import LavacutError, versions
 
@@ -57,7 +65,7 @@ def evaluate_export(
         data = export.frames(cfg, split, samples, user_input=req.user_input, progress=progress)
         frames, labels = data.frames, data.labels
         T = frames.shape[-1]
-        rule = export.rule(policy, params, T)
+        rule = rule_for_input(export, policy, params, data, req.user_input)
 
         t0 = time.perf_counter()
         # the output layer's own spikes for the operation counts; the class

@@ -217,6 +217,26 @@ def input_report(report: dict[str, Any], data: FramedSplit) -> dict[str, Any]:
     return report
 
 
+def rule_for_input(export, policy, params, data, user_input):
+    """:meth:`Export.rule` for the frames to run; a calibrated rule whose
+    per-step thresholds cover another T than a user's frames hold is refused
+    naming the file and both T (it said "beta has 30 entries")."""
+    T = data.frames.shape[-1]
+    try:
+        rule = export.rule(policy, params, T)
+        rule.check_horizon(T)
+    except (LavacutError, ValueError) as e:
+        if user_input is None or f"T={T} " not in str(e):
+            raise
+        raise LavacutError(
+            f"{user_input}: frames of T={T} steps, but the stop rule of {export.path} is calibrated "
+            f"step by step for another T ({e}); give frames of the network's T (recordings: framing.T), "
+            f"or --policy fixed, "
+            f"confidence or entropy (no per-step thresholds)"
+        ) from None
+    return rule
+
+
 def run_export(
     req: RunRequest,
     mode: str | None = None,
@@ -245,7 +265,7 @@ def run_export(
         on_sample = None  # the decisions are taken on the cluster: the report has them, no live table
     data = export.frames(cfg, split, samples, user_input=req.user_input, stream=(mode == "stream"), progress=progress)
     T = data.frames.shape[-1]
-    rule = export.rule(policy, params, T)
+    rule = rule_for_input(export, policy, params, data, req.user_input)
     full, cut = run_full_and_cutoff(
         export,
         data.frames,

@@ -174,6 +174,7 @@ def describe(path: str | Path) -> dict[str, Any]:
         "recognised_by": "suffix and content" if sniffed else "suffix",
         "events": int(len(ev)),
         "duration_us": int(ev["t"][-1] - ev["t"][0]),
+        "t_range_us": [int(ev["t"][0]), int(ev["t"][-1])],
         "extent": [int(ev["x"].max()) + 1, int(ev["y"].max()) + 1],
         "polarities": sorted(int(p) for p in set(ev["p"].tolist())),
         "one_d": rec.one_d,

@@ -83,6 +83,8 @@ def _integer_field(arr: np.ndarray, field: str, source: str) -> np.ndarray:
         raise RecordingError(
             f"{source}: field {field} holds {v.shape[1:]} values per event ({arr.dtype[field]}); expected one"
         )
+    if v.dtype.kind == "m" and field == "t":  # a duration type carries its unit: microseconds from it
+        v = v.astype("m8[us]").astype(np.int64)
     if v.dtype.kind == "f":
         # some tools save every column as float; accept whole numbers only, so
         # that seconds are never mistaken for microseconds
