@@ -21,7 +21,15 @@ from lavacut.cutoff.metrics import counts_at, guarantees, per_class, per_sample,
 from lavacut.cutoff.rules import cutoff, group_sums, per_step_predictions, rule_from_params
 from lavacut.cutoff.synops import ENERGY_FIGURES, ENERGY_SOURCE, count_ops
 from lavacut.data.sources import load_split
-from lavacut.pipelines.run import RunRequest, input_report, lava_report, open_run, report_header, run_full_and_cutoff
+from lavacut.pipelines.run import (
+    RunRequest,
+    input_report,
+    lava_report,
+    open_run,
+    report_header,
+    run_full_and_cutoff,
+    unlabelled_outputs,
+)
 from lavacut.pipelines.shards import SlayerPasses
 from lavacut.util import LavacutError, versions
 
@@ -132,6 +140,9 @@ def evaluate_export(
                 np.array_equal(np.asarray(full.pred), per_step_predictions(spikes)[:, -1])
             )
         input_report(report, data)
+        extra = unlabelled_outputs(export, report)
+        if extra:
+            report["unlabelled_outputs"] = extra
         # a voltage readout never spikes: its neurons update, and send nothing
         out_spikes = np.zeros(raw.shape, np.uint8) if export.readout == "voltage" else raw
         report["operations"] = _operations(net, frames, hidden, out_spikes, t_c)

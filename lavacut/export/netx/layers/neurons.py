@@ -65,6 +65,14 @@ def neuron_issue(L: LayerInfo, voltage_readout: bool = False) -> str:
     bits = L.neuron.get("messageBits", 0)
     if bool(L.neuron.get("gradedSpike", False)) or (isinstance(bits, (int, float)) and bits > 0):
         return "graded spikes (gradedSpike / messageBits): the monitor and the SLAYER rebuild count binary spikes"
+    ref = L.neuron.get("refDelay", 1)
+    if isinstance(ref, (int, float)) and ref > 1 and not voltage_readout:  # a readout never spikes
+        # a network trained with a refractory period computes something else without it
+        return (
+            f"neuron refDelay {int(ref)}: netx ignores it (Lava's CUBA LIF has no refractory period, and "
+            f"neither has the SLAYER rebuild), so Lava would not compute the network's refractory period; "
+            f"only refDelay 0 or 1 (none) runs"
+        )
     vth = L.neuron.get("vThMant")
     if not isinstance(vth, (int, float)) or not math.isfinite(vth) or vth < 0:
         return f"vThMant is {vth!r}, not a non-negative number"
