@@ -86,6 +86,17 @@ RUNS = {
         ),
         _dense(10, 16, delay=np.arange(16, dtype=np.float32) % 3),  # per-input delays
     ],
+    # a recurrent layer with odd weight mantissas: the rebuild rounded them to even ones (0/2 identical)
+    "dense_rec_odd_weights": [
+        _inp([N_IN]),
+        _dense(
+            16,
+            N_IN,
+            type="dense_rec",
+            weight_rec=np.random.default_rng(3).integers(-10, 10, (16, 16)).astype(np.float32),
+        ),
+        _dense(10, 16),
+    ],
 }
 
 
