@@ -250,6 +250,9 @@ def structure_problems(f) -> list[Finding]:
         if "shape" not in g:
             out.append(Finding("structure", f"{where}: no 'shape' dataset (netx sizes every layer from it)"))
             continue
+        if "neuron" in g and isinstance(g["neuron"], h5py.Group) and "type" not in g["neuron"]:
+            out.append(Finding("structure", f"{where}/neuron: no 'type' dataset (netx reads the neuron type)"))
+            continue
         shape = _small(g["shape"], f"{where}/shape", out, integer=True)
         if shape is None:
             continue

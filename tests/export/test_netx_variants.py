@@ -132,25 +132,38 @@ REFUSED = {
         [_inp([N_IN]), _dense(16, N_IN, inFeatures=100), _dense(10, 16)],
         "layer/1/inFeatures: 100, but the weight (16, 2312) has 2312 (netx ignores inFeatures and uses the weight)",
     ),
+    "neuron_group_without_type": (
+        [_inp([N_IN]), _dense(16, N_IN), {**_dense(10, 16, neuron=False), "neuron": {"vThMant": 80}}],
+        "layer/2/neuron: no 'type' dataset (netx reads the neuron type)",
+    ),
     "dense_outFeatures_contradicts_shape": (
         [_inp([N_IN]), _dense(16, N_IN), _dense(10, 16, outFeatures=12)],
         "layer/2/outFeatures: 12, but the weight (10, 16) has 10",
     ),
 }
 
-#: layers netx builds but lavacut cannot run exactly: inspect's CANNOT, run's and verify's refusal
+#: layers lavacut cannot run exactly (netx builds them, or fails in its own words): inspect's
+#: CANNOT, run's and verify's refusal; check passes the Loihi 2 rules and says so, or fails with these words
 CANNOT = {
+    "conv_after_a_flat_input": (
+        [_inp([N_IN]), *_conv_net()[1:]],
+        "a conv layer after a flat input layer of shape (2312,) (netx needs (C, H, W))",
+        "error [layer_type] layer 1: a conv layer without a (C, H, W) input before it",
+    ),
     "refractory_period": (
         [_inp([N_IN]), _dense(16, N_IN, neuron={"refDelay": 5}), _dense(10, 16)],
         "neuron refDelay 5: netx ignores it",
+        None,
     ),
     "sigma_delta": (
         [_inp([N_IN]), _dense(16, N_IN, neuron={"type": b"SDNN"}), _dense(10, 16)],
         "neuron type SDNN: sigma-delta neurons send graded messages",
+        None,
     ),
     "graded_spikes": (
         [_inp([N_IN]), _dense(16, N_IN, neuron={"messageBits": 3}), _dense(10, 16)],
         "graded spikes (gradedSpike / messageBits)",
+        None,
     ),
 }
 
@@ -161,7 +174,7 @@ def test_a_variant_is_refused_alike_by_inspect_check_run_and_verify(tmp_path, na
     status (1: 'would run: no'), check's (a PROBLEM fails it; a layer only
     lavacut cannot run passes the Loihi 2 rules and says lavacut refuses
     it), run's and verify's refusal (2), before any Lava process starts."""
-    layers, words = REFUSED.get(name) or CANNOT[name]
+    layers, words, check_words = REFUSED[name] + ("",) if name in REFUSED else CANNOT[name]
     path = write_netx(tmp_path / f"{name}.net", layers)
     before = path.read_bytes()
     r = _cli("inspect", path)
@@ -169,6 +182,8 @@ def test_a_variant_is_refused_alike_by_inspect_check_run_and_verify(tmp_path, na
     r = _cli("check", path, "--report", tmp_path / "check.json")
     if name in REFUSED:
         assert r.returncode == 1 and f"error [structure] {words}" in r.stdout, r.stdout
+    elif check_words:
+        assert r.returncode == 1 and check_words in r.stdout, r.stdout
     else:
         assert r.returncode == 0 and f"lavacut run / verify: no (layer 1 (dense): {words}" in r.stdout, r.stdout
     for cmd in ("run", "verify"):

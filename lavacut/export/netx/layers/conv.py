@@ -61,6 +61,8 @@ class Conv(SynapticKind):
             return "axonal delays on a conv layer: netx 0.6.0 ignores them, so Lava would not compute them"
         if prev is None and not state.have_shape:
             return "a conv first layer without an input layer giving the frame shape"
+        if prev is None and len(state.frame_shape) != 3:
+            return f"a conv layer after a flat input layer of shape {state.frame_shape} (netx needs (C, H, W))"
         if prev is not None and (state.flat or len(prev.shape) != 3 or not state.prev_kind.image):
             return f"conv after the flat layer {prev.index} ({prev.type})"
         return ""

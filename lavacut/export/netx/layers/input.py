@@ -39,7 +39,7 @@ class Input(LayerKind):
             super().read(info, g, prev_shape)
 
     def support(self, L: LayerInfo, g, state: SupportState, voltage: bool) -> tuple[str, str]:
-        state.have_shape = bool(L.shape)
+        state.have_shape, state.frame_shape = bool(L.shape), tuple(L.shape)
         issue = ""
         if state.position != 0:
             issue = "an input layer after other layers"
