@@ -191,8 +191,8 @@ def add_parsers(sub) -> None:
         description="Works on any NetX file; layer types netx cannot load are listed as "
         "unsupported. It describes the file and ends with its verdict 'would run: yes|no', the "
         "one 'lavacut run' and 'verify' act on: exit 0 for yes; 1 for no (a PROBLEM line, which "
-        "'lavacut check' also fails, or a layer marked CANNOT that lavacut cannot run though Loihi 2 "
-        "might: check then passes and says so); 2 when the file cannot be read. On an event recording (.aedat4, .dat, .raw, N-MNIST .bin, tonic "
+        "'lavacut check' also fails, or a layer marked CANNOT, which check judges by Loihi 2's rules "
+        "alone and names); 2 when the file cannot be read. On an event recording (.aedat4, .dat, .raw, N-MNIST .bin, tonic "
         ".npy): its format, event count, duration, extent, polarities and sensor.",
     )
     p.add_argument("file", help="a .net file or an event recording")
@@ -209,7 +209,9 @@ def add_parsers(sub) -> None:
         "neurons, synaptic memory and axons per core, fan-in, cores and chips, from "
         "Intel's public Loihi 2 figures and the lava/lava-dl sources; unpublished "
         "figures are assumptions listed in the report. Violations are errors (exit 1), "
-        "uses >= 90 % of a limit are warnings.",
+        "uses >= 90 % of a limit are warnings. It judges the chip's rules: a layer only lavacut "
+        "cannot run (inspect's CANNOT) is no violation, and it prints 'lavacut run / "
+        "verify: no (...)'; what inspect lists as PROBLEM fails it.",
     )
     p.add_argument("file", help="a NetX .net file")
     p.add_argument("--target", choices=["loihi2"], default="loihi2", help="the chip checked against (loihi2)")

@@ -132,6 +132,10 @@ REFUSED = {
         [_inp([N_IN]), _dense(16, N_IN, inFeatures=100), _dense(10, 16)],
         "layer/1/inFeatures: 100, but the weight (16, 2312) has 2312 (netx ignores inFeatures and uses the weight)",
     ),
+    "flatten_shape_contradicts_the_layer_before": (
+        [*_conv_net()[:2], {"type": "flatten", "shape": np.array([999])}, _conv_net()[3]],
+        "layer/2/shape: [999], but it flattens the layer before of shape [4, 16, 16] (1024 values)",
+    ),
     "neuron_group_without_type": (
         [_inp([N_IN]), _dense(16, N_IN), {**_dense(10, 16, neuron=False), "neuron": {"vThMant": 80}}],
         "layer/2/neuron: no 'type' dataset (netx reads the neuron type)",
@@ -158,6 +162,11 @@ CANNOT = {
     "sigma_delta": (
         [_inp([N_IN]), _dense(16, N_IN, neuron={"type": b"SDNN"}), _dense(10, 16)],
         "neuron type SDNN: sigma-delta neurons send graded messages",
+        None,
+    ),
+    "graded_flag_without_message_bits": (
+        [_inp([N_IN]), _dense(16, N_IN, neuron={"gradedSpike": True}), _dense(10, 16)],
+        "gradedSpike is set but messageBits is 0, so netx would send binary spikes",
         None,
     ),
     "graded_spikes": (
