@@ -57,9 +57,20 @@ def cmd_check(args) -> int:
     check_io(args, [(report, "--report"), (report.with_suffix(".png"), "--report's core map")], [(args.file, "FILE")])
     rep, written = check_export(args.file, target=args.target, report=args.report, replicas=args.replicas)
     print(rep.format())
+    refused = run_refusal(args.file) if rep.ok else ""
+    if refused:  # this check judges Loihi 2's rules; what lavacut run refuses is said the same way as inspect says it
+        print(f"lavacut run / verify: no ({refused}; 'lavacut inspect' lists every layer)")
     if written:
         print(f"report: {written[0]}; core map: {written[1]}")
     return 0 if rep.ok else 1
+
+
+def run_refusal(path) -> str:
+    """The first layer 'lavacut run' cannot handle, as inspect's CANNOT line names it ("" = none)."""
+    from lavacut.export.netx.inspect import inspect_layers
+
+    bad = next((L for L in inspect_layers(path) if L.run_issue), None)
+    return f"layer {bad.index} ({bad.type}): {bad.run_issue}" if bad else ""
 
 
 def cmd_import(args) -> int:
@@ -90,7 +101,7 @@ def cmd_import(args) -> int:
 
 
 def cmd_inspect(args) -> int:
-    from lavacut.pipelines.stages import file_problems, format_inspection
+    from lavacut.pipelines.stages import format_inspection
     from lavacut.shipped import resolve_export
 
     args.file = str(resolve_export(args.file))  # a path, or a shipped export's name
@@ -105,8 +116,10 @@ def cmd_inspect(args) -> int:
 
         print(format_recording(args.file))
         return 0
-    print(format_inspection(args.file))
-    return 1 if file_problems(args.file) else 0
+    text = format_inspection(args.file)
+    print(text)
+    # the exit status is the verdict of the last line: a PROBLEM line and a layer run cannot handle alike
+    return 0 if text.endswith("would run: yes") else 1
 
 
 def cmd_list(args) -> int:
@@ -176,7 +189,10 @@ def add_parsers(sub) -> None:
         parents=[options.common()],
         help="print a NetX file's layers, metadata and Loihi 2 resource estimate, or what an event recording holds",
         description="Works on any NetX file; layer types netx cannot load are listed as "
-        "unsupported. On an event recording (.aedat4, .dat, .raw, N-MNIST .bin, tonic "
+        "unsupported. It describes the file and ends with its verdict 'would run: yes|no', the "
+        "one 'lavacut run' and 'verify' act on: exit 0 for yes; 1 for no (a PROBLEM line, which "
+        "'lavacut check' also fails, or a layer marked CANNOT, which check judges by Loihi 2's rules "
+        "alone and names); 2 when the file cannot be read. On an event recording (.aedat4, .dat, .raw, N-MNIST .bin, tonic "
         ".npy): its format, event count, duration, extent, polarities and sensor.",
     )
     p.add_argument("file", help="a .net file or an event recording")
@@ -193,7 +209,9 @@ def add_parsers(sub) -> None:
         "neurons, synaptic memory and axons per core, fan-in, cores and chips, from "
         "Intel's public Loihi 2 figures and the lava/lava-dl sources; unpublished "
         "figures are assumptions listed in the report. Violations are errors (exit 1), "
-        "uses >= 90 % of a limit are warnings.",
+        "uses >= 90 % of a limit are warnings. It judges the chip's rules: a layer only lavacut "
+        "cannot run (inspect's CANNOT) is no violation, and it prints 'lavacut run / "
+        "verify: no (...)'; what inspect lists as PROBLEM fails it.",
     )
     p.add_argument("file", help="a NetX .net file")
     p.add_argument("--target", choices=["loihi2"], default="loihi2", help="the chip checked against (loihi2)")

@@ -65,6 +65,8 @@ def cmd_evaluate(args) -> int:
     )
     written = write_report(rep, args.report)
     print_termination_summary(rep)
+    if rep.get("unlabelled_outputs"):
+        print(rep["unlabelled_outputs"]["note"])
     print("report: " + ", ".join(str(p) for p in written))
     return 0
 
@@ -99,6 +101,8 @@ def cmd_run(args) -> int:
             print(f"  sample {r['index']:4d}  t_c {r['t_c']:3d}  pred {r['pred']:3d}  label {r['label']}")
     written = write_report(rep, args.report, plots=False)
     print_termination_summary(rep)
+    if rep.get("unlabelled_outputs"):
+        print(rep["unlabelled_outputs"]["note"])
     if rep.get("note"):
         print(rep["note"])
     print("report: " + ", ".join(str(p) for p in written))

@@ -41,6 +41,8 @@ class Export:
     layers: list[LayerInfo]
     #: set by :meth:`rule` when the asked rule cannot apply and fixed T runs instead
     cutoff_note: str | None = None
+    #: set by :meth:`frames`: (outputs, classes of the data) when the network has more outputs than the data has classes
+    extra_outputs: tuple[int, int] | None = None
 
     @classmethod
     def open(cls, path: str | Path, accept_modified: bool = False, force: bool = False) -> "Export":
@@ -188,6 +190,7 @@ class Export:
             else:
                 data = load_split(cfg, split, progress=progress)
             self._check_labels(data.labels, source)
+        self._check_outputs(_data_classes(cfg, data, user_input is None))
         frames, labels = data.frames, data.labels
         recordings, t0_us = getattr(data, "recordings", None), getattr(data, "t0_us", None)
         notes = list(getattr(data, "notes", []))
@@ -229,6 +232,13 @@ class Export:
                 f"{source}, whose labels go up to {top}: a network for this data set has at least "
                 f"{top + 1} outputs (a network trained on other data: give --input or --config)"
             )
+
+    def _check_outputs(self, k: int) -> None:
+        """Outputs beyond the data's ``k`` classes stand for no label: a
+        decision for one is scored wrong. Not an error (a network may keep
+        spare outputs), but said: :attr:`extra_outputs`."""
+        n = self.num_classes
+        self.extra_outputs = (n, k) if 0 < k < n and not any(L.run_issue for L in self.layers) else None
 
     @staticmethod
     def _stream_split(cfg: RunConfig, split: str, samples: int, progress: bool) -> FramedSplit:
@@ -303,6 +313,26 @@ class Export:
         """The SLAYER network that computes what Lava runs (eval mode)."""
         net, _ = net_from_export(self.path, validated=True)  # checked when opened
         return net
+
+
+def _data_classes(cfg: RunConfig, data, is_split: bool) -> int:
+    """How many classes the data has (0: unknown): the names it gives, else
+    for a data set split the set's own count, else its labels' range."""
+    names = getattr(data, "classes", None)
+    if names:
+        return len(names)
+    if not is_split:
+        return 0  # a user's labels need not cover every class
+    from lavacut.data.dataset_specs import DATASETS
+    from lavacut.data.embedded import CLASSES
+    from lavacut.data.sources import EMBEDDED
+
+    if cfg.data.dataset in DATASETS:
+        return DATASETS[cfg.data.dataset].n_classes
+    if cfg.data.dataset == EMBEDDED:
+        return len(CLASSES)
+    labels = data.labels
+    return int(np.max(labels)) + 1 if labels is not None and len(labels) else 0
 
 
 def _built(policy: str, name: str, params: dict, T: int) -> StopRule:

@@ -10,8 +10,9 @@ metadata field:
    (netx and lavacut would read data from elsewhere, or fail on a dangling
    one), no external or virtual dataset storage; real numbers where netx
    reads numbers (complex ones would lose their imaginary part); integer
-   vectors as shapes; weights whose shape fits the layer and the layer
-   before; and at most :data:`MAX_ELEMENTS` elements declared by the
+   vectors as shapes; weights, conv settings, flatten shapes and the size
+   fields netx ignores (inFeatures, kernelSize, ...) that fit the layer and
+   the layer before (the kinds' ``weight_shape_problem``); at most :data:`MAX_ELEMENTS` elements declared by the
    datasets together and by any layer's ``shape`` (a 200 KB file can
    declare gigabytes that reading would allocate). A file with structure
    problems is not read further.
@@ -250,6 +251,8 @@ def structure_problems(f) -> list[Finding]:
         if "shape" not in g:
             out.append(Finding("structure", f"{where}: no 'shape' dataset (netx sizes every layer from it)"))
             continue
+        if "neuron" in g and isinstance(g["neuron"], h5py.Group) and "type" not in g["neuron"]:
+            out.append(Finding("structure", f"{where}/neuron: no 'type' dataset (netx reads the neuron type)"))
         shape = _small(g["shape"], f"{where}/shape", out, integer=True)
         if shape is None:
             continue
@@ -272,9 +275,9 @@ def structure_problems(f) -> list[Finding]:
 
 
 def _weight_shape_problems(g, where: str, t: str, shape: tuple, prev: tuple | None) -> list[Finding]:
-    """Weights that do not fit the layer's shape or the layer before (its kind says how)."""
+    """Weights (or a reshape) that do not fit the layer's shape or the layer before (its kind says how)."""
     kind = kind_of(t)
-    if "weight" not in g or not hasattr(g["weight"], "shape") or not kind.synaptic:
+    if not kind.reshape_only and ("weight" not in g or not hasattr(g["weight"], "shape") or not kind.synaptic):
         return []
     bad = kind.weight_shape_problem(g, shape, prev)
     return [Finding("structure", f"{where}/{bad}")] if bad else []

@@ -29,6 +29,7 @@ from lavacut.pipelines.run import (
     report_header,
     rule_for_input,
     run_full_and_cutoff,
+    unlabelled_outputs,
 )
 from lavacut.pipelines.shards import SlayerPasses
 from lavacut.util import LavacutError, versions
@@ -140,6 +141,9 @@ def evaluate_export(
                 np.array_equal(np.asarray(full.pred), per_step_predictions(spikes)[:, -1])
             )
         input_report(report, data)
+        extra = unlabelled_outputs(export, report)
+        if extra:
+            report["unlabelled_outputs"] = extra
         # a voltage readout never spikes: its neurons update, and send nothing
         out_spikes = np.zeros(raw.shape, np.uint8) if export.readout == "voltage" else raw
         report["operations"] = _operations(net, frames, hidden, out_spikes, t_c)

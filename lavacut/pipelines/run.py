@@ -191,6 +191,25 @@ def report_header(
     }
 
 
+def unlabelled_outputs(export: Export, report: dict[str, Any]) -> dict[str, Any] | None:
+    """The report's ``unlabelled_outputs`` (docs/reports.md): outputs of the
+    network that no class of the data stands for, and how many decisions
+    fell on them (each scored wrong); None when every output has a class."""
+    if export.extra_outputs is None:
+        return None
+    n, k = export.extra_outputs
+    rows = report.get("per_sample") or []
+    full, cut = (sum(1 for r in rows if r.get(key, -1) >= k) for key in ("pred_full", "pred"))
+    return {
+        "outputs": n,
+        "classes": k,
+        "decided_full": full,
+        "decided_cutoff": cut,
+        "note": f"the network has {n} outputs but the data {k} classes: outputs {k}..{n - 1} stand for no label, "
+        f"and a decision for one is scored wrong ({full} of {len(rows)} samples at full T, {cut} with the cutoff)",
+    }
+
+
 def input_report(report: dict[str, Any], data: FramedSplit) -> dict[str, Any]:
     """Add to ``report`` how a user's input was read: ``label_mapping``, ``sensor``,
     ``fit``, ``left_out``, ``windows`` (the cutoff's latency and idle share
@@ -282,6 +301,9 @@ def run_export(
     )
     report = {**report_header(export, data, split, cfg, "lava", req.user_input), **lava_report(full, cut, rule, T)}
     input_report(report, data)
+    extra = unlabelled_outputs(export, report)
+    if extra:
+        report["unlabelled_outputs"] = extra
     report.update({"versions": versions(), "config": cfg.to_dict()})
     notes = []
     if rule.name == "fixed" and policy is None and not export.cutoff_note:  # (a cutoff note is said once)

@@ -49,6 +49,7 @@ class SupportState:
     prev_kind: LayerKind | None = None  # and its kind
     flat: bool = False  # a flatten layer since it
     have_shape: bool = False  # an input layer gave the frame shape
+    frame_shape: tuple = ()  # and that shape
 
 
 @dataclass

@@ -61,6 +61,8 @@ class Conv(SynapticKind):
             return "axonal delays on a conv layer: netx 0.6.0 ignores them, so Lava would not compute them"
         if prev is None and not state.have_shape:
             return "a conv first layer without an input layer giving the frame shape"
+        if prev is None and len(state.frame_shape) != 3:
+            return f"a conv layer after a flat input layer of shape {state.frame_shape} (netx needs (C, H, W))"
         if prev is not None and (state.flat or len(prev.shape) != 3 or not state.prev_kind.image):
             return f"conv after the flat layer {prev.index} ({prev.type})"
         return ""
@@ -77,9 +79,50 @@ class Conv(SynapticKind):
             )
         if len(shape) != 3 or ws[0] != shape[0]:
             return f"weight: a conv weight of {ws[0]} output channels for a layer of shape {list(shape)} (C, H, W)"
-        if prev is not None and len(prev) == 3 and ws[1] * max(groups, 1) != prev[0]:
+        if groups < 1 or ws[0] % groups:
+            return f"groups: {groups} does not divide the weight's {ws[0]} output channels into groups"
+        if prev is not None and len(prev) == 3 and ws[1] * groups != prev[0]:
+            return f"weight: a conv weight reading {ws[1] * groups} channels after a layer of shape {list(prev)}"
+        return self.field_problem(g, ws, groups) or self.output_problem(g, ws, shape, prev)
+
+    @staticmethod
+    def field_problem(g, ws: tuple, groups: int) -> str:
+        """Conv settings out of range, and the fields netx ignores (it reads
+        the kernel and channels from the weight) that contradict it: which
+        one the network meant is unknown, so the file is refused."""
+        missing = [name for name in ("stride", "padding", "dilation", "groups") if name not in g]
+        if missing:  # netx reads each of them (a KeyError when building without)
+            return f"{missing[0]}: missing (netx reads stride, padding, dilation and groups of every conv layer)"
+        for name, lo in (("stride", 1), ("dilation", 1), ("padding", 0), ("kernelSize", 1)):
+            if name in g and (np.atleast_1d(values(g[name])) < lo).any():
+                return f"{name}: {np.atleast_1d(values(g[name])).tolist()}, not {'positive' if lo else 'non-negative'}"
+        for name, want, what in (
+            ("kernelSize", (ws[2], ws[3]), "the weight's kernels are"),
+            ("inChannels", ws[1] * groups, "the weight reads (x groups)"),
+            ("outChannels", ws[0], "the weight has"),
+        ):
+            if name not in g:
+                continue
+            got = conv_pair(g, name, 0) if name == "kernelSize" else int(np.atleast_1d(values(g[name]))[0])
+            if got != want:
+                return f"{name}: {list(got) if name == 'kernelSize' else got}, but {what} {want} (netx ignores {name} and uses the weight)"
+        return ""
+
+    @staticmethod
+    def output_problem(g, ws: tuple, shape: tuple, prev: tuple | None) -> str:
+        """The layer's (C, H, W) against what the convolution of the layer
+        before makes of it (netx refuses the mismatch when building)."""
+        if prev is None or len(prev) != 3:
+            return ""
+        (sy, sx), (py, px), (dy, dx) = (conv_pair(g, n, d) for n, d in (("stride", 1), ("padding", 0), ("dilation", 1)))
+        out = [
+            (n + 2 * p - d * (k - 1) - 1) // s + 1
+            for n, k, s, p, d in ((prev[1], ws[2], sy, py, dy), (prev[2], ws[3], sx, px, dx))
+        ]
+        if min(out) < 1 or tuple(out) != tuple(shape[1:]):
             return (
-                f"weight: a conv weight reading {ws[1] * max(groups, 1)} channels after a layer of shape {list(prev)}"
+                f"shape: {list(shape)}, but a {ws[2]}x{ws[3]} kernel (stride {(sy, sx)}, padding {(py, px)}, "
+                f"dilation {(dy, dx)}) over the layer before of shape {list(prev)} makes {[ws[0], *out]}"
             )
         return ""
 

@@ -48,6 +48,13 @@ class Dense(SynapticKind):
             return f"weight: a dense weight of shape {ws} for {n} neurons; netx needs ({n}, inputs)"
         if n_in is not None and ws[1] != n_in:
             return f"weight: a dense weight of shape {ws} reading {ws[1]} inputs after a layer of {n_in} neurons"
+        for name, want in (("inFeatures", ws[1]), ("outFeatures", n)):
+            # netx sizes the layer from shape and weight only: a contradicting field leaves unknown which was meant
+            got = np.atleast_1d(values(g[name])) if name in g else None
+            if got is not None and got.size and int(got[0]) != want:
+                return (
+                    f"{name}: {int(got[0])}, but the weight {ws} has {want} (netx ignores {name} and uses the weight)"
+                )
         return ""
 
     def weight_matrix(self, L: LayerInfo, g) -> np.ndarray:

@@ -55,6 +55,9 @@ class DenseRec(Dense):
         both = lava_dense_weights(np.hstack([w, np.asarray(values(g["weight_rec"])).reshape(n_out, n_out)]), where)
         block = slayer.block.cuba.Recurrent(npar, w.shape[1], n_out, pre_hook_fx=q64, delay_shift=False)
         block.neuron.persistent_state = False  # the rebuild's _recurrent carries the state itself
+        # cuba.Recurrent sets its synapses' hook to its neuron's quantize_8bit (a step of 2/64):
+        # odd weight mantissas, which Lava keeps, were rounded to even ones
+        block.input_synapse.pre_hook_fx = block.recurrent_synapse.pre_hook_fx = q64
         set_weights(block.input_synapse.weight, both[:, : w.shape[1]])
         set_weights(block.recurrent_synapse.weight, both[:, w.shape[1] :])
         block.synapse = block.input_synapse  # the feed-forward synapse, as in Dense blocks

@@ -3,6 +3,8 @@ reads; SLAYER's ``cuba.Flatten``."""
 
 from __future__ import annotations
 
+import numpy as np
+
 from lavacut.export.netx.layers.base import LayerInfo, LayerKind, SupportState
 
 
@@ -20,6 +22,12 @@ class Flatten(LayerKind):
             # lava-dl netx transposes the layer before as (C, H, W): it fails on a vector
             return f"a flatten after layer {prev.index} of shape {prev.shape} (netx flattens (C, H, W) only)", ""
         return "", ""
+
+    def weight_shape_problem(self, g, shape: tuple, prev: tuple | None) -> str:
+        n = int(np.prod(prev)) if prev else int(np.prod(shape))
+        if n != int(np.prod(shape)):  # netx ignores it, and the layer after reads the wrong size
+            return f"shape: {list(shape)}, but it flattens the layer before of shape {list(prev)} ({n} values)"
+        return ""
 
     def rebuild(self, L: LayerInfo, g, npar: dict, where: str):
         from lavacut.export.netx.layers.blocks import slayer

@@ -39,10 +39,15 @@ class Input(LayerKind):
             super().read(info, g, prev_shape)
 
     def support(self, L: LayerInfo, g, state: SupportState, voltage: bool) -> tuple[str, str]:
-        state.have_shape = bool(L.shape)
+        state.have_shape, state.frame_shape = bool(L.shape), tuple(L.shape)
         issue = ""
         if state.position != 0:
             issue = "an input layer after other layers"
+        elif not L.neuron and ("weight" in g or "bias" in g):
+            issue = (
+                "an input weight/bias without input neurons: netx ignores them and feeds the frames "
+                "unscaled, so Lava would not compute what the file says"
+            )
         elif L.neuron:
             issue = neuron_issue(L)
             if not issue and None in (L.transform or (None,)):

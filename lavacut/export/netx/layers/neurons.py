@@ -63,8 +63,21 @@ def neuron_issue(L: LayerInfo, voltage_readout: bool = False) -> str:
             f"so it cannot restart this layer exactly between samples"
         )
     bits = L.neuron.get("messageBits", 0)
-    if bool(L.neuron.get("gradedSpike", False)) or (isinstance(bits, (int, float)) and bits > 0):
+    if isinstance(bits, (int, float)) and bits > 0:
         return "graded spikes (gradedSpike / messageBits): the monitor and the SLAYER rebuild count binary spikes"
+    if bool(L.neuron.get("gradedSpike", False)):  # a network trained on graded spikes computes else with binary ones
+        return (
+            "graded spikes (gradedSpike / messageBits): gradedSpike is set but messageBits is 0, so netx would "
+            "send binary spikes, not the graded ones the network was made for"
+        )
+    ref = L.neuron.get("refDelay", 1)
+    if isinstance(ref, (int, float)) and ref > 1 and not voltage_readout:  # a readout never spikes
+        # a network trained with a refractory period computes something else without it
+        return (
+            f"neuron refDelay {int(ref)}: netx ignores it (Lava's CUBA LIF has no refractory period, and "
+            f"neither has the SLAYER rebuild), so Lava would not compute the network's refractory period; "
+            f"only refDelay 0 or 1 (none) runs"
+        )
     vth = L.neuron.get("vThMant")
     if not isinstance(vth, (int, float)) or not math.isfinite(vth) or vth < 0:
         return f"vThMant is {vth!r}, not a non-negative number"
