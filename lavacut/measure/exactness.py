@@ -55,6 +55,9 @@ def explain_exactness(path, frames: np.ndarray | None = None, net=None) -> list[
 
         if net is None:
             net, _ = net_from_export(path)
+        if not hasattr(net, "_warm_up"):  # a NetxRebuild (foreign file): fixed_point_ranges reads SlayerNet only
+            notes.append("fixed-point headroom not measured (measured on networks lavacut trained, not on a rebuild)")
+            return notes
         try:
             ranges = fixed_point_ranges(net, torch.from_numpy(np.asarray(frames, dtype=np.float32)))
         except Exception as e:  # noqa: BLE001 - a reference net of another kind

@@ -140,6 +140,25 @@ def test_explain_exactness_flags_odd_weights(tmp_path, nets):
     assert any("layer 2 weight" in n and "even integers" in n for n in notes)
 
 
+def test_explain_exactness_on_a_foreign_file_says_why_no_headroom(tmp_path):
+    """A file with no lavacut spec is rebuilt from its layers; the headroom
+    is measured on lavacut's own networks only, and the note says so (was an
+    AttributeError's text)."""
+    from lavacut_testing import write_netx
+
+    from lavacut.measure.exactness import explain_exactness
+
+    neuron = {"type": b"CUBA", "iDecay": 1024, "vDecay": 123, "vThMant": 80, "refDelay": 1, "gradedSpike": False}
+    w = np.random.default_rng(0).integers(-20, 21, (4, 8)).astype(np.float32)
+    layers = [{"type": "input", "shape": np.array([8])}]
+    layers += [
+        {"type": "dense", "shape": np.array([4]), "inFeatures": 8, "outFeatures": 4, "weight": w, "neuron": neuron}
+    ]
+    path = write_netx(tmp_path / "foreign.net", layers)
+    notes = explain_exactness(path, frames=np.ones((1, 8, 5), np.float32))
+    assert notes == ["fixed-point headroom not measured (measured on networks lavacut trained, not on a rebuild)"]
+
+
 # ---------------------------------------------------------------- slow: Lava
 
 
