@@ -34,7 +34,7 @@ import numpy as np
 
 from lavacut.cutoff.rules import RULES, rule_from_params
 from lavacut.fixed_point import P_SCALE, W_MANT_MAX, W_MANT_MIN
-from lavacut.util import LavacutError, atomic_path, first_line, json_default, versions
+from lavacut.util import LavacutError, atomic_path, first_line, json_text, versions
 
 META_GROUP = "lavacut"
 FORMAT = 1
@@ -264,7 +264,7 @@ def write_netx(
             check_weights(f)
             full = {"format": FORMAT, **meta, "versions": versions(), "content_sha256": content_hash(f)}
             g = f.create_group(META_GROUP)
-            g.attrs["meta"] = json.dumps(full, default=json_default)
+            g.attrs["meta"] = json_text(full)
             _write_cutoff(g, cutoff or {}, default_policy)
         check(tmp)
     return path
@@ -303,7 +303,7 @@ def _write_cutoff(g, cutoff: dict[str, dict], default_policy: str | None) -> Non
     c = g.create_group("cutoff")
     for name, params in cutoff.items():
         sub = c.create_group(name)
-        sub.attrs["params"] = json.dumps(params, default=json_default)
+        sub.attrs["params"] = json_text(params)
     if default_policy:
         if default_policy not in cutoff:
             raise NetxFileError(f"default policy {default_policy!r} has no calibration in this export")
@@ -440,9 +440,8 @@ def store_calibration(
         with h5py.File(tmp, "a") as f:
             if meta is None:
                 g = f.create_group(META_GROUP)
-                g.attrs["meta"] = json.dumps(
-                    {"format": FORMAT, **base_meta, "versions": versions(), "content_sha256": content_hash(f)},
-                    default=json_default,
+                g.attrs["meta"] = json_text(
+                    {"format": FORMAT, **base_meta, "versions": versions(), "content_sha256": content_hash(f)}
                 )
                 meta = {"cutoff": {}, "default_policy": None}
             g = f[META_GROUP]
@@ -457,6 +456,6 @@ def store_calibration(
                         "export_accuracy": m.pop("accuracy", None),
                     }
                     m["content_sha256"] = content_hash(f)
-                g.attrs["meta"] = json.dumps(m, default=json_default)
+                g.attrs["meta"] = json_text(m)
             _write_cutoff(g, merged, default_policy or meta.get("default_policy"))
         read(tmp)  # validate what was written BEFORE it replaces the export

@@ -20,7 +20,7 @@ from lavacut.config import RunConfig
 from lavacut.data.sources import dataset_classes, dataset_sensor_size
 from lavacut.export.exporter import net_from_checkpoint
 from lavacut.export.rebuild.network import net_from_export
-from lavacut.util import LavacutError, atomic_path, check_output_path, json_default
+from lavacut.util import LavacutError, atomic_path, check_output_path, json_text
 
 #: graph.metadata key holding lavacut's metadata as JSON.
 META_KEY = "lavacut"
@@ -172,7 +172,7 @@ def to_nir(net, meta: dict | None = None, dt: float = DEFAULT_DT):
         "spec": spec.to_dict(),
     }
     metadata = {
-        META_KEY: json.dumps(full_meta, default=json_default),
+        META_KEY: json_text(full_meta),
         "producer": "lavacut",
         "dt": float(dt),
         "dt_unit": "s",
