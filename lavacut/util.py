@@ -22,8 +22,15 @@ class LavacutError(Exception):
 
 
 class Terminated(KeyboardInterrupt):
-    """SIGTERM, raised where Ctrl-C would raise KeyboardInterrupt, so that
-    every cleanup written for Ctrl-C (Lava runtimes, atomic writes) runs."""
+    """SIGTERM (or SIGHUP: the terminal closed), raised where Ctrl-C would
+    raise KeyboardInterrupt, so that every cleanup written for Ctrl-C (Lava
+    runtimes, atomic writes) runs. ``Terminated(signum)``."""
+
+    @property
+    def signum(self) -> int:
+        import signal
+
+        return int(self.args[0]) if self.args else int(signal.SIGTERM)
 
 
 def first_line(exc: BaseException) -> str:

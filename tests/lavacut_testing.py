@@ -221,17 +221,26 @@ def alive(pids) -> list[str]:
     return out
 
 
-def sigterm_during_lava(*args, cwd, settle: float) -> tuple[subprocess.CompletedProcess, list[str], set[str]]:
-    """``lavacut ARGS`` as a process, sent SIGTERM ``settle`` seconds after its
-    Lava runtime is up; returns its result, its children still alive 20 s
-    later, and the /dev/shm entries it left."""
+def signal_during_lava(
+    *args, cwd, settle: float, sig: int = signal.SIGTERM, group: bool = False, nohup: bool = False
+) -> tuple[subprocess.CompletedProcess, list[str], set[str]]:
+    """``lavacut ARGS`` as a process, sent ``sig`` ``settle`` seconds after its
+    Lava runtime is up (``group``: to its whole process group, as a closing
+    terminal sends SIGHUP; ``nohup``: started with SIGHUP ignored); returns its
+    result, its children still alive 20 s later, and the /dev/shm entries it left."""
     shm = set(os.listdir("/dev/shm"))
+
+    def nohup_() -> None:
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+
     proc = subprocess.Popen(
         [sys.executable, "-m", "lavacut.cli", *map(str, args)],
         cwd=cwd,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        start_new_session=group,
+        preexec_fn=nohup_ if nohup else None,
     )
     try:
         deadline = time.time() + 240
@@ -241,8 +250,8 @@ def sigterm_during_lava(*args, cwd, settle: float) -> tuple[subprocess.Completed
         children = descendants(proc.pid)
         assert len(children) >= 3, "Lava never started"
         time.sleep(settle)
-        proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=120)
+        os.killpg(proc.pid, sig) if group else proc.send_signal(sig)
+        out, err = proc.communicate(timeout=240)
     finally:
         if proc.poll() is None:
             proc.kill()

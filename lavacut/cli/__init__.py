@@ -80,7 +80,8 @@ EXIT_BAD_INPUT, EXIT_INTERNAL = 2, 3  # (0 ok, 1 a check failed: the commands re
 EXIT_CODES = (
     "exit codes: 0 ok; 1 a check failed (verify, inspect, check); 2 bad usage or input (one line naming "
     "the file, field or option); 3 an internal error (a bug: rerun with --debug for the traceback); "
-    "130 Ctrl-C; 143 SIGTERM. Every Lava runtime is stopped before lavacut exits."
+    "130 Ctrl-C; 143 SIGTERM; 129 SIGHUP (the terminal closed; nohup keeps lavacut running). Every Lava "
+    "runtime is stopped before lavacut exits."
 )
 
 
@@ -98,7 +99,7 @@ def _unraisable(hook):
 
     def on_unraisable(info):
         if isinstance(info.exc_value, KeyboardInterrupt):
-            signum = signal.SIGTERM if isinstance(info.exc_value, Terminated) else signal.SIGINT
+            signum = info.exc_value.signum if isinstance(info.exc_value, Terminated) else signal.SIGINT
             timer = threading.Timer(0.01, os.kill, (os.getpid(), signum))
             timer.daemon = True
             timer.start()
@@ -129,9 +130,11 @@ def main(argv: list[str] | None = None) -> int:
     where = f"lavacut {args.command}"
     # SIGTERM (a job manager, `timeout`) unwinds like Ctrl-C: every Lava
     # runtime and temporary file is cleaned up on the way out
-    old_term = (
-        signal.signal(signal.SIGTERM, _on_sigterm) if threading.current_thread() is threading.main_thread() else None
-    )
+    # SIGHUP (the terminal closed) likewise, unless started under nohup
+    main_thread = threading.current_thread() is threading.main_thread()
+    hup = main_thread and signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN
+    old_term = signal.signal(signal.SIGTERM, _on_sigterm) if main_thread else None
+    old_hup = signal.signal(signal.SIGHUP, _on_sigterm) if hup else None
     old_unraisable, sys.unraisablehook = sys.unraisablehook, _unraisable(sys.unraisablehook)
     try:
         check_local_workers(args)
@@ -144,8 +147,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt as exc:
         hint = getattr(args, "interrupt_hint", "")
         if isinstance(exc, Terminated):
-            print(f"{where}: terminated (SIGTERM){hint}", file=sys.stderr)
-            return 128 + signal.SIGTERM
+            print(f"{where}: terminated ({signal.Signals(exc.signum).name}){hint}", file=sys.stderr)
+            return 128 + exc.signum
         print(f"{where}: interrupted{hint}", file=sys.stderr)
         return 130
     except OSError as exc:  # a path the user gave: missing, a folder, no permission, disk full
@@ -167,3 +170,5 @@ def main(argv: list[str] | None = None) -> int:
         sys.unraisablehook = old_unraisable
         if old_term is not None:
             signal.signal(signal.SIGTERM, old_term)
+        if old_hup is not None:
+            signal.signal(signal.SIGHUP, old_hup)

@@ -136,7 +136,7 @@ class LavaSession:
     def __enter__(self) -> "LavaSession":
         main = threading.current_thread() is threading.main_thread()
         if main:
-            self._old_handlers = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}
+            self._old_handlers = {sig: signal.getsignal(sig) for sig in stop_signals()}
         try:
             t0 = time.perf_counter()
             exe = self.proc.compile(self.run_cfg)
@@ -148,13 +148,13 @@ class LavaSession:
                 # to the whole process group only appends to a list there, so
                 # they stay alive for the host's orderly stop. In the host it
                 # defers a Ctrl-C during the fork to just after it.
-                for sig in STOP_SIGNALS:
+                for sig in self._old_handlers:
                     signal.signal(sig, lambda signum, frame: deferred.append(signum))
             try:
                 self.proc.create_runtime(executable=exe)
             finally:
                 if main:
-                    for sig in STOP_SIGNALS:
+                    for sig in self._old_handlers:
                         signal.signal(sig, _raise_keyboard_interrupt)
             self.init_s = time.perf_counter() - t0
             if deferred:
@@ -205,13 +205,13 @@ class LavaSession:
     def _close(self) -> None:
         main = threading.current_thread() is threading.main_thread()
         if main:
-            for sig in STOP_SIGNALS:
+            for sig in self._old_handlers:
                 signal.signal(sig, signal.SIG_IGN)  # no second Ctrl-C / SIGTERM mid-cleanup
         try:
             self.problems += shutdown_runtime(self.proc.runtime, self.stop_timeout)
         finally:
             if main:
-                for sig in STOP_SIGNALS:
+                for sig in self._old_handlers:
                     old = self._old_handlers.get(sig)
                     signal.signal(
                         sig,
@@ -227,8 +227,12 @@ class LavaSession:
         return False
 
 
-#: the signals that stop a session in order (Ctrl-C, and SIGTERM from a job manager)
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+def stop_signals() -> tuple[int, ...]:
+    """The signals that stop a session in order: Ctrl-C, SIGTERM from a job
+    manager, and SIGHUP when the terminal closes, unless the process was
+    started to outlive it (``nohup``: SIGHUP ignored, and left so)."""
+    hup = () if signal.getsignal(signal.SIGHUP) is signal.SIG_IGN else (signal.SIGHUP,)
+    return (signal.SIGINT, signal.SIGTERM, *hup)
 
 
 @contextlib.contextmanager
@@ -241,8 +245,8 @@ def stop_signals_raise():
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    old = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}
-    for sig in STOP_SIGNALS:
+    old = {sig: signal.getsignal(sig) for sig in stop_signals()}
+    for sig in old:
         signal.signal(sig, _raise_keyboard_interrupt)
     try:
         yield
@@ -252,7 +256,7 @@ def stop_signals_raise():
 
 
 def _raise_keyboard_interrupt(signum, frame):
-    raise Terminated(signum) if signum == signal.SIGTERM else KeyboardInterrupt
+    raise Terminated(signum) if signum != signal.SIGINT else KeyboardInterrupt
 
 
 # --------------------------------------------------------------------------

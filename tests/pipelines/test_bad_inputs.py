@@ -9,6 +9,7 @@ the --input arrays and folders and NIR graphs of the bring-your-own issue.
 
 from __future__ import annotations
 
+import json
 import shutil
 import signal
 from pathlib import Path
@@ -19,7 +20,7 @@ import numpy as np
 import pytest
 
 from lavacut.cli import main
-from lavacut_testing import REPO, sigterm_during_lava
+from lavacut_testing import REPO, signal_during_lava
 
 DENSE = REPO / "netx_exports" / "embedded_dense.net"
 
@@ -258,9 +259,27 @@ def test_sigterm_stops_lava_like_ctrl_c(tmp_path):
     process or /dev/shm segment left, no report written."""
     # one lane: the run must still be going when the signal comes (32 lanes finish 300 samples in 1 s)
     args = ("run", DENSE, "--samples", 300, "--mode", "stream", "--lanes", 1, "--report", tmp_path / "r.json")
-    r, left, leaked = sigterm_during_lava(*args, cwd=tmp_path, settle=2.0)
+    r, left, leaked = signal_during_lava(*args, cwd=tmp_path, settle=2.0)
     assert r.returncode == 128 + signal.SIGTERM, (r.stdout[-2000:], r.stderr[-2000:])
     assert "terminated (SIGTERM)" in r.stderr and "Traceback" not in r.stderr
     assert not left, f"processes left behind: {left}"
     assert not leaked, f"/dev/shm entries left behind: {sorted(leaked)}"
     assert not (tmp_path / "r.json").exists()
+
+
+@pytest.mark.slow
+def test_a_closing_terminal_stops_lava_unless_nohup(tmp_path):
+    """SIGHUP to the whole process group (the terminal closed, e.g. a dropped
+    ssh session): exit 129, no Lava process or /dev/shm segment left, no
+    report. Under nohup (SIGHUP ignored) the same run goes on and reports."""
+    args = ("run", DENSE, "--samples", 300, "--mode", "stream", "--lanes", 1, "--report", tmp_path / "r.json")
+    r, left, leaked = signal_during_lava(*args, cwd=tmp_path, settle=1.0, sig=signal.SIGHUP, group=True)
+    assert r.returncode == 128 + signal.SIGHUP, (r.stdout[-2000:], r.stderr[-2000:])
+    assert "terminated (SIGHUP)" in r.stderr and "Traceback" not in r.stderr
+    assert not left and not leaked, (left, sorted(leaked))
+    assert not (tmp_path / "r.json").exists()
+    args = (*args[:3], 40, *args[4:])
+    r, left, leaked = signal_during_lava(*args, cwd=tmp_path, settle=0.2, sig=signal.SIGHUP, group=True, nohup=True)
+    assert r.returncode == 0 and "terminated" not in r.stderr, r.stderr[-2000:]
+    assert len(json.loads((tmp_path / "r.json").read_text())["per_sample"]) == 40
+    assert not left and not leaked, (left, sorted(leaked))

@@ -23,7 +23,7 @@ import threading
 
 import numpy as np
 import pytest
-from lavacut_testing import REPO, Hygiene, run_cli, sigterm_during_lava
+from lavacut_testing import REPO, Hygiene, run_cli, signal_during_lava
 from test_layouts import LAYOUTS, T, _frames, _group_sums, _layouts
 
 from lavacut.cutoff.rules import FixedT, TopKGap, cutoff
@@ -445,7 +445,7 @@ def test_hygiene_with_lanes_sigint_and_crash(warm, monkeypatch):
 @pytest.mark.slow
 def test_sigterm_with_lanes_leaves_nothing(tmp_path):
     args = ("run", DENSE, "--samples", 0, "--mode", "stream", "--lanes", 2, "--report", tmp_path / "r.json")
-    r, left, leaked = sigterm_during_lava(*args, cwd=tmp_path, settle=1.0)
+    r, left, leaked = signal_during_lava(*args, cwd=tmp_path, settle=1.0)
     assert r.returncode == 128 + signal.SIGTERM, r.stderr[-2000:]
     assert not left, f"Lava processes left behind: {left}"
     assert not leaked, f"/dev/shm entries left behind: {sorted(leaked)}"

@@ -48,7 +48,7 @@ import traceback
 import numpy as np
 
 from lavacut.runtime.executors import Executor, Task, failure, read_dir, start_order, task_bar, write_dir
-from lavacut.runtime.session import STOP_SIGNALS
+from lavacut.runtime.session import stop_signals
 from lavacut.util import LavacutError, Terminated
 
 
@@ -246,16 +246,17 @@ def _stop_signals_raise():
 
     def handler(signum, frame):
         received.append(signum)
-        raise Terminated(signum) if signum == signal.SIGTERM else KeyboardInterrupt
+        raise Terminated(signum) if signum != signal.SIGINT else KeyboardInterrupt
 
-    old = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}
-    for sig in STOP_SIGNALS:
+    old = {sig: signal.getsignal(sig) for sig in stop_signals()}
+    for sig in old:
         signal.signal(sig, handler)
     try:
         yield
     except KeyboardInterrupt as e:
-        if signal.SIGTERM in received and not isinstance(e, Terminated):
-            raise Terminated(signal.SIGTERM) from None
+        term = [s for s in received if s != signal.SIGINT]
+        if term and not isinstance(e, Terminated):
+            raise Terminated(term[0]) from None
         raise
     finally:
         for sig, h in old.items():
