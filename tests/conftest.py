@@ -72,10 +72,10 @@ def _working_folder(tmp_path_factory, monkeypatch):
 
 @pytest.fixture(autouse=True)
 def _stop_signal_handlers_restored():
-    """Ctrl-C and SIGTERM handled as before the test: a handler left behind
+    """Ctrl-C, SIGTERM and SIGHUP handled as before the test: a handler left behind
     (or SIGINT left ignored, which every later subprocess inherits) would
     change what the next tests see."""
-    before = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    before = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     yield
     left = {
         signal.Signals(sig).name: signal.getsignal(sig) for sig, h in before.items() if signal.getsignal(sig) is not h
