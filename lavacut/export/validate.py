@@ -12,10 +12,10 @@ metadata field:
    reads numbers (complex ones would lose their imaginary part); integer
    vectors as shapes; weights, conv settings, flatten shapes and the size
    fields netx ignores (inFeatures, kernelSize, ...) that fit the layer and
-   the layer before (the kinds' ``weight_shape_problem``); at most :data:`MAX_ELEMENTS` elements declared by the
-   datasets together and by any layer's ``shape`` (a 200 KB file can
-   declare gigabytes that reading would allocate). A file with structure
-   problems is not read further.
+   the layer before (the kinds' ``weight_shape_problem``); at most
+   :data:`MAX_ELEMENTS` elements declared by the datasets together and by
+   any layer's ``shape`` (a 200 KB file can declare gigabytes). A file with
+   structure problems is not read further.
 2. values: NaN or infinite numbers, the ranges netx needs and dense
    weights that are all zero (netx cannot scale them)
    (:func:`lavacut.export.netx.file.layer_problems`).
