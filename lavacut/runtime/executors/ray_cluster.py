@@ -119,11 +119,12 @@ class RayExecutor(Executor):
         self._puts: dict[tuple, tuple] = {}  # what this executor put in the object store: key -> (source, ref)
 
     def _connect(self):
-        ray = _ray()
-        if ray.is_initialized():  # a caller's own connection: used, left as it is
-            return ray
         address = self.address or os.environ.get("RAY_ADDRESS") or None
         address = None if address == "local" else address
+        with _bounded_connect(address):
+            ray = _ray()
+        if ray.is_initialized():  # a caller's own connection: used, left as it is
+            return ray
         where = f"the Ray cluster at {address} (--ray-address / RAY_ADDRESS)" if address else "a local Ray"
         if address:
             check_address(address)
@@ -299,17 +300,18 @@ def _probe(address: str) -> None:
 
 @contextlib.contextmanager
 def _bounded_connect(address: str | None):
-    """Ray's connect to a cluster in one attempt of :data:`CONNECT_TIMEOUT`
-    s (an address that answers but is no Ray, a token refused) instead of
-    its ~20 retries; the user's own settings win. Read when ray.init
-    creates its clients: restored afterwards."""
+    """Ray's connect to a cluster (an address that answers but is no Ray's,
+    a token refused) in one attempt of ~3 x :data:`CONNECT_TIMEOUT` s
+    instead of its 20 attempts of ~45 s. The retry count is read by ray.init;
+    the GCS client's timeout when Ray is imported (so it is bounded only if
+    lavacut imports Ray, here). The user's own settings win; restored
+    afterwards, so that a Ray started here never sees them."""
     if not address:
         yield
         return
     env = {
         "RAY_gcs_server_port_wait_time_s": "1",
         "RAY_py_gcs_connect_timeout_s": str(CONNECT_TIMEOUT),
-        "RAY_gcs_rpc_server_connect_timeout_s": str(CONNECT_TIMEOUT),
     }
     added = [k for k in env if k not in os.environ]
     os.environ.update({k: env[k] for k in added})
