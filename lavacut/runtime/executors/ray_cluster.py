@@ -36,11 +36,13 @@ segments in order; a task still running after ``timeout`` s is killed
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import logging
 import os
 import shutil
 import signal
 import socket
+import sys
 import tempfile
 import threading
 import time
@@ -53,12 +55,22 @@ from lavacut.runtime.session import stop_signals
 from lavacut.util import LavacutError, Terminated
 
 
+_NO_RAY = "--executor ray needs Ray: pip install 'lavacut[ray]' (ray==2.60.0)"
+
+
 def _ray():
     try:
         import ray
     except ImportError:
-        raise LavacutError("--executor ray needs Ray: pip install 'lavacut[ray]' (ray==2.60.0)") from None
+        raise LavacutError(_NO_RAY) from None
     return ray
+
+
+def check_ray() -> None:
+    """Ray is installed, found without importing it (before any work; the
+    import is left to :meth:`RayExecutor._connect`, see :func:`_bounded_connect`)."""
+    if sys.modules.get("ray", False) is None or ("ray" not in sys.modules and importlib.util.find_spec("ray") is None):
+        raise LavacutError(_NO_RAY)
 
 
 def _run_task(fn, kwargs: dict, ship: dict, *blobs):
@@ -128,7 +140,7 @@ class RayExecutor(Executor):
         where = f"the Ray cluster at {address} (--ray-address / RAY_ADDRESS)" if address else "a local Ray"
         if address:
             check_address(address)
-            _probe(address)
+            probe_address(address)
         try:
             with _bounded_connect(address):
                 ray.init(
@@ -275,7 +287,7 @@ def check_address(address: str) -> tuple[str, int] | None:
     return host, int(port)
 
 
-def _probe(address: str) -> None:
+def probe_address(address: str) -> None:
     """Something answers at ``address`` within :data:`PROBE_TIMEOUT` (Ray
     would retry an unreachable one for minutes). Ray replaces a loopback
     host by this machine's address: either may answer."""
