@@ -77,3 +77,37 @@ def test_executor_ray_without_ray(monkeypatch):
     """Ray not installed: named, with the install command."""
     monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` raises ImportError
     _fails_fast(*RUN, "--executor", "ray", match="--executor ray needs Ray: pip install 'lavacut[ray]'")
+
+
+@pytest.mark.slow
+def test_cluster_that_needs_a_token_or_has_no_cpu(tmp_path):
+    """A real head (token authentication, no CPU, in a --temp-dir of its own,
+    stopped by its processes): without the token, exit 2 naming
+    RAY_AUTH_TOKEN; with it, exit 2 naming the missing CPUs (Ray would
+    queue the tasks forever). The cluster itself is left alone."""
+    import secrets
+    import shutil
+    import subprocess
+    import tempfile
+
+    from test_ray_executor import PY, RAY, _free_port, cluster_processes, stop_processes
+
+    temp_dir, port = tempfile.mkdtemp(prefix="lcrayt-", dir="/tmp"), _free_port()
+    env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
+    env.update(RAY_USAGE_STATS_ENABLED="0", PYTHONPATH=os.pathsep.join(sys.path))
+    env.pop("RAY_ADDRESS", None)
+    head = [RAY, "start", "--head", f"--port={port}", "--include-dashboard=false", "--num-cpus=0"]
+    head += [f"--temp-dir={temp_dir}", "--node-ip-address=127.0.0.1", "--disable-usage-stats"]
+    cmd = [PY, "-m", "lavacut", *RUN, "--executor", "ray", "--ray-address", f"127.0.0.1:{port}"]
+    try:
+        subprocess.run(head, env=env, check=True, capture_output=True, timeout=120)
+        no_token = {k: v for k, v in env.items() if not k.startswith("RAY_AUTH")}
+        for e, match in ((no_token, "RAY_AUTH_TOKEN if it uses token"), (env, "has no CPU to run a task on")):
+            start = time.monotonic()
+            r = subprocess.run(cmd, env=e, capture_output=True, text=True, timeout=120, cwd=tmp_path)
+            assert r.returncode == 2 and match in r.stderr.strip().splitlines()[-1], r.stderr[-2000:]
+            assert time.monotonic() - start < 40
+        assert cluster_processes(temp_dir)  # still up: lavacut never stops a cluster it joined
+    finally:
+        stop_processes(list(cluster_processes(temp_dir)), grace=3.0)
+        shutil.rmtree(temp_dir, ignore_errors=True)

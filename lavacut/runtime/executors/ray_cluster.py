@@ -157,6 +157,14 @@ class RayExecutor(Executor):
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise LavacutError(f"could not start or join {where}: {first}{hint}") from None
         self._connected, self.started_cluster = True, address is None
+        # a task needs a CPU: on a cluster of none (a head started with --num-cpus=0 and no
+        # worker node yet) Ray would queue them forever
+        if address and not ray.cluster_resources().get("CPU", 0):
+            self.close()
+            raise LavacutError(
+                f"{where} has no CPU to run a task on: add a node (`ray start --address {address}`) "
+                f"or give another cluster"
+            )
         return ray
 
     def close(self) -> None:
