@@ -5,6 +5,9 @@ joins that cluster and only disconnects at the end (it never stops a cluster
 it joined). Neither given: ``ray.init(address="local")`` starts a Ray on this
 machine for the command, stopped by ``ray.shutdown()`` at the end (``local``,
 not Ray's default lookup, so that lavacut never joins a cluster by accident).
+An address is checked before Ray is asked (:func:`check_address`,
+:func:`probe_address`; Ray retries a dead one for minutes) and Ray's own
+connect is bounded (:func:`_bounded_connect`).
 
 Lava inside Ray: each task runs in a FRESH Ray worker process
 (``max_calls=1``: the worker exits after its task). A Lava graph forks one
