@@ -21,9 +21,25 @@ def config(args):
 
 
 def ray_address(args) -> None:
-    """--ray-address: Ray reads its cluster's address from RAY_ADDRESS."""
+    """--ray-address: Ray reads its cluster's address from RAY_ADDRESS.
+    Checked before any work (a typo is not found after the data is loaded):
+    its form, and with --executor ray that something answers there."""
     if getattr(args, "ray_address", None):
         os.environ["RAY_ADDRESS"] = args.ray_address
+    address = os.environ.get("RAY_ADDRESS")
+    executor = getattr(args, "executor", None)
+    if executor is None and hasattr(args, "config") and (args.config is not None or getattr(args, "overrides", None)):
+        executor = config(args).run.executor  # [run] executor = "ray"
+    if executor != "ray" and not getattr(args, "ray_address", None):
+        return
+    from lavacut.runtime.executors.ray_cluster import check_address, check_ray, probe_address
+
+    if executor == "ray":
+        check_ray()
+    if address and (getattr(args, "ray_address", None) or executor == "ray"):
+        check_address(address)
+        if executor == "ray":
+            probe_address(address)
 
 
 def check_local_workers(args) -> None:

@@ -5,6 +5,9 @@ joins that cluster and only disconnects at the end (it never stops a cluster
 it joined). Neither given: ``ray.init(address="local")`` starts a Ray on this
 machine for the command, stopped by ``ray.shutdown()`` at the end (``local``,
 not Ray's default lookup, so that lavacut never joins a cluster by accident).
+An address is checked before Ray is asked (:func:`check_address`,
+:func:`probe_address`; Ray retries a dead one for minutes) and Ray's own
+connect is bounded (:func:`_bounded_connect`).
 
 Lava inside Ray: each task runs in a FRESH Ray worker process
 (``max_calls=1``: the worker exits after its task). A Lava graph forks one
@@ -36,10 +39,13 @@ segments in order; a task still running after ``timeout`` s is killed
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import logging
 import os
 import shutil
 import signal
+import socket
+import sys
 import tempfile
 import threading
 import time
@@ -52,12 +58,22 @@ from lavacut.runtime.session import stop_signals
 from lavacut.util import LavacutError, Terminated
 
 
+_NO_RAY = "--executor ray needs Ray: pip install 'lavacut[ray]' (ray==2.60.0)"
+
+
 def _ray():
     try:
         import ray
     except ImportError:
-        raise LavacutError("--executor ray needs Ray: pip install 'lavacut[ray]' (ray==2.60.0)") from None
+        raise LavacutError(_NO_RAY) from None
     return ray
+
+
+def check_ray() -> None:
+    """Ray is installed, found without importing it (before any work; the
+    import is left to :meth:`RayExecutor._connect`, see :func:`_bounded_connect`)."""
+    if sys.modules.get("ray", False) is None or ("ray" not in sys.modules and importlib.util.find_spec("ray") is None):
+        raise LavacutError(_NO_RAY)
 
 
 def _run_task(fn, kwargs: dict, ship: dict, *blobs):
@@ -110,28 +126,48 @@ class RayExecutor(Executor):
 
     def __init__(self, workers: int = 1, address: str | None = None, timeout: float = 30.0):
         super().__init__(workers, address)
+        if address:
+            check_address(address)  # before any work: a typo is not found after an hour of training
         self.timeout = timeout
         self._connected = False
         self.started_cluster = False
         self._puts: dict[tuple, tuple] = {}  # what this executor put in the object store: key -> (source, ref)
 
     def _connect(self):
-        ray = _ray()
+        address = self.address or os.environ.get("RAY_ADDRESS") or None
+        address = None if address == "local" else address
+        with _bounded_connect(address):
+            ray = _ray()
         if ray.is_initialized():  # a caller's own connection: used, left as it is
             return ray
-        address = self.address or os.environ.get("RAY_ADDRESS") or None
+        where = f"the Ray cluster at {address} (--ray-address / RAY_ADDRESS)" if address else "a local Ray"
+        if address:
+            check_address(address)
+            probe_address(address)
         try:
-            ray.init(
-                address=address or "local",
-                include_dashboard=False,
-                logging_level=logging.WARNING,
-                log_to_driver=False,
-                configure_logging=True,
-            )
+            with _bounded_connect(address):
+                ray.init(
+                    address=address or "local",
+                    include_dashboard=False,
+                    logging_level=logging.WARNING,
+                    log_to_driver=False,
+                    configure_logging=True,
+                )
         except (ConnectionError, RuntimeError, ValueError) as e:
-            where = f"the Ray cluster at {address}" if address else "a local Ray"
-            raise LavacutError(f"could not start or join {where}: {e}") from None
+            with contextlib.suppress(Exception):
+                ray.shutdown()  # whatever a half-made connection left
+            hint = f"; {_JOIN_HINT}" if address else ""
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise LavacutError(f"could not start or join {where}: {first}{hint}") from None
         self._connected, self.started_cluster = True, address is None
+        # a task needs a CPU: on a cluster of none (a head started with --num-cpus=0 and no
+        # worker node yet) Ray would queue them forever
+        if address and not ray.cluster_resources().get("CPU", 0):
+            self.close()
+            raise LavacutError(
+                f"{where} has no CPU to run a task on: add a node (`ray start --address {address}`) "
+                f"or give another cluster"
+            )
         return ray
 
     def close(self) -> None:
@@ -230,6 +266,83 @@ class RayExecutor(Executor):
                 continue
             for key, files in dirs.items():
                 write_dir(tasks[pending[ref]].kwargs[key], files)
+
+
+#: what to do when a cluster's address does not work
+_JOIN_HINT = (
+    "give the GCS address HOST:PORT that `ray start --head` printed (port 6379 by default) of a running "
+    "cluster, and RAY_AUTH_TOKEN if it uses token authentication, or leave --ray-address and RAY_ADDRESS "
+    "unset to start a Ray here"
+)
+#: seconds: a TCP connection to the address; then Ray's own connect (Ray retries ~20 x 35 s by default)
+PROBE_TIMEOUT = 3.0
+CONNECT_TIMEOUT = 5
+
+
+def check_address(address: str) -> tuple[str, int] | None:
+    """``address`` as Ray joins it: ``local``/``auto`` (None) or HOST:PORT,
+    else a :class:`LavacutError` naming it (no Ray needed)."""
+    if address in ("local", "auto"):
+        return None
+    bad = f"Ray address {address!r} (--ray-address / RAY_ADDRESS)"
+    if "://" in address:
+        scheme = address.split("://", 1)[0]
+        raise LavacutError(
+            f"{bad}: lavacut joins a cluster by its GCS address HOST:PORT, not a {scheme}:// "
+            f"(Ray Client or dashboard) address; {_JOIN_HINT}"
+        )
+    host, sep, port = address.rpartition(":")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host  # [IPv6]:PORT
+    if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise LavacutError(f"{bad}: not HOST:PORT with a port in 1..65535; {_JOIN_HINT}")
+    return host, int(port)
+
+
+def probe_address(address: str) -> None:
+    """Something answers at ``address`` within :data:`PROBE_TIMEOUT` (Ray
+    would retry an unreachable one for minutes). Ray replaces a loopback
+    host by this machine's address: either may answer."""
+    parsed = check_address(address)
+    if parsed is None:
+        return
+    host, port = parsed
+    hosts = [host]
+    with contextlib.suppress(Exception):
+        from ray._private.services import resolve_ip_for_localhost
+
+        hosts.append(resolve_ip_for_localhost(host))
+    errors = []
+    for h in dict.fromkeys(hosts):
+        try:
+            socket.create_connection((h, port), timeout=PROBE_TIMEOUT).close()
+            return
+        except OSError as e:
+            errors.append(e.strerror or type(e).__name__)
+    raise LavacutError(f"no Ray cluster answers at {address} (--ray-address / RAY_ADDRESS): {errors[0]}; {_JOIN_HINT}")
+
+
+@contextlib.contextmanager
+def _bounded_connect(address: str | None):
+    """Ray's connect to a cluster (an address that answers but is no Ray's,
+    a token refused) in one attempt of ~3 x :data:`CONNECT_TIMEOUT` s
+    instead of its 20 attempts of ~45 s. The retry count is read by ray.init;
+    the GCS client's timeout when Ray is imported (so it is bounded only if
+    lavacut imports Ray, here). The user's own settings win; restored
+    afterwards, so that a Ray started here never sees them."""
+    if not address:
+        yield
+        return
+    env = {
+        "RAY_gcs_server_port_wait_time_s": "1",
+        "RAY_py_gcs_connect_timeout_s": str(CONNECT_TIMEOUT),
+    }
+    added = [k for k in env if k not in os.environ]
+    os.environ.update({k: env[k] for k in added})
+    try:
+        yield
+    finally:
+        for k in added:
+            os.environ.pop(k, None)
 
 
 @contextlib.contextmanager
