@@ -385,15 +385,49 @@ def seed_everything(seed: int) -> None:
         torch.manual_seed(seed)
 
 
+def _cache_setting() -> str:
+    """Which setting chose the cache folder, for messages."""
+    if os.environ.get("LAVACUT_CACHE"):
+        return "$LAVACUT_CACHE"
+    return "$XDG_CACHE_HOME/lavacut" if os.environ.get("XDG_CACHE_HOME") else "~/.cache/lavacut"
+
+
+def cache_error(path: str | os.PathLike, problem: str) -> LavacutError:
+    """A cache folder or file that cannot be used, naming it and the setting that chose it."""
+    return LavacutError(f"data cache {path} ({_cache_setting()}): {problem}; set LAVACUT_CACHE to a writable folder")
+
+
 def cache_dir() -> Path:
     """Where built data sets and framed tensors are cached
-    (``$LAVACUT_CACHE``, else ``~/.cache/lavacut``)."""
+    (``$LAVACUT_CACHE``, else ``~/.cache/lavacut``): a writable folder,
+    checked before any data is built (else the build is lost at its end)."""
     root = os.environ.get("LAVACUT_CACHE") or os.path.join(
         os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "lavacut"
     )
     p = Path(root)
-    p.mkdir(parents=True, exist_ok=True)
+    try:
+        p.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise cache_error(p, "is a file, not a folder") from None
+    except OSError as exc:
+        raise cache_error(p, f"cannot create the folder ({exc.strerror})") from None
+    if not p.is_dir():  # a symlink to a file
+        raise cache_error(p, "is not a folder")
+    try:
+        tempfile.TemporaryFile(dir=p).close()
+    except OSError as exc:
+        raise cache_error(p, f"cannot write in the folder ({exc.strerror})") from None
     return p
+
+
+def check_cache_files(*paths: Path) -> None:
+    """Each cache file a regular file or absent: a folder (or FIFO) in its
+    place would make the rename at the end of a long build fail."""
+    for path in paths:
+        with contextlib.suppress(OSError):
+            mode = os.stat(path).st_mode
+            if not stat.S_ISREG(mode):
+                raise cache_error(path, f"is {_file_kind(mode)}, not a cache file; remove it")
 
 
 def import_slayer():

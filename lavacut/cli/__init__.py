@@ -128,6 +128,16 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return EXIT_BAD_INPUT
     where = f"lavacut {args.command}"
+    try:
+        os.getcwd()
+    except FileNotFoundError:  # outputs at relative paths would fail (or torch's import abort) mid-run
+        gone = os.path.realpath("/proc/self/cwd").removesuffix(" (deleted)")
+        print(
+            f"{where}: error: the working folder {gone} was deleted; cd to an existing folder (lavacut "
+            f"writes its default outputs, reports/ and runs/, there)",
+            file=sys.stderr,
+        )
+        return EXIT_BAD_INPUT
     # SIGTERM (a job manager, `timeout`) unwinds like Ctrl-C: every Lava
     # runtime and temporary file is cleaned up on the way out
     # SIGHUP (the terminal closed) likewise, unless started under nohup

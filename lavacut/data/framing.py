@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -23,7 +24,9 @@ import numpy as np
 
 from lavacut.data.events import sample_source, validate_events
 from lavacut.data.fitting import FIT_MODES
-from lavacut.util import LavacutError, atomic_path, atomic_write_json, cache_dir, sha256_file
+from lavacut.util import LavacutError, atomic_path, atomic_write_json, cache_dir, check_cache_files, sha256_file
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -234,6 +237,7 @@ def load_framed(
     key = framed_cache_key(dataset_id, split, cfg)
     path = root / f"framed_{dataset_id.replace('/', '_')}_{split}_{key}.npz"
     meta = path.with_suffix(".json")
+    check_cache_files(path, meta)
     if path.exists() and meta.exists():
         try:
             m = json.loads(meta.read_text())
@@ -245,19 +249,22 @@ def load_framed(
         except Exception:
             pass  # unreadable cache: frame again
     fs = frame_dataset(dataset, cfg, progress=progress, name=f"{dataset_id} {split}")
-    with atomic_path(path, suffix=".npz") as tmp:
-        with open(tmp, "wb") as f:
-            np.savez(f, bits=np.packbits(fs.frames.reshape(-1)), shape=np.array(fs.frames.shape), labels=fs.labels)
-    atomic_write_json(
-        meta,
-        {
-            "sha256": sha256_file(path),
-            "sensor_size": list(fs.sensor_size),
-            "framing": asdict(cfg),
-            "dataset": dataset_id,
-            "split": split,
-        },
-    )
+    try:
+        with atomic_path(path, suffix=".npz") as tmp:
+            with open(tmp, "wb") as f:
+                np.savez(f, bits=np.packbits(fs.frames.reshape(-1)), shape=np.array(fs.frames.shape), labels=fs.labels)
+        atomic_write_json(
+            meta,
+            {
+                "sha256": sha256_file(path),
+                "sensor_size": list(fs.sensor_size),
+                "framing": asdict(cfg),
+                "dataset": dataset_id,
+                "split": split,
+            },
+        )
+    except OSError as exc:  # disk full, the folder gone: the frames in memory are right, only not kept
+        log.warning("framed cache %s not written (%s); the split is framed again next time", path, exc)
     return fs
 
 
