@@ -407,10 +407,11 @@ def cache_dir() -> Path:
     p = Path(root)
     try:
         p.mkdir(parents=True, exist_ok=True)
-    except FileExistsError:
-        raise cache_error(p, "is a file, not a folder") from None
     except OSError as exc:
-        raise cache_error(p, f"cannot create the folder ({exc.strerror})") from None
+        blocker = next((d for d in [p, *p.parents] if d.exists() and not d.is_dir()), None)
+        if blocker is None:
+            raise cache_error(p, f"cannot create the folder ({exc.strerror})") from None
+        raise cache_error(p, f"{'it' if blocker == p else blocker} is a file, not a folder") from None
     if not p.is_dir():  # a symlink to a file
         raise cache_error(p, "is not a folder")
     try:

@@ -97,8 +97,8 @@ def _cache_cases(tmp_path):
     afile = tmp_path / "afile"
     afile.write_text("x")
     return {
-        "a file": (afile, "is a file, not a folder"),
-        "below a file": (afile / "cache", "cannot create the folder (Not a directory)"),
+        "a file": (afile, "it is a file, not a folder"),
+        "below a file": (afile / "sub" / "cache", f"{afile} is a file, not a folder"),
         "cannot be created": (Path("/proc/lavacut-cache"), "cannot create the folder"),
         "not writable": (Path("/proc"), "cannot write in the folder"),
     }
