@@ -168,3 +168,32 @@ def test_reports_as_a_file_refuses_the_default_report(tmp_path, monkeypatch):
     r = run_cli("evaluate", DENSE, "--samples", "2", check=False)
     assert r.returncode == 2 and "--report reports/evaluate.json: reports is a file, not a folder" in r.stderr
     assert Path("reports").read_text() == "mine" and os.listdir(tmp_path) == ["reports"]
+
+
+def test_commands_framing_into_one_cache_at_once_read_whole_files_only(tmp_path):
+    """Writers replace the cache files atomically (same bytes), a cleaner
+    removes them: every reader gets the right frames, never a half file."""
+    from lavacut.data.events import EVENT_DTYPE
+    from lavacut.data.framing import FramingConfig, load_framed
+
+    ev = np.zeros(40, dtype=EVENT_DTYPE)
+    ev["x"], ev["y"], ev["t"], ev["p"] = np.arange(40) % 34, np.arange(40) // 2, np.arange(40) * 1000, 1
+
+    class Data(list):
+        sensor_size = (34, 34, 2)
+
+    data = Data((ev, i % 3) for i in range(12))
+    cfg = FramingConfig(T=8, bin_us=5000)
+    want = load_framed(data, "shared", "test", cfg, progress=False, root=tmp_path / "ref").frames
+
+    def frame(i):
+        for k in range(6):
+            if i == 0 and k % 2:  # a cleaner: the next reader builds again
+                for p in tmp_path.glob("framed_*"):
+                    p.unlink(missing_ok=True)
+            fs = load_framed(data, "shared", "test", cfg, progress=False, root=tmp_path)
+            assert np.array_equal(fs.frames, want)
+
+    _in_threads(frame, 4)
+    frame(1)  # what is left is a whole, valid cache (or none)
+    assert all(p.name.startswith("framed_shared_test_") for p in tmp_path.glob("*") if p.is_file())
