@@ -82,12 +82,17 @@ def test_two_commands_writing_one_report_never_mix_json_and_csv(tmp_path):
 
 
 def test_a_second_training_into_a_busy_folder_is_refused(tmp_path):
-    from lavacut.locks import exclusive_folder
+    from lavacut.locks import exclusive_folder, folder_lock
+    from lavacut.util import LavacutError
 
     run = tmp_path / "run"
     with exclusive_folder(run, "--out"):  # the first training, at work
         (run / "last.pt").write_bytes(b"the first run's")
         r = run_cli("train", "--out", run, "--set", "train.epochs=1", check=False)
+        # a report written into it waits its turn, for a while, then names the folder
+        with pytest.raises(LavacutError, match=f"its folder {run} stayed locked by another lavacut command"):
+            with folder_lock(run / "r.json", wait_s=0.1):
+                pass
     assert r.returncode == 2, r.stderr
     assert f"--out {run} is in use by another lavacut command" in r.stderr
     assert sorted(p.name for p in run.iterdir()) == ["last.pt"] and "Traceback" not in r.stderr
