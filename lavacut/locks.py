@@ -13,6 +13,10 @@ from typing import Iterator
 from lavacut.util import LavacutError
 
 
+class FolderInUse(LavacutError):
+    """Another lavacut command holds the folder (:func:`exclusive_folder`)."""
+
+
 #: a folder that cannot be locked (no read permission, a file system without flock): written unlocked,
 #: as before locks, rather than refused
 UNLOCKABLE = -1
@@ -73,7 +77,7 @@ def exclusive_folder(folder: str | os.PathLike, what: str) -> contextlib.Abstrac
     folder.mkdir(parents=True, exist_ok=True)
     fd = _flock(folder, 0.0)
     if fd is None:
-        raise LavacutError(
+        raise FolderInUse(
             f"{what} {folder} is in use by another lavacut command (a training run writing its "
             f"checkpoints there); wait for it, or give another folder"
         )

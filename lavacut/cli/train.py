@@ -9,7 +9,7 @@ from pathlib import Path
 
 from lavacut.cli import options
 from lavacut.cli.common import check_io, config
-from lavacut.locks import exclusive_folder
+from lavacut.locks import FolderInUse
 from lavacut.util import LavacutError, atomic_write_json, check_path_lengths
 
 
@@ -69,21 +69,20 @@ def cmd_train(args) -> int:
     )
     # the outermost folder this run creates: removed again if training fails before a checkpoint
     created = next((d for d in reversed([run_dir, *run_dir.parents]) if not d.exists()), None)
-    # two trainings into one folder would mix their checkpoints and metrics: the second is refused
-    # (outside the try: its refusal must not remove the folder the first one is writing)
-    with exclusive_folder(run_dir, "--out"):
-        try:
-            r = train(cfg, run_dir, resume=args.resume)
-        except BaseException:
-            if (run_dir / "last.pt").is_file():
-                argv = [a for a in sys.argv[1:] if a not in ("--resume", "--debug")]
-                args.interrupt_hint = (
-                    f"; {run_dir / 'last.pt'} holds the last finished epoch: continue with "
-                    f"'lavacut {shlex.join(argv)} --resume'"
-                )
-            elif created is not None and created.is_dir():
-                shutil.rmtree(created, ignore_errors=True)  # nothing to resume from: leave no empty run folder
-            raise
+    try:
+        r = train(cfg, run_dir, resume=args.resume, what="--out")
+    except FolderInUse:
+        raise  # another training's folder: nothing of it is ours to remove
+    except BaseException:
+        if (run_dir / "last.pt").is_file():
+            argv = [a for a in sys.argv[1:] if a not in ("--resume", "--debug")]
+            args.interrupt_hint = (
+                f"; {run_dir / 'last.pt'} holds the last finished epoch: continue with "
+                f"'lavacut {shlex.join(argv)} --resume'"
+            )
+        elif created is not None and created.is_dir():
+            shutil.rmtree(created, ignore_errors=True)  # nothing to resume from: leave no empty run folder
+        raise
     print(
         f"best validation accuracy {'- (no hold-out)' if r.best_val_acc is None else f'{r.best_val_acc:.4f}'}; test accuracy at full T {r.test_acc:.4f}; "
         f"{r.train_seconds:.0f} s"

@@ -89,6 +89,13 @@ def test_a_second_training_into_a_busy_folder_is_refused(tmp_path):
     with exclusive_folder(run, "--out"):  # the first training, at work
         (run / "last.pt").write_bytes(b"the first run's")
         r = run_cli("train", "--out", run, "--set", "train.epochs=1", check=False)
+        # the recipes' trainings (experiments, rcs-sweep) go through the same trainer
+        from lavacut.config import load_config
+        from lavacut.locks import FolderInUse
+        from lavacut.train.trainer import train
+
+        with pytest.raises(FolderInUse, match=f"run folder {run} is in use"):
+            train(load_config(None), run, progress=False)
         # a report written into it waits its turn, for a while, then names the folder
         with pytest.raises(LavacutError, match=f"its folder {run} stayed locked by another lavacut command"):
             with folder_lock(run / "r.json", wait_s=0.1):
