@@ -24,7 +24,15 @@ import numpy as np
 
 from lavacut.data.events import sample_source, validate_events
 from lavacut.data.fitting import FIT_MODES
-from lavacut.util import LavacutError, atomic_path, atomic_write_json, cache_dir, check_cache_files, sha256_file
+from lavacut.util import (
+    LavacutError,
+    atomic_path,
+    atomic_write_json,
+    cache_dir,
+    check_cache_files,
+    first_line,
+    sha256_file,
+)
 
 log = logging.getLogger(__name__)
 
@@ -241,13 +249,14 @@ def load_framed(
     if path.exists() and meta.exists():
         try:
             m = json.loads(meta.read_text())
-            if m["sha256"] == sha256_file(path):
-                with np.load(path, allow_pickle=False) as z:
-                    shape = tuple(int(s) for s in z["shape"])
-                    bits = np.unpackbits(z["bits"], count=int(np.prod(shape))).reshape(shape).astype(bool)
-                    return FramedSplit(bits, z["labels"], tuple(m["sensor_size"]), cfg)
-        except Exception:
-            pass  # unreadable cache: frame again
+            if m["sha256"] != sha256_file(path):
+                raise ValueError("checksum mismatch")
+            with np.load(path, allow_pickle=False) as z:
+                shape = tuple(int(s) for s in z["shape"])
+                bits = np.unpackbits(z["bits"], count=int(np.prod(shape))).reshape(shape).astype(bool)
+                return FramedSplit(bits, z["labels"], tuple(m["sensor_size"]), cfg)
+        except Exception as exc:  # unreadable cache: frame again
+            log.warning("framed cache %s is unusable (%s); framing again", path, first_line(exc))
     fs = frame_dataset(dataset, cfg, progress=progress, name=f"{dataset_id} {split}")
     try:
         with atomic_path(path, suffix=".npz") as tmp:

@@ -209,3 +209,33 @@ def test_commands_framing_into_one_cache_at_once_read_whole_files_only(tmp_path)
     _in_threads(frame, 4)
     frame(1)  # what is left is a whole, valid cache (or none)
     assert all(p.name.startswith("framed_shared_test_") for p in tmp_path.glob("*") if p.is_file())
+
+
+@pytest.mark.parametrize("damage", ["truncated data", "garbage meta", "meta of another file"])
+def test_a_damaged_framed_cache_is_framed_again_with_a_note(tmp_path, caplog, damage):
+    from lavacut.data.events import EVENT_DTYPE
+    from lavacut.data.framing import FramingConfig, load_framed
+
+    ev = np.zeros(5, dtype=EVENT_DTYPE)
+    ev["x"], ev["t"], ev["p"] = [1, 2, 3, 4, 5], [0, 4000, 8000, 12000, 16000], 1
+
+    class Data(list):
+        sensor_size = (34, 34, 2)
+
+    data, cfg = Data([(ev, 0), (ev[:2], 1)]), FramingConfig(T=4, bin_us=5000)
+    want = load_framed(data, "d", "test", cfg, progress=False, root=tmp_path).frames
+    (npz,) = tmp_path.glob("framed_*.npz")
+    meta = npz.with_suffix(".json")
+    (tmp_path / "junk.bin").write_bytes(b"\0" * 10)  # a stranger's file in the folder: left alone
+    if damage == "truncated data":
+        npz.write_bytes(npz.read_bytes()[:100])
+    elif damage == "garbage meta":
+        meta.write_text("{not json")
+    else:
+        meta.write_text(json.dumps({**json.loads(meta.read_text()), "sha256": "0" * 64}))
+    caplog.clear()
+    fs = load_framed(data, "d", "test", cfg, progress=False, root=tmp_path)
+    assert np.array_equal(fs.frames, want) and f"framed cache {npz} is unusable" in caplog.text
+    caplog.clear()
+    assert np.array_equal(load_framed(data, "d", "test", cfg, progress=False, root=tmp_path).frames, want)
+    assert not caplog.text and (tmp_path / "junk.bin").read_bytes() == b"\0" * 10  # rewritten whole
