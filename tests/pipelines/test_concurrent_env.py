@@ -172,6 +172,11 @@ def test_a_deleted_working_folder_exits_2_naming_it(tmp_path, monkeypatch, capsy
     assert main(["run", str(DENSE), "--samples", "2"]) == 2
     err = capsys.readouterr().err
     assert f"the working folder {gone} was deleted; cd to an existing folder" in err
+    # deleted while a command ran: its write at a relative path (reports/run.json) says why it failed
+    from lavacut.cli import _os_error_message
+
+    msg = _os_error_message(FileNotFoundError(2, "No such file or directory", "reports"))
+    assert msg == f"reports: No such file or directory (the working folder {gone} was deleted while lavacut ran)"
 
 
 def test_reports_as_a_file_refuses_the_default_report(tmp_path, monkeypatch):
