@@ -399,12 +399,14 @@ def cache_error(path: str | os.PathLike, problem: str) -> LavacutError:
 
 def cache_dir() -> Path:
     """Where built data sets and framed tensors are cached
-    (``$LAVACUT_CACHE``, else ``~/.cache/lavacut``): a writable folder,
-    checked before any data is built (else the build is lost at its end)."""
+    (``$LAVACUT_CACHE``, else ``~/.cache/lavacut``), created if missing."""
     root = os.environ.get("LAVACUT_CACHE") or os.path.join(
         os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "lavacut"
     )
-    p = Path(root)
+    return _cache_folder(Path(root))
+
+
+def _cache_folder(p: Path) -> Path:
     try:
         p.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -414,11 +416,17 @@ def cache_dir() -> Path:
         raise cache_error(p, f"{'it' if blocker == p else blocker} is a file, not a folder") from None
     if not p.is_dir():  # a symlink to a file
         raise cache_error(p, "is not a folder")
-    try:
-        tempfile.TemporaryFile(dir=p).close()
-    except OSError as exc:
-        raise cache_error(p, f"cannot write in the folder ({exc.strerror})") from None
     return p
+
+
+def check_cache_writable(folder: Path) -> None:
+    """Before a build: the cache folder takes files (else the build is lost
+    at its end). A read-only folder holding a valid cache is fine to read."""
+    _cache_folder(folder)
+    try:
+        tempfile.TemporaryFile(dir=folder).close()
+    except OSError as exc:
+        raise cache_error(folder, f"cannot write in the folder ({exc.strerror})") from None
 
 
 def check_cache_files(*paths: Path) -> None:

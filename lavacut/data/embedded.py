@@ -19,7 +19,15 @@ import numpy as np
 from lavacut.data.emulator import EmulatorConfig, emulate
 from lavacut.data.events import EVENT_DTYPE
 from lavacut.data.splits import stratified_mask
-from lavacut.util import LavacutError, atomic_path, atomic_write_json, cache_dir, check_cache_files, sha256_file
+from lavacut.util import (
+    LavacutError,
+    atomic_path,
+    atomic_write_json,
+    cache_dir,
+    check_cache_files,
+    check_cache_writable,
+    sha256_file,
+)
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +121,7 @@ def load_or_build(
             return arr
         except Exception as exc:  # corrupt cache: rebuild rather than fail
             log.warning("embedded data cache %s is unusable (%s); rebuilding", data_path, exc)
+    check_cache_writable(data_path.parent)
     arr = build_arrays(cfg, progress=progress)
     try:
         with atomic_path(data_path, suffix=".npz") as tmp:

@@ -30,6 +30,7 @@ from lavacut.util import (
     atomic_write_json,
     cache_dir,
     check_cache_files,
+    check_cache_writable,
     first_line,
     sha256_file,
 )
@@ -257,6 +258,7 @@ def load_framed(
                 return FramedSplit(bits, z["labels"], tuple(m["sensor_size"]), cfg)
         except Exception as exc:  # unreadable cache: frame again
             log.warning("framed cache %s is unusable (%s); framing again", path, first_line(exc))
+    check_cache_writable(path.parent)
     fs = frame_dataset(dataset, cfg, progress=progress, name=f"{dataset_id} {split}")
     try:
         with atomic_path(path, suffix=".npz") as tmp:
