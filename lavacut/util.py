@@ -385,15 +385,58 @@ def seed_everything(seed: int) -> None:
         torch.manual_seed(seed)
 
 
+def _cache_setting() -> str:
+    """Which setting chose the cache folder, for messages."""
+    if os.environ.get("LAVACUT_CACHE"):
+        return "$LAVACUT_CACHE"
+    return "$XDG_CACHE_HOME/lavacut" if os.environ.get("XDG_CACHE_HOME") else "~/.cache/lavacut"
+
+
+def cache_error(path: str | os.PathLike, problem: str) -> LavacutError:
+    """A cache folder or file that cannot be used, naming it and the setting that chose it."""
+    return LavacutError(f"data cache {path} ({_cache_setting()}): {problem}; set LAVACUT_CACHE to a writable folder")
+
+
 def cache_dir() -> Path:
     """Where built data sets and framed tensors are cached
-    (``$LAVACUT_CACHE``, else ``~/.cache/lavacut``)."""
+    (``$LAVACUT_CACHE``, else ``~/.cache/lavacut``), created if missing."""
     root = os.environ.get("LAVACUT_CACHE") or os.path.join(
         os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "lavacut"
     )
-    p = Path(root)
-    p.mkdir(parents=True, exist_ok=True)
+    return _cache_folder(Path(root))
+
+
+def _cache_folder(p: Path) -> Path:
+    try:
+        p.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        blocker = next((d for d in [p, *p.parents] if d.exists() and not d.is_dir()), None)
+        if blocker is None:
+            raise cache_error(p, f"cannot create the folder ({exc.strerror})") from None
+        raise cache_error(p, f"{'it' if blocker == p else blocker} is a file, not a folder") from None
+    if not p.is_dir():  # a symlink to a file
+        raise cache_error(p, "is not a folder")
     return p
+
+
+def check_cache_writable(folder: Path) -> None:
+    """Before a build: the cache folder takes files (else the build is lost
+    at its end). A read-only folder holding a valid cache is fine to read."""
+    _cache_folder(folder)
+    try:
+        tempfile.TemporaryFile(dir=folder).close()
+    except OSError as exc:
+        raise cache_error(folder, f"cannot write in the folder ({exc.strerror})") from None
+
+
+def check_cache_files(*paths: Path) -> None:
+    """Each cache file a regular file or absent: a folder (or FIFO) in its
+    place would make the rename at the end of a long build fail."""
+    for path in paths:
+        with contextlib.suppress(OSError):
+            mode = os.stat(path).st_mode
+            if not stat.S_ISREG(mode):
+                raise cache_error(path, f"is {_file_kind(mode)}, not a cache file; remove it")
 
 
 def import_slayer():

@@ -109,9 +109,21 @@ def _unraisable(hook):
     return on_unraisable
 
 
+def _deleted_cwd() -> str | None:
+    """The working folder, if it was deleted (else None)."""
+    try:
+        os.getcwd()
+    except FileNotFoundError:
+        return os.path.realpath("/proc/self/cwd").removesuffix(" (deleted)")
+    return None
+
+
 def _os_error_message(exc: OSError) -> str:
     what = exc.strerror or str(exc)
     where = " -> ".join(str(p) for p in (exc.filename, exc.filename2) if p)
+    gone = _deleted_cwd()
+    if gone is not None and where and not os.path.isabs(str(exc.filename)):
+        what += f" (the working folder {gone} was deleted while lavacut ran)"
     return f"{where}: {what}" if where else what
 
 
@@ -128,6 +140,14 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return EXIT_BAD_INPUT
     where = f"lavacut {args.command}"
+    gone = _deleted_cwd()
+    if gone is not None:  # outputs at relative paths would fail (or torch's import abort) mid-run
+        print(
+            f"{where}: error: the working folder {gone} was deleted; cd to an existing folder (lavacut "
+            f"writes its default outputs, reports/ and runs/, there)",
+            file=sys.stderr,
+        )
+        return EXIT_BAD_INPUT
     # SIGTERM (a job manager, `timeout`) unwinds like Ctrl-C: every Lava
     # runtime and temporary file is cleaned up on the way out
     # SIGHUP (the terminal closed) likewise, unless started under nohup

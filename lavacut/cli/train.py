@@ -9,6 +9,7 @@ from pathlib import Path
 
 from lavacut.cli import options
 from lavacut.cli.common import check_io, config
+from lavacut.locks import FolderInUse
 from lavacut.util import LavacutError, atomic_write_json, check_path_lengths
 
 
@@ -69,7 +70,9 @@ def cmd_train(args) -> int:
     # the outermost folder this run creates: removed again if training fails before a checkpoint
     created = next((d for d in reversed([run_dir, *run_dir.parents]) if not d.exists()), None)
     try:
-        r = train(cfg, run_dir, resume=args.resume)
+        r = train(cfg, run_dir, resume=args.resume, what="--out")
+    except FolderInUse:
+        raise  # another training's folder: nothing of it is ours to remove
     except BaseException:
         if (run_dir / "last.pt").is_file():
             argv = [a for a in sys.argv[1:] if a not in ("--resume", "--debug")]

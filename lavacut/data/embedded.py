@@ -19,7 +19,15 @@ import numpy as np
 from lavacut.data.emulator import EmulatorConfig, emulate
 from lavacut.data.events import EVENT_DTYPE
 from lavacut.data.splits import stratified_mask
-from lavacut.util import LavacutError, atomic_path, atomic_write_json, cache_dir, sha256_file
+from lavacut.util import (
+    LavacutError,
+    atomic_path,
+    atomic_write_json,
+    cache_dir,
+    check_cache_files,
+    check_cache_writable,
+    sha256_file,
+)
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +110,7 @@ def load_or_build(
     missing, fails its checksum, or cannot be read."""
     cfg = cfg or EmbeddedBuildConfig()
     data_path, meta_path = cache_paths(cfg, root)
+    check_cache_files(data_path, meta_path)
     if data_path.exists() and meta_path.exists():
         try:
             meta = json.loads(meta_path.read_text())
@@ -112,23 +121,27 @@ def load_or_build(
             return arr
         except Exception as exc:  # corrupt cache: rebuild rather than fail
             log.warning("embedded data cache %s is unusable (%s); rebuilding", data_path, exc)
+    check_cache_writable(data_path.parent)
     arr = build_arrays(cfg, progress=progress)
-    with atomic_path(data_path, suffix=".npz") as tmp:
-        with open(tmp, "wb") as f:
-            np.savez(f, events=arr.events, offsets=arr.offsets, labels=arr.labels, is_test=arr.is_test)
-    atomic_write_json(
-        meta_path,
-        {
-            "format_version": FORMAT_VERSION,
-            "sha256": sha256_file(data_path),
-            "seed": cfg.seed,
-            "test_fraction": cfg.test_fraction,
-            "emulator": cfg.emulator.to_dict(),
-            "n_samples": int(len(arr.labels)),
-            "n_test": int(arr.is_test.sum()),
-            "test_indices": np.flatnonzero(arr.is_test).tolist(),
-        },
-    )
+    try:
+        with atomic_path(data_path, suffix=".npz") as tmp:
+            with open(tmp, "wb") as f:
+                np.savez(f, events=arr.events, offsets=arr.offsets, labels=arr.labels, is_test=arr.is_test)
+        atomic_write_json(
+            meta_path,
+            {
+                "format_version": FORMAT_VERSION,
+                "sha256": sha256_file(data_path),
+                "seed": cfg.seed,
+                "test_fraction": cfg.test_fraction,
+                "emulator": cfg.emulator.to_dict(),
+                "n_samples": int(len(arr.labels)),
+                "n_test": int(arr.is_test.sum()),
+                "test_indices": np.flatnonzero(arr.is_test).tolist(),
+            },
+        )
+    except OSError as exc:  # disk full, the folder gone: the data in memory is right, only not kept
+        log.warning("embedded data cache %s not written (%s); the data set is rebuilt next time", data_path, exc)
     return arr
 
 

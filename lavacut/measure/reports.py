@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from lavacut.locks import folder_lock
 from lavacut.util import atomic_path, atomic_write_text, json_text, save_figure
 
 PER_SAMPLE_COLUMNS = ["index", "label", "t_c", "pred", "pred_full", "counts", "counts_full"]
@@ -54,6 +55,11 @@ def write_report(
     beside it (``.samples.csv``; counts as space-separated class counts) and
     the PNG plots."""
     path = Path(path)
+    with folder_lock(path):  # two commands writing the same report: the JSON and the CSV of one run, never mixed
+        return _write_report(report, path, plots, per_sample_in_json)
+
+
+def _write_report(report: dict[str, Any], path: Path, plots: bool, per_sample_in_json: bool) -> list[Path]:
     atomic_write_text(path, report_json(report, per_sample_in_json))
     written = [path]
     if report.get("per_sample") is not None:

@@ -22,6 +22,7 @@ from lavacut.data.augment import RandomTranslate
 from lavacut.data.splits import stratified_mask
 from lavacut.train.inference import accuracy_from_spikes, forward
 from lavacut.data.sources import load_split
+from lavacut.locks import exclusive_folder
 from lavacut.util import LavacutError, atomic_write_json, first_line, save_figure, seed_everything, versions
 
 
@@ -75,8 +76,18 @@ def epoch_lr(cfg, epoch: int) -> float:
     return cfg.optim.lr
 
 
-def train(cfg, run_dir: str | Path, resume: bool = False, progress: bool = True) -> TrainResult:
-    """Train per ``cfg``; with ``resume`` continue from ``run_dir/last.pt``."""
+def train(
+    cfg, run_dir: str | Path, resume: bool = False, progress: bool = True, what: str = "run folder"
+) -> TrainResult:
+    """Train per ``cfg``; with ``resume`` continue from ``run_dir/last.pt``.
+    A second training into ``run_dir`` (another command, ``what`` names the
+    option) is refused with :class:`lavacut.locks.FolderInUse`: the two
+    would mix their checkpoints and metrics."""
+    with exclusive_folder(run_dir, what):
+        return _train(cfg, Path(run_dir), resume, progress)
+
+
+def _train(cfg, run_dir: Path, resume: bool, progress: bool) -> TrainResult:
     import torch
     from lavacut.progress import bar as progress_bar
 

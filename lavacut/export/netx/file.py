@@ -34,6 +34,7 @@ import numpy as np
 
 from lavacut.cutoff.rules import RULES, rule_from_params
 from lavacut.fixed_point import P_SCALE, W_MANT_MAX, W_MANT_MIN
+from lavacut.locks import folder_lock
 from lavacut.util import LavacutError, atomic_path, first_line, json_text, versions
 
 META_GROUP = "lavacut"
@@ -427,9 +428,14 @@ def store_calibration(
     ``accept_modified``: the layers were edited after export on purpose;
     store their new hash, drop the old calibrations and the export-time
     accuracy (they were measured on the old layers)."""
+    path = Path(path)
+    with folder_lock(path):  # two calibrations of one file at once: each adds its rules, none is lost
+        _store_calibration(path, cutoff, default_policy, extra_meta, base_meta, accept_modified, read)
+
+
+def _store_calibration(path, cutoff, default_policy, extra_meta, base_meta, accept_modified, read) -> None:
     import h5py
 
-    path = Path(path)
     meta = read(path, check_hash=not accept_modified)
     if meta is None and base_meta is None:
         raise NetxFileError(
