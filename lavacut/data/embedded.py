@@ -9,7 +9,6 @@ SHA-256 checksum; a missing or corrupt cache is rebuilt.
 from __future__ import annotations
 
 import json
-import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -19,17 +18,9 @@ import numpy as np
 from lavacut.data.emulator import EmulatorConfig, emulate
 from lavacut.data.events import EVENT_DTYPE
 from lavacut.data.splits import stratified_mask
-from lavacut.util import (
-    LavacutError,
-    atomic_path,
-    atomic_write_json,
-    cache_dir,
-    check_cache_files,
-    check_cache_writable,
-    sha256_file,
-)
+from lavacut.data.npz_cache import load_npz_cache, save_npz_cache
+from lavacut.util import LavacutError, cache_dir, check_cache_writable
 
-log = logging.getLogger(__name__)
 
 SENSOR_SIZE = (34, 34, 2)
 CLASSES = [str(d) for d in range(10)]
@@ -110,38 +101,27 @@ def load_or_build(
     missing, fails its checksum, or cannot be read."""
     cfg = cfg or EmbeddedBuildConfig()
     data_path, meta_path = cache_paths(cfg, root)
-    check_cache_files(data_path, meta_path)
-    if data_path.exists() and meta_path.exists():
-        try:
-            meta = json.loads(meta_path.read_text())
-            if meta.get("sha256") != sha256_file(data_path):
-                raise ValueError("checksum mismatch")
-            with np.load(data_path, allow_pickle=False) as z:
-                arr = EmbeddedArrays(z["events"].astype(EVENT_DTYPE), z["offsets"], z["labels"], z["is_test"], cfg)
-            return arr
-        except Exception as exc:  # corrupt cache: rebuild rather than fail
-            log.warning("embedded data cache %s is unusable (%s); rebuilding", data_path, exc)
+    arr = load_npz_cache(
+        data_path,
+        meta_path,
+        "embedded data cache",
+        lambda meta, z: EmbeddedArrays(z["events"].astype(EVENT_DTYPE), z["offsets"], z["labels"], z["is_test"], cfg),
+    )
+    if arr is not None:
+        return arr
     check_cache_writable(data_path.parent)
     arr = build_arrays(cfg, progress=progress)
-    try:
-        with atomic_path(data_path, suffix=".npz") as tmp:
-            with open(tmp, "wb") as f:
-                np.savez(f, events=arr.events, offsets=arr.offsets, labels=arr.labels, is_test=arr.is_test)
-        atomic_write_json(
-            meta_path,
-            {
-                "format_version": FORMAT_VERSION,
-                "sha256": sha256_file(data_path),
-                "seed": cfg.seed,
-                "test_fraction": cfg.test_fraction,
-                "emulator": cfg.emulator.to_dict(),
-                "n_samples": int(len(arr.labels)),
-                "n_test": int(arr.is_test.sum()),
-                "test_indices": np.flatnonzero(arr.is_test).tolist(),
-            },
-        )
-    except OSError as exc:  # disk full, the folder gone: the data in memory is right, only not kept
-        log.warning("embedded data cache %s not written (%s); the data set is rebuilt next time", data_path, exc)
+    arrays = dict(events=arr.events, offsets=arr.offsets, labels=arr.labels, is_test=arr.is_test)
+    meta = {
+        "format_version": FORMAT_VERSION,
+        "seed": cfg.seed,
+        "test_fraction": cfg.test_fraction,
+        "emulator": cfg.emulator.to_dict(),
+        "n_samples": int(len(arr.labels)),
+        "n_test": int(arr.is_test.sum()),
+        "test_indices": np.flatnonzero(arr.is_test).tolist(),
+    }
+    save_npz_cache(data_path, meta_path, "embedded data cache", arrays, meta)
     return arr
 
 

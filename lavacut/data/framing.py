@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -24,18 +23,8 @@ import numpy as np
 
 from lavacut.data.events import sample_source, validate_events
 from lavacut.data.fitting import FIT_MODES
-from lavacut.util import (
-    LavacutError,
-    atomic_path,
-    atomic_write_json,
-    cache_dir,
-    check_cache_files,
-    check_cache_writable,
-    first_line,
-    sha256_file,
-)
-
-log = logging.getLogger(__name__)
+from lavacut.data.npz_cache import load_npz_cache, save_npz_cache
+from lavacut.util import LavacutError, cache_dir, check_cache_writable
 
 
 @dataclass(frozen=True)
@@ -246,36 +235,20 @@ def load_framed(
     key = framed_cache_key(dataset_id, split, cfg)
     path = root / f"framed_{dataset_id.replace('/', '_')}_{split}_{key}.npz"
     meta = path.with_suffix(".json")
-    check_cache_files(path, meta)
-    if path.exists() and meta.exists():
-        try:
-            m = json.loads(meta.read_text())
-            if m["sha256"] != sha256_file(path):
-                raise ValueError("checksum mismatch")
-            with np.load(path, allow_pickle=False) as z:
-                shape = tuple(int(s) for s in z["shape"])
-                bits = np.unpackbits(z["bits"], count=int(np.prod(shape))).reshape(shape).astype(bool)
-                return FramedSplit(bits, z["labels"], tuple(m["sensor_size"]), cfg)
-        except Exception as exc:  # unreadable cache: frame again
-            log.warning("framed cache %s is unusable (%s); framing again", path, first_line(exc))
+
+    def decode(m, z) -> FramedSplit:
+        shape = tuple(int(s) for s in z["shape"])
+        bits = np.unpackbits(z["bits"], count=int(np.prod(shape))).reshape(shape).astype(bool)
+        return FramedSplit(bits, z["labels"], tuple(m["sensor_size"]), cfg)
+
+    cached = load_npz_cache(path, meta, "framed cache", decode)
+    if cached is not None:
+        return cached
     check_cache_writable(path.parent)
     fs = frame_dataset(dataset, cfg, progress=progress, name=f"{dataset_id} {split}")
-    try:
-        with atomic_path(path, suffix=".npz") as tmp:
-            with open(tmp, "wb") as f:
-                np.savez(f, bits=np.packbits(fs.frames.reshape(-1)), shape=np.array(fs.frames.shape), labels=fs.labels)
-        atomic_write_json(
-            meta,
-            {
-                "sha256": sha256_file(path),
-                "sensor_size": list(fs.sensor_size),
-                "framing": asdict(cfg),
-                "dataset": dataset_id,
-                "split": split,
-            },
-        )
-    except OSError as exc:  # disk full, the folder gone: the frames in memory are right, only not kept
-        log.warning("framed cache %s not written (%s); the split is framed again next time", path, exc)
+    arrays = dict(bits=np.packbits(fs.frames.reshape(-1)), shape=np.array(fs.frames.shape), labels=fs.labels)
+    info = {"sensor_size": list(fs.sensor_size), "framing": asdict(cfg), "dataset": dataset_id, "split": split}
+    save_npz_cache(path, meta, "framed cache", arrays, info)
     return fs
 
 
