@@ -19,7 +19,7 @@ import numpy as np
 
 from lavacut.config import RunConfig
 from lavacut.cutoff.metrics import per_sample, termination_summary
-from lavacut.cutoff.rules import FixedT, StopRule
+from lavacut.cutoff.rules import RULES, FixedT, StopRule
 from lavacut.data.framing import FramedSplit
 from lavacut.export.artifact import Export
 from lavacut.runtime.executors import executor_scope
@@ -250,8 +250,7 @@ def rule_for_input(export, policy, params, data, user_input):
         raise LavacutError(
             f"{user_input}: frames of T={T} steps, but the stop rule of {export.path} is calibrated "
             f"step by step for another T ({e}); give frames of the network's T (recordings: framing.T), "
-            f"or --policy fixed, "
-            f"confidence or entropy (no per-step thresholds)"
+            f"or a --policy without per-step thresholds ({', '.join(n for n, c in RULES.items() if not c.thresholds)})"
         ) from None
     return rule
 

@@ -137,7 +137,12 @@ def test_inspect_states_the_layout_run_reads(tmp_path):
 def test_frames_of_another_T_than_the_calibration_name_the_file(tmp_path, T):
     """'topk: beta has 30 entries but the network runs T=10 steps' named neither the file nor a way out."""
     np.save(tmp_path / "f.npy", np.concatenate([GOOD, GOOD], -1)[..., :T])
-    refused(run(tmp_path, tmp_path / "f.npy"), "f.npy", f"frames of T={T} steps", "--policy fixed")
+    refused(
+        run(tmp_path, tmp_path / "f.npy"),
+        "f.npy",
+        f"frames of T={T} steps",
+        "a --policy without per-step thresholds (confidence, entropy, fixed)",
+    )
     refused(run(tmp_path, tmp_path / "f.npy", cmd="evaluate"), "f.npy", f"frames of T={T} steps")
 
 

@@ -142,8 +142,7 @@ class RayExecutor(Executor):
             return ray
         where = f"the Ray cluster at {address} (--ray-address / RAY_ADDRESS)" if address else "a local Ray"
         if address:
-            check_address(address)
-            probe_address(address)
+            probe_address(address)  # its form too (check_address)
         try:
             with _bounded_connect(address):
                 ray.init(
