@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 import signal
 import subprocess
@@ -18,6 +19,7 @@ from lavacut.util import descendant_pids as descendants  # noqa: F401 (the tests
 
 REPO = Path(__file__).resolve().parents[1]
 QUICK = REPO / "sims" / "quick.toml"
+DENSE = REPO / "netx_exports" / "embedded_dense.net"
 #: keys every run and evaluate report has (docs/reports.md has them all)
 RUN_REPORT_KEYS = frozenset(
     {"n_samples", "T", "policy", "policy_params", "accuracy_full", "accuracy_cutoff", "mean_t_cutoff"}
@@ -58,15 +60,41 @@ def _captured_fds():
             stream.close()
 
 
-def run_cli(*args, cwd=None, check=True, env=None):
+class Hung(BaseException):
+    """An in-process command still running at its ``timeout`` (a BaseException:
+    the CLI's own error handling must not turn it into an exit code)."""
+
+
+@contextlib.contextmanager
+def _alarm(timeout: float | None, what: str):
+    """Raise :class:`Hung` in this thread after ``timeout`` seconds: SIGALRM
+    interrupts a blocking system call too (an open() of a FIFO)."""
+    if not timeout:
+        yield
+        return
+
+    def hung(signum, frame):
+        raise Hung(f"{what}: still running after {timeout} s")
+
+    old = signal.signal(signal.SIGALRM, hung)
+    signal.setitimer(signal.ITIMER_REAL, timeout)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+
+def run_cli(*args, cwd=None, check=True, env=None, timeout=None):
     """``lavacut ARGS`` through the real entry point (``lavacut.cli.main``,
     what the console script calls) in this process, from folder ``cwd``
     (default: the test's working folder) with ``env`` added to the environment; returns a CompletedProcess with
     the exit code and what the command and its forked Lava processes wrote
     to stdout / stderr. With ``check`` a non-zero exit fails with the end
-    of its output. In-process saves a Python start and the lava/torch
+    of its output; a command still running after ``timeout`` seconds (a
+    hang) fails the test with :class:`Hung`. In-process saves a Python start and the lava/torch
     imports (seconds each) per call; tests about the process itself
-    (signals, hangs, orphans, a fresh interpreter) use :func:`run_cli_process`."""
+    (signals, orphans, a fresh interpreter) start ``python -m lavacut`` themselves."""
     from lavacut.cli import main
     from lavacut.progress import set_quiet
 
@@ -77,7 +105,8 @@ def run_cli(*args, cwd=None, check=True, env=None):
         os.environ.update(env or {})
         with _captured_fds() as read:
             try:
-                code = main(argv)
+                with _alarm(timeout, "lavacut " + " ".join(argv)):
+                    code = main(argv)
             except SystemExit as exc:  # argparse: bad usage (2), --help / --version (0)
                 code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
                 if isinstance(exc.code, str):
@@ -89,24 +118,6 @@ def run_cli(*args, cwd=None, check=True, env=None):
         os.environ.clear()
         os.environ.update(old_env)
     r = subprocess.CompletedProcess(["lavacut", *argv], code, out, err)
-    if check and r.returncode != 0:
-        raise AssertionError(f"lavacut {args[0]} failed ({r.returncode}):\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}")
-    return r
-
-
-def run_cli_process(*args, cwd=None, check=True, env=None, timeout=None):
-    """``python -m lavacut.cli ARGS`` in a subprocess (for what only a
-    process shows: exit on a signal, a hang cut by ``timeout``, children,
-    a fresh interpreter); with ``check`` a non-zero exit fails with the
-    end of its output."""
-    r = subprocess.run(
-        [sys.executable, "-m", "lavacut.cli", *map(str, args)],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
-        timeout=timeout,
-    )
     if check and r.returncode != 0:
         raise AssertionError(f"lavacut {args[0]} failed ({r.returncode}):\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}")
     return r
@@ -146,6 +157,36 @@ def quick_export(tmp_path_factory) -> Path:
             r = run_cli("export", run / "best.pt", "-o", net)
             (folder.parent / "quick-export.log").write_text(r.stdout + r.stderr)
     return net
+
+
+def local_calibration(tmp_path_factory) -> tuple[Path, str]:
+    """A copy of the shipped embedded_dense.net calibrated by ``lavacut
+    calibrate --workers 1 --executor local`` in this process, made once for
+    the session: the sharded calibrations (two local workers, two Ray nodes)
+    are compared with it. Returns the calibrated copy and calibrate's stdout
+    (the copy's path written as NET)."""
+    import shutil
+
+    with _made_once(tmp_path_factory, "calibrated-locally") as folder:
+        net, out = folder / "w1.net", folder / "calibrate.out"
+        if not out.is_file():
+            folder.mkdir(exist_ok=True)
+            shutil.copyfile(DENSE, net)
+            r = run_cli("calibrate", net, "--workers", 1, "--executor", "local")
+            out.write_text(r.stdout.replace(str(net), "NET"))
+    return net, out.read_text()
+
+
+def local_torch_evaluation(tmp_path_factory) -> dict:
+    """``lavacut evaluate embedded_dense.net --engine torch --samples 150``
+    (sweeps and NeuroBench included) by one local process, made once for
+    the session: the sharded evaluations are compared with its report."""
+    with _made_once(tmp_path_factory, "evaluated-locally") as folder:
+        report = folder / "w1.json"
+        if not report.is_file():
+            args = ["evaluate", DENSE, "--engine", "torch", "--samples", 150, "--workers", 1, "--executor", "local"]
+            run_cli(*args, "--report", report)
+    return json.loads(report.read_text())
 
 
 def shm_mapped_by_others() -> set[str]:

@@ -68,6 +68,7 @@ def test_embedded_split_is_stratified_fixed_and_tonic_compatible(embedded_train,
 
 def test_embedded_cache_checksum_rebuilds_a_corrupt_cache(tmp_path, embedded_train):
     from lavacut.data.embedded import EmbeddedBuildConfig, cache_paths, load_or_build
+    from lavacut.data.emulator import EmulatorConfig
 
     cfg = EmbeddedBuildConfig()
     src_npz, src_json = cache_paths(cfg)
@@ -78,14 +79,19 @@ def test_embedded_cache_checksum_rebuilds_a_corrupt_cache(tmp_path, embedded_tra
     arr = load_or_build(cfg, tmp_path, progress=False)  # valid cache: loaded, not rebuilt
     assert data.stat().st_mtime_ns == stamp
     assert np.array_equal(arr.labels, embedded_train.arrays.labels)
+    # corrupt and missing caches of a small build (short saccades, coarse steps, a high
+    # contrast threshold: 2 s a build, not 15): rebuilt, identical
+    small = EmbeddedBuildConfig(emulator=EmulatorConfig(saccade_us=10_000, dt_us=2_000, contrast=1.0))
+    first = load_or_build(small, tmp_path, progress=False)
+    data, meta = cache_paths(small, tmp_path)
     raw = bytearray(data.read_bytes())
     raw[len(raw) // 2] ^= 0xFF
     data.write_bytes(bytes(raw))
-    arr2 = load_or_build(cfg, tmp_path, progress=False)  # corrupt: rebuilt, identical
-    assert np.array_equal(arr2.events, embedded_train.arrays.events)
-    assert json.loads(meta.read_text())["sha256"] != ""
+    again = load_or_build(small, tmp_path, progress=False)  # corrupt: rebuilt, identical
+    assert np.array_equal(again.events, first.events) and np.array_equal(again.labels, first.labels)
+    assert data.read_bytes() != bytes(raw) and json.loads(meta.read_text())["sha256"] != ""
     data.unlink()  # missing: rebuilt
-    load_or_build(cfg, tmp_path, progress=False)
+    assert np.array_equal(load_or_build(small, tmp_path, progress=False).events, first.events)
     assert data.exists()
 
 

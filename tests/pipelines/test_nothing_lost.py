@@ -27,7 +27,7 @@ import numpy as np
 import pytest
 
 from lavacut.cli import main
-from lavacut_testing import REPO, quick_run, run_cli, run_cli_process
+from lavacut_testing import REPO, quick_run, run_cli
 
 DENSE = REPO / "netx_exports" / "embedded_dense.net"
 
@@ -245,8 +245,19 @@ def test_check_and_export_take_shipped_export_names(work, capsys):
 def test_non_regular_inputs_are_refused(work, argv, message):
     """HANG before issue 22 (the timeout fails the test)."""
     os.mkfifo(work / "fifo")
-    r = run_cli_process(*argv, cwd=work, check=False, timeout=120)
+    r = run_cli(*argv, cwd=work, check=False, timeout=60)
     assert r.returncode == 2 and message in r.stderr, r.stderr
+
+
+def test_the_hang_guard_cuts_a_blocking_open(tmp_path):
+    """The guard the test above relies on: an open() of a FIFO that no one
+    writes blocks, and the timeout cuts it."""
+    from lavacut_testing import Hung, _alarm
+
+    os.mkfifo(tmp_path / "fifo")
+    with pytest.raises(Hung, match="still running after 0.3 s"):
+        with _alarm(0.3, "open fifo"):
+            open(tmp_path / "fifo", "rb")  # noqa: SIM115 - never returns
 
 
 # ----------------------------------------------------------------------------- 8. bad values exit 2, before work

@@ -9,14 +9,10 @@ from __future__ import annotations
 
 import json
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
-from lavacut_testing import run_cli, without_timings
-
-REPO = Path(__file__).resolve().parents[2]
-DENSE = REPO / "netx_exports" / "embedded_dense.net"
+from lavacut_testing import DENSE, local_calibration, local_torch_evaluation, run_cli, without_timings
 
 
 def test_batch_shards_are_whole_batches_in_order():
@@ -91,45 +87,30 @@ def test_neurobench_shards_merge_to_one_process():
 
 
 @pytest.mark.slow
-def test_calibrate_two_workers_stores_the_same_calibration(tmp_path):
+def test_calibrate_two_workers_stores_the_same_calibration(tmp_path, tmp_path_factory):
     from lavacut.export.validate import read_metadata
 
-    stored = {}
-    for workers in (1, 2):
-        net = tmp_path / f"w{workers}.net"
-        shutil.copy(DENSE, net)
-        out = run_cli("calibrate", net, "--workers", workers, "--executor", "local").stdout
-        meta = read_metadata(net)
-        stored[workers] = (meta["cutoff"], meta["calibration"], out.replace(str(net), "NET"))
-    assert stored[1] == stored[2]
+    one, one_out = local_calibration(tmp_path_factory)
+    net = tmp_path / "w2.net"
+    shutil.copy(DENSE, net)
+    out = run_cli("calibrate", net, "--workers", 2, "--executor", "local").stdout
+    stored = {w: (read_metadata(f)["cutoff"], read_metadata(f)["calibration"]) for w, f in ((1, one), (2, net))}
+    assert stored[1] == stored[2] and one_out == out.replace(str(net), "NET")
     assert stored[2][1]["dropout"] > 0  # the sharded pass drew dropout masks, the same ones
 
 
 @pytest.mark.slow
-def test_torch_evaluate_two_workers_same_report(tmp_path):
+def test_torch_evaluate_two_workers_same_report(tmp_path, tmp_path_factory):
     """Two shards of whole batches (150 samples: 128 + 22), NeuroBench's two
     passes in two shards, and the sweeps' calibration passes sharded after the
     driver ran torch itself (operation counts, NeuroBench's static metrics): a
     forked shard must not hang in OpenMP. NeuroBench's metrics are those of
     one process, float for float."""
-    reports = {}
-    for workers in (1, 2):
-        reports[workers] = tmp_path / f"w{workers}.json"
-        run_cli(
-            "evaluate",
-            DENSE,
-            "--engine",
-            "torch",
-            "--samples",
-            150,
-            "--workers",
-            workers,
-            "--executor",
-            "local",
-            "--report",
-            reports[workers],
-        )
-    one, two = (json.loads(reports[w].read_text()) for w in (1, 2))
+    one = local_torch_evaluation(tmp_path_factory)
+    report = tmp_path / "w2.json"
+    args = ["evaluate", DENSE, "--engine", "torch", "--samples", 150, "--workers", 2, "--executor", "local"]
+    run_cli(*args, "--report", report)
+    two = json.loads(report.read_text())
     assert one["n_samples"] == 150 and len(two["per_sample"]) == 150
     assert two["config"]["run"]["workers"] == 2
     assert "sweeps" in two and "error" not in two["neurobench"]

@@ -6,8 +6,9 @@ an average readout, conv outputs, axonal delays (per output, per synapse,
 per input), per-layer thresholds and decays with odd weights and biases, a
 recurrent layer, and sigma-delta files that must be refused naming the layer.
 Each runnable layout: lavacut's multi-sample graph (run_split, halt and
-stream; lava_output) against each sample alone in a fresh stock-netx graph
-(run_single) and against the SLAYER rebuild (verify), spike for spike. Then
+stream; lava_output) against the SLAYER rebuild (verify), every sample, and
+against the first two samples each alone in a fresh stock-netx graph
+(run_single), spike for spike. Then
 the stock .net files of the lava-dl wheel through the CLI. No Lava Process
 is defined here.
 """
@@ -339,14 +340,17 @@ def test_layout_lava_vs_fresh_graphs_vs_slayer(files, name):
 
     path, shape, K, can_verify = files[name]
     x = _frames(shape, seed=len(name))
-    single = np.stack([run_single(path, xi) for xi in x])  # stock netx, fresh graph each
-    assert single.sum() > 0 and single.shape[::2] == (N, T), name
-    sums = _group_sums(single, K)  # (N, K, T) what the monitor counts
+    one = lava_output(path, x)[0]  # one graph for the N samples, every state reset between them
+    assert one.sum() > 0 and one.shape[::2] == (N, T), name
+    # each sample alone in a fresh stock-netx graph: two are enough to show a state left over
+    # from sample 0 in sample 1 (SLAYER below takes every sample alone, all N of them)
+    single = np.stack([run_single(path, xi) for xi in x[:2]])
+    np.testing.assert_array_equal(one[:2], single)
+    sums = _group_sums(one, K)  # (N, K, T) what the monitor counts
     if can_verify:
         net, _ = net_from_export(path)
-        np.testing.assert_array_equal(forward(net, x, readout=False), single)  # SLAYER == Lava at zero shift
+        np.testing.assert_array_equal(forward(net, x, readout=False), one)  # SLAYER == Lava at zero shift
         np.testing.assert_array_equal(forward(net, x), sums)  # the torch engine counts groups too
-    np.testing.assert_array_equal(lava_output(path, x)[0], single)  # one graph, every state reset
     for mode in ("halt", "stream"):
         res = run_split(path, x, None, FixedT(), mode=mode, progress=False)
         np.testing.assert_array_equal(res.counts, sums.sum(-1))  # counts_full == group sums
@@ -365,7 +369,7 @@ def test_layout_lava_vs_fresh_graphs_vs_slayer(files, name):
     else:
         assert res.output_layout == ""
     if name == "conv_avg":  # C-order groups are the channels: output k = c*12 + h*4 + w
-        np.testing.assert_array_equal(sums, single.reshape(N, 4, 12, T).sum(2))
+        np.testing.assert_array_equal(sums, one.reshape(N, 4, 12, T).sum(2))
     if name == "input_conv":  # the transform's bias (0.25) drives the input neurons on zero frames
         assert single[1].sum() > 0
 
@@ -376,7 +380,7 @@ def test_frame_aligned_input_neurons(files):
     from lavacut.runtime.runner import run_single, run_split
 
     path, shape, K, _ = files["input_dense"]
-    x = _frames(shape, seed=3)
+    x = _frames(shape, seed=3)[:3]
     fa = np.stack([run_single(path, xi, frame_aligned=True) for xi in x])
     res = run_split(path, x, None, FixedT(), mode="stream", progress=False, frame_aligned=True)
     assert res.latency == 2 and res.offset == 2

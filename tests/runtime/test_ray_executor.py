@@ -2,7 +2,7 @@
 (``ray start --head`` and ``ray start --address``, one CPU each, addressed
 through 127.0.0.1, token authentication on): sharded ``evaluate --engine
 lava`` (and ``run`` on a Ray lavacut starts) give the local executor's per-sample results, a two-run sweep
-lands on both nodes, and a failing task, SIGTERM to the driver and a local
+lands on both nodes, a driver without the cluster's token is refused, and a failing task, SIGTERM to the driver and a local
 Ray that lavacut starts itself leave no Lava process, no /dev/shm segment and
 no Ray process behind.
 
@@ -27,7 +27,16 @@ import time
 from pathlib import Path
 
 import pytest
-from lavacut_testing import descendants, new_shm, run_cli, run_shard_failing, without_timings
+from lavacut_testing import (
+    DENSE,
+    descendants,
+    local_calibration,
+    local_torch_evaluation,
+    new_shm,
+    run_cli,
+    run_shard_failing,
+    without_timings,
+)
 
 pytest.importorskip("ray")
 
@@ -132,11 +141,18 @@ def _free_port() -> int:
 class Cluster:
     def __init__(self, temp_dir: str, address: str, env: dict[str, str]):
         self.temp_dir, self.address, self.env = temp_dir, address, env
+        self.nodes: set[str] = set()  # the node IDs, once both joined
 
     def lavacut(self, *args, cwd=None, timeout: float = 900, **kw) -> subprocess.CompletedProcess:
         return subprocess.run(
             [PY, "-m", "lavacut", *args], env=self.env, cwd=cwd, capture_output=True, text=True, timeout=timeout, **kw
         )
+
+    def up(self) -> bool:
+        """Its GCS server and both raylets (one per node) still running: a
+        process check, where node_ids() starts a driver (seconds)."""
+        alive = [cmd for p, cmd in cluster_processes(self.temp_dir).items() if not _is_zombie(p)]
+        return sum("/raylet " in cmd for cmd in alive) == 2 and any("/gcs_server " in cmd for cmd in alive)
 
     def node_ids(self) -> set[str]:
         out = subprocess.run(
@@ -189,11 +205,12 @@ def cluster():
         )
         c = Cluster(temp_dir, f"127.0.0.1:{port}", env)
         assert _wait_until(lambda: len(c.node_ids()) == 2, 180), "the second node did not join"
+        c.nodes = c.node_ids()  # the node IDs stay while the cluster lives
         yield c
     finally:
         # on SIGTERM alone a raylet takes ~10 s and the GCS server stays: killed
-        # after a short grace, as `ray stop --force` does (nothing is left in /dev/shm)
-        stop_processes(list(cluster_processes(temp_dir)), grace=3.0)
+        # at once, as `ray stop --force` does (nothing is left in /dev/shm)
+        stop_processes(list(cluster_processes(temp_dir)), grace=0)
         left = {p: cmd for p, cmd in cluster_processes(temp_dir).items() if not _is_zombie(p)}
         shutil.rmtree(temp_dir, ignore_errors=True)
         assert not left, f"cluster processes left: {left}"
@@ -338,6 +355,29 @@ def test_evaluate_sharded_on_two_nodes_equals_local(cluster, tmp_path):
 
 
 @pytest.mark.slow
+def test_joining_without_the_token_is_named(cluster, tmp_path):
+    """The cluster uses token authentication: lavacut without RAY_AUTH_TOKEN
+    makes one bounded attempt and exits 2 naming RAY_AUTH_TOKEN (Ray's
+    connect would retry for minutes); the cluster is left alone."""
+    env = {k: v for k, v in cluster.env.items() if not k.startswith("RAY_AUTH")}
+    start = time.monotonic()
+    r = subprocess.run(
+        [PY, "-m", "lavacut", "run", "embedded_dense", "--samples", "2", "--workers", "2"]
+        + ["--executor", "ray", "--ray-address", cluster.address],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode == 2 and "RAY_AUTH_TOKEN if it uses token" in r.stderr.strip().splitlines()[-1], r.stderr[
+        -2000:
+    ]
+    assert time.monotonic() - start < 40
+    assert cluster.up()
+
+
+@pytest.mark.slow
 def test_verify_sharded_on_two_nodes(cluster, tmp_path):
     """verify's Lava side in two shards on the cluster: spike for spike SLAYER's."""
     report = tmp_path / "verify.json"
@@ -386,7 +426,7 @@ def test_sweep_runs_land_on_both_nodes(cluster, tmp_path):
     assert res.returncode == 0, res.stderr[-3000:]
     out = json.loads((tmp_path / "sims" / "results" / "rcs_sweep.json").read_text())
     nodes = [r["node"] for r in out["runs"]]
-    assert len(nodes) == 2 and set(nodes) == cluster.node_ids(), nodes  # one run on each node
+    assert len(nodes) == 2 and set(nodes) == cluster.nodes, nodes  # one run on each node
     for seed in (0, 1):
         run_dir = tmp_path / "runs" / "rcs_sweep" / "quick" / f"a0_s{seed}"
         for f in ("best.pt", "metrics.json", f"quick_a0_s{seed}.net", "rcs_sweep_evaluation.json"):
@@ -397,33 +437,31 @@ def test_sweep_runs_land_on_both_nodes(cluster, tmp_path):
 
 
 @pytest.mark.slow
-def test_calibrate_and_torch_evaluate_sharded_on_two_nodes(cluster, tmp_path):
+def test_calibrate_and_torch_evaluate_sharded_on_two_nodes(cluster, tmp_path, tmp_path_factory):
     """calibrate's and evaluate --engine torch's SLAYER passes (and
     NeuroBench's) in two Ray shards: the calibration stored and the report
-    equal one local process's."""
+    equal one local process's (the references test_sharded_passes.py compares
+    two local workers with)."""
     from lavacut.export.validate import read_metadata
 
     clean = _Clean(cluster)
-    stored, reports = {}, {}
-    for executor, workers in (("local", "1"), ("ray", "2")):
-        # the local reference in this process (no second start-up), Ray's from a driver of its own
-        lavacut = run_cli if executor == "local" else cluster.lavacut
-        on = ["--workers", workers, "--executor", executor] + (["--ray-address", cluster.address] * (executor == "ray"))
-        net = tmp_path / f"{executor}.net"
-        shutil.copy(REPO / "netx_exports" / "embedded_dense.net", net)
-        res = lavacut("calibrate", str(net), *on)
-        assert res.returncode == 0, res.stderr[-3000:]
-        meta = read_metadata(net)
-        stored[executor] = (meta["cutoff"], meta["calibration"])
-        reports[executor] = tmp_path / f"{executor}.json"
-        # --no-sweeps: the sweeps are computed from the merged spikes on the driver
-        args = ["evaluate", str(net), "--engine", "torch", "--samples", "150", "--no-sweeps"]
-        res = lavacut(*args, *on, "--report", str(reports[executor]))
-        assert res.returncode == 0, res.stderr[-3000:]
-    assert stored["local"] == stored["ray"]
-    local, ray_ = (json.loads(reports[e].read_text()) for e in ("local", "ray"))
+    on = ["--workers", "2", "--executor", "ray", "--ray-address", cluster.address]
+    local_net, _ = local_calibration(tmp_path_factory)
+    net = tmp_path / "ray.net"
+    shutil.copy(DENSE, net)
+    res = cluster.lavacut("calibrate", str(net), *on)
+    assert res.returncode == 0, res.stderr[-3000:]
+    stored = [(m["cutoff"], m["calibration"]) for m in map(read_metadata, (local_net, net))]
+    assert stored[0] == stored[1]
+    # --no-sweeps: the sweeps are computed from the merged spikes on the driver (compared without them)
+    report = tmp_path / "ray.json"
+    args = ["evaluate", str(DENSE), "--engine", "torch", "--samples", "150", "--no-sweeps", "--report", str(report)]
+    res = cluster.lavacut(*args, *on)
+    assert res.returncode == 0, res.stderr[-3000:]
+    local, ray_ = local_torch_evaluation(tmp_path_factory), json.loads(report.read_text())
+    assert "sweeps" in local and "sweeps" not in ray_
+    local = {k: v for k, v in local.items() if k not in ("sweeps", "sweep_calibration")}
     assert len(ray_["per_sample"]) == 150 and "error" not in ray_["neurobench"]
-    local["export"] = ray_["export"]
     assert without_timings(local) == without_timings(ray_)
     clean.check()
 
@@ -479,7 +517,7 @@ def test_failing_task_is_named_and_leaves_nothing(cluster):
         res.stdout + res.stderr[-3000:]
     )
     assert "connected after: False" in res.stdout
-    assert len(cluster.node_ids()) == 2
+    assert cluster.up()
     clean.check()
 
 
@@ -530,7 +568,7 @@ def test_sigterm_cancels_every_task(cluster, tmp_path):
     assert p.returncode == 143, err[-3000:]
     assert "terminated (SIGTERM)" in err
     clean.check()
-    assert len(cluster.node_ids()) == 2
+    assert cluster.up()
 
 
 @pytest.mark.slow

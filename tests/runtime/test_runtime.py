@@ -364,7 +364,9 @@ def test_isolation_bias_and_delay_synapses(tmp_path, variant):
     activity for future steps)."""
     import h5py
 
+    from lavacut.export.rebuild.network import net_from_export
     from lavacut.runtime.runner import run_split
+    from lavacut.train.inference import forward
 
     path = str(tmp_path / f"{variant}.net")
     _export(_dense_blocks((24, 16, 12, 4), (4.0, 3.0, 3.0), seed=2), path)
@@ -377,13 +379,16 @@ def test_isolation_bias_and_delay_synapses(tmp_path, variant):
             else:
                 g.create_dataset("delay", data=rng.integers(0, 5, n).astype(np.float64))
     x = _iso_frames(10, 24, seed=3)
-    single = _single_all(path, x)
+    # each sample alone: in the SLAYER rebuild of the file (all 10), and in a fresh
+    # stock-netx graph (samples 0 and 1: enough to show the two references agree)
+    alone = forward(net_from_export(path)[0], x, readout=False).astype(np.int64)
+    np.testing.assert_array_equal(_single_all(path, x[:2]), alone[:2])
     rule = TopKGap(beta=np.r_[0.0, np.full(T - 1, 1.0)])
     res = run_split(path, x, np.zeros(10, int), rule, mode="stream", progress=False)
-    _check_against_single(res, single, rule)
+    _check_against_single(res, alone, rule)
     assert len(set(res.t_c.tolist())) > 1
     if variant == "bias":
-        assert single[1].sum() > 0  # bias alone drives output spikes
+        assert alone[1].sum() > 0  # bias alone drives output spikes
 
 
 # --------------------------------------------------------------------------
