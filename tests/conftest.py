@@ -43,23 +43,36 @@ def pytest_sessionfinish(session, exitstatus):
         shutil.rmtree(_CACHE, ignore_errors=True)
 
 
-#: the test files that take longest, longest first: pytest-xdist hands files to its
-#: workers in collection order, and the last long file to start sets when the suite ends
+#: the test files that take longest (wall time, measured), longest first. pytest-xdist
+#: hands whole files to its workers, by its own order most tests first: the Ray file
+#: (few tests, ~5 minutes) started last and set when the suite ended
 LONGEST_FIRST = (
     "runtime/test_ray_executor.py",
-    "runtime/test_runtime.py",
-    "pipelines/test_rcs_sweep.py",
     "runtime/test_lanes.py",
     "runtime/test_layouts.py",
+    "runtime/test_fast_models.py",
+    "runtime/test_runtime.py",
+    "train/test_train.py",
+    "pipelines/test_rcs_sweep.py",
+    "test_packaging.py",
 )
 
 
-def pytest_collection_modifyitems(config, items):
-    def rank(item):
-        path = item.nodeid.split("::")[0]
-        return next((i for i, name in enumerate(LONGEST_FIRST) if path.endswith(name)), len(LONGEST_FIRST))
+def pytest_xdist_make_scheduler(config, log):
+    """``--dist loadfile`` with the files of LONGEST_FIRST handed out first, in
+    that order, then the others in pytest-xdist's order."""
+    if config.getvalue("dist") != "loadfile":
+        return None  # pytest-xdist's own scheduler
+    from xdist.scheduler import LoadFileScheduling
 
-    items.sort(key=rank)  # stable: the order within a file, and of the other files, stays
+    class LongestFirst(LoadFileScheduling):
+        def _assign_work_unit(self, node):
+            for name in reversed(LONGEST_FIRST):  # the queue is an OrderedDict of files
+                for scope in [f for f in self.workqueue if f.endswith(name)]:
+                    self.workqueue.move_to_end(scope, last=False)
+            super()._assign_work_unit(node)
+
+    return LongestFirst(config, log)
 
 
 @pytest.fixture(autouse=True)

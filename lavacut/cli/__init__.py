@@ -156,6 +156,8 @@ def main(argv: list[str] | None = None) -> int:
     old_term = signal.signal(signal.SIGTERM, _on_sigterm) if main_thread else None
     old_hup = signal.signal(signal.SIGHUP, _on_sigterm) if hup else None
     old_unraisable, sys.unraisablehook = sys.unraisablehook, _unraisable(sys.unraisablehook)
+    # --ray-address reaches Ray as RAY_ADDRESS: for this command only, not for the rest of a caller's process
+    ray_address = os.environ.get("RAY_ADDRESS")
     try:
         check_local_workers(args)
         return int(args.func(args) or 0)
@@ -188,6 +190,10 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INTERNAL
     finally:
         sys.unraisablehook = old_unraisable
+        if ray_address is None:
+            os.environ.pop("RAY_ADDRESS", None)
+        else:
+            os.environ["RAY_ADDRESS"] = ray_address
         if old_term is not None:
             signal.signal(signal.SIGTERM, old_term)
         if old_hup is not None:

@@ -52,8 +52,9 @@ def test_shipped_export_meets_the_cutoff_targets(path, tmp_path):
     assert rep["timestep_ratio"] >= 2.5, what
     assert rep["ratio_vs_static_truncation"] >= 1.5, what
 
-    conf = _evaluate(path, tmp_path, "conformal")
-    (g,) = [g for g in conf["guarantees"] if g["rule"] == "conformal"]
-    assert g["target"]["alpha"] == pytest.approx(0.05)
+    # the report's guarantees: every calibrated rule at its own cutoff, on the same test split
+    # (what `--policy conformal` reports as its accuracy_cutoff)
+    (g,) = [g for g in rep["guarantees"] if g["rule"] == "conformal"]
+    assert g["n_samples"] == 359 and g["target"]["alpha"] == pytest.approx(0.05)
     assert g["achieved"]["rate"] >= 0.95, (path.name, g)
-    assert conf["accuracy_cutoff"] >= 0.95, (path.name, conf["accuracy_cutoff"])
+    assert g["accuracy_cutoff"] >= 0.95, (path.name, g["accuracy_cutoff"])

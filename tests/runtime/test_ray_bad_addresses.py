@@ -79,6 +79,22 @@ def test_executor_ray_without_ray(monkeypatch):
     _fails_fast(*RUN, "--executor", "ray", match="--executor ray needs Ray: pip install 'lavacut[ray]'")
 
 
+def test_ray_address_is_the_commands_own(monkeypatch, capsys):
+    """--ray-address reaches Ray as RAY_ADDRESS for that command only: a
+    process that calls lavacut.cli.main (a notebook, a script) keeps its own
+    RAY_ADDRESS, or none."""
+    from lavacut.cli import main
+
+    bad = f"127.0.0.1:{_closed_port()}"
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    assert main([*RUN, "--executor", "ray", "--ray-address", bad]) == 2
+    assert "RAY_ADDRESS" not in os.environ
+    monkeypatch.setenv("RAY_ADDRESS", "10.0.0.1:6379")
+    assert main([*RUN, "--executor", "ray", "--ray-address", bad]) == 2
+    assert os.environ["RAY_ADDRESS"] == "10.0.0.1:6379"
+    assert f"no Ray cluster answers at {bad}" in capsys.readouterr().err
+
+
 @pytest.mark.slow
 def test_cluster_with_no_cpu(tmp_path):
     """A real head with no CPU (token authentication, as every test cluster

@@ -381,20 +381,8 @@ def test_joining_without_the_token_is_named(cluster, tmp_path):
 def test_verify_sharded_on_two_nodes(cluster, tmp_path):
     """verify's Lava side in two shards on the cluster: spike for spike SLAYER's."""
     report = tmp_path / "verify.json"
-    res = cluster.lavacut(
-        "verify",
-        "embedded_dense",
-        "--samples",
-        "8",
-        "--workers",
-        "2",
-        "--executor",
-        "ray",
-        "--ray-address",
-        cluster.address,
-        "--report",
-        str(report),
-    )
+    args = ["verify", "embedded_dense", "--samples", "8", "--workers", "2", "--report", str(report)]
+    res = cluster.lavacut(*args, "--executor", "ray", "--ray-address", cluster.address)
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-3000:]
     summary = json.loads(report.read_text())
     assert summary["n_samples"] == summary["n_identical"] == 8
@@ -524,7 +512,9 @@ def test_failing_task_is_named_and_leaves_nothing(cluster):
 @pytest.mark.slow
 def test_sigterm_cancels_every_task(cluster, tmp_path):
     """SIGTERM to the driver mid-run: exit 143, the running shards cancelled,
-    their Lava runtimes stopped on the nodes; the cluster itself stays up."""
+    their Lava runtimes stopped on the nodes, and the third shard, queued for
+    a CPU (three workers on the cluster's two: lavacut says so), never runs;
+    the cluster itself stays up."""
     clean = _Clean(cluster)
     # one lane per shard: the shards must still be running when the signal comes (32 lanes end them in 1 s)
     p = subprocess.Popen(
@@ -537,7 +527,7 @@ def test_sigterm_cancels_every_task(cluster, tmp_path):
             "--samples",
             "0",
             "--workers",
-            "2",
+            "3",
             "--lanes",
             "1",
             "--mode",
@@ -567,6 +557,8 @@ def test_sigterm_cancels_every_task(cluster, tmp_path):
             p.wait()
     assert p.returncode == 143, err[-3000:]
     assert "terminated (SIGTERM)" in err
+    note = "the Ray cluster has 2 CPU(s) and --workers is 3: 2 task(s) run at a time, the others wait"
+    assert err.count(note) == 1, err[-3000:]
     clean.check()
     assert cluster.up()
 

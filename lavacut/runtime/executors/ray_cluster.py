@@ -130,6 +130,7 @@ class RayExecutor(Executor):
             check_address(address)  # before any work: a typo is not found after an hour of training
         self.timeout = timeout
         self._connected = False
+        self._said_cpus = False  # the note on more workers than the cluster's CPUs, once
         self.started_cluster = False
         self._puts: dict[tuple, tuple] = {}  # what this executor put in the object store: key -> (source, ref)
 
@@ -180,6 +181,14 @@ class RayExecutor(Executor):
         self, tasks: list[Task], progress: bool = True, desc: str = "tasks", unit: str = "task", on_result=None
     ) -> list:
         ray = self._connect()
+        cpus = int(ray.cluster_resources().get("CPU", 0))
+        if min(self.workers, len(tasks)) > cpus and not self._said_cpus:  # Ray queues the rest without a word
+            self._said_cpus = True
+            print(
+                f"lavacut: note: the Ray cluster has {cpus} CPU(s) and --workers is {self.workers}: "
+                f"{cpus} task(s) run at a time, the others wait for a free CPU",
+                file=sys.stderr,
+            )
         remote = ray.remote(max_calls=1, num_cpus=1, max_retries=0)(_run_task)  # fresh process per task
         dirs: dict[str, object] = {}  # one object per shipped folder in this job
         calls = []
