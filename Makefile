@@ -23,7 +23,8 @@ demo: $(STAMP)
 	$(VENV)/bin/lavacut demo
 
 # Two test workers (pytest-xdist; TEST_WORKERS=0: all in one process). A test file stays on one
-# worker, so its module fixtures are made once. --durations: the 20 slowest tests listed at the end.
+# worker, so its module fixtures are made once; the longest files start first (tests/conftest.py).
+# --durations: the 20 slowest tests listed at the end.
 TEST_WORKERS ?= 2
 test: $(STAMP) lint
 	$(VENV)/bin/python -m pytest tests -n $(TEST_WORKERS) --dist loadfile --durations=20

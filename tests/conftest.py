@@ -55,6 +55,7 @@ LONGEST_FIRST = (
     "train/test_train.py",
     "pipelines/test_rcs_sweep.py",
     "test_packaging.py",
+    "runtime/test_runtime_memory.py",  # one test of ~15 s: the last to end when it started last
 )
 
 
