@@ -137,6 +137,19 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _sigterm_once(p: subprocess.Popen, running, what: str) -> str:
+    """SIGTERM to the lavacut process ``p`` once ``running()`` holds; its
+    stderr (killed if it outlives the signal by 120 s)."""
+    try:
+        assert _wait_until(running, 300), what
+        p.send_signal(signal.SIGTERM)
+        return p.communicate(timeout=120)[1]
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+
+
 # ----------------------------------------------------------------------------- the cluster
 class Cluster:
     def __init__(self, temp_dir: str, address: str, env: dict[str, str]):
@@ -544,17 +557,8 @@ def test_sigterm_cancels_every_task(cluster, tmp_path):
         stdout=subprocess.DEVNULL,
         text=True,
     )
-    try:
-        # both shards are running Lava graphs on the nodes
-        assert _wait_until(lambda: len(lava_hosts(forks_of_ray_workers(cluster.temp_dir))) >= 2, 300), (
-            "the shards did not start"
-        )
-        p.send_signal(signal.SIGTERM)
-        err = p.communicate(timeout=120)[1]
-    finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
+    # both shards are running Lava graphs on the nodes
+    err = _sigterm_once(p, lambda: len(lava_hosts(forks_of_ray_workers(cluster.temp_dir))) >= 2, "no shards started")
     assert p.returncode == 143, err[-3000:]
     assert "terminated (SIGTERM)" in err
     note = "the Ray cluster has 2 CPU(s) and --workers is 3: 2 task(s) run at a time, the others wait"
@@ -611,14 +615,7 @@ def test_local_ray_started_by_lavacut_is_stopped(tmp_path):
         workers = {q for q in started if q in table and table[q][0].startswith("ray::")}
         return bool(lava_hosts({q: "" for q, (_, pp) in table.items() if pp in workers}))
 
-    try:
-        assert _wait_until(lava_running, 300), "no shard started"
-        p.send_signal(signal.SIGTERM)
-        err = p.communicate(timeout=120)[1]
-    finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
+    err = _sigterm_once(p, lava_running, "no shard started")
     assert p.returncode == 143, err[-3000:]
     assert _wait_until(lambda: not [q for q in started if os.path.exists(f"/proc/{q}") and not _is_zombie(q)], 60), (
         f"processes lavacut started are left: {[_table().get(q) for q in started if os.path.exists(f'/proc/{q}')]}"
