@@ -8,11 +8,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from event_files_testing import events
-from lavacut_testing import REPO, run_cli
+from lavacut_testing import DENSE as NET, run_cli
 
 from lavacut.config import ConfigError, load_config
 
-NET = REPO / "netx_exports" / "embedded_dense.net"
 
 # file content -> words the error names (besides the file)
 FILES = {

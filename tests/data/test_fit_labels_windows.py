@@ -13,7 +13,7 @@ import shutil
 import numpy as np
 import pytest
 from event_files_testing import events, structured, write_aedat4, write_dat
-from lavacut_testing import REPO, run_cli
+from lavacut_testing import DENSE as EXPORT, run_cli
 
 from lavacut.config import ConfigError, load_config
 from lavacut.data.events import make_events
@@ -23,7 +23,6 @@ from lavacut.data.labels import MIN_CALIBRATION_SAMPLES, folder_labels
 from lavacut.data.user_input import InputShapeError, LabelError, load_user_input
 from lavacut.util import LavacutError
 
-EXPORT = REPO / "netx_exports" / "embedded_dense.net"
 DIGITS = [str(k) for k in range(10)]
 FC = FramingConfig(bin_us=10_000, T=30)
 NET = (2, 34, 34)

@@ -8,13 +8,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from event_files_testing import events, write_aedat4, write_nmnist
-from lavacut_testing import REPO, run_cli
+from lavacut_testing import DENSE as NET, run_cli
 
 from lavacut.data.events import EventFileError
 from lavacut.data.tonic_files import CIFAR10DVS_CLASSES, LayoutError
 from lavacut.data.tonic_sets import TonicDatasetError, load_tonic_dataset
-
-NET = REPO / "netx_exports" / "embedded_dense.net"
 
 
 def ev34(n=100, seed=0):

@@ -9,9 +9,8 @@ from pathlib import Path
 
 import h5py
 import numpy as np
-from lavacut_testing import REPO
+from lavacut_testing import DENSE, REPO
 
-DENSE = REPO / "netx_exports" / "embedded_dense.net"
 CONV = REPO / "netx_exports" / "embedded_conv.net"
 
 

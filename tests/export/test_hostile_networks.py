@@ -16,11 +16,10 @@ import os
 import h5py
 import numpy as np
 import pytest
-from lavacut_testing import REPO, run_cli, write_netx
+from lavacut_testing import DENSE, run_cli, write_netx
 
 from lavacut.export.loihi2.rules import netx_weight_format
 
-DENSE = REPO / "netx_exports" / "embedded_dense.net"
 N_IN = 2 * 34 * 34  # the embedded data's (P, H, W) per step
 CUBA = {"type": b"CUBA", "iDecay": 1024, "vDecay": 123, "vThMant": 80, "refDelay": 1, "gradedSpike": False}
 EMBEDDED = ("--set", "data.dataset=embedded")

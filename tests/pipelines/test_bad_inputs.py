@@ -20,9 +20,7 @@ import numpy as np
 import pytest
 
 from lavacut.cli import main
-from lavacut_testing import REPO, signal_during_lava
-
-DENSE = REPO / "netx_exports" / "embedded_dense.net"
+from lavacut_testing import DENSE, signal_during_lava
 
 
 def _edit_layer(path: Path, layer: str, name: str, fn) -> None:

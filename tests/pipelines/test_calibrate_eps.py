@@ -9,13 +9,11 @@ import shutil
 
 import numpy as np
 import pytest
-from lavacut_testing import REPO, run_cli
+from lavacut_testing import DENSE, run_cli
 
 from lavacut.cutoff.calibrate import calibrate_all
 from lavacut.cutoff.rules import Confidence, TopKGap, rule_from_params
 from lavacut.export.validate import read_metadata
-
-DENSE = REPO / "netx_exports" / "embedded_dense.net"
 
 
 def _spikes(n=120, k=3, T=10, seed=0):

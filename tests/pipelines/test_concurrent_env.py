@@ -19,9 +19,7 @@ import numpy as np
 import pytest
 
 from lavacut.cli import main
-from lavacut_testing import REPO, run_cli
-
-DENSE = REPO / "netx_exports" / "embedded_dense.net"
+from lavacut_testing import DENSE, run_cli
 
 
 def _in_threads(fn, n):

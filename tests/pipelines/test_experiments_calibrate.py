@@ -7,15 +7,13 @@ import dataclasses
 import shutil
 
 import pytest
-from lavacut_testing import REPO
+from lavacut_testing import DENSE
 
 import lavacut.pipelines.experiments as ex
 from lavacut.config import CutoffConfig
 from lavacut.export.artifact import Export
 from lavacut.export.validate import read_metadata
 from lavacut.pipelines.run import open_run
-
-DENSE = REPO / "netx_exports" / "embedded_dense.net"
 
 
 def _finished_run(tmp_path):

@@ -27,9 +27,7 @@ import numpy as np
 import pytest
 
 from lavacut.cli import main
-from lavacut_testing import REPO, quick_run, run_cli
-
-DENSE = REPO / "netx_exports" / "embedded_dense.net"
+from lavacut_testing import DENSE, quick_run, run_cli
 
 
 def _sha(path: Path) -> str:

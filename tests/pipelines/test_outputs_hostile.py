@@ -21,9 +21,8 @@ import numpy as np
 import pytest
 
 from lavacut.cli import main
-from lavacut_testing import REPO
+from lavacut_testing import DENSE
 
-DENSE = REPO / "netx_exports" / "embedded_dense.net"
 LONG_DIR = "d" * 300
 DEEP = "/".join(["d" * 250] * 17)
 

@@ -4,9 +4,7 @@ calibration, and a NetX file lavacut did not write (no metadata)."""
 import json
 
 import pytest
-from lavacut_testing import REPO, RUN_REPORT_KEYS, run_cli
-
-EXPORT = REPO / "netx_exports" / "embedded_dense.net"
+from lavacut_testing import DENSE as EXPORT, REPO, RUN_REPORT_KEYS, run_cli
 
 
 @pytest.mark.slow

@@ -4,12 +4,10 @@ when the command line does not say otherwise."""
 import json
 
 import pytest
-from lavacut_testing import REPO, run_cli
+from lavacut_testing import DENSE as EXPORT, run_cli
 
 from lavacut.export.artifact import Export
 from lavacut.pipelines.run import RunRequest, open_run
-
-EXPORT = REPO / "netx_exports" / "embedded_dense.net"
 
 
 def test_command_line_over_run_section_over_export_config(tmp_path):

@@ -7,9 +7,8 @@ import json
 
 import numpy as np
 import pytest
-from lavacut_testing import REPO, run_cli
+from lavacut_testing import DENSE as EXPORT, run_cli
 
-EXPORT = REPO / "netx_exports" / "embedded_dense.net"
 N = 6
 
 

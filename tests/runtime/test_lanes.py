@@ -23,13 +23,11 @@ import threading
 
 import numpy as np
 import pytest
-from lavacut_testing import REPO, Hygiene, run_cli, signal_during_lava
+from lavacut_testing import DENSE, Hygiene, run_cli, signal_during_lava
 from test_layouts import LAYOUTS, T, _frames, _group_sums, _layouts
 
 from lavacut.cutoff.rules import FixedT, TopKGap, cutoff
 from lavacut.util import LavacutError
-
-DENSE = REPO / "netx_exports" / "embedded_dense.net"
 
 
 # --------------------------------------------------------------------------

@@ -14,11 +14,9 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-from lavacut_testing import REPO
+from lavacut_testing import DENSE
 
 from lavacut.cutoff.rules import FixedT
-
-DENSE = REPO / "netx_exports" / "embedded_dense.net"
 
 
 @pytest.fixture

@@ -8,13 +8,9 @@ first sample taken after the runtime is up to the last one before it ends.
 import os
 import threading
 import time
-from pathlib import Path
 
 import pytest
-from lavacut_testing import tree_rss_kib
-
-REPO = Path(__file__).resolve().parents[2]
-EXPORT = REPO / "netx_exports" / "embedded_dense.net"
+from lavacut_testing import DENSE as EXPORT, tree_rss_kib
 
 
 @pytest.mark.slow
