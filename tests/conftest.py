@@ -18,6 +18,13 @@ from pathlib import Path
 
 import pytest
 
+# One BLAS and one OpenMP thread per test process, and so per core under
+# `make test` (pytest-xdist, a worker per core); subprocesses inherit it.
+# Idle OpenBLAS and OpenMP (torch) threads spin-wait: ~5% of the suite's CPU
+# went to them (measured with perf). Set before anything loads numpy or torch.
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
 # Lava fixes the 'fork' start method when first imported and fails if a
 # progress bar (tqdm makes a multiprocessing lock) fixed one before:
 # lavacut.runtime prepares that once for the whole session.

@@ -17,6 +17,8 @@ import sys
 import threading
 import time
 
+from threadpoolctl import threadpool_limits
+
 from lavacut.util import LavacutError, Terminated
 
 BACKENDS = ("cpu", "loihi2")
@@ -128,6 +130,7 @@ class LavaSession:
         self.init_s = 0.0
         self.problems: list[str] = []
         self._old_handlers: dict = {}
+        self._blas = None  # threadpoolctl's limits while the session is open
 
     @property
     def runtime(self):
@@ -138,6 +141,11 @@ class LavaSession:
         if main:
             self._old_handlers = {sig: signal.getsignal(sig) for sig in stop_signals()}
         try:
+            # one BLAS thread per library in the host and in the Lava processes it
+            # forks (inherited), until the session closes: the processes already
+            # share the cores, and OpenBLAS's idle threads spin-wait (a fused dense
+            # step on a loaded 2-core machine: 17 ms with two threads, 0.5 ms with one)
+            self._blas = threadpool_limits(1, user_api="blas")
             t0 = time.perf_counter()
             exe = self.proc.compile(self.run_cfg)
             self.compile_s = time.perf_counter() - t0
@@ -210,6 +218,9 @@ class LavaSession:
         try:
             self.problems += shutdown_runtime(self.proc.runtime, self.stop_timeout)
         finally:
+            if self._blas is not None:
+                self._blas.restore_original_limits()
+                self._blas = None
             if main:
                 for sig in self._old_handlers:
                     old = self._old_handlers.get(sig)

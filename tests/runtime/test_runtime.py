@@ -239,6 +239,34 @@ def test_bad_arguments(dense):
         run_split(dense.path, x, [0, 0], TopKGap(beta=np.ones(T - 1)))
 
 
+def test_lava_session_has_one_blas_thread_and_restores_the_callers(dense, monkeypatch):
+    """While a Lava session is open the host (and so each Lava process it
+    forks) has one BLAS thread per library; the caller's setting returns
+    after it."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from lavacut.runtime.runner import run_single
+    from lavacut.runtime.session import LavaSession
+
+    def blas_threads() -> dict[str, int]:
+        return {i["filepath"]: i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"}
+
+    seen = []
+    real = LavaSession.run_steps
+
+    def observed(self, n):
+        seen.append(blas_threads())
+        return real(self, n)
+
+    monkeypatch.setattr(LavaSession, "run_steps", observed)
+    with threadpool_limits(2, user_api="blas"):
+        callers = blas_threads()
+        assert 2 in callers.values()  # a library the session must change
+        run_single(dense.path, dense.x[0])
+        assert seen == [dict.fromkeys(callers, 1)]
+        assert blas_threads() == callers
+
+
 # --------------------------------------------------------------------------
 # run_single: alignment with SLAYER, latency, conv layout
 # --------------------------------------------------------------------------

@@ -121,8 +121,6 @@ class PyFusedNetworkModel(PyLoihiProcessModel):
     def _build(self):
         from lavacut.runtime.procs.fast_models import ConvKernel, DelayDenseKernel, DenseKernel, LifKernel
 
-        _one_blas_thread()
-
         layers = []
         for sp in self._specs:
             L = dict(kind=sp["kind"], in_shape=tuple(sp["in_shape"]), flatten=bool(sp.get("flatten", False)))
@@ -200,15 +198,3 @@ class PyFusedNetworkModel(PyLoihiProcessModel):
                 L["rec_buf"] = L["rec"].batch(s.reshape(-1, B))
             x = s
         return self._layers[-1]["v"].copy() if self._send_voltage else x
-
-
-def _one_blas_thread() -> None:
-    """One BLAS thread in this Lava process: its products are small and the
-    other Lava processes need the cores; on a loaded 2-core machine
-    OpenBLAS's second thread made a fused dense step 35x slower (17 ms vs
-    0.5 ms, measured). threadpoolctl where installed, else left as is."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        return
-    threadpool_limits(1, user_api="blas")
