@@ -147,6 +147,7 @@ class LavaSession:
             # step on a loaded 2-core machine: 17 ms with two threads, 0.5 ms with one)
             self._blas = threadpool_limits(1, user_api="blas")
             t0 = time.perf_counter()
+            _memoize_model_search()
             exe = self.proc.compile(self.run_cfg)
             self.compile_s = time.perf_counter() - t0
             t0 = time.perf_counter()
@@ -236,6 +237,33 @@ class LavaSession:
         if self.problems and exc_type is None:
             print("lavacut: runtime shutdown: " + "; ".join(self.problems), file=sys.stderr)
         return False
+
+
+def _memoize_model_search() -> None:
+    """Lava's compiler finds a Process's ProcessModels by executing afresh
+    every module in the Process's folder and in its package's sibling
+    folders, for every Process of every compile (lava 0.10: ~37 ms a
+    Process, most of a graph's compile time, measured). The answer for a
+    Process class stays while its files do: searched once per class and
+    process here. Classes of ``__main__`` (a script or notebook may define
+    models later) are searched each time, as Lava does."""
+    from lava.magma.compiler.compiler_graphs import ProcGroupDiGraphs
+
+    search = ProcGroupDiGraphs._find_proc_models
+    if hasattr(search, "lava_search"):
+        return
+    found: dict[type, list] = {}
+
+    def memoized(proc):
+        cls = type(proc)
+        if cls.__module__ == "__main__":
+            return search(proc)
+        if cls not in found:
+            found[cls] = search(proc)
+        return list(found[cls])
+
+    memoized.lava_search = search  # Lava's own, uncached
+    ProcGroupDiGraphs._find_proc_models = staticmethod(memoized)
 
 
 def stop_signals() -> tuple[int, ...]:

@@ -17,7 +17,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from lavacut_testing import Hygiene
+from lavacut_testing import DENSE, Hygiene
 
 from lavacut.cutoff import rules as policies
 from lavacut.cutoff.rules import Confidence, Conformal, Entropy, FixedT, TopKGap, cutoff
@@ -265,6 +265,35 @@ def test_lava_session_has_one_blas_thread_and_restores_the_callers(dense, monkey
         run_single(dense.path, dense.x[0])
         assert seen == [dict.fromkeys(callers, 1)]
         assert blas_threads() == callers
+
+
+def test_model_search_is_lavas_once_per_process_class(monkeypatch):
+    """The ProcessModel search lavacut memoizes finds what Lava's own finds,
+    and a second search executes no module file."""
+    from lava.magma.compiler import compiler_graphs
+    from lava.proc.dense.process import Dense
+    from lava.proc.lif.process import LIF
+
+    from lavacut.runtime.network import load_network
+    from lavacut.runtime.session import _memoize_model_search
+
+    _memoize_model_search()
+    search = compiler_graphs.ProcGroupDiGraphs._find_proc_models
+    net = load_network(DENSE)  # netx's Network and its blocks
+    procs = [LIF(shape=(2,)), Dense(weights=np.eye(2)), net, net.layers[0]]
+    for p in procs:
+        assert search(p) == search.lava_search(p) and search(p), type(p).__name__
+
+    executed = []
+    real = compiler_graphs.import_utils.spec_from_file_location
+    monkeypatch.setattr(
+        compiler_graphs.import_utils, "spec_from_file_location", lambda *a, **k: executed.append(a) or real(*a, **k)
+    )
+    for p in procs:
+        search(p)
+    assert executed == []
+    search.lava_search(procs[0])
+    assert executed  # the spy sees Lava's own search
 
 
 # --------------------------------------------------------------------------
