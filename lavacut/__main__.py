@@ -2,7 +2,7 @@
 
 import sys
 
-from lavacut.cli import main
+from lavacut.cli import program
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(program())

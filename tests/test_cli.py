@@ -215,3 +215,24 @@ def test_check_refuses_replicas_below_one(tmp_path, capsys, monkeypatch, raw, sh
     assert f"argument --replicas: must be an integer >= 1, got {shown}" in capsys.readouterr().err
     assert not (tmp_path / "reports").exists()  # refused before anything is written
     assert build_parser().parse_args(["check", "x.net", "--replicas", "3"]).replicas == 3
+
+
+def test_the_program_freezes_its_imports_and_main_leaves_a_callers_gc_alone(monkeypatch, capsys):
+    """``lavacut`` in a process of its own moves what its imports made to
+    gc's permanent generation; :func:`main` called in a caller's process
+    freezes nothing of the caller's."""
+    import gc
+    import sys
+
+    from lavacut.cli import program
+
+    assert gc.get_freeze_count() == 0
+    assert main(["list"]) == 0
+    assert gc.get_freeze_count() == 0
+    monkeypatch.setattr(sys, "argv", ["lavacut", "list"])
+    try:
+        assert program() == 0
+        assert gc.get_freeze_count() > 100_000  # torch's, Lava's and lavacut's objects
+    finally:
+        gc.unfreeze()
+    assert "embedded_dense" in capsys.readouterr().out

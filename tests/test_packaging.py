@@ -294,7 +294,7 @@ def test_wheel_carries_the_shipped_files_licence_and_metadata(wheel):
         dist_info = f"lavacut-{lavacut.__version__}.dist-info"
         assert z.read(f"{dist_info}/licenses/LICENSE") == (REPO / "LICENSE").read_bytes()
         meta = Parser().parsestr(z.read(f"{dist_info}/METADATA").decode())
-        assert "lavacut = lavacut.cli:main" in z.read(f"{dist_info}/entry_points.txt").decode()
+        assert "lavacut = lavacut.cli:program" in z.read(f"{dist_info}/entry_points.txt").decode()
         assert "lavacut/__main__.py" in names
     assert meta["Version"] == lavacut.__version__
     assert meta["License-Expression"] == "BSD-3-Clause"

@@ -15,6 +15,7 @@ should not wait for.
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import signal
 import sys
@@ -127,7 +128,27 @@ def _os_error_message(exc: OSError) -> str:
     return f"{where}: {what}" if where else what
 
 
-def main(argv: list[str] | None = None) -> int:
+def program() -> int:
+    """The ``lavacut`` program (the console script, ``python -m lavacut``):
+    :func:`main` in a process of its own."""
+    return main(own_process=True)
+
+
+def _settle_imports() -> None:
+    """Load the stack every command imports (torch, Lava, netx, the
+    pipelines) and move the objects that made to gc's permanent generation:
+    some 450k objects that live as long as the process, which each full
+    collection walked (a 100-sample ``lavacut run``: CPU 6.9 s -> 5.9 s,
+    measured). Only in a process of lavacut's own: a caller's objects
+    are not lavacut's to freeze."""
+    import lavacut.pipelines.run  # noqa: F401
+
+    gc.freeze()
+
+
+def main(argv: list[str] | None = None, *, own_process: bool = False) -> int:
+    """Run one command line (``argv``, else ``sys.argv``); returns the exit
+    code. ``own_process``: see :func:`program`."""
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv  # accepted anywhere on the line, before or after the command
     quiet = "--quiet" in argv  # likewise
@@ -159,6 +180,8 @@ def main(argv: list[str] | None = None) -> int:
     # --ray-address reaches Ray as RAY_ADDRESS: for this command only, not for the rest of a caller's process
     ray_address = os.environ.get("RAY_ADDRESS")
     try:
+        if own_process:
+            _settle_imports()
         check_local_workers(args)
         return int(args.func(args) or 0)
     except LavacutError as exc:

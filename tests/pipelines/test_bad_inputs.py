@@ -207,7 +207,6 @@ CASES = [
 @pytest.mark.parametrize("case, argv, code, message", CASES, ids=[c[0] for c in CASES])
 def test_bad_input(bad, tmp_path, monkeypatch, capsys, case, argv, code, message):
     monkeypatch.chdir(tmp_path)  # nothing may be written where the test runs
-    monkeypatch.setenv("LAVACUT_CACHE", str(bad / "cache"))
     args = argv.format(d=bad, net=DENSE).split()
     try:
         rc = main(args)
