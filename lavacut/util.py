@@ -451,6 +451,18 @@ def import_slayer():
     return sys.modules["lava.lib.dl.slayer"]
 
 
+def freeze_loaded() -> None:
+    """Move every object made so far to gc's permanent generation
+    (``gc.freeze``). Called once the stack is loaded (torch, Lava, netx: some
+    450k objects that live as long as the process), and only in a process of
+    lavacut's own (the program, a Ray task's worker): every full collection
+    walked them all (a 100-sample ``lavacut run``: CPU 6.9 s -> 5.9 s,
+    measured)."""
+    import gc
+
+    gc.freeze()
+
+
 def descendant_pids(root: int | None = None) -> set[int]:
     """Pids of every process below ``root`` (default: this one), zombies
     included, read from /proc (Linux; Lava's runtime forks there): what the

@@ -15,7 +15,6 @@ should not wait for.
 from __future__ import annotations
 
 import argparse
-import gc
 import os
 import signal
 import sys
@@ -25,7 +24,7 @@ from pathlib import Path
 from lavacut.cli import export, options, run, sweeps, train
 from lavacut.cli.common import check_local_workers
 from lavacut.progress import set_quiet
-from lavacut.util import LavacutError, Terminated, first_line
+from lavacut.util import LavacutError, Terminated, first_line, freeze_loaded
 
 
 def version_text() -> str:
@@ -135,15 +134,11 @@ def program() -> int:
 
 
 def _settle_imports() -> None:
-    """Load the stack every command imports (torch, Lava, netx, the
-    pipelines) and move the objects that made to gc's permanent generation:
-    some 450k objects that live as long as the process, which each full
-    collection walked (a 100-sample ``lavacut run``: CPU 6.9 s -> 5.9 s,
-    measured). Only in a process of lavacut's own: a caller's objects
-    are not lavacut's to freeze."""
+    """The stack every command imports (torch, Lava, netx, the pipelines),
+    loaded and frozen (:func:`lavacut.util.freeze_loaded`)."""
     import lavacut.pipelines.run  # noqa: F401
 
-    gc.freeze()
+    freeze_loaded()
 
 
 def main(argv: list[str] | None = None, *, own_process: bool = False) -> int:

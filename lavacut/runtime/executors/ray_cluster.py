@@ -55,7 +55,7 @@ import numpy as np
 
 from lavacut.runtime.executors import Executor, Task, failure, read_dir, start_order, task_bar, write_dir
 from lavacut.runtime.session import stop_signals
-from lavacut.util import LavacutError, Terminated
+from lavacut.util import LavacutError, Terminated, freeze_loaded, import_slayer
 
 
 _NO_RAY = "--executor ray needs Ray: pip install 'lavacut[ray]' (ray==2.60.0)"
@@ -82,6 +82,8 @@ def _run_task(fn, kwargs: dict, ship: dict, *blobs):
     import ray
 
     node = ray.get_runtime_context().get_node_id()
+    import_slayer()  # the stack every task loads (torch, Lava); the worker runs this task only
+    freeze_loaded()
     tmp = tempfile.mkdtemp(prefix="lavacut-task-")
     try:
         kwargs = dict(kwargs)
