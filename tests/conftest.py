@@ -45,6 +45,17 @@ REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO / "tests" / "fixtures"
 
 
+def pytest_collection_finish(session):
+    """In a process that runs tests: the stack and the collected tests live
+    as long as the session, out of the collector's reach as in the lavacut
+    program (:func:`lavacut.util.freeze_loaded`)."""
+    if _WORKER or not getattr(session.config.option, "numprocesses", None):
+        import lavacut.pipelines.run  # noqa: F401
+        from lavacut.util import freeze_loaded
+
+        freeze_loaded()
+
+
 def pytest_sessionfinish(session, exitstatus):
     if not _WORKER:  # the controller, after all workers
         shutil.rmtree(_CACHE, ignore_errors=True)
