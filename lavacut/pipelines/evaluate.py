@@ -61,12 +61,14 @@ def evaluate_export(
             f"thresholds on the training split only (never on the test split)"
         )
     backend, mode = backend or cfg.run.backend, mode or cfg.run.mode
+    if req.user_input is None:  # see rule_for_input
+        rule_for_input(export, policy, params, cfg.framing.T, None)
     net = export.slayer_net()
     with SlayerPasses(export.path, lambda: net, workers=cfg.run.workers, executor=cfg.run.executor) as passes:
         data = export.frames(cfg, split, samples, user_input=req.user_input, progress=progress)
         frames, labels = data.frames, data.labels
         T = frames.shape[-1]
-        rule = rule_for_input(export, policy, params, data, req.user_input)
+        rule = rule_for_input(export, policy, params, T, req.user_input)
 
         t0 = time.perf_counter()
         # the output layer's own spikes for the operation counts; the class

@@ -236,11 +236,12 @@ def input_report(report: dict[str, Any], data: FramedSplit) -> dict[str, Any]:
     return report
 
 
-def rule_for_input(export, policy, params, data, user_input):
-    """:meth:`Export.rule` for the frames to run; a calibrated rule whose
+def rule_for_input(export, policy, params, T: int, user_input):
+    """:meth:`Export.rule` for frames of ``T`` steps; a calibrated rule whose
     per-step thresholds cover another T than a user's frames hold is refused
-    naming the file and both T (it said "beta has 30 entries")."""
-    T = data.frames.shape[-1]
+    naming the file and both T (it said "beta has 30 entries"). Called before
+    a data set's split loads too (its frames have ``framing.T`` steps), so
+    that a bad ``--policy`` or ``--param`` is named at once."""
     try:
         rule = export.rule(policy, params, T)
         rule.check_horizon(T)
@@ -281,9 +282,11 @@ def run_export(
     executor = executor or cfg.run.executor
     if executor != "local":
         on_sample = None  # the decisions are taken on the cluster: the report has them, no live table
+    if req.user_input is None:
+        rule_for_input(export, policy, params, cfg.framing.T, None)
     data = export.frames(cfg, split, samples, user_input=req.user_input, stream=(mode == "stream"), progress=progress)
     T = data.frames.shape[-1]
-    rule = rule_for_input(export, policy, params, data, req.user_input)
+    rule = rule_for_input(export, policy, params, T, req.user_input)
     full, cut = run_full_and_cutoff(
         export,
         data.frames,

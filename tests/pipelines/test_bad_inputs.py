@@ -226,6 +226,22 @@ def test_bad_input(bad, tmp_path, monkeypatch, capsys, case, argv, code, message
     assert not (bad / "runs").exists(), "a failed train left its run folder"
 
 
+@pytest.mark.parametrize("command", ["run", "evaluate"])
+def test_a_bad_stop_rule_is_named_before_the_data_loads(command, tmp_path, monkeypatch, capsys):
+    """A data set's frames have framing.T steps, so the stop rule is checked
+    before they load: an empty cache stays empty."""
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("LAVACUT_CACHE", str(cache))
+    monkeypatch.chdir(tmp_path)
+    for args, message in (
+        (["--policy", "confidence", "--param", "eps=abc"], "eps must be a number, got 'abc'"),
+        (["--policy", "topk", "--param", "eps=0.2"], "lavacut calibrate"),  # stale per-step thresholds
+    ):
+        assert main([command, str(DENSE), *args, "--samples", "2"]) == 2
+        assert message in capsys.readouterr().err
+    assert not cache.exists() or not any(cache.rglob("*")), sorted(cache.rglob("*"))
+
+
 def test_files_are_unchanged_by_failed_commands(bad):
     """A refused file is never rewritten (calibrate stores into the .net)."""
     before = (bad / "modified.net").read_bytes()
