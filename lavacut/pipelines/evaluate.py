@@ -61,7 +61,7 @@ def evaluate_export(
             f"thresholds on the training split only (never on the test split)"
         )
     backend, mode = backend or cfg.run.backend, mode or cfg.run.mode
-    if req.user_input is None:  # see rule_for_input
+    if req.user_input is None:  # a bad --policy or --param named before the split loads (rule_for_input)
         rule_for_input(export, policy, params, cfg.framing.T, None)
     net = export.slayer_net()
     with SlayerPasses(export.path, lambda: net, workers=cfg.run.workers, executor=cfg.run.executor) as passes:

@@ -282,7 +282,7 @@ def run_export(
     executor = executor or cfg.run.executor
     if executor != "local":
         on_sample = None  # the decisions are taken on the cluster: the report has them, no live table
-    if req.user_input is None:
+    if req.user_input is None:  # a bad --policy or --param named before the split loads (rule_for_input)
         rule_for_input(export, policy, params, cfg.framing.T, None)
     data = export.frames(cfg, split, samples, user_input=req.user_input, stream=(mode == "stream"), progress=progress)
     T = data.frames.shape[-1]
